@@ -1,0 +1,163 @@
+"""Compute the feature tables from the middle layer in DuckDB SQL.
+
+Fit rows are timestamped at the person's first sighting. Interest rows form a
+grid: one row per person every `step_days`, anchored at the end of the data
+(`as_of`), each computed only from events strictly before its timestamp. So
+Feast's point-in-time join at time t sees only the past, and the newest grid
+row is what the online store serves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+from leadscore.features.catalog import InterestCatalog
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = {
+    "person": ["pid", "cid", "title", "seniority", "department", "email", "phone", "first_seen"],
+    "company": ["cid", "eid", "industry", "employees", "funding_stage", "annual_revenue_usd"],
+    "interaction": ["pid", "event_type", "event_time", "channel"],
+}
+
+
+@dataclass(frozen=True)
+class FitRules:
+    decision_maker_levels: list[str]
+    employee_bands: dict[str, int]
+
+
+def check_middle_layer(con: duckdb.DuckDBPyConnection) -> None:
+    """Fail with the name of the first missing middle-layer table or column."""
+    for table, columns in REQUIRED_COLUMNS.items():
+        found = {row[0] for row in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+        ).fetchall()}
+        if not found:
+            raise ValueError(f"middle layer has no table `{table}` (run `leadscore identity resolve`)")
+        missing = [column for column in columns if column not in found]
+        if missing:
+            raise ValueError(f"middle-layer table `{table}` lacks columns {missing}")
+
+
+def _band_sql(bands: dict[str, int]) -> str:
+    cases = " ".join(f"WHEN c.employees >= {low} THEN '{name}'"
+                     for name, low in sorted(bands.items(), key=lambda item: -item[1]))
+    return f"CASE {cases} END"
+
+
+def fit_sql(rules: FitRules) -> str:
+    levels = ", ".join(f"'{level}'" for level in rules.decision_maker_levels)
+    return f"""
+        SELECT p.pid, p.first_seen AS event_timestamp,
+               c.employees::BIGINT AS company_employees,
+               {_band_sql(rules.employee_bands)} AS company_employees_band,
+               c.industry AS company_industry, c.funding_stage AS company_funding_stage,
+               c.annual_revenue_usd::DOUBLE AS company_revenue_usd,
+               g.companies::BIGINT AS group_companies,
+               p.seniority, p.department,
+               (p.seniority IN ({levels}))::BIGINT AS is_decision_maker,
+               ((p.email IS NOT NULL)::INT + (p.phone IS NOT NULL)::INT + (p.title IS NOT NULL)::INT
+                + (p.cid IS NOT NULL)::INT + (c.industry IS NOT NULL)::INT
+                + (c.employees IS NOT NULL)::INT + (c.funding_stage IS NOT NULL)::INT) / 7.0
+                 AS profile_completeness
+        FROM person p
+        LEFT JOIN company c USING (cid)
+        LEFT JOIN (SELECT eid, count(*) AS companies FROM company GROUP BY eid) g USING (eid)
+        ORDER BY p.pid"""
+
+
+def _interest_columns(catalog: InterestCatalog) -> list[str]:
+    columns = []
+    for w in catalog.windows:
+        recent = f"e.event_time >= pg.t - INTERVAL {w} DAY"
+        columns += [f"count(*) FILTER (WHERE e.event_type = '{kind}' AND {recent})::BIGINT "
+                    f"AS {catalog.count_name(kind, w)}" for kind in catalog.event_types]
+        columns.append(f"count(e.event_time) FILTER (WHERE {recent})::BIGINT AS events_{w}d")
+    return columns + [
+        "date_diff('second', max(e.event_time), pg.t) / 86400.0 AS days_since_last_event",
+        "count(DISTINCT e.channel) FILTER (WHERE e.event_time >= pg.t - INTERVAL 90 DAY)::BIGINT "
+        "AS distinct_channels_90d",
+        "(count(*) FILTER (WHERE e.event_type = 'email_open' AND e.event_time >= pg.t - INTERVAL 90 DAY)"
+        " / nullif(count(*) FILTER (WHERE e.event_type = 'email_send'"
+        " AND e.event_time >= pg.t - INTERVAL 90 DAY), 0))::DOUBLE AS email_open_rate_90d",
+    ]
+
+
+def interest_sql(catalog: InterestCatalog, step_days: int) -> str:
+    """Grid rows t = as_of - k*step for every person from their first event on."""
+    longest = max(catalog.windows)
+    columns = ",\n               ".join(_interest_columns(catalog))
+    return f"""
+        WITH ev AS (SELECT pid, event_type, channel, event_time FROM interaction WHERE pid IS NOT NULL),
+        span AS (SELECT pid, min(event_time) AS first_event FROM ev GROUP BY pid),
+        grid AS (SELECT unnest(generate_series($start, $as_of, INTERVAL {step_days} DAY)) AS t),
+        pg AS (SELECT span.pid, grid.t FROM span JOIN grid ON grid.t > span.first_event)
+        SELECT pg.pid, pg.t AS event_timestamp,
+               {columns}
+        FROM pg LEFT JOIN ev e
+          ON e.pid = pg.pid AND e.event_time < pg.t AND e.event_time >= pg.t - INTERVAL {longest} DAY
+        GROUP BY pg.pid, pg.t
+        ORDER BY pg.pid, pg.t"""
+
+
+def feature_clock(con: duckdb.DuckDBPyConnection, step_days: int) -> dict[str, datetime]:
+    """The grid: `as_of` is midnight after the last interaction, `start` the earliest grid
+    point after the first one, a whole number of steps before `as_of`."""
+    first, as_of = con.execute(
+        "SELECT min(event_time), date_trunc('day', max(event_time)) + INTERVAL 1 DAY FROM interaction"
+        " WHERE pid IS NOT NULL").fetchone()
+    steps = (as_of - first).days // step_days
+    return {"start": as_of - timedelta(days=steps * step_days), "as_of": as_of}
+
+
+def _copy_atomically(con: duckdb.DuckDBPyConnection, sql: str, path: Path,
+                     params: dict | None = None) -> int:
+    tmp = path.with_suffix(".tmp.parquet")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE out AS {sql}", params or {})
+    con.execute(f"COPY out TO '{tmp}' (FORMAT parquet)")
+    rows = con.execute("SELECT count(*) FROM out").fetchone()[0]
+    if rows == 0:
+        log.warning("feature table %s is empty", path.name)
+    os.replace(tmp, path)
+    return rows
+
+
+def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit_rules: FitRules,
+                   step_days: int) -> dict:
+    """Write person_fit.parquet, person_interest.parquet and manifest.json (clock, counts)."""
+    if not middle_db.is_file():
+        raise FileNotFoundError(f"middle layer not found: {middle_db} (run `leadscore identity resolve`)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(middle_db), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        check_middle_layer(con)
+        clock = feature_clock(con, step_days)
+        counts = {
+            "person_fit": _copy_atomically(con, fit_sql(fit_rules), out_dir / "person_fit.parquet"),
+            "person_interest": _copy_atomically(con, interest_sql(catalog, step_days),
+                                                out_dir / "person_interest.parquet", clock),
+        }
+    manifest = {"as_of": clock["as_of"].isoformat(), "start": clock["start"].isoformat(),
+                "step_days": step_days, "rows": counts}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    log.info("features as of %s: %s", clock["as_of"], counts)
+    return manifest
+
+
+def read_manifest(out_dir: Path) -> dict:
+    """The clock and row counts of the last feature build."""
+    path = out_dir / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no feature build in {out_dir} (run `leadscore features build`)")
+    manifest = json.loads(path.read_text())
+    manifest["as_of"] = datetime.fromisoformat(manifest["as_of"])
+    manifest["start"] = datetime.fromisoformat(manifest["start"])
+    return manifest

@@ -1,0 +1,89 @@
+"""The feature catalog: names, types, descriptions and salesperson phrasing.
+
+One place that the SQL builder, the Feast definitions, training and the
+explanations all read, so a feature is named and described once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    dtype: str  # "int", "float" or "string"
+    description: str
+    phrase: str = ""  # how a reason reads; {value} is the feature value
+
+
+FIT_FEATURES = [
+    FeatureSpec("company_employees", "int", "Employees of the person's company (CRM account).",
+                "works at a company with {value} employees"),
+    FeatureSpec("company_employees_band", "string", "Employee band of the company.",
+                "company size band {value}"),
+    FeatureSpec("company_industry", "string", "Industry of the company.", "company industry: {value}"),
+    FeatureSpec("company_funding_stage", "string", "Funding stage of the company (seed .. public).",
+                "company funding stage: {value}"),
+    FeatureSpec("company_revenue_usd", "float", "Annual revenue of the company in USD.",
+                "company revenue ${value}"),
+    FeatureSpec("group_companies", "int", "Companies in the person's group (EID).",
+                "part of a group of {value} companies"),
+    FeatureSpec("seniority", "string", "Seniority from the job title (c_level .. individual).",
+                "seniority: {value}"),
+    FeatureSpec("department", "string", "Department from the job title.", "department: {value}"),
+    FeatureSpec("is_decision_maker", "int", "1 if seniority is director or above.",
+                "decision maker: {value}"),
+    FeatureSpec("profile_completeness", "float",
+                "Share of profile fields known (email, phone, title, company, industry, size, funding).",
+                "profile {value:.0%} complete"),
+]
+
+
+@dataclass(frozen=True)
+class InterestCatalog:
+    """Interest features: per event type and window counts, plus recency and breadth."""
+
+    event_types: list[str]
+    windows: list[int]
+    phrases: dict[str, str] = field(default_factory=dict)
+
+    def count_name(self, event_type: str, window: int) -> str:
+        return f"{event_type}_{window}d"
+
+    def specs(self) -> list[FeatureSpec]:
+        specs = [
+            FeatureSpec(self.count_name(kind, w), "int",
+                        f"Number of {kind} events in the {w} days before the feature time.",
+                        self.phrases.get(kind, f"{kind} x{{n}} in {{w}} days").replace(
+                            "{n}", "{value}").replace("{w}", str(w)))
+            for kind in [*self.event_types, "events"] for w in self.windows
+        ]
+        return specs + [
+            FeatureSpec("days_since_last_event", "float",
+                        "Days since the last interaction (missing if none in the longest window).",
+                        "last touch {value:.0f} days ago"),
+            FeatureSpec("distinct_channels_90d", "int", "Distinct channels used in the last 90 days.",
+                        "engaged on {value} channels in the last 90 days"),
+            FeatureSpec("email_open_rate_90d", "float",
+                        "Opens per email sent in the last 90 days (missing if none sent).",
+                        "opens {value:.0%} of marketing emails"),
+        ]
+
+
+def interest_catalog(features_config: dict, windows: list[int]) -> InterestCatalog:
+    return InterestCatalog(
+        event_types=list(features_config["interest_event_types"]),
+        windows=sorted(windows),
+        phrases=dict(features_config.get("event_phrases", {})),
+    )
+
+
+def phrase(spec: FeatureSpec, value: object) -> str:
+    """A feature value in a salesperson's words ('opened 3 marketing emails in the last 30 days')."""
+    if value is None or value != value:  # missing or NaN
+        return f"{spec.name.replace('_', ' ')} unknown"
+    try:
+        return spec.phrase.format(value=value)
+    except (ValueError, TypeError):
+        return f"{spec.name.replace('_', ' ')}: {value}"

@@ -1,0 +1,73 @@
+"""The middle layer: behaviour and outcome tables built in DuckDB SQL.
+
+`interaction` has one row per behaviour event (LID), in the closed event-type
+vocabulary of config/event_types.yaml; `outcome` one row per opportunity. Both
+join the raw sources to the resolver's record map (source, record id -> pid,
+cid), so a quarantined raw row never becomes an interaction.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+# Each raw behaviour row becomes one or more interactions: (source, id column,
+# kind, event type SQL, time column, channel, properties SQL, filter).
+INTERACTION_SELECTS = [
+    ("web_sessions", "session_id", "visit", "'web_visit'", "started_at", "web",
+     "{'url': landing_url, 'utm_source': utm_source, 'pageviews': pageviews, 'duration_s': duration_s}",
+     "TRUE"),
+    ("email_activity", "activity_id", "activity", "'email_' || activity", "occurred_at", "email",
+     "{'campaign_id': campaign_id, 'subject': subject, 'url': url}", "TRUE"),
+    ("form_fills", "form_fill_id", "form",
+     "CASE WHEN form_type IN ('whitepaper_download', 'contact_sales') THEN form_type ELSE 'form_submit' END",
+     "submitted_at", "web", "{'form_type': form_type, 'asset': asset}", "TRUE"),
+    ("event_registrations", "registration_id", "register",
+     "CASE WHEN event_kind = 'webinar' THEN 'webinar_register' ELSE 'event_register' END",
+     "registered_at", "event", "{'event_id': event_id, 'event_name': event_name}", "TRUE"),
+    ("event_registrations", "registration_id", "attend",
+     "CASE WHEN event_kind = 'webinar' THEN 'webinar_attend' ELSE 'event_attend' END",
+     "event_date", "event", "{'event_id': event_id, 'event_name': event_name}", "attended"),
+    ("orders", "order_id", "purchase", "'purchase'", "ordered_at", "commerce",
+     "{'product': product, 'amount_usd': amount_usd}", "TRUE"),
+]
+
+
+def _interaction_select(source: str, id_col: str, kind: str, event_type: str, time_col: str,
+                        channel: str, properties: str, where: str) -> str:
+    return f"""
+        SELECT '{source}' AS source, {id_col}::VARCHAR AS source_record_id,
+               'L' || upper(substr(md5('{source}:' || {id_col} || ':{kind}'), 1, 12)) AS lid,
+               {event_type} AS event_type, {time_col} AS event_time, '{channel}' AS channel,
+               to_json({properties})::VARCHAR AS properties
+        FROM raw_{source} WHERE {where}"""
+
+
+def build_interaction(con: duckdb.DuckDBPyConnection) -> None:
+    """interaction(lid, pid, cid, event_type, event_time, channel, source, properties)."""
+    union = " UNION ALL ".join(_interaction_select(*spec) for spec in INTERACTION_SELECTS)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE interaction AS
+        SELECT e.lid, m.pid, m.cid, e.event_type, e.event_time, e.channel, e.source,
+               m.cookie_id, e.properties
+        FROM ({union}) e
+        JOIN record_map m USING (source, source_record_id)
+        ORDER BY e.event_time, e.lid""")
+
+
+def build_outcome(con: duckdb.DuckDBPyConnection) -> None:
+    """outcome(opportunity_id, pid, cid, opportunity_created_at, stage, won_at, closed_at, amount_usd)."""
+    con.execute("""
+        CREATE OR REPLACE TABLE outcome AS
+        SELECT o.opportunity_id, m.pid, m.cid, o.created_at AS opportunity_created_at, o.stage,
+               CASE WHEN o.stage = 'won' THEN o.closed_at END AS won_at, o.closed_at, o.amount_usd
+        FROM raw_opportunities o
+        JOIN record_map m ON m.source = 'opportunities' AND m.source_record_id = o.opportunity_id
+        ORDER BY opportunity_created_at, opportunity_id""")
+
+
+def check_vocabulary(con: duckdb.DuckDBPyConnection, event_types: set[str]) -> None:
+    """Fail loudly if an interaction's event type is outside the documented vocabulary."""
+    found = {row[0] for row in con.execute("SELECT DISTINCT event_type FROM interaction").fetchall()}
+    unknown = found - event_types
+    if unknown:
+        raise ValueError(f"event types outside config/event_types.yaml: {sorted(unknown)}")

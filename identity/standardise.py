@@ -1,0 +1,145 @@
+"""Standardise identifiers so that exact comparison means something.
+
+Each function takes a pandas Series of raw values and returns a Series of
+standardised values (missing stays missing). Phone parsing, the slow step,
+runs once per distinct raw value.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import phonenumbers
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+_NON_WORD_RE = re.compile(r"[^\w\s&]+")
+_SPACES_RE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class StandardiseRules:
+    """The data behind standardisation, read from config/identity.yaml."""
+
+    default_phone_region: str = "CN"
+    free_mail_domains: frozenset[str] = frozenset()
+    legal_suffixes: frozenset[str] = frozenset()
+    regional_qualifiers: frozenset[str] = frozenset()
+    nicknames: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, raw: dict) -> StandardiseRules:
+        return cls(
+            default_phone_region=raw.get("default_phone_region", "CN"),
+            free_mail_domains=frozenset(raw.get("free_mail_domains", [])),
+            legal_suffixes=frozenset(raw.get("legal_suffixes", [])),
+            regional_qualifiers=frozenset(raw.get("regional_qualifiers", [])),
+            nicknames=dict(raw.get("nicknames", {})),
+        )
+
+
+def _blank_to_na(values: pd.Series) -> pd.Series:
+    values = values.astype("string").str.strip()
+    return values.mask(values == "")
+
+
+def email(values: pd.Series) -> pd.Series:
+    """Trim and lower-case; anything that is not shaped like an address is missing."""
+    cleaned = _blank_to_na(values).str.lower().str.replace(r"\s+", "", regex=True)
+    return cleaned.where(cleaned.str.match(_EMAIL_RE).fillna(False).astype(bool))
+
+
+def email_domain(emails: pd.Series) -> pd.Series:
+    return emails.str.split("@").str[-1]
+
+
+def work_domain(emails: pd.Series, rules: StandardiseRules) -> pd.Series:
+    """The employer's domain of an address, or missing for free-mail providers."""
+    domains = email_domain(emails)
+    return domains.mask(domains.isin(rules.free_mail_domains))
+
+
+def _parse_phone(raw: str, region: str) -> str | None:
+    digits = re.sub(r"[^\d+]", "", raw)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    try:
+        number = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone(values: pd.Series, rules: StandardiseRules) -> pd.Series:
+    """E.164 via the `phonenumbers` library; unparseable numbers become missing."""
+    cleaned = _blank_to_na(values)
+    distinct = cleaned.dropna().unique()
+    parsed = {raw: _parse_phone(raw, rules.default_phone_region) for raw in distinct}
+    return cleaned.map(parsed).astype("string")
+
+
+def _ascii_fold(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def name_token(values: pd.Series, rules: StandardiseRules | None = None) -> pd.Series:
+    """Lower-case, accent-free; nicknames mapped to their canonical given name."""
+    cleaned = _blank_to_na(values).dropna().map(_ascii_fold).str.lower()
+    cleaned = cleaned.str.replace(r"[^a-z\s'-]", "", regex=True).str.strip()
+    if rules is not None:
+        cleaned = cleaned.map(lambda token: rules.nicknames.get(token, token))
+    return cleaned.reindex(values.index).astype("string").mask(lambda s: s == "")
+
+
+def split_full_name(values: pd.Series) -> pd.DataFrame:
+    """'SMITH, John' -> (John, SMITH); 'John Smith' -> (John, Smith)."""
+    cleaned = _blank_to_na(values)
+    comma = cleaned.str.contains(",", regex=False).fillna(False).astype(bool)
+    parts = cleaned.str.replace(",", " ", regex=False).str.split()
+    first = parts.str[0].where(~comma, parts.str[-1])
+    last = parts.str[-1].where(~comma, parts.str[0])
+    single = parts.str.len() == 1
+    first = first.mask(single.fillna(False).astype(bool))
+    return pd.DataFrame({"first_name": first, "last_name": last}, index=values.index)
+
+
+def name_key(first: pd.Series, last: pd.Series) -> pd.Series:
+    """Order-free key of a standardised name ('zhang wei' == 'Wei Zhang'); missing unless both parts."""
+    both = first.notna() & last.notna()
+    key = np.where(
+        first.fillna("") <= last.fillna(""),
+        first.fillna("") + " " + last.fillna(""),
+        last.fillna("") + " " + first.fillna(""),
+    )
+    return pd.Series(key, index=first.index, dtype="string").where(both)
+
+
+def company_name(values: pd.Series, rules: StandardiseRules) -> pd.Series:
+    """Lower-case words without punctuation or legal suffixes ('Acme China Co., Ltd.' -> 'acme china')."""
+    cleaned = _blank_to_na(values).dropna().map(_ascii_fold).str.lower()
+    cleaned = cleaned.str.replace(_NON_WORD_RE, " ", regex=True)
+    cleaned = cleaned.map(lambda text: _drop_words(text, rules.legal_suffixes))
+    return cleaned.reindex(values.index).astype("string").mask(lambda s: s == "")
+
+
+def group_name(company_names: pd.Series, rules: StandardiseRules) -> pd.Series:
+    """The group a subsidiary belongs to: regional qualifiers dropped ('acme east china' -> 'acme')."""
+    stripped = company_names.dropna().map(lambda text: _drop_words(text, rules.regional_qualifiers))
+    stripped = stripped.where(stripped != "", company_names.dropna())
+    return stripped.reindex(company_names.index).astype("string")
+
+
+def _drop_words(text: str, words: frozenset[str]) -> str:
+    return " ".join(word for word in _SPACES_RE.split(text.strip()) if word and word not in words)
+
+
+def website_domain(values: pd.Series) -> pd.Series:
+    """'https://www.Acme.com/about' -> 'acme.com'."""
+    cleaned = _blank_to_na(values).str.lower()
+    cleaned = cleaned.str.replace(r"^[a-z]+://", "", regex=True).str.replace(r"^www\.", "", regex=True)
+    return cleaned.str.split("/").str[0].mask(lambda s: s == "")

@@ -1,0 +1,1 @@
+"""leadscore: B2B lead scoring and propensity."""

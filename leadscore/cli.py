@@ -1,0 +1,248 @@
+"""The `leadscore` command: one subcommand per stage, in pipeline order.
+
+    leadscore synth                 generate the synthetic B2B world (raw sources + truth)
+    leadscore identity resolve      raw sources -> One ID middle layer (DuckDB)
+    leadscore features build        middle layer -> feature tables (Parquet)
+    leadscore features apply        `feast apply` on the feature repo
+    leadscore features materialize  offline -> online store
+    leadscore train                 rule baseline, logistic regression, LightGBM -> MLflow
+    leadscore serve                 the BentoML scoring service
+    leadscore pipeline              everything from synth to train, in one process
+
+Heavy libraries are imported inside the commands, so `leadscore --help` is quick.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Iterator
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, Settings, load_settings, load_yaml
+
+app = typer.Typer(help="leadscore: B2B lead scoring with One ID, Feast, MLflow and BentoML.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+identity_app = typer.Typer(help="One ID: resolve raw records to people and companies.",
+                           no_args_is_help=True)
+features_app = typer.Typer(help="The Feast feature store: build, apply, materialise.",
+                           no_args_is_help=True)
+app.add_typer(identity_app, name="identity")
+app.add_typer(features_app, name="features")
+console = Console(stderr=True)
+log = logging.getLogger("leadscore")
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="Settings file (default: $LEADSCORE_CONFIG or config/leadscore.yaml).",
+        exists=True, dir_okay=False)] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Where build output goes (default: paths.data_dir of the settings).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Load the settings once; every subcommand receives them."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(console=console, show_path=False)], force=True)
+    settings = load_settings(config)
+    if data_dir is not None:
+        settings = settings.with_data_dir(data_dir.resolve(), settings.mlflow_dir)
+    ctx.obj = settings
+    # Child processes (feast apply, bentoml serve) read the same settings and data.
+    os.environ[SETTINGS_ENV_VAR] = str(config.resolve() if config else settings.config_file(
+        "leadscore.yaml"))
+    os.environ[DATA_DIR_ENV_VAR] = str(settings.data_dir)
+
+
+@contextmanager
+def step(title: str) -> Iterator[None]:
+    """A spinner while a stage runs, then its duration."""
+    start = time.perf_counter()
+    with console.status(f"[bold]{title}[/bold] ..."):
+        yield
+    console.print(f"[green]✓[/green] {title} [dim]({time.perf_counter() - start:.1f} s)[/dim]")
+
+
+def _table(title: str, frame) -> Table:
+    table = Table(title=title)
+    table.add_column(frame.index.name or "")
+    for column in frame.columns:
+        table.add_column(str(column), justify="right")
+    for index, row in frame.iterrows():
+        table.add_row(str(index), *[str(value) for value in row])
+    return table
+
+
+def run_synth(settings: Settings, seed: int | None, scale: float | None) -> None:
+    from leadscore.synth import generate_world, write_world
+
+    world_settings = settings.world.model_copy(update={
+        k: v for k, v in {"seed": seed, "scale": scale}.items() if v is not None})
+    with step(f"synthetic world (seed {world_settings.seed}, scale {world_settings.scale})"):
+        world = generate_world(world_settings)
+        write_world(world, settings.raw_dir, settings.truth_dir)
+    counts = {name: len(frame) for name, frame in world.sources.items()}
+    console.print(f"  raw sources in {settings.raw_dir}: " +
+                  ", ".join(f"{name} {count:,}" for name, count in counts.items()))
+
+
+def run_identity(settings: Settings) -> None:
+    from leadscore.identity.resolve import IdentityRules, resolve
+    from leadscore.identity.standardise import StandardiseRules
+
+    rules = IdentityRules(
+        standardise=StandardiseRules.from_config(load_yaml(settings.config_file("identity.yaml"))),
+        titles=load_yaml(settings.config_file("titles.yaml")),
+        event_types=set(load_yaml(settings.config_file("event_types.yaml"))["event_types"]),
+        shared_identifier_max_names=settings.identity.shared_identifier_max_names,
+    )
+    with step("identity resolution (One ID)"):
+        counts = resolve(settings.raw_dir, settings.middle_db, rules)
+    counts.index.name = "source"
+    console.print(_table(f"records per source -> {settings.middle_db}", counts))
+
+
+def run_features_build(settings: Settings) -> dict:
+    from leadscore.features.build import FitRules, build_features
+    from leadscore.features.catalog import interest_catalog
+
+    config = load_yaml(settings.config_file("features.yaml"))
+    with step("feature tables (DuckDB SQL)"):
+        manifest = build_features(
+            settings.middle_db, settings.feature_data_dir,
+            interest_catalog(config, settings.features.windows_days),
+            FitRules(config["decision_maker_levels"], config["employee_bands"]),
+            settings.features.step_days)
+    console.print(f"  as of {manifest['as_of']}: {manifest['rows']}")
+    return manifest
+
+
+def run_features_apply(settings: Settings) -> None:
+    from leadscore.features import store
+
+    with step("feast apply"):
+        store.apply(settings, Path(os.environ[SETTINGS_ENV_VAR]))
+
+
+def run_features_materialize(settings: Settings) -> None:
+    from leadscore.features import store
+    from leadscore.features.build import read_manifest
+
+    manifest = read_manifest(settings.feature_data_dir)
+    with step(f"feast materialize-incremental to {manifest['as_of']:%Y-%m-%d}"):
+        store.materialize(store.open_store(settings), manifest["as_of"])
+
+
+def run_train(settings: Settings) -> None:
+    from leadscore.features.build import read_manifest
+    from leadscore.features.store import open_store
+    from leadscore.training.train import train
+
+    manifest = read_manifest(settings.feature_data_dir)
+    with step("training: rule baseline, logistic regression, LightGBM"):
+        table = train(settings, open_store(settings), manifest)
+    table.index.name = "model"
+    console.print(_table(f"test window metrics (MLflow: {settings.tracking_uri})", table))
+
+
+@app.command()
+def synth(
+    ctx: typer.Context,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: world.seed).")] = None,
+    scale: Annotated[float | None, typer.Option(
+        help="Multiply every size (default: world.scale); 0.1 is a quick small world.")] = None,
+) -> None:
+    """Generate the synthetic B2B world: raw source systems and, apart, the ground truth."""
+    run_synth(ctx.obj, seed, scale)
+
+
+@identity_app.command("resolve")
+def identity_resolve(ctx: typer.Context) -> None:
+    """Resolve raw records to EID, CID, PID, LID, UID; write the middle layer."""
+    run_identity(ctx.obj)
+
+
+@features_app.command("build")
+def features_build(ctx: typer.Context) -> None:
+    """Compute fit and interest feature tables from the middle layer."""
+    run_features_build(ctx.obj)
+
+
+@features_app.command("apply")
+def features_apply(ctx: typer.Context) -> None:
+    """Register the feature repo with `feast apply`."""
+    run_features_apply(ctx.obj)
+
+
+@features_app.command("materialize")
+def features_materialize(ctx: typer.Context) -> None:
+    """Load the newest feature values into the online store."""
+    run_features_materialize(ctx.obj)
+
+
+@app.command()
+def train(ctx: typer.Context) -> None:
+    """Train and compare the three models; register the best in MLflow."""
+    run_train(ctx.obj)
+
+
+@app.command()
+def pipeline(
+    ctx: typer.Context,
+    seed: Annotated[int | None, typer.Option(help="Random seed of the world.")] = None,
+    scale: Annotated[float | None, typer.Option(help="Size multiplier of the world.")] = None,
+) -> None:
+    """Run every stage from the synthetic world to a registered champion."""
+    settings: Settings = ctx.obj
+    run_synth(settings, seed, scale)
+    run_identity(settings)
+    run_features_build(settings)
+    run_features_apply(settings)
+    run_features_materialize(settings)
+    run_train(settings)
+
+
+def sample_pids(settings: Settings, n: int = 3) -> list[str]:
+    """PIDs worth trying: the most engaged people at the feature clock's 'now'."""
+    import duckdb
+
+    path = settings.feature_data_dir / "person_interest.parquet"
+    rows = duckdb.sql(f"""
+        SELECT pid FROM read_parquet('{path}')
+        WHERE event_timestamp = (SELECT max(event_timestamp) FROM read_parquet('{path}'))
+        ORDER BY events_30d DESC, pid LIMIT {n}""").fetchall()
+    return [row[0] for row in rows]
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option(help="Port (default: serving.port).")] = None,
+) -> None:
+    """Start the BentoML scoring service (`bentoml serve`) and show how to call it."""
+    settings: Settings = ctx.obj
+    port = port or settings.serving.port
+    url = f"http://{settings.serving.host}:{port}"
+    console.print(f"\n[bold]leadscore is starting at {url}[/bold] (OpenAPI docs at {url}/docs)")
+    for pid in sample_pids(settings):
+        console.print(f"  curl -s -X POST {url}/score -H 'content-type: application/json' "
+                      f"-d '{{\"pid\": \"{pid}\"}}'")
+    bentoml = Path(sys.executable).parent / "bentoml"
+    command = [str(bentoml), "serve", "leadscore.serving.service:LeadScoring",
+               "--host", settings.serving.host, "--port", str(port)]
+    raise typer.Exit(subprocess.call(command, cwd=settings.root))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,165 @@
+"""Typed settings, loaded once from YAML by the CLI and passed down.
+
+Importing this module does no I/O; `load_settings` reads the file. Relative
+paths in the file are resolved against the project root (the parent of the
+folder that holds the settings file), so commands work from any directory.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field
+
+DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "leadscore.yaml"
+SETTINGS_ENV_VAR = "LEADSCORE_CONFIG"
+DATA_DIR_ENV_VAR = "LEADSCORE_DATA_DIR"
+
+
+class PathSettings(BaseModel):
+    data_dir: Path = Path("data")
+    mlflow_dir: Path = Path("mlflow")
+    feature_repo: Path = Path("features")
+
+
+class WorldSettings(BaseModel):
+    """Size and seed of the synthetic world; `scale` multiplies every count."""
+
+    seed: int = 42
+    scale: float = Field(1.0, gt=0)
+    groups: int = Field(1500, gt=0)
+    companies: int = Field(2000, gt=0)
+    people: int = Field(20000, gt=0)
+    interactions: int = Field(1_000_000, gt=0)
+    months: int = Field(18, ge=6)
+    end_date: date = date(2026, 10, 31)
+    sales_reps: int = Field(40, gt=0)
+
+    def scaled(self, count: int) -> int:
+        return max(1, round(count * self.scale))
+
+
+class IdentitySettings(BaseModel):
+    shared_identifier_max_names: int = 2
+
+
+class FeatureSettings(BaseModel):
+    step_days: int = 7
+    windows_days: list[int] = [7, 30, 90, 180]
+
+
+class TrainingSettings(BaseModel):
+    snapshot_every_days: int = 28
+    first_snapshot_after_days: int = 180
+    horizon_days: int = 90
+    validation_snapshots: int = 2
+    test_snapshots: int = 2
+    registered_model: str = "lead-propensity"
+    primary_metric: str = "pr_auc"
+    rules_file: str = "scoring_rules.yaml"
+    tiers_file: str = "tiers.yaml"
+
+
+class ScoreSettings(BaseModel):
+    reference_probability: float = Field(0.05, gt=0, lt=1)
+    reference_score: float = 50
+    points_to_double_odds: float = Field(10, gt=0)
+    mql_threshold: float = 60
+
+
+class ServingSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 3000
+    max_reasons: int = 5
+
+
+class Settings(BaseModel):
+    """Everything a command needs; `root` anchors the relative paths."""
+
+    root: Path
+    paths: PathSettings = PathSettings()
+    world: WorldSettings = WorldSettings()
+    identity: IdentitySettings = IdentitySettings()
+    features: FeatureSettings = FeatureSettings()
+    training: TrainingSettings = TrainingSettings()
+    score: ScoreSettings = ScoreSettings()
+    serving: ServingSettings = ServingSettings()
+
+    def _resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.root / path).resolve()
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def data_dir(self) -> Path:
+        return self._resolve(self.paths.data_dir)
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def truth_dir(self) -> Path:
+        return self.data_dir / "truth"
+
+    @property
+    def middle_db(self) -> Path:
+        return self.data_dir / "middle.duckdb"
+
+    @property
+    def feature_data_dir(self) -> Path:
+        return self.data_dir / "features"
+
+    @property
+    def feature_repo(self) -> Path:
+        return self._resolve(self.paths.feature_repo)
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self._resolve(self.paths.mlflow_dir)
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def artifact_location(self) -> str:
+        return (self.mlflow_dir / "artifacts").as_uri()
+
+    def config_file(self, name: str) -> Path:
+        return self.config_dir / name
+
+    def with_data_dir(self, data_dir: Path, mlflow_dir: Path | None = None) -> Settings:
+        """A copy whose build output lives elsewhere (tests, side-by-side worlds)."""
+        paths = self.paths.model_copy(
+            update={"data_dir": data_dir, "mlflow_dir": mlflow_dir or data_dir / "mlflow"}
+        )
+        return self.model_copy(update={"paths": paths})
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the settings file (default: $LEADSCORE_CONFIG or config/leadscore.yaml).
+
+    $LEADSCORE_DATA_DIR, when set, overrides `paths.data_dir`.
+    """
+    path = Path(path or os.environ.get(SETTINGS_ENV_VAR) or DEFAULT_SETTINGS_FILE).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"settings file not found: {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    settings = Settings(root=path.parent.parent, **raw)
+    if os.environ.get(DATA_DIR_ENV_VAR):
+        paths = settings.paths.model_copy(update={"data_dir": Path(os.environ[DATA_DIR_ENV_VAR])})
+        settings = settings.model_copy(update={"paths": paths})
+    return settings
+
+
+def load_yaml(path: Path) -> dict:
+    """Read one YAML config file, naming the file when it is missing."""
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    return yaml.safe_load(path.read_text()) or {}

@@ -1,0 +1,130 @@
+"""The whole pipe on a tiny world, as a user runs it: the `leadscore` command from
+synth to train, then `leadscore serve` (BentoML) answering over HTTP."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import httpx
+import pandas as pd
+import pytest
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LEADSCORE = str(Path(sys.executable).parent / "leadscore")
+TIERS = {"high-value", "high-potential", "to-nurture", "to-verify", "low-conversion"}
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict:
+    """A copied config pointing at a temporary data dir and MLflow store, and a tiny world."""
+    root = tmp_path_factory.mktemp("leadscore")
+    shutil.copytree(PROJECT_ROOT / "config", root / "config")
+    config_file = root / "config" / "leadscore.yaml"
+    config = yaml.safe_load(config_file.read_text())
+    config["paths"] = {"data_dir": str(root / "data"), "mlflow_dir": str(root / "mlflow"),
+                       "feature_repo": str(PROJECT_ROOT / "features")}
+    config["world"]["scale"] = 0.05
+    config["serving"]["port"] = _free_port()
+    config_file.write_text(yaml.safe_dump(config))
+    result = subprocess.run([LEADSCORE, "-c", str(config_file), "pipeline"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {"root": root, "config_file": config_file, "config": config, "output": result.stderr}
+
+
+def test_pipeline_writes_every_middle_layer_table(world):
+    with duckdb.connect(str(world["root"] / "data" / "middle.duckdb"), read_only=True) as con:
+        tables = {row[0] for row in con.execute("SHOW TABLES").fetchall()}
+        assert {"person", "company", "entity", "interaction", "outcome", "id_map",
+                "quarantine"} <= tables
+        assert con.execute("SELECT count(*) FROM person").fetchone()[0] > 100
+        assert con.execute("SELECT count(*) FROM interaction WHERE pid IS NOT NULL").fetchone()[0] > 0
+
+
+def test_resolution_rarely_merges_different_people(world):
+    """Pairwise precision of PIDs against the generator's hidden truth."""
+    with duckdb.connect(str(world["root"] / "data" / "middle.duckdb"), read_only=True) as con:
+        mapped = con.execute("SELECT source, source_record_id, pid FROM id_map "
+                             "WHERE pid IS NOT NULL").df()
+    truth = pd.read_parquet(world["root"] / "data" / "truth" / "records.parquet")
+    joined = mapped.merge(truth, on=["source", "source_record_id"]).dropna(subset=["person_key"])
+    pairs = joined.groupby(["pid", "person_key"]).size()
+    same_pid = (joined.groupby("pid").size() ** 2).sum()
+    both = (pairs ** 2).sum()
+    assert both / same_pid > 0.95
+
+
+def test_mlflow_has_a_champion_with_three_logged_candidates(world):
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{world['root'] / 'mlflow' / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
+    champion = client.get_model_version_by_alias("lead-propensity", "champion")
+    runs = mlflow.search_runs(experiment_names=["lead-propensity"], tracking_uri=uri)
+    assert set(runs["tags.model_kind"]) == {"rule_baseline", "logistic_regression", "lightgbm"}
+    assert champion.run_id in set(runs["run_id"])
+    assert (runs["metrics.roc_auc"] > 0.5).all()
+
+
+@pytest.fixture(scope="module")
+def service(world):
+    port = world["config"]["serving"]["port"]
+    process = subprocess.Popen([LEADSCORE, "-c", str(world["config_file"]), "serve"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        else:
+            pytest.fail("the service did not become ready in 180 s")
+        yield url
+    finally:
+        import os
+
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_live_service_scores_a_pid_with_reasons(world, service):
+    pid = pd.read_parquet(world["root"] / "data" / "features" / "person_interest.parquet")
+    pid = pid.sort_values(["event_timestamp", "events_30d"]).iloc[-1]["pid"]
+    response = httpx.post(f"{service}/score", json={"pid": pid}, timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["pid"] == pid
+    assert 0 <= body["probability"] <= 1 and 0 <= body["score"] <= 100
+    assert body["tier"] in TIERS
+    assert body["routing"]["action"]
+    assert body["reasons_up"] or body["reasons_down"]
+    assert all(reason["text"] for reason in body["reasons_up"] + body["reasons_down"])
+
+
+def test_live_service_says_unknown_pid_is_unknown(service):
+    response = httpx.post(f"{service}/score", json={"pid": "P-NOT-A-PERSON"}, timeout=30)
+    assert response.status_code == 404
+    assert "unknown pid" in response.text

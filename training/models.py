@@ -1,0 +1,64 @@
+"""The learned models, each a scikit-learn pipeline over the raw feature frame.
+
+Both take the same pandas frame (numeric columns plus string categoricals), so
+training, evaluation, MLflow logging and serving treat them alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from lightgbm import LGBMClassifier
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+
+class CategoryColumns(TransformerMixin, BaseEstimator):
+    """String columns to pandas categoricals with the categories seen in `fit`.
+
+    Fixing the categories at fit time gives a single served row the same
+    category codes as training, which LightGBM's native categoricals need.
+    """
+
+    def __init__(self, columns: list[str] | None = None):
+        self.columns = columns
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray | None = None) -> CategoryColumns:
+        self.categories_ = {c: sorted(X[c].dropna().astype(str).unique()) for c in self.columns or []}
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self, "categories_")
+        out = X.copy()
+        for column, categories in self.categories_.items():
+            out[column] = pd.Categorical(out[column].astype("object"), categories=categories)
+        return out
+
+    def get_feature_names_out(self, input_features: list[str] | None = None) -> np.ndarray:
+        return self.feature_names_in_
+
+
+def make_logistic(numeric: list[str], categorical: list[str], C: float = 0.5) -> Pipeline:
+    """Imputation, scaling and one-hot encoding, then an L2 logistic regression."""
+    columns = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+        ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
+                              OneHotEncoder(handle_unknown="ignore")), categorical),
+    ])
+    return Pipeline([("columns", columns),
+                     ("model", LogisticRegression(C=C, max_iter=2000))])
+
+
+def make_lightgbm(categorical: list[str], params: dict | None = None) -> Pipeline:
+    """LightGBM with native categoricals; early stopping happens in `fit_lightgbm`."""
+    defaults = {"n_estimators": 2000, "learning_rate": 0.03, "num_leaves": 31,
+                "min_child_samples": 50, "subsample": 0.8, "subsample_freq": 1,
+                "colsample_bytree": 0.8, "reg_lambda": 1.0, "verbose": -1, "n_jobs": 2}
+    return Pipeline([("categories", CategoryColumns(categorical)),
+                     ("model", LGBMClassifier(**{**defaults, **(params or {})}))])

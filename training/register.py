@@ -1,0 +1,108 @@
+"""MLflow tracking and the model registry: log candidates, register, move aliases.
+
+Tracking lives under mlflow/ (SQLite backend, artifacts folder). The alias
+`champion` moves to a new version only when it beats the current champion's
+primary metric on the same test window; otherwise the new version becomes the
+`challenger`. When the test window differs (the world changed), a newer
+version cannot be compared and takes over as champion.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from sklearn.base import BaseEstimator
+
+import mlflow
+from leadscore.config import Settings
+from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "lead-propensity"
+SCORING_ARTIFACT = "scoring.json"
+
+
+def setup_tracking(settings: Settings) -> MlflowClient:
+    """Point MLflow at this project's store and make sure the experiment exists."""
+    settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        mlflow.create_experiment(EXPERIMENT, artifact_location=settings.artifact_location)
+    mlflow.set_experiment(EXPERIMENT)
+    return MlflowClient(settings.tracking_uri, settings.tracking_uri)
+
+
+def git_commit(root: Path) -> str:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    return result.stdout.strip() or "unknown"
+
+
+def log_candidate(name: str, model: BaseEstimator, params: dict, metrics: dict[str, float],
+                  example: pd.DataFrame, scoring: dict, config_files: list[Path],
+                  tags: dict[str, str]) -> str:
+    """One run: params, metrics, config files, the scoring metadata and the model. Returns the model URI."""
+    with mlflow.start_run(run_name=name) as run:
+        mlflow.set_tags({"model_kind": name, **tags})
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        for path in config_files:
+            mlflow.log_artifact(str(path), artifact_path="config")
+        with tempfile.TemporaryDirectory() as tmp:
+            scoring_path = Path(tmp) / SCORING_ARTIFACT
+            scoring_path.write_text(json.dumps(scoring, indent=2, default=str))
+            mlflow.log_artifact(str(scoring_path))
+        signature = infer_signature(example, model.predict_proba(example)[:, 1])
+        info = mlflow.sklearn.log_model(
+            model, name="model", signature=signature, input_example=example,
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
+        log.info("logged %s as run %s", name, run.info.run_id)
+        return info.model_uri
+
+
+def _champion(client: MlflowClient, model_name: str):
+    try:
+        return client.get_model_version_by_alias(model_name, "champion")
+    except MlflowException:
+        return None
+
+
+def register_and_promote(client: MlflowClient, model_uri: str, model_name: str,
+                         metric: str, value: float, test_window: str) -> tuple[str, str]:
+    """Register a version; make it champion if it beats the current one. Returns (version, alias)."""
+    version = mlflow.register_model(model_uri, model_name)
+    client.set_model_version_tag(model_name, version.version, metric, str(value))
+    client.set_model_version_tag(model_name, version.version, "test_window", test_window)
+    current = _champion(client, model_name)
+    comparable = current is not None and current.tags.get("test_window") == test_window
+    wins = not comparable or value > float(current.tags.get(metric, "-inf"))
+    alias = "champion" if wins else "challenger"
+    client.set_registered_model_alias(model_name, alias, version.version)
+    log.info("%s version %s is now %s", model_name, version.version, alias)
+    return version.version, alias
+
+
+def rollback(client: MlflowClient, model_name: str, version: str) -> None:
+    """Put an earlier version back as champion."""
+    client.get_model_version(model_name, version)  # raises if unknown
+    client.set_registered_model_alias(model_name, "champion", version)
+
+
+def load_champion(settings: Settings) -> tuple[BaseEstimator, dict, str]:
+    """(model, scoring metadata, version) of the current champion."""
+    client = setup_tracking(settings)
+    name = settings.training.registered_model
+    version = _champion(client, name)
+    if version is None:
+        raise LookupError(f"no champion for {name!r} in {settings.tracking_uri} (run `leadscore train`)")
+    model = mlflow.sklearn.load_model(f"models:/{name}@champion")
+    path = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=SCORING_ARTIFACT)
+    return model, json.loads(Path(path).read_text()), version.version

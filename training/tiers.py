@@ -1,0 +1,63 @@
+"""From a calibrated probability to a score, a tier and a routing action.
+
+score = reference_score + points_to_double_odds * log2(odds / reference odds),
+clipped to 0..100: with the defaults, 50 is a 5% chance of an opportunity
+within the horizon, 60 about 9.5%, 70 about 17%, 80 about 30%. The mapping is
+config, not learned, so a score means the same under every model version.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from leadscore.config import ScoreSettings
+
+TIER_ORDER = ["high-value", "high-potential", "to-nurture", "to-verify", "low-conversion"]
+_CONDITIONS = {
+    "score_min": ("score", np.greater_equal),
+    "fit_score_min": ("fit_score", np.greater_equal),
+    "interest_score_min": ("interest_score", np.greater_equal),
+    "completeness_max": ("completeness", np.less_equal),
+}
+
+
+def probability_to_score(probability: np.ndarray, settings: ScoreSettings) -> np.ndarray:
+    p = np.clip(np.asarray(probability, dtype=float), 1e-6, 1 - 1e-6)
+    ref = settings.reference_probability
+    log2_odds_ratio = np.log2(p / (1 - p)) - np.log2(ref / (1 - ref))
+    return np.clip(settings.reference_score + settings.points_to_double_odds * log2_odds_ratio, 0, 100)
+
+
+def check_tiers(config: dict) -> list[dict]:
+    """The tier list, validated: known names, known conditions, a catch-all last."""
+    tiers = config.get("tiers", [])
+    names = [tier["name"] for tier in tiers]
+    if sorted(names) != sorted(TIER_ORDER):
+        raise ValueError(f"tiers.yaml must define exactly {TIER_ORDER}, found {names}")
+    for tier in tiers:
+        unknown = set(tier.get("when", {})) - set(_CONDITIONS)
+        if unknown:
+            raise ValueError(f"tier {tier['name']}: unknown conditions {sorted(unknown)}; "
+                             f"valid: {sorted(_CONDITIONS)}")
+    if tiers[-1].get("when"):
+        raise ValueError("the last tier in tiers.yaml must have no conditions (the catch-all)")
+    return tiers
+
+
+def assign_tiers(frame: pd.DataFrame, config: dict) -> pd.Series:
+    """First tier whose conditions all hold, per row of (score, fit_score, interest_score, completeness)."""
+    tiers = check_tiers(config)
+    result = pd.Series(pd.NA, index=frame.index, dtype="string")
+    for tier in tiers:
+        holds = np.ones(len(frame), dtype=bool)
+        for condition, threshold in tier.get("when", {}).items():
+            column, compare = _CONDITIONS[condition]
+            holds &= compare(frame[column].fillna(0).to_numpy(dtype=float), threshold)
+        result = result.mask(result.isna() & holds, tier["name"])
+    return result
+
+
+def routing_action(tier: str, config: dict) -> dict:
+    """The routing table entry of a tier (action, channel, description)."""
+    return dict(config["routing"][tier])
