@@ -1,0 +1,129 @@
+"""The synthetic B2B world: a vendor's scattered, dirty marketing and sales records.
+
+The demo and most tests run on this world. It is generated from a hidden truth
+(groups, companies, people, buying cycles) and then *recorded* by nine source
+systems, each with its own ids and its own dirt, as a real company's data is.
+A lead is an event, not a person: nothing in the sources says who is who.
+
+    from leadscore.synth import generate_world, write_world, World
+    world = generate_world(settings.world)          # pure, deterministic for a seed
+    write_world(world, settings.raw_dir, settings.truth_dir)
+
+Conventions: ids are strings; every timestamp is ``datetime64[us, UTC]``;
+nullable integers are ``Int64``; missing text is ``None``. Each table's rows are
+numbered in time order. The observed window is ``months`` months ending with
+``end_date`` (inclusive); CRM rows may be older (accounts kept for years).
+
+Sources (``world.sources``, written to ``data/raw/<name>.parquet``)
+--------------------------------------------------------------------
+crm_accounts
+    account_id ("A0000001"), account_name, website, industry, employees (Int64),
+    funding_stage, annual_revenue_usd, owner_rep_id ("R001"), created_at.
+    ~90% of companies (all with an opportunity); ~3% of companies have a second
+    account under a name variant, sometimes another owner and a guessed headcount.
+    Websites as typed ("https://www.veltrix.com", "veltrix.com", "www.veltrix.com/");
+    headcount rounded; funding stage sometimes one round behind; blanks.
+crm_contacts
+    contact_id ("C0000001"), account_id, first_name, last_name, email, phone,
+    title, owner_rep_id, created_at. ~52% of people, decision makers and buyers
+    more often; ~5% entered twice (nickname, personal address, another phone
+    format); movers keep a stale contact at the old account (old work address)
+    and 40% get a new one; ~5% not linked to an account; ~25% of contacts of a
+    company with a duplicate account hang on the duplicate.
+web_sessions
+    session_id, cookie_id, started_at, landing_url, utm_source, pageviews,
+    duration_s. No personal data. People browse from 1-3 cookies; 20% of
+    sessions come from anonymous cookies of no one. Email clicks open a
+    session with utm_source "email".
+form_fills
+    form_fill_id, submitted_at, form_type (whitepaper_download, contact_sales,
+    webinar_signup, newsletter_signup), asset, cookie_id (88%: the cookie of the
+    session the form was filled in), first_name, last_name, email, phone,
+    company_name, job_title (all free text).
+event_registrations
+    registration_id, event_id, event_name, event_kind (webinar, summit),
+    event_date, registered_at, attended (bool; False for events after the
+    window), full_name (one field), email, phone, company_name. Half of the
+    webinar registrations also have a webinar_signup form fill.
+email_activity
+    activity_id, campaign_id, subject, email_address, activity (send, open,
+    click), occurred_at, url (clicks only). Keyed only by the address on the
+    mailing list (work or personal, as captured). Opens follow a send of the
+    same campaign to the same address, clicks follow opens. Old work addresses
+    of movers keep receiving but never open; mistyped addresses never open.
+opportunities
+    opportunity_id, account_id, contact_id, created_at, stage (open, won, lost),
+    closed_at, amount_usd. On the company's main account and the person's
+    latest non-duplicate contact by then (created with the opportunity if need be).
+orders
+    order_id, email, product (Product A/B/C), amount_usd, ordered_at. Placed by
+    the buyer or a colleague, often from a team inbox (purchasing@...).
+user_accounts
+    user_id ("U0000001"), email, full_name, registered_at: trial sign-ups and the
+    team seats of new customers; ~3% of users signed up twice (private address).
+
+Interaction-like rows (web_sessions + form_fills + event_registrations +
+email_activity + orders) total ``settings.scaled(settings.interactions)``
+within a few percent.
+
+The dirt (what the identity stage must cope with)
+-------------------------------------------------
+- emails: case variants ("John.Smith@Veltrix.Com", upper case), leading or
+  trailing whitespace, typos (two neighbouring characters swapped or one
+  dropped in the local part, ~1-1.5% of typed rows), personal (qq.com, 163.com,
+  gmail.com, outlook.com) instead of work addresses, the *old* work address of
+  someone who changed company, and team inboxes (info@, sales@, purchasing@...)
+  used by several people of a company (about a third of companies do this);
+- phones: one number in many styles ("+8613800138000", "+86 138-0013-8000",
+  "13800138000", "(+86) 138 0013 8000", "0086 138 0013 8000", "138-0013-8000";
+  +1/+44/+49/+65 likewise, national styles with a trunk 0), and company
+  reception numbers (switchboards) shared by several people;
+- names: nicknames (William/Bill, Robert/Bob, Elizabeth/Liz, ... see
+  ``vocab.NICKNAMES``), upper- or lower-case, first and last swapped; one-field
+  names as "John Smith", "SMITH, John", "zhang wei" or "Zhang Wei" (Chinese
+  names are mostly written surname first);
+- companies: "Veltrix China", "Veltrix China Co., Ltd.", "VELTRIX (CHINA)",
+  "Veltrix China Ltd", "veltrix china", "Veltrix (China) Co., Ltd.", the bare
+  group name "Veltrix" for a subsidiary, or nothing; subsidiaries often share
+  the group's email domain;
+- titles re-typed as another spelling of the same role ("Head of IT",
+  "IT Director"), lower case, or missing; missing fields everywhere;
+- ~5% of people changed company during the window (old and new work
+  addresses, old and new company in the records);
+- ~0.2% unusable rows (at least one per table): form fills with no email, no
+  phone and no cookie; registrations with no name, no email and no phone.
+  They belong to a real person in the truth, but nothing in them can say who.
+
+Truth (``world.truth``, written to ``data/truth/``; evaluation only)
+--------------------------------------------------------------------
+groups (group_key, name, industry); companies (company_key, group_key, name,
+domain, region, industry, employees, funding_stage, annual_revenue_usd,
+owner_rep_id, switchboard_phone, shared_inbox); people (person_key,
+company_key, previous_company_key, moved_at, first_name, last_name, title,
+seniority, department, owner_rep_id, work_email, previous_work_email,
+personal_email, phone, fit, engagement = background touches per 30 days);
+cycles (one row per cycle member: cycle_id, company_key, person_key,
+member_rank, start, end, intensity, events = the member's touches before the
+opportunity date, p_opportunity, opportunity = the cycle's draw,
+opportunity_at, is_opportunity_contact, opportunity_id = the source row when
+it falls inside the window); cookies (cookie_id, person_key or None);
+records (source, source_record_id, person_key, company_key): every raw row
+exactly once, company_key being the company at the time of the row.
+
+The hidden propensity: fit is a latent mix of company size, funding stage,
+industry, seniority, department and noise. Companies open buying cycles at a
+rate rising with fit; a committee of 1-4 people gets active for 1-4 months,
+leaning to high-intent actions (pricing and product pages, whitepapers,
+contact-sales, webinars). A cycle becomes an opportunity on its most engaged
+member 2-8 weeks after it starts with p = sigmoid(a + b*fit + c*log1p(E) +
+d*fit*log1p(E) + noise), E the committee's touches before that date (see
+``cycles.OpportunityModel``); 12% of opportunities are inbound noise. Wins
+(likelier with fit) close 30-120 days later with an amount scaled by company
+size, then customers order. About 3% of people have an opportunity in a given
+90-day window, ~20% of high-fit people in an active cycle.
+"""
+
+from .output import write_world
+from .world import World, generate_world
+
+__all__ = ["World", "generate_world", "write_world"]
