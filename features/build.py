@@ -1,10 +1,10 @@
 """Compute the feature tables from the middle layer in DuckDB SQL.
 
 Fit rows are timestamped at the person's first sighting. Interest rows form a
-grid: one row per person every `step_days`, anchored at the end of the data
-(`as_of`), each computed only from events strictly before its timestamp. So
-Feast's point-in-time join at time t sees only the past, and the newest grid
-row is what the online store serves.
+grid: one row per person every `step_days` (on a fixed epoch, so rows stay put
+as data grows) plus one at the end of the data (`as_of`), each computed only
+from events strictly before its timestamp. So Feast's point-in-time join at
+time t sees only the past, and the `as_of` row is what the online store serves.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -21,6 +21,7 @@ from leadscore.features.catalog import InterestCatalog
 
 log = logging.getLogger(__name__)
 
+GRID_EPOCH = datetime(2000, 1, 3, tzinfo=timezone.utc)  # a Monday: weekly rows fall on Mondays
 REQUIRED_COLUMNS = {
     "person": ["pid", "cid", "title", "seniority", "department", "email", "phone", "first_seen"],
     "company": ["cid", "eid", "industry", "employees", "funding_stage", "annual_revenue_usd"],
@@ -74,48 +75,75 @@ def fit_sql(rules: FitRules) -> str:
         ORDER BY p.pid"""
 
 
-def _interest_columns(catalog: InterestCatalog) -> list[str]:
+def _cumulative_sql(kinds: list[str], channels: list[str]) -> str:
+    """Per person and event time: running totals per event type and channel (ties share one row)."""
+    totals = [f"sum((event_type = '{kind}')::BIGINT) OVER w AS n_{kind}" for kind in kinds]
+    totals += [f"sum((channel = '{channel}')::BIGINT) OVER w AS ch_{i}"
+               for i, channel in enumerate(channels)]
+    return f"""
+        SELECT DISTINCT pid, event_time, count(*) OVER w AS n_events, {", ".join(totals)}
+        FROM interaction WHERE pid IS NOT NULL
+        WINDOW w AS (PARTITION BY pid ORDER BY event_time
+                     RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
+
+
+def _window_count(total: str, window: int) -> str:
+    return f"(coalesce(now.{total}, 0) - coalesce(w{window}.{total}, 0))"
+
+
+def _interest_columns(catalog: InterestCatalog, channels: list[str]) -> list[str]:
     columns = []
     for w in catalog.windows:
-        recent = f"e.event_time >= pg.t - INTERVAL {w} DAY"
-        columns += [f"count(*) FILTER (WHERE e.event_type = '{kind}' AND {recent})::BIGINT "
-                    f"AS {catalog.count_name(kind, w)}" for kind in catalog.event_types]
-        columns.append(f"count(e.event_time) FILTER (WHERE {recent})::BIGINT AS events_{w}d")
+        columns += [f"{_window_count('n_' + kind, w)} AS {catalog.count_name(kind, w)}"
+                    for kind in catalog.event_types]
+        columns.append(f"{_window_count('n_events', w)} AS events_{w}d")
+    active = " + ".join(f"({_window_count(f'ch_{i}', 90)} > 0)::BIGINT" for i in range(len(channels)))
     return columns + [
-        "date_diff('second', max(e.event_time), pg.t) / 86400.0 AS days_since_last_event",
-        "count(DISTINCT e.channel) FILTER (WHERE e.event_time >= pg.t - INTERVAL 90 DAY)::BIGINT "
-        "AS distinct_channels_90d",
-        "(count(*) FILTER (WHERE e.event_type = 'email_open' AND e.event_time >= pg.t - INTERVAL 90 DAY)"
-        " / nullif(count(*) FILTER (WHERE e.event_type = 'email_send'"
-        " AND e.event_time >= pg.t - INTERVAL 90 DAY), 0))::DOUBLE AS email_open_rate_90d",
+        "date_diff('second', now.event_time, pg.t) / 86400.0 AS days_since_last_event",
+        f"({active or '0'})::BIGINT AS distinct_channels_90d",
+        f"({_window_count('n_email_open', 90)} / nullif({_window_count('n_email_send', 90)}, 0))::DOUBLE"
+        " AS email_open_rate_90d",
     ]
 
 
-def interest_sql(catalog: InterestCatalog, step_days: int) -> str:
-    """Grid rows t = as_of - k*step for every person from their first event on."""
-    longest = max(catalog.windows)
-    columns = ",\n               ".join(_interest_columns(catalog))
+def interest_sql(catalog: InterestCatalog, step_days: int, channels: list[str]) -> str:
+    """Grid rows for every person from their first event on. A count over [t - w, t) is the
+    running total just before t minus the running total just before t - w, both found by
+    ASOF joins: linear in events + rows, where a range join would be events x rows."""
+    kinds = sorted({*catalog.event_types, "email_open", "email_send"})
+    windows = sorted({*catalog.windows, 90})
+    shifted = ", ".join(f"t - INTERVAL {w} DAY AS t_{w}" for w in windows)
+    joins = "\n".join(f"ASOF LEFT JOIN cum w{w} ON pg.pid = w{w}.pid AND pg.t_{w} > w{w}.event_time"
+                      for w in windows)
+    columns = ",\n               ".join(_interest_columns(catalog, channels))
     return f"""
-        WITH ev AS (SELECT pid, event_type, channel, event_time FROM interaction WHERE pid IS NOT NULL),
-        span AS (SELECT pid, min(event_time) AS first_event FROM ev GROUP BY pid),
-        grid AS (SELECT unnest(generate_series($start, $as_of, INTERVAL {step_days} DAY)) AS t),
-        pg AS (SELECT span.pid, grid.t FROM span JOIN grid ON grid.t > span.first_event)
+        WITH cum AS ({_cumulative_sql(kinds, channels)}),
+        span AS (SELECT pid, min(event_time) AS first_event FROM cum GROUP BY pid),
+        grid AS (SELECT unnest(generate_series($start, $as_of, INTERVAL {step_days} DAY)) AS t
+                 UNION SELECT $as_of),
+        pg AS (SELECT span.pid, grid.t, {shifted} FROM span JOIN grid ON grid.t > span.first_event)
         SELECT pg.pid, pg.t AS event_timestamp,
                {columns}
-        FROM pg LEFT JOIN ev e
-          ON e.pid = pg.pid AND e.event_time < pg.t AND e.event_time >= pg.t - INTERVAL {longest} DAY
-        GROUP BY pg.pid, pg.t
+        FROM pg
+        ASOF LEFT JOIN cum now ON pg.pid = now.pid AND pg.t > now.event_time
+        {joins}
         ORDER BY pg.pid, pg.t"""
 
 
 def feature_clock(con: duckdb.DuckDBPyConnection, step_days: int) -> dict[str, datetime]:
-    """The grid: `as_of` is midnight after the last interaction, `start` the earliest grid
-    point after the first one, a whole number of steps before `as_of`."""
+    """`as_of`: midnight after the last interaction. `start`: the first grid point after the
+    first interaction. Grid points are whole steps from a fixed epoch, so they stay put when
+    data grows; only the extra `as_of` row moves."""
     first, as_of = con.execute(
         "SELECT min(event_time), date_trunc('day', max(event_time)) + INTERVAL 1 DAY FROM interaction"
         " WHERE pid IS NOT NULL").fetchone()
-    steps = (as_of - first).days // step_days
-    return {"start": as_of - timedelta(days=steps * step_days), "as_of": as_of}
+    steps = (first - GRID_EPOCH).days // step_days + 1
+    return {"start": GRID_EPOCH + timedelta(days=steps * step_days), "as_of": as_of}
+
+
+def channels(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [row[0] for row in con.execute(
+        "SELECT DISTINCT channel FROM interaction WHERE channel IS NOT NULL ORDER BY 1").fetchall()]
 
 
 def _copy_atomically(con: duckdb.DuckDBPyConnection, sql: str, path: Path,
@@ -142,7 +170,7 @@ def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit
         clock = feature_clock(con, step_days)
         counts = {
             "person_fit": _copy_atomically(con, fit_sql(fit_rules), out_dir / "person_fit.parquet"),
-            "person_interest": _copy_atomically(con, interest_sql(catalog, step_days),
+            "person_interest": _copy_atomically(con, interest_sql(catalog, step_days, channels(con)),
                                                 out_dir / "person_interest.parquet", clock),
         }
     manifest = {"as_of": clock["as_of"].isoformat(), "start": clock["start"].isoformat(),

@@ -15,6 +15,8 @@ class FeatureSpec:
     dtype: str  # "int", "float" or "string"
     description: str
     phrase: str = ""  # how a reason reads; {value} is the feature value
+    labels: tuple[str, str] | None = None  # for 0/1 flags: how 0 and 1 read
+    zero_when_missing: bool = False  # a count: no row means nothing happened
 
 
 FIT_FEATURES = [
@@ -33,7 +35,7 @@ FIT_FEATURES = [
                 "seniority: {value}"),
     FeatureSpec("department", "string", "Department from the job title.", "department: {value}"),
     FeatureSpec("is_decision_maker", "int", "1 if seniority is director or above.",
-                "decision maker: {value}"),
+                labels=("is not a decision maker", "is a decision maker (director or above)")),
     FeatureSpec("profile_completeness", "float",
                 "Share of profile fields known (email, phone, title, company, industry, size, funding).",
                 "profile {value:.0%} complete"),
@@ -56,15 +58,15 @@ class InterestCatalog:
             FeatureSpec(self.count_name(kind, w), "int",
                         f"Number of {kind} events in the {w} days before the feature time.",
                         self.phrases.get(kind, f"{kind} x{{n}} in {{w}} days").replace(
-                            "{n}", "{value}").replace("{w}", str(w)))
+                            "{n}", "{value}").replace("{w}", str(w)), zero_when_missing=True)
             for kind in [*self.event_types, "events"] for w in self.windows
         ]
         return specs + [
             FeatureSpec("days_since_last_event", "float",
-                        "Days since the last interaction (missing if none in the longest window).",
+                        "Days since the last interaction of any kind before the feature time.",
                         "last touch {value:.0f} days ago"),
             FeatureSpec("distinct_channels_90d", "int", "Distinct channels used in the last 90 days.",
-                        "engaged on {value} channels in the last 90 days"),
+                        "engaged on {value} channels in the last 90 days", zero_when_missing=True),
             FeatureSpec("email_open_rate_90d", "float",
                         "Opens per email sent in the last 90 days (missing if none sent).",
                         "opens {value:.0%} of marketing emails"),
@@ -83,6 +85,12 @@ def phrase(spec: FeatureSpec, value: object) -> str:
     """A feature value in a salesperson's words ('opened 3 marketing emails in the last 30 days')."""
     if value is None or value != value:  # missing or NaN
         return f"{spec.name.replace('_', ' ')} unknown"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if spec.labels is not None:
+        return spec.labels[1] if value else spec.labels[0]
+    if isinstance(value, int) and "{value}" in spec.phrase:
+        return spec.phrase.replace("{value}", f"{value:,}")
     try:
         return spec.phrase.format(value=value)
     except (ValueError, TypeError):

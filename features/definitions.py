@@ -50,7 +50,7 @@ person_fit_fv = FeatureView(
 # What the person did lately: counts per event type and window, recency, breadth.
 person_interest_fv = FeatureView(
     name="person_interest", entities=[person],
-    ttl=timedelta(days=2 * _settings.features.step_days),
+    ttl=timedelta(days=_settings.features.interest_ttl_days),
     schema=_fields(_catalog.specs()), source=person_interest_source, online=True,
     description="Behavioural interest of a person in recency windows.")
 

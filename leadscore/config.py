@@ -47,8 +47,9 @@ class IdentitySettings(BaseModel):
 
 
 class FeatureSettings(BaseModel):
-    step_days: int = 7
+    step_days: int = Field(7, gt=0)
     windows_days: list[int] = [7, 30, 90, 180]
+    interest_ttl_days: int = Field(365, gt=0)
 
 
 class TrainingSettings(BaseModel):

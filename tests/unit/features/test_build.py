@@ -1,0 +1,110 @@
+"""The feature SQL on a three-person middle layer built inline."""
+
+from datetime import datetime, timezone
+
+import duckdb
+import pandas as pd
+import pytest
+from leadscore.features.build import FitRules, build_features, read_manifest
+from leadscore.features.catalog import interest_catalog, phrase
+
+from leadscore.config import load_yaml
+
+UTC = timezone.utc
+
+
+def _middle_layer(path, extra_events=()):
+    events = [
+        ("P1", "web_visit", datetime(2026, 1, 2, 10, tzinfo=UTC), "web"),
+        ("P1", "email_open", datetime(2026, 1, 20, 10, tzinfo=UTC), "email"),
+        ("P1", "contact_sales", datetime(2026, 3, 1, 10, tzinfo=UTC), "web"),
+        ("P2", "web_visit", datetime(2026, 2, 27, 10, tzinfo=UTC), "web"),
+        *extra_events,
+    ]
+    interaction = pd.DataFrame(events, columns=["pid", "event_type", "event_time", "channel"])
+    interaction["event_time"] = interaction["event_time"].astype("datetime64[us, UTC]")
+    person = pd.DataFrame({
+        "pid": ["P1", "P2", "P3"], "cid": ["C1", "C1", None], "title": ["CTO", None, None],
+        "seniority": ["c_level", None, None], "department": ["engineering", None, None],
+        "email": ["a@x.com", "b@x.com", None], "phone": [None, None, None],
+        "first_seen": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-01-01"], utc=True),
+    })
+    company = pd.DataFrame({"cid": ["C1"], "eid": ["E1"], "industry": ["software"],
+                            "employees": [1500], "funding_stage": ["series_d"],
+                            "annual_revenue_usd": [1e8]})
+    with duckdb.connect(str(path)) as con:
+        for name, frame in {"interaction": interaction, "person": person, "company": company}.items():
+            con.register(f"{name}_df", frame)
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_df")
+
+
+@pytest.fixture
+def build(tmp_path, settings):
+    config = load_yaml(settings.config_file("features.yaml"))
+    catalog = interest_catalog(config, [7, 30, 90, 180])
+    rules = FitRules(config["decision_maker_levels"], config["employee_bands"])
+
+    def run(extra_events=()):
+        db = tmp_path / "middle.duckdb"
+        db.unlink(missing_ok=True)
+        _middle_layer(db, extra_events)
+        build_features(db, tmp_path / "features", catalog, rules, step_days=7)
+        return (pd.read_parquet(tmp_path / "features" / "person_interest.parquet"),
+                pd.read_parquet(tmp_path / "features" / "person_fit.parquet"))
+    return run
+
+
+def test_interest_rows_count_only_events_before_their_timestamp(build):
+    interest, _ = build()
+    p1 = interest[interest["pid"] == "P1"].set_index("event_timestamp")
+    last = p1.iloc[-1]  # as_of: midnight after the last event (2026-03-02)
+    assert last.name == pd.Timestamp("2026-03-02", tz="UTC")
+    assert last["contact_sales_7d"] == 1 and last["web_visit_7d"] == 0
+    assert p1.index[-2] == pd.Timestamp("2026-02-23", tz="UTC")  # weekly grid rows fall on Mondays
+    assert last["web_visit_90d"] == 1 and last["email_open_90d"] == 1 and last["events_90d"] == 3
+    earlier = p1.loc[pd.Timestamp("2026-01-19", tz="UTC")]
+    assert earlier["email_open_30d"] == 0 and earlier["web_visit_30d"] == 1
+
+
+def test_a_later_event_leaves_earlier_rows_unchanged(build):
+    before, _ = build()
+    late = ("P1", "webinar_attend", datetime(2026, 3, 20, 10, tzinfo=UTC), "event")
+    after, _ = build([late])
+    key = ["pid", "event_timestamp"]
+    merged = before.merge(after, on=key, suffixes=("_before", "_after"))
+    assert len(merged) == len(before)
+    for column in [c for c in before.columns if c not in key]:
+        pd.testing.assert_series_equal(merged[f"{column}_before"], merged[f"{column}_after"],
+                                       check_names=False)
+
+
+def test_people_without_events_have_fit_rows_but_no_interest_rows(build):
+    interest, fit = build()
+    assert "P3" not in set(interest["pid"])
+    fit = fit.set_index("pid")
+    assert fit.loc["P1", "company_employees_band"] == "1000-4999"
+    assert fit.loc["P1", "is_decision_maker"] == 1
+    assert fit.loc["P3", "profile_completeness"] == 0
+
+
+def test_manifest_records_the_feature_clock(build, tmp_path):
+    build()
+    manifest = read_manifest(tmp_path / "features")
+    assert manifest["as_of"] == datetime(2026, 3, 2, tzinfo=UTC)
+    assert manifest["step_days"] == 7
+
+
+def test_missing_middle_layer_table_is_named(tmp_path, settings):
+    db = tmp_path / "middle.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE person (pid VARCHAR)")
+    config = load_yaml(settings.config_file("features.yaml"))
+    with pytest.raises(ValueError, match="person"):
+        build_features(db, tmp_path / "f", interest_catalog(config, [7]),
+                       FitRules(config["decision_maker_levels"], config["employee_bands"]), 7)
+
+
+def test_phrases_read_like_a_salesperson_wrote_them(settings):
+    catalog = interest_catalog(load_yaml(settings.config_file("features.yaml")), [30])
+    spec = {s.name: s for s in catalog.specs()}["email_open_30d"]
+    assert phrase(spec, 3.0) == "opened 3 marketing emails in the last 30 days"
