@@ -38,7 +38,7 @@ features_app = typer.Typer(help="The Feast feature store: build, apply, material
                            no_args_is_help=True)
 app.add_typer(identity_app, name="identity")
 app.add_typer(features_app, name="features")
-console = Console(stderr=True)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 log = logging.getLogger("leadscore")
 
 
@@ -153,7 +153,8 @@ def run_train(settings: Settings) -> None:
     with step("training: rule baseline, logistic regression, LightGBM"):
         table = train(settings, open_store(settings), manifest)
     table.index.name = "model"
-    console.print(_table(f"test window metrics (MLflow: {settings.tracking_uri})", table))
+    console.print(_table(f"test window metrics (MLflow: {settings.tracking_uri})", table),
+                  soft_wrap=True)
 
 
 @app.command()
@@ -234,10 +235,12 @@ def serve(
     settings: Settings = ctx.obj
     port = port or settings.serving.port
     url = f"http://{settings.serving.host}:{port}"
-    console.print(f"\n[bold]leadscore is starting at {url}[/bold] (OpenAPI docs at {url}/docs)")
+    console.print(f"\n[bold]leadscore is starting at {url}[/bold] (OpenAPI docs at {url}/docs)",
+                  soft_wrap=True)
+    console.print("Try these PIDs (the most engaged people right now):", soft_wrap=True)
     for pid in sample_pids(settings):
         console.print(f"  curl -s -X POST {url}/score -H 'content-type: application/json' "
-                      f"-d '{{\"pid\": \"{pid}\"}}'")
+                      f"-d '{{\"pid\": \"{pid}\"}}'", soft_wrap=True, highlight=False, markup=False)
     bentoml = Path(sys.executable).parent / "bentoml"
     command = [str(bentoml), "serve", "leadscore.serving.service:LeadScoring",
                "--host", settings.serving.host, "--port", str(port)]

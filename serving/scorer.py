@@ -27,7 +27,8 @@ class Scorer:
         self.model = model
         self.metadata = metadata
         self.version = version
-        self.features = FeatureSet(metadata["numeric"], metadata["categorical"])
+        self.features = FeatureSet(metadata["numeric"], metadata["categorical"],
+                                   metadata["zero_when_missing"])
         rules = metadata["rules"]
         self.rules = RuleBaseline(rules["fit"], rules["interest"], rules["mql_threshold"])
         self.specs: dict[str, FeatureSpec] = {s.name: s for s in [*FIT_FEATURES, *interest.specs()]}

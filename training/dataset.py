@@ -29,6 +29,8 @@ class Split:
 def snapshot_times(start: datetime, as_of: datetime, settings: TrainingSettings) -> list[datetime]:
     """Grid times from `start + first_snapshot_after_days` to `as_of - horizon`, oldest first."""
     step = timedelta(days=settings.snapshot_every_days)
+    # `start` is a grid point and the cadence a whole number of grid steps, so every
+    # snapshot lands on a grid row rather than between rows.
     earliest = start + timedelta(days=settings.first_snapshot_after_days)
     t = as_of - timedelta(days=settings.horizon_days)
     t -= timedelta(days=(t - start).days % settings.snapshot_every_days)

@@ -43,5 +43,5 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 
 def comparison_table(results: dict[str, dict[str, float]]) -> pd.DataFrame:
-    columns = ["roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10pct", "capture_at_10pct"]
-    return pd.DataFrame(results).T[columns].round(4)
+    columns = ["roc_auc", "pr_auc", "brier", "ece", "lift_at_10pct", "capture_at_10pct"]
+    return pd.DataFrame(results).T[columns].round(3)

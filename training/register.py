@@ -105,4 +105,4 @@ def load_champion(settings: Settings) -> tuple[BaseEstimator, dict, str]:
         raise LookupError(f"no champion for {name!r} in {settings.tracking_uri} (run `leadscore train`)")
     model = mlflow.sklearn.load_model(f"models:/{name}@champion")
     path = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=SCORING_ARTIFACT)
-    return model, json.loads(Path(path).read_text()), version.version
+    return model, json.loads(Path(path).read_text()), str(version.version)

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 class FeatureSet:
     numeric: list[str]
     categorical: list[str]
+    zero_when_missing: list[str]  # counts: a person with no events has no interest row
 
     @property
     def all(self) -> list[str]:
@@ -46,14 +47,18 @@ def feature_set(settings: Settings) -> FeatureSet:
     specs = [*FIT_FEATURES, *interest_catalog(load_yaml(settings.config_file("features.yaml")),
                                               settings.features.windows_days).specs()]
     return FeatureSet(numeric=[s.name for s in specs if s.dtype != "string"],
-                      categorical=[s.name for s in specs if s.dtype == "string"])
+                      categorical=[s.name for s in specs if s.dtype == "string"],
+                      zero_when_missing=[s.name for s in specs if s.zero_when_missing])
 
 
 def prepare(frame: pd.DataFrame, features: FeatureSet) -> pd.DataFrame:
-    """The model input: numerics as floats (missing = NaN), categoricals as objects (missing = None)."""
+    """The model input: numerics as floats (missing = NaN, counts missing = 0),
+    categoricals as objects (missing = None)."""
     out = pd.DataFrame(index=frame.index)
     for column in features.numeric:
         out[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        if column in features.zero_when_missing:
+            out[column] = out[column].fillna(0.0)
     for column in features.categorical:
         out[column] = frame[column].astype("object").where(frame[column].notna(), None)
     return out
@@ -73,7 +78,7 @@ def fit_model(model: BaseEstimator, X_train: pd.DataFrame, y_train: np.ndarray,
     """Fit; LightGBM stops early on the validation window."""
     if isinstance(model, Pipeline) and model.steps[-1][1].__class__.__name__ == "LGBMClassifier":
         prep = model[:-1].fit(X_train, y_train)
-        model[-1].fit(prep.transform(X_train), y_train, eval_set=[(prep.transform(X_val), y_val)],
+        model[-1].fit(prep.transform(X_train), y_train, eval_X=prep.transform(X_val), eval_y=y_val,
                       callbacks=[early_stopping(100, verbose=False)])
         return model
     return model.fit(X_train, y_train)
@@ -89,6 +94,9 @@ def data_hash(frame: pd.DataFrame) -> str:
 
 
 def training_frame(settings: Settings, store, manifest: dict) -> pd.DataFrame:
+    if settings.training.snapshot_every_days % manifest["step_days"]:
+        raise ValueError(f"training.snapshot_every_days ({settings.training.snapshot_every_days}) must "
+                         f"be a multiple of the feature step ({manifest['step_days']} days)")
     times = snapshot_times(manifest["start"], manifest["as_of"], settings.training)
     entities = labelled_entities(settings.middle_db, times, settings.training.horizon_days)
     log.info("%d snapshots, %d rows, positive rate %.3f", len(times), len(entities),
@@ -103,6 +111,7 @@ def scoring_metadata(settings: Settings, name: str, features: FeatureSet, split:
         "feature_service": FEATURE_SERVICE,
         "numeric": features.numeric,
         "categorical": features.categorical,
+        "zero_when_missing": features.zero_when_missing,
         "rules": load_yaml(settings.config_file(settings.training.rules_file)),
         "tiers": load_yaml(settings.config_file(settings.training.tiers_file)),
         "score": settings.score.model_dump(),
