@@ -71,16 +71,19 @@ def test_resolution_rarely_merges_different_people(world):
 
 
 def test_mlflow_has_a_champion_with_three_logged_candidates(world):
-    import mlflow
     from mlflow import MlflowClient
 
     uri = f"sqlite:///{world['root'] / 'mlflow' / 'mlflow.db'}"
     client = MlflowClient(uri, uri)
     champion = client.get_model_version_by_alias("lead-propensity", "champion")
-    runs = mlflow.search_runs(experiment_names=["lead-propensity"], tracking_uri=uri)
-    assert set(runs["tags.model_kind"]) == {"rule_baseline", "logistic_regression", "lightgbm"}
-    assert champion.run_id in set(runs["run_id"])
-    assert (runs["metrics.roc_auc"] > 0.5).all()
+    experiment = client.get_experiment_by_name("lead-propensity")
+    runs = client.search_runs([experiment.experiment_id])
+    assert {run.data.tags["model_kind"] for run in runs} == {
+        "rule_baseline", "logistic_regression", "lightgbm"}
+    assert champion.run_id in {run.info.run_id for run in runs}
+    assert all(run.data.metrics["roc_auc"] > 0.5 for run in runs)
+    assert all({"git_commit", "training_data_hash", "feature_service"} <= set(run.data.tags)
+               for run in runs)
 
 
 @pytest.fixture(scope="module")
