@@ -43,7 +43,7 @@ class WorldSettings(BaseModel):
 
 
 class IdentitySettings(BaseModel):
-    shared_identifier_max_names: int = 2
+    shared_identifier_max_names: int = Field(1, ge=1)
 
 
 class FeatureSettings(BaseModel):

@@ -57,3 +57,18 @@ def test_ids_are_stable_across_reruns_and_record_order():
     second = resolve_people(_records(rows[::-1]), 2)
     assert set(first["pid"]) == set(second["pid"])
     assert first["pid"].iloc[0] == second["pid"].iloc[1]
+
+
+def test_a_switchboard_shared_by_two_people_links_nobody_at_the_strictest_setting():
+    records = _records([
+        {"source": "event_registrations", "source_record_id": "R1", "phone": "+86215540",
+         "email": "lei@x.com", "name_key": "lei xiao"},
+        {"source": "form_fills", "source_record_id": "F1", "phone": "+86215540",
+         "email": "qiang@x.com", "name_key": "qiang tian"},
+        {"source": "form_fills", "source_record_id": "F2", "email": "lei@x.com",
+         "name_key": "lei xiao"},
+    ])
+    strict = resolve_people(records, max_names=1)
+    assert strict["pid"].iloc[0] != strict["pid"].iloc[1]
+    assert strict["pid"].iloc[0] == strict["pid"].iloc[2]
+    assert resolve_people(records, max_names=2)["pid"].nunique() == 1
