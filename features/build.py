@@ -1,9 +1,9 @@
 """Compute the feature tables from the middle layer in DuckDB SQL.
 
-Fit rows are timestamped at the person's first sighting. Interest rows form a
-grid: one row per person every `step_days` (on a fixed epoch, so rows stay put
-as data grows) plus one at the end of the data (`as_of`), each computed only
-from events strictly before its timestamp. So Feast's point-in-time join at
+Both tables form a grid: one row per person every `step_days` (on a fixed
+epoch, so rows stay put as data grows) plus one at the end of the data
+(`as_of`). Interest rows count only events strictly before their timestamp;
+fit rows show an attribute only once it was known. So Feast's point-in-time join at
 time t sees only the past, and the `as_of` row is what the online store serves.
 """
 
@@ -17,13 +17,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
+
 from leadscore.features.catalog import InterestCatalog
 
 log = logging.getLogger(__name__)
 
 GRID_EPOCH = datetime(2000, 1, 3, tzinfo=timezone.utc)  # a Monday: weekly rows fall on Mondays
 REQUIRED_COLUMNS = {
-    "person": ["pid", "cid", "title", "seniority", "department", "email", "phone", "first_seen"],
+    "person": ["pid", "cid", "seniority", "department", "identified_at", "email_known_at",
+               "phone_known_at", "title_known_at", "company_known_at"],
     "company": ["cid", "eid", "industry", "employees", "funding_stage", "annual_revenue_usd"],
     "interaction": ["pid", "event_type", "event_time", "channel"],
 }
@@ -54,34 +56,57 @@ def _band_sql(bands: dict[str, int]) -> str:
     return f"CASE {cases} END"
 
 
-def fit_sql(rules: FitRules) -> str:
+def _grid_sql(step_days: int) -> str:
+    """Grid times: every step from $start, plus $as_of."""
+    return (f"SELECT unnest(generate_series($start, $as_of, INTERVAL {step_days} DAY)) AS t "
+            "UNION SELECT $as_of")
+
+
+def _known(field: str) -> str:
+    """TRUE when the person's `field` was known before the row's time."""
+    return f"coalesce(pg.{field}_known_at::TIMESTAMPTZ < pg.t, FALSE)"
+
+
+def fit_sql(rules: FitRules, step_days: int) -> str:
+    """Grid rows from the time a person was identified; each attribute shows only once it was
+    known (a CRM contact created with a later opportunity must not show up before it)."""
     levels = ", ".join(f"'{level}'" for level in rules.decision_maker_levels)
+    company = _known("company")
+    completeness = " + ".join(f"{clause}::INT" for clause in [
+        _known("email"), _known("phone"), _known("title"), company,
+        f"({company} AND c.industry IS NOT NULL)", f"({company} AND c.employees IS NOT NULL)",
+        f"({company} AND c.funding_stage IS NOT NULL)"])
     return f"""
-        SELECT p.pid, p.first_seen AS event_timestamp,
-               c.employees::BIGINT AS company_employees,
-               {_band_sql(rules.employee_bands)} AS company_employees_band,
-               c.industry AS company_industry, c.funding_stage AS company_funding_stage,
-               c.annual_revenue_usd::DOUBLE AS company_revenue_usd,
-               g.companies::BIGINT AS group_companies,
-               p.seniority, p.department,
-               (p.seniority IN ({levels}))::BIGINT AS is_decision_maker,
-               ((p.email IS NOT NULL)::INT + (p.phone IS NOT NULL)::INT + (p.title IS NOT NULL)::INT
-                + (p.cid IS NOT NULL)::INT + (c.industry IS NOT NULL)::INT
-                + (c.employees IS NOT NULL)::INT + (c.funding_stage IS NOT NULL)::INT) / 7.0
-                 AS profile_completeness
-        FROM person p
+        WITH grid AS ({_grid_sql(step_days)}),
+        pg AS (SELECT p.*, grid.t FROM person p JOIN grid ON grid.t > p.identified_at::TIMESTAMPTZ)
+        SELECT pg.pid, pg.t AS event_timestamp,
+               CASE WHEN {company} THEN c.employees END::BIGINT AS company_employees,
+               CASE WHEN {company} THEN {_band_sql(rules.employee_bands)} END AS company_employees_band,
+               CASE WHEN {company} THEN c.industry END AS company_industry,
+               CASE WHEN {company} THEN c.funding_stage END AS company_funding_stage,
+               CASE WHEN {company} THEN c.annual_revenue_usd END::DOUBLE AS company_revenue_usd,
+               CASE WHEN {company} THEN g.companies END::BIGINT AS group_companies,
+               CASE WHEN {_known("title")} THEN pg.seniority END AS seniority,
+               CASE WHEN {_known("title")} THEN pg.department END AS department,
+               CASE WHEN {_known("title")} THEN (pg.seniority IN ({levels}))::BIGINT END
+                 AS is_decision_maker,
+               ({completeness}) / 7.0 AS profile_completeness
+        FROM pg
         LEFT JOIN company c USING (cid)
         LEFT JOIN (SELECT eid, count(*) AS companies FROM company GROUP BY eid) g USING (eid)
-        ORDER BY p.pid"""
+        ORDER BY pg.pid, pg.t"""
 
 
-def _cumulative_sql(kinds: list[str], channels: list[str]) -> str:
-    """Per person and event time: running totals per event type and channel (ties share one row)."""
+def _cumulative_sql(kinds: list[str], channels: list[str], passive: list[str]) -> str:
+    """Per person and event time: running totals per event type, of engagement (passive
+    events such as our own email sends excluded) and of engagement per channel. Ties in
+    time share one row."""
+    engaged = f"(event_type NOT IN ({', '.join(repr(kind) for kind in passive) or 'NULL'}))"
     totals = [f"sum((event_type = '{kind}')::BIGINT) OVER w AS n_{kind}" for kind in kinds]
-    totals += [f"sum((channel = '{channel}')::BIGINT) OVER w AS ch_{i}"
+    totals += [f"sum((channel = '{channel}' AND {engaged})::BIGINT) OVER w AS ch_{i}"
                for i, channel in enumerate(channels)]
     return f"""
-        SELECT DISTINCT pid, event_time, count(*) OVER w AS n_events, {", ".join(totals)}
+        SELECT DISTINCT pid, event_time, sum({engaged}::BIGINT) OVER w AS n_events, {", ".join(totals)}
         FROM interaction WHERE pid IS NOT NULL
         WINDOW w AS (PARTITION BY pid ORDER BY event_time
                      RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
@@ -117,10 +142,9 @@ def interest_sql(catalog: InterestCatalog, step_days: int, channels: list[str]) 
                       for w in windows)
     columns = ",\n               ".join(_interest_columns(catalog, channels))
     return f"""
-        WITH cum AS ({_cumulative_sql(kinds, channels)}),
+        WITH cum AS ({_cumulative_sql(kinds, channels, catalog.passive_event_types)}),
         span AS (SELECT pid, min(event_time) AS first_event FROM cum GROUP BY pid),
-        grid AS (SELECT unnest(generate_series($start, $as_of, INTERVAL {step_days} DAY)) AS t
-                 UNION SELECT $as_of),
+        grid AS ({_grid_sql(step_days)}),
         pg AS (SELECT span.pid, grid.t, {shifted} FROM span JOIN grid ON grid.t > span.first_event)
         SELECT pg.pid, pg.t AS event_timestamp,
                {columns}
@@ -169,7 +193,8 @@ def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit
         check_middle_layer(con)
         clock = feature_clock(con, step_days)
         counts = {
-            "person_fit": _copy_atomically(con, fit_sql(fit_rules), out_dir / "person_fit.parquet"),
+            "person_fit": _copy_atomically(con, fit_sql(fit_rules, step_days),
+                                           out_dir / "person_fit.parquet", clock),
             "person_interest": _copy_atomically(con, interest_sql(catalog, step_days, channels(con)),
                                                 out_dir / "person_interest.parquet", clock),
         }

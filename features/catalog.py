@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from leadscore.config import Settings, load_yaml
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -49,14 +51,19 @@ class InterestCatalog:
     event_types: list[str]
     windows: list[int]
     phrases: dict[str, str] = field(default_factory=dict)
+    passive_event_types: list[str] = field(default_factory=list)  # not engagement
 
     def count_name(self, event_type: str, window: int) -> str:
         return f"{event_type}_{window}d"
 
+    def _count_description(self, kind: str, window: int) -> str:
+        if kind == "events":
+            return f"Engagement events of any type (passive ones excluded) in the {window} days before."
+        return f"Number of {kind} events in the {window} days before the feature time."
+
     def specs(self) -> list[FeatureSpec]:
         specs = [
-            FeatureSpec(self.count_name(kind, w), "int",
-                        f"Number of {kind} events in the {w} days before the feature time.",
+            FeatureSpec(self.count_name(kind, w), "int", self._count_description(kind, w),
                         self.phrases.get(kind, f"{kind} x{{n}} in {{w}} days").replace(
                             "{n}", "{value}").replace("{w}", str(w)), zero_when_missing=True)
             for kind in [*self.event_types, "events"] for w in self.windows
@@ -78,7 +85,14 @@ def interest_catalog(features_config: dict, windows: list[int]) -> InterestCatal
         event_types=list(features_config["interest_event_types"]),
         windows=sorted(windows),
         phrases=dict(features_config.get("event_phrases", {})),
+        passive_event_types=list(features_config.get("passive_event_types", [])),
     )
+
+
+def settings_catalog(settings: Settings) -> InterestCatalog:
+    """The interest catalog of a project: config/features.yaml and the configured windows."""
+    return interest_catalog(load_yaml(settings.config_file("features.yaml")),
+                            settings.features.windows_days)
 
 
 def phrase(spec: FeatureSpec, value: object) -> str:

@@ -2,7 +2,9 @@
 
 Read by `feast apply`. The Parquet sources live under $LEADSCORE_DATA_DIR/features
 (written by `leadscore features build`); field lists and descriptions come from
-the feature catalog, so they match what the builder writes.
+the feature catalog, so they match what the builder writes. Unlike the rest of
+leadscore, this module reads settings at import: Feast imports it to find the
+definitions, and the environment is the only way to pass it anything.
 """
 
 import os
@@ -11,14 +13,13 @@ from pathlib import Path
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Float64, Int64, String
-from leadscore.features.catalog import FIT_FEATURES, FeatureSpec, interest_catalog
 
-from leadscore.config import load_settings, load_yaml
+from leadscore.config import load_settings
+from leadscore.features.catalog import FIT_FEATURES, FeatureSpec, settings_catalog
 
 _settings = load_settings()
 _data_dir = Path(os.environ.get("LEADSCORE_DATA_DIR", _settings.data_dir)) / "features"
-_catalog = interest_catalog(load_yaml(_settings.config_file("features.yaml")),
-                            _settings.features.windows_days)
+_catalog = settings_catalog(_settings)
 _TYPES = {"int": Int64, "float": Float64, "string": String}
 
 
@@ -34,7 +35,7 @@ person = Entity(name="person", join_keys=["pid"], value_type=ValueType.STRING,
 person_fit_source = FileSource(
     name="person_fit_source", path=str(_data_dir / "person_fit.parquet"),
     timestamp_field="event_timestamp",
-    description="Fit rows from the middle layer, stamped at the person's first sighting.")
+    description="Fit rows on a weekly grid, each showing only attributes known by then.")
 
 person_interest_source = FileSource(
     name="person_interest_source", path=str(_data_dir / "person_interest.parquet"),
@@ -43,14 +44,14 @@ person_interest_source = FileSource(
 
 # Who the person is: company size, industry, funding; seniority and department.
 person_fit_fv = FeatureView(
-    name="person_fit", entities=[person], ttl=timedelta(days=3650),
+    name="person_fit", entities=[person], ttl=timedelta(days=_settings.features.ttl_days),
     schema=_fields(FIT_FEATURES), source=person_fit_source, online=True,
     description="Firmographic and demographic fit of a person.")
 
 # What the person did lately: counts per event type and window, recency, breadth.
 person_interest_fv = FeatureView(
     name="person_interest", entities=[person],
-    ttl=timedelta(days=_settings.features.interest_ttl_days),
+    ttl=timedelta(days=_settings.features.ttl_days),
     schema=_fields(_catalog.specs()), source=person_interest_source, online=True,
     description="Behavioural interest of a person in recency windows.")
 

@@ -51,9 +51,11 @@ def open_store(settings: Settings) -> FeatureStore:
     return FeatureStore(repo_path=str(settings.feature_repo))
 
 
-def materialize(store: FeatureStore, as_of: datetime) -> None:
-    """Bring the online store up to the feature clock's `as_of` (inclusive)."""
-    store.materialize_incremental(end_date=as_of + timedelta(seconds=1))
+def materialize(store: FeatureStore, start: datetime, as_of: datetime) -> None:
+    """Load the newest row per person between `start` and `as_of` (inclusive) into the online
+    store. A full range rather than Feast's incremental mode: a rebuild rewrites past rows
+    (new people, corrected attributes), and incremental mode would skip them."""
+    store.materialize(start_date=start - timedelta(seconds=1), end_date=as_of + timedelta(seconds=1))
 
 
 def feature_refs(store: FeatureStore) -> list[str]:

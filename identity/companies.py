@@ -9,13 +9,11 @@ regional qualifier ("Acme East China" -> "acme") or that share a website.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
+
 from leadscore.identity import standardise as std
-from leadscore.identity.link import mint_id
+from leadscore.identity.link import label_components, mint_id
 from leadscore.identity.standardise import StandardiseRules
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 ACCOUNT_ATTRIBUTES = ["industry", "employees", "funding_stage", "annual_revenue_usd", "owner_rep_id"]
 
@@ -23,11 +21,8 @@ ACCOUNT_ATTRIBUTES = ["industry", "employees", "funding_stage", "annual_revenue_
 def _components(pairs: pd.DataFrame) -> pd.Series:
     """Component label of every node in an undirected edge list with columns a, b."""
     codes, uniques = pd.factorize(pd.concat([pairs["a"], pairs["b"]], ignore_index=True))
-    n = len(uniques)
     half = len(pairs)
-    graph = coo_matrix((np.ones(half, dtype=np.int8), (codes[:half], codes[half:])), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    return pd.Series(labels, index=uniques)
+    return pd.Series(label_components(codes[:half], codes[half:], len(uniques)), index=uniques)
 
 
 def standardise_accounts(accounts: pd.DataFrame, rules: StandardiseRules) -> pd.DataFrame:

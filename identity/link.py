@@ -43,15 +43,16 @@ def shared_identifiers(edges: pd.DataFrame, name_keys: pd.Series, max_names: int
     return counts[counts > max_names]
 
 
+def label_components(left: np.ndarray, right: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Connected component of each of `n_nodes` nodes, given undirected edges left[i]-right[i]."""
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n_nodes, n_nodes))
+    return connected_components(graph, directed=False)[1]
+
+
 def cluster_labels(n_records: int, edges: pd.DataFrame) -> np.ndarray:
     """Connected component of every record in the record-identifier graph."""
     codes, uniques = pd.factorize(edges["key"])
-    n_nodes = n_records + len(uniques)
-    graph = coo_matrix(
-        (np.ones(len(edges), dtype=np.int8), (edges["record"].to_numpy(), codes + n_records)),
-        shape=(n_nodes, n_nodes),
-    )
-    _, labels = connected_components(graph, directed=False)
+    labels = label_components(edges["record"].to_numpy(), codes + n_records, n_records + len(uniques))
     return labels[:n_records]
 
 

@@ -2,8 +2,14 @@
 
 Survivorship: CRM contacts are trusted first, then product accounts, forms and
 registrations; within a source the most recent record wins. The company is the
-most recent company evidence of any kind, so people who moved show their new
-employer. Seniority and department come from the title by keyword rules.
+most recent company evidence from something the person did (a form, a
+registration, a CRM edit), not from emails we kept sending to an old address,
+so people who moved show their new employer. Seniority and department come
+from the title by keyword rules.
+
+Time: `identified_at` is when the person first became known by an identifier
+(anonymous web sessions do not count), and `<field>_known_at` when a field was
+first known, so that features at time t can hide what was learnt later.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ import re
 
 import pandas as pd
 
+# Records the person did not author: mail we sent, and anonymous browsing.
+PASSIVE_SOURCES = ["email_activity", "web_sessions"]
+KNOWN_AT_FIELDS = {"email": "email", "phone": "phone", "title": "title", "company": "cid"}
 SOURCE_TRUST = ["crm_contacts", "user_accounts", "form_fills", "event_registrations",
                 "orders", "opportunities", "email_activity", "web_sessions"]
 
@@ -40,10 +49,16 @@ def person_table(records: pd.DataFrame, title_rules: dict) -> pd.DataFrame:
     table = trusted[["first_name", "last_name", "email", "phone", "owner_rep_id"]].first()
     table["email"] = work.reindex(table.index).fillna(table["email"])
     table["title"] = recent["title"].first()
-    table["cid"] = recent["cid"].first()
+    active = people[~people["source"].isin(PASSIVE_SOURCES)]
+    table["cid"] = active.sort_values("seen_at", ascending=False).groupby("pid")["cid"].first()
+    table["cid"] = table["cid"].fillna(recent["cid"].first())
     with_account = people.loc[people["source"] == "user_accounts", "pid"].unique()
     table["uid"] = table.index.to_series().where(table.index.isin(with_account))
     table["first_seen"] = people.groupby("pid")["seen_at"].min()
+    identified = people[people["source"] != "web_sessions"]
+    table["identified_at"] = identified.groupby("pid")["seen_at"].min()
+    for name, column in KNOWN_AT_FIELDS.items():
+        table[f"{name}_known_at"] = people.dropna(subset=[column]).groupby("pid")["seen_at"].min()
     table["last_seen"] = people.groupby("pid")["seen_at"].max()
     table["records"] = people.groupby("pid").size()
     table["seniority"] = classify_titles(table["title"], title_rules["seniority"], "level")

@@ -9,6 +9,7 @@ quarantine with a reason: records in = records kept + records quarantined.
 from __future__ import annotations
 
 import pandas as pd
+
 from leadscore.identity import standardise as std
 from leadscore.identity.standardise import StandardiseRules
 
@@ -64,10 +65,10 @@ def standardise_records(records: pd.DataFrame, rules: StandardiseRules) -> pd.Da
         name_key=std.name_key(first, last),
         work_domain=std.work_domain(email, rules),
         company_name_std=company,
-        cookie_id=std._blank_to_na(records["cookie_id"]),
-        contact_id=std._blank_to_na(records["contact_id"]),
-        user_id=std._blank_to_na(records["user_id"]),
-        account_id=std._blank_to_na(records["account_id"]),
+        cookie_id=std.blank_to_na(records["cookie_id"]),
+        contact_id=std.blank_to_na(records["contact_id"]),
+        user_id=std.blank_to_na(records["user_id"]),
+        account_id=std.blank_to_na(records["account_id"]),
     )
 
 

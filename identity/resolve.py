@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+
 from leadscore.identity import companies as comp
 from leadscore.identity.link import resolve_people
 from leadscore.identity.middle import build_interaction, build_outcome, check_vocabulary

@@ -41,14 +41,14 @@ class StandardiseRules:
         )
 
 
-def _blank_to_na(values: pd.Series) -> pd.Series:
+def blank_to_na(values: pd.Series) -> pd.Series:
     values = values.astype("string").str.strip()
     return values.mask(values == "")
 
 
 def email(values: pd.Series) -> pd.Series:
     """Trim and lower-case; anything that is not shaped like an address is missing."""
-    cleaned = _blank_to_na(values).str.lower().str.replace(r"\s+", "", regex=True)
+    cleaned = blank_to_na(values).str.lower().str.replace(r"\s+", "", regex=True)
     return cleaned.where(cleaned.str.match(_EMAIL_RE).fillna(False).astype(bool))
 
 
@@ -77,7 +77,7 @@ def _parse_phone(raw: str, region: str) -> str | None:
 
 def phone(values: pd.Series, rules: StandardiseRules) -> pd.Series:
     """E.164 via the `phonenumbers` library; unparseable numbers become missing."""
-    cleaned = _blank_to_na(values)
+    cleaned = blank_to_na(values)
     distinct = cleaned.dropna().unique()
     parsed = {raw: _parse_phone(raw, rules.default_phone_region) for raw in distinct}
     return cleaned.map(parsed).astype("string")
@@ -89,7 +89,7 @@ def _ascii_fold(text: str) -> str:
 
 def name_token(values: pd.Series, rules: StandardiseRules | None = None) -> pd.Series:
     """Lower-case, accent-free; nicknames mapped to their canonical given name."""
-    cleaned = _blank_to_na(values).dropna().map(_ascii_fold).str.lower()
+    cleaned = blank_to_na(values).dropna().map(_ascii_fold).str.lower()
     cleaned = cleaned.str.replace(r"[^a-z\s'-]", "", regex=True).str.strip()
     if rules is not None:
         cleaned = cleaned.map(lambda token: rules.nicknames.get(token, token))
@@ -98,7 +98,7 @@ def name_token(values: pd.Series, rules: StandardiseRules | None = None) -> pd.S
 
 def split_full_name(values: pd.Series) -> pd.DataFrame:
     """'SMITH, John' -> (John, SMITH); 'John Smith' -> (John, Smith)."""
-    cleaned = _blank_to_na(values)
+    cleaned = blank_to_na(values)
     comma = cleaned.str.contains(",", regex=False).fillna(False).astype(bool)
     parts = cleaned.str.replace(",", " ", regex=False).str.split()
     first = parts.str[0].where(~comma, parts.str[-1])
@@ -121,16 +121,31 @@ def name_key(first: pd.Series, last: pd.Series) -> pd.Series:
 
 def company_name(values: pd.Series, rules: StandardiseRules) -> pd.Series:
     """Lower-case words without punctuation or legal suffixes ('Acme China Co., Ltd.' -> 'acme china')."""
-    cleaned = _blank_to_na(values).dropna().map(_ascii_fold).str.lower()
+    cleaned = blank_to_na(values).dropna().map(_ascii_fold).str.lower()
     cleaned = cleaned.str.replace(_NON_WORD_RE, " ", regex=True)
     cleaned = cleaned.map(lambda text: _drop_words(text, rules.legal_suffixes))
     return cleaned.reindex(values.index).astype("string").mask(lambda s: s == "")
 
 
+_CONNECTIVES = frozenset({"of", "and", "&", "for", "the", "de"})
+
+
+def _strip_trailing_regions(text: str, regions: frozenset[str]) -> str:
+    """'acme east china' -> 'acme'; 'bank of china' stays whole (a region that names the firm)."""
+    words = text.split()
+    keep = len(words)
+    while keep > 1 and words[keep - 1] in regions:
+        keep -= 1
+    if keep < len(words) and words[keep - 1] in _CONNECTIVES:
+        return text
+    return " ".join(words[:keep])
+
+
 def group_name(company_names: pd.Series, rules: StandardiseRules) -> pd.Series:
-    """The group a subsidiary belongs to: regional qualifiers dropped ('acme east china' -> 'acme')."""
-    stripped = company_names.dropna().map(lambda text: _drop_words(text, rules.regional_qualifiers))
-    stripped = stripped.where(stripped != "", company_names.dropna())
+    """The group a subsidiary belongs to: trailing regional qualifiers dropped
+    ('acme east china' -> 'acme'), never the first word, never after 'of' ('bank of china')."""
+    stripped = company_names.dropna().map(
+        lambda text: _strip_trailing_regions(text, rules.regional_qualifiers))
     return stripped.reindex(company_names.index).astype("string")
 
 
@@ -140,6 +155,6 @@ def _drop_words(text: str, words: frozenset[str]) -> str:
 
 def website_domain(values: pd.Series) -> pd.Series:
     """'https://www.Acme.com/about' -> 'acme.com'."""
-    cleaned = _blank_to_na(values).str.lower()
+    cleaned = blank_to_na(values).str.lower()
     cleaned = cleaned.str.replace(r"^[a-z]+://", "", regex=True).str.replace(r"^www\.", "", regex=True)
     return cleaned.str.split("/").str[0].mask(lambda s: s == "")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -60,8 +61,7 @@ def main(
         settings = settings.with_data_dir(data_dir.resolve(), settings.mlflow_dir)
     ctx.obj = settings
     # Child processes (feast apply, bentoml serve) read the same settings and data.
-    os.environ[SETTINGS_ENV_VAR] = str(config.resolve() if config else settings.config_file(
-        "leadscore.yaml"))
+    os.environ[SETTINGS_ENV_VAR] = str(settings.source)
     os.environ[DATA_DIR_ENV_VAR] = str(settings.data_dir)
 
 
@@ -115,13 +115,13 @@ def run_identity(settings: Settings) -> None:
 
 def run_features_build(settings: Settings) -> dict:
     from leadscore.features.build import FitRules, build_features
-    from leadscore.features.catalog import interest_catalog
+    from leadscore.features.catalog import settings_catalog
 
     config = load_yaml(settings.config_file("features.yaml"))
     with step("feature tables (DuckDB SQL)"):
         manifest = build_features(
             settings.middle_db, settings.feature_data_dir,
-            interest_catalog(config, settings.features.windows_days),
+            settings_catalog(settings),
             FitRules(config["decision_maker_levels"], config["employee_bands"]),
             settings.features.step_days)
     console.print(f"  as of {manifest['as_of']}: {manifest['rows']}")
@@ -132,7 +132,7 @@ def run_features_apply(settings: Settings) -> None:
     from leadscore.features import store
 
     with step("feast apply"):
-        store.apply(settings, Path(os.environ[SETTINGS_ENV_VAR]))
+        store.apply(settings, settings.source)
 
 
 def run_features_materialize(settings: Settings) -> None:
@@ -140,8 +140,8 @@ def run_features_materialize(settings: Settings) -> None:
     from leadscore.features.build import read_manifest
 
     manifest = read_manifest(settings.feature_data_dir)
-    with step(f"feast materialize-incremental to {manifest['as_of']:%Y-%m-%d}"):
-        store.materialize(store.open_store(settings), manifest["as_of"])
+    with step(f"feast materialize {manifest['start']:%Y-%m-%d} .. {manifest['as_of']:%Y-%m-%d}"):
+        store.materialize(store.open_store(settings), manifest["start"], manifest["as_of"])
 
 
 def run_train(settings: Settings) -> None:
@@ -204,8 +204,13 @@ def pipeline(
     seed: Annotated[int | None, typer.Option(help="Random seed of the world.")] = None,
     scale: Annotated[float | None, typer.Option(help="Size multiplier of the world.")] = None,
 ) -> None:
-    """Run every stage from the synthetic world to a registered champion."""
+    """Run every stage from the synthetic world to a registered champion.
+
+    A new world means new people: the Feast registry and online store of the data
+    dir are rebuilt from scratch, so no PID of an earlier world stays online.
+    """
     settings: Settings = ctx.obj
+    shutil.rmtree(settings.data_dir / "feast", ignore_errors=True)
     run_synth(settings, seed, scale)
     run_identity(settings)
     run_features_build(settings)

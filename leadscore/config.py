@@ -49,15 +49,15 @@ class IdentitySettings(BaseModel):
 class FeatureSettings(BaseModel):
     step_days: int = Field(7, gt=0)
     windows_days: list[int] = [7, 30, 90, 180]
-    interest_ttl_days: int = Field(365, gt=0)
+    ttl_days: int = Field(365, gt=0)
 
 
 class TrainingSettings(BaseModel):
-    snapshot_every_days: int = 28
-    first_snapshot_after_days: int = 180
-    horizon_days: int = 90
-    validation_snapshots: int = 2
-    test_snapshots: int = 2
+    snapshot_every_days: int = Field(14, gt=0)
+    first_snapshot_after_days: int = Field(90, ge=0)
+    horizon_days: int = Field(90, gt=0)
+    validation_snapshots: int = Field(3, gt=0)
+    test_snapshots: int = Field(3, gt=0)
     registered_model: str = "lead-propensity"
     primary_metric: str = "pr_auc"
     rules_file: str = "scoring_rules.yaml"
@@ -67,8 +67,7 @@ class TrainingSettings(BaseModel):
 class ScoreSettings(BaseModel):
     reference_probability: float = Field(0.05, gt=0, lt=1)
     reference_score: float = 50
-    points_to_double_odds: float = Field(10, gt=0)
-    mql_threshold: float = 60
+    points_to_double_odds: float = Field(8, gt=0)
 
 
 class ServingSettings(BaseModel):
@@ -81,6 +80,7 @@ class Settings(BaseModel):
     """Everything a command needs; `root` anchors the relative paths."""
 
     root: Path
+    source: Path | None = None  # the settings file this came from
     paths: PathSettings = PathSettings()
     world: WorldSettings = WorldSettings()
     identity: IdentitySettings = IdentitySettings()
@@ -152,7 +152,7 @@ def load_settings(path: Path | None = None) -> Settings:
     if not path.is_file():
         raise FileNotFoundError(f"settings file not found: {path}")
     raw = yaml.safe_load(path.read_text()) or {}
-    settings = Settings(root=path.parent.parent, **raw)
+    settings = Settings(root=path.parent.parent, source=path, **raw)
     if os.environ.get(DATA_DIR_ENV_VAR):
         paths = settings.paths.model_copy(update={"data_dir": Path(os.environ[DATA_DIR_ENV_VAR])})
         settings = settings.model_copy(update={"paths": paths})

@@ -22,7 +22,7 @@ class ScoreResponse(BaseModel):
     pid: str = Field(description="The person scored (One ID PID).")
     probability: float = Field(description="Calibrated probability of an opportunity within the horizon.")
     score: float = Field(description="0-100, monotone in the probability: 50 = 5% chance, "
-                                     "+10 points = double the odds (fixed across model versions).")
+                                     "every 8 points double the odds (config; fixed across model versions).")
     fit_score: float = Field(description="0-100: share of the fit points of the rule set earned.")
     interest_score: float = Field(description="0-100: share of the interest points earned.")
     tier: str = Field(description="high-value, high-potential, to-nurture, to-verify or low-conversion.")

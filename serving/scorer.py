@@ -1,22 +1,21 @@
 """Score feature rows: probability, score, fit and interest, tier, routing, reasons.
 
 Kept apart from the BentoML service so that scoring is a plain function of a
-model, its scoring metadata and a feature frame (tests and batch jobs use it
-directly).
+model, its scoring metadata and a feature frame, with no server in the way.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+from sklearn.base import BaseEstimator
+
+from leadscore.config import ScoreSettings
 from leadscore.features.catalog import FIT_FEATURES, FeatureSpec, InterestCatalog, phrase
 from leadscore.serving.schemas import Reason, Routing, ScoreResponse
 from leadscore.training.baseline import RuleBaseline
 from leadscore.training.explain import contributions, top_reasons
 from leadscore.training.tiers import assign_tiers, probability_to_score, routing_action
 from leadscore.training.train import FeatureSet, prepare
-from sklearn.base import BaseEstimator
-
-from leadscore.config import ScoreSettings
 
 
 class Scorer:
@@ -30,7 +29,8 @@ class Scorer:
         self.features = FeatureSet(metadata["numeric"], metadata["categorical"],
                                    metadata["zero_when_missing"])
         rules = metadata["rules"]
-        self.rules = RuleBaseline(rules["fit"], rules["interest"], rules["mql_threshold"])
+        empty = prepare(pd.DataFrame(columns=["pid", *self.features.all]), self.features)
+        self.rules = RuleBaseline(rules["fit"], rules["interest"], rules["mql_threshold"]).fit(empty)
         self.specs: dict[str, FeatureSpec] = {s.name: s for s in [*FIT_FEATURES, *interest.specs()]}
         self.rule_reasons = {r["feature"]: r["reason"] for r in [*rules["fit"], *rules["interest"]]}
         self.score_settings = ScoreSettings(**metadata["score"])
@@ -46,7 +46,6 @@ class Scorer:
     def score_frame(self, frame: pd.DataFrame) -> list[ScoreResponse]:
         """One response per row of `frame` (columns: pid plus the service's features)."""
         X = prepare(frame, self.features)
-        self.rules.fit(X.head(1))
         probability = self.model.predict_proba(X)[:, 1]
         parts = self.rules.fit_interest_scores(X).assign(
             score=probability_to_score(probability, self.score_settings),

@@ -14,14 +14,14 @@ from typing import Annotated
 
 import bentoml
 from bentoml.exceptions import NotFound
-from leadscore.features.catalog import interest_catalog
+from pydantic import Field
+
+from leadscore.config import load_settings
+from leadscore.features.catalog import settings_catalog
 from leadscore.features.store import online_features, open_store
 from leadscore.serving.schemas import ScoreResponse
 from leadscore.serving.scorer import Scorer
 from leadscore.training.register import load_champion
-from pydantic import Field
-
-from leadscore.config import load_settings, load_yaml
 
 
 @bentoml.service(name="leadscore", traffic={"timeout": 30})
@@ -31,9 +31,8 @@ class LeadScoring:
     def __init__(self) -> None:
         settings = load_settings()
         model, metadata, version = load_champion(settings)
-        catalog = interest_catalog(load_yaml(settings.config_file("features.yaml")),
-                                   settings.features.windows_days)
-        self.scorer = Scorer(model, metadata, version, catalog, settings.serving.max_reasons)
+        self.scorer = Scorer(model, metadata, version, settings_catalog(settings),
+                             settings.serving.max_reasons)
         self.store = open_store(settings)
 
     @bentoml.api(route="/score")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from leadscore.identity.standardise import StandardiseRules
 
 from leadscore.config import Settings, load_settings, load_yaml
+from leadscore.identity.standardise import StandardiseRules
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,9 +1,12 @@
 """Point-in-time training sets: people at snapshot times, labelled by what came next.
 
-A snapshot at time t holds every person first seen before t who has no open
-opportunity at t; the label is 1 if an opportunity is created in (t, t + horizon].
-Snapshots sit on the feature grid (a whole number of steps before `as_of`), and
-only those whose horizon has fully passed are used. Features come from Feast's
+A snapshot at time t holds every person identified before t (an anonymous
+cookie is not yet a lead) who has no open opportunity at t; the label is 1 if
+an opportunity is created in (t, t + horizon]. Snapshots sit on the feature
+grid (whole cadences after the grid's `start`), and only those whose horizon
+has fully passed are used. Between train, validation and test, snapshots whose
+label window reaches into the next part are purged, so that no opportunity
+is a positive on both sides of a split. Features come from Feast's
 `get_historical_features`, so a row sees only what was known at t.
 """
 
@@ -38,7 +41,8 @@ def snapshot_times(start: datetime, as_of: datetime, settings: TrainingSettings)
     while t >= earliest:
         times.append(t)
         t -= step
-    needed = settings.validation_snapshots + settings.test_snapshots + 1
+    purge = 2 * -(-settings.horizon_days // settings.snapshot_every_days)
+    needed = settings.validation_snapshots + settings.test_snapshots + purge + 1
     if len(times) < needed:
         raise ValueError(f"only {len(times)} snapshots fit between {earliest:%Y-%m-%d} and "
                          f"{as_of:%Y-%m-%d} minus the horizon; need at least {needed} "
@@ -58,7 +62,7 @@ def labelled_entities(middle_db: Path, times: list[datetime], horizon_days: int)
                            AND o.opportunity_created_at > s.t
                            AND o.opportunity_created_at <= s.t + INTERVAL {horizon_days} DAY
                    )::INT AS label
-            FROM person p JOIN snapshots s ON p.first_seen < s.t
+            FROM person p JOIN snapshots s ON p.identified_at < s.t
             WHERE NOT EXISTS (SELECT 1 FROM outcome o WHERE o.pid = p.pid
                               AND o.opportunity_created_at <= s.t
                               AND (o.closed_at IS NULL OR o.closed_at > s.t))
@@ -66,10 +70,16 @@ def labelled_entities(middle_db: Path, times: list[datetime], horizon_days: int)
 
 
 def split_by_time(frame: pd.DataFrame, settings: TrainingSettings) -> Split:
-    """Train on the earliest snapshots, validate on the next, test on the latest."""
-    times = sorted(frame["event_timestamp"].unique())
-    n_test, n_val = settings.test_snapshots, settings.validation_snapshots
-    test_times, val_times = times[-n_test:], times[-n_test - n_val:-n_test]
-    in_test = frame["event_timestamp"].isin(test_times)
-    in_val = frame["event_timestamp"].isin(val_times)
-    return Split(frame[~in_test & ~in_val], frame[in_val], frame[in_test])
+    """Test on the latest snapshots, validate on the ones before, train on the earliest;
+    each part ends a label horizon before the next one starts."""
+    times = pd.Series(sorted(frame["event_timestamp"].unique()))
+    horizon = pd.Timedelta(days=settings.horizon_days)
+    test_start = times.iloc[-min(settings.test_snapshots, len(times))]
+    val_times = times[times + horizon <= test_start].iloc[-settings.validation_snapshots:]
+    train_times = times[times + horizon <= val_times.min()] if len(val_times) else val_times
+    if train_times.empty or len(val_times) < settings.validation_snapshots:
+        raise ValueError(f"{len(times)} snapshots are too few for {settings.test_snapshots} test and "
+                         f"{settings.validation_snapshots} validation snapshots with a "
+                         f"{settings.horizon_days}-day purge between parts")
+    at = frame["event_timestamp"]
+    return Split(frame[at.isin(train_times)], frame[at.isin(val_times)], frame[at >= test_start])

@@ -8,14 +8,14 @@ units (log-odds, or points), one column per original feature.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-from leadscore.training.baseline import RuleBaseline
 from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+
+from leadscore.training.baseline import RuleBaseline
 
 
 def base_model(model: BaseEstimator) -> BaseEstimator:
@@ -40,7 +40,10 @@ def _logistic(pipeline: Pipeline, X: pd.DataFrame) -> pd.DataFrame:
     owners = []
     for name, transformer, features in columns.transformers_:
         if name == "num":
-            owners += list(features)
+            imputer = transformer[0]
+            indicator = getattr(imputer, "indicator_", None)
+            flagged = [features[i] for i in indicator.features_] if indicator is not None else []
+            owners += [*features, *flagged]
         elif name == "cat":
             encoder = transformer[-1]
             owners += [f for f, cats in zip(features, encoder.categories_, strict=True) for _ in cats]
@@ -72,8 +75,3 @@ def top_reasons(contrib: pd.Series, limit: int) -> tuple[list[str], list[str]]:
     up = list(ordered[ordered > 0].index[::-1][:limit])
     down = list(ordered[ordered < 0].index[:limit])
     return up, down
-
-
-def mean_abs(contrib: pd.DataFrame) -> pd.Series:
-    """Global importance: mean absolute contribution per feature."""
-    return contrib.abs().mean().sort_values(ascending=False).pipe(lambda s: s.astype(np.float64))

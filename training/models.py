@@ -47,7 +47,9 @@ class CategoryColumns(TransformerMixin, BaseEstimator):
 def make_logistic(numeric: list[str], categorical: list[str], C: float = 0.5) -> Pipeline:
     """Imputation, scaling and one-hot encoding, then an L2 logistic regression."""
     columns = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+        # The indicator keeps "never happened" apart from the median it is imputed with.
+        ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
+         numeric),
         ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
                               OneHotEncoder(handle_unknown="ignore")), categorical),
     ])
@@ -56,7 +58,7 @@ def make_logistic(numeric: list[str], categorical: list[str], C: float = 0.5) ->
 
 
 def make_lightgbm(categorical: list[str], params: dict | None = None) -> Pipeline:
-    """LightGBM with native categoricals; early stopping happens in `fit_lightgbm`."""
+    """LightGBM with native categoricals; training.train.fit_model stops it early."""
     defaults = {"n_estimators": 2000, "learning_rate": 0.03, "num_leaves": 31,
                 "min_child_samples": 50, "subsample": 0.8, "subsample_freq": 1,
                 "colsample_bytree": 0.8, "reg_lambda": 1.0, "verbose": -1, "n_jobs": 2}

@@ -1,10 +1,11 @@
 """MLflow tracking and the model registry: log candidates, register, move aliases.
 
 Tracking lives under mlflow/ (SQLite backend, artifacts folder). The alias
-`champion` moves to a new version only when it beats the current champion's
-primary metric on the same test window; otherwise the new version becomes the
-`challenger`. When the test window differs (the world changed), a newer
-version cannot be compared and takes over as champion.
+`champion` moves to a new version only when it beats the current champion on
+the primary metric, both scored on the new version's test window (training
+re-scores the champion there); otherwise the new version becomes the
+`challenger`. A champion that cannot read today's features cannot be scored,
+and loses.
 """
 
 from __future__ import annotations
@@ -75,29 +76,25 @@ def _champion(client: MlflowClient, model_name: str):
         return None
 
 
-def register_and_promote(client: MlflowClient, model_uri: str, model_name: str,
-                         metric: str, value: float, test_window: str) -> tuple[str, str]:
-    """Register a version; make it champion if it beats the current one. Returns (version, alias)."""
+def register_and_promote(client: MlflowClient, model_uri: str, model_name: str, metric: str,
+                         value: float, champion_value: float | None, higher_is_better: bool,
+                         test_window: str) -> tuple[str, str]:
+    """Register a version; it becomes champion if it beats `champion_value` (the current
+    champion's score on the same test window; None when there is none to beat)."""
     version = mlflow.register_model(model_uri, model_name)
     client.set_model_version_tag(model_name, version.version, metric, str(value))
     client.set_model_version_tag(model_name, version.version, "test_window", test_window)
-    current = _champion(client, model_name)
-    comparable = current is not None and current.tags.get("test_window") == test_window
-    wins = not comparable or value > float(current.tags.get(metric, "-inf"))
+    wins = champion_value is None or (value > champion_value if higher_is_better
+                                      else value < champion_value)
     alias = "champion" if wins else "challenger"
     client.set_registered_model_alias(model_name, alias, version.version)
-    log.info("%s version %s is now %s", model_name, version.version, alias)
-    return version.version, alias
-
-
-def rollback(client: MlflowClient, model_name: str, version: str) -> None:
-    """Put an earlier version back as champion."""
-    client.get_model_version(model_name, version)  # raises if unknown
-    client.set_registered_model_alias(model_name, "champion", version)
+    log.info("%s version %s is now %s (%s %.4f against the champion's %s)", model_name,
+             version.version, alias, metric, value, champion_value)
+    return str(version.version), alias
 
 
 def load_champion(settings: Settings) -> tuple[BaseEstimator, dict, str]:
-    """(model, scoring metadata, version) of the current champion."""
+    """(model, scoring metadata, version) of the current champion; LookupError if none."""
     client = setup_tracking(settings)
     name = settings.training.registered_model
     version = _champion(client, name)

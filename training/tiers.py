@@ -2,7 +2,7 @@
 
 score = reference_score + points_to_double_odds * log2(odds / reference odds),
 clipped to 0..100: with the defaults, 50 is a 5% chance of an opportunity
-within the horizon, 60 about 9.5%, 70 about 17%, 80 about 30%. The mapping is
+within the horizon, 60 about 11%, 70 about 23%, 80 about 42%, 100 about 80%. The mapping is
 config, not learned, so a score means the same under every model version.
 """
 

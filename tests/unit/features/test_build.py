@@ -5,10 +5,10 @@ from datetime import datetime, timezone
 import duckdb
 import pandas as pd
 import pytest
-from leadscore.features.build import FitRules, build_features, read_manifest
-from leadscore.features.catalog import interest_catalog, phrase
 
 from leadscore.config import load_yaml
+from leadscore.features.build import FitRules, build_features, read_manifest
+from leadscore.features.catalog import interest_catalog, phrase
 
 UTC = timezone.utc
 
@@ -16,6 +16,7 @@ UTC = timezone.utc
 def _middle_layer(path, extra_events=()):
     events = [
         ("P1", "web_visit", datetime(2026, 1, 2, 10, tzinfo=UTC), "web"),
+        ("P1", "email_send", datetime(2026, 1, 20, 9, tzinfo=UTC), "email"),
         ("P1", "email_open", datetime(2026, 1, 20, 10, tzinfo=UTC), "email"),
         ("P1", "contact_sales", datetime(2026, 3, 1, 10, tzinfo=UTC), "web"),
         ("P2", "web_visit", datetime(2026, 2, 27, 10, tzinfo=UTC), "web"),
@@ -23,11 +24,14 @@ def _middle_layer(path, extra_events=()):
     ]
     interaction = pd.DataFrame(events, columns=["pid", "event_type", "event_time", "channel"])
     interaction["event_time"] = interaction["event_time"].astype("datetime64[us, UTC]")
+    day = pd.Timestamp("2026-01-01", tz="UTC")
     person = pd.DataFrame({
-        "pid": ["P1", "P2", "P3"], "cid": ["C1", "C1", None], "title": ["CTO", None, None],
+        "pid": ["P1", "P2", "P3"], "cid": ["C1", "C1", None],
         "seniority": ["c_level", None, None], "department": ["engineering", None, None],
-        "email": ["a@x.com", "b@x.com", None], "phone": [None, None, None],
-        "first_seen": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-01-01"], utc=True),
+        "identified_at": [day, day, day], "email_known_at": [day, day, pd.NaT],
+        "phone_known_at": [pd.NaT, pd.NaT, pd.NaT], "title_known_at": [day, pd.NaT, pd.NaT],
+        # P1's company is learnt only in February (a CRM contact created then)
+        "company_known_at": [pd.Timestamp("2026-02-01", tz="UTC"), day, pd.NaT],
     })
     company = pd.DataFrame({"cid": ["C1"], "eid": ["E1"], "industry": ["software"],
                             "employees": [1500], "funding_stage": ["series_d"],
@@ -61,7 +65,9 @@ def test_interest_rows_count_only_events_before_their_timestamp(build):
     assert last.name == pd.Timestamp("2026-03-02", tz="UTC")
     assert last["contact_sales_7d"] == 1 and last["web_visit_7d"] == 0
     assert p1.index[-2] == pd.Timestamp("2026-02-23", tz="UTC")  # weekly grid rows fall on Mondays
-    assert last["web_visit_90d"] == 1 and last["email_open_90d"] == 1 and last["events_90d"] == 3
+    assert last["web_visit_90d"] == 1 and last["email_open_90d"] == 1
+    assert last["events_90d"] == 3  # our own email send is not the person's engagement
+    assert last["email_open_rate_90d"] == 1.0 and last["distinct_channels_90d"] == 2
     earlier = p1.loc[pd.Timestamp("2026-01-19", tz="UTC")]
     assert earlier["email_open_30d"] == 0 and earlier["web_visit_30d"] == 1
 
@@ -81,10 +87,20 @@ def test_a_later_event_leaves_earlier_rows_unchanged(build):
 def test_people_without_events_have_fit_rows_but_no_interest_rows(build):
     interest, fit = build()
     assert "P3" not in set(interest["pid"])
-    fit = fit.set_index("pid")
-    assert fit.loc["P1", "company_employees_band"] == "1000-4999"
-    assert fit.loc["P1", "is_decision_maker"] == 1
-    assert fit.loc["P3", "profile_completeness"] == 0
+    latest = fit.sort_values("event_timestamp").groupby("pid").last()
+    assert latest.loc["P1", "company_employees_band"] == "1000-4999"
+    assert latest.loc["P1", "is_decision_maker"] == 1
+    assert latest.loc["P3", "profile_completeness"] == 0
+
+
+def test_fit_rows_hide_attributes_learnt_later(build):
+    _, fit = build()
+    p1 = fit[fit["pid"] == "P1"].set_index("event_timestamp")
+    january = p1.loc[pd.Timestamp("2026-01-19", tz="UTC")]
+    march = p1.loc[pd.Timestamp("2026-03-02", tz="UTC")]
+    assert pd.isna(january["company_employees"]) and pd.isna(january["company_industry"])
+    assert march["company_employees"] == 1500 and march["company_industry"] == "software"
+    assert january["profile_completeness"] < march["profile_completeness"]
 
 
 def test_manifest_records_the_feature_clock(build, tmp_path):

@@ -1,4 +1,5 @@
 import pandas as pd
+
 from leadscore.identity import standardise as std
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from leadscore.synth import World, generate_world
 
 from leadscore.config import WorldSettings
+from leadscore.synth import World, generate_world
 
 
 @pytest.fixture(scope="session")

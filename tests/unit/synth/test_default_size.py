@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from leadscore.synth import generate_world
 
 from leadscore.config import WorldSettings
+from leadscore.synth import generate_world
 
 INTERACTION_SOURCES = ["web_sessions", "form_fills", "event_registrations", "email_activity",
                        "orders"]

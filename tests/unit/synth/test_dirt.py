@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+
 from leadscore.synth import World
 from leadscore.synth.vocab import NICKNAMES
 

@@ -1,10 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-from leadscore.training.baseline import RuleBaseline
 from sklearn.base import clone
 
 from leadscore.config import load_yaml
+from leadscore.training.baseline import RuleBaseline
 
 
 @pytest.fixture
@@ -52,4 +52,8 @@ def test_unknown_feature_in_rules_is_a_clear_error():
 
 
 def test_is_a_cloneable_sklearn_estimator(baseline):
-    clone(baseline).fit(_leads()).predict_proba(_leads())
+    copy = clone(baseline)
+    assert copy.get_params() == baseline.get_params()
+    proba = copy.fit(_leads()).predict_proba(_leads())
+    assert proba.shape == (3, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert proba[0, 1] == pytest.approx(0.9)

@@ -1,9 +1,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-from leadscore.training.tiers import TIER_ORDER, assign_tiers, probability_to_score
 
 from leadscore.config import ScoreSettings, load_yaml
+from leadscore.training.tiers import TIER_ORDER, assign_tiers, probability_to_score
 
 
 def test_score_scale_is_fixed_and_monotone():
@@ -11,7 +11,7 @@ def test_score_scale_is_fixed_and_monotone():
     p = np.array([0.01, 0.05, 0.0952, 0.5])
     scores = probability_to_score(p, settings)
     assert scores[1] == pytest.approx(50.0)
-    assert scores[2] == pytest.approx(60.0, abs=0.1)  # twice the reference odds
+    assert scores[2] == pytest.approx(50 + settings.points_to_double_odds, abs=0.1)  # twice the odds
     assert np.all(np.diff(scores) > 0)
     assert scores.min() >= 0 and scores.max() <= 100
 
