@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -114,17 +115,21 @@ def service(world):
 
 
 def test_live_service_scores_a_pid_with_reasons(world, service):
-    pid = pd.read_parquet(world["root"] / "data" / "features" / "person_interest.parquet")
-    pid = pid.sort_values(["event_timestamp", "events_30d"]).iloc[-1]["pid"]
-    response = httpx.post(f"{service}/score", json={"pid": pid}, timeout=30)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["pid"] == pid
+    interest = pd.read_parquet(world["root"] / "data" / "features" / "person_interest.parquet")
+    now = interest[interest["event_timestamp"] == interest["event_timestamp"].max()]
+    ranked = now.sort_values(["events_30d", "events_180d", "pid"])["pid"]
+    engaged, idle = ranked.iloc[-1], list(ranked.iloc[:10])
+    body = httpx.post(f"{service}/score", json={"pid": engaged}, timeout=30).json()
+    assert body["pid"] == engaged
     assert 0 <= body["probability"] <= 1 and 0 <= body["score"] <= 100
-    assert body["tier"] in TIERS
-    assert body["routing"]["action"]
-    assert body["reasons_up"] or body["reasons_down"]
-    assert all(reason["text"] for reason in body["reasons_up"] + body["reasons_down"])
+    assert body["tier"] in TIERS and body["routing"]["action"]
+    assert body["model_kind"] in {"rule_baseline", "logistic_regression", "lightgbm"}
+    texts = [reason["text"] for reason in body["reasons_up"] + body["reasons_down"]]
+    assert texts and not any("unknown" in text for text in texts[:1])
+    quiet = [httpx.post(f"{service}/score", json={"pid": pid}, timeout=30).json() for pid in idle]
+    # the most engaged person outscores the typical idle one
+    assert body["score"] > float(np.median([answer["score"] for answer in quiet]))
+    assert body["interest_score"] >= max(answer["interest_score"] for answer in quiet)
 
 
 def test_live_service_says_unknown_pid_is_unknown(service):

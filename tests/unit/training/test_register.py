@@ -1,11 +1,11 @@
 """The champion alias moves only to a version that beats the champion (real MLflow, temp store)."""
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
 
+import mlflow
 from leadscore.training import register
 
 
