@@ -1,8 +1,11 @@
 """Resolve raw sources into the middle layer (One ID), written to one DuckDB file.
 
 Steps: standardise every raw row into a record (or quarantine it), link people
-by exact identifiers, resolve companies and groups, then build the tables of
-DESIGN.md: person, company, entity, interaction, outcome, id_map, quarantine.
+by exact identifiers, resolve companies and groups, keep the last run's IDs
+where they still stand (identity/stable.py), then build the tables of
+DESIGN.md: person, company, entity, interaction, outcome, id_map, quarantine,
+plus id_audit (merges and splits across runs), company_node, record and
+shared_identifier (what `leadscore identity explain` reads).
 The file is written next to its final place and renamed over it, so a crash
 mid-run leaves the last good middle layer intact.
 """
@@ -18,10 +21,11 @@ import duckdb
 import pandas as pd
 
 from leadscore.identity import companies as comp
-from leadscore.identity.link import resolve_people
+from leadscore.identity.link import identifier_edges, resolve_people, shared_identifiers
 from leadscore.identity.middle import build_interaction, build_outcome, check_vocabulary
 from leadscore.identity.people import person_table
 from leadscore.identity.records import SOURCE_LAYOUT, all_records
+from leadscore.identity.stable import AUDIT_COLUMNS, PreviousIds, inherit_ids, read_previous
 from leadscore.identity.standardise import StandardiseRules
 
 log = logging.getLogger(__name__)
@@ -47,13 +51,50 @@ def read_sources(raw_dir: Path) -> dict[str, pd.DataFrame]:
     return {name: pd.read_parquet(raw_dir / f"{name}.parquet") for name in RAW_SOURCES}
 
 
-def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules) -> dict[str, pd.DataFrame]:
-    """Pure resolution: records with pid/cid/eid, and the person, company, entity tables."""
+RECORD_TABLE_COLUMNS = ["source", "source_record_id", "pid", "cid", "rule", "email", "phone",
+                       "cookie_id", "contact_id", "user_id", "account_id", "name_key",
+                       "company_name_std", "work_domain", "seen_at"]
+
+
+def _link_evidence(records: pd.DataFrame) -> pd.Series:
+    """Per fresh PID: the identifier kinds that hold its records together ('email, phone')."""
+    rules = records[["pid", "rule"]].dropna().drop_duplicates()
+    rules = rules[rules["rule"] != "singleton"].sort_values("rule")
+    return rules.groupby("pid")["rule"].agg(", ".join)
+
+
+def stable_people(records: pd.DataFrame, previous: PreviousIds) -> tuple[pd.Series, pd.DataFrame]:
+    """Each record's PID, inherited from the last run where it still stands, and the audit."""
+    keys = records["source"] + ":" + records["source_record_id"]
+    fresh = pd.Series(records["pid"].to_numpy(), index=keys.to_numpy())
+    final, audit = inherit_ids(fresh, previous.pids, "person", _link_evidence(records))
+    return records["pid"].map(final).astype("string"), audit
+
+
+def previous_ids(resolved: dict[str, pd.DataFrame]) -> PreviousIds:
+    """What a later run inherits from this one (the same as reading its middle layer back)."""
+    records = resolved["records"].dropna(subset=["pid"])
+    keys = (records["source"] + ":" + records["source_record_id"]).to_numpy()
+    nodes = resolved["company_node"]
+    return PreviousIds(pids=pd.Series(records["pid"].to_numpy(), index=keys, dtype="string"),
+                       cids=pd.Series(nodes["cid"].to_numpy(), index=nodes["node"].to_numpy(),
+                                      dtype="string"),
+                       audit=resolved["id_audit"])
+
+
+def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules,
+                    previous: PreviousIds | None = None) -> dict[str, pd.DataFrame]:
+    """Pure resolution: records with pid/cid/eid, the person, company, entity tables, the
+    audit of ID changes against `previous`, and what `identity explain` needs."""
+    previous = previous or PreviousIds.empty()
     records, quarantine = all_records(sources, rules.standardise)
     log.info("standardised %d records, quarantined %d", len(records), len(quarantine))
     records = records.join(resolve_people(records, rules.shared_identifier_max_names))
+    records["pid"], person_audit = stable_people(records, previous)
     accounts = comp.standardise_accounts(sources["crm_accounts"], rules.standardise)
-    nodes = comp.company_nodes(accounts, records["company_name_std"])
+    fresh_nodes = comp.company_nodes(accounts, records["company_name_std"])
+    stable_cids, company_audit = inherit_ids(fresh_nodes, previous.cids, "company")
+    nodes = fresh_nodes.map(stable_cids)
     records["cid"] = comp.record_cids(records, nodes, comp.domain_to_cid(accounts, nodes))
     companies = comp.company_table(accounts, records, records["cid"], nodes, rules.standardise)
     people = person_table(records, rules.titles)
@@ -61,9 +102,17 @@ def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules) -> d
         people["cid"].map(companies.set_index("cid")["owner_rep_id"]))
     # A person's records all carry the person's current company.
     records["cid"] = records["pid"].map(people.set_index("pid")["cid"]).fillna(records["cid"])
+    edges = identifier_edges(records)
     return {"records": records, "quarantine": quarantine, "person": people,
             "company": companies, "entity": comp.entity_table(companies),
-            "accounts": accounts.assign(cid=("account:" + accounts["account_id"]).map(nodes))}
+            "accounts": accounts.assign(cid=("account:" + accounts["account_id"]).map(nodes)),
+            "company_node": pd.DataFrame({"node": nodes.index, "cid": nodes.to_numpy()}),
+            "id_audit": pd.concat([previous.audit, person_audit, company_audit],
+                                  ignore_index=True).reindex(columns=AUDIT_COLUMNS),
+            "record": records.reindex(columns=RECORD_TABLE_COLUMNS),
+            "shared_identifier": shared_identifiers(edges, records["name_key"],
+                                                    rules.shared_identifier_max_names)
+            .rename("names").rename_axis("key").reset_index()}
 
 
 def id_map(resolved: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -106,7 +155,8 @@ def write_middle_layer(path: Path, sources: dict[str, pd.DataFrame],
         record_map = resolved["records"][["source", "source_record_id", "pid", "cid", "cookie_id"]]
         con.register("record_map_df", record_map)
         con.execute("CREATE TABLE record_map AS SELECT * FROM record_map_df")
-        for table in ["person", "company", "entity", "quarantine"]:
+        for table in ["person", "company", "entity", "quarantine", "company_node", "id_audit",
+                      "record", "shared_identifier"]:
             con.register(f"{table}_df", resolved[table])
             con.execute(f"CREATE TABLE {table} AS SELECT * FROM {table}_df")
         con.register("id_map_df", mapped)
@@ -121,7 +171,7 @@ def write_middle_layer(path: Path, sources: dict[str, pd.DataFrame],
 def resolve(raw_dir: Path, middle_db: Path, rules: IdentityRules) -> pd.DataFrame:
     """Read raw sources, resolve, write the middle layer; returns per-source record counts."""
     sources = read_sources(raw_dir)
-    resolved = resolve_records(sources, rules)
+    resolved = resolve_records(sources, rules, read_previous(middle_db))
     mapped = id_map(resolved)
     counts = check_conservation(sources, mapped, resolved["quarantine"])
     write_middle_layer(middle_db, sources, resolved, mapped, rules.event_types)

@@ -2,6 +2,7 @@
 
     leadscore synth                 generate the synthetic B2B world (raw sources + truth)
     leadscore identity resolve      raw sources -> One ID middle layer (DuckDB)
+    leadscore identity explain A B  why two raw records are (not) one person
     leadscore features build        middle layer -> feature tables (Parquet)
     leadscore features apply        `feast apply` on the feature repo
     leadscore features materialize  offline -> online store
@@ -14,6 +15,7 @@ Heavy libraries are imported inside the commands, so `leadscore --help` is quick
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -172,6 +174,39 @@ def synth(
 def identity_resolve(ctx: typer.Context) -> None:
     """Resolve raw records to EID, CID, PID, LID, UID; write the middle layer."""
     run_identity(ctx.obj)
+
+
+@identity_app.command("explain")
+def identity_explain(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="A raw record as SOURCE:RECORD_ID, e.g. form_fills:FF0000990.")],
+    b: Annotated[str, typer.Argument(help="The other raw record, same form.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Why two raw records were, or were not, resolved to one person."""
+    import pandas as pd
+
+    from leadscore.identity.explain import explain
+
+    settings: Settings = ctx.obj
+    try:
+        answer = explain(settings.middle_db, a, b)
+    except (LookupError, ValueError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    if as_json:
+        print(json.dumps(answer, indent=2))
+        return
+    console.print(f"[bold]{answer['verdict']}[/bold]", soft_wrap=True)
+    fields = pd.DataFrame(answer["records"])
+    fields.index.name = "field"
+    console.print(_table("standardised records", fields.fillna("")))
+    for shared in answer["shared_identifiers"]:
+        use = "evidence" if shared["used_as_evidence"] else (
+            f"not evidence: seen with {shared['distinct_names']} different names")
+        console.print(f"  shares {shared['identifier']} ({use})", soft_wrap=True)
+    if answer["chain"]:
+        console.print("  chain: " + " -> ".join(answer["chain"]), soft_wrap=True)
 
 
 @features_app.command("build")

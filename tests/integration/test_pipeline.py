@@ -3,6 +3,7 @@ synth to train, then `leadscore serve` (BentoML) answering over HTTP."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
@@ -136,3 +137,17 @@ def test_live_service_says_unknown_pid_is_unknown(service):
     response = httpx.post(f"{service}/score", json={"pid": "P-NOT-A-PERSON"}, timeout=30)
     assert response.status_code == 404
     assert "unknown pid" in response.text
+
+
+def test_identity_explain_shows_the_chain_between_two_records_of_one_person(world):
+    with duckdb.connect(str(world["root"] / "data" / "middle.duckdb"), read_only=True) as con:
+        a, b = con.execute("""
+            SELECT r1.source || ':' || r1.source_record_id, r2.source || ':' || r2.source_record_id
+            FROM record r1 JOIN record r2 USING (pid)
+            WHERE r1.source = 'form_fills' AND r2.source = 'crm_contacts' LIMIT 1""").fetchone()
+    command = [LEADSCORE, "-c", str(world["config_file"]), "identity", "explain", a, b, "--json"]
+    answer = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    assert answer["same_person"] and answer["verdict"].startswith("linked")
+    assert answer["chain"][0] == a and answer["chain"][-1] == b
+    unknown = subprocess.run([*command[:-3], a, "form_fills:NOPE"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "no record form_fills:NOPE" in unknown.stderr
