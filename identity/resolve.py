@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from leadscore.config import Settings, load_yaml
 from leadscore.identity import companies as comp
 from leadscore.identity.link import identifier_edges, resolve_people, shared_identifiers
 from leadscore.identity.middle import build_interaction, build_outcome, check_vocabulary
@@ -41,6 +42,16 @@ class IdentityRules:
     titles: dict
     event_types: set[str]
     shared_identifier_max_names: int
+
+
+def rules_from_settings(settings: Settings) -> IdentityRules:
+    """The identity rules of a project: config/identity.yaml, titles.yaml, event_types.yaml."""
+    return IdentityRules(
+        standardise=StandardiseRules.from_config(load_yaml(settings.config_file("identity.yaml"))),
+        titles=load_yaml(settings.config_file("titles.yaml")),
+        event_types=set(load_yaml(settings.config_file("event_types.yaml"))["event_types"]),
+        shared_identifier_max_names=settings.identity.shared_identifier_max_names,
+    )
 
 
 def read_sources(raw_dir: Path) -> dict[str, pd.DataFrame]:

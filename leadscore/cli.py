@@ -39,8 +39,11 @@ identity_app = typer.Typer(help="One ID: resolve raw records to people and compa
                            no_args_is_help=True)
 features_app = typer.Typer(help="The Feast feature store: build, apply, materialise.",
                            no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: `leadscore bench AREA --json` prints one JSON object.",
+                        no_args_is_help=True)
 app.add_typer(identity_app, name="identity")
 app.add_typer(features_app, name="features")
+app.add_typer(bench_app, name="bench")
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 log = logging.getLogger("leadscore")
 
@@ -100,17 +103,10 @@ def run_synth(settings: Settings, seed: int | None, scale: float | None) -> None
 
 
 def run_identity(settings: Settings) -> None:
-    from leadscore.identity.resolve import IdentityRules, resolve
-    from leadscore.identity.standardise import StandardiseRules
+    from leadscore.identity.resolve import resolve, rules_from_settings
 
-    rules = IdentityRules(
-        standardise=StandardiseRules.from_config(load_yaml(settings.config_file("identity.yaml"))),
-        titles=load_yaml(settings.config_file("titles.yaml")),
-        event_types=set(load_yaml(settings.config_file("event_types.yaml"))["event_types"]),
-        shared_identifier_max_names=settings.identity.shared_identifier_max_names,
-    )
     with step("identity resolution (One ID)"):
-        counts = resolve(settings.raw_dir, settings.middle_db, rules)
+        counts = resolve(settings.raw_dir, settings.middle_db, rules_from_settings(settings))
     counts.index.name = "source"
     console.print(_table(f"records per source -> {settings.middle_db}", counts))
 
@@ -285,6 +281,33 @@ def serve(
     command = [str(bentoml), "serve", "leadscore.serving.service:LeadScoring",
                "--host", settings.serving.host, "--port", str(port)]
     raise typer.Exit(subprocess.call(command, cwd=settings.root))
+
+
+def _emit(figures: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(figures, indent=2))
+    else:
+        console.print_json(json.dumps(figures))
+
+
+@bench_app.command("identity")
+def bench_identity(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+    quick: Annotated[bool, typer.Option(help="Small worlds only (0.1 and 0.02 of the default).")] = False,
+) -> None:
+    """Identity quality against the hidden truth (default world), and speed at 100k and 1M records."""
+    from leadscore.identity.benchmark import speed, synthetic_quality
+
+    settings: Settings = ctx.obj
+    work = settings.data_dir / "bench" / "identity"
+    scales = {"20k": 0.02, "100k": 0.1} if quick else {"100k": 0.1, "1m": 1.0}
+    with step("identity benchmark: generate and resolve worlds"):
+        figures = {"speed": speed(settings, work, scales)}
+        largest = work / list(scales)[-1]
+        quality = synthetic_quality(largest / "middle.duckdb", largest / "truth")
+    figures["synthetic"] = {**quality, "exact_only_f1": quality["f1"], "world_scale": scales[largest.name]}
+    _emit(figures, as_json)
 
 
 if __name__ == "__main__":

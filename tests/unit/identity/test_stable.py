@@ -3,11 +3,10 @@
 import pandas as pd
 import pytest
 
-from leadscore.config import WorldSettings, load_yaml
+from leadscore.config import WorldSettings
 from leadscore.identity.records import SOURCE_LAYOUT
-from leadscore.identity.resolve import IdentityRules, previous_ids, resolve_records
+from leadscore.identity.resolve import previous_ids, resolve_records, rules_from_settings
 from leadscore.identity.stable import inherit_ids
-from leadscore.identity.standardise import StandardiseRules
 from leadscore.synth import generate_world
 
 
@@ -45,11 +44,7 @@ def test_new_items_get_new_ids_that_never_reuse_a_surviving_one():
 
 @pytest.fixture(scope="module")
 def rules(settings):
-    return IdentityRules(
-        standardise=StandardiseRules.from_config(load_yaml(settings.config_file("identity.yaml"))),
-        titles=load_yaml(settings.config_file("titles.yaml")),
-        event_types=set(load_yaml(settings.config_file("event_types.yaml"))["event_types"]),
-        shared_identifier_max_names=1)
+    return rules_from_settings(settings)
 
 
 def _before(sources: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> dict[str, pd.DataFrame]:
