@@ -1,4 +1,4 @@
-"""`leadscore bench identity`: resolution quality against the hidden truth, and speed.
+"""`leadscore bench identity`: resolution quality against the hidden truth, speed, FEBRL.
 
 Quality is pairwise: every pair of raw records that the resolver puts under one
 PID is a predicted match, every pair with one true person a true match. Speed
@@ -9,30 +9,24 @@ memory is its own.
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
+import yaml
 
 from leadscore.config import Settings
+from leadscore.identity import evaluate
+from leadscore.identity import probabilistic as prob
+from leadscore.identity.mapping import TableMapping, load_mapping, standardise_table
+from leadscore.identity.standardise import StandardiseRules
 
-
-def _pairs(sizes: pd.Series) -> float:
-    return float((sizes * (sizes - 1) / 2).sum())
-
-
-def pairwise_scores(predicted: pd.Series, truth: pd.Series) -> dict[str, float]:
-    """Pairwise precision, recall and F1 of a clustering (item -> cluster) against the truth."""
-    both = pd.DataFrame({"p": predicted, "t": truth}).dropna()
-    true_positive = _pairs(both.groupby(["p", "t"]).size())
-    predicted_pairs = _pairs(both.groupby("p").size())
-    true_pairs = _pairs(both.groupby("t").size())
-    precision = true_positive / predicted_pairs if predicted_pairs else 1.0
-    recall = true_positive / true_pairs if true_pairs else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5)}
+logger = logging.getLogger(__name__)
 
 
 def synthetic_quality(middle_db: Path, truth_dir: Path) -> dict[str, float]:
@@ -44,14 +38,14 @@ def synthetic_quality(middle_db: Path, truth_dir: Path) -> dict[str, float]:
         mapped = con.execute("SELECT source || ':' || source_record_id AS key, pid, cid FROM id_map").df()
         people = con.execute("SELECT pid, cid FROM person").df()
     mapped = mapped.set_index("key")
-    persons = pairwise_scores(mapped["pid"], truth["person_key"].reindex(mapped.index))
+    persons = evaluate.clustering_scores(mapped["pid"], truth["person_key"].reindex(mapped.index))
     true_people = pd.read_parquet(truth_dir / "people.parquet").set_index("person_key")["company_key"]
     main_person = (truth.dropna(subset=["person_key"]).assign(pid=mapped["pid"])
                    .groupby("pid")["person_key"].agg(lambda keys: keys.mode().iloc[0]))
     employers = pd.DataFrame({"cid": people.set_index("pid")["cid"],
                               "company": main_person.map(true_people)}).dropna()
     accounts = mapped[mapped.index.str.startswith("crm_accounts:")]
-    companies = pairwise_scores(
+    companies = evaluate.clustering_scores(
         pd.concat([accounts["cid"], employers["cid"]], ignore_index=True),
         pd.concat([truth["company_key"].reindex(accounts.index), employers["company"]],
                   ignore_index=True))
@@ -104,3 +98,64 @@ def speed(settings: Settings, work_dir: Path, scales: dict[str, float]) -> dict[
                           "records_per_s": round(run["records"] / run["seconds"]),
                           "peak_rss_gib": round(run["peak_rss_gib"], 2)}
     return figures
+
+
+# FEBRL: real third-party data with truth, matched by the probabilistic model of
+# config/mappings/febrl.yaml. rec_id is dropped before matching and used only to score.
+TRUTH_COLUMN = "rec_id"
+
+
+def read_febrl(path: Path) -> tuple[pd.DataFrame, pd.Series]:
+    """(the table without rec_id, the entity number of each row)."""
+    frame = pd.read_csv(path, skipinitialspace=True, dtype=str)
+    entity = frame[TRUTH_COLUMN].str.extract(r"rec-(\d+)-", expand=False).astype(int)
+    return frame.drop(columns=TRUTH_COLUMN), entity
+
+
+def _truth(entities: list[pd.Series], tables: list[pd.DataFrame]) -> pd.DataFrame:
+    parts = [pd.DataFrame({"id": table["record_id"].to_numpy(), "entity": entity.to_numpy()})
+             for table, entity in zip(tables, entities, strict=True)]
+    if len(parts) == 1:
+        return parts[0]
+    return pd.concat([part.assign(source=source) for part, source in zip(parts, prob.SOURCES, strict=True)],
+                     ignore_index=True)[["source", "id", "entity"]]
+
+
+def run_benchmark(paths: list[Path], mapping: TableMapping, config: prob.ModelConfig,
+                  rules: StandardiseRules) -> dict[str, Any]:
+    """Match the files (one: dedupe, two: link) and score the result against the truth."""
+    started = time.perf_counter()
+    read = [read_febrl(path) for path in paths]
+    tables = [standardise_table(frame, mapping, rules, path.name)
+              for (frame, _), path in zip(read, paths, strict=True)]
+    linker = prob.fit(tables, config)
+    candidates = prob.predict_pairs(linker)
+    predicted = candidates[candidates["match_probability"] >= config.threshold]
+    clusters = prob.cluster(predicted, config.clustering.threshold, prob.record_keys(tables),
+                            config.clustering, link=len(tables) == 2)
+    seconds = time.perf_counter() - started
+    truth = _truth([entity for _, entity in read], tables)
+    scores = evaluate.pairwise_scores(predicted, truth)
+    cluster_scores = evaluate.pairwise_scores(evaluate.cluster_pairs(clusters), truth)
+    return {**scores, "blocking_recall": evaluate.blocking_recall(candidates, truth),
+            "cluster_precision": evaluate.cluster_precision(clusters, truth),
+            "cluster_f1": cluster_scores["f1"], "candidate_pairs": len(candidates), "seconds": seconds}
+
+
+def febrl_benchmark(datasets_dir: Path, config_path: Path,
+                    identity_config: Path) -> dict[str, dict[str, Any]]:
+    """{"febrl3": {...}, "febrl4": {...}}, each with precision, recall, f1 (pairwise, of
+    the predicted pairs), blocking_recall, cluster_precision, cluster_f1 (of the pairs the
+    clusters imply), candidate_pairs and seconds. `datasets_dir` holds dataset3.csv,
+    dataset4a.csv and dataset4b.csv."""
+    mapping, config = load_mapping(config_path), prob.load_model_config(config_path)
+    rules = StandardiseRules.from_config(yaml.safe_load(identity_config.read_text()))
+    datasets_dir = Path(datasets_dir)
+    results = {
+        "febrl3": run_benchmark([datasets_dir / "dataset3.csv"], mapping, config, rules),
+        "febrl4": run_benchmark([datasets_dir / "dataset4a.csv", datasets_dir / "dataset4b.csv"],
+                                mapping, config, rules),
+    }
+    for name, figures in results.items():
+        logger.info("%s: %s", name, {key: round(value, 4) for key, value in figures.items()})
+    return results

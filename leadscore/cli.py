@@ -283,7 +283,14 @@ def serve(
     raise typer.Exit(subprocess.call(command, cwd=settings.root))
 
 
+def _rounded(value: object) -> object:
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    return round(value, 5) if isinstance(value, float) else value
+
+
 def _emit(figures: dict, as_json: bool) -> None:
+    figures = _rounded(figures)
     if as_json:
         print(json.dumps(figures, indent=2))
     else:
@@ -296,8 +303,9 @@ def bench_identity(
     as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
     quick: Annotated[bool, typer.Option(help="Small worlds only (0.1 and 0.02 of the default).")] = False,
 ) -> None:
-    """Identity quality against the hidden truth (default world), and speed at 100k and 1M records."""
-    from leadscore.identity.benchmark import speed, synthetic_quality
+    """Identity quality against the hidden truth (default world), speed at 100k and 1M records,
+    and the probabilistic matcher on FEBRL (../shared/datasets/febrl)."""
+    from leadscore.identity.benchmark import febrl_benchmark, speed, synthetic_quality
 
     settings: Settings = ctx.obj
     work = settings.data_dir / "bench" / "identity"
@@ -307,6 +315,13 @@ def bench_identity(
         largest = work / list(scales)[-1]
         quality = synthetic_quality(largest / "middle.duckdb", largest / "truth")
     figures["synthetic"] = {**quality, "exact_only_f1": quality["f1"], "world_scale": scales[largest.name]}
+    febrl_dir = settings.datasets_dir / "febrl"
+    if febrl_dir.is_dir():
+        with step("FEBRL3 dedupe and FEBRL4 link (Splink)"):
+            figures.update(febrl_benchmark(febrl_dir, settings.config_file("mappings/febrl.yaml"),
+                                           settings.config_file("identity.yaml")))
+    else:
+        console.print(f"[yellow]FEBRL skipped: {febrl_dir} not found[/yellow]")
     _emit(figures, as_json)
 
 

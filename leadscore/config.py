@@ -23,6 +23,7 @@ class PathSettings(BaseModel):
     data_dir: Path = Path("data")
     mlflow_dir: Path = Path("mlflow")
     feature_repo: Path = Path("features")
+    datasets_dir: Path = Path("../shared/datasets")
 
 
 class WorldSettings(BaseModel):
@@ -119,6 +120,10 @@ class Settings(BaseModel):
     @property
     def feature_repo(self) -> Path:
         return self._resolve(self.paths.feature_repo)
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self._resolve(self.paths.datasets_dir)
 
     @property
     def mlflow_dir(self) -> Path:
