@@ -3,6 +3,7 @@
     leadscore synth                 generate the synthetic B2B world (raw sources + truth)
     leadscore identity resolve      raw sources -> One ID middle layer (DuckDB)
     leadscore identity explain A B  why two raw records are (not) one person
+    leadscore identity match MAP T  any person table (or two) through the probabilistic matcher
     leadscore features build        middle layer -> feature tables (Parquet)
     leadscore features apply        `feast apply` on the feature repo
     leadscore features materialize  offline -> online store
@@ -203,6 +204,42 @@ def identity_explain(
         console.print(f"  shares {shared['identifier']} ({use})", soft_wrap=True)
     if answer["chain"]:
         console.print("  chain: " + " -> ".join(answer["chain"]), soft_wrap=True)
+
+
+def _read_table(path: Path):
+    import pandas as pd
+
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, skipinitialspace=True, dtype=str)
+
+
+@identity_app.command("match")
+def identity_match(
+    ctx: typer.Context,
+    mapping: Annotated[Path, typer.Argument(help="YAML column mapping and model, e.g. "
+                                            "config/mappings/febrl.yaml.", exists=True)],
+    tables: Annotated[list[Path], typer.Argument(help="One table (dedupe) or two (link); CSV or "
+                                                 "Parquet.", exists=True)],
+    out: Annotated[Path, typer.Option(help="Where to write the clusters (CSV).")] = Path("clusters.csv"),
+) -> None:
+    """Resolve any person table, or link two, with the probabilistic matcher (Splink)."""
+    from leadscore.identity import probabilistic as prob
+    from leadscore.identity.mapping import load_mapping, standardise_table
+    from leadscore.identity.resolve import rules_from_settings
+
+    if len(tables) not in (1, 2):
+        raise typer.BadParameter("give one table to deduplicate or two to link")
+    settings: Settings = ctx.obj
+    table_mapping, config = load_mapping(mapping), prob.load_model_config(mapping)
+    rules = rules_from_settings(settings).standardise
+    with step(f"{'linking' if len(tables) == 2 else 'deduplicating'} {', '.join(map(str, tables))}"):
+        frames = [standardise_table(_read_table(path), table_mapping, rules, path.name)
+                  for path in tables]
+        pairs, clusters, _ = prob.resolve(frames, config)
+    clusters.to_csv(out, index=False)
+    console.print(f"  {len(pairs):,} matching pairs, {clusters['cluster_id'].nunique():,} clusters "
+                  f"of {len(clusters):,} records -> {out}", soft_wrap=True)
 
 
 @features_app.command("build")
