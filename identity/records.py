@@ -56,10 +56,12 @@ def standardise_records(records: pd.DataFrame, rules: StandardiseRules) -> pd.Da
     first = std.name_token(records["first_name"], rules)
     last = std.name_token(records["last_name"])
     email = std.email(records["email"])
+    phone = std.phone(records["phone"], rules)
     company = std.company_name(records["company_name"], rules)
     return records.assign(
         email=email,
-        phone=std.phone(records["phone"], rules),
+        phone=phone,
+        field_issue=field_issues(records, email, phone),
         first_name_std=first,
         last_name_std=last,
         name_key=std.name_key(first, last),
@@ -70,6 +72,20 @@ def standardise_records(records: pd.DataFrame, rules: StandardiseRules) -> pd.Da
         user_id=std.blank_to_na(records["user_id"]),
         account_id=std.blank_to_na(records["account_id"]),
     )
+
+
+def field_issues(raw: pd.DataFrame, email: pd.Series, phone: pd.Series) -> pd.Series:
+    """Why a given email or phone was not usable ('email not an address: "x@"'), else missing.
+
+    The record is kept on its other identifiers; the reason is kept too, so that nothing
+    is dropped silently."""
+    issues = pd.Series(pd.NA, index=raw.index, dtype="string")
+    for name, kept, reason in (("email", email, "not an address"), ("phone", phone, "not a phone number")):
+        given = std.blank_to_na(raw[name])
+        lost = given.notna() & kept.isna()
+        text = f"{name} {reason}: " + given.where(lost).str.slice(0, 60)
+        issues = issues.mask(lost & issues.isna(), text).mask(lost & issues.notna(), issues + "; " + text)
+    return issues
 
 
 def quarantine_reasons(records: pd.DataFrame) -> pd.Series:

@@ -64,7 +64,7 @@ def read_sources(raw_dir: Path) -> dict[str, pd.DataFrame]:
 
 RECORD_TABLE_COLUMNS = ["source", "source_record_id", "pid", "cid", "rule", "email", "phone",
                        "cookie_id", "contact_id", "user_id", "account_id", "name_key",
-                       "company_name_std", "work_domain", "seen_at"]
+                       "company_name_std", "work_domain", "seen_at", "field_issue"]
 
 
 def _link_evidence(records: pd.DataFrame) -> pd.Series:
