@@ -75,8 +75,10 @@ print(json.dumps({{"records": sum(len(frame) for frame in world.sources.values()
 
 _RESOLVE = """
 from leadscore.identity.resolve import resolve, rules_from_settings
+identity = settings.identity.model_copy(update={{"fuzzy_merge": {fuzzy}}})
+settings = settings.model_copy(update={{"identity": identity}})
 start = time.perf_counter()
-resolve(settings.raw_dir, settings.middle_db, rules_from_settings(settings))
+resolve(settings.raw_dir, settings.data_dir / {middle_name!r}, rules_from_settings(settings))
 print(json.dumps({{"seconds": time.perf_counter() - start,
                   "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}}))
 """
@@ -86,7 +88,14 @@ def resolve_world(settings_file: Path, data_dir: Path, scale: float) -> dict:
     """Generate a world of `scale` in one process, resolve it in another (its own peak RSS)."""
     setup = _SETUP.format(settings_file=str(settings_file), data_dir=str(data_dir))
     generated = _run_child(setup + _GENERATE.format(scale=scale))
-    return {**generated, **_run_child(setup + _RESOLVE.format())}
+    return {**generated, **_run_child(setup + _RESOLVE.format(fuzzy=True, middle_name="middle.duckdb"))}
+
+
+def resolve_exact_only(settings_file: Path, data_dir: Path) -> Path:
+    """Resolve an already generated world with exact links only (the baseline); its middle layer."""
+    setup = _SETUP.format(settings_file=str(settings_file), data_dir=str(data_dir))
+    _run_child(setup + _RESOLVE.format(fuzzy=False, middle_name="middle_exact.duckdb"))
+    return data_dir / "middle_exact.duckdb"
 
 
 def speed(settings: Settings, work_dir: Path, scales: dict[str, float]) -> dict[str, dict]:

@@ -81,7 +81,11 @@ def explain(middle_db: Path, a: str, b: str) -> dict:
         same = pd.notna(left["pid"]) and left["pid"] == right["pid"]
         chain = _chain(con, left["pid"], a, b, set(guarded)) if same else []
     evidence = [k for k in common if k not in guarded]
-    if same:
+    if same and not chain:
+        verdict = (f"linked: one person {left['pid']} by the probabilistic profile match "
+                   f"(rule {left['rule']}/{right['rule']}, probability "
+                   f"{min(left['probability'], right['probability']):.3f})")
+    elif same:
         verdict = (f"linked: one person {left['pid']} "
                    + (f"(share {', '.join(evidence)})" if evidence else "(through other records)"))
     elif common:
@@ -93,7 +97,8 @@ def explain(middle_db: Path, a: str, b: str) -> dict:
         "records": {a: _fields(left), b: _fields(right)},
         "shared_identifiers": [{"identifier": k, "used_as_evidence": k not in guarded,
                                 "distinct_names": int(guarded.get(k, 1))} for k in common],
-        "chain": chain, "probability": 1.0 if same else 0.0,
+        "chain": chain,
+        "probability": float(min(left["probability"], right["probability"])) if same else 0.0,
     }
 
 

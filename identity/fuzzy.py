@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from leadscore.identity.link import label_components
 from leadscore.identity.mapping import RECORD_ID, load_mapping, standardise_table
 from leadscore.identity.probabilistic import fit, load_model_config, predict_pairs
 from leadscore.identity.standardise import StandardiseRules
@@ -29,22 +30,22 @@ logger = logging.getLogger(__name__)
 MERGE_COLUMNS = ["pid_a", "pid_b", "match_probability"]
 PROFILE_SOURCE_COLUMNS = ["first_name_std", "last_name_std", "email", "phone", "company_name_std",
                           "work_domain", "title"]
-# A given name this close to the other's, with the same surname, is one name ('pete' / 'peter').
-GIVEN_NAME_SIMILARITY = 0.9
 
 
-def _mode(values: pd.Series) -> object:
-    counts = values.dropna().value_counts()
-    return counts.index[0] if len(counts) else pd.NA
+def _most_frequent(records: pd.DataFrame, column: str) -> pd.Series:
+    """Per PID, the most frequent non-missing value of `column` (ties: the smallest)."""
+    counts = records.groupby(["pid", column]).size().rename("n").reset_index()
+    top = counts.sort_values(["n", column], ascending=[False, True]).drop_duplicates("pid")
+    return top.set_index("pid")[column]
 
 
 def cluster_profiles(records: pd.DataFrame) -> pd.DataFrame:
     """One row per fresh PID that has a name: the most frequent value of each field.
     The name is taken from the most frequent name_key so that first and last agree."""
     named = records.dropna(subset=["pid", "name_key"])
-    top_key = named.groupby("pid")["name_key"].agg(_mode)
-    named = named[named["name_key"] == named["pid"].map(top_key)]
-    profiles = named.groupby("pid")[PROFILE_SOURCE_COLUMNS].agg(_mode)
+    named = named[named["name_key"] == named["pid"].map(_most_frequent(named, "name_key"))]
+    profiles = pd.DataFrame({column: _most_frequent(named, column) for column in PROFILE_SOURCE_COLUMNS},
+                            index=pd.Index(named["pid"].unique(), name="pid"))
     return profiles.reset_index()
 
 
@@ -62,19 +63,23 @@ def profile_table(profiles: pd.DataFrame, mapping_path: Path, rules: Standardise
     return table.assign(
         org=employer(profiles).to_numpy(),
         email_local=table["email"].str.split("@").str[0],
+        work_email=table["email"].where(profiles["work_domain"].notna().to_numpy()),
     )
 
 
-def _same_name(left: pd.DataFrame, right: pd.DataFrame) -> pd.Series:
-    """Order-free name key equal, or same surname and near-identical given name (either way round)."""
-    names = pd.DataFrame({"lg": left["given_name"].to_numpy(), "ls": left["surname"].to_numpy(),
-                          "rg": right["given_name"].to_numpy(), "rs": right["surname"].to_numpy(), "i": range(len(left))})
-    similar = duckdb.sql(f"""
-        SELECT coalesce((ls = rs AND jaro_winkler_similarity(lg, rg) >= {GIVEN_NAME_SIMILARITY})
-                     OR (ls = rg AND jaro_winkler_similarity(lg, rs) >= {GIVEN_NAME_SIMILARITY}), false)
-        FROM names ORDER BY i""").fetchnumpy()
-    agree = next(iter(similar.values())).astype(bool)
-    return (left["name_key"].fillna("").to_numpy() == right["name_key"].fillna("#").to_numpy()) | agree
+def _other_work_address(left: pd.DataFrame, right: pd.DataFrame) -> pd.Series:
+    """Both clusters have a work address and they differ other than by one typo. Namesakes
+    at one firm get 'lei.ye@' and 'lei.ye2@': a difference in digits only is never a typo."""
+    pairs = pd.DataFrame({"a": left["work_email"].to_numpy(), "b": right["work_email"].to_numpy(),
+                          "i": range(len(left))})
+    with duckdb.connect() as con:
+        con.register("pairs", pairs)
+        conflict = con.sql("""
+            SELECT coalesce(a <> b AND NOT (damerau_levenshtein(a, b) = 1
+                            AND regexp_replace(a, '[0-9]', '', 'g') <> regexp_replace(b, '[0-9]', '', 'g')),
+                            false) AS conflict
+            FROM pairs ORDER BY i""").df()["conflict"]
+    return conflict.to_numpy(dtype=bool)
 
 
 def _differ(left: pd.Series, right: pd.Series) -> pd.Series:
@@ -83,11 +88,14 @@ def _differ(left: pd.Series, right: pd.Series) -> pd.Series:
 
 
 def guarded(pairs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """Pairs whose names agree and whose employers and phones do not contradict each other."""
+    """Pairs with the same order-free name key whose employers, phones and work addresses do not
+    contradict each other. A near name ('pete' / 'peter') is not enough: short Chinese given
+    names ('hao' / 'chao', 'jian' / 'jiang') are different people as often as typos."""
     by_id = table.set_index(RECORD_ID)
     left, right = by_id.loc[pairs["id_l"]], by_id.loc[pairs["id_r"]]
-    keep = (_same_name(left, right) & ~_differ(left["org"], right["org"])
-            & ~_differ(left["phone"], right["phone"]))
+    keep = ((left["name_key"].to_numpy() == right["name_key"].to_numpy())
+            & ~_differ(left["org"], right["org"]) & ~_differ(left["phone"], right["phone"])
+            & ~_other_work_address(left, right))
     return pairs[keep]
 
 
@@ -117,3 +125,13 @@ def fuzzy_merges(records: pd.DataFrame, config_path: Path, rules: StandardiseRul
     logger.info("fuzzy pass: %d named clusters, %d pairs over threshold, %d merges",
                 len(profiles), len(pairs), len(merges))
     return merges.rename(columns={"id_l": "pid_a", "id_r": "pid_b"})[MERGE_COLUMNS].reset_index(drop=True)
+
+
+def merge_pids(pids: pd.Series, merges: pd.DataFrame) -> pd.Series:
+    """Each record's PID after the merges: every merged group takes its smallest PID."""
+    groups = pd.concat([merges["pid_a"], merges["pid_b"]], ignore_index=True)
+    codes, uniques = pd.factorize(groups)
+    half = len(merges)
+    labels = label_components(codes[:half], codes[half:], len(uniques))
+    group_pid = pd.Series(uniques, dtype="string").groupby(labels).transform("min")
+    return pids.replace(dict(zip(uniques, group_pid, strict=True))).astype("string")

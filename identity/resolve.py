@@ -22,6 +22,7 @@ import pandas as pd
 
 from leadscore.config import Settings, load_yaml
 from leadscore.identity import companies as comp
+from leadscore.identity.fuzzy import fuzzy_merges, merge_pids
 from leadscore.identity.link import identifier_edges, resolve_people, shared_identifiers
 from leadscore.identity.middle import build_interaction, build_outcome, check_vocabulary
 from leadscore.identity.people import person_table
@@ -42,6 +43,7 @@ class IdentityRules:
     titles: dict
     event_types: set[str]
     shared_identifier_max_names: int
+    fuzzy_config: Path | None = None  # the profile model of the probabilistic pass; None: off
 
 
 def rules_from_settings(settings: Settings) -> IdentityRules:
@@ -51,6 +53,8 @@ def rules_from_settings(settings: Settings) -> IdentityRules:
         titles=load_yaml(settings.config_file("titles.yaml")),
         event_types=set(load_yaml(settings.config_file("event_types.yaml"))["event_types"]),
         shared_identifier_max_names=settings.identity.shared_identifier_max_names,
+        fuzzy_config=(settings.config_file("mappings/person_profiles.yaml")
+                      if settings.identity.fuzzy_merge else None),
     )
 
 
@@ -64,7 +68,7 @@ def read_sources(raw_dir: Path) -> dict[str, pd.DataFrame]:
 
 RECORD_TABLE_COLUMNS = ["source", "source_record_id", "pid", "cid", "rule", "email", "phone",
                        "cookie_id", "contact_id", "user_id", "account_id", "name_key",
-                       "company_name_std", "work_domain", "seen_at", "field_issue"]
+                       "company_name_std", "work_domain", "seen_at", "field_issue", "probability"]
 
 
 def _link_evidence(records: pd.DataFrame) -> pd.Series:
@@ -72,6 +76,21 @@ def _link_evidence(records: pd.DataFrame) -> pd.Series:
     rules = records[["pid", "rule"]].dropna().drop_duplicates()
     rules = rules[rules["rule"] != "singleton"].sort_values("rule")
     return rules.groupby("pid")["rule"].agg(", ".join)
+
+
+def apply_fuzzy_merges(records: pd.DataFrame, rules: IdentityRules) -> pd.DataFrame:
+    """The probabilistic second pass: merge exact clusters that are one person; the records
+    that move carry rule 'fuzzy' and the pair's match probability."""
+    merges = fuzzy_merges(records, rules.fuzzy_config, rules.standardise)
+    if merges.empty:
+        return records
+    merged = merge_pids(records["pid"], merges)
+    moved = (merged != records["pid"]).fillna(False)
+    by_pid = pd.concat([merges.set_index(side)["match_probability"] for side in ("pid_a", "pid_b")])
+    probability = records["pid"].map(by_pid.groupby(level=0).max())
+    log.info("probabilistic pass: %d merges moved %d records", len(merges), int(moved.sum()))
+    return records.assign(pid=merged, rule=records["rule"].mask(moved, "fuzzy"),
+                          probability=records["probability"].mask(moved, probability))
 
 
 def stable_people(records: pd.DataFrame, previous: PreviousIds) -> tuple[pd.Series, pd.DataFrame]:
@@ -101,6 +120,8 @@ def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules,
     records, quarantine = all_records(sources, rules.standardise)
     log.info("standardised %d records, quarantined %d", len(records), len(quarantine))
     records = records.join(resolve_people(records, rules.shared_identifier_max_names))
+    if rules.fuzzy_config is not None:
+        records = apply_fuzzy_merges(records, rules)
     records["pid"], person_audit = stable_people(records, previous)
     accounts = comp.standardise_accounts(sources["crm_accounts"], rules.standardise)
     fresh_nodes = comp.company_nodes(accounts, records["company_name_std"])

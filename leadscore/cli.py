@@ -342,7 +342,12 @@ def bench_identity(
 ) -> None:
     """Identity quality against the hidden truth (default world), speed at 100k and 1M records,
     and the probabilistic matcher on FEBRL (../shared/datasets/febrl)."""
-    from leadscore.identity.benchmark import febrl_benchmark, speed, synthetic_quality
+    from leadscore.identity.benchmark import (
+        febrl_benchmark,
+        resolve_exact_only,
+        speed,
+        synthetic_quality,
+    )
 
     settings: Settings = ctx.obj
     work = settings.data_dir / "bench" / "identity"
@@ -351,7 +356,10 @@ def bench_identity(
         figures = {"speed": speed(settings, work, scales)}
         largest = work / list(scales)[-1]
         quality = synthetic_quality(largest / "middle.duckdb", largest / "truth")
-    figures["synthetic"] = {**quality, "exact_only_f1": quality["f1"], "world_scale": scales[largest.name]}
+        exact = synthetic_quality(resolve_exact_only(settings.source, largest), largest / "truth")
+    figures["synthetic"] = {**quality, "exact_only_f1": exact["f1"],
+                            "exact_only_precision": exact["precision"],
+                            "exact_only_recall": exact["recall"], "world_scale": scales[largest.name]}
     febrl_dir = settings.datasets_dir / "febrl"
     if febrl_dir.is_dir():
         with step("FEBRL3 dedupe and FEBRL4 link (Splink)"):

@@ -45,6 +45,7 @@ class WorldSettings(BaseModel):
 
 class IdentitySettings(BaseModel):
     shared_identifier_max_names: int = Field(1, ge=1)
+    fuzzy_merge: bool = True
 
 
 class FeatureSettings(BaseModel):

@@ -106,11 +106,13 @@ def test_febrl_mapping_loads(tmp_path):
 def test_person_profiles_mapping_standardises_a_profile_table(std_rules):
     mapping = load_mapping(PROJECT_ROOT / "config" / "mappings" / "person_profiles.yaml")
     frame = pd.DataFrame({
-        "record_id": ["crm:1", "form:9"], "full_name": ["ZHANG, Wei", "Bill Smith"],
+        "pid": ["P1", "P2"], "first_name_std": ["wei", "william"], "last_name_std": ["zhang", "smith"],
         "email": ["Wei.Zhang@Acme.cn", None], "phone": ["+86 138-0013-8000", "13800138000"],
-        "company_name": ["Acme China Co., Ltd.", None], "job_title": ["Head of IT", "CTO"],
+        "company_name_std": ["acme china", None], "title": ["Head of IT", "CTO"],
     })
     out = standardise_table(frame, mapping, std_rules, "profiles")
-    assert list(out["full_name"]) == ["wei zhang", "william smith"]
+    assert list(out["record_id"]) == ["P1", "P2"]
     assert list(out["phone"]) == ["+8613800138000", "+8613800138000"]
-    assert out["company"].iloc[0] == "acme china" and out["title"].iloc[1] == "cto"
+    assert out["email"].iloc[0] == "wei.zhang@acme.cn" and out["title"].iloc[1] == "cto"
+    with pytest.raises(ValueError, match="first_name_std"):
+        standardise_table(frame.drop(columns="first_name_std"), mapping, std_rules, "profiles")

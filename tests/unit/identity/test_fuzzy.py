@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from leadscore.identity import fuzzy
+from leadscore.identity.standardise import StandardiseRules, name_key
+
+CONFIG = Path(__file__).parents[3] / "config" / "mappings" / "person_profiles.yaml"
+RULES = StandardiseRules(free_mail_domains=frozenset({"gmail.com", "qq.com"}),
+                         nicknames={"bill": "william"})
+COLUMNS = ["pid", "first_name_std", "last_name_std", "email", "phone", "company_name_std",
+           "work_domain", "title"]
+
+
+def _records(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=COLUMNS).astype("string")
+    return frame.assign(name_key=name_key(frame["first_name_std"], frame["last_name_std"]))
+
+
+@pytest.fixture
+def records() -> pd.DataFrame:
+    return _records([
+        # one person: a CRM contact and a duplicate under a nickname with a gmail address
+        ("P1", "william", "smith", "william.smith@acme.com", "+8613800000001", "acme", "acme.com", "cto"),
+        ("P1", "william", "smith", "william.smith@acme.com", None, "acme", "acme.com", None),
+        ("P2", "william", "smith", "bill.smith77@gmail.com", None, "acme", None, "cto"),
+        # two namesakes at other firms
+        ("P3", "wei", "zhang", "wei.zhang@veltrix.com", None, "veltrix", "veltrix.com", None),
+        ("P4", "wei", "zhang", "wei.zhang@noraium.com", None, "noraium", "noraium.com", None),
+        # namesakes at one firm: 'lei.ye@' and 'lei.ye2@'
+        ("P5", "lei", "ye", "lei.ye@hexa.com", None, "hexa", "hexa.com", None),
+        ("P6", "lei", "ye", "lei.ye2@hexa.com", None, "hexa", "hexa.com", None),
+        ("P7", None, None, "info@hexa.com", None, None, "hexa.com", None),
+    ])
+
+
+def _pairs(*pids: tuple[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({"id_l": [a for a, _ in pids], "id_r": [b for _, b in pids],
+                         "match_probability": [0.99] * len(pids)})
+
+
+def test_profiles_one_row_per_named_cluster(records):
+    profiles = fuzzy.cluster_profiles(records).set_index("pid")
+    assert sorted(profiles.index) == ["P1", "P2", "P3", "P4", "P5", "P6"]
+    assert profiles.loc["P1", "phone"] == "+8613800000001"
+
+
+def test_nickname_personal_email_duplicate_passes_the_guards(records):
+    table = fuzzy.profile_table(fuzzy.cluster_profiles(records), CONFIG, RULES)
+    assert len(fuzzy.guarded(_pairs(("P1", "P2")), table)) == 1
+
+
+@pytest.mark.parametrize("pair", [("P3", "P4"), ("P5", "P6"), ("P1", "P3")])
+def test_namesakes_or_other_names_are_vetoed(records, pair):
+    table = fuzzy.profile_table(fuzzy.cluster_profiles(records), CONFIG, RULES)
+    assert fuzzy.guarded(_pairs(pair), table).empty
+
+
+def test_only_mutual_best_partners_merge():
+    pairs = pd.DataFrame({"id_l": ["A", "A"], "id_r": ["B", "C"], "match_probability": [0.99, 0.95]})
+    assert fuzzy.best_partners(pairs)[["id_l", "id_r"]].values.tolist() == [["A", "B"]]
+
+
+def test_merge_pids_takes_the_smallest_pid_of_each_group():
+    pids = pd.Series(["P3", "P1", "P2", "P4", None], dtype="string")
+    merges = pd.DataFrame({"pid_a": ["P3", "P2"], "pid_b": ["P2", "P1"], "match_probability": [0.9, 0.9]})
+    assert fuzzy.merge_pids(pids, merges).tolist() == ["P1", "P1", "P1", "P4", pd.NA]
