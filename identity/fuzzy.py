@@ -134,4 +134,5 @@ def merge_pids(pids: pd.Series, merges: pd.DataFrame) -> pd.Series:
     half = len(merges)
     labels = label_components(codes[:half], codes[half:], len(uniques))
     group_pid = pd.Series(uniques, dtype="string").groupby(labels).transform("min")
-    return pids.replace(dict(zip(uniques, group_pid, strict=True))).astype("string")
+    survivor = pd.Series(group_pid.to_numpy(), index=uniques)
+    return pids.map(survivor).fillna(pids).astype("string")
