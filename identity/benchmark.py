@@ -38,7 +38,12 @@ def synthetic_quality(middle_db: Path, truth_dir: Path) -> dict[str, float]:
         mapped = con.execute("SELECT source || ':' || source_record_id AS key, pid, cid FROM id_map").df()
         people = con.execute("SELECT pid, cid FROM person").df()
     mapped = mapped.set_index("key")
-    persons = evaluate.clustering_scores(mapped["pid"], truth["person_key"].reindex(mapped.index))
+    person_truth = truth["person_key"].reindex(mapped.index)
+    persons = evaluate.clustering_scores(mapped["pid"], person_truth)
+    labelled = pd.DataFrame({"id": mapped.index, "cluster_id": mapped["pid"].to_numpy(),
+                             "entity": person_truth.to_numpy()}).dropna()
+    persons["cluster_precision"] = evaluate.cluster_precision(
+        labelled[["id", "cluster_id"]], labelled[["id", "entity"]])
     true_people = pd.read_parquet(truth_dir / "people.parquet").set_index("person_key")["company_key"]
     main_person = (truth.dropna(subset=["person_key"]).assign(pid=mapped["pid"])
                    .groupby("pid")["person_key"].agg(lambda keys: keys.mode().iloc[0]))
