@@ -194,6 +194,6 @@ def standardise_table(
     for text_role in ("street_number", "address_1", "address_2", "locality", "region", "title"):
         table[text_role] = free_text(raw[text_role])
     table["postcode"], table["exact_id"] = compact_code(raw["postcode"]), compact_code(raw["exact_id"])
-    table["email"], table["phone"] = std.email(raw["email"]), std.phone(raw["phone"], rules)
+    table["email"], table["phone"] = std.email(raw["email"], rules), std.phone(raw["phone"], rules)
     table["company"] = std.company_name(raw["company"], rules)
     return _derived(table[[RECORD_ID, *ROLES]]).reset_index(drop=True)

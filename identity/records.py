@@ -55,7 +55,7 @@ def standardise_records(records: pd.DataFrame, rules: StandardiseRules) -> pd.Da
     """Standardised identifiers, names and company names, plus the derived keys."""
     first = std.name_token(records["first_name"], rules)
     last = std.name_token(records["last_name"])
-    email = std.email(records["email"])
+    email = std.email(records["email"], rules)
     phone = std.phone(records["phone"], rules)
     company = std.company_name(records["company_name"], rules)
     return records.assign(

@@ -29,6 +29,8 @@ class StandardiseRules:
     legal_suffixes: frozenset[str] = frozenset()
     regional_qualifiers: frozenset[str] = frozenset()
     nicknames: dict[str, str] = field(default_factory=dict)
+    email_domain_aliases: dict[str, str] = field(default_factory=dict)
+    email_dotless_domains: frozenset[str] = frozenset()
 
     @classmethod
     def from_config(cls, raw: dict) -> StandardiseRules:
@@ -38,6 +40,8 @@ class StandardiseRules:
             legal_suffixes=frozenset(raw.get("legal_suffixes", [])),
             regional_qualifiers=frozenset(raw.get("regional_qualifiers", [])),
             nicknames=dict(raw.get("nicknames", {})),
+            email_domain_aliases=dict(raw.get("email_domain_aliases", {})),
+            email_dotless_domains=frozenset(raw.get("email_dotless_domains", [])),
         )
 
 
@@ -46,10 +50,19 @@ def blank_to_na(values: pd.Series) -> pd.Series:
     return values.mask(values == "")
 
 
-def email(values: pd.Series) -> pd.Series:
-    """Trim and lower-case; anything that is not shaped like an address is missing."""
+def email(values: pd.Series, rules: StandardiseRules | None = None) -> pd.Series:
+    """Trim and lower-case; anything not shaped like an address is missing. With rules, provider
+    variants become one address: '+tag' dropped, domain aliases mapped (googlemail.com ->
+    gmail.com), dots ignored where the provider ignores them (j.smith@gmail = jsmith@gmail)."""
     cleaned = blank_to_na(values).str.lower().str.replace(r"\s+", "", regex=True)
-    return cleaned.where(cleaned.str.match(_EMAIL_RE).fillna(False).astype(bool))
+    cleaned = cleaned.where(cleaned.str.match(_EMAIL_RE).fillna(False).astype(bool))
+    if rules is None:
+        return cleaned
+    local, domain = cleaned.str.split("@").str[0], cleaned.str.split("@").str[-1]
+    local = local.str.replace(r"\+.*$", "", regex=True)
+    domain = domain.replace(rules.email_domain_aliases)
+    local = local.where(~domain.isin(rules.email_dotless_domains), local.str.replace(".", "", regex=False))
+    return (local + "@" + domain).where(cleaned.notna())
 
 
 def email_domain(emails: pd.Series) -> pd.Series:

@@ -49,3 +49,10 @@ def test_work_domain_skips_free_mail(std_rules):
     emails = pd.Series(["a@veltrix.com", "b@gmail.com"])
     out = std.work_domain(emails, std_rules)
     assert out.iloc[0] == "veltrix.com" and pd.isna(out.iloc[1])
+
+
+def test_provider_variants_of_one_mailbox_become_one_address(std_rules):
+    raw = pd.Series(["J.Smith+news@googlemail.com", "jsmith@gmail.com", "j.smith@veltrix.com"])
+    out = std.email(raw, std_rules)
+    assert out.iloc[0] == out.iloc[1] == "jsmith@gmail.com"
+    assert out.iloc[2] == "j.smith@veltrix.com"  # dots matter at other providers
