@@ -1,4 +1,4 @@
-"""Probabilistic person matching with Splink (Fellegi-Sunter, DuckDB backend).
+"""Probabilistic person matching with Splink (Fellegi-Sunter, DuckDB or Spark backend).
 
 Deterministic linking (identity/link.py) needs a shared identifier; this module
 scores pairs that share none, from how their names, dates, addresses and
@@ -11,13 +11,20 @@ Training is unsupervised: u (how often non-matches agree) from random pairs,
 m (how often matches agree) by expectation maximisation, the prior from a few
 near-certain deterministic rules. Pairs come only from the blocking rules, which
 keeps the work near-linear in the number of records.
+
+The same model runs in process on DuckDB (the default) or, once the data outgrow
+one machine, on Spark (`backend: spark`); what differs between the two (SQL
+function names, date patterns, the Spark session) is data in the `backends:`
+section of the same file.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -29,11 +36,14 @@ from scipy.sparse.csgraph import connected_components
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink import comparison_level_library as cll
 from splink import comparison_library as cl
+from splink.blocking_rule_library import CustomRule
 
 from leadscore.identity.mapping import RECORD_ID
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
     from splink.internals.comparison_level_creator import ComparisonLevelCreator
+    from splink.internals.database_api import DatabaseAPI
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +56,51 @@ _COMPOSITE_KINDS = ("all_of", "any_of")
 _LEVEL_KINDS = (*_COLUMN_KINDS, *_PAIR_KINDS, *_COMPOSITE_KINDS, "sql")
 
 BlockingRule = str | list[str]
+BACKENDS = ("duckdb", "spark")
+# Hand-written SQL (`sql:` levels, string blocking rules, the swapped_jaro_winkler level)
+# names backend-specific parts as `{placeholder}`; only names the backend defines are
+# replaced, so other braces (regex quantifiers) are left alone.
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# Hand-written SQL is in DuckDB's dialect ("quoted" identifiers); Splink translates it
+# (sqlglot) for Spark, where "x" is a string literal. Function names sqlglot does not
+# know (Splink's Spark UDFs) and date patterns are placeholders instead.
+_SQL_DIALECT = "duckdb"
+# Splink's own levels already speak each dialect; these are the names our SQL needs.
+_DEFAULT_SQL = {"duckdb": {"jaro_winkler": "jaro_winkler_similarity"},
+                "spark": {"jaro_winkler": "jaro_winkler"}}
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """Where Splink runs; see the `backend:` and `backends:` keys of a mapping file.
+    `sql` fills the `{placeholders}` of hand-written SQL. The spark_* fields shape the
+    Spark session (created on first use, then shared) and are ignored on DuckDB."""
+
+    name: str = "duckdb"
+    sql: Mapping[str, str] = field(default_factory=lambda: dict(_DEFAULT_SQL["duckdb"]))
+    spark_master: str = "local[2]"
+    spark_shuffle_partitions: int = 8
+    spark_break_lineage: str = "persist"
+
+    @classmethod
+    def from_config(cls, name: str, raw: dict[str, Any]) -> BackendConfig:
+        if name not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+        spark = raw.get("spark_session", {})
+        return cls(
+            name=name,
+            sql={**_DEFAULT_SQL[name], **raw.get("sql", {})},
+            spark_master=str(spark.get("master", "local[2]")),
+            spark_shuffle_partitions=int(spark.get("shuffle_partitions", 8)),
+            spark_break_lineage=str(spark.get("break_lineage", "persist")),
+        )
+
+    def fill(self, sql: str) -> str:
+        """The SQL with this backend's `{placeholders}` filled in."""
+        return _PLACEHOLDER.sub(lambda m: self.sql.get(m.group(1), m.group(0)), sql)
+
+
+DUCKDB = BackendConfig()
 
 
 @dataclass(frozen=True)
@@ -105,9 +160,14 @@ class ModelConfig:
     clustering: ClusterConfig = field(default_factory=ClusterConfig)
     threshold: float = 0.5
     em_max_iterations: int = 25
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    # Every backend's section, so that `on_backend` can switch without re-reading the file.
+    backends: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, raw: dict[str, Any]) -> ModelConfig:
+        backends = raw.get("backends", {})
+        name = raw.get("backend", "duckdb")
         return cls(
             comparisons=tuple(raw["comparisons"]),
             blocking_rules=tuple(raw["blocking_rules"]),
@@ -115,7 +175,13 @@ class ModelConfig:
             clustering=ClusterConfig.from_config(raw.get("clustering", {})),
             threshold=float(raw.get("threshold", 0.5)),
             em_max_iterations=int(raw.get("em_max_iterations", 25)),
+            backend=BackendConfig.from_config(name, backends.get(name, {})),
+            backends=backends,
         )
+
+    def on_backend(self, name: str) -> ModelConfig:
+        """The same model, run on another backend (its settings from `backends:`)."""
+        return replace(self, backend=BackendConfig.from_config(name, self.backends.get(name, {})))
 
 
 def load_model_config(path: Path) -> ModelConfig:
@@ -140,8 +206,8 @@ def _pair_level_sql(kind: str, first: str, second: str, threshold: float | None)
         return f'"{first}_l" = "{second}_r" OR "{second}_l" = "{first}_r"'
     if kind == "swapped":
         return f'"{first}_l" = "{second}_r" AND "{second}_l" = "{first}_r"'
-    return (f'jaro_winkler_similarity("{first}_l", "{second}_r") >= {threshold} AND '
-            f'jaro_winkler_similarity("{second}_l", "{first}_r") >= {threshold}')
+    return (f'{{jaro_winkler}}("{first}_l", "{second}_r") >= {threshold} AND '
+            f'{{jaro_winkler}}("{second}_l", "{first}_r") >= {threshold}')
 
 
 def _column_level(kind: str, column: str, spec: dict[str, Any]) -> ComparisonLevelCreator:
@@ -158,9 +224,10 @@ def _column_level(kind: str, column: str, spec: dict[str, Any]) -> ComparisonLev
     return cll.DamerauLevenshteinLevel(column, spec["distance"])
 
 
-def build_level(spec: str | dict[str, Any]) -> ComparisonLevelCreator:
+def build_level(spec: str | dict[str, Any], backend: BackendConfig = DUCKDB) -> ComparisonLevelCreator:
     """One comparison level from its YAML form, e.g. `{jaro_winkler: surname, threshold: 0.92}`,
-    `{exact: surname, tf: true}`, `{swapped: [given_name, surname]}`, `{all_of: [...]}`, `else`."""
+    `{exact: surname, tf: true}`, `{swapped: [given_name, surname]}`, `{all_of: [...]}`, `else`;
+    hand-written SQL gets the backend's `{placeholders}` filled in."""
     if spec == "else":
         return cll.ElseLevel()
     if not isinstance(spec, dict):
@@ -169,14 +236,15 @@ def build_level(spec: str | dict[str, Any]) -> ComparisonLevelCreator:
     if kind in _COLUMN_KINDS:
         level = _column_level(kind, spec[kind], spec)
     elif kind in _COMPOSITE_KINDS:
-        parts = [build_level(part) for part in spec[kind]]
+        parts = [build_level(part, backend) for part in spec[kind]]
         level = cll.And(*parts) if kind == "all_of" else cll.Or(*parts)
     elif kind in _PAIR_KINDS:
         first, second = spec[kind]
-        level = cll.CustomLevel(_pair_level_sql(kind, first, second, spec.get("threshold")),
-                                label_for_charts=f"{kind} {first} / {second}")
+        level = cll.CustomLevel(backend.fill(_pair_level_sql(kind, first, second, spec.get("threshold"))),
+                                label_for_charts=f"{kind} {first} / {second}", base_dialect_str=_SQL_DIALECT)
     else:
-        level = cll.CustomLevel(spec["sql"], label_for_charts=spec.get("label", spec["sql"]))
+        level = cll.CustomLevel(backend.fill(spec["sql"]), label_for_charts=spec.get("label", spec["sql"]),
+                                base_dialect_str=_SQL_DIALECT)
     if spec.get("tf"):  # `tf: true` adjusts on the level's column, `tf: <column>` on that one
         level = level.configure(tf_adjustment_column=spec[kind] if spec["tf"] is True else spec["tf"])
     return level.configure(label_for_charts=spec["label"]) if "label" in spec else level
@@ -197,18 +265,20 @@ def comparison_columns(spec: dict[str, Any]) -> set[str]:
     return set().union(*(_level_columns(level) for level in spec["levels"]))
 
 
-def build_comparison(spec: dict[str, Any]) -> cl.CustomComparison:
+def build_comparison(spec: dict[str, Any], backend: BackendConfig = DUCKDB) -> cl.CustomComparison:
     return cl.CustomComparison(
-        comparison_levels=[build_level(level) for level in spec["levels"]],
+        comparison_levels=[build_level(level, backend) for level in spec["levels"]],
         output_column_name=spec["name"],
         comparison_description=spec.get("description", spec["name"]),
     )
 
 
-def build_rule(rule: BlockingRule) -> Any:
+def build_rule(rule: BlockingRule, backend: BackendConfig = DUCKDB) -> Any:
     """A list of columns or SQL expressions that must all be equal (`block_on`), or a
-    raw SQL condition on `l.` and `r.` as a string."""
-    return block_on(*rule) if isinstance(rule, list) else rule
+    raw SQL condition on `l.` and `r.` as a string; `{placeholders}` filled for the backend."""
+    if isinstance(rule, list):
+        return block_on(*(backend.fill(part) for part in rule))
+    return CustomRule(backend.fill(rule), sql_dialect=_SQL_DIALECT)
 
 
 def active_comparisons(config: ModelConfig, tables: Sequence[pd.DataFrame]) -> list[dict[str, Any]]:
@@ -228,38 +298,69 @@ def build_settings(config: ModelConfig, tables: Sequence[pd.DataFrame]) -> Setti
     return SettingsCreator(
         link_type="dedupe_only" if len(tables) == 1 else "link_only",
         unique_id_column_name=RECORD_ID,
-        comparisons=[build_comparison(spec) for spec in active_comparisons(config, tables)],
-        blocking_rules_to_generate_predictions=[build_rule(rule) for rule in config.blocking_rules],
+        comparisons=[build_comparison(spec, config.backend) for spec in active_comparisons(config, tables)],
+        blocking_rules_to_generate_predictions=[build_rule(rule, config.backend)
+                                                for rule in config.blocking_rules],
         max_iterations=config.em_max_iterations,
         retain_intermediate_calculation_columns=True,
     )
 
 
-def _register(tables: Sequence[pd.DataFrame]) -> list[Any]:
+@functools.cache
+def spark_session(master: str, shuffle_partitions: int) -> SparkSession:
+    """A Spark session with Splink's similarity functions (jaro_winkler...) on the
+    classpath, created on first use and shared after: starting one takes tens of seconds.
+    Uses the machine's Java (JAVA_HOME or `java` on the PATH)."""
+    from pyspark.sql import SparkSession
+    from splink.backends.spark import similarity_jar_location
+
+    session = (SparkSession.builder.master(master).appName("leadscore-identity")
+               .config("spark.jars", similarity_jar_location())
+               .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def database_api(backend: BackendConfig) -> DatabaseAPI:
+    """A fresh Splink database API for the backend (DuckDB in process, or Spark)."""
+    if backend.name == "duckdb":
+        return DuckDBAPI()
+    from splink.backends.spark import SparkAPI  # pyspark only when Spark is asked for
+
+    session = spark_session(backend.spark_master, backend.spark_shuffle_partitions)
+    return SparkAPI(spark_session=session, break_lineage_method=backend.spark_break_lineage,
+                    num_partitions_on_repartition=backend.spark_shuffle_partitions)
+
+
+def _register(tables: Sequence[pd.DataFrame], backend: BackendConfig) -> list[Any]:
     if len(tables) not in (1, 2):
         raise ValueError(f"give one table to deduplicate or two to link, not {len(tables)}")
-    backend = DuckDBAPI()
+    api = database_api(backend)
     # 'left' is an SQL keyword: the physical table names must differ from the source names.
-    return [backend.register(table, dataset_display_name=name, table_name=f"input_{name}")
+    return [api.register(table, dataset_display_name=name, table_name=f"input_{name}")
             for table, name in zip(tables, SOURCES, strict=False)]
 
 
 def fit(tables: Sequence[pd.DataFrame], config: ModelConfig) -> Linker:
     """A trained Splink linker for one table (dedupe) or two (link), standardised by
     `mapping.standardise_table`. The seed makes the u sample, hence the model, repeatable."""
-    frames = _register(tables)
+    frames = _register(tables, config.backend)
     linker = Linker(frames if len(frames) == 2 else frames[0], build_settings(config, tables),
                     log_level=None)
     training = config.training
     if training.prior_rules:
         linker.training.estimate_probability_two_random_records_match(
-            [build_rule(rule) for rule in training.prior_rules], recall=training.prior_recall)
+            [build_rule(rule, config.backend) for rule in training.prior_rules],
+            recall=training.prior_recall)
     linker.training.estimate_u_using_random_sampling(
         max_pairs=training.u_max_pairs, seed=training.u_seed, num_chunks=training.u_num_chunks,
         min_count_per_level=training.u_min_count_per_level)
     for rule in training.em_rules:
         linker.training.estimate_parameters_using_expectation_maximisation(
-            build_rule(rule), estimate_without_term_frequencies=training.em_without_term_frequencies)
+            build_rule(rule, config.backend),
+            estimate_without_term_frequencies=training.em_without_term_frequencies)
     return linker
 
 
