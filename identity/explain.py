@@ -4,7 +4,8 @@ Reads the middle layer's `record` and `shared_identifier` tables. Two records
 are one person when a chain of exact identifiers joins them; an identifier seen
 with too many different names (a shared inbox, a switchboard) is not evidence.
 The answer names the identifiers the two share, which of them count, and the
-shortest chain of records that joins them.
+shortest chain of records that joins them; for people joined by the
+probabilistic pass, each comparison's level and match weight.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def explain(middle_db: Path, a: str, b: str) -> dict:
         common = sorted(set(_keys(left)) & set(_keys(right)))
         same = pd.notna(left["pid"]) and left["pid"] == right["pid"]
         chain = _chain(con, left["pid"], a, b, set(guarded)) if same else []
+        comparisons = (con.execute("SELECT comparison, level, match_weight FROM fuzzy_link "
+                                   "WHERE pid = ? ORDER BY pid_a, pid_b, comparison",
+                                   [left["pid"]]).df() if same and not chain else pd.DataFrame())
     evidence = [k for k in common if k not in guarded]
     if same and not chain:
         verdict = (f"linked: one person {left['pid']} by the probabilistic profile match "
@@ -98,6 +102,7 @@ def explain(middle_db: Path, a: str, b: str) -> dict:
         "shared_identifiers": [{"identifier": k, "used_as_evidence": k not in guarded,
                                 "distinct_names": int(guarded.get(k, 1))} for k in common],
         "chain": chain,
+        "comparisons": comparisons.to_dict(orient="records"),
         "probability": float(min(left["probability"], right["probability"])) if same else 0.0,
     }
 

@@ -15,6 +15,7 @@ so that one weak link cannot chain several people together.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -22,12 +23,19 @@ import pandas as pd
 
 from leadscore.identity.link import label_components
 from leadscore.identity.mapping import RECORD_ID, load_mapping, standardise_table
-from leadscore.identity.probabilistic import fit, load_model_config, predict_pairs
+from leadscore.identity.probabilistic import (
+    PAIR_COLUMNS,
+    comparison_weights,
+    fit,
+    load_model_config,
+    predict_pairs,
+)
 from leadscore.identity.standardise import StandardiseRules
 
 logger = logging.getLogger(__name__)
 
 MERGE_COLUMNS = ["pid_a", "pid_b", "match_probability"]
+WHY_COLUMNS = ["pid_a", "pid_b", "comparison", "level", "match_weight"]
 PROFILE_SOURCE_COLUMNS = ["first_name_std", "last_name_std", "email", "phone", "company_name_std",
                           "work_domain", "title"]
 
@@ -111,20 +119,33 @@ def best_partners(pairs: pd.DataFrame) -> pd.DataFrame:
     return pairs[mutual.to_numpy()]
 
 
-def fuzzy_merges(records: pd.DataFrame, config_path: Path, rules: StandardiseRules) -> pd.DataFrame:
+@dataclass(frozen=True)
+class FuzzyMerges:
+    """Pairs of fresh PIDs to merge (pid_a, pid_b, match_probability), and why: one row per
+    pair and comparison (pid_a, pid_b, comparison, level, match_weight)."""
+
+    pairs: pd.DataFrame
+    comparisons: pd.DataFrame
+
+
+def fuzzy_merges(records: pd.DataFrame, config_path: Path, rules: StandardiseRules) -> FuzzyMerges:
     """Pairs of fresh PIDs (records' `pid` column, from resolve_people) to merge, with the
     model's match_probability. Records are standardised records (identity/records.py);
     `config_path` is a mapping file with `mapping:` and `model:` sections."""
     profiles = cluster_profiles(records)
     if len(profiles) < 2:
-        return pd.DataFrame(columns=MERGE_COLUMNS)
+        return FuzzyMerges(pd.DataFrame(columns=MERGE_COLUMNS), pd.DataFrame(columns=WHY_COLUMNS))
     table = profile_table(profiles, config_path, rules)
     config = load_model_config(config_path)
-    pairs = predict_pairs(fit([table], config), config.threshold)
-    merges = best_partners(guarded(pairs, table))
+    linker = fit([table], config)
+    scored = predict_pairs(linker, config.threshold, with_comparisons=True)
+    merges = best_partners(guarded(scored[PAIR_COLUMNS], table))
     logger.info("fuzzy pass: %d named clusters, %d pairs over threshold, %d merges",
-                len(profiles), len(pairs), len(merges))
-    return merges.rename(columns={"id_l": "pid_a", "id_r": "pid_b"})[MERGE_COLUMNS].reset_index(drop=True)
+                len(profiles), len(scored), len(merges))
+    why = comparison_weights(linker, scored.merge(merges[["id_l", "id_r"]], on=["id_l", "id_r"]))
+    names = {"id_l": "pid_a", "id_r": "pid_b"}
+    return FuzzyMerges(merges.rename(columns=names)[MERGE_COLUMNS].reset_index(drop=True),
+                       why.rename(columns=names)[WHY_COLUMNS])
 
 
 def merge_pids(pids: pd.Series, merges: pd.DataFrame) -> pd.Series:

@@ -373,16 +373,35 @@ def _orient(pairs: pd.DataFrame) -> pd.DataFrame:
     return pairs
 
 
-def predict_pairs(linker: Linker, threshold: float | None = None) -> pd.DataFrame:
+def predict_pairs(linker: Linker, threshold: float | None = None,
+                  with_comparisons: bool = False) -> pd.DataFrame:
     """Every pair some blocking rule compares, scored: id_l, id_r, match_weight,
     match_probability, best first; only pairs with match_probability >= threshold if given.
-    In link mode id_l is always from the left table and id_r from the right."""
+    In link mode id_l is always from the left table and id_r from the right. With
+    `with_comparisons`, Splink's per-comparison columns (gamma_*, mw_*) are kept too."""
     scored = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
     pairs = scored.as_pandas_dataframe().rename(
         columns={f"{RECORD_ID}_l": "id_l", f"{RECORD_ID}_r": "id_r"})
-    pairs = _orient(pairs)[PAIR_COLUMNS]
+    pairs = _orient(pairs)
+    if not with_comparisons:
+        pairs = pairs[PAIR_COLUMNS]
     return pairs.sort_values(["match_weight", "id_l", "id_r"], ascending=[False, True, True],
                              ignore_index=True)
+
+
+def comparison_weights(linker: Linker, scored: pd.DataFrame) -> pd.DataFrame:
+    """The explanation of many scored pairs at once (rows of `predict_pairs(...,
+    with_comparisons=True)`): id_l, id_r, comparison, level, match_weight, one row per
+    comparison, as `explain_pair` gives for one pair."""
+    rows = []
+    for name, by_gamma in _level_labels(linker).items():
+        weight = scored[f"mw_{name}"] + (scored[f"mw_tf_adj_{name}"] if f"mw_tf_adj_{name}" in scored
+                                         else 0.0)
+        rows.append(pd.DataFrame({"id_l": scored["id_l"], "id_r": scored["id_r"], "comparison": name,
+                                  "level": scored[f"gamma_{name}"].astype(int).map(by_gamma),
+                                  "match_weight": weight.astype(float)}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["id_l", "id_r", "comparison", "level", "match_weight"])
 
 
 def _nodes(pairs: pd.DataFrame, link: bool) -> tuple[pd.Series, pd.Series]:

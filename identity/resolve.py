@@ -78,19 +78,23 @@ def _link_evidence(records: pd.DataFrame) -> pd.Series:
     return rules.groupby("pid")["rule"].agg(", ".join)
 
 
-def apply_fuzzy_merges(records: pd.DataFrame, rules: IdentityRules) -> pd.DataFrame:
+def apply_fuzzy_merges(records: pd.DataFrame, rules: IdentityRules) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The probabilistic second pass: merge exact clusters that are one person; the records
-    that move carry rule 'fuzzy' and the pair's match probability."""
-    merges = fuzzy_merges(records, rules.fuzzy_config, rules.standardise)
+    that move carry rule 'fuzzy' and the pair's match probability. Also returns, per merged
+    pair of fresh PIDs, each comparison's level and match weight (for `identity explain`)."""
+    fuzzy = fuzzy_merges(records, rules.fuzzy_config, rules.standardise)
+    merges = fuzzy.pairs
     if merges.empty:
-        return records
+        return records, fuzzy.comparisons
     merged = merge_pids(records["pid"], merges)
     moved = (merged != records["pid"]).fillna(False)
     by_pid = pd.concat([merges.set_index(side)["match_probability"] for side in ("pid_a", "pid_b")])
     probability = records["pid"].map(by_pid.groupby(level=0).max())
     log.info("probabilistic pass: %d merges moved %d records", len(merges), int(moved.sum()))
-    return records.assign(pid=merged, rule=records["rule"].mask(moved, "fuzzy"),
-                          probability=records["probability"].mask(moved, probability))
+    records = records.assign(pid=merged, rule=records["rule"].mask(moved, "fuzzy"),
+                             probability=records["probability"].mask(moved, probability))
+    return records, fuzzy.comparisons.assign(pid=fuzzy.comparisons["pid_a"].map(
+        merge_pids(pd.Series(merges["pid_a"].to_numpy(), index=merges["pid_a"].to_numpy()), merges)))
 
 
 def stable_people(records: pd.DataFrame, previous: PreviousIds) -> tuple[pd.Series, pd.DataFrame]:
@@ -120,9 +124,13 @@ def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules,
     records, quarantine = all_records(sources, rules.standardise)
     log.info("standardised %d records, quarantined %d", len(records), len(quarantine))
     records = records.join(resolve_people(records, rules.shared_identifier_max_names))
+    fuzzy_links = pd.DataFrame(columns=["pid", "pid_a", "pid_b", "comparison", "level", "match_weight"])
     if rules.fuzzy_config is not None:
-        records = apply_fuzzy_merges(records, rules)
+        records, fuzzy_links = apply_fuzzy_merges(records, rules)
+    fresh_pid = records["pid"]
     records["pid"], person_audit = stable_people(records, previous)
+    stable = pd.Series(records["pid"].to_numpy(), index=fresh_pid.to_numpy())
+    fuzzy_links["pid"] = fuzzy_links["pid"].map(stable[~stable.index.duplicated()])
     accounts = comp.standardise_accounts(sources["crm_accounts"], rules.standardise)
     fresh_nodes = comp.company_nodes(accounts, records["company_name_std"])
     stable_cids, company_audit = inherit_ids(fresh_nodes, previous.cids, "company")
@@ -142,6 +150,7 @@ def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules,
             "id_audit": pd.concat([previous.audit, person_audit, company_audit],
                                   ignore_index=True).reindex(columns=AUDIT_COLUMNS),
             "record": records.reindex(columns=RECORD_TABLE_COLUMNS),
+            "fuzzy_link": fuzzy_links,
             "shared_identifier": shared_identifiers(edges, records["name_key"],
                                                     rules.shared_identifier_max_names)
             .rename("names").rename_axis("key").reset_index()}
@@ -188,7 +197,7 @@ def write_middle_layer(path: Path, sources: dict[str, pd.DataFrame],
         con.register("record_map_df", record_map)
         con.execute("CREATE TABLE record_map AS SELECT * FROM record_map_df")
         for table in ["person", "company", "entity", "quarantine", "company_node", "id_audit",
-                      "record", "shared_identifier"]:
+                      "record", "shared_identifier", "fuzzy_link"]:
             con.register(f"{table}_df", resolved[table])
             con.execute(f"CREATE TABLE {table} AS SELECT * FROM {table}_df")
         con.register("id_map_df", mapped)

@@ -204,6 +204,9 @@ def identity_explain(
         console.print(f"  shares {shared['identifier']} ({use})", soft_wrap=True)
     if answer["chain"]:
         console.print("  chain: " + " -> ".join(answer["chain"]), soft_wrap=True)
+    for row in answer["comparisons"]:
+        console.print(f"  {row['comparison']}: {row['level']} (match weight {row['match_weight']:+.2f})",
+                      soft_wrap=True)
 
 
 def _read_table(path: Path):

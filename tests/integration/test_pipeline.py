@@ -151,3 +151,19 @@ def test_identity_explain_shows_the_chain_between_two_records_of_one_person(worl
     assert answer["chain"][0] == a and answer["chain"][-1] == b
     unknown = subprocess.run([*command[:-3], a, "form_fills:NOPE"], capture_output=True, text=True)
     assert unknown.returncode == 2 and "no record form_fills:NOPE" in unknown.stderr
+
+
+def test_identity_explain_gives_match_weights_for_a_probabilistic_link(world):
+    with duckdb.connect(str(world["root"] / "data" / "middle.duckdb"), read_only=True) as con:
+        pair = con.execute("""
+            SELECT r1.source || ':' || r1.source_record_id, r2.source || ':' || r2.source_record_id
+            FROM record r1 JOIN record r2 USING (pid)
+            WHERE r1.rule = 'fuzzy' AND r2.rule <> 'fuzzy' AND r2.source = 'crm_contacts'
+            LIMIT 1""").fetchone()
+    if pair is None:
+        pytest.skip("the probabilistic pass merged no CRM contact in this tiny world")
+    command = [LEADSCORE, "-c", str(world["config_file"]), "identity", "explain", *pair, "--json"]
+    answer = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    assert answer["same_person"] and "probabilistic" in answer["verdict"]
+    weights = {row["comparison"]: row["match_weight"] for row in answer["comparisons"]}
+    assert weights and weights["name"] > 0 and 0.5 <= answer["probability"] <= 1
