@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from leadscore.identity import standardise as std
-from leadscore.identity.link import label_components, mint_id
+from leadscore.identity.link import mint_id, node_components
 from leadscore.identity.standardise import StandardiseRules
 
 ACCOUNT_ATTRIBUTES = ["industry", "employees", "funding_stage", "annual_revenue_usd", "owner_rep_id"]
@@ -20,9 +20,7 @@ ACCOUNT_ATTRIBUTES = ["industry", "employees", "funding_stage", "annual_revenue_
 
 def _components(pairs: pd.DataFrame) -> pd.Series:
     """Component label of every node in an undirected edge list with columns a, b."""
-    codes, uniques = pd.factorize(pd.concat([pairs["a"], pairs["b"]], ignore_index=True))
-    half = len(pairs)
-    return pd.Series(label_components(codes[:half], codes[half:], len(uniques)), index=uniques)
+    return node_components(pairs["a"], pairs["b"])
 
 
 def standardise_accounts(accounts: pd.DataFrame, rules: StandardiseRules) -> pd.DataFrame:

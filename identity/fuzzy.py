@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from leadscore.identity.link import label_components
+from leadscore.identity.link import node_components
 from leadscore.identity.mapping import RECORD_ID, load_mapping, standardise_table
 from leadscore.identity.probabilistic import (
     PAIR_COLUMNS,
@@ -150,10 +150,6 @@ def fuzzy_merges(records: pd.DataFrame, config_path: Path, rules: StandardiseRul
 
 def merge_pids(pids: pd.Series, merges: pd.DataFrame) -> pd.Series:
     """Each record's PID after the merges: every merged group takes its smallest PID."""
-    groups = pd.concat([merges["pid_a"], merges["pid_b"]], ignore_index=True)
-    codes, uniques = pd.factorize(groups)
-    half = len(merges)
-    labels = label_components(codes[:half], codes[half:], len(uniques))
-    group_pid = pd.Series(uniques, dtype="string").groupby(labels).transform("min")
-    survivor = pd.Series(group_pid.to_numpy(), index=uniques)
+    labels = node_components(merges["pid_a"], merges["pid_b"])
+    survivor = pd.Series(labels.index, index=labels.index).groupby(labels.to_numpy()).transform("min")
     return pids.map(survivor).fillna(pids).astype("string")

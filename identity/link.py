@@ -49,6 +49,14 @@ def label_components(left: np.ndarray, right: np.ndarray, n_nodes: int) -> np.nd
     return connected_components(graph, directed=False)[1]
 
 
+def node_components(left: pd.Series, right: pd.Series) -> pd.Series:
+    """Component label of every node of an undirected edge list left[i]-right[i] of any
+    hashable node keys, indexed by node."""
+    codes, uniques = pd.factorize(pd.concat([left, right], ignore_index=True))
+    half = len(left)
+    return pd.Series(label_components(codes[:half], codes[half:], len(uniques)), index=uniques)
+
+
 def cluster_labels(n_records: int, edges: pd.DataFrame) -> np.ndarray:
     """Connected component of every record in the record-identifier graph."""
     codes, uniques = pd.factorize(edges["key"])

@@ -31,13 +31,12 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import yaml
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink import comparison_level_library as cll
 from splink import comparison_library as cl
 from splink.blocking_rule_library import CustomRule
 
+from leadscore.identity.link import label_components
 from leadscore.identity.mapping import RECORD_ID
 
 if TYPE_CHECKING:
@@ -412,11 +411,6 @@ def _nodes(pairs: pd.DataFrame, link: bool) -> tuple[pd.Series, pd.Series]:
             pd.Series([(SOURCES[1], rid) for rid in pairs["id_r"]], index=pairs.index, dtype=object))
 
 
-def _components(left: np.ndarray, right: np.ndarray, n_nodes: int) -> np.ndarray:
-    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n_nodes, n_nodes))
-    return connected_components(graph, directed=False)[1]
-
-
 def _split_oversized(labels: np.ndarray, edges: pd.DataFrame, config: ClusterConfig) -> np.ndarray:
     """Re-cluster components above max_cluster_size with ever stricter edges."""
     for stricter in config.stricter_thresholds:
@@ -425,7 +419,7 @@ def _split_oversized(labels: np.ndarray, edges: pd.DataFrame, config: ClusterCon
         if not big.any():
             break
         strong = edges[(edges["probability"] >= stricter) & big[edges["left"].to_numpy()]]
-        sub = _components(strong["left"].to_numpy(), strong["right"].to_numpy(), len(labels))
+        sub = label_components(strong["left"].to_numpy(), strong["right"].to_numpy(), len(labels))
         labels = np.where(big, sub + labels.max() + 1, labels)
         labels = pd.factorize(labels)[0]
     return labels
@@ -447,7 +441,7 @@ def cluster(
     n_pairs = len(kept)
     edges = pd.DataFrame({"left": codes[:n_pairs], "right": codes[n_pairs:2 * n_pairs],
                           "probability": kept["match_probability"].to_numpy()})
-    labels = _components(edges["left"].to_numpy(), edges["right"].to_numpy(), len(uniques))
+    labels = label_components(edges["left"].to_numpy(), edges["right"].to_numpy(), len(uniques))
     if config.max_cluster_size is not None:
         labels = _split_oversized(labels, edges, config)
     return _cluster_frame(pd.Series(uniques, dtype=object), labels, link)
@@ -483,16 +477,14 @@ def explain_pair(linker: Linker, record_a: Mapping[str, Any], record_b: Mapping[
     with the level reached and its match weight (log2 Bayes factor, term-frequency
     adjustment included), after a `prior` row and before a `total` row. The rows sum
     to the total; match_probability is given on the total row."""
-    scored = linker.inference.score_pair(dict(record_a), dict(record_b)).as_pandas_dataframe().iloc[0]
-    labels = _level_labels(linker)
-    rows = [{"comparison": "prior", "level": "", "match_weight": _prior_weight(linker)}]
-    for name, by_gamma in labels.items():
-        weight = scored[f"mw_{name}"] + scored.get(f"mw_tf_adj_{name}", 0.0)
-        rows.append({"comparison": name, "level": by_gamma[int(scored[f"gamma_{name}"])],
-                     "match_weight": float(weight)})
-    rows.append({"comparison": "total", "level": "", "match_weight": scored["match_weight"],
-                 "match_probability": scored["match_probability"]})
-    return pd.DataFrame(rows, columns=["comparison", "level", "match_weight", "match_probability"])
+    scored = linker.inference.score_pair(dict(record_a), dict(record_b)).as_pandas_dataframe()
+    comparisons = comparison_weights(linker, scored.assign(id_l=0, id_r=1))
+    prior = {"comparison": "prior", "level": "", "match_weight": _prior_weight(linker)}
+    total = {"comparison": "total", "level": "", "match_weight": scored["match_weight"].iloc[0],
+             "match_probability": scored["match_probability"].iloc[0]}
+    return pd.concat([pd.DataFrame([prior]), comparisons.drop(columns=["id_l", "id_r"]),
+                      pd.DataFrame([total])], ignore_index=True).reindex(
+        columns=["comparison", "level", "match_weight", "match_probability"])
 
 
 def _prior_weight(linker: Linker) -> float:
