@@ -44,14 +44,43 @@ FIT_FEATURES = [
 ]
 
 
+# Account level: the buying committee around a person (rows keyed by the person, so one
+# online read gives the whole scoring service).
+ACCOUNT_FEATURES = [
+    FeatureSpec("company_people_engaged_30d", "int",
+                "People at the person's company (the person included) who engaged in the last 30 days.",
+                "{value} people at their company engaged in the last 30 days", zero_when_missing=True),
+    FeatureSpec("group_people_engaged_30d", "int",
+                "People across the person's group (EID) who engaged in the last 30 days.",
+                "{value} people across their group engaged in the last 30 days", zero_when_missing=True),
+]
+
+# The company entity's own views, for portraits and segments.
+COMPANY_PROFILE_FEATURES = [
+    FeatureSpec("industry", "string", "Industry of the company."),
+    FeatureSpec("employees", "int", "Employees of the company."),
+    FeatureSpec("employees_band", "string", "Employee band of the company."),
+    FeatureSpec("funding_stage", "string", "Funding stage (seed .. public)."),
+    FeatureSpec("revenue_usd", "float", "Annual revenue in USD."),
+    FeatureSpec("group_companies", "int", "Companies in the company's group (EID)."),
+]
+COMPANY_ENGAGEMENT_FEATURES = [
+    FeatureSpec("people_engaged_30d", "int", "People at the company who engaged in the last 30 days."),
+    FeatureSpec("people_engaged_90d", "int", "People at the company who engaged in the last 90 days."),
+    FeatureSpec("events_30d", "int", "Engagement events of the company's people in the last 30 days."),
+]
+
+
 @dataclass(frozen=True)
 class InterestCatalog:
-    """Interest features: per event type and window counts, plus recency and breadth."""
+    """Interest features: per event type and window counts, recency per kind, rates, trend."""
 
     event_types: list[str]
     windows: list[int]
     phrases: dict[str, str] = field(default_factory=dict)
     passive_event_types: list[str] = field(default_factory=list)  # not engagement
+    trend_recent_days: int = 30
+    trend_before_days: int = 90
 
     def count_name(self, event_type: str, window: int) -> str:
         return f"{event_type}_{window}d"
@@ -61,6 +90,12 @@ class InterestCatalog:
             return f"Engagement events of any type (passive ones excluded) in the {window} days before."
         return f"Number of {kind} events in the {window} days before the feature time."
 
+    def _recency(self, kind: str) -> FeatureSpec:
+        what = "any engagement" if kind == "event" else kind.replace("_", " ")
+        return FeatureSpec(f"days_since_last_{kind}", "float",
+                           f"Days since the last {what} before the feature time (missing if never).",
+                           f"last {what} {{value:.0f}} days ago")
+
     def specs(self) -> list[FeatureSpec]:
         specs = [
             FeatureSpec(self.count_name(kind, w), "int", self._count_description(kind, w),
@@ -68,15 +103,20 @@ class InterestCatalog:
                             "{n}", "{value}").replace("{w}", str(w)), zero_when_missing=True)
             for kind in [*self.event_types, "events"] for w in self.windows
         ]
-        return specs + [
-            FeatureSpec("days_since_last_event", "float",
-                        "Days since the last interaction of any kind before the feature time.",
-                        "last touch {value:.0f} days ago"),
+        recent, before = self.trend_recent_days, self.trend_before_days
+        return specs + [self._recency(kind) for kind in ["event", *self.event_types]] + [
             FeatureSpec("distinct_channels_90d", "int", "Distinct channels used in the last 90 days.",
                         "engaged on {value} channels in the last 90 days", zero_when_missing=True),
             FeatureSpec("email_open_rate_90d", "float",
                         "Opens per email sent in the last 90 days (missing if none sent).",
                         "opens {value:.0%} of marketing emails"),
+            FeatureSpec("email_click_rate_90d", "float",
+                        "Clicks per email sent in the last 90 days (missing if none sent).",
+                        "clicks {value:.0%} of marketing emails"),
+            FeatureSpec("engagement_trend", "float",
+                        f"Engagement in the last {recent} days against the {before} days before, per "
+                        f"{recent} days: (recent + 1) / (before * {recent}/{before} + 1); above 1 rising.",
+                        "engagement trend x{value:.1f} (last month against the quarter before)"),
         ]
 
 
@@ -93,6 +133,11 @@ def settings_catalog(settings: Settings) -> InterestCatalog:
     """The interest catalog of a project: config/features.yaml and the configured windows."""
     return interest_catalog(load_yaml(settings.config_file("features.yaml")),
                             settings.features.windows_days)
+
+
+def scoring_specs(settings: Settings) -> list[FeatureSpec]:
+    """Every feature of the `lead_scoring_v1` service, in the service's view order."""
+    return [*FIT_FEATURES, *settings_catalog(settings).specs(), *ACCOUNT_FEATURES]
 
 
 def phrase(spec: FeatureSpec, value: object) -> str:

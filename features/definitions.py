@@ -1,10 +1,14 @@
-"""Feast definitions: the person entity, the fit and interest views, lead_scoring_v1.
+"""Feast definitions: the person and company entities, their views, lead_scoring_v1.
 
 Read by `feast apply`. The Parquet sources live under $LEADSCORE_DATA_DIR/features
 (written by `leadscore features build`); field lists and descriptions come from
 the feature catalog, so they match what the builder writes. Unlike the rest of
 leadscore, this module reads settings at import: Feast imports it to find the
 definitions, and the environment is the only way to pass it anything.
+
+Views are split by domain. The scoring service reads only person-keyed views, so
+one online lookup by PID returns all of it; company-keyed views serve portraits
+and segments.
 """
 
 import os
@@ -15,12 +19,23 @@ from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueT
 from feast.types import Float64, Int64, String
 
 from leadscore.config import load_settings
-from leadscore.features.catalog import FIT_FEATURES, FeatureSpec, settings_catalog
+from leadscore.features.catalog import (
+    ACCOUNT_FEATURES,
+    COMPANY_ENGAGEMENT_FEATURES,
+    COMPANY_PROFILE_FEATURES,
+    FIT_FEATURES,
+    FeatureSpec,
+    settings_catalog,
+)
 
 _settings = load_settings()
 _data_dir = Path(os.environ.get("LEADSCORE_DATA_DIR", _settings.data_dir)) / "features"
 _catalog = settings_catalog(_settings)
 _TYPES = {"int": Int64, "float": Float64, "string": String}
+# Grid rows are rewritten every step; a row older than this is stale (Feast returns nothing).
+_GRID_TTL = timedelta(days=_settings.features.ttl_days)
+# Change rows stay valid until the next change: no expiry (Feast: a ttl of 0).
+_NO_TTL = timedelta(0)
 
 
 def _fields(specs: list[FeatureSpec]) -> list[Field]:
@@ -28,34 +43,52 @@ def _fields(specs: list[FeatureSpec]) -> list[Field]:
             for spec in specs]
 
 
+def _source(name: str, description: str) -> FileSource:
+    return FileSource(name=f"{name}_source", path=str(_data_dir / f"{name}.parquet"),
+                      timestamp_field="event_timestamp", description=description)
+
+
 # A person as marketing scores them: one per real human (One ID's PID).
 person = Entity(name="person", join_keys=["pid"], value_type=ValueType.STRING,
                 description="A person resolved by One ID (PID).")
 
-person_fit_source = FileSource(
-    name="person_fit_source", path=str(_data_dir / "person_fit.parquet"),
-    timestamp_field="event_timestamp",
-    description="Fit rows on a weekly grid, each showing only attributes known by then.")
+# A company (CRM account) resolved by One ID (CID).
+company = Entity(name="company", join_keys=["cid"], value_type=ValueType.STRING,
+                 description="A company resolved by One ID (CID).")
 
-person_interest_source = FileSource(
-    name="person_interest_source", path=str(_data_dir / "person_interest.parquet"),
-    timestamp_field="event_timestamp",
-    description="Interest rows on a weekly grid, each from events strictly before its timestamp.")
-
-# Who the person is: company size, industry, funding; seniority and department.
+# Who the person is: company size, industry, funding as known through the person; seniority.
 person_fit_fv = FeatureView(
-    name="person_fit", entities=[person], ttl=timedelta(days=_settings.features.ttl_days),
-    schema=_fields(FIT_FEATURES), source=person_fit_source, online=True,
-    description="Firmographic and demographic fit of a person.")
+    name="person_fit", entities=[person], ttl=_NO_TTL, schema=_fields(FIT_FEATURES), online=True,
+    source=_source("person_fit", "A row whenever a person's known attributes change."),
+    description="Firmographic and demographic fit of a person, as known at each time.",
+    tags={"domain": "fit"})
 
-# What the person did lately: counts per event type and window, recency, breadth.
+# What the person did lately: counts per event type and window, recency, rates, trend.
 person_interest_fv = FeatureView(
-    name="person_interest", entities=[person],
-    ttl=timedelta(days=_settings.features.ttl_days),
-    schema=_fields(_catalog.specs()), source=person_interest_source, online=True,
-    description="Behavioural interest of a person in recency windows.")
+    name="person_interest", entities=[person], ttl=_GRID_TTL, schema=_fields(_catalog.specs()),
+    source=_source("person_interest", "Grid rows, each from events strictly before its timestamp."),
+    online=True, description="Behavioural interest of a person in recency windows.",
+    tags={"domain": "interest"})
+
+# The buying committee around the person: engaged people at the company and the group.
+person_account_fv = FeatureView(
+    name="person_account", entities=[person], ttl=_GRID_TTL, schema=_fields(ACCOUNT_FEATURES),
+    source=_source("person_account", "Grid rows for people whose company is known."),
+    online=True, description="Account-level engagement seen from a person.",
+    tags={"domain": "interest"})
+
+company_profile_fv = FeatureView(
+    name="company_profile", entities=[company], ttl=_NO_TTL, schema=_fields(COMPANY_PROFILE_FEATURES),
+    source=_source("company_profile", "One row per company."), online=True,
+    description="Firmographics of a company (CRM account).", tags={"domain": "fit"})
+
+company_engagement_fv = FeatureView(
+    name="company_engagement", entities=[company], ttl=_GRID_TTL,
+    schema=_fields(COMPANY_ENGAGEMENT_FEATURES),
+    source=_source("company_engagement", "Grid rows per company with engaged people."), online=True,
+    description="How many of a company's people engaged lately.", tags={"domain": "interest"})
 
 # The versioned set of features the propensity models read.
 lead_scoring_v1 = FeatureService(
-    name="lead_scoring_v1", features=[person_fit_fv, person_interest_fv],
-    description="Fit and interest features for lead propensity, version 1.")
+    name="lead_scoring_v1", features=[person_fit_fv, person_interest_fv, person_account_fv],
+    description="Fit, interest and buying-committee features for lead propensity, version 1.")

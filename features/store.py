@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 from feast import FeatureStore
 
-from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, Settings
+from leadscore.config import DATA_DIR_ENV_VAR, REDIS_ENV_VAR, SETTINGS_ENV_VAR, Settings
+from leadscore.features.build import GRID_EPOCH
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,15 @@ FEATURE_SERVICE = "lead_scoring_v1"
 ENTITY_KEY = "pid"
 
 
+def store_yaml(settings: Settings) -> Path:
+    """The repo's feature_store yaml for the configured online store."""
+    name = {"sqlite": "feature_store.yaml", "redis": "feature_store.redis.yaml"}
+    return settings.feature_repo / name[settings.features.online_store]
+
+
 def feast_env(settings: Settings, settings_file: Path | None = None) -> dict[str, str]:
     """Environment under which the repo's yaml and definitions find this world's files."""
-    env = {DATA_DIR_ENV_VAR: str(settings.data_dir)}
+    env = {DATA_DIR_ENV_VAR: str(settings.data_dir), REDIS_ENV_VAR: settings.features.redis}
     if settings_file is not None:
         env[SETTINGS_ENV_VAR] = str(settings_file)
     return env
@@ -38,24 +45,32 @@ def apply(settings: Settings, settings_file: Path | None = None) -> None:
     (settings.data_dir / "feast").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **feast_env(settings, settings_file)}
     feast_cli = Path(sys.executable).parent / "feast"
-    result = subprocess.run([str(feast_cli), "apply"], cwd=settings.feature_repo, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run([str(feast_cli), "-f", str(store_yaml(settings)), "apply"],
+                            cwd=settings.feature_repo, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"feast apply failed:\n{result.stdout}\n{result.stderr}")
     log.info("feast apply: %s", result.stdout.strip().replace("\n", "; "))
 
 
 def open_store(settings: Settings) -> FeatureStore:
-    """The SDK handle on this world's store (sets LEADSCORE_DATA_DIR for the yaml)."""
-    os.environ[DATA_DIR_ENV_VAR] = str(settings.data_dir)
-    return FeatureStore(repo_path=str(settings.feature_repo))
+    """The SDK handle on this world's store (sets the environment the yaml reads)."""
+    os.environ.update(feast_env(settings))
+    return FeatureStore(repo_path=str(settings.feature_repo), fs_yaml_file=store_yaml(settings))
 
 
-def materialize(store: FeatureStore, start: datetime, as_of: datetime) -> None:
-    """Load the newest row per person between `start` and `as_of` (inclusive) into the online
-    store. A full range rather than Feast's incremental mode: a rebuild rewrites past rows
-    (new people, corrected attributes), and incremental mode would skip them."""
-    store.materialize(start_date=start - timedelta(seconds=1), end_date=as_of + timedelta(seconds=1))
+def materialize(store: FeatureStore, as_of: datetime, full: bool = False) -> str:
+    """Bring the online store up to `as_of` (the feature clock) and say how.
+
+    Incremental (Feast's `materialize-incremental`): each view loads the rows after its last
+    materialised end. Full: every view reloads from the grid epoch, needed the first time
+    (Feast would otherwise start a year before the wall clock and skip the company rows and
+    older attribute changes) and after a rebuild that rewrote history (identity merges)."""
+    views = store.list_feature_views()
+    if full or any(view.most_recent_end_time is None for view in views):
+        store.materialize(start_date=GRID_EPOCH, end_date=as_of + timedelta(seconds=1))
+        return "full"
+    store.materialize_incremental(end_date=as_of + timedelta(seconds=1))
+    return "incremental"
 
 
 def feature_refs(store: FeatureStore) -> list[str]:

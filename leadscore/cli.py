@@ -134,13 +134,14 @@ def run_features_apply(settings: Settings) -> None:
         store.apply(settings, settings.source)
 
 
-def run_features_materialize(settings: Settings) -> None:
+def run_features_materialize(settings: Settings, full: bool = False) -> None:
     from leadscore.features import store
     from leadscore.features.build import read_manifest
 
     manifest = read_manifest(settings.feature_data_dir)
-    with step(f"feast materialize {manifest['start']:%Y-%m-%d} .. {manifest['as_of']:%Y-%m-%d}"):
-        store.materialize(store.open_store(settings), manifest["start"], manifest["as_of"])
+    with step(f"feast materialize up to {manifest['as_of']:%Y-%m-%d}"):
+        mode = store.materialize(store.open_store(settings), manifest["as_of"], full=full)
+    console.print(f"  {mode} load into the online store")
 
 
 def run_train(settings: Settings) -> None:
@@ -258,9 +259,14 @@ def features_apply(ctx: typer.Context) -> None:
 
 
 @features_app.command("materialize")
-def features_materialize(ctx: typer.Context) -> None:
-    """Load the newest feature values into the online store."""
-    run_features_materialize(ctx.obj)
+def features_materialize(
+    ctx: typer.Context,
+    full: Annotated[bool, typer.Option(
+        help="Reload every view from the start (after a rebuild that rewrote history).")] = False,
+) -> None:
+    """Load feature values up to the feature clock into the online store: incrementally
+    (Feast's materialize-incremental) once a first full load has been done."""
+    run_features_materialize(ctx.obj, full)
 
 
 @app.command()
@@ -286,7 +292,7 @@ def pipeline(
     run_identity(settings)
     run_features_build(settings)
     run_features_apply(settings)
-    run_features_materialize(settings)
+    run_features_materialize(settings, full=True)  # a rebuilt world rewrites history
     run_train(settings)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field
 DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "leadscore.yaml"
 SETTINGS_ENV_VAR = "LEADSCORE_CONFIG"
 DATA_DIR_ENV_VAR = "LEADSCORE_DATA_DIR"
+REDIS_ENV_VAR = "LEADSCORE_REDIS"
 
 
 class PathSettings(BaseModel):
@@ -52,6 +54,8 @@ class FeatureSettings(BaseModel):
     step_days: int = Field(7, gt=0)
     windows_days: list[int] = [7, 30, 90, 180]
     ttl_days: int = Field(365, gt=0)
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+    redis: str = "localhost:6379"  # Feast's connection_string: host:port[,db=0,password=...]
 
 
 class TrainingSettings(BaseModel):

@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from leadscore.config import ScoreSettings
-from leadscore.features.catalog import FIT_FEATURES, FeatureSpec, InterestCatalog, phrase
+from leadscore.features.catalog import FeatureSpec, phrase
 from leadscore.serving.schemas import Reason, Routing, ScoreResponse
 from leadscore.training.baseline import RuleBaseline
 from leadscore.training.explain import contributions, top_reasons
@@ -22,7 +22,7 @@ class Scorer:
     """Everything needed to turn feature rows into explained scores, built once."""
 
     def __init__(self, model: BaseEstimator, metadata: dict, version: str,
-                 interest: InterestCatalog, max_reasons: int = 5):
+                 specs: list[FeatureSpec], max_reasons: int = 5):
         self.model = model
         self.metadata = metadata
         self.version = version
@@ -31,7 +31,7 @@ class Scorer:
         rules = metadata["rules"]
         empty = prepare(pd.DataFrame(columns=["pid", *self.features.all]), self.features)
         self.rules = RuleBaseline(rules["fit"], rules["interest"], rules["mql_threshold"]).fit(empty)
-        self.specs: dict[str, FeatureSpec] = {s.name: s for s in [*FIT_FEATURES, *interest.specs()]}
+        self.specs: dict[str, FeatureSpec] = {spec.name: spec for spec in specs}
         self.rule_reasons = {r["feature"]: r["reason"] for r in [*rules["fit"], *rules["interest"]]}
         self.score_settings = ScoreSettings(**metadata["score"])
         self.max_reasons = max_reasons

@@ -17,7 +17,7 @@ from bentoml.exceptions import NotFound
 from pydantic import Field
 
 from leadscore.config import load_settings
-from leadscore.features.catalog import settings_catalog
+from leadscore.features.catalog import scoring_specs
 from leadscore.features.store import online_features, open_store
 from leadscore.serving.schemas import ScoreResponse
 from leadscore.serving.scorer import Scorer
@@ -31,7 +31,7 @@ class LeadScoring:
     def __init__(self) -> None:
         settings = load_settings()
         model, metadata, version = load_champion(settings)
-        self.scorer = Scorer(model, metadata, version, settings_catalog(settings),
+        self.scorer = Scorer(model, metadata, version, scoring_specs(settings),
                              settings.serving.max_reasons)
         self.store = open_store(settings)
 

@@ -21,7 +21,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 from leadscore.config import Settings, load_yaml
-from leadscore.features.catalog import FIT_FEATURES, settings_catalog
+from leadscore.features.catalog import scoring_specs
 from leadscore.features.store import FEATURE_SERVICE, historical_features
 from leadscore.training import register
 from leadscore.training.baseline import RuleBaseline
@@ -44,7 +44,7 @@ class FeatureSet:
 
 
 def feature_set(settings: Settings) -> FeatureSet:
-    specs = [*FIT_FEATURES, *settings_catalog(settings).specs()]
+    specs = scoring_specs(settings)
     return FeatureSet(numeric=[s.name for s in specs if s.dtype != "string"],
                       categorical=[s.name for s in specs if s.dtype == "string"],
                       zero_when_missing=[s.name for s in specs if s.zero_when_missing])

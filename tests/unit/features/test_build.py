@@ -93,14 +93,55 @@ def test_people_without_events_have_fit_rows_but_no_interest_rows(build):
     assert latest.loc["P3", "profile_completeness"] == 0
 
 
-def test_fit_rows_hide_attributes_learnt_later(build):
+def test_fit_rows_change_only_when_an_attribute_becomes_known(build):
     _, fit = build()
     p1 = fit[fit["pid"] == "P1"].set_index("event_timestamp")
-    january = p1.loc[pd.Timestamp("2026-01-19", tz="UTC")]
-    march = p1.loc[pd.Timestamp("2026-03-02", tz="UTC")]
+    # identified on 1 January (title and email known), company learnt on 1 February
+    assert list(p1.index) == [pd.Timestamp("2026-01-01", tz="UTC"), pd.Timestamp("2026-02-01", tz="UTC")]
+    january, february = p1.iloc[0], p1.iloc[1]
     assert pd.isna(january["company_employees"]) and pd.isna(january["company_industry"])
-    assert march["company_employees"] == 1500 and march["company_industry"] == "software"
-    assert january["profile_completeness"] < march["profile_completeness"]
+    assert february["company_employees"] == 1500 and february["company_industry"] == "software"
+    assert january["profile_completeness"] < february["profile_completeness"]
+
+
+def test_recency_rates_and_trend_at_the_feature_clock(build):
+    interest, _ = build()
+    last = interest[interest["pid"] == "P1"].set_index("event_timestamp").iloc[-1]
+    # as_of is 2 March 00:00; contact_sales was 1 March 10:00, the web visit 2 January 10:00
+    assert last["days_since_last_contact_sales"] == pytest.approx(14 / 24)
+    assert last["days_since_last_web_visit"] == pytest.approx(58 + 14 / 24)
+    assert last["days_since_last_event"] == pytest.approx(14 / 24)
+    assert pd.isna(last["days_since_last_purchase"])  # never happened: missing, not zero
+    assert last["email_click_rate_90d"] == 0.0
+    # one engagement in the last 30 days, two in the 90 before: (1 + 1) / (2 / 3 + 1)
+    assert last["engagement_trend"] == pytest.approx(2 / (2 / 3 + 1))
+
+
+def test_buying_committee_counts_colleagues_once_their_company_is_known(build, tmp_path):
+    build()
+    account = pd.read_parquet(tmp_path / "features" / "person_account.parquet")
+    by_row = account.set_index(["pid", "event_timestamp"])["company_people_engaged_30d"]
+    # P1 engaged in January but is linked to C1 only on 1 February: the first company row is
+    # the grid Monday after, where P1 counts (email open on 20 January)
+    assert account["event_timestamp"].min() == pd.Timestamp("2026-02-02", tz="UTC")
+    assert by_row[("P2", pd.Timestamp("2026-02-02", tz="UTC"))] == 1
+    # on 2 March both P1 (contact sales) and P2 (web visit on 27 February) engaged
+    assert by_row[("P1", pd.Timestamp("2026-03-02", tz="UTC"))] == 2
+    assert "P3" not in set(account["pid"])  # no company, no account row
+
+
+def test_no_interactions_give_an_empty_interest_view_and_a_warning(tmp_path, settings, caplog):
+    db = tmp_path / "middle.duckdb"
+    _middle_layer(db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("DELETE FROM interaction")
+    config = load_yaml(settings.config_file("features.yaml"))
+    build_features(db, tmp_path / "features", interest_catalog(config, [7, 30]),
+                   FitRules(config["decision_maker_levels"], config["employee_bands"]), 7)
+    interest = pd.read_parquet(tmp_path / "features" / "person_interest.parquet")
+    assert interest.empty and "web_visit_7d" in interest.columns
+    assert len(pd.read_parquet(tmp_path / "features" / "person_fit.parquet")) == 4
+    assert "person_interest" in caplog.text and "empty" in caplog.text
 
 
 def test_manifest_records_the_feature_clock(build, tmp_path):
