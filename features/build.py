@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from leadscore.features.catalog import InterestCatalog
+from leadscore.features.tags import build_tags
 
 log = logging.getLogger(__name__)
 
@@ -272,10 +273,29 @@ def _stage(con: duckdb.DuckDBPyConnection, name: str, sql: str, out_dir: Path, p
     return rows
 
 
+def latest_features_sql() -> str:
+    """Each person's newest row of every person view: what the online store serves."""
+    views = ["person_fit", "interest", "person_account"]
+    latest = [f"(SELECT * EXCLUDE (event_timestamp) FROM {view} "
+              f"WHERE event_timestamp <= $as_of QUALIFY row_number() OVER "
+              f"(PARTITION BY pid ORDER BY event_timestamp DESC) = 1) AS {view}" for view in views]
+    return f"SELECT * FROM {latest[0]} " + " ".join(
+        f"FULL JOIN {table} USING (pid)" for table in latest[1:])
+
+
+def _build_tags(con: duckdb.DuckDBPyConnection, tag_rules: dict, out_dir: Path, as_of: datetime) -> int:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE latest_features AS {latest_features_sql()}",
+                {"as_of": as_of})
+    con.execute("CREATE OR REPLACE TEMP TABLE feature_clock AS SELECT $as_of::TIMESTAMPTZ AS as_of",
+                {"as_of": as_of})
+    return build_tags(con, tag_rules, out_dir / "person_tags.parquet")
+
+
 def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit_rules: FitRules,
-                   step_days: int) -> dict:
-    """Write the feature view sources (`FEATURE_TABLES`, Parquet) and manifest.json (clock,
-    row counts). A failed build leaves the previous files untouched."""
+                   step_days: int, tag_rules: dict | None = None) -> dict:
+    """Write the feature view sources (`FEATURE_TABLES`, Parquet), the person tags (with
+    `tag_rules`, config/tags.yaml) and manifest.json (clock, row counts). A failed build
+    leaves the previous feature files untouched."""
     if not middle_db.is_file():
         raise FileNotFoundError(f"middle layer not found: {middle_db} (run `leadscore identity resolve`)")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -293,6 +313,8 @@ def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit
         }
         counts = {FEATURE_TABLES.get(name, name): _stage(con, name, sql, out_dir, params)
                   for name, sql in sources.items()}
+        if tag_rules is not None:
+            counts["person_tags"] = _build_tags(con, tag_rules, out_dir, clock["as_of"])
     for name in sources:
         os.replace(out_dir / f"{name}.tmp.parquet", out_dir / f"{FEATURE_TABLES.get(name, name)}.parquet")
     manifest = {"as_of": clock["as_of"].isoformat(), "start": clock["start"].isoformat(),

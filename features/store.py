@@ -11,6 +11,8 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -52,10 +54,27 @@ def apply(settings: Settings, settings_file: Path | None = None) -> None:
     log.info("feast apply: %s", result.stdout.strip().replace("\n", "; "))
 
 
+@contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """Set variables for the duration of a block, then restore them."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def open_store(settings: Settings) -> FeatureStore:
-    """The SDK handle on this world's store (sets the environment the yaml reads)."""
-    os.environ.update(feast_env(settings))
-    return FeatureStore(repo_path=str(settings.feature_repo), fs_yaml_file=store_yaml(settings))
+    """The SDK handle on this world's store. The yaml's ${...} variables are read while the
+    store is built; the process environment is left as it was, so that subprocesses and
+    later settings are not pointed at this world."""
+    with _environment(feast_env(settings)):
+        return FeatureStore(repo_path=str(settings.feature_repo), fs_yaml_file=store_yaml(settings))
 
 
 def materialize(store: FeatureStore, as_of: datetime, full: bool = False) -> str:

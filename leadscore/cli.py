@@ -122,7 +122,7 @@ def run_features_build(settings: Settings) -> dict:
             settings.middle_db, settings.feature_data_dir,
             settings_catalog(settings),
             FitRules(config["decision_maker_levels"], config["employee_bands"]),
-            settings.features.step_days)
+            settings.features.step_days, load_yaml(settings.config_file("tags.yaml")))
     console.print(f"  as of {manifest['as_of']}: {manifest['rows']}")
     return manifest
 

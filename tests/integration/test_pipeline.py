@@ -4,50 +4,19 @@ synth to train, then `leadscore serve` (BentoML) answering over HTTP."""
 from __future__ import annotations
 
 import json
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import duckdb
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-LEADSCORE = str(Path(sys.executable).parent / "leadscore")
 TIERS = {"high-value", "high-potential", "to-nurture", "to-verify", "low-conversion"}
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> dict:
-    """A copied config pointing at a temporary data dir and MLflow store, and a tiny world."""
-    root = tmp_path_factory.mktemp("leadscore")
-    shutil.copytree(PROJECT_ROOT / "config", root / "config")
-    config_file = root / "config" / "leadscore.yaml"
-    config = yaml.safe_load(config_file.read_text())
-    config["paths"] = {"data_dir": str(root / "data"), "mlflow_dir": str(root / "mlflow"),
-                       "feature_repo": str(PROJECT_ROOT / "features")}
-    config["world"]["scale"] = 0.05
-    config["serving"]["port"] = _free_port()
-    config_file.write_text(yaml.safe_dump(config))
-    result = subprocess.run([LEADSCORE, "-c", str(config_file), "pipeline"],
-                            capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return {"root": root, "config_file": config_file, "config": config, "output": result.stderr}
 
 
 def test_pipeline_writes_every_middle_layer_table(world):
@@ -91,7 +60,7 @@ def test_mlflow_has_a_champion_with_three_logged_candidates(world):
 @pytest.fixture(scope="module")
 def service(world):
     port = world["config"]["serving"]["port"]
-    process = subprocess.Popen([LEADSCORE, "-c", str(world["config_file"]), "serve"],
+    process = subprocess.Popen([world["cli"], "-c", str(world["config_file"]), "serve"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -145,7 +114,7 @@ def test_identity_explain_shows_the_chain_between_two_records_of_one_person(worl
             SELECT r1.source || ':' || r1.source_record_id, r2.source || ':' || r2.source_record_id
             FROM record r1 JOIN record r2 USING (pid)
             WHERE r1.source = 'form_fills' AND r2.source = 'crm_contacts' LIMIT 1""").fetchone()
-    command = [LEADSCORE, "-c", str(world["config_file"]), "identity", "explain", a, b, "--json"]
+    command = [world["cli"], "-c", str(world["config_file"]), "identity", "explain", a, b, "--json"]
     answer = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
     assert answer["same_person"] and answer["verdict"].startswith("linked")
     assert answer["chain"][0] == a and answer["chain"][-1] == b
@@ -162,7 +131,7 @@ def test_identity_explain_gives_match_weights_for_a_probabilistic_link(world):
             LIMIT 1""").fetchone()
     if pair is None:
         pytest.skip("the probabilistic pass merged no CRM contact in this tiny world")
-    command = [LEADSCORE, "-c", str(world["config_file"]), "identity", "explain", *pair, "--json"]
+    command = [world["cli"], "-c", str(world["config_file"]), "identity", "explain", *pair, "--json"]
     answer = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
     assert answer["same_person"] and "probabilistic" in answer["verdict"]
     weights = {row["comparison"]: row["match_weight"] for row in answer["comparisons"]}

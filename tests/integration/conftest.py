@@ -1,0 +1,94 @@
+"""Integration fixtures: one tiny world built by the real `leadscore pipeline` for the
+whole session, and a real redis-server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LEADSCORE = str(Path(sys.executable).parent / "leadscore")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(root: Path, **overrides: dict) -> Path:
+    """A copy of config/ under `root` whose paths point into `root`; `overrides` update
+    top-level sections (world=..., features=...)."""
+    shutil.copytree(PROJECT_ROOT / "config", root / "config", dirs_exist_ok=True)
+    config_file = root / "config" / "leadscore.yaml"
+    config = yaml.safe_load(config_file.read_text())
+    config["paths"] = {"data_dir": str(root / "data"), "mlflow_dir": str(root / "mlflow"),
+                       "feature_repo": str(PROJECT_ROOT / "features")}
+    for section, values in overrides.items():
+        config[section].update(values)
+    config_file.write_text(yaml.safe_dump(config))
+    return config_file
+
+
+@pytest.fixture(scope="session")
+def config_writer():
+    """`write_config(root, **overrides)` for tests that need a world of their own."""
+    return write_config
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory) -> dict:
+    """A copied config pointing at a temporary data dir and MLflow store, and a tiny world."""
+    root = tmp_path_factory.mktemp("leadscore")
+    config_file = write_config(root, world={"scale": 0.05}, serving={"port": free_port()})
+    result = subprocess.run([LEADSCORE, "-c", str(config_file), "pipeline"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load(config_file.read_text())
+    return {"root": root, "config_file": config_file, "config": config, "output": result.stderr,
+            "cli": LEADSCORE}
+
+
+def _redis_server_binary() -> str:
+    """redis-server, installed from the distribution's packages if missing and we may."""
+    found = shutil.which("redis-server")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "redis-server"], check=True,
+                       capture_output=True)
+        found = shutil.which("redis-server")
+    if found is None:
+        pytest.fail("redis-server is not installed and cannot be installed here: "
+                    "run `apt-get install redis-server` (as root)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> str:
+    """A real redis-server on a free port, without persistence; yields host:port."""
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen([_redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("redis-server did not start")
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
