@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from leadscore.config import load_yaml
-from leadscore.features.catalog import FIT_FEATURES, settings_catalog
+from leadscore.features.catalog import scoring_specs
 from leadscore.features.tags import build_tags, tags_sql
 
 FEATURES = pd.DataFrame({
@@ -196,7 +196,7 @@ def test_injection_like_config_values_stay_values(con, tmp_path):
 def test_the_shipped_config_uses_only_catalog_features(settings):
     """config/tags.yaml compiles against the feature catalog's columns (so a renamed feature
     fails here, not in the nightly build)."""
-    specs = [*FIT_FEATURES, *settings_catalog(settings).specs()]
+    specs = scoring_specs(settings)
     types = {"int": "BIGINT", "float": "DOUBLE", "string": "VARCHAR"}
     columns = {"pid": "VARCHAR", **{spec.name: types[spec.dtype] for spec in specs}}
     sql, params = tags_sql(load_yaml(settings.config_file("tags.yaml")), columns)
