@@ -15,9 +15,11 @@ The `as_of` rows are what the online store serves.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,8 +32,11 @@ from leadscore.features.tags import build_tags
 log = logging.getLogger(__name__)
 
 GRID_EPOCH = datetime(2000, 1, 3, tzinfo=timezone.utc)  # a Monday: weekly rows fall on Mondays
-# Staging table -> Parquet file name, where they differ ("interest" is read by later steps).
-FEATURE_TABLES = {"interest": "person_interest"}
+# Each view's source is a folder `<view>.parquet/` of part files: a full build replaces
+# them, an incremental build appends one for the new times (Feast reads `*.parquet`).
+FEATURE_VIEWS = ["person_fit", "person_interest", "company_profile", "company_engagement",
+                 "person_account"]
+REWRITTEN_VIEWS = {"person_fit", "company_profile"}  # small: rebuilt whole every time
 ACCOUNT_WINDOWS = (30, 90)  # windows of the company-level engagement counts
 REQUIRED_COLUMNS = {
     "person": ["pid", "cid", "seniority", "department", "identified_at", "email_known_at",
@@ -153,35 +158,78 @@ def _cumulative_sql(kinds: list[str], channels: list[str], passive: list[str]) -
         WINDOW w AS (PARTITION BY pid ORDER BY event_time ROWS UNBOUNDED PRECEDING)"""
 
 
-def _window_count(total: str, window: int, since: str = "now") -> str:
-    return f"(coalesce({since}.{total}, 0) - coalesce(w{window}.{total}, 0))"
+class _GridCounts:
+    """Interest counts on the grid: a count over [t - hi, t - lo) is a difference of running
+    totals found by ASOF joins (`now` just before t, `w<d>` just before t - d)."""
+
+    def count(self, total: str, hi: int, lo: int = 0) -> str:
+        since = "now" if lo == 0 else f"w{lo}"
+        return f"(coalesce({since}.n_{total}, 0) - coalesce(w{hi}.n_{total}, 0))"
+
+    def days_since(self, total: str) -> str:
+        return f"date_diff('second', now.last_{total}, pg.t) / 86400.0"
+
+    def distinct_channels(self, channels: list[str], window: int) -> str:
+        active = " + ".join(f"({self.count(f'ch_{i}', window)} > 0)::BIGINT" for i in range(len(channels)))
+        return active or "0"
 
 
-def _days_since(last: str) -> str:
-    return f"date_diff('second', now.{last}, pg.t) / 86400.0"
+@dataclass(frozen=True)
+class _SliceCounts:
+    """Interest counts at given times from events pre-counted per person, time, type,
+    channel and age bucket (table `recent`: `within` is the smallest window holding the
+    event), plus the last event per type (table `lasts`): the same definitions as the grid,
+    for a few times over many people."""
+
+    passive: list[str]
+
+    def _predicate(self, total: str) -> str:
+        if total == "events":
+            return _engaged(self.passive)
+        return f"(event_type = '{total}')"
+
+    def count(self, total: str, hi: int, lo: int = 0) -> str:
+        lower = f" AND r.within > {lo}" if lo else ""
+        return f"coalesce(sum(r.n) FILTER (WHERE {self._predicate(total)} AND r.within <= {hi}{lower}), 0)"
+
+    def days_since(self, total: str) -> str:
+        column = "last_engaged" if total == "events" else f"last_{total}"
+        return f"date_diff('second', any_value(l.{column}), l.t) / 86400.0"
+
+    def distinct_channels(self, window: int) -> str:
+        return (f"count(DISTINCT r.channel) FILTER (WHERE {_engaged(self.passive)} "
+                f"AND r.within <= {window})")
 
 
-def _interest_columns(catalog: InterestCatalog, channels: list[str]) -> list[str]:
+def _interest_columns(catalog: InterestCatalog, channels: list[str],
+                      counts: _GridCounts | _SliceCounts) -> list[str]:
+    """The interest view's columns, in its order, with counts taken by `counts`."""
     columns = []
     for w in catalog.windows:
-        columns += [f"{_window_count('n_' + kind, w)} AS {catalog.count_name(kind, w)}"
+        columns += [f"{counts.count(kind, w)}::BIGINT AS {catalog.count_name(kind, w)}"
                     for kind in catalog.event_types]
     # events_30d and events_90d also feed the company-level counts, whatever the windows
-    columns += [f"{_window_count('n_events', w)} AS events_{w}d"
+    columns += [f"{counts.count('events', w)}::BIGINT AS events_{w}d"
                 for w in sorted({*catalog.windows, *ACCOUNT_WINDOWS})]
-    columns.append(f"{_days_since('last_events')} AS days_since_last_event")
-    columns += [f"{_days_since('last_' + kind)} AS days_since_last_{kind}" for kind in catalog.event_types]
-    active = " + ".join(f"({_window_count(f'n_ch_{i}', 90)} > 0)::BIGINT" for i in range(len(channels)))
-    sent = f"nullif({_window_count('n_email_send', 90)}, 0)"
+    columns.append(f"{counts.days_since('events')} AS days_since_last_event")
+    columns += [f"{counts.days_since(kind)} AS days_since_last_{kind}" for kind in catalog.event_types]
+    channels_90d = (counts.distinct_channels(channels, 90) if isinstance(counts, _GridCounts)
+                    else counts.distinct_channels(90))
+    sent = f"nullif({counts.count('email_send', 90)}, 0)"
     recent, before = catalog.trend_recent_days, catalog.trend_before_days
-    earlier = f"(coalesce(w{recent}.n_events, 0) - coalesce(w{recent + before}.n_events, 0))"
     return columns + [
-        f"({active or '0'})::BIGINT AS distinct_channels_90d",
-        f"({_window_count('n_email_open', 90)} / {sent})::DOUBLE AS email_open_rate_90d",
-        f"({_window_count('n_email_click', 90)} / {sent})::DOUBLE AS email_click_rate_90d",
-        f"(({_window_count('n_events', recent)} + 1) / ({earlier} * {recent / before} + 1))::DOUBLE"
+        f"({channels_90d})::BIGINT AS distinct_channels_90d",
+        f"({counts.count('email_open', 90)} / {sent})::DOUBLE AS email_open_rate_90d",
+        f"({counts.count('email_click', 90)} / {sent})::DOUBLE AS email_click_rate_90d",
+        f"(({counts.count('events', recent)} + 1) / "
+        f"({counts.count('events', recent + before, recent)} * {recent / before} + 1))::DOUBLE"
         " AS engagement_trend",
     ]
+
+
+def _joined_windows(catalog: InterestCatalog) -> list[int]:
+    recent, before = catalog.trend_recent_days, catalog.trend_before_days
+    return sorted({*catalog.windows, *ACCOUNT_WINDOWS, recent, recent + before})
 
 
 def interest_sql(catalog: InterestCatalog, step_days: int, channels: list[str]) -> str:
@@ -189,12 +237,11 @@ def interest_sql(catalog: InterestCatalog, step_days: int, channels: list[str]) 
     running total just before t minus the running total just before t - w, both found by
     ASOF joins: linear in events + rows, where a range join would be events x rows."""
     kinds = sorted({*catalog.event_types, "email_open", "email_click", "email_send"})
-    recent, before = catalog.trend_recent_days, catalog.trend_before_days
-    windows = sorted({*catalog.windows, *ACCOUNT_WINDOWS, recent, recent + before})
+    windows = _joined_windows(catalog)
     shifted = ", ".join(f"t - INTERVAL {w} DAY AS t_{w}" for w in windows)
     joins = "\n".join(f"ASOF LEFT JOIN cum w{w} ON pg.pid = w{w}.pid AND pg.t_{w} > w{w}.event_time"
                       for w in windows)
-    columns = ",\n               ".join(_interest_columns(catalog, channels))
+    columns = ",\n               ".join(_interest_columns(catalog, channels, _GridCounts()))
     return f"""
         WITH cum AS ({_cumulative_sql(kinds, channels, catalog.passive_event_types)}),
         span AS (SELECT pid, min(event_time) AS first_event FROM cum GROUP BY pid),
@@ -208,15 +255,44 @@ def interest_sql(catalog: InterestCatalog, step_days: int, channels: list[str]) 
         ORDER BY pg.pid, pg.t"""
 
 
+def interest_slices_sql(catalog: InterestCatalog, step_days: int, channels: list[str]) -> str:
+    """The grid rows after $since only (an incremental build). Events of the longest window
+    before each new time are counted per type, channel and age bucket, then pivoted; the
+    last event per type comes from one aggregate. No running totals over the whole history."""
+    windows = _joined_windows(catalog)
+    kinds = sorted({*catalog.event_types, "email_open", "email_click", "email_send"})
+    bucket = "CASE " + " ".join(f"WHEN e.event_time >= s.t - INTERVAL {w} DAY THEN {w}"
+                                for w in windows) + " END"
+    lasts = [f"max(e.event_time) FILTER (WHERE {_engaged(catalog.passive_event_types)}) AS last_engaged"]
+    lasts += [f"max(e.event_time) FILTER (WHERE e.event_type = '{kind}') AS last_{kind}" for kind in kinds]
+    columns = ",\n               ".join(
+        _interest_columns(catalog, channels, _SliceCounts(catalog.passive_event_types)))
+    return f"""
+        WITH s AS (SELECT t FROM ({_grid_sql(step_days)}) WHERE t > $since),
+        events AS (SELECT pid, event_type, channel, event_time FROM interaction WHERE pid IS NOT NULL),
+        recent AS (
+            SELECT e.pid, s.t, e.event_type, e.channel, {bucket} AS within, count(*) AS n
+            FROM events e JOIN s ON e.event_time < s.t AND e.event_time >= s.t - INTERVAL {windows[-1]} DAY
+            GROUP BY ALL),
+        lasts AS (
+            SELECT e.pid, s.t, {", ".join(lasts)}
+            FROM events e JOIN s ON e.event_time < s.t GROUP BY ALL)
+        SELECT l.pid, l.t AS event_timestamp,
+               {columns}
+        FROM lasts l LEFT JOIN recent r ON r.pid = l.pid AND r.t = l.t
+        GROUP BY l.pid, l.t
+        ORDER BY l.pid, l.t"""
+
+
 def company_engagement_sql() -> str:
-    """Per company and grid time, from the interest rows (table `interest`): how many of its
+    """Per company and grid time, from the interest rows (table `person_interest`): how many of its
     people engaged lately. A person counts for a company only once that link was known."""
     return """
         SELECT p.cid, i.event_timestamp,
                count(*) FILTER (WHERE i.events_30d > 0) AS people_engaged_30d,
                count(*) FILTER (WHERE i.events_90d > 0) AS people_engaged_90d,
                sum(i.events_30d)::BIGINT AS events_30d
-        FROM interest i JOIN person p USING (pid)
+        FROM person_interest i JOIN person p USING (pid)
         WHERE p.cid IS NOT NULL AND p.company_known_at <= i.event_timestamp
         GROUP BY p.cid, i.event_timestamp
         ORDER BY p.cid, i.event_timestamp"""
@@ -260,22 +336,41 @@ def channels(con: duckdb.DuckDBPyConnection) -> list[str]:
         "SELECT DISTINCT channel FROM interaction WHERE channel IS NOT NULL ORDER BY 1").fetchall()]
 
 
-def _stage(con: duckdb.DuckDBPyConnection, name: str, sql: str, out_dir: Path, params: dict) -> int:
-    """Compute table `name` (kept for later steps) and write it beside its final Parquet path;
-    `build_features` moves every file into place only once all are written."""
+def _part_name(clock: dict) -> str:
+    return f"part-{clock['as_of']:%Y%m%dT%H%M%S}.parquet"
+
+
+def _stage(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict, folder: Path,
+           part: str, whole: bool) -> int:
+    """Compute table `name` (kept for later steps) and write it as a hidden part file in its
+    view folder; `build_features` publishes the parts only once all are written. An empty
+    `whole` view is worth a warning; an empty increment is not."""
     used = {key: value for key, value in params.items() if f"${key}" in sql}
+    started = time.perf_counter()
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}", used)
-    con.execute(f"COPY {name} TO '{out_dir / name}.tmp.parquet' (FORMAT parquet)")
     rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-    if rows == 0:
-        log.warning("feature view source %s is empty: its features will be missing for everyone",
-                    FEATURE_TABLES.get(name, name))
+    log.info("%s: %s rows in %.1f s", name, f"{rows:,}", time.perf_counter() - started)
+    if rows == 0 and whole:
+        log.warning("feature view source %s is empty: its features will be missing for everyone", name)
+    if folder.is_file():  # the single-file layout of earlier versions
+        folder.unlink()
+    folder.mkdir(exist_ok=True)
+    con.execute(f"COPY {name} TO '{folder / ('.' + part)}' (FORMAT parquet)")
     return rows
+
+
+def _publish(folder: Path, part: str, replace: bool) -> None:
+    """Make the staged part visible; with `replace`, the view's other parts go first."""
+    if replace:
+        for old in folder.glob("part-*.parquet"):  # not the hidden staged part
+            if old.name != part:
+                old.unlink()
+    os.replace(folder / f".{part}", folder / part)
 
 
 def latest_features_sql() -> str:
     """Each person's newest row of every person view: what the online store serves."""
-    views = ["person_fit", "interest", "person_account"]
+    views = ["person_fit", "person_interest", "person_account"]
     latest = [f"(SELECT * EXCLUDE (event_timestamp) FROM {view} "
               f"WHERE event_timestamp <= $as_of QUALIFY row_number() OVER "
               f"(PARTITION BY pid ORDER BY event_timestamp DESC) = 1) AS {view}" for view in views]
@@ -291,36 +386,71 @@ def _build_tags(con: duckdb.DuckDBPyConnection, tag_rules: dict, out_dir: Path, 
     return build_tags(con, tag_rules, out_dir / "person_tags.parquet")
 
 
+def _fingerprint(catalog: InterestCatalog, fit_rules: FitRules, step_days: int) -> str:
+    """What the feature definitions depend on: an incremental build needs it unchanged."""
+    text = json.dumps([repr(catalog), repr(fit_rules), step_days], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _incremental_since(out_dir: Path, fingerprint: str) -> datetime | None:
+    """The previous build's `as_of` when its output can be extended, else None (full build)."""
+    try:
+        previous = read_manifest(out_dir)
+    except FileNotFoundError:
+        return None
+    if previous.get("fingerprint") != fingerprint:
+        log.info("feature definitions changed since the last build: building in full")
+        return None
+    return previous["as_of"]
+
+
 def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit_rules: FitRules,
-                   step_days: int, tag_rules: dict | None = None) -> dict:
-    """Write the feature view sources (`FEATURE_TABLES`, Parquet), the person tags (with
-    `tag_rules`, config/tags.yaml) and manifest.json (clock, row counts). A failed build
-    leaves the previous feature files untouched."""
+                   step_days: int, tag_rules: dict | None = None, incremental: bool = False,
+                   since: datetime | None = None) -> dict:
+    """Write the feature view sources (`FEATURE_VIEWS`, Parquet folders), the person tags
+    (with `tag_rules`, config/tags.yaml) and manifest.json (clock, row counts).
+
+    Full: every view from the whole history. Incremental: the grid times after the last
+    build's `as_of` only (appended as new parts; fit and company profiles rewritten), the
+    daily job for a large base; a full build is needed after identity merges rewrite history.
+    `since` overrides the last build's `as_of` (the benchmark measures a week's increment).
+    A failed build leaves the previous files untouched."""
     if not middle_db.is_file():
         raise FileNotFoundError(f"middle layer not found: {middle_db} (run `leadscore identity resolve`)")
     out_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = _fingerprint(catalog, fit_rules, step_days)
+    if incremental and since is None:
+        since = _incremental_since(out_dir, fingerprint)
     with duckdb.connect(str(middle_db), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         check_middle_layer(con)
         clock = feature_clock(con, step_days)
-        params = {**clock, "epoch": GRID_EPOCH}
-        sources = {
-            "person_fit": fit_sql(fit_rules),
-            "interest": interest_sql(catalog, step_days, channels(con)),
-            "company_profile": company_profile_sql(fit_rules),
-            "company_engagement": company_engagement_sql(),
-            "person_account": person_account_sql(),
-        }
-        counts = {FEATURE_TABLES.get(name, name): _stage(con, name, sql, out_dir, params)
+        if since is not None and clock["as_of"] <= since:
+            log.info("no data after the last build (as of %s): nothing to add", since)
+            return read_manifest(out_dir)
+        interest = (interest_sql(catalog, step_days, channels(con)) if since is None
+                    else interest_slices_sql(catalog, step_days, channels(con)))
+        sources = {"person_fit": fit_sql(fit_rules), "person_interest": interest,
+                   "company_profile": company_profile_sql(fit_rules),
+                   "company_engagement": company_engagement_sql(), "person_account": person_account_sql()}
+        appended = set() if since is None else set(sources) - REWRITTEN_VIEWS
+        params = {**clock, "epoch": GRID_EPOCH, "since": since}
+        part = _part_name(clock)
+        counts = {name: _stage(con, name, sql, params, out_dir / f"{name}.parquet", part,
+                               whole=name not in appended)
                   for name, sql in sources.items()}
         if tag_rules is not None:
             counts["person_tags"] = _build_tags(con, tag_rules, out_dir, clock["as_of"])
     for name in sources:
-        os.replace(out_dir / f"{name}.tmp.parquet", out_dir / f"{FEATURE_TABLES.get(name, name)}.parquet")
+        _publish(out_dir / f"{name}.parquet", part, replace=name not in appended)
     manifest = {"as_of": clock["as_of"].isoformat(), "start": clock["start"].isoformat(),
-                "step_days": step_days, "rows": counts}
+                "step_days": step_days, "mode": "full" if since is None else "incremental",
+                "since": since.isoformat() if since else None, "fingerprint": fingerprint,
+                "rows": counts}
+    if since is not None and (out_dir / "manifest.json").is_file():
+        manifest["start"] = read_manifest(out_dir)["start"].isoformat()
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    log.info("features as of %s: %s", clock["as_of"], counts)
+    log.info("features as of %s (%s): %s", clock["as_of"], manifest["mode"], counts)
     return manifest
 
 

@@ -44,7 +44,7 @@ def _fields(specs: list[FeatureSpec]) -> list[Field]:
 
 
 def _source(name: str, description: str) -> FileSource:
-    return FileSource(name=f"{name}_source", path=str(_data_dir / f"{name}.parquet"),
+    return FileSource(name=f"{name}_source", path=str(_data_dir / f"{name}.parquet" / "*.parquet"),
                       timestamp_field="event_timestamp", description=description)
 
 

@@ -112,7 +112,7 @@ def run_identity(settings: Settings) -> None:
     console.print(_table(f"records per source -> {settings.middle_db}", counts))
 
 
-def run_features_build(settings: Settings) -> dict:
+def run_features_build(settings: Settings, incremental: bool = False) -> dict:
     from leadscore.features.build import FitRules, build_features
     from leadscore.features.catalog import settings_catalog
 
@@ -122,8 +122,8 @@ def run_features_build(settings: Settings) -> dict:
             settings.middle_db, settings.feature_data_dir,
             settings_catalog(settings),
             FitRules(config["decision_maker_levels"], config["employee_bands"]),
-            settings.features.step_days, load_yaml(settings.config_file("tags.yaml")))
-    console.print(f"  as of {manifest['as_of']}: {manifest['rows']}")
+            settings.features.step_days, load_yaml(settings.config_file("tags.yaml")), incremental)
+    console.print(f"  {manifest['mode']} build as of {manifest['as_of']}: {manifest['rows']}")
     return manifest
 
 
@@ -247,9 +247,14 @@ def identity_match(
 
 
 @features_app.command("build")
-def features_build(ctx: typer.Context) -> None:
-    """Compute fit and interest feature tables from the middle layer."""
-    run_features_build(ctx.obj)
+def features_build(
+    ctx: typer.Context,
+    incremental: Annotated[bool, typer.Option(
+        help="Add only the times after the last build (the daily job); full when definitions "
+             "changed. Rebuild in full after identity merges rewrote history.")] = False,
+) -> None:
+    """Compute the feature views (fit, interest, buying committee) and tags from the middle layer."""
+    run_features_build(ctx.obj, incremental)
 
 
 @features_app.command("apply")
@@ -300,7 +305,7 @@ def sample_pids(settings: Settings, n: int = 3) -> list[str]:
     """PIDs worth trying: the most engaged people at the feature clock's 'now'."""
     import duckdb
 
-    path = settings.feature_data_dir / "person_interest.parquet"
+    path = settings.feature_data_dir / "person_interest.parquet" / "*.parquet"
     rows = duckdb.sql(f"""
         SELECT pid FROM read_parquet('{path}')
         WHERE event_timestamp = (SELECT max(event_timestamp) FROM read_parquet('{path}'))

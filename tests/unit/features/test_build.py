@@ -48,14 +48,44 @@ def build(tmp_path, settings):
     catalog = interest_catalog(config, [7, 30, 90, 180])
     rules = FitRules(config["decision_maker_levels"], config["employee_bands"])
 
-    def run(extra_events=()):
+    def run(extra_events=(), out="features", incremental=False):
         db = tmp_path / "middle.duckdb"
         db.unlink(missing_ok=True)
         _middle_layer(db, extra_events)
-        build_features(db, tmp_path / "features", catalog, rules, step_days=7)
-        return (pd.read_parquet(tmp_path / "features" / "person_interest.parquet"),
-                pd.read_parquet(tmp_path / "features" / "person_fit.parquet"))
+        build_features(db, tmp_path / out, catalog, rules, step_days=7, incremental=incremental)
+        return (pd.read_parquet(tmp_path / out / "person_interest.parquet"),
+                pd.read_parquet(tmp_path / out / "person_fit.parquet"))
     return run
+
+
+LATER_EVENTS = [("P1", "email_open", datetime(2026, 3, 10, 8, tzinfo=UTC), "email"),
+                ("P2", "webinar_attend", datetime(2026, 3, 24, 16, tzinfo=UTC), "event"),
+                ("P2", "email_click", datetime(2026, 3, 24, 17, tzinfo=UTC), "email")]
+
+
+def test_an_incremental_build_adds_exactly_the_rows_a_full_build_would(build, tmp_path):
+    """Direct aggregation at the new times (incremental) equals the running totals of a full
+    build at those times, for every interest column, and history stays as it was."""
+    first, _ = build(out="daily")
+    daily, _ = build(LATER_EVENTS, out="daily", incremental=True)
+    full, _ = build(LATER_EVENTS, out="full")
+    manifest = read_manifest(tmp_path / "daily")
+    assert manifest["mode"] == "incremental" and manifest["since"] == "2026-03-02T00:00:00+00:00"
+    since = pd.Timestamp("2026-03-02", tz="UTC")
+    key = ["pid", "event_timestamp"]
+    new = daily[daily["event_timestamp"] > since].sort_values(key).reset_index(drop=True)
+    expected = full[full["event_timestamp"] > since].sort_values(key).reset_index(drop=True)
+    assert len(new) == len(expected) > 4  # three new Mondays and the new as_of, for P1 and P2
+    pd.testing.assert_frame_equal(new, expected, check_dtype=False, check_exact=False, rtol=1e-12)
+    old = daily[daily["event_timestamp"] <= since].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(old, first.sort_values(key).reset_index(drop=True))
+
+
+def test_an_incremental_build_without_new_data_adds_nothing(build, tmp_path):
+    build(out="daily")
+    parts = sorted(p.name for p in (tmp_path / "daily" / "person_interest.parquet").iterdir())
+    build(out="daily", incremental=True)
+    assert sorted(p.name for p in (tmp_path / "daily" / "person_interest.parquet").iterdir()) == parts
 
 
 def test_interest_rows_count_only_events_before_their_timestamp(build):
