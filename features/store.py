@@ -105,10 +105,23 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame) -> pd.Data
     return store.get_historical_features(entity_df=entity_df, features=service).to_df()
 
 
+class OnlineFeatures:
+    """Online reads of the scoring service for PIDs. The service is looked up once (a
+    registry lookup costs more than the read itself)."""
+
+    def __init__(self, store: FeatureStore):
+        self.store = store
+        self.service = store.get_feature_service(FEATURE_SERVICE)
+
+    def read(self, pids: list[str]) -> pd.DataFrame:
+        """One row per PID, plus `known` (False when the store has no row for it)."""
+        values = self.store.get_online_features(
+            features=self.service, entity_rows=[{ENTITY_KEY: pid} for pid in pids]).to_dict()
+        features = [column for column in values if column != ENTITY_KEY]
+        known = [any(values[column][i] is not None for column in features) for i in range(len(pids))]
+        return pd.DataFrame(values).assign(known=known)
+
+
 def online_features(store: FeatureStore, pids: list[str]) -> pd.DataFrame:
-    """Online values for PIDs, one row each, plus `known` (False when the store has no row)."""
-    service = store.get_feature_service(FEATURE_SERVICE)
-    response = store.get_online_features(
-        features=service, entity_rows=[{ENTITY_KEY: pid} for pid in pids]).to_df()
-    feature_columns = [c for c in response.columns if c != ENTITY_KEY]
-    return response.assign(known=response[feature_columns].notna().any(axis=1))
+    """Online values for PIDs, one row each, plus `known` (for one-off reads)."""
+    return OnlineFeatures(store).read(pids)

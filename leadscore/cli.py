@@ -384,5 +384,20 @@ def bench_identity(
     _emit(figures, as_json)
 
 
+@bench_app.command("features")
+def bench_features(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+) -> None:
+    """Feature build (current world in full; a week's increment of a 1M-person copy),
+    materialisation, and online reads of one PID from SQLite and a real Redis."""
+    from leadscore.features.benchmark import run
+
+    settings: Settings = ctx.obj
+    with step("feature benchmark: build, materialise, read online"):
+        figures = run(settings, settings.data_dir / "bench" / "features")
+    _emit(figures, as_json)
+
+
 if __name__ == "__main__":
     app()

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from leadscore.config import load_settings
 from leadscore.features.catalog import scoring_specs
-from leadscore.features.store import online_features, open_store
+from leadscore.features.store import OnlineFeatures, open_store
 from leadscore.serving.schemas import ScoreResponse
 from leadscore.serving.scorer import Scorer
 from leadscore.training.register import load_champion
@@ -33,7 +33,7 @@ class LeadScoring:
         model, metadata, version = load_champion(settings)
         self.scorer = Scorer(model, metadata, version, scoring_specs(settings),
                              settings.serving.max_reasons)
-        self.store = open_store(settings)
+        self.features = OnlineFeatures(open_store(settings))
 
     @bentoml.api(route="/score")
     def score(
@@ -41,7 +41,7 @@ class LeadScoring:
         pid: Annotated[str, Field(min_length=1, description="The person to score (One ID PID).")],
     ) -> ScoreResponse:
         """Probability, score, tier, routing and the reasons for one person."""
-        features = online_features(self.store, [pid])
+        features = self.features.read([pid])
         if not bool(features["known"].iloc[0]):
             raise NotFound(f"unknown pid {pid!r}: no features online for it; check the PID "
                            "(see the person table) or run `leadscore features materialize`")

@@ -1,0 +1,181 @@
+"""`leadscore bench features`: build, materialisation and online-read figures.
+
+- offline_build: the full build of the current world, and the daily incremental build
+  (the last week) of a 1M-person world made by copying the current middle layer's people,
+  companies and interactions under new IDs, so that its shape is the real one;
+- materialize: a full load of the current world into a fresh SQLite online store;
+- online_read: one PID's whole `lead_scoring_v1` through the Feast SDK, 1,000 calls each
+  on different people, from SQLite and from a real redis-server started for the run.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from leadscore.config import Settings, load_yaml
+from leadscore.features import store as feature_store
+from leadscore.features.build import FitRules, build_features, read_manifest
+from leadscore.features.catalog import scoring_specs, settings_catalog
+
+TARGET_PERSONS = 1_000_000
+
+
+def _build(settings: Settings, middle_db: Path, out_dir: Path, since=None) -> dict:
+    config = load_yaml(settings.config_file("features.yaml"))
+    started = time.perf_counter()
+    manifest = build_features(
+        middle_db, out_dir, settings_catalog(settings),
+        FitRules(config["decision_maker_levels"], config["employee_bands"]),
+        settings.features.step_days, load_yaml(settings.config_file("tags.yaml")),
+        incremental=since is not None, since=since)
+    seconds = time.perf_counter() - started
+    with duckdb.connect(str(middle_db), read_only=True) as con:
+        persons = con.execute("SELECT count(*) FROM person").fetchone()[0]
+    rows = sum(manifest["rows"].values())
+    return {"persons": persons, "features": len(scoring_specs(settings)), "mode": manifest["mode"],
+            "rows": rows, "seconds": seconds, "rows_per_s": rows / seconds}
+
+
+def replicate_middle_layer(source: Path, target: Path, persons: int) -> int:
+    """A middle layer of about `persons` people: whole copies of `source` with suffixed IDs
+    (companies and groups copied too, so account sizes stay real). Returns the copies."""
+    target.unlink(missing_ok=True)
+    with duckdb.connect(str(target)) as con:
+        con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
+        copies = math.ceil(persons / con.execute("SELECT count(*) FROM src.person").fetchone()[0])
+        suffixed = {"person": ["pid", "cid"], "company": ["cid", "eid"], "interaction": ["pid", "cid"]}
+        for table, keys in suffixed.items():
+            replaced = ", ".join(f"{key} || '-' || copy AS {key}" for key in keys)
+            con.execute(f"CREATE TABLE {table} AS SELECT * EXCLUDE (copy) REPLACE ({replaced}) "
+                        f"FROM src.{table}, range({copies}) AS r(copy)")
+    return copies
+
+
+def offline_build(settings: Settings, work: Path) -> dict:
+    """The current world in full, and a week's increment of a 1M-person copy of it."""
+    default = _build(settings, settings.middle_db, work / "default" / "features")
+    big_db = work / "1m" / "middle.duckdb"
+    big_db.parent.mkdir(parents=True, exist_ok=True)
+    copies = replicate_middle_layer(settings.middle_db, big_db, TARGET_PERSONS)
+    as_of = read_manifest(work / "default" / "features")["as_of"]
+    since = as_of - timedelta(days=settings.features.step_days)
+    big = _build(settings, big_db, work / "1m" / "features", since=since)
+    big["copies_of_default_world"] = copies
+    big["increment_days"] = settings.features.step_days
+    shutil.rmtree(work / "1m", ignore_errors=True)
+    return {"default": default, "1m": big}
+
+
+def _percentiles(call: Callable[[str], object], pids: list[str]) -> dict:
+    timings = []
+    for pid in pids:
+        started = time.perf_counter()
+        call(pid)
+        timings.append((time.perf_counter() - started) * 1000)
+    return {"calls": len(pids), "p50_ms": float(np.percentile(timings, 50)),
+            "p99_ms": float(np.percentile(timings, 99))}
+
+
+def online_read(store, pids: list[str]) -> dict:
+    """The raw SDK read (`get_online_features(...).to_dict()`) and leadscore's reader (a
+    DataFrame with `known`, what the scoring service uses)."""
+    service = store.get_feature_service(feature_store.FEATURE_SERVICE)
+    reader = feature_store.OnlineFeatures(store)
+    figures = _percentiles(lambda pid: store.get_online_features(
+        features=service, entity_rows=[{feature_store.ENTITY_KEY: pid}]).to_dict(), pids)
+    frame = _percentiles(lambda pid: reader.read([pid]), pids)
+    return {**figures, "dataframe_p50_ms": frame["p50_ms"], "dataframe_p99_ms": frame["p99_ms"]}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def redis_server() -> Iterator[str | None]:
+    """A throwaway redis-server (no persistence) on a free port, or None if not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    port = _free_port()
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _bench_store(settings: Settings, data_dir: Path, online: str, redis: str | None = None):
+    """A Feast store over the benchmark's feature files with its own registry and online store."""
+    features = settings.features.model_copy(update={"online_store": online,
+                                                    **({"redis": redis} if redis else {})})
+    bench = settings.with_data_dir(data_dir).model_copy(update={"features": features})
+    feature_store.apply(bench, settings.source)
+    return bench, feature_store.open_store(bench)
+
+
+def _materialize(store, as_of) -> float:
+    """Seconds for a full load; Feast's progress goes to stderr, keeping stdout for the JSON."""
+    started = time.perf_counter()
+    with redirect_stdout(sys.stderr):
+        feature_store.materialize(store, as_of, full=True)
+    return time.perf_counter() - started
+
+
+def materialize_and_read(settings: Settings, work: Path, calls: int = 1000) -> dict:
+    """Materialise the current world into fresh stores and time online reads from each."""
+    data_dir = work / "default"
+    shutil.rmtree(data_dir / "feast", ignore_errors=True)
+    as_of = read_manifest(data_dir / "features")["as_of"]
+    with duckdb.connect(str(settings.middle_db), read_only=True) as con:
+        pids = [row[0] for row in con.execute(
+            f"SELECT pid FROM person ORDER BY hash(pid) LIMIT {calls}").fetchall()]
+        entities = con.execute("SELECT count(*) FROM person").fetchone()[0]
+        entities += con.execute("SELECT count(*) FROM company").fetchone()[0]
+    _, sqlite = _bench_store(settings, data_dir, "sqlite")
+    seconds = _materialize(sqlite, as_of)
+    figures = {"materialize": {"entities": entities, "seconds": seconds,
+                               "entities_per_s": entities / seconds},
+               "online_read": {"sqlite": online_read(sqlite, pids)}}
+    with redis_server() as address:
+        if address is None:
+            figures["online_read"]["redis"] = {"skipped": "redis-server not installed"}
+        else:
+            _, redis = _bench_store(settings, data_dir, "redis", address)
+            _materialize(redis, as_of)
+            figures["online_read"]["redis"] = online_read(redis, pids)
+    return figures
+
+
+GOALS = {"offline_build_1m_seconds": 60, "online_read_sqlite_p99_ms": 2, "online_read_redis_p99_ms": 3}
+
+
+def run(settings: Settings, work: Path) -> dict:
+    if not settings.middle_db.is_file():
+        raise FileNotFoundError(f"no middle layer at {settings.middle_db}: run `leadscore pipeline` first")
+    figures = {"offline_build": offline_build(settings, work)}
+    figures.update(materialize_and_read(settings, work))
+    return {**figures, "goals": GOALS}
