@@ -317,12 +317,13 @@ def person_account_sql() -> str:
 
 
 def feature_clock(con: duckdb.DuckDBPyConnection, step_days: int) -> dict[str, datetime]:
-    """`as_of`: midnight after the last interaction (or identification, with no interactions).
-    `start`: the first grid point after the first one. Grid points are whole steps from a
-    fixed epoch, so they stay put when data grows; only the extra `as_of` row moves."""
+    """`as_of`: midnight after the last interaction. `start`: the first grid point after the
+    first interaction (identifications stand in when there are none). Grid points are whole
+    steps from a fixed epoch, so they stay put when data grows; only `as_of` moves."""
     first, last = con.execute(
-        "SELECT min(t), max(t) FROM (SELECT event_time AS t FROM interaction WHERE pid IS NOT NULL"
-        " UNION ALL SELECT identified_at FROM person)").fetchone()
+        "SELECT min(event_time), max(event_time) FROM interaction WHERE pid IS NOT NULL").fetchone()
+    if first is None:
+        first, last = con.execute("SELECT min(identified_at), max(identified_at) FROM person").fetchone()
     if first is None:
         raise ValueError("middle layer has no people and no interactions: nothing to build features from")
     as_of = datetime.combine(last.astimezone(timezone.utc).date() + timedelta(days=1),

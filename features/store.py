@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -23,6 +24,9 @@ from leadscore.config import DATA_DIR_ENV_VAR, REDIS_ENV_VAR, SETTINGS_ENV_VAR, 
 from leadscore.features.build import GRID_EPOCH
 
 log = logging.getLogger(__name__)
+# Feast's DuckDB offline store calls an ibis API that DuckDB deprecated: noise for users.
+# (After importing feast, which puts its own DeprecationWarning filter first.)
+warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
 
 FEATURE_SERVICE = "lead_scoring_v1"
 ENTITY_KEY = "pid"

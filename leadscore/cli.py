@@ -4,12 +4,13 @@
     leadscore identity resolve      raw sources -> One ID middle layer (DuckDB)
     leadscore identity explain A B  why two raw records are (not) one person
     leadscore identity match MAP T  any person table (or two) through the probabilistic matcher
-    leadscore features build        middle layer -> feature tables (Parquet)
+    leadscore features build        middle layer -> feature views and tags (Parquet)
     leadscore features apply        `feast apply` on the feature repo
-    leadscore features materialize  offline -> online store
+    leadscore features materialize  offline -> online store (SQLite or Redis)
     leadscore train                 rule baseline, logistic regression, LightGBM -> MLflow
     leadscore serve                 the BentoML scoring service
     leadscore pipeline              everything from synth to train, in one process
+    leadscore bench AREA --json     benchmark figures against the goals (identity, features)
 
 Heavy libraries are imported inside the commands, so `leadscore --help` is quick.
 """
