@@ -62,6 +62,8 @@ class TrainingSettings(BaseModel):
     snapshot_every_days: int = Field(14, gt=0)
     first_snapshot_after_days: int = Field(90, ge=0)
     horizon_days: int = Field(90, gt=0)
+    target: Literal["opportunity", "won"] = "opportunity"
+    exclude_customers: bool = True
     validation_snapshots: int = Field(3, gt=0)
     test_snapshots: int = Field(3, gt=0)
     registered_model: str = "lead-propensity"

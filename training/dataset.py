@@ -1,8 +1,9 @@
 """Point-in-time training sets: people at snapshot times, labelled by what came next.
 
 A snapshot at time t holds every person identified before t (an anonymous
-cookie is not yet a lead) who has no open opportunity at t; the label is 1 if
-an opportunity is created in (t, t + horizon]. Snapshots sit on the feature
+cookie is not yet a lead) who has no open opportunity at t and (by default) is
+not at a company that is already a customer; the label is 1 if an opportunity
+is created in (t, t + horizon] (or, with `target: won`, won in that window). Snapshots sit on the feature
 grid (whole cadences after the grid's `start`), and only those whose horizon
 has fully passed are used. Between train, validation and test, snapshots whose
 label window reaches into the next part are purged, so that no opportunity
@@ -50,22 +51,36 @@ def snapshot_times(start: datetime, as_of: datetime, settings: TrainingSettings)
     return sorted(times)
 
 
-def labelled_entities(middle_db: Path, times: list[datetime], horizon_days: int) -> pd.DataFrame:
-    """(pid, event_timestamp, label) for every eligible person at every snapshot time."""
+TARGETS = {
+    # an opportunity is created in (t, t + horizon]
+    "opportunity": "o.opportunity_created_at > s.t AND o.opportunity_created_at <= s.t + INTERVAL {h} DAY",
+    # an opportunity is won in (t, t + horizon]
+    "won": "o.won_at > s.t AND o.won_at <= s.t + INTERVAL {h} DAY",
+}
+
+
+def labelled_entities(middle_db: Path, times: list[datetime], horizon_days: int,
+                      target: str = "opportunity", exclude_customers: bool = True) -> pd.DataFrame:
+    """(pid, cid, event_timestamp, label) for every eligible person at every snapshot time:
+    identified before t, no open opportunity at t and, with `exclude_customers`, not at a
+    company that had already won a deal by t (new business, not expansion)."""
+    if target not in TARGETS:
+        raise ValueError(f"training.target {target!r} is not one of {sorted(TARGETS)}")
     snapshots = pd.DataFrame({"t": pd.to_datetime(times, utc=True).astype("datetime64[us, UTC]")})
+    customers = """AND NOT EXISTS (SELECT 1 FROM outcome o WHERE o.cid = p.cid
+                                   AND o.won_at <= s.t)""" if exclude_customers else ""
     with duckdb.connect(str(middle_db), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register("snapshots", snapshots)
         return con.execute(f"""
-            SELECT p.pid, s.t AS event_timestamp,
+            SELECT p.pid, p.cid, s.t AS event_timestamp,
                    EXISTS (SELECT 1 FROM outcome o WHERE o.pid = p.pid
-                           AND o.opportunity_created_at > s.t
-                           AND o.opportunity_created_at <= s.t + INTERVAL {horizon_days} DAY
-                   )::INT AS label
+                           AND {TARGETS[target].format(h=horizon_days)})::INT AS label
             FROM person p JOIN snapshots s ON p.identified_at < s.t
             WHERE NOT EXISTS (SELECT 1 FROM outcome o WHERE o.pid = p.pid
                               AND o.opportunity_created_at <= s.t
                               AND (o.closed_at IS NULL OR o.closed_at > s.t))
+            {customers}
             ORDER BY s.t, p.pid""").df()
 
 

@@ -2,10 +2,10 @@
 
 Tracking lives under mlflow/ (SQLite backend, artifacts folder). The alias
 `champion` moves to a new version only when it beats the current champion on
-the primary metric, both scored on the new version's test window (training
-re-scores the champion there); otherwise the new version becomes the
-`challenger`. A champion that cannot read today's features cannot be scored,
-and loses.
+the primary metric with a calibration (ECE) no worse, both scored on the new
+version's test window (training re-scores the champion there); otherwise the
+new version becomes the `challenger`. A champion that cannot read today's
+features cannot be scored, and loses. `rollback` puts an earlier version back.
 """
 
 from __future__ import annotations
@@ -76,21 +76,48 @@ def _champion(client: MlflowClient, model_name: str):
         return None
 
 
+def beats_champion(candidate: dict[str, float], champion: dict[str, float] | None, metric: str,
+                   higher_is_better: bool, ece_tolerance: float) -> bool:
+    """Better on `metric` and calibrated no worse (ECE within `ece_tolerance`), both on the
+    same test window; anything beats no champion."""
+    if champion is None:
+        return True
+    better = (candidate[metric] > champion[metric] if higher_is_better
+              else candidate[metric] < champion[metric])
+    return better and candidate["ece"] <= champion["ece"] + ece_tolerance
+
+
 def register_and_promote(client: MlflowClient, model_uri: str, model_name: str, metric: str,
-                         value: float, champion_value: float | None, higher_is_better: bool,
-                         test_window: str) -> tuple[str, str]:
-    """Register a version; it becomes champion if it beats `champion_value` (the current
-    champion's score on the same test window; None when there is none to beat)."""
+                         candidate: dict[str, float], champion: dict[str, float] | None,
+                         higher_is_better: bool, ece_tolerance: float, test_window: str) -> tuple[str, str]:
+    """Register a version; it becomes champion if it beats the current champion's figures
+    on the same test window (`champion`, None when there is none), else challenger."""
     version = mlflow.register_model(model_uri, model_name)
-    client.set_model_version_tag(model_name, version.version, metric, str(value))
+    for key in (metric, "ece"):
+        client.set_model_version_tag(model_name, version.version, key, str(candidate[key]))
     client.set_model_version_tag(model_name, version.version, "test_window", test_window)
-    wins = champion_value is None or (value > champion_value if higher_is_better
-                                      else value < champion_value)
+    wins = beats_champion(candidate, champion, metric, higher_is_better, ece_tolerance)
     alias = "champion" if wins else "challenger"
     client.set_registered_model_alias(model_name, alias, version.version)
-    log.info("%s version %s is now %s (%s %.4f against the champion's %s)", model_name,
-             version.version, alias, metric, value, champion_value)
+    log.info("%s version %s is now %s (%s %.4f, ece %.4f; champion on the same window: %s)",
+             model_name, version.version, alias, metric, candidate[metric], candidate["ece"], champion)
     return str(version.version), alias
+
+
+def rollback(settings: Settings, version: str) -> str | None:
+    """Make an earlier version the champion again; returns the version it replaces."""
+    client = setup_tracking(settings)
+    name = settings.training.registered_model
+    versions = {str(v.version) for v in client.search_model_versions(f"name = '{name}'")}
+    if version not in versions:
+        raise ValueError(f"{name} has no version {version}; versions: "
+                         f"{', '.join(sorted(versions, key=int)) or 'none (run `leadscore train`)'}")
+    current = _champion(client, name)
+    previous = str(current.version) if current is not None else None
+    client.set_registered_model_alias(name, "champion", version)
+    client.set_model_version_tag(name, version, "rolled_back_from", previous or "none")
+    log.info("%s: champion is version %s again (was %s)", name, version, previous)
+    return previous
 
 
 def load_champion(settings: Settings) -> tuple[BaseEstimator, dict, str]:

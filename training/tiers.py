@@ -4,6 +4,11 @@ score = reference_score + points_to_double_odds * log2(odds / reference odds),
 clipped to 0..100: with the defaults, 50 is a 5% chance of an opportunity
 within the horizon, 60 about 11%, 70 about 23%, 80 about 42%, 100 about 80%. The mapping is
 config, not learned, so a score means the same under every model version.
+
+Tier conditions in tiers.yaml are numbers or `{top_share: s}`: the threshold that
+puts a share s of the validation window's leads above it. `fit_tiers` turns the
+latter into numbers on the validation window; the fitted table is stored with the
+model version, so serving applies exactly the thresholds that were evaluated.
 """
 
 from __future__ import annotations
@@ -45,6 +50,32 @@ def check_tiers(config: dict) -> list[dict]:
     return tiers
 
 
+def fit_tiers(config: dict, validation: pd.DataFrame) -> dict:
+    """A copy of the tier config with every `{top_share: s}` condition replaced by the value
+    of its column at the (1 - s) quantile of `validation` (score, fit_score, interest_score,
+    completeness). Plain numbers stay."""
+    fitted = {**config, "tiers": []}
+    for tier in check_tiers(config):
+        when = {}
+        for condition, value in tier.get("when", {}).items():
+            if isinstance(value, dict):
+                share = value.get("top_share")
+                if not isinstance(share, (int, float)) or not 0 < share < 1:
+                    raise ValueError(f"tier {tier['name']}: {condition} needs a number or "
+                                     f"{{top_share: s}} with 0 < s < 1, found {value}")
+                column = _CONDITIONS[condition][0]
+                value = round(float(validation[column].fillna(0).quantile(1 - share)), 4)
+            when[condition] = value
+        fitted["tiers"].append({**tier, "when": when})
+    return fitted
+
+
+def tier_thresholds(config: dict) -> dict[str, float]:
+    """The numeric thresholds of a fitted tier config, flat (`high-value.score_min`)."""
+    return {f"{tier['name']}.{condition}": value for tier in config["tiers"]
+            for condition, value in tier.get("when", {}).items()}
+
+
 def assign_tiers(frame: pd.DataFrame, config: dict) -> pd.Series:
     """First tier whose conditions all hold, per row of (score, fit_score, interest_score, completeness)."""
     tiers = check_tiers(config)
@@ -52,6 +83,9 @@ def assign_tiers(frame: pd.DataFrame, config: dict) -> pd.Series:
     for tier in tiers:
         holds = np.ones(len(frame), dtype=bool)
         for condition, threshold in tier.get("when", {}).items():
+            if isinstance(threshold, dict):
+                raise ValueError(f"tier {tier['name']}: {condition} is {threshold}; fit the tiers "
+                                 "on a validation window first (training.tiers.fit_tiers)")
             column, compare = _CONDITIONS[condition]
             holds &= compare(frame[column].fillna(0).to_numpy(dtype=float), threshold)
         result = result.mask(result.isna() & holds, tier["name"])

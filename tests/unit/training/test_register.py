@@ -9,10 +9,19 @@ import mlflow
 from leadscore.training import register
 
 
-@pytest.fixture
-def client(settings, tmp_path):
-    yield register.setup_tracking(settings.with_data_dir(tmp_path, tmp_path / "mlflow"))
+@pytest.fixture(scope="module")
+def store(settings, tmp_path_factory):
+    """One tracking store for the module (creating one costs seconds); each test its own model."""
+    local = settings.with_data_dir(tmp_path_factory.mktemp("mlflow"))
+    client = register.setup_tracking(local)
+    client.model_uri = _model_uri()  # logged once, registered as many versions as needed
+    yield local, client
     mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def client(store):
+    return store[1]
 
 
 def _model_uri() -> str:
@@ -22,15 +31,34 @@ def _model_uri() -> str:
         return mlflow.sklearn.log_model(model, name="model").model_uri
 
 
-def _promote(client, value: float, champion_value: float | None) -> str:
-    _, alias = register.register_and_promote(client, _model_uri(), "lead-propensity", "pr_auc",
-                                             value, champion_value, True, "w")
+def _promote(client, value: float, champion_value: float | None, ece: float = 0.01,
+             champion_ece: float = 0.01, name: str = "lead-propensity") -> str:
+    champion = None if champion_value is None else {"pr_auc": champion_value, "ece": champion_ece}
+    _, alias = register.register_and_promote(client, client.model_uri, name, "pr_auc",
+                                             {"pr_auc": value, "ece": ece}, champion, True, 0.005, "w")
     return alias
 
 
 def test_champion_moves_only_when_beaten(client):
-    assert _promote(client, 0.10, None) == "champion"
-    assert _promote(client, 0.08, 0.10) == "challenger"
-    assert str(client.get_model_version_by_alias("lead-propensity", "champion").version) == "1"
-    assert _promote(client, 0.12, 0.10) == "champion"
-    assert str(client.get_model_version_by_alias("lead-propensity", "champion").version) == "3"
+    assert _promote(client, 0.10, None, name="m1") == "champion"
+    assert _promote(client, 0.08, 0.10, name="m1") == "challenger"
+    assert str(client.get_model_version_by_alias("m1", "champion").version) == "1"
+    assert _promote(client, 0.12, 0.10, name="m1") == "champion"
+    assert str(client.get_model_version_by_alias("m1", "champion").version) == "3"
+
+
+def test_a_better_but_worse_calibrated_model_does_not_become_champion(client):
+    assert _promote(client, 0.10, None, name="m2") == "champion"
+    assert _promote(client, 0.20, 0.10, ece=0.05, champion_ece=0.01, name="m2") == "challenger"
+    assert _promote(client, 0.20, 0.10, ece=0.014, champion_ece=0.01, name="m2") == "champion"
+
+
+def test_rollback_puts_an_earlier_version_back(store):
+    local, client = store
+    _promote(client, 0.10, None)
+    _promote(client, 0.12, 0.10)
+    assert register.rollback(local, "1") == "2"
+    champion = client.get_model_version_by_alias("lead-propensity", "champion")
+    assert str(champion.version) == "1" and champion.tags["rolled_back_from"] == "2"
+    with pytest.raises(ValueError, match="no version 7; versions: 1, 2"):
+        register.rollback(local, "7")

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from leadscore.config import ScoreSettings, load_yaml
-from leadscore.training.tiers import TIER_ORDER, assign_tiers, probability_to_score
+from leadscore.training.tiers import TIER_ORDER, assign_tiers, fit_tiers, probability_to_score, tier_thresholds
 
 
 def test_score_scale_is_fixed_and_monotone():
@@ -18,6 +18,8 @@ def test_score_scale_is_fixed_and_monotone():
 
 def test_tiers_follow_the_config_order(settings):
     config = load_yaml(settings.config_file("tiers.yaml"))
+    config["tiers"][0]["when"]["score_min"] = 60  # as if fitted
+    config["tiers"][1]["when"]["score_min"] = 50
     frame = pd.DataFrame({
         "score": [70, 55, 20, 20, 20],
         "fit_score": [80, 10, 10, 60, 0],
@@ -35,3 +37,18 @@ def test_a_tier_config_without_catch_all_is_rejected(settings):
     with pytest.raises(ValueError, match="catch-all"):
         assign_tiers(pd.DataFrame({"score": [1.0], "fit_score": [0.0], "interest_score": [0.0],
                                    "completeness": [1.0]}), config)
+
+
+def test_top_share_thresholds_are_fitted_on_the_validation_window(settings):
+    config = load_yaml(settings.config_file("tiers.yaml"))
+    validation = pd.DataFrame({"score": np.arange(1000) / 10.0, "fit_score": 60.0,
+                               "interest_score": 0.0, "completeness": 1.0})
+    fitted = fit_tiers(config, validation)
+    thresholds = tier_thresholds(fitted)
+    assert thresholds["high-value.score_min"] == pytest.approx(97.0, abs=0.1)  # top 3% of 0..99.9
+    assert thresholds["high-potential.score_min"] == pytest.approx(90.0, abs=0.1)
+    assert thresholds["high-value.fit_score_min"] == 50  # plain numbers stay
+    tiers = assign_tiers(validation, fitted)
+    assert (tiers == "high-value").mean() == pytest.approx(0.03, abs=0.002)
+    with pytest.raises(ValueError, match="fit the tiers"):
+        assign_tiers(validation, config)  # unfitted shares cannot be applied
