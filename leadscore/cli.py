@@ -8,9 +8,11 @@
     leadscore features apply        `feast apply` on the feature repo
     leadscore features materialize  offline -> online store (SQLite or Redis)
     leadscore train                 rule baseline, logistic regression, LightGBM -> MLflow
+    leadscore train table SPEC      the same on any flat table described by a YAML
+    leadscore train rollback V      make an earlier registered version champion again
     leadscore serve                 the BentoML scoring service
     leadscore pipeline              everything from synth to train, in one process
-    leadscore bench AREA --json     benchmark figures against the goals (identity, features)
+    leadscore bench AREA --json     benchmark figures against the goals (identity, features, training)
 
 Heavy libraries are imported inside the commands, so `leadscore --help` is quick.
 """
@@ -45,6 +47,8 @@ bench_app = typer.Typer(help="Benchmarks: `leadscore bench AREA --json` prints o
                         no_args_is_help=True)
 app.add_typer(identity_app, name="identity")
 app.add_typer(features_app, name="features")
+train_app = typer.Typer(help="Training: the three models, MLflow registry, rollback.")
+app.add_typer(train_app, name="train")
 app.add_typer(bench_app, name="bench")
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 log = logging.getLogger("leadscore")
@@ -152,7 +156,15 @@ def run_train(settings: Settings) -> None:
 
     manifest = read_manifest(settings.feature_data_dir)
     with step("training: rule baseline, logistic regression, LightGBM"):
-        table = train(settings, open_store(settings), manifest)
+        outcome = train(settings, open_store(settings), manifest)
+    _print_outcome(settings, outcome)
+
+
+def _print_outcome(settings: Settings, outcome) -> None:
+    for flag in outcome.leakage.excluded:
+        console.print(f"  [yellow]leakage guard excluded {flag.column}[/yellow]: {flag.reason}",
+                      soft_wrap=True)
+    table = outcome.table
     table.index.name = "model"
     console.print(_table(f"test window metrics (MLflow: {settings.tracking_uri})", table),
                   soft_wrap=True)
@@ -275,10 +287,48 @@ def features_materialize(
     run_features_materialize(ctx.obj, full)
 
 
-@app.command()
+@train_app.callback(invoke_without_command=True)
 def train(ctx: typer.Context) -> None:
-    """Train and compare the three models; register the best in MLflow."""
-    run_train(ctx.obj)
+    """Train and compare the three models on the Feast training set; register the best."""
+    if ctx.invoked_subcommand is None:
+        run_train(ctx.obj)
+
+
+@train_app.command("table")
+def train_table(
+    ctx: typer.Context,
+    spec: Annotated[Path, typer.Argument(help="YAML describing the table (see config/tables/).")],
+) -> None:
+    """Train the same three models on any flat table (one row per lead), logged to MLflow."""
+    from leadscore.training.flat import load_spec
+    from leadscore.training.flat import train_table as run
+
+    settings: Settings = ctx.obj
+    try:
+        table_spec = load_spec(spec, settings)
+        with step(f"training on {table_spec.name}: rule baseline, logistic regression, LightGBM"):
+            outcome = run(table_spec, settings)
+    except (ValueError, FileNotFoundError) as error:
+        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
+        raise typer.Exit(2) from error
+    _print_outcome(settings, outcome)
+
+
+@train_app.command("rollback")
+def train_rollback(
+    ctx: typer.Context,
+    version: Annotated[str, typer.Argument(help="The registered version to make champion again.")],
+) -> None:
+    """Put an earlier version of the lead model back as champion (serving picks it up)."""
+    from leadscore.training.register import rollback
+
+    settings: Settings = ctx.obj
+    try:
+        previous = rollback(settings, version)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="VERSION") from error
+    console.print(f"{settings.training.registered_model}: champion is version {version} "
+                  f"(was {previous or 'none'})")
 
 
 @app.command()
@@ -397,6 +447,21 @@ def bench_features(
     settings: Settings = ctx.obj
     with step("feature benchmark: build, materialise, read online"):
         figures = run(settings, settings.data_dir / "bench" / "features")
+    _emit(figures, as_json)
+
+
+@bench_app.command("training")
+def bench_training(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+) -> None:
+    """Rule baseline, logistic regression and LightGBM on the synthetic world, X Education and
+    Olist (test window figures, leakage guard), and training speed on 1M rows."""
+    from leadscore.training.benchmark import run
+
+    settings: Settings = ctx.obj
+    with step("training benchmark: three datasets and 1M rows"):
+        figures = run(settings, settings.data_dir / "bench" / "training")
     _emit(figures, as_json)
 
 

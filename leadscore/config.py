@@ -63,11 +63,15 @@ class TrainingSettings(BaseModel):
     first_snapshot_after_days: int = Field(90, ge=0)
     horizon_days: int = Field(90, gt=0)
     target: Literal["opportunity", "won"] = "opportunity"
-    exclude_customers: bool = True
+    exclude_customers: bool = False
     validation_snapshots: int = Field(3, gt=0)
     test_snapshots: int = Field(3, gt=0)
     registered_model: str = "lead-propensity"
     primary_metric: str = "pr_auc"
+    ece_tolerance: float = Field(0.005, ge=0)
+    leakage_max_auc: float = Field(0.95, gt=0.5, le=1)
+    sales_capacity_per_month: int = Field(200, gt=0)
+    lightgbm: dict = Field(default_factory=dict)
     rules_file: str = "scoring_rules.yaml"
     tiers_file: str = "tiers.yaml"
 

@@ -13,9 +13,9 @@ from leadscore.config import ScoreSettings
 from leadscore.features.catalog import FeatureSpec, phrase
 from leadscore.serving.schemas import Reason, Routing, ScoreResponse
 from leadscore.training.baseline import RuleBaseline
+from leadscore.training.experiment import FeatureSet, prepare
 from leadscore.training.explain import contributions, top_reasons
 from leadscore.training.tiers import assign_tiers, probability_to_score, routing_action
-from leadscore.training.train import FeatureSet, prepare
 
 
 class Scorer:

@@ -60,7 +60,7 @@ TARGETS = {
 
 
 def labelled_entities(middle_db: Path, times: list[datetime], horizon_days: int,
-                      target: str = "opportunity", exclude_customers: bool = True) -> pd.DataFrame:
+                      target: str = "opportunity", exclude_customers: bool = False) -> pd.DataFrame:
     """(pid, cid, event_timestamp, label) for every eligible person at every snapshot time:
     identified before t, no open opportunity at t and, with `exclude_customers`, not at a
     company that had already won a deal by t (new business, not expansion)."""

@@ -25,7 +25,15 @@ scientist can act on, each column that
    0.92 overall but 0.97 where filled in): the rows never worked dilute the overall AUC below
    any sane threshold. The same threshold serves both checks, so there is one knob.
 
-3. **is recorded after the label time**: `recorded_at` maps a column to the per-row time its
+3. **has a value (or is empty) almost only for one outcome**: at least `MIN_ROWS_PER_CLASS` rows
+   have a value, at least `max_auc` of them are of one class, and having a value is at least
+   1 / (1 - max_auc) times (20 times at 0.95) more frequent in that class than in the other. This
+   catches attributes that exist only for won deals even when most won deals lack them (Olist's
+   `has_company`: filled in for 63 of 842 won deals and no lost one, AUC only 0.53); the same
+   holds for being empty. Pure categories are deliberately not judged one by one: genuine sources
+   have them too (X Education's `Lead Source` = "Welingak Website": 140 of 142 converted).
+
+4. **is recorded after the label time**: `recorded_at` maps a column to the per-row time its
    value was recorded (a Series with the same index labels as X). The column is excluded if,
    in any row, its value is present, the recording time is known and later than that row's
    `label_time` (a Series with X's index, or one timestamp for every row). Rows whose value is
@@ -87,14 +95,6 @@ def _auc_from_levels(pos: np.ndarray, neg: np.ndarray) -> float:
     return float((pos * negatives_below).sum() + 0.5 * (pos * neg).sum()) / float(n_pos * n_neg)
 
 
-def _auc(score: np.ndarray, y: np.ndarray) -> float:
-    """Rank AUC of a finite score (ties count one half)."""
-    _, level = np.unique(score, return_inverse=True)
-    pos = np.bincount(level, weights=y).astype(float)
-    neg = np.bincount(level).astype(float) - pos
-    return _auc_from_levels(pos, neg)
-
-
 def _free(auc: float) -> float:
     return max(auc, 1.0 - auc)
 
@@ -119,7 +119,11 @@ def _oof_auc(codes: np.ndarray, y: np.ndarray, fold: np.ndarray) -> float:
     n_train = n_cell.sum(axis=1, keepdims=True) - n_cell  # rows of the code outside each fold
     k_train = k_cell.sum(axis=1, keepdims=True) - k_cell
     encoding = (k_train + SMOOTHING * prior) / (n_train + SMOOTHING)
-    return _free(_auc(encoding[codes, fold], y))
+    # every row of a (code, fold) cell gets the same score: the AUC follows from the cells' counts
+    _, level = np.unique(encoding.reshape(-1), return_inverse=True)
+    pos = np.bincount(level.reshape(-1), weights=k_cell.reshape(-1))
+    neg = np.bincount(level.reshape(-1), weights=(n_cell - k_cell).reshape(-1))
+    return _free(_auc_from_levels(pos, neg))
 
 
 def _pool_rare(codes: np.ndarray) -> np.ndarray:
@@ -155,21 +159,21 @@ def _numeric_auc(values: np.ndarray, y: np.ndarray, fold: np.ndarray) -> float:
         return 0.5  # one value (or nothing) in every row: constant, not leakage
     # rank AUC, missing as its own lowest and as its own highest level
     _, level = np.unique(present, return_inverse=True)
-    pos = np.bincount(level.reshape(-1), weights=y[~missing])
-    neg = np.bincount(level.reshape(-1)) - pos
+    level = level.reshape(-1)
+    pos = np.bincount(level, weights=y[~missing])
+    neg = np.bincount(level) - pos
     pos_missing, neg_missing = y[missing].sum(), (1 - y[missing]).sum()
     best = max(_free(_auc_from_levels(np.r_[pos_missing, pos], np.r_[neg_missing, neg])),
                _free(_auc_from_levels(np.r_[pos, pos_missing], np.r_[neg, neg_missing])))
     # out-of-fold AUC of quantile bins, missing its own bin: catches non-monotone codes
     if len(pos) <= NUMERIC_BINS:
-        codes = level.reshape(-1)
-    else:
-        finite = present[np.isfinite(present)]
-        edges = np.unique(np.quantile(finite, np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1]))
-        codes = np.searchsorted(edges, present, side="right")
-    binned = np.full(len(values), -1, dtype=np.int64)
+        codes = level
+    else:  # equal-frequency bins by the rank of each distinct value; equal values share a bin
+        count = pos + neg
+        bin_of_level = ((np.cumsum(count) - count) * NUMERIC_BINS // len(present)).astype(np.int64)
+        codes = bin_of_level[level]
+    binned = np.full(len(values), codes.max() + 1, dtype=np.int64)  # missing: a bin of its own
     binned[~missing] = codes
-    binned = np.unique(binned, return_inverse=True)[1].reshape(-1)
     return max(best, _oof_auc(binned, y, fold))
 
 
@@ -195,7 +199,8 @@ def _column_auc(s: pd.Series, y: np.ndarray, fold: np.ndarray) -> float:
 # --- validation -----------------------------------------------------------------------------------
 
 
-def _binary_target(X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+def _binary_target(X: pd.DataFrame, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """y as 0/1 floats (1 = the larger of the two values) and the two original values."""
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"y must be one-dimensional, got shape {y.shape}")
@@ -211,7 +216,7 @@ def _binary_target(X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
         raise ValueError("y has a single class"
                          + (f" (every label is {classes[0]!r})" if len(classes) else " (no rows)")
                          + ": no AUC can be measured")
-    return (y == classes[1]).astype(float)
+    return (y == classes[1]).astype(float), classes
 
 
 def _aligned(series: pd.Series | object, X: pd.DataFrame, what: str) -> pd.Series:
@@ -266,7 +271,7 @@ def leakage_guard(X: pd.DataFrame, y: np.ndarray, max_auc: float = 0.95,
         raise ValueError(f"max_auc must be in (0.5, 1], got {max_auc}")
     if X.columns.has_duplicates:
         raise ValueError(f"X has duplicate column names: {sorted(set(X.columns[X.columns.duplicated()]))}")
-    target = _binary_target(X, y)
+    target, classes = _binary_target(X, y)
     late = _recorded_after(X, recorded_at, label_time) if recorded_at else {}
     fold = _folds(target)
 
@@ -276,24 +281,27 @@ def leakage_guard(X: pd.DataFrame, y: np.ndarray, max_auc: float = 0.95,
     for column in X.columns:
         s = X[column]
         auc = aucs[column] = _column_auc(s, target, fold)
-        reasons, flag_auc = [], None
+        reasons: list[str] = []
+        flag_auc = None
         if auc > max_auc:
             flag_auc = auc
             reasons.append(f"single-feature AUC {auc:.3f} on the training window exceeds {max_auc}: "
-                           "this column almost is the label (is it filled in after the outcome?)"
-                           + _missingness_note(s, target, max_auc))
+                           "this column almost is the label (is it filled in after the outcome?)")
         filled = s.notna().to_numpy(dtype=bool)
-        n_pos, n_filled = target[filled].sum(), filled.sum()
+        n_filled, n_pos = int(filled.sum()), target[filled].sum()
         if not filled.all() and min(n_pos, n_filled - n_pos) >= MIN_ROWS_PER_CLASS:
             sub_target = target[filled]
             filled_auc = where_filled[column] = _column_auc(s[filled], sub_target, _folds(sub_target))
-            if filled_auc > max_auc and auc <= max_auc:
+            if filled_auc > max_auc and flag_auc is None:
                 flag_auc = filled_auc
                 reasons.append(
                     f"filled in for only {n_filled:,} of {len(s):,} rows ({n_filled / len(s):.0%}), and "
                     f"where filled in its single-feature AUC is {filled_auc:.3f}, above {max_auc} (overall "
                     f"{auc:.3f}, diluted by the empty rows): it reads like an outcome status recorded "
                     "for the leads that were worked")
+        presence = _presence_reason(s, target, classes, max_auc)
+        if presence:
+            reasons.append(presence)
         if column in late:
             reasons.append(late[column])
         if reasons:
@@ -303,12 +311,28 @@ def leakage_guard(X: pd.DataFrame, y: np.ndarray, max_auc: float = 0.95,
                          aucs=aucs, aucs_where_filled=where_filled)
 
 
-def _missingness_note(s: pd.Series, y: np.ndarray, max_auc: float) -> str:
-    missing = s.isna().to_numpy(dtype=bool)
-    if not missing.any() or missing.all():
-        return ""
-    auc = _free(_auc(missing.astype(float), y))
-    if auc <= max_auc:
-        return ""
-    return (f"; whether it is filled in alone gives AUC {auc:.3f}: it has a value almost only for one "
-            "outcome (like attributes that exist only for won deals)")
+def _presence_reason(s: pd.Series, y: np.ndarray, classes: np.ndarray, max_auc: float) -> str | None:
+    """Reason when having a value (or being empty) is almost only seen with one outcome: at least
+    MIN_ROWS_PER_CLASS such rows, a share of at least `max_auc` of them in one class, and that share
+    at least 1 / (1 - max_auc) times (20 times at 0.95) more likely for that class than for the other."""
+    filled = s.notna().to_numpy(dtype=bool)
+    if filled.all() or not filled.any():
+        return None
+    totals = {1: y.sum(), 0: len(y) - y.sum()}
+    for side, rows in (("has a value", filled), ("is empty", ~filled)):
+        n_rows = int(rows.sum())
+        if n_rows < MIN_ROWS_PER_CLASS:
+            continue
+        in_class = {1: int(y[rows].sum()), 0: n_rows - int(y[rows].sum())}
+        for cls in (1, 0):
+            purity = in_class[cls] / n_rows
+            ratio = (in_class[cls] / totals[cls]) / ((in_class[1 - cls] + 0.5) / totals[1 - cls])
+            if purity >= max_auc and ratio >= 1 / (1 - max_auc):
+                label = classes[cls].tolist()
+                how = ("only for that outcome" if in_class[1 - cls] == 0
+                       else f"{ratio:.0f}x more often for that outcome than for the other")
+                like = ("attributes that exist only for won deals" if side == "has a value"
+                        else "a field cleared once the outcome is known")
+                return (f"it {side} in {n_rows:,} rows and {purity:.1%} of them have label {label!r} "
+                        f"(against {totals[cls] / len(y):.1%} of all rows): it {side} {how}, like {like}")
+    return None

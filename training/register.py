@@ -31,14 +31,14 @@ EXPERIMENT = "lead-propensity"
 SCORING_ARTIFACT = "scoring.json"
 
 
-def setup_tracking(settings: Settings) -> MlflowClient:
+def setup_tracking(settings: Settings, experiment: str = EXPERIMENT) -> MlflowClient:
     """Point MLflow at this project's store and make sure the experiment exists."""
     settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
-    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        mlflow.create_experiment(EXPERIMENT, artifact_location=settings.artifact_location)
-    mlflow.set_experiment(EXPERIMENT)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        mlflow.create_experiment(experiment, artifact_location=f"{settings.artifact_location}/{experiment}")
+    mlflow.set_experiment(experiment)
     return MlflowClient(settings.tracking_uri, settings.tracking_uri)
 
 
@@ -50,23 +50,23 @@ def git_commit(root: Path) -> str:
 def log_candidate(name: str, model: BaseEstimator, params: dict, metrics: dict[str, float],
                   example: pd.DataFrame, scoring: dict, config_files: list[Path],
                   tags: dict[str, str]) -> str:
-    """One run: params, metrics, config files, the scoring metadata and the model. Returns the model URI."""
-    with mlflow.start_run(run_name=name) as run:
-        mlflow.set_tags({"model_kind": name, **tags})
-        mlflow.log_params(params)
-        mlflow.log_metrics(metrics)
-        for path in config_files:
-            mlflow.log_artifact(str(path), artifact_path="config")
-        with tempfile.TemporaryDirectory() as tmp:
-            scoring_path = Path(tmp) / SCORING_ARTIFACT
-            scoring_path.write_text(json.dumps(scoring, indent=2, default=str))
-            mlflow.log_artifact(str(scoring_path))
-        signature = infer_signature(example, model.predict_proba(example)[:, 1])
-        info = mlflow.sklearn.log_model(
-            model, name="model", signature=signature, input_example=example,
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
-        log.info("logged %s as run %s", name, run.info.run_id)
-        return info.model_uri
+    """Into the active run: params, metrics, config files, the scoring metadata and the model
+    with its signature and an input example. Returns the model URI."""
+    mlflow.set_tags({"model_kind": name, **tags})
+    mlflow.log_params(params)
+    mlflow.log_metrics(metrics)
+    for path in config_files:
+        mlflow.log_artifact(str(path), artifact_path="config")
+    with tempfile.TemporaryDirectory() as tmp:
+        scoring_path = Path(tmp) / SCORING_ARTIFACT
+        scoring_path.write_text(json.dumps(scoring, indent=2, default=str))
+        mlflow.log_artifact(str(scoring_path))
+    signature = infer_signature(example, model.predict_proba(example)[:, 1])
+    info = mlflow.sklearn.log_model(
+        model, name="model", signature=signature, input_example=example,
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
+    log.info("logged %s in run %s", name, mlflow.active_run().info.run_id)
+    return info.model_uri
 
 
 def _champion(client: MlflowClient, model_name: str):
@@ -120,10 +120,14 @@ def rollback(settings: Settings, version: str) -> str | None:
     return previous
 
 
-def load_champion(settings: Settings) -> tuple[BaseEstimator, dict, str]:
-    """(model, scoring metadata, version) of the current champion; LookupError if none."""
-    client = setup_tracking(settings)
-    name = settings.training.registered_model
+def load_champion(settings: Settings, registered_model: str | None = None
+                  ) -> tuple[BaseEstimator, dict, str]:
+    """(model, scoring metadata, version) of the current champion of `registered_model`
+    (default: the lead model); LookupError if none."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
+    name = registered_model or settings.training.registered_model
     version = _champion(client, name)
     if version is None:
         raise LookupError(f"no champion for {name!r} in {settings.tracking_uri} (run `leadscore train`)")

@@ -4,7 +4,7 @@ import pytest
 
 from leadscore.config import TrainingSettings
 from leadscore.training.dataset import split_by_time
-from leadscore.training.train import FeatureSet, best_candidate, prepare
+from leadscore.training.experiment import FeatureSet, best_candidate, prepare
 
 
 def _snapshots(n: int) -> pd.DataFrame:

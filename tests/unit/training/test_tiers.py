@@ -3,7 +3,13 @@ import pandas as pd
 import pytest
 
 from leadscore.config import ScoreSettings, load_yaml
-from leadscore.training.tiers import TIER_ORDER, assign_tiers, fit_tiers, probability_to_score, tier_thresholds
+from leadscore.training.tiers import (
+    TIER_ORDER,
+    assign_tiers,
+    fit_tiers,
+    probability_to_score,
+    tier_thresholds,
+)
 
 
 def test_score_scale_is_fixed_and_monotone():
