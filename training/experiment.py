@@ -86,6 +86,8 @@ class Outcome:
     best: str
     version: str
     alias: str
+    y_test: np.ndarray  # the test window's labels and each candidate's probabilities, for plots
+    probabilities: dict[str, np.ndarray]
 
 
 def prepare(frame: pd.DataFrame, features: FeatureSet) -> pd.DataFrame:
@@ -262,7 +264,7 @@ def run_experiment(experiment: Experiment, settings: Settings) -> Outcome:
         champion_figures(settings, experiment.registered_model, split.test, experiment.entity),
         HIGHER_IS_BETTER[metric], settings.training.ece_tolerance, _window(split.test))
     table = table.assign(registered=[f"v{version} ({alias})" if n == best else "" for n in table.index])
-    return Outcome(table, results, guard, best, version, alias)
+    return Outcome(table, results, guard, best, version, alias, y["test"], probabilities)
 
 
 def _model_params(model: BaseEstimator) -> dict:

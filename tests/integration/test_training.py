@@ -1,0 +1,76 @@
+"""Training as a data scientist meets it: MLflow runs with plots and fitted tiers, rollback
+from the command line, the flat-table trainer on real data, and the notebook executed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from leadscore.config import load_settings
+from leadscore.training.flat import load_spec, train_table
+from mlflow import MlflowClient
+
+pytestmark = pytest.mark.integration
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def client(world) -> MlflowClient:
+    uri = f"sqlite:///{world['root'] / 'mlflow' / 'mlflow.db'}"
+    return MlflowClient(uri, uri)
+
+
+def test_runs_hold_comparison_plots_model_plots_and_fitted_tiers(client):
+    experiment = client.get_experiment_by_name("lead-propensity")
+    runs = client.search_runs([experiment.experiment_id])
+    parent = next(run for run in runs if run.data.tags.get("kind") == "comparison")
+    plots = {f.path for f in client.list_artifacts(parent.info.run_id, "plots")}
+    assert {"plots/roc.png", "plots/precision_recall.png", "plots/calibration.png",
+            "plots/cumulative_gains.png"} <= plots
+    assert "leakage_guard.csv" in {f.path for f in client.list_artifacts(parent.info.run_id)}
+    child = next(run for run in runs if run.data.tags.get("model_kind") == "lightgbm")
+    assert {"plots/shap_summary.png", "plots/conversion_by_tier.png"} <= {
+        f.path for f in client.list_artifacts(child.info.run_id, "plots")}
+    assert float(child.data.params["tier.high-value.score_min"]) > 0  # fitted, a number
+    scoring = json.loads(Path(client.download_artifacts(child.info.run_id, "scoring.json")).read_text())
+    assert all(not isinstance(v, dict) for tier in scoring["tiers"]["tiers"] for v in tier["when"].values())
+    assert int(child.data.params["trees"]) > 0 and int(child.data.params["max_depth_seen"]) <= 6
+    assert child.data.tags["identity_graph_version"] and child.data.tags["feature_service"]
+
+
+def test_rollback_from_the_command_line(world, client):
+    cli = [world["cli"], "-c", str(world["config_file"]), "train", "rollback"]
+    champion = client.get_model_version_by_alias("lead-propensity", "champion").version
+    result = subprocess.run([*cli, "99"], capture_output=True, text=True)
+    assert result.returncode == 2 and "has no version 99" in result.stdout + result.stderr
+    subprocess.run([*cli, str(champion)], check=True, capture_output=True)
+    assert client.get_model_version_by_alias("lead-propensity", "champion").version == champion
+
+
+def test_x_education_status_column_is_found_by_the_guard(world):
+    settings = load_settings(world["config_file"])
+    if not (settings.datasets_dir / "x_education").is_dir():
+        pytest.skip(f"{settings.datasets_dir / 'x_education'} not found")
+    outcome = train_table(load_spec(settings.config_file("tables/x_education.yaml"), settings), settings)
+    assert "Tags" in [flag.column for flag in outcome.leakage.excluded]
+    assert outcome.results["lightgbm"]["roc_auc"] > outcome.results["rule_baseline"]["roc_auc"]
+
+
+def test_the_notebook_runs_top_to_bottom(world):
+    notebook = nbformat.read(PROJECT_ROOT / "notebooks" / "01-retrain-and-compare.ipynb", as_version=4)
+    os.environ["LEADSCORE_CONFIG"] = str(world["config_file"])
+    try:
+        NotebookClient(notebook, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": str(PROJECT_ROOT / "notebooks")}}).execute()
+    finally:
+        del os.environ["LEADSCORE_CONFIG"]
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = json.dumps(outputs)
+    assert "lightgbm" in text and "this run: version" in text
