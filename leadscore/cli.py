@@ -67,7 +67,10 @@ def main(
     """Load the settings once; every subcommand receives them."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False)], force=True)
-    settings = load_settings(config)
+    try:
+        settings = load_settings(config)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--config") from None
     if data_dir is not None:
         settings = settings.with_data_dir(data_dir.resolve(), settings.mlflow_dir)
     ctx.obj = settings

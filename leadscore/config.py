@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "leadscore.yaml"
 SETTINGS_ENV_VAR = "LEADSCORE_CONFIG"
@@ -21,14 +21,20 @@ DATA_DIR_ENV_VAR = "LEADSCORE_DATA_DIR"
 REDIS_ENV_VAR = "LEADSCORE_REDIS"
 
 
-class PathSettings(BaseModel):
+class _Section(BaseModel):
+    """A settings section: an unknown key is a typo, reported rather than ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PathSettings(_Section):
     data_dir: Path = Path("data")
     mlflow_dir: Path = Path("mlflow")
     feature_repo: Path = Path("features")
     datasets_dir: Path = Path("../shared/datasets")
 
 
-class WorldSettings(BaseModel):
+class WorldSettings(_Section):
     """Size and seed of the synthetic world; `scale` multiplies every count."""
 
     seed: int = 42
@@ -45,12 +51,12 @@ class WorldSettings(BaseModel):
         return max(1, round(count * self.scale))
 
 
-class IdentitySettings(BaseModel):
+class IdentitySettings(_Section):
     shared_identifier_max_names: int = Field(1, ge=1)
     fuzzy_merge: bool = True
 
 
-class FeatureSettings(BaseModel):
+class FeatureSettings(_Section):
     step_days: int = Field(7, gt=0)
     windows_days: list[int] = [7, 30, 90, 180]
     ttl_days: int = Field(365, gt=0)
@@ -58,7 +64,7 @@ class FeatureSettings(BaseModel):
     redis: str = "localhost:6379"  # Feast's connection_string: host:port[,db=0,password=...]
 
 
-class TrainingSettings(BaseModel):
+class TrainingSettings(_Section):
     snapshot_every_days: int = Field(14, gt=0)
     first_snapshot_after_days: int = Field(90, ge=0)
     horizon_days: int = Field(90, gt=0)
@@ -76,19 +82,19 @@ class TrainingSettings(BaseModel):
     tiers_file: str = "tiers.yaml"
 
 
-class ScoreSettings(BaseModel):
+class ScoreSettings(_Section):
     reference_probability: float = Field(0.05, gt=0, lt=1)
     reference_score: float = 50
     points_to_double_odds: float = Field(8, gt=0)
 
 
-class ServingSettings(BaseModel):
+class ServingSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 3000
     max_reasons: int = 5
 
 
-class Settings(BaseModel):
+class Settings(_Section):
     """Everything a command needs; `root` anchors the relative paths."""
 
     root: Path
@@ -168,7 +174,11 @@ def load_settings(path: Path | None = None) -> Settings:
     if not path.is_file():
         raise FileNotFoundError(f"settings file not found: {path}")
     raw = yaml.safe_load(path.read_text()) or {}
-    settings = Settings(root=path.parent.parent, source=path, **raw)
+    try:
+        settings = Settings(root=path.parent.parent, source=path, **raw)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise ValueError(f"{path}: {problems}") from None
     if os.environ.get(DATA_DIR_ENV_VAR):
         paths = settings.paths.model_copy(update={"data_dir": Path(os.environ[DATA_DIR_ENV_VAR])})
         settings = settings.model_copy(update={"paths": paths})
