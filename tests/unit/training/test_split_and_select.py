@@ -3,8 +3,10 @@ import pandas as pd
 import pytest
 
 from leadscore.config import TrainingSettings
+from leadscore.training.baseline import RuleBaseline
 from leadscore.training.dataset import split_by_time
-from leadscore.training.experiment import FeatureSet, best_candidate, prepare
+from leadscore.training.evaluate import expected_calibration_error
+from leadscore.training.experiment import FeatureSet, best_candidate, calibrate, prepare
 
 
 def _snapshots(n: int) -> pd.DataFrame:
@@ -44,3 +46,18 @@ def test_prepare_fills_missing_counts_with_zero_and_nothing_else():
     assert list(X["web_visit_7d"]) == [0.0, 2.0]
     assert np.isnan(X.loc[0, "company_employees"])
     assert X.loc[0, "industry"] is None and X.loc[1, "industry"] == "software"
+
+
+def test_calibration_on_validation_fixes_probabilities_and_keeps_the_ranking():
+    """A rule baseline's points/100 overstate a 5% base rate; sigmoid calibration on a
+    validation window brings the mean probability to the observed rate, order unchanged."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"visits": rng.integers(0, 10, 4000).astype(float)})
+    y = (rng.random(4000) < 0.01 + 0.01 * X["visits"]).astype(int).to_numpy()
+    rules = [{"feature": "visits", "op": ">=", "value": v, "points": 10} for v in range(1, 10)]
+    model = RuleBaseline(rules, [], 60).fit(X, y)
+    raw = model.predict_proba(X)[:, 1]
+    calibrated = calibrate(model, X.iloc[:2000], y[:2000]).predict_proba(X.iloc[2000:])[:, 1]
+    assert expected_calibration_error(y[2000:], raw[2000:]) > 0.2
+    assert expected_calibration_error(y[2000:], calibrated) < 0.02
+    assert (np.argsort(calibrated, kind="stable") == np.argsort(raw[2000:], kind="stable")).all()
