@@ -30,8 +30,10 @@ def write_config(root: Path, **overrides: dict) -> Path:
     shutil.copytree(PROJECT_ROOT / "config", root / "config", dirs_exist_ok=True)
     config_file = root / "config" / "leadscore.yaml"
     config = yaml.safe_load(config_file.read_text())
+    project = yaml.safe_load((PROJECT_ROOT / "config" / "leadscore.yaml").read_text())["paths"]
     config["paths"] = {"data_dir": str(root / "data"), "mlflow_dir": str(root / "mlflow"),
-                       "feature_repo": str(PROJECT_ROOT / "features")}
+                       "feature_repo": str(PROJECT_ROOT / "features"),
+                       "datasets_dir": str((PROJECT_ROOT / project["datasets_dir"]).resolve())}
     for section, values in overrides.items():
         config[section].update(values)
     config_file.write_text(yaml.safe_dump(config))
