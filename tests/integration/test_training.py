@@ -26,7 +26,7 @@ def client(world) -> MlflowClient:
     return MlflowClient(uri, uri)
 
 
-def test_runs_hold_comparison_plots_model_plots_and_fitted_tiers(client):
+def test_runs_hold_comparison_plots_model_plots_and_fitted_tiers(world, client):
     experiment = client.get_experiment_by_name("lead-propensity")
     runs = client.search_runs([experiment.experiment_id])
     parent = next(run for run in runs if run.data.tags.get("kind") == "comparison")
@@ -40,7 +40,8 @@ def test_runs_hold_comparison_plots_model_plots_and_fitted_tiers(client):
     assert float(child.data.params["tier.high-value.score_min"]) > 0  # fitted, a number
     scoring = json.loads(Path(client.download_artifacts(child.info.run_id, "scoring.json")).read_text())
     assert all(not isinstance(v, dict) for tier in scoring["tiers"]["tiers"] for v in tier["when"].values())
-    assert int(child.data.params["trees"]) > 0 and int(child.data.params["max_depth_seen"]) <= 6
+    max_depth = world["config"]["training"]["lightgbm"]["max_depth"]
+    assert int(child.data.params["trees"]) > 0 and int(child.data.params["max_depth_seen"]) <= max_depth
     assert child.data.tags["identity_graph_version"] and child.data.tags["feature_service"]
 
 
