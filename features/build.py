@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -32,10 +33,8 @@ from leadscore.features.tags import build_tags
 log = logging.getLogger(__name__)
 
 GRID_EPOCH = datetime(2000, 1, 3, tzinfo=timezone.utc)  # a Monday: weekly rows fall on Mondays
-# Each view's source is a folder `<view>.parquet/` of part files: a full build replaces
-# them, an incremental build appends one for the new times (Feast reads `*.parquet`).
-FEATURE_VIEWS = ["person_fit", "person_interest", "company_profile", "company_engagement",
-                 "person_account"]
+# Each view's source is a folder `<view>.parquet/` of part files (Feast reads `*.parquet`):
+# a full build replaces them, an incremental build appends one for the new grid times.
 REWRITTEN_VIEWS = {"person_fit", "company_profile"}  # small: rebuilt whole every time
 ACCOUNT_WINDOWS = (30, 90)  # windows of the company-level engagement counts
 REQUIRED_COLUMNS = {
@@ -337,14 +336,19 @@ def channels(con: duckdb.DuckDBPyConnection) -> list[str]:
         "SELECT DISTINCT channel FROM interaction WHERE channel IS NOT NULL ORDER BY 1").fetchall()]
 
 
-def _part_name(clock: dict) -> str:
-    return f"part-{clock['as_of']:%Y%m%dT%H%M%S}.parquet"
+GRID_VIEWS = {"person_interest", "company_engagement", "person_account"}  # rows on the grid + as_of
+STAGING = ".staging"  # beside the view folders, so that Feast's `*.parquet` never sees a staged part
 
 
-def _stage(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict, folder: Path,
-           part: str, whole: bool) -> int:
-    """Compute table `name` (kept for later steps) and write it as a hidden part file in its
-    view folder; `build_features` publishes the parts only once all are written. An empty
+def _on_grid(clock: dict, step_days: int) -> bool:
+    return (clock["as_of"] - GRID_EPOCH) % timedelta(days=step_days) == timedelta(0)
+
+
+def _stage(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict, staging: Path,
+           part: str, whole: bool, as_of_apart: bool) -> int:
+    """Compute table `name` (kept for later steps) and write its files into `staging/name/`:
+    the rows as `part`, and, with `as_of_apart`, the off-grid `as_of` rows as `asof.parquet`
+    (replaced by every build, so an increment never leaves a stale one behind). An empty
     `whole` view is worth a warning; an empty increment is not."""
     used = {key: value for key, value in params.items() if f"${key}" in sql}
     started = time.perf_counter()
@@ -353,20 +357,27 @@ def _stage(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict, fo
     log.info("%s: %s rows in %.1f s", name, f"{rows:,}", time.perf_counter() - started)
     if rows == 0 and whole:
         log.warning("feature view source %s is empty: its features will be missing for everyone", name)
-    if folder.is_file():  # the single-file layout of earlier versions
-        folder.unlink()
-    folder.mkdir(exist_ok=True)
-    con.execute(f"COPY {name} TO '{folder / ('.' + part)}' (FORMAT parquet)")
+    folder = staging / name
+    folder.mkdir(parents=True)
+    split = f"event_timestamp = '{params['as_of'].isoformat()}'::TIMESTAMPTZ" if as_of_apart else "FALSE"
+    con.execute(f"COPY (SELECT * FROM {name} WHERE NOT ({split})) TO '{folder / part}' (FORMAT parquet)")
+    if as_of_apart:
+        con.execute(f"COPY (SELECT * FROM {name} WHERE {split}) TO '{folder / 'asof.parquet'}' "
+                    "(FORMAT parquet)")
     return rows
 
 
-def _publish(folder: Path, part: str, replace: bool) -> None:
-    """Make the staged part visible; with `replace`, the view's other parts go first."""
-    if replace:
-        for old in folder.glob("part-*.parquet"):  # not the hidden staged part
-            if old.name != part:
-                old.unlink()
-    os.replace(folder / f".{part}", folder / part)
+def _publish(staged: Path, folder: Path, replace: bool) -> None:
+    """Move a view's staged files into its folder. `replace`: the old parts go first;
+    otherwise only the old `asof.parquet` (the new increment brings its own, if any)."""
+    if folder.is_file():  # the single-file layout of earlier versions
+        folder.unlink()
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.parquet"):
+        if replace or old.name == "asof.parquet":
+            old.unlink()
+    for new in staged.iterdir():
+        os.replace(new, folder / new.name)
 
 
 def latest_features_sql() -> str:
@@ -393,8 +404,25 @@ def _fingerprint(catalog: InterestCatalog, fit_rules: FitRules, step_days: int) 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _identity_changes(con: duckdb.DuckDBPyConnection, out_dir: Path, since: datetime) -> str | None:
+    """Why the people changed in a way an increment cannot follow, or None: a PID of the last
+    build is gone (merged or split: its history is filed under another PID now), or a new
+    PID was identified before the last build (its earlier rows are missing)."""
+    people = out_dir / "people.parquet"
+    if not people.is_file():
+        return "no record of the last build's people"
+    vanished, late = con.execute(f"""
+        SELECT (SELECT count(*) FROM read_parquet('{people}') o ANTI JOIN person p USING (pid)),
+               (SELECT count(*) FROM person p ANTI JOIN read_parquet('{people}') o USING (pid)
+                WHERE p.identified_at <= $since)""", {"since": since}).fetchone()
+    if vanished or late:
+        return (f"identity changed since the last build ({vanished} PIDs merged or split away, "
+                f"{late} new PIDs identified before it)")
+    return None
+
+
 def _incremental_since(out_dir: Path, fingerprint: str) -> datetime | None:
-    """The previous build's `as_of` when its output can be extended, else None (full build)."""
+    """The previous build's `as_of` when its definitions match, else None (full build)."""
     try:
         previous = read_manifest(out_dir)
     except FileNotFoundError:
@@ -408,51 +436,72 @@ def _incremental_since(out_dir: Path, fingerprint: str) -> datetime | None:
 def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit_rules: FitRules,
                    step_days: int, tag_rules: dict | None = None, incremental: bool = False,
                    since: datetime | None = None) -> dict:
-    """Write the feature view sources (`FEATURE_VIEWS`, Parquet folders), the person tags
+    """Write the feature view sources (Parquet folders, one per view), the person tags
     (with `tag_rules`, config/tags.yaml) and manifest.json (clock, row counts).
 
     Full: every view from the whole history. Incremental: the grid times after the last
-    build's `as_of` only (appended as new parts; fit and company profiles rewritten), the
-    daily job for a large base; a full build is needed after identity merges rewrite history.
+    build's `as_of` only, appended as new parts (fit and company profiles are rewritten),
+    the daily job for a large base. It falls back to a full build when the definitions or
+    the people changed in a way it cannot follow (identity merges, late identifications).
     `since` overrides the last build's `as_of` (the benchmark measures a week's increment).
-    A failed build leaves the previous files untouched."""
+    Files are staged apart and published at the end: a failed build leaves the last good ones."""
     if not middle_db.is_file():
         raise FileNotFoundError(f"middle layer not found: {middle_db} (run `leadscore identity resolve`)")
     out_dir.mkdir(parents=True, exist_ok=True)
+    staging = out_dir / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
     fingerprint = _fingerprint(catalog, fit_rules, step_days)
-    if incremental and since is None:
-        since = _incremental_since(out_dir, fingerprint)
     with duckdb.connect(str(middle_db), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         check_middle_layer(con)
+        if incremental and since is None:
+            since = _incremental_since(out_dir, fingerprint)
+            reason = _identity_changes(con, out_dir, since) if since is not None else None
+            if reason:
+                log.info("%s: building in full", reason)
+                since = None
         clock = feature_clock(con, step_days)
-        if since is not None and clock["as_of"] <= since:
-            log.info("no data after the last build (as of %s): nothing to add", since)
-            return read_manifest(out_dir)
         interest = (interest_sql(catalog, step_days, channels(con)) if since is None
                     else interest_slices_sql(catalog, step_days, channels(con)))
         sources = {"person_fit": fit_sql(fit_rules), "person_interest": interest,
                    "company_profile": company_profile_sql(fit_rules),
                    "company_engagement": company_engagement_sql(), "person_account": person_account_sql()}
-        appended = set() if since is None else set(sources) - REWRITTEN_VIEWS
+        appended = set() if since is None else GRID_VIEWS
+        if since is not None and clock["as_of"] <= since:
+            log.info("no interactions after the last build (as of %s): fit, companies and tags only", since)
+            sources = {name: sql for name, sql in sources.items() if name not in GRID_VIEWS}
         params = {**clock, "epoch": GRID_EPOCH, "since": since}
-        part = _part_name(clock)
-        counts = {name: _stage(con, name, sql, params, out_dir / f"{name}.parquet", part,
-                               whole=name not in appended)
+        part = f"part-{clock['as_of']:%Y%m%dT%H%M%S}.parquet"
+        as_of_apart = not _on_grid(clock, step_days)
+        counts = {name: _stage(con, name, sql, params, staging, part, whole=name not in appended,
+                               as_of_apart=as_of_apart and name in GRID_VIEWS)
                   for name, sql in sources.items()}
+        for name in GRID_VIEWS - set(sources):  # no new interactions: tags read the published rows
+            con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM "
+                        f"read_parquet('{out_dir / name}.parquet/*.parquet')")
         if tag_rules is not None:
             counts["person_tags"] = _build_tags(con, tag_rules, out_dir, clock["as_of"])
+        con.execute(f"COPY (SELECT pid, identified_at FROM person) TO '{staging / 'people.parquet'}' "
+                    "(FORMAT parquet)")
     for name in sources:
-        _publish(out_dir / f"{name}.parquet", part, replace=name not in appended)
+        _publish(staging / name, out_dir / f"{name}.parquet", replace=name not in appended)
+    os.replace(staging / "people.parquet", out_dir / "people.parquet")
+    shutil.rmtree(staging)
     manifest = {"as_of": clock["as_of"].isoformat(), "start": clock["start"].isoformat(),
                 "step_days": step_days, "mode": "full" if since is None else "incremental",
                 "since": since.isoformat() if since else None, "fingerprint": fingerprint,
-                "rows": counts}
+                "rows": counts, "online_reload": since is None}
     if since is not None and (out_dir / "manifest.json").is_file():
         manifest["start"] = read_manifest(out_dir)["start"].isoformat()
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    write_manifest(out_dir, manifest)
     log.info("features as of %s (%s): %s", clock["as_of"], manifest["mode"], counts)
     return manifest
+
+
+def write_manifest(out_dir: Path, manifest: dict) -> None:
+    serialisable = {key: value.isoformat() if isinstance(value, datetime) else value
+                    for key, value in manifest.items()}
+    (out_dir / "manifest.json").write_text(json.dumps(serialisable, indent=2))
 
 
 def read_manifest(out_dir: Path) -> dict:

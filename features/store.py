@@ -21,7 +21,7 @@ import pandas as pd
 from feast import FeatureStore
 
 from leadscore.config import DATA_DIR_ENV_VAR, REDIS_ENV_VAR, SETTINGS_ENV_VAR, Settings
-from leadscore.features.build import GRID_EPOCH
+from leadscore.features.build import GRID_EPOCH, REWRITTEN_VIEWS
 
 log = logging.getLogger(__name__)
 # Feast's DuckDB offline store calls an ibis API that DuckDB deprecated: noise for users.
@@ -84,15 +84,20 @@ def open_store(settings: Settings) -> FeatureStore:
 def materialize(store: FeatureStore, as_of: datetime, full: bool = False) -> str:
     """Bring the online store up to `as_of` (the feature clock) and say how.
 
-    Incremental (Feast's `materialize-incremental`): each view loads the rows after its last
-    materialised end. Full: every view reloads from the grid epoch, needed the first time
-    (Feast would otherwise start a year before the wall clock and skip the company rows and
-    older attribute changes) and after a rebuild that rewrote history (identity merges)."""
+    Incremental (Feast's `materialize-incremental`) for the grid views: each loads the rows
+    after its last materialised end. The views a build rewrites whole (fit, company
+    profiles: rows keep their old timestamps) always reload in full. Full for everything:
+    the first time (Feast would otherwise start a year before the wall clock) and after a
+    full build, which may have rewritten history (identity merges)."""
     views = store.list_feature_views()
+    end = as_of + timedelta(seconds=1)
     if full or any(view.most_recent_end_time is None for view in views):
-        store.materialize(start_date=GRID_EPOCH, end_date=as_of + timedelta(seconds=1))
+        store.materialize(start_date=GRID_EPOCH, end_date=end)
         return "full"
-    store.materialize_incremental(end_date=as_of + timedelta(seconds=1))
+    store.materialize(start_date=GRID_EPOCH, end_date=end,
+                      feature_views=[view.name for view in views if view.name in REWRITTEN_VIEWS])
+    store.materialize_incremental(
+        end_date=end, feature_views=[view.name for view in views if view.name not in REWRITTEN_VIEWS])
     return "incremental"
 
 

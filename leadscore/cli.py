@@ -144,11 +144,13 @@ def run_features_apply(settings: Settings) -> None:
 
 def run_features_materialize(settings: Settings, full: bool = False) -> None:
     from leadscore.features import store
-    from leadscore.features.build import read_manifest
+    from leadscore.features.build import read_manifest, write_manifest
 
     manifest = read_manifest(settings.feature_data_dir)
     with step(f"feast materialize up to {manifest['as_of']:%Y-%m-%d}"):
-        mode = store.materialize(store.open_store(settings), manifest["as_of"], full=full)
+        mode = store.materialize(store.open_store(settings), manifest["as_of"],
+                                 full=full or manifest.get("online_reload", False))
+    write_manifest(settings.feature_data_dir, {**manifest, "online_reload": False})
     console.print(f"  {mode} load into the online store")
 
 
@@ -322,7 +324,8 @@ def train_rollback(
     ctx: typer.Context,
     version: Annotated[str, typer.Argument(help="The registered version to make champion again.")],
 ) -> None:
-    """Put an earlier version of the lead model back as champion (serving picks it up)."""
+    """Put an earlier version of the lead model back as champion (restart `leadscore serve` to
+    serve it)."""
     from leadscore.training.register import rollback
 
     settings: Settings = ctx.obj
@@ -351,7 +354,7 @@ def pipeline(
     run_identity(settings)
     run_features_build(settings)
     run_features_apply(settings)
-    run_features_materialize(settings, full=True)  # a rebuilt world rewrites history
+    run_features_materialize(settings)  # in full: the build was
     run_train(settings)
 
 

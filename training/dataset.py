@@ -1,8 +1,8 @@
 """Point-in-time training sets: people at snapshot times, labelled by what came next.
 
 A snapshot at time t holds every person identified before t (an anonymous
-cookie is not yet a lead) who has no open opportunity at t and (by default) is
-not at a company that is already a customer; the label is 1 if an opportunity
+cookie is not yet a lead) who has no open opportunity at t and, with
+`exclude_customers`, is not at a company that is already a customer; the label is 1 if an opportunity
 is created in (t, t + horizon] (or, with `target: won`, won in that window). Snapshots sit on the feature
 grid (whole cadences after the grid's `start`), and only those whose horizon
 has fully passed are used. Between train, validation and test, snapshots whose

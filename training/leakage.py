@@ -312,9 +312,11 @@ def leakage_guard(X: pd.DataFrame, y: np.ndarray, max_auc: float = 0.95,
 
 
 def _presence_reason(s: pd.Series, y: np.ndarray, classes: np.ndarray, max_auc: float) -> str | None:
-    """Reason when having a value (or being empty) is almost only seen with one outcome: at least
-    MIN_ROWS_PER_CLASS such rows, a share of at least `max_auc` of them in one class, and that share
-    at least 1 / (1 - max_auc) times (20 times at 0.95) more likely for that class than for the other."""
+    """Reason when having a value (or being empty) is almost only seen with the rarer outcome: at
+    least MIN_ROWS_PER_CLASS such rows, a share of at least `max_auc` of them in that class, and
+    that share at least 1 / (1 - max_auc) times (20 times at 0.95) more likely for that class than
+    for the other. Only the rarer class: with a 3% base rate almost any group is 95% negatives,
+    and a group that never converts is a signal, not a leak."""
     filled = s.notna().to_numpy(dtype=bool)
     if filled.all() or not filled.any():
         return None
@@ -324,7 +326,7 @@ def _presence_reason(s: pd.Series, y: np.ndarray, classes: np.ndarray, max_auc: 
         if n_rows < MIN_ROWS_PER_CLASS:
             continue
         in_class = {1: int(y[rows].sum()), 0: n_rows - int(y[rows].sum())}
-        for cls in (1, 0):
+        for cls in (1 if totals[1] <= totals[0] else 0,):
             purity = in_class[cls] / n_rows
             ratio = (in_class[cls] / totals[cls]) / ((in_class[1 - cls] + 0.5) / totals[1 - cls])
             if purity >= max_auc and ratio >= 1 / (1 - max_auc):

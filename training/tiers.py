@@ -6,7 +6,7 @@ within the horizon, 60 about 11%, 70 about 23%, 80 about 42%, 100 about 80%. The
 config, not learned, so a score means the same under every model version.
 
 Tier conditions in tiers.yaml are numbers or `{top_share: s}`: the threshold that
-puts a share s of the validation window's leads above it. `fit_tiers` turns the
+puts at most a share s of the validation window's leads at or above it. `fit_tiers` turns the
 latter into numbers on the validation window; the fitted table is stored with the
 model version, so serving applies exactly the thresholds that were evaluated.
 """
@@ -50,10 +50,23 @@ def check_tiers(config: dict) -> list[dict]:
     return tiers
 
 
+def top_share_threshold(values: pd.Series, share: float) -> float:
+    """The lowest threshold that puts at most `share` of `values` at or above it. Ties at the
+    cut stay together below it, so a clipped score (many leads at 100) cannot overfill a tier."""
+    ordered = np.sort(values.fillna(0).to_numpy(dtype=float))[::-1]
+    k = int(np.floor(share * len(ordered)))
+    if k == 0:
+        return float(np.nextafter(ordered[0], np.inf)) if len(ordered) else 0.0
+    threshold = ordered[k - 1]
+    if k < len(ordered) and ordered[k] == threshold:  # the tie group would overflow the share
+        threshold = np.nextafter(threshold, np.inf)
+    return float(threshold)
+
+
 def fit_tiers(config: dict, validation: pd.DataFrame) -> dict:
-    """A copy of the tier config with every `{top_share: s}` condition replaced by the value
-    of its column at the (1 - s) quantile of `validation` (score, fit_score, interest_score,
-    completeness). Plain numbers stay."""
+    """A copy of the tier config with every `{top_share: s}` condition replaced by the
+    threshold that puts a share s of all validation leads (score, fit_score,
+    interest_score) at or above it. Plain numbers stay."""
     fitted = {**config, "tiers": []}
     for tier in check_tiers(config):
         when = {}
@@ -63,8 +76,10 @@ def fit_tiers(config: dict, validation: pd.DataFrame) -> dict:
                 if not isinstance(share, (int, float)) or not 0 < share < 1:
                     raise ValueError(f"tier {tier['name']}: {condition} needs a number or "
                                      f"{{top_share: s}} with 0 < s < 1, found {value}")
-                column = _CONDITIONS[condition][0]
-                value = round(float(validation[column].fillna(0).quantile(1 - share)), 4)
+                if not condition.endswith("_min"):
+                    raise ValueError(f"tier {tier['name']}: top_share only fits a minimum (*_min), "
+                                     f"not {condition}")
+                value = top_share_threshold(validation[_CONDITIONS[condition][0]], share)
             when[condition] = value
         fitted["tiers"].append({**tier, "when": when})
     return fitted

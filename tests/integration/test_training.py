@@ -12,6 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+import mlflow
 from leadscore.config import load_settings
 from leadscore.training.flat import load_spec, train_table
 from mlflow import MlflowClient
@@ -46,12 +47,20 @@ def test_runs_hold_comparison_plots_model_plots_and_fitted_tiers(world, client):
 
 
 def test_rollback_from_the_command_line(world, client):
+    """Register the champion's model again as a newer version, make it champion, then roll
+    back to the first: the alias must move back and record where it came from."""
     cli = [world["cli"], "-c", str(world["config_file"]), "train", "rollback"]
-    champion = client.get_model_version_by_alias("lead-propensity", "champion").version
+    first = client.get_model_version_by_alias("lead-propensity", "champion")
+    uri = f"sqlite:///{world['root'] / 'mlflow' / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    newer = mlflow.register_model(f"runs:/{first.run_id}/model", "lead-propensity").version
+    client.set_registered_model_alias("lead-propensity", "champion", newer)
     result = subprocess.run([*cli, "99"], capture_output=True, text=True)
     assert result.returncode == 2 and "has no version 99" in result.stdout + result.stderr
-    subprocess.run([*cli, str(champion)], check=True, capture_output=True)
-    assert client.get_model_version_by_alias("lead-propensity", "champion").version == champion
+    subprocess.run([*cli, str(first.version)], check=True, capture_output=True)
+    champion = client.get_model_version_by_alias("lead-propensity", "champion")
+    assert champion.version == first.version and champion.tags["rolled_back_from"] == str(newer)
 
 
 def test_x_education_status_column_is_found_by_the_guard(world):

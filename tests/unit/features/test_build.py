@@ -53,9 +53,14 @@ def build(tmp_path, settings):
         db.unlink(missing_ok=True)
         _middle_layer(db, extra_events)
         build_features(db, tmp_path / out, catalog, rules, step_days=7, incremental=incremental)
-        return (pd.read_parquet(tmp_path / out / "person_interest.parquet"),
-                pd.read_parquet(tmp_path / out / "person_fit.parquet"))
+        return _view(tmp_path / out, "person_interest"), _view(tmp_path / out, "person_fit")
     return run
+
+
+def _view(out_dir, name: str) -> pd.DataFrame:
+    """A view's rows as Feast reads them: every `*.parquet` file in its folder."""
+    return duckdb.sql(f"SELECT * FROM read_parquet('{out_dir / name}.parquet/*.parquet') "
+                      "ORDER BY ALL").df()
 
 
 LATER_EVENTS = [("P1", "email_open", datetime(2026, 3, 10, 8, tzinfo=UTC), "email"),
@@ -63,22 +68,46 @@ LATER_EVENTS = [("P1", "email_open", datetime(2026, 3, 10, 8, tzinfo=UTC), "emai
                 ("P2", "email_click", datetime(2026, 3, 24, 17, tzinfo=UTC), "email")]
 
 
-def test_an_incremental_build_adds_exactly_the_rows_a_full_build_would(build, tmp_path):
+MIDWEEK = [("P2", "form_submit", datetime(2026, 3, 4, 12, tzinfo=UTC), "web")]  # as_of a Thursday
+
+
+@pytest.mark.parametrize("first_events", [(), MIDWEEK], ids=["as_of on the grid", "as_of mid-week"])
+def test_an_incremental_build_gives_exactly_the_rows_of_a_full_build(build, tmp_path, first_events):
     """Direct aggregation at the new times (incremental) equals the running totals of a full
-    build at those times, for every interest column, and history stays as it was."""
-    first, _ = build(out="daily")
-    daily, _ = build(LATER_EVENTS, out="daily", incremental=True)
-    full, _ = build(LATER_EVENTS, out="full")
+    build, for every interest, account and company row; the last build's off-grid `as_of`
+    rows do not linger."""
+    build(first_events, out="daily")
+    daily, _ = build([*first_events, *LATER_EVENTS], out="daily", incremental=True)
+    full, _ = build([*first_events, *LATER_EVENTS], out="full")
     manifest = read_manifest(tmp_path / "daily")
-    assert manifest["mode"] == "incremental" and manifest["since"] == "2026-03-02T00:00:00+00:00"
-    since = pd.Timestamp("2026-03-02", tz="UTC")
-    key = ["pid", "event_timestamp"]
-    new = daily[daily["event_timestamp"] > since].sort_values(key).reset_index(drop=True)
-    expected = full[full["event_timestamp"] > since].sort_values(key).reset_index(drop=True)
-    assert len(new) == len(expected) > 4  # three new Mondays and the new as_of, for P1 and P2
-    pd.testing.assert_frame_equal(new, expected, check_dtype=False, check_exact=False, rtol=1e-12)
-    old = daily[daily["event_timestamp"] <= since].sort_values(key).reset_index(drop=True)
-    pd.testing.assert_frame_equal(old, first.sort_values(key).reset_index(drop=True))
+    assert manifest["mode"] == "incremental"
+    pd.testing.assert_frame_equal(daily, full, check_dtype=False, check_exact=False, rtol=1e-12)
+    for view in ("person_account", "company_engagement"):
+        pd.testing.assert_frame_equal(_view(tmp_path / "daily", view), _view(tmp_path / "full", view),
+                                      check_dtype=False)
+    assert len(full) > 15
+
+
+def test_an_event_at_a_grid_time_counts_from_the_next_row(build):
+    """Rows count events strictly before their time: an event at Monday 00:00 is not in
+    that Monday's row, and is in the next one."""
+    monday = datetime(2026, 2, 16, tzinfo=UTC)
+    interest, _ = build([("P1", "webinar_attend", monday, "event")])
+    p1 = interest[interest["pid"] == "P1"].set_index("event_timestamp")
+    assert p1.loc[pd.Timestamp(monday), "webinar_attend_7d"] == 0
+    assert p1.loc[pd.Timestamp(monday) + pd.Timedelta(days=7), "webinar_attend_7d"] == 1
+
+
+def test_a_merged_pid_makes_the_incremental_build_a_full_one(build, tmp_path, settings):
+    build(out="daily")
+    db = tmp_path / "middle.duckdb"
+    with duckdb.connect(str(db)) as con:  # P3 merged into P1: P3 is gone
+        con.execute("DELETE FROM person WHERE pid = 'P3'")
+    config = load_yaml(settings.config_file("features.yaml"))
+    build_features(db, tmp_path / "daily", interest_catalog(config, [7, 30, 90, 180]),
+                   FitRules(config["decision_maker_levels"], config["employee_bands"]), 7,
+                   incremental=True)
+    assert read_manifest(tmp_path / "daily")["mode"] == "full"
 
 
 def test_an_incremental_build_without_new_data_adds_nothing(build, tmp_path):
@@ -86,6 +115,7 @@ def test_an_incremental_build_without_new_data_adds_nothing(build, tmp_path):
     parts = sorted(p.name for p in (tmp_path / "daily" / "person_interest.parquet").iterdir())
     build(out="daily", incremental=True)
     assert sorted(p.name for p in (tmp_path / "daily" / "person_interest.parquet").iterdir()) == parts
+    assert not (tmp_path / "daily" / ".staging").exists()
 
 
 def test_interest_rows_count_only_events_before_their_timestamp(build):

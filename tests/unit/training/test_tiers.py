@@ -9,6 +9,7 @@ from leadscore.training.tiers import (
     fit_tiers,
     probability_to_score,
     tier_thresholds,
+    top_share_threshold,
 )
 
 
@@ -58,3 +59,19 @@ def test_top_share_thresholds_are_fitted_on_the_validation_window(settings):
     assert (tiers == "high-value").mean() == pytest.approx(0.03, abs=0.002)
     with pytest.raises(ValueError, match="fit the tiers"):
         assign_tiers(validation, config)  # unfitted shares cannot be applied
+
+
+def test_ties_at_the_cut_never_overfill_a_tier():
+    scores = pd.Series([100.0] * 30 + list(np.linspace(0, 90, 70)))  # 30% clipped at 100
+    threshold = top_share_threshold(scores, 0.10)
+    assert (scores >= threshold).mean() <= 0.10
+    assert threshold > 100  # the whole tie group stays out
+    assert (pd.Series(np.arange(100.0)) >= top_share_threshold(pd.Series(np.arange(100.0)), 0.1)).sum() == 10
+
+
+def test_top_share_on_a_maximum_is_rejected(settings):
+    config = load_yaml(settings.config_file("tiers.yaml"))
+    config["tiers"][2]["when"]["completeness_max"] = {"top_share": 0.5}
+    frame = pd.DataFrame({"score": [1.0], "fit_score": [0.0], "interest_score": [0.0], "completeness": [1.0]})
+    with pytest.raises(ValueError, match="only fits a minimum"):
+        fit_tiers(config, frame)
