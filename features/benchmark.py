@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import math
 import shutil
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stdout
+from collections.abc import Callable
+from contextlib import redirect_stdout
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from leadscore.config import Settings, load_yaml
 from leadscore.features import store as feature_store
 from leadscore.features.build import FitRules, build_features, read_manifest
 from leadscore.features.catalog import scoring_specs, settings_catalog
+from leadscore.local_servers import redis_server
 
 TARGET_PERSONS = 1_000_000
 
@@ -99,35 +98,6 @@ def online_read(store, pids: list[str]) -> dict:
     return {**figures, "dataframe_p50_ms": frame["p50_ms"], "dataframe_p99_ms": frame["p99_ms"]}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def redis_server() -> Iterator[str | None]:
-    """A throwaway redis-server (no persistence) on a free port, or None if not installed."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        yield None
-        return
-    port = _free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def _bench_store(settings: Settings, data_dir: Path, online: str, redis: str | None = None):
     """A Feast store over the benchmark's feature files with its own registry and online store."""
     features = settings.features.model_copy(update={"online_store": online,
@@ -160,13 +130,14 @@ def materialize_and_read(settings: Settings, work: Path, calls: int = 1000) -> d
     figures = {"materialize": {"entities": entities, "seconds": seconds,
                                "entities_per_s": entities / seconds},
                "online_read": {"sqlite": online_read(sqlite, pids)}}
-    with redis_server() as address:
-        if address is None:
-            figures["online_read"]["redis"] = {"skipped": "redis-server not installed"}
-        else:
-            _, redis = _bench_store(settings, data_dir, "redis", address)
-            _materialize(redis, as_of)
-            figures["online_read"]["redis"] = online_read(redis, pids)
+    binary = shutil.which("redis-server")
+    if binary is None:
+        figures["online_read"]["redis"] = {"skipped": "redis-server not installed"}
+        return figures
+    with redis_server(binary) as address:
+        _, redis = _bench_store(settings, data_dir, "redis", address)
+        _materialize(redis, as_of)
+        figures["online_read"]["redis"] = online_read(redis, pids)
     return figures
 
 

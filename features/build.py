@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 GRID_EPOCH = datetime(2000, 1, 3, tzinfo=timezone.utc)  # a Monday: weekly rows fall on Mondays
 # Each view's source is a folder `<view>.parquet/` of part files (Feast reads `*.parquet`):
-# a full build replaces them, an incremental build appends one for the new grid times.
-REWRITTEN_VIEWS = {"person_fit", "company_profile"}  # small: rebuilt whole every time
+# a full build replaces them, an incremental build appends one for the new grid times to
+# the grid views and rewrites the others (small: fit and company profiles) whole.
+GRID_VIEWS = {"person_interest", "company_engagement", "person_account"}  # rows on the grid + as_of
 ACCOUNT_WINDOWS = (30, 90)  # windows of the company-level engagement counts
 REQUIRED_COLUMNS = {
     "person": ["pid", "cid", "seniority", "department", "identified_at", "email_known_at",
@@ -336,7 +337,6 @@ def channels(con: duckdb.DuckDBPyConnection) -> list[str]:
         "SELECT DISTINCT channel FROM interaction WHERE channel IS NOT NULL ORDER BY 1").fetchall()]
 
 
-GRID_VIEWS = {"person_interest", "company_engagement", "person_account"}  # rows on the grid + as_of
 STAGING = ".staging"  # beside the view folders, so that Feast's `*.parquet` never sees a staged part
 
 

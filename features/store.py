@@ -21,7 +21,7 @@ import pandas as pd
 from feast import FeatureStore
 
 from leadscore.config import DATA_DIR_ENV_VAR, REDIS_ENV_VAR, SETTINGS_ENV_VAR, Settings
-from leadscore.features.build import GRID_EPOCH, REWRITTEN_VIEWS
+from leadscore.features.build import GRID_EPOCH, GRID_VIEWS
 
 log = logging.getLogger(__name__)
 # Feast's DuckDB offline store calls an ibis API that DuckDB deprecated: noise for users.
@@ -95,9 +95,9 @@ def materialize(store: FeatureStore, as_of: datetime, full: bool = False) -> str
         store.materialize(start_date=GRID_EPOCH, end_date=end)
         return "full"
     store.materialize(start_date=GRID_EPOCH, end_date=end,
-                      feature_views=[view.name for view in views if view.name in REWRITTEN_VIEWS])
+                      feature_views=[view.name for view in views if view.name not in GRID_VIEWS])
     store.materialize_incremental(
-        end_date=end, feature_views=[view.name for view in views if view.name not in REWRITTEN_VIEWS])
+        end_date=end, feature_views=[view.name for view in views if view.name in GRID_VIEWS])
     return "incremental"
 
 

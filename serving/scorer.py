@@ -12,10 +12,9 @@ from sklearn.base import BaseEstimator
 from leadscore.config import ScoreSettings
 from leadscore.features.catalog import FeatureSpec, phrase
 from leadscore.serving.schemas import Reason, Routing, ScoreResponse
-from leadscore.training.baseline import RuleBaseline
-from leadscore.training.experiment import FeatureSet, prepare
+from leadscore.training.experiment import FeatureSet, prepare, rule_points, score_parts
 from leadscore.training.explain import contributions, top_reasons
-from leadscore.training.tiers import assign_tiers, probability_to_score, routing_action
+from leadscore.training.tiers import assign_tiers, routing_action
 
 
 class Scorer:
@@ -30,7 +29,7 @@ class Scorer:
                                    metadata["zero_when_missing"])
         rules = metadata["rules"]
         empty = prepare(pd.DataFrame(columns=["pid", *self.features.all]), self.features)
-        self.rules = RuleBaseline(rules["fit"], rules["interest"], rules["mql_threshold"]).fit(empty)
+        self.points = rule_points(rules, empty)
         self.specs: dict[str, FeatureSpec] = {spec.name: spec for spec in specs}
         self.rule_reasons = {r["feature"]: r["reason"] for r in [*rules["fit"], *rules["interest"]]}
         self.score_settings = ScoreSettings(**metadata["score"])
@@ -47,9 +46,7 @@ class Scorer:
         """One response per row of `frame` (columns: pid plus the service's features)."""
         X = prepare(frame, self.features)
         probability = self.model.predict_proba(X)[:, 1]
-        parts = self.rules.fit_interest_scores(X).assign(
-            score=probability_to_score(probability, self.score_settings),
-            completeness=X["profile_completeness"])
+        parts = score_parts(probability, X, self.points, self.score_settings)
         tiers = assign_tiers(parts, self.metadata["tiers"])
         contrib = contributions(self.model, X)
         return [self._response(frame["pid"].iloc[i], X.iloc[i], probability[i], parts.iloc[i],

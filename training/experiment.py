@@ -23,7 +23,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 import mlflow
-from leadscore.config import Settings
+from leadscore.config import ScoreSettings, Settings
 from leadscore.training import plots, register
 from leadscore.training.baseline import RuleBaseline
 from leadscore.training.dataset import Split
@@ -139,17 +139,25 @@ def calibrate(model: BaseEstimator, X_val: pd.DataFrame, y_val: np.ndarray) -> C
     return CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid").fit(X_val, y_val)
 
 
-def score_parts(probability: np.ndarray, X: pd.DataFrame, rules: dict | None,
-                settings: Settings) -> pd.DataFrame:
-    """score, fit_score, interest_score and completeness: what tiers are assigned from."""
-    if rules is not None:
-        baseline = RuleBaseline(rules["fit"], rules["interest"], rules["mql_threshold"]).fit(X.head(1))
-        parts = baseline.fit_interest_scores(X)
+def rule_points(rules: dict | None, X: pd.DataFrame) -> RuleBaseline | None:
+    """The rule baseline that gives fit and interest scores, checked against X's columns
+    once (None without rules)."""
+    if rules is None:
+        return None
+    return RuleBaseline(rules["fit"], rules["interest"], rules["mql_threshold"]).fit(X.head(1))
+
+
+def score_parts(probability: np.ndarray, X: pd.DataFrame, points: RuleBaseline | None,
+                score: ScoreSettings) -> pd.DataFrame:
+    """score, fit_score, interest_score and completeness: what tiers are assigned from, in
+    training and in serving alike."""
+    if points is not None:
+        parts = points.fit_interest_scores(X)
     else:
         parts = pd.DataFrame({"fit_score": 0.0, "interest_score": 0.0}, index=X.index)
     completeness = (X["profile_completeness"] if "profile_completeness" in X
                     else X.notna().mean(axis=1))
-    return parts.assign(score=probability_to_score(probability, settings.score), completeness=completeness)
+    return parts.assign(score=probability_to_score(probability, score), completeness=completeness)
 
 
 def _window(frame: pd.DataFrame) -> str:
@@ -210,6 +218,7 @@ def run_experiment(experiment: Experiment, settings: Settings) -> Outcome:
     features = experiment.features.without(excluded)
     rules = usable_rules(experiment.rules, excluded) if experiment.rules is not None else None
     X = {part: prepare(getattr(split, part), features) for part in ("train", "validation", "test")}
+    points = rule_points(rules, X["train"])
 
     client = register.setup_tracking(settings, experiment.name)
     results, uris, probabilities = {}, {}, {}
@@ -227,9 +236,10 @@ def run_experiment(experiment: Experiment, settings: Settings) -> Outcome:
             results[name] = _test_metrics(y["test"], probabilities[name], split.test, experiment.entity,
                                           settings)
             val_parts = score_parts(calibrated.predict_proba(X["validation"])[:, 1], X["validation"],
-                                    rules, settings)
+                                    points, settings.score)
             tiers = fit_tiers(experiment.tiers, val_parts)
-            test_tiers = assign_tiers(score_parts(probabilities[name], X["test"], rules, settings), tiers)
+            test_parts = score_parts(probabilities[name], X["test"], points, settings.score)
+            test_tiers = assign_tiers(test_parts, tiers)
             by_tier = conversion_by_tier(y["test"], test_tiers, TIER_ORDER)
             scoring = {"model_kind": name, "numeric": features.numeric,
                        "categorical": features.categorical, "zero_when_missing": features.zero_when_missing,

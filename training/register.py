@@ -31,11 +31,16 @@ EXPERIMENT = "lead-propensity"
 SCORING_ARTIFACT = "scoring.json"
 
 
+def _use_store(settings: Settings) -> None:
+    """Point MLflow's tracking and registry at this project's store."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+
+
 def setup_tracking(settings: Settings, experiment: str = EXPERIMENT) -> MlflowClient:
     """Point MLflow at this project's store and make sure the experiment exists."""
     settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
+    _use_store(settings)
     if mlflow.get_experiment_by_name(experiment) is None:
         mlflow.create_experiment(experiment, artifact_location=f"{settings.artifact_location}/{experiment}")
     mlflow.set_experiment(experiment)
@@ -124,8 +129,7 @@ def load_champion(settings: Settings, registered_model: str | None = None
                   ) -> tuple[BaseEstimator, dict, str]:
     """(model, scoring metadata, version) of the current champion of `registered_model`
     (default: the lead model); LookupError if none."""
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
+    _use_store(settings)
     client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
     name = registered_model or settings.training.registered_model
     version = _champion(client, name)

@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from leadscore.local_servers import free_port
+from leadscore.local_servers import redis_server as local_redis_server
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LEADSCORE = str(Path(sys.executable).parent / "leadscore")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_config(root: Path, **overrides: dict) -> Path:
@@ -74,23 +69,7 @@ def _redis_server_binary() -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory) -> str:
+def redis_server() -> str:
     """A real redis-server on a free port, without persistence; yields host:port."""
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen([_redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-                                "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("redis-server did not start")
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
+    with local_redis_server(_redis_server_binary()) as address:
+        yield address
