@@ -14,7 +14,8 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +31,7 @@ warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=Deprec
 
 FEATURE_SERVICE = "lead_scoring_v1"
 ENTITY_KEY = "pid"
+TIMESTAMP_SUFFIX = "__ts"  # OnlineResponse.to_dict(include_event_timestamps=True)
 
 
 def store_yaml(settings: Settings) -> Path:
@@ -114,6 +116,20 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame) -> pd.Data
     return store.get_historical_features(entity_df=entity_df, features=service).to_df()
 
 
+@dataclass
+class OnlineRows:
+    """An online read: feature name -> one value per PID, whether each PID is known, and
+    when its freshest feature row was computed (None when unknown)."""
+
+    pids: list[str]
+    columns: dict[str, list]
+    known: list[bool]
+    updated_at: list[datetime | None]
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({ENTITY_KEY: self.pids, **self.columns}).assign(known=self.known)
+
+
 class OnlineFeatures:
     """Online reads of the scoring service for PIDs. The service is looked up once (a
     registry lookup costs more than the read itself)."""
@@ -122,13 +138,22 @@ class OnlineFeatures:
         self.store = store
         self.service = store.get_feature_service(FEATURE_SERVICE)
 
+    def read_rows(self, pids: list[str]) -> OnlineRows:
+        values = self.store.get_online_features(
+            features=self.service, entity_rows=[{ENTITY_KEY: pid} for pid in pids]
+        ).to_dict(include_event_timestamps=True)
+        columns = {name: column for name, column in values.items()
+                   if name != ENTITY_KEY and not name.endswith(TIMESTAMP_SUFFIX)}
+        stamps = [column for name, column in values.items()
+                  if name.endswith(TIMESTAMP_SUFFIX) and name != ENTITY_KEY + TIMESTAMP_SUFFIX]
+        known = [any(column[i] is not None for column in columns.values()) for i in range(len(pids))]
+        updated = [datetime.fromtimestamp(max(stamp[i] or 0 for stamp in stamps), UTC) if known[i]
+                   else None for i in range(len(pids))]
+        return OnlineRows(list(pids), columns, known, updated)
+
     def read(self, pids: list[str]) -> pd.DataFrame:
         """One row per PID, plus `known` (False when the store has no row for it)."""
-        values = self.store.get_online_features(
-            features=self.service, entity_rows=[{ENTITY_KEY: pid} for pid in pids]).to_dict()
-        features = [column for column in values if column != ENTITY_KEY]
-        known = [any(values[column][i] is not None for column in features) for i in range(len(pids))]
-        return pd.DataFrame(values).assign(known=known)
+        return self.read_rows(pids).frame()
 
 
 def online_features(store: FeatureStore, pids: list[str]) -> pd.DataFrame:

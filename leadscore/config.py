@@ -88,10 +88,27 @@ class ScoreSettings(_Section):
     points_to_double_odds: float = Field(8, gt=0)
 
 
+class WebhookSettings(_Section):
+    """Where sales-ready leads are pushed, and how hard to try."""
+
+    url: str | None = None          # the CRM's endpoint; None: nothing is pushed
+    mql_threshold: float = Field(60, ge=0, le=100)
+    timeout_s: float = Field(5, gt=0)
+    max_attempts: int = Field(6, ge=1)
+    backoff_s: float = Field(0.5, gt=0)      # first retry delay; doubles each attempt
+    backoff_max_s: float = Field(60, gt=0)
+
+
 class ServingSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 3000
     max_reasons: int = 5
+    max_batch: int = Field(1000, gt=0)       # rows per /score_batch request (413 above)
+    access_file: str = "access.yaml"         # API keys and roles, in config/
+    model_check_s: float = Field(10, gt=0)   # how often the service looks for a new champion
+    history_every_days: int = Field(28, gt=0)  # batch scoring: one history point every ...
+    history_points: int = Field(7, gt=0)       # ... this many points back from the latest
+    webhook: WebhookSettings = WebhookSettings()
 
 
 class Settings(_Section):
@@ -133,6 +150,16 @@ class Settings(_Section):
     @property
     def feature_data_dir(self) -> Path:
         return self.data_dir / "features"
+
+    @property
+    def scores_dir(self) -> Path:
+        """Batch scores: score_history.parquet (every scoring, the latest per pid last)."""
+        return self.data_dir / "scores"
+
+    @property
+    def serving_dir(self) -> Path:
+        """Service state: the audit log and the webhook outbox."""
+        return self.data_dir / "serving"
 
     @property
     def feature_repo(self) -> Path:

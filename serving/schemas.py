@@ -2,7 +2,43 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FeatureValue = float | int | bool | str | None
+
+
+class ScoreRequest(BaseModel):
+    """Who or what to score: a PID (features are read online) or a feature row."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"pid": "P0001521A22"},
+                     {"features": {"seniority": "vp", "company_employees": 2500, "events_30d": 12}}]})
+
+    pid: str | None = Field(None, min_length=1, max_length=64,
+                            description="The person to score (One ID PID); features are read online.")
+    features: dict[str, FeatureValue] | None = Field(
+        None, description="A feature row to score instead of a PID: feature name to value, as in "
+                          "the feature service lead_scoring_v1; a feature left out is unknown.")
+
+    @model_validator(mode="after")
+    def _pid_or_features(self) -> ScoreRequest:
+        if self.pid is None and self.features is None:
+            raise ValueError("give `pid` (a person) or `features` (a feature row)")
+        return self
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ScoreRequest] = Field(description="The leads to score, each a pid or a feature row; "
+                                                  "at most serving.max_batch (1000 by default) per call.")
+
+
+class ItemError(BaseModel):
+    index: int = Field(description="Position of the item in the request.")
+    pid: str | None = Field(description="The item's pid, if it had one.")
+    status: int = Field(description="What the single-item endpoint would have answered (404: unknown pid).")
+    detail: str = Field(description="What is wrong and how to fix it.")
 
 
 class Reason(BaseModel):
@@ -19,7 +55,7 @@ class Routing(BaseModel):
 
 
 class ScoreResponse(BaseModel):
-    pid: str = Field(description="The person scored (One ID PID).")
+    pid: str | None = Field(description="The person scored (One ID PID); null for a feature row.")
     probability: float = Field(description="Calibrated probability of an opportunity within the horizon.")
     score: float = Field(description="0-100, monotone in the probability: 50 = 5% chance, "
                                      "every 8 points double the odds (config; fixed across model versions).")
@@ -32,3 +68,11 @@ class ScoreResponse(BaseModel):
     model_version: str = Field(description="Registered version of lead-propensity that scored.")
     model_kind: str = Field(description="rule_baseline, logistic_regression or lightgbm.")
     horizon_days: int = Field(description="The probability's horizon in days.")
+    feature_timestamp: str | None = Field(None, description="When the freshest online feature of this "
+                                                            "person was computed (ISO 8601, UTC); null "
+                                                            "for a feature row.")
+
+
+class BatchResponse(BaseModel):
+    results: list[ScoreResponse] = Field(description="Scores of the items that could be scored, in order.")
+    errors: list[ItemError] = Field(description="Items that could not be scored (e.g. unknown pid).")

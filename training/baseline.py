@@ -9,6 +9,7 @@ share of the maximum fit and interest points a lead earns, used for tiers.
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -19,19 +20,35 @@ OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operat
              "==": operator.eq}
 
 
-def rule_hits(rules: list[dict], X: pd.DataFrame) -> pd.DataFrame:
-    """Points each rule awards each row (0 where the rule does not hold or data is missing)."""
-    hits = {}
+def rule_hit_array(rules: list[dict], columns: Mapping[str, np.ndarray | pd.Series]) -> np.ndarray:
+    """(rows, rules): the points each rule awards each row (0 where it does not hold or data is
+    missing). `columns` maps feature names to value arrays: a DataFrame, or the plain arrays the
+    serving fast path keeps, so training and serving award the same points."""
+    hits = []
     for i, rule in enumerate(rules):
-        if rule["feature"] not in X.columns:
+        if rule["feature"] not in columns:
             raise KeyError(f"scoring rule {i} uses unknown feature {rule['feature']!r}")
-        values = X[rule["feature"]]
+        values = np.asarray(columns[rule["feature"]])
         if rule["op"] == "in":
-            holds = values.isin(rule["value"])
+            holds = pd.Series(values).isin(rule["value"]).to_numpy()
         else:
-            holds = OPERATORS[rule["op"]](pd.to_numeric(values, errors="coerce"), rule["value"])
-        hits[f"{i}:{rule['feature']}"] = np.where(holds.fillna(False).astype(bool), rule["points"], 0)
-    return pd.DataFrame(hits, index=X.index)
+            numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                holds = OPERATORS[rule["op"]](numbers, rule["value"])
+        hits.append(np.where(holds, rule["points"], 0))
+    return np.column_stack(hits) if hits else np.zeros((len(next(iter(columns.values()), [])), 0))
+
+
+def rule_hits(rules: list[dict], X: pd.DataFrame) -> pd.DataFrame:
+    """Points each rule awards each row, one column per rule (`index:feature`)."""
+    return pd.DataFrame(rule_hit_array(rules, X), index=X.index,
+                        columns=[f"{i}:{rule['feature']}" for i, rule in enumerate(rules)])
+
+
+def share_of_points(rules: list[dict], columns: Mapping[str, np.ndarray | pd.Series]) -> np.ndarray:
+    """0-100 per row: the points of `rules` earned, out of all they can award."""
+    available = sum(rule["points"] for rule in rules) or 1
+    return 100.0 * rule_hit_array(rules, columns).sum(axis=1) / available
 
 
 class RuleBaseline(ClassifierMixin, BaseEstimator):
@@ -70,8 +87,6 @@ class RuleBaseline(ClassifierMixin, BaseEstimator):
     def fit_interest_scores(self, X: pd.DataFrame) -> pd.DataFrame:
         """fit_score and interest_score, each 0-100: points earned / points available."""
         check_is_fitted(self, "classes_")
-        scores = {}
-        for name, rules in (("fit_score", self.fit_rules), ("interest_score", self.interest_rules)):
-            available = sum(rule["points"] for rule in rules or []) or 1
-            scores[name] = 100.0 * rule_hits(rules or [], X).sum(axis=1) / available
-        return pd.DataFrame(scores, index=X.index)
+        return pd.DataFrame({"fit_score": share_of_points(self.fit_rules or [], X),
+                             "interest_score": share_of_points(self.interest_rules or [], X)},
+                            index=X.index)

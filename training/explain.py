@@ -67,11 +67,3 @@ def contributions(model: BaseEstimator, X: pd.DataFrame) -> pd.DataFrame:
     if isinstance(inner, Pipeline) and isinstance(inner[-1], LogisticRegression):
         return _logistic(inner, X)
     raise TypeError(f"no explanation for model type {type(inner).__name__}")
-
-
-def top_reasons(contrib: pd.Series, limit: int) -> tuple[list[str], list[str]]:
-    """(features pushing up, features pushing down), strongest first, at most `limit` each."""
-    ordered = contrib[contrib != 0].sort_values()
-    up = list(ordered[ordered > 0].index[::-1][:limit])
-    down = list(ordered[ordered < 0].index[:limit])
-    return up, down

@@ -125,6 +125,13 @@ def rollback(settings: Settings, version: str) -> str | None:
     return previous
 
 
+def champion_version(settings: Settings, registered_model: str | None = None) -> str | None:
+    """The version the `champion` alias points at now (None if none): cheap, for polling."""
+    client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
+    version = _champion(client, registered_model or settings.training.registered_model)
+    return None if version is None else str(version.version)
+
+
 def load_champion(settings: Settings, registered_model: str | None = None
                   ) -> tuple[BaseEstimator, dict, str]:
     """(model, scoring metadata, version) of the current champion of `registered_model`
@@ -135,6 +142,6 @@ def load_champion(settings: Settings, registered_model: str | None = None
     version = _champion(client, name)
     if version is None:
         raise LookupError(f"no champion for {name!r} in {settings.tracking_uri} (run `leadscore train`)")
-    model = mlflow.sklearn.load_model(f"models:/{name}@champion")
+    model = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")  # not @champion: it may move
     path = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=SCORING_ARTIFACT)
     return model, json.loads(Path(path).read_text()), str(version.version)

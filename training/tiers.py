@@ -13,6 +13,8 @@ model version, so serving applies exactly the thresholds that were evaluated.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -91,20 +93,27 @@ def tier_thresholds(config: dict) -> dict[str, float]:
             for condition, value in tier.get("when", {}).items()}
 
 
-def assign_tiers(frame: pd.DataFrame, config: dict) -> pd.Series:
-    """First tier whose conditions all hold, per row of (score, fit_score, interest_score, completeness)."""
+def tier_array(values: Mapping[str, np.ndarray | pd.Series], config: dict) -> np.ndarray:
+    """First tier whose conditions all hold, per row; `values` maps score, fit_score,
+    interest_score and completeness to arrays (a DataFrame or plain arrays)."""
     tiers = check_tiers(config)
-    result = pd.Series(pd.NA, index=frame.index, dtype="string")
+    n = len(values["score"])
+    result = np.full(n, None, dtype=object)
     for tier in tiers:
-        holds = np.ones(len(frame), dtype=bool)
+        holds = np.ones(n, dtype=bool)
         for condition, threshold in tier.get("when", {}).items():
             if isinstance(threshold, dict):
                 raise ValueError(f"tier {tier['name']}: {condition} is {threshold}; fit the tiers "
                                  "on a validation window first (training.tiers.fit_tiers)")
             column, compare = _CONDITIONS[condition]
-            holds &= compare(frame[column].fillna(0).to_numpy(dtype=float), threshold)
-        result = result.mask(result.isna() & holds, tier["name"])
+            holds &= compare(np.nan_to_num(np.asarray(values[column], dtype=float), nan=0.0), threshold)
+        result[(result == None) & holds] = tier["name"]  # noqa: E711 (elementwise)
     return result
+
+
+def assign_tiers(frame: pd.DataFrame, config: dict) -> pd.Series:
+    """First tier whose conditions all hold, per row of (score, fit_score, interest_score, completeness)."""
+    return pd.Series(tier_array(frame, config), index=frame.index, dtype="string")
 
 
 def routing_action(tier: str, config: dict) -> dict:
