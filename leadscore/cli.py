@@ -10,15 +10,18 @@
     leadscore train                 rule baseline, logistic regression, LightGBM -> MLflow
     leadscore train table SPEC      the same on any flat table described by a YAML
     leadscore train rollback V      make an earlier registered version champion again
-    leadscore serve                 the BentoML scoring service
-    leadscore pipeline              everything from synth to train, in one process
-    leadscore bench AREA --json     benchmark figures against the goals (identity, features, training)
+    leadscore score                 batch scores of everyone (and their history) with the champion
+    leadscore serve                 the BentoML service: scores, portraits, segments
+    leadscore pipeline              everything from synth to batch scores, in one process
+    leadscore bench AREA --json     benchmark figures against the goals (identity, features,
+                                    training, serving, segments)
 
 Heavy libraries are imported inside the commands, so `leadscore --help` is quick.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -163,6 +166,24 @@ def run_train(settings: Settings) -> None:
     with step("training: rule baseline, logistic regression, LightGBM"):
         outcome = train(settings, open_store(settings), manifest)
     _print_outcome(settings, outcome)
+
+
+def run_score(settings: Settings) -> None:
+    from leadscore.serving.batch import score_everyone
+    from leadscore.serving.champion import ChampionWatcher
+    from leadscore.serving.webhook import MqlPusher
+
+    with step("batch scoring: everyone, with score history"):
+        scorer = ChampionWatcher(settings).scorer
+        with MqlPusher(settings.serving.webhook, settings.serving_dir) as pusher:
+            summary = score_everyone(settings, scorer, pusher)
+    console.print(f"  {summary.people:,} people at {len(summary.times)} times "
+                  f"({summary.times[0]:%Y-%m-%d} .. {summary.times[-1]:%Y-%m-%d}) with model version "
+                  f"{scorer.version} -> {summary.path}", soft_wrap=True)
+    console.print("  latest tiers: " + ", ".join(f"{tier} {n:,}" for tier, n in summary.by_tier.items()))
+    if summary.queued_for_crm:
+        console.print(f"  {summary.queued_for_crm:,} new MQLs queued for the CRM webhook: "
+                      "`leadscore serve` delivers them (with retries)", soft_wrap=True)
 
 
 def _print_outcome(settings: Settings, outcome) -> None:
@@ -324,8 +345,8 @@ def train_rollback(
     ctx: typer.Context,
     version: Annotated[str, typer.Argument(help="The registered version to make champion again.")],
 ) -> None:
-    """Put an earlier version of the lead model back as champion (restart `leadscore serve` to
-    serve it)."""
+    """Put an earlier version of the lead model back as champion (a running service picks it up
+    within serving.model_check_s seconds)."""
     from leadscore.training.register import rollback
 
     settings: Settings = ctx.obj
@@ -338,12 +359,19 @@ def train_rollback(
 
 
 @app.command()
+def score(ctx: typer.Context) -> None:
+    """Score everyone with the champion (now and at earlier times: the score history that
+    portraits and segments read), and queue new MQLs for the CRM webhook."""
+    run_score(ctx.obj)
+
+
+@app.command()
 def pipeline(
     ctx: typer.Context,
     seed: Annotated[int | None, typer.Option(help="Random seed of the world.")] = None,
     scale: Annotated[float | None, typer.Option(help="Size multiplier of the world.")] = None,
 ) -> None:
-    """Run every stage from the synthetic world to a registered champion.
+    """Run every stage from the synthetic world to a registered champion and batch scores.
 
     A new world means new people: the Feast registry and online store of the data
     dir are rebuilt from scratch, so no PID of an earlier world stays online.
@@ -356,18 +384,21 @@ def pipeline(
     run_features_apply(settings)
     run_features_materialize(settings)  # in full: the build was
     run_train(settings)
+    run_score(settings)
 
 
-def sample_pids(settings: Settings, n: int = 3) -> list[str]:
-    """PIDs worth trying: the most engaged people at the feature clock's 'now'."""
+def sample_pids(settings: Settings, n: int = 3) -> list[tuple[str, str | None]]:
+    """(PID, owning rep) worth trying: the most engaged people at the feature clock's 'now'."""
     import duckdb
 
     path = settings.feature_data_dir / "person_interest.parquet" / "*.parquet"
-    rows = duckdb.sql(f"""
-        SELECT pid FROM read_parquet('{path}')
-        WHERE event_timestamp = (SELECT max(event_timestamp) FROM read_parquet('{path}'))
-        ORDER BY events_30d DESC, pid LIMIT {n}""").fetchall()
-    return [row[0] for row in rows]
+    with duckdb.connect(str(settings.middle_db), read_only=True) as con:
+        return con.execute(f"""
+            WITH now AS (SELECT pid, events_30d FROM read_parquet('{path}')
+                         WHERE event_timestamp = (SELECT max(event_timestamp) FROM read_parquet('{path}')))
+            SELECT now.pid, coalesce(c.owner_rep_id, p.owner_rep_id)
+            FROM now JOIN person p USING (pid) LEFT JOIN company c ON c.cid = p.cid
+            ORDER BY now.events_30d DESC, now.pid LIMIT {n}""").fetchall()
 
 
 @app.command()
@@ -375,16 +406,23 @@ def serve(
     ctx: typer.Context,
     port: Annotated[int | None, typer.Option(help="Port (default: serving.port).")] = None,
 ) -> None:
-    """Start the BentoML scoring service (`bentoml serve`) and show how to call it."""
+    """Start the BentoML service (`bentoml serve`) and show how to call it."""
     settings: Settings = ctx.obj
     port = port or settings.serving.port
     url = f"http://{settings.serving.host}:{port}"
-    console.print(f"\n[bold]leadscore is starting at {url}[/bold] (OpenAPI docs at {url}/docs)",
+    samples = sample_pids(settings)
+    say = functools.partial(console.print, soft_wrap=True, highlight=False, markup=False)
+    console.print(f"\n[bold]leadscore is starting at {url}[/bold] (API docs at {url}/api/docs; "
+                  f"demo keys and roles in {settings.config_file(settings.serving.access_file)})",
                   soft_wrap=True)
-    console.print("Try these PIDs (the most engaged people right now):", soft_wrap=True)
-    for pid in sample_pids(settings):
-        console.print(f"  curl -s -X POST {url}/score -H 'content-type: application/json' "
-                      f"-d '{{\"pid\": \"{pid}\"}}'", soft_wrap=True, highlight=False, markup=False)
+    say("Score the most engaged people right now, as the CRM:")
+    for pid, _ in samples:
+        say(f"  curl -s -X POST {url}/score -H 'X-API-Key: demo-crm-key' "
+            f"-H 'content-type: application/json' -d '{{\"pid\": \"{pid}\"}}'")
+    pid, owner = next((sample for sample in samples if sample[1]), samples[0])
+    say(f"Open a portrait as its account's sales rep: {url}/login?next=/portrait/{pid} "
+        f"with the key demo-sales-{owner} (another rep's key is refused)")
+    say(f"Build a segment as a marketer: {url}/login?next=/segments/page with the key demo-marketer-key")
     bentoml = Path(sys.executable).parent / "bentoml"
     command = [str(bentoml), "serve", "leadscore.serving.service:LeadScoring",
                "--host", settings.serving.host, "--port", str(port)]
@@ -468,6 +506,37 @@ def bench_training(
     settings: Settings = ctx.obj
     with step("training benchmark: three datasets and 1M rows"):
         figures = run(settings, settings.data_dir / "bench" / "training")
+    _emit(figures, as_json)
+
+
+@bench_app.command("serving")
+def bench_serving(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+) -> None:
+    """The service under load (`bentoml serve`, side by side with a bare constant endpoint):
+    /score latency and throughput, batch scoring with reasons against LightGBM's pred_contrib,
+    and portraits."""
+    from leadscore.serving.benchmark import run
+
+    settings: Settings = ctx.obj
+    with step("serving benchmark: the service and a reference endpoint under load"):
+        figures = run(settings, settings.data_dir / "bench" / "serving")
+    _emit(figures, as_json)
+
+
+@bench_app.command("segments")
+def bench_segments(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+) -> None:
+    """Segment counts (the seed example and a ten-condition segment) at the default world and
+    at 10x."""
+    from leadscore.segments.benchmark import run_benchmark
+
+    settings: Settings = ctx.obj
+    with step("segments benchmark: counts at 1x and 10x"):
+        figures = run_benchmark(settings)
     _emit(figures, as_json)
 
 

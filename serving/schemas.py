@@ -65,6 +65,10 @@ class ScoreResponse(BaseModel):
     routing: Routing
     reasons_up: list[Reason] = Field(description="What raises the score most, strongest first.")
     reasons_down: list[Reason] = Field(description="What lowers the score most, strongest first.")
+    base_value: float | None = Field(
+        None, description="The model's output before any feature, in the reasons' units (log-odds, or "
+                          "points): base + all impacts = the raw score that calibration turns into "
+                          "the probability.")
     model_version: str = Field(description="Registered version of lead-propensity that scored.")
     model_kind: str = Field(description="rule_baseline, logistic_regression or lightgbm.")
     horizon_days: int = Field(description="The probability's horizon in days.")

@@ -52,7 +52,16 @@ class Evaluation:
     interest_score: np.ndarray
     tier: np.ndarray
     contrib: np.ndarray        # (rows, features), in the model's units
+    base: np.ndarray           # per row: the model's output before any feature (same units)
     values: dict[str, np.ndarray]  # the model input per feature, for phrasing reasons
+
+
+@dataclass
+class PathResult:
+    probability: np.ndarray
+    contrib: np.ndarray
+    base: np.ndarray
+    values: dict[str, np.ndarray]
 
 
 def _floats(values: Sequence) -> np.ndarray:
@@ -109,11 +118,11 @@ class _LightGBMPath:
                 values[name] = numbers
         return matrix, values
 
-    def evaluate(self, columns: Columns, n: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def evaluate(self, columns: Columns, n: int) -> PathResult:
         matrix, values = self.encode(columns, n)
         phi = self.shap.contributions(matrix)
         raw = phi.sum(axis=1)  # local accuracy: expected value + contributions = raw score
-        return expit(-(self.a * raw + self.b)), phi[:, :-1], values
+        return PathResult(expit(-(self.a * raw + self.b)), phi[:, :-1], phi[:, -1], values)
 
 
 class _GeneralPath:
@@ -123,12 +132,13 @@ class _GeneralPath:
         self.model = model
         self.features = features
 
-    def evaluate(self, columns: Columns, n: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def evaluate(self, columns: Columns, n: int) -> PathResult:
         frame = pd.DataFrame({name: list(columns.get(name, [None] * n)) for name in self.features.all})
         X = prepare(frame, self.features)
         probability = self.model.predict_proba(X)[:, 1]
         contrib = contributions(self.model, X).to_numpy(dtype=float)
-        return probability, contrib, {name: X[name].to_numpy() for name in X.columns}
+        base = base_model(self.model).decision_function(X) - contrib.sum(axis=1)  # intercept; 0 points
+        return PathResult(probability, contrib, base, {name: X[name].to_numpy() for name in X.columns})
 
 
 class Scorer:
@@ -158,7 +168,8 @@ class Scorer:
 
     def evaluate(self, columns: Columns, n: int) -> Evaluation:
         """Scores of `n` rows given as feature name -> values (missing features are unknown)."""
-        probability, contrib, values = self.path.evaluate(columns, n)
+        path = self.path.evaluate(columns, n)
+        probability, values = path.probability, path.values
         fit = share_of_points(self.fit_rules, values)
         interest = share_of_points(self.interest_rules, values)
         completeness = (np.asarray(values["profile_completeness"], dtype=float)
@@ -167,7 +178,7 @@ class Scorer:
         score = probability_to_score(probability, self.score_settings)
         tier = tier_array({"score": score, "fit_score": fit, "interest_score": interest,
                            "completeness": completeness}, self.metadata["tiers"])
-        return Evaluation(probability, score, fit, interest, tier, contrib, values)
+        return Evaluation(probability, score, fit, interest, tier, path.contrib, path.base, values)
 
     def score_columns(self, pids: Sequence[str | None], columns: Columns,
                       feature_times: Sequence[str | None] | None = None) -> list[ScoreResponse]:
@@ -207,5 +218,6 @@ class Scorer:
             score=round(float(result.score[i]), 1), fit_score=round(float(result.fit_score[i]), 1),
             interest_score=round(float(result.interest_score[i]), 1), tier=tier,
             routing=Routing(**routing_action(tier, self.metadata["tiers"])),
-            reasons_up=up, reasons_down=down, model_version=self.version, model_kind=self.kind,
+            reasons_up=up, reasons_down=down, base_value=round(float(result.base[i]), 4),
+            model_version=self.version, model_kind=self.kind,
             horizon_days=self.horizon_days, feature_timestamp=feature_time)

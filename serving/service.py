@@ -1,48 +1,292 @@
-"""The BentoML service: scores for the CRM.
+"""The BentoML service: scores for the CRM, portraits for sales, segments for marketing.
 
-Start it with `bentoml serve` from the project root (bentofile.yaml names this
-class) or `leadscore serve`. At start it loads the MLflow `champion` of
-`lead-propensity` and opens the Feast store; requests read online features and
-explain with the model's own contributions, so nothing is set up per request.
-Settings come from $LEADSCORE_CONFIG (default config/leadscore.yaml) and
-$LEADSCORE_DATA_DIR.
+Start it with `bentoml serve` from the project root (bentofile.yaml names this class)
+or `leadscore serve`. One `@bentoml.service` class; its HTTP routes are a FastAPI app
+mounted with `@bentoml.asgi_app`, which gives the statuses clients rely on (422 naming
+the bad field, 413 for an oversized batch, 401/403) and an OpenAPI page at /api/docs.
+
+At start it loads the MLflow `champion` of `lead-propensity` (and swaps in a new one
+without a restart, see serving/champion.py), opens the Feast store, the portrait reader,
+the segment engine and the webhook outbox; requests then only read online features and
+compute. Settings come from $LEADSCORE_CONFIG (default config/leadscore.yaml) and
+$LEADSCORE_DATA_DIR; keys and roles from config/access.yaml.
 """
 
 from __future__ import annotations
 
+import html
+import logging
 from typing import Annotated
+from urllib.parse import quote
 
 import bentoml
-from bentoml.exceptions import NotFound
-from pydantic import Field
+from bentoml import get_current_service
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel, Field
 
 from leadscore.config import load_settings
-from leadscore.features.catalog import scoring_specs
 from leadscore.features.store import OnlineFeatures, open_store
-from leadscore.serving.schemas import ScoreResponse
+from leadscore.segments.api import build_router
+from leadscore.segments.engine import SegmentEngine
+from leadscore.serving.audit import AuditLog
+from leadscore.serving.auth import COOKIE, AccessList, AuthError, Caller, key_from_headers
+from leadscore.serving.champion import ChampionWatcher
+from leadscore.serving.portrait import (
+    Portrait,
+    PortraitReader,
+    PortraitUnavailable,
+    UnknownPerson,
+    render_portrait_html,
+)
+from leadscore.serving.schemas import BatchRequest, BatchResponse, ItemError, ScoreRequest, ScoreResponse
 from leadscore.serving.scorer import Scorer
-from leadscore.training.register import load_champion
+from leadscore.serving.webhook import MqlPusher
+
+log = logging.getLogger(__name__)
+app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
+              description="Lead scores with reasons for the CRM, explained portraits for sales, "
+                          "segments for marketing. Send your key as `X-API-Key`.")
+def caller(request: Request, service: Annotated[LeadScoring, Depends(get_current_service)]) -> Caller:
+    """The caller of a request, from its API key; 401 without a valid one."""
+    try:
+        return service.access.caller(key_from_headers(request.headers, request.cookies))
+    except AuthError as error:
+        raise HTTPException(error.status, error.message,
+                            headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'}) from None
 
 
-@bentoml.service(name="leadscore", traffic={"timeout": 30})
+def allowed(permission: str):
+    """A dependency: the caller, if their role may use `permission` endpoints (else 403)."""
+
+    def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
+        try:
+            who.require(permission)
+        except AuthError as error:
+            raise HTTPException(error.status, error.message) from None
+        return who
+
+    return check
+
+
+class ModelInfo(BaseModel):
+    registered_model: str = Field(description="The MLflow registered model served.")
+    version: str = Field(description="The champion version being served.")
+    model_kind: str = Field(description="rule_baseline, logistic_regression or lightgbm.")
+    fast_path: bool = Field(description="True when scored on the matrix fast path (LightGBM).")
+    loaded_at: float = Field(description="When this version was loaded (Unix time).")
+    last_reload_error: str | None = Field(description="Why the last new champion failed to load, if it did.")
+
+
+@bentoml.service(name="leadscore", traffic={"timeout": 60})
+@bentoml.asgi_app(app)
 class LeadScoring:
     """Lead scores with reasons, from the champion model and online features."""
 
     def __init__(self) -> None:
-        settings = load_settings()
-        model, metadata, version = load_champion(settings)
-        self.scorer = Scorer(model, metadata, version, scoring_specs(settings),
-                             settings.serving.max_reasons)
+        self.settings = settings = load_settings()
+        self.access = AccessList.load(settings.config_file(settings.serving.access_file))
         self.features = OnlineFeatures(open_store(settings))
+        self.pusher = MqlPusher(settings.serving.webhook, settings.serving_dir)
+        self.pusher.start()
+        self.champion = ChampionWatcher(settings).start()
+        self.portraits = PortraitReader(settings)
+        self.audit = AuditLog(settings.serving_dir / "audit.jsonl")
+        self.segments = SegmentEngine(settings)
+        app.include_router(build_router(self.segments, allowed("segments")))
 
-    @bentoml.api(route="/score")
-    def score(
-        self,
-        pid: Annotated[str, Field(min_length=1, description="The person to score (One ID PID).")],
-    ) -> ScoreResponse:
-        """Probability, score, tier, routing and the reasons for one person."""
-        features = self.features.read([pid])
-        if not bool(features["known"].iloc[0]):
-            raise NotFound(f"unknown pid {pid!r}: no features online for it; check the PID "
-                           "(see the person table) or run `leadscore features materialize`")
-        return self.scorer.score_frame(features)[0]
+    @bentoml.on_shutdown
+    def shutdown(self) -> None:
+        self.champion.stop()
+        self.pusher.close()
+
+    @property
+    def scorer(self) -> Scorer:
+        return self.champion.scorer
+
+    # ---- scores for the CRM -------------------------------------------------------------
+
+    def _score_items(self, items: list[ScoreRequest], batch: bool = False
+                     ) -> tuple[list[ScoreResponse], list[ItemError]]:
+        """Score PIDs (one online read for all) and feature rows (one matrix for all), in the
+        order given; only scores from online features count as MQL crossings."""
+        scorer = self.scorer
+        by_pid = [i for i, item in enumerate(items) if item.features is None]
+        online = self.features.read_rows([items[i].pid for i in by_pid]) if by_pid else None
+        found: dict[int, tuple[dict, str | None]] = {}
+        errors = []
+        for position, i in enumerate(by_pid):
+            if online.known[position]:
+                found[i] = ({name: online.columns[name][position] for name in scorer.feature_names},
+                            online.updated_at[position].isoformat())
+            else:
+                errors.append(ItemError(index=i, pid=items[i].pid, status=404,
+                                        detail=_unknown_pid(items[i].pid)))
+        for i, item in enumerate(items):
+            if item.features is not None:
+                where = ["body", "items", i] if batch else ["body"]
+                found[i] = (_check_feature_row(item.features, scorer, where), None)
+        order = sorted(found)
+        columns = {name: [found[i][0].get(name) for i in order] for name in scorer.feature_names}
+        results = scorer.score_columns([items[i].pid for i in order], columns,
+                                       [found[i][1] for i in order]) if order else []
+        try:
+            self.pusher.observe([result for i, result in zip(order, results, strict=True)
+                                 if items[i].features is None])
+        except Exception:  # noqa: BLE001 - a crossing missed now is found at the next scoring
+            log.exception("could not queue MQL crossings for the CRM webhook")
+        return results, errors
+
+    @app.post("/score", tags=["scores"])
+    def score(self, request: ScoreRequest,
+              who: Annotated[Caller, Depends(allowed("score"))]) -> ScoreResponse:
+        """Probability, score, tier, routing and the reasons, for one PID or one feature row."""
+        results, errors = self._score_items([request])
+        if errors:
+            raise HTTPException(errors[0].status, errors[0].detail)
+        return results[0]
+
+    @app.post("/score_batch", tags=["scores"],
+              responses={413: {"description": "More items than serving.max_batch"}})
+    def score_batch(self, request: BatchRequest,
+                    who: Annotated[Caller, Depends(allowed("score"))]) -> BatchResponse:
+        """Many PIDs or feature rows in one call (at most serving.max_batch, 1000 by default);
+        unknown PIDs are listed under `errors`, the rest are scored."""
+        limit = self.settings.serving.max_batch
+        if len(request.items) > limit:
+            raise HTTPException(413, f"{len(request.items)} items is more than the maximum of {limit} "
+                                     "per call (serving.max_batch): split the batch")
+        results, errors = self._score_items(request.items, batch=True)
+        return BatchResponse(results=results, errors=errors)
+
+    @app.get("/model", tags=["scores"])
+    def model(self, who: Annotated[Caller, Depends(caller)]) -> ModelInfo:
+        """The champion being served now (it changes without a restart)."""
+        scorer = self.scorer
+        return ModelInfo(registered_model=self.settings.training.registered_model,
+                         version=scorer.version, model_kind=scorer.kind,
+                         fast_path=type(scorer.path).__name__ == "_LightGBMPath",
+                         loaded_at=self.champion.loaded_at, last_reload_error=self.champion.last_error)
+
+    # ---- portraits for sales ------------------------------------------------------------
+
+    @app.get("/portrait/{pid}", tags=["portraits"], response_model=Portrait,
+             responses={200: {"content": {"text/html": {}}}})
+    def portrait(self, pid: str, request: Request, who: Annotated[Caller, Depends(caller)],
+                 pii: Annotated[str, Query(pattern="^(masked|full)$",
+                                           description="`full` shows email and phone unmasked, "
+                                                       "for roles allowed to (audited)")] = "masked",
+                 format: Annotated[str | None, Query(pattern="^(json|html)$",
+                                                     description="json or html (default: by the "
+                                                                 "Accept header)")] = None):
+        """A person's profile, company and group, timeline, score history, current score with
+        reasons, and engaged colleagues. Sales see their own accounts only. Every answer to a
+        known caller, refusals included, is audited."""
+        if "portrait" not in who.can:
+            self.audit.record(who, "portrait", pid, 403, [])
+            allowed("portrait")(who)  # raises the 403
+        if pii == "full" and not who.reveal_pii:
+            self.audit.record(who, "portrait", pid, 403, [])
+            raise HTTPException(403, f"role {who.role!r} may not see personal data in full: "
+                                     "ask without pii=full")
+        try:
+            owner = self.portraits.owner(pid)
+        except UnknownPerson:
+            self.audit.record(who, "portrait", pid, 404, [])
+            raise HTTPException(404, f"unknown pid {pid!r}: no such person in the middle layer") from None
+        except PortraitUnavailable as error:
+            raise HTTPException(503, f"portraits are unavailable for a moment: {error}") from None
+        if not who.may_see_account_of(owner):
+            self.audit.record(who, "portrait", pid, 403, [])
+            raise HTTPException(403, f"{pid} belongs to an account owned by {owner or 'nobody'}, "
+                                     f"not by {who.employee_id}: sales see their own accounts only")
+        scored, _ = self._score_items([ScoreRequest(pid=pid)])
+        try:
+            result = self.portraits.portrait(pid, scored[0] if scored else None, reveal_pii=pii == "full")
+        except PortraitUnavailable as error:
+            raise HTTPException(503, f"portraits are unavailable for a moment: {error}") from None
+        self.audit.record(who, "portrait", pid, 200, result.fields_read())
+        if format == "html" or (format is None and _prefers_html(request)):
+            return HTMLResponse(render_portrait_html(result, who.employee_id or who.name))
+        return result
+
+    # ---- signing in from a browser ------------------------------------------------------
+
+    @app.get("/login", include_in_schema=False)
+    def login_page(self, next: str = "/", error: str = "") -> HTMLResponse:
+        return HTMLResponse(_LOGIN_PAGE.format(next=quote(next, safe="/?=&"),
+                                               error="Unknown key, try again." if error else ""))
+
+    @app.post("/login", include_in_schema=False)
+    def login(self, request: Request, key: Annotated[str, Form()], next: Annotated[str, Form()] = "/"):
+        target = next if next.startswith("/") and not next.startswith("//") else "/"
+        try:
+            self.access.caller(key)
+        except AuthError:
+            return RedirectResponse(f"/login?error=1&next={quote(target)}", status_code=303)
+        response = RedirectResponse(target, status_code=303)
+        # A page framed by another site (the segment builder in a CRM) only gets a partitioned,
+        # SameSite=None cookie, which must be Secure: https, or loopback, which browsers trust.
+        secure = request.url.scheme == "https" or request.url.hostname in ("127.0.0.1", "localhost")
+        response.set_cookie(COOKIE, key, httponly=True, max_age=12 * 3600, secure=secure,
+                            samesite="none" if secure else "lax", partitioned=secure)
+        return response
+
+    @app.get("/logout", include_in_schema=False)
+    def logout(self) -> RedirectResponse:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+
+def _unknown_pid(pid: str | None) -> str:
+    return (f"unknown pid {pid!r}: no features online for it; check the PID (see the person "
+            "table) or run `leadscore features materialize`")
+
+
+def _check_feature_row(features: dict, scorer: Scorer, where: list) -> dict:
+    """The row, if every name is a feature and numbers are numbers; else 422 naming each field."""
+    numeric = set(scorer.features.numeric)
+    problems = [(name, f"unknown feature {name!r}; valid features: {', '.join(scorer.feature_names)}")
+                for name in sorted(set(features) - set(scorer.feature_names))]
+    problems += [(name, f"{name} is a number; got {value!r}") for name, value in features.items()
+                 if name in numeric and isinstance(value, str)]
+    if problems:
+        raise HTTPException(422, [{"loc": [*where, "features", name], "msg": message,
+                                   "type": "value_error"} for name, message in problems])
+    return features
+
+
+def _prefers_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "application/json" not in accept.split(",")[0]
+
+
+@app.exception_handler(HTTPException)
+async def _http_error(request: Request, error: HTTPException):
+    """Browsers asking for a page without a key go to the sign-in page; APIs get JSON."""
+    if error.status_code == 401 and _prefers_html(request):
+        return RedirectResponse(f"/login?next={quote(str(request.url.path))}", status_code=303)
+    if _prefers_html(request) and isinstance(error.detail, str):
+        return HTMLResponse(_ERROR_PAGE.format(status=error.status_code, message=html.escape(error.detail)),
+                            status_code=error.status_code)
+    return JSONResponse({"detail": error.detail}, status_code=error.status_code,
+                        headers=getattr(error, "headers", None))
+
+
+_LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>leadscore: sign in</title>
+<style>body{{font:15px system-ui,sans-serif;background:#f4f6f8;display:grid;place-items:center;height:90vh}}
+form{{background:#fff;padding:28px 32px;border-radius:10px;box-shadow:0 2px 12px #0002;min-width:320px}}
+input{{width:100%;padding:8px;margin:8px 0 14px;font:inherit;box-sizing:border-box}}
+button{{padding:8px 18px;font:inherit;background:#1f5fbf;color:#fff;border:0;border-radius:6px}}
+.error{{color:#b00020}}</style></head><body>
+<form method="post" action="/login"><h2>leadscore</h2><label for="key">API key</label>
+<input id="key" name="key" type="password" autocomplete="off" autofocus>
+<input type="hidden" name="next" value="{next}"><p class="error">{error}</p>
+<button type="submit">Sign in</button></form></body></html>"""
+
+_ERROR_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>leadscore: {status}</title>
+<style>body{{font:15px system-ui,sans-serif;background:#f4f6f8;padding:48px}}
+main{{background:#fff;padding:24px 32px;border-radius:10px;max-width:640px;box-shadow:0 2px 12px #0002}}
+</style></head><body><main><h2>{status}</h2><p id="message">{message}</p>
+<p><a href="/logout">Sign in with another key</a></p></main></body></html>"""

@@ -1,0 +1,120 @@
+"""The segments' HTTP routes and builder page, as a FastAPI router the service mounts.
+
+Every route, the page included, depends on `guard`, the service's check of the caller's
+key and role (only roles that may use `segments` pass). A segment that does not compile is
+a 400 whose message names the bad field, event type, property or tag and lists the valid
+ones; an unknown saved segment is a 404.
+
+Routes (under /segments): POST /count, POST /preview?limit=N, POST (save), GET (list),
+GET /vocabulary, GET /page, GET /{id}, GET /{id}/export (CSV).
+
+Embedding the page (`GET /segments/page`) in another system's page:
+
+    <iframe src="https://leadscore.example.com/login?next=/segments/page" width="100%" height="900">
+
+The page is guarded like every route, and a frame cannot send headers, so the key travels
+in the `leadscore_key` cookie that the service's /login sets; the page's own calls go to
+its own origin and carry it. A site that frames the page from another site (the CRM at
+crm.example.com, leadscore at leadscore.other.com) only gets the cookie sent if it is
+`SameSite=None; Secure; Partitioned` and set inside the frame: browsers block third-party
+cookies, and a partitioned cookie lives in the jar of the framing site. Hence the iframe
+opens /login (the user signs in once per framing site) and /login sends it on to the page.
+A frame of the same site (crm.example.com framing leadscore.example.com) needs nothing more.
+The page sets no `X-Frame-Options`; its Content-Security-Policy allows only its own inline
+code and calls to its own origin, and no `frame-ancestors`, so any site may frame it.
+
+When it saves a segment inside a frame, the page tells the framing page with
+`postMessage({type: "leadscore:segment-saved", id, name, count}, parent_origin)` if its URL
+carries `?parent_origin=https://crm.example.com` (nothing is posted without it).
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the routes' `Annotated`
+# parameters, which name `body` and `guard`, locals of build_router, at definition time.
+from collections.abc import Callable
+from importlib.resources import files
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from fastapi.responses import HTMLResponse, StreamingResponse
+
+from leadscore.segments.dsl import SegmentError, examples
+from leadscore.segments.engine import SegmentEngine
+from leadscore.serving.auth import Caller
+
+MAX_PREVIEW = 100
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
+                                           "style-src 'unsafe-inline'; img-src 'self' data:",
+                "Cache-Control": "no-store"}
+BODY_HELP = ("A segment: `{name, where: {all|any: [...]} | {not: ...} | condition}` "
+             "(see GET /segments/vocabulary and segments/dsl.py)")
+
+
+def _bad_segment(call: Callable[[], Any]) -> Any:
+    """Run `call`, turning a segment that does not compile into a 400."""
+    try:
+        return call()
+    except SegmentError as error:
+        raise HTTPException(status_code=400, detail=str(error)) from None
+
+
+def _saved(engine: SegmentEngine, segment_id: str) -> dict:
+    try:
+        return engine.saved(segment_id)
+    except KeyError:
+        raise HTTPException(status_code=404, detail=f"no saved segment {segment_id!r}; "
+                                                    "GET /segments lists them") from None
+
+
+def build_router(engine: SegmentEngine, guard: Callable[..., Any]) -> APIRouter:
+    """The /segments routes over `engine`; `guard` (a FastAPI dependency returning the Caller
+    or raising 401/403) runs before each of them."""
+    router = APIRouter(prefix="/segments", tags=["segments"], dependencies=[Depends(guard)])
+    page = (files("leadscore.segments") / "templates" / "builder.html").read_text()
+    shipped = {name: segment.to_data() for name, segment in examples().items()}
+    body = Body(description=BODY_HELP, examples=[shipped["seed"]])
+
+    @router.post("/count")
+    def count(segment: Annotated[dict, body]) -> dict:
+        """Live count of the segment, and its members by tier of the latest scoring."""
+        return _bad_segment(lambda: engine.count(segment))
+
+    @router.post("/preview")
+    def preview(segment: Annotated[dict, body],
+                limit: Annotated[int, Query(ge=1, le=MAX_PREVIEW)] = 20) -> dict:
+        """The first `limit` members, best score first; email and phone masked."""
+        return {"limit": limit, "members": _bad_segment(lambda: engine.preview(segment, limit))}
+
+    @router.post("", status_code=201)
+    def save(segment: Annotated[dict, body], caller: Annotated[Caller, Depends(guard)]) -> dict:
+        """Save the segment; returns its id (and the stored record)."""
+        return _bad_segment(lambda: engine.save(segment, caller.employee_id))
+
+    @router.get("")
+    def saved_segments() -> list[dict]:
+        """The saved segments, newest first (id, name, description, created_at, created_by)."""
+        return engine.store.list()
+
+    @router.get("/vocabulary")
+    def vocabulary() -> dict:
+        """What a segment may name: fields, event types and properties, tags, score fields,
+        operators per type and known values; and the shipped example segments."""
+        return {**engine.vocabulary(), "examples": shipped}
+
+    @router.get("/page", response_class=HTMLResponse)
+    def builder_page() -> HTMLResponse:
+        """The segment builder; embeddable in an iframe (see the module docstring)."""
+        return HTMLResponse(page, headers=PAGE_HEADERS)
+
+    @router.get("/{segment_id}")
+    def saved_segment(segment_id: str) -> dict:
+        return _saved(engine, segment_id)
+
+    @router.get("/{segment_id}/export")
+    def export(segment_id: str) -> StreamingResponse:
+        """Every member of a saved segment as CSV, email and phone masked."""
+        record = _saved(engine, segment_id)
+        chunks = _bad_segment(lambda: engine.export_csv(record["segment"]))
+        return StreamingResponse(chunks, media_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{segment_id}.csv"'})
+
+    return router

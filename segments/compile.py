@@ -1,0 +1,209 @@
+"""A segment compiled to one parameterised DuckDB query over the loaded world.
+
+The query runs on the tables `world.py` loads: `person p`, `company c` (joined on cid),
+`latest_score s` (joined on pid), `person_tag(pid, tag)` and `interaction(pid, event_type,
+event_time, <one column per property>)`. Two rules keep it safe:
+
+- only identifiers from the vocabulary (built from the data, quoted) enter the SQL text;
+  a name the vocabulary does not hold is a SegmentError naming it and listing the valid ones;
+- every value is a numbered parameter (`$1`, `$2`, ...), never SQL text.
+
+Every predicate is TRUE or FALSE, never NULL (missing values fail a comparison), so `NOT`
+is the complement of its group. Relative windows count back from `as_of`, the frozen
+world's "now" (see engine.py), and no event after `as_of` ever counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from leadscore.segments.dsl import (
+    AllGroup,
+    AnyGroup,
+    AttributeCondition,
+    Comparison,
+    EventCondition,
+    Node,
+    NotGroup,
+    ScoreCondition,
+    Segment,
+    SegmentError,
+    TagCondition,
+    Window,
+)
+from leadscore.segments.vocabulary import OPS_BY_TYPE, FieldSpec, Vocabulary
+
+PEOPLE = ("person p LEFT JOIN company c ON c.cid = p.cid "
+          "LEFT JOIN latest_score s ON s.pid = p.pid")
+MEMBER_COLUMNS = {  # preview and export columns; email and phone are masked by the engine
+    "pid": "p.pid", "name": "p.name", "title": "p.title", "seniority": "p.seniority",
+    "department": "p.department", "email": "p.email", "phone": "p.phone",
+    "owner_rep_id": "p.owner_rep_id", "company": "c.name", "industry": "c.industry",
+    "employees": "c.employees", "tier": "s.tier", "score": "round(s.score, 1)",
+    "probability": "round(s.probability, 4)",
+}
+COMPARE = {"=": "=", "!=": "<>", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
+NO_SCORES = "no scores yet: run `leadscore score`"
+NO_TAGS = "no tags yet: run `leadscore features build`"
+
+
+@dataclass
+class _Query:
+    vocabulary: Vocabulary
+    as_of: datetime
+    params: list = field(default_factory=list)
+
+    def bind(self, value: object) -> str:
+        """A user value as a numbered parameter, never as SQL text."""
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+
+def _lookup(specs: dict[str, Any], name: str, what: str, where: str) -> Any:
+    """The vocabulary's entry for `name`, or an error naming it and listing the valid ones."""
+    if name not in specs:
+        plural = what[:-1] + "ies" if what.endswith("y") else what + "s"
+        valid = ", ".join(sorted(specs)) or "none"
+        raise SegmentError(f"{where}: unknown {what} `{name}`; valid {plural}: {valid}")
+    return specs[name]
+
+
+def _typed(value: object, spec: FieldSpec, where: str) -> object:
+    """A value as the field's type: a number for numbers, a UTC datetime for times."""
+    if spec.type == "number":
+        if not isinstance(value, int | float):
+            raise SegmentError(f"{where}: needs a number, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise SegmentError(f"{where}: needs text, got {value!r}")
+    if spec.type == "time":
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise SegmentError(f"{where}: needs a date or time (2026-10-31), got {value!r}") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return value
+
+
+def _comparison(spec: FieldSpec, cond: Comparison, query: _Query, where: str) -> str:
+    """One comparison on a vetted column expression, FALSE when the value is missing."""
+    if cond.op not in OPS_BY_TYPE[spec.type]:
+        raise SegmentError(f"{where}: `{cond.op}` does not apply to a {spec.type} field; "
+                           f"valid operators: {', '.join(OPS_BY_TYPE[spec.type])}")
+    column = spec.sql
+    if cond.op in ("is_set", "is_not_set"):
+        return f"({column} IS {'NOT ' if cond.op == 'is_set' else ''}NULL)"
+    values = [query.bind(_typed(value, spec, where)) for value in cond.values]
+    if cond.op in ("in", "not_in"):
+        if not values:  # one of nothing: no one; none of nothing: anyone with a value
+            return "FALSE" if cond.op == "in" else f"({column} IS NOT NULL)"
+        test = f"{column} {'NOT ' if cond.op == 'not_in' else ''}IN ({', '.join(values)})"
+    elif cond.op == "contains":
+        test = f"contains(lower({column}), lower({values[0]}))"
+    elif cond.op == "starts_with":
+        test = f"starts_with({column}, {values[0]})"
+    else:
+        test = f"{column} {COMPARE[cond.op]} {values[0]}"
+    return f"coalesce({test}, FALSE)"
+
+
+def _attribute(cond: AttributeCondition, query: _Query) -> str:
+    where = f"attribute `{cond.field}`"
+    return _comparison(_lookup(query.vocabulary.attributes, cond.field, "field", where), cond, query, where)
+
+
+def _score(cond: ScoreCondition, query: _Query) -> str:
+    where = f"score `{cond.field}`"
+    spec = _lookup(query.vocabulary.scores, cond.field, "score field", where)
+    if not query.vocabulary.scored:
+        raise SegmentError(f"{where}: {NO_SCORES}")
+    return _comparison(spec, cond, query, where)
+
+
+def _tag(cond: TagCondition, query: _Query) -> str:
+    """Has any of the tags (`match: any`) or every one of them (`match: all`)."""
+    if not query.vocabulary.tagged:
+        raise SegmentError(f"tag condition: {NO_TAGS}")
+    tags = sorted(set(cond.tags))
+    for tag in tags:
+        _lookup(query.vocabulary.tags, tag, "tag", "tag condition")
+    listed = ", ".join(query.bind(tag) for tag in tags)
+    having = ""
+    if cond.match == "all":
+        having = f" GROUP BY pid HAVING count(DISTINCT tag) = {query.bind(len(tags))}"
+    return f"p.pid IN (SELECT pid FROM person_tag WHERE tag IN ({listed}){having})"
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _window(window: Window | None, as_of: datetime) -> list[tuple[str, datetime]]:
+    """Bounds on event_time: never after as_of; `last_days: N` the N days up to as_of;
+    `from` / `to` whole UTC days, both included."""
+    bounds = [("<=", as_of)]
+    if window is None:
+        return bounds
+    if window.last_days is not None:
+        return bounds + [(">", as_of - timedelta(days=window.last_days))]
+    if window.from_:
+        bounds.append((">=", _day_start(window.from_)))
+    if window.to:
+        bounds.append(("<", _day_start(window.to + timedelta(days=1))))
+    return bounds
+
+
+def _event(cond: EventCondition, query: _Query) -> str:
+    """People with at least `min_count` matching events; anonymous events were never loaded."""
+    where = f"event `{cond.event_type}`"
+    spec = _lookup(query.vocabulary.events, cond.event_type, "event type", where)
+    tests = [f"event_type = {query.bind(cond.event_type)}"]
+    tests += [f"event_time {op} {query.bind(bound)}" for op, bound in _window(cond.window, query.as_of)]
+    for item in cond.where:
+        place = f"{where} property `{item.property}`"
+        prop = _lookup(spec.properties, item.property, "property", place)
+        tests.append(_comparison(prop, item, query, place))
+    having = f" GROUP BY pid HAVING count(*) >= {query.bind(cond.min_count)}" if cond.min_count > 1 else ""
+    return f"p.pid IN (SELECT pid FROM interaction WHERE {' AND '.join(tests)}{having})"
+
+
+def _predicate(node: Node, query: _Query) -> str:
+    if isinstance(node, AllGroup):
+        return "(" + " AND ".join(_predicate(kid, query) for kid in node.all) + ")" if node.all else "TRUE"
+    if isinstance(node, AnyGroup):
+        return "(" + " OR ".join(_predicate(kid, query) for kid in node.any) + ")" if node.any else "FALSE"
+    if isinstance(node, NotGroup):
+        return f"(NOT {_predicate(node.not_, query)})"
+    if isinstance(node, AttributeCondition):
+        return _attribute(node, query)
+    if isinstance(node, ScoreCondition):
+        return _score(node, query)
+    if isinstance(node, TagCondition):
+        return _tag(node, query)
+    return _event(node, query)
+
+
+def where_sql(segment: Segment, vocabulary: Vocabulary, as_of: datetime) -> tuple[str, list]:
+    """The segment's predicate over `PEOPLE` and its parameters."""
+    query = _Query(vocabulary, segment.as_of or as_of)
+    return _predicate(segment.where, query), query.params
+
+
+def count_sql(segment: Segment, vocabulary: Vocabulary, as_of: datetime) -> tuple[str, list]:
+    """Rows (tier or NULL when unscored, members)."""
+    predicate, params = where_sql(segment, vocabulary, as_of)
+    return f"SELECT s.tier, count(*) FROM {PEOPLE} WHERE {predicate} GROUP BY s.tier", params
+
+
+def members_sql(segment: Segment, vocabulary: Vocabulary, as_of: datetime,
+                limit: int | None = None) -> tuple[str, list]:
+    """The members' MEMBER_COLUMNS, best score first, then by pid (a stable order)."""
+    predicate, params = where_sql(segment, vocabulary, as_of)
+    columns = ", ".join(f"{sql} AS {name}" for name, sql in MEMBER_COLUMNS.items())
+    sql = f"SELECT {columns} FROM {PEOPLE} WHERE {predicate} ORDER BY s.score DESC NULLS LAST, p.pid"
+    if limit is not None:
+        params.append(int(limit))
+        sql += f" LIMIT ${len(params)}"
+    return sql, params

@@ -1,0 +1,136 @@
+"""The segment engine: live counts, previews and CSV exports of segments, and the store.
+
+`SegmentEngine(settings)` loads the world into memory once (world.py); a request then
+compiles its segment (compile.py) and runs one query, in milliseconds. Before each request
+the engine compares the sources' modification times with those it loaded (a few `stat`
+calls) and reloads when the middle layer, the tags or the scores changed, so "the latest
+scoring" stays the latest without a restart; `refresh()` reloads on demand.
+
+"Now" for relative windows ("the last 7 days") is the segment's `as_of` if it has one,
+else the latest event time in the middle layer, not the wall clock: the world is a
+snapshot, frozen at its last event.
+
+Previews and exports mask email and phone (serving.masking) whoever asks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import duckdb
+
+from leadscore.config import Settings
+from leadscore.segments.compile import MEMBER_COLUMNS, count_sql, members_sql
+from leadscore.segments.dsl import Segment, parse_segment
+from leadscore.segments.store import SegmentStore
+from leadscore.segments.world import World, load_world, source_stamps
+from leadscore.serving.masking import mask_record
+
+log = logging.getLogger(__name__)
+
+UNSCORED = "unscored"
+EXPORT_BATCH = 2000
+
+
+class SegmentEngine:
+    """Counts, previews and exports segments of one world. `world`: an already loaded (or
+    in-memory, e.g. benchmark) world to use instead of loading the settings' data."""
+
+    def __init__(self, settings: Settings, world: World | None = None):
+        self.settings = settings
+        self.store = SegmentStore(settings.data_dir / "segments")
+        self._lock = threading.Lock()
+        self._world = world or load_world(settings)
+
+    def refresh(self) -> None:
+        """Reload the world from the middle layer, tags and scores."""
+        world = load_world(self.settings)
+        with self._lock:
+            self._world = world
+
+    def world(self) -> World:
+        """The current world, reloaded first if a source file changed since it was loaded."""
+        world = self._world
+        if world.stamps is None or source_stamps(self.settings) == world.stamps:
+            return world
+        with self._lock:
+            if self._world is world:  # not reloaded by another request meanwhile
+                self._reload(world)
+            return self._world
+
+    def _reload(self, old: World) -> None:
+        try:
+            self._world = load_world(self.settings)
+        except Exception as error:  # a source being rewritten: keep serving the old world
+            log.warning("segments: reload failed (%s); keeping the world of %s", error, old.as_of)
+            self._world = World(old.con, old.vocabulary, old.as_of, old.tiers, source_stamps(self.settings))
+
+    def vocabulary(self) -> dict:
+        """Fields, event types, properties, tags, score fields and tiers, as JSON."""
+        world = self.world()
+        return {**world.vocabulary.describe(), "tiers": list(world.tiers), "as_of": world.as_of.isoformat()}
+
+    def count(self, segment: Segment | dict) -> dict:
+        """{count, by_tier (every tier and `unscored`), as_of, sql_ms}."""
+        segment, world = parse_segment(segment), self.world()
+        sql, params = count_sql(segment, world.vocabulary, world.as_of)
+        started = time.perf_counter()
+        with world.con.cursor() as cursor:
+            rows = cursor.execute(sql, params).fetchall()
+        sql_ms = (time.perf_counter() - started) * 1000
+        by_tier = dict.fromkeys([*world.tiers, UNSCORED], 0)
+        for tier, members in rows:
+            by_tier[tier or UNSCORED] = by_tier.get(tier or UNSCORED, 0) + members
+        return {"count": sum(by_tier.values()), "by_tier": by_tier,
+                "as_of": (segment.as_of or world.as_of).isoformat(), "sql_ms": round(sql_ms, 2)}
+
+    def preview(self, segment: Segment | dict, limit: int = 20) -> list[dict]:
+        """The first `limit` members (best score first), email and phone masked."""
+        segment, world = parse_segment(segment), self.world()
+        sql, params = members_sql(segment, world.vocabulary, world.as_of, limit)
+        with world.con.cursor() as cursor:
+            cursor.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [mask_record(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+
+    def export_csv(self, segment: Segment | dict) -> Iterator[str]:
+        """Every member as CSV text, in chunks, email and phone masked. The segment is checked
+        before the first chunk, so a bad one fails before anything is sent."""
+        segment, world = parse_segment(segment), self.world()
+        sql, params = members_sql(segment, world.vocabulary, world.as_of)
+        cursor = world.con.cursor()
+        cursor.execute(sql, params)
+        return _csv_chunks(cursor)
+
+    def save(self, segment: Segment | dict, created_by: str | None = None) -> dict:
+        """Store a segment after checking it compiles against the current vocabulary."""
+        segment, world = parse_segment(segment), self.world()
+        count_sql(segment, world.vocabulary, world.as_of)
+        return self.store.save(segment, created_by)
+
+    def saved(self, segment_id: str) -> dict[str, Any]:
+        """A saved segment's record; KeyError when there is none."""
+        return self.store.get(segment_id)
+
+
+def _csv_chunks(cursor: duckdb.DuckDBPyConnection) -> Iterator[str]:
+    """The header, then the rows in batches; the cursor is closed when done or abandoned."""
+    try:
+        names = list(MEMBER_COLUMNS)
+        yield _csv_text([names])
+        while rows := cursor.fetchmany(EXPORT_BATCH):
+            yield _csv_text([list(mask_record(dict(zip(names, row, strict=True))).values()) for row in rows])
+    finally:
+        cursor.close()
+
+
+def _csv_text(rows: list[list]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()

@@ -1,0 +1,205 @@
+"""The segment builder page in headless Chromium: the seed example built with the pickers
+shows the engine's live count; the page works inside another site's iframe.
+
+The router is served by uvicorn over the tiny hand-made world of the unit tests
+(tests/unit/segments/segments_tiny_world.py), behind a guard that, like the service's,
+reads the key from the `leadscore_key` cookie that /login sets. The stand-in /login here
+sets it the way an embeddable service must (`SameSite=None; Secure; Partitioned`): a
+browser sends a cookie to a frame of another site only then.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import uvicorn
+from fastapi import Cookie, FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse, RedirectResponse
+from playwright.sync_api import expect, sync_playwright
+
+from leadscore.config import load_settings
+from leadscore.local_servers import free_port
+from leadscore.segments.api import build_router
+from leadscore.segments.dsl import examples
+from leadscore.segments.engine import SegmentEngine
+from leadscore.serving.auth import Caller
+
+pytestmark = pytest.mark.integration
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+KEY = "marketer-key"
+
+
+def _tiny_world():
+    """The unit tests' world module, loaded by path (test folders are not packages)."""
+    path = PROJECT_ROOT / "tests" / "unit" / "segments" / "segments_tiny_world.py"
+    spec = importlib.util.spec_from_file_location("segments_tiny_world", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+tiny = _tiny_world()
+
+
+def guard(leadscore_key: str | None = Cookie(None)) -> Caller:
+    if leadscore_key != KEY:
+        raise HTTPException(401, "no API key")
+    return Caller(name="Marketing", role="marketer", employee_id="E0100", can=frozenset({"segments"}),
+                  own_accounts_only=False, reveal_pii=False)
+
+
+def login(next_path: str = Query("/segments/page", alias="next")) -> RedirectResponse:
+    """Stand-in for the service's /login: sets the key cookie, then goes to `next`."""
+    response = RedirectResponse(next_path if next_path.startswith("/") else "/", status_code=303)
+    response.headers.append("set-cookie", f"leadscore_key={KEY}; Path=/; HttpOnly; SameSite=None; "
+                                          "Secure; Partitioned")
+    return response
+
+
+def _host_page(frame_src: str) -> str:
+    """Another system's page embedding the builder; shows what the builder posts to it."""
+    return f"""<!doctype html><html><body><h1>CRM</h1><div id="got">nothing yet</div>
+        <iframe src="{frame_src}" width="1200" height="900"></iframe>
+        <script>addEventListener("message", (e) => {{
+          document.getElementById("got").textContent = [e.data.type, e.data.id, e.data.count].join(" "); }});
+        </script></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """(engine, base URL) of uvicorn serving the router and a host page at /host."""
+    data_dir = tiny.build(tmp_path_factory.mktemp("segments-page") / "data")
+    engine = SegmentEngine(load_settings(PROJECT_ROOT / "config" / "leadscore.yaml").with_data_dir(data_dir))
+    port = free_port()
+    app = FastAPI()
+    app.include_router(build_router(engine, guard))
+    builder = quote(f"/segments/page?parent_origin=http://localhost:{port}")
+    app.get("/login")(login)
+    app.get("/host")(lambda: HTMLResponse(_host_page(f"http://127.0.0.1:{port}/login?next={builder}")))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started:
+        assert time.time() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    yield engine, f"http://127.0.0.1:{port}", port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_context(browser):
+    """A browser that signed in at the service (its own site, not framed)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    context.add_cookies([{"name": "leadscore_key", "value": KEY, "domain": "127.0.0.1", "path": "/"}])
+    yield context
+    context.close()
+
+
+def _event_condition(page, index: int, event_type: str, days: int, prop: str, op: str):
+    """Add an event condition to the root group with the pickers; returns its property filter."""
+    page.locator(".group-head .add-condition").first.click()
+    condition = page.locator(".condition").nth(index)
+    condition.locator(".event-type").select_option(event_type)
+    condition.locator(".last-days").fill(str(days))
+    condition.locator(".add-filter").click()
+    condition = page.locator(".condition").nth(index)
+    condition.locator(".property").select_option(prop)
+    condition.locator(".op").select_option(op)
+    return page.locator(".condition").nth(index).locator(".filter .value")
+
+
+def _count(page):
+    return page.locator("#count")
+
+
+def test_seed_example_built_with_the_pickers_shows_the_engine_count(served, browser_context, tmp_path):
+    engine, base, _ = served
+    expected = engine.count(examples()["seed"])
+    page = browser_context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(error))
+    page.goto(f"{base}/segments/page")
+    expect(_count(page)).to_have_attribute("data-count", "0")  # an empty OR is no one
+
+    _event_condition(page, 0, "email_open", 7, "subject", "contains").fill("Product A")
+    expect(_count(page)).to_have_attribute("data-count", "2")  # live, as conditions change
+    urls = [f"{tiny.SITE}/product-a", f"{tiny.SITE}/pricing", f"{tiny.SITE}/contact-sales"]
+    _event_condition(page, 1, "web_visit", 30, "url", "in").select_option(urls)
+    _event_condition(page, 2, "purchase", 7, "product", "=").select_option("Product A")
+
+    expect(_count(page)).to_have_attribute("data-count", str(expected["count"]))
+    assert expected["count"] == len(tiny.SEED_MEMBERS)
+    for tier, members in expected["by_tier"].items():
+        expect(page.locator(f'.tier[data-tier="{tier}"]')).to_contain_text(str(members))
+    page.locator("#preview-btn").click()
+    expect(page.locator("#preview table tbody tr")).to_have_count(len(tiny.SEED_MEMBERS))
+    shown = {page.locator("#preview tbody tr").nth(i).locator("td").first.inner_text()
+             for i in range(len(tiny.SEED_MEMBERS))}
+    assert shown == tiny.SEED_MEMBERS
+    expect(page.locator("#preview")).to_contain_text("a***@acme.com")
+    page.screenshot(path=str(tmp_path / "segment-builder.png"), full_page=True)
+    assert (tmp_path / "segment-builder.png").stat().st_size > 10_000
+
+    page.locator(".group-head .negate").first.check()  # NOT of the whole OR: everyone else
+    expect(_count(page)).to_have_attribute("data-count", str(len(tiny.EVERYONE - tiny.SEED_MEMBERS)))
+    page.locator(".group-head .negate").first.uncheck()
+    expect(_count(page)).to_have_attribute("data-count", str(expected["count"]))
+
+    page.locator("#name").fill("seed by pickers")
+    page.locator("#save").click()
+    expect(page.locator("#saved-info")).to_contain_text("saved as seg_")
+    with page.expect_download() as download:
+        page.locator("#export").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert {row["pid"] for row in rows} == tiny.SEED_MEMBERS
+    assert errors == []
+
+
+def test_a_bad_value_shows_the_servers_message(served, browser_context):
+    _, base, _ = served
+    page = browser_context.new_page()
+    page.goto(f"{base}/segments/page")
+    page.locator(".group-head .add-condition").first.click()
+    page.locator(".condition .kind").select_option("attribute")
+    page.locator(".condition .field").select_option("company.employees")
+    page.locator(".condition .op").select_option(">=")
+    page.locator(".condition .value").fill("1000")
+    expect(_count(page)).to_have_attribute("data-count", "2")
+    page.locator(".condition .op").select_option("is_set")
+    expect(_count(page)).to_have_attribute("data-count", "4")  # C3 and P6 have no employee count
+
+
+def test_the_page_works_inside_another_sites_iframe(served, browser):
+    """The CRM at localhost frames the service at 127.0.0.1 (another site); the user signs in
+    inside the frame, then builds, counts and saves there; the CRM hears of the saved id."""
+    engine, _, port = served
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"http://localhost:{port}/host")
+    frame = page.frame_locator("iframe")
+    frame.locator('[data-example="seed"]').click()
+    expected = engine.count(examples()["seed"])["count"]
+    expect(frame.locator("#count")).to_have_attribute("data-count", str(expected))
+    frame.locator("#save").click()
+    expect(frame.locator("#saved-info")).to_contain_text("saved as seg_")
+    expect(page.locator("#got")).to_contain_text("leadscore:segment-saved seg_")
+    expect(page.locator("#got")).to_contain_text(f" {expected}")
+    context.close()

@@ -1,0 +1,215 @@
+"""The BentoML service through its ASGI app, on the tiny world the pipeline built: the auth
+matrix, scores by PID and by feature row, batch limits, bad requests, portraits with masking
+and the audit log, and the MQL webhook against a real local receiver."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import duckdb
+import pandas as pd
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from leadscore.local_servers import free_port
+
+pytestmark = pytest.mark.integration
+
+KEYS = {"crm": "demo-crm-key", "marketer": "demo-marketer-key", "admin": "demo-admin-key"}
+MQL = 60
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A CRM webhook that records what it receives."""
+
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        Receiver.received.append({"key": self.headers["idempotency-key"], "body": body})
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/mql"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def service(world, receiver):
+    """The service instance, built as `bentoml serve` builds it, with the webhook pointed at
+    the local receiver."""
+    config = yaml.safe_load(world["config_file"].read_text())
+    config["serving"]["webhook"] = {"url": receiver, "backoff_s": 0.05}
+    config_file = world["config_file"].with_name("leadscore-serving.yaml")
+    config_file.write_text(yaml.safe_dump(config))
+    os.environ["LEADSCORE_CONFIG"] = str(config_file)
+    from leadscore.serving import service as module
+
+    try:
+        instance = module.LeadScoring()
+    finally:
+        del os.environ["LEADSCORE_CONFIG"]
+    module.app.dependency_overrides[module.get_current_service] = lambda: instance
+    yield instance
+    module.app.dependency_overrides.clear()
+    instance.shutdown()
+
+
+@pytest.fixture(scope="module")
+def client(service) -> TestClient:
+    from leadscore.serving.service import app
+
+    return TestClient(app)
+
+
+@pytest.fixture(scope="module")
+def people(world) -> pd.DataFrame:
+    """Scored people with their account owner and latest batch score, most engaged first."""
+    root = world["root"] / "data"
+    with duckdb.connect(str(root / "middle.duckdb"), read_only=True) as con:
+        owners = con.execute("""
+            SELECT p.pid, coalesce(c.owner_rep_id, p.owner_rep_id) AS owner, p.email
+            FROM person p LEFT JOIN company c USING (cid)""").df()
+    history = pd.read_parquet(root / "scores" / "score_history.parquet")
+    latest = history[history["scored_at"] == history["scored_at"].max()]
+    return latest.merge(owners, on="pid").sort_values(["score", "pid"], ascending=False)
+
+
+def _headers(role: str, owner: str | None = None) -> dict:
+    """The key of a role; for sales, of the rep who owns the account (`owner`) or of another."""
+    if role.startswith("sales"):
+        rep = owner if role == "sales-owner" else ("R001" if owner != "R001" else "R002")
+        return {"X-API-Key": f"demo-sales-{rep}"}
+    return {} if role == "none" else {"X-API-Key": KEYS[role]}
+
+
+def test_every_role_against_every_endpoint(client, people):
+    owned, owner = people.dropna(subset=["owner"]).iloc[0][["pid", "owner"]]
+    calls = {
+        "score": lambda h: client.post("/score", json={"pid": owned}, headers=h),
+        "score_batch": lambda h: client.post("/score_batch", json={"items": [{"pid": owned}]}, headers=h),
+        "portrait": lambda h: client.get(f"/portrait/{owned}", headers=h),
+        "segments": lambda h: client.post("/segments/count", json={"where": {"all": []}}, headers=h),
+        "model": lambda h: client.get("/model", headers=h),
+    }
+    expected = {  # role: the endpoints it may use
+        "none": set(), "crm": {"score", "score_batch", "model"}, "marketer": {"segments", "model"},
+        "sales-owner": {"portrait", "model"}, "sales-other": {"model"},
+        "admin": {"score", "score_batch", "portrait", "segments", "model"}}
+    for role, allowed in expected.items():
+        for endpoint, call in calls.items():
+            status = call(_headers(role, owner)).status_code
+            want = 200 if endpoint in allowed else (401 if role == "none" else 403)
+            assert status == want, f"{role} on {endpoint}: {status}, expected {want}"
+
+
+def test_a_score_by_pid_equals_the_batch_score_at_the_same_feature_time(client, people):
+    crm = _headers("crm")
+    for _, person in people.head(5).iterrows():
+        body = client.post("/score", json={"pid": person["pid"]}, headers=crm).json()
+        assert body["score"] == pytest.approx(person["score"], abs=0.05)
+        assert body["tier"] == person["tier"]
+        assert body["feature_timestamp"].startswith(f"{person['scored_at']:%Y-%m-%d}")
+        assert 1 <= len(body["reasons_up"]) + len(body["reasons_down"]) <= 10
+        assert all(r["impact"] > 0 for r in body["reasons_up"])
+
+
+def test_a_feature_row_is_scored_and_more_engagement_scores_higher(client):
+    crm = _headers("crm")
+    quiet = client.post("/score", json={"features": {"seniority": "vp", "events_30d": 0}}, headers=crm)
+    busy = client.post("/score", json={"features": {"seniority": "vp", "events_30d": 40, "events_90d": 80,
+                                                    "web_visit_30d": 20, "days_since_last_event": 1,
+                                                    "contact_sales_30d": 2}}, headers=crm)
+    assert quiet.status_code == busy.status_code == 200
+    assert quiet.json()["pid"] is None and quiet.json()["feature_timestamp"] is None
+    assert busy.json()["score"] > quiet.json()["score"]
+
+
+def test_a_batch_keeps_the_order_scores_known_pids_and_lists_unknown_ones(client, people):
+    pids = list(people["pid"].head(3))
+    items = [{"pid": pids[0]}, {"pid": "P-NOBODY"}, {"features": {"events_30d": 3}}, {"pid": pids[1]}]
+    body = client.post("/score_batch", json={"items": items}, headers=_headers("crm")).json()
+    assert [r["pid"] for r in body["results"]] == [pids[0], None, pids[1]]
+    assert body["errors"] == [{"index": 1, "pid": "P-NOBODY", "status": 404,
+                               "detail": body["errors"][0]["detail"]}]
+    assert "unknown pid 'P-NOBODY'" in body["errors"][0]["detail"]
+
+
+def test_bad_requests_get_a_status_and_a_message_that_says_what_to_fix(client, service):
+    crm = _headers("crm")
+    unknown = client.post("/score", json={"pid": "P-NOBODY"}, headers=crm)
+    assert unknown.status_code == 404 and "unknown pid 'P-NOBODY'" in unknown.json()["detail"]
+    typo = client.post("/score", json={"pdi": "P1"}, headers=crm)
+    assert typo.status_code == 422 and {"body", "pdi"} <= set(typo.json()["detail"][0]["loc"])
+    empty = client.post("/score", json={}, headers=crm)
+    assert empty.status_code == 422 and "give `pid`" in empty.text
+    not_json = client.post("/score", content=b"pid=P1", headers={**crm, "content-type": "application/json"})
+    assert not_json.status_code == 422
+    feature = client.post("/score", json={"features": {"events_30d": "many", "colour": "red"}}, headers=crm)
+    assert feature.status_code == 422
+    fields = {tuple(problem["loc"]): problem["msg"] for problem in feature.json()["detail"]}
+    assert "unknown feature 'colour'" in fields[("body", "features", "colour")]
+    assert "events_30d is a number" in fields[("body", "features", "events_30d")]
+    limit = service.settings.serving.max_batch
+    oversized = client.post("/score_batch", json={"items": [{"pid": "P1"}] * (limit + 1)}, headers=crm)
+    assert oversized.status_code == 413 and f"maximum of {limit}" in oversized.json()["detail"]
+
+
+def test_a_portrait_is_masked_by_default_in_full_only_on_request_and_every_read_is_audited(
+        client, service, people):
+    person = people.dropna(subset=["owner", "email"]).iloc[0]
+    rep = {"X-API-Key": f"demo-sales-{person['owner']}"}
+    before = len(service.audit.entries())
+    masked = client.get(f"/portrait/{person['pid']}", headers=rep).json()
+    assert masked["person"]["email"] != person["email"] and "***@" in masked["person"]["email"]
+    assert masked["current_score"]["score"] == pytest.approx(person["score"], abs=0.05)
+    assert masked["timeline"] and masked["pii"] == "masked"
+    full = client.get(f"/portrait/{person['pid']}?pii=full", headers=rep).json()
+    assert full["person"]["email"] == person["email"]
+    assert client.get(f"/portrait/{person['pid']}?pii=full", headers=_headers("marketer")).status_code == 403
+    other_key = _headers("sales-other", person["owner"])
+    other_rep = other_key["X-API-Key"].removeprefix("demo-sales-")
+    other = client.get(f"/portrait/{person['pid']}", headers=other_key)
+    assert other.status_code == 403 and "own accounts only" in other.json()["detail"]
+    entries = service.audit.entries()[before:]
+    assert [(e["employee_id"], e["pid"], e["status"]) for e in entries] == [
+        (person["owner"], person["pid"], 200), (person["owner"], person["pid"], 200),
+        ("E0100", person["pid"], 403), (other_rep, person["pid"], 403)]
+    assert "email:masked" in entries[0]["fields"] and "email:full" in entries[1]["fields"]
+
+
+def test_the_portrait_page_is_html_with_the_viewer_watermark_and_masked_contacts(client, people):
+    person = people.dropna(subset=["owner", "email"]).iloc[0]
+    page = client.get(f"/portrait/{person['pid']}", headers={
+        "X-API-Key": f"demo-sales-{person['owner']}", "accept": "text/html"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert person["owner"] in page.text and person["email"] not in page.text
+    assert "<svg" in page.text
+    login = client.get(f"/portrait/{person['pid']}", headers={"accept": "text/html"}, follow_redirects=False)
+    assert login.status_code == 303 and login.headers["location"].startswith("/login?next=/portrait/")
+
+
+def test_a_lead_crossing_the_mql_threshold_is_pushed_once(client, service, people):
+    high = people[people["score"] >= MQL]["pid"].iloc[-1]  # not scored by the tests above
+    low = people[people["score"] < MQL - 5]["pid"].iloc[0]
+    for pid in (high, high, low):
+        assert client.post("/score", json={"pid": pid}, headers=_headers("crm")).status_code == 200
+    assert service.pusher.flush(timeout_s=20)
+    pushed = [message["body"]["pid"] for message in Receiver.received]
+    assert pushed.count(high) == 1 and low not in pushed
+    assert len(pushed) == len(set(pushed))  # the earlier tests' MQLs too: each pushed once
+    message = next(message for message in Receiver.received if message["body"]["pid"] == high)
+    assert message["key"] == message["body"]["idempotency_key"]
+    assert message["body"]["score"] >= MQL and message["body"]["routing"]["action"]

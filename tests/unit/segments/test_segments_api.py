@@ -1,0 +1,117 @@
+"""The /segments routes through FastAPI's TestClient, behind a stand-in for the service's guard."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from fastapi import FastAPI, Header, HTTPException
+from fastapi.testclient import TestClient
+from segments_tiny_world import SEED_MEMBERS
+
+from leadscore.segments.api import build_router
+from leadscore.segments.dsl import examples
+from leadscore.serving.auth import Caller
+
+MARKETER = Caller(name="Marketing", role="marketer", employee_id="E0100", can=frozenset({"segments"}),
+                  own_accounts_only=False, reveal_pii=False)
+KEYS = {"marketer-key": MARKETER}
+
+
+def guard(x_api_key: str | None = Header(None)) -> Caller:
+    """Like the service's: no key 401, a key without the `segments` right 403."""
+    if x_api_key is None:
+        raise HTTPException(401, "no API key")
+    if x_api_key not in KEYS:
+        raise HTTPException(403, "may not use segments")
+    return KEYS[x_api_key]
+
+
+@pytest.fixture
+def client(own_engine) -> TestClient:
+    app = FastAPI()
+    app.include_router(build_router(own_engine, guard))
+    return TestClient(app, headers={"X-API-Key": "marketer-key"})
+
+
+SEED = examples()["seed"].to_data()
+
+
+def test_count(client):
+    response = client.post("/segments/count", json=SEED)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == len(SEED_MEMBERS) and body["by_tier"]["high-value"] == 1
+    assert set(body) == {"count", "by_tier", "as_of", "sql_ms"}
+
+
+def test_preview_is_masked_and_limited(client):
+    response = client.post("/segments/preview", params={"limit": 2}, json=SEED)
+    members = response.json()["members"]
+    assert response.status_code == 200 and len(members) == 2
+    assert members[0]["pid"] == "P1" and members[0]["email"] == "a***@acme.com"
+    assert client.post("/segments/preview", params={"limit": 101}, json=SEED).status_code == 422
+
+
+def test_save_list_get_export(client):
+    saved = client.post("/segments", json=SEED)
+    assert saved.status_code == 201
+    segment_id = saved.json()["id"]
+    assert saved.json()["created_by"] == "E0100"
+    assert [s["id"] for s in client.get("/segments").json()] == [segment_id]
+    assert client.get(f"/segments/{segment_id}").json()["segment"] == SEED
+    export = client.get(f"/segments/{segment_id}/export")
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    assert f'filename="{segment_id}.csv"' in export.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert {row["pid"] for row in rows} == SEED_MEMBERS
+    assert "alice@acme.com" not in export.text
+
+
+def test_a_bad_segment_is_a_400_naming_it(client):
+    response = client.post("/segments/count", json={"where": {"kind": "event", "event_type": "email_opn"}})
+    assert response.status_code == 400
+    assert "unknown event type `email_opn`; valid event types: " in response.json()["detail"]
+    assert "email_open" in response.json()["detail"]
+    unknown_field = client.post("/segments/preview", json={"where": {"kind": "attribute", "field": "industry",
+                                                                     "op": "=", "value": "software"}})
+    assert unknown_field.status_code == 400 and "company.industry" in unknown_field.json()["detail"]
+    shape = client.post("/segments", json={"where": {"kind": "sql"}})
+    assert shape.status_code == 400 and "attribute, tag, event or score" in shape.json()["detail"]
+    assert client.get("/segments").json() == []  # nothing saved
+
+
+def test_unknown_saved_segment_is_a_404(client):
+    assert client.get("/segments/seg_000000000000").status_code == 404
+    assert client.get("/segments/seg_000000000000/export").status_code == 404
+
+
+def test_vocabulary_and_page(client):
+    vocabulary = client.get("/segments/vocabulary").json()
+    assert "email_open" in vocabulary["events"] and vocabulary["examples"]["seed"] == SEED
+    page = client.get("/segments/page")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "x-frame-options" not in page.headers
+    assert "frame-ancestors" not in page.headers["content-security-policy"]
+    assert "<script src" not in page.text and "<link rel=\"stylesheet\"" not in page.text  # self-contained
+
+
+def _requests(app: FastAPI):
+    """One request per segment route (from the OpenAPI paths), with a made-up id in the path."""
+    for path, methods in app.openapi()["paths"].items():
+        for method in methods:
+            yield method.upper(), path.replace("{segment_id}", "seg_000000000000")
+
+
+@pytest.mark.parametrize("key, status", [(None, 401), ("crm-key", 403)])
+def test_every_route_depends_on_the_guard(own_engine, key, status):
+    app = FastAPI()
+    app.include_router(build_router(own_engine, guard))
+    client = TestClient(app)
+    requests = list(_requests(app))
+    assert len(requests) == 8  # count, preview, save, list, vocabulary, page, get, export
+    for method, path in requests:
+        headers = {"X-API-Key": key} if key else {}
+        response = client.request(method, path, json=SEED, headers=headers)
+        assert response.status_code == status, (method, path)

@@ -1,0 +1,106 @@
+"""The engine around the query: masked previews and exports, missing scores and tags,
+reloading when the sources change, and the saved-segment store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from datetime import UTC, datetime
+
+import pytest
+from segments_tiny_world import EVERYONE, SCORES, SEED_MEMBERS, write_scores
+
+from leadscore.segments.dsl import SegmentError, examples
+
+EVERYONE_SEGMENT = {"where": {"all": []}}
+
+
+def test_preview_masks_email_and_phone_and_puts_the_best_score_first(engine):
+    rows = engine.preview(examples()["seed"], limit=5)
+    assert [row["pid"] for row in rows] == ["P1", "P2", "P6", "P4", "P7"]  # 90, 40, 30, 10, unscored
+    alice = rows[0]
+    assert alice["email"] == "a***@acme.com" and alice["phone"] == "+86138****5678"
+    assert alice["company"] == "Acme Software" and alice["tier"] == "high-value"
+    assert "alice@acme.com" not in str(rows)
+
+
+def test_preview_limit(engine):
+    assert len(engine.preview(EVERYONE_SEGMENT, limit=2)) == 2
+    assert len(engine.preview(EVERYONE_SEGMENT, limit=50)) == len(EVERYONE)
+
+
+def test_export_is_every_member_as_masked_csv(engine):
+    text = "".join(engine.export_csv(examples()["seed"]))
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {row["pid"] for row in rows} == SEED_MEMBERS
+    assert all("***" in row["email"] for row in rows)
+    assert "grace@cubic.net" not in text and "+12025550143" not in text
+
+
+def test_export_of_a_bad_segment_fails_before_any_output(engine):
+    with pytest.raises(SegmentError, match="unknown event type"):
+        engine.export_csv({"where": {"kind": "event", "event_type": "nope"}})
+
+
+def test_without_scores_everyone_is_unscored_and_score_conditions_say_what_to_run(bare_engine):
+    result = bare_engine.count(EVERYONE_SEGMENT)
+    assert result["by_tier"]["unscored"] == len(EVERYONE) == result["count"]
+    assert sum(result["by_tier"].values()) == result["count"]
+    with pytest.raises(SegmentError, match=r"no scores yet: run `leadscore score`"):
+        bare_engine.count({"where": {"kind": "score", "field": "tier", "op": "=", "value": "high-value"}})
+
+
+def test_without_tags_tag_conditions_say_what_to_run(bare_engine):
+    with pytest.raises(SegmentError, match=r"no tags yet: run `leadscore features build`"):
+        bare_engine.count({"where": {"kind": "tag", "tags": ["dormant"]}})
+    assert bare_engine.vocabulary()["tagged"] is False
+
+
+def test_a_new_scoring_is_picked_up_without_a_restart(own_engine, world_settings):
+    high_value = {"where": {"kind": "score", "field": "tier", "op": "=", "value": "high-value"}}
+    assert own_engine.count(high_value)["count"] == 1
+    newer = datetime(2026, 11, 7, tzinfo=UTC)
+    path = world_settings.scores_dir / "score_history.parquet"
+    write_scores(path, SCORES + [("P4", newer, 0.7, 95.0, "high-value")])
+    os.utime(path, ns=(1, path.stat().st_mtime_ns + 1_000_000_000))  # a new time even on coarse clocks
+    assert own_engine.count(high_value)["count"] == 2
+
+
+def test_refresh_reloads_on_demand(own_engine, world_settings):
+    (world_settings.scores_dir / "score_history.parquet").unlink()
+    own_engine.refresh()
+    assert own_engine.vocabulary()["scored"] is False
+
+
+def test_vocabulary_comes_from_the_data_and_config(engine):
+    vocabulary = engine.vocabulary()
+    assert vocabulary["events"]["purchase"]["properties"]["amount_usd"]["type"] == "number"
+    assert vocabulary["events"]["purchase"]["properties"]["product"]["values"] == ["Product A", "Product B"]
+    assert "url" not in vocabulary["events"]["email_open"]["properties"]  # always null there
+    assert vocabulary["events"]["webinar_attend"]["properties"] == {}  # in the config, not in the data
+    assert vocabulary["attributes"]["company.industry"]["values"] == ["manufacturing", "software"]
+    assert "person.email" not in vocabulary["attributes"] and "person.phone" not in vocabulary["attributes"]
+    assert vocabulary["scores"]["tier"]["values"] == vocabulary["tiers"]
+    assert vocabulary["as_of"] == "2026-10-31T12:00:00+00:00"
+
+
+def test_save_list_get(own_engine, world_settings):
+    saved = own_engine.save({"name": "seed", **examples()["seed"].to_data()}, created_by="E0100")
+    assert saved["id"].startswith("seg_") and saved["created_by"] == "E0100"
+    assert own_engine.saved(saved["id"])["segment"] == examples()["seed"].to_data()
+    assert [s["id"] for s in own_engine.store.list()] == [saved["id"]]
+    files = sorted(p.name for p in (world_settings.data_dir / "segments").iterdir())
+    assert files == [f"{saved['id']}.json"]  # no temporary file left behind
+
+
+def test_a_segment_that_does_not_compile_is_not_saved(own_engine):
+    with pytest.raises(SegmentError, match="unknown event type"):
+        own_engine.save({"where": {"kind": "event", "event_type": "nope"}})
+    assert own_engine.store.list() == []
+
+
+@pytest.mark.parametrize("segment_id", ["seg_000000000000", "../middle", "seg_../../x", ""])
+def test_unknown_or_malformed_ids_are_not_found(own_engine, segment_id):
+    with pytest.raises(KeyError):
+        own_engine.saved(segment_id)

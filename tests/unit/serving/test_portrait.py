@@ -1,0 +1,399 @@
+"""The sales portrait on a tiny hand-made world: data assembly, masking, ownership, HTML page."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from leadscore.config import Settings
+from leadscore.serving.portrait import (
+    Portrait,
+    PortraitReader,
+    PortraitUnavailable,
+    UnknownPerson,
+    describe_event,
+    render_portrait_html,
+    waterfall,
+)
+from leadscore.serving.schemas import Reason, Routing, ScoreResponse
+
+NOW = datetime(2026, 10, 31, 12, 0, tzinfo=UTC)
+EVIL = "<script>alert('x')</script>"
+
+
+def _ago(days: float) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+COMPANIES = [  # cid, name, owner, eid
+    ("C1", "Acme", "R1", "E1"),
+    ("C2", "Acme East", "R2", "E1"),
+    ("C3", "Lonely Ltd", None, "E2"),
+]
+PEOPLE = [  # pid, first, last, email, phone, owner, title, cid
+    ("P1", "Jane", "Doe", "jane.doe@acme.com", "+8613812348000", "R9", "VP Data", "C1"),
+    ("P2", "Bob", "Lee", "bob.lee@acme.com", "13900001111", "R9", "Engineer", "C1"),
+    ("P3", "Old", "Timer", "old@acme.com", None, None, "Analyst", "C1"),
+    ("P4", "Eve", "East", "eve@acme-east.com", None, None, "CTO", "C2"),
+    ("P5", "Sol", "O", "sol@lonely.com", None, "R5", None, "C3"),
+    ("P6", "No", "Company", "nc@gmail.com", None, "R6", None, None),
+    ("P7", "Mail", "Only", "mail@acme.com", None, None, "Intern", "C1"),
+    ("P8", "Ann", "Busy", "ann@acme.com", None, None, "Director", "C1"),
+    ("P9", "Nobody", "Owns", "n@lonely.com", None, None, None, "C3"),
+]
+
+
+def _prop(**kwargs: object) -> str:
+    return json.dumps(kwargs)
+
+
+# lid, pid, days ago, event type, channel, properties
+EVENTS = [
+    ("L01", "P1", 1, "web_visit", "web", _prop(url="https://www.ourproduct.com/pricing", pageviews=3,
+                                               duration_s=125, utm_source="google")),
+    ("L02", "P1", 2, "email_open", "email", _prop(campaign_id="C9", subject=EVIL, url=None)),
+    ("L03", "P1", 2.5, "email_send", "email", _prop(campaign_id="C9", subject=EVIL, url=None)),
+    ("L04", "P1", 40, "whitepaper_download", "web", _prop(form_type="whitepaper_download",
+                                                          asset="Buyer's guide")),
+    ("L05", "P1", 120, "webinar_attend", "event", _prop(event_id="EV1", event_name="Webinar: Deep dive")),
+    ("L06", "P1", 300, "purchase", "commerce", _prop(product="Product A", amount_usd=85300.0)),
+    ("L07", "P1", 0.5, "contact_sales", "web", "not json {"),
+    ("L10", "P2", 3, "web_visit", "web", _prop(url="https://www.ourproduct.com/", pageviews=1)),
+    ("L11", "P2", 10, "email_click", "email", _prop(subject="News", url="https://www.ourproduct.com/blog/x?u=1")),
+    ("L20", "P3", 200, "web_visit", "web", _prop(url="https://www.ourproduct.com/docs")),
+    ("L30", "P4", 5, "event_attend", "event", _prop(event_name="Data Summit")),
+    ("L40", "P7", 1, "email_send", "email", _prop(subject="News")),
+    ("L50", "P8", 1, "web_visit", "web", _prop(url="https://www.ourproduct.com/a")),
+    ("L51", "P8", 2, "web_visit", "web", _prop(url="https://www.ourproduct.com/b")),
+    ("L52", "P8", 3, "web_visit", "web", _prop(url="https://www.ourproduct.com/c")),
+    ("L60", "P5", 0, "web_visit", "web", _prop(url="https://www.ourproduct.com/")),  # the world's now
+]
+
+
+def _build_world(data: Path) -> None:
+    data.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(data / "middle.duckdb"))
+    con.execute("CREATE TABLE entity (eid VARCHAR, name VARCHAR)")
+    con.executemany("INSERT INTO entity VALUES (?, ?)", [("E1", "Acme Group"), ("E2", "Lonely")])
+    con.execute("""CREATE TABLE company (cid VARCHAR, name VARCHAR, domain VARCHAR, industry VARCHAR,
+        employees BIGINT, funding_stage VARCHAR, annual_revenue_usd DOUBLE, owner_rep_id VARCHAR,
+        eid VARCHAR, group_name VARCHAR)""")
+    con.executemany(
+        "INSERT INTO company VALUES (?, ?, 'acme.com', 'software', 1200, 'series_c', 5e7, ?, ?, 'acme')",
+        COMPANIES)
+    con.execute("""CREATE TABLE person (pid VARCHAR, first_name VARCHAR, last_name VARCHAR, name VARCHAR,
+        email VARCHAR, phone VARCHAR, owner_rep_id VARCHAR, title VARCHAR, cid VARCHAR, uid VARCHAR,
+        seniority VARCHAR, department VARCHAR, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ,
+        identified_at TIMESTAMPTZ, records BIGINT)""")
+    con.executemany(
+        "INSERT INTO person VALUES (?, ?, ?, ? || ' ' || ?, ?, ?, ?, ?, ?, NULL, 'vp', 'it', ?, ?, ?, 4)",
+        [(pid, first, last, first, last, email, phone, owner, title, cid, _ago(400), _ago(1), _ago(390))
+         for pid, first, last, email, phone, owner, title, cid in PEOPLE])
+    con.execute("""CREATE TABLE interaction (lid VARCHAR, pid VARCHAR, cid VARCHAR, event_type VARCHAR,
+        event_time TIMESTAMPTZ, channel VARCHAR, source VARCHAR, cookie_id VARCHAR, properties VARCHAR)""")
+    cids = {p[0]: p[7] for p in PEOPLE}
+    con.executemany("INSERT INTO interaction VALUES (?, ?, ?, ?, ?, ?, 'test', NULL, ?)",
+                    [(lid, pid, cids[pid], kind, _ago(days), channel, props)
+                     for lid, pid, days, kind, channel, props in EVENTS])
+    con.execute("""CREATE TABLE outcome (opportunity_id VARCHAR, pid VARCHAR, cid VARCHAR,
+        opportunity_created_at TIMESTAMPTZ, stage VARCHAR, won_at TIMESTAMPTZ, closed_at TIMESTAMPTZ,
+        amount_usd DOUBLE)""")
+    con.executemany("INSERT INTO outcome VALUES (?, ?, ?, ?, ?, NULL, NULL, ?)", [
+        ("OP1", "P1", "C1", _ago(250), "open", 10000.0),
+        ("OP2", "P2", "C1", _ago(100), "lost", 20000.0),
+        ("OP3", "P4", "C2", _ago(50), "open", 30000.0),
+    ])
+    con.close()
+    (data / "features").mkdir()
+    pd.DataFrame({
+        "pid": ["P1", "P1", "P2"], "tag": ["decision_maker", "interest:pricing", "x"],
+        "kind": ["rule", "mined", "attribute"],
+        "label": ["Decision maker", "Interested in pricing", "X"],
+        "evidence": ["seniority = vp", "2 events", "-"],
+        "as_of": pd.Timestamp(NOW),
+    }).to_parquet(data / "features" / "person_tags.parquet")
+
+
+def _write_history(data: Path) -> None:
+    (data / "scores").mkdir(exist_ok=True)
+    pd.DataFrame({  # deliberately not in time order
+        "pid": ["P1", "P2", "P1", "P1"],
+        "scored_at": pd.to_datetime([_ago(28), _ago(5), _ago(0), _ago(56)], utc=True),
+        "probability": [0.05, 0.01, 0.12, 0.03], "score": [50.0, 30.0, 62.0, 44.0],
+        "fit_score": [60.0] * 4, "interest_score": [40.0] * 4,
+        "tier": ["to-nurture", "low-conversion", "high-potential", "to-nurture"],
+        "model_version": [6] * 4,  # an integer column: read as the string "6"
+    }).to_parquet(data / "scores" / "score_history.parquet")
+
+
+@pytest.fixture()
+def world(tmp_path: Path, settings: Settings) -> Settings:
+    _build_world(tmp_path)
+    _write_history(tmp_path)
+    return settings.with_data_dir(tmp_path)
+
+
+@pytest.fixture()
+def reader(world: Settings) -> PortraitReader:
+    return PortraitReader(world)
+
+
+def _score(kind: str = "lightgbm") -> ScoreResponse:
+    return ScoreResponse(
+        pid="P1", probability=0.12, score=62.0, fit_score=70.0, interest_score=55.0, tier="high-potential",
+        routing=Routing(action="route_to_sales", channel="crm", description="contact by sales within a week"),
+        reasons_up=[
+            Reason(feature="contact_sales_30d", text="asked sales to get in touch 1 times", impact=0.9),
+            Reason(feature="web_visit_30d", text="visited the website 2 times", impact=0.4),
+            Reason(feature="seniority", text=f"seniority: {EVIL}", impact=0.2)],
+        reasons_down=[
+            Reason(feature="days_since_last_purchase", text="last purchase 300 days ago", impact=-0.3),
+            Reason(feature="company_employees", text="works at a company with 1200", impact=-0.1)],
+        model_version="6", model_kind=kind, horizon_days=90)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_pii_masked_by_default(reader: PortraitReader) -> None:
+    portrait = reader.portrait("P1", None, reveal_pii=False)
+    assert portrait.person.email == "j***@acme.com"
+    assert portrait.person.phone == "+86138****8000"
+    assert portrait.person.pii_masked and portrait.pii == "masked"
+    dumped = portrait.model_dump_json()
+    assert "jane.doe@acme.com" not in dumped and "13812348000" not in dumped
+    assert "bob.lee@acme.com" not in dumped  # colleagues too
+
+
+def test_pii_full_when_revealed(reader: PortraitReader) -> None:
+    portrait = reader.portrait("P1", None, reveal_pii=True)
+    assert portrait.person.email == "jane.doe@acme.com"
+    assert portrait.person.phone == "+8613812348000"
+    assert not portrait.person.pii_masked and portrait.pii == "full"
+    bob = next(c for c in portrait.colleagues if c.pid == "P2")
+    assert bob.email == "b***@acme.com"  # a reveal is for the portrait's person only
+
+
+def test_owner_is_the_company_owner_when_there_is_one(reader: PortraitReader) -> None:
+    assert reader.owner("P1") == "R1"  # the person's own R9 loses to the company's R1
+    assert reader.portrait("P1").owner_rep_id == "R1"
+
+
+def test_owner_falls_back_to_the_person(reader: PortraitReader) -> None:
+    assert reader.owner("P5") == "R5"  # company without an owner
+    assert reader.owner("P6") == "R6"  # no company at all
+    assert reader.owner("P9") is None  # neither the company nor the person has an owner
+
+
+def test_unknown_pid(reader: PortraitReader) -> None:
+    with pytest.raises(UnknownPerson) as error:
+        reader.owner("NOPE")
+    assert isinstance(error.value, KeyError) and "NOPE" in str(error.value)
+    with pytest.raises(UnknownPerson):
+        reader.portrait("NOPE", None, reveal_pii=False)
+
+
+def test_missing_middle_layer_is_unavailable(tmp_path: Path, settings: Settings) -> None:
+    with pytest.raises(PortraitUnavailable):
+        PortraitReader(settings.with_data_dir(tmp_path / "nothing")).owner("P1")
+
+
+def test_middle_layer_not_held_after_a_read(reader: PortraitReader, world: Settings) -> None:
+    reader.portrait("P1")
+    reader.owner("P1")
+    writer = duckdb.connect(str(world.middle_db))  # fails if the reader still held the file
+    writer.execute("UPDATE company SET owner_rep_id = 'R7' WHERE cid = 'C1'")
+    writer.close()
+    assert reader.owner("P1") == "R7"
+
+
+def test_timeline_complete_newest_first_and_described(reader: PortraitReader) -> None:
+    timeline = reader.portrait("P1").timeline
+    assert [e.lid for e in timeline] == ["L07", "L01", "L02", "L03", "L04", "L05", "L06"]
+    times = [e.event_time for e in timeline]
+    assert times == sorted(times, reverse=True) and all(t.tzinfo is not None for t in times)
+    by_lid = {e.lid: e for e in timeline}
+    assert by_lid["L01"].description == "visited /pricing"
+    assert by_lid["L01"].properties["pageviews"] == 3
+    assert by_lid["L01"].detail == "3 pages · 2 min 5 s · via google"
+    assert by_lid["L02"].description == f"opened email '{EVIL}'"
+    assert by_lid["L03"].passive and not by_lid["L02"].passive
+    assert by_lid["L06"].description == "bought Product A ($85,300)"
+    assert by_lid["L07"].properties == {"raw": "not json {"}  # bad JSON kept, not fatal
+
+
+def test_engagement_counts_exclude_passive_events(reader: PortraitReader) -> None:
+    engagement = reader.portrait("P1").engagement
+    assert engagement.events_30d == 3  # L07, L01, L02 (L03 is an email we sent)
+    assert engagement.events_90d == 4  # + L04
+    assert engagement.events_total == 6
+    assert engagement.by_type_90d == {"contact_sales": 1, "web_visit": 1, "email_open": 1,
+                                      "whitepaper_download": 1}
+
+
+def test_colleagues_same_company_engaged_most_first(reader: PortraitReader) -> None:
+    portrait = reader.portrait("P1")
+    assert [c.pid for c in portrait.colleagues] == ["P8", "P2"]  # 3 events, then 2
+    assert portrait.colleagues_total == 2
+    assert all(c.cid == "C1" and c.company_name == "Acme" for c in portrait.colleagues)
+    # not the person, not P3 (last seen 200 days ago), not P7 (only an email sent to them)
+    assert {"P1", "P3", "P7"}.isdisjoint(c.pid for c in portrait.colleagues)
+    assert portrait.colleagues[0].events_90d == 3 and portrait.colleagues[0].title == "Director"
+    assert portrait.colleagues[1].phone == "139****1111"
+    assert [c.pid for c in portrait.group_colleagues] == ["P4"]
+    assert portrait.group_colleagues[0].company_name == "Acme East"
+
+
+def test_colleagues_capped(world: Settings) -> None:
+    portrait = PortraitReader(world, max_colleagues=1).portrait("P1")
+    assert [c.pid for c in portrait.colleagues] == ["P8"] and portrait.colleagues_total == 2
+
+
+def test_company_group_tags_and_opportunities(reader: PortraitReader) -> None:
+    portrait = reader.portrait("P1")
+    assert portrait.company is not None and portrait.company.name == "Acme"
+    assert portrait.company.engaged_people_90d == 3  # P1, P2, P8
+    assert portrait.group is not None and portrait.group.name == "Acme Group"
+    assert [c.cid for c in portrait.group.companies] == ["C2"]
+    assert portrait.group.companies[0].engaged_people_90d == 1
+    assert {t.tag for t in portrait.tags} == {"decision_maker", "interest:pricing"}
+    opportunities = [(o.opportunity_id, o.this_person) for o in portrait.opportunities]
+    assert opportunities == [("OP2", False), ("OP1", True)]  # the account's too, newest first
+
+
+def test_person_without_company(reader: PortraitReader) -> None:
+    portrait = reader.portrait("P6")
+    assert portrait.company is None and portrait.group is None
+    assert portrait.colleagues == [] and portrait.timeline == []
+
+
+def test_score_history_oldest_first(reader: PortraitReader) -> None:
+    history = reader.portrait("P1").score_history
+    assert [h.score for h in history] == [44.0, 50.0, 62.0]
+    assert [h.tier for h in history] == ["to-nurture", "to-nurture", "high-potential"]
+    assert history[0].model_version == "6" and history[0].scored_at.tzinfo is not None
+    assert [h.scored_at for h in history] == sorted(h.scored_at for h in history)
+
+
+def test_score_history_missing_file_is_empty(world: Settings) -> None:
+    (world.scores_dir / "score_history.parquet").unlink()
+    assert PortraitReader(world).portrait("P1").score_history == []
+
+
+def test_score_history_reloaded_when_the_file_changes(reader: PortraitReader, world: Settings) -> None:
+    assert len(reader.portrait("P2").score_history) == 1
+    (world.scores_dir / "score_history.parquet").unlink()
+    assert reader.portrait("P2").score_history == []
+
+
+def test_current_score_passed_through(reader: PortraitReader) -> None:
+    assert reader.portrait("P1", _score()).current_score.score == 62.0
+    assert reader.portrait("P1", None).current_score is None
+
+
+def test_fields_read_markers(reader: PortraitReader) -> None:
+    masked = reader.portrait("P1", _score(), reveal_pii=False).fields_read()
+    assert "email:masked" in masked and "phone:masked" in masked and "email:full" not in masked
+    assert {"name", "title", "company", "group", "tags", "timeline", "opportunities", "score_history",
+            "current_score", "colleagues", "colleagues.email:masked"} <= set(masked)
+    full = reader.portrait("P1", None, reveal_pii=True).fields_read()
+    assert "email:full" in full and "phone:full" in full and "email:masked" not in full
+    assert "current_score" not in full
+    lonely = reader.portrait("P6").fields_read()  # no phone, no company: not read
+    assert "phone:masked" not in lonely and "company" not in lonely and "timeline" not in lonely
+
+
+def test_portrait_json_schema_is_described() -> None:
+    schema = Portrait.model_json_schema()
+    assert "description" in schema["$defs"]["TimelineEvent"]["properties"]["description"]
+    assert "masked" in schema["$defs"]["PersonProfile"]["properties"]["email"]["description"]
+
+
+@pytest.mark.parametrize(("kind", "props", "text"), [
+    ("email_click", {"subject": "News", "url": "https://x.com/blog/a?u=1"},
+     "clicked /blog/a in email 'News'"),
+    ("web_visit", {"url": "https://www.ourproduct.com/"}, "visited the home page (www.ourproduct.com)"),
+    ("form_submit", {"form_type": "newsletter_signup", "asset": None}, "submitted a newsletter signup form"),
+    ("event_attend", {"event_name": "Data Summit"}, "attended 'Data Summit'"),
+    ("something_new", {}, "something new"),
+])
+def test_describe_event(kind: str, props: dict, text: str) -> None:
+    assert describe_event(kind, props)[0] == text
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def test_html_escapes_injected_content(reader: PortraitReader) -> None:
+    html = render_portrait_html(reader.portrait("P1", _score()), "E0042")
+    assert EVIL not in html and "<script" not in html.lower()
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+
+
+def test_html_watermark_and_viewer(reader: PortraitReader) -> None:
+    viewed = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+    html = render_portrait_html(reader.portrait("P1", _score()), "E0042", viewed_at=viewed)
+    assert "Viewed by <strong>E0042</strong> at 2026-11-02 09:30:00 UTC" in html
+    watermark = re.search(r'<div class="watermark"[^>]*>(.*?)</div>', html, re.S)
+    assert watermark is not None and watermark.group(1).count("<span>E0042</span>") >= 50
+    assert re.search(r"\.watermark \{[^}]*pointer-events: none", html)
+    assert "@media print" in html
+
+
+def test_html_masked_values_shown_full_values_not(reader: PortraitReader) -> None:
+    html = render_portrait_html(reader.portrait("P1", _score(), reveal_pii=False), "E0042")
+    assert "j***@acme.com" in html and "+86138****8000" in html
+    assert "jane.doe@acme.com" not in html and "13812348000" not in html
+    assert "Personal data is masked" in html
+    revealed = render_portrait_html(reader.portrait("P1", _score(), reveal_pii=True), "E0042")
+    assert "jane.doe@acme.com" in revealed and "Personal data is masked" not in revealed
+
+
+def test_html_is_self_contained(reader: PortraitReader) -> None:
+    html = render_portrait_html(reader.portrait("P1", _score()), "E0042")
+    assert not re.search(r"\b(src|href)\s*=", html)
+    assert "@import" not in html and "url(" not in html
+    assert "<svg" in html and "<style>" in html
+
+
+def test_waterfall_one_bar_per_reason(reader: PortraitReader) -> None:
+    score = _score()
+    html = render_portrait_html(reader.portrait("P1", score), "E0042")
+    assert html.count('class="bar reason up"') == 3
+    assert html.count('class="bar reason down"') == 2
+    assert 'class="marker base"' in html and 'class="marker total"' in html
+    assert "asked sales to get in touch 1 times" in html and "Score 62 · 12.0% chance" in html
+
+
+def test_waterfall_walks_from_base_to_final_log_odds() -> None:
+    score = _score()
+    chart = waterfall(score)
+    bars = [b for b in chart.bars if b.kind in ("up", "down")]
+    assert [b.kind for b in bars] == ["up", "up", "up", "down", "down"]
+    assert [b.value_text for b in bars] == ["+0.90", "+0.40", "+0.20", "-0.30", "-0.10"]
+    final = next(b for b in chart.bars if b.kind == "total")
+    base = next(b for b in chart.bars if b.kind == "base")
+    assert float(final.value_text) == pytest.approx(-1.99, abs=0.01)  # logit(0.12)
+    assert float(base.value_text) == pytest.approx(-1.99 - 1.1, abs=0.01)  # minus the shown reasons
+    assert base.x0 < final.x0  # the reasons push up overall: the final marker lies right of the start
+    assert bars[3].x1 <= bars[2].x1  # a down bar ends where the previous bar ended (walks left)
+
+
+def test_rule_model_waterfall_in_points() -> None:
+    chart = waterfall(_score("rule_baseline"))
+    assert chart.unit == "points"
+    assert next(b for b in chart.bars if b.kind == "base").value_text == "0"
+
+
+def test_html_score_history_and_no_score(reader: PortraitReader) -> None:
+    html = render_portrait_html(reader.portrait("P1", _score()), "E0042")
+    assert html.count('<circle class="point"') == 3
+    bare = render_portrait_html(reader.portrait("P6", None), "E0042")
+    assert "No current score" in bare and 'class="bar reason' not in bare
+    assert "No score history yet" in bare
