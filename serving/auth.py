@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -130,4 +131,5 @@ def key_from_headers(headers: dict[str, str] | object, cookies: dict[str, str]) 
     scheme, _, token = (headers.get("authorization") or "").partition(" ")  # type: ignore[union-attr]
     if scheme.lower() == "bearer" and token:
         return token.strip()
-    return cookies.get(COOKIE)
+    cookie = cookies.get(COOKIE)
+    return unquote(cookie) if cookie else None

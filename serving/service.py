@@ -227,9 +227,11 @@ class LeadScoring:
         response = RedirectResponse(target, status_code=303)
         # A page framed by another site (the segment builder in a CRM) only gets a partitioned,
         # SameSite=None cookie, which must be Secure: https, or loopback, which browsers trust.
+        # (Written by hand: Starlette's `partitioned` needs Python 3.14.)
         secure = request.url.scheme == "https" or request.url.hostname in ("127.0.0.1", "localhost")
-        response.set_cookie(COOKIE, key, httponly=True, max_age=12 * 3600, secure=secure,
-                            samesite="none" if secure else "lax", partitioned=secure)
+        attributes = "Secure; SameSite=None; Partitioned" if secure else "SameSite=Lax"
+        response.headers.append("set-cookie", f"{COOKIE}={quote(key, safe='')}; Path=/; "
+                                              f"Max-Age={12 * 3600}; HttpOnly; {attributes}")
         return response
 
     @app.get("/logout", include_in_schema=False)

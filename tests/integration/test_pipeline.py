@@ -85,28 +85,137 @@ def service(world):
         process.wait(timeout=30)
 
 
+CRM = {"X-API-Key": "demo-crm-key"}
+
+
 def test_live_service_scores_a_pid_with_reasons(world, service):
     interest = pd.read_parquet(world["root"] / "data" / "features" / "person_interest.parquet")
     now = interest[interest["event_timestamp"] == interest["event_timestamp"].max()]
     ranked = now.sort_values(["events_30d", "events_180d", "pid"])["pid"]
     engaged, idle = ranked.iloc[-1], list(ranked.iloc[:10])
-    body = httpx.post(f"{service}/score", json={"pid": engaged}, timeout=30).json()
+    assert httpx.post(f"{service}/score", json={"pid": engaged}, timeout=30).status_code == 401
+    body = httpx.post(f"{service}/score", json={"pid": engaged}, headers=CRM, timeout=30).json()
     assert body["pid"] == engaged
     assert 0 <= body["probability"] <= 1 and 0 <= body["score"] <= 100
     assert body["tier"] in TIERS and body["routing"]["action"]
     assert body["model_kind"] in {"rule_baseline", "logistic_regression", "lightgbm"}
     texts = [reason["text"] for reason in body["reasons_up"] + body["reasons_down"]]
     assert texts and not any("unknown" in text for text in texts[:1])
-    quiet = [httpx.post(f"{service}/score", json={"pid": pid}, timeout=30).json() for pid in idle]
+    quiet = httpx.post(f"{service}/score_batch", json={"items": [{"pid": pid} for pid in idle]},
+                       headers=CRM, timeout=30).json()["results"]
     # the most engaged person outscores the typical idle one
     assert body["score"] > float(np.median([answer["score"] for answer in quiet]))
     assert body["interest_score"] >= max(answer["interest_score"] for answer in quiet)
 
 
 def test_live_service_says_unknown_pid_is_unknown(service):
-    response = httpx.post(f"{service}/score", json={"pid": "P-NOT-A-PERSON"}, timeout=30)
+    response = httpx.post(f"{service}/score", json={"pid": "P-NOT-A-PERSON"}, headers=CRM, timeout=30)
     assert response.status_code == 404
     assert "unknown pid" in response.text
+
+
+def test_live_service_serves_a_new_champion_without_a_restart(world, service):
+    """Register the champion's model again as a newer version and move the alias: the running
+    service must pick it up within serving.model_check_s, then go back on rollback."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{world['root'] / 'mlflow' / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
+    first = client.get_model_version_by_alias("lead-propensity", "champion")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    newer = mlflow.register_model(f"runs:/{first.run_id}/model", "lead-propensity").version
+    try:
+        client.set_registered_model_alias("lead-propensity", "champion", newer)
+        assert _served_version(service, str(newer))
+        answer = httpx.post(f"{service}/score", json={"features": {"events_30d": 3}}, headers=CRM, timeout=30)
+        assert answer.json()["model_version"] == str(newer)
+    finally:
+        client.set_registered_model_alias("lead-propensity", "champion", first.version)
+    assert _served_version(service, str(first.version))
+
+
+def _served_version(url: str, version: str, wait_s: float = 60) -> bool:
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        if httpx.get(f"{url}/model", headers=CRM, timeout=10).json()["version"] == version:
+            return True
+        time.sleep(1)
+    return False
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def _chromium() -> str:
+    """Debian's chromium, installed when missing and we may (as .ci/run does)."""
+    import os
+    import shutil
+
+    found = shutil.which("chromium")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, capture_output=True)
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.fail("chromium is not installed and cannot be installed here: apt-get install chromium")
+    return found
+
+
+def _sign_in(page, url: str, key: str, next_path: str) -> None:
+    page.goto(f"{url}/login?next={next_path}")
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+
+
+def test_a_sales_rep_opens_the_portrait_of_an_owned_account_in_a_browser_and_not_another(
+        world, service, browser, tmp_path):
+    with duckdb.connect(str(world["root"] / "data" / "middle.duckdb"), read_only=True) as con:
+        pid, owner, email = con.execute("""
+            SELECT p.pid, c.owner_rep_id, p.email FROM person p JOIN company c USING (cid)
+            JOIN (SELECT pid, count(*) AS n FROM interaction GROUP BY pid) e USING (pid)
+            WHERE c.owner_rep_id IS NOT NULL AND p.email IS NOT NULL
+            ORDER BY e.n DESC, p.pid LIMIT 1""").fetchone()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _sign_in(page, service, f"demo-sales-{owner}", f"/portrait/{pid}")
+    page.wait_for_selector("svg")
+    text = page.inner_text("body")
+    assert owner in text  # the viewer's watermark and header
+    assert email not in page.content() and f"{email[0]}***@{email.split('@')[1]}" in text
+    page.screenshot(path=str(tmp_path / "portrait.png"), full_page=True)
+    assert (tmp_path / "portrait.png").stat().st_size > 20_000
+    other = "R001" if owner != "R001" else "R002"
+    page.goto(f"{service}/logout")
+    _sign_in(page, service, f"demo-sales-{other}", f"/portrait/{pid}")
+    assert "own accounts only" in page.inner_text("#message")
+    assert email.split("@")[0] not in page.content()
+
+
+def test_a_marketer_counts_the_seed_example_in_the_builder_page(world, service, browser):
+    from leadscore.config import load_settings
+    from leadscore.segments.dsl import examples
+    from leadscore.segments.engine import SegmentEngine
+
+    expected = SegmentEngine(load_settings(world["config_file"])).count(examples()["seed"])["count"]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    _sign_in(page, service, "demo-marketer-key", "/segments/page")
+    page.click('[data-example="seed"]')
+    page.wait_for_selector(f'#count[data-count="{expected}"]', timeout=15_000)
+    with page.expect_download() as download:
+        page.fill("#name", "seed example")
+        page.click("#save")
+        page.wait_for_selector("#export:not([hidden])")
+        page.click("#export")
+    lines = download.value.path().read_text().splitlines()
+    assert len(lines) == expected + 1  # header + members
 
 
 def test_identity_explain_shows_the_chain_between_two_records_of_one_person(world):
