@@ -103,6 +103,7 @@ class ServingSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 3000
     max_reasons: int = 5
+    workers: int = Field(2, ge=1)            # BentoML worker processes (one per core)
     max_batch: int = Field(1000, gt=0)       # rows per /score_batch request (413 above)
     access_file: str = "access.yaml"         # API keys and roles, in config/
     model_check_s: float = Field(10, gt=0)   # how often the service looks for a new champion

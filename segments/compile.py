@@ -40,7 +40,8 @@ PEOPLE = ("person p LEFT JOIN company c ON c.cid = p.cid "
 MEMBER_COLUMNS = {  # preview and export columns; email and phone are masked by the engine
     "pid": "p.pid", "name": "p.name", "title": "p.title", "seniority": "p.seniority",
     "department": "p.department", "email": "p.email", "phone": "p.phone",
-    "owner_rep_id": "p.owner_rep_id", "company": "c.name", "industry": "c.industry",
+    # the account owner, as portraits decide it: the company's rep, else the person's
+    "owner_rep_id": "coalesce(c.owner_rep_id, p.owner_rep_id)", "company": "c.name", "industry": "c.industry",
     "employees": "c.employees", "tier": "s.tier", "score": "round(s.score, 1)",
     "probability": "round(s.probability, 4)",
 }

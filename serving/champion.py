@@ -4,7 +4,9 @@ A daemon thread asks the registry every `serving.model_check_s` seconds where th
 alias points. When it moved (a new champion was promoted, or `leadscore train
 rollback`), the new version is loaded and its Scorer built off the request path, then
 swapped in with one assignment: requests in flight finish on the model they started
-with, and a version that fails to load leaves the current one serving.
+with. A version that fails to load, or needs features the feature service does not
+serve, leaves the current one serving (GET /model shows why) and is not tried again
+until the alias moves.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from leadscore.config import Settings
@@ -26,21 +27,25 @@ log = logging.getLogger(__name__)
 @dataclass
 class ChampionWatcher:
     settings: Settings
-    on_change: Callable[[Scorer], None] | None = None
     scorer: Scorer = field(init=False)
     loaded_at: float = field(init=False)
     last_error: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.scorer = self._load()
+        self.loaded_at = time.time()
+        self._refused: str | None = None  # a version that failed to load: not retried
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="champion-watcher", daemon=True)
 
     def _load(self) -> Scorer:
         model, metadata, version = load_champion(self.settings)
-        self.loaded_at = time.time()
-        return Scorer(model, metadata, version, scoring_specs(self.settings),
-                      self.settings.serving.max_reasons)
+        specs = scoring_specs(self.settings)
+        missing = sorted({*metadata["numeric"], *metadata["categorical"]} - {spec.name for spec in specs})
+        if missing:
+            raise ValueError(f"version {version} needs features the feature service does not serve: "
+                             f"{missing}")
+        return Scorer(model, metadata, version, specs, self.settings.serving.max_reasons)
 
     def start(self) -> ChampionWatcher:
         self._thread.start()
@@ -51,20 +56,20 @@ class ChampionWatcher:
 
     def check(self) -> bool:
         """Load the champion if the alias moved; True when the model changed."""
+        version = None
         try:
             version = champion_version(self.settings)
-            if version is None or version == self.scorer.version:
+            if version is None or version in (self.scorer.version, self._refused):
                 return False
             scorer = self._load()
         except Exception as error:  # noqa: BLE001 - keep serving the current model
+            self._refused = version
             self.last_error = f"{type(error).__name__}: {error}"
             log.exception("could not load the new champion; still serving version %s",
                           self.scorer.version)
             return False
         log.info("champion moved: version %s -> %s (%s)", self.scorer.version, scorer.version, scorer.kind)
-        self.scorer, self.last_error = scorer, None
-        if self.on_change:
-            self.on_change(scorer)
+        self.scorer, self.loaded_at, self.last_error, self._refused = scorer, time.time(), None, None
         return True
 
     def _watch(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 _DIGIT = re.compile(r"\d")
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-]+)(@|%40)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")  # also URL-encoded
 
 # The fields of a person that are personal data, and how each is masked.
 PII_FIELDS = ("email", "phone")
@@ -49,3 +50,14 @@ def mask_record(record: dict, full: bool = False) -> dict:
     if full:
         return dict(record)
     return {key: MASKS[key](value) if key in MASKS else value for key, value in record.items()}
+
+
+def mask_emails_in(value: object) -> object:
+    """`value` (text, or lists and dicts of it) with every email address in it masked."""
+    if isinstance(value, str):
+        return _EMAIL.sub(lambda m: f"{m.group(1)[:1]}***{m.group(2)}{m.group(3)}", value)
+    if isinstance(value, dict):
+        return {key: mask_emails_in(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_emails_in(item) for item in value]
+    return value

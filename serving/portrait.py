@@ -19,11 +19,12 @@ Decisions:
   "now", most engaged first; people at the other companies of the same group apart
   (`group_colleagues`); at most `max_colleagues` each. Their contacts are **always
   masked**: a reveal is granted and audited for the portrait's person only.
-- **PII**: the person's email and phone are masked unless `reveal_pii=True`.
-- **Waterfall**: the response carries the reasons (the strongest few), not the model's
-  base value, so the chart starts at the final log-odds minus the shown reasons
-  ("baseline and all other factors") and ends at logit(probability). A response with a
-  `base_value` attribute would be used as is. Rule models chart points from zero.
+- **PII**: the person's email and phone are masked unless `reveal_pii=True`, and so is any
+  email address inside an event's properties (tracking links often carry the recipient's).
+- **Waterfall**: the response carries the strongest few reasons, so the chart starts at
+  the final log-odds minus the shown reasons ("baseline and all other factors", which also
+  holds the calibration's shift) and ends at logit(probability): the axis then reads as
+  the calibrated chance. Rule models chart points from zero.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from leadscore.config import Settings, load_yaml
-from leadscore.serving.masking import PII_FIELDS, mask_record
+from leadscore.serving.masking import PII_FIELDS, mask_emails_in, mask_record
 from leadscore.serving.schemas import ScoreResponse
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -524,7 +525,7 @@ class PortraitReader:
         passive = set(self.passive)
         timeline = []
         for lid, event_us, event_type, channel, source, properties in events:
-            props = _parse(properties)
+            props = _parse(properties) if reveal_pii else mask_emails_in(_parse(properties))
             text, detail = describe_event(event_type, props)
             timeline.append(TimelineEvent(
                 lid=lid, event_time=EPOCH + timedelta(microseconds=event_us), event_type=event_type,
@@ -649,10 +650,8 @@ def waterfall(score: ScoreResponse, width: int = 860) -> Chart:
         start, start_label = 0.0, "No points"
         end_label = f"Points from these reasons: {shown:+.0f}"
     else:
-        end = _logit(score.probability)
-        base = getattr(score, "base_value", None)
-        start = float(base) if base is not None else end - shown
-        start_label = "Average lead" if base is not None else "Baseline and all other factors"
+        start = _logit(score.probability) - shown
+        start_label = "Baseline and all other factors"
         end_label = f"Score {score.score:.0f} · {score.probability:.1%} chance"
     label_w, value_w, row_h, top = 360, 70, 28, 8
     plot0, plot1 = label_w + 10, width - value_w

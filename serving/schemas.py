@@ -18,12 +18,14 @@ class ScoreRequest(BaseModel):
                             description="The person to score (One ID PID); features are read online.")
     features: dict[str, FeatureValue] | None = Field(
         None, description="A feature row to score instead of a PID: feature name to value, as in "
-                          "the feature service lead_scoring_v1; a feature left out is unknown.")
+                          "the feature service lead_scoring_v1; a feature left out is unknown. "
+                          "Give `pid` or `features`, not both.")
 
     @model_validator(mode="after")
     def _pid_or_features(self) -> ScoreRequest:
-        if self.pid is None and self.features is None:
-            raise ValueError("give `pid` (a person) or `features` (a feature row)")
+        if (self.pid is None) == (self.features is None):
+            raise ValueError("give either `pid` (a person, features read online) or `features` "
+                             "(a feature row), not both")
         return self
 
 
@@ -65,10 +67,6 @@ class ScoreResponse(BaseModel):
     routing: Routing
     reasons_up: list[Reason] = Field(description="What raises the score most, strongest first.")
     reasons_down: list[Reason] = Field(description="What lowers the score most, strongest first.")
-    base_value: float | None = Field(
-        None, description="The model's output before any feature, in the reasons' units (log-odds, or "
-                          "points): base + all impacts = the raw score that calibration turns into "
-                          "the probability.")
     model_version: str = Field(description="Registered version of lead-propensity that scored.")
     model_kind: str = Field(description="rule_baseline, logistic_regression or lightgbm.")
     horizon_days: int = Field(description="The probability's horizon in days.")
@@ -77,6 +75,11 @@ class ScoreResponse(BaseModel):
                                                             "for a feature row.")
 
 
+class BatchItem(ScoreResponse):
+    index: int = Field(description="Position of the item in the request.")
+
+
 class BatchResponse(BaseModel):
-    results: list[ScoreResponse] = Field(description="Scores of the items that could be scored, in order.")
+    results: list[BatchItem] = Field(description="Scores of the items that could be scored, in request "
+                                                 "order, each with its position.")
     errors: list[ItemError] = Field(description="Items that could not be scored (e.g. unknown pid).")

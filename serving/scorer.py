@@ -19,7 +19,9 @@ Fit and interest points and tiers come from the same functions as in training
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +34,7 @@ from sklearn.pipeline import Pipeline
 
 from leadscore.config import ScoreSettings
 from leadscore.features.catalog import FeatureSpec, phrase
-from leadscore.serving.schemas import Reason, Routing, ScoreResponse
+from leadscore.serving.schemas import Routing, ScoreResponse
 from leadscore.serving.treeshap import FastTreeShap
 from leadscore.training.baseline import share_of_points
 from leadscore.training.experiment import FeatureSet, prepare
@@ -40,6 +42,7 @@ from leadscore.training.explain import base_model, contributions
 from leadscore.training.tiers import probability_to_score, routing_action, tier_array
 
 Columns = Mapping[str, Sequence]
+PHRASE_CACHE_SIZE = 200_000
 
 
 @dataclass
@@ -52,7 +55,6 @@ class Evaluation:
     interest_score: np.ndarray
     tier: np.ndarray
     contrib: np.ndarray        # (rows, features), in the model's units
-    base: np.ndarray           # per row: the model's output before any feature (same units)
     values: dict[str, np.ndarray]  # the model input per feature, for phrasing reasons
 
 
@@ -60,14 +62,28 @@ class Evaluation:
 class PathResult:
     probability: np.ndarray
     contrib: np.ndarray
-    base: np.ndarray
     values: dict[str, np.ndarray]
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Building many records makes the cyclic garbage collector walk the whole heap again and
+    again (half the time of a 20k-row batch); records hold no cycles, so it can wait."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _floats(values: Sequence) -> np.ndarray:
     """Numbers as float64; None and anything not a number become NaN (pd.to_numeric(coerce))."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+        return values.astype(float, copy=False)
     try:
-        return np.asarray(values, dtype=float)
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
     except (TypeError, ValueError):
         return pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(dtype=float)
 
@@ -84,7 +100,8 @@ class _LightGBMPath:
         categories = booster.pandas_categorical or []
         self.codes = {name: {value: float(code) for code, value in enumerate(levels)}
                       for name, levels in zip(features.categorical, categories, strict=True)}
-        self.zero_when_missing = set(features.zero_when_missing)
+        self.zero_columns = [j for j, name in enumerate(self.names) if name in features.zero_when_missing]
+        self.numeric_columns = [j for j, name in enumerate(self.names) if name not in self.codes]
         calibrator = model.calibrated_classifiers_[0].calibrators[0]
         self.a, self.b = float(calibrator.a_), float(calibrator.b_)
         self.shap = FastTreeShap(booster)
@@ -103,26 +120,28 @@ class _LightGBMPath:
         """The model matrix, and the model input per feature (as `prepare` gives it)."""
         matrix = np.empty((n, len(self.names)))
         values: dict[str, np.ndarray] = {}
+        missing = [None] * n
         for j, name in enumerate(self.names):
-            raw = columns.get(name, [None] * n)
+            raw = columns.get(name, missing)
             if name in self.codes:
                 codes = self.codes[name]
                 matrix[:, j] = [codes.get(v, np.nan) if v is not None else np.nan for v in raw]
-                values[name] = np.asarray([None if v is None or v != v else str(v) for v in raw],
-                                          dtype=object)
+                values[name] = np.array([None if v is None or v != v else str(v) for v in raw],
+                                        dtype=object)
             else:
-                numbers = _floats(raw)
-                if name in self.zero_when_missing:
-                    numbers = np.nan_to_num(numbers, nan=0.0)
-                matrix[:, j] = numbers
-                values[name] = numbers
+                matrix[:, j] = _floats(raw)
+        zero = matrix[:, self.zero_columns]
+        zero[np.isnan(zero)] = 0.0
+        matrix[:, self.zero_columns] = zero
+        for j in self.numeric_columns:
+            values[self.names[j]] = matrix[:, j]
         return matrix, values
 
     def evaluate(self, columns: Columns, n: int) -> PathResult:
         matrix, values = self.encode(columns, n)
         phi = self.shap.contributions(matrix)
         raw = phi.sum(axis=1)  # local accuracy: expected value + contributions = raw score
-        return PathResult(expit(-(self.a * raw + self.b)), phi[:, :-1], phi[:, -1], values)
+        return PathResult(expit(-(self.a * raw + self.b)), phi[:, :-1], values)
 
 
 class _GeneralPath:
@@ -137,8 +156,7 @@ class _GeneralPath:
         X = prepare(frame, self.features)
         probability = self.model.predict_proba(X)[:, 1]
         contrib = contributions(self.model, X).to_numpy(dtype=float)
-        base = base_model(self.model).decision_function(X) - contrib.sum(axis=1)  # intercept; 0 points
-        return PathResult(probability, contrib, base, {name: X[name].to_numpy() for name in X.columns})
+        return PathResult(probability, contrib, {name: X[name].to_numpy() for name in X.columns})
 
 
 class Scorer:
@@ -151,6 +169,7 @@ class Scorer:
         self.version = version
         self.features = FeatureSet(metadata["numeric"], metadata["categorical"],
                                    metadata["zero_when_missing"])
+        self.feature_names: list[str] = self.features.all
         self.path = (_LightGBMPath(model, self.features) if _LightGBMPath.supports(model)
                      else _GeneralPath(model, self.features))
         rules = metadata["rules"] or {}
@@ -161,10 +180,11 @@ class Scorer:
         self.max_reasons = max_reasons
         self.kind = metadata["model_kind"]
         self.horizon_days = int(metadata["horizon_days"])
+        self.routing = {tier: Routing(**routing_action(tier, metadata["tiers"])).model_dump()
+                        for tier in metadata["tiers"]["routing"]}
+        self._phrases: dict[tuple[str, object], str] = {}  # (feature, value) -> reason text
+        self._categorical = set(self.features.categorical)
 
-    @property
-    def feature_names(self) -> list[str]:
-        return self.features.all
 
     def evaluate(self, columns: Columns, n: int) -> Evaluation:
         """Scores of `n` rows given as feature name -> values (missing features are unknown)."""
@@ -178,46 +198,76 @@ class Scorer:
         score = probability_to_score(probability, self.score_settings)
         tier = tier_array({"score": score, "fit_score": fit, "interest_score": interest,
                            "completeness": completeness}, self.metadata["tiers"])
-        return Evaluation(probability, score, fit, interest, tier, path.contrib, path.base, values)
+        return Evaluation(probability, score, fit, interest, tier, path.contrib, values)
+
+    def score_records(self, pids: Sequence[str | None], columns: Columns,
+                      feature_times: Sequence[str | None] | None = None) -> list[dict]:
+        """One explained score per row, as plain JSON-ready records shaped like ScoreResponse:
+        what batch scoring returns (no per-row validation: the values are the scorer's own).
+        The strongest reasons of all rows are picked with one sort; rows are then only lists."""
+        n = len(pids)
+        result = self.evaluate(columns, n)
+        k = min(self.max_reasons, len(self.feature_names))
+        order = np.argsort(result.contrib, axis=1, kind="stable")
+        up, down = order[:, ::-1][:, :k], order[:, :k]
+        impact_up = np.take_along_axis(result.contrib, up, axis=1).round(4).tolist()
+        impact_down = np.take_along_axis(result.contrib, down, axis=1).round(4).tolist()
+        numbers = self._numbers(result, n)
+        value_up = np.take_along_axis(numbers, up, axis=1).tolist()
+        value_down = np.take_along_axis(numbers, down, axis=1).tolist()
+        probability = result.probability.round(6).tolist()
+        score, fit = result.score.round(1).tolist(), result.fit_score.round(1).tolist()
+        interest, tiers = result.interest_score.round(1).tolist(), result.tier.tolist()
+        times = feature_times or [None] * n
+        up, down = up.tolist(), down.tolist()
+        records = []
+        with _cyclic_gc_paused():  # a million small objects, no cycles among them
+            for i in range(n):
+                tier = str(tiers[i])
+                records.append({
+                    "pid": pids[i], "probability": probability[i], "score": score[i], "fit_score": fit[i],
+                    "interest_score": interest[i], "tier": tier, "routing": self.routing[tier],
+                    "reasons_up": self._reason_list(i, up[i], impact_up[i], value_up[i], result, True),
+                    "reasons_down": self._reason_list(i, down[i], impact_down[i], value_down[i], result,
+                                                      False),
+                    "model_version": self.version, "model_kind": self.kind, "horizon_days": self.horizon_days,
+                    "feature_timestamp": times[i]})
+        return records
+
+    def _numbers(self, result: Evaluation, n: int) -> np.ndarray:
+        """(rows, features) of the numeric model inputs; NaN for the categoricals."""
+        numbers = np.full((n, len(self.feature_names)), np.nan)
+        for j, name in enumerate(self.feature_names):
+            if name not in self._categorical:
+                numbers[:, j] = result.values[name]
+        return numbers
+
+    def _reason_list(self, i: int, features: list[int], impacts: list[float], numbers: list[float],
+                     result: Evaluation, positive: bool) -> list[dict]:
+        reasons = []
+        for j, impact, number in zip(features, impacts, numbers, strict=True):
+            if (impact <= 0) if positive else (impact >= 0):
+                break  # sorted: the rest push the other way (or not at all)
+            name = self.feature_names[j]
+            value = result.values[name][i] if name in self._categorical else number
+            reasons.append({"feature": name, "text": self._text(name, value), "impact": impact})
+        return reasons
 
     def score_columns(self, pids: Sequence[str | None], columns: Columns,
                       feature_times: Sequence[str | None] | None = None) -> list[ScoreResponse]:
-        """One explained response per row."""
-        n = len(pids)
-        result = self.evaluate(columns, n)
-        times = feature_times or [None] * n
-        return [self._response(i, pids[i], result, times[i]) for i in range(n)]
+        """One explained response per row, as validated ScoreResponse models."""
+        return [ScoreResponse.model_validate(record)
+                for record in self.score_records(pids, columns, feature_times)]
 
-    def score_frame(self, frame: pd.DataFrame) -> list[ScoreResponse]:
-        """One response per row of `frame` (columns: pid plus the service's features)."""
-        columns = {name: frame[name].to_numpy() for name in self.feature_names if name in frame}
-        return self.score_columns(list(frame["pid"]), columns)
-
-    def _reason(self, feature: str, value: object, impact: float) -> Reason:
+    def _text(self, feature: str, value: object) -> str:
         if self.kind == "rule_baseline":
-            text = self.rule_reasons.get(feature, feature)
-        else:
+            return self.rule_reasons.get(feature, feature)
+        if value is not None and value != value:
+            value = None  # NaN: one cache entry for "unknown", not one per NaN object
+        key = (feature, value)
+        text = self._phrases.get(key)
+        if text is None:
             text = phrase(self.specs[feature], value)
-        return Reason(feature=feature, text=text, impact=round(float(impact), 4))
-
-    def _reasons(self, i: int, result: Evaluation) -> tuple[list[Reason], list[Reason]]:
-        row = result.contrib[i]
-        order = np.argsort(row, kind="stable")
-        names = self.feature_names
-        up = [j for j in order[::-1][:self.max_reasons] if row[j] > 0]
-        down = [j for j in order[:self.max_reasons] if row[j] < 0]
-        return ([self._reason(names[j], result.values[names[j]][i], row[j]) for j in up],
-                [self._reason(names[j], result.values[names[j]][i], row[j]) for j in down])
-
-    def _response(self, i: int, pid: str | None, result: Evaluation,
-                  feature_time: str | None) -> ScoreResponse:
-        up, down = self._reasons(i, result)
-        tier = str(result.tier[i])
-        return ScoreResponse(
-            pid=pid, probability=round(float(result.probability[i]), 6),
-            score=round(float(result.score[i]), 1), fit_score=round(float(result.fit_score[i]), 1),
-            interest_score=round(float(result.interest_score[i]), 1), tier=tier,
-            routing=Routing(**routing_action(tier, self.metadata["tiers"])),
-            reasons_up=up, reasons_down=down, base_value=round(float(result.base[i]), 4),
-            model_version=self.version, model_kind=self.kind,
-            horizon_days=self.horizon_days, feature_timestamp=feature_time)
+            if len(self._phrases) < PHRASE_CACHE_SIZE:  # continuous values: keep memory bounded
+                self._phrases[key] = text
+        return text

@@ -22,13 +22,14 @@ from urllib.parse import quote
 import bentoml
 from bentoml import get_current_service
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from leadscore.config import load_settings
 from leadscore.features.store import OnlineFeatures, open_store
 from leadscore.segments.api import build_router
 from leadscore.segments.engine import SegmentEngine
+from leadscore.serving import SERVICE_NAME
 from leadscore.serving.audit import AuditLog
 from leadscore.serving.auth import COOKIE, AccessList, AuthError, Caller, key_from_headers
 from leadscore.serving.champion import ChampionWatcher
@@ -39,7 +40,13 @@ from leadscore.serving.portrait import (
     UnknownPerson,
     render_portrait_html,
 )
-from leadscore.serving.schemas import BatchRequest, BatchResponse, ItemError, ScoreRequest, ScoreResponse
+from leadscore.serving.schemas import (
+    BatchRequest,
+    BatchResponse,
+    ItemError,
+    ScoreRequest,
+    ScoreResponse,
+)
 from leadscore.serving.scorer import Scorer
 from leadscore.serving.webhook import MqlPusher
 
@@ -47,7 +54,17 @@ log = logging.getLogger(__name__)
 app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
               description="Lead scores with reasons for the CRM, explained portraits for sales, "
                           "segments for marketing. Send your key as `X-API-Key`.")
-def caller(request: Request, service: Annotated[LeadScoring, Depends(get_current_service)]) -> Caller:
+async def _current_service() -> LeadScoring:
+    return get_current_service()
+
+
+# BentoML hands the route methods `self` through a plain-function dependency, which FastAPI
+# runs in its thread pool: a thread hop per request. The same lookup as a coroutine runs in
+# the event loop. (The dependencies below are coroutines for the same reason.)
+app.dependency_overrides[get_current_service] = _current_service
+
+
+async def caller(request: Request, service: Annotated[LeadScoring, Depends(get_current_service)]) -> Caller:
     """The caller of a request, from its API key; 401 without a valid one."""
     try:
         return service.access.caller(key_from_headers(request.headers, request.cookies))
@@ -59,7 +76,7 @@ def caller(request: Request, service: Annotated[LeadScoring, Depends(get_current
 def allowed(permission: str):
     """A dependency: the caller, if their role may use `permission` endpoints (else 403)."""
 
-    def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    async def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
         try:
             who.require(permission)
         except AuthError as error:
@@ -78,7 +95,7 @@ class ModelInfo(BaseModel):
     last_reload_error: str | None = Field(description="Why the last new champion failed to load, if it did.")
 
 
-@bentoml.service(name="leadscore", traffic={"timeout": 60})
+@bentoml.service(name=SERVICE_NAME, traffic={"timeout": 60})
 @bentoml.asgi_app(app)
 class LeadScoring:
     """Lead scores with reasons, from the champion model and online features."""
@@ -107,9 +124,10 @@ class LeadScoring:
     # ---- scores for the CRM -------------------------------------------------------------
 
     def _score_items(self, items: list[ScoreRequest], batch: bool = False
-                     ) -> tuple[list[ScoreResponse], list[ItemError]]:
-        """Score PIDs (one online read for all) and feature rows (one matrix for all), in the
-        order given; only scores from online features count as MQL crossings."""
+                     ) -> tuple[list[tuple[int, dict]], list[ItemError]]:
+        """(position, score record) of each item that could be scored, in request order, and
+        the errors. PIDs take one online read for all, everything one matrix; only scores
+        from online features count as MQL crossings."""
         scorer = self.scorer
         by_pid = [i for i, item in enumerate(items) if item.features is None]
         online = self.features.read_rows([items[i].pid for i in by_pid]) if by_pid else None
@@ -128,39 +146,43 @@ class LeadScoring:
                 found[i] = (_check_feature_row(item.features, scorer, where), None)
         order = sorted(found)
         columns = {name: [found[i][0].get(name) for i in order] for name in scorer.feature_names}
-        results = scorer.score_columns([items[i].pid for i in order], columns,
+        results = scorer.score_records([items[i].pid for i in order], columns,
                                        [found[i][1] for i in order]) if order else []
         try:
-            self.pusher.observe([result for i, result in zip(order, results, strict=True)
-                                 if items[i].features is None])
+            self.pusher.observe([result for result in results if result["pid"] is not None])
         except Exception:  # noqa: BLE001 - a crossing missed now is found at the next scoring
             log.exception("could not queue MQL crossings for the CRM webhook")
-        return results, errors
+        return list(zip(order, results, strict=True)), errors
 
-    @app.post("/score", tags=["scores"])
-    def score(self, request: ScoreRequest,
-              who: Annotated[Caller, Depends(allowed("score"))]) -> ScoreResponse:
+    @app.post("/score", tags=["scores"], response_model=ScoreResponse)
+    async def score(self, request: ScoreRequest,
+                    who: Annotated[Caller, Depends(allowed("score"))]) -> JSONResponse:
         """Probability, score, tier, routing and the reasons, for one PID or one feature row."""
+        # Run in the event loop: about a millisecond of work (an online read from a local
+        # store, one row through the model) costs less than a hop to the thread pool.
         results, errors = self._score_items([request])
         if errors:
             raise HTTPException(errors[0].status, errors[0].detail)
-        return results[0]
+        return JSONResponse(results[0][1])  # the scorer's own record, in ScoreResponse's shape
 
-    @app.post("/score_batch", tags=["scores"],
+    @app.post("/score_batch", tags=["scores"], response_model=BatchResponse,
               responses={413: {"description": "More items than serving.max_batch"}})
     def score_batch(self, request: BatchRequest,
-                    who: Annotated[Caller, Depends(allowed("score"))]) -> BatchResponse:
+                    who: Annotated[Caller, Depends(allowed("score"))]) -> JSONResponse:
         """Many PIDs or feature rows in one call (at most serving.max_batch, 1000 by default);
-        unknown PIDs are listed under `errors`, the rest are scored."""
+        unknown PIDs are listed under `errors`, the rest are scored, each result with its position."""
         limit = self.settings.serving.max_batch
         if len(request.items) > limit:
             raise HTTPException(413, f"{len(request.items)} items is more than the maximum of {limit} "
                                      "per call (serving.max_batch): split the batch")
         results, errors = self._score_items(request.items, batch=True)
-        return BatchResponse(results=results, errors=errors)
+        # The records are the scorer's own values in BatchResponse's shape: sent as they are,
+        # without validating a thousand models again.
+        return JSONResponse({"results": [{"index": i, **result} for i, result in results],
+                             "errors": [error.model_dump() for error in errors]})
 
     @app.get("/model", tags=["scores"])
-    def model(self, who: Annotated[Caller, Depends(caller)]) -> ModelInfo:
+    async def model(self, who: Annotated[Caller, Depends(caller)]) -> ModelInfo:
         """The champion being served now (it changes without a restart)."""
         scorer = self.scorer
         return ModelInfo(registered_model=self.settings.training.registered_model,
@@ -182,29 +204,27 @@ class LeadScoring:
         """A person's profile, company and group, timeline, score history, current score with
         reasons, and engaged colleagues. Sales see their own accounts only. Every answer to a
         known caller, refusals included, is audited."""
-        if "portrait" not in who.can:
-            self.audit.record(who, "portrait", pid, 403, [])
-            allowed("portrait")(who)  # raises the 403
+        def refuse(status: int, message: str) -> HTTPException:
+            self.audit.record(who, "portrait", pid, status, [])
+            return HTTPException(status, message)
+
+        try:
+            who.require("portrait")
+        except AuthError as error:
+            raise refuse(error.status, error.message) from None
         if pii == "full" and not who.reveal_pii:
-            self.audit.record(who, "portrait", pid, 403, [])
-            raise HTTPException(403, f"role {who.role!r} may not see personal data in full: "
-                                     "ask without pii=full")
+            raise refuse(403, f"role {who.role!r} may not see personal data in full: ask without pii=full")
         try:
-            owner = self.portraits.owner(pid)
+            if not who.may_see_account_of(self.portraits.owner(pid)):
+                raise refuse(403, f"{pid} belongs to an account you do not own: sales see their own "
+                                  "accounts only")
+            scored, _ = self._score_items([ScoreRequest(pid=pid)])
+            current = ScoreResponse.model_validate(scored[0][1]) if scored else None
+            result = self.portraits.portrait(pid, current, reveal_pii=pii == "full")
         except UnknownPerson:
-            self.audit.record(who, "portrait", pid, 404, [])
-            raise HTTPException(404, f"unknown pid {pid!r}: no such person in the middle layer") from None
+            raise refuse(404, f"unknown pid {pid!r}: no such person in the middle layer") from None
         except PortraitUnavailable as error:
-            raise HTTPException(503, f"portraits are unavailable for a moment: {error}") from None
-        if not who.may_see_account_of(owner):
-            self.audit.record(who, "portrait", pid, 403, [])
-            raise HTTPException(403, f"{pid} belongs to an account owned by {owner or 'nobody'}, "
-                                     f"not by {who.employee_id}: sales see their own accounts only")
-        scored, _ = self._score_items([ScoreRequest(pid=pid)])
-        try:
-            result = self.portraits.portrait(pid, scored[0] if scored else None, reveal_pii=pii == "full")
-        except PortraitUnavailable as error:
-            raise HTTPException(503, f"portraits are unavailable for a moment: {error}") from None
+            raise refuse(503, f"portraits are unavailable for a moment: {error}") from None
         self.audit.record(who, "portrait", pid, 200, result.fields_read())
         if format == "html" or (format is None and _prefers_html(request)):
             return HTMLResponse(render_portrait_html(result, who.employee_id or who.name))
@@ -225,20 +245,24 @@ class LeadScoring:
         except AuthError:
             return RedirectResponse(f"/login?error=1&next={quote(target)}", status_code=303)
         response = RedirectResponse(target, status_code=303)
-        # A page framed by another site (the segment builder in a CRM) only gets a partitioned,
-        # SameSite=None cookie, which must be Secure: https, or loopback, which browsers trust.
-        # (Written by hand: Starlette's `partitioned` needs Python 3.14.)
-        secure = request.url.scheme == "https" or request.url.hostname in ("127.0.0.1", "localhost")
-        attributes = "Secure; SameSite=None; Partitioned" if secure else "SameSite=Lax"
-        response.headers.append("set-cookie", f"{COOKIE}={quote(key, safe='')}; Path=/; "
-                                              f"Max-Age={12 * 3600}; HttpOnly; {attributes}")
+        _set_key_cookie(response, request, key, max_age=12 * 3600)
         return response
 
     @app.get("/logout", include_in_schema=False)
-    def logout(self) -> RedirectResponse:
+    def logout(self, request: Request) -> RedirectResponse:
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE)
+        _set_key_cookie(response, request, "", max_age=0)  # same attributes, or it would survive
         return response
+
+
+def _set_key_cookie(response: Response, request: Request, key: str, max_age: int) -> None:
+    """The sign-in cookie. A page framed by another site (the segment builder in a CRM) only
+    gets a partitioned, SameSite=None cookie, which must be Secure: https, or loopback, which
+    browsers trust. Written by hand: Starlette's `partitioned` needs Python 3.14."""
+    secure = request.url.scheme == "https" or request.url.hostname in ("127.0.0.1", "localhost")
+    attributes = "Secure; SameSite=None; Partitioned" if secure else "SameSite=Lax"
+    response.headers.append("set-cookie", f"{COOKIE}={quote(key, safe='')}; Path=/; Max-Age={max_age}; "
+                                          f"HttpOnly; {attributes}")
 
 
 def _unknown_pid(pid: str | None) -> str:

@@ -77,6 +77,7 @@ MAX_LEAF_FEATURES = 12
 MAX_TABLE_ENTRIES = 1 << 25
 # Rows per parallel block of the numba kernel.
 _BLOCK_ROWS = 256
+_FEW_ROWS = 16  # up to this many rows, row by row (a request); more, blocks in parallel
 _KERNEL_LOCK = threading.Lock()
 
 
@@ -429,10 +430,36 @@ def _contributions_numpy(X: np.ndarray, plan: _Plan, layout: _NumpyLayout, out: 
 
 
 if numba is not None:
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _decide(x, node, node_threshold, node_is_cat, node_missing, node_default_left, node_cat_start,
+                node_cat_words, cat_words):  # pragma: no cover - compiled
+        """Tree::Decision of one node for one value (already with |x| <= kZero set to 0): 1 = left."""
+        if node_is_cat[node]:  # CategoricalDecision: NaN and negative codes go right
+            if x > -1.0 and x < _INT32_LIMIT:  # False for NaN
+                code = np.int64(x)  # static_cast<int>: truncation
+                word = code >> 5
+                if word < node_cat_words[node]:
+                    return np.int64((cat_words[node_cat_start[node] + word] >> np.uint32(code & 31))
+                                    & np.uint32(1))
+            return np.int64(0)
+        missing = node_missing[node]  # NumericalDecision
+        if missing == _MISSING_NAN:
+            if np.isnan(x):
+                return np.int64(node_default_left[node])
+        elif missing == _MISSING_ZERO:
+            if np.isnan(x):
+                x = 0.0
+            if abs(x) <= _KZERO:
+                return np.int64(node_default_left[node])
+        elif np.isnan(x):
+            x = 0.0
+        return np.int64(x <= node_threshold[node])
+
     @numba.njit(cache=True, nogil=True)
     def _decide_node(column, left, node, node_threshold, node_is_cat, node_missing, node_default_left,
                      node_cat_start, node_cat_words, cat_words):  # pragma: no cover - compiled
-        """Tree::Decision for one node and a block of values (already with |x| <= kZero set to 0)."""
+        """Tree::Decision for one node and a block of values (already with |x| <= kZero set to 0):
+        `_decide` for a whole block, the branches taken once per node so the loops vectorise."""
         n = column.shape[0]
         if node_is_cat[node]:  # CategoricalDecision: NaN and negative codes go right
             start = node_cat_start[node]
@@ -467,8 +494,37 @@ if numba is not None:
                     x = 0.0
                 left[i] = np.int64(x <= threshold)
 
-    @numba.njit(cache=True, nogil=True, parallel=True)
-    def _contributions_numba(X, out, block, tree_node_ptr, tree_unit_ptr, node_feature, node_threshold,
+    @numba.njit(cache=True, nogil=True)
+    def _contributions_rows(X, out, tree_node_ptr, tree_unit_ptr, node_feature, node_threshold,
+                            node_is_cat, node_missing, node_default_left, node_cat_start, node_cat_words,
+                            cat_words, entry_ptr, entry_node, entry_dir, entry_slot, unit_bits,
+                            out_ptr, out_feature, table_ptr, table):  # pragma: no cover - compiled
+        # A few rows (a request): row by row, tree by tree, with no blocks, views or threads.
+        n_trees = tree_node_ptr.shape[0] - 1
+        max_nodes = 1
+        for tree in range(n_trees):
+            max_nodes = max(max_nodes, tree_node_ptr[tree + 1] - tree_node_ptr[tree])
+        left = np.empty(max_nodes, dtype=np.int64)
+        for r in range(X.shape[0]):
+            for tree in range(n_trees):
+                n0 = tree_node_ptr[tree]
+                for node in range(n0, tree_node_ptr[tree + 1]):
+                    x = X[r, node_feature[node]]
+                    if abs(x) <= _KZERO:  # the predictor drops these as zeros
+                        x = 0.0
+                    left[node - n0] = _decide(x, node, node_threshold, node_is_cat, node_missing,
+                                              node_default_left, node_cat_start, node_cat_words, cat_words)
+                for unit in range(tree_unit_ptr[tree], tree_unit_ptr[tree + 1]):
+                    index = (np.int64(1) << unit_bits[unit]) - 1
+                    for e in range(entry_ptr[unit], entry_ptr[unit + 1]):
+                        index &= ~((left[entry_node[e] - n0] ^ np.int64(entry_dir[e])) << entry_slot[e])
+                    o0 = out_ptr[unit]
+                    n_out = out_ptr[unit + 1] - o0
+                    t0 = table_ptr[unit]
+                    for k in range(n_out):
+                        out[r, out_feature[o0 + k]] += table[t0 + index * n_out + k]
+
+    def _contributions_kernel(X, out, block, tree_node_ptr, tree_unit_ptr, node_feature, node_threshold,
                              node_is_cat, node_missing, node_default_left, node_cat_start, node_cat_words,
                              cat_words, entry_ptr, entry_node, entry_dir, entry_slot, unit_bits,
                              out_ptr, out_feature, table_ptr, table):  # pragma: no cover - compiled
@@ -516,6 +572,8 @@ if numba is not None:
             for i in range(n):
                 for c in range(n_cols):
                     out[r0 + i, c] += acc[c, i]
+
+    _contributions_numba = numba.njit(cache=True, nogil=True, parallel=True)(_contributions_kernel)
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,7 +625,8 @@ class FastTreeShap:
             self.expected_value += tree.expected_value
         self._build(trees)
         if self.backend == "numba":  # compile (or load from cache) now, not on the first request
-            self.contributions(np.zeros((1, self.n_features)))
+            self.contributions(np.zeros((1, self.n_features)))  # the serial kernel
+            self.contributions(np.zeros((_FEW_ROWS + 1, self.n_features)))  # the parallel one
 
     def _build(self, trees: list[_Tree]) -> None:
         nodes: list[dict[str, Any]] = []
@@ -655,13 +714,16 @@ class FastTreeShap:
         plan = self._plan
         if len(plan.unit_bits) and matrix.shape[0]:
             if self.backend == "numba":
-                with _KERNEL_LOCK:  # numba's workqueue threading layer must not be entered twice
-                    _contributions_numba(matrix, out, _BLOCK_ROWS, plan.tree_node_ptr, plan.tree_unit_ptr,
-                                         plan.node_feature, plan.node_threshold, plan.node_is_cat,
-                                         plan.node_missing, plan.node_default_left, plan.node_cat_start,
-                                         plan.node_cat_words, plan.cat_words, plan.entry_ptr, plan.entry_node,
-                                         plan.entry_dir, plan.entry_slot, plan.unit_bits, plan.out_ptr,
-                                         plan.out_feature, plan.table_ptr, plan.table)
+                arguments = (plan.tree_node_ptr, plan.tree_unit_ptr, plan.node_feature, plan.node_threshold,
+                             plan.node_is_cat, plan.node_missing, plan.node_default_left, plan.node_cat_start,
+                             plan.node_cat_words, plan.cat_words, plan.entry_ptr, plan.entry_node,
+                             plan.entry_dir, plan.entry_slot, plan.unit_bits, plan.out_ptr, plan.out_feature,
+                             plan.table_ptr, plan.table)
+                if matrix.shape[0] <= _FEW_ROWS:  # a request: no threads, no lock, side by side (nogil)
+                    _contributions_rows(matrix, out, *arguments)
+                else:
+                    with _KERNEL_LOCK:  # numba's workqueue threading layer must not be entered twice
+                        _contributions_numba(matrix, out, _BLOCK_ROWS, *arguments)
             else:
                 assert self._numpy_layout is not None
                 _contributions_numpy(matrix, plan, self._numpy_layout, out)

@@ -30,13 +30,18 @@ def rule_hit_array(rules: list[dict], columns: Mapping[str, np.ndarray | pd.Seri
             raise KeyError(f"scoring rule {i} uses unknown feature {rule['feature']!r}")
         values = np.asarray(columns[rule["feature"]])
         if rule["op"] == "in":
-            holds = pd.Series(values).isin(rule["value"]).to_numpy()
+            allowed = set(rule["value"])
+            holds = np.fromiter((value in allowed for value in values), dtype=bool, count=len(values))
         else:
-            numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+            numbers = (values if values.dtype.kind == "f"
+                       else pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float))
             with np.errstate(invalid="ignore"):
                 holds = OPERATORS[rule["op"]](numbers, rule["value"])
         hits.append(np.where(holds, rule["points"], 0))
-    return np.column_stack(hits) if hits else np.zeros((len(next(iter(columns.values()), [])), 0))
+    if hits:
+        return np.column_stack(hits)
+    rows = len(columns[next(iter(columns))]) if len(columns) else 0  # a DataFrame iterates names
+    return np.zeros((rows, 0))
 
 
 def rule_hits(rules: list[dict], X: pd.DataFrame) -> pd.DataFrame:

@@ -45,7 +45,7 @@ def config_writer():
 def world(tmp_path_factory) -> dict:
     """A copied config pointing at a temporary data dir and MLflow store, and a tiny world."""
     root = tmp_path_factory.mktemp("leadscore")
-    config_file = write_config(root, world={"scale": 0.05}, serving={"port": free_port()})
+    config_file = write_config(root, world={"scale": 0.05}, serving={"port": free_port(), "workers": 1})
     result = subprocess.run([LEADSCORE, "-c", str(config_file), "pipeline"],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -197,6 +197,9 @@ def test_a_sales_rep_opens_the_portrait_of_an_owned_account_in_a_browser_and_not
     _sign_in(page, service, f"demo-sales-{other}", f"/portrait/{pid}")
     assert "own accounts only" in page.inner_text("#message")
     assert email.split("@")[0] not in page.content()
+    page.goto(f"{service}/logout")
+    page.goto(f"{service}/portrait/{pid}")
+    assert "/login" in page.url  # signed out: the cookie is gone, the page asks for a key
 
 
 def test_a_marketer_counts_the_seed_example_in_the_builder_page(world, service, browser):

@@ -102,12 +102,15 @@ def test_every_role_against_every_endpoint(client, people):
         "score_batch": lambda h: client.post("/score_batch", json={"items": [{"pid": owned}]}, headers=h),
         "portrait": lambda h: client.get(f"/portrait/{owned}", headers=h),
         "segments": lambda h: client.post("/segments/count", json={"where": {"all": []}}, headers=h),
+        "segment_list": lambda h: client.get("/segments", headers=h),
+        "segment_page": lambda h: client.get("/segments/page", headers=h),
         "model": lambda h: client.get("/model", headers=h),
     }
     expected = {  # role: the endpoints it may use
-        "none": set(), "crm": {"score", "score_batch", "model"}, "marketer": {"segments", "model"},
+        "none": set(), "crm": {"score", "score_batch", "model"},
+        "marketer": {"segments", "segment_list", "segment_page", "model"},
         "sales-owner": {"portrait", "model"}, "sales-other": {"model"},
-        "admin": {"score", "score_batch", "portrait", "segments", "model"}}
+        "admin": {"score", "score_batch", "portrait", "segments", "segment_list", "segment_page", "model"}}
     for role, allowed in expected.items():
         for endpoint, call in calls.items():
             status = call(_headers(role, owner)).status_code
@@ -141,7 +144,7 @@ def test_a_batch_keeps_the_order_scores_known_pids_and_lists_unknown_ones(client
     pids = list(people["pid"].head(3))
     items = [{"pid": pids[0]}, {"pid": "P-NOBODY"}, {"features": {"events_30d": 3}}, {"pid": pids[1]}]
     body = client.post("/score_batch", json={"items": items}, headers=_headers("crm")).json()
-    assert [r["pid"] for r in body["results"]] == [pids[0], None, pids[1]]
+    assert [(r["index"], r["pid"]) for r in body["results"]] == [(0, pids[0]), (2, None), (3, pids[1])]
     assert body["errors"] == [{"index": 1, "pid": "P-NOBODY", "status": 404,
                                "detail": body["errors"][0]["detail"]}]
     assert "unknown pid 'P-NOBODY'" in body["errors"][0]["detail"]
@@ -154,7 +157,9 @@ def test_bad_requests_get_a_status_and_a_message_that_says_what_to_fix(client, s
     typo = client.post("/score", json={"pdi": "P1"}, headers=crm)
     assert typo.status_code == 422 and {"body", "pdi"} <= set(typo.json()["detail"][0]["loc"])
     empty = client.post("/score", json={}, headers=crm)
-    assert empty.status_code == 422 and "give `pid`" in empty.text
+    assert empty.status_code == 422 and "give either `pid`" in empty.text
+    both = client.post("/score", json={"pid": "P1", "features": {"events_30d": 1}}, headers=crm)
+    assert both.status_code == 422 and "not both" in both.text
     not_json = client.post("/score", content=b"pid=P1", headers={**crm, "content-type": "application/json"})
     assert not_json.status_code == 422
     feature = client.post("/score", json={"features": {"events_30d": "many", "colour": "red"}}, headers=crm)

@@ -5,84 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from toy_model import FEATURES, SPECS, make_scorer
 
-from leadscore.features.catalog import FeatureSpec
 from leadscore.serving.scorer import Scorer, _GeneralPath, _LightGBMPath
-from leadscore.training.experiment import FeatureSet, calibrate, fit_model, prepare
-from leadscore.training.models import make_lightgbm, make_logistic
-from leadscore.training.tiers import fit_tiers
-
-FEATURES = FeatureSet(numeric=["visits_30d", "employees", "opens_90d"],
-                      categorical=["seniority", "industry"], zero_when_missing=["visits_30d", "opens_90d"])
-SPECS = [FeatureSpec("visits_30d", "int", "", "visited the site {value} times in the last 30 days"),
-         FeatureSpec("employees", "int", "", "works at a company with {value} employees"),
-         FeatureSpec("opens_90d", "int", "", "opened {value} emails in the last 90 days"),
-         FeatureSpec("seniority", "string", "", "seniority: {value}"),
-         FeatureSpec("industry", "string", "", "industry: {value}")]
-RULES = {"fit": [{"feature": "employees", "op": ">=", "value": 1000, "points": 20, "reason": "big company"},
-                 {"feature": "seniority", "op": "in", "value": ["vp", "c_level"], "points": 30,
-                  "reason": "senior"}],
-         "interest": [{"feature": "opens_90d", "op": ">=", "value": 2, "points": 10, "reason": "opens"},
-                      {"feature": "visits_30d", "op": ">=", "value": 1, "points": 20, "reason": "visits"}],
-         "mql_threshold": 60}
-TIERS = {"tiers": [{"name": "high-value", "when": {"score_min": {"top_share": 0.05}, "fit_score_min": 40}},
-                   {"name": "high-potential", "when": {"score_min": {"top_share": 0.15}}},
-                   {"name": "to-verify", "when": {"interest_score_min": 30, "completeness_max": 0.6}},
-                   {"name": "to-nurture", "when": {"fit_score_min": 30}},
-                   {"name": "low-conversion", "when": {}}],
-         "routing": {name: {"action": name, "channel": "crm", "description": name}
-                     for name in ["high-value", "high-potential", "to-verify", "to-nurture",
-                                  "low-conversion"]}}
+from leadscore.training.experiment import prepare
 
 
-def _leads(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """Leads with missing values everywhere, an unseen category, and a real signal."""
-    rng = np.random.default_rng(seed)
-    visits = rng.poisson(1.5, rows).astype(float)
-    frame = pd.DataFrame({
-        "pid": [f"P{seed}-{i}" for i in range(rows)],
-        "visits_30d": np.where(rng.random(rows) < 0.2, np.nan, visits),
-        "employees": np.where(rng.random(rows) < 0.1, np.nan, rng.lognormal(6, 1.5, rows).round()),
-        "opens_90d": rng.poisson(2, rows).astype(float),
-        "seniority": rng.choice(["vp", "manager", "staff", "c_level", None], rows),
-        "industry": rng.choice(["software", "retail", "banking", None], rows),
-    })
-    size = np.log1p(frame["employees"].fillna(0))
-    logit = -3 + 0.8 * visits + 0.6 * (frame["seniority"] == "vp") + 0.3 * size
-    return frame, (rng.random(rows) < 1 / (1 + np.exp(-logit + 2))).astype(int)
-
-
-def _scorer(kind: str) -> tuple[Scorer, pd.DataFrame]:
-    train, y_train = _leads(3000, 0)
-    val, y_val = _leads(1000, 1)
-    X_train, X_val = prepare(train, FEATURES), prepare(val, FEATURES)
-    model = (make_lightgbm(FEATURES.categorical, {"n_estimators": 120, "num_leaves": 7})
-             if kind == "lightgbm" else make_logistic(FEATURES.numeric, FEATURES.categorical))
-    model = calibrate(fit_model(model, X_train, y_train, X_val, y_val), X_val, y_val)
-    metadata = {"model_kind": kind, "numeric": FEATURES.numeric, "categorical": FEATURES.categorical,
-                "zero_when_missing": FEATURES.zero_when_missing, "rules": RULES, "horizon_days": 90,
-                "score": {"reference_probability": 0.05, "reference_score": 50, "points_to_double_odds": 8}}
-    return Scorer(model, {**metadata, "tiers": TIERS_FITTED}, "7", SPECS), val
-
-
-def _fitted_tiers() -> dict:
-    validation = pd.DataFrame({"score": np.linspace(0, 100, 200), "fit_score": 50.0, "interest_score": 0.0,
-                               "completeness": 1.0})
-    return fit_tiers(TIERS, validation)
-
-
-TIERS_FITTED = _fitted_tiers()
+def _score(scorer: Scorer, frame: pd.DataFrame) -> list:
+    columns = {name: frame[name].to_numpy() for name in scorer.feature_names}
+    return scorer.score_columns(list(frame["pid"]), columns)
 
 
 @pytest.fixture(scope="module")
 def lightgbm() -> tuple[Scorer, pd.DataFrame]:
-    return _scorer("lightgbm")
+    return make_scorer("lightgbm")
 
 
 def test_a_calibrated_lightgbm_takes_the_matrix_path_and_logistic_the_general_one(lightgbm):
     scorer, _ = lightgbm
     assert isinstance(scorer.path, _LightGBMPath)
-    assert isinstance(_scorer("logistic_regression")[0].path, _GeneralPath)
+    assert isinstance(make_scorer("logistic_regression")[0].path, _GeneralPath)
 
 
 def test_the_matrix_path_equals_the_pipeline_in_probability_parts_tiers_and_reasons(lightgbm):
@@ -90,7 +32,7 @@ def test_the_matrix_path_equals_the_pipeline_in_probability_parts_tiers_and_reas
     leads = pd.concat([leads, leads.head(3).assign(industry="never-seen-industry", seniority=None)])
     general = Scorer(scorer.model, scorer.metadata, "7", SPECS)
     general.path = _GeneralPath(scorer.model, scorer.features)
-    fast, slow = scorer.score_frame(leads), general.score_frame(leads)
+    fast, slow = _score(scorer, leads), _score(general, leads)
     expected = scorer.model.predict_proba(prepare(leads, FEATURES))[:, 1]
     assert np.allclose([r.probability for r in fast], expected.round(6), atol=1e-6)
     assert [r.model_dump() for r in fast] == [r.model_dump() for r in slow]
@@ -99,14 +41,14 @@ def test_the_matrix_path_equals_the_pipeline_in_probability_parts_tiers_and_reas
 
 def test_reasons_are_at_most_the_limit_each_way_strongest_first_and_in_words(lightgbm):
     scorer, leads = lightgbm
-    for response in scorer.score_frame(leads.head(50)):
+    for response in _score(scorer, leads.head(50)):
         assert len(response.reasons_up) <= 5 and len(response.reasons_down) <= 5
         assert all(r.impact > 0 for r in response.reasons_up)
         assert all(r.impact < 0 for r in response.reasons_down)
         impacts = [abs(r.impact) for r in response.reasons_up]
         assert impacts == sorted(impacts, reverse=True)
     visitor = leads[leads["visits_30d"] >= 3].head(1)
-    texts = [r.text for r in scorer.score_frame(visitor)[0].reasons_up]
+    texts = [r.text for r in _score(scorer, visitor)[0].reasons_up]
     assert any(t.startswith("visited the site") and "in the last 30 days" in t for t in texts)
 
 

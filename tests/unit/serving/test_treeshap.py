@@ -123,6 +123,17 @@ def test_small_model_matches_pred_contrib(small_model: lgb.Booster, backend: str
     assert len(shap._plan.unit_bits) == small_model.num_trees()  # one table per tree
 
 
+@pytest.mark.parametrize("rows", [1, 7, treeshap._FEW_ROWS, treeshap._FEW_ROWS + 1])
+@pytest.mark.parametrize("model", ["small_model", "deep_model"])
+def test_a_request_row_by_row_and_a_batch_in_blocks_agree(request, model: str, rows: int) -> None:
+    """A few rows take the row-by-row kernel, more the parallel block kernel: both exact,
+    on the hard cases (the last rows of the evaluation frame) too."""
+    booster = request.getfixturevalue(model)
+    shap = FastTreeShap(booster, backend="numba" if treeshap.numba is not None else "numpy")
+    X = _eval_frame().tail(rows)
+    assert _max_diff(booster, shap, X) < TOL
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_deeper_model_uses_leaf_tables_and_matches(deep_model: lgb.Booster, backend: str) -> None:
     shap = FastTreeShap(deep_model, backend=backend)

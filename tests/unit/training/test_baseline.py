@@ -57,3 +57,10 @@ def test_is_a_cloneable_sklearn_estimator(baseline):
     proba = copy.fit(_leads()).predict_proba(_leads())
     assert proba.shape == (3, 2) and np.allclose(proba.sum(axis=1), 1.0)
     assert proba[0, 1] == pytest.approx(0.9)
+
+
+def test_a_rule_set_without_fit_or_interest_rules_scores_zero_there():
+    visits = {"feature": "web_visit_180d", "op": ">=", "value": 1, "points": 10}
+    baseline = RuleBaseline([], [visits]).fit(_leads())
+    scores = baseline.fit_interest_scores(_leads())
+    assert (scores["fit_score"] == 0).all() and scores["interest_score"].max() == 100

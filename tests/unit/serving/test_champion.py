@@ -1,0 +1,58 @@
+"""The champion watcher: a new champion is swapped in, a broken one never is."""
+
+from __future__ import annotations
+
+import pytest
+from toy_model import SPECS, make_scorer
+
+from leadscore.serving import champion as module
+from leadscore.serving.champion import ChampionWatcher
+
+
+@pytest.fixture(scope="module")
+def toy():
+    scorer, _ = make_scorer("lightgbm")
+    return scorer.model, scorer.metadata
+
+
+@pytest.fixture
+def registry(monkeypatch, toy):
+    """A registry whose champion alias the test moves; 'broken' versions fail to load."""
+    state = {"alias": "1", "loads": []}
+
+    def load_champion(settings):
+        state["loads"].append(state["alias"])
+        if state["alias"].startswith("broken"):
+            raise OSError("artifact missing")
+        metadata = toy[1]
+        if state["alias"].startswith("alien"):
+            metadata = {**metadata, "numeric": [*metadata["numeric"], "shoe_size"]}
+        return toy[0], metadata, state["alias"]
+
+    monkeypatch.setattr(module, "load_champion", load_champion)
+    monkeypatch.setattr(module, "champion_version", lambda settings: state["alias"])
+    monkeypatch.setattr(module, "scoring_specs", lambda settings: SPECS)
+    return state
+
+
+def test_a_moved_alias_is_loaded_and_swapped_in(settings, registry):
+    watcher = ChampionWatcher(settings)
+    assert watcher.scorer.version == "1" and not watcher.check()  # alias unchanged: nothing loaded
+    registry["alias"] = "2"
+    first_loaded = watcher.loaded_at
+    assert watcher.check()
+    assert watcher.scorer.version == "2" and watcher.loaded_at >= first_loaded
+    assert registry["loads"] == ["1", "2"]
+
+
+@pytest.mark.parametrize("bad, why", [("broken-3", "artifact missing"), ("alien-3", "shoe_size")])
+def test_a_version_that_cannot_serve_leaves_the_current_one_and_is_not_retried(settings, registry, bad, why):
+    watcher = ChampionWatcher(settings)
+    registry["alias"] = bad
+    loaded_at = watcher.loaded_at
+    assert not watcher.check() and not watcher.check()
+    assert watcher.scorer.version == "1" and watcher.loaded_at == loaded_at
+    assert why in watcher.last_error
+    assert registry["loads"].count(bad) == 1  # tried once, not every poll
+    registry["alias"] = "4"
+    assert watcher.check() and watcher.scorer.version == "4" and watcher.last_error is None
