@@ -67,8 +67,9 @@ class PathResult:
 
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
-    """Building many records makes the cyclic garbage collector walk the whole heap again and
-    again (half the time of a 20k-row batch); records hold no cycles, so it can wait."""
+    """Building many records (and the lists they come from) makes the cyclic garbage collector
+    walk the whole heap again and again, half the time of a 20k-row batch; nothing built here
+    holds a cycle, so it can wait."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -184,6 +185,7 @@ class Scorer:
                         for tier in metadata["tiers"]["routing"]}
         self._phrases: dict[tuple[str, object], str] = {}  # (feature, value) -> reason text
         self._categorical = set(self.features.categorical)
+        self._categorical_at = [name in self._categorical for name in self.feature_names]
 
 
     def evaluate(self, columns: Columns, n: int) -> Evaluation:
@@ -206,8 +208,13 @@ class Scorer:
         what batch scoring returns (no per-row validation: the values are the scorer's own).
         The strongest reasons of all rows are picked with one sort; rows are then only lists."""
         n = len(pids)
-        result = self.evaluate(columns, n)
-        k = min(self.max_reasons, len(self.feature_names))
+        with _cyclic_gc_paused():  # a million small objects, no cycles among them
+            result = self.evaluate(columns, n)
+            return self._records(pids, result, feature_times or [None] * n)
+
+    def _records(self, pids: Sequence[str | None], result: Evaluation,
+                 times: Sequence[str | None]) -> list[dict]:
+        n, k = len(pids), min(self.max_reasons, len(self.feature_names))
         order = np.argsort(result.contrib, axis=1, kind="stable")
         up, down = order[:, ::-1][:, :k], order[:, :k]
         impact_up = np.take_along_axis(result.contrib, up, axis=1).round(4).tolist()
@@ -218,20 +225,17 @@ class Scorer:
         probability = result.probability.round(6).tolist()
         score, fit = result.score.round(1).tolist(), result.fit_score.round(1).tolist()
         interest, tiers = result.interest_score.round(1).tolist(), result.tier.tolist()
-        times = feature_times or [None] * n
         up, down = up.tolist(), down.tolist()
         records = []
-        with _cyclic_gc_paused():  # a million small objects, no cycles among them
-            for i in range(n):
-                tier = str(tiers[i])
-                records.append({
-                    "pid": pids[i], "probability": probability[i], "score": score[i], "fit_score": fit[i],
-                    "interest_score": interest[i], "tier": tier, "routing": self.routing[tier],
-                    "reasons_up": self._reason_list(i, up[i], impact_up[i], value_up[i], result, True),
-                    "reasons_down": self._reason_list(i, down[i], impact_down[i], value_down[i], result,
-                                                      False),
-                    "model_version": self.version, "model_kind": self.kind, "horizon_days": self.horizon_days,
-                    "feature_timestamp": times[i]})
+        for i in range(n):
+            tier = str(tiers[i])
+            records.append({
+                "pid": pids[i], "probability": probability[i], "score": score[i], "fit_score": fit[i],
+                "interest_score": interest[i], "tier": tier, "routing": self.routing[tier],
+                "reasons_up": self._reason_list(i, up[i], impact_up[i], value_up[i], result, True),
+                "reasons_down": self._reason_list(i, down[i], impact_down[i], value_down[i], result, False),
+                "model_version": self.version, "model_kind": self.kind, "horizon_days": self.horizon_days,
+                "feature_timestamp": times[i]})
         return records
 
     def _numbers(self, result: Evaluation, n: int) -> np.ndarray:
@@ -245,12 +249,14 @@ class Scorer:
     def _reason_list(self, i: int, features: list[int], impacts: list[float], numbers: list[float],
                      result: Evaluation, positive: bool) -> list[dict]:
         reasons = []
+        names, categorical, phrases = self.feature_names, self._categorical_at, self._phrases
         for j, impact, number in zip(features, impacts, numbers, strict=True):
             if (impact <= 0) if positive else (impact >= 0):
                 break  # sorted: the rest push the other way (or not at all)
-            name = self.feature_names[j]
-            value = result.values[name][i] if name in self._categorical else number
-            reasons.append({"feature": name, "text": self._text(name, value), "impact": impact})
+            name = names[j]
+            value = result.values[name][i] if categorical[j] else number
+            text = phrases.get((name, value)) or self._text(name, value)
+            reasons.append({"feature": name, "text": text, "impact": impact})
         return reasons
 
     def score_columns(self, pids: Sequence[str | None], columns: Columns,
