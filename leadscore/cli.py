@@ -423,15 +423,13 @@ def serve(
     say(f"Open a portrait as its account's sales rep: {url}/login?next=/portrait/{pid} "
         f"with the key demo-sales-{owner} (another rep's key is refused)")
     say(f"Build a segment as a marketer: {url}/login?next=/segments/page with the key demo-marketer-key")
-    from leadscore.serving import bentoml_options
+    from leadscore.serving import OVERRIDES_ENV_VAR, bentoml_overrides
 
     bentoml = Path(sys.executable).parent / "bentoml"
     command = [str(bentoml), "serve", "leadscore.serving.service:LeadScoring",
                "--host", settings.serving.host, "--port", str(port)]
-    options = " ".join(filter(None, [os.environ.get("BENTOML_CONFIG_OPTIONS"),
-                                     bentoml_options(settings.serving.workers)]))
-    raise typer.Exit(subprocess.call(command, cwd=settings.root,
-                                      env={**os.environ, "BENTOML_CONFIG_OPTIONS": options}))
+    env = {**os.environ, OVERRIDES_ENV_VAR: bentoml_overrides(workers=settings.serving.workers)}
+    raise typer.Exit(subprocess.call(command, cwd=settings.root, env=env))
 
 
 def _rounded(value: object) -> object:

@@ -26,7 +26,7 @@ core), and once more with a single worker for comparison (`score_concurrent.one_
 reference is a bare endpoint with BentoML's default single worker, as the issue defines it.
 
 BentoML's per-request access log is disabled on both servers the same way
-(`BENTOML_CONFIG_OPTIONS=services.logging.access.enabled=false`): it is a log line per
+(`BENTOML_CONFIG_OVERRIDES`, services.logging.access.enabled: false): it is a log line per
 request written by the serving process, not part of scoring. Prometheus metrics stay on.
 
 The servers read the world through `<work_dir>/world`, symlinks to the entries of the data
@@ -57,11 +57,10 @@ import numpy as np
 
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, Settings
 from leadscore.local_servers import free_port
-from leadscore.serving import bentoml_options
+from leadscore.serving import OVERRIDES_ENV_VAR, bentoml_overrides
 
 SERVICE_TARGET = "leadscore.serving.service:LeadScoring"
 REFERENCE_TARGET = "leadscore.serving.reference:Reference"
-NO_ACCESS_LOG = "services.logging.access.enabled=false"
 CRM_KEY = "demo-crm-key"
 ADMIN_KEY = "demo-admin-key"
 
@@ -365,14 +364,13 @@ def _stop(server: Server) -> None:
 
 @contextmanager
 def bentoml_server(name: str, target: str, settings: Settings, data_dir: Path, work_dir: Path,
-                   startup_s: float = STARTUP_S, options: str = "") -> Iterator[Server]:
+                   startup_s: float = STARTUP_S, workers: int | None = None) -> Iterator[Server]:
     """`bentoml serve target` on a free port in a new session; stopped when the block ends, always."""
     port = free_port()
     env = dict(os.environ)
     env[SETTINGS_ENV_VAR] = str(settings.source)
     env[DATA_DIR_ENV_VAR] = str(data_dir)
-    env["BENTOML_CONFIG_OPTIONS"] = " ".join(filter(None, [env.get("BENTOML_CONFIG_OPTIONS"), NO_ACCESS_LOG,
-                                                           options]))
+    env[OVERRIDES_ENV_VAR] = bentoml_overrides(workers=workers, access_log=False)
     env["PYTHONUNBUFFERED"] = "1"
     bentoml = Path(sys.executable).parent / "bentoml"
     log = work_dir / f"{name}.log"
@@ -463,7 +461,7 @@ def _measure_scoring(servers: dict[str, Server], pids: Sequence[str],
 def _measure_one_worker(settings: Settings, world: Path, work_dir: Path, pids: Sequence[str]) -> LoadResult:
     """/score at concurrency 16 on the service with a single worker process, for comparison."""
     with bentoml_server("service-1-worker", SERVICE_TARGET, settings, world, work_dir,
-                        options=bentoml_options(1)) as server:
+                        workers=1) as server:
         return run_load(server.url, _score_request(pids), CONCURRENCY, duration_s=CONCURRENT_S / ROUNDS,
                         warmup_s=CONCURRENT_WARMUP_S, cpu_pids=server.pids)
 
@@ -600,7 +598,7 @@ def run(settings: Settings, work_dir: Path) -> dict:
             bentoml_server("reference", REFERENCE_TARGET, settings, world, work_dir))
         service_server = servers.enter_context(
             bentoml_server("service", SERVICE_TARGET, settings, world, work_dir,
-                           options=bentoml_options(settings.serving.workers)))
+                           workers=settings.serving.workers))
         scoring = _measure_scoring({"reference": reference_server, "service": service_server}, sample)
         portrait = _measure_portrait(service_server, sample)
         http_batch = _measure_http_batch(service_server, everyone)
@@ -662,7 +660,7 @@ def run(settings: Settings, work_dir: Path) -> dict:
             "servers": (f"bentoml serve, both started, measured one at a time in {ROUNDS} rounds alternating "
                         "which goes first; figures pool the rounds"),
             "workers": workers,
-            "access_log": f"disabled on both: BENTOML_CONFIG_OPTIONS={NO_ACCESS_LOG}",
+            "access_log": f"disabled on both: {OVERRIDES_ENV_VAR}={bentoml_overrides(access_log=False)}",
             "bentoml": bentoml.__version__,
         },
         "machine": {**figures_machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
