@@ -218,3 +218,21 @@ def test_a_lead_crossing_the_mql_threshold_is_pushed_once(client, service, peopl
     message = next(message for message in Receiver.received if message["body"]["pid"] == high)
     assert message["key"] == message["body"]["idempotency_key"]
     assert message["body"]["score"] >= MQL and message["body"]["routing"]["action"]
+
+
+def test_the_batch_job_and_the_service_push_each_mql_once_between_them(client, service, people):
+    """The batch job shares the service's outbox: leads the service already pushed are not pushed
+    again, every other lead at or above the threshold is pushed once, and a rerun adds nothing."""
+    from leadscore.serving.batch import score_everyone
+
+    assert service.pusher.flush(timeout_s=20)
+    before = [message["body"]["pid"] for message in Receiver.received]
+    summary = score_everyone(service.settings, service.scorer, service.pusher)
+    assert service.pusher.flush(timeout_s=60)
+    pushed = [message["body"]["pid"] for message in Receiver.received]
+    above = set(people.loc[people["score"] >= MQL, "pid"])
+    assert len(pushed) == len(set(pushed))  # nobody twice
+    assert set(pushed) == above | set(before)
+    assert summary.queued_for_crm == len(above - set(before)) > 0
+    again = score_everyone(service.settings, service.scorer, service.pusher)
+    assert again.queued_for_crm == 0
