@@ -513,7 +513,7 @@ def measure_batch(settings: Settings, pids: Sequence[str], rows: int = BATCH_ROW
     from leadscore.serving.champion import ChampionWatcher
 
     scorer = ChampionWatcher(settings).scorer
-    if type(scorer.path).__name__ != "_LightGBMPath":
+    if not scorer.fast_path:
         raise RuntimeError(f"the champion is a {scorer.kind}, not LightGBM: no TreeSHAP to compare")
     online = OnlineFeatures(open_store(settings))
     names = scorer.feature_names

@@ -149,7 +149,8 @@ class Opportunity(BaseModel):
 
 
 class ScorePoint(BaseModel):
-    scored_at: datetime = Field(description="When the batch scored (UTC).")
+    scored_at: datetime = Field(description="The feature time the score is for (UTC); the batch "
+                                            "scores everyone as of several times.")
     probability: float | None = Field(None, description="Calibrated probability.")
     score: float | None = Field(None, description="0-100 score.")
     fit_score: float | None = Field(None, description="0-100 fit.")

@@ -34,7 +34,7 @@ from sklearn.pipeline import Pipeline
 
 from leadscore.config import ScoreSettings
 from leadscore.features.catalog import FeatureSpec, phrase
-from leadscore.serving.schemas import Routing, ScoreResponse
+from leadscore.serving.schemas import Routing
 from leadscore.serving.treeshap import FastTreeShap
 from leadscore.training.baseline import share_of_points
 from leadscore.training.experiment import FeatureSet, prepare
@@ -188,6 +188,11 @@ class Scorer:
         self._categorical_at = [name in self._categorical for name in self.feature_names]
 
 
+    @property
+    def fast_path(self) -> bool:
+        """True when rows go through the LightGBM matrix path (exact TreeSHAP)."""
+        return isinstance(self.path, _LightGBMPath)
+
     def evaluate(self, columns: Columns, n: int) -> Evaluation:
         """Scores of `n` rows given as feature name -> values (missing features are unknown)."""
         path = self.path.evaluate(columns, n)
@@ -258,12 +263,6 @@ class Scorer:
             text = phrases.get((name, value)) or self._text(name, value)
             reasons.append({"feature": name, "text": text, "impact": impact})
         return reasons
-
-    def score_columns(self, pids: Sequence[str | None], columns: Columns,
-                      feature_times: Sequence[str | None] | None = None) -> list[ScoreResponse]:
-        """One explained response per row, as validated ScoreResponse models."""
-        return [ScoreResponse.model_validate(record)
-                for record in self.score_records(pids, columns, feature_times)]
 
     def _text(self, feature: str, value: object) -> str:
         if self.kind == "rule_baseline":

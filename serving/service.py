@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
               description="Lead scores with reasons for the CRM, explained portraits for sales, "
                           "segments for marketing. Send your key as `X-API-Key`.")
+
+
 async def _current_service() -> LeadScoring:
     return get_current_service()
 
@@ -187,7 +189,7 @@ class LeadScoring:
         scorer = self.scorer
         return ModelInfo(registered_model=self.settings.training.registered_model,
                          version=scorer.version, model_kind=scorer.kind,
-                         fast_path=type(scorer.path).__name__ == "_LightGBMPath",
+                         fast_path=scorer.fast_path,
                          loaded_at=self.champion.loaded_at, last_reload_error=self.champion.last_error)
 
     # ---- portraits for sales ------------------------------------------------------------

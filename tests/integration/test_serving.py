@@ -61,9 +61,11 @@ def service(world, receiver):
         instance = module.LeadScoring()
     finally:
         del os.environ["LEADSCORE_CONFIG"]
-    module.app.dependency_overrides[module.get_current_service] = lambda: instance
+    overrides = module.app.dependency_overrides
+    served = overrides[module.get_current_service]
+    overrides[module.get_current_service] = lambda: instance  # as BentoML's server sets it
     yield instance
-    module.app.dependency_overrides.clear()
+    overrides[module.get_current_service] = served
     instance.shutdown()
 
 

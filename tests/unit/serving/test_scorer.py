@@ -7,13 +7,19 @@ import pandas as pd
 import pytest
 from toy_model import FEATURES, SPECS, make_scorer
 
+from leadscore.serving.schemas import ScoreResponse
 from leadscore.serving.scorer import Scorer, _GeneralPath, _LightGBMPath
 from leadscore.training.experiment import prepare
 
 
-def _score(scorer: Scorer, frame: pd.DataFrame) -> list:
+def _responses(scorer: Scorer, pids: list, columns: dict) -> list[ScoreResponse]:
+    """The scorer's records, validated against the API's response model."""
+    return [ScoreResponse.model_validate(record) for record in scorer.score_records(pids, columns)]
+
+
+def _score(scorer: Scorer, frame: pd.DataFrame) -> list[ScoreResponse]:
     columns = {name: frame[name].to_numpy() for name in scorer.feature_names}
-    return scorer.score_columns(list(frame["pid"]), columns)
+    return _responses(scorer, list(frame["pid"]), columns)
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +60,8 @@ def test_reasons_are_at_most_the_limit_each_way_strongest_first_and_in_words(lig
 
 def test_a_feature_row_with_missing_features_scores_like_unknown_values(lightgbm):
     scorer, _ = lightgbm
-    sparse = scorer.score_columns([None], {"visits_30d": [4]})[0]
-    full = scorer.score_columns([None], {"visits_30d": [4], "employees": [None], "opens_90d": [None],
+    sparse = _responses(scorer, [None], {"visits_30d": [4]})[0]
+    full = _responses(scorer, [None], {"visits_30d": [4], "employees": [None], "opens_90d": [None],
                                          "seniority": [None], "industry": [None]})[0]
     assert sparse == full
     assert sparse.fit_score == 0 and sparse.interest_score == pytest.approx(100 * 20 / 30, abs=0.1)
@@ -64,5 +70,5 @@ def test_a_feature_row_with_missing_features_scores_like_unknown_values(lightgbm
 def test_fit_and_interest_scores_are_the_share_of_rule_points(lightgbm):
     scorer, _ = lightgbm
     row = {"employees": [5000], "seniority": ["vp"], "opens_90d": [0], "visits_30d": [0]}
-    response = scorer.score_columns(["P1"], row)[0]
+    response = _responses(scorer, ["P1"], row)[0]
     assert response.fit_score == 100.0 and response.interest_score == 0.0
