@@ -83,7 +83,7 @@ def score_everyone(settings: Settings, scorer: Scorer, pusher=None) -> BatchSumm
     history = score_rows(scorer, features).sort_values(["scored_at", "pid"], ignore_index=True)
     write_atomically(history[COLUMNS], history_path(settings))
     latest = history[history["scored_at"] == history["scored_at"].max()]
-    queued = (pusher.observe(latest.to_dict("records"), routing_table=scorer.metadata["tiers"]["routing"])
+    queued = (pusher.observe(latest.to_dict("records"), routing_table=scorer.routing)
               if pusher is not None else 0)
     return BatchSummary(history_path(settings), len(history), history["pid"].nunique(), times,
                         latest["tier"].value_counts().to_dict(), queued or 0)

@@ -4,9 +4,10 @@ A daemon thread asks the registry every `serving.model_check_s` seconds where th
 alias points. When it moved (a new champion was promoted, or `leadscore train
 rollback`), the new version is loaded and its Scorer built off the request path, then
 swapped in with one assignment: requests in flight finish on the model they started
-with. A version that fails to load, or needs features the feature service does not
-serve, leaves the current one serving (GET /model shows why) and is not tried again
-until the alias moves.
+with. A version that fails to load (one trained before the scoring spec, say), or needs
+features the feature service does not serve, leaves the current one serving (GET /model
+shows why) and is not tried again until the alias moves. At start there is no current
+one: the service does not start, and says why.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 
 from leadscore.config import Settings
 from leadscore.features.catalog import scoring_specs
+from leadscore.scoring.registry import champion_version, load_champion
 from leadscore.serving.scorer import Scorer
-from leadscore.training.register import champion_version, load_champion
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,13 @@ class ChampionWatcher:
         self._thread = threading.Thread(target=self._watch, name="champion-watcher", daemon=True)
 
     def _load(self) -> Scorer:
-        model, metadata, version = load_champion(self.settings)
+        model, spec, version = load_champion(self.settings)
         specs = scoring_specs(self.settings)
-        missing = sorted({*metadata["numeric"], *metadata["categorical"]} - {spec.name for spec in specs})
+        missing = sorted(set(spec.features.all) - {feature.name for feature in specs})
         if missing:
             raise ValueError(f"version {version} needs features the feature service does not serve: "
                              f"{missing}")
-        return Scorer(model, metadata, version, specs, self.settings.serving.max_reasons)
+        return Scorer(model, spec, version, specs, self.settings.serving.max_reasons)
 
     def start(self) -> ChampionWatcher:
         self._thread.start()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from leadscore.scoring.spec import Routing
+
 FeatureValue = float | int | bool | str | None
 
 
@@ -50,12 +52,6 @@ class Reason(BaseModel):
                                       "(log-odds for learned models, points for the rule baseline).")
 
 
-class Routing(BaseModel):
-    action: str = Field(description="What happens to the lead, e.g. route_to_sales.")
-    channel: str = Field(description="Where the lead goes: crm, marketing_automation, ...")
-    description: str = Field(description="The action in words.")
-
-
 class ScoreResponse(BaseModel):
     pid: str | None = Field(description="The person scored (One ID PID); null for a feature row.")
     probability: float = Field(description="Calibrated probability of an opportunity within the horizon.")
@@ -63,7 +59,9 @@ class ScoreResponse(BaseModel):
                                      "every 8 points double the odds (config; fixed across model versions).")
     fit_score: float = Field(description="0-100: share of the fit points of the rule set earned.")
     interest_score: float = Field(description="0-100: share of the interest points earned.")
-    tier: str = Field(description="high-value, high-potential, to-nurture, to-verify or low-conversion.")
+    tier: str = Field(description="The lead's tier, from the model version's tier table "
+                                   "(config/tiers.yaml; by default high-value, high-potential, to-nurture, "
+                                   "to-verify or low-conversion).")
     routing: Routing
     reasons_up: list[Reason] = Field(description="What raises the score most, strongest first.")
     reasons_down: list[Reason] = Field(description="What lowers the score most, strongest first.")

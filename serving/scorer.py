@@ -1,20 +1,21 @@
 """Score feature rows: probability, score, fit and interest, tier, routing, reasons.
 
 Kept apart from the BentoML service so that scoring is a plain function of a
-model, its scoring metadata and feature values, with no server in the way.
+model, its scoring spec (leadscore.scoring.spec, written by training with the model)
+and feature values, with no server in the way.
 
 Two paths give the same numbers:
 
 - the **LightGBM path** (the usual champion) works on one float matrix: categoricals
   become the training codes, exact TreeSHAP contributions come from
   `serving.treeshap.FastTreeShap`, their sum is the raw score (SHAP's local accuracy),
-  and the sigmoid calibrator is applied to it. No pandas per request: a single row
+  and the spec's sigmoid calibration is applied to it. No pandas per request: a single row
   costs well under a millisecond, and a batch runs the numba kernel on all rows;
 - the **general path** (logistic regression, the rule baseline) goes through the
   scikit-learn pipeline on a pandas frame, as in training.
 
 Fit and interest points and tiers come from the same functions as in training
-(`rule_hit_array`, `tier_array`), on arrays.
+(`leadscore.scoring.parts.score_parts`, `leadscore.scoring.tiers.tier_array`), on arrays.
 """
 
 from __future__ import annotations
@@ -26,20 +27,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from lightgbm import LGBMClassifier
 from scipy.special import expit
 from sklearn.base import BaseEstimator
-from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
-from sklearn.pipeline import Pipeline
 
-from leadscore.config import ScoreSettings
 from leadscore.features.catalog import FeatureSpec, phrase
-from leadscore.serving.schemas import Routing
+from leadscore.scoring.explain import base_model, contributions
+from leadscore.scoring.parts import score_parts
+from leadscore.scoring.prepare import prepare
+from leadscore.scoring.spec import ScoringSpec
+from leadscore.scoring.tiers import tier_array
 from leadscore.serving.treeshap import FastTreeShap
-from leadscore.training.baseline import share_of_points
-from leadscore.training.experiment import FeatureSet, prepare
-from leadscore.training.explain import base_model, contributions
-from leadscore.training.tiers import probability_to_score, routing_action, tier_array
 
 Columns = Mapping[str, Sequence]
 PHRASE_CACHE_SIZE = 200_000
@@ -90,32 +87,25 @@ def _floats(values: Sequence) -> np.ndarray:
 
 
 class _LightGBMPath:
-    """A calibrated LightGBM pipeline evaluated on a float matrix."""
+    """A calibrated LightGBM pipeline evaluated on a float matrix, with the spec's categorical
+    levels and sigmoid calibration."""
 
-    def __init__(self, model: CalibratedClassifierCV, features: FeatureSet):
-        pipeline = base_model(model)
-        booster = pipeline[-1].booster_
+    def __init__(self, model: BaseEstimator, spec: ScoringSpec):
+        booster = base_model(model)[-1].booster_
+        features = spec.features
         self.names: list[str] = booster.feature_name()
         if self.names != features.all:
-            raise ValueError("the model's features are not the service's, in order")
-        categories = booster.pandas_categorical or []
-        self.codes = {name: {value: float(code) for code, value in enumerate(levels)}
-                      for name, levels in zip(features.categorical, categories, strict=True)}
+            raise ValueError("the model's features are not the spec's, in order")
+        self.codes = {name: {value: float(code) for code, value in enumerate(spec.levels[name])}
+                      for name in features.categorical}
         self.zero_columns = [j for j, name in enumerate(self.names) if name in features.zero_when_missing]
         self.numeric_columns = [j for j, name in enumerate(self.names) if name not in self.codes]
-        calibrator = model.calibrated_classifiers_[0].calibrators[0]
-        self.a, self.b = float(calibrator.a_), float(calibrator.b_)
+        self.a, self.b = spec.calibration.a, spec.calibration.b
         self.shap = FastTreeShap(booster)
 
     @staticmethod
-    def supports(model: BaseEstimator) -> bool:
-        if not isinstance(model, CalibratedClassifierCV):
-            return False
-        inner = base_model(model)
-        calibrators = model.calibrated_classifiers_[0].calibrators
-        return (isinstance(inner, Pipeline) and isinstance(inner[-1], LGBMClassifier)
-                and len(model.calibrated_classifiers_) == 1 and len(calibrators) == 1
-                and isinstance(calibrators[0], _SigmoidCalibration))
+    def supports(spec: ScoringSpec) -> bool:
+        return spec.model_kind == "lightgbm" and spec.calibration is not None
 
     def encode(self, columns: Columns, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The model matrix, and the model input per feature (as `prepare` gives it)."""
@@ -148,9 +138,9 @@ class _LightGBMPath:
 class _GeneralPath:
     """Any model through its scikit-learn pipeline on a pandas frame."""
 
-    def __init__(self, model: BaseEstimator, features: FeatureSet):
+    def __init__(self, model: BaseEstimator, spec: ScoringSpec):
         self.model = model
-        self.features = features
+        self.features = spec.features
 
     def evaluate(self, columns: Columns, n: int) -> PathResult:
         frame = pd.DataFrame({name: list(columns.get(name, [None] * n)) for name in self.features.all})
@@ -163,30 +153,24 @@ class _GeneralPath:
 class Scorer:
     """Everything needed to turn feature values into explained scores, built once per model."""
 
-    def __init__(self, model: BaseEstimator, metadata: dict, version: str,
+    def __init__(self, model: BaseEstimator, spec: ScoringSpec, version: str,
                  specs: list[FeatureSpec], max_reasons: int = 5):
         self.model = model
-        self.metadata = metadata
+        self.spec = spec
         self.version = version
-        self.features = FeatureSet(metadata["numeric"], metadata["categorical"],
-                                   metadata["zero_when_missing"])
+        self.features = spec.features
         self.feature_names: list[str] = self.features.all
-        self.path = (_LightGBMPath(model, self.features) if _LightGBMPath.supports(model)
-                     else _GeneralPath(model, self.features))
-        rules = metadata["rules"] or {}
-        self.fit_rules, self.interest_rules = rules.get("fit", []), rules.get("interest", [])
+        self.path = (_LightGBMPath(model, spec) if _LightGBMPath.supports(spec)
+                     else _GeneralPath(model, spec))
         self.specs: dict[str, FeatureSpec] = {spec.name: spec for spec in specs}
-        self.rule_reasons = {r["feature"]: r["reason"] for r in [*self.fit_rules, *self.interest_rules]}
-        self.score_settings = ScoreSettings(**metadata["score"])
+        self.rule_reasons = {rule.feature: rule.reason for rule in spec.rules.all} if spec.rules else {}
         self.max_reasons = max_reasons
-        self.kind = metadata["model_kind"]
-        self.horizon_days = int(metadata["horizon_days"])
-        self.routing = {tier: Routing(**routing_action(tier, metadata["tiers"])).model_dump()
-                        for tier in metadata["tiers"]["routing"]}
+        self.kind = spec.model_kind
+        self.horizon_days = spec.horizon_days
+        self.routing = {tier: routing.model_dump() for tier, routing in spec.tiers.routing.items()}
         self._phrases: dict[tuple[str, object], str] = {}  # (feature, value) -> reason text
         self._categorical = set(self.features.categorical)
         self._categorical_at = [name in self._categorical for name in self.feature_names]
-
 
     @property
     def fast_path(self) -> bool:
@@ -196,16 +180,9 @@ class Scorer:
     def evaluate(self, columns: Columns, n: int) -> Evaluation:
         """Scores of `n` rows given as feature name -> values (missing features are unknown)."""
         path = self.path.evaluate(columns, n)
-        probability, values = path.probability, path.values
-        fit = share_of_points(self.fit_rules, values)
-        interest = share_of_points(self.interest_rules, values)
-        completeness = (np.asarray(values["profile_completeness"], dtype=float)
-                        if "profile_completeness" in values
-                        else np.mean([pd.notna(v) for v in values.values()], axis=0))
-        score = probability_to_score(probability, self.score_settings)
-        tier = tier_array({"score": score, "fit_score": fit, "interest_score": interest,
-                           "completeness": completeness}, self.metadata["tiers"])
-        return Evaluation(probability, score, fit, interest, tier, path.contrib, values)
+        parts = score_parts(path.probability, path.values, self.spec.rules, self.spec.score)
+        return Evaluation(path.probability, parts["score"], parts["fit_score"], parts["interest_score"],
+                          tier_array(parts, self.spec.tiers), path.contrib, path.values)
 
     def score_records(self, pids: Sequence[str | None], columns: Columns,
                       feature_times: Sequence[str | None] | None = None) -> list[dict]:

@@ -13,6 +13,7 @@ is a positive on both sides of a split. Features come from Feast's
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -98,3 +99,9 @@ def split_by_time(frame: pd.DataFrame, settings: TrainingSettings) -> Split:
                          f"{settings.horizon_days}-day purge between parts")
     at = frame["event_timestamp"]
     return Split(frame[at.isin(train_times)], frame[at.isin(val_times)], frame[at >= test_start])
+
+
+def data_hash(frame: pd.DataFrame) -> str:
+    """A fingerprint of a training frame's rows, logged with the run."""
+    row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.sha256(row_hashes.tobytes()).hexdigest()[:16]

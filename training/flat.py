@@ -19,11 +19,12 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from leadscore.config import Settings, load_yaml
-from leadscore.training.dataset import Split
-from leadscore.training.experiment import Experiment, FeatureSet, Outcome, run_experiment
+from leadscore.config import Settings
+from leadscore.scoring.spec import FeatureSet
+from leadscore.training.config import load_rules, load_tiers
+from leadscore.training.dataset import Split, data_hash
+from leadscore.training.experiment import Experiment, Outcome, run_experiment
 from leadscore.training.register import git_commit
-from leadscore.training.train import data_hash
 
 
 class _Strict(BaseModel):
@@ -171,12 +172,12 @@ def table_frame(spec: TableSpec, settings: Settings) -> tuple[pd.DataFrame, Feat
 
 def table_experiment(spec: TableSpec, settings: Settings) -> Experiment:
     frame, features = table_frame(spec, settings)
-    rules = load_yaml(spec.path(spec.rules, settings)) if spec.rules else None
+    rules = load_rules(spec.path(spec.rules, settings)) if spec.rules else None
     config_files = [spec.source, *([spec.path(spec.rules, settings)] if spec.rules else [])]
     return Experiment(
         name=spec.name, registered_model=f"{spec.name}-propensity", split=split_table(spec, frame),
-        features=features, rules=rules, tiers=load_yaml(settings.config_file(settings.training.tiers_file)),
-        entity=spec.id, metadata={"table": spec.name, "target": spec.target.column},
+        features=features, rules=rules, tiers=load_tiers(settings.config_file(settings.training.tiers_file)),
+        entity=spec.id, about={"table": spec.name, "target": spec.target.column},
         tags={"git_commit": git_commit(settings.root), "table": spec.name,
               "training_data_hash": data_hash(frame.drop(columns="event_timestamp"))},
         config_files=config_files)

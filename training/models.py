@@ -6,42 +6,14 @@ training, evaluation, MLflow logging and serving treat them alike.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 from lightgbm import LGBMClassifier
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.utils.validation import check_is_fitted
 
-
-class CategoryColumns(TransformerMixin, BaseEstimator):
-    """String columns to pandas categoricals with the categories seen in `fit`.
-
-    Fixing the categories at fit time gives a single served row the same
-    category codes as training, which LightGBM's native categoricals need.
-    """
-
-    def __init__(self, columns: list[str] | None = None):
-        self.columns = columns
-
-    def fit(self, X: pd.DataFrame, y: np.ndarray | None = None) -> CategoryColumns:
-        self.categories_ = {c: sorted(X[c].dropna().astype(str).unique()) for c in self.columns or []}
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        check_is_fitted(self, "categories_")
-        out = X.copy()
-        for column, categories in self.categories_.items():
-            out[column] = pd.Categorical(out[column].astype("object"), categories=categories)
-        return out
-
-    def get_feature_names_out(self, input_features: list[str] | None = None) -> np.ndarray:
-        return self.feature_names_in_
+from leadscore.scoring.estimators import CategoryColumns
 
 
 def make_logistic(numeric: list[str], categorical: list[str], C: float = 0.5) -> Pipeline:

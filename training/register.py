@@ -6,45 +6,41 @@ the primary metric with a calibration (ECE) no worse, both scored on the new
 version's test window (training re-scores the champion there); otherwise the
 new version becomes the `challenger`. A champion that cannot read today's
 features cannot be scored, and loses. `rollback` puts an earlier version back.
+
+Each version's run holds its scoring spec (`scoring_spec.json`), which is all serving
+reads besides the model (leadscore.scoring.registry reads it back).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pandas as pd
-from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from sklearn.base import BaseEstimator
 
 import mlflow
 from leadscore.config import Settings
+from leadscore.scoring.registry import SPEC_ARTIFACT, champion_of, use_store
+from leadscore.scoring.spec import ScoringSpec
 from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "lead-propensity"
-SCORING_ARTIFACT = "scoring.json"
-
-
-def _use_store(settings: Settings) -> None:
-    """Point MLflow's tracking and registry at this project's store."""
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
 
 
 def setup_tracking(settings: Settings, experiment: str = EXPERIMENT) -> MlflowClient:
     """Point MLflow at this project's store and make sure the experiment exists."""
     settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
-    _use_store(settings)
+    client = use_store(settings)
     if mlflow.get_experiment_by_name(experiment) is None:
         mlflow.create_experiment(experiment, artifact_location=f"{settings.artifact_location}/{experiment}")
     mlflow.set_experiment(experiment)
-    return MlflowClient(settings.tracking_uri, settings.tracking_uri)
+    return client
 
 
 def git_commit(root: Path) -> str:
@@ -53,9 +49,9 @@ def git_commit(root: Path) -> str:
 
 
 def log_candidate(name: str, model: BaseEstimator, params: dict, metrics: dict[str, float],
-                  example: pd.DataFrame, scoring: dict, config_files: list[Path],
+                  example: pd.DataFrame, spec: ScoringSpec, config_files: list[Path],
                   tags: dict[str, str]) -> str:
-    """Into the active run: params, metrics, config files, the scoring metadata and the model
+    """Into the active run: params, metrics, config files, the scoring spec and the model
     with its signature and an input example. Returns the model URI."""
     mlflow.set_tags({"model_kind": name, **tags})
     mlflow.log_params(params)
@@ -63,22 +59,15 @@ def log_candidate(name: str, model: BaseEstimator, params: dict, metrics: dict[s
     for path in config_files:
         mlflow.log_artifact(str(path), artifact_path="config")
     with tempfile.TemporaryDirectory() as tmp:
-        scoring_path = Path(tmp) / SCORING_ARTIFACT
-        scoring_path.write_text(json.dumps(scoring, indent=2, default=str))
-        mlflow.log_artifact(str(scoring_path))
+        spec_path = Path(tmp) / SPEC_ARTIFACT
+        spec_path.write_text(spec.model_dump_json(indent=2))
+        mlflow.log_artifact(str(spec_path))
     signature = infer_signature(example, model.predict_proba(example)[:, 1])
     info = mlflow.sklearn.log_model(
         model, name="model", signature=signature, input_example=example,
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
     log.info("logged %s in run %s", name, mlflow.active_run().info.run_id)
     return info.model_uri
-
-
-def _champion(client: MlflowClient, model_name: str):
-    try:
-        return client.get_model_version_by_alias(model_name, "champion")
-    except MlflowException:
-        return None
 
 
 def beats_champion(candidate: dict[str, float], champion: dict[str, float] | None, metric: str,
@@ -117,31 +106,9 @@ def rollback(settings: Settings, version: str) -> str | None:
     if version not in versions:
         raise ValueError(f"{name} has no version {version}; versions: "
                          f"{', '.join(sorted(versions, key=int)) or 'none (run `leadscore train`)'}")
-    current = _champion(client, name)
+    current = champion_of(client, name)
     previous = str(current.version) if current is not None else None
     client.set_registered_model_alias(name, "champion", version)
     client.set_model_version_tag(name, version, "rolled_back_from", previous or "none")
     log.info("%s: champion is version %s again (was %s)", name, version, previous)
     return previous
-
-
-def champion_version(settings: Settings, registered_model: str | None = None) -> str | None:
-    """The version the `champion` alias points at now (None if none): cheap, for polling."""
-    client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
-    version = _champion(client, registered_model or settings.training.registered_model)
-    return None if version is None else str(version.version)
-
-
-def load_champion(settings: Settings, registered_model: str | None = None
-                  ) -> tuple[BaseEstimator, dict, str]:
-    """(model, scoring metadata, version) of the current champion of `registered_model`
-    (default: the lead model); LookupError if none."""
-    _use_store(settings)
-    client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
-    name = registered_model or settings.training.registered_model
-    version = _champion(client, name)
-    if version is None:
-        raise LookupError(f"no champion for {name!r} in {settings.tracking_uri} (run `leadscore train`)")
-    model = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")  # not @champion: it may move
-    path = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=SCORING_ARTIFACT)
-    return model, json.loads(Path(path).read_text()), str(version.version)

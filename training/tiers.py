@@ -1,55 +1,19 @@
-"""From a calibrated probability to a score, a tier and a routing action.
+"""Tier thresholds fitted on the validation window.
 
-score = reference_score + points_to_double_odds * log2(odds / reference odds),
-clipped to 0..100: with the defaults, 50 is a 5% chance of an opportunity
-within the horizon, 60 about 11%, 70 about 23%, 80 about 42%, 100 about 80%. The mapping is
-config, not learned, so a score means the same under every model version.
-
-Tier conditions in tiers.yaml are numbers or `{top_share: s}`: the threshold that
-puts at most a share s of the validation window's leads at or above it. `fit_tiers` turns the
-latter into numbers on the validation window; the fitted table is stored with the
-model version, so serving applies exactly the thresholds that were evaluated.
+Tier conditions in config/tiers.yaml are numbers or `{top_share: s}`: the threshold that
+puts at most a share s of the validation window's leads at or above it. `fit_tiers` turns
+the latter into numbers; the fitted table goes into the version's scoring spec, so serving
+applies exactly the thresholds that were evaluated. Applying tiers is the scoring
+package's (`leadscore.scoring.tiers.tier_array`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import pandas as pd
 
-from leadscore.config import ScoreSettings
-
-TIER_ORDER = ["high-value", "high-potential", "to-nurture", "to-verify", "low-conversion"]
-_CONDITIONS = {
-    "score_min": ("score", np.greater_equal),
-    "fit_score_min": ("fit_score", np.greater_equal),
-    "interest_score_min": ("interest_score", np.greater_equal),
-    "completeness_max": ("completeness", np.less_equal),
-}
-
-
-def probability_to_score(probability: np.ndarray, settings: ScoreSettings) -> np.ndarray:
-    p = np.clip(np.asarray(probability, dtype=float), 1e-6, 1 - 1e-6)
-    ref = settings.reference_probability
-    log2_odds_ratio = np.log2(p / (1 - p)) - np.log2(ref / (1 - ref))
-    return np.clip(settings.reference_score + settings.points_to_double_odds * log2_odds_ratio, 0, 100)
-
-
-def check_tiers(config: dict) -> list[dict]:
-    """The tier list, validated: known names, known conditions, a catch-all last."""
-    tiers = config.get("tiers", [])
-    names = [tier["name"] for tier in tiers]
-    if sorted(names) != sorted(TIER_ORDER):
-        raise ValueError(f"tiers.yaml must define exactly {TIER_ORDER}, found {names}")
-    for tier in tiers:
-        unknown = set(tier.get("when", {})) - set(_CONDITIONS)
-        if unknown:
-            raise ValueError(f"tier {tier['name']}: unknown conditions {sorted(unknown)}; "
-                             f"valid: {sorted(_CONDITIONS)}")
-    if tiers[-1].get("when"):
-        raise ValueError("the last tier in tiers.yaml must have no conditions (the catch-all)")
-    return tiers
+from leadscore.scoring.spec import TierTable, TopShare
+from leadscore.scoring.tiers import CONDITIONS, tier_array
 
 
 def top_share_threshold(values: pd.Series, share: float) -> float:
@@ -65,57 +29,31 @@ def top_share_threshold(values: pd.Series, share: float) -> float:
     return float(threshold)
 
 
-def fit_tiers(config: dict, validation: pd.DataFrame) -> dict:
-    """A copy of the tier config with every `{top_share: s}` condition replaced by the
+def _fitted_threshold(tier: str, condition: str, value: float | TopShare, validation: pd.DataFrame
+                      ) -> float:
+    if not isinstance(value, TopShare):
+        return value
+    if not condition.endswith("_min"):
+        raise ValueError(f"tier {tier}: top_share only fits a minimum (*_min), not {condition}")
+    return top_share_threshold(validation[CONDITIONS[condition][0]], value.top_share)
+
+
+def fit_tiers(table: TierTable, validation: pd.DataFrame) -> TierTable:
+    """A copy of the tier table with every `{top_share: s}` condition replaced by the
     threshold that puts a share s of all validation leads (score, fit_score,
     interest_score) at or above it. Plain numbers stay."""
-    fitted = {**config, "tiers": []}
-    for tier in check_tiers(config):
-        when = {}
-        for condition, value in tier.get("when", {}).items():
-            if isinstance(value, dict):
-                share = value.get("top_share")
-                if not isinstance(share, (int, float)) or not 0 < share < 1:
-                    raise ValueError(f"tier {tier['name']}: {condition} needs a number or "
-                                     f"{{top_share: s}} with 0 < s < 1, found {value}")
-                if not condition.endswith("_min"):
-                    raise ValueError(f"tier {tier['name']}: top_share only fits a minimum (*_min), "
-                                     f"not {condition}")
-                value = top_share_threshold(validation[_CONDITIONS[condition][0]], share)
-            when[condition] = value
-        fitted["tiers"].append({**tier, "when": when})
-    return fitted
+    tiers = [tier.model_copy(update={"when": {
+        condition: _fitted_threshold(tier.name, condition, value, validation)
+        for condition, value in tier.when.items()}}) for tier in table.tiers]
+    return table.model_copy(update={"tiers": tiers})
 
 
-def tier_thresholds(config: dict) -> dict[str, float]:
-    """The numeric thresholds of a fitted tier config, flat (`high-value.score_min`)."""
-    return {f"{tier['name']}.{condition}": value for tier in config["tiers"]
-            for condition, value in tier.get("when", {}).items()}
+def tier_thresholds(table: TierTable) -> dict[str, float]:
+    """The numeric thresholds of a fitted tier table, flat (`high-value.score_min`)."""
+    return {f"{tier.name}.{condition}": value for tier in table.tiers
+            for condition, value in tier.when.items()}
 
 
-def tier_array(values: Mapping[str, np.ndarray | pd.Series], config: dict) -> np.ndarray:
-    """First tier whose conditions all hold, per row; `values` maps score, fit_score,
-    interest_score and completeness to arrays (a DataFrame or plain arrays)."""
-    tiers = check_tiers(config)
-    n = len(values["score"])
-    result = np.full(n, None, dtype=object)
-    for tier in tiers:
-        holds = np.ones(n, dtype=bool)
-        for condition, threshold in tier.get("when", {}).items():
-            if isinstance(threshold, dict):
-                raise ValueError(f"tier {tier['name']}: {condition} is {threshold}; fit the tiers "
-                                 "on a validation window first (training.tiers.fit_tiers)")
-            column, compare = _CONDITIONS[condition]
-            holds &= compare(np.nan_to_num(np.asarray(values[column], dtype=float), nan=0.0), threshold)
-        result[(result == None) & holds] = tier["name"]  # noqa: E711 (elementwise)
-    return result
-
-
-def assign_tiers(frame: pd.DataFrame, config: dict) -> pd.Series:
+def assign_tiers(frame: pd.DataFrame, table: TierTable) -> pd.Series:
     """First tier whose conditions all hold, per row of (score, fit_score, interest_score, completeness)."""
-    return pd.Series(tier_array(frame, config), index=frame.index, dtype="string")
-
-
-def routing_action(tier: str, config: dict) -> dict:
-    """The routing table entry of a tier (action, channel, description)."""
-    return dict(config["routing"][tier])
+    return pd.Series(tier_array(frame, table), index=frame.index, dtype="string")

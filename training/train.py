@@ -8,12 +8,14 @@ import logging
 
 import pandas as pd
 
-from leadscore.config import Settings, load_yaml
+from leadscore.config import Settings
 from leadscore.features.catalog import scoring_specs
 from leadscore.features.store import FEATURE_SERVICE, historical_features
+from leadscore.scoring.spec import FeatureSet
 from leadscore.training import register
-from leadscore.training.dataset import labelled_entities, snapshot_times, split_by_time
-from leadscore.training.experiment import Experiment, FeatureSet, Outcome, run_experiment
+from leadscore.training.config import load_rules, load_tiers
+from leadscore.training.dataset import data_hash, labelled_entities, snapshot_times, split_by_time
+from leadscore.training.experiment import Experiment, Outcome, run_experiment
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +25,6 @@ def feature_set(settings: Settings) -> FeatureSet:
     return FeatureSet(numeric=[s.name for s in specs if s.dtype != "string"],
                       categorical=[s.name for s in specs if s.dtype == "string"],
                       zero_when_missing=[s.name for s in specs if s.zero_when_missing])
-
-
-def data_hash(frame: pd.DataFrame) -> str:
-    row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return hashlib.sha256(row_hashes.tobytes()).hexdigest()[:16]
 
 
 def identity_graph_version(settings: Settings) -> str:
@@ -58,10 +55,10 @@ def lead_experiment(settings: Settings, frame: pd.DataFrame) -> Experiment:
     return Experiment(
         name=register.EXPERIMENT, registered_model=settings.training.registered_model,
         split=split_by_time(frame, settings.training), features=feature_set(settings),
-        rules=load_yaml(settings.config_file(settings.training.rules_file)),
-        tiers=load_yaml(settings.config_file(settings.training.tiers_file)), entity="pid",
-        metadata={"feature_service": FEATURE_SERVICE, "horizon_days": settings.training.horizon_days,
-                  "target": settings.training.target},
+        rules=load_rules(settings.config_file(settings.training.rules_file)),
+        tiers=load_tiers(settings.config_file(settings.training.tiers_file)), entity="pid",
+        horizon_days=settings.training.horizon_days, feature_service=FEATURE_SERVICE,
+        about={"target": settings.training.target},
         tags={"git_commit": register.git_commit(settings.root), "feature_service": FEATURE_SERVICE,
               "training_data_hash": data_hash(frame),
               "identity_graph_version": identity_graph_version(settings)},

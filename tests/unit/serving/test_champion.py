@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from toy_model import SPECS, make_scorer
 
+from leadscore.scoring.spec import FeatureSet
 from leadscore.serving import champion as module
 from leadscore.serving.champion import ChampionWatcher
 
@@ -12,7 +13,7 @@ from leadscore.serving.champion import ChampionWatcher
 @pytest.fixture(scope="module")
 def toy():
     scorer, _ = make_scorer("lightgbm")
-    return scorer.model, scorer.metadata
+    return scorer.model, scorer.spec
 
 
 @pytest.fixture
@@ -24,10 +25,13 @@ def registry(monkeypatch, toy):
         state["loads"].append(state["alias"])
         if state["alias"].startswith("broken"):
             raise OSError("artifact missing")
-        metadata = toy[1]
+        spec = toy[1]
         if state["alias"].startswith("alien"):
-            metadata = {**metadata, "numeric": [*metadata["numeric"], "shoe_size"]}
-        return toy[0], metadata, state["alias"]
+            features = spec.features
+            alien = FeatureSet([*features.numeric, "shoe_size"], features.categorical,
+                               features.zero_when_missing)
+            spec = spec.model_copy(update={"features": alien})
+        return toy[0], spec, state["alias"]
 
     monkeypatch.setattr(module, "load_champion", load_champion)
     monkeypatch.setattr(module, "champion_version", lambda settings: state["alias"])

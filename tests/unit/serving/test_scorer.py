@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from toy_model import FEATURES, SPECS, make_scorer
 
+from leadscore.scoring.prepare import prepare
 from leadscore.serving.schemas import ScoreResponse
 from leadscore.serving.scorer import Scorer, _GeneralPath, _LightGBMPath
-from leadscore.training.experiment import prepare
 
 
 def _responses(scorer: Scorer, pids: list, columns: dict) -> list[ScoreResponse]:
@@ -36,8 +36,8 @@ def test_a_calibrated_lightgbm_takes_the_matrix_path_and_logistic_the_general_on
 def test_the_matrix_path_equals_the_pipeline_in_probability_parts_tiers_and_reasons(lightgbm):
     scorer, leads = lightgbm
     leads = pd.concat([leads, leads.head(3).assign(industry="never-seen-industry", seniority=None)])
-    general = Scorer(scorer.model, scorer.metadata, "7", SPECS)
-    general.path = _GeneralPath(scorer.model, scorer.features)
+    general = Scorer(scorer.model, scorer.spec, "7", SPECS)
+    general.path = _GeneralPath(scorer.model, scorer.spec)
     fast, slow = _score(scorer, leads), _score(general, leads)
     expected = scorer.model.predict_proba(prepare(leads, FEATURES))[:, 1]
     assert np.allclose([r.probability for r in fast], expected.round(6), atol=1e-6)

@@ -6,10 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from leadscore.config import ScoreSettings
 from leadscore.features.catalog import FeatureSpec
+from leadscore.scoring.prepare import prepare
+from leadscore.scoring.spec import FeatureSet, RuleSet, TierTable
 from leadscore.serving.scorer import Scorer
-from leadscore.training.experiment import FeatureSet, calibrate, fit_model, prepare
+from leadscore.training.experiment import calibrate, fit_model
 from leadscore.training.models import make_lightgbm, make_logistic
+from leadscore.training.spec import scoring_spec
 from leadscore.training.tiers import fit_tiers
 
 FEATURES = FeatureSet(numeric=["visits_30d", "employees", "opens_90d"],
@@ -19,20 +23,21 @@ SPECS = [FeatureSpec("visits_30d", "int", "", "visited the site {value} times in
          FeatureSpec("opens_90d", "int", "", "opened {value} emails in the last 90 days"),
          FeatureSpec("seniority", "string", "", "seniority: {value}"),
          FeatureSpec("industry", "string", "", "industry: {value}")]
-RULES = {"fit": [{"feature": "employees", "op": ">=", "value": 1000, "points": 20, "reason": "big company"},
-                 {"feature": "seniority", "op": "in", "value": ["vp", "c_level"], "points": 30,
-                  "reason": "senior"}],
-         "interest": [{"feature": "opens_90d", "op": ">=", "value": 2, "points": 10, "reason": "opens"},
-                      {"feature": "visits_30d", "op": ">=", "value": 1, "points": 20, "reason": "visits"}],
-         "mql_threshold": 60}
-TIERS = {"tiers": [{"name": "high-value", "when": {"score_min": {"top_share": 0.05}, "fit_score_min": 40}},
-                   {"name": "high-potential", "when": {"score_min": {"top_share": 0.15}}},
-                   {"name": "to-verify", "when": {"interest_score_min": 30, "completeness_max": 0.6}},
-                   {"name": "to-nurture", "when": {"fit_score_min": 30}},
-                   {"name": "low-conversion", "when": {}}],
-         "routing": {name: {"action": name, "channel": "crm", "description": name}
-                     for name in ["high-value", "high-potential", "to-verify", "to-nurture",
-                                  "low-conversion"]}}
+RULES = RuleSet.model_validate({
+    "fit": [{"feature": "employees", "op": ">=", "value": 1000, "points": 20, "reason": "big company"},
+            {"feature": "seniority", "op": "in", "value": ["vp", "c_level"], "points": 30,
+             "reason": "senior"}],
+    "interest": [{"feature": "opens_90d", "op": ">=", "value": 2, "points": 10, "reason": "opens"},
+                 {"feature": "visits_30d", "op": ">=", "value": 1, "points": 20, "reason": "visits"}],
+    "mql_threshold": 60})
+TIERS = TierTable.model_validate({
+    "tiers": [{"name": "high-value", "when": {"score_min": {"top_share": 0.05}, "fit_score_min": 40}},
+              {"name": "high-potential", "when": {"score_min": {"top_share": 0.15}}},
+              {"name": "to-verify", "when": {"interest_score_min": 30, "completeness_max": 0.6}},
+              {"name": "to-nurture", "when": {"fit_score_min": 30}},
+              {"name": "low-conversion", "when": {}}],
+    "routing": {name: {"action": name, "channel": "crm", "description": name}
+                for name in ["high-value", "high-potential", "to-verify", "to-nurture", "low-conversion"]}})
 
 
 def leads(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -59,13 +64,12 @@ def make_scorer(kind: str) -> tuple[Scorer, pd.DataFrame]:
     model = (make_lightgbm(FEATURES.categorical, {"n_estimators": 120, "num_leaves": 7})
              if kind == "lightgbm" else make_logistic(FEATURES.numeric, FEATURES.categorical))
     model = calibrate(fit_model(model, X_train, y_train, X_val, y_val), X_val, y_val)
-    metadata = {"model_kind": kind, "numeric": FEATURES.numeric, "categorical": FEATURES.categorical,
-                "zero_when_missing": FEATURES.zero_when_missing, "rules": RULES, "horizon_days": 90,
-                "score": {"reference_probability": 0.05, "reference_score": 50, "points_to_double_odds": 8}}
-    return Scorer(model, {**metadata, "tiers": TIERS_FITTED}, "7", SPECS), val
+    scale = ScoreSettings(reference_probability=0.05, reference_score=50, points_to_double_odds=8)
+    spec = scoring_spec(kind, model, FEATURES, RULES, TIERS_FITTED, scale, horizon_days=90)
+    return Scorer(model, spec, "7", SPECS), val
 
 
-def fitted_tiers() -> dict:
+def fitted_tiers() -> TierTable:
     validation = pd.DataFrame({"score": np.linspace(0, 100, 200), "fit_score": 50.0, "interest_score": 0.0,
                                "completeness": 1.0})
     return fit_tiers(TIERS, validation)

@@ -4,7 +4,7 @@ import pytest
 from sklearn.base import clone
 
 from leadscore.config import load_yaml
-from leadscore.training.baseline import RuleBaseline
+from leadscore.scoring.estimators import RuleBaseline
 
 
 @pytest.fixture

@@ -3,10 +3,12 @@ import pandas as pd
 import pytest
 
 from leadscore.config import TrainingSettings
-from leadscore.training.baseline import RuleBaseline
+from leadscore.scoring.estimators import RuleBaseline
+from leadscore.scoring.prepare import prepare
+from leadscore.scoring.spec import FeatureSet
 from leadscore.training.dataset import split_by_time
 from leadscore.training.evaluate import expected_calibration_error
-from leadscore.training.experiment import FeatureSet, best_candidate, calibrate, prepare
+from leadscore.training.experiment import best_candidate, calibrate
 
 
 def _snapshots(n: int) -> pd.DataFrame:

@@ -3,14 +3,10 @@ import pandas as pd
 import pytest
 
 from leadscore.config import ScoreSettings, load_yaml
-from leadscore.training.tiers import (
-    TIER_ORDER,
-    assign_tiers,
-    fit_tiers,
-    probability_to_score,
-    tier_thresholds,
-    top_share_threshold,
-)
+from leadscore.scoring.spec import TierTable, TopShare
+from leadscore.scoring.tiers import probability_to_score
+from leadscore.training.config import load_tiers
+from leadscore.training.tiers import assign_tiers, fit_tiers, tier_thresholds, top_share_threshold
 
 
 def test_score_scale_is_fixed_and_monotone():
@@ -24,9 +20,9 @@ def test_score_scale_is_fixed_and_monotone():
 
 
 def test_tiers_follow_the_config_order(settings):
-    config = load_yaml(settings.config_file("tiers.yaml"))
-    config["tiers"][0]["when"]["score_min"] = 60  # as if fitted
-    config["tiers"][1]["when"]["score_min"] = 50
+    config = load_tiers(settings.config_file("tiers.yaml"))
+    config.tiers[0].when["score_min"] = 60  # as if fitted
+    config.tiers[1].when["score_min"] = 50
     frame = pd.DataFrame({
         "score": [70, 55, 20, 20, 20],
         "fit_score": [80, 10, 10, 60, 0],
@@ -35,19 +31,18 @@ def test_tiers_follow_the_config_order(settings):
     })
     assert list(assign_tiers(frame, config)) == [
         "high-value", "high-potential", "to-verify", "to-nurture", "low-conversion"]
-    assert set(config["routing"]) == set(TIER_ORDER)
+    assert set(config.routing) == set(config.best_first) == {tier.name for tier in config.tiers}
 
 
 def test_a_tier_config_without_catch_all_is_rejected(settings):
     config = load_yaml(settings.config_file("tiers.yaml"))
     config["tiers"][-1]["when"] = {"score_min": 1}
     with pytest.raises(ValueError, match="catch-all"):
-        assign_tiers(pd.DataFrame({"score": [1.0], "fit_score": [0.0], "interest_score": [0.0],
-                                   "completeness": [1.0]}), config)
+        TierTable.model_validate(config)
 
 
 def test_top_share_thresholds_are_fitted_on_the_validation_window(settings):
-    config = load_yaml(settings.config_file("tiers.yaml"))
+    config = load_tiers(settings.config_file("tiers.yaml"))
     validation = pd.DataFrame({"score": np.arange(1000) / 10.0, "fit_score": 60.0,
                                "interest_score": 0.0, "completeness": 1.0})
     fitted = fit_tiers(config, validation)
@@ -70,8 +65,8 @@ def test_ties_at_the_cut_never_overfill_a_tier():
 
 
 def test_top_share_on_a_maximum_is_rejected(settings):
-    config = load_yaml(settings.config_file("tiers.yaml"))
-    config["tiers"][2]["when"]["completeness_max"] = {"top_share": 0.5}
+    config = load_tiers(settings.config_file("tiers.yaml"))
+    config.tiers[2].when["completeness_max"] = TopShare(top_share=0.5)
     frame = pd.DataFrame({"score": [1.0], "fit_score": [0.0], "interest_score": [0.0], "completeness": [1.0]})
     with pytest.raises(ValueError, match="only fits a minimum"):
         fit_tiers(config, frame)

@@ -15,7 +15,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from leadscore.training.baseline import RuleBaseline
+from leadscore.scoring.estimators import RuleBaseline
 
 
 def base_model(model: BaseEstimator) -> BaseEstimator:

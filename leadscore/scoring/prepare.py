@@ -1,0 +1,20 @@
+"""A feature frame as the models take it, the same in training and in serving."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from leadscore.scoring.spec import FeatureSet
+
+
+def prepare(frame: pd.DataFrame, features: FeatureSet) -> pd.DataFrame:
+    """The model input: numerics as floats (missing = NaN, counts missing = 0),
+    categoricals as objects (missing = None)."""
+    out = pd.DataFrame(index=frame.index)
+    for column in features.numeric:
+        out[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        if column in features.zero_when_missing:
+            out[column] = out[column].fillna(0.0)
+    for column in features.categorical:
+        out[column] = frame[column].astype("object").where(frame[column].notna(), None)
+    return out

@@ -1,0 +1,79 @@
+"""The served side of the model registry: which version is champion, and its model and spec.
+
+Training registers versions and moves the `champion` alias (training/register.py); whatever
+scores reads the champion back here: the fitted model and its scoring spec
+(`scoring_spec.json`, logged beside it). A version without a spec was trained before the
+scoring contract existed and is refused with what to do about it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlflow.exceptions import MlflowException
+from pydantic import ValidationError
+from sklearn.base import BaseEstimator
+
+import mlflow
+from leadscore.config import Settings
+from leadscore.scoring.spec import ScoringSpec
+from mlflow import MlflowClient
+
+SPEC_ARTIFACT = "scoring_spec.json"
+
+
+class MissingSpec(LookupError):
+    """A registered version that has no (readable) scoring spec."""
+
+
+def use_store(settings: Settings) -> MlflowClient:
+    """Point MLflow's tracking and registry at this project's store."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    return MlflowClient(settings.tracking_uri, settings.tracking_uri)
+
+
+def champion_of(client: MlflowClient, model_name: str):
+    """The model version the `champion` alias points at, or None."""
+    try:
+        return client.get_model_version_by_alias(model_name, "champion")
+    except MlflowException:
+        return None
+
+
+def champion_version(settings: Settings, registered_model: str | None = None) -> str | None:
+    """The version the `champion` alias points at now (None if none): cheap, for polling."""
+    client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
+    version = champion_of(client, registered_model or settings.training.registered_model)
+    return None if version is None else str(version.version)
+
+
+def read_spec(run_id: str, name: str, version: str) -> ScoringSpec:
+    """The scoring spec logged in a version's run; MissingSpec if there is none or it is of
+    a kind this code does not read."""
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=SPEC_ARTIFACT)
+    except (MlflowException, OSError):
+        raise MissingSpec(f"version {version} of {name} has no {SPEC_ARTIFACT}: it was trained before "
+                          "the scoring contract and cannot be served: retrain (`leadscore train`) and serve "
+                          "the new version, or roll back to a version that has one") from None
+    try:
+        return ScoringSpec.model_validate_json(Path(path).read_text())
+    except ValidationError as error:
+        raise MissingSpec(f"version {version} of {name}: {SPEC_ARTIFACT} cannot be read by this "
+                          f"version of leadscore ({error.error_count()} problems, first: "
+                          f"{error.errors()[0]['msg']}); retrain (`leadscore train`)") from None
+
+
+def load_champion(settings: Settings, registered_model: str | None = None
+                  ) -> tuple[BaseEstimator, ScoringSpec, str]:
+    """(model, scoring spec, version) of the current champion of `registered_model` (default:
+    the lead model); LookupError if there is none, MissingSpec if it has no spec."""
+    client = use_store(settings)
+    name = registered_model or settings.training.registered_model
+    version = champion_of(client, name)
+    if version is None:
+        raise LookupError(f"no champion for {name!r} in {settings.tracking_uri} (run `leadscore train`)")
+    spec = read_spec(version.run_id, name, str(version.version))  # before the model: no spec, no load
+    model = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")  # not @champion: it may move
+    return model, spec, str(version.version)

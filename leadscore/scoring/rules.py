@@ -1,0 +1,55 @@
+"""Rule points on arrays: the same points for a training frame and a served row.
+
+Fit and interest scores (0-100) are the share of the maximum fit and interest points a
+lead earns; tiers read them.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from leadscore.scoring.spec import Rule
+
+OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+             "==": operator.eq}
+
+
+def _holds(rule: Rule, values: np.ndarray) -> np.ndarray:
+    if rule.op == "in":
+        allowed = set(rule.value) if isinstance(rule.value, list) else {rule.value}
+        return np.fromiter((value in allowed for value in values), dtype=bool, count=len(values))
+    numbers = (values if values.dtype.kind == "f"
+               else pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float))
+    with np.errstate(invalid="ignore"):
+        return OPERATORS[rule.op](numbers, rule.value)
+
+
+def rule_hit_array(rules: list[Rule], columns: Mapping[str, np.ndarray | pd.Series]) -> np.ndarray:
+    """(rows, rules): the points each rule awards each row (0 where it does not hold or data is
+    missing). `columns` maps feature names to value arrays: a DataFrame, or the plain arrays the
+    serving fast path keeps, so training and serving award the same points."""
+    hits = []
+    for i, rule in enumerate(rules):
+        if rule.feature not in columns:
+            raise KeyError(f"scoring rule {i} uses unknown feature {rule.feature!r}")
+        hits.append(np.where(_holds(rule, np.asarray(columns[rule.feature])), rule.points, 0))
+    if hits:
+        return np.column_stack(hits)
+    rows = len(columns[next(iter(columns))]) if len(columns) else 0  # a DataFrame iterates names
+    return np.zeros((rows, 0))
+
+
+def share_of_points(rules: list[Rule], columns: Mapping[str, np.ndarray | pd.Series]) -> np.ndarray:
+    """0-100 per row: the points of `rules` earned, out of all they can award."""
+    available = sum(rule.points for rule in rules) or 1
+    return 100.0 * rule_hit_array(rules, columns).sum(axis=1) / available
+
+
+def rule_hits(rules: list[Rule], X: pd.DataFrame) -> pd.DataFrame:
+    """Points each rule awards each row, one column per rule (`index:feature`)."""
+    return pd.DataFrame(rule_hit_array(rules, X), index=X.index,
+                        columns=[f"{i}:{rule.feature}" for i, rule in enumerate(rules)])

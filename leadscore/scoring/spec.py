@@ -1,0 +1,176 @@
+"""The scoring spec: everything besides the fitted model that turns a feature row into a score.
+
+Training writes one with every model version (`scoring_spec.json`, an MLflow artifact beside
+the model); serving reads it and the model, and nothing else of training. It is versioned
+(`spec_version`): a reader refuses a spec it does not know rather than guess.
+
+What it holds: the features in model order with their types, categorical levels and which
+counts are zero when missing; the sigmoid calibration that turns the model's raw score into a
+probability; the rule points behind fit and interest; the tier table with its thresholds as
+fitted on the validation window, its order, colours and routing; the fixed score scale; the
+model's kind and shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from leadscore.config import ScoreSettings
+
+SPEC_VERSION = 1
+ModelKind = Literal["rule_baseline", "logistic_regression", "lightgbm"]
+Condition = Literal["score_min", "fit_score_min", "interest_score_min", "completeness_max"]
+Operator = Literal[">", ">=", "<", "<=", "==", "in"]
+DEFAULT_TIER_COLOUR = "#374151"
+
+
+class _Strict(BaseModel):
+    """A part of the spec or of a config file: an unknown key is an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The model's input columns, in model order: numerics, then categoricals."""
+
+    numeric: list[str]
+    categorical: list[str]
+    zero_when_missing: list[str] = field(default_factory=list)  # counts: no row means none happened
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    def without(self, columns: set[str]) -> FeatureSet:
+        return FeatureSet([c for c in self.numeric if c not in columns],
+                          [c for c in self.categorical if c not in columns],
+                          [c for c in self.zero_when_missing if c not in columns])
+
+
+class Rule(_Strict):
+    """One hand-written rule of the points model (config/scoring_rules.yaml)."""
+
+    feature: str
+    op: Operator
+    value: float | str | list[str | float]
+    points: float
+    reason: str = ""
+
+
+class RuleSet(_Strict):
+    """Fit and interest points; a lead with at least `mql_threshold` points is an MQL."""
+
+    fit: list[Rule] = []
+    interest: list[Rule] = []
+    mql_threshold: float = 60
+
+    @property
+    def all(self) -> list[Rule]:
+        return [*self.fit, *self.interest]
+
+    def without_features(self, excluded: set[str]) -> RuleSet:
+        return self.model_copy(update={
+            "fit": [r for r in self.fit if r.feature not in excluded],
+            "interest": [r for r in self.interest if r.feature not in excluded]})
+
+
+class TopShare(_Strict):
+    """A minimum fitted at training time: the threshold that puts at most this share of the
+    validation window's leads at or above it."""
+
+    top_share: float = Field(gt=0, lt=1)
+
+
+class Tier(_Strict):
+    name: str
+    meaning: str = ""
+    colour: str = DEFAULT_TIER_COLOUR
+    when: dict[Condition, float | TopShare] = {}
+
+    @property
+    def fitted(self) -> bool:
+        return not any(isinstance(value, TopShare) for value in self.when.values())
+
+
+class Routing(_Strict):
+    action: str = Field(description="What happens to the lead, e.g. route_to_sales.")
+    channel: str = Field(description="Where the lead goes: crm, marketing_automation, ...")
+    description: str = Field(description="The action in words.")
+
+
+class TierTable(_Strict):
+    """config/tiers.yaml: tiers in the order they are checked (the first whose conditions all
+    hold wins, the last is the catch-all), `order` from best to worst for display (default:
+    the check order), and the routing of each tier."""
+
+    tiers: list[Tier]
+    order: list[str] = []
+    routing: dict[str, Routing]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TierTable:
+        names = [tier.name for tier in self.tiers]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"tiers need unique names, found {names}")
+        if self.tiers[-1].when:
+            raise ValueError("the last tier in tiers.yaml must have no conditions (the catch-all)")
+        if set(self.routing) != set(names):
+            raise ValueError(f"routing must name every tier exactly: tiers {sorted(names)}, "
+                             f"routing {sorted(self.routing)}")
+        if self.order and sorted(self.order) != sorted(names):
+            raise ValueError(f"order must list every tier once: tiers {names}, order {self.order}")
+        return self
+
+    @property
+    def best_first(self) -> list[str]:
+        return self.order or [tier.name for tier in self.tiers]
+
+    @property
+    def colours(self) -> dict[str, str]:
+        return {tier.name: tier.colour for tier in self.tiers}
+
+
+class Calibration(_Strict):
+    """Platt's sigmoid on the model's raw score: p = 1 / (1 + exp(a * raw + b))."""
+
+    method: Literal["sigmoid"] = "sigmoid"
+    a: float
+    b: float
+
+
+class ModelShape(_Strict):
+    """What the serving cost depends on (LightGBM's trees, leaves and depth)."""
+
+    trees: int | None = None
+    num_leaves: int | None = None
+    max_depth_seen: int | None = None
+
+
+class ScoringSpec(_Strict):
+    spec_version: Literal[1] = SPEC_VERSION
+    model_kind: ModelKind
+    features: FeatureSet
+    levels: dict[str, list[str]] = Field(
+        default_factory=dict, description="Categorical levels seen in training, in code order.")
+    calibration: Calibration | None = None
+    rules: RuleSet | None = None
+    tiers: TierTable
+    score: ScoreSettings
+    shape: ModelShape = ModelShape()
+    horizon_days: int | None = None
+    feature_service: str | None = None
+    test_window: str | None = None
+    excluded_by_leakage_guard: list[str] = []
+    extra: dict[str, str] = Field(default_factory=dict, description="More about the data trained on.")
+
+    @model_validator(mode="after")
+    def _fitted(self) -> ScoringSpec:
+        unfitted = [tier.name for tier in self.tiers.tiers if not tier.fitted]
+        if unfitted:
+            raise ValueError(f"tiers {unfitted} still hold top_share conditions: a spec holds fitted "
+                             "thresholds only")
+        return self

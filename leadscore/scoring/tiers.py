@@ -1,0 +1,51 @@
+"""From a calibrated probability to a score, and from a lead's scores to its tier.
+
+score = reference_score + points_to_double_odds * log2(odds / reference odds),
+clipped to 0..100: with the defaults, 50 is a 5% chance of an opportunity within the
+horizon, 60 about 11%, 70 about 23%, 80 about 42%, 100 about 80%. The scale is config,
+not learned, so a score means the same under every model version.
+
+A tier holds when all its conditions hold; the first tier of the table that holds wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from leadscore.config import ScoreSettings
+from leadscore.scoring.spec import TierTable, TopShare
+
+# condition -> (the value it reads, how it compares)
+CONDITIONS = {
+    "score_min": ("score", np.greater_equal),
+    "fit_score_min": ("fit_score", np.greater_equal),
+    "interest_score_min": ("interest_score", np.greater_equal),
+    "completeness_max": ("completeness", np.less_equal),
+}
+
+
+def probability_to_score(probability: np.ndarray, scale: ScoreSettings) -> np.ndarray:
+    p = np.clip(np.asarray(probability, dtype=float), 1e-6, 1 - 1e-6)
+    ref = scale.reference_probability
+    log2_odds_ratio = np.log2(p / (1 - p)) - np.log2(ref / (1 - ref))
+    return np.clip(scale.reference_score + scale.points_to_double_odds * log2_odds_ratio, 0, 100)
+
+
+def tier_array(values: Mapping[str, np.ndarray | pd.Series], table: TierTable) -> np.ndarray:
+    """First tier whose conditions all hold, per row; `values` maps score, fit_score,
+    interest_score and completeness to arrays (a DataFrame or plain arrays)."""
+    n = len(values["score"])
+    result = np.full(n, None, dtype=object)
+    for tier in table.tiers:
+        holds = np.ones(n, dtype=bool)
+        for condition, threshold in tier.when.items():
+            if isinstance(threshold, TopShare):
+                raise ValueError(f"tier {tier.name}: {condition} is {threshold.model_dump()}; fit the "
+                                 "tiers on a validation window first (training.tiers.fit_tiers)")
+            column, compare = CONDITIONS[condition]
+            holds &= compare(np.nan_to_num(np.asarray(values[column], dtype=float), nan=0.0), threshold)
+        result[(result == None) & holds] = tier.name  # noqa: E711 (elementwise)
+    return result
