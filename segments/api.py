@@ -37,9 +37,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, StreamingResponse
 
+from leadscore.access.auth import Caller
 from leadscore.segments.dsl import SegmentError, examples
 from leadscore.segments.engine import SegmentEngine
-from leadscore.serving.auth import Caller
 
 MAX_PREVIEW = 100
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "

@@ -10,7 +10,7 @@ scoring" stays the latest without a restart; `refresh()` reloads on demand.
 else the latest event time in the middle layer, not the wall clock: the world is a
 snapshot, frozen at its last event.
 
-Previews and exports mask email and phone (serving.masking) whoever asks.
+Previews and exports mask email and phone (access.masking) whoever asks.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import Any
 
 import duckdb
 
+from leadscore.access.masking import mask_record
 from leadscore.config import Settings
 from leadscore.segments.compile import MEMBER_COLUMNS, count_sql, members_sql
 from leadscore.segments.dsl import Segment, parse_segment
 from leadscore.segments.store import SegmentStore
 from leadscore.segments.world import World, load_world, source_stamps
-from leadscore.serving.masking import mask_record
 
 log = logging.getLogger(__name__)
 

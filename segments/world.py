@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 
+from leadscore.access.masking import PII_FIELDS
 from leadscore.config import Settings, load_yaml
 from leadscore.segments.vocabulary import (
     SCORE_FIELDS,
@@ -39,7 +40,6 @@ from leadscore.segments.vocabulary import (
     field_type,
     quote,
 )
-from leadscore.serving.masking import PII_FIELDS
 
 log = logging.getLogger(__name__)
 

@@ -49,8 +49,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
+from leadscore.access.masking import PII_FIELDS, mask_emails_in, mask_record
 from leadscore.config import Settings, load_yaml
-from leadscore.serving.masking import PII_FIELDS, mask_emails_in, mask_record
 from leadscore.serving.schemas import ScoreResponse
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"

@@ -25,13 +25,13 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from leadscore.access.audit import AuditLog
+from leadscore.access.auth import COOKIE, AccessList, AuthError, Caller, key_from_headers
 from leadscore.config import load_settings
 from leadscore.features.store import OnlineFeatures, open_store
 from leadscore.segments.api import build_router
 from leadscore.segments.engine import SegmentEngine
 from leadscore.serving import SERVICE_NAME
-from leadscore.serving.audit import AuditLog
-from leadscore.serving.auth import COOKIE, AccessList, AuthError, Caller, key_from_headers
 from leadscore.serving.champion import ChampionWatcher
 from leadscore.serving.portrait import (
     Portrait,

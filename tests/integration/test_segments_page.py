@@ -24,12 +24,12 @@ from fastapi import Cookie, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, RedirectResponse
 from playwright.sync_api import expect, sync_playwright
 
+from leadscore.access.auth import Caller
 from leadscore.config import load_settings
 from leadscore.local_servers import free_port
 from leadscore.segments.api import build_router
 from leadscore.segments.dsl import examples
 from leadscore.segments.engine import SegmentEngine
-from leadscore.serving.auth import Caller
 
 pytestmark = pytest.mark.integration
 

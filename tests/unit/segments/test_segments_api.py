@@ -10,9 +10,9 @@ from fastapi import FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
 from segments_tiny_world import SEED_MEMBERS
 
+from leadscore.access.auth import Caller
 from leadscore.segments.api import build_router
 from leadscore.segments.dsl import examples
-from leadscore.serving.auth import Caller
 
 MARKETER = Caller(name="Marketing", role="marketer", employee_id="E0100", can=frozenset({"segments"}),
                   own_accounts_only=False, reveal_pii=False)

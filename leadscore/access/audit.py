@@ -14,7 +14,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from leadscore.serving.auth import Caller
+from leadscore.access.auth import Caller
 
 
 class AuditLog:

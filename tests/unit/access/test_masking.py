@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leadscore.serving.masking import mask_email, mask_emails_in, mask_phone, mask_record
+from leadscore.access.masking import mask_email, mask_emails_in, mask_phone, mask_record
 
 
 def test_phones_keep_the_first_three_and_last_four_digits():

@@ -7,8 +7,8 @@ import hashlib
 import pytest
 import yaml
 
-from leadscore.serving.audit import AuditLog
-from leadscore.serving.auth import AccessList, AuthError, key_from_headers
+from leadscore.access.audit import AuditLog
+from leadscore.access.auth import AccessList, AuthError, key_from_headers
 
 
 @pytest.fixture(scope="module")
