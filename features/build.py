@@ -340,44 +340,141 @@ def channels(con: duckdb.DuckDBPyConnection) -> list[str]:
 STAGING = ".staging"  # beside the view folders, so that Feast's `*.parquet` never sees a staged part
 
 
+# --- what to build: steps that return values and write nothing ------------------------------------
+
+def _fingerprint(catalog: InterestCatalog, fit_rules: FitRules, step_days: int) -> str:
+    """What the feature definitions depend on: an incremental build needs it unchanged."""
+    text = json.dumps([repr(catalog), repr(fit_rules), step_days], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _on_grid(clock: dict, step_days: int) -> bool:
     return (clock["as_of"] - GRID_EPOCH) % timedelta(days=step_days) == timedelta(0)
 
 
-def _stage(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict, staging: Path,
-           part: str, whole: bool, as_of_apart: bool) -> int:
-    """Compute table `name` (kept for later steps) and write its files into `staging/name/`:
-    the rows as `part`, and, with `as_of_apart`, the off-grid `as_of` rows as `asof.parquet`
-    (replaced by every build, so an increment never leaves a stale one behind). An empty
-    `whole` view is worth a warning; an empty increment is not."""
+@dataclass(frozen=True)
+class BuildPlan:
+    """What one build computes. `since`: None for a full build (every view from the whole
+    history), else the `as_of` of the build it continues (the grid views get the grid times
+    after it only, as a new part beside their old ones)."""
+
+    clock: dict[str, datetime]
+    step_days: int
+    since: datetime | None
+    sources: dict[str, str]  # view -> the SQL of its rows, each view after those it reads
+    kept: frozenset[str] = frozenset()  # grid views left as published: no interactions since
+
+    @property
+    def mode(self) -> str:
+        return "full" if self.since is None else "incremental"
+
+    @property
+    def params(self) -> dict[str, datetime | None]:
+        return {**self.clock, "epoch": GRID_EPOCH, "since": self.since}
+
+    @property
+    def part(self) -> str:
+        """The file name of this build's rows in each view's folder."""
+        return f"part-{self.clock['as_of']:%Y%m%dT%H%M%S}.parquet"
+
+    def appends(self, view: str) -> bool:
+        """The view's new part joins its old ones (else it replaces them)."""
+        return self.since is not None and view in GRID_VIEWS
+
+    def as_of_apart(self, view: str) -> bool:
+        """The view's off-grid `as_of` rows go in their own `asof.parquet`, which every build
+        replaces, so that an increment never leaves a stale one behind."""
+        return view in GRID_VIEWS and not _on_grid(self.clock, self.step_days)
+
+
+def plan_build(catalog: InterestCatalog, fit_rules: FitRules, step_days: int, clock: dict[str, datetime],
+               channel_names: list[str], since: datetime | None) -> BuildPlan:
+    """The views to compute and their SQL. Without interactions after `since`, the grid views
+    keep their published parts: fit, companies (and tags) only."""
+    interest = (interest_sql(catalog, step_days, channel_names) if since is None
+                else interest_slices_sql(catalog, step_days, channel_names))
+    sources = {"person_fit": fit_sql(fit_rules), "person_interest": interest,
+               "company_profile": company_profile_sql(fit_rules),
+               "company_engagement": company_engagement_sql(), "person_account": person_account_sql()}
+    if since is None or clock["as_of"] > since:
+        return BuildPlan(clock, step_days, since, sources)
+    rest = {name: sql for name, sql in sources.items() if name not in GRID_VIEWS}
+    return BuildPlan(clock, step_days, since, rest, frozenset(GRID_VIEWS))
+
+
+def _identity_changes(con: duckdb.DuckDBPyConnection, out_dir: Path, since: datetime) -> str | None:
+    """Why the people changed in a way an increment cannot follow, or None: a PID of the last
+    build is gone (merged or split: its history is filed under another PID now), or a new
+    PID was identified before the last build (its earlier rows are missing)."""
+    people = out_dir / "people.parquet"
+    if not people.is_file():
+        return "no record of the last build's people"
+    vanished, late = con.execute(f"""
+        SELECT (SELECT count(*) FROM read_parquet('{people}') o ANTI JOIN person p USING (pid)),
+               (SELECT count(*) FROM person p ANTI JOIN read_parquet('{people}') o USING (pid)
+                WHERE p.identified_at <= $since)""", {"since": since}).fetchone()
+    if vanished or late:
+        return (f"identity changed since the last build ({vanished} PIDs merged or split away, "
+                f"{late} new PIDs identified before it)")
+    return None
+
+
+def _incremental_since(con: duckdb.DuckDBPyConnection, out_dir: Path, previous: dict | None,
+                       fingerprint: str) -> tuple[datetime | None, str | None]:
+    """The `as_of` an incremental build continues from: the previous build's, unless there is
+    none (None, None) or its definitions or people changed (None and why: a full build)."""
+    if previous is None:
+        return None, None
+    if previous.get("fingerprint") != fingerprint:
+        return None, "feature definitions changed since the last build"
+    why = _identity_changes(con, out_dir, previous["as_of"])
+    return (None, why) if why else (previous["as_of"], None)
+
+
+def _manifest(plan: BuildPlan, fingerprint: str, counts: dict[str, int], previous: dict | None) -> dict:
+    """The record of a build: clock, mode, definitions and row counts. An increment keeps the
+    `start` of the build it continues."""
+    start = previous["start"] if plan.since is not None and previous else plan.clock["start"]
+    return {"as_of": plan.clock["as_of"].isoformat(), "start": start.isoformat(),
+            "step_days": plan.step_days, "mode": plan.mode,
+            "since": plan.since.isoformat() if plan.since else None, "fingerprint": fingerprint,
+            "rows": counts, "online_reload": plan.since is None}
+
+
+# --- staging and publishing: the writes -------------------------------------------------------
+
+def _compute(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict) -> int:
+    """Table `name` (kept on the connection for the views and tags that read it); its rows."""
     used = {key: value for key, value in params.items() if f"${key}" in sql}
-    started = time.perf_counter()
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}", used)
-    rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-    log.info("%s: %s rows in %.1f s", name, f"{rows:,}", time.perf_counter() - started)
-    if rows == 0 and whole:
-        log.warning("feature view source %s is empty: its features will be missing for everyone", name)
-    folder = staging / name
+    return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+
+
+def _write_parts(con: duckdb.DuckDBPyConnection, name: str, folder: Path, part: str,
+                 as_of: datetime | None) -> None:
+    """Table `name` into `folder`: its rows as `part`, and, given `as_of`, the rows at that
+    time apart as `asof.parquet`."""
     folder.mkdir(parents=True)
-    split = f"event_timestamp = '{params['as_of'].isoformat()}'::TIMESTAMPTZ" if as_of_apart else "FALSE"
+    split = f"event_timestamp = '{as_of.isoformat()}'::TIMESTAMPTZ" if as_of else "FALSE"
     con.execute(f"COPY (SELECT * FROM {name} WHERE NOT ({split})) TO '{folder / part}' (FORMAT parquet)")
-    if as_of_apart:
+    if as_of:
         con.execute(f"COPY (SELECT * FROM {name} WHERE {split}) TO '{folder / 'asof.parquet'}' "
                     "(FORMAT parquet)")
-    return rows
 
 
-def _publish(staged: Path, folder: Path, replace: bool) -> None:
-    """Move a view's staged files into its folder. `replace`: the old parts go first;
-    otherwise only the old `asof.parquet` (the new increment brings its own, if any)."""
-    if folder.is_file():  # the single-file layout of earlier versions
-        folder.unlink()
-    folder.mkdir(exist_ok=True)
-    for old in folder.glob("*.parquet"):
-        if replace or old.name == "asof.parquet":
-            old.unlink()
-    for new in staged.iterdir():
-        os.replace(new, folder / new.name)
+def _stage_views(con: duckdb.DuckDBPyConnection, plan: BuildPlan, staging: Path) -> dict[str, int]:
+    """Compute the plan's views and write each into `staging/<view>/`; their row counts. An
+    empty view built whole is worth a warning; an empty increment is not."""
+    counts: dict[str, int] = {}
+    for name, sql in plan.sources.items():
+        started = time.perf_counter()
+        rows = counts[name] = _compute(con, name, sql, plan.params)
+        log.info("%s: %s rows in %.1f s", name, f"{rows:,}", time.perf_counter() - started)
+        if rows == 0 and not plan.appends(name):
+            log.warning("feature view source %s is empty: its features will be missing for everyone", name)
+        as_of = plan.clock["as_of"] if plan.as_of_apart(name) else None
+        _write_parts(con, name, staging / name, plan.part, as_of)
+    return counts
 
 
 def latest_features_sql() -> str:
@@ -398,40 +495,53 @@ def _build_tags(con: duckdb.DuckDBPyConnection, tag_rules: dict, out_dir: Path, 
     return build_tags(con, tag_rules, out_dir / "person_tags.parquet")
 
 
-def _fingerprint(catalog: InterestCatalog, fit_rules: FitRules, step_days: int) -> str:
-    """What the feature definitions depend on: an incremental build needs it unchanged."""
-    text = json.dumps([repr(catalog), repr(fit_rules), step_days], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def _stage(con: duckdb.DuckDBPyConnection, plan: BuildPlan, out_dir: Path,
+           tag_rules: dict | None) -> dict[str, int]:
+    """Stage the plan's views and the people they are of (the tags, with `tag_rules`, are
+    written in place); the row counts."""
+    staging = out_dir / STAGING
+    counts = _stage_views(con, plan, staging)
+    for name in plan.kept:  # tags read the published rows
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM "
+                    f"read_parquet('{out_dir / name}.parquet/*.parquet')")
+    if tag_rules is not None:
+        counts["person_tags"] = _build_tags(con, tag_rules, out_dir, plan.clock["as_of"])
+    con.execute(f"COPY (SELECT pid, identified_at FROM person) TO '{staging / 'people.parquet'}' "
+                "(FORMAT parquet)")
+    return counts
 
 
-def _identity_changes(con: duckdb.DuckDBPyConnection, out_dir: Path, since: datetime) -> str | None:
-    """Why the people changed in a way an increment cannot follow, or None: a PID of the last
-    build is gone (merged or split: its history is filed under another PID now), or a new
-    PID was identified before the last build (its earlier rows are missing)."""
-    people = out_dir / "people.parquet"
-    if not people.is_file():
-        return "no record of the last build's people"
-    vanished, late = con.execute(f"""
-        SELECT (SELECT count(*) FROM read_parquet('{people}') o ANTI JOIN person p USING (pid)),
-               (SELECT count(*) FROM person p ANTI JOIN read_parquet('{people}') o USING (pid)
-                WHERE p.identified_at <= $since)""", {"since": since}).fetchone()
-    if vanished or late:
-        return (f"identity changed since the last build ({vanished} PIDs merged or split away, "
-                f"{late} new PIDs identified before it)")
-    return None
+def _publish(staged: Path, folder: Path, replace: bool) -> None:
+    """Move a view's staged files into its folder. `replace`: the old parts go first;
+    otherwise only the old `asof.parquet` (the new increment brings its own, if any)."""
+    if folder.is_file():  # the single-file layout of earlier versions
+        folder.unlink()
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.parquet"):
+        if replace or old.name == "asof.parquet":
+            old.unlink()
+    for new in staged.iterdir():
+        os.replace(new, folder / new.name)
 
 
-def _incremental_since(out_dir: Path, fingerprint: str) -> datetime | None:
-    """The previous build's `as_of` when its definitions match, else None (full build)."""
+def _publish_all(plan: BuildPlan, out_dir: Path) -> None:
+    """Move every staged file into place, the build's last step: a failed build leaves the
+    last good files."""
+    staging = out_dir / STAGING
+    for name in plan.sources:
+        _publish(staging / name, out_dir / f"{name}.parquet", replace=not plan.appends(name))
+    os.replace(staging / "people.parquet", out_dir / "people.parquet")
+    shutil.rmtree(staging)
+
+
+def _previous_manifest(out_dir: Path) -> dict | None:
     try:
-        previous = read_manifest(out_dir)
+        return read_manifest(out_dir)
     except FileNotFoundError:
         return None
-    if previous.get("fingerprint") != fingerprint:
-        log.info("feature definitions changed since the last build: building in full")
-        return None
-    return previous["as_of"]
 
+
+# --- the driver: the steps in order, with the logs --------------------------------------------
 
 def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit_rules: FitRules,
                    step_days: int, tag_rules: dict | None = None, incremental: bool = False,
@@ -448,53 +558,24 @@ def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit
     if not middle_db.is_file():
         raise FileNotFoundError(f"middle layer not found: {middle_db} (run `leadscore identity resolve`)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = out_dir / STAGING
-    shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(out_dir / STAGING, ignore_errors=True)
     fingerprint = _fingerprint(catalog, fit_rules, step_days)
+    previous = _previous_manifest(out_dir) if incremental or since is not None else None
     with duckdb.connect(str(middle_db), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         check_middle_layer(con)
         if incremental and since is None:
-            since = _incremental_since(out_dir, fingerprint)
-            reason = _identity_changes(con, out_dir, since) if since is not None else None
-            if reason:
-                log.info("%s: building in full", reason)
-                since = None
-        clock = feature_clock(con, step_days)
-        interest = (interest_sql(catalog, step_days, channels(con)) if since is None
-                    else interest_slices_sql(catalog, step_days, channels(con)))
-        sources = {"person_fit": fit_sql(fit_rules), "person_interest": interest,
-                   "company_profile": company_profile_sql(fit_rules),
-                   "company_engagement": company_engagement_sql(), "person_account": person_account_sql()}
-        appended = set() if since is None else GRID_VIEWS
-        if since is not None and clock["as_of"] <= since:
+            since, why = _incremental_since(con, out_dir, previous, fingerprint)
+            if why:
+                log.info("%s: building in full", why)
+        plan = plan_build(catalog, fit_rules, step_days, feature_clock(con, step_days), channels(con), since)
+        if plan.kept:
             log.info("no interactions after the last build (as of %s): fit, companies and tags only", since)
-            sources = {name: sql for name, sql in sources.items() if name not in GRID_VIEWS}
-        params = {**clock, "epoch": GRID_EPOCH, "since": since}
-        part = f"part-{clock['as_of']:%Y%m%dT%H%M%S}.parquet"
-        as_of_apart = not _on_grid(clock, step_days)
-        counts = {name: _stage(con, name, sql, params, staging, part, whole=name not in appended,
-                               as_of_apart=as_of_apart and name in GRID_VIEWS)
-                  for name, sql in sources.items()}
-        for name in GRID_VIEWS - set(sources):  # no new interactions: tags read the published rows
-            con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM "
-                        f"read_parquet('{out_dir / name}.parquet/*.parquet')")
-        if tag_rules is not None:
-            counts["person_tags"] = _build_tags(con, tag_rules, out_dir, clock["as_of"])
-        con.execute(f"COPY (SELECT pid, identified_at FROM person) TO '{staging / 'people.parquet'}' "
-                    "(FORMAT parquet)")
-    for name in sources:
-        _publish(staging / name, out_dir / f"{name}.parquet", replace=name not in appended)
-    os.replace(staging / "people.parquet", out_dir / "people.parquet")
-    shutil.rmtree(staging)
-    manifest = {"as_of": clock["as_of"].isoformat(), "start": clock["start"].isoformat(),
-                "step_days": step_days, "mode": "full" if since is None else "incremental",
-                "since": since.isoformat() if since else None, "fingerprint": fingerprint,
-                "rows": counts, "online_reload": since is None}
-    if since is not None and (out_dir / "manifest.json").is_file():
-        manifest["start"] = read_manifest(out_dir)["start"].isoformat()
+        counts = _stage(con, plan, out_dir, tag_rules)
+    _publish_all(plan, out_dir)
+    manifest = _manifest(plan, fingerprint, counts, previous)
     write_manifest(out_dir, manifest)
-    log.info("features as of %s (%s): %s", clock["as_of"], manifest["mode"], counts)
+    log.info("features as of %s (%s): %s", plan.clock["as_of"], plan.mode, counts)
     return manifest
 
 

@@ -16,7 +16,8 @@ why ("events_90d = 57, top 2% (90th percentile = 31 among 4,210 people with even
 The query reads `latest_features` (one row per pid), `interaction` and the one-row
 `feature_clock(as_of)`. Config values never become SQL text: feature names must be
 columns of `latest_features` (then quoted), operators come from a closed list, and
-every value, label and keyword is a bound parameter.
+every value, label and keyword is a bound parameter. Conditions compile through the
+shared condition compiler (`leadscore/conditions.py`), as segments do.
 """
 
 from __future__ import annotations
@@ -25,43 +26,36 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from leadscore.conditions import Query, all_of, any_of, compare, field_type, quote
+
 log = logging.getLogger(__name__)
 
 KINDS = ("attribute", "statistical", "rule", "mined")
-OPERATORS = {">=": ">=", ">": ">", "<=": "<=", "<": "<", "==": "=", "!=": "<>", "in": "in"}
-NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-                 "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
+# the tag rules' spelling -> the condition compiler's operator
+OPERATORS = {">=": ">=", ">": ">", "<=": "<=", "<": "<", "==": "=", "!=": "!=", "in": "in"}
 _JSON_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _URL_QUERY = r"^(https?://[^?#]*)[?#].*$"  # utm parameters are tracking, not topic
 
 
-@dataclass
-class _Query:
-    """The feature columns (name -> DuckDB type) and the bound parameters of one query."""
+@dataclass(kw_only=True)
+class _Query(Query):
+    """The feature columns (name -> DuckDB type) of one query, with its bound parameters."""
 
     columns: dict[str, str]
-    params: list = field(default_factory=list)
-
-    def bind(self, value: object) -> str:
-        """A config value as a numbered parameter, never as SQL text."""
-        self.params.append(value)
-        return f"${len(self.params)}"
 
     def column(self, name: object, where: str) -> str:
         """The quoted column of a feature, after checking it exists."""
-        if not isinstance(name, str) or name not in self.columns:
-            valid = ", ".join(sorted(self.columns))
-            raise ValueError(f"{where}: unknown feature `{name}`; valid features: {valid}")
-        return '"' + name.replace('"', '""') + '"'
+        self.lookup(self.columns, name, "feature", where)
+        return quote(str(name))
 
     def show(self, name: str, expr: str) -> str:
         """SQL text of a feature value for evidence: numbers rounded, `3.0` shown as `3`."""
-        if self.columns[name].split("(")[0] in NUMERIC_TYPES:
+        if field_type(self.columns[name]) == "number":
             return f"regexp_replace(round({expr}, 2)::VARCHAR, '\\.0+$', '')"
         return f"{expr}::VARCHAR"
 
@@ -92,10 +86,7 @@ def _condition(cond: dict, query: _Query, where: str) -> _Condition:
         raise ValueError(f"{where}: unknown operator `{op}`; valid operators: {', '.join(OPERATORS)}")
     if (op == "in") != isinstance(value, list) or value is None or isinstance(value, dict):
         raise ValueError(f"{where}: `{op}` needs {'a list' if op == 'in' else 'one value'}, got {value!r}")
-    if op == "in":
-        predicate = f"coalesce(list_contains({query.bind(value)}, {column}), FALSE)"
-    else:
-        predicate = f"coalesce({column} {OPERATORS[op]} {query.bind(value)}, FALSE)"
+    predicate = compare(column, OPERATORS[op], value if op == "in" else [value], query)
     needs = f"one of {', '.join(map(str, value))}" if op == "in" else f"{op} {value}"
     return _Condition(cond["feature"], column, needs, predicate)
 
@@ -162,7 +153,7 @@ def _top_share_sql(tag: str, spec: dict, query: _Query) -> str:
         raise ValueError(f"{where}: share must be between 0 and 1, got {share}")
     column = query.column(name, where)
     among = [_condition(cond, query, where) for cond in spec.get("among", [])]
-    eligible = " AND ".join([f"{column} IS NOT NULL", *(c.predicate for c in among)])
+    eligible = all_of([f"{column} IS NOT NULL", *(c.predicate for c in among)])
     people = " and ".join(c.text for c in among) or f"a value of {name}"
     evidence = _top_share_evidence(name, share, people, query)
     return f"""{_select(query.bind(tag), 'statistical', query.bind(_label(tag, spec)), evidence)}
@@ -227,10 +218,10 @@ def _rule_sql(tag: str, spec: dict, query: _Query) -> str:
     some = [_condition(cond, query, where) for cond in spec.get("any", [])]
     if not every and not some:
         raise ValueError(f"{where}: needs `all` or `any` conditions")
-    clauses = [c.predicate for c in every] + ([f"({' OR '.join(c.predicate for c in some)})"] if some else [])
+    clauses = [c.predicate for c in every] + ([any_of([c.predicate for c in some])] if some else [])
     evidence = f"concat_ws('; ', {', '.join(c.evidence(query) for c in every + some)})"
     return (f"{_select(query.bind(tag), 'rule', query.bind(_label(tag, spec)), evidence)} "
-            f"FROM latest_features WHERE {' AND '.join(clauses)}")
+            f"FROM latest_features WHERE {all_of(clauses)}")
 
 
 # --- mined tags -------------------------------------------------------------------------------
@@ -336,7 +327,7 @@ def tags_sql(rules: dict, columns: dict[str, str]) -> tuple[str, list]:
     not one of them, or an unknown operator, is a ValueError."""
     if "pid" not in columns:
         raise ValueError("latest_features has no `pid` column")
-    query = _Query(dict(columns))
+    query = _Query(columns=dict(columns))
     parts = _kind_queries(rules, query)
     union = "\nUNION ALL\n".join(f"SELECT * FROM ({part})" for part in parts) or (
         "SELECT NULL::VARCHAR AS pid, NULL::VARCHAR AS tag, NULL::VARCHAR AS kind, "

@@ -2,7 +2,8 @@
 
 The query runs on the tables `world.py` loads: `person p`, `company c` (joined on cid),
 `latest_score s` (joined on pid), `person_tag(pid, tag)` and `interaction(pid, event_type,
-event_time, <one column per property>)`. Two rules keep it safe:
+event_time, <one column per property>)`; comparisons and groups compile through the
+shared condition compiler (`leadscore/conditions.py`). Two rules keep it safe:
 
 - only identifiers from the vocabulary (built from the data, quoted) enter the SQL text;
   a name the vocabulary does not hold is a SegmentError naming it and listing the valid ones;
@@ -15,10 +16,11 @@ world's "now" (see engine.py), and no event after `as_of` ever counts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import ClassVar
 
+from leadscore.conditions import Query, all_of, any_of, compare, negate
 from leadscore.segments.dsl import (
     AllGroup,
     AnyGroup,
@@ -45,30 +47,15 @@ MEMBER_COLUMNS = {  # preview and export columns; email and phone are masked by 
     "employees": "c.employees", "tier": "s.tier", "score": "round(s.score, 1)",
     "probability": "round(s.probability, 4)",
 }
-COMPARE = {"=": "=", "!=": "<>", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 NO_SCORES = "no scores yet: run `leadscore score`"
 NO_TAGS = "no tags yet: run `leadscore features build`"
 
 
-@dataclass
-class _Query:
+@dataclass(kw_only=True)
+class _Query(Query):
     vocabulary: Vocabulary
     as_of: datetime
-    params: list = field(default_factory=list)
-
-    def bind(self, value: object) -> str:
-        """A user value as a numbered parameter, never as SQL text."""
-        self.params.append(value)
-        return f"${len(self.params)}"
-
-
-def _lookup(specs: dict[str, Any], name: str, what: str, where: str) -> Any:
-    """The vocabulary's entry for `name`, or an error naming it and listing the valid ones."""
-    if name not in specs:
-        plural = what[:-1] + "ies" if what.endswith("y") else what + "s"
-        valid = ", ".join(sorted(specs)) or "none"
-        raise SegmentError(f"{where}: unknown {what} `{name}`; valid {plural}: {valid}")
-    return specs[name]
+    error: ClassVar[type[ValueError]] = SegmentError
 
 
 def _typed(value: object, spec: FieldSpec, where: str) -> object:
@@ -93,31 +80,18 @@ def _comparison(spec: FieldSpec, cond: Comparison, query: _Query, where: str) ->
     if cond.op not in OPS_BY_TYPE[spec.type]:
         raise SegmentError(f"{where}: `{cond.op}` does not apply to a {spec.type} field; "
                            f"valid operators: {', '.join(OPS_BY_TYPE[spec.type])}")
-    column = spec.sql
-    if cond.op in ("is_set", "is_not_set"):
-        return f"({column} IS {'NOT ' if cond.op == 'is_set' else ''}NULL)"
-    values = [query.bind(_typed(value, spec, where)) for value in cond.values]
-    if cond.op in ("in", "not_in"):
-        if not values:  # one of nothing: no one; none of nothing: anyone with a value
-            return "FALSE" if cond.op == "in" else f"({column} IS NOT NULL)"
-        test = f"{column} {'NOT ' if cond.op == 'not_in' else ''}IN ({', '.join(values)})"
-    elif cond.op == "contains":
-        test = f"contains(lower({column}), lower({values[0]}))"
-    elif cond.op == "starts_with":
-        test = f"starts_with({column}, {values[0]})"
-    else:
-        test = f"{column} {COMPARE[cond.op]} {values[0]}"
-    return f"coalesce({test}, FALSE)"
+    return compare(spec.sql, cond.op, [_typed(value, spec, where) for value in cond.values], query)
 
 
 def _attribute(cond: AttributeCondition, query: _Query) -> str:
     where = f"attribute `{cond.field}`"
-    return _comparison(_lookup(query.vocabulary.attributes, cond.field, "field", where), cond, query, where)
+    spec = query.lookup(query.vocabulary.attributes, cond.field, "field", where)
+    return _comparison(spec, cond, query, where)
 
 
 def _score(cond: ScoreCondition, query: _Query) -> str:
     where = f"score `{cond.field}`"
-    spec = _lookup(query.vocabulary.scores, cond.field, "score field", where)
+    spec = query.lookup(query.vocabulary.scores, cond.field, "score field", where)
     if not query.vocabulary.scored:
         raise SegmentError(f"{where}: {NO_SCORES}")
     return _comparison(spec, cond, query, where)
@@ -129,7 +103,7 @@ def _tag(cond: TagCondition, query: _Query) -> str:
         raise SegmentError(f"tag condition: {NO_TAGS}")
     tags = sorted(set(cond.tags))
     for tag in tags:
-        _lookup(query.vocabulary.tags, tag, "tag", "tag condition")
+        query.lookup(query.vocabulary.tags, tag, "tag", "tag condition")
     listed = ", ".join(query.bind(tag) for tag in tags)
     having = ""
     if cond.match == "all":
@@ -159,12 +133,12 @@ def _window(window: Window | None, as_of: datetime) -> list[tuple[str, datetime]
 def _event(cond: EventCondition, query: _Query) -> str:
     """People with at least `min_count` matching events; anonymous events were never loaded."""
     where = f"event `{cond.event_type}`"
-    spec = _lookup(query.vocabulary.events, cond.event_type, "event type", where)
+    spec = query.lookup(query.vocabulary.events, cond.event_type, "event type", where)
     tests = [f"event_type = {query.bind(cond.event_type)}"]
     tests += [f"event_time {op} {query.bind(bound)}" for op, bound in _window(cond.window, query.as_of)]
     for item in cond.where:
         place = f"{where} property `{item.property}`"
-        prop = _lookup(spec.properties, item.property, "property", place)
+        prop = query.lookup(spec.properties, item.property, "property", place)
         tests.append(_comparison(prop, item, query, place))
     having = f" GROUP BY pid HAVING count(*) >= {query.bind(cond.min_count)}" if cond.min_count > 1 else ""
     return f"p.pid IN (SELECT pid FROM interaction WHERE {' AND '.join(tests)}{having})"
@@ -172,11 +146,11 @@ def _event(cond: EventCondition, query: _Query) -> str:
 
 def _predicate(node: Node, query: _Query) -> str:
     if isinstance(node, AllGroup):
-        return "(" + " AND ".join(_predicate(kid, query) for kid in node.all) + ")" if node.all else "TRUE"
+        return all_of([_predicate(kid, query) for kid in node.all])
     if isinstance(node, AnyGroup):
-        return "(" + " OR ".join(_predicate(kid, query) for kid in node.any) + ")" if node.any else "FALSE"
+        return any_of([_predicate(kid, query) for kid in node.any])
     if isinstance(node, NotGroup):
-        return f"(NOT {_predicate(node.not_, query)})"
+        return negate(_predicate(node.not_, query))
     if isinstance(node, AttributeCondition):
         return _attribute(node, query)
     if isinstance(node, ScoreCondition):
@@ -188,7 +162,7 @@ def _predicate(node: Node, query: _Query) -> str:
 
 def where_sql(segment: Segment, vocabulary: Vocabulary, as_of: datetime) -> tuple[str, list]:
     """The segment's predicate over `PEOPLE` and its parameters."""
-    query = _Query(vocabulary, segment.as_of or as_of)
+    query = _Query(vocabulary=vocabulary, as_of=segment.as_of or as_of)
     return _predicate(segment.where, query), query.params
 
 

@@ -10,33 +10,16 @@ identifiers when the world was loaded, so no name a user sends ever becomes SQL 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-FieldType = Literal["text", "number", "time"]
+from leadscore.conditions import FieldType
+
 OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "text": ("=", "!=", "in", "not_in", "contains", "starts_with", "is_set", "is_not_set"),
     "number": ("=", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_set", "is_not_set"),
     "time": (">", ">=", "<", "<=", "is_set", "is_not_set"),
 }
-NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-                 "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
 SCORE_FIELDS: dict[str, FieldType] = {"tier": "text", "score": "number", "probability": "number",
                                       "fit_score": "number", "interest_score": "number"}
-
-
-def field_type(duckdb_type: str) -> FieldType:
-    """How a DuckDB column type compares: as a number, a time or text."""
-    base = duckdb_type.split("(")[0].upper()
-    if base in NUMERIC_TYPES:
-        return "number"
-    if base.startswith(("TIMESTAMP", "DATE")):
-        return "time"
-    return "text"
-
-
-def quote(identifier: str) -> str:
-    """A SQL identifier, quoted, for names that come from the data (never from a request)."""
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)

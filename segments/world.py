@@ -30,16 +30,9 @@ from pathlib import Path
 import duckdb
 
 from leadscore.access.masking import PII_FIELDS
+from leadscore.conditions import FieldType, field_type, quote
 from leadscore.config import Settings, load_yaml
-from leadscore.segments.vocabulary import (
-    SCORE_FIELDS,
-    EventSpec,
-    FieldSpec,
-    FieldType,
-    Vocabulary,
-    field_type,
-    quote,
-)
+from leadscore.segments.vocabulary import SCORE_FIELDS, EventSpec, FieldSpec, Vocabulary
 
 log = logging.getLogger(__name__)
 

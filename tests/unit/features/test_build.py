@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from leadscore.config import load_yaml
-from leadscore.features.build import FitRules, build_features, read_manifest
+from leadscore.features.build import GRID_VIEWS, FitRules, build_features, plan_build, read_manifest
 from leadscore.features.catalog import interest_catalog, phrase
 
 UTC = timezone.utc
@@ -86,6 +86,24 @@ def test_an_incremental_build_gives_exactly_the_rows_of_a_full_build(build, tmp_
         pd.testing.assert_frame_equal(_view(tmp_path / "daily", view), _view(tmp_path / "full", view),
                                       check_dtype=False)
     assert len(full) > 15
+
+
+def test_the_plan_of_a_full_build_and_of_an_increment_without_new_interactions(settings):
+    config = load_yaml(settings.config_file("features.yaml"))
+    catalog = interest_catalog(config, [7, 30])
+    rules = FitRules(config["decision_maker_levels"], config["employee_bands"])
+    monday = {"start": datetime(2026, 1, 5, tzinfo=UTC), "as_of": datetime(2026, 3, 2, tzinfo=UTC)}
+    full = plan_build(catalog, rules, 7, monday, ["web"], since=None)
+    assert set(full.sources) == GRID_VIEWS | {"person_fit", "company_profile"} and not full.kept
+    assert full.mode == "full" and not full.appends("person_interest")
+    assert not full.as_of_apart("person_interest")  # as_of on the grid: no separate as_of file
+    idle = plan_build(catalog, rules, 7, monday, ["web"], since=monday["as_of"])
+    assert set(idle.sources) == {"person_fit", "company_profile"} and idle.kept == GRID_VIEWS
+    assert idle.mode == "incremental" and idle.appends("person_interest") and not idle.appends("person_fit")
+    thursday = {**monday, "as_of": datetime(2026, 3, 5, tzinfo=UTC)}
+    increment = plan_build(catalog, rules, 7, thursday, ["web"], since=monday["as_of"])
+    assert set(increment.sources) == set(full.sources) and not increment.kept
+    assert increment.as_of_apart("person_interest") and not increment.as_of_apart("person_fit")
 
 
 def test_an_event_at_a_grid_time_counts_from_the_next_row(build):
