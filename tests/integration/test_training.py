@@ -39,7 +39,7 @@ def test_runs_hold_comparison_plots_model_plots_and_fitted_tiers(world, client):
     assert {"plots/shap_summary.png", "plots/conversion_by_tier.png"} <= {
         f.path for f in client.list_artifacts(child.info.run_id, "plots")}
     assert float(child.data.params["tier.high-value.score_min"]) > 0  # fitted, a number
-    scoring = json.loads(Path(client.download_artifacts(child.info.run_id, "scoring.json")).read_text())
+    scoring = json.loads(Path(client.download_artifacts(child.info.run_id, "scoring_spec.json")).read_text())
     assert all(not isinstance(v, dict) for tier in scoring["tiers"]["tiers"] for v in tier["when"].values())
     max_depth = world["config"]["training"]["lightgbm"]["max_depth"]
     assert int(child.data.params["trees"]) > 0 and int(child.data.params["max_depth_seen"]) <= max_depth
