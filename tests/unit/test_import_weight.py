@@ -1,0 +1,30 @@
+"""What a process imports decides how fast it starts: the service imports no plotting and no
+training code, and training on a flat table does not import Feast. (The layers between our
+own packages are checked by `lint-imports`; these are the heavy libraries it cannot see.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def imported_modules(module: str) -> set[str]:
+    """Every module a fresh interpreter imports to import `module` (python -X importtime)."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
+                            capture_output=True, text=True, check=True)
+    return {line.split("|")[-1].strip() for line in result.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+@pytest.mark.parametrize("module, forbidden", [
+    ("leadscore.serving.service", {"matplotlib", "shap", "leadscore.training", "splink"}),
+    ("leadscore.training.flat", {"feast", "leadscore.features"}),
+])
+def test_a_process_imports_only_what_it_needs(module, forbidden):
+    modules = imported_modules(module)
+    assert module in modules  # the measurement itself works
+    heavy = {name for name in modules if name.split(".")[0] in forbidden or
+             any(name == f or name.startswith(f + ".") for f in forbidden)}
+    assert not heavy, f"{module} imports {sorted(heavy)[:10]}"
