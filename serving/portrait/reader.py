@@ -53,7 +53,7 @@ from leadscore.config import Settings, load_yaml
 from leadscore.serving.masking import PII_FIELDS, mask_emails_in, mask_record
 from leadscore.serving.schemas import ScoreResponse
 
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_PASSIVE = ("email_send",)
 RECENT_DAYS = 90
 OPEN_ATTEMPTS = 4  # the pipeline may hold the write lock for a moment
