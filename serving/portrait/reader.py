@@ -1,4 +1,4 @@
-"""The sales portrait of one person: profile, company, group, timeline, scores, colleagues.
+"""Reading a portrait: the middle layer (DuckDB), the tags and the score history (Parquet).
 
 `PortraitReader` is built once at service start; every call opens the middle layer
 (DuckDB) read-only and closes it again, so the pipeline can rewrite the file between
@@ -21,39 +21,44 @@ Decisions:
   masked**: a reveal is granted and audited for the portrait's person only.
 - **PII**: the person's email and phone are masked unless `reveal_pii=True`, and so is any
   email address inside an event's properties (tracking links often carry the recipient's).
-- **Waterfall**: the response carries the strongest few reasons, so the chart starts at
-  the final log-odds minus the shown reasons ("baseline and all other factors", which also
-  holds the calibration's shift) and ends at logit(probability): the axis then reads as
-  the calibrated chance. Rule models chart points from zero.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import duckdb
-import jinja2
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import BaseModel, Field
 
 from leadscore.config import Settings, load_yaml
-from leadscore.serving.masking import PII_FIELDS, mask_emails_in, mask_record
+from leadscore.serving.masking import mask_emails_in, mask_record
+from leadscore.serving.portrait.schemas import (
+    Colleague,
+    CompanyProfile,
+    Engagement,
+    GroupProfile,
+    Opportunity,
+    PersonProfile,
+    Portrait,
+    ScorePoint,
+    Tag,
+    TimelineEvent,
+)
+from leadscore.serving.portrait.wording import describe_event
 from leadscore.serving.schemas import ScoreResponse
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_PASSIVE = ("email_send",)
 RECENT_DAYS = 90
 OPEN_ATTEMPTS = 4  # the pipeline may hold the write lock for a moment
@@ -73,237 +78,6 @@ class UnknownPerson(KeyError):
 
 class PortraitUnavailable(RuntimeError):
     """The middle layer cannot be read right now (missing, or locked by a writer): 503."""
-
-
-# --------------------------------------------------------------------------- models
-
-
-class PersonProfile(BaseModel):
-    pid: str = Field(description="The person (One ID PID).")
-    name: str | None = Field(None, description="Full name, as resolved from every source.")
-    first_name: str | None = Field(None, description="Given name.")
-    last_name: str | None = Field(None, description="Family name.")
-    email: str | None = Field(None, description="Email; masked (j***@example.com) unless revealed.")
-    phone: str | None = Field(None, description="Phone; masked (138****8000) unless revealed.")
-    pii_masked: bool = Field(description="True when email and phone are masked.")
-    title: str | None = Field(None, description="Job title.")
-    seniority: str | None = Field(None, description="Seniority from the title (c_level .. individual).")
-    department: str | None = Field(None, description="Department from the title.")
-    uid: str | None = Field(None, description="User account (UID) when the person registered.")
-    owner_rep_id: str | None = Field(None, description="Account owner: the company's rep, else the person's.")
-    first_seen: datetime | None = Field(None, description="First record of the person (UTC).")
-    last_seen: datetime | None = Field(None, description="Latest record of the person (UTC).")
-    identified_at: datetime | None = Field(None, description="When the person was first identified.")
-    records: int | None = Field(None, description="Source records resolved to this person.")
-
-
-class CompanyProfile(BaseModel):
-    cid: str = Field(description="The company (One ID CID).")
-    name: str | None = Field(None, description="Company name.")
-    domain: str | None = Field(None, description="Web domain.")
-    industry: str | None = Field(None, description="Industry.")
-    employees: int | None = Field(None, description="Employees.")
-    funding_stage: str | None = Field(None, description="Funding stage (seed .. public).")
-    annual_revenue_usd: float | None = Field(None, description="Annual revenue in USD.")
-    owner_rep_id: str | None = Field(None, description="Sales rep owning the account.")
-    engaged_people_90d: int = Field(0, description="People of the company engaged in the last 90 days.")
-
-
-class GroupProfile(BaseModel):
-    eid: str = Field(description="The group (One ID EID).")
-    name: str | None = Field(None, description="Group name.")
-    companies: list[CompanyProfile] = Field(
-        default_factory=list, description="The group's other companies, most engaged first.")
-
-
-class Tag(BaseModel):
-    tag: str = Field(description="Tag key, e.g. interest:product_a.")
-    kind: str = Field(description="attribute, rule, mined or statistical.")
-    label: str = Field(description="The tag in words.")
-    evidence: str | None = Field(None, description="Why the person carries it.")
-    as_of: datetime | None = Field(None, description="When the tags were built.")
-
-
-class TimelineEvent(BaseModel):
-    lid: str | None = Field(None, description="The lead (One ID LID): one per interaction.")
-    event_time: datetime = Field(description="When it happened (UTC).")
-    event_type: str = Field(description="From the closed vocabulary (config/event_types.yaml).")
-    channel: str | None = Field(None, description="web, email, event, commerce ...")
-    source: str | None = Field(None, description="Source system table.")
-    description: str = Field(description="One line in words, e.g. \"visited /pricing\".")
-    detail: str | None = Field(None, description="Secondary facts, e.g. pages and duration of a visit.")
-    passive: bool = Field(False, description="Something we did (an email sent), not engagement.")
-    properties: dict[str, Any] = Field(default_factory=dict, description="The event's parsed properties.")
-
-
-class Opportunity(BaseModel):
-    opportunity_id: str = Field(description="CRM opportunity.")
-    pid: str | None = Field(None, description="The contact on the opportunity.")
-    contact_name: str | None = Field(None, description="The contact's name.")
-    this_person: bool = Field(description="True if the portrait's person is the contact.")
-    created_at: datetime | None = Field(None, description="When it was opened.")
-    stage: str | None = Field(None, description="open, won, lost ...")
-    won_at: datetime | None = Field(None, description="When it was won.")
-    closed_at: datetime | None = Field(None, description="When it was closed.")
-    amount_usd: float | None = Field(None, description="Amount in USD.")
-
-
-class ScorePoint(BaseModel):
-    scored_at: datetime = Field(description="The feature time the score is for (UTC); the batch "
-                                            "scores everyone as of several times.")
-    probability: float | None = Field(None, description="Calibrated probability.")
-    score: float | None = Field(None, description="0-100 score.")
-    fit_score: float | None = Field(None, description="0-100 fit.")
-    interest_score: float | None = Field(None, description="0-100 interest.")
-    tier: str | None = Field(None, description="Tier then.")
-    model_version: str | None = Field(None, description="Model version that scored.")
-
-
-class Colleague(BaseModel):
-    pid: str = Field(description="The colleague (PID).")
-    name: str | None = Field(None, description="Name.")
-    title: str | None = Field(None, description="Job title.")
-    seniority: str | None = Field(None, description="Seniority.")
-    department: str | None = Field(None, description="Department.")
-    email: str | None = Field(None, description="Email, always masked.")
-    phone: str | None = Field(None, description="Phone, always masked.")
-    cid: str | None = Field(None, description="Their company.")
-    company_name: str | None = Field(None, description="Their company's name.")
-    events_90d: int = Field(description="Engagement events in the last 90 days.")
-    last_event_at: datetime | None = Field(None, description="Their latest engagement.")
-    last_event_type: str | None = Field(None, description="What that was.")
-
-
-class Engagement(BaseModel):
-    events_30d: int = Field(description="Engagement events in the 30 days before now.")
-    events_90d: int = Field(description="Engagement events in the 90 days before now.")
-    events_total: int = Field(description="Engagement events ever.")
-    last_engaged_at: datetime | None = Field(None, description="Latest engagement.")
-    by_type_90d: dict[str, int] = Field(default_factory=dict, description="90-day counts per event type.")
-
-
-class Portrait(BaseModel):
-    """Everything a sales rep needs about one person, in one read."""
-
-    pid: str = Field(description="The person (One ID PID).")
-    generated_at: datetime = Field(description="When this portrait was read (UTC).")
-    world_now: datetime | None = Field(None, description="The latest interaction of the world: "
-                                                         "recency windows end here.")
-    owner_rep_id: str | None = Field(None, description="Account owner (company's rep, else person's).")
-    pii: str = Field(description="\"masked\" or \"full\".")
-    person: PersonProfile
-    company: CompanyProfile | None = Field(None, description="The person's company, if known.")
-    group: GroupProfile | None = Field(None, description="The company's group and its other companies.")
-    tags: list[Tag] = Field(default_factory=list, description="Tags (person_tags), by kind.")
-    engagement: Engagement
-    timeline: list[TimelineEvent] = Field(default_factory=list,
-                                          description="Every interaction, newest first.")
-    opportunities: list[Opportunity] = Field(default_factory=list,
-                                             description="The person's and the account's, newest first.")
-    score_history: list[ScorePoint] = Field(default_factory=list, description="Batch scores, oldest first.")
-    current_score: ScoreResponse | None = Field(None, description="The live score with its reasons; "
-                                                                  "null without online features.")
-    colleagues: list[Colleague] = Field(default_factory=list,
-                                        description="Engaged people of the same company, most engaged first.")
-    colleagues_total: int = Field(0, description="Engaged colleagues before the cap.")
-    group_colleagues: list[Colleague] = Field(
-        default_factory=list, description="Engaged people at the group's other companies.")
-    group_colleagues_total: int = Field(0, description="Engaged group colleagues before the cap.")
-    mql_threshold: float | None = Field(None, description="Score at which a lead goes to the CRM.")
-
-    def fields_read(self) -> list[str]:
-        """What this portrait shows, for the audit log: the person's fields that carry a value
-        (PII as "email:full" / "email:masked"), then each non-empty section."""
-        mode = "full" if self.pii == "full" else "masked"
-        fields = []
-        for name, value in self.person.model_dump(exclude={"pid", "pii_masked"}).items():
-            if value in (None, ""):
-                continue
-            fields.append(f"{name}:{mode}" if name in PII_FIELDS else name)
-        sections = ["company", "group", "tags", "timeline", "opportunities", "score_history",
-                    "current_score", "colleagues", "group_colleagues"]
-        fields += [name for name in sections if getattr(self, name)]
-        for name in ("colleagues", "group_colleagues"):
-            people = getattr(self, name)
-            fields += [f"{name}.{pii}:masked" for pii in PII_FIELDS if any(getattr(c, pii) for c in people)]
-        return fields
-
-
-# --------------------------------------------------------------------------- descriptions
-
-
-def _quote(text: object) -> str:
-    return f"'{text}'" if text else ""
-
-
-def _page(url: str | None) -> str:
-    if not url:
-        return "the website"
-    parts = urlparse(url)
-    path = parts.path.rstrip("/")
-    return path if path else f"the home page ({parts.netloc})" if parts.netloc else url
-
-
-def _money(value: object) -> str:
-    try:
-        return f"${float(value):,.0f}"  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return ""
-
-
-def _form(p: dict) -> str:
-    kind = (p.get("form_type") or "web").replace("_", " ")
-    asset = p.get("asset")
-    return f"submitted a {kind} form" + (f" for '{asset}'" if asset else "")
-
-
-def _visit_detail(p: dict) -> str | None:
-    bits = []
-    if p.get("pageviews"):
-        bits.append(f"{p['pageviews']} page{'s' if p['pageviews'] != 1 else ''}")
-    if p.get("duration_s"):
-        seconds = int(p["duration_s"])
-        bits.append(f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s")
-    if p.get("utm_source"):
-        bits.append(f"via {p['utm_source']}")
-    return " · ".join(bits) or None
-
-
-_DESCRIBE: dict[str, Callable[[dict], str]] = {
-    "web_visit": lambda p: f"visited {_page(p.get('url'))}",
-    "email_send": lambda p: f"was sent email {_quote(p.get('subject'))}".rstrip(),
-    "email_open": lambda p: f"opened email {_quote(p.get('subject'))}".rstrip(),
-    "email_click": lambda p: f"clicked {_page(p.get('url'))} in email {_quote(p.get('subject'))}".rstrip(),
-    "whitepaper_download": lambda p: f"downloaded {_quote(p.get('asset')) or 'a whitepaper'}",
-    "contact_sales": lambda p: "asked sales to get in touch" + (f" ({p['asset']})" if p.get("asset") else ""),
-    "form_submit": _form,
-    "webinar_register": lambda p: f"registered for {_quote(p.get('event_name')) or 'a webinar'}",
-    "webinar_attend": lambda p: f"attended {_quote(p.get('event_name')) or 'a webinar'}",
-    "event_register": lambda p: f"registered for {_quote(p.get('event_name')) or 'an event'}",
-    "event_attend": lambda p: f"attended {_quote(p.get('event_name')) or 'an event'}",
-    "purchase": lambda p: f"bought {p.get('product') or 'a product'}"
-                          + (f" ({_money(p.get('amount_usd'))})" if p.get("amount_usd") else ""),
-}
-
-
-def describe_event(event_type: str, properties: dict) -> tuple[str, str | None]:
-    """(one line in words, secondary detail) for an interaction."""
-    describe = _DESCRIBE.get(event_type)
-    text = describe(properties) if describe else event_type.replace("_", " ")
-    detail = _visit_detail(properties) if event_type == "web_visit" else None
-    if event_type == "email_click" and properties.get("url"):
-        detail = urlparse(properties["url"]).netloc or None
-    return text, detail
-
-
-def _parse(properties: str | None) -> dict:
-    if not properties:
-        return {}
-    try:
-        parsed = json.loads(properties)
-    except (TypeError, ValueError):
-        return {"raw": properties}
-    return parsed if isinstance(parsed, dict) else {"value": parsed}
 
 
 # --------------------------------------------------------------------------- parquet caches
@@ -481,75 +255,18 @@ class PortraitReader:
     def portrait(self, pid: str, score: ScoreResponse | None = None, reveal_pii: bool = False) -> Portrait:
         """The whole portrait of `pid`; PII masked unless `reveal_pii`. UnknownPerson if none."""
         with self._middle() as con:
-            rows = _rows(con, _PERSON_SQL, {"pid": pid})
-            if not rows:
-                raise UnknownPerson(pid)
-            row = rows[0]
-            now = _utc(con.execute("SELECT max(event_time) FROM interaction").fetchone()[0])
-            # epoch microseconds: no time zone conversion per row; sorted here, cheaper than in SQL
-            events = sorted(con.execute(_TIMELINE_SQL, {"pid": pid}).fetchall(),
-                            key=lambda e: (e[1], e[0] or ""), reverse=True)
-            cid, eid = row["c_cid"], row["eid"]
-            engaged: list[dict] = []
-            group_rows: list[dict] = []
-            if cid is not None and now is not None:
-                since = now - timedelta(days=RECENT_DAYS)
-                engaged = _rows(con, _ENGAGED_SQL, {"cid": cid, "eid": eid, "now": now, "since": since,
-                                                    "passive": self.passive})
-            if eid is not None:
-                group_rows = _rows(con, _GROUP_SQL, {"eid": eid, "cid": cid})
-            opportunities = _rows(con, _OPPORTUNITY_SQL, {"pid": pid, "cid": row["cid"]})
-        return self._assemble(pid, row, now, events, engaged, group_rows, opportunities, score, reveal_pii)
-
-    def _assemble(self, pid: str, row: dict, now: datetime | None, events: list[tuple], engaged: list[dict],
-                  group_rows: list[dict], opportunities: list[dict], score: ScoreResponse | None,
-                  reveal_pii: bool) -> Portrait:
-        person_fields = set(PersonProfile.model_fields) - {"pii_masked"}
-        person = mask_record({k: v for k, v in row.items() if k in person_fields}, full=reveal_pii)
-        person["name"] = person.get("name") or None
-
-        people_at: dict[str, int] = {}
-        for e in engaged:
-            people_at[e["cid"]] = people_at.get(e["cid"], 0) + 1
-        company = group = None
-        if row["c_cid"] is not None:
-            company = CompanyProfile(
-                cid=row["c_cid"], name=row["c_name"], domain=row["domain"], industry=row["industry"],
-                employees=row["employees"], funding_stage=row["funding_stage"],
-                annual_revenue_usd=row["annual_revenue_usd"], owner_rep_id=row["c_owner"],
-                engaged_people_90d=people_at.get(row["c_cid"], 0))
-        if row["eid"] is not None:
-            others = [CompanyProfile(**g, engaged_people_90d=people_at.get(g["cid"], 0)) for g in group_rows]
-            others.sort(key=lambda c: -c.engaged_people_90d)
-            group = GroupProfile(eid=row["eid"], name=row["e_name"] or row["group_name"], companies=others)
-
-        passive = set(self.passive)
-        timeline = []
-        for lid, event_us, event_type, channel, source, properties in events:
-            props = _parse(properties) if reveal_pii else mask_emails_in(_parse(properties))
-            text, detail = describe_event(event_type, props)
-            timeline.append(TimelineEvent(
-                lid=lid, event_time=EPOCH + timedelta(microseconds=event_us), event_type=event_type,
-                channel=channel, source=source, description=text, detail=detail,
-                passive=event_type in passive, properties=props))
-
-        mates = [self._colleague(e) for e in engaged if e["pid"] != pid]
-        same = [c for c in mates if c.cid == row["c_cid"]]
-        elsewhere = [c for c in mates if c.cid != row["c_cid"]]
-
+            read = self._read(con, pid)
+        row = read.person
+        timeline = _timeline(read.events, set(self.passive), reveal_pii)
+        same, elsewhere = _colleagues(read.engaged, pid, row["c_cid"])
+        people_at = Counter(e["cid"] for e in read.engaged)
         return Portrait(
-            pid=pid, generated_at=datetime.now(UTC), world_now=now, owner_rep_id=row["owner_rep_id"],
-            pii="full" if reveal_pii else "masked",
-            person=PersonProfile(**person, pii_masked=not reveal_pii),
-            company=company, group=group,
+            pid=pid, generated_at=datetime.now(UTC), world_now=read.now, owner_rep_id=row["owner_rep_id"],
+            pii="full" if reveal_pii else "masked", person=_person(row, reveal_pii),
+            company=_company(row, people_at), group=_group(row, read.group, people_at),
             tags=[Tag(**t) for t in self.tags.rows(pid)],
-            engagement=_engagement(timeline, now),
-            timeline=timeline,
-            opportunities=[Opportunity(
-                opportunity_id=o["opportunity_id"], pid=o["pid"], contact_name=o["contact_name"] or None,
-                this_person=o["pid"] == pid,
-                created_at=o["opportunity_created_at"], stage=o["stage"], won_at=o["won_at"],
-                closed_at=o["closed_at"], amount_usd=o["amount_usd"]) for o in opportunities],
+            engagement=_engagement(timeline, read.now), timeline=timeline,
+            opportunities=[_opportunity(o, pid) for o in read.opportunities],
             score_history=[_score_point(h) for h in self.history.rows(pid) if h.get("scored_at") is not None],
             current_score=score,
             colleagues=same[:self.max_colleagues], colleagues_total=len(same),
@@ -557,13 +274,110 @@ class PortraitReader:
             mql_threshold=self.mql_threshold,
         )
 
-    @staticmethod
-    def _colleague(e: dict) -> Colleague:
-        masked = mask_record({"email": e["email"], "phone": e["phone"]})
-        return Colleague(pid=e["pid"], name=e["name"] or None, title=e["title"], seniority=e["seniority"],
-                         department=e["department"], email=masked["email"], phone=masked["phone"],
-                         cid=e["cid"], company_name=e["company_name"], events_90d=e["n"],
-                         last_event_at=e["last_at"], last_event_type=e["last_type"])
+    def _read(self, con: duckdb.DuckDBPyConnection, pid: str) -> _MiddleRows:
+        rows = _rows(con, _PERSON_SQL, {"pid": pid})
+        if not rows:
+            raise UnknownPerson(pid)
+        row = rows[0]
+        now = _utc(con.execute("SELECT max(event_time) FROM interaction").fetchone()[0])
+        # epoch microseconds: no time zone conversion per row; sorted here, cheaper than in SQL
+        events = sorted(con.execute(_TIMELINE_SQL, {"pid": pid}).fetchall(),
+                        key=lambda e: (e[1], e[0] or ""), reverse=True)
+        cid, eid = row["c_cid"], row["eid"]
+        engaged: list[dict] = []
+        group: list[dict] = []
+        if cid is not None and now is not None:
+            since = now - timedelta(days=RECENT_DAYS)
+            engaged = _rows(con, _ENGAGED_SQL, {"cid": cid, "eid": eid, "now": now, "since": since,
+                                                "passive": self.passive})
+        if eid is not None:
+            group = _rows(con, _GROUP_SQL, {"eid": eid, "cid": cid})
+        opportunities = _rows(con, _OPPORTUNITY_SQL, {"pid": pid, "cid": row["cid"]})
+        return _MiddleRows(row, now, events, engaged, group, opportunities)
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+@dataclass(frozen=True)
+class _MiddleRows:
+    """What one portrait reads from the middle layer."""
+
+    person: dict  # the person, their company and its group (_PERSON_SQL)
+    now: datetime | None  # the world's latest interaction
+    events: list[tuple]  # the person's interactions, newest first (_TIMELINE_SQL)
+    engaged: list[dict]  # engaged people of the company and its group (_ENGAGED_SQL)
+    group: list[dict]  # the group's other companies (_GROUP_SQL)
+    opportunities: list[dict]  # the person's and the account's (_OPPORTUNITY_SQL)
+
+
+def _person(row: dict, reveal_pii: bool) -> PersonProfile:
+    person_fields = set(PersonProfile.model_fields) - {"pii_masked"}
+    person = mask_record({k: v for k, v in row.items() if k in person_fields}, full=reveal_pii)
+    person["name"] = person.get("name") or None
+    return PersonProfile(**person, pii_masked=not reveal_pii)
+
+
+def _company(row: dict, people_at: Counter[str]) -> CompanyProfile | None:
+    if row["c_cid"] is None:
+        return None
+    return CompanyProfile(
+        cid=row["c_cid"], name=row["c_name"], domain=row["domain"], industry=row["industry"],
+        employees=row["employees"], funding_stage=row["funding_stage"],
+        annual_revenue_usd=row["annual_revenue_usd"], owner_rep_id=row["c_owner"],
+        engaged_people_90d=people_at[row["c_cid"]])
+
+
+def _group(row: dict, companies: list[dict], people_at: Counter[str]) -> GroupProfile | None:
+    """The company's group, its other companies most engaged first."""
+    if row["eid"] is None:
+        return None
+    others = [CompanyProfile(**c, engaged_people_90d=people_at[c["cid"]]) for c in companies]
+    others.sort(key=lambda c: -c.engaged_people_90d)
+    return GroupProfile(eid=row["eid"], name=row["e_name"] or row["group_name"], companies=others)
+
+
+def _timeline(events: list[tuple], passive: set[str], reveal_pii: bool) -> list[TimelineEvent]:
+    timeline = []
+    for lid, event_us, event_type, channel, source, properties in events:
+        props = _parse(properties) if reveal_pii else mask_emails_in(_parse(properties))
+        text, detail = describe_event(event_type, props)
+        timeline.append(TimelineEvent(
+            lid=lid, event_time=EPOCH + timedelta(microseconds=event_us), event_type=event_type,
+            channel=channel, source=source, description=text, detail=detail,
+            passive=event_type in passive, properties=props))
+    return timeline
+
+
+def _opportunity(row: dict, pid: str) -> Opportunity:
+    return Opportunity(
+        opportunity_id=row["opportunity_id"], pid=row["pid"], contact_name=row["contact_name"] or None,
+        this_person=row["pid"] == pid, created_at=row["opportunity_created_at"], stage=row["stage"],
+        won_at=row["won_at"], closed_at=row["closed_at"], amount_usd=row["amount_usd"])
+
+
+def _colleagues(engaged: list[dict], pid: str, cid: str | None) -> tuple[list[Colleague], list[Colleague]]:
+    """The engaged people other than `pid`: (at the company `cid`, at the group's other companies)."""
+    mates = [_colleague(e) for e in engaged if e["pid"] != pid]
+    return [c for c in mates if c.cid == cid], [c for c in mates if c.cid != cid]
+
+
+def _colleague(e: dict) -> Colleague:
+    masked = mask_record({"email": e["email"], "phone": e["phone"]})
+    return Colleague(pid=e["pid"], name=e["name"] or None, title=e["title"], seniority=e["seniority"],
+                     department=e["department"], email=masked["email"], phone=masked["phone"],
+                     cid=e["cid"], company_name=e["company_name"], events_90d=e["n"],
+                     last_event_at=e["last_at"], last_event_type=e["last_type"])
+
+
+def _parse(properties: str | None) -> dict:
+    if not properties:
+        return {}
+    try:
+        parsed = json.loads(properties)
+    except (TypeError, ValueError):
+        return {"raw": properties}
+    return parsed if isinstance(parsed, dict) else {"value": parsed}
 
 
 def _score_point(row: dict) -> ScorePoint:
@@ -589,238 +403,3 @@ def _engagement(timeline: list[TimelineEvent], now: datetime | None) -> Engageme
         events_90d=sum(by_type.values()), events_total=len(engaged),
         last_engaged_at=engaged[0].event_time if engaged else None,
         by_type_90d=dict(sorted(by_type.items(), key=lambda kv: -kv[1])))
-
-
-# --------------------------------------------------------------------------- HTML
-
-
-TIER_COLOURS = {
-    "high-value": "#0b7a3e", "high-potential": "#2a9d8f", "to-nurture": "#3b6fb6",
-    "to-verify": "#c47f00", "low-conversion": "#6b7280",
-}
-UP, DOWN = "#1a9850", "#d73027"
-MAX_OPPORTUNITIES_SHOWN = 12  # the page; the JSON has them all
-
-
-@dataclass
-class Bar:
-    label: str
-    title: str
-    kind: str  # base, up, down, total
-    y: float
-    x0: float
-    x1: float
-    value_text: str
-    value_x: float
-    anchor: str
-
-
-@dataclass
-class Chart:
-    width: int
-    height: int
-    bars: list[Bar] = field(default_factory=list)
-    connectors: list[tuple[float, float, float]] = field(default_factory=list)  # x, y0, y1
-    ticks: list[tuple[float, str]] = field(default_factory=list)
-    axis_y: float = 0
-    plot: tuple[float, float] = (0, 0)
-    unit: str = ""
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
-
-
-def _nice_step(span: float, target: int = 6) -> float:
-    raw = span / target if span > 0 else 1
-    magnitude = 10 ** math.floor(math.log10(raw))
-    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
-
-
-def waterfall(score: ScoreResponse, width: int = 860) -> Chart:
-    """The reasons as a horizontal waterfall: start, one bar per reason (up green, down red), final."""
-    points = score.model_kind == "rule_baseline"
-    reasons = [*score.reasons_up, *score.reasons_down]
-    shown = sum(r.impact for r in reasons)
-    if points:
-        start, start_label = 0.0, "No points"
-        end_label = f"Points from these reasons: {shown:+.0f}"
-    else:
-        start = _logit(score.probability) - shown
-        start_label = "Baseline and all other factors"
-        end_label = f"Score {score.score:.0f} · {score.probability:.1%} chance"
-    label_w, value_w, row_h, top = 360, 70, 28, 8
-    plot0, plot1 = label_w + 10, width - value_w
-    running = [start]
-    for r in reasons:
-        running.append(running[-1] + r.impact)
-    lo, hi = min(running), max(running)
-    step = _nice_step(hi - lo or 1.0)
-    lo, hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
-    if hi - lo < 1e-9:
-        lo, hi = lo - step, hi + step
-
-    def x(v: float) -> float:
-        return round(plot0 + (v - lo) / (hi - lo) * (plot1 - plot0), 1)
-
-    chart = Chart(width=width, height=0, plot=(plot0, plot1), unit="points" if points else "log-odds")
-    fmt = "{:+.0f}" if points else "{:+.2f}"
-    y = top
-    start_text = "0" if points else f"{start:.2f}"
-    chart.bars.append(Bar(start_label, start_label, "base", y, x(start), x(start), start_text,
-                          x(start) + 8, "start"))
-    for i, r in enumerate(reasons):
-        y += row_h
-        a, b = running[i], running[i + 1]
-        kind = "up" if r.impact >= 0 else "down"
-        left, right = sorted((x(a), x(b)))
-        right = max(right, left + 2)
-        value_x, anchor = (right + 5, "start") if kind == "up" else (left - 5, "end")
-        title = f"{r.text} ({fmt.format(r.impact)} {chart.unit})"
-        chart.bars.append(Bar(_truncate(r.text, 58), title, kind, y, left, right, fmt.format(r.impact),
-                              value_x, anchor))
-        chart.connectors.append((x(a), y - row_h + 4, y + 4))
-    y += row_h
-    final = running[-1]
-    chart.connectors.append((x(final), y - row_h + 4, y + 4))
-    chart.bars.append(Bar(end_label, end_label, "total", y, x(final), x(final),
-                          f"{final:.2f}" if not points else f"{final:.0f}", x(final) + 8, "start"))
-    chart.axis_y = y + row_h
-    v = lo
-    while v <= hi + 1e-9:
-        label = f"{v:g}" if points else f"{v:g} ({1 / (1 + math.exp(-v)):.0%})"
-        chart.ticks.append((x(v), label))
-        v += step
-    chart.height = int(chart.axis_y + 22)
-    return chart
-
-
-@dataclass
-class HistoryChart:
-    width: int
-    height: int
-    points: list[dict]
-    polyline: str
-    grid: list[tuple[float, str]]
-    xlabels: list[tuple[float, str, str]]  # x, text, text-anchor
-    mql_y: float | None
-    plot: tuple[float, float, float, float]  # x0, x1, y0 (top), y1 (bottom)
-
-
-def history_chart(history: list[ScorePoint], mql: float | None, width: int = 860,
-                  height: int = 190) -> HistoryChart | None:
-    """A small line chart of the score over time (0-100)."""
-    scored = [h for h in history if h.score is not None]
-    if not scored:
-        return None
-    x0, x1, y0, y1 = 40, width - 20, 12, height - 28
-    t0, t1 = scored[0].scored_at.timestamp(), scored[-1].scored_at.timestamp()
-
-    def px(t: float) -> float:
-        return round((x0 + x1) / 2 if t1 == t0 else x0 + (t - t0) / (t1 - t0) * (x1 - x0), 1)
-
-    def py(s: float) -> float:
-        return round(y1 - max(0.0, min(100.0, s)) / 100 * (y1 - y0), 1)
-
-    pts = [{"x": px(h.scored_at.timestamp()), "y": py(h.score or 0), "score": h.score, "tier": h.tier,
-            "colour": TIER_COLOURS.get(h.tier or "", "#374151"),
-            "title": f"{h.scored_at:%Y-%m-%d}: score {h.score:.0f}, {h.tier or '-'}"} for h in scored]
-    picks = sorted({0, len(scored) - 1, len(scored) // 2})
-    anchors = {0: "start", len(scored) - 1: "end"} if len(scored) > 1 else {}
-    xlabels = [(pts[i]["x"], f"{scored[i].scored_at:%d %b %Y}", anchors.get(i, "middle")) for i in picks]
-    return HistoryChart(
-        width=width, height=height, points=pts, polyline=" ".join(f"{p['x']},{p['y']}" for p in pts),
-        grid=[(py(s), str(s)) for s in (0, 25, 50, 75, 100)], xlabels=xlabels,
-        mql_y=py(mql) if mql is not None else None, plot=(x0, x1, y0, y1))
-
-
-def _months(timeline: list[TimelineEvent]) -> list[dict]:
-    months: list[dict] = []
-    for e in timeline:
-        label = f"{e.event_time:%B %Y}"
-        if not months or months[-1]["label"] != label:
-            months.append({"label": label, "events": [], "engaged": 0})
-        months[-1]["events"].append(e)
-        months[-1]["engaged"] += not e.passive
-    return months
-
-
-def _when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    if value is None:
-        return "—"
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime(fmt)
-
-
-def _number(value: float | int | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.0f}"
-
-
-def _money_short(value: float | None) -> str:
-    if value is None:
-        return "—"
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            return f"${value / limit:,.1f}{suffix}"
-    return f"${value:,.0f}"
-
-
-def _words(value: str | None) -> str:
-    return value.replace("_", " ") if value else "—"
-
-
-_ENV: jinja2.Environment | None = None
-
-
-def _environment() -> jinja2.Environment:
-    global _ENV
-    if _ENV is None:
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
-                                 trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-        env.filters.update(when=_when, number=_number, money=_money_short, words=_words)
-        _ENV = env
-    return _ENV
-
-
-def render_portrait_html(portrait: Portrait, viewer_employee_id: str,
-                         viewed_at: datetime | None = None) -> str:
-    """The portrait as one self-contained HTML page (inline CSS and SVG, no script), watermarked
-    with the viewer's employee id."""
-    viewed_at = viewed_at or datetime.now(UTC)
-    score = portrait.current_score
-    return _environment().get_template("portrait.html").render(
-        p=portrait, viewer=viewer_employee_id, viewed_at=viewed_at,
-        score=score, waterfall=waterfall(score) if score else None,
-        history=history_chart(portrait.score_history, portrait.mql_threshold),
-        months=_months(portrait.timeline),
-        tier_colour=TIER_COLOURS.get(score.tier, "#374151") if score else None,
-        tier_colours=TIER_COLOURS, up=UP, down=DOWN,
-        tag_kinds=_tag_kinds(portrait.tags),
-        opportunities=_first_opportunities(portrait.opportunities),
-        open_opportunities=sum(o.stage == "open" for o in portrait.opportunities),
-        watermarks=range(160 + 2 * len(portrait.timeline)),
-    )
-
-
-def _first_opportunities(opportunities: list[Opportunity]) -> list[Opportunity]:
-    """For the page: the person's own, then the account's open ones, then the rest; newest first in each."""
-    ranked = sorted(opportunities, key=lambda o: (not o.this_person, o.stage != "open"))  # stable
-    return ranked[:MAX_OPPORTUNITIES_SHOWN]
-
-
-def _tag_kinds(tags: list[Tag]) -> list[tuple[str, list[Tag]]]:
-    order = {"rule": 0, "mined": 1, "statistical": 2, "attribute": 3}
-    kinds: dict[str, list[Tag]] = {}
-    for tag in tags:
-        kinds.setdefault(tag.kind, []).append(tag)
-    names = {"rule": "Signals", "mined": "Interests", "statistical": "Compared with others",
-             "attribute": "Attributes"}
-    return [(names.get(k, k), v) for k, v in sorted(kinds.items(), key=lambda kv: order.get(kv[0], 9))]
