@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 
 import jinja2
 
+from leadscore.serving.pages import template_environment
 from leadscore.serving.portrait.charts import DOWN, TIER_COLOURS, UP, history_chart, waterfall
 from leadscore.serving.portrait.schemas import Opportunity, Portrait, Tag, TimelineEvent
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 MAX_OPPORTUNITIES_SHOWN = 12
 
 
@@ -60,10 +59,7 @@ def _words(value: str | None) -> str:
 
 @cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(when=_when, number=_number, money=_money_short, words=_words)
-    return env
+    return template_environment(when=_when, number=_number, money=_money_short, words=_words)
 
 
 def render_portrait_html(portrait: Portrait, viewer_employee_id: str,
