@@ -14,7 +14,6 @@ $LEADSCORE_DATA_DIR; keys and roles from config/access.yaml.
 
 from __future__ import annotations
 
-import html
 import logging
 from typing import Annotated
 from urllib.parse import quote
@@ -31,7 +30,7 @@ from leadscore.config import load_settings
 from leadscore.features.store import OnlineFeatures, open_store
 from leadscore.segments.api import build_router
 from leadscore.segments.engine import SegmentEngine
-from leadscore.serving import SERVICE_NAME
+from leadscore.serving import SERVICE_NAME, pages
 from leadscore.serving.champion import ChampionWatcher
 from leadscore.serving.portrait import (
     Portrait,
@@ -236,8 +235,7 @@ class LeadScoring:
 
     @app.get("/login", include_in_schema=False)
     def login_page(self, next: str = "/", error: str = "") -> HTMLResponse:
-        return HTMLResponse(_LOGIN_PAGE.format(next=quote(next, safe="/?=&"),
-                                               error="Unknown key, try again." if error else ""))
+        return HTMLResponse(pages.login_page(next, failed=bool(error)))
 
     @app.post("/login", include_in_schema=False)
     def login(self, request: Request, key: Annotated[str, Form()], next: Annotated[str, Form()] = "/"):
@@ -296,25 +294,7 @@ async def _http_error(request: Request, error: HTTPException):
     if error.status_code == 401 and _prefers_html(request):
         return RedirectResponse(f"/login?next={quote(str(request.url.path))}", status_code=303)
     if _prefers_html(request) and isinstance(error.detail, str):
-        return HTMLResponse(_ERROR_PAGE.format(status=error.status_code, message=html.escape(error.detail)),
-                            status_code=error.status_code)
+        return HTMLResponse(pages.error_page(error.status_code, error.detail), status_code=error.status_code)
     return JSONResponse({"detail": error.detail}, status_code=error.status_code,
                         headers=getattr(error, "headers", None))
 
-
-_LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>leadscore: sign in</title>
-<style>body{{font:15px system-ui,sans-serif;background:#f4f6f8;display:grid;place-items:center;height:90vh}}
-form{{background:#fff;padding:28px 32px;border-radius:10px;box-shadow:0 2px 12px #0002;min-width:320px}}
-input{{width:100%;padding:8px;margin:8px 0 14px;font:inherit;box-sizing:border-box}}
-button{{padding:8px 18px;font:inherit;background:#1f5fbf;color:#fff;border:0;border-radius:6px}}
-.error{{color:#b00020}}</style></head><body>
-<form method="post" action="/login"><h2>leadscore</h2><label for="key">API key</label>
-<input id="key" name="key" type="password" autocomplete="off" autofocus>
-<input type="hidden" name="next" value="{next}"><p class="error">{error}</p>
-<button type="submit">Sign in</button></form></body></html>"""
-
-_ERROR_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>leadscore: {status}</title>
-<style>body{{font:15px system-ui,sans-serif;background:#f4f6f8;padding:48px}}
-main{{background:#fff;padding:24px 32px;border-radius:10px;max-width:640px;box-shadow:0 2px 12px #0002}}
-</style></head><body><main><h2>{status}</h2><p id="message">{message}</p>
-<p><a href="/logout">Sign in with another key</a></p></main></body></html>"""

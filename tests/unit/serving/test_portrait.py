@@ -17,10 +17,10 @@ from leadscore.serving.portrait import (
     PortraitReader,
     PortraitUnavailable,
     UnknownPerson,
-    describe_event,
     render_portrait_html,
-    waterfall,
 )
+from leadscore.serving.portrait.charts import waterfall
+from leadscore.serving.portrait.wording import describe_event
 from leadscore.serving.schemas import Reason, Routing, ScoreResponse
 
 NOW = datetime(2026, 10, 31, 12, 0, tzinfo=UTC)
