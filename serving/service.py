@@ -228,7 +228,8 @@ class LeadScoring:
             raise refuse(503, f"portraits are unavailable for a moment: {error}") from None
         self.audit.record(who, "portrait", pid, 200, result.fields_read())
         if format == "html" or (format is None and _prefers_html(request)):
-            return HTMLResponse(render_portrait_html(result, who.employee_id or who.name))
+            colours = self.scorer.spec.tiers.colours
+            return HTMLResponse(render_portrait_html(result, who.employee_id or who.name, colours))
         return result
 
     # ---- signing in from a browser ------------------------------------------------------

@@ -131,7 +131,9 @@ class TierTable(_Strict):
 
     @property
     def colours(self) -> dict[str, str]:
-        return {tier.name: tier.colour for tier in self.tiers}
+        """Tier name to colour, best tier first."""
+        colour = {tier.name: tier.colour for tier in self.tiers}
+        return {name: colour[name] for name in self.best_first}
 
 
 class Calibration(_Strict):

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from leadscore.scoring.spec import DEFAULT_TIER_COLOUR
 from leadscore.serving.portrait.schemas import ScorePoint
 from leadscore.serving.schemas import Reason, ScoreResponse
 
-TIER_COLOURS = {
-    "high-value": "#0b7a3e", "high-potential": "#2a9d8f", "to-nurture": "#3b6fb6",
-    "to-verify": "#c47f00", "low-conversion": "#6b7280",
-}
 UP, DOWN = "#1a9850", "#d73027"
 LABEL_WIDTH, VALUE_WIDTH, ROW_HEIGHT, TOP = 360, 70, 28, 8  # the waterfall's pixels
 
@@ -159,9 +156,9 @@ class HistoryChart:
     plot: tuple[float, float, float, float]  # x0, x1, y0 (top), y1 (bottom)
 
 
-def history_chart(history: list[ScorePoint], mql: float | None, width: int = 860,
-                  height: int = 190) -> HistoryChart | None:
-    """A small line chart of the score over time (0-100)."""
+def history_chart(history: list[ScorePoint], mql: float | None, tier_colours: Mapping[str, str],
+                  width: int = 860, height: int = 190) -> HistoryChart | None:
+    """A small line chart of the score over time (0-100), each point in its tier's colour."""
     scored = [h for h in history if h.score is not None]
     if not scored:
         return None
@@ -175,7 +172,7 @@ def history_chart(history: list[ScorePoint], mql: float | None, width: int = 860
         return round(y1 - max(0.0, min(100.0, s)) / 100 * (y1 - y0), 1)
 
     pts = [{"x": px(h.scored_at.timestamp()), "y": py(h.score or 0), "score": h.score, "tier": h.tier,
-            "colour": TIER_COLOURS.get(h.tier or "", "#374151"),
+            "colour": tier_colours.get(h.tier or "", DEFAULT_TIER_COLOUR),
             "title": f"{h.scored_at:%Y-%m-%d}: score {h.score:.0f}, {h.tier or '-'}"} for h in scored]
     picks = sorted({0, len(scored) - 1, len(scored) // 2})
     anchors = {0: "start", len(scored) - 1: "end"} if len(scored) > 1 else {}

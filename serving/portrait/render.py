@@ -7,13 +7,15 @@ opportunity; the page shows the first `MAX_OPPORTUNITIES_SHOWN`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
 
 import jinja2
 
+from leadscore.scoring.spec import DEFAULT_TIER_COLOUR
 from leadscore.serving.pages import template_environment
-from leadscore.serving.portrait.charts import DOWN, TIER_COLOURS, UP, history_chart, waterfall
+from leadscore.serving.portrait.charts import DOWN, UP, history_chart, waterfall
 from leadscore.serving.portrait.schemas import Opportunity, Portrait, Tag, TimelineEvent
 
 MAX_OPPORTUNITIES_SHOWN = 12
@@ -62,19 +64,20 @@ def _environment() -> jinja2.Environment:
     return template_environment(when=_when, number=_number, money=_money_short, words=_words)
 
 
-def render_portrait_html(portrait: Portrait, viewer_employee_id: str,
+def render_portrait_html(portrait: Portrait, viewer_employee_id: str, tier_colours: Mapping[str, str],
                          viewed_at: datetime | None = None) -> str:
     """The portrait as one self-contained HTML page (inline CSS and SVG, no script), watermarked
-    with the viewer's employee id."""
+    with the viewer's employee id. `tier_colours` (best tier first) come from the model
+    version's tier table."""
     viewed_at = viewed_at or datetime.now(UTC)
     score = portrait.current_score
     return _environment().get_template("portrait.html").render(
         p=portrait, viewer=viewer_employee_id, viewed_at=viewed_at,
         score=score, waterfall=waterfall(score) if score else None,
-        history=history_chart(portrait.score_history, portrait.mql_threshold),
+        history=history_chart(portrait.score_history, portrait.mql_threshold, tier_colours),
         months=_months(portrait.timeline),
-        tier_colour=TIER_COLOURS.get(score.tier, "#374151") if score else None,
-        tier_colours=TIER_COLOURS, up=UP, down=DOWN,
+        tier_colour=tier_colours.get(score.tier, DEFAULT_TIER_COLOUR) if score else None,
+        tier_colours=tier_colours, up=UP, down=DOWN,
         tag_kinds=_tag_kinds(portrait.tags),
         opportunities=_first_opportunities(portrait.opportunities),
         open_opportunities=sum(o.stage == "open" for o in portrait.opportunities),

@@ -25,6 +25,8 @@ from leadscore.serving.schemas import Reason, Routing, ScoreResponse
 
 NOW = datetime(2026, 10, 31, 12, 0, tzinfo=UTC)
 EVIL = "<script>alert('x')</script>"
+COLOURS = {"high-value": "#0b7a3e", "high-potential": "#2a9d8f", "to-nurture": "#3b6fb6",
+           "to-verify": "#c47f00", "low-conversion": "#6b7280"}  # as config/tiers.yaml
 
 
 def _ago(days: float) -> datetime:
@@ -331,14 +333,14 @@ def test_describe_event(kind: str, props: dict, text: str) -> None:
 
 
 def test_html_escapes_injected_content(reader: PortraitReader) -> None:
-    html = render_portrait_html(reader.portrait("P1", _score()), "E0042")
+    html = render_portrait_html(reader.portrait("P1", _score()), "E0042", COLOURS)
     assert EVIL not in html and "<script" not in html.lower()
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
 
 
 def test_html_watermark_and_viewer(reader: PortraitReader) -> None:
     viewed = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
-    html = render_portrait_html(reader.portrait("P1", _score()), "E0042", viewed_at=viewed)
+    html = render_portrait_html(reader.portrait("P1", _score()), "E0042", COLOURS, viewed_at=viewed)
     assert "Viewed by <strong>E0042</strong> at 2026-11-02 09:30:00 UTC" in html
     watermark = re.search(r'<div class="watermark"[^>]*>(.*?)</div>', html, re.S)
     assert watermark is not None and watermark.group(1).count("<span>E0042</span>") >= 50
@@ -347,16 +349,16 @@ def test_html_watermark_and_viewer(reader: PortraitReader) -> None:
 
 
 def test_html_masked_values_shown_full_values_not(reader: PortraitReader) -> None:
-    html = render_portrait_html(reader.portrait("P1", _score(), reveal_pii=False), "E0042")
+    html = render_portrait_html(reader.portrait("P1", _score(), reveal_pii=False), "E0042", COLOURS)
     assert "j***@acme.com" in html and "+86138****8000" in html
     assert "jane.doe@acme.com" not in html and "13812348000" not in html
     assert "Personal data is masked" in html
-    revealed = render_portrait_html(reader.portrait("P1", _score(), reveal_pii=True), "E0042")
+    revealed = render_portrait_html(reader.portrait("P1", _score(), reveal_pii=True), "E0042", COLOURS)
     assert "jane.doe@acme.com" in revealed and "Personal data is masked" not in revealed
 
 
 def test_html_is_self_contained(reader: PortraitReader) -> None:
-    html = render_portrait_html(reader.portrait("P1", _score()), "E0042")
+    html = render_portrait_html(reader.portrait("P1", _score()), "E0042", COLOURS)
     assert not re.search(r"\b(src|href)\s*=", html)
     assert "@import" not in html and "url(" not in html
     assert "<svg" in html and "<style>" in html
@@ -364,7 +366,7 @@ def test_html_is_self_contained(reader: PortraitReader) -> None:
 
 def test_waterfall_one_bar_per_reason(reader: PortraitReader) -> None:
     score = _score()
-    html = render_portrait_html(reader.portrait("P1", score), "E0042")
+    html = render_portrait_html(reader.portrait("P1", score), "E0042", COLOURS)
     assert html.count('class="bar reason up"') == 3
     assert html.count('class="bar reason down"') == 2
     assert 'class="marker base"' in html and 'class="marker total"' in html
@@ -392,8 +394,14 @@ def test_rule_model_waterfall_in_points() -> None:
 
 
 def test_html_score_history_and_no_score(reader: PortraitReader) -> None:
-    html = render_portrait_html(reader.portrait("P1", _score()), "E0042")
+    html = render_portrait_html(reader.portrait("P1", _score()), "E0042", COLOURS)
     assert html.count('<circle class="point"') == 3
-    bare = render_portrait_html(reader.portrait("P6", None), "E0042")
+    bare = render_portrait_html(reader.portrait("P6", None), "E0042", COLOURS)
     assert "No current score" in bare and 'class="bar reason' not in bare
     assert "No score history yet" in bare
+
+
+def test_tier_colours_come_from_the_model_versions_tier_table(reader: PortraitReader) -> None:
+    html = render_portrait_html(reader.portrait("P1", _score()), "E0042", {"high-potential": "#123456"})
+    assert 'class="tier" style="background: #123456"' in html
+    assert "#2a9d8f" not in html  # no colour but the table's
