@@ -8,7 +8,7 @@ figures pool the rounds. Warm-up requests are discarded. The servers' CPU time p
 is recorded too: it depends less than latency on what else the machine is doing.
 
 - score_single: `POST /score` by PID (online features, reasons) at concurrency 1, against
-  the reference (serving/reference.py, a constant with the same request). Goals: p50 <= 5 ms,
+  the reference (reference_service.py, a constant with the same request). Goals: p50 <= 5 ms,
   p99 <= 15 ms;
 - score_concurrent: the same at concurrency 16 for a fixed duration; goal: requests/s >= 50%
   of the reference's, with no errors (non-2xx answers or failed requests);
@@ -60,7 +60,7 @@ from leadscore.local_servers import free_port
 from leadscore.serving import OVERRIDES_ENV_VAR, bentoml_overrides
 
 SERVICE_TARGET = "leadscore.serving.service:LeadScoring"
-REFERENCE_TARGET = "leadscore.serving.reference:Reference"
+REFERENCE_TARGET = "leadscore.benchmarks.reference_service:Reference"
 CRM_KEY = "demo-crm-key"
 ADMIN_KEY = "demo-admin-key"
 
