@@ -1,8 +1,8 @@
 """`leadscore bench serving`: the live service under load, side by side with a bare BentoML endpoint.
 
 Each server is started as a real `bentoml serve` process (one worker, the same settings) in
-the same run, and driven by the same asyncio load generator (aiohttp, keep-alive
-connections, uvloop when installed) running in this process, on the same machine. Both are
+the same run (servers.py), and driven by the same asyncio load generator (load.py: aiohttp,
+keep-alive connections, uvloop when installed) running in this process, on the same machine. Both are
 up at once and measured one at a time, in two rounds that alternate which goes first; the
 figures pool the rounds. Warm-up requests are discarded. The servers' CPU time per request
 is recorded too: it depends less than latency on what else the machine is doing.
@@ -34,29 +34,23 @@ directory, so that what the service writes (the audit log of portraits, the webh
 lands under `work_dir` and not in the data directory.
 """
 
+
 from __future__ import annotations
 
-import asyncio
-import gc
-import itertools
 import json
 import os
 import platform
 import random
-import signal
-import subprocess
-import sys
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 
-from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, Settings
-from leadscore.local_servers import free_port
+from leadscore.benchmarks.load import LoadResult, Request, json_request, percentile, pooled, run_load
+from leadscore.benchmarks.servers import Server, bentoml_server
+from leadscore.config import Settings
 from leadscore.serving import OVERRIDES_ENV_VAR, bentoml_overrides
 
 SERVICE_TARGET = "leadscore.serving.service:LeadScoring"
@@ -79,312 +73,13 @@ PORTRAIT_WARMUP, PORTRAIT_REQUESTS = 20, 300
 HTTP_BATCH_SIZE, HTTP_BATCH_WARMUP, HTTP_BATCH_CALLS = 1000, 2, 10
 BATCH_ROWS = 20_000
 BATCH_REPEATS = 3
-STARTUP_S = 300.0
+BATCH_READ_CHUNK = 2000
 _NOT_IN_WORLD_VIEW = {"bench", "serving", "segments"}
-
-
-# ---- the load generator -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Request:
-    """One HTTP request: `body` is sent as is (pre-encoded JSON, see `json_request`)."""
-
-    method: str
-    path: str
-    body: bytes | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-def json_request(method: str, path: str, payload: object | None = None, key: str | None = None) -> Request:
-    headers = {"Accept": "application/json"}
-    if key:
-        headers["X-API-Key"] = key
-    if payload is None:
-        return Request(method, path, None, headers)
-    headers["Content-Type"] = "application/json"
-    return Request(method, path, json.dumps(payload).encode(), headers)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100), linear between closest ranks (numpy's default); NaN if empty."""
-    if len(values) == 0:
-        return float("nan")
-    return float(np.percentile(np.asarray(values, dtype=float), q))
-
-
-@dataclass
-class LoadResult:
-    """The measured requests of one load run (warm-up left out)."""
-
-    concurrency: int
-    latencies_ms: list[float]
-    errors: int
-    elapsed_s: float
-    statuses: Counter
-    warmup_errors: int = 0
-    server_cpu_s: float | None = None  # CPU time of the server's processes during the whole run
-    client_cpu_s: float | None = None  # CPU time of the load generator (this process) during it
-    requests_total: int = 0  # warm-up included, for CPU time per request
-
-    @property
-    def requests(self) -> int:
-        return len(self.latencies_ms)
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.elapsed_s if self.elapsed_s > 0 else float("nan")
-
-    def _per_request_ms(self, seconds: float | None) -> float | None:
-        if seconds is None or not self.requests_total:
-            return None
-        return round(seconds * 1000 / self.requests_total, 3)
-
-    @property
-    def server_cpu_ms(self) -> float | None:
-        """The server's CPU time per request (warm-up included), in ms."""
-        return self._per_request_ms(self.server_cpu_s)
-
-    @property
-    def client_cpu_ms(self) -> float | None:
-        """The load generator's CPU time per request (warm-up included), in ms."""
-        return self._per_request_ms(self.client_cpu_s)
-
-    def summary(self) -> dict:
-        return {"requests": self.requests, "errors": self.errors, "rps": round(self.rps, 1),
-                "server_cpu_ms_per_request": self.server_cpu_ms,
-                "client_cpu_ms_per_request": self.client_cpu_ms,
-                "p50_ms": round(percentile(self.latencies_ms, 50), 3),
-                "p90_ms": round(percentile(self.latencies_ms, 90), 3),
-                "p99_ms": round(percentile(self.latencies_ms, 99), 3),
-                "max_ms": round(max(self.latencies_ms, default=float("nan")), 3),
-                "statuses": {str(k): v for k, v in sorted(self.statuses.items(), key=str)}}
-
-
-async def _drive(base_url: str, make: Callable[[int], Request], concurrency: int, requests: int | None,
-                 duration_s: float | None, warmup_requests: int, warmup_s: float,
-                 timeout_s: float) -> LoadResult:
-    import aiohttp
-    import yarl
-
-    clock = time.perf_counter
-    urls: dict[str, yarl.URL] = {}
-    latencies: list[float] = []
-    statuses: Counter = Counter()
-    errors = warmup_errors = total = 0
-    counter = itertools.count()
-    started = clock()
-    measure_from = started + warmup_s
-    measure_until = measure_from + (duration_s or 0.0)
-    first_start, last_end = float("inf"), started
-
-    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s),
-                                     auto_decompress=False) as session:
-
-        async def one(request: Request) -> tuple[bool, int | str]:
-            url = urls.get(request.path)
-            if url is None:
-                url = urls[request.path] = yarl.URL(base_url + request.path)
-            try:
-                async with session.request(request.method, url, data=request.body,
-                                           headers=request.headers) as response:
-                    await response.read()
-                    return 200 <= response.status < 300, response.status
-            except Exception as error:  # noqa: BLE001 - every failed request is an error, by kind
-                return False, type(error).__name__
-
-        async def worker() -> None:
-            nonlocal errors, warmup_errors, total, first_start, last_end
-            while True:
-                i = next(counter)
-                if requests is not None and i >= warmup_requests + requests:
-                    return
-                began = clock()
-                if duration_s is not None and began >= measure_until:
-                    return
-                ok, status = await one(make(i))
-                ended = clock()
-                total += 1
-                measured = i >= warmup_requests if duration_s is None else began >= measure_from
-                if not measured:
-                    warmup_errors += not ok
-                    continue
-                latencies.append((ended - began) * 1000)
-                statuses[status] += 1
-                errors += not ok
-                first_start, last_end = min(first_start, began), max(last_end, ended)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    if duration_s is not None:
-        elapsed = last_end - measure_from
-    else:
-        elapsed = last_end - first_start if latencies else 0.0
-    return LoadResult(concurrency, latencies, errors, elapsed, statuses, warmup_errors,
-                      requests_total=total)
-
-
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU time of processes (those gone count as 0)."""
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def run_load(base_url: str, make: Callable[[int], Request], concurrency: int = 1, *,
-             requests: int | None = None, duration_s: float | None = None, warmup_requests: int = 0,
-             warmup_s: float = 0.0, timeout_s: float = 30.0, cpu_pids: Sequence[int] = ()) -> LoadResult:
-    """Drive `base_url` with `concurrency` workers on keep-alive connections; request i is `make(i)`.
-
-    Either a fixed number of measured `requests` after `warmup_requests` discarded ones, or a
-    fixed `duration_s` after `warmup_s` seconds discarded (a request counts when it started in
-    the window; rps = measured requests / (end of the last one - start of the window)). Errors
-    are answers outside 2xx and requests that failed (connection error, timeout). With
-    `cpu_pids` (the server's processes), their CPU time during the run is recorded."""
-    if (requests is None) == (duration_s is None):
-        raise ValueError("give either requests or duration_s")
-    coroutine = _drive(base_url.rstrip("/"), make, concurrency, requests, duration_s, warmup_requests,
-                       warmup_s, timeout_s)
-    try:
-        import uvloop
-        loop_factory = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
-        loop_factory = None
-    gc.collect()
-    gc.freeze()  # a big heap in this process should not add collector pauses to the client
-    server_cpu, client_cpu = cpu_seconds(cpu_pids), time.process_time()
-    try:
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            result = runner.run(coroutine)
-    finally:
-        gc.unfreeze()
-    result.client_cpu_s = time.process_time() - client_cpu
-    if cpu_pids:
-        result.server_cpu_s = cpu_seconds(cpu_pids) - server_cpu
-    return result
-
-
-# ---- servers --------------------------------------------------------------------------------
-
-
-def _children(pid: int) -> list[int]:
-    """PIDs whose parent is `pid` (BentoML's workers run in sessions of their own)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
-
-
-@dataclass
-class Server:
-    name: str
-    url: str
-    process: subprocess.Popen
-    log: Path
-    workers: list[int] = field(default_factory=list)
-
-    @property
-    def pids(self) -> list[int]:
-        return [self.process.pid, *self.workers]
-
-
-def _wait_ready(server: Server, timeout_s: float) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited with {server.process.returncode} before it was "
-                               f"ready; last log lines:\n{_tail(server.log)}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{server.name} was not ready in {timeout_s:.0f} s; last log lines:\n"
-                       f"{_tail(server.log)}")
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _stop(server: Server) -> None:
-    """SIGTERM to the server's process group (BentoML stops its workers), then SIGKILL what is left."""
-    process = server.process
-    workers = set(server.workers) | set(_children(process.pid))
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    deadline = time.time() + 10
-    while any(_alive(pid) for pid in workers) and time.time() < deadline:
-        time.sleep(0.2)
-    for pid in workers:
-        if _alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-@contextmanager
-def bentoml_server(name: str, target: str, settings: Settings, data_dir: Path, work_dir: Path,
-                   startup_s: float = STARTUP_S, workers: int | None = None) -> Iterator[Server]:
-    """`bentoml serve target` on a free port in a new session; stopped when the block ends, always."""
-    port = free_port()
-    env = dict(os.environ)
-    env[SETTINGS_ENV_VAR] = str(settings.source)
-    env[DATA_DIR_ENV_VAR] = str(data_dir)
-    env[OVERRIDES_ENV_VAR] = bentoml_overrides(workers=workers, access_log=False)
-    env["PYTHONUNBUFFERED"] = "1"
-    bentoml = Path(sys.executable).parent / "bentoml"
-    log = work_dir / f"{name}.log"
-    command = [str(bentoml), "serve", target, "--host", "127.0.0.1", "--port", str(port)]
-    with open(log, "w") as out:
-        process = subprocess.Popen(command, cwd=settings.root, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    server = Server(name, f"http://127.0.0.1:{port}", process, log)
-    try:
-        _wait_ready(server, startup_s)
-        server.workers = _children(process.pid)
-        yield server
-    finally:
-        _stop(server)
+BATCH_MEASURED = ("rows_per_s: Scorer.score_records from feature columns (encode, FastTreeShap, "
+                  "probability, score, tier, responses with reasons); baseline_rows_per_s: "
+                  "booster.predict(matrix, pred_contrib=True) on the encoded matrix alone; "
+                  "contributions_rows_per_s: FastTreeShap.contributions on the same matrix; "
+                  f"best of {BATCH_REPEATS}, all threads")
 
 
 # ---- the world the servers read -------------------------------------------------------------
@@ -418,23 +113,6 @@ def online_pids(settings: Settings) -> list[str]:
 def _score_request(pids: Sequence[str]) -> Callable[[int], Request]:
     requests = [json_request("POST", "/score", {"pid": pid}, CRM_KEY) for pid in pids]
     return lambda i: requests[i % len(requests)]
-
-
-def pooled(results: Sequence[LoadResult]) -> LoadResult:
-    """Several runs of the same load as one: latencies together, rps = requests / total time."""
-    statuses: Counter = Counter()
-    for result in results:
-        statuses.update(result.statuses)
-
-    def total(values: list) -> float | None:
-        return None if any(value is None for value in values) else sum(values)
-
-    return LoadResult(results[0].concurrency, [ms for result in results for ms in result.latencies_ms],
-                      sum(result.errors for result in results), sum(result.elapsed_s for result in results),
-                      statuses, sum(result.warmup_errors for result in results),
-                      total([result.server_cpu_s for result in results]),
-                      total([result.client_cpu_s for result in results]),
-                      sum(result.requests_total for result in results))
 
 
 def _measure_scoring(servers: dict[str, Server], pids: Sequence[str],
@@ -507,21 +185,18 @@ def model_shape(booster) -> dict:
             "features": booster.num_feature()}
 
 
-def measure_batch(settings: Settings, pids: Sequence[str], rows: int = BATCH_ROWS) -> dict:
-    """Scoring with reasons in process against LightGBM's pred_contrib on the same rows."""
+def _feature_columns(settings: Settings, names: Sequence[str], pids: Sequence[str],
+                     rows: int) -> tuple[list[str], dict[str, list], int]:
+    """`rows` rows of online features of the first `rows` of `pids` (those known online,
+    repeated when fewer): their PIDs, their columns, and how many distinct PIDs they are."""
     from leadscore.features.store import OnlineFeatures, open_store
-    from leadscore.serving.champion import ChampionWatcher
 
-    scorer = ChampionWatcher(settings).scorer
-    if not scorer.fast_path:
-        raise RuntimeError(f"the champion is a {scorer.kind}, not LightGBM: no TreeSHAP to compare")
     online = OnlineFeatures(open_store(settings))
-    names = scorer.feature_names
     known_pids: list[str] = []
     columns: dict[str, list] = {name: [] for name in names}
-    wanted = list(pids[:rows])  # repeated below when fewer
-    for start in range(0, len(wanted), 2000):
-        read = online.read_rows(wanted[start:start + 2000])
+    wanted = list(pids[:rows])
+    for start in range(0, len(wanted), BATCH_READ_CHUNK):
+        read = online.read_rows(wanted[start:start + BATCH_READ_CHUNK])
         keep = [i for i, known in enumerate(read.known) if known]
         known_pids += [read.pids[i] for i in keep]
         for name in names:
@@ -530,24 +205,29 @@ def measure_batch(settings: Settings, pids: Sequence[str], rows: int = BATCH_ROW
     if not known_pids:
         raise RuntimeError("no PID has online features: run `leadscore features materialize`")
     copies = -(-rows // len(known_pids))
-    batch_pids = (known_pids * copies)[:rows]
-    columns = {name: (values * copies)[:rows] for name, values in columns.items()}
+    repeated = {name: (values * copies)[:rows] for name, values in columns.items()}
+    return (known_pids * copies)[:rows], repeated, len(known_pids)
 
-    path = scorer.path
-    booster = path.shap.booster
-    matrix, _ = path.encode(columns, rows)
-    small = {name: values[:1000] for name, values in columns.items()}
-    scorer.score_records(batch_pids[:1000], small)  # compiles the numba kernel
-    booster.predict(matrix[:1000], pred_contrib=True)
 
-    ours = path.shap.contributions(matrix)
-    theirs = booster.predict(matrix, pred_contrib=True)
+def measure_batch(settings: Settings, pids: Sequence[str], rows: int = BATCH_ROWS) -> dict:
+    """Scoring with reasons in process against LightGBM's pred_contrib on the same rows."""
+    from leadscore.serving.champion import ChampionWatcher
+
+    scorer = ChampionWatcher(settings).scorer
+    if not scorer.fast_path:
+        raise RuntimeError(f"the champion is a {scorer.kind}, not LightGBM: no TreeSHAP to compare")
+    batch_pids, columns, distinct = _feature_columns(settings, scorer.feature_names, pids, rows)
+    shap = scorer.path.shap
+    matrix, _ = scorer.path.encode(columns, rows)
+    scorer.score_records(batch_pids[:1000], {name: values[:1000] for name, values in columns.items()})
+    shap.booster.predict(matrix[:1000], pred_contrib=True)  # both warmed up (the numba kernel compiled)
+
+    diff = float(np.max(np.abs(shap.contributions(matrix) - shap.booster.predict(matrix, pred_contrib=True))))
     full_s = _best_seconds(lambda: scorer.score_records(batch_pids, columns))
-    contrib_s = _best_seconds(lambda: path.shap.contributions(matrix))
-    baseline_s = _best_seconds(lambda: booster.predict(matrix, pred_contrib=True))
-    diff = float(np.max(np.abs(ours - theirs)))
+    contrib_s = _best_seconds(lambda: shap.contributions(matrix))
+    baseline_s = _best_seconds(lambda: shap.booster.predict(matrix, pred_contrib=True))
     return {
-        "rows": rows, "distinct_pids": len(known_pids),
+        "rows": rows, "distinct_pids": distinct,
         "rows_per_s": round(rows / full_s, 1),
         "baseline_rows_per_s": round(rows / baseline_s, 1),
         "ratio": round(baseline_s / full_s, 3),
@@ -557,12 +237,8 @@ def measure_batch(settings: Settings, pids: Sequence[str], rows: int = BATCH_ROW
         "max_abs_diff_text": f"{diff:.2e}",  # survives rounding to a few decimals when printed
         "goal_ratio": GOAL_BATCH_RATIO, "meets_goal": baseline_s / full_s >= GOAL_BATCH_RATIO,
         "contributions_meet_goal": baseline_s / contrib_s >= GOAL_BATCH_RATIO,
-        "model": model_shape(booster), "model_version": scorer.version,
-        "measured": ("rows_per_s: Scorer.score_records from feature columns (encode, FastTreeShap, "
-                     "probability, score, tier, responses with reasons); baseline_rows_per_s: "
-                     "booster.predict(matrix, pred_contrib=True) on the encoded matrix alone; "
-                     "contributions_rows_per_s: FastTreeShap.contributions on the same matrix; "
-                     f"best of {BATCH_REPEATS}, all threads"),
+        "model": model_shape(shap.booster), "model_version": scorer.version,
+        "measured": BATCH_MEASURED,
     }
 
 
@@ -580,6 +256,83 @@ def machine() -> dict:
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
 
 
+def _under_load(settings: Settings, world: Path, work_dir: Path, sample: Sequence[str],
+                everyone: Sequence[str]) -> dict:
+    """The reference and the service up at once (one idles while the other is measured, so
+    the rounds can alternate): /score, portraits and /score_batch; then the service alone
+    with one worker when it has more."""
+    with ExitStack() as servers:
+        reference = servers.enter_context(bentoml_server("reference", REFERENCE_TARGET, settings, world,
+                                                         work_dir))
+        service = servers.enter_context(bentoml_server("service", SERVICE_TARGET, settings, world, work_dir,
+                                                       workers=settings.serving.workers))
+        measured = {"scoring": _measure_scoring({"reference": reference, "service": service}, sample),
+                    "portrait": _measure_portrait(service, sample),
+                    "http_batch": _measure_http_batch(service, everyone),
+                    "workers": {"reference": len(reference.workers), "service": len(service.workers)}}
+    more = measured["workers"]["service"] > 1
+    measured["one_worker"] = _measure_one_worker(settings, world, work_dir, sample) if more else None
+    return measured
+
+
+def _single_figures(single: LoadResult, reference: LoadResult) -> dict:
+    p50, p99 = percentile(single.latencies_ms, 50), percentile(single.latencies_ms, 99)
+    return {
+        "p50_ms": round(p50, 3), "p99_ms": round(p99, 3),
+        "reference_p50_ms": round(percentile(reference.latencies_ms, 50), 3),
+        "reference_p99_ms": round(percentile(reference.latencies_ms, 99), 3),
+        "requests": single.requests, "errors": single.errors,
+        "goal_p50_ms": GOAL_P50_MS, "goal_p99_ms": GOAL_P99_MS,
+        "meets_goal": p50 <= GOAL_P50_MS and p99 <= GOAL_P99_MS and single.errors == 0,
+    }
+
+
+def _one_worker_figures(one_worker: LoadResult | None, reference: LoadResult) -> dict | None:
+    return one_worker and {"rps": round(one_worker.rps, 1), "ratio": round(one_worker.rps / reference.rps, 3),
+                           "server_cpu_ms_per_request": one_worker.server_cpu_ms,
+                           "errors": one_worker.errors + one_worker.warmup_errors}
+
+
+def _concurrent_figures(concurrent: LoadResult, reference: LoadResult, one_worker: LoadResult | None,
+                        workers: dict[str, int]) -> dict:
+    ratio = concurrent.rps / reference.rps
+    errors = concurrent.errors + concurrent.warmup_errors
+    return {
+        "concurrency": CONCURRENCY, "rps": round(concurrent.rps, 1),
+        "reference_rps": round(reference.rps, 1), "ratio": round(ratio, 3),
+        "p50_ms": round(percentile(concurrent.latencies_ms, 50), 3),
+        "p99_ms": round(percentile(concurrent.latencies_ms, 99), 3),
+        "reference_p99_ms": round(percentile(reference.latencies_ms, 99), 3),
+        "errors": errors, "reference_errors": reference.errors + reference.warmup_errors,
+        "requests": concurrent.requests, "duration_s": CONCURRENT_S,
+        "server_cpu_ms_per_request": concurrent.server_cpu_ms,
+        "reference_server_cpu_ms_per_request": reference.server_cpu_ms,
+        "workers": workers["service"], "reference_workers": workers["reference"],
+        "one_worker": _one_worker_figures(one_worker, reference),
+        "goal_ratio": GOAL_CONCURRENT_RATIO,
+        "meets_goal": ratio >= GOAL_CONCURRENT_RATIO and errors == 0,
+    }
+
+
+def _method(sample: Sequence[str], workers: dict[str, int], bentoml_version: str) -> dict:
+    """How the figures were measured, in words."""
+    return {
+        "load_generator": "aiohttp on asyncio (uvloop), keep-alive connections, in the benchmark "
+                          "process, on the same machine",
+        "single": f"{SINGLE_REQUESTS} requests at concurrency 1 after {SINGLE_WARMUP} warm-up",
+        "concurrent": f"{CONCURRENT_S:g} s at concurrency {CONCURRENCY} after {CONCURRENT_WARMUP_S:g} s "
+                      "warm-up (errors include the warm-up)",
+        "portrait": f"{PORTRAIT_REQUESTS} GET /portrait/{{pid}} (JSON, admin) at concurrency 1 after "
+                    f"{PORTRAIT_WARMUP} warm-up",
+        "pids": f"{len(sample)} online PIDs sampled with seed {SEED}, cycled",
+        "servers": (f"bentoml serve, both started, measured one at a time in {ROUNDS} rounds alternating "
+                    "which goes first; figures pool the rounds"),
+        "workers": workers,
+        "access_log": f"disabled on both: {OVERRIDES_ENV_VAR}={bentoml_overrides(access_log=False)}",
+        "bentoml": bentoml_version,
+    }
+
+
 def run(settings: Settings, work_dir: Path) -> dict:
     """Every figure of `leadscore bench serving` (see the module docstring); logs in `work_dir`."""
     import bentoml
@@ -591,56 +344,15 @@ def run(settings: Settings, work_dir: Path) -> dict:
         raise RuntimeError(f"no feature rows in {settings.feature_data_dir}: run `leadscore pipeline`")
     sample = random.Random(SEED).sample(everyone, min(SAMPLE_PIDS, len(everyone)))
     world = world_view(settings.data_dir, work_dir / "world")
-
-    with ExitStack() as servers:
-        # Both up at once (one idles while the other is measured), so the rounds can alternate.
-        reference_server = servers.enter_context(
-            bentoml_server("reference", REFERENCE_TARGET, settings, world, work_dir))
-        service_server = servers.enter_context(
-            bentoml_server("service", SERVICE_TARGET, settings, world, work_dir,
-                           workers=settings.serving.workers))
-        scoring = _measure_scoring({"reference": reference_server, "service": service_server}, sample)
-        portrait = _measure_portrait(service_server, sample)
-        http_batch = _measure_http_batch(service_server, everyone)
-        workers = {"reference": len(reference_server.workers), "service": len(service_server.workers)}
-    one_worker = _measure_one_worker(settings, world, work_dir, sample) if workers["service"] > 1 else None
-    reference, service = scoring["reference"], scoring["service"]
+    measured = _under_load(settings, world, work_dir, sample, everyone)
+    service, reference = measured["scoring"]["service"], measured["scoring"]["reference"]
     batch = measure_batch(settings.with_data_dir(world, settings.mlflow_dir), everyone)
-    batch["http_score_batch"] = http_batch
-
-    single, ref_single = service["single"], reference["single"]
-    concurrent, ref_concurrent = service["concurrent"], reference["concurrent"]
-    p50, p99 = percentile(single.latencies_ms, 50), percentile(single.latencies_ms, 99)
-    ratio = concurrent.rps / ref_concurrent.rps
-    concurrent_errors = concurrent.errors + concurrent.warmup_errors
+    batch["http_score_batch"] = measured["http_batch"]
+    portrait = measured["portrait"]
     return {
-        "score_single": {
-            "p50_ms": round(p50, 3), "p99_ms": round(p99, 3),
-            "reference_p50_ms": round(percentile(ref_single.latencies_ms, 50), 3),
-            "reference_p99_ms": round(percentile(ref_single.latencies_ms, 99), 3),
-            "requests": single.requests, "errors": single.errors,
-            "goal_p50_ms": GOAL_P50_MS, "goal_p99_ms": GOAL_P99_MS,
-            "meets_goal": p50 <= GOAL_P50_MS and p99 <= GOAL_P99_MS and single.errors == 0,
-        },
-        "score_concurrent": {
-            "concurrency": CONCURRENCY, "rps": round(concurrent.rps, 1),
-            "reference_rps": round(ref_concurrent.rps, 1), "ratio": round(ratio, 3),
-            "p50_ms": round(percentile(concurrent.latencies_ms, 50), 3),
-            "p99_ms": round(percentile(concurrent.latencies_ms, 99), 3),
-            "reference_p99_ms": round(percentile(ref_concurrent.latencies_ms, 99), 3),
-            "errors": concurrent_errors,
-            "reference_errors": ref_concurrent.errors + ref_concurrent.warmup_errors,
-            "requests": concurrent.requests, "duration_s": CONCURRENT_S,
-            "server_cpu_ms_per_request": concurrent.server_cpu_ms,
-            "reference_server_cpu_ms_per_request": ref_concurrent.server_cpu_ms,
-            "workers": workers["service"], "reference_workers": workers["reference"],
-            "one_worker": one_worker and {"rps": round(one_worker.rps, 1),
-                                          "ratio": round(one_worker.rps / ref_concurrent.rps, 3),
-                                          "server_cpu_ms_per_request": one_worker.server_cpu_ms,
-                                          "errors": one_worker.errors + one_worker.warmup_errors},
-            "goal_ratio": GOAL_CONCURRENT_RATIO,
-            "meets_goal": ratio >= GOAL_CONCURRENT_RATIO and concurrent_errors == 0,
-        },
+        "score_single": _single_figures(service["single"], reference["single"]),
+        "score_concurrent": _concurrent_figures(service["concurrent"], reference["concurrent"],
+                                                measured["one_worker"], measured["workers"]),
         "batch": batch,
         "portrait": {"p50_ms": round(percentile(portrait.latencies_ms, 50), 3),
                      "p99_ms": round(percentile(portrait.latencies_ms, 99), 3),
@@ -648,21 +360,7 @@ def run(settings: Settings, work_dir: Path) -> dict:
         "details": {"service": {name: result.summary() for name, result in service.items()},
                     "reference": {name: result.summary() for name, result in reference.items()},
                     "portrait": portrait.summary()},
-        "method": {
-            "load_generator": "aiohttp on asyncio (uvloop), keep-alive connections, in the benchmark "
-                              "process, on the same machine",
-            "single": f"{SINGLE_REQUESTS} requests at concurrency 1 after {SINGLE_WARMUP} warm-up",
-            "concurrent": f"{CONCURRENT_S:g} s at concurrency {CONCURRENCY} after {CONCURRENT_WARMUP_S:g} s "
-                          "warm-up (errors include the warm-up)",
-            "portrait": f"{PORTRAIT_REQUESTS} GET /portrait/{{pid}} (JSON, admin) at concurrency 1 after "
-                        f"{PORTRAIT_WARMUP} warm-up",
-            "pids": f"{len(sample)} online PIDs sampled with seed {SEED}, cycled",
-            "servers": (f"bentoml serve, both started, measured one at a time in {ROUNDS} rounds alternating "
-                        "which goes first; figures pool the rounds"),
-            "workers": workers,
-            "access_log": f"disabled on both: {OVERRIDES_ENV_VAR}={bentoml_overrides(access_log=False)}",
-            "bentoml": bentoml.__version__,
-        },
+        "method": _method(sample, measured["workers"], bentoml.__version__),
         "machine": {**figures_machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
     }
 

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from leadscore.benchmarks.serving import LoadResult, Request, json_request, percentile, pooled, run_load
+from leadscore.benchmarks.load import LoadResult, Request, json_request, percentile, pooled, run_load
 from leadscore.local_servers import free_port
 
 pytestmark = pytest.mark.timeout(60)
