@@ -454,7 +454,7 @@ def bench_identity(
 ) -> None:
     """Identity quality against the hidden truth (default world), speed at 100k and 1M records,
     and the probabilistic matcher on FEBRL (../shared/datasets/febrl)."""
-    from leadscore.identity.benchmark import (
+    from leadscore.benchmarks.identity import (
         febrl_benchmark,
         resolve_exact_only,
         speed,
@@ -489,7 +489,7 @@ def bench_features(
 ) -> None:
     """Feature build (current world in full; a week's increment of a 1M-person copy),
     materialisation, and online reads of one PID from SQLite and a real Redis."""
-    from leadscore.features.benchmark import run
+    from leadscore.benchmarks.features import run
 
     settings: Settings = ctx.obj
     with step("feature benchmark: build, materialise, read online"):
@@ -504,7 +504,7 @@ def bench_training(
 ) -> None:
     """Rule baseline, logistic regression and LightGBM on the synthetic world, X Education and
     Olist (test window figures, leakage guard), and training speed on 1M rows."""
-    from leadscore.training.benchmark import run
+    from leadscore.benchmarks.training import run
 
     settings: Settings = ctx.obj
     with step("training benchmark: three datasets and 1M rows"):
@@ -520,7 +520,7 @@ def bench_serving(
     """The service under load (`bentoml serve`, side by side with a bare constant endpoint):
     /score latency and throughput, batch scoring with reasons against LightGBM's pred_contrib,
     and portraits."""
-    from leadscore.serving.benchmark import run
+    from leadscore.benchmarks.serving import run
 
     settings: Settings = ctx.obj
     with step("serving benchmark: the service and a reference endpoint under load"):
@@ -535,7 +535,7 @@ def bench_segments(
 ) -> None:
     """Segment counts (the seed example and a ten-condition segment) at the default world and
     at 10x."""
-    from leadscore.segments.benchmark import run_benchmark
+    from leadscore.benchmarks.segments import run_benchmark
 
     settings: Settings = ctx.obj
     with step("segments benchmark: counts at 1x and 10x"):

@@ -4,7 +4,7 @@ predicted tier, with live counts.
 A segment is data (dsl.py), compiled to one parameterised DuckDB query (compile.py) over
 the middle layer, tags and latest scores loaded in memory (world.py), run by the engine
 (engine.py), served by a FastAPI router with a builder page (api.py), timed by
-benchmark.py.
+benchmarks/segments.py (apart from the stage).
 """
 
 from leadscore.segments.dsl import Segment, SegmentError, load_segment, parse_segment

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leadscore.identity import benchmark, evaluate
+from leadscore.benchmarks import identity as benchmark
+from leadscore.identity import evaluate
 from leadscore.identity import probabilistic as prob
 from leadscore.identity.mapping import load_mapping, standardise_table
 

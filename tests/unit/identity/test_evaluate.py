@@ -1,14 +1,7 @@
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-from leadscore.identity import benchmark, evaluate
-from leadscore.identity.mapping import load_mapping
-from leadscore.identity.probabilistic import load_model_config
-
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-FEBRL_DIR = PROJECT_ROOT.parent / "shared" / "datasets" / "febrl"
+from leadscore.identity import evaluate
 
 # Records 1-3 are one person, 4 and 5 two others.
 DEDUPE_TRUTH = pd.DataFrame({"id": [1, 2, 3, 4, 5], "entity": ["a", "a", "a", "b", "c"]})
@@ -58,24 +51,6 @@ def test_cluster_precision_in_link_mode():
                              "id": [1, 2, 2, 1, 3, 3], "cluster_id": ["x", "x", "y", "y", "z", "z"]})
     assert evaluate.cluster_precision(clusters, LINK_TRUTH) == pytest.approx(2 / 3)
     assert len(evaluate.cluster_pairs(clusters)) == 3
-
-
-@pytest.mark.skipif(not FEBRL_DIR.is_dir(), reason=f"FEBRL data not found at {FEBRL_DIR}")
-def test_febrl3_dedupe_reaches_f1_099(settings, std_rules):
-    config = settings.config_file("mappings/febrl.yaml")
-    figures = benchmark.run_benchmark([FEBRL_DIR / "dataset3.csv"], load_mapping(config),
-                                      load_model_config(config), std_rules)
-    assert figures["f1"] >= 0.99
-    assert figures["cluster_precision"] >= 0.99
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not FEBRL_DIR.is_dir(), reason=f"FEBRL data not found at {FEBRL_DIR}")
-def test_febrl_benchmark_meets_the_issue_goals(settings):
-    results = benchmark.febrl_benchmark(FEBRL_DIR, settings.config_file("mappings/febrl.yaml"),
-                                        settings.config_file("identity.yaml"))
-    assert results["febrl3"]["f1"] >= 0.998
-    assert results["febrl4"]["f1"] >= 0.9997
 
 
 def test_clustering_scores_count_pairs_from_cluster_sizes():

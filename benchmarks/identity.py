@@ -2,17 +2,21 @@
 
 Quality is pairwise: every pair of raw records that the resolver puts under one
 PID is a predicted match, every pair with one true person a true match. Speed
-runs the resolver in a child process per world size, so that each size's peak
-memory is its own.
+runs the resolver in a child process per world size (multiprocessing, spawned), so
+that each size's peak memory is its own; the children's output goes to bench.log in
+each world's folder.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
+import multiprocessing
+import os
+import resource
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +24,13 @@ import duckdb
 import pandas as pd
 import yaml
 
-from leadscore.config import Settings
+from leadscore.config import Settings, load_settings
 from leadscore.identity import evaluate
 from leadscore.identity import probabilistic as prob
 from leadscore.identity.mapping import TableMapping, load_mapping, standardise_table
+from leadscore.identity.resolve import resolve, rules_from_settings
 from leadscore.identity.standardise import StandardiseRules
+from leadscore.synth import generate_world, write_world
 
 logger = logging.getLogger(__name__)
 
@@ -57,49 +63,57 @@ def synthetic_quality(middle_db: Path, truth_dir: Path) -> dict[str, float]:
     return {**persons, "companies_f1": companies["f1"], "people": len(people)}
 
 
-def _run_child(code: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"benchmark child failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def _load(settings_file: Path, data_dir: Path) -> Settings:
+    return load_settings(settings_file).with_data_dir(data_dir)
 
 
-_SETUP = """
-import json, resource, time
-from pathlib import Path
-from leadscore.config import load_settings
-settings = load_settings(Path({settings_file!r})).with_data_dir(Path({data_dir!r}))
-"""
+def generate(settings_file: Path, data_dir: Path, scale: float) -> dict:
+    """Write a world of `scale` to `data_dir`'s raw and truth folders; its number of raw records."""
+    settings = _load(settings_file, data_dir)
+    world = generate_world(settings.world.model_copy(update={"scale": scale}))
+    write_world(world, settings.raw_dir, settings.truth_dir)
+    return {"records": sum(len(frame) for frame in world.sources.values())}
 
-_GENERATE = """
-from leadscore.synth import generate_world, write_world
-world = generate_world(settings.world.model_copy(update={{"scale": {scale}}}))
-write_world(world, settings.raw_dir, settings.truth_dir)
-print(json.dumps({{"records": sum(len(frame) for frame in world.sources.values())}}))
-"""
 
-_RESOLVE = """
-from leadscore.identity.resolve import resolve, rules_from_settings
-identity = settings.identity.model_copy(update={{"fuzzy_merge": {fuzzy}}})
-settings = settings.model_copy(update={{"identity": identity}})
-start = time.perf_counter()
-resolve(settings.raw_dir, settings.data_dir / {middle_name!r}, rules_from_settings(settings))
-print(json.dumps({{"seconds": time.perf_counter() - start,
-                  "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}}))
-"""
+def timed_resolve(settings_file: Path, data_dir: Path, fuzzy: bool, middle_name: str) -> dict:
+    """Resolve `data_dir`'s raw records into `data_dir / middle_name`: seconds, and this
+    process's peak memory (meant to run in a process of its own)."""
+    settings = _load(settings_file, data_dir)
+    identity = settings.identity.model_copy(update={"fuzzy_merge": fuzzy})
+    settings = settings.model_copy(update={"identity": identity})
+    start = time.perf_counter()
+    resolve(settings.raw_dir, settings.data_dir / middle_name, rules_from_settings(settings))
+    return {"seconds": time.perf_counter() - start,
+            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def _output_to(log: Path) -> None:
+    """In the child: everything written to stdout or stderr goes to `log` (the CLI's stdout
+    is the JSON)."""
+    with open(log, "a") as file:
+        os.dup2(file.fileno(), sys.stdout.fileno())
+        os.dup2(file.fileno(), sys.stderr.fileno())
+
+
+def in_child(function: Callable[..., dict], *args: Any, log: Path) -> dict:
+    """`function(*args)` in a fresh process (spawned, so its peak memory is its own); its output
+    goes to `log`, an exception in it is raised here."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context, initializer=_output_to, initargs=(log,)) as child:
+        return child.submit(function, *args).result()
 
 
 def resolve_world(settings_file: Path, data_dir: Path, scale: float) -> dict:
     """Generate a world of `scale` in one process, resolve it in another (its own peak RSS)."""
-    setup = _SETUP.format(settings_file=str(settings_file), data_dir=str(data_dir))
-    generated = _run_child(setup + _GENERATE.format(scale=scale))
-    return {**generated, **_run_child(setup + _RESOLVE.format(fuzzy=True, middle_name="middle.duckdb"))}
+    log = data_dir / "bench.log"
+    generated = in_child(generate, settings_file, data_dir, scale, log=log)
+    return {**generated, **in_child(timed_resolve, settings_file, data_dir, True, "middle.duckdb", log=log)}
 
 
 def resolve_exact_only(settings_file: Path, data_dir: Path) -> Path:
     """Resolve an already generated world with exact links only (the baseline); its middle layer."""
-    setup = _SETUP.format(settings_file=str(settings_file), data_dir=str(data_dir))
-    _run_child(setup + _RESOLVE.format(fuzzy=False, middle_name="middle_exact.duckdb"))
+    in_child(timed_resolve, settings_file, data_dir, False, "middle_exact.duckdb", log=data_dir / "bench.log")
     return data_dir / "middle_exact.duckdb"
 
 

@@ -1,6 +1,6 @@
 """The reference for `leadscore bench serving`: a bare BentoML endpoint that returns a constant.
 
-    bentoml serve leadscore.serving.reference:Reference --port 3001
+    bentoml serve leadscore.benchmarks.reference_service:Reference --port 3001
 
 `POST /score` takes the same body as the real service (`{"pid": "..."}`, ignored) and returns
 a constant dict, so the load generator sends identical requests to both. Whatever it costs

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from leadscore.benchmarks.load import LoadResult, Request, json_request, percentile, pooled, run_load
 from leadscore.local_servers import free_port
-from leadscore.serving.benchmark import LoadResult, Request, json_request, percentile, pooled, run_load
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leadscore.segments import benchmark
+from leadscore.benchmarks import segments as benchmark
 from leadscore.segments.world import load_world
 
 

@@ -2,7 +2,7 @@
 
 import duckdb
 
-from leadscore.features.benchmark import replicate_middle_layer
+from leadscore.benchmarks.features import replicate_middle_layer
 
 
 def test_replicated_middle_layer_keeps_each_copy_a_world_of_its_own(tmp_path):
