@@ -16,14 +16,8 @@ from pathlib import Path
 from leadscore.config import Settings
 from leadscore.features.build import read_manifest
 from leadscore.features.store import open_store
-from leadscore.training.experiment import (
-    Outcome,
-    calibrate,
-    candidates,
-    fit_model,
-    prepare,
-    run_experiment,
-)
+from leadscore.scoring.prepare import prepare
+from leadscore.training.experiment import Outcome, calibrate, candidates, fit_model, run_experiment
 from leadscore.training.flat import load_spec, train_table
 from leadscore.training.train import lead_experiment, training_frame
 
