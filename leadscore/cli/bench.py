@@ -1,0 +1,126 @@
+"""`leadscore bench AREA --json`: benchmark figures against the goals, one JSON object per
+area (identity, features, training, serving, segments)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from leadscore.cli.common import console, step
+from leadscore.config import Settings
+
+app = typer.Typer(help="Benchmarks: `leadscore bench AREA --json` prints one JSON object.",
+                  no_args_is_help=True)
+
+
+def _rounded(value: object) -> object:
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    return round(value, 5) if isinstance(value, float) else value
+
+
+def _emit(figures: dict, as_json: bool) -> None:
+    figures = _rounded(figures)
+    if as_json:
+        print(json.dumps(figures, indent=2))
+    else:
+        console.print_json(json.dumps(figures))
+
+
+@app.command("identity")
+def bench_identity(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+    quick: Annotated[bool, typer.Option(help="Small worlds only (0.1 and 0.02 of the default).")] = False,
+) -> None:
+    """Identity quality against the hidden truth (default world), speed at 100k and 1M records,
+    and the probabilistic matcher on FEBRL (../shared/datasets/febrl)."""
+    from leadscore.benchmarks.identity import (
+        febrl_benchmark,
+        resolve_exact_only,
+        speed,
+        synthetic_quality,
+    )
+
+    settings: Settings = ctx.obj
+    work = settings.data_dir / "bench" / "identity"
+    scales = {"20k": 0.02, "100k": 0.1} if quick else {"100k": 0.1, "1m": 1.0}
+    with step("identity benchmark: generate and resolve worlds"):
+        figures = {"speed": speed(settings, work, scales)}
+        largest = work / list(scales)[-1]
+        quality = synthetic_quality(largest / "middle.duckdb", largest / "truth")
+        exact = synthetic_quality(resolve_exact_only(settings.source, largest), largest / "truth")
+    figures["synthetic"] = {**quality, "exact_only_f1": exact["f1"],
+                            "exact_only_precision": exact["precision"],
+                            "exact_only_recall": exact["recall"], "world_scale": scales[largest.name]}
+    febrl_dir = settings.datasets_dir / "febrl"
+    if febrl_dir.is_dir():
+        with step("FEBRL3 dedupe and FEBRL4 link (Splink)"):
+            figures.update(febrl_benchmark(febrl_dir, settings.config_file("mappings/febrl.yaml"),
+                                           settings.config_file("identity.yaml")))
+    else:
+        console.print(f"[yellow]FEBRL skipped: {febrl_dir} not found[/yellow]")
+    _emit(figures, as_json)
+
+
+@app.command("features")
+def bench_features(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+) -> None:
+    """Feature build (current world in full; a week's increment of a 1M-person copy),
+    materialisation, and online reads of one PID from SQLite and a real Redis."""
+    from leadscore.benchmarks.features import run
+
+    settings: Settings = ctx.obj
+    with step("feature benchmark: build, materialise, read online"):
+        figures = run(settings, settings.data_dir / "bench" / "features")
+    _emit(figures, as_json)
+
+
+@app.command("training")
+def bench_training(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+) -> None:
+    """Rule baseline, logistic regression and LightGBM on the synthetic world, X Education and
+    Olist (test window figures, leakage guard), and training speed on 1M rows."""
+    from leadscore.benchmarks.training import run
+
+    settings: Settings = ctx.obj
+    with step("training benchmark: three datasets and 1M rows"):
+        figures = run(settings, settings.data_dir / "bench" / "training")
+    _emit(figures, as_json)
+
+
+@app.command("serving")
+def bench_serving(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+) -> None:
+    """The service under load (`bentoml serve`, side by side with a bare constant endpoint):
+    /score latency and throughput, batch scoring with reasons against LightGBM's pred_contrib,
+    and portraits."""
+    from leadscore.benchmarks.serving import run
+
+    settings: Settings = ctx.obj
+    with step("serving benchmark: the service and a reference endpoint under load"):
+        figures = run(settings, settings.data_dir / "bench" / "serving")
+    _emit(figures, as_json)
+
+
+@app.command("segments")
+def bench_segments(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+) -> None:
+    """Segment counts (the seed example and a ten-condition segment) at the default world and
+    at 10x."""
+    from leadscore.benchmarks.segments import run_benchmark
+
+    settings: Settings = ctx.obj
+    with step("segments benchmark: counts at 1x and 10x"):
+        figures = run_benchmark(settings)
+    _emit(figures, as_json)

@@ -1,0 +1,34 @@
+"""What the commands share: the terminal (a rich console on stderr, so that stdout stays
+free for JSON), a spinner and duration for each step, data frames shown as tables."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+
+
+@contextmanager
+def step(title: str) -> Iterator[None]:
+    """A spinner while a stage runs, then its duration."""
+    start = time.perf_counter()
+    with console.status(f"[bold]{title}[/bold] ..."):
+        yield
+    console.print(f"[green]✓[/green] {title} [dim]({time.perf_counter() - start:.1f} s)[/dim]")
+
+
+def frame_table(title: str, frame) -> Table:
+    """A pandas frame as a rich table: its index first, numbers right-aligned."""
+    table = Table(title=title)
+    table.add_column(frame.index.name or "")
+    for column in frame.columns:
+        table.add_column(str(column), justify="right")
+    for index, row in frame.iterrows():
+        table.add_row(str(index), *[str(value) for value in row])
+    return table

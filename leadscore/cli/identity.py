@@ -1,0 +1,105 @@
+"""`leadscore identity`: One ID (resolve the raw sources, explain a pair, match any table)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadscore.cli.common import console, frame_table, step
+from leadscore.config import Settings
+
+app = typer.Typer(help="One ID: resolve raw records to people and companies.", no_args_is_help=True)
+
+
+def run_identity(settings: Settings) -> None:
+    from leadscore.identity.resolve import resolve, rules_from_settings
+
+    with step("identity resolution (One ID)"):
+        counts = resolve(settings.raw_dir, settings.middle_db, rules_from_settings(settings))
+    counts.index.name = "source"
+    console.print(frame_table(f"records per source -> {settings.middle_db}", counts))
+
+
+@app.command("resolve")
+def identity_resolve(ctx: typer.Context) -> None:
+    """Resolve raw records to EID, CID, PID, LID, UID; write the middle layer."""
+    run_identity(ctx.obj)
+
+
+@app.command("explain")
+def identity_explain(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="A raw record as SOURCE:RECORD_ID, e.g. form_fills:FF0000990.")],
+    b: Annotated[str, typer.Argument(help="The other raw record, same form.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Why two raw records were, or were not, resolved to one person."""
+    from leadscore.identity.explain import explain
+
+    settings: Settings = ctx.obj
+    try:
+        answer = explain(settings.middle_db, a, b)
+    except (LookupError, ValueError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    if as_json:
+        print(json.dumps(answer, indent=2))
+        return
+    _print_explanation(answer)
+
+
+def _print_explanation(answer: dict) -> None:
+    import pandas as pd
+
+    console.print(f"[bold]{answer['verdict']}[/bold]", soft_wrap=True)
+    fields = pd.DataFrame(answer["records"])
+    fields.index.name = "field"
+    console.print(frame_table("standardised records", fields.fillna("")))
+    for shared in answer["shared_identifiers"]:
+        use = "evidence" if shared["used_as_evidence"] else (
+            f"not evidence: seen with {shared['distinct_names']} different names")
+        console.print(f"  shares {shared['identifier']} ({use})", soft_wrap=True)
+    if answer["chain"]:
+        console.print("  chain: " + " -> ".join(answer["chain"]), soft_wrap=True)
+    for row in answer["comparisons"]:
+        console.print(f"  {row['comparison']}: {row['level']} (match weight {row['match_weight']:+.2f})",
+                      soft_wrap=True)
+
+
+def _read_table(path: Path):
+    import pandas as pd
+
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, skipinitialspace=True, dtype=str)
+
+
+@app.command("match")
+def identity_match(
+    ctx: typer.Context,
+    mapping: Annotated[Path, typer.Argument(help="YAML column mapping and model, e.g. "
+                                            "config/mappings/febrl.yaml.", exists=True)],
+    tables: Annotated[list[Path], typer.Argument(help="One table (dedupe) or two (link); CSV or "
+                                                 "Parquet.", exists=True)],
+    out: Annotated[Path, typer.Option(help="Where to write the clusters (CSV).")] = Path("clusters.csv"),
+) -> None:
+    """Resolve any person table, or link two, with the probabilistic matcher (Splink)."""
+    from leadscore.identity import probabilistic as prob
+    from leadscore.identity.mapping import load_mapping, standardise_table
+    from leadscore.identity.resolve import rules_from_settings
+
+    if len(tables) not in (1, 2):
+        raise typer.BadParameter("give one table to deduplicate or two to link")
+    settings: Settings = ctx.obj
+    table_mapping, config = load_mapping(mapping), prob.load_model_config(mapping)
+    rules = rules_from_settings(settings).standardise
+    with step(f"{'linking' if len(tables) == 2 else 'deduplicating'} {', '.join(map(str, tables))}"):
+        frames = [standardise_table(_read_table(path), table_mapping, rules, path.name)
+                  for path in tables]
+        pairs, clusters, _ = prob.resolve(frames, config)
+    clusters.to_csv(out, index=False)
+    console.print(f"  {len(pairs):,} matching pairs, {clusters['cluster_id'].nunique():,} clusters "
+                  f"of {len(clusters):,} records -> {out}", soft_wrap=True)

@@ -1,0 +1,80 @@
+"""`leadscore train`: the three models on the Feast training set or any flat table, the
+MLflow registry, rollback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadscore.cli.common import console, frame_table, step
+from leadscore.config import Settings
+
+app = typer.Typer(help="Training: the three models, MLflow registry, rollback.")
+
+
+def run_train(settings: Settings) -> None:
+    from leadscore.features.build import read_manifest
+    from leadscore.features.store import open_store
+    from leadscore.training.train import train
+
+    manifest = read_manifest(settings.feature_data_dir)
+    with step("training: rule baseline, logistic regression, LightGBM"):
+        outcome = train(settings, open_store(settings), manifest)
+    _print_outcome(settings, outcome)
+
+
+def _print_outcome(settings: Settings, outcome) -> None:
+    for flag in outcome.leakage.excluded:
+        console.print(f"  [yellow]leakage guard excluded {flag.column}[/yellow]: {flag.reason}",
+                      soft_wrap=True)
+    table = outcome.table
+    table.index.name = "model"
+    console.print(frame_table(f"test window metrics (MLflow: {settings.tracking_uri})", table),
+                  soft_wrap=True)
+
+
+@app.callback(invoke_without_command=True)
+def train(ctx: typer.Context) -> None:
+    """Train and compare the three models on the Feast training set; register the best."""
+    if ctx.invoked_subcommand is None:
+        run_train(ctx.obj)
+
+
+@app.command("table")
+def train_table(
+    ctx: typer.Context,
+    spec: Annotated[Path, typer.Argument(help="YAML describing the table (see config/tables/).")],
+) -> None:
+    """Train the same three models on any flat table (one row per lead), logged to MLflow."""
+    from leadscore.training.flat import load_spec
+    from leadscore.training.flat import train_table as run
+
+    settings: Settings = ctx.obj
+    try:
+        table_spec = load_spec(spec, settings)
+        with step(f"training on {table_spec.name}: rule baseline, logistic regression, LightGBM"):
+            outcome = run(table_spec, settings)
+    except (ValueError, FileNotFoundError) as error:
+        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
+        raise typer.Exit(2) from error
+    _print_outcome(settings, outcome)
+
+
+@app.command("rollback")
+def train_rollback(
+    ctx: typer.Context,
+    version: Annotated[str, typer.Argument(help="The registered version to make champion again.")],
+) -> None:
+    """Put an earlier version of the lead model back as champion (a running service picks it up
+    within serving.model_check_s seconds)."""
+    from leadscore.training.register import rollback
+
+    settings: Settings = ctx.obj
+    try:
+        previous = rollback(settings, version)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="VERSION") from error
+    console.print(f"{settings.training.registered_model}: champion is version {version} "
+                  f"(was {previous or 'none'})")
