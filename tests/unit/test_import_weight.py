@@ -1,5 +1,6 @@
 """What a process imports decides how fast it starts: the service imports no plotting and no
-training code, and training on a flat table does not import Feast. (The layers between our
+training code, training on a flat table does not import Feast, and the CLI imports no heavy
+library before a command runs (`leadscore --help` is quick). (The layers between our
 own packages are checked by `lint-imports`; these are the heavy libraries it cannot see.)"""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def imported_modules(module: str) -> set[str]:
 @pytest.mark.parametrize("module, forbidden", [
     ("leadscore.serving.service", {"matplotlib", "shap", "leadscore.training", "splink"}),
     ("leadscore.training.flat", {"feast", "leadscore.features"}),
+    ("leadscore.cli", {"feast", "mlflow", "bentoml", "pandas", "matplotlib", "splink", "duckdb"}),
 ])
 def test_a_process_imports_only_what_it_needs(module, forbidden):
     modules = imported_modules(module)
