@@ -17,22 +17,22 @@
                                     training, serving, segments)
 
 Each stage's commands are a module of this package (synth, identity, features, train,
-score, serve, pipeline, bench); common.py holds the console and the step spinner. Heavy
-libraries are imported inside the commands, so `leadscore --help` is quick.
+score, serve, pipeline, bench); common.py holds the console and the step spinner, logs.py
+the quiet terminal. Heavy libraries are imported inside the commands, so `leadscore --help`
+is quick.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.logging import RichHandler
 
 from leadscore.cli import bench, features, identity, pipeline, score, serve, synth, train
 from leadscore.cli.common import console
+from leadscore.cli.logs import configure_logging
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, load_settings
 
 app = typer.Typer(help="leadscore: B2B lead scoring with One ID, Feast, MLflow and BentoML.",
@@ -50,8 +50,7 @@ def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Load the settings once; every subcommand receives them."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=console, show_path=False)], force=True)
+    configure_logging(console, verbose)
     try:
         settings = load_settings(config)
     except ValueError as error:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from leadscore.cli.common import console, step
+from leadscore.cli.logs import library_prints_hidden
 from leadscore.config import Settings, load_yaml
 
 app = typer.Typer(help="The Feast feature store: build, apply, materialise.", no_args_is_help=True)
@@ -39,7 +40,7 @@ def run_features_materialize(settings: Settings, full: bool = False) -> None:
     from leadscore.features.build import read_manifest, write_manifest
 
     manifest = read_manifest(settings.feature_data_dir)
-    with step(f"feast materialize up to {manifest['as_of']:%Y-%m-%d}"):
+    with step(f"feast materialize up to {manifest['as_of']:%Y-%m-%d}"), library_prints_hidden():
         mode = store.materialize(store.open_store(settings), manifest["as_of"],
                                  full=full or manifest.get("online_reload", False))
     write_manifest(settings.feature_data_dir, {**manifest, "online_reload": False})

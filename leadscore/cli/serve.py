@@ -59,5 +59,6 @@ def serve(
     bentoml = Path(sys.executable).parent / "bentoml"
     command = [str(bentoml), "serve", "leadscore.serving.service:LeadScoring",
                "--host", settings.serving.host, "--port", str(port)]
+    # The child inherits the quiet terminal's settings through os.environ (cli/logs.py).
     env = {**os.environ, OVERRIDES_ENV_VAR: bentoml_overrides(workers=settings.serving.workers)}
     raise typer.Exit(subprocess.call(command, cwd=settings.root, env=env))
