@@ -19,14 +19,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-from feast import FeatureStore
 
 from leadscore.config import DATA_DIR_ENV_VAR, REDIS_ENV_VAR, SETTINGS_ENV_VAR, Settings
 from leadscore.features.build import GRID_EPOCH, GRID_VIEWS
 
+# Feast's modules call warnings.simplefilter("once", DeprecationWarning) when imported: every
+# library's deprecation warnings would then show in each process that reads features (the
+# CLI, the service's workers: SQLAlchemy's under MLflow, tornado's under BentoML), whatever
+# -W or PYTHONWARNINGS said. Imported inside catch_warnings, it leaves the filters as they were.
+with warnings.catch_warnings():
+    from feast import FeatureStore
+
 log = logging.getLogger(__name__)
-# Feast's DuckDB offline store calls an ibis API that DuckDB deprecated: noise for users.
-# (After importing feast, which puts its own DeprecationWarning filter first.)
+# Feast's DuckDB offline store calls an ibis API that DuckDB deprecated: noise for users,
+# even where deprecation warnings are shown (-W default).
 warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
 
 FEATURE_SERVICE = "lead_scoring_v1"
