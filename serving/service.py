@@ -8,7 +8,8 @@ the bad field, 413 for an oversized batch, 401/403) and an OpenAPI page at /api/
 At start it loads the MLflow `champion` of `lead-propensity` (and swaps in a new one
 without a restart, see serving/champion.py), opens the Feast store, the portrait reader,
 the segment engine and the webhook outbox; requests then only read online features and
-compute. Settings come from $LEADSCORE_CONFIG (default config/leadscore.yaml) and
+compute. A worker answers nothing, `/readyz` included, until all of that is loaded, so
+`/readyz` = 200 means the first request is served at once. Settings come from $LEADSCORE_CONFIG (default config/leadscore.yaml) and
 $LEADSCORE_DATA_DIR; keys and roles from config/access.yaml.
 """
 
@@ -102,6 +103,9 @@ class LeadScoring:
     """Lead scores with reasons, from the champion model and online features."""
 
     def __init__(self) -> None:
+        # BentoML keeps the root logger at WARNING; our own INFO lines (a new champion, a
+        # delivered MQL) belong in the service's log.
+        logging.getLogger("leadscore").setLevel(logging.INFO)
         self.settings = settings = load_settings()
         self.access = AccessList.load(settings.config_file(settings.serving.access_file))
         self.features = OnlineFeatures(open_store(settings))

@@ -1,5 +1,10 @@
 """`leadscore serve`: the BentoML service in a child process (`bentoml serve`), after a
-banner with requests worth trying."""
+banner with requests worth trying; it says when the service is ready and how long that took.
+
+Ready means BentoML's `/readyz` answers 200: a worker answers only once its service object
+is built, that is once the champion and its spec are loaded from MLflow and the online
+store is open (serving/service.py), so the first request after it is served at once.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import functools
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -61,4 +68,32 @@ def serve(
                "--host", settings.serving.host, "--port", str(port)]
     # The child inherits the quiet terminal's settings through os.environ (cli/logs.py).
     env = {**os.environ, OVERRIDES_ENV_VAR: bentoml_overrides(workers=settings.serving.workers)}
-    raise typer.Exit(subprocess.call(command, cwd=settings.root, env=env))
+    started = time.perf_counter()
+    child = subprocess.Popen(command, cwd=settings.root, env=env)
+    url = f"http://{settings.serving.host}:{port}"
+    threading.Thread(target=_report_ready, args=(url, child, started), daemon=True).start()
+    try:
+        raise typer.Exit(child.wait())
+    except KeyboardInterrupt:  # Ctrl-C reached the child too; let it shut down cleanly
+        raise typer.Exit(child.wait()) from None
+
+
+def wait_until_ready(url: str, child: subprocess.Popen, poll_s: float = 0.2) -> bool:
+    """Poll `url`/readyz until it answers 200 (True) or the child exits (False)."""
+    import httpx
+
+    while child.poll() is None:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass  # not listening yet
+        time.sleep(poll_s)
+    return False
+
+
+def _report_ready(url: str, child: subprocess.Popen, started: float) -> None:
+    if wait_until_ready(url, child):
+        console.print(f"[green]✓[/green] [bold]ready[/bold] at {url} "
+                      f"[dim]({time.perf_counter() - started:.1f} s after start: champion and online "
+                      "store loaded)[/dim]", highlight=False, soft_wrap=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 
 import duckdb
@@ -59,30 +60,41 @@ def test_mlflow_has_a_champion_with_three_logged_candidates(world):
 
 
 @pytest.fixture(scope="module")
-def service(world):
+def served(world):
+    """`leadscore serve` as a user starts it: (URL, the lines it printed so far), once it says
+    it is ready."""
     port = world["config"]["serving"]["port"]
     process = subprocess.Popen([world["cli"], "-c", str(world["config_file"]), "serve"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
     try:
         deadline = time.time() + 180
-        while time.time() < deadline:
-            assert process.poll() is None, process.stdout.read()
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail("the service did not become ready in 180 s")
-        yield url
+        while not any("ready at" in line for line in lines):
+            assert process.poll() is None, "".join(lines)
+            if time.time() > deadline:
+                pytest.fail("the service did not say it was ready in 180 s:\n" + "".join(lines))
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}", lines
     finally:
         import os
 
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def service(served):
+    return served[0]
+
+
+def test_serve_says_it_is_ready_only_when_it_answers(served):
+    url, lines = served
+    assert httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    ready = next(line for line in lines if "ready at" in line)
+    assert url in ready and "s after start" in ready
+    assert httpx.get(f"{url}/model", headers=CRM, timeout=5).json()["version"]  # served at once
 
 
 CRM = {"X-API-Key": "demo-crm-key"}
