@@ -9,14 +9,15 @@ At start it loads the MLflow `champion` of `lead-propensity` (and swaps in a new
 without a restart, see serving/champion.py), opens the Feast store, the portrait reader,
 the segment engine and the webhook outbox; requests then only read online features and
 compute. A worker answers nothing, `/readyz` included, until all of that is loaded, so
-`/readyz` = 200 means the first request is served at once. Settings come from $LEADSCORE_CONFIG (default config/leadscore.yaml) and
-$LEADSCORE_DATA_DIR; keys and roles from config/access.yaml.
+`/readyz` = 200 means the first request is served at once. Settings come from
+$LEADSCORE_CONFIG (default config/leadscore.yaml) and $LEADSCORE_DATA_DIR; keys and roles
+from config/access.yaml.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote
 
 import bentoml
@@ -28,18 +29,10 @@ from pydantic import BaseModel, Field
 from leadscore.access.audit import AuditLog
 from leadscore.access.auth import COOKIE, AccessList, AuthError, Caller, key_from_headers
 from leadscore.config import load_settings
-from leadscore.features.store import OnlineFeatures, open_store
-from leadscore.segments.api import build_router
-from leadscore.segments.engine import SegmentEngine
 from leadscore.serving import SERVICE_NAME, pages
-from leadscore.serving.champion import ChampionWatcher
-from leadscore.serving.portrait import (
-    Portrait,
-    PortraitReader,
-    PortraitUnavailable,
-    UnknownPerson,
-    render_portrait_html,
-)
+from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
+from leadscore.serving.portrait.render import render_portrait_html
+from leadscore.serving.portrait.schemas import Portrait
 from leadscore.serving.schemas import (
     BatchRequest,
     BatchResponse,
@@ -47,8 +40,9 @@ from leadscore.serving.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
-from leadscore.serving.scorer import Scorer
-from leadscore.serving.webhook import MqlPusher
+
+if TYPE_CHECKING:
+    from leadscore.serving.scorer import Scorer
 
 log = logging.getLogger(__name__)
 app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
@@ -103,6 +97,17 @@ class LeadScoring:
     """Lead scores with reasons, from the champion model and online features."""
 
     def __init__(self) -> None:
+        # `bentoml serve` imports this module once in its supervisor, only to read the
+        # service's configuration, and again in every worker: what only a working service
+        # needs (Feast, MLflow, the model's libraries, DuckDB) is imported here, so the
+        # supervisor's import is quick and the workers start sooner.
+        from leadscore.features.store import OnlineFeatures, open_store
+        from leadscore.segments.api import build_router
+        from leadscore.segments.engine import SegmentEngine
+        from leadscore.serving.champion import ChampionWatcher
+        from leadscore.serving.portrait.reader import PortraitReader
+        from leadscore.serving.webhook import MqlPusher
+
         # BentoML keeps the root logger at WARNING; our own INFO lines (a new champion, a
         # delivered MQL) belong in the service's log.
         logging.getLogger("leadscore").setLevel(logging.INFO)

@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 
 from leadscore.access.masking import mask_emails_in, mask_record
 from leadscore.config import Settings, load_yaml
+from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
 from leadscore.serving.portrait.schemas import (
     Colleague,
     CompanyProfile,
@@ -63,21 +64,6 @@ DEFAULT_PASSIVE = ("email_send",)
 RECENT_DAYS = 90
 OPEN_ATTEMPTS = 4  # the pipeline may hold the write lock for a moment
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class UnknownPerson(KeyError):
-    """No person with this PID in the middle layer (the service answers 404)."""
-
-    def __init__(self, pid: str):
-        super().__init__(pid)
-        self.pid = pid
-
-    def __str__(self) -> str:
-        return f"unknown pid {self.pid!r}: no such person in the middle layer"
-
-
-class PortraitUnavailable(RuntimeError):
-    """The middle layer cannot be read right now (missing, or locked by a writer): 503."""
 
 
 # --------------------------------------------------------------------------- parquet caches

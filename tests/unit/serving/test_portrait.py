@@ -12,14 +12,11 @@ import pandas as pd
 import pytest
 
 from leadscore.config import Settings
-from leadscore.serving.portrait import (
-    Portrait,
-    PortraitReader,
-    PortraitUnavailable,
-    UnknownPerson,
-    render_portrait_html,
-)
 from leadscore.serving.portrait.charts import waterfall
+from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
+from leadscore.serving.portrait.reader import PortraitReader
+from leadscore.serving.portrait.render import render_portrait_html
+from leadscore.serving.portrait.schemas import Portrait
 from leadscore.serving.portrait.wording import describe_event
 from leadscore.serving.schemas import Reason, Routing, ScoreResponse
 
