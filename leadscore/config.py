@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,22 +19,24 @@ DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "lea
 SETTINGS_ENV_VAR = "LEADSCORE_CONFIG"
 DATA_DIR_ENV_VAR = "LEADSCORE_DATA_DIR"
 REDIS_ENV_VAR = "LEADSCORE_REDIS"
+Model = TypeVar("Model", bound=BaseModel)
 
 
-class _Section(BaseModel):
-    """A settings section: an unknown key is a typo, reported rather than ignored."""
+class StrictModel(BaseModel):
+    """A settings section or a part of a config file: an unknown key is a typo, reported
+    rather than ignored."""
 
     model_config = ConfigDict(extra="forbid")
 
 
-class PathSettings(_Section):
+class PathSettings(StrictModel):
     data_dir: Path = Path("data")
     mlflow_dir: Path = Path("mlflow")
     feature_repo: Path = Path("features")
     datasets_dir: Path = Path("../shared/datasets")
 
 
-class WorldSettings(_Section):
+class WorldSettings(StrictModel):
     """Size and seed of the synthetic world; `scale` multiplies every count."""
 
     seed: int = 42
@@ -51,12 +53,12 @@ class WorldSettings(_Section):
         return max(1, round(count * self.scale))
 
 
-class IdentitySettings(_Section):
+class IdentitySettings(StrictModel):
     shared_identifier_max_names: int = Field(1, ge=1)
     fuzzy_merge: bool = True
 
 
-class FeatureSettings(_Section):
+class FeatureSettings(StrictModel):
     step_days: int = Field(7, gt=0)
     windows_days: list[int] = [7, 30, 90, 180]
     ttl_days: int = Field(365, gt=0)
@@ -64,7 +66,7 @@ class FeatureSettings(_Section):
     redis: str = "localhost:6379"  # Feast's connection_string: host:port[,db=0,password=...]
 
 
-class TrainingSettings(_Section):
+class TrainingSettings(StrictModel):
     snapshot_every_days: int = Field(14, gt=0)
     first_snapshot_after_days: int = Field(90, ge=0)
     horizon_days: int = Field(90, gt=0)
@@ -82,13 +84,13 @@ class TrainingSettings(_Section):
     tiers_file: str = "tiers.yaml"
 
 
-class ScoreSettings(_Section):
+class ScoreSettings(StrictModel):
     reference_probability: float = Field(0.05, gt=0, lt=1)
     reference_score: float = 50
     points_to_double_odds: float = Field(8, gt=0)
 
 
-class WebhookSettings(_Section):
+class WebhookSettings(StrictModel):
     """Where sales-ready leads are pushed, and how hard to try."""
 
     url: str | None = None          # the CRM's endpoint; None: nothing is pushed
@@ -99,7 +101,7 @@ class WebhookSettings(_Section):
     backoff_max_s: float = Field(60, gt=0)
 
 
-class ServingSettings(_Section):
+class ServingSettings(StrictModel):
     host: str = "127.0.0.1"
     port: int = 3000
     max_reasons: int = 5
@@ -112,7 +114,7 @@ class ServingSettings(_Section):
     webhook: WebhookSettings = WebhookSettings()
 
 
-class Settings(_Section):
+class Settings(StrictModel):
     """Everything a command needs; `root` anchors the relative paths."""
 
     root: Path
@@ -205,8 +207,7 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         settings = Settings(root=path.parent.parent, source=path, **raw)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise ValueError(f"{path}: {problems}") from None
+        raise ValueError(f"{path}: {validation_problems(error)}") from None
     if os.environ.get(DATA_DIR_ENV_VAR):
         paths = settings.paths.model_copy(update={"data_dir": Path(os.environ[DATA_DIR_ENV_VAR])})
         settings = settings.model_copy(update={"paths": paths})
@@ -218,3 +219,16 @@ def load_yaml(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     return yaml.safe_load(path.read_text()) or {}
+
+
+def validation_problems(error: ValidationError) -> str:
+    """A pydantic error as one line: `where: what` for each problem."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in error.errors())
+
+
+def load_typed(path: Path, model: type[Model]) -> Model:
+    """Read one YAML config file into a typed model; errors name the file and each key."""
+    try:
+        return model.model_validate(load_yaml(path))
+    except ValidationError as error:
+        raise ValueError(f"{path}: {validation_problems(error)}") from None

@@ -31,7 +31,8 @@ import duckdb
 
 from leadscore.access.masking import PII_FIELDS
 from leadscore.conditions import FieldType, field_type, quote
-from leadscore.config import Settings, load_yaml
+from leadscore.config import Settings, load_typed, load_yaml
+from leadscore.scoring.spec import TierTable
 from leadscore.segments.vocabulary import SCORE_FIELDS, EventSpec, FieldSpec, Vocabulary
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def load_world(settings: Settings) -> World:
     if stamps["middle"] is None:
         raise FileNotFoundError(f"no middle layer at {settings.middle_db}: run `leadscore identity resolve`")
     described = load_yaml(settings.config_file("event_types.yaml"))["event_types"]
-    tiers = tuple(t["name"] for t in load_yaml(settings.config_file(settings.training.tiers_file))["tiers"])
+    tiers = tuple(load_typed(settings.config_file(settings.training.tiers_file), TierTable).best_first)
     paths = sources(settings)
     con = duckdb.connect(":memory:")
     con.execute("SET enable_progress_bar = false")  # a bar on stderr would garble `bench --json` logs

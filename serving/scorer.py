@@ -96,6 +96,9 @@ class _LightGBMPath:
         self.names: list[str] = booster.feature_name()
         if self.names != features.all:
             raise ValueError("the model's features are not the spec's, in order")
+        if booster.pandas_categorical and [spec.levels[name] for name in features.categorical] != [
+                [str(level) for level in levels] for levels in booster.pandas_categorical]:
+            raise ValueError("the spec's categorical levels are not the model's")
         self.codes = {name: {value: float(code) for code, value in enumerate(spec.levels[name])}
                       for name in features.categorical}
         self.zero_columns = [j for j, name in enumerate(self.names) if name in features.zero_when_missing]
@@ -155,6 +158,9 @@ class Scorer:
 
     def __init__(self, model: BaseEstimator, spec: ScoringSpec, version: str,
                  specs: list[FeatureSpec], max_reasons: int = 5):
+        if spec.horizon_days is None:
+            raise ValueError(f"version {version} has no label horizon: it is not a lead model "
+                             "(a flat table's model is trained and compared, not served)")
         self.model = model
         self.spec = spec
         self.version = version
@@ -162,7 +168,7 @@ class Scorer:
         self.feature_names: list[str] = self.features.all
         self.path = (_LightGBMPath(model, spec) if _LightGBMPath.supports(spec)
                      else _GeneralPath(model, spec))
-        self.specs: dict[str, FeatureSpec] = {spec.name: spec for spec in specs}
+        self.specs: dict[str, FeatureSpec] = {feature.name: feature for feature in specs}
         self.rule_reasons = {rule.feature: rule.reason for rule in spec.rules.all} if spec.rules else {}
         self.max_reasons = max_reasons
         self.kind = spec.model_kind

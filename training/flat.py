@@ -17,37 +17,32 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from leadscore.config import Settings
-from leadscore.scoring.spec import FeatureSet
-from leadscore.training.config import load_rules, load_tiers
+from leadscore.config import Settings, StrictModel, load_typed, validation_problems
+from leadscore.scoring.spec import FeatureSet, RuleSet, TierTable
 from leadscore.training.dataset import Split, data_hash
 from leadscore.training.experiment import Experiment, Outcome, run_experiment
 from leadscore.training.register import git_commit
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Target(_Strict):
+class Target(StrictModel):
     column: str
     positive: str | int | float | bool | Literal["present"] = 1  # "present": any non-missing value
 
 
-class Join(_Strict):
+class Join(StrictModel):
     table: str
     key: str  # the column both tables share
 
 
-class SplitShares(_Strict):
+class SplitShares(StrictModel):
     validation: float = Field(0.2, gt=0, lt=0.5)
     test: float = Field(0.2, gt=0, lt=0.5)
     seed: int = 42
 
 
-class TableSpec(_Strict):
+class TableSpec(StrictModel):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     table: str
     join: list[Join] = []
@@ -74,8 +69,7 @@ def load_spec(path: Path, settings: Settings) -> TableSpec:
     try:
         spec = TableSpec(**(yaml.safe_load(path.read_text()) or {}), source=path.resolve())
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise ValueError(f"{path}: {problems}") from None
+        raise ValueError(f"{path}: {validation_problems(error)}") from None
     for value in [spec.table, *(join.table for join in spec.join)]:
         if not spec.path(value, settings).is_file():
             raise FileNotFoundError(f"{path}: table not found: {spec.path(value, settings)}")
@@ -172,11 +166,12 @@ def table_frame(spec: TableSpec, settings: Settings) -> tuple[pd.DataFrame, Feat
 
 def table_experiment(spec: TableSpec, settings: Settings) -> Experiment:
     frame, features = table_frame(spec, settings)
-    rules = load_rules(spec.path(spec.rules, settings)) if spec.rules else None
+    rules = load_typed(spec.path(spec.rules, settings), RuleSet) if spec.rules else None
     config_files = [spec.source, *([spec.path(spec.rules, settings)] if spec.rules else [])]
+    tiers = load_typed(settings.config_file(settings.training.tiers_file), TierTable)
     return Experiment(
         name=spec.name, registered_model=f"{spec.name}-propensity", split=split_table(spec, frame),
-        features=features, rules=rules, tiers=load_tiers(settings.config_file(settings.training.tiers_file)),
+        features=features, rules=rules, tiers=tiers,
         entity=spec.id, about={"table": spec.name, "target": spec.target.column},
         tags={"git_commit": git_commit(settings.root), "table": spec.name,
               "training_data_hash": data_hash(frame.drop(columns="event_timestamp"))},

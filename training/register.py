@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator
 
 import mlflow
 from leadscore.config import Settings
-from leadscore.scoring.registry import SPEC_ARTIFACT, champion_of, use_store
+from leadscore.scoring.registry import SPEC_ARTIFACT, MissingSpec, champion_of, read_spec, use_store
 from leadscore.scoring.spec import ScoringSpec
 from mlflow import MlflowClient
 
@@ -106,6 +106,10 @@ def rollback(settings: Settings, version: str) -> str | None:
     if version not in versions:
         raise ValueError(f"{name} has no version {version}; versions: "
                          f"{', '.join(sorted(versions, key=int)) or 'none (run `leadscore train`)'}")
+    try:  # a version serving could not load must not become champion
+        read_spec(client.get_model_version(name, version).run_id, name, version)
+    except MissingSpec as error:
+        raise ValueError(str(error)) from None
     current = champion_of(client, name)
     previous = str(current.version) if current is not None else None
     client.set_registered_model_alias(name, "champion", version)

@@ -8,12 +8,11 @@ import logging
 
 import pandas as pd
 
-from leadscore.config import Settings
+from leadscore.config import Settings, load_typed
 from leadscore.features.catalog import scoring_specs
 from leadscore.features.store import FEATURE_SERVICE, historical_features
-from leadscore.scoring.spec import FeatureSet
+from leadscore.scoring.spec import FeatureSet, RuleSet, TierTable
 from leadscore.training import register
-from leadscore.training.config import load_rules, load_tiers
 from leadscore.training.dataset import data_hash, labelled_entities, snapshot_times, split_by_time
 from leadscore.training.experiment import Experiment, Outcome, run_experiment
 
@@ -55,8 +54,8 @@ def lead_experiment(settings: Settings, frame: pd.DataFrame) -> Experiment:
     return Experiment(
         name=register.EXPERIMENT, registered_model=settings.training.registered_model,
         split=split_by_time(frame, settings.training), features=feature_set(settings),
-        rules=load_rules(settings.config_file(settings.training.rules_file)),
-        tiers=load_tiers(settings.config_file(settings.training.tiers_file)), entity="pid",
+        rules=load_typed(settings.config_file(settings.training.rules_file), RuleSet),
+        tiers=load_typed(settings.config_file(settings.training.tiers_file), TierTable), entity="pid",
         horizon_days=settings.training.horizon_days, feature_service=FEATURE_SERVICE,
         about={"target": settings.training.target},
         tags={"git_commit": register.git_commit(settings.root), "feature_service": FEATURE_SERVICE,

@@ -13,24 +13,19 @@ model's kind and shape.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from leadscore.config import ScoreSettings
+from leadscore.config import ScoreSettings, StrictModel
 
 SPEC_VERSION = 1
 ModelKind = Literal["rule_baseline", "logistic_regression", "lightgbm"]
 Condition = Literal["score_min", "fit_score_min", "interest_score_min", "completeness_max"]
 Operator = Literal[">", ">=", "<", "<=", "==", "in"]
 DEFAULT_TIER_COLOUR = "#374151"
-
-
-class _Strict(BaseModel):
-    """A part of the spec or of a config file: an unknown key is an error, not ignored."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)
@@ -51,17 +46,17 @@ class FeatureSet:
                           [c for c in self.zero_when_missing if c not in columns])
 
 
-class Rule(_Strict):
+class Rule(StrictModel):
     """One hand-written rule of the points model (config/scoring_rules.yaml)."""
 
     feature: str
     op: Operator
-    value: float | str | list[str | float]
-    points: float
+    value: int | float | str | list[int | float | str]
+    points: int | float
     reason: str = ""
 
 
-class RuleSet(_Strict):
+class RuleSet(StrictModel):
     """Fit and interest points; a lead with at least `mql_threshold` points is an MQL."""
 
     fit: list[Rule] = []
@@ -78,31 +73,31 @@ class RuleSet(_Strict):
             "interest": [r for r in self.interest if r.feature not in excluded]})
 
 
-class TopShare(_Strict):
+class TopShare(StrictModel):
     """A minimum fitted at training time: the threshold that puts at most this share of the
     validation window's leads at or above it."""
 
     top_share: float = Field(gt=0, lt=1)
 
 
-class Tier(_Strict):
+class Tier(StrictModel):
     name: str
     meaning: str = ""
     colour: str = DEFAULT_TIER_COLOUR
-    when: dict[Condition, float | TopShare] = {}
+    when: dict[Condition, int | float | TopShare] = {}
 
     @property
     def fitted(self) -> bool:
         return not any(isinstance(value, TopShare) for value in self.when.values())
 
 
-class Routing(_Strict):
+class Routing(StrictModel):
     action: str = Field(description="What happens to the lead, e.g. route_to_sales.")
     channel: str = Field(description="Where the lead goes: crm, marketing_automation, ...")
     description: str = Field(description="The action in words.")
 
 
-class TierTable(_Strict):
+class TierTable(StrictModel):
     """config/tiers.yaml: tiers in the order they are checked (the first whose conditions all
     hold wins, the last is the catch-all), `order` from best to worst for display (default:
     the check order), and the routing of each tier."""
@@ -136,7 +131,7 @@ class TierTable(_Strict):
         return {name: colour[name] for name in self.best_first}
 
 
-class Calibration(_Strict):
+class Calibration(StrictModel):
     """Platt's sigmoid on the model's raw score: p = 1 / (1 + exp(a * raw + b))."""
 
     method: Literal["sigmoid"] = "sigmoid"
@@ -144,7 +139,7 @@ class Calibration(_Strict):
     b: float
 
 
-class ModelShape(_Strict):
+class ModelShape(StrictModel):
     """What the serving cost depends on (LightGBM's trees, leaves and depth)."""
 
     trees: int | None = None
@@ -152,7 +147,7 @@ class ModelShape(_Strict):
     max_depth_seen: int | None = None
 
 
-class ScoringSpec(_Strict):
+class ScoringSpec(StrictModel):
     spec_version: Literal[1] = SPEC_VERSION
     model_kind: ModelKind
     features: FeatureSet
@@ -170,9 +165,24 @@ class ScoringSpec(_Strict):
     extra: dict[str, str] = Field(default_factory=dict, description="More about the data trained on.")
 
     @model_validator(mode="after")
-    def _fitted(self) -> ScoringSpec:
-        unfitted = [tier.name for tier in self.tiers.tiers if not tier.fitted]
-        if unfitted:
-            raise ValueError(f"tiers {unfitted} still hold top_share conditions: a spec holds fitted "
-                             "thresholds only")
+    def _consistent(self) -> ScoringSpec:
+        """The parts agree with each other: what a scorer relies on without looking again."""
+        problems = list(_disagreements(self))
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+
+def _disagreements(spec: ScoringSpec) -> Iterator[str]:
+    features = spec.features
+    names = features.all
+    if duplicates := sorted({name for name in names if names.count(name) > 1}):
+        yield f"features named twice: {duplicates}"
+    if not_numeric := sorted(set(features.zero_when_missing) - set(features.numeric)):
+        yield f"zero_when_missing names features that are not numeric: {not_numeric}"
+    if spec.rules and (unknown := sorted({rule.feature for rule in spec.rules.all} - set(names))):
+        yield f"rules read features the model does not have: {unknown}"
+    if spec.model_kind == "lightgbm" and (no_levels := sorted(set(features.categorical) - set(spec.levels))):
+        yield f"no levels for the categorical features {no_levels}"
+    if unfitted := [tier.name for tier in spec.tiers.tiers if not tier.fitted]:
+        yield f"tiers {unfitted} still hold top_share conditions: a spec holds fitted thresholds only"

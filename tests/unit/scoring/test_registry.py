@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,9 +36,7 @@ def _champion(client, artifact: str | None, text: str) -> str:
         model = DummyClassifier().fit(X, np.array([0, 1, 0, 1]))
         uri = mlflow.sklearn.log_model(model, name="model").model_uri
         if artifact:
-            with tempfile.TemporaryDirectory() as tmp:
-                (Path(tmp) / artifact).write_text(text)
-                mlflow.log_artifact(str(Path(tmp) / artifact))
+            mlflow.log_text(text, artifact)
     version = mlflow.register_model(uri, "lead-propensity").version
     client.set_registered_model_alias("lead-propensity", "champion", version)
     return str(version)
@@ -69,3 +65,13 @@ def test_a_spec_of_an_unknown_version_is_refused(store):
     _champion(client, SPEC_ARTIFACT, SPEC.model_dump_json().replace('"spec_version":1', '"spec_version":9'))
     with pytest.raises(MissingSpec, match="cannot be read by this version"):
         load_champion(settings)
+
+
+def test_rollback_refuses_a_version_serving_could_not_load(store):
+    settings, client = store
+    old = _champion(client, "scoring.json", "{}")
+    current = _champion(client, SPEC_ARTIFACT, SPEC.model_dump_json())
+    with pytest.raises(ValueError, match=f"version {old} .*retrain"):
+        register.rollback(settings, old)
+    assert champion_version(settings) == current
+    assert register.rollback(settings, current) == current  # a version with a spec is fine

@@ -79,3 +79,22 @@ def test_the_shipped_rules_and_tiers_are_valid(settings):
     assert rules.mql_threshold == 60 and {rule.op for rule in rules.all} <= {">", ">=", "==", "in"}
     assert tiers.best_first == ["high-value", "high-potential", "to-nurture", "to-verify", "low-conversion"]
     assert len(set(tiers.colours.values())) == len(tiers.tiers)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"features": FeatureSet(["visits", "visits"], ["seniority"])}, "features named twice"),
+    ({"features": FeatureSet(["visits"], ["seniority"], ["seniority"])}, "zero_when_missing"),
+    ({"rules": {"fit": [{"feature": "shoe_size", "op": ">", "value": 1, "points": 5}]}}, "shoe_size"),
+    ({"levels": {}}, "no levels for the categorical features"),
+])
+def test_a_spec_whose_parts_disagree_is_refused(change, message):
+    with pytest.raises(ValidationError, match=message):
+        _spec(**change)
+
+
+def test_whole_numbers_stay_whole():
+    """Thresholds and rule values written as integers are logged and stored as integers."""
+    spec = _spec(tiers=_table([{"name": "hot", "when": {"fit_score_min": 50, "completeness_max": 0.6}},
+                               {"name": "rest"}]))
+    assert spec.tiers.tiers[0].when == {"fit_score_min": 50, "completeness_max": 0.6}
+    assert isinstance(spec.tiers.tiers[0].when["fit_score_min"], int)

@@ -72,3 +72,12 @@ def test_fit_and_interest_scores_are_the_share_of_rule_points(lightgbm):
     row = {"employees": [5000], "seniority": ["vp"], "opens_90d": [0], "visits_30d": [0]}
     response = _responses(scorer, ["P1"], row)[0]
     assert response.fit_score == 100.0 and response.interest_score == 0.0
+
+
+def test_a_spec_that_does_not_fit_its_model_is_refused(lightgbm):
+    scorer, _ = lightgbm
+    shuffled = {name: levels[::-1] for name, levels in scorer.spec.levels.items()}
+    with pytest.raises(ValueError, match="levels are not the model's"):
+        Scorer(scorer.model, scorer.spec.model_copy(update={"levels": shuffled}), "8", SPECS)
+    with pytest.raises(ValueError, match="no label horizon"):
+        Scorer(scorer.model, scorer.spec.model_copy(update={"horizon_days": None}), "9", SPECS)

@@ -6,6 +6,9 @@ import pytest
 from sklearn.dummy import DummyClassifier
 
 import mlflow
+from leadscore.config import ScoreSettings
+from leadscore.scoring.registry import SPEC_ARTIFACT
+from leadscore.scoring.spec import FeatureSet, ScoringSpec, TierTable
 from leadscore.training import register
 
 
@@ -25,9 +28,15 @@ def client(store):
 
 
 def _model_uri() -> str:
+    """A model with its scoring spec in one run, as training logs them."""
     X = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
     model = DummyClassifier(strategy="prior").fit(X, np.array([0, 1, 0, 1]))
+    route = {"action": "a", "channel": "c", "description": "d"}
+    tiers = TierTable.model_validate({"tiers": [{"name": "all"}], "routing": {"all": route}})
+    spec = ScoringSpec(model_kind="logistic_regression", features=FeatureSet(["x"], []), tiers=tiers,
+                       score=ScoreSettings(), horizon_days=30)
     with mlflow.start_run():
+        mlflow.log_text(spec.model_dump_json(), SPEC_ARTIFACT)
         return mlflow.sklearn.log_model(model, name="model").model_uri
 
 

@@ -2,10 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.config import ScoreSettings, load_yaml
+from leadscore.config import ScoreSettings, load_typed, load_yaml
 from leadscore.scoring.spec import TierTable, TopShare
 from leadscore.scoring.tiers import probability_to_score
-from leadscore.training.config import load_tiers
 from leadscore.training.tiers import assign_tiers, fit_tiers, tier_thresholds, top_share_threshold
 
 
@@ -20,7 +19,7 @@ def test_score_scale_is_fixed_and_monotone():
 
 
 def test_tiers_follow_the_config_order(settings):
-    config = load_tiers(settings.config_file("tiers.yaml"))
+    config = load_typed(settings.config_file("tiers.yaml"), TierTable)
     config.tiers[0].when["score_min"] = 60  # as if fitted
     config.tiers[1].when["score_min"] = 50
     frame = pd.DataFrame({
@@ -42,7 +41,7 @@ def test_a_tier_config_without_catch_all_is_rejected(settings):
 
 
 def test_top_share_thresholds_are_fitted_on_the_validation_window(settings):
-    config = load_tiers(settings.config_file("tiers.yaml"))
+    config = load_typed(settings.config_file("tiers.yaml"), TierTable)
     validation = pd.DataFrame({"score": np.arange(1000) / 10.0, "fit_score": 60.0,
                                "interest_score": 0.0, "completeness": 1.0})
     fitted = fit_tiers(config, validation)
@@ -65,7 +64,7 @@ def test_ties_at_the_cut_never_overfill_a_tier():
 
 
 def test_top_share_on_a_maximum_is_rejected(settings):
-    config = load_tiers(settings.config_file("tiers.yaml"))
+    config = load_typed(settings.config_file("tiers.yaml"), TierTable)
     config.tiers[2].when["completeness_max"] = TopShare(top_share=0.5)
     frame = pd.DataFrame({"score": [1.0], "fit_score": [0.0], "interest_score": [0.0], "completeness": [1.0]})
     with pytest.raises(ValueError, match="only fits a minimum"):
