@@ -59,8 +59,9 @@ def serve(
 ) -> None:
     """Start the BentoML service (`bentoml serve`) and show how to call it."""
     settings: Settings = ctx.obj
+    started = time.perf_counter()
     port = port or settings.serving.port
-    _print_banner(settings, f"http://{settings.serving.host}:{port}")
+    url = f"http://{settings.serving.host}:{port}"
     from leadscore.serving import OVERRIDES_ENV_VAR, bentoml_overrides
 
     bentoml = Path(sys.executable).parent / "bentoml"
@@ -68,9 +69,13 @@ def serve(
                "--host", settings.serving.host, "--port", str(port)]
     # The child inherits the quiet terminal's settings through os.environ (cli/logs.py).
     env = {**os.environ, OVERRIDES_ENV_VAR: bentoml_overrides(workers=settings.serving.workers)}
-    started = time.perf_counter()
     child = subprocess.Popen(command, cwd=settings.root, env=env)
-    url = f"http://{settings.serving.host}:{port}"
+    try:
+        _print_banner(settings, url)  # while the service starts
+    except Exception:  # no world to show (not built yet, say): no service either
+        child.terminate()
+        child.wait()
+        raise
     threading.Thread(target=_report_ready, args=(url, child, started), daemon=True).start()
     try:
         raise typer.Exit(child.wait())
