@@ -222,8 +222,14 @@ def load_yaml(path: Path) -> dict:
 
 
 def validation_problems(error: ValidationError) -> str:
-    """A pydantic error as one line: `where: what` for each problem."""
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in error.errors())
+    """A pydantic error as one line: `where: what` for each problem (just `what` for a check
+    of the whole file)."""
+    return "; ".join(_problem(e) for e in error.errors())
+
+
+def _problem(error: dict) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{'.'.join(map(str, error['loc']))}: {message}" if error["loc"] else message
 
 
 def load_typed(path: Path, model: type[Model]) -> Model:

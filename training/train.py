@@ -47,15 +47,26 @@ def training_frame(settings: Settings, store, manifest: dict) -> pd.DataFrame:
     return historical_features(store, entities)
 
 
-def lead_experiment(settings: Settings, frame: pd.DataFrame) -> Experiment:
-    """The lead-propensity experiment on a Feast training frame."""
+ScoringConfig = tuple[RuleSet, TierTable]
+
+
+def scoring_config(settings: Settings) -> ScoringConfig:
+    """The rule points and the tier table, typed; a broken file is a ValueError naming it."""
+    return (load_typed(settings.config_file(settings.training.rules_file), RuleSet),
+            load_typed(settings.config_file(settings.training.tiers_file), TierTable))
+
+
+def lead_experiment(settings: Settings, frame: pd.DataFrame, config: ScoringConfig | None = None
+                    ) -> Experiment:
+    """The lead-propensity experiment on a Feast training frame (with the rules and tiers
+    of `config`, else those of the settings' files)."""
+    rules, tiers = config or scoring_config(settings)
     config_files = [settings.config_file(name) for name in (
         "leadscore.yaml", settings.training.rules_file, settings.training.tiers_file, "features.yaml")]
     return Experiment(
         name=register.EXPERIMENT, registered_model=settings.training.registered_model,
         split=split_by_time(frame, settings.training), features=feature_set(settings),
-        rules=load_typed(settings.config_file(settings.training.rules_file), RuleSet),
-        tiers=load_typed(settings.config_file(settings.training.tiers_file), TierTable), entity="pid",
+        rules=rules, tiers=tiers, entity="pid",
         horizon_days=settings.training.horizon_days, feature_service=FEATURE_SERVICE,
         about={"target": settings.training.target},
         tags={"git_commit": register.git_commit(settings.root), "feature_service": FEATURE_SERVICE,
@@ -64,6 +75,9 @@ def lead_experiment(settings: Settings, frame: pd.DataFrame) -> Experiment:
         config_files=config_files)
 
 
-def train(settings: Settings, store, manifest: dict) -> Outcome:
-    """Train, evaluate and log every candidate on the Feast training set; register the best."""
-    return run_experiment(lead_experiment(settings, training_frame(settings, store, manifest)), settings)
+def train(settings: Settings, store, manifest: dict, config: ScoringConfig | None = None) -> Outcome:
+    """Train, evaluate and log every candidate on the Feast training set; register the best.
+    The rules and tiers are read (and checked) before the training set is built."""
+    config = config or scoring_config(settings)
+    frame = training_frame(settings, store, manifest)
+    return run_experiment(lead_experiment(settings, frame, config), settings)

@@ -11,17 +11,23 @@ import typer
 from leadscore.cli.common import console, frame_table, step
 from leadscore.config import Settings
 
-app = typer.Typer(help="Training: the three models, MLflow registry, rollback.")
+app = typer.Typer(help="Training: the three models, MLflow registry, rollback. `leadscore train` alone "
+                       "trains the lead model on the Feast training set.")
 
 
 def run_train(settings: Settings) -> None:
     from leadscore.features.build import read_manifest
     from leadscore.features.store import open_store
-    from leadscore.training.train import train
+    from leadscore.training.train import scoring_config, train
 
+    try:
+        config = scoring_config(settings)
+    except (ValueError, FileNotFoundError) as error:
+        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
+        raise typer.Exit(2) from error
     manifest = read_manifest(settings.feature_data_dir)
     with step("training: rule baseline, logistic regression, LightGBM"):
-        outcome = train(settings, open_store(settings), manifest)
+        outcome = train(settings, open_store(settings), manifest, config)
     _print_outcome(settings, outcome)
 
 

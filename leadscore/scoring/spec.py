@@ -13,7 +13,7 @@ model's kind and shape.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -114,10 +114,9 @@ class TierTable(StrictModel):
         if self.tiers[-1].when:
             raise ValueError("the last tier in tiers.yaml must have no conditions (the catch-all)")
         if set(self.routing) != set(names):
-            raise ValueError(f"routing must name every tier exactly: tiers {sorted(names)}, "
-                             f"routing {sorted(self.routing)}")
+            raise ValueError(f"routing must name every tier exactly: {_difference(names, self.routing)}")
         if self.order and sorted(self.order) != sorted(names):
-            raise ValueError(f"order must list every tier once: tiers {names}, order {self.order}")
+            raise ValueError(f"order must list every tier once: {_difference(names, self.order)}")
         return self
 
     @property
@@ -129,6 +128,14 @@ class TierTable(StrictModel):
         """Tier name to colour, best tier first."""
         colour = {tier.name: tier.colour for tier in self.tiers}
         return {name: colour[name] for name in self.best_first}
+
+
+def _difference(tiers: list[str], named: Iterable[str]) -> str:
+    named = list(named)
+    parts = [f"missing {sorted(set(tiers) - set(named))}" if set(tiers) - set(named) else "",
+             f"not a tier {sorted(set(named) - set(tiers))}" if set(named) - set(tiers) else "",
+             "named twice" if len(set(named)) != len(named) else ""]
+    return "; ".join(part for part in parts if part) + f" (tiers: {', '.join(tiers)})"
 
 
 class Calibration(StrictModel):

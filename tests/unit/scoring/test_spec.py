@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from leadscore.config import ScoreSettings, load_yaml
+from leadscore.config import ScoreSettings, load_typed, load_yaml
 from leadscore.scoring.spec import FeatureSet, RuleSet, ScoringSpec, TierTable
 from leadscore.scoring.tiers import tier_array
 
@@ -98,3 +98,14 @@ def test_whole_numbers_stay_whole():
                                {"name": "rest"}]))
     assert spec.tiers.tiers[0].when == {"fit_score_min": 50, "completeness_max": 0.6}
     assert isinstance(spec.tiers.tiers[0].when["fit_score_min"], int)
+
+
+def test_a_broken_tiers_file_is_an_error_naming_the_file_and_the_missing_tier(tmp_path):
+    path = tmp_path / "tiers.yaml"
+    path.write_text("tiers: [{name: hot, when: {score_min: 60}}, {name: warm, when: {score_min: 40}}, "
+                    "{name: rest}]\nrouting: {hot: {action: a, channel: c, description: d}, "
+                    "rest: {action: a, channel: c, description: d}}\n")
+    with pytest.raises(ValueError) as error:
+        load_typed(path, TierTable)
+    assert str(error.value) == (f"{path}: routing must name every tier exactly: missing ['warm'] "
+                                "(tiers: hot, warm, rest)")
