@@ -8,6 +8,8 @@ cid), so a quarantined raw row never becomes an interaction.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import duckdb
 
 # Each raw behaviour row becomes one or more interactions: (source, id column,
@@ -32,6 +34,9 @@ INTERACTION_SELECTS = [
 ]
 
 
+INTERACTION_SOURCES = frozenset(spec[0] for spec in INTERACTION_SELECTS)
+
+
 def _interaction_select(source: str, id_col: str, kind: str, event_type: str, time_col: str,
                         channel: str, properties: str, where: str) -> str:
     return f"""
@@ -42,16 +47,23 @@ def _interaction_select(source: str, id_col: str, kind: str, event_type: str, ti
         FROM raw_{source} WHERE {where}"""
 
 
-def build_interaction(con: duckdb.DuckDBPyConnection) -> None:
-    """interaction(lid, pid, cid, event_type, event_time, channel, source, properties)."""
-    union = " UNION ALL ".join(_interaction_select(*spec) for spec in INTERACTION_SELECTS)
-    con.execute(f"""
-        CREATE OR REPLACE TABLE interaction AS
+def interaction_sql(sources: Collection[str] | None = None, with_record_id: bool = False) -> str:
+    """The interactions of raw tables `raw_<source>` joined to `record_map` (all sources, or
+    these, with the source record's id: the live path builds a few records' interactions by
+    the same SQL)."""
+    specs = [spec for spec in INTERACTION_SELECTS if sources is None or spec[0] in sources]
+    union = " UNION ALL ".join(_interaction_select(*spec) for spec in specs)
+    return f"""
         SELECT e.lid, m.pid, m.cid, e.event_type, e.event_time, e.channel, e.source,
-               m.cookie_id, e.properties
+               m.cookie_id, e.properties{", e.source_record_id" if with_record_id else ""}
         FROM ({union}) e
         JOIN record_map m USING (source, source_record_id)
-        ORDER BY e.event_time, e.lid""")
+        ORDER BY e.event_time, e.lid"""
+
+
+def build_interaction(con: duckdb.DuckDBPyConnection) -> None:
+    """interaction(lid, pid, cid, event_type, event_time, channel, source, properties)."""
+    con.execute(f"CREATE OR REPLACE TABLE interaction AS {interaction_sql()}")
 
 
 def build_outcome(con: duckdb.DuckDBPyConnection) -> None:

@@ -25,13 +25,21 @@ SOURCE_TRUST = ["crm_contacts", "user_accounts", "form_fills", "event_registrati
                 "orders", "opportunities", "email_activity", "web_sessions"]
 
 
+def title_patterns(rules: list[dict], label: str) -> list[tuple[str, re.Pattern]]:
+    """(name, whole-word pattern) per rule, in order."""
+    return [(rule[label], re.compile(r"\b(" + "|".join(map(re.escape, rule["words"])) + r")\b"))
+            for rule in rules]
+
+
+def classify_title(title: str, patterns: list[tuple[str, re.Pattern]]) -> str | None:
+    """The first rule whose word occurs in the (lower-case) title."""
+    return next((name for name, pattern in patterns if pattern.search(title)), None)
+
+
 def classify_titles(titles: pd.Series, rules: list[dict], label: str) -> pd.Series:
     """First rule whose word occurs as a whole word in the title; missing if none."""
-    distinct = titles.dropna().str.lower().unique()
-    patterns = [(rule[label], re.compile(r"\b(" + "|".join(map(re.escape, rule["words"])) + r")\b"))
-                for rule in rules]
-    mapping = {title: next((name for name, pattern in patterns if pattern.search(title)), None)
-               for title in distinct}
+    patterns = title_patterns(rules, label)
+    mapping = {title: classify_title(title, patterns) for title in titles.dropna().str.lower().unique()}
     return titles.str.lower().map(mapping).astype("string")
 
 

@@ -114,6 +114,19 @@ class ServingSettings(StrictModel):
     webhook: WebhookSettings = WebhookSettings()
 
 
+class ClockSettings(StrictModel):
+    """One "now" for every stage (leadscore/clock.py)."""
+
+    mode: Literal["world", "wall"] = "world"
+
+
+class LiveSettings(StrictModel):
+    """The live path: records ingested one by one between batch runs (leadscore/live/)."""
+
+    max_records: int = Field(1000, gt=0)   # records per POST /ingest call; more is a 413
+    busy_timeout_s: float = Field(30, gt=0)  # how long a writer waits for the event log's lock
+
+
 class Settings(StrictModel):
     """Everything a command needs; `root` anchors the relative paths."""
 
@@ -126,6 +139,8 @@ class Settings(StrictModel):
     training: TrainingSettings = TrainingSettings()
     score: ScoreSettings = ScoreSettings()
     serving: ServingSettings = ServingSettings()
+    clock: ClockSettings = ClockSettings()
+    live: LiveSettings = LiveSettings()
 
     def _resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.root / path).resolve()
@@ -163,6 +178,11 @@ class Settings(StrictModel):
     def serving_dir(self) -> Path:
         """Service state: the audit log and the webhook outbox."""
         return self.data_dir / "serving"
+
+    @property
+    def live_dir(self) -> Path:
+        """The live path's state: the clock, the event log, the score log."""
+        return self.data_dir / "live"
 
     @property
     def feature_repo(self) -> Path:

@@ -1,0 +1,166 @@
+"""Ingest: raw records of a source system into the event log, with the batch's rules.
+
+For each call, in one event-log transaction (see live/log.py for why):
+1. records already stored (same source and source id) are answered as duplicates and
+   change nothing;
+2. the rest are standardised and quarantined exactly as the batch does it
+   (identity/records.py), the reason kept with the raw record;
+3. each kept record gets its person by incremental identity (live/identity.py) and its
+   company by the batch's rule; the touched people's rows are folded with it;
+4. behaviour records become interactions by the middle layer's own SQL
+   (identity/middle.py), and everything is appended and committed before the answer.
+What follows (features, scores, pushes) reads the committed log.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from leadscore.config import Settings
+from leadscore.identity.middle import INTERACTION_SOURCES, interaction_sql
+from leadscore.identity.records import source_records, split_quarantine, standardise_records
+from leadscore.identity.resolve import IdentityRules, rules_from_settings
+from leadscore.live.identity import BatchIdentities, Decision, LiveIdentity
+from leadscore.live.log import EVENT_LOG, EventLog
+from leadscore.live.sources import ID_COLUMN, TIME_COLUMN, SourceRecord, frame_of
+
+
+@dataclass
+class Ingested:
+    """What one call did: per record its fate, and what the next steps need."""
+
+    source: str
+    accepted: list[dict] = field(default_factory=list)     # {source_record_id, pid}
+    duplicates: list[str] = field(default_factory=list)
+    quarantined: list[dict] = field(default_factory=list)  # {source_record_id, reason}
+    people: dict[str, dict] = field(default_factory=dict)  # touched pid -> person row
+    bound_cookies: dict[str, list[str]] = field(default_factory=dict)  # pid -> cookies bound now
+
+    @property
+    def touched(self) -> list[str]:
+        return list(self.people)
+
+
+def _json_rows(frame: pd.DataFrame) -> list[str]:
+    return frame.to_json(orient="records", lines=True, date_format="iso", date_unit="us").splitlines()
+
+
+class Ingestor:
+    """The live write path of one worker process (thread-safe: a log connection per thread)."""
+
+    def __init__(self, settings: Settings, rules: IdentityRules | None = None,
+                 batch: BatchIdentities | None = None) -> None:
+        self.settings = settings
+        self.rules = rules or rules_from_settings(settings)
+        self.batch = batch or BatchIdentities.load(settings.middle_db)
+        self._local = threading.local()
+
+    @property
+    def log(self) -> EventLog:
+        if not hasattr(self._local, "log"):
+            self._local.log = EventLog(self.settings.live_dir / EVENT_LOG,
+                                       self.settings.live.busy_timeout_s)
+        return self._local.log
+
+    def ingest(self, source: str, records: list[SourceRecord], received_at: datetime) -> Ingested:
+        result = Ingested(source)
+        frame = frame_of(source, records)
+        ids = frame[ID_COLUMN[source]].astype("string")
+        repeated = ids.duplicated()
+        result.duplicates += ids[repeated].tolist()
+        frame, ids = frame[~repeated.to_numpy()], ids[~repeated]
+        with self.log.writing() as log:
+            stored = log.already_stored(source, ids)
+            result.duplicates += [i for i in ids if i in stored]
+            fresh = frame[~ids.isin(stored).to_numpy()].reset_index(drop=True)
+            if not fresh.empty:
+                self._append(log, source, fresh, received_at, result)
+        return result
+
+    def _append(self, log: EventLog, source: str, raw: pd.DataFrame, received_at: datetime,
+                result: Ingested) -> None:
+        received = received_at.isoformat()
+        if source == "crm_accounts":
+            cids = ("account:" + raw["account_id"]).map(self.batch.company_nodes)
+            log.add_records(_rows(source, raw, received, pids=None, cids=cids, rules=None))
+            result.accepted += [{"source_record_id": i, "pid": None} for i in raw["account_id"]]
+            return
+        records = standardise_records(source_records(source, raw), self.rules.standardise)
+        kept, quarantine = split_quarantine(records, raw)
+        kept = kept.sort_values("seen_at", kind="stable")
+        identity = LiveIdentity(self.batch, log, self.rules.shared_identifier_max_names,
+                                self.rules.titles)
+        dicts = kept.to_dict("records")
+        decisions: list[Decision] = []
+        for record in dicts:
+            record["cid"] = self.batch.record_cid(record)
+            decisions.append(identity.decide(record))
+        people = identity.fold_people(dicts, decisions)
+        pids = pd.Series([d.pid for d in decisions], index=kept.index, dtype="string")
+        cids = pd.Series([people[d.pid].get("cid") if d.pid else r["cid"]
+                          for d, r in zip(decisions, dicts, strict=True)], index=kept.index, dtype="string")
+        kept_raw = raw.loc[kept.index]
+        log.add_records(_rows(source, kept_raw, received, pids, cids,
+                              [d.rule for d in decisions]))
+        bad = raw.loc[quarantine.index]
+        log.add_records(_rows(source, bad, received, None, None, None, reasons=quarantine["reason"]))
+        if source in INTERACTION_SOURCES:
+            log.add_interactions(self._interactions(source, kept_raw, kept, pids, cids))
+        log.learn(identity.learnt())
+        for decision in decisions:
+            for cookie in decision.bound_cookies:
+                log.bind_cookie(cookie, decision.pid)
+                result.bound_cookies.setdefault(decision.pid, []).append(cookie)
+        log.save_people(people)
+        result.people.update(people)
+        result.accepted += [{"source_record_id": i, "pid": d.pid}
+                            for i, d in zip(kept["source_record_id"], decisions, strict=True)]
+        result.quarantined += [{"source_record_id": i, "reason": r}
+                               for i, r in zip(quarantine["source_record_id"], quarantine["reason"],
+                                               strict=True)]
+
+    @property
+    def duckdb(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB of this thread, to run the middle layer's SQL on a few records."""
+        if not hasattr(self._local, "duckdb"):
+            self._local.duckdb = duckdb.connect()
+        return self._local.duckdb
+
+    def _interactions(self, source: str, raw: pd.DataFrame, kept: pd.DataFrame, pids: pd.Series,
+                      cids: pd.Series) -> pd.DataFrame:
+        """The kept records' interactions, by the middle layer's SQL."""
+        record_map = pd.DataFrame({"source": source, "source_record_id": kept["source_record_id"],
+                                   "pid": pids, "cid": cids, "cookie_id": kept["cookie_id"]})
+        con = self.duckdb
+        con.register(f"raw_{source}", raw)
+        con.register("record_map", record_map)
+        try:
+            return con.execute(interaction_sql([source], with_record_id=True)).df()
+        finally:
+            con.unregister(f"raw_{source}")
+            con.unregister("record_map")
+
+
+def _rows(source: str, raw: pd.DataFrame, received: str, pids: pd.Series | None,
+          cids: pd.Series | None, rules: list[str] | None,
+          reasons: pd.Series | None = None) -> list[dict]:
+    """Event-log rows of raw records (kept, or quarantined with their reasons)."""
+    times = raw[TIME_COLUMN[source]]
+    payloads = _json_rows(raw)
+    rows = []
+    for i, (index, source_id) in enumerate(zip(raw.index, raw[ID_COLUMN[source]], strict=True)):
+        seen = times.loc[index]
+        rows.append({
+            "source": source, "source_record_id": str(source_id), "received_at": received,
+            "seen_at": None if pd.isna(seen) else seen.isoformat(),
+            "status": "quarantined" if reasons is not None else "kept",
+            "reason": None if reasons is None else str(reasons.iloc[i]),
+            "pid": None if pids is None or pd.isna(pids.loc[index]) else pids.loc[index],
+            "cid": None if cids is None or pd.isna(cids.loc[index]) else cids.loc[index],
+            "rule": None if rules is None else rules[i], "payload": payloads[i]})
+    return rows

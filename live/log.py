@@ -1,0 +1,191 @@
+"""The event log: every record ingested between batch runs, appended durably before the answer.
+
+Why SQLite in WAL mode: the middle layer is one DuckDB file, which only one process may
+open for writing, while several service workers ingest at once. SQLite lets many processes
+write one file (one write transaction at a time, readers never blocked), commits are
+durable (`synchronous=FULL`), and it needs no server. Each ingest call is one
+`BEGIN IMMEDIATE` transaction: identity decisions read the identifiers learnt live and add
+new ones under the same lock, so two workers never mint two PIDs for one new email.
+
+Tables
+- `record`: one row per (source, source_record_id), the raw payload as sent, `kept` or
+  `quarantined` with its reason, and its pid/cid. The primary key makes a re-sent record
+  a no-op (idempotent by source and source id).
+- `interaction`: the kept behaviour records as middle-layer interactions (same columns,
+  times as ISO text), read beside the middle layer by portraits, segments and features.
+- `identifier`: identifiers learnt live ('email:x@y.com' -> pid, the name keys seen
+  with it), and cookies bound to a person by a form fill.
+- `person`: the person rows of PIDs touched live (the middle layer's `person` columns,
+  folded with what the live records taught), as JSON.
+
+The batch compacts the log: `leadscore identity resolve` reads its records beside the raw
+sources and keeps their PIDs (stable IDs), after which they are in the middle layer.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+EVENT_LOG = "events.db"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS record (
+    source TEXT NOT NULL, source_record_id TEXT NOT NULL, received_at TEXT NOT NULL,
+    seen_at TEXT, status TEXT NOT NULL CHECK (status IN ('kept', 'quarantined')), reason TEXT,
+    pid TEXT, cid TEXT, rule TEXT, payload TEXT NOT NULL,
+    PRIMARY KEY (source, source_record_id));
+CREATE INDEX IF NOT EXISTS record_pid ON record (pid);
+CREATE TABLE IF NOT EXISTS interaction (
+    lid TEXT PRIMARY KEY, pid TEXT, cid TEXT, event_type TEXT NOT NULL, event_time TEXT NOT NULL,
+    channel TEXT, source TEXT NOT NULL, source_record_id TEXT NOT NULL, cookie_id TEXT,
+    properties TEXT);
+CREATE INDEX IF NOT EXISTS interaction_pid ON interaction (pid);
+CREATE INDEX IF NOT EXISTS interaction_cookie ON interaction (cookie_id);
+CREATE TABLE IF NOT EXISTS identifier (
+    key TEXT PRIMARY KEY, pid TEXT, names TEXT NOT NULL DEFAULT '[]');
+CREATE TABLE IF NOT EXISTS person (pid TEXT PRIMARY KEY, row TEXT NOT NULL);
+"""
+INTERACTION_COLUMNS = ["lid", "pid", "cid", "event_type", "event_time", "channel", "source",
+                       "source_record_id", "cookie_id", "properties"]
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the log knows of an identifier: its person (None: a cookie not yet bound) and
+    the name keys it was seen with."""
+
+    pid: str | None
+    names: frozenset[str]
+
+
+def _iso(value) -> str | None:
+    if value is None or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).tz_convert("UTC").isoformat()
+
+
+class EventLog:
+    """One connection to the event log (one per thread: sqlite3 connections are not shared)."""
+
+    def __init__(self, path: Path, busy_timeout_s: float = 30) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
+                                   check_same_thread=False)
+        self.con.execute("PRAGMA journal_mode=WAL")
+        self.con.execute("PRAGMA synchronous=FULL")
+        self.con.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.con.close()
+
+    @contextmanager
+    def writing(self) -> Iterator[EventLog]:
+        """One write transaction, taken at once (the lock that serialises identity decisions)."""
+        self.con.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def already_stored(self, source: str, ids: Iterable[str]) -> set[str]:
+        ids = list(ids)
+        found: set[str] = set()
+        for chunk in _chunks(ids):
+            found |= {row[0] for row in self.con.execute(
+                f"SELECT source_record_id FROM record WHERE source = ? AND source_record_id IN "
+                f"({','.join('?' * len(chunk))})", [source, *chunk])}
+        return found
+
+    def known(self, keys: Iterable[str]) -> dict[str, Known]:
+        keys = list(dict.fromkeys(keys))
+        out: dict[str, Known] = {}
+        for chunk in _chunks(keys):
+            for key, pid, names in self.con.execute(
+                    f"SELECT key, pid, names FROM identifier WHERE key IN ({','.join('?' * len(chunk))})",
+                    chunk):
+                out[key] = Known(pid, frozenset(json.loads(names)))
+        return out
+
+    def people(self, pids: Iterable[str]) -> dict[str, dict]:
+        pids = list(dict.fromkeys(pids))
+        out: dict[str, dict] = {}
+        for chunk in _chunks(pids):
+            for pid, row in self.con.execute(
+                    f"SELECT pid, row FROM person WHERE pid IN ({','.join('?' * len(chunk))})", chunk):
+                out[pid] = json.loads(row)
+        return out
+
+    def interactions(self, pids: Iterable[str] = (), cookies: Iterable[str] = (),
+                     everyone: bool = False) -> pd.DataFrame:
+        """Live interactions of these people and of these cookies (or all of them), typed as the
+        middle layer's (event_time as UTC timestamps)."""
+        if everyone:
+            frame = pd.read_sql_query("SELECT * FROM interaction", self.con)
+        else:
+            parts = []
+            for column, values in (("pid", list(pids)), ("cookie_id", list(cookies))):
+                for chunk in _chunks(values):
+                    parts.append(pd.read_sql_query(
+                        f"SELECT * FROM interaction WHERE {column} IN ({','.join('?' * len(chunk))})",
+                        self.con, params=chunk))
+            frame = (pd.concat(parts, ignore_index=True).drop_duplicates("lid") if parts
+                     else pd.DataFrame(columns=INTERACTION_COLUMNS))
+        frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601")
+        return frame.astype({c: "string" for c in INTERACTION_COLUMNS if c != "event_time"})
+
+    def records(self, status: str | None = None) -> pd.DataFrame:
+        where = "" if status is None else "WHERE status = ?"
+        return pd.read_sql_query(f"SELECT * FROM record {where} ORDER BY rowid", self.con,
+                                 params=[] if status is None else [status])
+
+    def counts(self) -> dict[str, int]:
+        rows = self.con.execute("SELECT status, count(*) FROM record GROUP BY status").fetchall()
+        return {status: n for status, n in rows}
+
+    # --- writes (inside `writing()`) ---------------------------------------------------------
+
+    def add_records(self, rows: Iterable[dict]) -> None:
+        self.con.executemany(
+            "INSERT OR IGNORE INTO record (source, source_record_id, received_at, seen_at, status, "
+            "reason, pid, cid, rule, payload) VALUES (:source, :source_record_id, :received_at, "
+            ":seen_at, :status, :reason, :pid, :cid, :rule, :payload)", list(rows))
+
+    def add_interactions(self, frame: pd.DataFrame) -> None:
+        rows = frame.reindex(columns=INTERACTION_COLUMNS).astype(object)
+        rows["event_time"] = [_iso(t) for t in frame["event_time"]]
+        rows = rows.where(rows.notna(), None)
+        self.con.executemany(
+            f"INSERT OR IGNORE INTO interaction VALUES ({','.join('?' * len(INTERACTION_COLUMNS))})",
+            rows.itertuples(index=False, name=None))
+
+    def learn(self, identifiers: dict[str, Known]) -> None:
+        self.con.executemany(
+            "INSERT INTO identifier (key, pid, names) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE "
+            "SET pid = coalesce(identifier.pid, excluded.pid), names = excluded.names",
+            [(key, known.pid, json.dumps(sorted(known.names))) for key, known in identifiers.items()])
+
+    def bind_cookie(self, cookie_id: str, pid: str) -> None:
+        """Give a cookie's anonymous live interactions to the person who just revealed it."""
+        self.con.execute("UPDATE interaction SET pid = ? WHERE cookie_id = ? AND pid IS NULL",
+                         [pid, cookie_id])
+
+    def save_people(self, rows: dict[str, dict]) -> None:
+        self.con.executemany("INSERT OR REPLACE INTO person (pid, row) VALUES (?, ?)",
+                             [(pid, json.dumps(row, default=str)) for pid, row in rows.items()])
+
+
+def _chunks(values: list, size: int = 500) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
