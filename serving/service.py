@@ -101,10 +101,14 @@ class LeadScoring:
         # service's configuration, and again in every worker: what only a working service
         # needs (Feast, MLflow, the model's libraries, DuckDB) is imported here, so the
         # supervisor's import is quick and the workers start sooner.
+        from leadscore.clock import open_clock
         from leadscore.features.store import OnlineFeatures, open_store
+        from leadscore.live.ingest import Ingestor
+        from leadscore.live.score_log import ScoreLog
         from leadscore.segments.api import build_router
         from leadscore.segments.engine import SegmentEngine
         from leadscore.serving.champion import ChampionWatcher
+        from leadscore.serving.ingest import build_router as build_ingest_router
         from leadscore.serving.portrait.reader import PortraitReader
         from leadscore.serving.webhook import MqlPusher
 
@@ -120,7 +124,12 @@ class LeadScoring:
         self.portraits = PortraitReader(settings)
         self.audit = AuditLog(settings.serving_dir / "audit.jsonl")
         self.segments = SegmentEngine(settings)
+        self.clock = open_clock(settings)
+        self.ingestor = Ingestor(settings)
+        self.score_log = ScoreLog(settings.live_dir / "scores", settings.live.busy_timeout_s)
         app.include_router(build_router(self.segments, allowed("segments")))
+        app.include_router(build_ingest_router(self.ingest_records, allowed("ingest"),
+                                               settings.live.max_records))
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
@@ -133,7 +142,7 @@ class LeadScoring:
 
     # ---- scores for the CRM -------------------------------------------------------------
 
-    def _score_items(self, items: list[ScoreRequest], batch: bool = False
+    def _score_items(self, items: list[ScoreRequest], batch: bool = False, trigger: str = "score"
                      ) -> tuple[list[tuple[int, dict]], list[ItemError]]:
         """(position, score record) of each item that could be scored, in request order, and
         the errors. PIDs take one online read for all, everything one matrix; only scores
@@ -162,7 +171,24 @@ class LeadScoring:
             self.pusher.observe([result for result in results if result["pid"] is not None])
         except Exception:  # noqa: BLE001 - a crossing missed now is found at the next scoring
             log.exception("could not queue MQL crossings for the CRM webhook")
+        self.score_log.append(results, self.clock.now(), trigger)
         return list(zip(order, results, strict=True)), errors
+
+    # ---- records from the source systems ----------------------------------------------
+
+    def ingest_records(self, source: str, records: list) -> dict:
+        """Append records to the event log (live/ingest.py), then re-score every person they
+        touched (the MQL webhook sees the crossings at once)."""
+        from leadscore.live.sources import ID_COLUMN
+        from leadscore.serving.ingest import describe
+
+        done = self.ingestor.ingest(source, records, self.clock.now())
+        scores: list[dict] = []
+        if done.touched:
+            results, _ = self._score_items([ScoreRequest(pid=pid) for pid in done.touched],
+                                           batch=True, trigger="ingest")
+            scores = [result for _, result in results]
+        return describe(done, scores, [str(getattr(r, ID_COLUMN[source])) for r in records])
 
     @app.post("/score", tags=["scores"], response_model=ScoreResponse)
     async def score(self, request: ScoreRequest,
@@ -185,7 +211,7 @@ class LeadScoring:
         if len(request.items) > limit:
             raise HTTPException(413, f"{len(request.items)} items is more than the maximum of {limit} "
                                      "per call (serving.max_batch): split the batch")
-        results, errors = self._score_items(request.items, batch=True)
+        results, errors = self._score_items(request.items, batch=True, trigger="score_batch")
         # The records are the scorer's own values in BatchResponse's shape: sent as they are,
         # without validating a thousand models again.
         return JSONResponse({"results": [{"index": i, **result} for i, result in results],

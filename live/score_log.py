@@ -1,0 +1,82 @@
+"""The score log: every score the service returned or computed on ingest, as it was served.
+
+What sales and the CRM actually saw (not today's model re-scoring the past): the portrait's
+history and the monitoring read it. One SQLite file per day (`<live_dir>/scores/
+<YYYY-MM-DD>.db`, the day of the clock), in WAL mode so that every worker appends to it
+at once and readers never wait; a day is a partition that can be archived or dropped whole.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS score (
+    at TEXT NOT NULL, pid TEXT NOT NULL, model_version TEXT NOT NULL, probability REAL NOT NULL,
+    score REAL NOT NULL, tier TEXT NOT NULL, reasons TEXT NOT NULL, feature_timestamp TEXT,
+    trigger TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS score_pid ON score (pid, at);
+"""
+COLUMNS = ["at", "pid", "model_version", "probability", "score", "tier", "reasons",
+           "feature_timestamp", "trigger"]
+
+
+class ScoreLog:
+    """Appends and reads the day files of `folder`; one connection per thread and day."""
+
+    def __init__(self, folder: Path, busy_timeout_s: float = 30) -> None:
+        self.folder = Path(folder)
+        self.busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+
+    def _connection(self, day: str) -> sqlite3.Connection:
+        cache = self._local.__dict__.setdefault("connections", {})
+        if day not in cache:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.folder / f"{day}.db", timeout=self.busy_timeout_s,
+                                  isolation_level=None, check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")  # in WAL: durable across a process crash
+            con.executescript(SCHEMA)
+            cache[day] = con
+        return cache[day]
+
+    def append(self, scores: Iterable[dict], at: datetime, trigger: str) -> int:
+        """Log scores (the scorer's records) served at `at`; `trigger`: score, score_batch, ingest."""
+        rows = [(at.isoformat(), s["pid"], s["model_version"], s["probability"], s["score"], s["tier"],
+                 json.dumps({"up": s["reasons_up"], "down": s["reasons_down"]}),
+                 s.get("feature_timestamp"), trigger)
+                for s in scores if s.get("pid") is not None]
+        if rows:
+            con = self._connection(at.date().isoformat())
+            con.executemany(f"INSERT INTO score VALUES ({','.join('?' * len(COLUMNS))})", rows)
+        return len(rows)
+
+    def days(self) -> list[str]:
+        return sorted(path.stem for path in self.folder.glob("*.db"))
+
+    def read(self, pids: list[str] | None = None, since: datetime | None = None) -> pd.DataFrame:
+        """Logged scores (of these people, from this instant on), oldest first."""
+        frames = []
+        for day in self.days():
+            if since is not None and day < since.date().isoformat():
+                continue
+            where, params = [], []
+            if pids is not None:
+                where.append(f"pid IN ({','.join('?' * len(pids))})")
+                params += pids
+            if since is not None:
+                where.append("at >= ?")
+                params.append(since.isoformat())
+            sql = "SELECT * FROM score" + (f" WHERE {' AND '.join(where)}" if where else "")
+            frames.append(pd.read_sql_query(sql, self._connection(day), params=params))
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+        frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
+        return frame.sort_values("at", kind="stable").reset_index(drop=True)

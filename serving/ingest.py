@@ -1,0 +1,90 @@
+"""POST /ingest/{source}: a source system's records, as they happen, to fresh scores.
+
+One route per source system, each documented by its record model (live/sources.py), so
+that the OpenAPI page shows every schema. A call takes one record or a list of them; it
+answers, per record, whether it was accepted (with its PID), a duplicate of one already
+stored (re-sending changes nothing) or quarantined (with the reason), and the new score
+of every person it touched. Everything is in the event log before the answer.
+
+(No `from __future__ import annotations` here: FastAPI reads the route's annotations, which
+name a model chosen per route at run time.)
+"""
+
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from leadscore.access.auth import Caller
+from leadscore.live.ingest import Ingested
+from leadscore.live.sources import SOURCES, SourceRecord
+
+
+class IngestedRecord(BaseModel):
+    source_record_id: str
+    status: Literal["accepted", "duplicate", "quarantined"]
+    pid: str | None = Field(None, description="The person the record was resolved to (accepted; "
+                                              "null for an anonymous web session).")
+    reason: str | None = Field(None, description="Why the record was quarantined.")
+
+
+class LiveScore(BaseModel):
+    pid: str
+    score: float
+    probability: float
+    tier: str
+    model_version: str
+
+
+class IngestResponse(BaseModel):
+    source: str
+    accepted: int
+    duplicates: int
+    quarantined: int
+    records: list[IngestedRecord] = Field(description="Each record's fate, in request order.")
+    scores: list[LiveScore] = Field(description="The new score of every person the records touched.")
+
+
+def describe(done: Ingested, scores: list[dict], order: list[str]) -> dict:
+    """The answer of one call, its records in request order."""
+    fate: dict[str, dict] = {}
+    for item in done.accepted:
+        fate[item["source_record_id"]] = {"status": "accepted", "pid": item["pid"]}
+    for item in done.quarantined:
+        fate[item["source_record_id"]] = {"status": "quarantined", "reason": item["reason"]}
+    records = [{"source_record_id": i, **fate.get(i, {"status": "duplicate"})} for i in order]
+    return {"source": done.source, "accepted": len(done.accepted), "duplicates": len(done.duplicates),
+            "quarantined": len(done.quarantined), "records": records,
+            "scores": [{key: s[key] for key in LiveScore.model_fields} for s in scores]}
+
+
+Ingest = Callable[[str, list[SourceRecord]], dict]
+
+
+def build_router(ingest: Ingest, permission: Callable, max_records: int) -> APIRouter:
+    """The /ingest routes; `ingest(source, records)` does the work and returns the answer."""
+    router = APIRouter(tags=["ingest"])
+    for source, model in SOURCES.items():
+        router.add_api_route(
+            f"/ingest/{source}", _endpoint(source, model, ingest, permission, max_records),
+            methods=["POST"], response_model=IngestResponse, name=f"ingest_{source}",
+            summary=f"Ingest {source.replace('_', ' ')}",
+            description=f"{model.__doc__} One record or a list of at most {max_records} "
+                        "(`live.max_records`); a record already stored (same id) changes nothing.",
+            responses={413: {"description": f"More than {max_records} records in one call"}})
+    return router
+
+
+def _endpoint(source: str, model: type[SourceRecord], ingest: Ingest, permission: Callable,
+              max_records: int) -> Callable:
+    def endpoint(records: Annotated[list[model] | model, Body()],  # type: ignore[valid-type]
+                 who: Annotated[Caller, Depends(permission)]) -> dict:
+        batch = records if isinstance(records, list) else [records]
+        if len(batch) > max_records:
+            raise HTTPException(413, f"{len(batch)} records is more than the maximum of {max_records} "
+                                     "per call (live.max_records): split them")
+        return ingest(source, batch)
+
+    endpoint.__name__ = f"ingest_{source}"
+    return endpoint
