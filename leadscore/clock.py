@@ -79,11 +79,15 @@ class WorldClock:
         return self._seen[1]
 
     def set_speed(self, speed: float) -> Anchor:
-        """Move at `speed` from now on (re-anchored at the current instant: no jump)."""
-        if speed <= 0:
-            raise ValueError(f"clock speed must be positive, got {speed}")
+        """Move at `speed` from now on (0 pauses), re-anchored at the current instant: no jump."""
         wall = datetime.now(UTC)
-        anchor = Anchor(self.anchor().at(wall), wall, speed)
+        return self.place(self.anchor().at(wall), speed, wall)
+
+    def place(self, world: datetime, speed: float = 1.0, wall: datetime | None = None) -> Anchor:
+        """Set the clock to `world` (a new world, a test's fixed instant) moving at `speed`."""
+        if speed < 0:
+            raise ValueError(f"clock speed must be 0 (paused) or positive, got {speed}")
+        anchor = Anchor(world, wall or datetime.now(UTC), speed)
         self._write(anchor, replace=True)
         return anchor
 

@@ -118,6 +118,11 @@ class EventLog:
                 out[key] = Known(pid, frozenset(json.loads(names)))
         return out
 
+    def known_cookies_of(self, pid: str) -> dict[str, Known]:
+        """The cookies bound to `pid` live ('cookie_id:<id>' -> what is known)."""
+        return {key: Known(owner, frozenset(json.loads(names))) for key, owner, names in self.con.execute(
+            "SELECT key, pid, names FROM identifier WHERE pid = ? AND key LIKE 'cookie_id:%'", [pid])}
+
     def people(self, pids: Iterable[str]) -> dict[str, dict]:
         pids = list(dict.fromkeys(pids))
         out: dict[str, dict] = {}
@@ -144,6 +149,14 @@ class EventLog:
                      else pd.DataFrame(columns=INTERACTION_COLUMNS))
         frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601")
         return frame.astype({c: "string" for c in INTERACTION_COLUMNS if c != "event_time"})
+
+    def interactions_after(self, seq: int) -> tuple[pd.DataFrame, int]:
+        """The interactions appended after row `seq` of the log, and the last row's number."""
+        frame = pd.read_sql_query("SELECT rowid AS seq, * FROM interaction WHERE rowid > ? ORDER BY rowid",
+                                  self.con, params=[seq])
+        last = int(frame["seq"].max()) if len(frame) else seq
+        frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601")
+        return frame.drop(columns="seq"), last
 
     def records(self, status: str | None = None) -> pd.DataFrame:
         where = "" if status is None else "WHERE status = ?"

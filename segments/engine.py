@@ -7,8 +7,10 @@ calls) and reloads when the middle layer, the tags or the scores changed, so "th
 scoring" stays the latest without a restart; `refresh()` reloads on demand.
 
 "Now" for relative windows ("the last 7 days") is the segment's `as_of` if it has one,
-else the latest event time in the middle layer, not the wall clock: the world is a
-snapshot, frozen at its last event.
+else the clock's now (leadscore/clock.py: the wall clock, or the demo world's, which starts
+at its end); a world made in memory (benchmarks) keeps its own `as_of`. Records ingested
+since the batch count at once: each request first appends the event log's new
+interactions to the loaded world (world.LiveTail).
 
 Previews and exports mask email and phone (access.masking) whoever asks.
 """
@@ -21,16 +23,18 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import duckdb
 
 from leadscore.access.masking import mask_record
-from leadscore.config import Settings
+from leadscore.clock import open_clock
+from leadscore.config import Settings, load_yaml
 from leadscore.segments.compile import MEMBER_COLUMNS, count_sql, members_sql
 from leadscore.segments.dsl import Segment, parse_segment
 from leadscore.segments.store import SegmentStore
-from leadscore.segments.world import World, load_world, source_stamps
+from leadscore.segments.world import LiveTail, World, load_world, source_stamps
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,13 @@ class SegmentEngine:
         self.store = SegmentStore(settings.data_dir / "segments")
         self._lock = threading.Lock()
         self._world = world or load_world(settings)
+        self.clock = open_clock(settings)
+        event_types = list(load_yaml(settings.config_file("event_types.yaml"))["event_types"])
+        self._tail = LiveTail(settings.live_dir / "events.db", event_types)
+
+    def now(self, world: World) -> datetime:
+        """The "now" of relative windows: the clock's, or an in-memory world's own."""
+        return world.as_of if world.stamps is None else self.clock.now()
 
     def refresh(self) -> None:
         """Reload the world from the middle layer, tags and scores."""
@@ -57,29 +68,35 @@ class SegmentEngine:
     def world(self) -> World:
         """The current world, reloaded first if a source file changed since it was loaded."""
         world = self._world
-        if world.stamps is None or source_stamps(self.settings) == world.stamps:
+        if world.stamps is None:
             return world
+        if source_stamps(self.settings) != world.stamps:
+            with self._lock:
+                if self._world is world:  # not reloaded by another request meanwhile
+                    self._reload(world)
+                world = self._world
         with self._lock:
-            if self._world is world:  # not reloaded by another request meanwhile
-                self._reload(world)
-            return self._world
+            self._tail.sync(world)
+        return world
 
     def _reload(self, old: World) -> None:
         try:
             self._world = load_world(self.settings)
         except Exception as error:  # a source being rewritten: keep serving the old world
             log.warning("segments: reload failed (%s); keeping the world of %s", error, old.as_of)
-            self._world = World(old.con, old.vocabulary, old.as_of, old.tiers, source_stamps(self.settings))
+            self._world = World(old.con, old.vocabulary, old.as_of, old.tiers, source_stamps(self.settings),
+                                old.extract)
 
     def vocabulary(self) -> dict:
         """Fields, event types, properties, tags, score fields and tiers, as JSON."""
         world = self.world()
-        return {**world.vocabulary.describe(), "tiers": list(world.tiers), "as_of": world.as_of.isoformat()}
+        return {**world.vocabulary.describe(), "tiers": list(world.tiers),
+                "as_of": self.now(world).isoformat()}
 
     def count(self, segment: Segment | dict) -> dict:
         """{count, by_tier (every tier and `unscored`), as_of, sql_ms}."""
         segment, world = parse_segment(segment), self.world()
-        sql, params = count_sql(segment, world.vocabulary, world.as_of)
+        sql, params = count_sql(segment, world.vocabulary, self.now(world))
         started = time.perf_counter()
         with world.con.cursor() as cursor:
             rows = cursor.execute(sql, params).fetchall()
@@ -88,12 +105,12 @@ class SegmentEngine:
         for tier, members in rows:
             by_tier[tier or UNSCORED] = by_tier.get(tier or UNSCORED, 0) + members
         return {"count": sum(by_tier.values()), "by_tier": by_tier,
-                "as_of": (segment.as_of or world.as_of).isoformat(), "sql_ms": round(sql_ms, 2)}
+                "as_of": (segment.as_of or self.now(world)).isoformat(), "sql_ms": round(sql_ms, 2)}
 
     def preview(self, segment: Segment | dict, limit: int = 20) -> list[dict]:
         """The first `limit` members (best score first), email and phone masked."""
         segment, world = parse_segment(segment), self.world()
-        sql, params = members_sql(segment, world.vocabulary, world.as_of, limit)
+        sql, params = members_sql(segment, world.vocabulary, self.now(world), limit)
         with world.con.cursor() as cursor:
             cursor.execute(sql, params)
             names = [d[0] for d in cursor.description]
@@ -103,7 +120,7 @@ class SegmentEngine:
         """Every member as CSV text, in chunks, email and phone masked. The segment is checked
         before the first chunk, so a bad one fails before anything is sent."""
         segment, world = parse_segment(segment), self.world()
-        sql, params = members_sql(segment, world.vocabulary, world.as_of)
+        sql, params = members_sql(segment, world.vocabulary, self.now(world))
         cursor = world.con.cursor()
         cursor.execute(sql, params)
         return _csv_chunks(cursor)
@@ -111,7 +128,7 @@ class SegmentEngine:
     def save(self, segment: Segment | dict, created_by: str | None = None) -> dict:
         """Store a segment after checking it compiles against the current vocabulary."""
         segment, world = parse_segment(segment), self.world()
-        count_sql(segment, world.vocabulary, world.as_of)
+        count_sql(segment, world.vocabulary, self.now(world))
         return self.store.save(segment, created_by)
 
     def saved(self, segment_id: str) -> dict[str, Any]:

@@ -14,9 +14,10 @@ DuckDB at start (a few seconds for the default world), and the vocabulary with i
   `scores/score_history.parquet`.
 
 Missing tags or scores load as empty tables: conditions on them then fail with a message
-naming the command that makes them. `as_of`, the world's "now", is the latest event time
-in the middle layer: the data is a snapshot, and the wall clock would put every recent
-window after its last event.
+naming the command that makes them. `as_of` is the latest event time in the middle layer;
+the engine counts windows from the clock (leadscore/clock.py). Interactions ingested
+since the batch (the event log, live/log.py) are appended to the loaded `interaction`
+table as they arrive (`LiveTail`), with the same typed property columns.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class World:
     as_of: datetime
     tiers: tuple[str, ...]
     stamps: dict[str, int | None] | None
+    extract: str = ""  # the SELECT clause that types an event's JSON properties into columns
 
 
 def sources(settings: Settings) -> dict[str, Path]:
@@ -99,8 +101,9 @@ def _column_types(found: dict[str, Properties]) -> Properties:
 
 
 def _load_middle(con: duckdb.DuckDBPyConnection, middle_db: Path,
-                 event_types: list[str]) -> dict[str, Properties]:
-    """person, company and the typed interaction table; returns {event type: {property: type}}."""
+                 event_types: list[str]) -> tuple[dict[str, Properties], str]:
+    """person, company and the typed interaction table; returns {event type: {property: type}}
+    and the clause that extracts the properties."""
     con.execute("ATTACH $1 AS mid (READ_ONLY)", [str(middle_db)])
     try:
         con.execute("CREATE TABLE person AS SELECT * FROM mid.person WHERE pid IS NOT NULL")
@@ -117,7 +120,7 @@ def _load_middle(con: duckdb.DuckDBPyConnection, middle_db: Path,
             ORDER BY event_type, event_time""", [event_types])
     finally:
         con.execute("DETACH mid")
-    return {event: {key: columns[key] for key in found.get(event, {})} for event in event_types}
+    return {event: {key: columns[key] for key in found.get(event, {})} for event in event_types}, extracted
 
 
 def _literal(text: str) -> str:
@@ -200,11 +203,42 @@ def load_world(settings: Settings) -> World:
     paths = sources(settings)
     con = duckdb.connect(":memory:")
     con.execute("SET enable_progress_bar = false")  # a bar on stderr would garble `bench --json` logs
-    properties = _load_middle(con, paths["middle"], list(described))
+    properties, extract = _load_middle(con, paths["middle"], list(described))
     tags = _load_tags(con, paths["tags"])
     scored = _load_scores(con, paths["scores"])
     vocabulary = Vocabulary(_attributes(con), _events(con, described, properties), tags, _scores(tiers),
                             tagged=bool(tags), scored=scored)
     as_of = con.execute("SELECT as_of FROM clock").fetchall()[0][0] or datetime.now(UTC)  # no events: now
     log.info("segments world loaded: as of %s, tags %s, scores %s", as_of, bool(tags), scored)
-    return World(con, vocabulary, as_of.astimezone(UTC), tiers, stamps)
+    return World(con, vocabulary, as_of.astimezone(UTC), tiers, stamps, extract)
+
+
+class LiveTail:
+    """Appends the event log's new interactions to a loaded world's `interaction` table."""
+
+    def __init__(self, log_path: Path, event_types: list[str]) -> None:
+        self.log_path = log_path
+        self.event_types = event_types
+        self._seen: dict[int, int] = {}  # id(world connection) -> last event-log row appended
+
+    def sync(self, world: World) -> int:
+        """Append what arrived since the last call; returns how many interactions."""
+        if not self.log_path.is_file():
+            return 0
+        from leadscore.live.log import EventLog
+
+        log_ = EventLog(self.log_path)
+        try:
+            seen = self._seen.get(id(world.con), 0)
+            frame, last = log_.interactions_after(seen)
+        finally:
+            log_.close()
+        self._seen[id(world.con)] = last
+        frame = frame[frame["pid"].notna() & frame["event_type"].isin(self.event_types)]
+        if frame.empty:
+            return 0
+        with world.con.cursor() as cursor:
+            cursor.register("live_interaction", frame)
+            cursor.execute(f"INSERT INTO interaction SELECT pid, event_type, event_time{world.extract} "
+                           "FROM live_interaction")
+        return len(frame)

@@ -9,8 +9,12 @@ Decisions:
 
 - **Account owner**: the company's `owner_rep_id` when the person has a company with an
   owner, else the person's own `owner_rep_id` (`PortraitReader.owner`).
-- **"Now"** is the world's latest interaction (max `event_time`), not the wall clock, so
-  the recency windows mean the same on a replayed or synthetic world.
+- **"Now"** is the clock's (leadscore/clock.py): the wall clock in production; on the demo
+  world a clock that starts at the world's end and moves on (a replay sets its speed).
+- **Live events**: records ingested since the last batch (the event log, live/log.py) are
+  in the timeline and the counts at once, beside the middle layer's; so are the anonymous
+  visits of a cookie a live form fill bound to the person, and the scores served (the
+  score log) beside the batch's history.
 - **Engaged** means any interaction except the passive ones (`passive_event_types` in
   config/features.yaml: `email_send`, something we did to the person).
 - **Timeline**: every interaction of the person, passive ones included (marked), newest first.
@@ -43,7 +47,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from leadscore.access.masking import mask_emails_in, mask_record
+from leadscore.clock import Clock, open_clock
 from leadscore.config import Settings, load_yaml
+from leadscore.live.log import EVENT_LOG, EventLog
+from leadscore.live.score_log import ScoreLog
 from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
 from leadscore.serving.portrait.schemas import (
     Colleague,
@@ -129,6 +136,11 @@ SELECT lid, epoch_us(event_time) AS event_us, event_type, channel, source, prope
 FROM interaction WHERE pid = $pid
 """
 
+_ANONYMOUS_VISITS_SQL = """
+SELECT lid, epoch_us(event_time) AS event_us, event_type, channel, source, properties
+FROM interaction WHERE pid IS NULL AND list_contains($cookies, cookie_id)
+"""
+
 # Engaged people of the person's company and of the other companies of its group.
 _ENGAGED_SQL = """
 WITH scope AS (
@@ -184,8 +196,11 @@ def _passive_types(settings: Settings) -> list[str]:
 class PortraitReader:
     """Reads portraits from the middle layer, the tags and the score history. Thread-safe."""
 
-    def __init__(self, settings: Settings, max_colleagues: int = 20):
+    def __init__(self, settings: Settings, max_colleagues: int = 20, clock: Clock | None = None):
         self.settings = settings
+        self.clock = clock or open_clock(settings)
+        self.score_log = ScoreLog(settings.live_dir / "scores", settings.live.busy_timeout_s)
+        self._local = threading.local()
         self.db_path = settings.middle_db
         self.max_colleagues = max_colleagues
         self.passive = _passive_types(settings)
@@ -228,6 +243,13 @@ class PortraitReader:
             finally:
                 cursor.close()
 
+    @property
+    def live(self) -> EventLog:
+        """This thread's connection to the event log."""
+        if not hasattr(self._local, "log"):
+            self._local.log = EventLog(self.settings.live_dir / EVENT_LOG, self.settings.live.busy_timeout_s)
+        return self._local.log
+
     def owner(self, pid: str) -> str | None:
         """The account owner of `pid`: the company's rep, else the person's. UnknownPerson if none."""
         with self._middle() as con:
@@ -253,7 +275,8 @@ class PortraitReader:
             tags=[Tag(**t) for t in self.tags.rows(pid)],
             engagement=_engagement(timeline, read.now), timeline=timeline,
             opportunities=[_opportunity(o, pid) for o in read.opportunities],
-            score_history=[_score_point(h) for h in self.history.rows(pid) if h.get("scored_at") is not None],
+            score_history=[_score_point(h) for h in self.history.rows(pid) if h.get("scored_at") is not None]
+            + [_served_point(h) for h in self.score_log.read([pid]).to_dict("records")],
             current_score=score,
             colleagues=same[:self.max_colleagues], colleagues_total=len(same),
             group_colleagues=elsewhere[:self.max_colleagues], group_colleagues_total=len(elsewhere),
@@ -265,9 +288,9 @@ class PortraitReader:
         if not rows:
             raise UnknownPerson(pid)
         row = rows[0]
-        now = _utc(con.execute("SELECT max(event_time) FROM interaction").fetchone()[0])
+        now = self.clock.now()
         # epoch microseconds: no time zone conversion per row; sorted here, cheaper than in SQL
-        events = sorted(con.execute(_TIMELINE_SQL, {"pid": pid}).fetchall(),
+        events = sorted(con.execute(_TIMELINE_SQL, {"pid": pid}).fetchall() + self._live_events(con, pid),
                         key=lambda e: (e[1], e[0] or ""), reverse=True)
         cid, eid = row["c_cid"], row["eid"]
         engaged: list[dict] = []
@@ -280,6 +303,18 @@ class PortraitReader:
             group = _rows(con, _GROUP_SQL, {"eid": eid, "cid": cid})
         opportunities = _rows(con, _OPPORTUNITY_SQL, {"pid": pid, "cid": row["cid"]})
         return _MiddleRows(row, now, events, engaged, group, opportunities)
+
+
+    def _live_events(self, con: duckdb.DuckDBPyConnection, pid: str) -> list[tuple]:
+        """The person's interactions in the event log, and the middle layer's anonymous visits
+        of cookies bound to the person live, as _TIMELINE_SQL rows."""
+        live = self.live.interactions(pids=[pid])
+        cookies = [key.split(":", 1)[1] for key, known in self.live.known_cookies_of(pid).items()]
+        rows = [(r.lid, int(r.event_time.value // 1000), r.event_type, r.channel, r.source, r.properties)
+                for r in live.itertuples()]
+        if cookies:
+            rows += con.execute(_ANONYMOUS_VISITS_SQL, {"cookies": cookies}).fetchall()
+        return rows
 
 
 # --------------------------------------------------------------------------- assembly
@@ -373,6 +408,12 @@ def _score_point(row: dict) -> ScorePoint:
     if point["scored_at"].tzinfo is None:  # the contract says UTC; a naive column is read as UTC
         point["scored_at"] = point["scored_at"].replace(tzinfo=UTC)
     return ScorePoint(**point)
+
+
+def _served_point(row: dict) -> ScorePoint:
+    """A score the service served (the score log)."""
+    return ScorePoint(scored_at=row["at"].to_pydatetime(), probability=row["probability"],
+                      score=row["score"], tier=row["tier"], model_version=str(row["model_version"]))
 
 
 def _engagement(timeline: list[TimelineEvent], now: datetime | None) -> Engagement:

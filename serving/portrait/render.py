@@ -40,6 +40,21 @@ def _when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.strftime(fmt)
 
 
+def _ago(value: datetime | None, now: datetime | None) -> str:
+    """'just now', '5 minutes ago', '3 hours ago', '2 days ago' (from the clock's now)."""
+    if value is None or now is None:
+        return ""
+    seconds = (now - value).total_seconds()
+    if seconds < 60:
+        return "just now"
+    for size, unit in ((86_400 * 365, "year"), (86_400 * 30, "month"), (86_400, "day"), (3_600, "hour"),
+                       (60, "minute")):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    return ""
+
+
 def _number(value: float | int | None) -> str:
     if value is None:
         return "—"
@@ -61,7 +76,7 @@ def _words(value: str | None) -> str:
 
 @cache
 def _environment() -> jinja2.Environment:
-    return template_environment(when=_when, number=_number, money=_money_short, words=_words)
+    return template_environment(when=_when, ago=_ago, number=_number, money=_money_short, words=_words)
 
 
 def render_portrait_html(portrait: Portrait, viewer_employee_id: str, tier_colours: Mapping[str, str],

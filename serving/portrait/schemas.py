@@ -123,8 +123,8 @@ class Portrait(BaseModel):
 
     pid: str = Field(description="The person (One ID PID).")
     generated_at: datetime = Field(description="When this portrait was read (UTC).")
-    world_now: datetime | None = Field(None, description="The latest interaction of the world: "
-                                                         "recency windows end here.")
+    world_now: datetime | None = Field(None, description="Now, by the clock (the wall clock, or the "
+                                                         "demo world's): recency windows end here.")
     owner_rep_id: str | None = Field(None, description="Account owner (company's rep, else person's).")
     pii: str = Field(description="\"masked\" or \"full\".")
     person: PersonProfile
@@ -136,7 +136,8 @@ class Portrait(BaseModel):
                                           description="Every interaction, newest first.")
     opportunities: list[Opportunity] = Field(default_factory=list,
                                              description="The person's and the account's, newest first.")
-    score_history: list[ScorePoint] = Field(default_factory=list, description="Batch scores, oldest first.")
+    score_history: list[ScorePoint] = Field(default_factory=list, description="Batch scores, oldest first, "
+                                            "then the scores served since (the score log).")
     current_score: ScoreResponse | None = Field(None, description="The live score with its reasons; "
                                                                   "null without online features.")
     colleagues: list[Colleague] = Field(default_factory=list,

@@ -40,7 +40,10 @@ def test_a_new_speed_never_makes_the_clock_jump(tmp_path):
     with pytest.raises(ValueError, match="never moves back"):
         clock.advance(timedelta(seconds=-1))
     with pytest.raises(ValueError, match="positive"):
-        clock.set_speed(0)
+        clock.set_speed(-1)
+    paused = clock.set_speed(0)
+    time.sleep(0.02)
+    assert clock.now() == paused.world
 
 
 def test_modes_come_from_the_settings(settings, tmp_path):

@@ -23,6 +23,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from leadscore.clock import CLOCK_FILE, WorldClock
+
 AS_OF = datetime(2026, 10, 31, 12, 0, tzinfo=UTC)
 SEED_MEMBERS = {"P1", "P2", "P4", "P6", "P7"}
 EVERYONE = {"P1", "P2", "P3", "P4", "P5", "P6", "P7"}
@@ -143,9 +145,11 @@ def write_scores(path: Path, rows: list[tuple] = SCORES) -> None:
 
 
 def build(data_dir: Path, tags: bool = True, scores: bool = True) -> Path:
-    """The tiny world under `data_dir` (middle layer; tags and scores unless told not to)."""
+    """The tiny world under `data_dir` (middle layer; tags and scores unless told not to), its
+    clock paused at AS_OF."""
     data_dir.mkdir(parents=True, exist_ok=True)
     write_middle(data_dir / "middle.duckdb")
+    WorldClock(data_dir / "live" / CLOCK_FILE, AS_OF).place(AS_OF, speed=0)
     if tags:
         write_tags(data_dir / "features" / "person_tags.parquet")
     if scores:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
-from segments_tiny_world import EVERYONE, SCORES, SEED_MEMBERS, write_scores
+from segments_tiny_world import AS_OF, EVERYONE, SCORES, SEED_MEMBERS, write_scores
 
+from leadscore.clock import CLOCK_FILE, WorldClock
+from leadscore.live.log import EVENT_LOG, EventLog
 from leadscore.segments.dsl import SegmentError, examples
 
 EVERYONE_SEGMENT = {"where": {"all": []}}
@@ -104,3 +108,23 @@ def test_a_segment_that_does_not_compile_is_not_saved(own_engine):
 def test_unknown_or_malformed_ids_are_not_found(own_engine, segment_id):
     with pytest.raises(KeyError):
         own_engine.saved(segment_id)
+
+
+def test_an_ingested_interaction_counts_at_once_and_windows_follow_the_clock(own_engine, world_settings):
+    """The event log's new interactions join the loaded world on the next request; "the last
+    N days" counts back from the clock."""
+    pricing = {"where": {"kind": "event", "event_type": "web_visit", "window": {"last_days": 7},
+                         "where": [{"property": "url", "op": "contains", "value": "pricing"}]}}
+    assert own_engine.count(pricing)["count"] == 0
+    log = EventLog(world_settings.live_dir / EVENT_LOG)
+    with log.writing():
+        log.add_interactions(pd.DataFrame([{
+            "lid": "LLIVE1", "pid": "P5", "cid": None, "event_type": "web_visit",
+            "event_time": pd.Timestamp(AS_OF - timedelta(hours=1)), "channel": "web",
+            "source": "web_sessions",
+            "source_record_id": "S-LIVE-1", "cookie_id": None,
+            "properties": json.dumps({"url": "https://vendor.example/pricing", "pageviews": 2})}]))
+    assert own_engine.preview(pricing)[0]["pid"] == "P5"
+    assert own_engine.count(pricing)["count"] == 1  # appended once, not at every request
+    WorldClock(world_settings.live_dir / CLOCK_FILE, AS_OF).place(AS_OF + timedelta(days=8), speed=0)
+    assert own_engine.count(pricing)["count"] == 0
