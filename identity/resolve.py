@@ -66,6 +66,18 @@ def read_sources(raw_dir: Path) -> dict[str, pd.DataFrame]:
     return {name: pd.read_parquet(raw_dir / f"{name}.parquet") for name in RAW_SOURCES}
 
 
+@dataclass(frozen=True)
+class LiveRecords:
+    """Records ingested live since the last batch (the event log, live/log.py), compacted
+    into this run: extra rows per raw source, the PID each record got live (kept where it
+    still stands, like the last run's IDs), and the event log's rows this run covers (the
+    `live_watermark` table: readers add only later rows of the log to the middle layer)."""
+
+    sources: dict[str, pd.DataFrame]
+    pids: pd.Series  # 'source:record_id' -> pid
+    watermark: dict[str, int]  # 'record', 'interaction' -> last row number covered
+
+
 RECORD_TABLE_COLUMNS = ["source", "source_record_id", "pid", "cid", "rule", "email", "phone",
                        "cookie_id", "contact_id", "user_id", "account_id", "name_key",
                        "company_name_std", "work_domain", "seen_at", "field_issue", "probability"]
@@ -185,7 +197,7 @@ def check_conservation(sources: dict[str, pd.DataFrame], mapped: pd.DataFrame,
 
 def write_middle_layer(path: Path, sources: dict[str, pd.DataFrame],
                        resolved: dict[str, pd.DataFrame], mapped: pd.DataFrame,
-                       event_types: set[str]) -> None:
+                       event_types: set[str], watermark: dict[str, int] | None = None) -> None:
     """All middle-layer tables into one DuckDB file, replaced atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.duckdb")
@@ -206,16 +218,35 @@ def write_middle_layer(path: Path, sources: dict[str, pd.DataFrame],
         build_outcome(con)
         check_vocabulary(con, event_types)
         con.execute("DROP TABLE record_map")
+        marks = watermark or {"record": 0, "interaction": 0}
+        con.execute("CREATE TABLE live_watermark AS SELECT $record::BIGINT AS record, "
+                    "$interaction::BIGINT AS interaction", marks)
     os.replace(tmp, path)
 
 
-def resolve(raw_dir: Path, middle_db: Path, rules: IdentityRules) -> pd.DataFrame:
-    """Read raw sources, resolve, write the middle layer; returns per-source record counts."""
-    sources = read_sources(raw_dir)
-    resolved = resolve_records(sources, rules, read_previous(middle_db))
+def with_live(sources: dict[str, pd.DataFrame], previous: PreviousIds,
+              live: LiveRecords) -> tuple[dict[str, pd.DataFrame], PreviousIds]:
+    """The raw sources with the live records appended, and the last run's IDs with the live
+    PIDs added (the last batch's win where both know a record)."""
+    grown = {name: pd.concat([frame, live.sources[name].astype(frame.dtypes.to_dict(), errors="ignore")],
+                             ignore_index=True) if len(live.sources.get(name, ())) else frame
+             for name, frame in sources.items()}
+    pids = pd.concat([previous.pids, live.pids[~live.pids.index.isin(previous.pids.index)]])
+    return grown, PreviousIds(pids.astype("string"), previous.cids, previous.audit)
+
+
+def resolve(raw_dir: Path, middle_db: Path, rules: IdentityRules,
+            live: LiveRecords | None = None) -> pd.DataFrame:
+    """Read raw sources (and the live records, if given), resolve, write the middle layer;
+    returns per-source record counts."""
+    sources, previous = read_sources(raw_dir), read_previous(middle_db)
+    if live is not None:
+        sources, previous = with_live(sources, previous, live)
+    resolved = resolve_records(sources, rules, previous)
     mapped = id_map(resolved)
     counts = check_conservation(sources, mapped, resolved["quarantine"])
-    write_middle_layer(middle_db, sources, resolved, mapped, rules.event_types)
+    write_middle_layer(middle_db, sources, resolved, mapped, rules.event_types,
+                       live.watermark if live is not None else None)
     log.info("people %d, companies %d, groups %d", len(resolved["person"]),
              len(resolved["company"]), len(resolved["entity"]))
     return counts

@@ -31,7 +31,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pandas as pd
+
+from leadscore.identity.resolve import LiveRecords
+from leadscore.live.sources import SOURCES, frame_of
 
 EVENT_LOG = "events.db"
 
@@ -133,18 +137,19 @@ class EventLog:
         return out
 
     def interactions(self, pids: Iterable[str] = (), cookies: Iterable[str] = (),
-                     everyone: bool = False) -> pd.DataFrame:
-        """Live interactions of these people and of these cookies (or all of them), typed as the
-        middle layer's (event_time as UTC timestamps)."""
+                     everyone: bool = False, after: int = 0) -> pd.DataFrame:
+        """Live interactions of these people and of these cookies (or all of them) not yet in
+        the middle layer (log rows after `after`, its `live_watermark`), typed as the middle
+        layer's (event_time as UTC timestamps)."""
         if everyone:
-            frame = pd.read_sql_query("SELECT * FROM interaction", self.con)
+            frame = pd.read_sql_query("SELECT * FROM interaction WHERE rowid > ?", self.con, params=[after])
         else:
             parts = []
             for column, values in (("pid", list(pids)), ("cookie_id", list(cookies))):
                 for chunk in _chunks(values):
                     parts.append(pd.read_sql_query(
-                        f"SELECT * FROM interaction WHERE {column} IN ({','.join('?' * len(chunk))})",
-                        self.con, params=chunk))
+                        f"SELECT * FROM interaction WHERE rowid > ? AND {column} IN "
+                        f"({','.join('?' * len(chunk))})", self.con, params=[after, *chunk]))
             frame = (pd.concat(parts, ignore_index=True).drop_duplicates("lid") if parts
                      else pd.DataFrame(columns=INTERACTION_COLUMNS))
         frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601")
@@ -162,6 +167,21 @@ class EventLog:
         where = "" if status is None else "WHERE status = ?"
         return pd.read_sql_query(f"SELECT * FROM record {where} ORDER BY rowid", self.con,
                                  params=[] if status is None else [status])
+
+    def for_batch(self) -> LiveRecords:
+        """Everything the log holds, for the batch to compact into the middle layer."""
+        with self.writing():  # one consistent snapshot, no writer in between
+            records = self.records()
+            marks = self.con.execute("SELECT (SELECT coalesce(max(rowid), 0) FROM record), "
+                                     "(SELECT coalesce(max(rowid), 0) FROM interaction)").fetchone()
+        sources = {}
+        for source, rows in records.groupby("source", sort=False):
+            model = SOURCES[source]
+            sources[source] = frame_of(source, [model.model_validate_json(p) for p in rows["payload"]])
+        kept = records[records["pid"].notna()]
+        keys = (kept["source"] + ":" + kept["source_record_id"]).to_numpy()
+        pids = pd.Series(kept["pid"].to_numpy(), index=keys, dtype="string")
+        return LiveRecords(sources, pids, {"record": int(marks[0]), "interaction": int(marks[1])})
 
     def counts(self) -> dict[str, int]:
         rows = self.con.execute("SELECT status, count(*) FROM record GROUP BY status").fetchall()
@@ -197,6 +217,15 @@ class EventLog:
     def save_people(self, rows: dict[str, dict]) -> None:
         self.con.executemany("INSERT OR REPLACE INTO person (pid, row) VALUES (?, ?)",
                              [(pid, json.dumps(row, default=str)) for pid, row in rows.items()])
+
+
+def compacted(middle: duckdb.DuckDBPyConnection) -> int:
+    """The last event-log interaction row the middle layer holds (0: none, or an older layer)."""
+    try:
+        row = middle.execute("SELECT interaction FROM live_watermark").fetchone()
+    except duckdb.CatalogException:
+        return 0
+    return int(row[0]) if row else 0
 
 
 def _chunks(values: list, size: int = 500) -> Iterator[list]:

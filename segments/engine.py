@@ -85,7 +85,7 @@ class SegmentEngine:
         except Exception as error:  # a source being rewritten: keep serving the old world
             log.warning("segments: reload failed (%s); keeping the world of %s", error, old.as_of)
             self._world = World(old.con, old.vocabulary, old.as_of, old.tiers, source_stamps(self.settings),
-                                old.extract)
+                                old.extract, old.live_seq)
 
     def vocabulary(self) -> dict:
         """Fields, event types, properties, tags, score fields and tiers, as JSON."""

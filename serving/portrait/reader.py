@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from leadscore.access.masking import mask_emails_in, mask_record
 from leadscore.clock import Clock, open_clock
 from leadscore.config import Settings, load_yaml
-from leadscore.live.log import EVENT_LOG, EventLog
+from leadscore.live.log import EVENT_LOG, EventLog, compacted
 from leadscore.live.score_log import ScoreLog
 from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
 from leadscore.serving.portrait.schemas import (
@@ -308,7 +308,7 @@ class PortraitReader:
     def _live_events(self, con: duckdb.DuckDBPyConnection, pid: str) -> list[tuple]:
         """The person's interactions in the event log, and the middle layer's anonymous visits
         of cookies bound to the person live, as _TIMELINE_SQL rows."""
-        live = self.live.interactions(pids=[pid])
+        live = self.live.interactions(pids=[pid], after=compacted(con))
         cookies = [key.split(":", 1)[1] for key, known in self.live.known_cookies_of(pid).items()]
         rows = [(r.lid, int(r.event_time.value // 1000), r.event_type, r.channel, r.source, r.properties)
                 for r in live.itertuples()]

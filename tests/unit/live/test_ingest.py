@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from leadscore.identity.link import mint_id
-from leadscore.identity.resolve import previous_ids, resolve_records
+from leadscore.identity.resolve import previous_ids, resolve, resolve_records
 from leadscore.live.ingest import Ingestor
+from leadscore.live.log import compacted
 from leadscore.live.sources import SOURCES, TIME_COLUMN
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -131,3 +132,29 @@ def test_live_pids_match_a_batch_rerun_on_the_grown_data(ingestor, tiny_world, e
     assert len(live) > 500
     assert agree > 0.97, f"live PIDs agree with the batch on {agree:.3f} of records"
     assert anonymous > 0.97, f"anonymous or not as in the batch for {anonymous:.3f} of records"
+
+
+def test_the_batch_compacts_the_log_and_keeps_the_live_pids(ingestor, live_settings, tiny_world,
+                                                            exact_rules):
+    """`identity resolve` reads the event log beside the raw sources: the live records are in
+    the middle layer with the PIDs they got live, and readers add no log row twice."""
+    _, earlier, later = tiny_world
+    live_settings.raw_dir.mkdir(parents=True)
+    for name, frame in earlier.items():
+        frame.to_parquet(live_settings.raw_dir / f"{name}.parquet")
+    forms = later["form_fills"].head(40)
+    ingestor.ingest("form_fills", _raw_records("form_fills", forms[list(SOURCES["form_fills"].model_fields)]),
+                    NOW)
+    log = ingestor.log
+    live_interactions = log.interactions(everyone=True)
+    resolve(live_settings.raw_dir, live_settings.middle_db, exact_rules, log.for_batch())
+    with duckdb.connect(str(live_settings.middle_db), read_only=True) as con:
+        mapped = con.execute("SELECT source_record_id, pid FROM id_map WHERE source = 'form_fills'").df()
+        lids = {row[0] for row in con.execute("SELECT lid FROM interaction").fetchall()}
+        after = compacted(con)
+    batch_pid = mapped.set_index("source_record_id")["pid"]
+    live = log.records("kept").set_index("source_record_id")["pid"]
+    assert len(live) > 30
+    assert (batch_pid.reindex(live.index) == live).all()
+    assert set(live_interactions["lid"]) <= lids
+    assert log.interactions(everyone=True, after=after).empty
