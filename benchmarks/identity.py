@@ -71,7 +71,7 @@ def generate(settings_file: Path, data_dir: Path, scale: float) -> dict:
     """Write a world of `scale` to `data_dir`'s raw and truth folders; its number of raw records."""
     settings = _load(settings_file, data_dir)
     world = generate_world(settings.world.model_copy(update={"scale": scale}))
-    write_world(world, settings.raw_dir, settings.truth_dir)
+    write_world(world, settings.raw_dir, settings.truth_dir, settings.future_dir)
     return {"records": sum(len(frame) for frame in world.sources.values())}
 
 

@@ -123,7 +123,9 @@ size, then customers order. About 3% of people have an opportunity in a given
 90-day window, ~20% of high-fit people in an active cycle.
 """
 
+from .clock import world_end
+from .future import future_records, read_future
 from .output import write_world
 from .world import World, generate_world
 
-__all__ = ["World", "generate_world", "write_world"]
+__all__ = ["World", "future_records", "generate_world", "read_future", "world_end", "write_world"]

@@ -17,10 +17,12 @@ def run_synth(settings: Settings, seed: int | None, scale: float | None) -> None
         k: v for k, v in {"seed": seed, "scale": scale}.items() if v is not None})
     with step(f"synthetic world (seed {world_settings.seed}, scale {world_settings.scale})"):
         world = generate_world(world_settings)
-        write_world(world, settings.raw_dir, settings.truth_dir)
-    counts = {name: len(frame) for name, frame in world.sources.items()}
-    console.print(f"  raw sources in {settings.raw_dir}: " +
-                  ", ".join(f"{name} {count:,}" for name, count in counts.items()))
+        write_world(world, settings.raw_dir, settings.truth_dir, settings.future_dir)
+    for label, folder, tables in (("raw sources", settings.raw_dir, world.sources),
+                                  (f"next {world_settings.future_days} days", settings.future_dir,
+                                   world.future)):
+        console.print(f"  {label} in {folder}: " +
+                      ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items()))
 
 
 def synth(
