@@ -37,8 +37,10 @@ logger = logging.getLogger(__name__)
 
 def synthetic_quality(middle_db: Path, truth_dir: Path) -> dict[str, float]:
     """Person figures over every raw record with a true person; company F1 over CRM accounts
-    and people's current employers."""
+    and people's current employers. Records of the world's future (sent later, by a replay)
+    are not judged: the figures are the batch world's."""
     truth = pd.read_parquet(truth_dir / "records.parquet")
+    truth = truth[~truth["future"]]
     truth.index = truth["source"] + ":" + truth["source_record_id"]
     with duckdb.connect(str(middle_db), read_only=True) as con:
         mapped = con.execute("SELECT source || ':' || source_record_id AS key, pid, cid FROM id_map").df()

@@ -31,5 +31,6 @@ def synth(
     scale: Annotated[float | None, typer.Option(
         help="Multiply every size (default: world.scale); 0.1 is a quick small world.")] = None,
 ) -> None:
-    """Generate the synthetic B2B world: raw source systems and, apart, the ground truth."""
+    """Generate the synthetic B2B world: raw source systems, their next days (world.future_days)
+    and, apart, the ground truth."""
     run_synth(ctx.obj, seed, scale)
