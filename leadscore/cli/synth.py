@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from leadscore.cli.common import console, step
 from leadscore.config import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def run_synth(settings: Settings, seed: int | None, scale: float | None) -> None:
@@ -18,11 +22,14 @@ def run_synth(settings: Settings, seed: int | None, scale: float | None) -> None
     with step(f"synthetic world (seed {world_settings.seed}, scale {world_settings.scale})"):
         world = generate_world(world_settings)
         write_world(world, settings.raw_dir, settings.truth_dir, settings.future_dir)
-    for label, folder, tables in (("raw sources", settings.raw_dir, world.sources),
-                                  (f"next {world_settings.future_days} days", settings.future_dir,
-                                   world.future)):
-        console.print(f"  {label} in {folder}: " +
-                      ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items()))
+    print_counts("raw sources", settings.raw_dir, world.sources)
+    if world_settings.future_days:
+        print_counts(f"next {world_settings.future_days} days", settings.future_dir, world.future)
+
+
+def print_counts(label: str, folder: Path, tables: dict[str, pd.DataFrame]) -> None:
+    console.print(f"  {label} in {folder}: " +
+                  ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items()))
 
 
 def synth(
