@@ -37,8 +37,10 @@ logger = logging.getLogger(__name__)
 
 def synthetic_quality(middle_db: Path, truth_dir: Path) -> dict[str, float]:
     """Person figures over every raw record with a true person; company F1 over CRM accounts
-    and people's current employers."""
+    and people's current employers. Records of the world's future (sent later, by a replay)
+    are not judged: the figures are the batch world's."""
     truth = pd.read_parquet(truth_dir / "records.parquet")
+    truth = truth[~truth["future"]]
     truth.index = truth["source"] + ":" + truth["source_record_id"]
     with duckdb.connect(str(middle_db), read_only=True) as con:
         mapped = con.execute("SELECT source || ':' || source_record_id AS key, pid, cid FROM id_map").df()
@@ -71,7 +73,7 @@ def generate(settings_file: Path, data_dir: Path, scale: float) -> dict:
     """Write a world of `scale` to `data_dir`'s raw and truth folders; its number of raw records."""
     settings = _load(settings_file, data_dir)
     world = generate_world(settings.world.model_copy(update={"scale": scale}))
-    write_world(world, settings.raw_dir, settings.truth_dir)
+    write_world(world, settings.raw_dir, settings.truth_dir, settings.future_dir)
     return {"records": sum(len(frame) for frame in world.sources.values())}
 
 

@@ -47,6 +47,7 @@ class WorldSettings(StrictModel):
     interactions: int = Field(1_000_000, gt=0)
     months: int = Field(18, ge=6)
     end_date: date = date(2026, 10, 31)
+    future_days: int = Field(0, ge=0)  # drawn past end_date: the world's future, for replays
     sales_reps: int = Field(40, gt=0)
 
     def scaled(self, count: int) -> int:
@@ -160,6 +161,11 @@ class Settings(StrictModel):
     @property
     def truth_dir(self) -> Path:
         return self.data_dir / "truth"
+
+    @property
+    def future_dir(self) -> Path:
+        """The world's next `world.future_days` days, one <source>.parquet each (`synth.future`)."""
+        return self.data_dir / "future"
 
     @property
     def middle_db(self) -> Path:

@@ -7,15 +7,19 @@ A lead is an event, not a person: nothing in the sources says who is who.
 
     from leadscore.synth import generate_world, write_world, World
     world = generate_world(settings.world)          # pure, deterministic for a seed
-    write_world(world, settings.raw_dir, settings.truth_dir)
+    write_world(world, settings.raw_dir, settings.truth_dir, settings.future_dir)
 
 Conventions: ids are strings; every timestamp is ``datetime64[us, UTC]``;
 nullable integers are ``Int64``; missing text is ``None``. Each table's rows are
 numbered in time order. The observed window is ``months`` months ending with
-``end_date`` (inclusive); CRM rows may be older (accounts kept for years).
+``end_date`` (inclusive); CRM rows may be older (accounts kept for years). The
+world goes on ``future_days`` past it (see "The future" below).
 
 Sources (``world.sources``, written to ``data/raw/<name>.parquet``)
 --------------------------------------------------------------------
+Every row happened before the world's end (``world_end``: midnight UTC after
+``end_date``) and shows only what was known then.
+
 crm_accounts
     account_id ("A0000001"), account_name, website, industry, employees (Int64),
     funding_stage, annual_revenue_usd, owner_rep_id ("R001"), created_at.
@@ -43,7 +47,7 @@ form_fills
 event_registrations
     registration_id, event_id, event_name, event_kind (webinar, summit),
     event_date, registered_at, attended (bool; False for events after the
-    window), full_name (one field), email, phone, company_name. Half of the
+    world's end), full_name (one field), email, phone, company_name. Half of the
     webinar registrations also have a webinar_signup form fill.
 email_activity
     activity_id, campaign_id, subject, email_address, activity (send, open,
@@ -53,7 +57,8 @@ email_activity
     of movers keep receiving but never open; mistyped addresses never open.
 opportunities
     opportunity_id, account_id, contact_id, created_at, stage (open, won, lost),
-    closed_at, amount_usd. On the company's main account and the person's
+    closed_at, amount_usd (open, without closed_at, if closed after the world's
+    end). On the company's main account and the person's
     latest non-duplicate contact by then (created with the opportunity if need be).
 orders
     order_id, email, product (Product A/B/C), amount_usd, ordered_at. Placed by
@@ -65,6 +70,22 @@ user_accounts
 Interaction-like rows (web_sessions + form_fills + event_registrations +
 email_activity + orders) total ``settings.scaled(settings.interactions)``
 within a few percent.
+
+The future (``world.future``, written to ``data/future/<name>.parquet``)
+------------------------------------------------------------------------
+The same nine sources with the same columns, for the ``future_days`` after the
+world's end, in time order: the world is drawn over the longer span (volumes
+stretched so the window keeps its density) and cut at the end, so the same
+people, companies, cycles, cookies and dirt go on: new sessions on known
+cookies, form fills, registrations, email activity, orders, sign-ups, new CRM
+contacts and accounts, opportunities weeks after engagement. Each row is as its
+system would send it at its own time: opportunities open (closes are not sent),
+registrations not attended, a contact without an account not yet created. Ids
+go on from the batch world's. ``future_records(future, since, until)`` yields
+``(source, record)`` in time order as JSON-ready dicts, ``read_future(dir)``
+reads them back, ``world_end(settings)`` is where a replay starts. With
+``future_days: 0`` every future table is empty and the world is the same as
+before futures existed.
 
 The dirt (what the identity stage must cope with)
 -------------------------------------------------
@@ -106,9 +127,11 @@ cycles (one row per cycle member: cycle_id, company_key, person_key,
 member_rank, start, end, intensity, events = the member's touches before the
 opportunity date, p_opportunity, opportunity = the cycle's draw,
 opportunity_at, is_opportunity_contact, opportunity_id = the source row when
-it falls inside the window); cookies (cookie_id, person_key or None);
-records (source, source_record_id, person_key, company_key): every raw row
-exactly once, company_key being the company at the time of the row.
+it falls inside the drawn span); cookies (cookie_id, person_key or None);
+records (source, source_record_id, person_key, company_key, future): every
+raw and future row exactly once, company_key being the company at the time of
+the row, future True for rows of ``world.future`` (identity figures leave them
+out). The truth covers the whole drawn span, future included.
 
 The hidden propensity: fit is a latent mix of company size, funding stage,
 industry, seniority, department and noise. Companies open buying cycles at a
@@ -123,7 +146,9 @@ size, then customers order. About 3% of people have an opportunity in a given
 90-day window, ~20% of high-fit people in an active cycle.
 """
 
+from .clock import world_end
+from .future import future_records, read_future
 from .output import write_world
 from .world import World, generate_world
 
-__all__ = ["World", "generate_world", "write_world"]
+__all__ = ["World", "future_records", "generate_world", "read_future", "world_end", "write_world"]

@@ -53,9 +53,10 @@ def next_event(events: pd.DataFrame, kind: str, day: np.ndarray, notice: float) 
     return rows[np.minimum(at, rows.size - 1)]
 
 
-def make_campaigns(rng: np.random.Generator, period: Period, months: int,
+def make_campaigns(rng: np.random.Generator, period: Period, months: float,
                    events: pd.DataFrame) -> pd.DataFrame:
-    """Email campaigns on Tuesday-Thursday mornings, each with a subject, a link and a reach."""
+    """Email campaigns on Tuesday-Thursday mornings, each with a subject, a link and a reach;
+    `months` is the drawn span in months (the observed window's, stretched by the future)."""
     n = max(1, int(round(CAMPAIGNS_PER_MONTH * months)))
     spacing = period.days / n
     raw = np.arange(n) * spacing + rng.uniform(0, spacing * 0.8, n)

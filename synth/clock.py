@@ -19,19 +19,32 @@ US_PER_DAY = 86_400_000_000
 
 @dataclass(frozen=True)
 class Period:
-    """The observed window [start, end): `months` months ending with `end_date`."""
+    """The drawn span [start, end): the observed window [start, world_end), `months` months
+    ending with `end_date`, then `future_days` of the world's future."""
 
     start: pd.Timestamp
     end: pd.Timestamp
+    world_end: pd.Timestamp
 
     @property
     def days(self) -> float:
         return (self.end - self.start) / pd.Timedelta(days=1)
 
+    @property
+    def stretch(self) -> float:
+        """Drawn span over observed window: volumes grow with it so the window keeps its density."""
+        return self.days / ((self.world_end - self.start) / pd.Timedelta(days=1))
+
+
+def world_end(settings: WorldSettings) -> pd.Timestamp:
+    """The world's end, midnight UTC after `end_date`: rows from then on are its future."""
+    return pd.Timestamp(settings.end_date, tz="UTC") + pd.Timedelta(days=1)
+
 
 def world_period(settings: WorldSettings) -> Period:
-    end = pd.Timestamp(settings.end_date, tz="UTC") + pd.Timedelta(days=1)
-    return Period(start=end - pd.DateOffset(months=settings.months), end=end)
+    end = world_end(settings)
+    return Period(start=end - pd.DateOffset(months=settings.months),
+                  end=end + pd.Timedelta(days=settings.future_days), world_end=end)
 
 
 def to_timestamps(period: Period, days: np.ndarray) -> pd.Series:
@@ -42,6 +55,12 @@ def to_timestamps(period: Period, days: np.ndarray) -> pd.Series:
     micros = (period.start.value // 1000 + offsets).astype("datetime64[us]")
     micros[missing] = np.datetime64("NaT")
     return pd.Series(micros).dt.tz_localize("UTC")
+
+
+def last_instant(days: float) -> float:
+    """The last microsecond of a span of `days` (in float days, later instants round onto
+    its end, which belongs to the next span)."""
+    return days - 1 / US_PER_DAY
 
 
 def business_time(

@@ -33,6 +33,18 @@ SOURCE_IDS: dict[str, tuple[str, str, int]] = {
     "orders": ("order_id", "ORD", 7),
     "user_accounts": ("user_id", "U", 7),
 }
+# when each source's row happened: the time the source system recorded it
+SOURCE_TIMES = {
+    "crm_accounts": "created_at",
+    "crm_contacts": "created_at",
+    "web_sessions": "started_at",
+    "form_fills": "submitted_at",
+    "event_registrations": "registered_at",
+    "email_activity": "occurred_at",
+    "opportunities": "created_at",
+    "orders": "ordered_at",
+    "user_accounts": "registered_at",
+}
 # internal part behind each source table
 PARTS = {
     "crm_accounts": "accounts",
@@ -158,11 +170,11 @@ def opportunity_table(opps: pd.DataFrame, account_ids: np.ndarray, contact_ids: 
 
 
 def records_table(draft: Draft, sources: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per raw source row: which true person and company it refers to.
+    """One row per source row: which true person and company it refers to.
 
     company_key is the company at the time of the row (a mover's old company
     before the move); crm_accounts rows refer to a company only; anonymous web
-    sessions to no one.
+    sessions to no one. `future` marks the rows at or after the world's end.
     """
     people, companies = draft.people, draft.companies
     frames = []
@@ -179,6 +191,7 @@ def records_table(draft: Draft, sources: dict[str, pd.DataFrame]) -> pd.DataFram
             "source_record_id": sources[source][SOURCE_IDS[source][0]].to_numpy(),
             "person_key": keys(people, "person_key", person),
             "company_key": keys(companies, "company_key", company),
+            "future": (sources[source][SOURCE_TIMES[source]] >= draft.period.world_end).to_numpy(),
         }))
     return pd.concat(frames, ignore_index=True)
 

@@ -43,7 +43,7 @@ EMAIL_ROWS_PER_SEND = 1.27  # a send, ~22% opened, ~20% of opens clicked
 CLICKS_PER_SEND = 0.045
 
 
-def plan_budget(interactions: int, cycle_share: float = 0.3,
+def plan_budget(interactions: float, cycle_share: float = 0.3,
                 anonymous_share: float = 0.2) -> Budget:
     """Solve the expected row counts for the touch and send volumes."""
     sends = EMAIL_SHARE * interactions / EMAIL_ROWS_PER_SEND

@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import vocab
 from .calendar import next_event
-from .clock import business_time
+from .clock import business_time, last_instant
 from .dirt import (
     EmailMix,
     NameMix,
@@ -157,7 +157,7 @@ def anonymous_sessions(rng: np.random.Generator, n: int, days: float, weekday0: 
     return pd.DataFrame({
         "person_idx": -1,
         "cookie_id": ids[rng.choice(n_cookies, n, p=weights / weights.sum())],
-        "day": np.clip(day, 0, np.nextafter(days, 0)),
+        "day": np.clip(day, 0, last_instant(days)),
         "path": choice(rng, paths, [p[1] for p in vocab.PAGES], n),
         "utm_source": _utm(rng, n, 0.4),
         "hot": False,
@@ -185,12 +185,13 @@ UNUSABLE_SHARE = 0.002  # rows with nothing to resolve on: the identity stage qu
 
 
 def form_fills(rng: np.random.Generator, touches: pd.DataFrame, sessions: pd.DataFrame,
-               people: pd.DataFrame, companies: pd.DataFrame,
-               company_names: np.ndarray) -> pd.DataFrame:
-    """Form submissions as typed by people (before ids and timestamps)."""
+               people: pd.DataFrame, companies: pd.DataFrame, company_names: np.ndarray,
+               days: float) -> pd.DataFrame:
+    """Form submissions as typed by people, minutes into the session (before ids and
+    timestamps); a session in the span's last minutes submits before its end."""
     t = touches[touches["with_form"].to_numpy()]
     person = t["person_idx"].to_numpy()
-    day = t["day"].to_numpy() + rng.uniform(1, 10, len(t)) / 1440
+    day = np.minimum(t["day"].to_numpy() + rng.uniform(1, 10, len(t)) / 1440, last_instant(days))
     firm = company_at(people, person, day)
     from_touch = sessions[sessions["touch_row"].to_numpy() >= 0]
     cookie = pd.Series(from_touch["cookie_id"].to_numpy(),

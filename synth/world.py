@@ -3,6 +3,11 @@
 `generate_world` is pure (no I/O): seeded generators in, data frames out. Each
 stage draws from its own child generator of `default_rng(seed)`, so a change in
 one stage's draws does not reshuffle the others.
+
+The world is drawn `future_days` past its end (volumes stretched to match, so the
+observed window keeps its density), then every source is cut at the end: the
+batch world and its future (`future.split_at`). With no future days nothing is
+cut and the world is the one drawn before futures existed.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from .cycles import LEAD_IN_DAYS, OpportunityModel, cycle_touches, decide_cycles
 from .cycles import draw_cycles as draw_buying_cycles
 from .dirt import company_name_variants
 from .firms import make_companies, make_groups
+from .future import split_at
 from .outcomes import draw_opportunities, draw_orders, draw_signups
 from .people import make_cookies, make_people
 from .tables import order_by_time, records_table, source_tables, truth_tables
@@ -42,10 +48,12 @@ CYCLES_PER_PERSON_YEAR = 0.3
 
 @dataclass
 class World:
-    """Raw source tables (what the pipeline reads) and the truth (evaluation only)."""
+    """Raw source tables up to the world's end (what the pipeline reads), the same sources
+    after it (what a replay sends, see `future`) and the truth of both (evaluation only)."""
 
     sources: dict[str, pd.DataFrame] = field(default_factory=dict)
     truth: dict[str, pd.DataFrame] = field(default_factory=dict)
+    future: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,10 +81,14 @@ def generate_world(settings: WorldSettings) -> World:
     draw_behaviour(rng, draft)
     draw_sources(rng, settings, draft)
     order_by_time(draft)
-    sources = source_tables(draft)
-    world = World(sources=sources, truth={**truth_tables(draft),
-                                          "records": records_table(draft, sources)})
+    drawn = source_tables(draft)
+    sources, future = split_at(drawn, draft.period.world_end)
+    world = World(sources=sources, future=future,
+                  truth={**truth_tables(draft), "records": records_table(draft, drawn)})
     logger.info("generated world: %s", {k: len(v) for k, v in world.sources.items()})
+    if settings.future_days:
+        logger.info("and its next %d days: %s", settings.future_days,
+                    {k: len(v) for k, v in world.future.items()})
     return world
 
 
@@ -90,7 +102,7 @@ def draw_population(rng: dict[str, np.random.Generator], settings: WorldSettings
                                settings.sales_reps)
     people = make_people(rng["people"], companies, settings.scaled(settings.people), period.days)
     cookies = make_cookies(rng["people"], people, period.days)
-    budget = plan_budget(settings.scaled(settings.interactions))
+    budget = plan_budget(settings.scaled(settings.interactions) * period.stretch)
     return Draft(period, groups, companies, people, cookies, budget)
 
 
@@ -123,11 +135,12 @@ def draw_sources(rng: dict[str, np.random.Generator], settings: WorldSettings,
     people, companies = draft.people, draft.companies
     names = company_name_variants(companies)
     events = make_events(rng["calendar"], draft.period)
-    campaigns = make_campaigns(rng["calendar"], draft.period, settings.months, events)
+    campaigns = make_campaigns(rng["calendar"], draft.period, settings.months * draft.period.stretch,
+                               events)
     touches = web.touch_details(rng["web"], p["touches"], events)
     email = draw_email(rng["mail"], draft, campaigns)
     sessions = draw_sessions(rng["web"], draft, touches, email)
-    forms = web.form_fills(rng["web"], touches, sessions, people, companies, names)
+    forms = web.form_fills(rng["web"], touches, sessions, people, companies, names, days)
     regs = registrations.event_registrations(rng["events"], touches, events, people, companies,
                                              names, days)
     orders = commerce.orders(rng["commerce"],

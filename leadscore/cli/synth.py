@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from leadscore.cli.common import console, step
 from leadscore.config import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def run_synth(settings: Settings, seed: int | None, scale: float | None) -> None:
@@ -17,10 +21,15 @@ def run_synth(settings: Settings, seed: int | None, scale: float | None) -> None
         k: v for k, v in {"seed": seed, "scale": scale}.items() if v is not None})
     with step(f"synthetic world (seed {world_settings.seed}, scale {world_settings.scale})"):
         world = generate_world(world_settings)
-        write_world(world, settings.raw_dir, settings.truth_dir)
-    counts = {name: len(frame) for name, frame in world.sources.items()}
-    console.print(f"  raw sources in {settings.raw_dir}: " +
-                  ", ".join(f"{name} {count:,}" for name, count in counts.items()))
+        write_world(world, settings.raw_dir, settings.truth_dir, settings.future_dir)
+    print_counts("raw sources", settings.raw_dir, world.sources)
+    if world_settings.future_days:
+        print_counts(f"next {world_settings.future_days} days", settings.future_dir, world.future)
+
+
+def print_counts(label: str, folder: Path, tables: dict[str, pd.DataFrame]) -> None:
+    console.print(f"  {label} in {folder}: " +
+                  ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items()))
 
 
 def synth(
@@ -29,5 +38,6 @@ def synth(
     scale: Annotated[float | None, typer.Option(
         help="Multiply every size (default: world.scale); 0.1 is a quick small world.")] = None,
 ) -> None:
-    """Generate the synthetic B2B world: raw source systems and, apart, the ground truth."""
+    """Generate the synthetic B2B world: raw source systems, their next days (world.future_days)
+    and, apart, the ground truth."""
     run_synth(ctx.obj, seed, scale)

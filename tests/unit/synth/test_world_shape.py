@@ -36,7 +36,7 @@ TRUTH_COLUMNS = {
                "personal_email", "phone", "fit", "engagement"],
     "cycles": ["cycle_id", "company_key", "person_key", "start", "end", "intensity",
                "p_opportunity", "opportunity"],
-    "records": ["source", "source_record_id", "person_key", "company_key"],
+    "records": ["source", "source_record_id", "person_key", "company_key", "future"],
 }
 INTERACTION_SOURCES = ["web_sessions", "form_fills", "event_registrations", "email_activity",
                        "orders"]
