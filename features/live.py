@@ -17,11 +17,15 @@ the million-row table. Each call works in a cursor of its own, whose temporary t
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
@@ -37,6 +41,9 @@ from leadscore.features.build import (
     person_account_sql,
 )
 from leadscore.features.catalog import InterestCatalog
+
+if TYPE_CHECKING:  # Feast's import is heavy and changes warning filters: features/store.py does it
+    from feast import FeatureStore
 
 log = logging.getLogger(__name__)
 
@@ -210,3 +217,51 @@ def features_at(con: duckdb.DuckDBPyConnection, definitions: FeatureDefinitions,
         _load_live(cur, pids, live)
         _load_scope(cur)
         return _compute_views(cur, definitions, at)
+
+
+# --- the online store -----------------------------------------------------------------------
+
+LOCKED_RETRIES = 5  # each after SQLite's own 5 s wait for the lock (Python's default timeout)
+
+
+@functools.cache
+def _write_ahead_log(db_path: str) -> None:
+    """Put the SQLite online store in WAL mode (once per process; the mode stays with the file).
+    In its default rollback-journal mode a writer holds every reader off while it commits:
+    with four workers writing, online reads (the scoring path) stalled for seconds. In WAL
+    mode reads never wait for writes; writers still take turns."""
+    with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as con:
+        con.execute("PRAGMA journal_mode=WAL")
+
+
+def _sqlite_path(store: FeatureStore) -> str | None:
+    """The SQLite online store's file, or None for another online store (Redis)."""
+    from feast.infra.online_stores.sqlite import SqliteOnlineStore, SqliteOnlineStoreConfig
+
+    if not isinstance(store.config.online_store, SqliteOnlineStoreConfig):
+        return None
+    return SqliteOnlineStore._get_db_path(store.config)  # Feast's own resolution of the path
+
+
+def _write_view(store: FeatureStore, view: str, frame: pd.DataFrame) -> None:
+    """One view's rows in one transaction. A writer that waited out SQLite's timeout for
+    another's lock tries again (the failed transaction was rolled back whole)."""
+    for attempt in range(LOCKED_RETRIES + 1):
+        try:
+            store.write_to_online_store(view, frame)
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == LOCKED_RETRIES:
+                raise
+            log.warning("online store locked while writing %s: trying again", view)
+
+
+def write_online(store: FeatureStore, rows: Mapping[str, pd.DataFrame]) -> None:
+    """Write `features_at`'s rows to the online store through Feast, so that the next online
+    read returns them; one transaction per view. Several processes may write at once."""
+    path = _sqlite_path(store)
+    if path is not None:
+        _write_ahead_log(path)
+    for view, frame in rows.items():
+        if not frame.empty:  # Feast warns and writes nothing
+            _write_view(store, view, frame)
