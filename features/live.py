@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import pandas as pd
 
+from leadscore.config import Settings, load_yaml
 from leadscore.features.build import (
     GRID_EPOCH,
     FitRules,
@@ -40,7 +41,7 @@ from leadscore.features.build import (
     interest_slices_sql,
     person_account_sql,
 )
-from leadscore.features.catalog import InterestCatalog
+from leadscore.features.catalog import InterestCatalog, settings_catalog
 
 if TYPE_CHECKING:  # Feast's import is heavy and changes warning filters: features/store.py does it
     from feast import FeatureStore
@@ -62,6 +63,14 @@ class FeatureDefinitions:
     catalog: InterestCatalog
     fit_rules: FitRules
     step_days: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeatureDefinitions:
+        """The definitions of this world's batch build (features.yaml, features.step_days)."""
+        config = load_yaml(settings.config_file("features.yaml"))
+        return cls(settings_catalog(settings),
+                   FitRules(config["decision_maker_levels"], config["employee_bands"]),
+                   settings.features.step_days)
 
 
 @dataclass(frozen=True)
