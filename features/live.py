@@ -33,6 +33,7 @@ import pandas as pd
 from leadscore.config import Settings, load_yaml
 from leadscore.features.build import (
     GRID_EPOCH,
+    REQUIRED_COLUMNS,
     FitRules,
     check_middle_layer,
     company_engagement_sql,
@@ -88,6 +89,10 @@ class LiveRecords:
     cookies: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
+def _columns(table: str) -> str:
+    return ", ".join(REQUIRED_COLUMNS[table])
+
+
 # --- the worker's connection ------------------------------------------------------------------
 
 def open_middle_layer(middle_db: Path) -> duckdb.DuckDBPyConnection:
@@ -101,8 +106,8 @@ def open_middle_layer(middle_db: Path) -> duckdb.DuckDBPyConnection:
     con.execute("USE middle")
     check_middle_layer(con)
     con.execute("USE memory")
-    con.execute("CREATE TABLE person AS FROM middle.person")
-    con.execute("CREATE TABLE company AS FROM middle.company")
+    for table in ("person", "company"):  # the columns the feature SQL reads
+        con.execute(f"CREATE TABLE {table} AS SELECT {_columns(table)} FROM middle.{table}")
     con.execute(f"CREATE TABLE interaction AS SELECT {_EVENT_COLUMNS} FROM middle.interaction "
                 "WHERE pid IS NOT NULL ORDER BY pid, event_time")
     con.execute(f"CREATE TABLE anonymous_interaction AS SELECT {_EVENT_COLUMNS} FROM middle.interaction "
@@ -121,7 +126,7 @@ def _load_live(cur: duckdb.DuckDBPyConnection, pids: Sequence[str], live: LiveRe
     cur.execute("CREATE TEMP TABLE live_interaction AS FROM main.interaction LIMIT 0")
     if live.people is not None:
         cur.register("live_person_df", live.people)
-        cur.execute("INSERT INTO live_person BY NAME FROM live_person_df")
+        cur.execute(f"INSERT INTO live_person SELECT {_columns('person')} FROM live_person_df")
     if live.interactions is not None:
         cur.register("live_interaction_df", live.interactions)
         cur.execute(f"INSERT INTO live_interaction BY NAME SELECT {_EVENT_COLUMNS} FROM live_interaction_df")
@@ -132,15 +137,17 @@ def _load_live(cur: duckdb.DuckDBPyConnection, pids: Sequence[str], live: LiveRe
 
 
 _PEOPLE_SQL = """
-    WITH everyone AS (
-        FROM main.person ANTI JOIN live_person USING (pid)
-        UNION ALL BY NAME FROM live_person),
+    WITH targets AS (
+        SELECT pid, cid FROM main.person ANTI JOIN live_person USING (pid) WHERE pid IN (FROM target)
+        UNION ALL SELECT pid, cid FROM live_person WHERE pid IN (FROM target)),
     companies AS (
-        SELECT cid FROM everyone WHERE pid IN (FROM target) AND cid IS NOT NULL
-        UNION
-        SELECT c.cid FROM main.company c JOIN main.company mine USING (eid)
-        WHERE mine.cid IN (SELECT cid FROM everyone WHERE pid IN (FROM target)))
-    FROM everyone WHERE pid IN (FROM target) OR cid IN (FROM companies)"""
+        SELECT cid FROM targets WHERE cid IS NOT NULL
+        UNION SELECT c.cid FROM main.company c JOIN main.company mine USING (eid)
+        WHERE mine.cid IN (SELECT cid FROM targets))
+    SELECT p.* FROM main.person p ANTI JOIN live_person USING (pid)
+    WHERE p.pid IN (FROM target) OR p.cid IN (FROM companies)
+    UNION ALL
+    FROM live_person WHERE pid IN (FROM target) OR cid IN (FROM companies)"""
 
 
 _INTERACTIONS_SQL = """
