@@ -102,6 +102,10 @@ def open_middle_layer(middle_db: Path) -> duckdb.DuckDBPyConnection:
     hold it for writing afterwards); the copy is what the worker reads until it reopens."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    # A call reads a few thousand rows: one thread per worker does it faster than several
+    # contending for the cores the other workers and the service share (measured: 100 PIDs
+    # in 540 ms instead of 900 on a busy two-core machine).
+    con.execute("SET threads = 1")
     con.execute(f"ATTACH '{middle_db}' AS middle (READ_ONLY)")
     con.execute("USE middle")
     check_middle_layer(con)
