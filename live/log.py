@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS interaction (
     properties TEXT);
 CREATE INDEX IF NOT EXISTS interaction_pid ON interaction (pid);
 CREATE INDEX IF NOT EXISTS interaction_cookie ON interaction (cookie_id);
+CREATE INDEX IF NOT EXISTS interaction_cid ON interaction (cid);
 CREATE TABLE IF NOT EXISTS identifier (
     key TEXT PRIMARY KEY, pid TEXT, names TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE IF NOT EXISTS person (pid TEXT PRIMARY KEY, row TEXT NOT NULL);
@@ -137,7 +138,7 @@ class EventLog:
         return out
 
     def interactions(self, pids: Iterable[str] = (), cookies: Iterable[str] = (),
-                     everyone: bool = False, after: int = 0) -> pd.DataFrame:
+                     everyone: bool = False, after: int = 0, cids: Iterable[str] = ()) -> pd.DataFrame:
         """Live interactions of these people and of these cookies (or all of them) not yet in
         the middle layer (log rows after `after`, its `live_watermark`), typed as the middle
         layer's (event_time as UTC timestamps)."""
@@ -145,7 +146,7 @@ class EventLog:
             frame = pd.read_sql_query("SELECT * FROM interaction WHERE rowid > ?", self.con, params=[after])
         else:
             parts = []
-            for column, values in (("pid", list(pids)), ("cookie_id", list(cookies))):
+            for column, values in (("pid", list(pids)), ("cookie_id", list(cookies)), ("cid", list(cids))):
                 for chunk in _chunks(values):
                     parts.append(pd.read_sql_query(
                         f"SELECT * FROM interaction WHERE rowid > ? AND {column} IN "

@@ -104,6 +104,7 @@ class LeadScoring:
         from leadscore.clock import open_clock
         from leadscore.features.store import OnlineFeatures, open_store
         from leadscore.live.ingest import Ingestor
+        from leadscore.live.online import OnlineUpdater
         from leadscore.live.score_log import ScoreLog
         from leadscore.segments.api import build_router
         from leadscore.segments.engine import SegmentEngine
@@ -126,6 +127,8 @@ class LeadScoring:
         self.segments = SegmentEngine(settings)
         self.clock = open_clock(settings)
         self.ingestor = Ingestor(settings)
+        self.online = OnlineUpdater(settings, self.features.store)
+        self.online.middle()  # the worker's copy of the middle layer, before the first ingest
         self.score_log = ScoreLog(settings.live_dir / "scores", settings.live.busy_timeout_s)
         app.include_router(build_router(self.segments, allowed("segments")))
         app.include_router(build_ingest_router(self.ingest_records, allowed("ingest"),
@@ -177,14 +180,17 @@ class LeadScoring:
     # ---- records from the source systems ----------------------------------------------
 
     def ingest_records(self, source: str, records: list) -> dict:
-        """Append records to the event log (live/ingest.py), then re-score every person they
-        touched (the MQL webhook sees the crossings at once)."""
+        """Append records to the event log (live/ingest.py), update the touched people's online
+        features (live/online.py), then re-score them (the MQL webhook sees the crossings at
+        once)."""
         from leadscore.live.sources import ID_COLUMN
         from leadscore.serving.ingest import describe
 
-        done = self.ingestor.ingest(source, records, self.clock.now())
+        now = self.clock.now()
+        done = self.ingestor.ingest(source, records, now)
         scores: list[dict] = []
         if done.touched:
+            self.online.update(self.ingestor.log, done.touched, now)
             results, _ = self._score_items([ScoreRequest(pid=pid) for pid in done.touched],
                                            batch=True, trigger="ingest")
             scores = [result for _, result in results]

@@ -13,11 +13,12 @@
     leadscore score                 batch scores of everyone (and their history) with the champion
     leadscore serve                 the BentoML service: scores, portraits, segments
     leadscore pipeline              everything from synth to batch scores, in one process
+    leadscore replay                the world's next days, sent to the running service's ingest API
     leadscore bench AREA --json     benchmark figures against the goals (identity, features,
                                     training, serving, segments)
 
 Each stage's commands are a module of this package (synth, identity, features, train,
-score, serve, pipeline, bench); common.py holds the console and the step spinner, logs.py
+score, serve, pipeline, replay, bench); common.py holds the console and the step spinner, logs.py
 the quiet terminal. Heavy libraries are imported inside the commands, so `leadscore --help`
 is quick.
 """
@@ -30,7 +31,7 @@ from typing import Annotated
 
 import typer
 
-from leadscore.cli import bench, features, identity, pipeline, score, serve, synth, train
+from leadscore.cli import bench, features, identity, pipeline, replay, score, serve, synth, train
 from leadscore.cli.common import console
 from leadscore.cli.logs import configure_logging
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, load_settings
@@ -68,6 +69,7 @@ app.command()(synth.synth)
 app.command()(score.score)
 app.command()(pipeline.pipeline)
 app.command()(serve.serve)
+app.command()(replay.replay)
 app.add_typer(identity.app, name="identity")
 app.add_typer(features.app, name="features")
 app.add_typer(train.app, name="train")

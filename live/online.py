@@ -1,0 +1,74 @@
+"""After an ingest: the touched people's online features, by the batch's definitions, now.
+
+`OnlineUpdater` keeps a worker's in-memory copy of the middle layer (features/live.py's
+`open_middle_layer`, reopened when the batch replaces the middle layer) and, for the people
+an ingest touched, computes every feature view at the clock's instant from the middle layer
+plus what the event log holds since (their interactions and their colleagues', the person
+rows folded live, the cookies bound live), then writes the rows to the online store through
+Feast. The next online read (a /score, the re-score that follows the ingest) sees them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import duckdb
+import pandas as pd
+
+from leadscore.config import Settings
+from leadscore.features.live import (
+    FeatureDefinitions,
+    LiveRecords,
+    features_at,
+    open_middle_layer,
+    write_online,
+)
+from leadscore.live.log import EventLog, compacted
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+
+class OnlineUpdater:
+    """Recomputes and writes online features for touched people (thread-safe)."""
+
+    def __init__(self, settings: Settings, store: FeatureStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.definitions = FeatureDefinitions.from_settings(settings)
+        self._lock = threading.Lock()
+        self._middle: tuple[int, duckdb.DuckDBPyConnection, int] | None = None
+
+    def middle(self) -> tuple[duckdb.DuckDBPyConnection, int]:
+        """The worker's copy of the middle layer and the event-log row it holds up to; copied
+        again when the batch has replaced the file."""
+        stamp = self.settings.middle_db.stat().st_mtime_ns
+        with self._lock:
+            if self._middle is None or self._middle[0] != stamp:
+                con = open_middle_layer(self.settings.middle_db)
+                with duckdb.connect(str(self.settings.middle_db), read_only=True) as middle:
+                    seq = compacted(middle)
+                self._middle = (stamp, con, seq)
+            return self._middle[1], self._middle[2]
+
+    def live_records(self, log: EventLog, pids: Sequence[str], after: int) -> LiveRecords:
+        """What the log holds since the middle layer for these people and their companies."""
+        people = log.people(pids)
+        cids = sorted({row["cid"] for row in people.values() if row.get("cid")})
+        interactions = log.interactions(pids=pids, cids=cids, after=after)
+        cookies = {pid: [key.split(":", 1)[1] for key in log.known_cookies_of(pid)] for pid in pids}
+        return LiveRecords(interactions=interactions,
+                           people=pd.DataFrame(list(people.values())) if people else None,
+                           cookies={pid: found for pid, found in cookies.items() if found})
+
+    def update(self, log: EventLog, pids: Sequence[str], at: datetime) -> dict[str, int]:
+        """Write the features of `pids` at `at` online; returns rows written per view."""
+        if not pids:
+            return {}
+        con, after = self.middle()
+        rows = features_at(con, self.definitions, list(pids), at, self.live_records(log, pids, after))
+        write_online(self.store, rows)
+        return {view: len(frame) for view, frame in rows.items()}

@@ -1,0 +1,50 @@
+"""Replay: the future is sent once, in time order, as the clock passes it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+
+from leadscore.clock import WorldClock, world_end
+from leadscore.config import WorldSettings
+from leadscore.live.replay import due_calls, replay
+from leadscore.live.sources import ID_COLUMN, SOURCES, TIME_COLUMN
+from leadscore.synth import generate_world
+
+
+def test_consecutive_records_of_a_source_share_a_call():
+    at = pd.Timestamp("2026-11-01", tz="UTC")
+    pending = [(at, "web_sessions", {"n": 1}), (at, "web_sessions", {"n": 2}), (at, "form_fills", {"n": 3}),
+               (at, "web_sessions", {"n": 4})]
+    calls = due_calls(pending, max_records=10)
+    assert [(source, len(records)) for source, records in calls] == [
+        ("web_sessions", 2), ("form_fills", 1), ("web_sessions", 1)]
+    assert [len(records) for _, records in due_calls(pending[:2], max_records=1)] == [1, 1]
+
+
+def test_the_next_days_are_sent_once_in_time_order_and_the_clock_moves_on(settings, tmp_path):
+    world = generate_world(WorldSettings(scale=0.02, seed=7, future_days=3))
+    end = world_end(settings.model_copy(update={"world": WorldSettings(scale=0.02, seed=7, future_days=3)}))
+    clock = WorldClock(tmp_path / "clock.json", end)
+    clock.place(end, speed=0)
+    sent: list[tuple[str, dict]] = []
+
+    def send(source: str, records: list[dict]) -> dict:
+        SOURCES[source].model_validate(records[0])  # what the ingest API accepts
+        sent.extend((source, record) for record in records)
+        return {"accepted": len(records)}
+
+    stats = replay(world.future, clock, days=2, speed=86_400 * 20, send=send, tick_s=0.01)
+    times = [pd.Timestamp(record[TIME_COLUMN[source]]) for source, record in sent]
+    until = end + timedelta(days=2)
+    expected = sum(frame[TIME_COLUMN[name]].between(end, until, inclusive="left").sum()
+                   for name, frame in world.future.items())
+    assert stats.sent == len(sent) == expected > 0
+    assert times == sorted(times) and times[0] >= end and times[-1] < end + timedelta(days=2)
+    assert len({(source, record[ID_COLUMN[source]]) for source, record in sent}) == len(sent)
+    assert clock.anchor().speed == 1.0 and clock.now() >= end + timedelta(days=2)
+    again = replay(world.future, clock, days=0.5, speed=86_400 * 20, send=send, tick_s=0.01)
+    first_ids = {(s, r[ID_COLUMN[s]]) for s, r in sent[:stats.sent]}
+    assert not first_ids & {(s, r[ID_COLUMN[s]]) for s, r in sent[stats.sent:]}  # carries on
+    assert again.world_from >= end + timedelta(days=2)
