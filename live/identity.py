@@ -42,6 +42,7 @@ class BatchIdentities:
     on the default world, so that each record costs dictionary lookups, not queries)."""
 
     middle_db: Path
+    person_columns: tuple[str, ...]
     person_rows: dict[str, dict]
     keys: dict[str, Known]
     shared: frozenset[str]
@@ -69,7 +70,8 @@ class BatchIdentities:
             people = con.execute("SELECT * FROM person").df()
         keys = {key: Known(pid, frozenset(names or ())) for key, pid, names in rows}
         person_rows = {row["pid"]: row for row in people.to_dict("records")}
-        return cls(Path(middle_db), person_rows, keys, frozenset(shared), nodes, domains, owners)
+        return cls(Path(middle_db), tuple(people.columns), person_rows, keys, frozenset(shared), nodes,
+                   domains, owners)
 
     def people(self, pids: list[str]) -> dict[str, dict]:
         return {pid: _plain(self.person_rows[pid]) for pid in pids if pid in self.person_rows}
@@ -187,8 +189,8 @@ class LiveIdentity:
         rows.update(self.log.people(pids))
         for record, decision in zip(records, decisions, strict=True):
             if decision.pid:
-                rows[decision.pid] = self._fold(rows.get(decision.pid) or {"pid": decision.pid},
-                                                record)
+                new = dict.fromkeys(self.batch.person_columns) | {"pid": decision.pid}
+                rows[decision.pid] = self._fold(rows.get(decision.pid) or new, record)
         return {pid: rows[pid] for pid in pids}
 
     def _fold(self, row: dict, record: dict) -> dict:

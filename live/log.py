@@ -17,6 +17,8 @@ Tables
   with it), and cookies bound to a person by a form fill.
 - `person`: the person rows of PIDs touched live (the middle layer's `person` columns,
   folded with what the live records taught), as JSON.
+- `feature_update`: the instant each person's online features were last computed for (the
+  online store keeps whole seconds; checks of the live features need the exact instant).
 
 The batch compacts the log: `leadscore identity resolve` reads its records beside the raw
 sources and keeps their PIDs (stable IDs), after which they are in the middle layer.
@@ -29,6 +31,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -56,6 +59,7 @@ CREATE INDEX IF NOT EXISTS interaction_cid ON interaction (cid);
 CREATE TABLE IF NOT EXISTS identifier (
     key TEXT PRIMARY KEY, pid TEXT, names TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE IF NOT EXISTS person (pid TEXT PRIMARY KEY, row TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS feature_update (pid TEXT PRIMARY KEY, at TEXT NOT NULL);
 """
 INTERACTION_COLUMNS = ["lid", "pid", "cid", "event_type", "event_time", "channel", "source",
                        "source_record_id", "cookie_id", "properties"]
@@ -214,6 +218,18 @@ class EventLog:
         """Give a cookie's anonymous live interactions to the person who just revealed it."""
         self.con.execute("UPDATE interaction SET pid = ? WHERE cookie_id = ? AND pid IS NULL",
                          [pid, cookie_id])
+
+    def features_updated(self, pids: Iterable[str], at: datetime) -> None:
+        """Note that the online features of `pids` were computed at `at` (the latest wins)."""
+        self.con.executemany(
+            "INSERT INTO feature_update (pid, at) VALUES (?, ?) ON CONFLICT (pid) DO UPDATE "
+            "SET at = max(feature_update.at, excluded.at)", [(pid, at.isoformat()) for pid in pids])
+
+    def feature_updates(self) -> pd.Series:
+        """pid -> the instant of its latest online feature update."""
+        frame = pd.read_sql_query("SELECT pid, at FROM feature_update", self.con)
+        return pd.Series(pd.to_datetime(frame["at"], utc=True, format="ISO8601").to_numpy(),
+                         index=frame["pid"].to_numpy())
 
     def save_people(self, rows: dict[str, dict]) -> None:
         self.con.executemany("INSERT OR REPLACE INTO person (pid, row) VALUES (?, ?)",

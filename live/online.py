@@ -71,4 +71,5 @@ class OnlineUpdater:
         con, after = self.middle()
         rows = features_at(con, self.definitions, list(pids), at, self.live_records(log, pids, after))
         write_online(self.store, rows)
+        log.features_updated(pids, at)
         return {view: len(frame) for view, frame in rows.items()}

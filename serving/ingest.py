@@ -11,6 +11,7 @@ name a model chosen per route at run time.)
 """
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException
@@ -39,6 +40,8 @@ class LiveScore(BaseModel):
 
 class IngestResponse(BaseModel):
     source: str
+    at: str = Field(description="Now, by the clock: the instant the touched people's features and "
+                                "scores were computed for (ISO 8601, UTC).")
     accepted: int
     duplicates: int
     quarantined: int
@@ -46,7 +49,7 @@ class IngestResponse(BaseModel):
     scores: list[LiveScore] = Field(description="The new score of every person the records touched.")
 
 
-def describe(done: Ingested, scores: list[dict], order: list[str]) -> dict:
+def describe(done: Ingested, scores: list[dict], order: list[str], at: datetime) -> dict:
     """The answer of one call, its records in request order."""
     fate: dict[str, dict] = {}
     for item in done.accepted:
@@ -54,7 +57,8 @@ def describe(done: Ingested, scores: list[dict], order: list[str]) -> dict:
     for item in done.quarantined:
         fate[item["source_record_id"]] = {"status": "quarantined", "reason": item["reason"]}
     records = [{"source_record_id": i, **fate.get(i, {"status": "duplicate"})} for i in order]
-    return {"source": done.source, "accepted": len(done.accepted), "duplicates": len(done.duplicates),
+    return {"source": done.source, "at": at.isoformat(), "accepted": len(done.accepted),
+            "duplicates": len(done.duplicates),
             "quarantined": len(done.quarantined), "records": records,
             "scores": [{key: s[key] for key in LiveScore.model_fields} for s in scores]}
 

@@ -194,7 +194,7 @@ class LeadScoring:
             results, _ = self._score_items([ScoreRequest(pid=pid) for pid in done.touched],
                                            batch=True, trigger="ingest")
             scores = [result for _, result in results]
-        return describe(done, scores, [str(getattr(r, ID_COLUMN[source])) for r in records])
+        return describe(done, scores, [str(getattr(r, ID_COLUMN[source])) for r in records], now)
 
     @app.post("/score", tags=["scores"], response_model=ScoreResponse)
     async def score(self, request: ScoreRequest,

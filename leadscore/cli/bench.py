@@ -1,5 +1,5 @@
 """`leadscore bench AREA --json`: benchmark figures against the goals, one JSON object per
-area (identity, features, training, serving, segments)."""
+area (identity, features, training, serving, segments, live)."""
 
 from __future__ import annotations
 
@@ -123,4 +123,20 @@ def bench_segments(
     settings: Settings = ctx.obj
     with step("segments benchmark: counts at 1x and 10x"):
         figures = run_benchmark(settings)
+    _emit(figures, as_json)
+
+
+@app.command("live")
+def bench_live(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+) -> None:
+    """The live loop on a day of the world's future, against the service with its workers: ingest
+    records/s at concurrency 16 (and the batch on the same records), event to fresh score and to
+    the MQL webhook, and consistency with a batch rebuild at the same clock."""
+    from leadscore.benchmarks.live import run
+
+    settings: Settings = ctx.obj
+    with step("live benchmark: ingest, event to score, consistency with the batch"):
+        figures = run(settings, settings.data_dir / "bench" / "live")
     _emit(figures, as_json)

@@ -1,0 +1,295 @@
+"""`leadscore bench live`: the live loop against a running service, on a day of the world's future.
+
+The service runs as `leadscore serve` runs it (`serving.workers` processes) on a view of the
+world (symlinks to the data directory, with the Feast store and the live state copied or
+fresh, so the user's world is left as it was), with the MQL webhook pointed at a receiver in
+this process. Then:
+
+- ingest: the days after the world's end through its first weekday, every source's records in time order, in
+  calls of `CALL_RECORDS` consecutive records of one source, sent at concurrency 16 (the
+  clock first placed at the day's end, so every record is in the past). `records_per_s`
+  and `errors`; `batch_records_per_s` is the batch on the same records, measured in the same
+  run: identity resolution with the day compacted in, plus the feature build, over the
+  records of the day (the batch redoes the whole world to take them in).
+- event_to_score: the next day's records, one call at a time, at most `LATENCY_CALLS`
+  calls: from the moment each call returns to the moment `/score` for each person it
+  touched reflects it (its features are those of the call's instant, `at`, and its score
+  the one the call answered); `webhook` the same, to the moment the receiver got an MQL
+  crossing of a person the call touched.
+- consistency: the service stopped, a batch rebuild at the same clock (identity resolution
+  compacting the event log, then every feature of every touched PID computed from the
+  rebuilt middle layer at the instant of its last live update); `feature_mismatches`
+  (online after live updates vs that batch, every touched PID, every feature),
+  `pid_mismatches` (each record's PID live vs in the batch, stable IDs kept),
+  `lost_records` (sent vs stored + quarantined in the event log).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import duckdb
+import httpx
+import pandas as pd
+import yaml
+
+from leadscore.benchmarks.load import json_request, percentile, run_load
+from leadscore.benchmarks.servers import bentoml_server
+from leadscore.clock import CLOCK_FILE, WorldClock, world_end
+from leadscore.config import Settings, load_settings
+from leadscore.live.log import EVENT_LOG, EventLog
+from leadscore.live.replay import due_calls
+from leadscore.live.sources import ID_COLUMN, TIME_COLUMN
+from leadscore.synth.future import future_records, read_future
+
+SERVICE_TARGET = "leadscore.serving.service:LeadScoring"
+INGEST_KEY, CRM_KEY = "demo-ingest-key", "demo-crm-key"
+CONCURRENCY = 16
+CALL_RECORDS = 50
+LATENCY_CALLS = 300
+POLL_S = 0.002
+TOLERANCE = 1e-9
+COPIED = {"feast"}  # written by the service: copied, not linked
+LEFT_OUT = {"bench", "serving", "segments", "live"}
+
+
+# ---- the world, the config and the webhook receiver ----------------------------------------
+
+def world_copy(data_dir: Path, target: Path) -> Path:
+    """`target`: symlinks to the data directory's entries, its Feast store copied, no live state."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for entry in sorted(data_dir.iterdir()):
+        if entry.name in COPIED:
+            shutil.copytree(entry, target / entry.name)
+        elif entry.name not in LEFT_OUT:
+            (target / entry.name).symlink_to(entry.resolve())
+    return target
+
+
+def bench_settings(settings: Settings, work_dir: Path, world: Path, webhook_url: str) -> Settings:
+    """A copy of the config whose webhook points at the receiver, the data at `world`."""
+    config_dir = work_dir / "config"
+    shutil.rmtree(config_dir, ignore_errors=True)
+    shutil.copytree(settings.config_dir, config_dir)
+    raw = yaml.safe_load(settings.source.read_text())
+    raw["paths"] = {"data_dir": str(world), "mlflow_dir": str(settings.mlflow_dir),
+                    "feature_repo": str(settings.feature_repo), "datasets_dir": str(settings.datasets_dir)}
+    raw.setdefault("serving", {}).setdefault("webhook", {})["url"] = webhook_url
+    (config_dir / "leadscore.yaml").write_text(yaml.safe_dump(raw))
+    # $LEADSCORE_DATA_DIR (set by the CLI to the user's data) would win over the file: not here
+    return load_settings(config_dir / "leadscore.yaml").with_data_dir(world, settings.mlflow_dir)
+
+
+class Receiver:
+    """The CRM's webhook: every POST with its arrival time, pid and idempotency key."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.received.append({"at": time.time(), "key": self.headers.get("Idempotency-Key"),
+                                          "body": json.loads(body or b"{}")})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    @contextmanager
+    def running(self) -> Iterator[Receiver]:
+        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.server.shutdown()
+
+
+# ---- the measurements ----------------------------------------------------------------------
+
+def _through_first_weekday(end) -> int:
+    """Days from the world's end to the end of the first weekday (a weekend has few records)."""
+    days = 1
+    while (end + timedelta(days=days - 1)).weekday() >= 5:
+        days += 1
+    return days
+
+
+def _records(future: dict[str, pd.DataFrame], start, days: float = 1.0) -> list[tuple]:
+    return [(None, source, record) for source, record in
+            future_records(future, pd.Timestamp(start), pd.Timestamp(start + timedelta(days=days)))]
+
+
+def measure_ingest(url: str, calls: list[tuple[str, list[dict]]], pids: list[int]) -> dict:
+    requests = [json_request("POST", f"/ingest/{source}", records, INGEST_KEY) for source, records in calls]
+    result = run_load(url, lambda i: requests[i], CONCURRENCY, requests=len(requests), timeout_s=300,
+                      cpu_pids=pids)
+    records = sum(len(records) for _, records in calls)
+    return {"records": records, "calls": len(calls), "records_per_call": CALL_RECORDS,
+            "concurrency": CONCURRENCY, "records_per_s": round(records / result.elapsed_s, 1),
+            "errors": result.errors, "call_p50_ms": round(percentile(result.latencies_ms, 50), 1),
+            "call_p99_ms": round(percentile(result.latencies_ms, 99), 1),
+            "server_cpu_ms_per_record": round(result.server_cpu_s * 1000 / records, 3)
+            if result.server_cpu_s is not None else None}
+
+
+def _reflected(client: httpx.Client, pid: str, at: str, score: float, timeout_s: float = 5) -> float | None:
+    """Seconds until /score for `pid` shows features of instant `at` (whole seconds, as the
+    online store keeps them) and the score the ingest answered; None if never within the timeout."""
+    at_s = math.floor(pd.Timestamp(at).timestamp())
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        answer = client.post("/score", json={"pid": pid}).json()
+        stamp = answer.get("feature_timestamp")
+        if stamp and pd.Timestamp(stamp).timestamp() >= at_s and answer["score"] == score:
+            return time.perf_counter() - started
+        time.sleep(POLL_S)
+    return None
+
+
+def measure_event_to_score(url: str, calls: list[tuple[str, list[dict]]], receiver: Receiver) -> dict:
+    """Call by call: ingest, then /score until it reflects the call; webhook arrivals after."""
+    to_score, missing, returned = [], 0, {}
+    with httpx.Client(base_url=url, timeout=30) as ingest, \
+            httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": CRM_KEY}) as score:
+        ingest.headers["X-API-Key"] = INGEST_KEY
+        for source, records in calls:
+            answer = ingest.post(f"/ingest/{source}", json=records).json()
+            done = time.time()
+            for item in answer["scores"]:
+                returned.setdefault(item["pid"], done)
+                seconds = _reflected(score, item["pid"], answer["at"], item["score"])
+                if seconds is None:
+                    missing += 1
+                else:
+                    to_score.append(seconds * 1000)
+        time.sleep(2)  # the last crossings' deliveries
+    pushes = [max(0.0, hit["at"] - returned[hit["body"].get("pid")]) * 1000
+              for hit in receiver.received if hit["body"].get("pid") in returned
+              and hit["at"] >= returned[hit["body"].get("pid")] - 1]
+    return {"calls": len(calls), "scored_pids": len(to_score) + missing, "not_reflected": missing,
+            "p50_ms": round(percentile(to_score, 50), 2), "p99_ms": round(percentile(to_score, 99), 2),
+            "webhook": {"crossings": len(pushes), "p50_ms": round(percentile(pushes, 50), 1),
+                        "p99_ms": round(percentile(pushes, 99), 1)}}
+
+
+def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
+    """After the service stopped: the batch rebuilt at the same clock against the live state."""
+    from leadscore.features.live import FeatureDefinitions, features_at, open_middle_layer
+    from leadscore.features.store import OnlineFeatures, open_store
+    from leadscore.identity.resolve import resolve, rules_from_settings
+
+    log = EventLog(settings.live_dir / EVENT_LOG)
+    stored = log.records()
+    stored_keys = set(zip(stored["source"], stored["source_record_id"], strict=True))
+    lost = len(sent - stored_keys)
+    started = time.perf_counter()
+    middle = settings.middle_db  # a link to the user's: the rebuilt file replaces the link, not it
+    resolve(settings.raw_dir, middle, rules_from_settings(settings), log.for_batch())
+    identity_s = time.perf_counter() - started
+
+    with duckdb.connect(str(middle), read_only=True) as con:
+        mapped = con.execute("SELECT source, source_record_id, pid FROM id_map").df()
+    batch = mapped.set_index(mapped["source"] + ":" + mapped["source_record_id"])["pid"]
+    kept = stored[stored["status"] == "kept"]
+    keys = (kept["source"] + ":" + kept["source_record_id"]).to_numpy()
+    live = pd.Series(kept["pid"].to_numpy(), index=keys)
+    both = batch.reindex(live.index)
+    pid_mismatches = int(((live.fillna("") != both.fillna(""))).sum())
+    updates = log.feature_updates()
+    online = OnlineFeatures(open_store(settings)).read(list(updates.index)).set_index("pid")
+    con = open_middle_layer(middle)
+    definitions = FeatureDefinitions.from_settings(settings)
+    mismatches, compared, examples = 0, 0, []
+    for at, pids in updates.groupby(updates).groups.items():
+        rows = features_at(con, definitions, list(pids), at.to_pydatetime())
+        for frame in rows.values():
+            if "pid" not in frame.columns:  # company views reach people through person_account
+                continue
+            for row in frame.to_dict("records"):
+                for name, value in row.items():
+                    if name in ("pid", "event_timestamp", "cid") or name not in online.columns:
+                        continue
+                    compared += 1
+                    if not _same(value, online.at[row["pid"], name]):
+                        mismatches += 1
+                        if len(examples) < 5:
+                            examples.append({"pid": row["pid"], "feature": name, "batch": _plain(value),
+                                             "online": _plain(online.at[row["pid"], name])})
+    return {"records_sent": len(sent), "records_stored": len(stored_keys & sent), "lost_records": lost,
+            "quarantined": int((stored["status"] == "quarantined").sum()),
+            "pid_mismatches": pid_mismatches, "records_compared": len(live),
+            "touched_pids": len(updates), "features_compared": compared,
+            "feature_mismatches": mismatches, "mismatch_examples": examples,
+            "batch_identity_s": round(identity_s, 2)}
+
+
+def batch_comparison(ingest: dict, checks: dict) -> dict:
+    """The batch on the same records: it takes a day in only by resolving the whole world again."""
+    return {"records": ingest["records"], "identity_resolve_s": checks["batch_identity_s"],
+            "records_per_s": round(ingest["records"] / checks["batch_identity_s"], 1),
+            "measured": "identity resolution of the whole world with the day compacted in "
+                        "(the feature build and materialisation come on top)"}
+
+
+def _plain(value):
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else (
+        value.item() if hasattr(value, "item") else value)
+
+
+def _same(a, b) -> bool:
+    a, b = _plain(a), _plain(b)
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(float(a) - float(b)) <= TOLERANCE * max(1.0, abs(float(a)))
+    return str(a) == str(b)
+
+
+def run(settings: Settings, work_dir: Path) -> dict:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    future = read_future(settings.future_dir)
+    end = world_end(settings)
+    world = world_copy(settings.data_dir, work_dir / "world")
+    receiver = Receiver()
+    with receiver.running():
+        bench = bench_settings(settings, work_dir, world, receiver.url)
+        clock = WorldClock(bench.live_dir / CLOCK_FILE, end)
+        busy = _through_first_weekday(end)
+        first, second = _records(future, end, busy), _records(future, end + timedelta(days=busy), 1)
+        clock.place(end + timedelta(days=busy), speed=0)
+        with bentoml_server("service", SERVICE_TARGET, bench, world, work_dir,
+                            workers=bench.serving.workers) as server:
+            ingest = measure_ingest(server.url, due_calls(first, CALL_RECORDS), server.pids)
+            clock.place(end + timedelta(days=busy + 1), speed=0)
+            latency_calls = due_calls(second, 1)[:LATENCY_CALLS]
+            sent = {(source, str(record[ID_COLUMN[source]])) for _, source, record in first} | {
+                (source, str(records[0][ID_COLUMN[source]])) for source, records in latency_calls}
+            event_to_score = measure_event_to_score(server.url, latency_calls, receiver)
+        checks = consistency(bench, sent)
+    keys = [hit["key"] for hit in receiver.received]
+    event_to_score["webhook"]["pushes"] = len(keys)
+    event_to_score["webhook"]["duplicate_keys"] = len(keys) - len(set(keys))
+    ingest["batch"] = batch_comparison(ingest, checks)
+    return {"world_end": end.isoformat(), "ingest": ingest, "event_to_score": event_to_score,
+            "consistency": checks,
+            "goals": {"event_to_score_p99_ms": 1000, "event_to_score_p50_ms": 100,
+                      "ingest_records_per_s": 1000, "mismatches": 0},
+            "method": {"records_in_time_order": True, "time_column": TIME_COLUMN,
+                       "workers": bench.serving.workers}}
