@@ -54,8 +54,6 @@ log = logging.getLogger(__name__)
 
 PERSON_VIEWS = ("person_fit", "person_interest", "person_account")  # keyed by pid
 COMPANY_VIEWS = ("company_profile", "company_engagement")  # keyed by cid
-INTERACTION_COLUMNS = ["lid", "pid", "cid", "event_type", "event_time", "channel", "source",
-                       "cookie_id", "properties"]
 _EVENT_COLUMNS = "lid, pid, cookie_id, event_type, event_time, channel"  # what the SQL reads
 _JUST_BEFORE = timedelta(microseconds=1)  # DuckDB's timestamp resolution
 
@@ -226,7 +224,7 @@ def _compute_views(cur: duckdb.DuckDBPyConnection, definitions: FeatureDefinitio
 
 
 def features_at(con: duckdb.DuckDBPyConnection, definitions: FeatureDefinitions, pids: Sequence[str],
-                at: datetime, live: LiveRecords = LiveRecords()) -> dict[str, pd.DataFrame]:
+                at: datetime, live: LiveRecords | None = None) -> dict[str, pd.DataFrame]:
     """Every view's rows for `pids` (and their companies) at the instant `at`, as a batch build
     with `live` in its middle layer would give them at a grid time `at`: events strictly
     before `at`, attributes known at or before it. One frame per view, with the batch
@@ -239,22 +237,25 @@ def features_at(con: duckdb.DuckDBPyConnection, definitions: FeatureDefinitions,
         raise ValueError("`at` must be timezone-aware (the feature clock is UTC)")
     with con.cursor() as cur:
         cur.execute("SET TimeZone = 'UTC'")
-        _load_live(cur, pids, live)
+        _load_live(cur, pids, live or LiveRecords())
         _load_scope(cur)
         return _compute_views(cur, definitions, at)
 
 
 # --- the online store -----------------------------------------------------------------------
 
-LOCKED_RETRIES = 5  # each after SQLite's own 5 s wait for the lock (Python's default timeout)
+# Each try waits up to 5 s for the lock (Python's sqlite3 default, which Feast keeps); four
+# processes writing 100 PIDs each made a writer wait up to 4.8 s.
+LOCKED_RETRIES = 5
 
 
 @functools.cache
 def _write_ahead_log(db_path: str) -> None:
     """Put the SQLite online store in WAL mode (once per process; the mode stays with the file).
-    In its default rollback-journal mode a writer holds every reader off while it commits:
-    with four workers writing, online reads (the scoring path) stalled for seconds. In WAL
-    mode reads never wait for writes; writers still take turns."""
+    In its default rollback-journal mode a writer holds readers off while it commits: with
+    four processes writing 100 PIDs each, a one-PID online read (the scoring path) took up to
+    1.5 s (p99 78 ms); in WAL mode, where reads never wait for writes, up to 0.9 s (p99 48 ms,
+    the rest is CPU on a busy two-core machine). Writers still take turns."""
     with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as con:
         con.execute("PRAGMA journal_mode=WAL")
 

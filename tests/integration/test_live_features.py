@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from datetime import timedelta
 
 import duckdb
@@ -187,3 +190,24 @@ def test_two_processes_writing_at_once_lose_nothing(online_copy, settings, middl
     assert set(online.loc[shared["pid"], "events_7d"]) <= {1007, 2007}
     for marker, mine in own.items():
         assert (online.loc[mine["pid"], "events_7d"] == marker + 7).all()
+
+
+def test_a_writer_locked_out_past_sqlites_timeout_tries_again(online_copy, settings, middle, definitions,
+                                                              sample, caplog):
+    """Another connection holds the write lock for 7 s, longer than SQLite's 5 s wait: the
+    write waits, tries again and lands, with no error."""
+    store = open_store(load_settings(online_copy))
+    at = read_manifest(settings.feature_data_dir)["as_of"] + timedelta(hours=2)
+    rows = features_at(middle, definitions, sample[:5], at)
+    write_online(store, rows)  # the store in WAL mode, as a running service's is
+    marked = {"person_interest": rows["person_interest"].assign(events_7d=77)}
+    blocker = sqlite3.connect(online_copy.parent.parent / "data" / "feast" / "online_store.db",
+                              check_same_thread=False)
+    blocker.execute("BEGIN EXCLUSIVE")
+    threading.Timer(7, blocker.commit).start()
+    started = time.monotonic()
+    write_online(store, marked)
+    assert time.monotonic() - started >= 5 and "trying again" in caplog.text
+    online = OnlineFeatures(store).read(marked["person_interest"]["pid"].tolist())
+    assert (online["events_7d"] == 77).all()
+    blocker.close()
