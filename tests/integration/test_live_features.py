@@ -1,0 +1,213 @@
+"""Live features on the tiny world: equal to the batch's rows at times the batch built, for
+every view; written through Feast, they are what the online store serves; two processes
+writing at once lose nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadscore.config import load_settings
+from leadscore.features.build import read_manifest
+from leadscore.features.live import (
+    COMPANY_VIEWS,
+    PERSON_VIEWS,
+    FeatureDefinitions,
+    LiveRecords,
+    features_at,
+    open_middle_layer,
+    write_online,
+)
+from leadscore.features.store import OnlineFeatures, feature_refs, open_store
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def settings(world):
+    return load_settings(world["config_file"])
+
+
+@pytest.fixture(scope="module")
+def middle(settings):
+    con = open_middle_layer(settings.middle_db)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def definitions(settings):
+    return FeatureDefinitions.from_settings(settings)
+
+
+@pytest.fixture(scope="module")
+def sample(settings) -> list[str]:
+    """60 people: most with interactions (many share a company or group), some without."""
+    with duckdb.connect(str(settings.middle_db), read_only=True) as con:
+        return [row[0] for row in con.execute("""
+            (SELECT pid FROM person WHERE pid IN (SELECT pid FROM interaction) ORDER BY hash(pid) LIMIT 50)
+            UNION ALL
+            (SELECT pid FROM person WHERE pid NOT IN (SELECT pid FROM interaction WHERE pid IS NOT NULL)
+             ORDER BY hash(pid) LIMIT 10)""").fetchall()]
+
+
+def _batch_rows(features_dir, view: str, keys: list[str], at) -> pd.DataFrame:
+    """The batch view's row of each key valid at `at` (what Feast's point-in-time join
+    takes), stamped `at`."""
+    key = "pid" if view in PERSON_VIEWS else "cid"
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con.execute(
+        f"SELECT * REPLACE ($at::TIMESTAMPTZ AS event_timestamp) "
+        f"FROM read_parquet('{features_dir / view}.parquet/*.parquet') "
+        f"WHERE event_timestamp <= $at AND {key} IN (SELECT unnest($keys)) "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY event_timestamp DESC) = 1 "
+        f"ORDER BY {key}", {"at": at, "keys": keys}).df()
+
+
+def _grid_time(features_dir):
+    """A grid time the batch built, four weeks before its as_of."""
+    times = pd.read_parquet(features_dir / "person_interest.parquet", columns=["event_timestamp"])
+    grid = sorted(times["event_timestamp"].unique())
+    return grid[-5].to_pydatetime()
+
+
+def test_live_rows_equal_the_batch_rows_for_every_view(settings, middle, definitions, sample):
+    features_dir = settings.feature_data_dir
+    as_of = read_manifest(features_dir)["as_of"]
+    for at in (_grid_time(features_dir), as_of):
+        rows = features_at(middle, definitions, sample, at)
+        for view in PERSON_VIEWS:
+            batch = _batch_rows(features_dir, view, sample, at)
+            pd.testing.assert_frame_equal(rows[view], batch, check_exact=False, rtol=0, atol=1e-9)
+        for view in COMPANY_VIEWS:
+            companies = rows[view]["cid"].tolist()
+            batch = _batch_rows(features_dir, view, companies, at)
+            pd.testing.assert_frame_equal(rows[view], batch, check_exact=False, rtol=0, atol=1e-9)
+        assert len(rows["person_interest"]) >= 40 and rows["person_interest"]["events_90d"].sum() > 0
+        assert rows["company_engagement"]["people_engaged_90d"].sum() > 0
+
+
+@pytest.fixture
+def online_copy(world, config_writer, tmp_path):
+    """A store whose registry and online store are a copy of the world's (the other tests
+    read the world's as the batch left it)."""
+    config_file = config_writer(tmp_path)
+    shutil.copytree(world["root"] / "data" / "feast", tmp_path / "data" / "feast")
+    return config_file
+
+
+def _assert_same_values(left: pd.DataFrame, right: pd.DataFrame) -> None:
+    """Equal column by column: numbers to 1e-9 (missing equals missing), strings exactly."""
+    for column in right.columns:
+        a, b = left[column].reset_index(drop=True), right[column].reset_index(drop=True)
+        if pd.api.types.is_numeric_dtype(b):
+            np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=0, atol=1e-9, err_msg=column)
+        else:
+            assert a.where(a.notna(), None).tolist() == b.where(b.notna(), None).tolist(), column
+
+
+def test_written_rows_are_what_the_online_store_serves(online_copy, settings, middle, definitions, sample):
+    """A live web visit five minutes ago: after write_online, the online read returns every
+    written feature of every person view, the visit counted."""
+    store = open_store(load_settings(online_copy))
+    now = read_manifest(settings.feature_data_dir)["as_of"] + timedelta(days=1, hours=9)
+    visit = {"lid": "LIVE-1", "pid": sample[0], "cid": None, "event_type": "web_visit",
+             "event_time": now - timedelta(minutes=5), "channel": "web", "source": "live",
+             "cookie_id": None, "properties": "{}"}
+    rows = features_at(middle, definitions, sample, now, LiveRecords(interactions=pd.DataFrame([visit])))
+    without = features_at(middle, definitions, sample[:1], now)["person_interest"].iloc[0]
+    write_online(store, rows)
+    online = OnlineFeatures(store).read(sample).set_index("pid")
+    for view in PERSON_VIEWS:
+        names = [ref.split(":")[1] for ref in feature_refs(store) if ref.startswith(f"{view}:")]
+        written = rows[view].set_index("pid")
+        _assert_same_values(online.loc[written.index, names], written[names])
+    first = online.loc[sample[0]]
+    assert first["web_visit_7d"] == without["web_visit_7d"] + 1
+    assert first["days_since_last_event"] == pytest.approx(5 / 60 / 24)
+
+
+WRITER = """
+import json, sys, time
+from pathlib import Path
+import pandas as pd
+from leadscore.config import load_settings
+from leadscore.features.live import write_online
+from leadscore.features.store import open_store
+
+config_file, rows_file, marker, rounds, barrier = sys.argv[1:]
+store = open_store(load_settings(config_file))
+rows = pd.read_parquet(rows_file)
+Path(barrier, marker).touch()  # ready: start together
+while len(list(Path(barrier).iterdir())) < 2:
+    time.sleep(0.01)
+started = time.time()
+for round_ in range(int(rounds)):
+    value = int(marker) + round_
+    write_online(store, {"person_interest": rows.assign(events_7d=value, events_30d=value)})
+print(json.dumps([started, time.time()]))
+"""
+
+
+def test_two_processes_writing_at_once_lose_nothing(online_copy, settings, middle, definitions, sample,
+                                                    tmp_path):
+    """Both write the same 30 people (and 10 of their own each), round after round, with
+    the round in two columns: no error, every person has the last round of a writer, and
+    both columns of the same write (no row torn between writers)."""
+    at = read_manifest(settings.feature_data_dir)["as_of"] + timedelta(hours=1)
+    interest = features_at(middle, definitions, sample, at)["person_interest"]
+    assert len(interest) >= 50
+    shared, own = interest.iloc[:30], {1000: interest.iloc[30:40], 2000: interest.iloc[40:50]}
+    (tmp_path / "barrier").mkdir()
+    writers = []
+    for marker, mine in own.items():
+        rows_file = tmp_path / f"rows-{marker}.parquet"
+        pd.concat([shared, mine]).to_parquet(rows_file)
+        writers.append(subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(online_copy), str(rows_file), str(marker), "8",
+             str(tmp_path / "barrier")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    spans = []
+    for writer in writers:
+        out, err = writer.communicate(timeout=300)
+        assert writer.returncode == 0 and "locked" not in err, err
+        spans.append(json.loads(out.strip().splitlines()[-1]))
+    assert max(start for start, _ in spans) < min(end for _, end in spans)  # they did overlap
+    online = OnlineFeatures(open_store(load_settings(online_copy))).read(interest["pid"].tolist())
+    online = online.set_index("pid")[["events_7d", "events_30d"]]
+    assert (online["events_7d"] == online["events_30d"]).all()
+    assert set(online.loc[shared["pid"], "events_7d"]) <= {1007, 2007}
+    for marker, mine in own.items():
+        assert (online.loc[mine["pid"], "events_7d"] == marker + 7).all()
+
+
+def test_a_writer_locked_out_past_sqlites_timeout_tries_again(online_copy, settings, middle, definitions,
+                                                              sample, caplog):
+    """Another connection holds the write lock for 7 s, longer than SQLite's 5 s wait: the
+    write waits, tries again and lands, with no error."""
+    store = open_store(load_settings(online_copy))
+    at = read_manifest(settings.feature_data_dir)["as_of"] + timedelta(hours=2)
+    rows = features_at(middle, definitions, sample[:5], at)
+    write_online(store, rows)  # the store in WAL mode, as a running service's is
+    marked = {"person_interest": rows["person_interest"].assign(events_7d=77)}
+    blocker = sqlite3.connect(online_copy.parent.parent / "data" / "feast" / "online_store.db",
+                              check_same_thread=False)
+    blocker.execute("BEGIN EXCLUSIVE")
+    threading.Timer(7, blocker.commit).start()
+    started = time.monotonic()
+    write_online(store, marked)
+    assert time.monotonic() - started >= 5 and "trying again" in caplog.text
+    online = OnlineFeatures(store).read(marked["person_interest"]["pid"].tolist())
+    assert (online["events_7d"] == 77).all()
+    blocker.close()
