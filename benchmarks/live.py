@@ -7,7 +7,8 @@ this process. Then:
 
 - ingest: the days after the world's end through its first weekday, every source's records in time order, in
   calls of `CALL_RECORDS` consecutive records of one source, sent at concurrency 16 (the
-  clock first placed at the day's end, so every record is in the past). `records_per_s`
+  clock first placed at the day's end, so every record is in the past), the stream cut in
+  windows of `WINDOW_RECORDS`, each sent as one call per source. `records_per_s`
   and `errors`; `batch_records_per_s` is the batch on the same records, measured in the same
   run: identity resolution with the day compacted in, plus the feature build, over the
   records of the day (the batch redoes the whole world to take them in).
@@ -55,6 +56,7 @@ SERVICE_TARGET = "leadscore.serving.service:LeadScoring"
 INGEST_KEY, CRM_KEY = "demo-ingest-key", "demo-crm-key"
 CONCURRENCY = 16
 CALL_RECORDS = 50
+WINDOW_RECORDS = 400  # the stream is sent in windows of this many records, by source within each
 LATENCY_CALLS = 300
 POLL_S = 0.002
 TOLERANCE = 1e-9
@@ -276,7 +278,9 @@ def run(settings: Settings, work_dir: Path) -> dict:
         clock.place(end + timedelta(days=busy), speed=0)
         with bentoml_server("service", SERVICE_TARGET, bench, world, work_dir,
                             workers=bench.serving.workers) as server:
-            ingest = measure_ingest(server.url, due_calls(first, CALL_RECORDS), server.pids)
+            calls = [call for start in range(0, len(first), WINDOW_RECORDS)
+                     for call in due_calls(first[start:start + WINDOW_RECORDS], CALL_RECORDS)]
+            ingest = measure_ingest(server.url, calls, server.pids)
             clock.place(end + timedelta(days=busy + 1), speed=0)
             latency_calls = due_calls(second, 1)[:LATENCY_CALLS]
             sent = {(source, str(record[ID_COLUMN[source]])) for _, source, record in first} | {

@@ -75,7 +75,7 @@ class LiveRecords:
 
     sources: dict[str, pd.DataFrame]
     pids: pd.Series  # 'source:record_id' -> pid
-    watermark: dict[str, int]  # 'record', 'interaction' -> last row number covered
+    watermark: dict  # 'log': the event log's id; 'record', 'interaction': last row numbers covered
 
 
 RECORD_TABLE_COLUMNS = ["source", "source_record_id", "pid", "cid", "rule", "email", "phone",
@@ -197,7 +197,7 @@ def check_conservation(sources: dict[str, pd.DataFrame], mapped: pd.DataFrame,
 
 def write_middle_layer(path: Path, sources: dict[str, pd.DataFrame],
                        resolved: dict[str, pd.DataFrame], mapped: pd.DataFrame,
-                       event_types: set[str], watermark: dict[str, int] | None = None) -> None:
+                       event_types: set[str], watermark: dict | None = None) -> None:
     """All middle-layer tables into one DuckDB file, replaced atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.duckdb")
@@ -218,8 +218,8 @@ def write_middle_layer(path: Path, sources: dict[str, pd.DataFrame],
         build_outcome(con)
         check_vocabulary(con, event_types)
         con.execute("DROP TABLE record_map")
-        marks = watermark or {"record": 0, "interaction": 0}
-        con.execute("CREATE TABLE live_watermark AS SELECT $record::BIGINT AS record, "
+        marks = watermark or {"log": "", "record": 0, "interaction": 0}
+        con.execute("CREATE TABLE live_watermark AS SELECT $log::VARCHAR AS log, $record::BIGINT AS record, "
                     "$interaction::BIGINT AS interaction", marks)
     os.replace(tmp, path)
 

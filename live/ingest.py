@@ -57,8 +57,21 @@ class Ingestor:
                  batch: BatchIdentities | None = None) -> None:
         self.settings = settings
         self.rules = rules or rules_from_settings(settings)
-        self.batch = batch or BatchIdentities.load(settings.middle_db)
+        self._batch = batch or BatchIdentities.load(settings.middle_db)
+        self._batch_stamp = settings.middle_db.stat().st_mtime_ns
+        self._reloading = threading.Lock()
         self._local = threading.local()
+
+    @property
+    def batch(self) -> BatchIdentities:
+        """What the last batch resolved; loaded again when the batch has replaced the middle layer."""
+        stamp = self.settings.middle_db.stat().st_mtime_ns
+        if stamp != self._batch_stamp:
+            with self._reloading:
+                if stamp != self._batch_stamp:
+                    self._batch = BatchIdentities.load(self.settings.middle_db)
+                    self._batch_stamp = stamp
+        return self._batch
 
     @property
     def log(self) -> EventLog:
@@ -93,12 +106,13 @@ class Ingestor:
         records = standardise_records(source_records(source, raw), self.rules.standardise)
         kept, quarantine = split_quarantine(records, raw)
         kept = kept.sort_values("seen_at", kind="stable")
-        identity = LiveIdentity(self.batch, log, self.rules.shared_identifier_max_names,
+        batch = self.batch
+        identity = LiveIdentity(batch, log, self.rules.shared_identifier_max_names,
                                 self.rules.titles)
         dicts = kept.to_dict("records")
         decisions: list[Decision] = []
         for record in dicts:
-            record["cid"] = self.batch.record_cid(record)
+            record["cid"] = batch.record_cid(record)
             decisions.append(identity.decide(record))
         people = identity.fold_people(dicts, decisions)
         pids = pd.Series([d.pid for d in decisions], index=kept.index, dtype="string")

@@ -21,14 +21,17 @@ Tables
   online store keeps whole seconds; checks of the live features need the exact instant).
 
 The batch compacts the log: `leadscore identity resolve` reads its records beside the raw
-sources and keeps their PIDs (stable IDs), after which they are in the middle layer.
+sources and keeps their PIDs (stable IDs), after which they are in the middle layer; its
+`live_watermark` table names the log (`meta.id`, random at creation) and its last rows held,
+so readers add only later rows, and never skip rows of another log.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,6 +63,7 @@ CREATE TABLE IF NOT EXISTS identifier (
     key TEXT PRIMARY KEY, pid TEXT, names TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE IF NOT EXISTS person (pid TEXT PRIMARY KEY, row TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS feature_update (pid TEXT PRIMARY KEY, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 INTERACTION_COLUMNS = ["lid", "pid", "cid", "event_type", "event_time", "channel", "source",
                        "source_record_id", "cookie_id", "properties"]
@@ -91,6 +95,8 @@ class EventLog:
         self.con.execute("PRAGMA journal_mode=WAL")
         self.con.execute("PRAGMA synchronous=FULL")
         self.con.executescript(SCHEMA)
+        self.con.execute("INSERT OR IGNORE INTO meta VALUES ('id', ?)", [uuid.uuid4().hex])
+        self.id = self.con.execute("SELECT value FROM meta WHERE key = 'id'").fetchone()[0]
 
     def close(self) -> None:
         self.con.close()
@@ -160,6 +166,17 @@ class EventLog:
         frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601")
         return frame.astype({c: "string" for c in INTERACTION_COLUMNS if c != "event_time"})
 
+    def last_change(self, pids: Sequence[str], cids: Sequence[str]) -> tuple[int, int]:
+        """The last record of these people and the last interaction of these people or
+        companies (row numbers): what features computed for them have seen."""
+        pid_marks, cid_marks = ",".join("?" * len(pids)), ",".join("?" * len(cids))
+        record = self.con.execute(f"SELECT coalesce(max(rowid), 0) FROM record WHERE pid IN ({pid_marks})",
+                                  list(pids)).fetchone()[0]
+        interaction = self.con.execute(
+            f"SELECT coalesce(max(rowid), 0) FROM interaction WHERE pid IN ({pid_marks}) "
+            f"OR cid IN ({cid_marks})", [*pids, *cids]).fetchone()[0]
+        return int(record), int(interaction)
+
     def interactions_after(self, seq: int) -> tuple[pd.DataFrame, int]:
         """The interactions appended after row `seq` of the log, and the last row's number."""
         frame = pd.read_sql_query("SELECT rowid AS seq, * FROM interaction WHERE rowid > ? ORDER BY rowid",
@@ -186,7 +203,8 @@ class EventLog:
         kept = records[records["pid"].notna()]
         keys = (kept["source"] + ":" + kept["source_record_id"]).to_numpy()
         pids = pd.Series(kept["pid"].to_numpy(), index=keys, dtype="string")
-        return LiveRecords(sources, pids, {"record": int(marks[0]), "interaction": int(marks[1])})
+        return LiveRecords(sources, pids, {"log": self.id, "record": int(marks[0]),
+                                           "interaction": int(marks[1])})
 
     def counts(self) -> dict[str, int]:
         rows = self.con.execute("SELECT status, count(*) FROM record GROUP BY status").fetchall()
@@ -236,11 +254,12 @@ class EventLog:
                              [(pid, json.dumps(row, default=str)) for pid, row in rows.items()])
 
 
-def compacted(middle: duckdb.DuckDBPyConnection) -> int:
-    """The last event-log interaction row the middle layer holds (0: none, or an older layer)."""
+def compacted(middle: duckdb.DuckDBPyConnection, log_id: str) -> int:
+    """The last interaction row of event log `log_id` that the middle layer holds (0: none, an
+    older layer, or another log, such as the one of an earlier world)."""
     try:
-        row = middle.execute("SELECT interaction FROM live_watermark").fetchone()
-    except duckdb.CatalogException:
+        row = middle.execute("SELECT interaction FROM live_watermark WHERE log = $1", [log_id]).fetchone()
+    except duckdb.Error:
         return 0
     return int(row[0]) if row else 0
 

@@ -31,6 +31,8 @@ from leadscore.live.log import EventLog, compacted
 if TYPE_CHECKING:
     from feast import FeatureStore
 
+MAX_ROUNDS = 5  # writes of one update when other workers keep changing the same people
+
 
 class OnlineUpdater:
     """Recomputes and writes online features for touched people (thread-safe)."""
@@ -40,9 +42,10 @@ class OnlineUpdater:
         self.store = store
         self.definitions = FeatureDefinitions.from_settings(settings)
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # the store's one SQLite connection, one writer at a time
         self._middle: tuple[int, duckdb.DuckDBPyConnection, int] | None = None
 
-    def middle(self) -> tuple[duckdb.DuckDBPyConnection, int]:
+    def middle(self, log: EventLog) -> tuple[duckdb.DuckDBPyConnection, int]:
         """The worker's copy of the middle layer and the event-log row it holds up to; copied
         again when the batch has replaced the file."""
         stamp = self.settings.middle_db.stat().st_mtime_ns
@@ -50,7 +53,7 @@ class OnlineUpdater:
             if self._middle is None or self._middle[0] != stamp:
                 con = open_middle_layer(self.settings.middle_db)
                 with duckdb.connect(str(self.settings.middle_db), read_only=True) as middle:
-                    seq = compacted(middle)
+                    seq = compacted(middle, log.id)
                 self._middle = (stamp, con, seq)
             return self._middle[1], self._middle[2]
 
@@ -65,11 +68,23 @@ class OnlineUpdater:
                            cookies={pid: found for pid, found in cookies.items() if found})
 
     def update(self, log: EventLog, pids: Sequence[str], at: datetime) -> dict[str, int]:
-        """Write the features of `pids` at `at` online; returns rows written per view."""
+        """Write the features of `pids` at `at` online; returns rows written per view.
+
+        Two workers touching one person at once may write in the opposite order to the one they
+        read in, and the online store keeps the last write. So after writing, a worker checks
+        whether the log changed for these people since it read, and if so computes and writes
+        again: the last write then always holds everything committed before it."""
         if not pids:
             return {}
-        con, after = self.middle()
-        rows = features_at(con, self.definitions, list(pids), at, self.live_records(log, pids, after))
-        write_online(self.store, rows)
+        con, after = self.middle(log)
+        for _ in range(MAX_ROUNDS):
+            cids = sorted({row["cid"] for row in log.people(pids).values() if row.get("cid")})
+            seen = log.last_change(pids, cids)  # before reading: a change after it shows
+            rows = features_at(con, self.definitions, list(pids), at, self.live_records(log, pids, after))
+            with self._writing:
+                write_online(self.store, rows)
+            if log.last_change(pids, cids) == seen:
+                break
         log.features_updated(pids, at)
         return {view: len(frame) for view, frame in rows.items()}
+

@@ -53,14 +53,14 @@ def _timed(future: dict[str, pd.DataFrame], since: datetime,
 
 
 def due_calls(pending: list[tuple[datetime, str, dict]], max_records: int) -> list[tuple[str, list[dict]]]:
-    """Consecutive records of one source as one call (at most `max_records`), in time order."""
-    calls: list[tuple[str, list[dict]]] = []
+    """The records due together, one call per source (at most `max_records` each), in the
+    order each source's first record is due, each call's records in time order. (A source
+    system sends what it has in one call: a call costs more than a record.)"""
+    by_source: dict[str, list[dict]] = {}
     for _, source, record in pending:
-        if calls and calls[-1][0] == source and len(calls[-1][1]) < max_records:
-            calls[-1][1].append(record)
-        else:
-            calls.append((source, [record]))
-    return calls
+        by_source.setdefault(source, []).append(record)
+    return [(source, records[start:start + max_records]) for source, records in by_source.items()
+            for start in range(0, len(records), max_records)]
 
 
 def replay(future: dict[str, pd.DataFrame], clock: WorldClock, days: float, speed: float, send: Send,

@@ -59,7 +59,7 @@ class World:
     tiers: tuple[str, ...]
     stamps: dict[str, int | None] | None
     extract: str = ""  # the SELECT clause that types an event's JSON properties into columns
-    live_seq: int = 0  # the last event-log interaction the middle layer holds
+    live_seq: tuple[str, int] = ("", 0)  # (event log id, last interaction of it) the middle layer holds
 
 
 def sources(settings: Settings) -> dict[str, Path]:
@@ -110,10 +110,10 @@ def _load_middle(con: duckdb.DuckDBPyConnection, middle_db: Path,
         con.execute("CREATE TABLE person AS SELECT * FROM mid.person WHERE pid IS NOT NULL")
         con.execute("CREATE TABLE company AS SELECT * FROM mid.company")
         con.execute("CREATE TABLE clock AS SELECT max(event_time) AS as_of FROM mid.interaction")
-        con.execute("CREATE TABLE live_seq AS SELECT interaction AS seq FROM mid.live_watermark"
+        con.execute("CREATE TABLE live_seq AS SELECT log, interaction AS seq FROM mid.live_watermark"
                     if "live_watermark" in {r[0] for r in con.execute(
                         "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'mid'"
-                    ).fetchall()} else "CREATE TABLE live_seq AS SELECT 0 AS seq")
+                    ).fetchall()} else "CREATE TABLE live_seq AS SELECT '' AS log, 0 AS seq")
         found = _property_types(con, event_types)
         columns = _column_types(found)
         structure = json.dumps({key: JSON_TYPES[kind] for key, kind in columns.items()})
@@ -215,7 +215,7 @@ def load_world(settings: Settings) -> World:
                             tagged=bool(tags), scored=scored)
     as_of = con.execute("SELECT as_of FROM clock").fetchall()[0][0] or datetime.now(UTC)  # no events: now
     log.info("segments world loaded: as of %s, tags %s, scores %s", as_of, bool(tags), scored)
-    live_seq = con.execute("SELECT seq FROM live_seq").fetchone()[0]
+    live_seq = tuple(con.execute("SELECT log, seq FROM live_seq").fetchone())
     return World(con, vocabulary, as_of.astimezone(UTC), tiers, stamps, extract, live_seq)
 
 
@@ -235,7 +235,8 @@ class LiveTail:
 
         log_ = EventLog(self.log_path)
         try:
-            seen = self._seen.get(id(world.con), world.live_seq)
+            held = world.live_seq[1] if world.live_seq[0] == log_.id else 0
+            seen = self._seen.get(id(world.con), held)
             frame, last = log_.interactions_after(seen)
         finally:
             log_.close()

@@ -128,7 +128,7 @@ class LeadScoring:
         self.clock = open_clock(settings)
         self.ingestor = Ingestor(settings)
         self.online = OnlineUpdater(settings, self.features.store)
-        self.online.middle()  # the worker's copy of the middle layer, before the first ingest
+        self.online.middle(self.ingestor.log)  # the worker's copy of the middle layer, before an ingest
         self.score_log = ScoreLog(settings.live_dir / "scores", settings.live.busy_timeout_s)
         app.include_router(build_router(self.segments, allowed("segments")))
         app.include_router(build_ingest_router(self.ingest_records, allowed("ingest"),

@@ -308,7 +308,7 @@ class PortraitReader:
     def _live_events(self, con: duckdb.DuckDBPyConnection, pid: str) -> list[tuple]:
         """The person's interactions in the event log, and the middle layer's anonymous visits
         of cookies bound to the person live, as _TIMELINE_SQL rows."""
-        live = self.live.interactions(pids=[pid], after=compacted(con))
+        live = self.live.interactions(pids=[pid], after=compacted(con, self.live.id))
         cookies = [key.split(":", 1)[1] for key, known in self.live.known_cookies_of(pid).items()]
         rows = [(r.lid, int(r.event_time.value // 1000), r.event_type, r.channel, r.source, r.properties)
                 for r in live.itertuples()]

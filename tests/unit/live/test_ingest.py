@@ -151,7 +151,7 @@ def test_the_batch_compacts_the_log_and_keeps_the_live_pids(ingestor, live_setti
     with duckdb.connect(str(live_settings.middle_db), read_only=True) as con:
         mapped = con.execute("SELECT source_record_id, pid FROM id_map WHERE source = 'form_fills'").df()
         lids = {row[0] for row in con.execute("SELECT lid FROM interaction").fetchall()}
-        after = compacted(con)
+        after = compacted(con, log.id)
     batch_pid = mapped.set_index("source_record_id")["pid"]
     live = log.records("kept").set_index("source_record_id")["pid"]
     assert len(live) > 30
