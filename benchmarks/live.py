@@ -32,6 +32,7 @@ import math
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -218,7 +219,7 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
     online = OnlineFeatures(open_store(settings)).read(list(updates.index)).set_index("pid")
     con = open_middle_layer(middle)
     definitions = FeatureDefinitions.from_settings(settings)
-    mismatches, compared, examples = 0, 0, []
+    mismatches, compared, examples, by_feature = 0, 0, [], Counter()
     for at, pids in updates.groupby(updates).groups.items():
         rows = features_at(con, definitions, list(pids), at.to_pydatetime())
         for frame in rows.values():
@@ -231,6 +232,7 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
                     compared += 1
                     if not _same(value, online.at[row["pid"], name]):
                         mismatches += 1
+                        by_feature[name] += 1
                         if len(examples) < 5:
                             examples.append({"pid": row["pid"], "feature": name, "batch": _plain(value),
                                              "online": _plain(online.at[row["pid"], name])})
@@ -238,7 +240,8 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
             "quarantined": int((stored["status"] == "quarantined").sum()),
             "pid_mismatches": pid_mismatches, "records_compared": len(live),
             "touched_pids": len(updates), "features_compared": compared,
-            "feature_mismatches": mismatches, "mismatch_examples": examples,
+            "feature_mismatches": mismatches, "mismatches_by_feature": dict(by_feature.most_common()),
+            "mismatch_examples": examples,
             "batch_identity_s": round(identity_s, 2)}
 
 

@@ -166,16 +166,16 @@ class EventLog:
         frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601")
         return frame.astype({c: "string" for c in INTERACTION_COLUMNS if c != "event_time"})
 
-    def last_change(self, pids: Sequence[str], cids: Sequence[str]) -> tuple[int, int]:
-        """The last record of these people and the last interaction of these people or
-        companies (row numbers): what features computed for them have seen."""
-        pid_marks, cid_marks = ",".join("?" * len(pids)), ",".join("?" * len(cids))
-        record = self.con.execute(f"SELECT coalesce(max(rowid), 0) FROM record WHERE pid IN ({pid_marks})",
+    def last_change(self, pids: Sequence[str]) -> tuple[int, int]:
+        """The last record and the last interaction of these people (row numbers; a cookie
+        bound to them moves its interactions to them): what features computed for them saw."""
+        marks = ",".join("?" * len(pids))
+        record = self.con.execute(f"SELECT coalesce(max(rowid), 0) FROM record WHERE pid IN ({marks})",
                                   list(pids)).fetchone()[0]
         interaction = self.con.execute(
-            f"SELECT coalesce(max(rowid), 0) FROM interaction WHERE pid IN ({pid_marks}) "
-            f"OR cid IN ({cid_marks})", [*pids, *cids]).fetchone()[0]
-        return int(record), int(interaction)
+            f"SELECT coalesce(max(rowid), 0), count(*) FROM interaction WHERE pid IN ({marks})",
+            list(pids)).fetchone()
+        return int(record), int(interaction[0]) * 1_000_000 + int(interaction[1])
 
     def interactions_after(self, seq: int) -> tuple[pd.DataFrame, int]:
         """The interactions appended after row `seq` of the log, and the last row's number."""
@@ -233,9 +233,13 @@ class EventLog:
             [(key, known.pid, json.dumps(sorted(known.names))) for key, known in identifiers.items()])
 
     def bind_cookie(self, cookie_id: str, pid: str) -> None:
-        """Give a cookie's anonymous live interactions to the person who just revealed it."""
+        """Give a cookie's anonymous live sessions and their interactions to the person who just
+        revealed it (as the batch's connected components do)."""
         self.con.execute("UPDATE interaction SET pid = ? WHERE cookie_id = ? AND pid IS NULL",
                          [pid, cookie_id])
+        self.con.execute("UPDATE record SET pid = ?, rule = 'cookie_id' WHERE pid IS NULL "
+                         "AND status = 'kept' AND source = 'web_sessions' "
+                         "AND trim(json_extract(payload, '$.cookie_id')) = ?", [pid, cookie_id])
 
     def features_updated(self, pids: Iterable[str], at: datetime) -> None:
         """Note that the online features of `pids` were computed at `at` (the latest wins)."""

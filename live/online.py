@@ -73,17 +73,18 @@ class OnlineUpdater:
         Two workers touching one person at once may write in the opposite order to the one they
         read in, and the online store keeps the last write. So after writing, a worker checks
         whether the log changed for these people since it read, and if so computes and writes
-        again: the last write then always holds everything committed before it."""
+        again: the last write then always holds all of their own records committed before it.
+        (Colleagues' records change the account-level counts too; those are refreshed when the
+        person is next touched, or by the batch.)"""
         if not pids:
             return {}
         con, after = self.middle(log)
         for _ in range(MAX_ROUNDS):
-            cids = sorted({row["cid"] for row in log.people(pids).values() if row.get("cid")})
-            seen = log.last_change(pids, cids)  # before reading: a change after it shows
+            seen = log.last_change(pids)  # before reading: a change after it shows
             rows = features_at(con, self.definitions, list(pids), at, self.live_records(log, pids, after))
             with self._writing:
                 write_online(self.store, rows)
-            if log.last_change(pids, cids) == seen:
+            if log.last_change(pids) == seen:
                 break
         log.features_updated(pids, at)
         return {view: len(frame) for view, frame in rows.items()}

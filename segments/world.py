@@ -102,18 +102,18 @@ def _column_types(found: dict[str, Properties]) -> Properties:
 
 
 def _load_middle(con: duckdb.DuckDBPyConnection, middle_db: Path,
-                 event_types: list[str]) -> tuple[dict[str, Properties], str]:
-    """person, company and the typed interaction table; returns {event type: {property: type}}
-    and the clause that extracts the properties."""
+                 event_types: list[str]) -> tuple[dict[str, Properties], str, tuple[str, int]]:
+    """person, company and the typed interaction table; returns {event type: {property: type}},
+    the clause that extracts the properties and the event-log rows the layer holds."""
     con.execute("ATTACH $1 AS mid (READ_ONLY)", [str(middle_db)])
     try:
         con.execute("CREATE TABLE person AS SELECT * FROM mid.person WHERE pid IS NOT NULL")
         con.execute("CREATE TABLE company AS SELECT * FROM mid.company")
         con.execute("CREATE TABLE clock AS SELECT max(event_time) AS as_of FROM mid.interaction")
-        con.execute("CREATE TABLE live_seq AS SELECT log, interaction AS seq FROM mid.live_watermark"
-                    if "live_watermark" in {r[0] for r in con.execute(
-                        "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'mid'"
-                    ).fetchall()} else "CREATE TABLE live_seq AS SELECT '' AS log, 0 AS seq")
+        try:  # which event log rows it holds (none for a layer from before the live path)
+            held = con.execute("SELECT log, interaction FROM mid.live_watermark").fetchone() or ("", 0)
+        except duckdb.Error:
+            held = ("", 0)
         found = _property_types(con, event_types)
         columns = _column_types(found)
         structure = json.dumps({key: JSON_TYPES[kind] for key, kind in columns.items()})
@@ -125,7 +125,8 @@ def _load_middle(con: duckdb.DuckDBPyConnection, middle_db: Path,
             ORDER BY event_type, event_time""", [event_types])
     finally:
         con.execute("DETACH mid")
-    return {event: {key: columns[key] for key in found.get(event, {})} for event in event_types}, extracted
+    return ({event: {key: columns[key] for key in found.get(event, {})} for event in event_types},
+            extracted, (str(held[0]), int(held[1])))
 
 
 def _literal(text: str) -> str:
@@ -208,14 +209,13 @@ def load_world(settings: Settings) -> World:
     paths = sources(settings)
     con = duckdb.connect(":memory:")
     con.execute("SET enable_progress_bar = false")  # a bar on stderr would garble `bench --json` logs
-    properties, extract = _load_middle(con, paths["middle"], list(described))
+    properties, extract, live_seq = _load_middle(con, paths["middle"], list(described))
     tags = _load_tags(con, paths["tags"])
     scored = _load_scores(con, paths["scores"])
     vocabulary = Vocabulary(_attributes(con), _events(con, described, properties), tags, _scores(tiers),
                             tagged=bool(tags), scored=scored)
     as_of = con.execute("SELECT as_of FROM clock").fetchall()[0][0] or datetime.now(UTC)  # no events: now
     log.info("segments world loaded: as of %s, tags %s, scores %s", as_of, bool(tags), scored)
-    live_seq = tuple(con.execute("SELECT log, seq FROM live_seq").fetchone())
     return World(con, vocabulary, as_of.astimezone(UTC), tiers, stamps, extract, live_seq)
 
 

@@ -79,6 +79,8 @@ def test_a_cookie_then_a_form_fill_binds_the_cookies_history(ingestor):
     assert pid is not None and form.bound_cookies == {pid: ["cookie-live-1"]}
     history = ingestor.log.interactions(pids=[pid]).sort_values("event_time")
     assert history["event_type"].tolist() == ["web_visit", "contact_sales"]
+    records = ingestor.log.records("kept").set_index("source_record_id")
+    assert records.loc["LS1", "pid"] == pid  # the session is the person's, as in the batch
 
 
 def test_a_batch_anonymous_cookie_is_bound_by_a_live_form_fill(ingestor, live_settings):
