@@ -91,6 +91,14 @@ class ScoreSettings(StrictModel):
     points_to_double_odds: float = Field(8, gt=0)
 
 
+class DigestSettings(StrictModel):
+    """The daily digest per sales owner (serving/webhook/digest.py)."""
+
+    enabled: bool = True
+    tiers: list[str] = ["high-value", "high-potential"]  # a lead newly in one of these ...
+    min_score_rise: float = Field(15, gt=0)               # ... or whose score rose this much in a day
+
+
 class WebhookSettings(StrictModel):
     """Where sales-ready leads are pushed, and how hard to try."""
 
@@ -100,6 +108,7 @@ class WebhookSettings(StrictModel):
     max_attempts: int = Field(6, ge=1)
     backoff_s: float = Field(0.5, gt=0)      # first retry delay; doubles each attempt
     backoff_max_s: float = Field(60, gt=0)
+    digest: DigestSettings = DigestSettings()
 
 
 class ServingSettings(StrictModel):

@@ -17,6 +17,7 @@ from config/access.yaml.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from leadscore.serving.scorer import Scorer
 
 log = logging.getLogger(__name__)
+DIGEST_LOOKBACK_DAYS = 30  # a lead's tier and score before the day: its last within this
 app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
               description="Lead scores with reasons for the CRM, explained portraits for sales, "
                           "segments for marketing. Send your key as `X-API-Key`.")
@@ -130,6 +132,7 @@ class LeadScoring:
         self.online = OnlineUpdater(settings, self.features.store)
         self.online.middle(self.ingestor.log)  # the worker's copy of the middle layer, before an ingest
         self.score_log = ScoreLog(settings.live_dir / "scores", settings.live.busy_timeout_s)
+        self._digest_day: date | None = None
         app.include_router(build_router(self.segments, allowed("segments")))
         app.include_router(build_ingest_router(self.ingest_records, allowed("ingest"),
                                                settings.live.max_records))
@@ -194,7 +197,36 @@ class LeadScoring:
             results, _ = self._score_items([ScoreRequest(pid=pid) for pid in done.touched],
                                            batch=True, trigger="ingest")
             scores = [result for _, result in results]
+        self._push_digest(now)
         return describe(done, scores, [str(getattr(r, ID_COLUMN[source])) for r in records], now)
+
+    def _push_digest(self, now: datetime) -> None:
+        """Once a clock day (per worker; the outbox keeps one per owner and day): yesterday's
+        digest of the leads that became active, to each sales owner (serving/webhook/digest.py)."""
+        from leadscore.serving.webhook.digest import active_leads, digest_messages
+
+        settings = self.settings.serving.webhook.digest
+        today = now.date()
+        if not settings.enabled or not self.pusher.enabled or self._digest_day == today:
+            return
+        self._digest_day = today
+        start = datetime.combine(today - timedelta(days=1), datetime.min.time(), UTC)
+        logged = self.score_log.read(since=start - timedelta(days=DIGEST_LOOKBACK_DAYS))
+        day = logged[(logged["at"] >= start) & (logged["at"] < start + timedelta(days=1))]
+        before = logged[logged["at"] < start].groupby("pid").tail(1)
+        try:
+            sent = self.pusher.enqueue(digest_messages(active_leads(day, before, settings),
+                                                       self._owner_or_none, start.date()))
+        except Exception:  # noqa: BLE001 - a digest missed today is not a failed ingest
+            log.exception("could not build the daily digest of %s", start.date())
+            return
+        log.info("daily digest of %s: %d owner message(s) queued", start.date(), sent)
+
+    def _owner_or_none(self, pid: str) -> str | None:
+        try:
+            return self.portraits.owner(pid)
+        except UnknownPerson:
+            return None
 
     @app.post("/score", tags=["scores"], response_model=ScoreResponse)
     async def score(self, request: ScoreRequest,

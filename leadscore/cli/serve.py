@@ -51,6 +51,9 @@ def _print_banner(settings: Settings, url: str) -> None:
     say(f"Open a portrait as its account's sales rep: {url}/login?next=/portrait/{pid} "
         f"with the key demo-sales-{owner} (another rep's key is refused)")
     say(f"Build a segment as a marketer: {url}/login?next=/segments/page with the key demo-marketer-key")
+    if settings.future_dir.is_dir():
+        say("Move the world: in another terminal, `.venv/bin/leadscore replay --days 1 --speed 3600` "
+            f"sends its next day to {url}/ingest/{{source}} (key demo-ingest-key)")
 
 
 def serve(

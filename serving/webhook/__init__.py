@@ -42,7 +42,7 @@ from leadscore.serving.webhook.crossings import (
 from leadscore.serving.webhook.delivery import Courier, DeliveryThread
 from leadscore.serving.webhook.outbox import DB_NAME, Claim, Message, Outbox, lead_states, record
 
-__all__ = ["DB_NAME", "MqlPusher", "idempotency_key"]
+__all__ = ["DB_NAME", "Message", "MqlPusher", "idempotency_key"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,17 @@ class MqlPusher:
         if not scored:
             return 0
         enqueued = self._observe(scored, routing_table or {}, time.time() if now is None else now)
+        if enqueued:
+            self._wake.set()
+        return enqueued
+
+    def enqueue(self, messages: list[Message]) -> int:
+        """Queue other messages (the daily digest) for delivery; a key already queued is not
+        queued again. Returns how many were new."""
+        if not self.enabled or not messages:
+            return 0
+        with self.outbox.transaction() as db:
+            enqueued = record(db, {}, messages, time.time())
         if enqueued:
             self._wake.set()
         return enqueued

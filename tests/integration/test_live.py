@@ -68,7 +68,11 @@ def test_a_replay_into_two_workers_matches_a_batch_rebuild(live_world):
     keys = [hit["key"] for hit in receiver.received]
     assert len(keys) == len(set(keys))  # one push per crossing
     touched = set(EventLog(settings.live_dir / EVENT_LOG).feature_updates().index)
-    assert {hit["body"]["pid"] for hit in receiver.received} <= touched  # pushed from ingest
+    mqls = [hit["body"] for hit in receiver.received if hit["body"].get("type") != "daily_digest"]
+    assert mqls and {mql["pid"] for mql in mqls} <= touched  # pushed from ingest
+    digests = [hit["body"] for hit in receiver.received if hit["body"].get("type") == "daily_digest"]
+    assert digests, "no daily digest in three days"
+    assert {lead["pid"] for d in digests for lead in d["leads"]} <= touched
 
 
 def test_a_worker_killed_mid_ingest_loses_nothing_acknowledged_and_doubles_nothing(live_world, tmp_path):
