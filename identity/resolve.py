@@ -22,7 +22,6 @@ import pandas as pd
 
 from leadscore.config import Settings, load_yaml
 from leadscore.identity import companies as comp
-from leadscore.identity.fuzzy import fuzzy_merges, merge_pids
 from leadscore.identity.link import identifier_edges, resolve_people, shared_identifiers
 from leadscore.identity.middle import build_interaction, build_outcome, check_vocabulary
 from leadscore.identity.people import person_table
@@ -94,6 +93,8 @@ def apply_fuzzy_merges(records: pd.DataFrame, rules: IdentityRules) -> tuple[pd.
     """The probabilistic second pass: merge exact clusters that are one person; the records
     that move carry rule 'fuzzy' and the pair's match probability. Also returns, per merged
     pair of fresh PIDs, each comparison's level and match weight (for `identity explain`)."""
+    from leadscore.identity.fuzzy import fuzzy_merges, merge_pids  # Splink: only when it runs
+
     fuzzy = fuzzy_merges(records, rules.fuzzy_config, rules.standardise)
     merges = fuzzy.pairs
     if merges.empty:
