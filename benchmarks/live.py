@@ -21,7 +21,10 @@ this process. Then:
   compacting the event log, then every feature of every touched PID computed from the
   rebuilt middle layer at the instant of its last live update); `feature_mismatches`
   (online after live updates vs that batch, every touched PID, every feature),
-  `pid_mismatches` (each record's PID live vs in the batch, stable IDs kept),
+  `pid_mismatches` (each record's PID live vs in the batch, after the stable-ID mapping:
+  a live PID the batch merged into another, with its audit row, counts as that one; those
+  are counted apart, and their people left out of the feature check: the batch's
+  materialisation replaces their online rows),
   `lost_records` (sent vs stored + quarantined in the event log).
 """
 
@@ -202,20 +205,25 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
     stored = log.records()
     stored_keys = set(zip(stored["source"], stored["source_record_id"], strict=True))
     lost = len(sent - stored_keys)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), pd.Timestamp.now(tz="UTC")
     middle = settings.middle_db  # a link to the user's: the rebuilt file replaces the link, not it
     resolve(settings.raw_dir, middle, rules_from_settings(settings), log.for_batch())
     identity_s = time.perf_counter() - started
 
     with duckdb.connect(str(middle), read_only=True) as con:
         mapped = con.execute("SELECT source, source_record_id, pid FROM id_map").df()
+        merged = dict(con.execute("SELECT id, other_id FROM id_audit WHERE kind = 'person' AND "
+                                  "event = 'merge' AND \"at\" >= $1", [started_at]).fetchall())
     batch = mapped.set_index(mapped["source"] + ":" + mapped["source_record_id"])["pid"]
     kept = stored[stored["status"] == "kept"]
     keys = (kept["source"] + ":" + kept["source_record_id"]).to_numpy()
     live = pd.Series(kept["pid"].to_numpy(), index=keys)
     both = batch.reindex(live.index)
-    pid_mismatches = int(((live.fillna("") != both.fillna(""))).sum())
+    raw_mismatches = int(((live.fillna("") != both.fillna(""))).sum())
+    followed = live.map(lambda pid: _survivor(pid, merged), na_action="ignore")
+    pid_mismatches = int(((followed.fillna("") != both.fillna(""))).sum())
     updates = log.feature_updates()
+    updates = updates[~updates.index.isin(merged)]  # merged away: the batch's materialisation follows
     online = OnlineFeatures(open_store(settings)).read(list(updates.index)).set_index("pid")
     con = open_middle_layer(middle)
     definitions = FeatureDefinitions.from_settings(settings)
@@ -239,6 +247,8 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
     return {"records_sent": len(sent), "records_stored": len(stored_keys & sent), "lost_records": lost,
             "quarantined": int((stored["status"] == "quarantined").sum()),
             "pid_mismatches": pid_mismatches, "records_compared": len(live),
+            "records_whose_person_the_batch_merged": raw_mismatches - pid_mismatches,
+            "people_merged_by_the_batch": len(set(merged) & set(live.dropna())),
             "touched_pids": len(updates), "features_compared": compared,
             "feature_mismatches": mismatches, "mismatches_by_feature": dict(by_feature.most_common()),
             "mismatch_examples": examples,
@@ -251,6 +261,15 @@ def batch_comparison(ingest: dict, checks: dict) -> dict:
             "records_per_s": round(ingest["records"] / checks["batch_identity_s"], 1),
             "measured": "identity resolution of the whole world with the day compacted in "
                         "(the feature build and materialisation come on top)"}
+
+
+def _survivor(pid: str, merged: dict[str, str]) -> str:
+    """Where the batch's merges took a PID (a chain of merges followed to its end)."""
+    seen = {pid}
+    while pid in merged and merged[pid] not in seen:
+        pid = merged[pid]
+        seen.add(pid)
+    return pid
 
 
 def _plain(value):
