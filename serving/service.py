@@ -51,16 +51,15 @@ app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url=
 
 
 async def _current_service() -> LeadScoring:
+    """The service, looked up in the event loop. BentoML hands the route methods `self` through
+    a plain-function dependency, which FastAPI runs in its thread pool; the dependencies below
+    (coroutines for the same reason) use this one. Not a dependency override: while any is
+    registered, FastAPI rebuilds every dependency of every request from its signature: a
+    sixth of a /score's time in the app."""
     return get_current_service()
 
 
-# BentoML hands the route methods `self` through a plain-function dependency, which FastAPI
-# runs in its thread pool: a thread hop per request. The same lookup as a coroutine runs in
-# the event loop. (The dependencies below are coroutines for the same reason.)
-app.dependency_overrides[get_current_service] = _current_service
-
-
-async def caller(request: Request, service: Annotated[LeadScoring, Depends(get_current_service)]) -> Caller:
+async def caller(request: Request, service: Annotated[LeadScoring, Depends(_current_service)]) -> Caller:
     """The caller of a request, from its API key; 401 without a valid one."""
     try:
         return service.access.caller(key_from_headers(request.headers, request.cookies))

@@ -62,10 +62,10 @@ def service(world, receiver):
     finally:
         del os.environ["LEADSCORE_CONFIG"]
     overrides = module.app.dependency_overrides
-    served = overrides[module.get_current_service]
-    overrides[module.get_current_service] = lambda: instance  # as BentoML's server sets it
+    for lookup in (module.get_current_service, module._current_service):
+        overrides[lookup] = lambda: instance  # as BentoML's server sets it
     yield instance
-    overrides[module.get_current_service] = served
+    overrides.clear()
     instance.shutdown()
 
 
