@@ -89,7 +89,8 @@ def test_rows_as_lists_score_as_the_same_rows_as_arrays_and_a_non_number_as_unkn
     scorer, leads = lightgbm
     leads = leads.head(60)
     arrays = {name: leads[name].to_numpy() for name in scorer.feature_names}
-    lists = {name: [None if pd.isna(value) else value for value in leads[name]] for name in scorer.feature_names}
+    lists = {name: [None if pd.isna(value) else value for value in leads[name]]
+             for name in scorer.feature_names}
     pids = list(leads["pid"])
     assert scorer.score_records(pids, lists) == scorer.score_records(pids, arrays)
     one = {name: values[:1] for name, values in lists.items()}
