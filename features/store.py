@@ -28,7 +28,10 @@ from leadscore.features.build import GRID_EPOCH, GRID_VIEWS
 # CLI, the service's workers: SQLAlchemy's under MLflow, tornado's under BentoML), whatever
 # -W or PYTHONWARNINGS said. Imported inside catch_warnings, it leaves the filters as they were.
 with warnings.catch_warnings():
-    from feast import FeatureStore
+    from feast import FeatureStore, FeatureView
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
+    from feast.value_type import ValueType
 
 log = logging.getLogger(__name__)
 # Feast's DuckDB offline store calls an ibis API that DuckDB deprecated: noise for users,
@@ -37,7 +40,6 @@ warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=Deprec
 
 FEATURE_SERVICE = "lead_scoring_v1"
 ENTITY_KEY = "pid"
-TIMESTAMP_SUFFIX = "__ts"  # OnlineResponse.to_dict(include_event_timestamps=True)
 
 
 def store_yaml(settings: Settings) -> Path:
@@ -137,29 +139,54 @@ class OnlineRows:
 
 
 class OnlineFeatures:
-    """Online reads of the scoring service for PIDs. The service is looked up once (a
-    registry lookup costs more than the read itself)."""
+    """Online reads of the scoring service for PIDs, through Feast's online store interface.
+
+    `FeatureStore.get_online_features` resolves the feature service in the registry, copies
+    every value into a response protobuf and converts that back to Python on each call: two
+    thirds of a one-PID read. Here the service's views and features are resolved once, and a
+    read is the provider's `online_read` of each view (what `get_online_features` calls
+    underneath, one query per view, values as Feast's protobufs), each value converted by
+    Feast's own `feast_value_type_to_python_type`. The values and timestamps are those
+    `get_online_features(...).to_dict(include_event_timestamps=True)` gives (timestamps to
+    the second, as its response carries them)."""
 
     def __init__(self, store: FeatureStore):
         self.store = store
         self.service = store.get_feature_service(FEATURE_SERVICE)
+        self.views: list[tuple[FeatureView, list[str]]] = [
+            (store.get_feature_view(projection.name).with_projection(projection),
+             [feature.name for feature in projection.features])
+            for projection in self.service.feature_view_projections]
 
     def read_rows(self, pids: list[str]) -> OnlineRows:
-        values = self.store.get_online_features(
-            features=self.service, entity_rows=[{ENTITY_KEY: pid} for pid in pids]
-        ).to_dict(include_event_timestamps=True)
-        columns = {name: column for name, column in values.items()
-                   if name != ENTITY_KEY and not name.endswith(TIMESTAMP_SUFFIX)}
-        stamps = [column for name, column in values.items()
-                  if name.endswith(TIMESTAMP_SUFFIX) and name != ENTITY_KEY + TIMESTAMP_SUFFIX]
+        keys = [EntityKey(join_keys=[ENTITY_KEY], entity_values=[value])
+                for value in python_values_to_proto_values(pids, ValueType.STRING)]
+        columns: dict[str, list] = {}
+        stamps: list[list[datetime | None]] = []
+        for view, names in self.views:
+            rows = self.store.provider.online_read(self.store.config, view, keys, names)
+            for name in names:
+                columns[name] = [_python_value(values, name) for _, values in rows]
+            stamps.append([stamp for stamp, _ in rows])
         known = [any(column[i] is not None for column in columns.values()) for i in range(len(pids))]
-        updated = [datetime.fromtimestamp(max(stamp[i] or 0 for stamp in stamps), UTC) if known[i]
+        updated = [_to_the_second(max(row[i] for row in stamps if row[i] is not None)) if known[i]
                    else None for i in range(len(pids))]
         return OnlineRows(list(pids), columns, known, updated)
 
     def read(self, pids: list[str]) -> pd.DataFrame:
         """One row per PID, plus `known` (False when the store has no row for it)."""
         return self.read_rows(pids).frame()
+
+
+def _python_value(values: dict | None, name: str) -> object:
+    """A feature's value from an `online_read` row (None when the row or the value is missing)."""
+    value = values.get(name) if values else None
+    return None if value is None else feast_value_type_to_python_type(value)
+
+
+def _to_the_second(stamp: datetime) -> datetime:
+    """A feature row's timestamp in UTC to the second, as Feast's online response carries it."""
+    return stamp.astimezone(UTC).replace(microsecond=0)
 
 
 def online_features(store: FeatureStore, pids: list[str]) -> pd.DataFrame:

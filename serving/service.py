@@ -53,16 +53,15 @@ app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url=
 
 
 async def _current_service() -> LeadScoring:
+    """The service, looked up in the event loop. BentoML hands the route methods `self` through
+    a plain-function dependency, which FastAPI runs in its thread pool; the dependencies below
+    (coroutines for the same reason) use this one. Not a dependency override: while any is
+    registered, FastAPI rebuilds every dependency of every request from its signature: a
+    sixth of a /score's time in the app."""
     return get_current_service()
 
 
-# BentoML hands the route methods `self` through a plain-function dependency, which FastAPI
-# runs in its thread pool: a thread hop per request. The same lookup as a coroutine runs in
-# the event loop. (The dependencies below are coroutines for the same reason.)
-app.dependency_overrides[get_current_service] = _current_service
-
-
-async def caller(request: Request, service: Annotated[LeadScoring, Depends(get_current_service)]) -> Caller:
+async def caller(request: Request, service: Annotated[LeadScoring, Depends(_current_service)]) -> Caller:
     """The caller of a request, from its API key; 401 without a valid one."""
     try:
         return service.access.caller(key_from_headers(request.headers, request.cookies))
@@ -228,17 +227,6 @@ class LeadScoring:
         except UnknownPerson:
             return None
 
-    @app.post("/score", tags=["scores"], response_model=ScoreResponse)
-    async def score(self, request: ScoreRequest,
-                    who: Annotated[Caller, Depends(allowed("score"))]) -> JSONResponse:
-        """Probability, score, tier, routing and the reasons, for one PID or one feature row."""
-        # Run in the event loop: about a millisecond of work (an online read from a local
-        # store, one row through the model) costs less than a hop to the thread pool.
-        results, errors = self._score_items([request])
-        if errors:
-            raise HTTPException(errors[0].status, errors[0].detail)
-        return JSONResponse(results[0][1])  # the scorer's own record, in ScoreResponse's shape
-
     @app.post("/score_batch", tags=["scores"], response_model=BatchResponse,
               responses={413: {"description": "More items than serving.max_batch"}})
     def score_batch(self, request: BatchRequest,
@@ -327,6 +315,20 @@ class LeadScoring:
         response = RedirectResponse("/login", status_code=303)
         _set_key_cookie(response, request, "", max_age=0)  # same attributes, or it would survive
         return response
+
+
+@app.post("/score", tags=["scores"], response_model=ScoreResponse)
+async def score(request: ScoreRequest, who: Annotated[Caller, Depends(allowed("score"))],
+                service: Annotated[LeadScoring, Depends(_current_service)]) -> JSONResponse:
+    """Probability, score, tier, routing and the reasons, for one PID or one feature row."""
+    # Run in the event loop: well under a millisecond of work (an online read from a local
+    # store, one row through the model) costs less than a hop to the thread pool. Hence a
+    # function given the service, not a method: BentoML hands methods `self` through a
+    # dependency that FastAPI runs in its thread pool.
+    results, errors = service._score_items([request])
+    if errors:
+        raise HTTPException(errors[0].status, errors[0].detail)
+    return JSONResponse(results[0][1])  # the scorer's own record, in ScoreResponse's shape
 
 
 def _set_key_cookie(response: Response, request: Request, key: str, max_age: int) -> None:

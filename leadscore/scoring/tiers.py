@@ -39,13 +39,18 @@ def tier_array(values: Mapping[str, np.ndarray | pd.Series], table: TierTable) -
     interest_score and completeness to arrays (a DataFrame or plain arrays)."""
     n = len(values["score"])
     result = np.full(n, None, dtype=object)
+    open_rows = np.ones(n, dtype=bool)  # no tier yet
+    read: dict[str, np.ndarray] = {}  # each value read once (NaN as 0), however many tiers use it
     for tier in table.tiers:
-        holds = np.ones(n, dtype=bool)
+        holds = open_rows.copy()
         for condition, threshold in tier.when.items():
             if isinstance(threshold, TopShare):
                 raise ValueError(f"tier {tier.name}: {condition} is {threshold.model_dump()}; fit the "
                                  "tiers on a validation window first (training.tiers.fit_tiers)")
             column, compare = CONDITIONS[condition]
-            holds &= compare(np.nan_to_num(np.asarray(values[column], dtype=float), nan=0.0), threshold)
-        result[(result == None) & holds] = tier.name  # noqa: E711 (elementwise)
+            if column not in read:
+                read[column] = np.nan_to_num(np.asarray(values[column], dtype=float), nan=0.0)
+            holds &= compare(read[column], threshold)
+        result[holds] = tier.name
+        open_rows &= ~holds
     return result

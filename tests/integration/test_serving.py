@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import duckdb
@@ -62,10 +63,10 @@ def service(world, receiver):
     finally:
         del os.environ["LEADSCORE_CONFIG"]
     overrides = module.app.dependency_overrides
-    served = overrides[module.get_current_service]
-    overrides[module.get_current_service] = lambda: instance  # as BentoML's server sets it
+    for lookup in (module.get_current_service, module._current_service):
+        overrides[lookup] = lambda: instance  # as BentoML's server sets it
     yield instance
-    overrides[module.get_current_service] = served
+    overrides.clear()
     instance.shutdown()
 
 
@@ -129,6 +130,22 @@ def test_a_score_by_pid_equals_the_batch_score_at_the_same_feature_time(client, 
         assert body["feature_timestamp"].startswith(f"{person['scored_at']:%Y-%m-%d}")
         assert 1 <= len(body["reasons_up"]) + len(body["reasons_down"]) <= 10
         assert all(r["impact"] > 0 for r in body["reasons_up"])
+
+
+def test_a_score_by_pid_is_field_for_field_the_model_on_feasts_sdk_read(client, service, people):
+    """/score reads features through Feast's online store directly (fast); its answers must be
+    those of the model on what `FeatureStore.get_online_features` returns, to the last digit."""
+    pids = people["pid"].head(40).tolist()
+    read = service.features.store.get_online_features(
+        features=service.features.service, entity_rows=[{"pid": pid} for pid in pids]
+    ).to_dict(include_event_timestamps=True)
+    stamps = [column for name, column in read.items() if name.endswith("__ts") and name != "pid__ts"]
+    feature_times = [datetime.fromtimestamp(max(stamp[i] for stamp in stamps), UTC).isoformat()
+                     for i in range(len(pids))]
+    scorer = service.scorer
+    expected = scorer.score_records(pids, {name: read[name] for name in scorer.feature_names}, feature_times)
+    crm = _headers("crm")
+    assert [client.post("/score", json={"pid": pid}, headers=crm).json() for pid in pids] == expected
 
 
 def test_a_feature_row_is_scored_and_more_engagement_scores_higher(client):

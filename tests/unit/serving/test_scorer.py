@@ -81,3 +81,18 @@ def test_a_spec_that_does_not_fit_its_model_is_refused(lightgbm):
         Scorer(scorer.model, scorer.spec.model_copy(update={"levels": shuffled}), "8", SPECS)
     with pytest.raises(ValueError, match="no label horizon"):
         Scorer(scorer.model, scorer.spec.model_copy(update={"horizon_days": None}), "9", SPECS)
+
+
+def test_rows_as_lists_score_as_the_same_rows_as_arrays_and_a_non_number_as_unknown(lightgbm):
+    """The service hands the scorer lists of Python values (None when unknown), the batch job numpy
+    columns: the records must not depend on which."""
+    scorer, leads = lightgbm
+    leads = leads.head(60)
+    arrays = {name: leads[name].to_numpy() for name in scorer.feature_names}
+    lists = {name: [None if pd.isna(value) else value for value in leads[name]]
+             for name in scorer.feature_names}
+    pids = list(leads["pid"])
+    assert scorer.score_records(pids, lists) == scorer.score_records(pids, arrays)
+    one = {name: values[:1] for name, values in lists.items()}
+    assert scorer.score_records(pids[:1], {**one, "employees": ["many"]}) == \
+        scorer.score_records(pids[:1], {**one, "employees": [None]})
