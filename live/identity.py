@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from leadscore.identity.companies import domain_to_cid
 from leadscore.identity.link import ANCHOR_PRIORITY, ANONYMOUS_SOURCES, IDENTIFIER_KINDS, mint_id
 from leadscore.identity.people import KNOWN_AT_FIELDS, PASSIVE_SOURCES, classify_title, title_patterns
 from leadscore.live.log import EventLog, Known
@@ -51,7 +52,9 @@ class BatchIdentities:
     owners: dict[str, str]  # cid -> owner_rep_id
 
     @classmethod
-    def load(cls, middle_db: Path) -> BatchIdentities:
+    def load(cls, middle_db: Path, accounts: pd.DataFrame | None = None) -> BatchIdentities:
+        """`accounts`: the CRM accounts the batch read, standardised (`companies.standardise_accounts`):
+        a domain names a company only if no other company's account has it, as in the batch."""
         kinds = " UNION ALL ".join(
             f"SELECT '{kind}:' || {kind} AS key, pid, name_key FROM record WHERE {kind} IS NOT NULL"
             for kind in IDENTIFIER_KINDS)
@@ -62,13 +65,11 @@ class BatchIdentities:
                 FROM ({kinds}) GROUP BY key""").fetchall()
             shared = {row[0] for row in con.execute("SELECT key FROM shared_identifier").fetchall()}
             nodes = dict(con.execute("SELECT node, cid FROM company_node").fetchall())
-            domains = dict(con.execute("""
-                SELECT domain, any_value(cid) FROM company WHERE domain IS NOT NULL
-                GROUP BY domain HAVING count(DISTINCT cid) = 1""").fetchall())
             owners = dict(con.execute(
                 "SELECT cid, owner_rep_id FROM company WHERE owner_rep_id IS NOT NULL").fetchall())
             people = con.execute("SELECT * FROM person").df()
         keys = {key: Known(pid, frozenset(names or ())) for key, pid, names in rows}
+        domains = {} if accounts is None else domain_to_cid(accounts, pd.Series(nodes)).to_dict()
         person_rows = {row["pid"]: row for row in people.to_dict("records")}
         return cls(Path(middle_db), tuple(people.columns), person_rows, keys, frozenset(shared), nodes,
                    domains, owners)

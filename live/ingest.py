@@ -22,12 +22,13 @@ import duckdb
 import pandas as pd
 
 from leadscore.config import Settings
+from leadscore.identity.companies import standardise_accounts
 from leadscore.identity.middle import INTERACTION_SOURCES, interaction_sql
 from leadscore.identity.records import source_records, split_quarantine, standardise_records
 from leadscore.identity.resolve import IdentityRules, rules_from_settings
 from leadscore.live.identity import BatchIdentities, Decision, LiveIdentity
 from leadscore.live.log import EVENT_LOG, EventLog
-from leadscore.live.sources import ID_COLUMN, TIME_COLUMN, SourceRecord, frame_of
+from leadscore.live.sources import ID_COLUMN, SOURCES, TIME_COLUMN, SourceRecord, frame_of
 
 
 @dataclass
@@ -57,10 +58,26 @@ class Ingestor:
                  batch: BatchIdentities | None = None) -> None:
         self.settings = settings
         self.rules = rules or rules_from_settings(settings)
-        self._batch = batch or BatchIdentities.load(settings.middle_db)
-        self._batch_stamp = settings.middle_db.stat().st_mtime_ns
-        self._reloading = threading.Lock()
         self._local = threading.local()
+        self._reloading = threading.Lock()
+        self._batch = batch or self._load_batch()
+        self._batch_stamp = settings.middle_db.stat().st_mtime_ns
+
+    def _load_batch(self) -> BatchIdentities:
+        """The batch's identities, with its CRM accounts (raw, and those ingested since) for the
+        company of an email domain."""
+        path = self.settings.raw_dir / "crm_accounts.parquet"
+        accounts = pd.read_parquet(path) if path.is_file() else None
+        if accounts is not None:
+            live = self.log.records("kept")
+            live = live[live["source"] == "crm_accounts"]
+            if len(live):
+                extra = frame_of("crm_accounts", [SOURCES["crm_accounts"].model_validate_json(p)
+                                                  for p in live["payload"]])
+                accounts = pd.concat([accounts, extra.astype(accounts.dtypes.to_dict(), errors="ignore")],
+                                     ignore_index=True)
+            accounts = standardise_accounts(accounts, self.rules.standardise)
+        return BatchIdentities.load(self.settings.middle_db, accounts)
 
     @property
     def batch(self) -> BatchIdentities:
@@ -69,7 +86,7 @@ class Ingestor:
         if stamp != self._batch_stamp:
             with self._reloading:
                 if stamp != self._batch_stamp:
-                    self._batch = BatchIdentities.load(self.settings.middle_db)
+                    self._batch = self._load_batch()
                     self._batch_stamp = stamp
         return self._batch
 

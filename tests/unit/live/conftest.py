@@ -39,9 +39,12 @@ def tiny_world():
 
 @pytest.fixture
 def live_settings(settings, tmp_path, tiny_world, exact_rules):
-    """Settings whose middle layer holds the tiny world before the cutoff."""
+    """Settings whose raw sources and middle layer hold the tiny world before the cutoff."""
     _, batch, _ = tiny_world
     resolved = resolve_records(batch, exact_rules)
     local = settings.with_data_dir(tmp_path / "data")
+    local.raw_dir.mkdir(parents=True)
+    for name, frame in batch.items():
+        frame.to_parquet(local.raw_dir / f"{name}.parquet")
     write_middle_layer(local.middle_db, batch, resolved, id_map(resolved), exact_rules.event_types)
     return local

@@ -140,10 +140,7 @@ def test_the_batch_compacts_the_log_and_keeps_the_live_pids(ingestor, live_setti
                                                             exact_rules):
     """`identity resolve` reads the event log beside the raw sources: the live records are in
     the middle layer with the PIDs they got live, and readers add no log row twice."""
-    _, earlier, later = tiny_world
-    live_settings.raw_dir.mkdir(parents=True)
-    for name, frame in earlier.items():
-        frame.to_parquet(live_settings.raw_dir / f"{name}.parquet")
+    _, _, later = tiny_world
     forms = later["form_fills"].head(40)
     ingestor.ingest("form_fills", _raw_records("form_fills", forms[list(SOURCES["form_fills"].model_fields)]),
                     NOW)
@@ -160,3 +157,14 @@ def test_the_batch_compacts_the_log_and_keeps_the_live_pids(ingestor, live_setti
     assert (batch_pid.reindex(live.index) == live).all()
     assert set(live_interactions["lid"]) <= lids
     assert log.interactions(everyone=True, after=after).empty
+
+
+def test_an_email_domain_names_a_company_only_as_the_batch_would(ingestor, live_settings, tiny_world):
+    """A work address's domain gives the company the batch's rule gives (a domain on the accounts
+    of two companies names neither), so a record cannot move a person to a stranger company."""
+    _, earlier, _ = tiny_world
+    from leadscore.identity.companies import domain_to_cid, standardise_accounts
+
+    accounts = standardise_accounts(earlier["crm_accounts"], ingestor.rules.standardise)
+    nodes = pd.Series(ingestor.batch.company_nodes)
+    assert ingestor.batch.domains == domain_to_cid(accounts, nodes).to_dict()
