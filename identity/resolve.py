@@ -229,11 +229,18 @@ def with_live(sources: dict[str, pd.DataFrame], previous: PreviousIds,
               live: LiveRecords) -> tuple[dict[str, pd.DataFrame], PreviousIds]:
     """The raw sources with the live records appended, and the last run's IDs with the live
     PIDs added (the last batch's win where both know a record)."""
-    grown = {name: pd.concat([frame, live.sources[name].astype(frame.dtypes.to_dict(), errors="ignore")],
+    grown = {name: pd.concat([frame, _not_in(live.sources[name], frame).astype(frame.dtypes.to_dict(),
+                                                                           errors="ignore")],
                              ignore_index=True) if len(live.sources.get(name, ())) else frame
              for name, frame in sources.items()}
     pids = pd.concat([previous.pids, live.pids[~live.pids.index.isin(previous.pids.index)]])
     return grown, PreviousIds(pids.astype("string"), previous.cids, previous.audit)
+
+
+def _not_in(live: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """The live rows whose id the raw source does not hold already (a record sent twice)."""
+    key = live.columns[0]  # every source's id comes first
+    return live[~live[key].isin(raw[key])]
 
 
 def resolve(raw_dir: Path, middle_db: Path, rules: IdentityRules,

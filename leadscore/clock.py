@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,7 +63,7 @@ class WorldClock:
     def __init__(self, path: Path, start: datetime) -> None:
         self.path = Path(path)
         self._start = start
-        self._seen: tuple[float, Anchor] | None = None
+        self._seen: tuple[tuple[int, int], Anchor] | None = None
 
     def now(self) -> datetime:
         return self.anchor().at(datetime.now(UTC))
@@ -70,7 +71,8 @@ class WorldClock:
     def anchor(self) -> Anchor:
         """The current anchor; the first read of a world with no clock file starts it at `start`."""
         try:
-            stamp = self.path.stat().st_mtime_ns
+            status = self.path.stat()
+            stamp = (status.st_ino, status.st_mtime_ns)  # a replaced file is a new inode
         except FileNotFoundError:
             self._write(Anchor(self._start, datetime.now(UTC)), replace=False)
             return self.anchor()
@@ -103,7 +105,7 @@ class WorldClock:
 
     def _write(self, anchor: Anchor, replace: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
         tmp.write_text(anchor.to_json())
         if replace:
             os.replace(tmp, self.path)

@@ -77,6 +77,16 @@ class BatchIdentities:
     def people(self, pids: list[str]) -> dict[str, dict]:
         return {pid: _plain(self.person_rows[pid]) for pid in pids if pid in self.person_rows}
 
+    def stored(self, source: str, ids: list[str]) -> dict[str, str | None]:
+        """Which of these records the batch already holds, with their person: a record sent
+        again after the batch took it in is a duplicate too."""
+        if not ids:
+            return {}
+        with duckdb.connect(str(self.middle_db), read_only=True) as con:
+            return dict(con.execute("SELECT source_record_id, pid FROM id_map WHERE source = $1 AND "
+                                    "source_record_id IN (SELECT unnest($2::VARCHAR[]))",
+                                    [source, ids]).fetchall())
+
     def record_cid(self, record: dict) -> str | None:
         """The record's company, by the batch's rule: account, else named company, else domain."""
         for node in (f"account:{record.get('account_id')}" if _given(record.get("account_id")) else None,

@@ -41,10 +41,13 @@ class Ingested:
     quarantined: list[dict] = field(default_factory=list)  # {source_record_id, reason}
     people: dict[str, dict] = field(default_factory=dict)  # touched pid -> person row
     bound_cookies: dict[str, list[str]] = field(default_factory=dict)  # pid -> cookies bound now
+    resent_people: list[str] = field(default_factory=list)  # the people of duplicate records
 
     @property
     def touched(self) -> list[str]:
-        return list(self.people)
+        """The people whose features and scores follow this call: those its new records touched,
+        and those of re-sent records (a retry after a failed update brings them up to date)."""
+        return list(dict.fromkeys([*self.people, *self.resent_people]))
 
 
 def _json_rows(frame: pd.DataFrame) -> list[str]:
@@ -60,8 +63,8 @@ class Ingestor:
         self.rules = rules or rules_from_settings(settings)
         self._local = threading.local()
         self._reloading = threading.Lock()
+        self._batch_stamp = settings.middle_db.stat().st_mtime_ns  # before: a batch landing meanwhile shows
         self._batch = batch or self._load_batch()
-        self._batch_stamp = settings.middle_db.stat().st_mtime_ns
 
     def _load_batch(self) -> BatchIdentities:
         """The batch's identities, with its CRM accounts (raw, and those ingested since) for the
@@ -86,8 +89,8 @@ class Ingestor:
         if stamp != self._batch_stamp:
             with self._reloading:
                 if stamp != self._batch_stamp:
-                    self._batch = self._load_batch()
                     self._batch_stamp = stamp
+                    self._batch = self._load_batch()
         return self._batch
 
     @property
@@ -104,26 +107,28 @@ class Ingestor:
         repeated = ids.duplicated()
         result.duplicates += ids[repeated].tolist()
         frame, ids = frame[~repeated.to_numpy()], ids[~repeated]
+        batch = self.batch  # (re)loaded before the lock: a reload takes a second
+        in_batch = batch.stored(source, list(ids))  # sent again after the batch took it in
         with self.log.writing() as log:
-            stored = log.already_stored(source, ids)
+            stored = {**in_batch, **log.already_stored(source, ids)}
             result.duplicates += [i for i in ids if i in stored]
-            fresh = frame[~ids.isin(stored).to_numpy()].reset_index(drop=True)
+            result.resent_people = sorted({pid for pid in stored.values() if pid})
+            fresh = frame[~ids.isin(list(stored)).to_numpy()].reset_index(drop=True)
             if not fresh.empty:
-                self._append(log, source, fresh, received_at, result)
+                self._append(log, batch, source, fresh, received_at, result)
         return result
 
-    def _append(self, log: EventLog, source: str, raw: pd.DataFrame, received_at: datetime,
-                result: Ingested) -> None:
+    def _append(self, log: EventLog, batch: BatchIdentities, source: str, raw: pd.DataFrame,
+                received_at: datetime, result: Ingested) -> None:
         received = received_at.isoformat()
         if source == "crm_accounts":
-            cids = ("account:" + raw["account_id"]).map(self.batch.company_nodes)
+            cids = ("account:" + raw["account_id"]).map(batch.company_nodes)
             log.add_records(_rows(source, raw, received, pids=None, cids=cids, rules=None))
             result.accepted += [{"source_record_id": i, "pid": None} for i in raw["account_id"]]
             return
         records = standardise_records(source_records(source, raw), self.rules.standardise)
         kept, quarantine = split_quarantine(records, raw)
         kept = kept.sort_values("seen_at", kind="stable")
-        batch = self.batch
         identity = LiveIdentity(batch, log, self.rules.shared_identifier_max_names,
                                 self.rules.titles)
         dicts = kept.to_dict("records")

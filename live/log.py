@@ -8,7 +8,7 @@ durable (`synchronous=FULL`), and it needs no server. Each ingest call is one
 new ones under the same lock, so two workers never mint two PIDs for one new email.
 
 Tables
-- `record`: one row per (source, source_record_id), the raw payload as sent, `kept` or
+- `record`: one row per (source, source_record_id), the raw record (as validated), `kept` or
   `quarantined` with its reason, and its pid/cid. The primary key makes a re-sent record
   a no-op (idempotent by source and source id).
 - `interaction`: the kept behaviour records as middle-layer interactions (same columns,
@@ -95,8 +95,11 @@ class EventLog:
         self.con.execute("PRAGMA journal_mode=WAL")
         self.con.execute("PRAGMA synchronous=FULL")
         self.con.executescript(SCHEMA)
-        self.con.execute("INSERT OR IGNORE INTO meta VALUES ('id', ?)", [uuid.uuid4().hex])
-        self.id = self.con.execute("SELECT value FROM meta WHERE key = 'id'").fetchone()[0]
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'id'").fetchone()
+        if row is None:  # a new log (a write only then: opening an existing log takes no lock)
+            self.con.execute("INSERT OR IGNORE INTO meta VALUES ('id', ?)", [uuid.uuid4().hex])
+            row = self.con.execute("SELECT value FROM meta WHERE key = 'id'").fetchone()
+        self.id = row[0]
 
     def close(self) -> None:
         self.con.close()
@@ -112,15 +115,25 @@ class EventLog:
             raise
         self.con.execute("COMMIT")
 
+    @contextmanager
+    def reading(self) -> Iterator[EventLog]:
+        """One read transaction: every read inside sees the same committed state."""
+        self.con.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self.con.execute("COMMIT")
+
     # --- reads ------------------------------------------------------------------------------
 
-    def already_stored(self, source: str, ids: Iterable[str]) -> set[str]:
+    def already_stored(self, source: str, ids: Iterable[str]) -> dict[str, str | None]:
+        """The ids of this source already in the log, with their person."""
         ids = list(ids)
-        found: set[str] = set()
+        found: dict[str, str | None] = {}
         for chunk in _chunks(ids):
-            found |= {row[0] for row in self.con.execute(
-                f"SELECT source_record_id FROM record WHERE source = ? AND source_record_id IN "
-                f"({','.join('?' * len(chunk))})", [source, *chunk])}
+            found.update(self.con.execute(
+                f"SELECT source_record_id, pid FROM record WHERE source = ? AND source_record_id IN "
+                f"({','.join('?' * len(chunk))})", [source, *chunk]).fetchall())
         return found
 
     def known(self, keys: Iterable[str]) -> dict[str, Known]:
@@ -192,7 +205,7 @@ class EventLog:
 
     def for_batch(self) -> LiveRecords:
         """Everything the log holds, for the batch to compact into the middle layer."""
-        with self.writing():  # one consistent snapshot, no writer in between
+        with self.reading():  # one consistent snapshot (WAL: writers go on meanwhile)
             records = self.records()
             marks = self.con.execute("SELECT (SELECT coalesce(max(rowid), 0) FROM record), "
                                      "(SELECT coalesce(max(rowid), 0) FROM interaction)").fetchone()

@@ -3,10 +3,10 @@
 `leadscore synth` draws the world `world.future_days` past its end (data/future). A replay
 moves the world's clock forward at `speed` (world seconds per wall second) and, as the
 clock passes each record's time, posts it to `POST /ingest/{source}` with the `ingest`
-role's key, the records of one source due together in one call. It sends only what is
-due after the clock's current time, so running it again carries on where it stopped, and
-a record sent twice changes nothing (ingest is idempotent). When it ends, the clock keeps
-moving at normal speed.
+role's key, the records of one source due together in one call. It starts where the last
+replay stopped (`since`, kept by the CLI in `<live_dir>/replay.json`; else the clock's now),
+sending at once what fell due in between, and a record sent twice changes nothing (ingest
+is idempotent). When it ends, the clock keeps moving at normal speed.
 """
 
 from __future__ import annotations
@@ -64,12 +64,14 @@ def due_calls(pending: list[tuple[datetime, str, dict]], max_records: int) -> li
 
 
 def replay(future: dict[str, pd.DataFrame], clock: WorldClock, days: float, speed: float, send: Send,
-           max_records: int = 200, tick_s: float = 0.05,
+           max_records: int = 200, tick_s: float = 0.05, since: datetime | None = None,
            progress: Callable[[ReplayStats, datetime], None] | None = None) -> ReplayStats:
-    """Send the next `days` of the future as the clock passes them, at `speed`."""
-    start = clock.now()
+    """Send `days` of the future from `since` (default: the clock's now) as the clock passes
+    them, at `speed`. `world_to` of the answer is where it stopped: everything due before it
+    was sent, whatever ended the run."""
+    start = since or clock.now()
     until = start + timedelta(days=days)
-    stats = ReplayStats(world_from=start, world_to=until)
+    stats = ReplayStats(world_from=start, world_to=start)
     stream = _timed(future, start, until)
     waiting = next(stream, None)
     clock.set_speed(speed)
@@ -77,11 +79,12 @@ def replay(future: dict[str, pd.DataFrame], clock: WorldClock, days: float, spee
         while True:
             now = min(clock.now(), until)
             pending = []
-            while waiting is not None and waiting[0] <= now:
+            while waiting is not None and waiting[0] < now:
                 pending.append(waiting)
                 waiting = next(stream, None)
             for source, records in due_calls(pending, max_records):
                 stats.add(source, len(records), send(source, records))
+            stats.world_to = now
             if progress is not None:
                 progress(stats, now)
             if now >= until:

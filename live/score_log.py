@@ -29,33 +29,41 @@ COLUMNS = ["at", "pid", "model_version", "probability", "score", "tier", "reason
 
 
 class ScoreLog:
-    """Appends and reads the day files of `folder`; one connection per thread and day."""
+    """Appends and reads the day files of `folder`: one connection per thread to the day
+    being written; reads open and close theirs."""
 
     def __init__(self, folder: Path, busy_timeout_s: float = 30) -> None:
         self.folder = Path(folder)
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
 
-    def _connection(self, day: str) -> sqlite3.Connection:
-        cache = self._local.__dict__.setdefault("connections", {})
-        if day not in cache:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.folder / f"{day}.db", timeout=self.busy_timeout_s,
-                                  isolation_level=None, check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")  # in WAL: durable across a process crash
-            con.executescript(SCHEMA)
-            cache[day] = con
-        return cache[day]
+    def _open(self, day: str) -> sqlite3.Connection:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.folder / f"{day}.db", timeout=self.busy_timeout_s,
+                              isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")  # in WAL: durable across a process crash
+        con.executescript(SCHEMA)
+        return con
+
+    def _writer(self, day: str) -> sqlite3.Connection:
+        """This thread's connection to the day being written (the previous day's is closed)."""
+        current = getattr(self._local, "writer", None)
+        if current is None or current[0] != day:
+            if current is not None:
+                current[1].close()
+            self._local.writer = (day, self._open(day))
+        return self._local.writer[1]
 
     def append(self, scores: Iterable[dict], at: datetime, trigger: str) -> int:
-        """Log scores (the scorer's records) served at `at`; `trigger`: score, score_batch, ingest."""
+        """Log scores (the scorer's records) served at `at`; `trigger`: score, score_batch,
+        ingest or portrait."""
         rows = [(at.isoformat(), s["pid"], s["model_version"], s["probability"], s["score"], s["tier"],
                  json.dumps({"up": s["reasons_up"], "down": s["reasons_down"]}),
                  s.get("feature_timestamp"), trigger)
                 for s in scores if s.get("pid") is not None]
         if rows:
-            con = self._connection(at.date().isoformat())
+            con = self._writer(at.date().isoformat())
             con.executemany(f"INSERT INTO score VALUES ({','.join('?' * len(COLUMNS))})", rows)
         return len(rows)
 
@@ -76,7 +84,11 @@ class ScoreLog:
                 where.append("at >= ?")
                 params.append(since.isoformat())
             sql = "SELECT * FROM score" + (f" WHERE {' AND '.join(where)}" if where else "")
-            frames.append(pd.read_sql_query(sql, self._connection(day), params=params))
+            con = self._open(day)
+            try:
+                frames.append(pd.read_sql_query(sql, con, params=params))
+            finally:
+                con.close()
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
         frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
         return frame.sort_values("at", kind="stable").reset_index(drop=True)

@@ -9,17 +9,32 @@ so the batch's standardisation and SQL run on them unchanged.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated, Literal, get_args, get_origin
 
 import pandas as pd
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+MAX_TEXT = 2000
 
 
 class SourceRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A record of a source system; times must be between 1900 and 2200 (a typo such as the
+    year 9999 is a 422 naming the field, not a failed call)."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_TEXT)
+
+    @model_validator(mode="after")
+    def _plausible_times(self) -> SourceRecord:
+        for name, value in self:
+            if isinstance(value, datetime) and not EARLIEST <= value < LATEST:
+                raise ValueError(f"{name}: {value.isoformat()} is not between 1900 and 2200")
+        return self
 
 
-Text = str | None
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None
+Count = Annotated[int, Field(ge=0, le=2**53)]
 
 
 class CrmAccount(SourceRecord):
@@ -29,7 +44,7 @@ class CrmAccount(SourceRecord):
     account_name: Text = None
     website: Text = None
     industry: Text = None
-    employees: int | None = Field(None, ge=0)
+    employees: Count | None = None
     funding_stage: Text = None
     annual_revenue_usd: float | None = None
     owner_rep_id: Text = None
@@ -58,8 +73,8 @@ class WebSession(SourceRecord):
     started_at: AwareDatetime
     landing_url: Text = None
     utm_source: Text = None
-    pageviews: int = Field(1, ge=0)
-    duration_s: int = Field(0, ge=0)
+    pageviews: Count = 1
+    duration_s: Count = 0
 
 
 class FormFill(SourceRecord):
@@ -101,7 +116,7 @@ class EmailActivity(SourceRecord):
     campaign_id: str
     subject: Text = None
     email_address: Text = None
-    activity: str
+    activity: Literal["send", "open", "click"]  # the vocabulary's email_send, email_open, email_click
     occurred_at: AwareDatetime
     url: Text = None
 
@@ -150,15 +165,29 @@ TIME_COLUMN = {"crm_accounts": "created_at", "crm_contacts": "created_at", "web_
                "user_accounts": "registered_at"}
 
 
+def _base_types(annotation) -> set[type]:
+    """The plain types inside an annotation (`Annotated[int, ...] | None` -> {int, NoneType})."""
+    args = get_args(annotation)
+    if not args:
+        return {annotation} if isinstance(annotation, type) else {type(annotation[0])} \
+            if isinstance(annotation, tuple) else set()
+    if get_origin(annotation) is Annotated:
+        return _base_types(args[0])
+    if get_origin(annotation) is Literal:
+        return {type(arg) for arg in args}
+    return set().union(*(_base_types(arg) for arg in args))
+
+
 def _dtype(annotation) -> str:
-    text = str(annotation)
-    if "datetime" in text.lower():
+    """The raw parquet's dtype of a field."""
+    types = _base_types(annotation)
+    if datetime in types or AwareDatetime in types:
         return "datetime64[us, UTC]"
-    if "bool" in text:
+    if bool in types:
         return "bool"
-    if "int" in text:
+    if int in types:
         return "Int64"
-    if "float" in text:
+    if float in types:
         return "float64"
     return "object"
 
@@ -175,6 +204,3 @@ def frame_of(source: str, records: list[SourceRecord]) -> pd.DataFrame:
             frame[column] = frame[column].astype(dtype)
     return frame
 
-
-def record_time(source: str, record: SourceRecord) -> datetime:
-    return getattr(record, TIME_COLUMN[source])

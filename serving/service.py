@@ -210,10 +210,10 @@ class LeadScoring:
             return
         self._digest_day = today
         start = datetime.combine(today - timedelta(days=1), datetime.min.time(), UTC)
-        logged = self.score_log.read(since=start - timedelta(days=DIGEST_LOOKBACK_DAYS))
-        day = logged[(logged["at"] >= start) & (logged["at"] < start + timedelta(days=1))]
-        before = logged[logged["at"] < start].groupby("pid").tail(1)
         try:
+            logged = self.score_log.read(since=start - timedelta(days=DIGEST_LOOKBACK_DAYS))
+            day = logged[(logged["at"] >= start) & (logged["at"] < start + timedelta(days=1))]
+            before = logged[logged["at"] < start].groupby("pid").tail(1)
             sent = self.pusher.enqueue(digest_messages(active_leads(day, before, settings),
                                                        self._owner_or_none, start.date()))
         except Exception:  # noqa: BLE001 - a digest missed today is not a failed ingest
@@ -280,7 +280,7 @@ class LeadScoring:
             if not who.may_see_account_of(self.portraits.owner(pid)):
                 raise refuse(403, f"{pid} belongs to an account you do not own: sales see their own "
                                   "accounts only")
-            scored, _ = self._score_items([ScoreRequest(pid=pid)])
+            scored, _ = self._score_items([ScoreRequest(pid=pid)], trigger="portrait")
             current = ScoreResponse.model_validate(scored[0][1]) if scored else None
             result = self.portraits.portrait(pid, current, reveal_pii=pii == "full")
         except UnknownPerson:

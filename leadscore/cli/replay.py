@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -45,23 +47,29 @@ def replay(
     except Exception as error:  # noqa: BLE001 - any failure to reach it says the same
         console.print(f"[red]no service ready at {base} ({error}): start `leadscore serve` first[/red]")
         raise typer.Exit(2) from None
+    cursor = settings.live_dir / "replay.json"
+    since = (datetime.fromisoformat(json.loads(cursor.read_text())["sent_until"]) if cursor.is_file()
+             else None)
     with Progress(TextColumn("[bold]replay[/bold] {task.description}"), BarColumn(),
                   TextColumn("{task.fields[sent]:,} records sent"), console=console) as bar:
         task = bar.add_task("", total=days * 86_400, sent=0)
-        start = clock.now()
+        start = since or clock.now()
+        reached = {"at": start}
 
         def progress(stats, now) -> None:
+            reached["at"] = now
             bar.update(task, completed=(now - start).total_seconds(), sent=stats.sent,
                        description=f"world time {now:%Y-%m-%d %H:%M} UTC")
 
         try:
-            stats = run_replay(future, clock, days, speed, send, settings.live.max_records,
+            stats = run_replay(future, clock, days, speed, send, settings.live.max_records, since=since,
                                progress=progress)
         except RuntimeError as error:
             console.print(f"[red]{error}[/red]")
             raise typer.Exit(1) from None
         finally:
             client.close()
+            cursor.write_text(json.dumps({"sent_until": reached["at"].isoformat()}))
     console.print(f"[green]✓[/green] replayed {stats.world_from:%Y-%m-%d %H:%M} .. "
                   f"{stats.world_to:%Y-%m-%d %H:%M} UTC: {stats.sent:,} records in {stats.calls:,} calls: "
                   f"{stats.accepted:,} accepted, "

@@ -1,11 +1,11 @@
 """The daily digest: per sales owner, their leads that became active during a day (pure).
 
 A lead became active on a day when its last score served that day (the score log) is in
-one of `digest.tiers` (new high-value or high-potential) and was not before the day, or
-when its score rose by at least `digest.min_score_rise` points over the day (engagement up
-sharply). One message per owner and day, pushed through the webhook outbox like an MQL;
-its idempotency key is the owner and the day, so every worker may build it and the CRM
-gets it once.
+one of `digest.tiers` (new high-value or high-potential) and its last score before the day
+was not, or when its score rose by at least `digest.min_score_rise` points from that last
+score before the day (engagement up sharply). One message per owner and day, pushed
+through the webhook outbox like an MQL; its idempotency key is the owner and the day, so
+every worker may build it and the CRM gets it once.
 """
 
 from __future__ import annotations

@@ -255,3 +255,21 @@ def test_the_batch_job_and_the_service_push_each_mql_once_between_them(client, s
     assert summary.queued_for_crm == len(above - set(before)) > 0
     again = score_everyone(service.settings, service.scorer, service.pusher)
     assert again.queued_for_crm == 0
+
+
+def test_bad_ingest_calls_get_a_status_that_says_what_to_fix_and_store_nothing(client, service):
+    ingest = {"X-API-Key": "demo-ingest-key"}
+    session = {"session_id": "S-BAD", "cookie_id": "c", "started_at": "9999-01-01T00:00:00Z"}
+    answer = client.post("/ingest/web_sessions", json=session, headers=ingest)
+    assert answer.status_code == 422 and "between 1900 and 2200" in answer.text
+    bounce = {"activity_id": "A-BAD", "campaign_id": "C", "activity": "bounce",
+              "occurred_at": "2026-10-01T00:00:00Z"}
+    answer = client.post("/ingest/email_activity", json=[bounce], headers=ingest)
+    assert answer.status_code == 422 and "activity" in answer.text
+    ok = {**session, "started_at": "2026-10-01T00:00:00Z"}
+    assert client.post("/ingest/web_sessions", json=ok, headers={"X-API-Key": KEYS["crm"]}).status_code == 403
+    too_many = [{**ok, "session_id": f"S{i}"} for i in range(service.settings.live.max_records + 1)]
+    answer = client.post("/ingest/web_sessions", json=too_many, headers=ingest)
+    assert answer.status_code == 413 and "live.max_records" in answer.text
+    assert client.post("/ingest/no_such_source", json=ok, headers=ingest).status_code == 404
+    assert service.ingestor.log.counts() == {}

@@ -168,3 +168,14 @@ def test_an_email_domain_names_a_company_only_as_the_batch_would(ingestor, live_
     accounts = standardise_accounts(earlier["crm_accounts"], ingestor.rules.standardise)
     nodes = pd.Series(ingestor.batch.company_nodes)
     assert ingestor.batch.domains == domain_to_cid(accounts, nodes).to_dict()
+
+
+def test_a_record_the_batch_holds_is_a_duplicate_and_its_person_is_brought_up_to_date(
+        ingestor, tiny_world):
+    _, earlier, _ = tiny_world
+    forms = earlier["form_fills"].dropna(subset=["email"]).head(3)
+    records = _raw_records("form_fills", forms[list(SOURCES["form_fills"].model_fields)])
+    again = ingestor.ingest("form_fills", records, NOW)
+    assert sorted(again.duplicates) == sorted(forms["form_fill_id"]) and again.accepted == []
+    assert again.touched and not again.people  # re-scored, nothing new stored
+    assert ingestor.log.counts() == {}
