@@ -50,6 +50,11 @@ class BatchIdentities:
     company_nodes: dict[str, str]
     domains: dict[str, str]
     owners: dict[str, str]  # cid -> owner_rep_id
+    held: tuple[str, int] = ("", 0)  # (event log id, its last record row this batch holds)
+
+    def held_by(self, log_id: str) -> int:
+        """The last record row of that log the batch holds (its later knowledge is the log's)."""
+        return self.held[1] if self.held[0] == log_id else 0
 
     @classmethod
     def load(cls, middle_db: Path, accounts: pd.DataFrame | None = None) -> BatchIdentities:
@@ -68,11 +73,15 @@ class BatchIdentities:
             owners = dict(con.execute(
                 "SELECT cid, owner_rep_id FROM company WHERE owner_rep_id IS NOT NULL").fetchall())
             people = con.execute("SELECT * FROM person").df()
+            try:
+                held = con.execute("SELECT log, record FROM live_watermark").fetchone() or ("", 0)
+            except duckdb.Error:  # a layer from before the live path
+                held = ("", 0)
         keys = {key: Known(pid, frozenset(names or ())) for key, pid, names in rows}
         domains = {} if accounts is None else domain_to_cid(accounts, pd.Series(nodes)).to_dict()
         person_rows = {row["pid"]: row for row in people.to_dict("records")}
         return cls(Path(middle_db), tuple(people.columns), person_rows, keys, frozenset(shared), nodes,
-                   domains, owners)
+                   domains, owners, (str(held[0]), int(held[1])))
 
     def people(self, pids: list[str]) -> dict[str, dict]:
         return {pid: _plain(self.person_rows[pid]) for pid in pids if pid in self.person_rows}
@@ -146,7 +155,8 @@ class LiveIdentity:
 
     def knowledge(self, keys: list[str]) -> dict[str, Known]:
         """Batch and live knowledge of each key merged (names united, a live pid first)."""
-        live = self.log.known([key for key in keys if key not in self._learnt])
+        live = self.log.known([key for key in keys if key not in self._learnt],
+                              self.batch.held_by(self.log.id))
         live.update({key: self._learnt[key] for key in keys if key in self._learnt})
         out = {}
         for key in keys:
@@ -197,7 +207,7 @@ class LiveIdentity:
         company and title the latest a person gave)."""
         pids = list(dict.fromkeys(d.pid for d in decisions if d.pid))
         rows = self.batch.people([pid for pid in pids])
-        rows.update(self.log.people(pids))
+        rows.update(self.log.people(pids, self.batch.held_by(self.log.id)))
         for record, decision in zip(records, decisions, strict=True):
             if decision.pid:
                 new = dict.fromkeys(self.batch.person_columns) | {"pid": decision.pid}

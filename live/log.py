@@ -14,7 +14,9 @@ Tables
 - `interaction`: the kept behaviour records as middle-layer interactions (same columns,
   times as ISO text), read beside the middle layer by portraits, segments and features.
 - `identifier`: identifiers learnt live ('email:x@y.com' -> pid, the name keys seen
-  with it), and cookies bound to a person by a form fill.
+  with it), and cookies bound to a person by a form fill. Like `person`, each row carries
+  `seq`, the last `record` row when it was written: once the batch holds that row (its
+  `live_watermark.record`), the batch's own knowledge supersedes it (after a merge, say).
 - `person`: the person rows of PIDs touched live (the middle layer's `person` columns,
   folded with what the live records taught), as JSON.
 - `feature_update`: the instant each person's online features were last computed for (the
@@ -60,8 +62,8 @@ CREATE INDEX IF NOT EXISTS interaction_pid ON interaction (pid);
 CREATE INDEX IF NOT EXISTS interaction_cookie ON interaction (cookie_id);
 CREATE INDEX IF NOT EXISTS interaction_cid ON interaction (cid);
 CREATE TABLE IF NOT EXISTS identifier (
-    key TEXT PRIMARY KEY, pid TEXT, names TEXT NOT NULL DEFAULT '[]');
-CREATE TABLE IF NOT EXISTS person (pid TEXT PRIMARY KEY, row TEXT NOT NULL);
+    key TEXT PRIMARY KEY, pid TEXT, names TEXT NOT NULL DEFAULT '[]', seq INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS person (pid TEXT PRIMARY KEY, row TEXT NOT NULL, seq INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS feature_update (pid TEXT PRIMARY KEY, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -136,27 +138,31 @@ class EventLog:
                 f"({','.join('?' * len(chunk))})", [source, *chunk]).fetchall())
         return found
 
-    def known(self, keys: Iterable[str]) -> dict[str, Known]:
+    def known(self, keys: Iterable[str], after: int = 0) -> dict[str, Known]:
+        """What the log learnt of these identifiers since record row `after`."""
         keys = list(dict.fromkeys(keys))
         out: dict[str, Known] = {}
         for chunk in _chunks(keys):
             for key, pid, names in self.con.execute(
-                    f"SELECT key, pid, names FROM identifier WHERE key IN ({','.join('?' * len(chunk))})",
-                    chunk):
+                    f"SELECT key, pid, names FROM identifier WHERE seq > ? AND key IN "
+                    f"({','.join('?' * len(chunk))})", [after, *chunk]):
                 out[key] = Known(pid, frozenset(json.loads(names)))
         return out
 
-    def known_cookies_of(self, pid: str) -> dict[str, Known]:
-        """The cookies bound to `pid` live ('cookie_id:<id>' -> what is known)."""
+    def known_cookies_of(self, pid: str, after: int = 0) -> dict[str, Known]:
+        """The cookies bound to `pid` live since record row `after` ('cookie_id:<id>' -> what is known)."""
         return {key: Known(owner, frozenset(json.loads(names))) for key, owner, names in self.con.execute(
-            "SELECT key, pid, names FROM identifier WHERE pid = ? AND key LIKE 'cookie_id:%'", [pid])}
+            "SELECT key, pid, names FROM identifier WHERE pid = ? AND seq > ? AND key LIKE 'cookie_id:%'",
+            [pid, after])}
 
-    def people(self, pids: Iterable[str]) -> dict[str, dict]:
+    def people(self, pids: Iterable[str], after: int = 0) -> dict[str, dict]:
+        """The person rows folded live since record row `after`."""
         pids = list(dict.fromkeys(pids))
         out: dict[str, dict] = {}
         for chunk in _chunks(pids):
             for pid, row in self.con.execute(
-                    f"SELECT pid, row FROM person WHERE pid IN ({','.join('?' * len(chunk))})", chunk):
+                    f"SELECT pid, row FROM person WHERE seq > ? AND pid IN ({','.join('?' * len(chunk))})",
+                    [after, *chunk]):
                 out[pid] = json.loads(row)
         return out
 
@@ -239,11 +245,15 @@ class EventLog:
             f"INSERT OR IGNORE INTO interaction VALUES ({','.join('?' * len(INTERACTION_COLUMNS))})",
             rows.itertuples(index=False, name=None))
 
+    def _last_record(self) -> int:
+        return int(self.con.execute("SELECT coalesce(max(rowid), 0) FROM record").fetchone()[0])
+
     def learn(self, identifiers: dict[str, Known]) -> None:
+        seq = self._last_record()
         self.con.executemany(
-            "INSERT INTO identifier (key, pid, names) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE "
-            "SET pid = coalesce(identifier.pid, excluded.pid), names = excluded.names",
-            [(key, known.pid, json.dumps(sorted(known.names))) for key, known in identifiers.items()])
+            "INSERT INTO identifier (key, pid, names, seq) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE "
+            "SET pid = coalesce(identifier.pid, excluded.pid), names = excluded.names, seq = excluded.seq",
+            [(key, known.pid, json.dumps(sorted(known.names)), seq) for key, known in identifiers.items()])
 
     def bind_cookie(self, cookie_id: str, pid: str) -> None:
         """Give a cookie's anonymous live sessions and their interactions to the person who just
@@ -267,15 +277,16 @@ class EventLog:
                          index=frame["pid"].to_numpy())
 
     def save_people(self, rows: dict[str, dict]) -> None:
-        self.con.executemany("INSERT OR REPLACE INTO person (pid, row) VALUES (?, ?)",
-                             [(pid, json.dumps(row, default=str)) for pid, row in rows.items()])
+        seq = self._last_record()
+        self.con.executemany("INSERT OR REPLACE INTO person (pid, row, seq) VALUES (?, ?, ?)",
+                             [(pid, json.dumps(row, default=str), seq) for pid, row in rows.items()])
 
 
-def compacted(middle: duckdb.DuckDBPyConnection, log_id: str) -> int:
-    """The last interaction row of event log `log_id` that the middle layer holds (0: none, an
-    older layer, or another log, such as the one of an earlier world)."""
+def compacted(middle: duckdb.DuckDBPyConnection, log_id: str, table: str = "interaction") -> int:
+    """The last row of event log `log_id`'s `table` (interaction or record) that the middle
+    layer holds (0: none, an older layer, or another log, such as one of an earlier world)."""
     try:
-        row = middle.execute("SELECT interaction FROM live_watermark WHERE log = $1", [log_id]).fetchone()
+        row = middle.execute(f"SELECT {table} FROM live_watermark WHERE log = $1", [log_id]).fetchone()
     except duckdb.Error:
         return 0
     return int(row[0]) if row else 0

@@ -43,26 +43,29 @@ class OnlineUpdater:
         self.definitions = FeatureDefinitions.from_settings(settings)
         self._lock = threading.Lock()
         self._writing = threading.Lock()  # the store's one SQLite connection, one writer at a time
-        self._middle: tuple[int, duckdb.DuckDBPyConnection, int] | None = None
+        self._middle: tuple[int, duckdb.DuckDBPyConnection, tuple[int, int]] | None = None
 
-    def middle(self, log: EventLog) -> tuple[duckdb.DuckDBPyConnection, int]:
-        """The worker's copy of the middle layer and the event-log row it holds up to; copied
-        again when the batch has replaced the file."""
+    def middle(self, log: EventLog) -> tuple[duckdb.DuckDBPyConnection, tuple[int, int]]:
+        """The worker's copy of the middle layer and the event-log rows it holds (interaction,
+        record); copied again when the batch has replaced the file."""
         stamp = self.settings.middle_db.stat().st_mtime_ns
         with self._lock:
             if self._middle is None or self._middle[0] != stamp:
                 con = open_middle_layer(self.settings.middle_db)
                 with duckdb.connect(str(self.settings.middle_db), read_only=True) as middle:
-                    seq = compacted(middle, log.id)
+                    seq = (compacted(middle, log.id), compacted(middle, log.id, "record"))
                 self._middle = (stamp, con, seq)
             return self._middle[1], self._middle[2]
 
-    def live_records(self, log: EventLog, pids: Sequence[str], after: int) -> LiveRecords:
-        """What the log holds since the middle layer for these people and their companies."""
-        people = log.people(pids)
+    def live_records(self, log: EventLog, pids: Sequence[str], held: tuple[int, int]) -> LiveRecords:
+        """What the log holds since the middle layer (its rows after `held`: interaction, record)
+        for these people and their companies."""
+        after, records_after = held
+        people = log.people(pids, records_after)
         cids = sorted({row["cid"] for row in people.values() if row.get("cid")})
         interactions = log.interactions(pids=pids, cids=cids, after=after)
-        cookies = {pid: [key.split(":", 1)[1] for key in log.known_cookies_of(pid)] for pid in pids}
+        cookies = {pid: [key.split(":", 1)[1] for key in log.known_cookies_of(pid, records_after)]
+                   for pid in pids}
         return LiveRecords(interactions=interactions,
                            people=pd.DataFrame(list(people.values())) if people else None,
                            cookies={pid: found for pid, found in cookies.items() if found})
@@ -78,10 +81,10 @@ class OnlineUpdater:
         person is next touched, or by the batch.)"""
         if not pids:
             return {}
-        con, after = self.middle(log)
+        con, held = self.middle(log)
         for _ in range(MAX_ROUNDS):
             seen = log.last_change(pids)  # before reading: a change after it shows
-            rows = features_at(con, self.definitions, list(pids), at, self.live_records(log, pids, after))
+            rows = features_at(con, self.definitions, list(pids), at, self.live_records(log, pids, held))
             with self._writing:
                 write_online(self.store, rows)
             if log.last_change(pids) == seen:

@@ -309,7 +309,8 @@ class PortraitReader:
         """The person's interactions in the event log, and the middle layer's anonymous visits
         of cookies bound to the person live, as _TIMELINE_SQL rows."""
         live = self.live.interactions(pids=[pid], after=compacted(con, self.live.id))
-        cookies = [key.split(":", 1)[1] for key, known in self.live.known_cookies_of(pid).items()]
+        bound = self.live.known_cookies_of(pid, compacted(con, self.live.id, "record"))
+        cookies = [key.split(":", 1)[1] for key in bound]
         rows = [(r.lid, int(r.event_time.value // 1000), r.event_type, r.channel, r.source, r.properties)
                 for r in live.itertuples()]
         if cookies:

@@ -179,3 +179,18 @@ def test_a_record_the_batch_holds_is_a_duplicate_and_its_person_is_brought_up_to
     assert sorted(again.duplicates) == sorted(forms["form_fill_id"]) and again.accepted == []
     assert again.touched and not again.people  # re-scored, nothing new stored
     assert ingestor.log.counts() == {}
+
+
+def test_after_the_batch_took_the_log_in_its_own_knowledge_wins(ingestor, live_settings, exact_rules):
+    """Live-learnt identifiers and person rows the batch holds are superseded by the batch's."""
+    done = ingestor.ingest("form_fills", _records("form_fills", [
+        _form("LF9", "later.merged@example-live.com", "Lee", "Later")]), NOW)
+    pid = done.accepted[0]["pid"]
+    log = ingestor.log
+    assert log.known(["email:later.merged@example-live.com"])
+    resolve(live_settings.raw_dir, live_settings.middle_db, exact_rules, log.for_batch())
+    held = ingestor.batch.held_by(log.id)  # reloaded: the middle layer was replaced
+    assert held > 0
+    assert log.known(["email:later.merged@example-live.com"], held) == {}
+    assert log.people([pid], held) == {}
+    assert ingestor.batch.keys["email:later.merged@example-live.com"].pid == pid  # the batch kept it
