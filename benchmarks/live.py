@@ -317,5 +317,7 @@ def run(settings: Settings, work_dir: Path) -> dict:
             "consistency": checks,
             "goals": {"event_to_score_p99_ms": 1000, "event_to_score_p50_ms": 100,
                       "ingest_records_per_s": 1000, "mismatches": 0},
-            "method": {"records_in_time_order": True, "time_column": TIME_COLUMN,
+            "method": {"order": f"time order, cut in windows of {WINDOW_RECORDS} records, each window "
+                                f"one call per source, {CONCURRENCY} calls at a time",
+                       "time_column": TIME_COLUMN,
                        "workers": bench.serving.workers}}
