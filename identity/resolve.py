@@ -66,7 +66,7 @@ def read_sources(raw_dir: Path) -> dict[str, pd.DataFrame]:
 
 
 @dataclass(frozen=True)
-class LiveRecords:
+class LoggedRecords:
     """Records ingested live since the last batch (the event log, live/log.py), compacted
     into this run: extra rows per raw source, the PID each record got live (kept where it
     still stands, like the last run's IDs), and the event log's rows this run covers (the
@@ -226,7 +226,7 @@ def write_middle_layer(path: Path, sources: dict[str, pd.DataFrame],
 
 
 def with_live(sources: dict[str, pd.DataFrame], previous: PreviousIds,
-              live: LiveRecords) -> tuple[dict[str, pd.DataFrame], PreviousIds]:
+              live: LoggedRecords) -> tuple[dict[str, pd.DataFrame], PreviousIds]:
     """The raw sources with the live records appended, and the last run's IDs with the live
     PIDs added (the last batch's win where both know a record)."""
     grown = {name: pd.concat([frame, _not_in(live.sources[name], frame).astype(frame.dtypes.to_dict(),
@@ -244,7 +244,7 @@ def _not_in(live: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def resolve(raw_dir: Path, middle_db: Path, rules: IdentityRules,
-            live: LiveRecords | None = None) -> pd.DataFrame:
+            live: LoggedRecords | None = None) -> pd.DataFrame:
     """Read raw sources (and the live records, if given), resolve, write the middle layer;
     returns per-source record counts."""
     sources, previous = read_sources(raw_dir), read_previous(middle_db)

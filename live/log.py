@@ -42,7 +42,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from leadscore.identity.resolve import LiveRecords
+from leadscore.identity.resolve import LoggedRecords
 from leadscore.live.sources import SOURCES, frame_of
 
 EVENT_LOG = "events.db"
@@ -209,7 +209,7 @@ class EventLog:
         return pd.read_sql_query(f"SELECT * FROM record {where} ORDER BY rowid", self.con,
                                  params=[] if status is None else [status])
 
-    def for_batch(self) -> LiveRecords:
+    def for_batch(self) -> LoggedRecords:
         """Everything the log holds, for the batch to compact into the middle layer."""
         with self.reading():  # one consistent snapshot (WAL: writers go on meanwhile)
             records = self.records()
@@ -222,7 +222,7 @@ class EventLog:
         kept = records[records["pid"].notna()]
         keys = (kept["source"] + ":" + kept["source_record_id"]).to_numpy()
         pids = pd.Series(kept["pid"].to_numpy(), index=keys, dtype="string")
-        return LiveRecords(sources, pids, {"log": self.id, "record": int(marks[0]),
+        return LoggedRecords(sources, pids, {"log": self.id, "record": int(marks[0]),
                                            "interaction": int(marks[1])})
 
     def counts(self) -> dict[str, int]:

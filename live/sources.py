@@ -15,6 +15,8 @@ from typing import Annotated, Literal, get_args, get_origin
 import pandas as pd
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from leadscore.identity.records import SOURCE_LAYOUT
+
 EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 MAX_TEXT = 2000
 
@@ -158,11 +160,9 @@ SOURCES: dict[str, type[SourceRecord]] = {
     "email_activity": EmailActivity, "opportunities": Opportunity, "orders": Order,
     "user_accounts": UserAccount,
 }
-ID_COLUMN = {name: next(iter(model.model_fields)) for name, model in SOURCES.items()}
-TIME_COLUMN = {"crm_accounts": "created_at", "crm_contacts": "created_at", "web_sessions": "started_at",
-               "form_fills": "submitted_at", "event_registrations": "registered_at",
-               "email_activity": "occurred_at", "opportunities": "created_at", "orders": "ordered_at",
-               "user_accounts": "registered_at"}
+# The batch's own layout of the sources (identity/records.py), and the CRM accounts.
+ID_COLUMN = {name: layout[0] for name, layout in SOURCE_LAYOUT.items()} | {"crm_accounts": "account_id"}
+TIME_COLUMN = {name: layout[1] for name, layout in SOURCE_LAYOUT.items()} | {"crm_accounts": "created_at"}
 
 
 def _base_types(annotation) -> set[type]:

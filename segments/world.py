@@ -225,22 +225,23 @@ class LiveTail:
     def __init__(self, log_path: Path, event_types: list[str]) -> None:
         self.log_path = log_path
         self.event_types = event_types
-        self._seen: dict[int, int] = {}  # id(world connection) -> last event-log row appended
+        self._log = None  # one connection to the event log, opened when it exists
+        self._con: duckdb.DuckDBPyConnection | None = None  # the world's tables appended to ...
+        self._seen = 0  # ... and the last log row appended to them
 
     def sync(self, world: World) -> int:
-        """Append what arrived since the last call; returns how many interactions."""
-        if not self.log_path.is_file():
-            return 0
-        from leadscore.live.log import EventLog
+        """Append what arrived since the last call; returns how many interactions. (Called
+        under the engine's lock.)"""
+        if self._log is None:
+            if not self.log_path.is_file():
+                return 0
+            from leadscore.live.log import EventLog
 
-        log_ = EventLog(self.log_path)
-        try:
-            held = world.live_seq[1] if world.live_seq[0] == log_.id else 0
-            seen = self._seen.get(id(world.con), held)
-            frame, last = log_.interactions_after(seen)
-        finally:
-            log_.close()
-        self._seen[id(world.con)] = last
+            self._log = EventLog(self.log_path)
+        if self._con is not world.con:  # a newly loaded world holds the log up to its watermark
+            self._con = world.con
+            self._seen = world.live_seq[1] if world.live_seq[0] == self._log.id else 0
+        frame, self._seen = self._log.interactions_after(self._seen)
         frame = frame[frame["pid"].notna() & frame["event_type"].isin(self.event_types)]
         if frame.empty:
             return 0
