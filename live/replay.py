@@ -6,7 +6,9 @@ clock passes each record's time, posts it to `POST /ingest/{source}` with the `i
 role's key, the records of one source due together in one call. It starts where the last
 replay stopped (`since`, kept by the CLI in `<live_dir>/replay.json`; else the clock's now),
 sending at once what fell due in between, and a record sent twice changes nothing (ingest
-is idempotent). When it ends, the clock keeps moving at normal speed.
+is idempotent). The clock stands still while a tick's records are sent, so it never runs
+ahead of them (a slow service only slows the replay); when it ends, the clock keeps moving
+at normal speed.
 """
 
 from __future__ import annotations
@@ -82,8 +84,11 @@ def replay(future: dict[str, pd.DataFrame], clock: WorldClock, days: float, spee
             while waiting is not None and waiting[0] < now:
                 pending.append(waiting)
                 waiting = next(stream, None)
-            for source, records in due_calls(pending, max_records):
-                stats.add(source, len(records), send(source, records))
+            if pending:  # the world waits while its records are sent: it never runs ahead of them
+                clock.set_speed(0)
+                for source, records in due_calls(pending, max_records):
+                    stats.add(source, len(records), send(source, records))
+                clock.set_speed(speed)
             stats.world_to = now
             if progress is not None:
                 progress(stats, now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pandas as pd
@@ -32,6 +33,7 @@ def test_the_next_days_are_sent_once_in_time_order_and_the_clock_moves_on(settin
 
     def send(source: str, records: list[dict]) -> dict:
         SOURCES[source].model_validate(records[0])  # what the ingest API accepts
+        time.sleep(0.01)  # a service takes its time: at this speed, hours of the world
         sent.extend((source, record) for record in records)
         return {"accepted": len(records)}
 
@@ -47,6 +49,7 @@ def test_the_next_days_are_sent_once_in_time_order_and_the_clock_moves_on(settin
         assert own == sorted(own)
     assert len({(source, record[ID_COLUMN[source]]) for source, record in sent}) == len(sent)
     assert clock.anchor().speed == 1.0 and clock.now() >= end + timedelta(days=2)
+    assert clock.now() - until < timedelta(hours=12)  # at most a tick past the end, not the send time
     clock.advance(timedelta(hours=6))  # the world went on between the two runs
     again = replay(world.future, clock, days=0.5, speed=86_400 * 20, send=send, tick_s=0.01,
                    since=stats.world_to)
