@@ -6,10 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from leadscore.config import Settings, load_settings, load_yaml
+from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, Settings, load_settings, load_yaml
 from leadscore.identity.standardise import StandardiseRules
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _cli_environment_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command run in-process sets $LEADSCORE_CONFIG and $LEADSCORE_DATA_DIR for its child
+    processes (leadscore/cli): undone after each test, or a later test's pipeline would
+    write into the data directory that command named (the project's own data/, say)."""
+    for name in (SETTINGS_ENV_VAR, DATA_DIR_ENV_VAR):
+        monkeypatch.setenv(name, "")  # recorded, so that teardown restores the value before
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")
