@@ -19,7 +19,8 @@ this process. Then:
   crossing of a person the call touched.
 - consistency: the service stopped, a batch rebuild at the same clock (identity resolution
   compacting the event log, then every feature of every touched PID computed from the
-  rebuilt middle layer at the instant of its last live update); `feature_mismatches`
+  rebuilt middle layer at the instant of its last live update, view by view: a colleague's
+  buying-committee row rewritten later is checked at its own instant); `feature_mismatches`
   (online after live updates vs that batch, every touched PID, every feature),
   `pid_mismatches` (each record's PID live vs in the batch, after the stable-ID mapping:
   a live PID the batch merged into another, with its audit row, counts as that one; those
@@ -222,18 +223,21 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
     raw_mismatches = int(((live.fillna("") != both.fillna(""))).sum())
     followed = live.map(lambda pid: _survivor(pid, merged), na_action="ignore")
     pid_mismatches = int(((followed.fillna("") != both.fillna(""))).sum())
-    updates = log.feature_updates()
-    updates = updates[~updates.index.isin(merged)]  # merged away: the batch's materialisation follows
-    online = OnlineFeatures(open_store(settings)).read(list(updates.index)).set_index("pid")
+    writes = log.feature_writes()
+    writes = writes[~writes["pid"].isin(merged)]  # merged away: the batch's materialisation follows
+    touched = sorted(set(writes["pid"]))
+    targets = set(writes.loc[writes["view"] == "person_interest", "pid"])  # the rest: colleagues
+    online = OnlineFeatures(open_store(settings)).read(touched).set_index("pid")
     con = open_middle_layer(middle)
     definitions = FeatureDefinitions.from_settings(settings)
     mismatches, compared, examples, by_feature = 0, 0, [], Counter()
-    for at, pids in updates.groupby(updates).groups.items():
-        rows = features_at(con, definitions, list(pids), at.to_pydatetime())
-        for frame in rows.values():
-            if "pid" not in frame.columns:  # company views reach people through person_account
-                continue
+    for at, written in writes.groupby("at"):
+        views = set(zip(written["pid"], written["view"], strict=True))
+        rows = features_at(con, definitions, sorted(set(written["pid"])), at.to_pydatetime())
+        for view, frame in rows.items():
             for row in frame.to_dict("records"):
+                if (row.get("pid"), view) not in views:  # a company view, or a row written later
+                    continue
                 for name, value in row.items():
                     if name in ("pid", "event_timestamp", "cid") or name not in online.columns:
                         continue
@@ -242,14 +246,18 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
                         mismatches += 1
                         by_feature[name] += 1
                         if len(examples) < 5:
-                            examples.append({"pid": row["pid"], "feature": name, "batch": _plain(value),
+                            examples.append({"pid": row["pid"], "view": view, "feature": name,
+                                             "batch": _plain(value),
                                              "online": _plain(online.at[row["pid"], name])})
     return {"records_sent": len(sent), "records_stored": len(stored_keys & sent), "lost_records": lost,
             "quarantined": int((stored["status"] == "quarantined").sum()),
             "pid_mismatches": pid_mismatches, "records_compared": len(live),
             "records_whose_person_the_batch_merged": raw_mismatches - pid_mismatches,
             "people_merged_by_the_batch": len(set(merged) & set(live.dropna())),
-            "touched_pids": len(updates), "features_compared": compared,
+            "touched_pids": len(targets),
+            "colleague_rows_rewritten": int(((writes["view"] == "person_account")
+                                             & ~writes["pid"].isin(targets)).sum()),
+            "features_compared": compared,
             "feature_mismatches": mismatches, "mismatches_by_feature": dict(by_feature.most_common()),
             "mismatch_examples": examples,
             "batch_identity_s": round(identity_s, 2)}

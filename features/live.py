@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 PERSON_VIEWS = ("person_fit", "person_interest", "person_account")  # keyed by pid
 COMPANY_VIEWS = ("company_profile", "company_engagement")  # keyed by cid
+COLLEAGUE_ACCOUNTS = "colleague_account"  # features_at(colleagues=True): the others' person_account
 _EVENT_COLUMNS = "lid, pid, cookie_id, event_type, event_time, channel"  # what the SQL reads
 _JUST_BEFORE = timedelta(microseconds=1)  # DuckDB's timestamp resolution
 
@@ -212,24 +213,40 @@ def _row_at_sql(view: str, key: str) -> str:
             f"ORDER BY {key}")
 
 
+_COLLEAGUES_SQL = """
+    SELECT a.* REPLACE ($at::TIMESTAMPTZ AS event_timestamp), p.cid, c.eid
+    FROM person_account a JOIN person p USING (pid) JOIN company c USING (cid)
+    WHERE a.event_timestamp <= $at AND a.pid NOT IN (FROM target)
+    QUALIFY row_number() OVER (PARTITION BY a.pid ORDER BY a.event_timestamp DESC) = 1
+    ORDER BY a.pid"""
+
+
 def _compute_views(cur: duckdb.DuckDBPyConnection, definitions: FeatureDefinitions,
-                   at: datetime) -> dict[str, pd.DataFrame]:
+                   at: datetime, colleagues: bool) -> dict[str, pd.DataFrame]:
     """Every view over the scope as temporary tables (each read by the next), then the rows
-    of the targets and their companies at `at`."""
+    of the targets and their companies at `at` (and, asked for, the colleagues' accounts)."""
     for view, sql in _view_sql(definitions).items():
         cur.execute(f"CREATE TEMP TABLE {view} AS {sql}", _params(sql, at))
-    return {view: cur.execute(_row_at_sql(view, "pid" if view in PERSON_VIEWS else "cid"),
+    rows = {view: cur.execute(_row_at_sql(view, "pid" if view in PERSON_VIEWS else "cid"),
                               {"at": at}).df()
             for view in (*PERSON_VIEWS, *COMPANY_VIEWS)}
+    if colleagues:
+        rows[COLLEAGUE_ACCOUNTS] = cur.execute(_COLLEAGUES_SQL, {"at": at}).df()
+    return rows
 
 
 def features_at(con: duckdb.DuckDBPyConnection, definitions: FeatureDefinitions, pids: Sequence[str],
-                at: datetime, live: LiveRecords | None = None) -> dict[str, pd.DataFrame]:
+                at: datetime, live: LiveRecords | None = None,
+                colleagues: bool = False) -> dict[str, pd.DataFrame]:
     """Every view's rows for `pids` (and their companies) at the instant `at`, as a batch build
     with `live` in its middle layer would give them at a grid time `at`: events strictly
     before `at`, attributes known at or before it. One frame per view, with the batch
     view's columns and types and event_timestamp `at`; a person (company) without a row in
     the batch view at `at` has none here either.
+
+    `colleagues`: also `COLLEAGUE_ACCOUNTS`, the `person_account` rows at `at` of everyone
+    else at the targets' companies and their groups, with their `cid` and its group `eid`
+    (a person's engagement changes the buying-committee counts of all of them).
 
     `con`: the worker's connection from `open_middle_layer`. Safe from several threads: each
     call works in its own cursor."""
@@ -239,7 +256,7 @@ def features_at(con: duckdb.DuckDBPyConnection, definitions: FeatureDefinitions,
         cur.execute("SET TimeZone = 'UTC'")
         _load_live(cur, pids, live or LiveRecords())
         _load_scope(cur)
-        return _compute_views(cur, definitions, at)
+        return _compute_views(cur, definitions, at, colleagues)
 
 
 # --- the online store -----------------------------------------------------------------------

@@ -159,8 +159,7 @@ class OnlineFeatures:
             for projection in self.service.feature_view_projections]
 
     def read_rows(self, pids: list[str]) -> OnlineRows:
-        keys = [EntityKey(join_keys=[ENTITY_KEY], entity_values=[value])
-                for value in python_values_to_proto_values(pids, ValueType.STRING)]
+        keys = _entity_keys(ENTITY_KEY, pids)
         columns: dict[str, list] = {}
         stamps: list[list[datetime | None]] = []
         for view, names in self.views:
@@ -176,6 +175,21 @@ class OnlineFeatures:
     def read(self, pids: list[str]) -> pd.DataFrame:
         """One row per PID, plus `known` (False when the store has no row for it)."""
         return self.read_rows(pids).frame()
+
+
+def read_view(store: FeatureStore, view: str, key: str, ids: list[str],
+              names: list[str]) -> list[dict[str, object] | None]:
+    """One view's online values for these entities (join key `key`), as OnlineFeatures reads
+    them; None for an entity the store has no row of."""
+    rows = store.provider.online_read(store.config, store.get_feature_view(view), _entity_keys(key, ids),
+                                      names)
+    return [None if values is None else {name: _python_value(values, name) for name in names}
+            for _, values in rows]
+
+
+def _entity_keys(key: str, ids: list[str]) -> list[EntityKey]:
+    return [EntityKey(join_keys=[key], entity_values=[value])
+            for value in python_values_to_proto_values(ids, ValueType.STRING)]
 
 
 def _python_value(values: dict | None, name: str) -> object:

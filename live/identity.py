@@ -42,7 +42,6 @@ class BatchIdentities:
     company nodes and domains -> CID, and the person rows (about 1 s and 100 MB per worker
     on the default world, so that each record costs dictionary lookups, not queries)."""
 
-    middle_db: Path
     person_columns: tuple[str, ...]
     person_rows: dict[str, dict]
     keys: dict[str, Known]
@@ -50,6 +49,11 @@ class BatchIdentities:
     company_nodes: dict[str, str]
     domains: dict[str, str]
     owners: dict[str, str]  # cid -> owner_rep_id
+    # an in-memory copy of the batch's id_map (source, source_record_id, pid): a lookup costs
+    # ~2 ms, against ~25 ms opening the file each time (a connection kept open on the file
+    # would be handed by DuckDB to every later connect() of the path in this process, so
+    # they would all read this batch after the next one replaced the file)
+    records: duckdb.DuckDBPyConnection = field(repr=False, compare=False)
     held: tuple[str, int] = ("", 0)  # (event log id, its last record row this batch holds)
 
     def held_by(self, log_id: str) -> int:
@@ -63,25 +67,32 @@ class BatchIdentities:
         kinds = " UNION ALL ".join(
             f"SELECT '{kind}:' || {kind} AS key, pid, name_key FROM record WHERE {kind} IS NOT NULL"
             for kind in IDENTIFIER_KINDS)
-        with duckdb.connect(str(middle_db), read_only=True) as con:
-            rows = con.execute(f"""
+        records = duckdb.connect()  # in memory; the file is attached only while reading
+        records.execute(f"ATTACH '{middle_db}' AS middle (READ_ONLY)")
+        with records.cursor() as cur:
+            cur.execute("USE middle")
+            rows = cur.execute(f"""
                 SELECT key, any_value(pid) FILTER (WHERE pid IS NOT NULL),
                        list(DISTINCT name_key) FILTER (WHERE name_key IS NOT NULL)
                 FROM ({kinds}) GROUP BY key""").fetchall()
-            shared = {row[0] for row in con.execute("SELECT key FROM shared_identifier").fetchall()}
-            nodes = dict(con.execute("SELECT node, cid FROM company_node").fetchall())
-            owners = dict(con.execute(
+            shared = {row[0] for row in cur.execute("SELECT key FROM shared_identifier").fetchall()}
+            nodes = dict(cur.execute("SELECT node, cid FROM company_node").fetchall())
+            owners = dict(cur.execute(
                 "SELECT cid, owner_rep_id FROM company WHERE owner_rep_id IS NOT NULL").fetchall())
-            people = con.execute("SELECT * FROM person").df()
+            people = cur.execute("SELECT * FROM person").df()
             try:
-                held = con.execute("SELECT log, record FROM live_watermark").fetchone() or ("", 0)
+                held = cur.execute("SELECT log, record FROM live_watermark").fetchone() or ("", 0)
             except duckdb.Error:  # a layer from before the live path
                 held = ("", 0)
+        records.execute("CREATE TABLE id_map AS SELECT source, source_record_id, pid FROM middle.id_map "
+                        "ORDER BY source, source_record_id")
+        records.execute("DETACH middle")
         keys = {key: Known(pid, frozenset(names or ())) for key, pid, names in rows}
         domains = {} if accounts is None else domain_to_cid(accounts, pd.Series(nodes)).to_dict()
         person_rows = {row["pid"]: row for row in people.to_dict("records")}
-        return cls(Path(middle_db), tuple(people.columns), person_rows, keys, frozenset(shared), nodes,
-                   domains, owners, (str(held[0]), int(held[1])))
+        return cls(tuple(people.columns), person_rows, keys, frozenset(shared), nodes,
+                   domains, owners, records,
+                   (str(held[0]), int(held[1])))
 
     def people(self, pids: list[str]) -> dict[str, dict]:
         return {pid: _plain(self.person_rows[pid]) for pid in pids if pid in self.person_rows}
@@ -91,7 +102,7 @@ class BatchIdentities:
         again after the batch took it in is a duplicate too."""
         if not ids:
             return {}
-        with duckdb.connect(str(self.middle_db), read_only=True) as con:
+        with self.records.cursor() as con:
             return dict(con.execute("SELECT source_record_id, pid FROM id_map WHERE source = $1 AND "
                                     "source_record_id IN (SELECT unnest($2::VARCHAR[]))",
                                     [source, ids]).fetchall())

@@ -101,31 +101,61 @@ class Ingestor:
         return self._local.log
 
     def ingest(self, source: str, records: list[SourceRecord], received_at: datetime) -> Ingested:
-        result = Ingested(source)
-        frame = frame_of(source, records)
-        ids = frame[ID_COLUMN[source]].astype("string")
-        repeated = ids.duplicated()
-        result.duplicates += ids[repeated].tolist()
-        frame, ids = frame[~repeated.to_numpy()], ids[~repeated]
+        """One call's records (see `ingest_calls`)."""
+        return self.ingest_calls([(source, records)], received_at)[0]
+
+    def ingest_calls(self, calls: list[tuple[str, list[SourceRecord]]],
+                     received_at: datetime) -> list[Ingested]:
+        """Several calls' records in one event-log transaction, what each call did in its order.
+
+        The calls of one source are taken together, as one frame (a call costs more than a
+        record: standardising, identity and the interaction SQL run once per source); a record
+        sent by two of them counts for the first and is a duplicate for the later one."""
+        results = [Ingested(source) for source, _ in calls]
+        by_source: dict[str, list[int]] = {}
+        for i, (source, _) in enumerate(calls):
+            by_source.setdefault(source, []).append(i)
         batch = self.batch  # (re)loaded before the lock: a reload takes a second
-        in_batch = batch.stored(source, list(ids))  # sent again after the batch took it in
+        frames = {source: self._frame(source, [(i, calls[i][1]) for i in indexes])
+                  for source, indexes in by_source.items()}
+        in_batch = {source: batch.stored(source, list(frame[ID_COLUMN[source]].astype("string")))
+                    for source, frame in frames.items()}  # sent again after the batch took them in
         with self.log.writing() as log:
-            stored = {**in_batch, **log.already_stored(source, ids)}
-            result.duplicates += [i for i in ids if i in stored]
-            result.resent_people = sorted({pid for pid in stored.values() if pid})
-            fresh = frame[~ids.isin(list(stored)).to_numpy()].reset_index(drop=True)
-            if not fresh.empty:
-                self._append(log, batch, source, fresh, received_at, result)
-        return result
+            for source, frame in frames.items():
+                self._ingest_source(log, batch, source, frame, in_batch[source], received_at, results)
+        return results
+
+    @staticmethod
+    def _frame(source: str, calls: list[tuple[int, list[SourceRecord]]]) -> pd.DataFrame:
+        """The records of one source's calls as one raw frame, with `_call` (the call's index)."""
+        return pd.concat([frame_of(source, records).assign(_call=i) for i, records in calls],
+                         ignore_index=True)
+
+    def _ingest_source(self, log: EventLog, batch: BatchIdentities, source: str, frame: pd.DataFrame,
+                       in_batch: dict[str, str | None], received_at: datetime,
+                       results: list[Ingested]) -> None:
+        ids = frame[ID_COLUMN[source]].astype("string")
+        stored = {**in_batch, **log.already_stored(source, ids.drop_duplicates())}
+        repeated = ids.duplicated() | ids.isin(list(stored))
+        fresh = frame[~repeated.to_numpy()].reset_index(drop=True)
+        appended = {} if fresh.empty else self._append(
+            log, batch, source, fresh.drop(columns="_call"), fresh["_call"], received_at, results)
+        for i, call in zip(ids[repeated], frame["_call"][repeated], strict=True):
+            results[call].duplicates.append(i)
+            pid = stored.get(i) or appended.get(i)  # stored before, or by an earlier call of the group
+            if pid:
+                results[call].resent_people.append(pid)
 
     def _append(self, log: EventLog, batch: BatchIdentities, source: str, raw: pd.DataFrame,
-                received_at: datetime, result: Ingested) -> None:
+                calls: pd.Series, received_at: datetime, results: list[Ingested]) -> dict[str, str | None]:
+        """Append new records (`calls`: each record's call, by `raw`'s index); their PIDs by id."""
         received = received_at.isoformat()
         if source == "crm_accounts":
             cids = ("account:" + raw["account_id"]).map(batch.company_nodes)
             log.add_records(_rows(source, raw, received, pids=None, cids=cids, rules=None))
-            result.accepted += [{"source_record_id": i, "pid": None} for i in raw["account_id"]]
-            return
+            for i, call in zip(raw["account_id"], calls, strict=True):
+                results[call].accepted.append({"source_record_id": i, "pid": None})
+            return {}
         records = standardise_records(source_records(source, raw), self.rules.standardise)
         kept, quarantine = split_quarantine(records, raw)
         kept = kept.sort_values("seen_at", kind="stable")
@@ -148,17 +178,20 @@ class Ingestor:
         if source in INTERACTION_SOURCES:
             log.add_interactions(self._interactions(source, kept_raw, kept, pids, cids))
         log.learn(identity.learnt())
-        for decision in decisions:
+        log.save_people(people)
+        for decision, record_id, call in zip(decisions, kept["source_record_id"], calls[kept.index],
+                                             strict=True):
+            result = results[call]
+            result.accepted.append({"source_record_id": record_id, "pid": decision.pid})
+            if decision.pid:
+                result.people[decision.pid] = people[decision.pid]
             for cookie in decision.bound_cookies:
                 log.bind_cookie(cookie, decision.pid)
                 result.bound_cookies.setdefault(decision.pid, []).append(cookie)
-        log.save_people(people)
-        result.people.update(people)
-        result.accepted += [{"source_record_id": i, "pid": d.pid}
-                            for i, d in zip(kept["source_record_id"], decisions, strict=True)]
-        result.quarantined += [{"source_record_id": i, "reason": r}
-                               for i, r in zip(quarantine["source_record_id"], quarantine["reason"],
-                                               strict=True)]
+        for record_id, reason, call in zip(quarantine["source_record_id"], quarantine["reason"],
+                                           calls[quarantine.index], strict=True):
+            results[call].quarantined.append({"source_record_id": record_id, "reason": reason})
+        return {str(i): d.pid for i, d in zip(kept["source_record_id"], decisions, strict=True)}
 
     @property
     def duckdb(self) -> duckdb.DuckDBPyConnection:

@@ -19,8 +19,9 @@ Tables
   `live_watermark.record`), the batch's own knowledge supersedes it (after a merge, say).
 - `person`: the person rows of PIDs touched live (the middle layer's `person` columns,
   folded with what the live records taught), as JSON.
-- `feature_update`: the instant each person's online features were last computed for (the
-  online store keeps whole seconds; checks of the live features need the exact instant).
+- `feature_write`: the instant each person's online row of each view was last computed for
+  (the online store keeps whole seconds; checks of the live features need the exact instant;
+  a colleague's buying-committee row may be newer than the rest of theirs).
 
 The batch compacts the log: `leadscore identity resolve` reads its records beside the raw
 sources and keeps their PIDs (stable IDs), after which they are in the middle layer; its
@@ -64,7 +65,8 @@ CREATE INDEX IF NOT EXISTS interaction_cid ON interaction (cid);
 CREATE TABLE IF NOT EXISTS identifier (
     key TEXT PRIMARY KEY, pid TEXT, names TEXT NOT NULL DEFAULT '[]', seq INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS person (pid TEXT PRIMARY KEY, row TEXT NOT NULL, seq INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS feature_update (pid TEXT PRIMARY KEY, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS feature_write (
+    pid TEXT NOT NULL, view TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (pid, view));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 INTERACTION_COLUMNS = ["lid", "pid", "cid", "event_type", "event_time", "channel", "source",
@@ -185,15 +187,16 @@ class EventLog:
         frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601")
         return frame.astype({c: "string" for c in INTERACTION_COLUMNS if c != "event_time"})
 
-    def last_change(self, pids: Sequence[str]) -> tuple[int, int]:
-        """The last record and the last interaction of these people (row numbers; a cookie
-        bound to them moves its interactions to them): what features computed for them saw."""
-        marks = ",".join("?" * len(pids))
+    def last_change(self, pids: Sequence[str], cids: Sequence[str] = ()) -> tuple[int, int]:
+        """The last record of these people, and the last interaction of these people or at
+        these companies (row numbers; a cookie bound to them moves its interactions to them):
+        what features computed for them saw."""
+        marks, company_marks = ",".join("?" * len(pids)), ",".join("?" * len(cids))
         record = self.con.execute(f"SELECT coalesce(max(rowid), 0) FROM record WHERE pid IN ({marks})",
                                   list(pids)).fetchone()[0]
         interaction = self.con.execute(
-            f"SELECT coalesce(max(rowid), 0), count(*) FROM interaction WHERE pid IN ({marks})",
-            list(pids)).fetchone()
+            f"SELECT coalesce(max(rowid), 0), count(*) FROM interaction "
+            f"WHERE pid IN ({marks}) OR cid IN ({company_marks})", [*pids, *cids]).fetchone()
         return int(record), int(interaction[0]) * 1_000_000 + int(interaction[1])
 
     def interactions_after(self, seq: int) -> tuple[pd.DataFrame, int]:
@@ -264,17 +267,19 @@ class EventLog:
                          "AND status = 'kept' AND source = 'web_sessions' "
                          "AND trim(json_extract(payload, '$.cookie_id')) = ?", [pid, cookie_id])
 
-    def features_updated(self, pids: Iterable[str], at: datetime) -> None:
-        """Note that the online features of `pids` were computed at `at` (the latest wins)."""
-        self.con.executemany(
-            "INSERT INTO feature_update (pid, at) VALUES (?, ?) ON CONFLICT (pid) DO UPDATE "
-            "SET at = max(feature_update.at, excluded.at)", [(pid, at.isoformat()) for pid in pids])
+    def features_written(self, views: dict[str, Sequence[str]], at: datetime) -> None:
+        """Note that the online rows of these people in these views were computed at `at`
+        (the latest wins). One transaction: one commit for all."""
+        with self.writing():
+            self.con.executemany(
+                "INSERT INTO feature_write (pid, view, at) VALUES (?, ?, ?) ON CONFLICT (pid, view) "
+                "DO UPDATE SET at = max(feature_write.at, excluded.at)",
+                [(pid, view, at.isoformat()) for view, pids in views.items() for pid in pids])
 
-    def feature_updates(self) -> pd.Series:
-        """pid -> the instant of its latest online feature update."""
-        frame = pd.read_sql_query("SELECT pid, at FROM feature_update", self.con)
-        return pd.Series(pd.to_datetime(frame["at"], utc=True, format="ISO8601").to_numpy(),
-                         index=frame["pid"].to_numpy())
+    def feature_writes(self) -> pd.DataFrame:
+        """pid, view, at: the instant of each person's latest online row of each view."""
+        frame = pd.read_sql_query("SELECT pid, view, at FROM feature_write", self.con)
+        return frame.assign(at=pd.to_datetime(frame["at"], utc=True, format="ISO8601"))
 
     def save_people(self, rows: dict[str, dict]) -> None:
         seq = self._last_record()

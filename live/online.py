@@ -20,12 +20,14 @@ import pandas as pd
 
 from leadscore.config import Settings
 from leadscore.features.live import (
+    COLLEAGUE_ACCOUNTS,
     FeatureDefinitions,
     LiveRecords,
     features_at,
     open_middle_layer,
     write_online,
 )
+from leadscore.features.store import read_view
 from leadscore.live.log import EventLog, compacted
 
 if TYPE_CHECKING:
@@ -57,13 +59,16 @@ class OnlineUpdater:
                 self._middle = (stamp, con, seq)
             return self._middle[1], self._middle[2]
 
-    def live_records(self, log: EventLog, pids: Sequence[str], held: tuple[int, int]) -> LiveRecords:
+    def live_records(self, log: EventLog, pids: Sequence[str], held: tuple[int, int],
+                     people: dict[str, dict], cids: Sequence[str]) -> LiveRecords:
         """What the log holds since the middle layer (its rows after `held`: interaction, record)
-        for these people and their companies."""
+        for these people (`people`: their rows folded live) and the companies `cids` (their
+        groups'): the interactions, and the rows of the colleagues who engaged live (a person
+        first seen live counts for their company's buying committee too)."""
         after, records_after = held
-        people = log.people(pids, records_after)
-        cids = sorted({row["cid"] for row in people.values() if row.get("cid")})
         interactions = log.interactions(pids=pids, cids=cids, after=after)
+        colleagues = sorted(set(interactions["pid"].dropna()) - set(pids))
+        people = {**log.people(colleagues, records_after), **people}
         cookies = {pid: [key.split(":", 1)[1] for key in log.known_cookies_of(pid, records_after)]
                    for pid in pids}
         return LiveRecords(interactions=interactions,
@@ -73,22 +78,64 @@ class OnlineUpdater:
     def update(self, log: EventLog, pids: Sequence[str], at: datetime) -> dict[str, int]:
         """Write the features of `pids` at `at` online; returns rows written per view.
 
-        Two workers touching one person at once may write in the opposite order to the one they
-        read in, and the online store keeps the last write. So after writing, a worker checks
-        whether the log changed for these people since it read, and if so computes and writes
-        again: the last write then always holds all of their own records committed before it.
-        (Colleagues' records change the account-level counts too; those are refreshed when the
-        person is next touched, or by the batch.)"""
+        A person's engagement changes the buying-committee counts (`person_account`) of
+        everyone at their company and its group: when a target company's count of engaged
+        people differs from the one online, those colleagues' rows are written too.
+
+        Two workers touching one person (or company) at once may write in the opposite order
+        to the one they read in, and the online store keeps the last write. So after writing,
+        a worker checks whether the log changed for these people or their companies' groups
+        since it read, and if so computes and writes again: the last write then always holds
+        every record committed before it."""
         if not pids:
             return {}
         con, held = self.middle(log)
         for _ in range(MAX_ROUNDS):
-            seen = log.last_change(pids)  # before reading: a change after it shows
-            rows = features_at(con, self.definitions, list(pids), at, self.live_records(log, pids, held))
+            people = log.people(pids, held[1])
+            cids = _group_companies(con, pids, people)
+            seen = log.last_change(pids, cids)  # before reading: a change after it shows
+            rows = features_at(con, self.definitions, list(pids), at,
+                               self.live_records(log, pids, held, people, cids), colleagues=True)
+            colleagues = self._colleagues_to_rewrite(con, rows)
+            rows["person_account"] = pd.concat([rows["person_account"], colleagues], ignore_index=True)
             with self._writing:
                 write_online(self.store, rows)
-            if log.last_change(pids) == seen:
+            if log.last_change(pids, cids) == seen:
                 break
-        log.features_updated(pids, at)
+        log.features_written({view: list(frame["pid"]) for view, frame in rows.items() if "pid" in frame},
+                             at)
         return {view: len(frame) for view, frame in rows.items()}
 
+    def _colleagues_to_rewrite(self, con: duckdb.DuckDBPyConnection,
+                               rows: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """The colleagues' `person_account` rows (from `rows`, which loses them) in the groups of
+        the target companies whose count of engaged people is not the one online."""
+        colleagues = rows.pop(COLLEAGUE_ACCOUNTS)
+        engagement = rows["company_engagement"]
+        if engagement.empty or colleagues.empty:
+            return colleagues.drop(columns=["cid", "eid"]).iloc[:0]
+        cids = list(engagement["cid"])
+        online = read_view(self.store, "company_engagement", "cid", cids, ["people_engaged_30d"])
+        changed = [cid for cid, now, before in zip(cids, engagement["people_engaged_30d"], online,
+                                                   strict=True)
+                   if before is None or before["people_engaged_30d"] != now]
+        with con.cursor() as cur:
+            groups = [row[0] for row in cur.execute(
+                "SELECT DISTINCT eid FROM company WHERE cid IN (SELECT unnest($1::VARCHAR[]))",
+                [changed]).fetchall()]
+        return colleagues[colleagues["eid"].isin(groups)].drop(columns=["cid", "eid"])
+
+
+
+def _group_companies(con: duckdb.DuckDBPyConnection, pids: Sequence[str],
+                     people: dict[str, dict]) -> list[str]:
+    """Every company in the groups of these people's companies (`people`: rows folded live,
+    which win over the middle layer's)."""
+    live = [row["cid"] for row in people.values() if row.get("cid")]
+    stored = [pid for pid in pids if pid not in people]
+    with con.cursor() as cur:
+        return [row[0] for row in cur.execute("""
+            SELECT cid FROM company WHERE eid IN (SELECT eid FROM company WHERE cid IN (
+                SELECT cid FROM person WHERE pid IN (SELECT unnest($1::VARCHAR[]))
+                UNION SELECT unnest($2::VARCHAR[])))
+            ORDER BY cid""", [stored, live]).fetchall()]

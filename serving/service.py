@@ -17,6 +17,7 @@ from config/access.yaml.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote
@@ -104,6 +105,7 @@ class LeadScoring:
         # supervisor's import is quick and the workers start sooner.
         from leadscore.clock import open_clock
         from leadscore.features.store import OnlineFeatures, open_store
+        from leadscore.live.group_commit import GroupCommit
         from leadscore.live.ingest import Ingestor
         from leadscore.live.online import OnlineUpdater
         from leadscore.live.score_log import ScoreLog
@@ -131,6 +133,8 @@ class LeadScoring:
         self.online = OnlineUpdater(settings, self.features.store)
         self.online.middle(self.ingestor.log)  # the worker's copy of the middle layer, before an ingest
         self.score_log = ScoreLog(settings.live_dir / "scores", settings.live.busy_timeout_s)
+        self.ingests = GroupCommit(self._ingest_group, lambda call: len(call[1]),
+                                   settings.live.group_records, name="ingest")
         self._digest_day: date | None = None
         app.include_router(build_router(self.segments, allowed("segments")))
         app.include_router(build_ingest_router(self.ingest_records, allowed("ingest"),
@@ -138,6 +142,7 @@ class LeadScoring:
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
+        self.ingests.close()
         self.champion.stop()
         self.pusher.close()
 
@@ -182,22 +187,29 @@ class LeadScoring:
     # ---- records from the source systems ----------------------------------------------
 
     def ingest_records(self, source: str, records: list) -> dict:
-        """Append records to the event log (live/ingest.py), update the touched people's online
-        features (live/online.py), then re-score them (the MQL webhook sees the crossings at
-        once)."""
+        """Ingest one call's records, with the calls that wait beside it (live/group_commit.py)."""
+        return self.ingests.submit((source, records))
+
+    def _ingest_group(self, calls: Sequence[tuple[str, list]]) -> list[dict]:
+        """Append the calls' records to the event log (live/ingest.py), update the touched
+        people's online features (live/online.py), then re-score them (the MQL webhook sees
+        the crossings at once); each call answered with its records and its people's scores."""
         from leadscore.live.sources import ID_COLUMN
         from leadscore.serving.ingest import describe
 
         now = self.clock.now()
-        done = self.ingestor.ingest(source, records, now)
-        scores: list[dict] = []
-        if done.touched:
-            self.online.update(self.ingestor.log, done.touched, now)
-            results, _ = self._score_items([ScoreRequest(pid=pid) for pid in done.touched],
+        done = self.ingestor.ingest_calls(list(calls), now)
+        touched = list(dict.fromkeys(pid for call in done for pid in call.touched))
+        scores: dict[str, dict] = {}
+        if touched:
+            self.online.update(self.ingestor.log, touched, now)
+            results, _ = self._score_items([ScoreRequest(pid=pid) for pid in touched],
                                            batch=True, trigger="ingest")
-            scores = [result for _, result in results]
+            scores = {result["pid"]: result for _, result in results}
         self._push_digest(now)
-        return describe(done, scores, [str(getattr(r, ID_COLUMN[source])) for r in records], now)
+        return [describe(call, [scores[pid] for pid in call.touched if pid in scores],
+                         [str(getattr(r, ID_COLUMN[source])) for r in records], now)
+                for call, (source, records) in zip(done, calls, strict=True)]
 
     def _push_digest(self, now: datetime) -> None:
         """Once a clock day (per worker; the outbox keeps one per owner and day): yesterday's

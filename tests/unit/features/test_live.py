@@ -10,6 +10,7 @@ import pytest
 
 from leadscore.features.build import build_features
 from leadscore.features.live import (
+    COLLEAGUE_ACCOUNTS,
     COMPANY_VIEWS,
     PERSON_VIEWS,
     FeatureDefinitions,
@@ -161,6 +162,18 @@ def test_a_colleagues_live_interaction_changes_the_persons_account_rows(middle, 
                             2026, 3, 18, tzinfo=UTC)}])))
     assert (after["person_account"]["group_people_engaged_30d"].iloc[0]
             == before["person_account"]["group_people_engaged_30d"].iloc[0] + 1)
+
+
+def test_the_colleagues_accounts_come_with_the_targets_when_asked(middle, definitions, batch_at):
+    """P1's company and group colleagues (P2 at C1, P3 at C2 of E1), not the target, not P5
+    of another group: the rows the batch gives them, with their company and its group."""
+    rows = features_at(middle, definitions, ["P1"], MONDAY, colleagues=True)
+    colleagues = rows[COLLEAGUE_ACCOUNTS]
+    assert list(colleagues["pid"]) == ["P2", "P3"]
+    assert list(colleagues["cid"]) == ["C1", "C2"] and set(colleagues["eid"]) == {"E1"}
+    _assert_same_rows(colleagues.drop(columns=["cid", "eid"]),
+                      batch_at(EVENTS)("person_account", ["P2", "P3"], MONDAY))
+    assert COLLEAGUE_ACCOUNTS not in features_at(middle, definitions, ["P1"], MONDAY)
 
 
 def test_a_bound_cookie_counts_its_anonymous_sessions_as_the_batch_would(middle, definitions, batch_at):

@@ -48,6 +48,11 @@ def _form(fid: str, email: str | None, first: str, last: str, cookie: str | None
             "email": email, "first_name": first, "last_name": last, "cookie_id": cookie}
 
 
+def _session(sid: str, cookie: str) -> dict:
+    return {"session_id": sid, "cookie_id": cookie, "started_at": "2026-11-20T09:00:00Z",
+            "landing_url": "https://example.com/pricing", "pageviews": 3, "duration_s": 120}
+
+
 def test_a_known_email_joins_its_person(ingestor, known_person):
     pid, email, first, last = known_person
     records = _records("form_fills", [_form("LF1", email.upper(), first, last)])
@@ -194,3 +199,24 @@ def test_after_the_batch_took_the_log_in_its_own_knowledge_wins(ingestor, live_s
     assert log.known(["email:later.merged@example-live.com"], held) == {}
     assert log.people([pid], held) == {}
     assert ingestor.batch.keys["email:later.merged@example-live.com"].pid == pid  # the batch kept it
+
+
+def test_calls_taken_together_are_answered_each_as_if_alone(ingestor, known_person):
+    """A group of calls (live/group_commit.py) is one transaction, but each call's answer is
+    its own: a record sent by two calls counts for the first and is the second's duplicate,
+    whose person the second call still names (its answer carries that person's score)."""
+    pid, email, first, last = known_person
+    new = _form("FF-G2", "ann.lee@example.org", "Ann", "Lee")
+    calls = [("form_fills", _records("form_fills", [_form("FF-G1", email, first, last), new])),
+             ("web_sessions", _records("web_sessions", [_session("WS-G1", "ck-group")])),
+             ("form_fills", _records("form_fills", [new, _form("FF-G3", None, "", "")]))]
+    forms, sessions, again = ingestor.ingest_calls(calls, NOW)
+    assert [(a["source_record_id"], a["pid"] == pid) for a in forms.accepted] == [("FF-G1", True),
+                                                                                  ("FF-G2", False)]
+    new_pid = forms.accepted[1]["pid"]
+    assert set(forms.touched) == {pid, new_pid}
+    assert [a["source_record_id"] for a in sessions.accepted] == ["WS-G1"] and not sessions.touched
+    assert again.duplicates == ["FF-G2"] and not again.accepted
+    assert [q["source_record_id"] for q in again.quarantined] == ["FF-G3"]
+    assert again.touched == [new_pid]
+    assert ingestor.log.counts() == {"kept": 3, "quarantined": 1}
