@@ -215,6 +215,11 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
         mapped = con.execute("SELECT source, source_record_id, pid FROM id_map").df()
         merged = dict(con.execute("SELECT id, other_id FROM id_audit WHERE kind = 'person' AND "
                                   "event = 'merge' AND \"at\" >= $1", [started_at]).fetchall())
+        split = {person for pair in con.execute(
+            "SELECT id, other_id FROM id_audit WHERE kind = 'person' AND event = 'split' AND \"at\" >= $1",
+            [started_at]).fetchall() for person in pair}
+        regrouped = set(merged.values()) | split  # people whose records the batch took or gave
+        committees = _committees(con, regrouped | set(merged), stored)
     batch = mapped.set_index(mapped["source"] + ":" + mapped["source_record_id"])["pid"]
     kept = stored[stored["status"] == "kept"]
     keys = (kept["source"] + ":" + kept["source_record_id"]).to_numpy()
@@ -226,11 +231,12 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
     writes = log.feature_writes()
     writes = writes[~writes["pid"].isin(merged)]  # merged away: the batch's materialisation follows
     touched = sorted(set(writes["pid"]))
+    touched_set = set(touched)
     targets = set(writes.loc[writes["view"] == "person_interest", "pid"])  # the rest: colleagues
     online = OnlineFeatures(open_store(settings)).read(touched).set_index("pid")
     con = open_middle_layer(middle)
     definitions = FeatureDefinitions.from_settings(settings)
-    mismatches, compared, examples, by_feature = 0, 0, [], Counter()
+    mismatches, compared, examples, by_feature, regrouping = 0, 0, [], Counter(), Counter()
     for at, written in writes.groupby("at"):
         views = set(zip(written["pid"], written["view"], strict=True))
         rows = features_at(con, definitions, sorted(set(written["pid"])), at.to_pydatetime())
@@ -238,8 +244,13 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
             for row in frame.to_dict("records"):
                 if (row.get("pid"), view) not in views:  # a company view, or a row written later
                     continue
+                moved = row["pid"] in regrouped or (view == "person_account" and row["pid"] in committees)
                 for name, value in row.items():
                     if name in ("pid", "event_timestamp", "cid") or name not in online.columns:
+                        continue
+                    if moved:
+                        regrouping["compared"] += 1
+                        regrouping["mismatches"] += not _same(value, online.at[row["pid"], name])
                         continue
                     compared += 1
                     if not _same(value, online.at[row["pid"], name]):
@@ -258,6 +269,8 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
             "colleague_rows_rewritten": int(((writes["view"] == "person_account")
                                              & ~writes["pid"].isin(targets)).sum()),
             "features_compared": compared,
+            "features_the_batch_regrouped": {"people": len(regrouped & touched_set),
+                                             "committees": len(committees & touched_set), **regrouping},
             "feature_mismatches": mismatches, "mismatches_by_feature": dict(by_feature.most_common()),
             "mismatch_examples": examples,
             "batch_identity_s": round(identity_s, 2)}
@@ -269,6 +282,21 @@ def batch_comparison(ingest: dict, checks: dict) -> dict:
             "records_per_s": round(ingest["records"] / checks["batch_identity_s"], 1),
             "measured": "identity resolution of the whole world with the day compacted in "
                         "(the feature build and materialisation come on top)"}
+
+
+def _committees(middle: duckdb.DuckDBPyConnection, people: set[str], stored: pd.DataFrame) -> set[str]:
+    """Everyone in the company groups of these people (their companies in the rebuilt middle
+    layer, and as ingested): when the batch merges two of them or moves a record from one to
+    another, their buying-committee counts change (two people counted live are one in the
+    batch, or an engagement moves to another company)."""
+    ingested = stored[stored["pid"].isin(list(people)) & stored["cid"].notna()]
+    return {row[0] for row in middle.execute("""
+        WITH involved AS (
+            SELECT cid FROM person WHERE pid IN (SELECT unnest($1::VARCHAR[]))
+            UNION SELECT unnest($2::VARCHAR[]))
+        SELECT p.pid FROM person p JOIN company c USING (cid)
+        WHERE c.eid IN (SELECT eid FROM company JOIN involved USING (cid))""",
+        [sorted(people), sorted(set(ingested["cid"]))]).fetchall()}
 
 
 def _survivor(pid: str, merged: dict[str, str]) -> str:

@@ -203,10 +203,12 @@ def _params(sql: str, at: datetime) -> dict[str, datetime]:
     return {name: value for name, value in values.items() if f"${name}" in sql}
 
 
-def _row_at_sql(view: str, key: str) -> str:
+def _row_at_sql(view: str, key: str, everyone: bool = False) -> str:
     """The view's row of each wanted key valid at $at (the latest at or before it: a fit
-    row lasts until the next change; the grid views have only `at`), stamped $at."""
-    wanted = "target" if key == "pid" else "(SELECT cid FROM person WHERE pid IN (FROM target))"
+    row lasts until the next change; the grid views have only `at`), stamped $at. Wanted:
+    the targets or their companies; `everyone`: every company in the scope."""
+    wanted = ("target" if key == "pid" else "(SELECT cid FROM person)" if everyone
+              else "(SELECT cid FROM person WHERE pid IN (FROM target))")
     return (f"SELECT * REPLACE ($at::TIMESTAMPTZ AS event_timestamp) FROM {view} "
             f"WHERE event_timestamp <= $at AND {key} IN (FROM {wanted}) "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY event_timestamp DESC) = 1 "
@@ -227,7 +229,8 @@ def _compute_views(cur: duckdb.DuckDBPyConnection, definitions: FeatureDefinitio
     of the targets and their companies at `at` (and, asked for, the colleagues' accounts)."""
     for view, sql in _view_sql(definitions).items():
         cur.execute(f"CREATE TEMP TABLE {view} AS {sql}", _params(sql, at))
-    rows = {view: cur.execute(_row_at_sql(view, "pid" if view in PERSON_VIEWS else "cid"),
+    rows = {view: cur.execute(_row_at_sql(view, "pid" if view in PERSON_VIEWS else "cid",
+                                          everyone=colleagues and view == "company_engagement"),
                               {"at": at}).df()
             for view in (*PERSON_VIEWS, *COMPANY_VIEWS)}
     if colleagues:
@@ -246,7 +249,8 @@ def features_at(con: duckdb.DuckDBPyConnection, definitions: FeatureDefinitions,
 
     `colleagues`: also `COLLEAGUE_ACCOUNTS`, the `person_account` rows at `at` of everyone
     else at the targets' companies and their groups, with their `cid` and its group `eid`
-    (a person's engagement changes the buying-committee counts of all of them).
+    (a person's engagement changes the buying-committee counts of all of them), and the
+    `company_engagement` rows of all those companies.
 
     `con`: the worker's connection from `open_middle_layer`. Safe from several threads: each
     call works in its own cursor."""

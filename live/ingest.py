@@ -186,7 +186,7 @@ class Ingestor:
             if decision.pid:
                 result.people[decision.pid] = people[decision.pid]
             for cookie in decision.bound_cookies:
-                log.bind_cookie(cookie, decision.pid)
+                log.bind_cookie(cookie, decision.pid, people[decision.pid].get("cid"))
                 result.bound_cookies.setdefault(decision.pid, []).append(cookie)
         for record_id, reason, call in zip(quarantine["source_record_id"], quarantine["reason"],
                                            calls[quarantine.index], strict=True):

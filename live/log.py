@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS record (
     pid TEXT, cid TEXT, rule TEXT, payload TEXT NOT NULL,
     PRIMARY KEY (source, source_record_id));
 CREATE INDEX IF NOT EXISTS record_pid ON record (pid);
+CREATE INDEX IF NOT EXISTS record_cid ON record (cid);
 CREATE TABLE IF NOT EXISTS interaction (
     lid TEXT PRIMARY KEY, pid TEXT, cid TEXT, event_type TEXT NOT NULL, event_time TEXT NOT NULL,
     channel TEXT, source TEXT NOT NULL, source_record_id TEXT NOT NULL, cookie_id TEXT,
@@ -157,6 +158,24 @@ class EventLog:
             "SELECT key, pid, names FROM identifier WHERE pid = ? AND seq > ? AND key LIKE 'cookie_id:%'",
             [pid, after])}
 
+    def bound_cookies(self, after: int = 0) -> dict[str, list[str]]:
+        """pid -> the cookies bound to them live since record row `after`."""
+        bound: dict[str, list[str]] = {}
+        for key, pid in self.con.execute("SELECT key, pid FROM identifier WHERE pid IS NOT NULL AND seq > ? "
+                                         "AND key LIKE 'cookie_id:%' ORDER BY key", [after]):
+            bound.setdefault(pid, []).append(key.split(":", 1)[1])
+        return bound
+
+    def people_at(self, cids: Sequence[str], after: int = 0) -> dict[str, dict]:
+        """The person rows folded live since record row `after` that place them at these companies."""
+        out: dict[str, dict] = {}
+        for chunk in _chunks(list(cids)):
+            for pid, row in self.con.execute(
+                    f"SELECT pid, row FROM person WHERE seq > ? AND json_extract(row, '$.cid') IN "
+                    f"({','.join('?' * len(chunk))})", [after, *chunk]):
+                out[pid] = json.loads(row)
+        return out
+
     def people(self, pids: Iterable[str], after: int = 0) -> dict[str, dict]:
         """The person rows folded live since record row `after`."""
         pids = list(dict.fromkeys(pids))
@@ -187,17 +206,26 @@ class EventLog:
         frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601")
         return frame.astype({c: "string" for c in INTERACTION_COLUMNS if c != "event_time"})
 
-    def last_change(self, pids: Sequence[str], cids: Sequence[str] = ()) -> tuple[int, int]:
-        """The last record of these people, and the last interaction of these people or at
-        these companies (row numbers; a cookie bound to them moves its interactions to them):
-        what features computed for them saw."""
-        marks, company_marks = ",".join("?" * len(pids)), ",".join("?" * len(cids))
-        record = self.con.execute(f"SELECT coalesce(max(rowid), 0) FROM record WHERE pid IN ({marks})",
-                                  list(pids)).fetchone()[0]
-        interaction = self.con.execute(
-            f"SELECT coalesce(max(rowid), 0), count(*) FROM interaction "
-            f"WHERE pid IN ({marks}) OR cid IN ({company_marks})", [*pids, *cids]).fetchone()
-        return int(record), int(interaction[0]) * 1_000_000 + int(interaction[1])
+    def changes(self, pids: Sequence[str],
+                cids: Sequence[str] = ()) -> dict[tuple[str, str], tuple[int, int, int]]:
+        """A stamp per person and per company that moves with every record and interaction of
+        the person or at the company (a cookie bound to a person moves its interactions to
+        them): features computed for them saw the log as of these stamps.
+        Keyed by ("pid", pid) and ("cid", cid): (last record row, last interaction row,
+        interaction count); absent: nothing yet."""
+        stamps: dict[tuple[str, str], tuple[int, int, int]] = {}
+        for column, keys in (("pid", pids), ("cid", cids)):
+            for chunk in _chunks(list(keys)):
+                marks = ",".join("?" * len(chunk))
+                for key, last, count in self.con.execute(
+                        f"SELECT {column}, max(rowid), count(*) FROM interaction WHERE {column} IN ({marks}) "
+                        "GROUP BY 1", chunk).fetchall():
+                    stamps[(column, key)] = (0, last, count)
+                for key, last in self.con.execute(
+                        f"SELECT {column}, max(rowid) FROM record WHERE {column} IN ({marks}) GROUP BY 1",
+                        chunk).fetchall():
+                    stamps[(column, key)] = (last, *stamps.get((column, key), (0, 0, 0))[1:])
+        return stamps
 
     def interactions_after(self, seq: int) -> tuple[pd.DataFrame, int]:
         """The interactions appended after row `seq` of the log, and the last row's number."""
@@ -258,14 +286,14 @@ class EventLog:
             "SET pid = coalesce(identifier.pid, excluded.pid), names = excluded.names, seq = excluded.seq",
             [(key, known.pid, json.dumps(sorted(known.names)), seq) for key, known in identifiers.items()])
 
-    def bind_cookie(self, cookie_id: str, pid: str) -> None:
+    def bind_cookie(self, cookie_id: str, pid: str, cid: str | None) -> None:
         """Give a cookie's anonymous live sessions and their interactions to the person who just
-        revealed it (as the batch's connected components do)."""
-        self.con.execute("UPDATE interaction SET pid = ? WHERE cookie_id = ? AND pid IS NULL",
-                         [pid, cookie_id])
-        self.con.execute("UPDATE record SET pid = ?, rule = 'cookie_id' WHERE pid IS NULL "
+        revealed it, at their company `cid` (as the batch's connected components do)."""
+        self.con.execute("UPDATE interaction SET pid = ?, cid = ? WHERE cookie_id = ? AND pid IS NULL",
+                         [pid, cid, cookie_id])
+        self.con.execute("UPDATE record SET pid = ?, cid = ?, rule = 'cookie_id' WHERE pid IS NULL "
                          "AND status = 'kept' AND source = 'web_sessions' "
-                         "AND trim(json_extract(payload, '$.cookie_id')) = ?", [pid, cookie_id])
+                         "AND trim(json_extract(payload, '$.cookie_id')) = ?", [pid, cid, cookie_id])
 
     def features_written(self, views: dict[str, Sequence[str]], at: datetime) -> None:
         """Note that the online rows of these people in these views were computed at `at`

@@ -10,8 +10,12 @@ Feast. The next online read (a /score, the re-score that follows the ingest) see
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -33,7 +37,9 @@ from leadscore.live.log import EventLog, compacted
 if TYPE_CHECKING:
     from feast import FeatureStore
 
-MAX_ROUNDS = 5  # writes of one update when other workers keep changing the same people
+logger = logging.getLogger(__name__)
+MAX_ROUNDS = 20  # writes of one update when other workers keep changing the same people
+STORE_LOCK = "online_store.lock"  # in the live directory: one worker writes the online store at a time
 
 
 class OnlineUpdater:
@@ -59,21 +65,25 @@ class OnlineUpdater:
                 self._middle = (stamp, con, seq)
             return self._middle[1], self._middle[2]
 
-    def live_records(self, log: EventLog, pids: Sequence[str], held: tuple[int, int],
-                     people: dict[str, dict], cids: Sequence[str]) -> LiveRecords:
+    def live_records(self, con: duckdb.DuckDBPyConnection, log: EventLog, pids: Sequence[str],
+                     held: tuple[int, int], people: dict[str, dict], cids: Sequence[str]) -> LiveRecords:
         """What the log holds since the middle layer (its rows after `held`: interaction, record)
         for these people (`people`: their rows folded live) and the companies `cids` (their
-        groups'): the interactions, and the rows of the colleagues who engaged live (a person
-        first seen live counts for their company's buying committee too)."""
+        groups'): the interactions; the rows of the colleagues the log changed (who engaged,
+        or joined or left one of these companies live: each counts in a buying committee);
+        and every cookie bound live (a colleague's anonymous sessions the batch holds count
+        for them as well)."""
         after, records_after = held
         interactions = log.interactions(pids=pids, cids=cids, after=after)
-        colleagues = sorted(set(interactions["pid"].dropna()) - set(pids))
-        people = {**log.people(colleagues, records_after), **people}
-        cookies = {pid: [key.split(":", 1)[1] for key in log.known_cookies_of(pid, records_after)]
-                   for pid in pids}
+        with con.cursor() as cur:  # the batch's people at these companies
+            stored = [row[0] for row in cur.execute(
+                "SELECT pid FROM person WHERE cid IN (SELECT unnest($1::VARCHAR[]))",
+                [list(cids)]).fetchall()]
+        colleagues = {pid for pid in [*interactions["pid"].dropna(), *stored] if pid not in people}
+        people = {**log.people(colleagues, records_after), **log.people_at(cids, records_after), **people}
         return LiveRecords(interactions=interactions,
                            people=pd.DataFrame(list(people.values())) if people else None,
-                           cookies={pid: found for pid, found in cookies.items() if found})
+                           cookies=log.bound_cookies(records_after))  # the scope's people's count
 
     def update(self, log: EventLog, pids: Sequence[str], at: datetime) -> dict[str, int]:
         """Write the features of `pids` at `at` online; returns rows written per view.
@@ -83,33 +93,56 @@ class OnlineUpdater:
         people differs from the one online, those colleagues' rows are written too.
 
         Two workers touching one person (or company) at once may write in the opposite order
-        to the one they read in, and the online store keeps the last write. So after writing,
-        a worker checks whether the log changed for these people or their companies' groups
-        since it read, and if so computes and writes again: the last write then always holds
-        every record committed before it."""
-        if not pids:
-            return {}
+        to the one they read in, and the online store keeps the last write. So a worker's
+        writes hold the store's lock (one worker writes at a time, all its views together),
+        and after writing it checks whether the log changed since it read for any of these
+        people or the companies of their groups; those people are computed and written
+        again, until nothing moved: the last write of each person then holds every record
+        committed before it."""
         con, held = self.middle(log)
+        written: dict[str, list[str]] = {}
+        todo = list(dict.fromkeys(pids))
         for _ in range(MAX_ROUNDS):
-            people = log.people(pids, held[1])
-            cids = _group_companies(con, pids, people)
-            seen = log.last_change(pids, cids)  # before reading: a change after it shows
-            rows = features_at(con, self.definitions, list(pids), at,
-                               self.live_records(log, pids, held, people, cids), colleagues=True)
+            if not todo:
+                break
+            people = log.people(todo, held[1])
+            groups = _group_companies(con, todo, people)
+            cids = sorted({cid for companies in groups.values() for cid in companies})
+            seen = log.changes(todo, cids)  # before reading: a change after it shows
+            rows = features_at(con, self.definitions, todo, at,
+                               self.live_records(con, log, todo, held, people, cids), colleagues=True)
             colleagues = self._colleagues_to_rewrite(con, rows)
             rows["person_account"] = pd.concat([rows["person_account"], colleagues], ignore_index=True)
-            with self._writing:
+            with self._store_lock():
                 write_online(self.store, rows)
-            if log.last_change(pids, cids) == seen:
-                break
-        log.features_written({view: list(frame["pid"]) for view, frame in rows.items() if "pid" in frame},
-                             at)
-        return {view: len(frame) for view, frame in rows.items()}
+            for view, frame in rows.items():
+                if "pid" in frame:
+                    written.setdefault(view, []).extend(frame["pid"])
+            moved = {key for key, stamp in log.changes(todo, cids).items() if seen.get(key) != stamp}
+            todo = [pid for pid in todo if ("pid", pid) in moved
+                    or any(("cid", cid) in moved for cid in groups.get(pid, ()))]
+        if todo:
+            logger.warning("online features of %d people still moving after %d rounds: the next "
+                         "record of theirs or the next batch brings them up to date", len(todo), MAX_ROUNDS)
+        log.features_written(written, at)
+        return {view: len(set(who)) for view, who in written.items()}
+
+    @contextmanager
+    def _store_lock(self) -> Iterator[None]:
+        """The online store's write lock, across this worker's threads and every process."""
+        with self._writing, open(self.settings.live_dir / STORE_LOCK, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _colleagues_to_rewrite(self, con: duckdb.DuckDBPyConnection,
                                rows: dict[str, pd.DataFrame]) -> pd.DataFrame:
-        """The colleagues' `person_account` rows (from `rows`, which loses them) in the groups of
-        the target companies whose count of engaged people is not the one online."""
+        """The colleagues' `person_account` rows (from `rows`, which loses them) that differ
+        from their rows online, looked for only in the groups with a company whose count of
+        engaged people is not the one online. (The company rows of a group are written with its
+        colleagues' rows, under the store's lock, so that the two never disagree online.)"""
         colleagues = rows.pop(COLLEAGUE_ACCOUNTS)
         engagement = rows["company_engagement"]
         if engagement.empty or colleagues.empty:
@@ -123,19 +156,38 @@ class OnlineUpdater:
             groups = [row[0] for row in cur.execute(
                 "SELECT DISTINCT eid FROM company WHERE cid IN (SELECT unnest($1::VARCHAR[]))",
                 [changed]).fetchall()]
-        return colleagues[colleagues["eid"].isin(groups)].drop(columns=["cid", "eid"])
+        candidates = colleagues[colleagues["eid"].isin(groups)].drop(columns=["cid", "eid"])
+        return candidates[self._differ_online(candidates, "person_account")]
 
+    def _differ_online(self, frame: pd.DataFrame, view: str) -> list[bool]:
+        """For each row of `frame` (a pid-keyed view's rows), whether its features differ from
+        the row online (or it has none): writing the same values again would change nothing."""
+        if frame.empty:
+            return []
+        names = [c for c in frame.columns if c not in ("pid", "event_timestamp")]
+        online = read_view(self.store, view, "pid", list(frame["pid"]), names)
+        return [before is None or any(_differ(now[name], before[name]) for name in names)
+                for now, before in zip(frame[names].to_dict("records"), online, strict=True)]
 
 
 def _group_companies(con: duckdb.DuckDBPyConnection, pids: Sequence[str],
-                     people: dict[str, dict]) -> list[str]:
-    """Every company in the groups of these people's companies (`people`: rows folded live,
-    which win over the middle layer's)."""
-    live = [row["cid"] for row in people.values() if row.get("cid")]
+                     people: dict[str, dict]) -> dict[str, set[str]]:
+    """pid -> every company in the group of the person's company (`people`: rows folded live,
+    which win over the middle layer's); people without a company are left out."""
+    live = [(pid, row["cid"]) for pid, row in people.items() if row.get("cid")]
     stored = [pid for pid in pids if pid not in people]
+    groups: dict[str, set[str]] = {}
     with con.cursor() as cur:
-        return [row[0] for row in cur.execute("""
-            SELECT cid FROM company WHERE eid IN (SELECT eid FROM company WHERE cid IN (
-                SELECT cid FROM person WHERE pid IN (SELECT unnest($1::VARCHAR[]))
-                UNION SELECT unnest($2::VARCHAR[])))
-            ORDER BY cid""", [stored, live]).fetchall()]
+        for pid, cid in cur.execute("""
+                WITH mine AS (
+                    SELECT pid, cid FROM person WHERE pid IN (SELECT unnest($1::VARCHAR[]))
+                    UNION ALL SELECT unnest($2::VARCHAR[]), unnest($3::VARCHAR[]))
+                SELECT m.pid, g.cid FROM mine m JOIN company c USING (cid) JOIN company g USING (eid)""",
+                [stored, [pid for pid, _ in live], [cid for _, cid in live]]).fetchall():
+            groups.setdefault(pid, set()).add(cid)
+    return groups
+
+def _differ(now: object, before: object) -> bool:
+    """Whether a computed value (NaN or None when missing) is not the one online (None)."""
+    missing = now is None or now is pd.NA or (isinstance(now, float) and math.isnan(now))
+    return (before is not None) if missing else (before is None or before != now)

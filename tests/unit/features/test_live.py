@@ -173,7 +173,11 @@ def test_the_colleagues_accounts_come_with_the_targets_when_asked(middle, defini
     assert list(colleagues["cid"]) == ["C1", "C2"] and set(colleagues["eid"]) == {"E1"}
     _assert_same_rows(colleagues.drop(columns=["cid", "eid"]),
                       batch_at(EVENTS)("person_account", ["P2", "P3"], MONDAY))
-    assert COLLEAGUE_ACCOUNTS not in features_at(middle, definitions, ["P1"], MONDAY)
+    alone = features_at(middle, definitions, ["P1"], MONDAY)
+    assert COLLEAGUE_ACCOUNTS not in alone
+    # the group's companies' rows too, written with the colleagues' so that the two agree online
+    assert list(rows["company_engagement"]["cid"]) == ["C1", "C2"]
+    assert list(alone["company_engagement"]["cid"]) == ["C1"]
 
 
 def test_a_bound_cookie_counts_its_anonymous_sessions_as_the_batch_would(middle, definitions, batch_at):
