@@ -18,15 +18,18 @@ this process. Then:
   the one the call answered); `webhook` the same, to the moment the receiver got an MQL
   crossing of a person the call touched.
 - consistency: the service stopped, a batch rebuild at the same clock (identity resolution
-  compacting the event log, then every feature of every touched PID computed from the
-  rebuilt middle layer at the instant of its last live update, view by view: a colleague's
+  compacting the event log, then every feature of every PID written live computed from the
+  rebuilt middle layer at the instant of its last live write, view by view: a colleague's
   buying-committee row rewritten later is checked at its own instant); `feature_mismatches`
-  (online after live updates vs that batch, every touched PID, every feature),
+  (online after live updates vs that batch, every such PID, every feature),
   `pid_mismatches` (each record's PID live vs in the batch, after the stable-ID mapping:
   a live PID the batch merged into another, with its audit row, counts as that one; those
   are counted apart, and their people left out of the feature check: the batch's
-  materialisation replaces their online rows),
-  `lost_records` (sent vs stored + quarantined in the event log).
+  materialisation replaces their online rows). What the batch regrouped is counted apart
+  too (`features_the_batch_regrouped`): the people it merged or split (its probabilistic
+  pass, which stays in the batch, moved records between them) and, for the buying-committee
+  counts, everyone in their company groups; the batch's materialisation replaces those rows.
+  `lost_records`: sent vs stored + quarantined in the event log.
 """
 
 from __future__ import annotations
