@@ -135,8 +135,9 @@ class LiveSettings(StrictModel):
 
     max_records: int = Field(1000, gt=0)   # records per POST /ingest call; more is a 413
     busy_timeout_s: float = Field(30, gt=0)  # how long a writer waits for the event log's lock
-    # records a worker ingests together at most: calls that wait while one group is processed
-    # share the next group's transaction, feature update and scoring (live/group_commit.py)
+    # calls that wait while a worker processes one group of ingests form the next group, one
+    # transaction, feature update and scoring (live/group_commit.py); a group stops growing
+    # once it holds this many records
     group_records: int = Field(1000, gt=0)
 
 

@@ -3,14 +3,16 @@
 An ingest call's fixed costs (one event-log transaction, standardising a frame, a feature
 computation whose SQL costs ~130 ms whether it serves 1 person or 100, one write per feature
 view, one scoring) dwarf its per-record costs. A worker therefore runs ingests on one thread
-of its own: a call waits in a queue, and each round takes every call waiting (up to
-`max_records` records) and processes them together; each call gets its own answer. A call
-that arrives alone is processed alone at once (no waiting for company), so latency at low
-load is that of a single call; under load, the calls that queued while the last group ran
-share the next group's fixed costs. Databases commit concurrent transactions this way.
+of its own: a call waits in a queue, and each round takes every call waiting (a group stops
+growing once it holds `group_records` records) and processes them together; each call gets
+its own answer. A call that arrives alone is processed alone at once (no waiting for
+company), so latency at low load is that of a single call; under load, the calls that
+queued while the last group ran share the next group's fixed costs. Databases commit
+concurrent transactions this way.
 
-If processing a group fails, each of its calls is processed alone, so one bad call cannot
-fail the others.
+If processing a group fails with `NothingDone` (nothing of it was committed), each of its
+calls is processed alone, so one bad call cannot fail the others; any other error is the
+answer of every call of the group (what was committed stays, and a call sent again finds it).
 """
 
 from __future__ import annotations
@@ -28,36 +30,48 @@ Call = TypeVar("Call")
 Answer = TypeVar("Answer")
 
 
+class NothingDone(Exception):
+    """Raised by `process` when it failed before committing anything: each call is tried alone.
+    The error that made it fail is its `__cause__`."""
+
+
 class GroupCommit(Generic[Call, Answer]):
     """`process(calls) -> answers` (same order) run on a thread of its own, over groups of calls."""
 
     def __init__(self, process: Callable[[Sequence[Call]], list[Answer]],
-                 size: Callable[[Call], int], max_records: int, name: str = "group-commit") -> None:
+                 size: Callable[[Call], int], group_records: int, name: str = "group-commit") -> None:
         self._process = process
         self._size = size
-        self._max_records = max_records
+        self._group_records = group_records
         self._waiting: queue.SimpleQueue[tuple[Call, Future[Answer]] | None] = queue.SimpleQueue()
+        self._closing = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, call: Call) -> Answer:
         """Process `call` (with whatever else is waiting) and return its answer, or raise its error."""
-        if not self._thread.is_alive():
-            raise RuntimeError("the group-commit thread has stopped")
         answer: Future[Answer] = Future()
-        self._waiting.put((call, answer))
+        with self._closing:
+            if self._closed or not self._thread.is_alive():
+                raise RuntimeError("the group-commit thread has stopped")
+            self._waiting.put((call, answer))
         return answer.result()
 
     def close(self) -> None:
         """Stop after the calls already waiting."""
-        self._waiting.put(None)
+        with self._closing:
+            self._closed = True
+            self._waiting.put(None)
         self._thread.join()
 
-    def _next_group(self, first: tuple[Call, Future[Answer]]) -> tuple[list, bool]:
-        """`first` and what waits behind it, up to `max_records` records (at least one call);
-        and whether a stop was asked for."""
+    def _next_group(self, first: tuple[Call, Future[Answer]]
+                    ) -> tuple[list[tuple[Call, Future[Answer]]], bool]:
+        """`first` and what waits behind it until the group holds `group_records` records (a
+        call is never split: the last one may take the group past the bound); and whether a
+        stop was asked for."""
         group, records = [first], self._size(first[0])
-        while records < self._max_records:
+        while records < self._group_records:
             try:
                 item = self._waiting.get_nowait()
             except queue.Empty:
@@ -66,30 +80,57 @@ class GroupCommit(Generic[Call, Answer]):
                 return group, True
             group.append(item)
             records += self._size(item[0])
-            # a call that would overflow the group still goes in it: calls are at most
-            # live.max_records, so a group is at most twice the bound
         return group, False
 
     def _run(self) -> None:
-        while True:
+        stop = False
+        while not stop:
             first = self._waiting.get()
             if first is None:
+                break
+            group = [first]
+            try:
+                group, stop = self._next_group(first)
+                self._answer(group)
+            except BaseException as error:  # noqa: BLE001 - no caller may wait forever
+                _fail([future for _, future in group], error)
+                if not isinstance(error, Exception):
+                    raise
+        self._fail_waiting()
+
+    def _fail_waiting(self) -> None:
+        """After the stop: nothing is left waiting for an answer."""
+        while True:
+            try:
+                item = self._waiting.get_nowait()
+            except queue.Empty:
                 return
-            group, stop = self._next_group(first)
-            self._answer(group)
-            if stop:
-                return
+            if item is not None:
+                _fail([item[1]], RuntimeError("the group-commit thread has stopped"))
 
     def _answer(self, group: list[tuple[Call, Future[Answer]]]) -> None:
         try:
             answers = self._process([call for call, _ in group])
-        except Exception as error:  # noqa: BLE001 - the call's own error is its answer
+            if len(answers) != len(group):
+                raise RuntimeError(f"{len(answers)} answers to {len(group)} calls")
+        except NothingDone as failed:
             if len(group) == 1:
-                group[0][1].set_exception(error)
-            else:
-                log.warning("a group of %d calls failed (%s): processing each alone", len(group), error)
-                for item in group:
-                    self._answer([item])
+                _fail([group[0][1]], failed.__cause__ or failed)
+                return
+            log.warning("a group of %d calls failed before committing: processing each alone",
+                        len(group), exc_info=True)
+            for item in group:
+                self._answer([item])
+            return
+        except Exception as error:  # noqa: BLE001 - the group's error is each call's answer
+            log.exception("a group of %d calls failed", len(group))
+            _fail([future for _, future in group], error)
             return
         for (_, future), answer in zip(group, answers, strict=True):
             future.set_result(answer)
+
+
+def _fail(futures: list[Future], error: BaseException) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(error)

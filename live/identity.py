@@ -36,6 +36,27 @@ from leadscore.live.log import EventLog, Known
 PERSON_FIELDS = ["first_name", "last_name", "email", "phone", "owner_rep_id"]
 
 
+def _read_batch(con: duckdb.DuckDBPyConnection, kinds: str) -> tuple:
+    """From the attached middle layer: identifier keys with their person and names, shared
+    keys, company nodes, company owners, person rows and the live watermark."""
+    with con.cursor() as cur:
+        cur.execute("USE middle")
+        rows = cur.execute(f"""
+            SELECT key, any_value(pid) FILTER (WHERE pid IS NOT NULL),
+                   list(DISTINCT name_key) FILTER (WHERE name_key IS NOT NULL)
+            FROM ({kinds}) GROUP BY key""").fetchall()
+        shared = {row[0] for row in cur.execute("SELECT key FROM shared_identifier").fetchall()}
+        nodes = dict(cur.execute("SELECT node, cid FROM company_node").fetchall())
+        owners = dict(cur.execute(
+            "SELECT cid, owner_rep_id FROM company WHERE owner_rep_id IS NOT NULL").fetchall())
+        people = cur.execute("SELECT * FROM person").df()
+        try:
+            held = cur.execute("SELECT log, record FROM live_watermark").fetchone() or ("", 0)
+        except duckdb.Error:  # a layer from before the live path
+            held = ("", 0)
+    return rows, shared, nodes, owners, people, held
+
+
 @dataclass(frozen=True)
 class BatchIdentities:
     """What the last batch resolved, as lookups: identifier key -> (pid, names), shared keys,
@@ -68,25 +89,15 @@ class BatchIdentities:
             f"SELECT '{kind}:' || {kind} AS key, pid, name_key FROM record WHERE {kind} IS NOT NULL"
             for kind in IDENTIFIER_KINDS)
         records = duckdb.connect()  # in memory; the file is attached only while reading
-        records.execute(f"ATTACH '{middle_db}' AS middle (READ_ONLY)")
-        with records.cursor() as cur:
-            cur.execute("USE middle")
-            rows = cur.execute(f"""
-                SELECT key, any_value(pid) FILTER (WHERE pid IS NOT NULL),
-                       list(DISTINCT name_key) FILTER (WHERE name_key IS NOT NULL)
-                FROM ({kinds}) GROUP BY key""").fetchall()
-            shared = {row[0] for row in cur.execute("SELECT key FROM shared_identifier").fetchall()}
-            nodes = dict(cur.execute("SELECT node, cid FROM company_node").fetchall())
-            owners = dict(cur.execute(
-                "SELECT cid, owner_rep_id FROM company WHERE owner_rep_id IS NOT NULL").fetchall())
-            people = cur.execute("SELECT * FROM person").df()
-            try:
-                held = cur.execute("SELECT log, record FROM live_watermark").fetchone() or ("", 0)
-            except duckdb.Error:  # a layer from before the live path
-                held = ("", 0)
-        records.execute("CREATE TABLE id_map AS SELECT source, source_record_id, pid FROM middle.id_map "
-                        "ORDER BY source, source_record_id")
-        records.execute("DETACH middle")
+        try:
+            records.execute(f"ATTACH '{middle_db}' AS middle (READ_ONLY)")
+            rows, shared, nodes, owners, people, held = _read_batch(records, kinds)
+            records.execute("CREATE TABLE id_map AS SELECT source, source_record_id, pid FROM middle.id_map "
+                            "ORDER BY source, source_record_id")
+            records.execute("DETACH middle")
+        except BaseException:
+            records.close()  # the file with it
+            raise
         keys = {key: Known(pid, frozenset(names or ())) for key, pid, names in rows}
         domains = {} if accounts is None else domain_to_cid(accounts, pd.Series(nodes)).to_dict()
         person_rows = {row["pid"]: row for row in people.to_dict("records")}

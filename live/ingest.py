@@ -1,6 +1,7 @@
 """Ingest: raw records of a source system into the event log, with the batch's rules.
 
-For each call, in one event-log transaction (see live/log.py for why):
+For each call, or several taken together (live/group_commit.py), in one event-log
+transaction (see live/log.py for why):
 1. records already stored (same source and source id) are answered as duplicates and
    change nothing;
 2. the rest are standardised and quarantined exactly as the batch does it
@@ -109,8 +110,10 @@ class Ingestor:
         """Several calls' records in one event-log transaction, what each call did in its order.
 
         The calls of one source are taken together, as one frame (a call costs more than a
-        record: standardising, identity and the interaction SQL run once per source); a record
-        sent by two of them counts for the first and is a duplicate for the later one."""
+        record: standardising, identity and the interaction SQL run once per source), the
+        sources in the order of their first call; a record sent by two of them counts for the
+        first and is a duplicate for the later one. (So within a group, a source's records
+        come before those of a source whose first call came later, whatever the calls' order.)"""
         results = [Ingested(source) for source, _ in calls]
         by_source: dict[str, list[int]] = {}
         for i, (source, _) in enumerate(calls):

@@ -14,6 +14,7 @@ import fcntl
 import logging
 import math
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 MAX_ROUNDS = 20  # writes of one update when other workers keep changing the same people
 STORE_LOCK = "online_store.lock"  # in the live directory: one worker writes the online store at a time
+LOCK_POLL_S = 0.005
 
 
 class OnlineUpdater:
@@ -83,10 +85,12 @@ class OnlineUpdater:
         people = {**log.people(colleagues, records_after), **log.people_at(cids, records_after), **people}
         return LiveRecords(interactions=interactions,
                            people=pd.DataFrame(list(people.values())) if people else None,
-                           cookies=log.bound_cookies(records_after))  # the scope's people's count
+                           # all since the batch (features_at keeps the scope's): a few per form fill
+                           cookies=log.bound_cookies(records_after))
 
     def update(self, log: EventLog, pids: Sequence[str], at: datetime) -> dict[str, int]:
-        """Write the features of `pids` at `at` online; returns rows written per view.
+        """Write the features of `pids` at `at` online; returns how many people's rows were
+        written per person view (colleagues' `person_account` rows included).
 
         A person's engagement changes the buying-committee counts (`person_account`) of
         everyone at their company and its group: when a target company's count of engaged
@@ -97,8 +101,10 @@ class OnlineUpdater:
         writes hold the store's lock (one worker writes at a time, all its views together),
         and after writing it checks whether the log changed since it read for any of these
         people or the companies of their groups; those people are computed and written
-        again, until nothing moved: the last write of each person then holds every record
-        committed before it."""
+        again, until nothing moved (at most MAX_ROUNDS, a warning beyond): the last write of
+        each person then holds every record committed before it."""
+        if not pids:
+            return {}
         con, held = self.middle(log)
         written: dict[str, list[str]] = {}
         todo = list(dict.fromkeys(pids))
@@ -111,9 +117,9 @@ class OnlineUpdater:
             seen = log.changes(todo, cids)  # before reading: a change after it shows
             rows = features_at(con, self.definitions, todo, at,
                                self.live_records(con, log, todo, held, people, cids), colleagues=True)
-            colleagues = self._colleagues_to_rewrite(con, rows)
-            rows["person_account"] = pd.concat([rows["person_account"], colleagues], ignore_index=True)
-            with self._store_lock():
+            with self._store_lock():  # compared with what is online, written, nobody writing between
+                colleagues = self._colleagues_to_rewrite(con, rows)
+                rows["person_account"] = pd.concat([rows["person_account"], colleagues], ignore_index=True)
                 write_online(self.store, rows)
             for view, frame in rows.items():
                 if "pid" in frame:
@@ -123,15 +129,27 @@ class OnlineUpdater:
                     or any(("cid", cid) in moved for cid in groups.get(pid, ()))]
         if todo:
             logger.warning("online features of %d people still moving after %d rounds: the next "
-                         "record of theirs or the next batch brings them up to date", len(todo), MAX_ROUNDS)
+                           "record of theirs or the next batch brings them up to date", len(todo), MAX_ROUNDS)
         log.features_written(written, at)
         return {view: len(set(who)) for view, who in written.items()}
 
     @contextmanager
     def _store_lock(self) -> Iterator[None]:
-        """The online store's write lock, across this worker's threads and every process."""
-        with self._writing, open(self.settings.live_dir / STORE_LOCK, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        """The online store's write lock, across this worker's threads and every process; a
+        TimeoutError after `live.busy_timeout_s` (another worker stuck while holding it)."""
+        path = self.settings.live_dir / STORE_LOCK
+        timeout = self.settings.live.busy_timeout_s
+        with self._writing, open(path, "a") as handle:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the online store's lock ({path}) was held by another "
+                                           f"worker for more than {timeout} s") from None
+                    time.sleep(LOCK_POLL_S)
             try:
                 yield
             finally:
@@ -151,7 +169,7 @@ class OnlineUpdater:
         online = read_view(self.store, "company_engagement", "cid", cids, ["people_engaged_30d"])
         changed = [cid for cid, now, before in zip(cids, engagement["people_engaged_30d"], online,
                                                    strict=True)
-                   if before is None or before["people_engaged_30d"] != now]
+                   if _differ(now, None if before is None else before["people_engaged_30d"])]
         with con.cursor() as cur:
             groups = [row[0] for row in cur.execute(
                 "SELECT DISTINCT eid FROM company WHERE cid IN (SELECT unnest($1::VARCHAR[]))",
@@ -159,15 +177,16 @@ class OnlineUpdater:
         candidates = colleagues[colleagues["eid"].isin(groups)].drop(columns=["cid", "eid"])
         return candidates[self._differ_online(candidates, "person_account")]
 
-    def _differ_online(self, frame: pd.DataFrame, view: str) -> list[bool]:
+    def _differ_online(self, frame: pd.DataFrame, view: str) -> pd.Series:
         """For each row of `frame` (a pid-keyed view's rows), whether its features differ from
         the row online (or it has none): writing the same values again would change nothing."""
         if frame.empty:
-            return []
+            return pd.Series(False, index=frame.index)
         names = [c for c in frame.columns if c not in ("pid", "event_timestamp")]
         online = read_view(self.store, view, "pid", list(frame["pid"]), names)
-        return [before is None or any(_differ(now[name], before[name]) for name in names)
-                for now, before in zip(frame[names].to_dict("records"), online, strict=True)]
+        return pd.Series([before is None or any(_differ(now[name], before[name]) for name in names)
+                          for now, before in zip(frame[names].to_dict("records"), online, strict=True)],
+                         index=frame.index)
 
 
 def _group_companies(con: duckdb.DuckDBPyConnection, pids: Sequence[str],

@@ -77,7 +77,18 @@ def build_router(ingest: Ingest, permission: Callable, max_records: int) -> APIR
             description=f"{model.__doc__} One record or a list of at most {max_records} "
                         "(`live.max_records`); a record already stored (same id) changes nothing.",
             responses={413: {"description": f"More than {max_records} records in one call"}})
+    router.add_api_route("/ingest/{source}", _unknown_source(permission), methods=["POST"],
+                         include_in_schema=False)
     return router
+
+
+def _unknown_source(permission: Callable) -> Callable:
+    """After every source's route: a 404 that names the sources there are."""
+    def unknown_source(source: str, who: Annotated[Caller, Depends(permission)]) -> None:
+        raise HTTPException(404, f"no source system {source[:100]!r}: POST /ingest/<source> with one of "
+                                 f"{', '.join(SOURCES)}")
+
+    return unknown_source
 
 
 def _endpoint(source: str, model: type[SourceRecord], ingest: Ingest, permission: Callable,

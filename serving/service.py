@@ -193,12 +193,17 @@ class LeadScoring:
     def _ingest_group(self, calls: Sequence[tuple[str, list]]) -> list[dict]:
         """Append the calls' records to the event log (live/ingest.py), update the touched
         people's online features (live/online.py), then re-score them (the MQL webhook sees
-        the crossings at once); each call answered with its records and its people's scores."""
+        the crossings at once); each call answered with its records and its people's scores.
+        If the append fails, nothing was stored: each call is tried alone (NothingDone)."""
+        from leadscore.live.group_commit import NothingDone
         from leadscore.live.sources import ID_COLUMN
         from leadscore.serving.ingest import describe
 
         now = self.clock.now()
-        done = self.ingestor.ingest_calls(list(calls), now)
+        try:
+            done = self.ingestor.ingest_calls(list(calls), now)
+        except Exception as error:
+            raise NothingDone from error
         touched = list(dict.fromkeys(pid for call in done for pid in call.touched))
         scores: dict[str, dict] = {}
         if touched:

@@ -271,5 +271,7 @@ def test_bad_ingest_calls_get_a_status_that_says_what_to_fix_and_store_nothing(c
     too_many = [{**ok, "session_id": f"S{i}"} for i in range(service.settings.live.max_records + 1)]
     answer = client.post("/ingest/web_sessions", json=too_many, headers=ingest)
     assert answer.status_code == 413 and "live.max_records" in answer.text
-    assert client.post("/ingest/no_such_source", json=ok, headers=ingest).status_code == 404
+    unknown = client.post("/ingest/no_such_source", json=ok, headers=ingest)
+    assert unknown.status_code == 404 and "web_sessions" in unknown.json()["detail"]
+    assert client.post("/ingest/no_such_source", json=ok).status_code == 401
     assert service.ingestor.log.counts() == {}

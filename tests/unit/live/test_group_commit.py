@@ -8,11 +8,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from leadscore.live.group_commit import GroupCommit
+from leadscore.live.group_commit import GroupCommit, NothingDone
 
 
 class Recorder:
-    """A `process` that records its groups; the first group waits until `release` is set."""
+    """A `process` that records every group it is given; the first waits until `release`.
+    A group holding "bad" fails before committing anything, one holding "late" after."""
 
     def __init__(self) -> None:
         self.groups: list[list[str]] = []
@@ -20,11 +21,13 @@ class Recorder:
         self.release = threading.Event()
 
     def __call__(self, calls: Sequence[str]) -> list[str]:
+        self.groups.append(list(calls))
         self.started.set()
         self.release.wait(5)
         if "bad" in calls:
-            raise ValueError("a bad call")
-        self.groups.append(list(calls))
+            raise NothingDone from ValueError("a bad call")
+        if "late" in calls:
+            raise OSError("failed after the commit")
         return [call.upper() for call in calls]
 
 
@@ -35,16 +38,17 @@ def _submit_all(group: GroupCommit, calls: list[str], recorder: Recorder) -> dic
     def submit(call: str) -> None:
         try:
             answers[call] = group.submit(call)
-        except ValueError as error:
+        except Exception as error:  # noqa: BLE001 - the answer under test
             answers[call] = error
 
-    threads = [threading.Thread(target=submit, args=(calls[0],))]
+    threads = [threading.Thread(target=submit, args=(call,)) for call in calls]
     threads[0].start()
     assert recorder.started.wait(5)
-    for call in calls[1:]:
-        threads.append(threading.Thread(target=submit, args=(call,)))
-        threads[-1].start()
-    time.sleep(0.2)  # all of them waiting behind the first group
+    for thread in threads[1:]:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while group._waiting.qsize() < len(calls) - 1 and time.monotonic() < deadline:
+        time.sleep(0.01)  # until all of them wait behind the first group
     recorder.release.set()
     for thread in threads:
         thread.join(5)
@@ -53,7 +57,7 @@ def _submit_all(group: GroupCommit, calls: list[str], recorder: Recorder) -> dic
 
 def test_calls_that_wait_go_together_and_each_gets_its_answer():
     recorder = Recorder()
-    group = GroupCommit(recorder, size=len, max_records=100)
+    group = GroupCommit(recorder, size=len, group_records=100)
     answers = _submit_all(group, ["a", "bb", "cc", "dd"], recorder)
     group.close()
     assert recorder.groups[0] == ["a"]
@@ -61,26 +65,46 @@ def test_calls_that_wait_go_together_and_each_gets_its_answer():
     assert answers == {"a": "A", "bb": "BB", "cc": "CC", "dd": "DD"}
 
 
-def test_a_group_holds_at_most_max_records_records():
+def test_a_group_stops_growing_at_group_records():
     recorder = Recorder()
-    group = GroupCommit(recorder, size=len, max_records=4)
+    group = GroupCommit(recorder, size=len, group_records=3)
     _submit_all(group, ["a", "bb", "cc", "dd"], recorder)
     group.close()
+    # two calls of 2 reach 4 >= 3: the group closes (a call is never split), the last goes next
     assert [sum(map(len, calls)) for calls in recorder.groups[1:]] == [4, 2]
 
 
-def test_a_failing_call_fails_alone():
+def test_a_call_that_fails_before_committing_fails_alone():
     recorder = Recorder()
-    group = GroupCommit(recorder, size=len, max_records=100)
+    group = GroupCommit(recorder, size=len, group_records=100)
     answers = _submit_all(group, ["a", "bb", "bad", "dd"], recorder)
     group.close()
-    assert isinstance(answers["bad"], ValueError)
+    assert sorted(recorder.groups[1]) == ["bad", "bb", "dd"]  # tried together first
+    assert sorted(recorder.groups[2:]) == [["bad"], ["bb"], ["dd"]]  # then each alone
+    assert isinstance(answers["bad"], ValueError)  # its own error, not the wrapper
     assert {call: answers[call] for call in ("a", "bb", "dd")} == {"a": "A", "bb": "BB", "dd": "DD"}
-    assert ["bad"] not in recorder.groups and ["bb"] in recorder.groups and ["dd"] in recorder.groups
+
+
+def test_a_failure_after_the_commit_is_every_calls_answer_and_nothing_is_redone():
+    """Retried alone, the calls would find their own records stored and call them duplicates."""
+    recorder = Recorder()
+    group = GroupCommit(recorder, size=len, group_records=100)
+    answers = _submit_all(group, ["a", "bb", "late", "dd"], recorder)
+    group.close()
+    assert len(recorder.groups) == 2
+    assert all(isinstance(answers[call], OSError) for call in ("bb", "late", "dd"))
+
+
+def test_a_wrong_number_of_answers_fails_the_calls_and_the_thread_goes_on():
+    group = GroupCommit(lambda calls: [] if "x" in calls else list(calls), size=len, group_records=10)
+    with pytest.raises(RuntimeError, match="0 answers to 1 calls"):
+        group.submit("x")
+    assert group.submit("y") == "y"
+    group.close()
 
 
 def test_a_closed_group_refuses_calls():
-    group = GroupCommit(lambda calls: list(calls), size=len, max_records=10)
+    group = GroupCommit(lambda calls: list(calls), size=len, group_records=10)
     assert group.submit("x") == "x"
     group.close()
     with pytest.raises(RuntimeError, match="stopped"):

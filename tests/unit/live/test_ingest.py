@@ -207,10 +207,14 @@ def test_calls_taken_together_are_answered_each_as_if_alone(ingestor, known_pers
     whose person the second call still names (its answer carries that person's score)."""
     pid, email, first, last = known_person
     new = _form("FF-G2", "ann.lee@example.org", "Ann", "Lee")
+    earlier = {**_form("FF-G4", "bo.chen@example.org", "Bo", "Chen"), "submitted_at": "2026-11-19T08:00:00Z"}
+    account = {"account_id": "A-GROUP-1", "account_name": "Grouped Ltd", "created_at": "2026-11-19T08:00:00Z"}
     calls = [("form_fills", _records("form_fills", [_form("FF-G1", email, first, last), new])),
              ("web_sessions", _records("web_sessions", [_session("WS-G1", "ck-group")])),
-             ("form_fills", _records("form_fills", [new, _form("FF-G3", None, "", "")]))]
-    forms, sessions, again = ingestor.ingest_calls(calls, NOW)
+             ("form_fills", _records("form_fills", [new, _form("FF-G3", None, "", "")])),
+             ("crm_accounts", _records("crm_accounts", [account])),
+             ("form_fills", _records("form_fills", [earlier]))]  # sorted first among the forms
+    forms, sessions, again, accounts, later = ingestor.ingest_calls(calls, NOW)
     assert [(a["source_record_id"], a["pid"] == pid) for a in forms.accepted] == [("FF-G1", True),
                                                                                   ("FF-G2", False)]
     new_pid = forms.accepted[1]["pid"]
@@ -219,4 +223,8 @@ def test_calls_taken_together_are_answered_each_as_if_alone(ingestor, known_pers
     assert again.duplicates == ["FF-G2"] and not again.accepted
     assert [q["source_record_id"] for q in again.quarantined] == ["FF-G3"]
     assert again.touched == [new_pid]
-    assert ingestor.log.counts() == {"kept": 3, "quarantined": 1}
+    assert accounts.accepted == [{"source_record_id": "A-GROUP-1", "pid": None}]
+    assert [a["source_record_id"] for a in later.accepted] == ["FF-G4"]
+    later_pid = later.accepted[0]["pid"]
+    assert later_pid not in (pid, new_pid, None) and later.touched == [later_pid]
+    assert ingestor.log.counts() == {"kept": 5, "quarantined": 1}
