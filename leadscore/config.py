@@ -20,6 +20,8 @@ SETTINGS_ENV_VAR = "LEADSCORE_CONFIG"
 DATA_DIR_ENV_VAR = "LEADSCORE_DATA_DIR"
 REDIS_ENV_VAR = "LEADSCORE_REDIS"
 Model = TypeVar("Model", bound=BaseModel)
+REJECTION_REASONS = ("not_the_decision_maker", "no_budget", "no_need", "bad_timing", "competitor_customer",
+                     "wrong_contact_data", "already_in_contact", "student_or_job_seeker")
 
 
 class StrictModel(BaseModel):
@@ -141,6 +143,15 @@ class LiveSettings(StrictModel):
     group_records: int = Field(1000, gt=0)
 
 
+class OutcomeSettings(StrictModel):
+    """What the CRM sends back (POST /outcomes, live/outcomes.py)."""
+
+    # why a sales rep may reject a pushed MQL: a reason outside this list is a 422 naming them,
+    # so that monitoring can count rejections by reason
+    rejection_reasons: list[str] = Field(default_factory=lambda: list(REJECTION_REASONS), min_length=1)
+    max_outcomes: int = Field(1000, gt=0)  # outcomes per POST /outcomes call; more is a 413
+
+
 class Settings(StrictModel):
     """Everything a command needs; `root` anchors the relative paths."""
 
@@ -155,6 +166,7 @@ class Settings(StrictModel):
     serving: ServingSettings = ServingSettings()
     clock: ClockSettings = ClockSettings()
     live: LiveSettings = LiveSettings()
+    outcomes: OutcomeSettings = OutcomeSettings()
 
     def _resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.root / path).resolve()

@@ -19,6 +19,10 @@ Tables
   `live_watermark.record`), the batch's own knowledge supersedes it (after a merge, say).
 - `person`: the person rows of PIDs touched live (the middle layer's `person` columns,
   folded with what the live records taught), as JSON.
+- `outcome`: what the CRM sent back (live/outcomes.py): opportunities opened, staged, won or
+  lost, and the sales disposition of pushed MQLs, one row per (kind, crm_id, at), so a
+  re-sent outcome is a no-op. The batch does not compact it: it is the labels' own record
+  (live/labels.py).
 - `feature_write`: the instant each person's online row of each view was last computed for
   (the online store keeps whole seconds; checks of the live features need the exact instant;
   a colleague's buying-committee row may be newer than the rest of theirs).
@@ -37,7 +41,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -69,7 +73,14 @@ CREATE TABLE IF NOT EXISTS person (pid TEXT PRIMARY KEY, row TEXT NOT NULL, seq 
 CREATE TABLE IF NOT EXISTS feature_write (
     pid TEXT NOT NULL, view TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (pid, view));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outcome (
+    kind TEXT NOT NULL, crm_id TEXT NOT NULL, at TEXT NOT NULL, pid TEXT NOT NULL, received_at TEXT NOT NULL,
+    stage TEXT, amount_usd REAL, disposition TEXT, reason TEXT, payload TEXT NOT NULL,
+    PRIMARY KEY (kind, crm_id, at));
+CREATE INDEX IF NOT EXISTS outcome_pid ON outcome (pid);
 """
+OUTCOME_COLUMNS = ["kind", "crm_id", "at", "pid", "received_at", "stage", "amount_usd", "disposition",
+                   "reason"]
 INTERACTION_COLUMNS = ["lid", "pid", "cid", "event_type", "event_time", "channel", "source",
                        "source_record_id", "cookie_id", "properties"]
 
@@ -256,6 +267,23 @@ class EventLog:
         return LoggedRecords(sources, pids, {"log": self.id, "record": int(marks[0]),
                                            "interaction": int(marks[1])})
 
+    def outcomes(self, pids: Iterable[str] | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """The CRM's outcomes (of these people; up to `until`, inclusive), oldest first, times
+        as UTC timestamps."""
+        conditions, params = [], []
+        if until is not None:
+            conditions.append("at <= ?")
+            params.append(utc_text(until))
+        if pids is not None:
+            conditions.append("pid IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(dict.fromkeys(pids))))
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        frame = pd.read_sql_query(f"SELECT {', '.join(OUTCOME_COLUMNS)} FROM outcome {where} "
+                                  "ORDER BY at, kind, crm_id", self.con, params=params)
+        for column in ("at", "received_at"):
+            frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+        return frame
+
     def counts(self) -> dict[str, int]:
         rows = self.con.execute("SELECT status, count(*) FROM record GROUP BY status").fetchall()
         return {status: n for status, n in rows}
@@ -275,6 +303,12 @@ class EventLog:
         self.con.executemany(
             f"INSERT OR IGNORE INTO interaction VALUES ({','.join('?' * len(INTERACTION_COLUMNS))})",
             rows.itertuples(index=False, name=None))
+
+    def add_outcomes(self, rows: Sequence[dict]) -> list[bool]:
+        """Insert each outcome row unless its (kind, crm_id, at) is stored: True where inserted."""
+        return [self.con.execute(
+            f"INSERT OR IGNORE INTO outcome ({', '.join(OUTCOME_COLUMNS)}, payload) VALUES "
+            f"({', '.join(':' + c for c in OUTCOME_COLUMNS)}, :payload)", row).rowcount == 1 for row in rows]
 
     def _last_record(self) -> int:
         return int(self.con.execute("SELECT coalesce(max(rowid), 0) FROM record").fetchone()[0])
@@ -313,6 +347,11 @@ class EventLog:
         seq = self._last_record()
         self.con.executemany("INSERT OR REPLACE INTO person (pid, row, seq) VALUES (?, ?, ?)",
                              [(pid, json.dumps(row, default=str), seq) for pid, row in rows.items()])
+
+
+def utc_text(at: datetime) -> str:
+    """One spelling per instant (UTC, microseconds), so that times compare and sort as text."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def compacted(middle: duckdb.DuckDBPyConnection, log_id: str, table: str = "interaction") -> int:
