@@ -17,6 +17,7 @@ from config/access.yaml.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
@@ -107,12 +108,14 @@ class LeadScoring:
         from leadscore.features.store import OnlineFeatures, open_store
         from leadscore.live.group_commit import GroupCommit
         from leadscore.live.ingest import Ingestor
+        from leadscore.live.log import EVENT_LOG, EventLog
         from leadscore.live.online import OnlineUpdater
         from leadscore.live.score_log import ScoreLog
         from leadscore.segments.api import build_router
         from leadscore.segments.engine import SegmentEngine
         from leadscore.serving.champion import ChampionWatcher
         from leadscore.serving.ingest import build_router as build_ingest_router
+        from leadscore.serving.outcomes import build_router as build_outcomes_router
         from leadscore.serving.portrait.reader import PortraitReader
         from leadscore.serving.webhook import MqlPusher
 
@@ -136,13 +139,20 @@ class LeadScoring:
         self.ingests = GroupCommit(self._ingest_group, lambda call: len(call[1]),
                                    settings.live.group_records, name="ingest")
         self._digest_day: date | None = None
+        # the CRM's outcomes: one connection of the worker's, one call at a time (sqlite3
+        # connections are not for concurrent threads; SQLite serialises the writers anyway)
+        self.outcome_log = EventLog(settings.live_dir / EVENT_LOG, settings.live.busy_timeout_s)
+        self._outcome_lock = threading.Lock()
         app.include_router(build_router(self.segments, allowed("segments")))
         app.include_router(build_ingest_router(self.ingest_records, allowed("ingest"),
                                                settings.live.max_records))
+        app.include_router(build_outcomes_router(self.store_outcomes, self.unknown_pids, allowed("outcomes"),
+                                                 settings.outcomes))
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
         self.ingests.close()
+        self.outcome_log.close()
         self.champion.stop()
         self.pusher.close()
 
@@ -215,6 +225,22 @@ class LeadScoring:
         return [describe(call, [scores[pid] for pid in call.touched if pid in scores],
                          [str(getattr(r, ID_COLUMN[source])) for r in records], now)
                 for call, (source, records) in zip(done, calls, strict=True)]
+
+    # ---- outcomes from the CRM --------------------------------------------------------
+
+    def store_outcomes(self, outcomes: list) -> list[bool]:
+        """Append the CRM's outcomes to the event log, received at the clock's now (True: new)."""
+        from leadscore.live.outcomes import append_outcomes
+
+        with self._outcome_lock:
+            return append_outcomes(self.outcome_log, outcomes, self.clock.now())
+
+    def unknown_pids(self, pids: list[str]) -> set[str]:
+        """Those of `pids` that are no person known to the middle layer or the event log."""
+        try:
+            return set(pids) - self.portraits.known(pids)
+        except PortraitUnavailable as error:
+            raise HTTPException(503, f"people cannot be checked for a moment: {error}") from None
 
     def _push_digest(self, now: datetime) -> None:
         """Once a clock day (per worker; the outbox keeps one per owner and day): yesterday's

@@ -260,6 +260,13 @@ class PortraitReader:
             raise UnknownPerson(pid)
         return row[0]
 
+    def known(self, pids: list[str]) -> set[str]:
+        """Those of `pids` that are people: of the middle layer, or minted live since."""
+        with self._middle() as con:
+            found = {row[0] for row in con.execute("SELECT pid FROM person WHERE list_contains($pids, pid)",
+                                                   {"pids": pids}).fetchall()}
+        return found | set(self.live.people(set(pids) - found))
+
     def portrait(self, pid: str, score: ScoreResponse | None = None, reveal_pii: bool = False) -> Portrait:
         """The whole portrait of `pid`; PII masked unless `reveal_pii`. UnknownPerson if none."""
         with self._middle() as con:

@@ -15,7 +15,8 @@ import pytest
 # what LeadScoring.__init__ imports: a worker's whole set
 WORKER = ("leadscore.serving.service, leadscore.features.store, leadscore.segments.api, "
           "leadscore.segments.engine, leadscore.serving.champion, leadscore.serving.portrait.reader, "
-          "leadscore.serving.webhook, leadscore.live.ingest, leadscore.live.online, leadscore.serving.ingest")
+          "leadscore.serving.webhook, leadscore.live.ingest, leadscore.live.online, "
+          "leadscore.serving.ingest, leadscore.serving.outcomes")
 
 
 def imported_modules(module: str) -> set[str]:

@@ -198,6 +198,15 @@ def test_unknown_pid(reader: PortraitReader) -> None:
         reader.portrait("NOPE", None, reveal_pii=False)
 
 
+def test_known_people_are_the_middle_layers_and_those_minted_live(reader: PortraitReader) -> None:
+    with reader.live.writing():  # as an ingest mints a person: their record, then their row
+        reader.live.add_records([{"source": "form_fills", "source_record_id": "F1", "received_at": "x",
+                                  "seen_at": None, "status": "kept", "reason": None, "pid": "PLIVE",
+                                  "cid": None, "rule": "email", "payload": "{}"}])
+        reader.live.save_people({"PLIVE": {"pid": "PLIVE"}})
+    assert reader.known(["P1", "PLIVE", "NOPE"]) == {"P1", "PLIVE"}
+
+
 def test_missing_middle_layer_is_unavailable(tmp_path: Path, settings: Settings) -> None:
     with pytest.raises(PortraitUnavailable):
         PortraitReader(settings.with_data_dir(tmp_path / "nothing")).owner("P1")
