@@ -19,6 +19,9 @@ Decisions:
   config/features.yaml: `email_send`, something we did to the person).
 - **Timeline**: every interaction of the person, passive ones included (marked), newest first.
 - **Opportunities**: the person's own and those of their company (the account), newest first.
+- **Outcomes**: what the CRM sent back about the person (POST /outcomes, in the event log):
+  opportunities opened, staged, won or lost, and what sales did with their MQLs, newest first,
+  each as it was sent (the batch's `opportunities` above are not folded with them).
 - **Colleagues**: other people of the same company with engagement in the 90 days before
   "now", most engaged first; people at the other companies of the same group apart
   (`group_colleagues`); at most `max_colleagues` each. Their contacts are **always
@@ -55,6 +58,7 @@ from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
 from leadscore.serving.portrait.schemas import (
     Colleague,
     CompanyProfile,
+    CrmOutcome,
     Engagement,
     GroupProfile,
     Opportunity,
@@ -64,7 +68,7 @@ from leadscore.serving.portrait.schemas import (
     Tag,
     TimelineEvent,
 )
-from leadscore.serving.portrait.wording import describe_event
+from leadscore.serving.portrait.wording import describe_event, describe_outcome
 from leadscore.serving.schemas import ScoreResponse
 
 DEFAULT_PASSIVE = ("email_send",)
@@ -282,6 +286,7 @@ class PortraitReader:
             tags=[Tag(**t) for t in self.tags.rows(pid)],
             engagement=_engagement(timeline, read.now), timeline=timeline,
             opportunities=[_opportunity(o, pid) for o in read.opportunities],
+            outcomes=self._outcomes(pid),
             score_history=[_score_point(h) for h in self.history.rows(pid) if h.get("scored_at") is not None]
             + [_served_point(h) for h in self.score_log.read([pid]).to_dict("records")],
             current_score=score,
@@ -311,6 +316,13 @@ class PortraitReader:
         opportunities = _rows(con, _OPPORTUNITY_SQL, {"pid": pid, "cid": row["cid"]})
         return _MiddleRows(row, now, events, engaged, group, opportunities)
 
+
+    def _outcomes(self, pid: str) -> list[CrmOutcome]:
+        """What the CRM sent back about the person (the event log's outcomes), newest first."""
+        rows = self.live.outcomes(pids=[pid]).iloc[::-1]
+        rows = rows.astype(object).where(rows.notna(), None)
+        return [CrmOutcome(**{k: v for k, v in row.items() if k in CrmOutcome.model_fields},
+                           description=describe_outcome(row)) for row in rows.to_dict("records")]
 
     def _live_events(self, con: duckdb.DuckDBPyConnection, pid: str) -> list[tuple]:
         """The person's interactions in the event log, and the middle layer's anonymous visits

@@ -84,6 +84,18 @@ class Opportunity(BaseModel):
     amount_usd: float | None = Field(None, description="Amount in USD.")
 
 
+class CrmOutcome(BaseModel):
+    kind: str = Field(description="opportunity_created, stage_changed, won, lost, or disposition "
+                                  "(of an MQL).")
+    crm_id: str = Field(description="The CRM's opportunity, or lead for a disposition.")
+    at: datetime = Field(description="When it happened in the CRM (UTC).")
+    description: str = Field(description="In words, e.g. \"sales rejected the MQL: no budget\".")
+    stage: str | None = Field(None, description="The new stage (stage_changed, or as opened).")
+    amount_usd: float | None = Field(None, description="Amount in USD, if the CRM gave it.")
+    disposition: str | None = Field(None, description="accepted, rejected or recycled (to nurture).")
+    reason: str | None = Field(None, description="Why sales rejected the MQL (outcomes.rejection_reasons).")
+
+
 class ScorePoint(BaseModel):
     scored_at: datetime = Field(description="The feature time the score is for (UTC); the batch "
                                             "scores everyone as of several times.")
@@ -136,6 +148,9 @@ class Portrait(BaseModel):
                                           description="Every interaction, newest first.")
     opportunities: list[Opportunity] = Field(default_factory=list,
                                              description="The person's and the account's, newest first.")
+    outcomes: list[CrmOutcome] = Field(default_factory=list, description="What the CRM sent back about "
+                                       "this person (POST /outcomes): opportunities and the sales "
+                                       "disposition of their MQLs, newest first.")
     score_history: list[ScorePoint] = Field(default_factory=list, description="Batch scores, oldest first, "
                                             "then the scores served since (the score log).")
     current_score: ScoreResponse | None = Field(None, description="The live score with its reasons; "
@@ -157,7 +172,7 @@ class Portrait(BaseModel):
             if value in (None, ""):
                 continue
             fields.append(f"{name}:{mode}" if name in PII_FIELDS else name)
-        sections = ["company", "group", "tags", "timeline", "opportunities", "score_history",
+        sections = ["company", "group", "tags", "timeline", "opportunities", "outcomes", "score_history",
                     "current_score", "colleagues", "group_colleagues"]
         fields += [name for name in sections if getattr(self, name)]
         for name in ("colleagues", "group_colleagues"):

@@ -1,4 +1,5 @@
-"""The portrait's timeline in words: one line and a secondary detail per interaction.
+"""The portrait's timeline in words: one line and a secondary detail per interaction, and
+one line per outcome the CRM sent back.
 
 Each event type of the closed vocabulary (config/event_types.yaml) has its phrase, filled
 from the event's properties; a type without one is named in words ("something new").
@@ -62,6 +63,27 @@ _DESCRIBE: dict[str, Callable[[dict], str]] = {
     "purchase": lambda p: f"bought {p.get('product') or 'a product'}"
                           + (f" ({_money(p.get('amount_usd'))})" if p.get("amount_usd") else ""),
 }
+
+
+_OUTCOMES: dict[str, Callable[[dict], str]] = {
+    "opportunity_created": lambda o: f"opportunity {o['crm_id']} opened"
+                                     + (f" ({_money(o['amount_usd'])})" if o.get("amount_usd") else ""),
+    "stage_changed": lambda o: f"opportunity {o['crm_id']} moved to {str(o['stage']).replace('_', ' ')}",
+    "won": lambda o: f"opportunity {o['crm_id']} won"
+                     + (f" ({_money(o['amount_usd'])})" if o.get("amount_usd") else ""),
+    "lost": lambda o: f"opportunity {o['crm_id']} lost",
+}
+_DISPOSITIONS = {"accepted": "sales accepted the MQL", "rejected": "sales rejected the MQL",
+                 "recycled": "sales recycled the MQL to nurture"}
+
+
+def describe_outcome(outcome: dict) -> str:
+    """An outcome the CRM sent back (an `outcome` row of the event log) in one line."""
+    if outcome["kind"] == "disposition":
+        reason = outcome.get("reason")
+        text = _DISPOSITIONS[outcome["disposition"]]
+        return f"{text}: {reason.replace('_', ' ')}" if reason else text
+    return _OUTCOMES[outcome["kind"]](outcome)
 
 
 def describe_event(event_type: str, properties: dict) -> tuple[str, str | None]:

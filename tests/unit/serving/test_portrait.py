@@ -10,8 +10,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from pydantic import TypeAdapter
 
 from leadscore.config import Settings
+from leadscore.live.outcomes import Outcome, append_outcomes
 from leadscore.serving.portrait.charts import waterfall
 from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
 from leadscore.serving.portrait.reader import PortraitReader
@@ -411,3 +413,37 @@ def test_tier_colours_come_from_the_model_versions_tier_table(reader: PortraitRe
     html = render_portrait_html(reader.portrait("P1", _score()), "E0042", {"high-potential": "#123456"})
     assert 'class="tier" style="background: #123456"' in html
     assert "#2a9d8f" not in html  # no colour but the table's
+
+
+# --------------------------------------------------------------------------- outcomes from the CRM
+
+
+def _crm_outcomes(reader: PortraitReader) -> None:
+    outcomes = TypeAdapter(list[Outcome]).validate_python([
+        {"kind": "opportunity_created", "crm_id": "OPP-9", "pid": "P1", "at": _ago(3), "amount_usd": 5000},
+        {"kind": "won", "crm_id": "OPP-9", "pid": "P1", "at": _ago(1), "amount_usd": 7500},
+        {"kind": "disposition", "crm_id": "LEAD-1", "pid": "P1", "at": _ago(5), "disposition": "rejected",
+         "reason": "no_budget"},
+        {"kind": "disposition", "crm_id": "LEAD-2", "pid": "P2", "at": _ago(2), "disposition": "accepted"},
+    ])
+    append_outcomes(reader.live, outcomes, NOW)
+
+
+def test_the_persons_outcomes_newest_first_in_words(reader: PortraitReader) -> None:
+    _crm_outcomes(reader)
+    portrait = reader.portrait("P1")
+    assert [(o.kind, o.crm_id, o.description) for o in portrait.outcomes] == [
+        ("won", "OPP-9", "opportunity OPP-9 won ($7,500)"),
+        ("opportunity_created", "OPP-9", "opportunity OPP-9 opened ($5,000)"),
+        ("disposition", "LEAD-1", "sales rejected the MQL: no budget")]
+    assert portrait.outcomes[0].at == _ago(1) and portrait.outcomes[2].reason == "no_budget"
+    assert "outcomes" in portrait.fields_read()
+    assert reader.portrait("P3").outcomes == [] and "outcomes" not in reader.portrait("P3").fields_read()
+
+
+def test_html_shows_the_outcomes(reader: PortraitReader) -> None:
+    _crm_outcomes(reader)
+    page = render_portrait_html(reader.portrait("P1"), "R1", COLOURS)
+    section = page[page.index('id="outcomes"'):page.index('id="timeline"')]
+    assert "sales rejected the MQL: no budget" in section and "1 day ago" in section
+    assert "Nothing back from the CRM" in render_portrait_html(reader.portrait("P3"), "R1", COLOURS)
