@@ -275,3 +275,23 @@ def test_bad_ingest_calls_get_a_status_that_says_what_to_fix_and_store_nothing(c
     assert unknown.status_code == 404 and "web_sessions" in unknown.json()["detail"]
     assert client.post("/ingest/no_such_source", json=ok).status_code == 401
     assert service.ingestor.log.counts() == {}
+
+
+def test_the_crm_sends_outcomes_back_once_and_the_portrait_shows_them(client, service, people):
+    person = people.dropna(subset=["owner"]).iloc[0]
+    won = {"kind": "won", "crm_id": "OPP-IT-1", "pid": person["pid"], "at": "2026-11-01T10:00:00Z",
+           "amount_usd": 42000}
+    rejected = {"kind": "disposition", "crm_id": "LEAD-IT-1", "pid": person["pid"],
+                "at": "2026-11-01T09:00:00Z", "disposition": "rejected", "reason": "no_budget"}
+    crm = _headers("crm")
+    answer = client.post("/outcomes", json=[won, rejected], headers=crm)
+    assert answer.status_code == 200 and answer.json()["accepted"] == 2
+    assert client.post("/outcomes", json=won, headers=crm).json()["duplicates"] == 1
+    bad = client.post("/outcomes", json=rejected | {"reason": "too_small"}, headers=crm)
+    assert bad.status_code == 422 and "no_budget" in bad.json()["detail"][0]["msg"]
+    assert client.post("/outcomes", json=won, headers={"X-API-Key": "demo-ingest-key"}).status_code == 403
+    rep = {"X-API-Key": f"demo-sales-{person['owner']}"}
+    portrait = client.get(f"/portrait/{person['pid']}", headers=rep)
+    assert [o["description"] for o in portrait.json()["outcomes"]] == [
+        "opportunity OPP-IT-1 won ($42,000)", "sales rejected the MQL: no budget"]
+    assert len(service.outcome_log.outcomes()) == 2
