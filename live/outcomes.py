@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from leadscore.live.log import EventLog, utc_text
 from leadscore.live.sources import EARLIEST, LATEST, MAX_TEXT
 
-OPPORTUNITY_KINDS = ("opportunity_created", "stage_changed", "won", "lost")
+OpportunityKind = Literal["opportunity_created", "stage_changed", "won", "lost"]
+OPPORTUNITY_KINDS: tuple[str, ...] = get_args(OpportunityKind)
 
 
 class CrmOutcome(BaseModel):
@@ -47,7 +48,7 @@ class CrmOutcome(BaseModel):
 class OpportunityOutcome(CrmOutcome):
     """An opportunity opened, moved to another stage, won or lost."""
 
-    kind: Literal["opportunity_created", "stage_changed", "won", "lost"]
+    kind: OpportunityKind
     stage: str | None = Field(None, max_length=100, description="The new stage, as the CRM names it: "
                                                                 "required for `stage_changed`.")
     amount_usd: float | None = Field(None, ge=0, le=1e12, description="The opportunity's amount in USD, "
