@@ -1,8 +1,10 @@
 """The segments' HTTP routes and builder page, as a FastAPI router the service mounts.
 
 Every route, the page included, depends on `guard`, the service's check of the caller's
-key and role (only roles that may use `segments` pass). A segment that does not compile is
-a 400 whose message names the bad field, event type, property or tag and lists the valid
+key and role (only roles that may use `segments` pass). A body that is not a segment (its
+shape, or a date, window or number out of bounds) is a 422 saying what to fix, like every
+request the service cannot validate; a segment that does not compile against the data is a
+400 whose message names the bad field, event type, property or tag and lists the valid
 ones; an unknown saved segment is a 404.
 
 Routes (under /segments): POST /count, POST /preview?limit=N, POST (save), GET (list),
@@ -38,7 +40,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from leadscore.access.auth import Caller
-from leadscore.segments.dsl import SegmentError, examples
+from leadscore.segments.dsl import Segment, SegmentError, examples, parse_segment
 from leadscore.segments.engine import SegmentEngine
 
 MAX_PREVIEW = 100
@@ -55,6 +57,14 @@ def _bad_segment(call: Callable[[], Any]) -> Any:
         return call()
     except SegmentError as error:
         raise HTTPException(status_code=400, detail=str(error)) from None
+
+
+def _parsed(data: dict) -> Segment:
+    """The body as a Segment, or a 422 naming what to fix: it is never run or saved."""
+    try:
+        return parse_segment(data)
+    except SegmentError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
 
 
 def _saved(engine: SegmentEngine, segment_id: str) -> dict:
@@ -76,18 +86,18 @@ def build_router(engine: SegmentEngine, guard: Callable[..., Any]) -> APIRouter:
     @router.post("/count")
     def count(segment: Annotated[dict, body]) -> dict:
         """Live count of the segment, and its members by tier of the latest scoring."""
-        return _bad_segment(lambda: engine.count(segment))
+        return _bad_segment(lambda: engine.count(_parsed(segment)))
 
     @router.post("/preview")
     def preview(segment: Annotated[dict, body],
                 limit: Annotated[int, Query(ge=1, le=MAX_PREVIEW)] = 20) -> dict:
         """The first `limit` members, best score first; email and phone masked."""
-        return {"limit": limit, "members": _bad_segment(lambda: engine.preview(segment, limit))}
+        return {"limit": limit, "members": _bad_segment(lambda: engine.preview(_parsed(segment), limit))}
 
     @router.post("", status_code=201)
     def save(segment: Annotated[dict, body], caller: Annotated[Caller, Depends(guard)]) -> dict:
         """Save the segment; returns its id (and the stored record)."""
-        return _bad_segment(lambda: engine.save(segment, caller.employee_id))
+        return _bad_segment(lambda: engine.save(_parsed(segment), caller.employee_id))
 
     @router.get("")
     def saved_segments() -> list[dict]:

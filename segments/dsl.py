@@ -36,6 +36,7 @@ the data's business, checked when the segment is compiled (`compile.py`).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -58,6 +59,14 @@ from pydantic import (
 MAX_LIST = 1000  # values in one `in` list: a segment is a selection, not a data upload
 MAX_CONDITIONS = 100
 MAX_DEPTH = 12
+# Bounds that keep every segment runnable: dates the clock can count from and to (as the
+# live sources' times, live/sources.py), windows that stay inside them, and numbers DuckDB
+# binds as 64-bit integers or finite doubles. Beyond them a count was a 500 (a date
+# overflow, "integer too large"), and a saved segment failed on every export.
+EARLIEST, LATEST = date(1900, 1, 1), date(2199, 12, 31)
+MAX_LAST_DAYS = 36_525  # a century: a longer window is any time (leave `window` out)
+MAX_COUNT = 1_000_000
+MAX_INT = 2**63 - 1
 
 Op = Literal["=", "!=", ">", ">=", "<", "<=", "in", "not_in", "contains", "starts_with", "is_set",
              "is_not_set"]
@@ -93,6 +102,16 @@ class Comparison(_Model):
         elif self.value is None or isinstance(self.value, list):
             raise ValueError(f"`{self.op}` needs one value, got {self.value!r}")
         return self
+
+    @field_validator("value")
+    @classmethod
+    def _bounded_numbers(cls, value: object) -> object:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, int) and abs(item) > MAX_INT:
+                raise ValueError(f"numbers are at most {MAX_INT:,} in size (64-bit integers)")
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError("numbers must be finite, not NaN or Infinity")
+        return value
 
     @property
     def values(self) -> list:
@@ -130,6 +149,18 @@ class Window(_Model):
     from_: date | None = Field(None, alias="from")
     to: date | None = None
 
+    @field_validator("last_days")
+    @classmethod
+    def _at_most_a_century(cls, last_days: int | None) -> int | None:
+        if last_days is not None and last_days > MAX_LAST_DAYS:
+            raise ValueError(f"at most {MAX_LAST_DAYS} days (a century); for any time, leave `window` out")
+        return last_days
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _dates_in_range(cls, day: date | None) -> date | None:
+        return _in_range(day)
+
     @model_validator(mode="after")
     def _one_kind(self) -> Window:
         dated = self.from_ is not None or self.to is not None
@@ -144,8 +175,15 @@ class EventCondition(_Model):
     kind: Literal["event"]
     event_type: str
     where: list[PropertyFilter] = Field(default_factory=list)
-    min_count: int = Field(1, ge=1)
+    min_count: int = Field(1, ge=1, le=MAX_COUNT)
     window: Window | None = None  # None: any time up to as_of
+
+
+def _in_range(day: date | None) -> date | None:
+    """The day, if the clock can count from it (a typo such as year 9999 is refused)."""
+    if day is not None and not EARLIEST <= day <= LATEST:
+        raise ValueError(f"{day.isoformat()} is not between {EARLIEST.isoformat()} and {LATEST.isoformat()}")
+    return day
 
 
 def _node_tag(node: Any) -> str | None:
@@ -200,6 +238,13 @@ class Segment(_Model):
     def _utc(cls, as_of: datetime | None) -> datetime | None:
         """A time without a zone is UTC, like every time in the middle layer."""
         return as_of.replace(tzinfo=UTC) if as_of is not None and as_of.tzinfo is None else as_of
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of_in_range(cls, as_of: datetime | None) -> datetime | None:
+        if as_of is not None:
+            _in_range(as_of.date())
+        return as_of
 
     @model_validator(mode="after")
     def _bounded(self) -> Segment:

@@ -185,7 +185,16 @@ def test_bad_requests_get_a_status_and_a_message_that_says_what_to_fix(client, s
     assert feature.status_code == 422
     fields = {tuple(problem["loc"]): problem["msg"] for problem in feature.json()["detail"]}
     assert "unknown feature 'colour'" in fields[("body", "features", "colour")]
-    assert "events_30d is a number" in fields[("body", "features", "events_30d")]
+    assert "events_30d is a finite number" in fields[("body", "features", "events_30d")]
+    for value in (b"NaN", b"Infinity", b"true"):
+        row = client.post("/score", content=b'{"features": {"events_30d": %s}}' % value,
+                          headers={**crm, "content-type": "application/json"})
+        assert row.status_code == 422 and row.json()["detail"][0]["loc"] == ["body", "features", "events_30d"]
+    if "seniority" in service.scorer.spec.levels:  # a LightGBM champion knows its categories
+        emperor = client.post("/score", json={"features": {"seniority": "emperor"}}, headers=crm)
+        assert emperor.status_code == 422 and "unknown seniority 'emperor'" in emperor.text
+    too_big = client.post("/score", content=b" " * (service.settings.serving.max_body_bytes + 1), headers=crm)
+    assert too_big.status_code == 413 and "serving.max_body_bytes" in too_big.text
     limit = service.settings.serving.max_batch
     oversized = client.post("/score_batch", json={"items": [{"pid": "P1"}] * (limit + 1)}, headers=crm)
     assert oversized.status_code == 413 and f"maximum of {limit}" in oversized.json()["detail"]

@@ -69,7 +69,7 @@ def test_save_list_get_export(client):
     assert "alice@acme.com" not in export.text
 
 
-def test_a_bad_segment_is_a_400_naming_it(client):
+def test_a_segment_the_data_does_not_hold_is_a_400_naming_it(client):
     response = client.post("/segments/count", json={"where": {"kind": "event", "event_type": "email_opn"}})
     assert response.status_code == 400
     assert "unknown event type `email_opn`; valid event types: " in response.json()["detail"]
@@ -77,9 +77,38 @@ def test_a_bad_segment_is_a_400_naming_it(client):
     unknown_field = client.post("/segments/preview", json={"where": {"kind": "attribute", "field": "industry",
                                                                      "op": "=", "value": "software"}})
     assert unknown_field.status_code == 400 and "company.industry" in unknown_field.json()["detail"]
-    shape = client.post("/segments", json={"where": {"kind": "sql"}})
-    assert shape.status_code == 400 and "attribute, tag, event or score" in shape.json()["detail"]
     assert client.get("/segments").json() == []  # nothing saved
+
+
+def test_a_body_that_is_not_a_segment_is_a_422_and_not_saved(client):
+    shape = client.post("/segments", json={"where": {"kind": "sql"}})
+    assert shape.status_code == 422 and "attribute, tag, event or score" in shape.json()["detail"]
+    assert client.get("/segments").json() == []
+
+
+OPEN = {"kind": "event", "event_type": "email_open"}
+EMPLOYEES = {"kind": "attribute", "field": "company.employees"}
+BEYOND_128_BITS = 2**130
+
+
+@pytest.mark.parametrize("segment, fix", [
+    ({"where": {**OPEN, "window": {"last_days": 1_000_000}}}, "window.last_days: at most 36525 days"),
+    ({"where": {**OPEN, "window": {"to": "9999-12-31"}}}, "window.to: 9999-12-31 is not between 1900"),
+    ({"where": {**OPEN, "window": {"from": "0001-01-01"}}}, "window.from: 0001-01-01 is not between"),
+    ({"as_of": "0001-01-01", "where": {**OPEN, "window": {"last_days": 7}}}, "as_of: 0001-01-01 is not"),
+    ({"where": {**OPEN, "min_count": BEYOND_128_BITS}}, "min_count: Input should be less than or equal"),
+    ({"where": {**EMPLOYEES, "op": ">=", "value": BEYOND_128_BITS}},
+     "value: numbers are at most 9,223,372,036,854,775,807"),
+    ({"where": {**EMPLOYEES, "op": "in", "value": [1, -BEYOND_128_BITS]}},
+     "value: numbers are at most"),
+    ({"where": {**OPEN, "where": [{"property": "subject", "op": "=", "value": BEYOND_128_BITS}]}},
+     "where.0.value: numbers are at most"),
+])
+def test_a_segment_out_of_bounds_is_a_422_saying_what_to_fix_and_never_saved(client, segment, fix):
+    for route in ("/segments/count", "/segments/preview", "/segments"):
+        response = client.post(route, json=segment)
+        assert response.status_code == 422 and fix in response.json()["detail"], route
+    assert client.get("/segments").json() == []
 
 
 def test_unknown_saved_segment_is_a_404(client):
