@@ -138,6 +138,8 @@ class LiveSettings(StrictModel):
 
     max_records: int = Field(1000, gt=0)   # records per POST /ingest call; more is a 413
     busy_timeout_s: float = Field(30, gt=0)  # how long a writer waits for the event log's lock
+    # a record dated later than the clock's now plus this is quarantined (a wrong clock, a typo)
+    max_ahead_hours: float = Field(24, ge=0)
     # calls that wait while a worker processes one group of ingests form the next group, one
     # transaction, feature update and scoring (live/group_commit.py); a group stops growing
     # once it holds this many records

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -161,6 +161,9 @@ class Ingestor:
             return {}
         records = standardise_records(source_records(source, raw), self.rules.standardise)
         kept, quarantine = split_quarantine(records, raw)
+        latest = received_at + timedelta(hours=self.settings.live.max_ahead_hours)
+        kept, ahead = _ahead_of_the_clock(kept, latest)
+        quarantine = pd.concat([quarantine, ahead]) if len(ahead) else quarantine
         kept = kept.sort_values("seen_at", kind="stable")
         identity = LiveIdentity(batch, log, self.rules.shared_identifier_max_names,
                                 self.rules.titles)
@@ -216,6 +219,18 @@ class Ingestor:
         finally:
             con.unregister(f"raw_{source}")
             con.unregister("record_map")
+
+
+def _ahead_of_the_clock(kept: pd.DataFrame, latest: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the records dated at or before `latest`, quarantine rows for the others): a record
+    from the future is a source system's wrong clock or a typo (2150 for 2015), and stored as
+    a fact it would count in every feature once the clock reached it."""
+    ahead = kept["seen_at"] > pd.Timestamp(latest)
+    reasons = ("dated " + kept.loc[ahead, "seen_at"].astype("string")
+               + f", later than the clock allows ({latest.isoformat()}: live.max_ahead_hours)")
+    return kept[~ahead], pd.DataFrame({"source": kept.loc[ahead, "source"],
+                                        "source_record_id": kept.loc[ahead, "source_record_id"],
+                                        "reason": reasons})
 
 
 def _rows(source: str, raw: pd.DataFrame, received: str, pids: pd.Series | None,

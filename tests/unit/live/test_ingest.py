@@ -228,3 +228,16 @@ def test_calls_taken_together_are_answered_each_as_if_alone(ingestor, known_pers
     later_pid = later.accepted[0]["pid"]
     assert later_pid not in (pid, new_pid, None) and later.touched == [later_pid]
     assert ingestor.log.counts() == {"kept": 5, "quarantined": 1}
+
+
+def test_a_record_from_the_future_is_quarantined_with_its_reason(ingestor):
+    """2150 for 2015: stored as kept, it would count in every feature once the clock got there."""
+    soon = {**_form("FF-SOON", "soon@example.org", "Sam", "Soon"), "submitted_at": "2026-12-01T20:00:00Z"}
+    typo = {**_form("FF-2150", "typo@example.org", "Tia", "Typo"), "submitted_at": "2150-12-01T10:00:00Z"}
+    done = ingestor.ingest("form_fills", _records("form_fills", [soon, typo]), NOW)
+    assert [a["source_record_id"] for a in done.accepted] == ["FF-SOON"]  # within live.max_ahead_hours
+    assert [q["source_record_id"] for q in done.quarantined] == ["FF-2150"]
+    assert "2150-12-01" in done.quarantined[0]["reason"] and "max_ahead_hours" in done.quarantined[0]["reason"]
+    stored = ingestor.log.records().set_index("source_record_id")
+    assert stored.loc["FF-2150", "status"] == "quarantined" and ingestor.log.interactions(everyone=True)[
+        "source_record_id"].tolist() == ["FF-SOON"]
