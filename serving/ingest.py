@@ -10,7 +10,7 @@ of every person it touched. Everything is in the event log before the answer.
 name a model chosen per route at run time.)
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -64,6 +64,24 @@ def describe(done: Ingested, scores: list[dict], order: list[str], at: datetime)
 
 
 Ingest = Callable[[str, list[SourceRecord]], dict]
+
+
+def errors_of_the_shape_sent(errors: Sequence[dict], body: object) -> list[dict]:
+    """A call's body is one record or a list of them, and pydantic checks a bad one against
+    both readings: a single bad record comes back with "Input should be a valid list" beside
+    its real error, both located under pydantic's internal name of each reading
+    (`list[function-after[...]]`). Keep the errors of the reading that matches what was sent,
+    located as the client wrote it (["body", 0, "started_at"])."""
+    many = isinstance(body, list)
+    kept = []
+    for error in errors:
+        loc = list(error.get("loc", ()))
+        if len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], str):
+            if loc[1].startswith("list[") != many:
+                continue  # the other reading
+            error = {**error, "loc": ("body", *loc[2:])}
+        kept.append(error)
+    return kept or list(errors)
 
 
 def build_router(ingest: Ingest, permission: Callable, max_records: int) -> APIRouter:

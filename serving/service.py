@@ -26,6 +26,8 @@ from urllib.parse import quote
 import bentoml
 from bentoml import get_current_service
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -417,6 +419,17 @@ def _check_feature_row(features: dict, scorer: Scorer, where: list) -> dict:
 def _prefers_html(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return "text/html" in accept and "application/json" not in accept.split(",")[0]
+
+
+@app.exception_handler(RequestValidationError)
+async def _invalid_request(request: Request, error: RequestValidationError):
+    """FastAPI's 422; for an ingest call, only the errors of the body's own shape (one
+    record or a list: serving/ingest.py)."""
+    if request.url.path.startswith("/ingest/"):
+        from leadscore.serving.ingest import errors_of_the_shape_sent
+
+        error = RequestValidationError(errors_of_the_shape_sent(error.errors(), error.body), body=error.body)
+    return await request_validation_exception_handler(request, error)
 
 
 @app.exception_handler(HTTPException)

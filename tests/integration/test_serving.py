@@ -271,6 +271,7 @@ def test_bad_ingest_calls_get_a_status_that_says_what_to_fix_and_store_nothing(c
     session = {"session_id": "S-BAD", "cookie_id": "c", "started_at": "9999-01-01T00:00:00Z"}
     answer = client.post("/ingest/web_sessions", json=session, headers=ingest)
     assert answer.status_code == 422 and "between 1900 and 2200" in answer.text
+    assert "valid list" not in answer.text and "function-after" not in answer.text  # one record sent
     bounce = {"activity_id": "A-BAD", "campaign_id": "C", "activity": "bounce",
               "occurred_at": "2026-10-01T00:00:00Z"}
     answer = client.post("/ingest/email_activity", json=[bounce], headers=ingest)
