@@ -163,7 +163,7 @@ class LeadScoring:
         # connections are not for concurrent threads; SQLite serialises the writers anyway)
         self.outcome_log = EventLog(settings.live_dir / EVENT_LOG, settings.live.busy_timeout_s)
         self._outcome_lock = threading.Lock()
-        app.include_router(build_router(self.segments, allowed("segments")))
+        app.include_router(build_router(self.segments, allowed("segments"), self.audit))
         app.include_router(build_ingest_router(self.ingest_records, allowed("ingest"),
                                                settings.live.max_records))
         app.include_router(build_outcomes_router(self.store_outcomes, self.unknown_pids, allowed("outcomes"),
