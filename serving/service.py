@@ -25,7 +25,9 @@ from urllib.parse import quote
 
 import bentoml
 from bentoml import get_current_service
-from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Path, Query, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DIGEST_LOOKBACK_DAYS = 30  # a lead's tier and score before the day: its last within this
+MAX_PID = 64  # characters of a PID in a URL; ours have 11, a longer one is a 422
+PORTRAIT_ROUTE = "/portrait/{pid}"
 app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
               description="Lead scores with reasons for the CRM, explained portraits for sales, "
                           "segments for marketing. Send your key as `X-API-Key`.")
@@ -67,9 +71,11 @@ async def _current_service() -> LeadScoring:
 
 
 async def caller(request: Request, service: Annotated[LeadScoring, Depends(_current_service)]) -> Caller:
-    """The caller of a request, from its API key; 401 without a valid one."""
+    """The caller of a request, from its API key; 401 without a valid one. Kept on the request
+    for the audit of a 422, which FastAPI answers before the route runs."""
     try:
-        return service.access.caller(key_from_headers(request.headers, request.cookies))
+        request.state.caller = service.access.caller(key_from_headers(request.headers, request.cookies))
+        return request.state.caller
     except AuthError as error:
         raise HTTPException(error.status, error.message,
                             headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'}) from None
@@ -313,9 +319,10 @@ class LeadScoring:
 
     # ---- portraits for sales ------------------------------------------------------------
 
-    @app.get("/portrait/{pid}", tags=["portraits"], response_model=Portrait,
+    @app.get(PORTRAIT_ROUTE, tags=["portraits"], response_model=Portrait,
              responses={200: {"content": {"text/html": {}}}})
-    def portrait(self, pid: str, request: Request, who: Annotated[Caller, Depends(caller)],
+    def portrait(self, pid: Annotated[str, Path(max_length=MAX_PID, description="The person (PID).")],
+                 request: Request, who: Annotated[Caller, Depends(caller)],
                  pii: Annotated[str, Query(pattern="^(masked|full)$",
                                            description="`full` shows email and phone unmasked, "
                                                        "for roles allowed to (audited)")] = "masked",
@@ -429,3 +436,13 @@ async def _http_error(request: Request, error: HTTPException):
     return JSONResponse({"detail": error.detail}, status_code=error.status_code,
                         headers=getattr(error, "headers", None))
 
+
+@app.exception_handler(RequestValidationError)
+async def _invalid_request(request: Request, error: RequestValidationError):
+    """FastAPI's 422; for a portrait asked by a known caller also audited, like every other
+    answer of that route (the pid as the audit log caps it)."""
+    who = getattr(request.state, "caller", None)
+    if who is not None and getattr(request.scope.get("route"), "path", None) == PORTRAIT_ROUTE:
+        service = await _current_service()
+        service.audit.record(who, "portrait", request.path_params.get("pid"), 422)
+    return await request_validation_exception_handler(request, error)
