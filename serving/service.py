@@ -330,7 +330,8 @@ class LeadScoring:
                                                      description="json or html (default: by the "
                                                                  "Accept header)")] = None):
         """A person's profile, company and group, timeline, score history, current score with
-        reasons, and engaged colleagues. Sales see their own accounts only. Every answer to a
+        reasons, and engaged colleagues. Sales see their own accounts only, and the people of
+        those only; another rep's PID is answered as an unknown one (404). Every answer to a
         known caller, refusals included, is audited."""
         def refuse(status: int, message: str) -> HTTPException:
             self.audit.record(who, "portrait", pid, status, [])
@@ -344,13 +345,16 @@ class LeadScoring:
             raise refuse(403, f"role {who.role!r} may not see personal data in full: ask without pii=full")
         try:
             if not who.may_see_account_of(self.portraits.owner(pid)):
-                raise refuse(403, f"{pid} belongs to an account you do not own: sales see their own "
-                                  "accounts only")
+                # the unknown pid's answer, word for word: a rep must not learn which PIDs exist
+                self.audit.record(who, "portrait", pid, 404, [], {"refused": "an account the caller "
+                                                                             "does not own"})
+                raise HTTPException(404, str(UnknownPerson(pid)))
             scored, _ = self._score_items([ScoreRequest(pid=pid)], trigger="portrait")
             current = ScoreResponse.model_validate(scored[0][1]) if scored else None
-            result = self.portraits.portrait(pid, current, reveal_pii=pii == "full")
+            result = self.portraits.portrait(pid, current, reveal_pii=pii == "full",
+                                             visible_to=who.account_scope)
         except UnknownPerson:
-            raise refuse(404, f"unknown pid {pid!r}: no such person in the middle layer") from None
+            raise refuse(404, str(UnknownPerson(pid))) from None
         except PortraitUnavailable as error:
             raise refuse(503, f"portraits are unavailable for a moment: {error}") from None
         self.audit.record(who, "portrait", pid, 200, result.fields_read())

@@ -81,6 +81,11 @@ class Caller:
             raise AuthError(403, f"role {self.role!r} may not use {permission} endpoints "
                                  f"(it may use: {', '.join(sorted(self.can)) or 'nothing'})")
 
+    @property
+    def account_scope(self) -> str | None:
+        """The rep whose accounts alone this caller may see (a sales rep's own id); None: every account."""
+        return self.employee_id if self.own_accounts_only else None
+
     def may_see_account_of(self, owner_rep_id: str | None) -> bool:
         return not self.own_accounts_only or (owner_rep_id is not None
                                               and owner_rep_id == self.employee_id)

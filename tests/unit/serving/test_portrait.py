@@ -260,6 +260,16 @@ def test_colleagues_same_company_engaged_most_first(reader: PortraitReader) -> N
     assert portrait.group_colleagues[0].company_name == "Acme East"
 
 
+def test_a_reps_portrait_names_no_one_of_another_reps_account(reader: PortraitReader) -> None:
+    portrait = reader.portrait("P1", visible_to="R1")  # P4 works at Acme East, R2's account
+    assert [c.pid for c in portrait.colleagues] == ["P8", "P2"]
+    assert portrait.group_colleagues == [] and portrait.group_colleagues_total == 0
+    assert "P4" not in portrait.model_dump_json() and "Eve" not in portrait.model_dump_json()
+    east = portrait.group.companies[0]
+    assert east.name == "Acme East" and east.engaged_people_90d == 1  # a number, no one named
+    assert [c.pid for c in reader.portrait("P1").group_colleagues] == ["P4"]  # every account
+
+
 def test_colleagues_capped(world: Settings) -> None:
     portrait = PortraitReader(world, max_colleagues=1).portrait("P1")
     assert [c.pid for c in portrait.colleagues] == ["P8"] and portrait.colleagues_total == 2

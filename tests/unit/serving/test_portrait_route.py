@@ -64,6 +64,21 @@ def _get(client: TestClient, pid: str, key: str, **params: str):
                       headers={"X-API-Key": key, "accept": "application/json"})
 
 
+def test_a_sales_rep_gets_the_same_404_for_another_reps_pid_as_for_an_unknown_one(client, service):
+    others, unknown = _get(client, "P2", "sales-R1"), _get(client, "P404", "sales-R1")
+    assert others.status_code == unknown.status_code == 404
+    assert others.json()["detail"] == unknown.json()["detail"].replace("P404", "P2")
+    assert _get(client, "P2", "admin").status_code == 200 and _get(client, "P404", "admin").status_code == 404
+    audited = [(e["pid"], e["status"], e.get("detail")) for e in service.audit.entries()]
+    assert audited[0] == ("P2", 404, {"refused": "an account the caller does not own"})
+
+
+def test_a_sales_reps_portrait_lists_only_the_people_of_their_own_accounts(client, service):
+    assert _get(client, "P1", "sales-R1").status_code == 200
+    assert _get(client, "P1", "admin").status_code == 200
+    assert service.portraits.visible_to == ["R1", None]  # the rep's accounts; every account
+
+
 def test_a_portraits_422_is_audited_and_a_long_pid_is_refused_and_written_capped(client, service):
     assert _get(client, "P1", "sales-R1", format="xml").status_code == 422
     long_pid = "P" * 60_000
