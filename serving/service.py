@@ -28,7 +28,7 @@ from bentoml import get_current_service
 from fastapi import Depends, FastAPI, Form, HTTPException, Path, Query, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from leadscore.access.audit import AuditLog
@@ -37,6 +37,7 @@ from leadscore.config import load_settings
 from leadscore.serving import SERVICE_NAME, pages
 from leadscore.serving.feature_row import row_problems
 from leadscore.serving.limits import BodyLimit
+from leadscore.serving.metrics import RouteMetrics, exposition
 from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
 from leadscore.serving.portrait.render import render_portrait_html
 from leadscore.serving.portrait.schemas import Portrait
@@ -59,6 +60,7 @@ app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url=
               description="Lead scores with reasons for the CRM, explained portraits for sales, "
                           "segments for marketing. Send your key as `X-API-Key`.")
 app.add_middleware(BodyLimit, max_bytes=lambda: app.state.max_body_bytes)  # set by LeadScoring
+app.add_middleware(RouteMetrics)  # outermost: a 413 is counted too
 
 
 async def _current_service() -> LeadScoring:
@@ -94,6 +96,19 @@ def allowed(permission: str):
     return check
 
 
+async def _metrics_reader(request: Request,
+                          service: Annotated[LeadScoring, Depends(_current_service)]) -> None:
+    """/metrics is for keys whose role may use `metrics`, unless serving.metrics_open: the counts
+    are by route, yet they tell how the service is used."""
+    if service.settings.serving.metrics_open:
+        return
+    who = await caller(request, service)
+    try:
+        who.require("metrics")
+    except AuthError as error:
+        raise HTTPException(error.status, error.message) from None
+
+
 async def _batch_within_limit(request: Request,
                               service: Annotated[LeadScoring, Depends(_current_service)]) -> None:
     """413 for more items than serving.max_batch, counted before FastAPI validates each item
@@ -119,7 +134,9 @@ class ModelInfo(BaseModel):
     last_reload_error: str | None = Field(description="Why the last new champion failed to load, if it did.")
 
 
-@bentoml.service(name=SERVICE_NAME, traffic={"timeout": 60})
+# BentoML's own /metrics is off: it needs no key and labels raw paths, a series per PID read
+# (serving/metrics.py serves the service's instead)
+@bentoml.service(name=SERVICE_NAME, traffic={"timeout": 60}, metrics={"enabled": False})
 @bentoml.asgi_app(app)
 class LeadScoring:
     """Lead scores with reasons, from the champion model and online features."""
@@ -399,6 +416,15 @@ async def score(request: ScoreRequest, who: Annotated[Caller, Depends(allowed("s
     if errors:
         raise HTTPException(errors[0].status, errors[0].detail)
     return JSONResponse(results[0][1])  # the scorer's own record, in ScoreResponse's shape
+
+
+@app.get("/metrics", tags=["operations"], response_class=PlainTextResponse,
+         dependencies=[Depends(_metrics_reader)])
+def metrics() -> PlainTextResponse:
+    """Prometheus metrics: requests and their durations by method, route template and status."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return PlainTextResponse(exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _set_key_cookie(response: Response, request: Request, key: str, max_age: int) -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadscore.config import load_yaml
 
-PERMISSIONS = ("score", "portrait", "segments", "ingest", "outcomes")
+PERMISSIONS = ("score", "portrait", "segments", "ingest", "outcomes", "metrics")
 COOKIE = "leadscore_key"
 
 
