@@ -28,7 +28,8 @@ Decisions:
   masked**: a reveal is granted and audited for the portrait's person only. A sales rep
   (`visible_to`) is listed only the people of the accounts they own (each colleague's owner
   decided as `owner`'s): a group's sister company belongs to another rep as often as not.
-  The companies' engaged-people counts stay whole: numbers, no one named.
+  The companies' engaged-people counts stay whole: numbers, no one named. So do the
+  account's opportunities: those of another rep's person are left out.
 - **PII**: the person's email and phone are masked unless `reveal_pii=True`, and so is any
   email address inside an event's properties (tracking links often carry the recipient's).
 """
@@ -173,8 +174,8 @@ FROM company WHERE eid = $eid AND cid <> $cid ORDER BY name, cid
 
 _OPPORTUNITY_SQL = """
 SELECT o.opportunity_id, o.pid, p.name AS contact_name, o.opportunity_created_at, o.stage, o.won_at,
-       o.closed_at, o.amount_usd
-FROM outcome o LEFT JOIN person p ON p.pid = o.pid
+       o.closed_at, o.amount_usd, coalesce(pc.owner_rep_id, p.owner_rep_id) AS owner_rep_id
+FROM outcome o LEFT JOIN person p ON p.pid = o.pid LEFT JOIN company pc ON pc.cid = p.cid
 WHERE o.pid = $pid OR ($cid IS NOT NULL AND o.cid = $cid)
 ORDER BY o.opportunity_created_at DESC NULLS LAST, o.opportunity_id
 """
@@ -291,7 +292,7 @@ class PortraitReader:
             company=_company(row, people_at), group=_group(row, read.group, people_at),
             tags=[Tag(**t) for t in self.tags.rows(pid)],
             engagement=_engagement(timeline, read.now), timeline=timeline,
-            opportunities=[_opportunity(o, pid) for o in read.opportunities],
+            opportunities=[_opportunity(o, pid) for o in _visible(read.opportunities, visible_to)],
             outcomes=self._outcomes(pid),
             score_history=[_score_point(h) for h in self.history.rows(pid) if h.get("scored_at") is not None]
             + [_served_point(h) for h in self.score_log.read([pid]).to_dict("records")],
@@ -409,9 +410,10 @@ def _colleagues(engaged: list[dict], pid: str, cid: str | None) -> tuple[list[Co
     return [c for c in mates if c.cid == cid], [c for c in mates if c.cid != cid]
 
 
-def _visible(engaged: list[dict], rep: str | None) -> list[dict]:
-    """The engaged people whose account `rep` owns; everyone when no rep is named."""
-    return engaged if rep is None else [e for e in engaged if e["owner_rep_id"] == rep]
+def _visible(rows: list[dict], rep: str | None) -> list[dict]:
+    """The rows that name no one or a person of an account `rep` owns; all when no rep is named.
+    (A company without an owner leaves each of its people to their own rep.)"""
+    return rows if rep is None else [r for r in rows if r["pid"] is None or r["owner_rep_id"] == rep]
 
 
 def _colleague(e: dict) -> Colleague:
