@@ -120,6 +120,7 @@ class ServingSettings(StrictModel):
     workers: int = Field(2, ge=1)            # BentoML worker processes (one per core)
     max_batch: int = Field(1000, gt=0)       # rows per /score_batch request (413 above)
     max_body_bytes: int = Field(4 * 2**20, gt=0)  # a request body; more is a 413 before it is read
+    metrics_open: bool = False  # /metrics without a key (a scraper on a private network); else `metrics` keys
     access_file: str = "access.yaml"         # API keys and roles, in config/
     model_check_s: float = Field(10, gt=0)   # how often the service looks for a new champion
     history_every_days: int = Field(28, gt=0)  # batch scoring: one history point every ...

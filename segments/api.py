@@ -7,6 +7,10 @@ request the service cannot validate; a segment that does not compile against the
 400 whose message names the bad field, event type, property or tag and lists the valid
 ones; an unknown saved segment is a 404.
 
+Previews and exports show people (masked), the whole base for an export: each one is
+written to the audit log (leadscore/access/audit.py) with its answer, the segment, and the
+members a preview showed, as portraits are.
+
 Routes (under /segments): POST /count, POST /preview?limit=N, POST (save), GET (list),
 GET /vocabulary, GET /page, GET /{id}, GET /{id}/export (CSV).
 
@@ -39,7 +43,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, StreamingResponse
 
+from leadscore.access.audit import AuditLog
 from leadscore.access.auth import Caller
+from leadscore.segments.compile import MEMBER_COLUMNS
 from leadscore.segments.dsl import Segment, SegmentError, examples, parse_segment
 from leadscore.segments.engine import SegmentEngine
 
@@ -47,6 +53,8 @@ MAX_PREVIEW = 100
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
                                            "style-src 'unsafe-inline'; img-src 'self' data:",
                 "Cache-Control": "no-store"}
+# what a preview or an export shows of each member, for the audit log (as a portrait's fields)
+MEMBER_FIELDS = [f"{name}:masked" if name in ("email", "phone") else name for name in MEMBER_COLUMNS]
 BODY_HELP = ("A segment: `{name, where: {all|any: [...]} | {not: ...} | condition}` "
              "(see GET /segments/vocabulary and segments/dsl.py)")
 
@@ -75,9 +83,22 @@ def _saved(engine: SegmentEngine, segment_id: str) -> dict:
                                                     "GET /segments lists them") from None
 
 
-def build_router(engine: SegmentEngine, guard: Callable[..., Any]) -> APIRouter:
+def _audited(audit: AuditLog, who: Caller, action: str, detail: dict, call: Callable[[], Any],
+             shown: Callable[[Any], dict] = lambda result: {}) -> Any:
+    """Run `call` and audit its answer: 200 with `detail` and what `shown` says of the result,
+    or the status of the HTTPException it raised."""
+    try:
+        result = call()
+    except HTTPException as error:
+        audit.record(who, action, None, error.status_code, [], detail)
+        raise
+    audit.record(who, action, None, 200, MEMBER_FIELDS, {**detail, **shown(result)})
+    return result
+
+
+def build_router(engine: SegmentEngine, guard: Callable[..., Any], audit: AuditLog) -> APIRouter:
     """The /segments routes over `engine`; `guard` (a FastAPI dependency returning the Caller
-    or raising 401/403) runs before each of them."""
+    or raising 401/403) runs before each of them. Previews and exports go to `audit`."""
     router = APIRouter(prefix="/segments", tags=["segments"], dependencies=[Depends(guard)])
     page = (files("leadscore.segments") / "templates" / "builder.html").read_text()
     shipped = {name: segment.to_data() for name, segment in examples().items()}
@@ -89,10 +110,13 @@ def build_router(engine: SegmentEngine, guard: Callable[..., Any]) -> APIRouter:
         return _bad_segment(lambda: engine.count(_parsed(segment)))
 
     @router.post("/preview")
-    def preview(segment: Annotated[dict, body],
+    def preview(segment: Annotated[dict, body], caller: Annotated[Caller, Depends(guard)],
                 limit: Annotated[int, Query(ge=1, le=MAX_PREVIEW)] = 20) -> dict:
-        """The first `limit` members, best score first; email and phone masked."""
-        return {"limit": limit, "members": _bad_segment(lambda: engine.preview(_parsed(segment), limit))}
+        """The first `limit` members, best score first; email and phone masked. Audited."""
+        members = _audited(audit, caller, "segment_preview", {"segment": segment.get("name")},
+                           lambda: _bad_segment(lambda: engine.preview(_parsed(segment), limit)),
+                           lambda shown: {"members": [member["pid"] for member in shown]})
+        return {"limit": limit, "members": members}
 
     @router.post("", status_code=201)
     def save(segment: Annotated[dict, body], caller: Annotated[Caller, Depends(guard)]) -> dict:
@@ -120,9 +144,10 @@ def build_router(engine: SegmentEngine, guard: Callable[..., Any]) -> APIRouter:
         return _saved(engine, segment_id)
 
     @router.get("/{segment_id}/export")
-    def export(segment_id: str) -> StreamingResponse:
-        """Every member of a saved segment as CSV, email and phone masked."""
-        record = _saved(engine, segment_id)
+    def export(segment_id: str, caller: Annotated[Caller, Depends(guard)]) -> StreamingResponse:
+        """Every member of a saved segment as CSV, email and phone masked. Audited."""
+        record = _audited(audit, caller, "segment_export", {"segment_id": segment_id},
+                          lambda: _saved(engine, segment_id))
         chunks = _bad_segment(lambda: engine.export_csv(record["segment"]))
         return StreamingResponse(chunks, media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="{segment_id}.csv"'})

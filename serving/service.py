@@ -25,10 +25,10 @@ from urllib.parse import quote
 
 import bentoml
 from bentoml import get_current_service
-from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Path, Query, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from leadscore.access.audit import AuditLog
@@ -37,6 +37,7 @@ from leadscore.config import load_settings
 from leadscore.serving import SERVICE_NAME, pages
 from leadscore.serving.feature_row import row_problems
 from leadscore.serving.limits import BodyLimit
+from leadscore.serving.metrics import RouteMetrics, exposition
 from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
 from leadscore.serving.portrait.render import render_portrait_html
 from leadscore.serving.portrait.schemas import Portrait
@@ -53,10 +54,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DIGEST_LOOKBACK_DAYS = 30  # a lead's tier and score before the day: its last within this
+MAX_PID = 64  # characters of a PID in a URL; ours have 11, a longer one is a 422
+PORTRAIT_ROUTE = "/portrait/{pid}"
 app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
               description="Lead scores with reasons for the CRM, explained portraits for sales, "
                           "segments for marketing. Send your key as `X-API-Key`.")
 app.add_middleware(BodyLimit, max_bytes=lambda: app.state.max_body_bytes)  # set by LeadScoring
+app.add_middleware(RouteMetrics)  # outermost: a 413 is counted too
 
 
 async def _current_service() -> LeadScoring:
@@ -69,9 +73,11 @@ async def _current_service() -> LeadScoring:
 
 
 async def caller(request: Request, service: Annotated[LeadScoring, Depends(_current_service)]) -> Caller:
-    """The caller of a request, from its API key; 401 without a valid one."""
+    """The caller of a request, from its API key; 401 without a valid one. Kept on the request
+    for the audit of a 422, which FastAPI answers before the route runs."""
     try:
-        return service.access.caller(key_from_headers(request.headers, request.cookies))
+        request.state.caller = service.access.caller(key_from_headers(request.headers, request.cookies))
+        return request.state.caller
     except AuthError as error:
         raise HTTPException(error.status, error.message,
                             headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'}) from None
@@ -88,6 +94,19 @@ def allowed(permission: str):
         return who
 
     return check
+
+
+async def _metrics_reader(request: Request,
+                          service: Annotated[LeadScoring, Depends(_current_service)]) -> None:
+    """/metrics is for keys whose role may use `metrics`, unless serving.metrics_open: the counts
+    are by route, yet they tell how the service is used."""
+    if service.settings.serving.metrics_open:
+        return
+    who = await caller(request, service)
+    try:
+        who.require("metrics")
+    except AuthError as error:
+        raise HTTPException(error.status, error.message) from None
 
 
 async def _batch_within_limit(request: Request,
@@ -115,7 +134,9 @@ class ModelInfo(BaseModel):
     last_reload_error: str | None = Field(description="Why the last new champion failed to load, if it did.")
 
 
-@bentoml.service(name=SERVICE_NAME, traffic={"timeout": 60})
+# BentoML's own /metrics is off: it needs no key and labels raw paths, a series per PID read
+# (serving/metrics.py serves the service's instead)
+@bentoml.service(name=SERVICE_NAME, traffic={"timeout": 60}, metrics={"enabled": False})
 @bentoml.asgi_app(app)
 class LeadScoring:
     """Lead scores with reasons, from the champion model and online features."""
@@ -165,7 +186,7 @@ class LeadScoring:
         # connections are not for concurrent threads; SQLite serialises the writers anyway)
         self.outcome_log = EventLog(settings.live_dir / EVENT_LOG, settings.live.busy_timeout_s)
         self._outcome_lock = threading.Lock()
-        app.include_router(build_router(self.segments, allowed("segments")))
+        app.include_router(build_router(self.segments, allowed("segments"), self.audit))
         app.include_router(build_ingest_router(self.ingest_records, allowed("ingest"),
                                                settings.live.max_records))
         app.include_router(build_outcomes_router(self.store_outcomes, self.unknown_pids, allowed("outcomes"),
@@ -315,9 +336,10 @@ class LeadScoring:
 
     # ---- portraits for sales ------------------------------------------------------------
 
-    @app.get("/portrait/{pid}", tags=["portraits"], response_model=Portrait,
+    @app.get(PORTRAIT_ROUTE, tags=["portraits"], response_model=Portrait,
              responses={200: {"content": {"text/html": {}}}})
-    def portrait(self, pid: str, request: Request, who: Annotated[Caller, Depends(caller)],
+    def portrait(self, pid: Annotated[str, Path(max_length=MAX_PID, description="The person (PID).")],
+                 request: Request, who: Annotated[Caller, Depends(caller)],
                  pii: Annotated[str, Query(pattern="^(masked|full)$",
                                            description="`full` shows email and phone unmasked, "
                                                        "for roles allowed to (audited)")] = "masked",
@@ -325,7 +347,8 @@ class LeadScoring:
                                                      description="json or html (default: by the "
                                                                  "Accept header)")] = None):
         """A person's profile, company and group, timeline, score history, current score with
-        reasons, and engaged colleagues. Sales see their own accounts only. Every answer to a
+        reasons, and engaged colleagues. Sales see their own accounts only, and the people of
+        those only; another rep's PID is answered as an unknown one (404). Every answer to a
         known caller, refusals included, is audited."""
         def refuse(status: int, message: str) -> HTTPException:
             self.audit.record(who, "portrait", pid, status, [])
@@ -339,13 +362,16 @@ class LeadScoring:
             raise refuse(403, f"role {who.role!r} may not see personal data in full: ask without pii=full")
         try:
             if not who.may_see_account_of(self.portraits.owner(pid)):
-                raise refuse(403, f"{pid} belongs to an account you do not own: sales see their own "
-                                  "accounts only")
+                # the unknown pid's answer, word for word: a rep must not learn which PIDs exist
+                self.audit.record(who, "portrait", pid, 404, [], {"refused": "an account the caller "
+                                                                             "does not own"})
+                raise HTTPException(404, str(UnknownPerson(pid)))
             scored, _ = self._score_items([ScoreRequest(pid=pid)], trigger="portrait")
             current = ScoreResponse.model_validate(scored[0][1]) if scored else None
-            result = self.portraits.portrait(pid, current, reveal_pii=pii == "full")
+            result = self.portraits.portrait(pid, current, reveal_pii=pii == "full",
+                                             visible_to=who.account_scope)
         except UnknownPerson:
-            raise refuse(404, f"unknown pid {pid!r}: no such person in the middle layer") from None
+            raise refuse(404, str(UnknownPerson(pid))) from None
         except PortraitUnavailable as error:
             raise refuse(503, f"portraits are unavailable for a moment: {error}") from None
         self.audit.record(who, "portrait", pid, 200, result.fields_read())
@@ -392,6 +418,15 @@ async def score(request: ScoreRequest, who: Annotated[Caller, Depends(allowed("s
     return JSONResponse(results[0][1])  # the scorer's own record, in ScoreResponse's shape
 
 
+@app.get("/metrics", tags=["operations"], response_class=PlainTextResponse,
+         dependencies=[Depends(_metrics_reader)])
+def metrics() -> PlainTextResponse:
+    """Prometheus metrics: requests and their durations by method, route template and status."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return PlainTextResponse(exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
 def _set_key_cookie(response: Response, request: Request, key: str, max_age: int) -> None:
     """The sign-in cookie. A page framed by another site (the segment builder in a CRM) only
     gets a partitioned, SameSite=None cookie, which must be Secure: https, or loopback, which
@@ -421,17 +456,6 @@ def _prefers_html(request: Request) -> bool:
     return "text/html" in accept and "application/json" not in accept.split(",")[0]
 
 
-@app.exception_handler(RequestValidationError)
-async def _invalid_request(request: Request, error: RequestValidationError):
-    """FastAPI's 422; for an ingest call, only the errors of the body's own shape (one
-    record or a list: serving/ingest.py)."""
-    if request.url.path.startswith("/ingest/"):
-        from leadscore.serving.ingest import errors_of_the_shape_sent
-
-        error = RequestValidationError(errors_of_the_shape_sent(error.errors(), error.body), body=error.body)
-    return await request_validation_exception_handler(request, error)
-
-
 @app.exception_handler(HTTPException)
 async def _http_error(request: Request, error: HTTPException):
     """Browsers asking for a page without a key go to the sign-in page; APIs get JSON."""
@@ -442,3 +466,18 @@ async def _http_error(request: Request, error: HTTPException):
     return JSONResponse({"detail": error.detail}, status_code=error.status_code,
                         headers=getattr(error, "headers", None))
 
+
+@app.exception_handler(RequestValidationError)
+async def _invalid_request(request: Request, error: RequestValidationError):
+    """FastAPI's 422; for a portrait asked by a known caller also audited, like every other
+    answer of that route (the pid as the audit log caps it); for an ingest call only the
+    errors of the body's own shape (one record or a list: serving/ingest.py)."""
+    who = getattr(request.state, "caller", None)
+    if who is not None and getattr(request.scope.get("route"), "path", None) == PORTRAIT_ROUTE:
+        service = await _current_service()
+        service.audit.record(who, "portrait", request.path_params.get("pid"), 422)
+    if request.url.path.startswith("/ingest/"):
+        from leadscore.serving.ingest import errors_of_the_shape_sent
+
+        error = RequestValidationError(errors_of_the_shape_sent(error.errors(), error.body), body=error.body)
+    return await request_validation_exception_handler(request, error)

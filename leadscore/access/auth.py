@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadscore.config import load_yaml
 
-PERMISSIONS = ("score", "portrait", "segments", "ingest", "outcomes")
+PERMISSIONS = ("score", "portrait", "segments", "ingest", "outcomes", "metrics")
 COOKIE = "leadscore_key"
 
 
@@ -80,6 +80,11 @@ class Caller:
         if permission not in self.can:
             raise AuthError(403, f"role {self.role!r} may not use {permission} endpoints "
                                  f"(it may use: {', '.join(sorted(self.can)) or 'nothing'})")
+
+    @property
+    def account_scope(self) -> str | None:
+        """The rep whose accounts alone this caller may see (a sales rep's own id); None: every account."""
+        return self.employee_id if self.own_accounts_only else None
 
     def may_see_account_of(self, owner_rep_id: str | None) -> bool:
         return not self.own_accounts_only or (owner_rep_id is not None

@@ -25,7 +25,11 @@ Decisions:
 - **Colleagues**: other people of the same company with engagement in the 90 days before
   "now", most engaged first; people at the other companies of the same group apart
   (`group_colleagues`); at most `max_colleagues` each. Their contacts are **always
-  masked**: a reveal is granted and audited for the portrait's person only.
+  masked**: a reveal is granted and audited for the portrait's person only. A sales rep
+  (`visible_to`) is listed only the people of the accounts they own (each colleague's owner
+  decided as `owner`'s): a group's sister company belongs to another rep as often as not.
+  The companies' engaged-people counts stay whole: numbers, no one named. So do the
+  account's opportunities: those of another rep's person are left out.
 - **PII**: the person's email and phone are masked unless `reveal_pii=True`, and so is any
   email address inside an event's properties (tracking links often carry the recipient's).
 """
@@ -148,7 +152,7 @@ FROM interaction WHERE pid IS NULL AND list_contains($cookies, cookie_id)
 # Engaged people of the person's company and of the other companies of its group.
 _ENGAGED_SQL = """
 WITH scope AS (
-    SELECT cid, name FROM company WHERE cid = $cid OR ($eid IS NOT NULL AND eid = $eid)
+    SELECT cid, name, owner_rep_id FROM company WHERE cid = $cid OR ($eid IS NOT NULL AND eid = $eid)
 ), engaged AS (
     SELECT i.pid, count(*) AS n, max(i.event_time) AS last_at,
            arg_max(i.event_type, i.event_time) AS last_type
@@ -158,7 +162,7 @@ WITH scope AS (
     GROUP BY i.pid
 )
 SELECT p.pid, p.name, p.title, p.seniority, p.department, p.email, p.phone, p.cid, s.name AS company_name,
-       e.n, e.last_at, e.last_type
+       coalesce(s.owner_rep_id, p.owner_rep_id) AS owner_rep_id, e.n, e.last_at, e.last_type
 FROM engaged e JOIN person p ON p.pid = e.pid JOIN scope s ON s.cid = p.cid
 ORDER BY e.n DESC, e.last_at DESC, p.pid
 """
@@ -170,8 +174,8 @@ FROM company WHERE eid = $eid AND cid <> $cid ORDER BY name, cid
 
 _OPPORTUNITY_SQL = """
 SELECT o.opportunity_id, o.pid, p.name AS contact_name, o.opportunity_created_at, o.stage, o.won_at,
-       o.closed_at, o.amount_usd
-FROM outcome o LEFT JOIN person p ON p.pid = o.pid
+       o.closed_at, o.amount_usd, coalesce(pc.owner_rep_id, p.owner_rep_id) AS owner_rep_id
+FROM outcome o LEFT JOIN person p ON p.pid = o.pid LEFT JOIN company pc ON pc.cid = p.cid
 WHERE o.pid = $pid OR ($cid IS NOT NULL AND o.cid = $cid)
 ORDER BY o.opportunity_created_at DESC NULLS LAST, o.opportunity_id
 """
@@ -271,13 +275,16 @@ class PortraitReader:
                                                    {"pids": pids}).fetchall()}
         return found | set(self.live.people(set(pids) - found))
 
-    def portrait(self, pid: str, score: ScoreResponse | None = None, reveal_pii: bool = False) -> Portrait:
-        """The whole portrait of `pid`; PII masked unless `reveal_pii`. UnknownPerson if none."""
+    def portrait(self, pid: str, score: ScoreResponse | None = None, reveal_pii: bool = False,
+                 visible_to: str | None = None) -> Portrait:
+        """The whole portrait of `pid`; PII masked unless `reveal_pii`. UnknownPerson if none.
+        With `visible_to` (a sales rep's employee id) the colleagues listed are only people of
+        that rep's accounts."""
         with self._middle() as con:
             read = self._read(con, pid)
         row = read.person
         timeline = _timeline(read.events, set(self.passive), reveal_pii)
-        same, elsewhere = _colleagues(read.engaged, pid, row["c_cid"])
+        same, elsewhere = _colleagues(_visible(read.engaged, visible_to), pid, row["c_cid"])
         people_at = Counter(e["cid"] for e in read.engaged)
         return Portrait(
             pid=pid, generated_at=datetime.now(UTC), world_now=read.now, owner_rep_id=row["owner_rep_id"],
@@ -285,7 +292,7 @@ class PortraitReader:
             company=_company(row, people_at), group=_group(row, read.group, people_at),
             tags=[Tag(**t) for t in self.tags.rows(pid)],
             engagement=_engagement(timeline, read.now), timeline=timeline,
-            opportunities=[_opportunity(o, pid) for o in read.opportunities],
+            opportunities=[_opportunity(o, pid) for o in _visible(read.opportunities, visible_to)],
             outcomes=self._outcomes(pid),
             score_history=[_score_point(h) for h in self.history.rows(pid) if h.get("scored_at") is not None]
             + [_served_point(h) for h in self.score_log.read([pid]).to_dict("records")],
@@ -401,6 +408,12 @@ def _colleagues(engaged: list[dict], pid: str, cid: str | None) -> tuple[list[Co
     """The engaged people other than `pid`: (at the company `cid`, at the group's other companies)."""
     mates = [_colleague(e) for e in engaged if e["pid"] != pid]
     return [c for c in mates if c.cid == cid], [c for c in mates if c.cid != cid]
+
+
+def _visible(rows: list[dict], rep: str | None) -> list[dict]:
+    """The rows that name no one or a person of an account `rep` owns; all when no rep is named.
+    (A company without an owner leaves each of its people to their own rep.)"""
+    return rows if rep is None else [r for r in rows if r["pid"] is None or r["owner_rep_id"] == rep]
 
 
 def _colleague(e: dict) -> Colleague:

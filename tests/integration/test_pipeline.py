@@ -120,6 +120,17 @@ def test_live_service_scores_a_pid_with_reasons(world, service):
     assert body["interest_score"] >= max(answer["interest_score"] for answer in quiet)
 
 
+def test_live_metrics_count_every_workers_requests_by_route_behind_a_key(service):
+    pids = [f"P-METRICS-{i}" for i in range(6)]  # unknown: 404s, spread over the workers
+    for pid in pids:
+        httpx.get(f"{service}/portrait/{pid}", headers={"X-API-Key": "demo-admin-key"}, timeout=30)
+    assert httpx.get(f"{service}/metrics", timeout=10).status_code == 401
+    text = httpx.get(f"{service}/metrics", headers={"X-API-Key": "demo-metrics-key"}, timeout=10).text
+    served = 'leadscore_http_requests_total{endpoint="/portrait/{pid}",method="GET",status="404"}'
+    assert float(next(line for line in text.splitlines() if line.startswith(served)).split()[-1]) == 6
+    assert "P-METRICS" not in text
+
+
 def test_live_service_says_unknown_pid_is_unknown(service):
     response = httpx.post(f"{service}/score", json={"pid": "P-NOT-A-PERSON"}, headers=CRM, timeout=30)
     assert response.status_code == 404

@@ -24,6 +24,7 @@ from fastapi import Cookie, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, RedirectResponse
 from playwright.sync_api import expect, sync_playwright
 
+from leadscore.access.audit import AuditLog
 from leadscore.access.auth import Caller
 from leadscore.config import load_settings
 from leadscore.local_servers import free_port
@@ -80,7 +81,7 @@ def served(tmp_path_factory):
     engine = SegmentEngine(load_settings(PROJECT_ROOT / "config" / "leadscore.yaml").with_data_dir(data_dir))
     port = free_port()
     app = FastAPI()
-    app.include_router(build_router(engine, guard))
+    app.include_router(build_router(engine, guard, AuditLog(data_dir.parent / "audit.jsonl")))
     builder = quote(f"/segments/page?parent_origin=http://localhost:{port}")
     app.get("/login")(login)
     app.get("/host")(lambda: HTMLResponse(_host_page(f"http://127.0.0.1:{port}/login?next={builder}")))

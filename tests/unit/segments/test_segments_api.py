@@ -10,6 +10,7 @@ from fastapi import FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
 from segments_tiny_world import SEED_MEMBERS
 
+from leadscore.access.audit import AuditLog
 from leadscore.access.auth import Caller
 from leadscore.segments.api import build_router
 from leadscore.segments.dsl import examples
@@ -29,9 +30,14 @@ def guard(x_api_key: str | None = Header(None)) -> Caller:
 
 
 @pytest.fixture
-def client(own_engine) -> TestClient:
+def audit(tmp_path) -> AuditLog:
+    return AuditLog(tmp_path / "audit.jsonl")
+
+
+@pytest.fixture
+def client(own_engine, audit) -> TestClient:
     app = FastAPI()
-    app.include_router(build_router(own_engine, guard))
+    app.include_router(build_router(own_engine, guard, audit))
     return TestClient(app, headers={"X-API-Key": "marketer-key"})
 
 
@@ -67,6 +73,22 @@ def test_save_list_get_export(client):
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert {row["pid"] for row in rows} == SEED_MEMBERS
     assert "alice@acme.com" not in export.text
+
+
+def test_previews_and_exports_are_audited_with_their_answer_and_the_members_shown(client, audit):
+    preview = client.post("/segments/preview", params={"limit": 2}, json={**SEED, "name": "seed"})
+    saved = client.post("/segments", json=SEED).json()["id"]
+    client.get(f"/segments/{saved}/export")
+    client.get("/segments/seg_000000000000/export")
+    client.post("/segments/preview", json={"where": {"kind": "event", "event_type": "email_opn"}})
+    client.post("/segments/count", json=SEED)  # a count shows no one: not audited
+    entries = audit.entries()
+    assert [(e["action"], e["status"], e["employee_id"]) for e in entries] == [
+        ("segment_preview", 200, "E0100"), ("segment_export", 200, "E0100"),
+        ("segment_export", 404, "E0100"), ("segment_preview", 400, "E0100")]
+    assert entries[0]["detail"] == {"segment": "seed",
+                                    "members": [m["pid"] for m in preview.json()["members"]]}
+    assert "email:masked" in entries[0]["fields"] and entries[1]["detail"] == {"segment_id": saved}
 
 
 def test_a_segment_the_data_does_not_hold_is_a_400_naming_it(client):
@@ -134,9 +156,9 @@ def _requests(app: FastAPI):
 
 
 @pytest.mark.parametrize("key, status", [(None, 401), ("crm-key", 403)])
-def test_every_route_depends_on_the_guard(own_engine, key, status):
+def test_every_route_depends_on_the_guard(own_engine, audit, key, status):
     app = FastAPI()
-    app.include_router(build_router(own_engine, guard))
+    app.include_router(build_router(own_engine, guard, audit))
     client = TestClient(app)
     requests = list(_requests(app))
     assert len(requests) == 8  # count, preview, save, list, vocabulary, page, get, export

@@ -109,6 +109,8 @@ def _build_world(data: Path) -> None:
         ("OP1", "P1", "C1", _ago(250), "open", 10000.0),
         ("OP2", "P2", "C1", _ago(100), "lost", 20000.0),
         ("OP3", "P4", "C2", _ago(50), "open", 30000.0),
+        ("OP4", "P9", "C3", _ago(20), "open", 5000.0),  # Lonely Ltd has no owner: P9 is not R5's
+        ("OP5", None, "C3", _ago(30), "open", 7000.0),  # the account's, with no contact
     ])
     con.close()
     (data / "features").mkdir()
@@ -258,6 +260,21 @@ def test_colleagues_same_company_engaged_most_first(reader: PortraitReader) -> N
     assert portrait.colleagues[1].phone == "139****1111"
     assert [c.pid for c in portrait.group_colleagues] == ["P4"]
     assert portrait.group_colleagues[0].company_name == "Acme East"
+
+
+def test_a_reps_portrait_names_no_one_of_another_reps_account(reader: PortraitReader) -> None:
+    portrait = reader.portrait("P1", visible_to="R1")  # P4 works at Acme East, R2's account
+    assert [c.pid for c in portrait.colleagues] == ["P8", "P2"]
+    assert portrait.group_colleagues == [] and portrait.group_colleagues_total == 0
+    assert "P4" not in portrait.model_dump_json() and "Eve" not in portrait.model_dump_json()
+    east = portrait.group.companies[0]
+    assert east.name == "Acme East" and east.engaged_people_90d == 1  # a number, no one named
+    assert [c.pid for c in reader.portrait("P1").group_colleagues] == ["P4"]  # every account
+
+
+def test_a_reps_portrait_shows_no_opportunity_of_another_reps_person(reader: PortraitReader) -> None:
+    assert [o.opportunity_id for o in reader.portrait("P5", visible_to="R5").opportunities] == ["OP5"]
+    assert [o.opportunity_id for o in reader.portrait("P5").opportunities] == ["OP4", "OP5"]
 
 
 def test_colleagues_capped(world: Settings) -> None:
