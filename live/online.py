@@ -93,8 +93,9 @@ class OnlineUpdater:
         written per person view (colleagues' `person_account` rows included).
 
         A person's engagement changes the buying-committee counts (`person_account`) of
-        everyone at their company and its group: when a target company's count of engaged
-        people differs from the one online, those colleagues' rows are written too.
+        everyone at their company and its group: when the count of engaged people of a company
+        in the group differs from the one online, the colleagues' rows that changed are
+        written too, with the group's company rows.
 
         Two workers touching one person (or company) at once may write in the opposite order
         to the one they read in, and the online store keeps the last write. So a worker's
