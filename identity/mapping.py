@@ -10,6 +10,7 @@ the model then learns nothing from them instead of failing.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 ROLES = (
     "given_name", "surname", "full_name", "date_of_birth", "street_number", "address_1",
     "address_2", "locality", "region", "postcode", "email", "phone", "company", "title", "exact_id",
+    "gender", "occupation", "birth_place",
 )
 # Columns derived from the roles, for blocking (phonetic codes, order-free name keys).
 DERIVED = ("given_name_sdx", "surname_sdx", "name_key", "name_sdx_key")
@@ -48,14 +50,23 @@ class TableMapping:
 
     @classmethod
     def from_config(cls, raw: dict[str, Any]) -> TableMapping:
-        unknown = set(raw.get("columns", {})) - set(ROLES)
+        unknown = sorted(set(raw.get("columns", {})) - set(ROLES))
         if unknown:
-            raise ValueError(f"unknown role(s) {sorted(unknown)} in mapping; known roles: {ROLES}")
+            raise ValueError(f"unknown role(s) in the mapping's columns: {_with_suggestions(unknown)}. "
+                             f"The roles are: {', '.join(ROLES)}. Leave out a column no role fits.")
         return cls(
             columns={role: col for role, col in raw.get("columns", {}).items() if col},
             record_id=raw.get("record_id"),
             date_of_birth_format=raw.get("date_of_birth_format", "%Y-%m-%d"),
         )
+
+
+def _with_suggestions(unknown: list[str]) -> str:
+    """'gendre (did you mean gender?), hobby': each unknown role with its nearest known one."""
+    def one(role: str) -> str:
+        close = difflib.get_close_matches(role, ROLES, n=1)
+        return f"{role} (did you mean {close[0]}?)" if close else role
+    return ", ".join(map(one, unknown))
 
 
 def load_mapping(path: Path) -> TableMapping:
@@ -191,7 +202,8 @@ def standardise_table(
     table = table.join(_names(frame, mapping, rules))
     raw = {role: _role(frame, mapping, role) for role in ROLES}
     table["date_of_birth"] = date_of_birth(raw["date_of_birth"], mapping.date_of_birth_format)
-    for text_role in ("street_number", "address_1", "address_2", "locality", "region", "title"):
+    for text_role in ("street_number", "address_1", "address_2", "locality", "region", "title",
+                      "gender", "occupation", "birth_place"):
         table[text_role] = free_text(raw[text_role])
     table["postcode"], table["exact_id"] = compact_code(raw["postcode"]), compact_code(raw["exact_id"])
     table["email"], table["phone"] = std.email(raw["email"], rules), std.phone(raw["phone"], rules)

@@ -9,8 +9,10 @@ identity/mapping.py, so one model describes any person table.
 
 Training is unsupervised: u (how often non-matches agree) from random pairs,
 m (how often matches agree) by expectation maximisation, the prior from a few
-near-certain deterministic rules. Pairs come only from the blocking rules, which
-keeps the work near-linear in the number of records.
+near-certain deterministic rules, or, when those find nothing in a user's table (their
+columns are not mapped), from the EM sessions' blocked pairs. Rules on columns a table
+leaves empty are set aside with a warning. Pairs come only from the blocking rules,
+which keeps the work near-linear in the number of records.
 
 The same model runs in process on DuckDB (the default) or, once the data outgrow
 one machine, on Spark (`backend: spark`); what differs between the two (SQL
@@ -37,7 +39,7 @@ from splink import comparison_library as cl
 from splink.blocking_rule_library import CustomRule
 
 from leadscore.identity.link import label_components
-from leadscore.identity.mapping import RECORD_ID
+from leadscore.identity.mapping import DERIVED, RECORD_ID, ROLES
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -280,17 +282,50 @@ def build_rule(rule: BlockingRule, backend: BackendConfig = DUCKDB) -> Any:
     return CustomRule(backend.fill(rule), sql_dialect=_SQL_DIALECT)
 
 
+def _populated(column: str, tables: Sequence[pd.DataFrame]) -> bool:
+    return all(column in table and table[column].notna().any() for table in tables)
+
+
 def active_comparisons(config: ModelConfig, tables: Sequence[pd.DataFrame]) -> list[dict[str, Any]]:
     """Comparisons whose columns hold some value in every table: a role a table does not
     map (email in FEBRL) carries no evidence and would leave its levels untrainable."""
-    def present(column: str) -> bool:
-        return all(column in table and table[column].notna().any() for table in tables)
-
-    active = [spec for spec in config.comparisons if all(map(present, comparison_columns(spec)))]
+    active = [spec for spec in config.comparisons
+              if all(_populated(column, tables) for column in comparison_columns(spec))]
     skipped = sorted({spec["name"] for spec in config.comparisons} - {spec["name"] for spec in active})
     if skipped:
         logger.info("comparisons skipped, their columns are empty: %s", skipped)
     return active
+
+
+_STANDARD_COLUMN = re.compile(r"\b(" + "|".join(sorted((*ROLES, *DERIVED), key=len, reverse=True)) + r")\b")
+
+
+def rule_columns(rule: BlockingRule) -> set[str]:
+    """Standardised columns a blocking rule reads (named in its parts or its SQL)."""
+    text = " ".join(rule) if isinstance(rule, list) else rule
+    return set(_STANDARD_COLUMN.findall(text))
+
+
+def usable_rules(rules: Sequence[BlockingRule], tables: Sequence[pd.DataFrame],
+                 purpose: str) -> list[BlockingRule]:
+    """The rules whose columns hold values in every table; the others (on roles the
+    tables do not map) could only find nothing, and are set aside with a warning."""
+    usable = [rule for rule in rules if all(_populated(column, tables) for column in rule_columns(rule))]
+    unusable = [rule for rule in rules if rule not in usable]
+    if unusable:
+        logger.warning("%s set aside, their columns are empty in the table(s): %s", purpose, unusable)
+    return usable
+
+
+def unused_roles(config: ModelConfig, tables: Sequence[pd.DataFrame]) -> list[str]:
+    """Roles that hold values but that no comparison and no blocking rule reads: evidence
+    the model ignores (a mapped `email` with no email comparison)."""
+    read = set().union(*(comparison_columns(spec) for spec in config.comparisons),
+                       *(rule_columns(rule) for rule in config.blocking_rules))
+    derived_from = {"full_name": {"given_name", "surname"}}
+    for column in list(read):
+        read |= derived_from.get(column, set())
+    return [role for role in ROLES if role not in read and _populated(role, tables)]
 
 
 def build_settings(config: ModelConfig, tables: Sequence[pd.DataFrame]) -> SettingsCreator:
@@ -342,24 +377,68 @@ def _register(tables: Sequence[pd.DataFrame], backend: BackendConfig) -> list[An
             for table, name in zip(tables, SOURCES, strict=False)]
 
 
+def _linker(tables: Sequence[pd.DataFrame], config: ModelConfig) -> Linker:
+    frames = _register(tables, config.backend)
+    return Linker(frames if len(frames) == 2 else frames[0], build_settings(config, tables),
+                  log_level=None)
+
+
+def _prior(linker: Linker) -> float:
+    return linker.misc.save_model_to_json()["probability_two_random_records_match"]
+
+
+def _em_rules(config: ModelConfig, tables: Sequence[pd.DataFrame]) -> list[BlockingRule]:
+    """The configured EM rules that can find pairs, else the first three blocking rules
+    that can; none at all is an error that says what to map."""
+    rules = (usable_rules(config.training.em_rules, tables, "EM training rules")
+             or usable_rules(config.blocking_rules, tables, "blocking rules")[:3])
+    if not rules:
+        raise ValueError(
+            "no blocking rule reads a column the table(s) fill in, so no pair can be compared: "
+            f"map the roles the rules use ({sorted(set().union(*map(rule_columns, config.blocking_rules)))})"
+            " or add blocking rules on the mapped roles under model.blocking_rules")
+    return rules
+
+
 def fit(tables: Sequence[pd.DataFrame], config: ModelConfig) -> Linker:
     """A trained Splink linker for one table (dedupe) or two (link), standardised by
-    `mapping.standardise_table`. The seed makes the u sample, hence the model, repeatable."""
-    frames = _register(tables, config.backend)
-    linker = Linker(frames if len(frames) == 2 else frames[0], build_settings(config, tables),
-                    log_level=None)
+    `mapping.standardise_table`. The seed makes the u sample, hence the model, repeatable.
+
+    The prior comes from the deterministic rules when they find pairs; when none can
+    (their columns are not mapped) or they find none, each EM session derives it from its
+    blocked pairs instead (Splink's `populate_probability_two_random_records_match_from_
+    trained_values`), starting from Splink's default."""
     training = config.training
-    if training.prior_rules:
+    em_rules = _em_rules(config, tables)
+    prior_rules = usable_rules(training.prior_rules, tables, "deterministic rules for the prior")
+    linker = _linker(tables, config)
+    prior_from_em = not prior_rules
+    if prior_rules:
         linker.training.estimate_probability_two_random_records_match(
-            [build_rule(rule, config.backend) for rule in training.prior_rules],
-            recall=training.prior_recall)
+            [build_rule(rule, config.backend) for rule in prior_rules], recall=training.prior_recall)
+        if _prior(linker) <= 0:  # unusable: a zero prior forbids every match
+            prior_from_em, linker = True, _linker(tables, config)
+    if prior_from_em:
+        logger.warning("the deterministic rules found no matching pair: the prior is estimated "
+                       "from the EM sessions' blocked pairs instead")
     linker.training.estimate_u_using_random_sampling(
         max_pairs=training.u_max_pairs, seed=training.u_seed, num_chunks=training.u_num_chunks,
         min_count_per_level=training.u_min_count_per_level)
-    for rule in training.em_rules:
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            build_rule(rule, config.backend),
-            estimate_without_term_frequencies=training.em_without_term_frequencies)
+    for rule in em_rules:
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                build_rule(rule, config.backend),
+                estimate_without_term_frequencies=training.em_without_term_frequencies,
+                populate_probability_two_random_records_match_from_trained_values=prior_from_em)
+        except ValueError as error:
+            if "m_probability" not in str(error):
+                raise
+            raise ValueError(
+                f"EM training blocked on {rule} found a comparison level that never occurs between "
+                "matching records, so its weight would be minus infinity (Splink: "
+                f"{error}). Usually a column that never differs between duplicates in this table "
+                "(a gender, a birth place) compared with an `else` level: drop that comparison, or "
+                "train on a table where it varies") from error
     return linker
 
 
@@ -412,7 +491,15 @@ def _nodes(pairs: pd.DataFrame, link: bool) -> tuple[pd.Series, pd.Series]:
 
 
 def _split_oversized(labels: np.ndarray, edges: pd.DataFrame, config: ClusterConfig) -> np.ndarray:
-    """Re-cluster components above max_cluster_size with ever stricter edges."""
+    """Re-cluster components above max_cluster_size with ever stricter edges, saying so:
+    a true group larger than the cap (a family, a shared office) is cut too."""
+    sizes = np.bincount(labels)
+    oversized = sizes[sizes > config.max_cluster_size]
+    if len(oversized):
+        logger.warning("%d group(s) of more than max_cluster_size (%d) records were split with stricter "
+                       "thresholds %s (the largest had %d records); if such groups are real in your data, "
+                       "raise model.clustering.max_cluster_size", len(oversized), config.max_cluster_size,
+                       list(config.stricter_thresholds), oversized.max())
     for stricter in config.stricter_thresholds:
         sizes = np.bincount(labels)
         big = sizes[labels] > config.max_cluster_size
@@ -488,7 +575,7 @@ def explain_pair(linker: Linker, record_a: Mapping[str, Any], record_b: Mapping[
 
 
 def _prior_weight(linker: Linker) -> float:
-    prior = linker.misc.save_model_to_json()["probability_two_random_records_match"]
+    prior = _prior(linker)
     return math.log2(prior / (1 - prior))
 
 

@@ -91,9 +91,20 @@ def identity_match(
                                             "config/mappings/febrl.yaml.", exists=True)],
     tables: Annotated[list[Path], typer.Argument(help="One table (dedupe) or two (link); CSV or "
                                                  "Parquet.", exists=True)],
-    out: Annotated[Path, typer.Option(help="Where to write the clusters (CSV).")] = Path("clusters.csv"),
+    out: Annotated[Path, typer.Option(help="Where to write the clusters (CSV); the pairs and the "
+                                      "threshold report go beside it (NAME.pairs.csv, "
+                                      "NAME.thresholds.csv).")] = Path("clusters.csv"),
+    threshold: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Match probability at which pairs join a cluster (default: the "
+                               "mapping's model.clustering.threshold); the report shows others.")] = None,
+    min_probability: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Pairs written to NAME.pairs.csv score at least this.")] = 0.01,
 ) -> None:
-    """Resolve any person table, or link two, with the probabilistic matcher (Splink)."""
+    """Resolve any person table, or link two, with the probabilistic matcher (Splink): clusters,
+    scored pairs, and a report of what each threshold would give."""
+    from dataclasses import replace
+
+    from leadscore.identity import match_report
     from leadscore.identity import probabilistic as prob
     from leadscore.identity.mapping import load_mapping, standardise_table
     from leadscore.identity.resolve import rules_from_settings
@@ -101,12 +112,37 @@ def identity_match(
     if len(tables) not in (1, 2):
         raise typer.BadParameter("give one table to deduplicate or two to link")
     settings: Settings = ctx.obj
-    table_mapping, config = load_mapping(mapping), prob.load_model_config(mapping)
+    try:
+        table_mapping, config = load_mapping(mapping), prob.load_model_config(mapping)
+    except (ValueError, KeyError) as error:
+        raise typer.BadParameter(str(error), param_hint="MAPPING") from None
+    clustering = replace(config.clustering, threshold=config.clustering.threshold if threshold is None
+                         else threshold)
+    config = replace(config, threshold=min(min_probability, clustering.threshold), clustering=clustering)
     rules = rules_from_settings(settings).standardise
     with step(f"{'linking' if len(tables) == 2 else 'deduplicating'} {', '.join(map(str, tables))}"):
-        frames = [standardise_table(_read_table(path), table_mapping, rules, path.name)
-                  for path in tables]
-        pairs, clusters, _ = prob.resolve(frames, config)
+        try:
+            frames = [standardise_table(_read_table(path), table_mapping, rules, path.name)
+                      for path in tables]
+            pairs, clusters, _ = prob.resolve(frames, config)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="MAPPING") from None
+    for role in prob.unused_roles(config, frames):
+        example = f"{{name: {role}, levels: [{{missing: {role}}}, {{exact: {role}}}, else]}}"
+        console.print(f"[yellow]warning:[/yellow] the mapped role {role!r} is read by no comparison and no "
+                      f"blocking rule, so it is not used as evidence: add one under model.comparisons, "
+                      f"e.g. {example}", soft_wrap=True)
+    link = len(tables) == 2
+    report = match_report.threshold_report(pairs, prob.record_keys(frames), clustering, link,
+                                           sorted({*match_report.THRESHOLDS, clustering.threshold}))
+    pairs_out, report_out = out.with_suffix(".pairs.csv"), out.with_suffix(".thresholds.csv")
     clusters.to_csv(out, index=False)
-    console.print(f"  {len(pairs):,} matching pairs, {clusters['cluster_id'].nunique():,} clusters "
-                  f"of {len(clusters):,} records -> {out}", soft_wrap=True)
+    pairs.to_csv(pairs_out, index=False)
+    report.to_csv(report_out, index=False)
+    console.print(frame_table("pairs per match probability", match_report.probability_histogram(pairs)))
+    console.print(frame_table(f"what each threshold gives (this run: {clustering.threshold})",
+                              report.set_index("threshold")))
+    kept = int((pairs["match_probability"] >= clustering.threshold).sum())
+    console.print(f"  {kept:,} matching pairs, {clusters['cluster_id'].nunique():,} clusters "
+                  f"of {len(clusters):,} records -> {out}; {len(pairs):,} scored pairs -> {pairs_out}; "
+                  f"report -> {report_out}", soft_wrap=True)

@@ -151,6 +151,38 @@ def test_oversized_cluster_is_split_on_stronger_edges():
     assert dict(zip(clusters["id"], clusters["cluster_id"], strict=True)) == {1: 1, 2: 1, 3: 3}
 
 
+def test_splitting_an_oversized_group_is_said_with_its_size(caplog):
+    pairs = pd.DataFrame({"id_l": [1, 2, 3], "id_r": [2, 3, 4], "match_weight": [9.0, 1.0, 9.0],
+                          "match_probability": [0.99, 0.6, 0.99]})
+    config = prob.ClusterConfig(threshold=0.5, max_cluster_size=3, stricter_thresholds=(0.9,))
+    with caplog.at_level(logging.WARNING):
+        prob.cluster(pairs, ids=[1, 2, 3, 4, 5], config=config)
+    assert "1 group(s) of more than max_cluster_size (3)" in caplog.text and "largest had 4" in caplog.text
+
+
+def test_rules_on_columns_a_table_leaves_empty_are_set_aside(caplog):
+    table = pd.DataFrame({"surname": ["a", "b"], "postcode": [None, None], "exact_id": [None, None]})
+    rules = [["surname"], ["substr(exact_id, 1, 4)"], "l.postcode = r.postcode", ["surname", "postcode"]]
+    assert prob.rule_columns(rules[1]) == {"exact_id"} and prob.rule_columns(rules[2]) == {"postcode"}
+    with caplog.at_level(logging.WARNING):
+        assert prob.usable_rules(rules, [table], "blocking rules") == [["surname"]]
+    assert "blocking rules set aside" in caplog.text
+
+
+def test_threshold_report_counts_pairs_and_groups_at_each_threshold():
+    from leadscore.identity.match_report import probability_histogram, threshold_report
+
+    pairs = pd.DataFrame({"id_l": [1, 2, 4], "id_r": [2, 3, 5], "match_weight": [9.0, 1.0, 3.0],
+                          "match_probability": [0.999, 0.6, 0.95]})
+    report = threshold_report(pairs, [1, 2, 3, 4, 5, 6], prob.ClusterConfig(), False, (0.5, 0.9, 0.99))
+    assert report.to_dict("records") == [
+        {"threshold": 0.5, "pairs": 3, "clusters": 3, "records_in_groups": 5, "largest_group": 3},
+        {"threshold": 0.9, "pairs": 2, "clusters": 4, "records_in_groups": 4, "largest_group": 2},
+        {"threshold": 0.99, "pairs": 1, "clusters": 5, "records_in_groups": 2, "largest_group": 2}]
+    histogram = probability_histogram(pairs)
+    assert histogram["pairs"].sum() == 3 and histogram.loc["0.9-1.0", "pairs"] == 2
+
+
 def test_cluster_in_link_mode_keeps_the_two_tables_apart():
     pairs = pd.DataFrame({"id_l": [1], "id_r": [1], "match_weight": [5.0], "match_probability": [0.97]})
     clusters = prob.cluster(pairs, 0.5, ids=[("left", 1), ("right", 1), ("right", 2)], link=True)
