@@ -1,7 +1,12 @@
-"""The feature catalog: names, types, descriptions and salesperson phrasing.
+"""The feature catalog: names, types, descriptions, salesperson phrasing and reason families.
 
 One place that the SQL builder, the Feast definitions, training and the
 explanations all read, so a feature is named and described once.
+
+A reason family is one behaviour or one trait (website visits over every window, the
+buying committee, the company): a score's reasons are told per family, with the family's
+contributions summed, so that the overlapping windows of one behaviour never read as two
+reasons pulling apart.
 """
 
 from __future__ import annotations
@@ -19,28 +24,31 @@ class FeatureSpec:
     phrase: str = ""  # how a reason reads; {value} is the feature value
     labels: tuple[str, str] | None = None  # for 0/1 flags: how 0 and 1 read
     zero_when_missing: bool = False  # a count: no row means nothing happened
+    family: str = ""  # the reason family (behaviour or trait) it belongs to; "" for its own
 
 
 FIT_FEATURES = [
     FeatureSpec("company_employees", "int", "Employees of the person's company (CRM account).",
-                "works at a company with {value} employees"),
+                "works at a company with {value} employees", family="firmographics"),
     FeatureSpec("company_employees_band", "string", "Employee band of the company.",
-                "company size band {value}"),
-    FeatureSpec("company_industry", "string", "Industry of the company.", "company industry: {value}"),
+                "company size band {value}", family="firmographics"),
+    FeatureSpec("company_industry", "string", "Industry of the company.", "company industry: {value}",
+                family="firmographics"),
     FeatureSpec("company_funding_stage", "string", "Funding stage of the company (seed .. public).",
-                "company funding stage: {value}"),
+                "company funding stage: {value}", family="firmographics"),
     FeatureSpec("company_revenue_usd", "float", "Annual revenue of the company in USD.",
-                "company revenue ${value}"),
+                "company revenue ${value}", family="firmographics"),
     FeatureSpec("group_companies", "int", "Companies in the person's group (EID).",
-                "part of a group of {value} companies"),
+                "part of a group of {value} companies", family="firmographics"),
     FeatureSpec("seniority", "string", "Seniority from the job title (c_level .. individual).",
-                "seniority: {value}"),
-    FeatureSpec("department", "string", "Department from the job title.", "department: {value}"),
+                "seniority: {value}", family="role"),
+    FeatureSpec("department", "string", "Department from the job title.", "department: {value}",
+                family="role"),
     FeatureSpec("is_decision_maker", "int", "1 if seniority is director or above.",
-                labels=("is not a decision maker", "is a decision maker (director or above)")),
+                labels=("is not a decision maker", "is a decision maker (director or above)"), family="role"),
     FeatureSpec("profile_completeness", "float",
                 "Share of profile fields known (email, phone, title, company, industry, size, funding).",
-                "profile {value:.0%} complete"),
+                "profile {value:.0%} complete", family="profile"),
 ]
 
 
@@ -49,10 +57,12 @@ FIT_FEATURES = [
 ACCOUNT_FEATURES = [
     FeatureSpec("company_people_engaged_30d", "int",
                 "People at the person's company (the person included) who engaged in the last 30 days.",
-                "{value} people at their company engaged in the last 30 days", zero_when_missing=True),
+                "{value} people at their company engaged in the last 30 days", zero_when_missing=True,
+                family="committee"),
     FeatureSpec("group_people_engaged_30d", "int",
                 "People across the person's group (EID) who engaged in the last 30 days.",
-                "{value} people across their group engaged in the last 30 days", zero_when_missing=True),
+                "{value} people across their group engaged in the last 30 days", zero_when_missing=True,
+                family="committee"),
 ]
 
 # The company entity's own views, for portraits and segments.
@@ -79,8 +89,14 @@ class InterestCatalog:
     windows: list[int]
     phrases: dict[str, str] = field(default_factory=dict)
     passive_event_types: list[str] = field(default_factory=list)  # not engagement
+    # Event kind ("web_visit"; "events" = any touch, "event" = any engagement's recency)
+    # -> reason family; a kind not listed is a family of its own.
+    families: dict[str, str] = field(default_factory=dict)
     trend_recent_days: int = 30
     trend_before_days: int = 90
+
+    def family(self, kind: str) -> str:
+        return self.families.get(kind, kind)
 
     def count_name(self, event_type: str, window: int) -> str:
         return f"{event_type}_{window}d"
@@ -94,29 +110,32 @@ class InterestCatalog:
         what = "any engagement" if kind == "event" else kind.replace("_", " ")
         return FeatureSpec(f"days_since_last_{kind}", "float",
                            f"Days since the last {what} before the feature time (missing if never).",
-                           f"last {what} {{value:.0f}} days ago")
+                           f"last {what} {{value:.0f}} days ago", family=self.family(kind))
 
     def specs(self) -> list[FeatureSpec]:
         specs = [
             FeatureSpec(self.count_name(kind, w), "int", self._count_description(kind, w),
                         self.phrases.get(kind, f"{kind} x{{n}} in {{w}} days").replace(
-                            "{n}", "{value}").replace("{w}", str(w)), zero_when_missing=True)
+                            "{n}", "{value}").replace("{w}", str(w)), zero_when_missing=True,
+                        family=self.family(kind))
             for kind in [*self.event_types, "events"] for w in self.windows
         ]
         recent, before = self.trend_recent_days, self.trend_before_days
         return specs + [self._recency(kind) for kind in ["event", *self.event_types]] + [
             FeatureSpec("distinct_channels_90d", "int", "Distinct channels used in the last 90 days.",
-                        "engaged on {value} channels in the last 90 days", zero_when_missing=True),
+                        "engaged on {value} channels in the last 90 days", zero_when_missing=True,
+                        family=self.family("events")),
             FeatureSpec("email_open_rate_90d", "float",
                         "Opens per email sent in the last 90 days (missing if none sent).",
-                        "opens {value:.0%} of marketing emails"),
+                        "opens {value:.0%} of marketing emails", family=self.family("email_open")),
             FeatureSpec("email_click_rate_90d", "float",
                         "Clicks per email sent in the last 90 days (missing if none sent).",
-                        "clicks {value:.0%} of marketing emails"),
+                        "clicks {value:.0%} of marketing emails", family=self.family("email_click")),
             FeatureSpec("engagement_trend", "float",
                         f"Engagement in the last {recent} days against the {before} days before, per "
                         f"{recent} days: (recent + 1) / (before * {recent}/{before} + 1); above 1 rising.",
-                        "engagement trend x{value:.1f} (last month against the quarter before)"),
+                        "engagement trend x{value:.1f} (last month against the quarter before)",
+                        family=self.family("events")),
         ]
 
 
@@ -126,6 +145,7 @@ def interest_catalog(features_config: dict, windows: list[int]) -> InterestCatal
         windows=sorted(windows),
         phrases=dict(features_config.get("event_phrases", {})),
         passive_event_types=list(features_config.get("passive_event_types", [])),
+        families=dict(features_config.get("event_families", {})),
     )
 
 
@@ -133,6 +153,11 @@ def settings_catalog(settings: Settings) -> InterestCatalog:
     """The interest catalog of a project: config/features.yaml and the configured windows."""
     return interest_catalog(load_yaml(settings.config_file("features.yaml")),
                             settings.features.windows_days)
+
+
+def family_labels(settings: Settings) -> dict[str, str]:
+    """Reason family -> how a reason names it (config/features.yaml's `family_labels`)."""
+    return dict(load_yaml(settings.config_file("features.yaml")).get("family_labels", {}))
 
 
 def scoring_specs(settings: Settings) -> list[FeatureSpec]:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from leadscore.config import Settings
-from leadscore.features.catalog import scoring_specs
+from leadscore.features.catalog import family_labels, scoring_specs
 from leadscore.scoring.registry import champion_version, load_champion
 from leadscore.serving.scorer import Scorer
 
@@ -46,7 +46,8 @@ class ChampionWatcher:
         if missing:
             raise ValueError(f"version {version} needs features the feature service does not serve: "
                              f"{missing}")
-        return Scorer(model, spec, version, specs, self.settings.serving.max_reasons)
+        return Scorer(model, spec, version, specs, self.settings.serving.max_reasons,
+                      family_labels(self.settings))
 
     def start(self) -> ChampionWatcher:
         self._thread.start()

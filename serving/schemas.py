@@ -46,10 +46,18 @@ class ItemError(BaseModel):
 
 
 class Reason(BaseModel):
-    feature: str = Field(description="Feature name in the feature service.")
+    feature: str = Field(description="Feature name in the feature service (for a family's reason, "
+                                     "the feature that moved the score most).")
+    family: str | None = Field(None, description="The behaviour or trait told (reason family of the "
+                                                 "feature catalog: website, email, buying committee, "
+                                                 "company, ...). No two reasons of one answer share a "
+                                                 "family (null in scores logged before families).")
+    features: list[str] | None = Field(None, description="The family's features the text tells "
+                                                         "(null for a single feature's reason).")
     text: str = Field(description="The reason in a salesperson's words.")
-    impact: float = Field(description="Contribution to the score, in the model's units "
-                                      "(log-odds for learned models, points for the rule baseline).")
+    impact: float = Field(description="Contribution to the score, in the model's units (log-odds "
+                                      "for learned models, points for the rule baseline); for a "
+                                      "family, the exact sum of its features' contributions.")
 
 
 class ScoreResponse(BaseModel):

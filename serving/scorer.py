@@ -36,6 +36,7 @@ from leadscore.scoring.parts import score_parts
 from leadscore.scoring.prepare import prepare
 from leadscore.scoring.spec import ScoringSpec
 from leadscore.scoring.tiers import tier_array
+from leadscore.serving.reasons import Families
 from leadscore.serving.treeshap import FastTreeShap
 
 Columns = Mapping[str, Sequence]
@@ -165,7 +166,8 @@ class Scorer:
     """Everything needed to turn feature values into explained scores, built once per model."""
 
     def __init__(self, model: BaseEstimator, spec: ScoringSpec, version: str,
-                 specs: list[FeatureSpec], max_reasons: int = 5):
+                 specs: list[FeatureSpec], max_reasons: int = 5,
+                 family_labels: Mapping[str, str] | None = None):
         if spec.horizon_days is None:
             raise ValueError(f"version {version} has no label horizon: it is not a lead model "
                              "(a flat table's model is trained and compared, not served)")
@@ -185,6 +187,8 @@ class Scorer:
         self._phrases: dict[tuple[str, object], str] = {}  # (feature, value) -> reason text
         self._categorical = set(self.features.categorical)
         self._categorical_at = [name in self._categorical for name in self.feature_names]
+        self.families = Families.of(self.feature_names, self.specs, family_labels or {})
+        self._family_at = [self.families.names[k] for k in np.argmax(self.families.matrix, axis=1)]
 
     @property
     def fast_path(self) -> bool:
@@ -199,37 +203,34 @@ class Scorer:
                           tier_array(parts, self.spec.tiers), path.contrib, path.values)
 
     def score_records(self, pids: Sequence[str | None], columns: Columns,
-                      feature_times: Sequence[str | None] | None = None) -> list[dict]:
+                      feature_times: Sequence[str | None] | None = None,
+                      detail: str = "behaviour") -> list[dict]:
         """One explained score per row, as plain JSON-ready records shaped like ScoreResponse:
         what batch scoring returns (no per-row validation: the values are the scorer's own).
-        The strongest reasons of all rows are picked with one sort; rows are then only lists."""
+        The strongest reasons of all rows are picked with one sort; rows are then only lists.
+        Reasons are families of features (serving/reasons.py), or with `detail="feature"`
+        single features."""
         n = len(pids)
         with _cyclic_gc_paused():  # a million small objects, no cycles among them
             result = self.evaluate(columns, n)
-            return self._records(pids, result, feature_times or [None] * n)
+            return self._records(pids, result, feature_times or [None] * n, detail)
 
     def _records(self, pids: Sequence[str | None], result: Evaluation,
-                 times: Sequence[str | None]) -> list[dict]:
-        n, k = len(pids), min(self.max_reasons, len(self.feature_names))
-        order = np.argsort(result.contrib, axis=1, kind="stable")
-        up, down = order[:, ::-1][:, :k], order[:, :k]
-        impact_up = np.take_along_axis(result.contrib, up, axis=1).round(4).tolist()
-        impact_down = np.take_along_axis(result.contrib, down, axis=1).round(4).tolist()
+                 times: Sequence[str | None], detail: str) -> list[dict]:
+        n = len(pids)
         numbers = self._numbers(result, n)
-        value_up = np.take_along_axis(numbers, up, axis=1).tolist()
-        value_down = np.take_along_axis(numbers, down, axis=1).tolist()
+        reasons = (self._family_reasons(result, numbers) if detail == "behaviour"
+                   else self._feature_reasons(result, numbers))
         probability = result.probability.round(6).tolist()
         score, fit = result.score.round(1).tolist(), result.fit_score.round(1).tolist()
         interest, tiers = result.interest_score.round(1).tolist(), result.tier.tolist()
-        up, down = up.tolist(), down.tolist()
         records = []
         for i in range(n):
             tier = str(tiers[i])
             records.append({
                 "pid": pids[i], "probability": probability[i], "score": score[i], "fit_score": fit[i],
                 "interest_score": interest[i], "tier": tier, "routing": self.routing[tier],
-                "reasons_up": self._reason_list(i, up[i], impact_up[i], value_up[i], result, True),
-                "reasons_down": self._reason_list(i, down[i], impact_down[i], value_down[i], result, False),
+                "reasons_up": reasons[i][0], "reasons_down": reasons[i][1],
                 "model_version": self.version, "model_kind": self.kind, "horizon_days": self.horizon_days,
                 "feature_timestamp": times[i]})
         return records
@@ -242,6 +243,24 @@ class Scorer:
                 numbers[:, j] = result.values[name]
         return numbers
 
+    def _strongest(self, contrib: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Columns of the k strongest contributions per row: (up, down)."""
+        k = min(self.max_reasons, contrib.shape[1])
+        order = np.argsort(contrib, axis=1, kind="stable")
+        return order[:, ::-1][:, :k], order[:, :k]
+
+    def _feature_reasons(self, result: Evaluation, numbers: np.ndarray) -> list[tuple[list, list]]:
+        """(up, down) reasons of each row, one per feature."""
+        up, down = self._strongest(result.contrib)
+        impact_up = np.take_along_axis(result.contrib, up, axis=1).round(4).tolist()
+        impact_down = np.take_along_axis(result.contrib, down, axis=1).round(4).tolist()
+        value_up = np.take_along_axis(numbers, up, axis=1).tolist()
+        value_down = np.take_along_axis(numbers, down, axis=1).tolist()
+        up, down = up.tolist(), down.tolist()
+        return [(self._reason_list(i, up[i], impact_up[i], value_up[i], result, True),
+                 self._reason_list(i, down[i], impact_down[i], value_down[i], result, False))
+                for i in range(len(up))]
+
     def _reason_list(self, i: int, features: list[int], impacts: list[float], numbers: list[float],
                      result: Evaluation, positive: bool) -> list[dict]:
         reasons = []
@@ -252,8 +271,28 @@ class Scorer:
             name = names[j]
             value = result.values[name][i] if categorical[j] else number
             text = phrases.get((name, value)) or self._text(name, value)
-            reasons.append({"feature": name, "text": text, "impact": impact})
+            reasons.append({"feature": name, "family": self._family_at[j], "text": text, "impact": impact})
         return reasons
+
+    def _family_reasons(self, result: Evaluation, numbers: np.ndarray) -> list[tuple[list, list]]:
+        """(up, down) reasons of each row, one per reason family (its features' sum)."""
+        sums = self.families.sums(result.contrib)
+        up, down = self._strongest(sums)
+        impact_up = np.take_along_axis(sums, up, axis=1).round(4).tolist()
+        impact_down = np.take_along_axis(sums, down, axis=1).round(4).tolist()
+        up, down = up.tolist(), down.tolist()
+        rows = []
+        for i in range(len(up)):
+            def text(j: int, i: int = i) -> str:
+                name = self.feature_names[j]
+                return self._text(name, result.values[name][i] if self._categorical_at[j] else numbers[i, j])
+            rows.append(tuple(
+                [self.families.reason(k, impact, result.contrib[i], text)
+                 for k, impact in zip(families, impacts, strict=True)
+                 if (impact > 0 if positive else impact < 0)]
+                for families, impacts, positive in ((up[i], impact_up[i], True),
+                                                    (down[i], impact_down[i], False))))
+        return rows
 
     def _text(self, feature: str, value: object) -> str:
         if self.kind == "rule_baseline":

@@ -20,7 +20,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import quote
 
 import bentoml
@@ -56,6 +56,11 @@ log = logging.getLogger(__name__)
 DIGEST_LOOKBACK_DAYS = 30  # a lead's tier and score before the day: its last within this
 MAX_PID = 64  # characters of a PID in a URL; ours have 11, a longer one is a 422
 PORTRAIT_ROUTE = "/portrait/{pid}"
+# `?reasons=feature`: one reason per feature, for data scientists; by default one per
+# behaviour (serving/reasons.py).
+ReasonDetail = Annotated[Literal["behaviour", "feature"], Query(
+    description="`behaviour` (default): one reason per behaviour or trait (reason family), its "
+                "features' contributions summed; `feature`: one reason per feature.")]
 app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
               description="Lead scores with reasons for the CRM, explained portraits for sales, "
                           "segments for marketing. Send your key as `X-API-Key`.")
@@ -205,8 +210,8 @@ class LeadScoring:
 
     # ---- scores for the CRM -------------------------------------------------------------
 
-    def _score_items(self, items: list[ScoreRequest], batch: bool = False, trigger: str = "score"
-                     ) -> tuple[list[tuple[int, dict]], list[ItemError]]:
+    def _score_items(self, items: list[ScoreRequest], batch: bool = False, trigger: str = "score",
+                     detail: str = "behaviour") -> tuple[list[tuple[int, dict]], list[ItemError]]:
         """(position, score record) of each item that could be scored, in request order, and
         the errors. PIDs take one online read for all, everything one matrix; only scores
         from online features count as MQL crossings."""
@@ -229,7 +234,7 @@ class LeadScoring:
         order = sorted(found)
         columns = {name: [found[i][0].get(name) for i in order] for name in scorer.feature_names}
         results = scorer.score_records([items[i].pid for i in order], columns,
-                                       [found[i][1] for i in order]) if order else []
+                                       [found[i][1] for i in order], detail) if order else []
         try:
             self.pusher.observe([result for result in results if result["pid"] is not None])
         except Exception:  # noqa: BLE001 - a crossing missed now is found at the next scoring
@@ -316,10 +321,12 @@ class LeadScoring:
     @app.post("/score_batch", tags=["scores"], response_model=BatchResponse,
               responses={413: {"description": "More items than serving.max_batch"}})
     def score_batch(self, request: BatchRequest, who: Annotated[Caller, Depends(allowed("score"))],
-                    within: Annotated[None, Depends(_batch_within_limit)]) -> JSONResponse:
+                    within: Annotated[None, Depends(_batch_within_limit)],
+                    reasons: ReasonDetail = "behaviour") -> JSONResponse:
         """Many PIDs or feature rows in one call (at most serving.max_batch, 1000 by default);
         unknown PIDs are listed under `errors`, the rest are scored, each result with its position."""
-        results, errors = self._score_items(request.items, batch=True, trigger="score_batch")
+        results, errors = self._score_items(request.items, batch=True, trigger="score_batch",
+                                            detail=reasons)
         # The records are the scorer's own values in BatchResponse's shape: sent as they are,
         # without validating a thousand models again.
         return JSONResponse({"results": [{"index": i, **result} for i, result in results],
@@ -406,13 +413,14 @@ class LeadScoring:
 
 @app.post("/score", tags=["scores"], response_model=ScoreResponse)
 async def score(request: ScoreRequest, who: Annotated[Caller, Depends(allowed("score"))],
-                service: Annotated[LeadScoring, Depends(_current_service)]) -> JSONResponse:
+                service: Annotated[LeadScoring, Depends(_current_service)],
+                reasons: ReasonDetail = "behaviour") -> JSONResponse:
     """Probability, score, tier, routing and the reasons, for one PID or one feature row."""
     # Run in the event loop: well under a millisecond of work (an online read from a local
     # store, one row through the model) costs less than a hop to the thread pool. Hence a
     # function given the service, not a method: BentoML hands methods `self` through a
     # dependency that FastAPI runs in its thread pool.
-    results, errors = service._score_items([request])
+    results, errors = service._score_items([request], detail=reasons)
     if errors:
         raise HTTPException(errors[0].status, errors[0].detail)
     return JSONResponse(results[0][1])  # the scorer's own record, in ScoreResponse's shape

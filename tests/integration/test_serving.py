@@ -134,6 +134,29 @@ def test_a_score_by_pid_equals_the_batch_score_at_the_same_feature_time(client, 
         assert all(r["impact"] > 0 for r in body["reasons_up"])
 
 
+def test_reasons_tell_each_behaviour_once_and_sum_the_features_of_it(client, service, people):
+    """Up to 1,000 people of the world (below the MQL threshold: pushing them is another test's
+    business): no answer has two reasons of one family, every reason's family and features are
+    the catalog's, and one per feature (`?reasons=feature`) does tell one behaviour twice."""
+    crm = _headers("crm")
+    items = [{"pid": pid} for pid in people.loc[people["score"] < MQL, "pid"].head(1000)]
+    grouped = client.post("/score_batch", json={"items": items}, headers=crm).json()["results"]
+    single = client.post("/score_batch?reasons=feature", json={"items": items}, headers=crm).json()["results"]
+    catalog = {spec.name: spec.family for spec in service.scorer.specs.values()}
+    assert len(grouped) == len(single) == len(items)
+    told_apart = 0
+    for by_family, by_feature in zip(grouped, single, strict=True):
+        assert by_family["score"] == by_feature["score"]
+        reasons = by_family["reasons_up"] + by_family["reasons_down"]
+        assert len({reason["family"] for reason in reasons}) == len(reasons)
+        assert all(catalog[name] == reason["family"] for reason in reasons for name in reason["features"])
+        features = by_feature["reasons_up"] + by_feature["reasons_down"]
+        assert all(catalog[reason["feature"]] == reason["family"] for reason in features)
+        told_apart += len(features) - len({reason["family"] for reason in features})
+    assert told_apart > 0  # one behaviour's windows do come apart feature by feature
+    assert client.post("/score?reasons=words", json={"pid": items[0]["pid"]}, headers=crm).status_code == 422
+
+
 def test_a_score_by_pid_is_field_for_field_the_model_on_feasts_sdk_read(client, service, people):
     """/score reads features through Feast's online store directly (fast); its answers must be
     those of the model on what `FeatureStore.get_online_features` returns, to the last digit."""

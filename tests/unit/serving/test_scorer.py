@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -96,3 +98,50 @@ def test_rows_as_lists_score_as_the_same_rows_as_arrays_and_a_non_number_as_unkn
     one = {name: values[:1] for name, values in lists.items()}
     assert scorer.score_records(pids[:1], {**one, "employees": ["many"]}) == \
         scorer.score_records(pids[:1], {**one, "employees": [None]})
+
+
+FAMILY_SPECS = [replace(spec, family=family) for spec, family in zip(
+    SPECS, ["engagement", "company", "engagement", "", "company"], strict=True)]
+
+
+def test_reasons_tell_each_behaviour_once_with_its_features_summed_exactly(lightgbm):
+    """Visits and opens are one family, employees and industry another, seniority its own:
+    no answer has two reasons of one family, and a family's impact is its features' sum."""
+    scorer, leads = lightgbm
+    grouped = Scorer(scorer.model, scorer.spec, "7", FAMILY_SPECS, family_labels={"company": "the company"})
+    columns = {name: leads[name].tolist() for name in FEATURES.all}
+    result = grouped.evaluate(columns, len(leads))
+    sums = grouped.families.sums(result.contrib)
+    assert np.abs(sums.sum(axis=1) - result.contrib.sum(axis=1)).max() < 1e-9
+    family = {"engagement": ["visits_30d", "opens_90d"], "company": ["employees", "industry"],
+              "seniority": ["seniority"]}
+    position = {name: j for j, name in enumerate(grouped.feature_names)}
+    records = grouped.score_records(leads["pid"].tolist(), columns)
+    for i, record in enumerate(records):
+        reasons = record["reasons_up"] + record["reasons_down"]
+        assert len({r["family"] for r in reasons}) == len(reasons)
+        for reason in reasons:
+            exact = sum(result.contrib[i, position[name]] for name in family[reason["family"]])
+            assert reason["impact"] == pytest.approx(round(exact, 4), abs=1e-12)
+            assert set(reason["features"]) <= set(family[reason["family"]])
+            if reason["family"] == "company":
+                assert reason["text"].startswith("the company: ")
+    visitor = records[int(np.argmax(leads["visits_30d"].fillna(0).to_numpy()))]
+    engagement = [r for r in visitor["reasons_up"] if r["family"] == "engagement"]
+    assert engagement and "visited the site" in engagement[0]["text"]
+
+
+def test_per_feature_reasons_stay_available_with_their_family(lightgbm):
+    scorer, leads = lightgbm
+    grouped = Scorer(scorer.model, scorer.spec, "7", FAMILY_SPECS)
+    columns = {name: leads[name].tolist() for name in FEATURES.all}
+    by_feature = grouped.score_records(leads["pid"].tolist(), columns, detail="feature")
+    by_family = grouped.score_records(leads["pid"].tolist(), columns)
+    assert [r["score"] for r in by_feature] == [r["score"] for r in by_family]
+    reasons = [reason for record in by_feature for reason in record["reasons_up"] + record["reasons_down"]]
+    assert {r["feature"] for r in reasons} >= {"visits_30d", "opens_90d"}
+    family = {"visits_30d": "engagement", "opens_90d": "engagement", "employees": "company",
+              "industry": "company", "seniority": "seniority"}
+    assert all(r["family"] == family[r["feature"]] for r in reasons)
+    assert any(len([r for r in record["reasons_up"] if r["family"] == "engagement"]) == 2
+               for record in by_feature)  # told apart here, which the grouped reasons never do
