@@ -58,7 +58,8 @@ class Families:
         by_strength = sorted(self.members[family], key=lambda j: -abs(row_contrib[j]))
         telling = sorted(j for j in by_strength[:TELLING_FEATURES] if row_contrib[j] != 0) or by_strength[:1]
         told = "; ".join(text(j) for j in telling)
+        alone = len(self.members[family]) == 1
         return {"feature": self.feature_names[by_strength[0]], "family": self.names[family],
                 "features": [self.feature_names[j] for j in telling],
-                "text": told if len(self.members[family]) == 1 else f"{self.labels[family]}: {told}",
-                "impact": impact}
+                "label": told if alone else self.labels[family],
+                "text": told if alone else f"{self.labels[family]}: {told}", "impact": impact}

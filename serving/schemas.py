@@ -54,6 +54,9 @@ class Reason(BaseModel):
                                                  "family (null in scores logged before families).")
     features: list[str] | None = Field(None, description="The family's features the text tells "
                                                          "(null for a single feature's reason).")
+    label: str | None = Field(None, description="What the reason is about, in a few words (the "
+                                                "family's name, or the text of a one-feature reason): "
+                                                "for charts.")
     text: str = Field(description="The reason in a salesperson's words.")
     impact: float = Field(description="Contribution to the score, in the model's units (log-odds "
                                       "for learned models, points for the rule baseline); for a "

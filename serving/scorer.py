@@ -271,7 +271,8 @@ class Scorer:
             name = names[j]
             value = result.values[name][i] if categorical[j] else number
             text = phrases.get((name, value)) or self._text(name, value)
-            reasons.append({"feature": name, "family": self._family_at[j], "text": text, "impact": impact})
+            reasons.append({"feature": name, "family": self._family_at[j], "label": text, "text": text,
+                            "impact": impact})
         return reasons
 
     def _family_reasons(self, result: Evaluation, numbers: np.ndarray) -> list[tuple[list, list]]:

@@ -140,8 +140,8 @@ def _reason_bar(reason: Reason, y: float, x_from: float, x_to: float, points: bo
     left, right = sorted((x_from, x_to))
     right = max(right, left + 2)
     value_x, anchor = (right + 5, "start") if kind == "up" else (left - 5, "end")
-    return Bar(_truncate(reason.text, 58), f"{reason.text} ({impact} {unit})", kind, y, left, right, impact,
-               value_x, anchor)
+    return Bar(_truncate(reason.label or reason.text, 58), f"{reason.text} ({impact} {unit})", kind, y, left,
+               right, impact, value_x, anchor)
 
 
 @dataclass

@@ -125,7 +125,7 @@ def test_reasons_tell_each_behaviour_once_with_its_features_summed_exactly(light
             assert reason["impact"] == pytest.approx(round(exact, 4), abs=1e-12)
             assert set(reason["features"]) <= set(family[reason["family"]])
             if reason["family"] == "company":
-                assert reason["text"].startswith("the company: ")
+                assert reason["text"].startswith("the company: ") and reason["label"] == "the company"
     visitor = records[int(np.argmax(leads["visits_30d"].fillna(0).to_numpy()))]
     engagement = [r for r in visitor["reasons_up"] if r["family"] == "engagement"]
     assert engagement and "visited the site" in engagement[0]["text"]
