@@ -18,10 +18,11 @@ Embedding the page (`GET /segments/page`) in another system's page:
 
     <iframe src="https://leadscore.example.com/login?next=/segments/page" width="100%" height="900">
 
-The page is guarded like every route, and a frame cannot send headers, so the key travels
-in the `leadscore_key` cookie that the service's /login sets; the page's own calls go to
-its own origin and carry it. A site that frames the page from another site (the CRM at
-crm.example.com, leadscore at leadscore.other.com) only gets the cookie sent if it is
+The page is guarded like every route, and a frame cannot send headers, so the caller is
+known by the `leadscore_session` cookie that the service's /login sets (a session's token,
+never the key); the page's own calls go to its own origin and carry it. A site that frames
+the page from another site (the CRM at crm.example.com, leadscore at leadscore.other.com)
+only gets the cookie sent if it is
 `SameSite=None; Secure; Partitioned` and set inside the frame: browsers block third-party
 cookies, and a partitioned cookie lives in the jar of the framing site. Hence the iframe
 opens /login (the user signs in once per framing site) and /login sends it on to the page.

@@ -30,9 +30,11 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from leadscore.access.audit import AuditLog
-from leadscore.access.auth import COOKIE, AccessList, AuthError, Caller, key_from_headers
+from leadscore.access.auth import COOKIE, AccessList, AuthError, Caller, key_from_headers, sha256_hex
+from leadscore.access.sessions import SessionStore
 from leadscore.config import load_settings
 from leadscore.serving import SERVICE_NAME, pages
 from leadscore.serving.feature_row import row_problems
@@ -56,6 +58,7 @@ log = logging.getLogger(__name__)
 DIGEST_LOOKBACK_DAYS = 30  # a lead's tier and score before the day: its last within this
 MAX_PID = 64  # characters of a PID in a URL; ours have 11, a longer one is a 422
 PORTRAIT_ROUTE = "/portrait/{pid}"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # hosts whose session cookie may go without Secure
 app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
               description="Lead scores with reasons for the CRM, explained portraits for sales, "
                           "segments for marketing. Send your key as `X-API-Key`.")
@@ -73,14 +76,24 @@ async def _current_service() -> LeadScoring:
 
 
 async def caller(request: Request, service: Annotated[LeadScoring, Depends(_current_service)]) -> Caller:
-    """The caller of a request, from its API key; 401 without a valid one. Kept on the request
-    for the audit of a 422, which FastAPI answers before the route runs."""
+    """The caller of a request, from its API key or its browser session; 401 without a valid one.
+    Kept on the request for the audit of a 422, which FastAPI answers before the route runs."""
     try:
-        request.state.caller = service.access.caller(key_from_headers(request.headers, request.cookies))
+        request.state.caller = await _caller_of(request, service)
         return request.state.caller
     except AuthError as error:
         raise HTTPException(error.status, error.message,
                             headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'}) from None
+
+
+async def _caller_of(request: Request, service: LeadScoring) -> Caller:
+    """By the API key in the headers; without one, by the session of the cookie /login set
+    (looked up in a thread: SQLite stays off the event loop)."""
+    key = key_from_headers(request.headers)
+    token = request.cookies.get(COOKIE)
+    if key or not token:
+        return service.access.caller(key)
+    return service.access.caller_of_session(await run_in_threadpool(service.sessions.key_digest, token))
 
 
 def allowed(permission: str):
@@ -173,6 +186,7 @@ class LeadScoring:
         self.champion = ChampionWatcher(settings).start()
         self.portraits = PortraitReader(settings)
         self.audit = AuditLog(settings.serving_dir / "audit.jsonl")
+        self.sessions = SessionStore(settings.serving_dir, settings.serving.session_hours * 3600)
         self.segments = SegmentEngine(settings)
         self.clock = open_clock(settings)
         self.ingestor = Ingestor(settings)
@@ -388,19 +402,25 @@ class LeadScoring:
 
     @app.post("/login", include_in_schema=False)
     def login(self, request: Request, key: Annotated[str, Form()], next: Annotated[str, Form()] = "/"):
+        """A known key opens a server-side session; the cookie gets its token, never the key."""
         target = next if next.startswith("/") and not next.startswith("//") else "/"
         try:
             self.access.caller(key)
         except AuthError:
             return RedirectResponse(f"/login?error=1&next={quote(target)}", status_code=303)
         response = RedirectResponse(target, status_code=303)
-        _set_key_cookie(response, request, key, max_age=12 * 3600)
+        _set_session_cookie(response, request, self.sessions.open(sha256_hex(key)),
+                            max_age=int(self.sessions.ttl_s))
         return response
 
     @app.get("/logout", include_in_schema=False)
     def logout(self, request: Request) -> RedirectResponse:
+        """Revokes the session (a copy of the cookie opens nothing afterwards) and drops the cookie."""
+        token = request.cookies.get(COOKIE)
+        if token:
+            self.sessions.revoke(token)
         response = RedirectResponse("/login", status_code=303)
-        _set_key_cookie(response, request, "", max_age=0)  # same attributes, or it would survive
+        _set_session_cookie(response, request, "", max_age=0)  # same attributes, or it would survive
         return response
 
 
@@ -427,13 +447,15 @@ def metrics() -> PlainTextResponse:
     return PlainTextResponse(exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
-def _set_key_cookie(response: Response, request: Request, key: str, max_age: int) -> None:
-    """The sign-in cookie. A page framed by another site (the segment builder in a CRM) only
-    gets a partitioned, SameSite=None cookie, which must be Secure: https, or loopback, which
-    browsers trust. Written by hand: Starlette's `partitioned` needs Python 3.14."""
-    secure = request.url.scheme == "https" or request.url.hostname in ("127.0.0.1", "localhost")
-    attributes = "Secure; SameSite=None; Partitioned" if secure else "SameSite=Lax"
-    response.headers.append("set-cookie", f"{COOKIE}={quote(key, safe='')}; Path=/; Max-Age={max_age}; "
+def _set_session_cookie(response: Response, request: Request, token: str, max_age: int) -> None:
+    """The session cookie: HttpOnly, and Secure for every host but loopback on plain http (a
+    demo on this machine), whatever the scheme the service sees (TLS ends at a proxy in front
+    of it). A page framed by another site (the segment builder in a CRM) only gets a
+    partitioned, SameSite=None cookie, which must be Secure; loopback's ports are one site, so
+    Lax serves a demo's frames. Written by hand: Starlette's `partitioned` needs Python 3.14."""
+    loopback = request.url.scheme == "http" and request.url.hostname in LOOPBACK
+    attributes = "SameSite=Lax" if loopback else "Secure; SameSite=None; Partitioned"
+    response.headers.append("set-cookie", f"{COOKIE}={token}; Path=/; Max-Age={max_age}; "
                                           f"HttpOnly; {attributes}")
 
 
