@@ -16,9 +16,11 @@ from config/access.yaml.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote
@@ -196,6 +198,9 @@ class LeadScoring:
         self.ingests = GroupCommit(self._ingest_group, lambda call: len(call[1]),
                                    settings.live.group_records, name="ingest")
         self._digest_day: date | None = None
+        # /score records its scores here, off the event loop; threads of their own, so that a
+        # locked outbox never takes the thread pool the other routes run in
+        self._recorder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="score-recorder")
         # the CRM's outcomes: one connection of the worker's, one call at a time (sqlite3
         # connections are not for concurrent threads; SQLite serialises the writers anyway)
         self.outcome_log = EventLog(settings.live_dir / EVENT_LOG, settings.live.busy_timeout_s)
@@ -209,6 +214,7 @@ class LeadScoring:
     @bentoml.on_shutdown
     def shutdown(self) -> None:
         self.ingests.close()
+        self._recorder.shutdown()
         self.outcome_log.close()
         self.champion.stop()
         self.pusher.close()
@@ -222,8 +228,15 @@ class LeadScoring:
     def _score_items(self, items: list[ScoreRequest], batch: bool = False, trigger: str = "score"
                      ) -> tuple[list[tuple[int, dict]], list[ItemError]]:
         """(position, score record) of each item that could be scored, in request order, and
-        the errors. PIDs take one online read for all, everything one matrix; only scores
-        from online features count as MQL crossings."""
+        the errors; the scores recorded (`_record_scores`) before they are returned."""
+        results, errors = self._scores(items, batch)
+        self._record_scores(results, trigger)
+        return results, errors
+
+    def _scores(self, items: list[ScoreRequest], batch: bool = False
+                ) -> tuple[list[tuple[int, dict]], list[ItemError]]:
+        """As `_score_items`, recording nothing. PIDs take one online read for all, everything
+        one matrix."""
         scorer = self.scorer
         by_pid = [i for i, item in enumerate(items) if item.features is None]
         online = self.features.read_rows([items[i].pid for i in by_pid]) if by_pid else None
@@ -244,12 +257,24 @@ class LeadScoring:
         columns = {name: [found[i][0].get(name) for i in order] for name in scorer.feature_names}
         results = scorer.score_records([items[i].pid for i in order], columns,
                                        [found[i][1] for i in order]) if order else []
+        return list(zip(order, results, strict=True)), errors
+
+    def _record_scores(self, results: list[tuple[int, dict]], trigger: str) -> None:
+        """The MQL crossings among scores served to the webhook's outbox (only scores from online
+        features, with a pid, count), and every score to the score log: SQLite both, whose
+        locks may be held by another process for up to their busy timeouts."""
+        scores = [result for _, result in results]
         try:
-            self.pusher.observe([result for result in results if result["pid"] is not None])
+            self.pusher.observe([result for result in scores if result["pid"] is not None])
         except Exception:  # noqa: BLE001 - a crossing missed now is found at the next scoring
             log.exception("could not queue MQL crossings for the CRM webhook")
-        self.score_log.append(results, self.clock.now(), trigger)
-        return list(zip(order, results, strict=True)), errors
+        self.score_log.append(scores, self.clock.now(), trigger)
+
+    async def record_scores_off_the_loop(self, results: list[tuple[int, dict]], trigger: str) -> None:
+        """`_record_scores` in the recorder's threads: a lock held on the outbox or the score log
+        holds up the calls that wait on it, never the worker's event loop (every other request)."""
+        await asyncio.get_running_loop().run_in_executor(
+            self._recorder, self._record_scores, results, trigger)
 
     # ---- records from the source systems ----------------------------------------------
 
@@ -428,13 +453,15 @@ class LeadScoring:
 async def score(request: ScoreRequest, who: Annotated[Caller, Depends(allowed("score"))],
                 service: Annotated[LeadScoring, Depends(_current_service)]) -> JSONResponse:
     """Probability, score, tier, routing and the reasons, for one PID or one feature row."""
-    # Run in the event loop: well under a millisecond of work (an online read from a local
-    # store, one row through the model) costs less than a hop to the thread pool. Hence a
-    # function given the service, not a method: BentoML hands methods `self` through a
-    # dependency that FastAPI runs in its thread pool.
-    results, errors = service._score_items([request])
+    # Scored in the event loop: well under a millisecond of work (an online read from a local
+    # store in WAL mode, one row through the model) costs less than a hop to the thread pool.
+    # Hence a function given the service, not a method: BentoML hands methods `self` through a
+    # dependency that FastAPI runs in its thread pool. The score is recorded off the loop: the
+    # outbox's and score log's locks can be held by another process for seconds.
+    results, errors = service._scores([request])
     if errors:
         raise HTTPException(errors[0].status, errors[0].detail)
+    await service.record_scores_off_the_loop(results, "score")
     return JSONResponse(results[0][1])  # the scorer's own record, in ScoreResponse's shape
 
 

@@ -309,3 +309,46 @@ def test_the_crm_sends_outcomes_back_once_and_the_portrait_shows_them(client, se
     assert [o["description"] for o in portrait.json()["outcomes"]] == [
         "opportunity OPP-IT-1 won ($42,000)", "sales rejected the MQL: no budget"]
     assert len(service.outcome_log.outcomes()) == 2
+
+
+@pytest.fixture
+def one_worker(service):
+    """The service's app served over HTTP by one uvicorn server, one event loop: as a worker of
+    `bentoml serve` serves it."""
+    import uvicorn
+
+    from leadscore.serving.service import app
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), lifespan="off",
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.05)
+    yield f"http://127.0.0.1:{server.config.port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_a_locked_webhook_outbox_holds_up_no_other_request_of_the_worker(service, one_worker, people):
+    import sqlite3
+
+    import httpx
+
+    holder = sqlite3.connect(service.pusher.outbox.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing: the outbox is locked
+    scored: list[httpx.Response] = []
+    waiting = threading.Thread(target=lambda: scored.append(httpx.post(
+        f"{one_worker}/score", json={"pid": people["pid"].iloc[0]}, headers=_headers("crm"), timeout=60)))
+    try:
+        waiting.start()
+        waiting.join(0.5)  # the score waits for the outbox's lock (busy timeout: 10 s)
+        assert waiting.is_alive()
+        started = datetime.now(UTC)
+        assert httpx.get(f"{one_worker}/model", headers=_headers("crm"), timeout=60).status_code == 200
+        assert (datetime.now(UTC) - started).total_seconds() < 2
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    waiting.join(30)
+    assert scored[0].status_code == 200 and scored[0].json()["pid"] == people["pid"].iloc[0]
