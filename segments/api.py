@@ -5,14 +5,16 @@ key and role (only roles that may use `segments` pass). A body that is not a seg
 shape, or a date, window or number out of bounds) is a 422 saying what to fix, like every
 request the service cannot validate; a segment that does not compile against the data is a
 400 whose message names the bad field, event type, property or tag and lists the valid
-ones; an unknown saved segment is a 404.
+ones; an unknown saved segment is a 404; saving a name another saved segment has (without
+case and outer spaces) is a 409 naming it.
 
 Previews and exports show people (masked), the whole base for an export: each one is
 written to the audit log (leadscore/access/audit.py) with its answer, the segment, and the
 members a preview showed, as portraits are.
 
-Routes (under /segments): POST /count, POST /preview?limit=N, POST (save), GET (list),
-GET /vocabulary, GET /page, GET /{id}, GET /{id}/export (CSV).
+Routes (under /segments): POST /count, POST /preview?limit=N, POST (save), GET (list, newest
+first, ?limit=N&offset=M: at most MAX_LIST a page, with the total), GET /vocabulary, GET /page,
+GET /{id}, DELETE /{id or name} (audited), GET /{id}/export (CSV, audited).
 
 Embedding the page (`GET /segments/page`) in another system's page:
 
@@ -49,8 +51,10 @@ from leadscore.access.auth import Caller
 from leadscore.segments.compile import MEMBER_COLUMNS
 from leadscore.segments.dsl import Segment, SegmentError, examples, parse_segment
 from leadscore.segments.engine import SegmentEngine
+from leadscore.segments.store import NameTaken
 
 MAX_PREVIEW = 100
+LIST_PAGE, MAX_LIST = 50, 500  # saved segments a GET /segments lists by default, and at most
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
                                            "style-src 'unsafe-inline'; img-src 'self' data:",
                 "Cache-Control": "no-store"}
@@ -84,16 +88,35 @@ def _saved(engine: SegmentEngine, segment_id: str) -> dict:
                                                     "GET /segments lists them") from None
 
 
+def _saved_anew(engine: SegmentEngine, segment: dict, who: Caller) -> dict:
+    try:
+        return _bad_segment(lambda: engine.save(_parsed(segment), who.employee_id))
+    except NameTaken as taken:
+        clash = taken.existing
+        raise HTTPException(status_code=409, detail=(
+            f"a segment named {clash['name']!r} is saved already ({clash['id']}, by "
+            f"{clash['created_by'] or 'someone'} at {clash['created_at']}): choose another name, "
+            f"or DELETE /segments/{clash['id']} first")) from None
+
+
+def _deleted(engine: SegmentEngine, id_or_name: str) -> dict:
+    try:
+        return engine.store.delete(id_or_name)
+    except KeyError:
+        raise HTTPException(status_code=404, detail=f"no saved segment {id_or_name!r} (by id or by "
+                                                    "name); GET /segments lists them") from None
+
+
 def _audited(audit: AuditLog, who: Caller, action: str, detail: dict, call: Callable[[], Any],
-             shown: Callable[[Any], dict] = lambda result: {}) -> Any:
-    """Run `call` and audit its answer: 200 with `detail` and what `shown` says of the result,
-    or the status of the HTTPException it raised."""
+             shown: Callable[[Any], dict] = lambda result: {}, fields: list[str] = MEMBER_FIELDS) -> Any:
+    """Run `call` and audit its answer: 200 with `detail`, what `shown` says of the result and
+    the `fields` of people it read, or the status of the HTTPException it raised."""
     try:
         result = call()
     except HTTPException as error:
         audit.record(who, action, None, error.status_code, [], detail)
         raise
-    audit.record(who, action, None, 200, MEMBER_FIELDS, {**detail, **shown(result)})
+    audit.record(who, action, None, 200, fields, {**detail, **shown(result)})
     return result
 
 
@@ -121,13 +144,17 @@ def build_router(engine: SegmentEngine, guard: Callable[..., Any], audit: AuditL
 
     @router.post("", status_code=201)
     def save(segment: Annotated[dict, body], caller: Annotated[Caller, Depends(guard)]) -> dict:
-        """Save the segment; returns its id (and the stored record)."""
-        return _bad_segment(lambda: engine.save(_parsed(segment), caller.employee_id))
+        """Save the segment; returns its id (and the stored record). A name saved already is a 409."""
+        return _saved_anew(engine, segment, caller)
 
     @router.get("")
-    def saved_segments() -> list[dict]:
-        """The saved segments, newest first (id, name, description, created_at, created_by)."""
-        return engine.store.list()
+    def saved_segments(limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = LIST_PAGE,
+                       offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+        """A page of the saved segments, newest first (id, name, description, created_at,
+        created_by), and how many there are in all (`total`)."""
+        summaries = engine.store.list()
+        return {"total": len(summaries), "limit": limit, "offset": offset,
+                "segments": summaries[offset:offset + limit]}
 
     @router.get("/vocabulary")
     def vocabulary() -> dict:
@@ -143,6 +170,13 @@ def build_router(engine: SegmentEngine, guard: Callable[..., Any], audit: AuditL
     @router.get("/{segment_id}")
     def saved_segment(segment_id: str) -> dict:
         return _saved(engine, segment_id)
+
+    @router.delete("/{id_or_name}")
+    def delete(id_or_name: str, caller: Annotated[Caller, Depends(guard)]) -> dict:
+        """Remove a saved segment, named by its id or its name; returns what was removed. Audited."""
+        removed = _audited(audit, caller, "segment_delete", {"segment": id_or_name},
+                           lambda: _deleted(engine, id_or_name), fields=[])
+        return {"deleted": removed}
 
     @router.get("/{segment_id}/export")
     def export(segment_id: str, caller: Annotated[Caller, Depends(guard)]) -> StreamingResponse:
