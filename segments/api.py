@@ -60,6 +60,10 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; script-src 'unsa
                 "Cache-Control": "no-store"}
 # what a preview or an export shows of each member, for the audit log (as a portrait's fields)
 MEMBER_FIELDS = [f"{name}:masked" if name in ("email", "phone") else name for name in MEMBER_COLUMNS]
+SEGMENT_ROUTES = ("/segments/count", "/segments/preview", "/segments")  # POST: a Segment in the body
+NOT_IN_DATA = {400: {"description": "A field, event type, property or tag the data does not hold (named, "
+                                    "with the valid ones)"}}
+NO_SUCH = {404: {"description": "No saved segment of that id (or name)"}}
 BODY_HELP = ("A segment: `{name, where: {all|any: [...]} | {not: ...} | condition}` "
              "(see GET /segments/vocabulary and segments/dsl.py)")
 
@@ -128,12 +132,12 @@ def build_router(engine: SegmentEngine, guard: Callable[..., Any], audit: AuditL
     shipped = {name: segment.to_data() for name, segment in examples().items()}
     body = Body(description=BODY_HELP, examples=[shipped["seed"]])
 
-    @router.post("/count")
+    @router.post("/count", responses=NOT_IN_DATA)
     def count(segment: Annotated[dict, body]) -> dict:
         """Live count of the segment, and its members by tier of the latest scoring."""
         return _bad_segment(lambda: engine.count(_parsed(segment)))
 
-    @router.post("/preview")
+    @router.post("/preview", responses=NOT_IN_DATA)
     def preview(segment: Annotated[dict, body], caller: Annotated[Caller, Depends(guard)],
                 limit: Annotated[int, Query(ge=1, le=MAX_PREVIEW)] = 20) -> dict:
         """The first `limit` members, best score first; email and phone masked. Audited."""
@@ -142,7 +146,8 @@ def build_router(engine: SegmentEngine, guard: Callable[..., Any], audit: AuditL
                            lambda shown: {"members": [member["pid"] for member in shown]})
         return {"limit": limit, "members": members}
 
-    @router.post("", status_code=201)
+    @router.post("", status_code=201, responses={
+        **NOT_IN_DATA, 409: {"description": "A segment of that name is saved already (named)"}})
     def save(segment: Annotated[dict, body], caller: Annotated[Caller, Depends(guard)]) -> dict:
         """Save the segment; returns its id (and the stored record). A name saved already is a 409."""
         return _saved_anew(engine, segment, caller)
@@ -167,18 +172,18 @@ def build_router(engine: SegmentEngine, guard: Callable[..., Any], audit: AuditL
         """The segment builder; embeddable in an iframe (see the module docstring)."""
         return HTMLResponse(page, headers=PAGE_HEADERS)
 
-    @router.get("/{segment_id}")
+    @router.get("/{segment_id}", responses=NO_SUCH)
     def saved_segment(segment_id: str) -> dict:
         return _saved(engine, segment_id)
 
-    @router.delete("/{id_or_name}")
+    @router.delete("/{id_or_name}", responses=NO_SUCH)
     def delete(id_or_name: str, caller: Annotated[Caller, Depends(guard)]) -> dict:
         """Remove a saved segment, named by its id or its name; returns what was removed. Audited."""
         removed = _audited(audit, caller, "segment_delete", {"segment": id_or_name},
                            lambda: _deleted(engine, id_or_name), fields=[])
         return {"deleted": removed}
 
-    @router.get("/{segment_id}/export")
+    @router.get("/{segment_id}/export", responses={**NOT_IN_DATA, **NO_SUCH})
     def export(segment_id: str, caller: Annotated[Caller, Depends(guard)]) -> StreamingResponse:
         """Every member of a saved segment as CSV, email and phone masked. Audited."""
         record = _audited(audit, caller, "segment_export", {"segment_id": segment_id},
@@ -188,3 +193,16 @@ def build_router(engine: SegmentEngine, guard: Callable[..., Any], audit: AuditL
             "Content-Disposition": f'attachment; filename="{segment_id}.csv"'})
 
     return router
+
+
+def document_segment_body(schema: dict) -> None:
+    """Type the body of the SEGMENT_ROUTES in an OpenAPI document (the service's) as the DSL's
+    Segment, with its conditions told apart by `kind`: the routes read the body as a dict, to
+    answer a 422 that says what to fix, so FastAPI cannot see the model."""
+    model = Segment.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(model.pop("$defs", {}))
+    schemas["Segment"] = model
+    for path in set(SEGMENT_ROUTES) & set(schema["paths"]):
+        body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        body["schema"] = {"$ref": "#/components/schemas/Segment"}

@@ -27,10 +27,11 @@ from urllib.parse import quote
 
 import bentoml
 from bentoml import get_current_service
-from fastapi import Depends, FastAPI, Form, HTTPException, Path, Query, Request
+from fastapi import Depends, Form, HTTPException, Path, Query, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -42,6 +43,7 @@ from leadscore.serving import SERVICE_NAME, pages
 from leadscore.serving.feature_row import row_problems
 from leadscore.serving.limits import BodyLimit
 from leadscore.serving.metrics import RouteMetrics, exposition
+from leadscore.serving.openapi import service_openapi
 from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
 from leadscore.serving.portrait.render import render_portrait_html
 from leadscore.serving.portrait.schemas import Portrait
@@ -61,9 +63,11 @@ DIGEST_LOOKBACK_DAYS = 30  # a lead's tier and score before the day: its last wi
 MAX_PID = 64  # characters of a PID in a URL; ours have 11, a longer one is a 422
 PORTRAIT_ROUTE = "/portrait/{pid}"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")  # hosts whose session cookie may go without Secure
-app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
-              description="Lead scores with reasons for the CRM, explained portraits for sales, "
-                          "segments for marketing. Send your key as `X-API-Key`.")
+# FastAPIOffline: the docs page's Swagger UI files come from the fastapi-offline package, not a CDN
+app = FastAPIOffline(title="leadscore", version="1", docs_url="/api/docs", redoc_url=None,
+                     openapi_url="/api/openapi.json", static_url="/api/docs/static",
+                     description="Lead scores with reasons for the CRM, explained portraits for sales, "
+                                 "segments for marketing. Send your key as `X-API-Key`.")
 app.add_middleware(BodyLimit, max_bytes=lambda: app.state.max_body_bytes)  # set by LeadScoring
 app.add_middleware(RouteMetrics)  # outermost: a 413 is counted too
 
@@ -108,6 +112,7 @@ def allowed(permission: str):
             raise HTTPException(error.status, error.message) from None
         return who
 
+    check.permission = permission  # type: ignore[attr-defined]  # read by the OpenAPI (403)
     return check
 
 
@@ -122,6 +127,20 @@ async def _metrics_reader(request: Request,
         who.require("metrics")
     except AuthError as error:
         raise HTTPException(error.status, error.message) from None
+
+
+def _openapi() -> dict:
+    """The OpenAPI document (serving/openapi.py), with the segments' typed body."""
+    from leadscore.segments.api import document_segment_body
+
+    return service_openapi(app, {caller, _metrics_reader}, _checks_role, [document_segment_body])
+
+
+def _checks_role(call: object) -> bool:
+    return hasattr(call, "permission") or call is _metrics_reader
+
+
+app.openapi = _openapi  # type: ignore[method-assign]
 
 
 async def _batch_within_limit(request: Request,
@@ -376,7 +395,9 @@ class LeadScoring:
     # ---- portraits for sales ------------------------------------------------------------
 
     @app.get(PORTRAIT_ROUTE, tags=["portraits"], response_model=Portrait,
-             responses={200: {"content": {"text/html": {}}}})
+             responses={200: {"content": {"text/html": {}}},
+                        403: {"description": "A role that may not read portraits, or may not ask pii=full"},
+                        404: {"description": "No such person, or one of another rep's accounts"}})
     def portrait(self, pid: Annotated[str, Path(max_length=MAX_PID, description="The person (PID).")],
                  request: Request, who: Annotated[Caller, Depends(caller)],
                  pii: Annotated[str, Query(pattern="^(masked|full)$",
@@ -449,7 +470,8 @@ class LeadScoring:
         return response
 
 
-@app.post("/score", tags=["scores"], response_model=ScoreResponse)
+@app.post("/score", tags=["scores"], response_model=ScoreResponse,
+          responses={404: {"description": "No features online for the PID"}})
 async def score(request: ScoreRequest, who: Annotated[Caller, Depends(allowed("score"))],
                 service: Annotated[LeadScoring, Depends(_current_service)]) -> JSONResponse:
     """Probability, score, tier, routing and the reasons, for one PID or one feature row."""

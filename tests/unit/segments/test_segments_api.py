@@ -221,3 +221,19 @@ def test_an_export_makes_text_of_every_cell_a_spreadsheet_would_run_as_a_formula
     rows = list(csv.DictReader(io.StringIO(client.get(f"/segments/{saved}/export").text)))
     assert {row["pid"]: row["title"] for row in rows} == {pid: "'" + title for pid, title in formulas.items()}
     assert not [cell for row in rows for cell in row.values() if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_the_openapi_types_a_segment_body_with_its_conditions_told_apart_by_kind(client):
+    from leadscore.segments.api import document_segment_body
+
+    schema = client.app.openapi()
+    document_segment_body(schema)
+    schemas = schema["components"]["schemas"]
+    for path in ("/segments/count", "/segments/preview", "/segments"):
+        body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": "#/components/schemas/Segment"}
+    where = schemas["Segment"]["properties"]["where"]
+    kinds = {schemas[ref["$ref"].rsplit("/", 1)[1]]["properties"].get("kind", {}).get("const")
+             for ref in where["oneOf"]}
+    assert {"attribute", "tag", "event", "score"} <= kinds
+    assert schemas["EventCondition"]["properties"]["min_count"]["maximum"] == 1_000_000
