@@ -7,7 +7,8 @@ calls, 403 for those that check a role (`allowed(permission)`), 413 for a body o
 serving.max_body_bytes, and a 422 for every route that reads a body or parameters. A route's
 own answers (400, 404, 409) are declared where it is (`responses=`). Every error is the one
 shape the service sends, `{"detail": text or a list}`. Routes that need a key carry the
-`ApiKey` security scheme (the `X-API-Key` header), so that a client or a fuzzer sends it.
+`ApiKey` security scheme (the `X-API-Key` header), so that a client or a fuzzer sends it, and
+the permission of config/access.yaml a route needs is its `x-permission` (none: any key).
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ ANSWERS = {
 }
 
 
-def service_openapi(app: FastAPI, identifies: set[Callable], checks_role: Callable[[Callable], bool],
+def service_openapi(app: FastAPI, identifies: set[Callable], permission_of: Callable[[Callable], str | None],
                     extensions: list[Callable[[dict], None]]) -> dict:
     """The document of `app`, made once: `identifies` are the dependencies that know the caller
-    (their routes answer 401), `checks_role(call)` tells a dependency that checks a role (403);
-    each of `extensions` completes the document in place (segments/api.py's typed body)."""
+    (their routes answer 401), `permission_of(call)` the permission a dependency checks, if it
+    checks one (403; the route's `x-permission`); each of `extensions` completes the document
+    in place (segments/api.py's typed body)."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description,
                              routes=app.routes)
@@ -46,7 +48,7 @@ def service_openapi(app: FastAPI, identifies: set[Callable], checks_role: Callab
         for route in _api_routes(app):
             for method in route.methods:
                 _document(schema["paths"][route.path_format][method.lower()], route, identifies,
-                          checks_role)
+                          permission_of)
         for extend in extensions:
             extend(schema)
         app.openapi_schema = schema
@@ -54,14 +56,16 @@ def service_openapi(app: FastAPI, identifies: set[Callable], checks_role: Callab
 
 
 def _document(operation: dict, route: APIRoute, identifies: set[Callable],
-              checks_role: Callable[[Callable], bool]) -> None:
+              permission_of: Callable[[Callable], str | None]) -> None:
     calls = set(_calls(route.dependant))
     answers = operation.setdefault("responses", {})
     statuses = []
     if calls & identifies:
         operation["security"] = [{"ApiKey": []}]
         statuses.append(401)
-        if any(checks_role(call) for call in calls):
+        permission = next(filter(None, map(permission_of, calls)), operation.get("x-permission"))
+        if permission:
+            operation["x-permission"] = permission
             statuses.append(403)
     if route.body_field is not None or "requestBody" in operation:
         statuses.append(413)

@@ -133,11 +133,12 @@ def _openapi() -> dict:
     """The OpenAPI document (serving/openapi.py), with the segments' typed body."""
     from leadscore.segments.api import document_segment_body
 
-    return service_openapi(app, {caller, _metrics_reader}, _checks_role, [document_segment_body])
+    return service_openapi(app, {caller, _metrics_reader}, _permission_checked, [document_segment_body])
 
 
-def _checks_role(call: object) -> bool:
-    return hasattr(call, "permission") or call is _metrics_reader
+def _permission_checked(call: object) -> str | None:
+    """The permission a dependency checks (`allowed(...)`, /metrics'), if any."""
+    return "metrics" if call is _metrics_reader else getattr(call, "permission", None)
 
 
 app.openapi = _openapi  # type: ignore[method-assign]
@@ -397,7 +398,8 @@ class LeadScoring:
     @app.get(PORTRAIT_ROUTE, tags=["portraits"], response_model=Portrait,
              responses={200: {"content": {"text/html": {}}},
                         403: {"description": "A role that may not read portraits, or may not ask pii=full"},
-                        404: {"description": "No such person, or one of another rep's accounts"}})
+                        404: {"description": "No such person, or one of another rep's accounts"}},
+             openapi_extra={"x-permission": "portrait"})  # checked in the route: a 403 is audited
     def portrait(self, pid: Annotated[str, Path(max_length=MAX_PID, description="The person (PID).")],
                  request: Request, who: Annotated[Caller, Depends(caller)],
                  pii: Annotated[str, Query(pattern="^(masked|full)$",
