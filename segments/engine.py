@@ -12,7 +12,8 @@ at its end); a world made in memory (benchmarks) keeps its own `as_of`. Records 
 since the batch count at once: each request first appends the event log's new
 interactions to the loaded world (world.LiveTail).
 
-Previews and exports mask email and phone (access.masking) whoever asks.
+Previews and exports mask email and phone (access.masking) whoever asks; an export's text
+cells that a spreadsheet would read as a formula are made text (a leading quote).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 UNSCORED = "unscored"
 EXPORT_BATCH = 2000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class SegmentEngine:
@@ -149,5 +151,13 @@ def _csv_chunks(cursor: duckdb.DuckDBPyConnection) -> Iterator[str]:
 
 def _csv_text(rows: list[list]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    csv.writer(buffer, lineterminator="\n").writerows([[_inert(cell) for cell in row] for row in rows])
     return buffer.getvalue()
+
+
+def _inert(cell: object) -> object:
+    """A text cell a spreadsheet would run as a formula (it starts with = + - @, a tab or a
+    carriage return: OWASP's CSV injection rule) with a quote before it, which makes it text."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell

@@ -16,28 +16,34 @@ from config/access.yaml.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import quote
 
 import bentoml
 from bentoml import get_current_service
-from fastapi import Depends, FastAPI, Form, HTTPException, Path, Query, Request
+from fastapi import Depends, Form, HTTPException, Path, Query, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from leadscore.access.audit import AuditLog
-from leadscore.access.auth import COOKIE, AccessList, AuthError, Caller, key_from_headers
+from leadscore.access.auth import COOKIE, AccessList, AuthError, Caller, key_from_headers, sha256_hex
+from leadscore.access.sessions import SessionStore
 from leadscore.config import load_settings
 from leadscore.serving import SERVICE_NAME, pages
 from leadscore.serving.feature_row import row_problems
 from leadscore.serving.limits import BodyLimit
 from leadscore.serving.metrics import RouteMetrics, exposition
+from leadscore.serving.openapi import service_openapi
 from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
 from leadscore.serving.portrait.render import render_portrait_html
 from leadscore.serving.portrait.schemas import Portrait
@@ -61,9 +67,12 @@ PORTRAIT_ROUTE = "/portrait/{pid}"
 ReasonDetail = Annotated[Literal["behaviour", "feature"], Query(
     description="`behaviour` (default): one reason per behaviour or trait (reason family), its "
                 "features' contributions summed; `feature`: one reason per feature.")]
-app = FastAPI(title="leadscore", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
-              description="Lead scores with reasons for the CRM, explained portraits for sales, "
-                          "segments for marketing. Send your key as `X-API-Key`.")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # hosts whose session cookie may go without Secure
+# FastAPIOffline: the docs page's Swagger UI files come from the fastapi-offline package, not a CDN
+app = FastAPIOffline(title="leadscore", version="1", docs_url="/api/docs", redoc_url=None,
+                     openapi_url="/api/openapi.json", static_url="/api/docs/static",
+                     description="Lead scores with reasons for the CRM, explained portraits for sales, "
+                                 "segments for marketing. Send your key as `X-API-Key`.")
 app.add_middleware(BodyLimit, max_bytes=lambda: app.state.max_body_bytes)  # set by LeadScoring
 app.add_middleware(RouteMetrics)  # outermost: a 413 is counted too
 
@@ -78,14 +87,24 @@ async def _current_service() -> LeadScoring:
 
 
 async def caller(request: Request, service: Annotated[LeadScoring, Depends(_current_service)]) -> Caller:
-    """The caller of a request, from its API key; 401 without a valid one. Kept on the request
-    for the audit of a 422, which FastAPI answers before the route runs."""
+    """The caller of a request, from its API key or its browser session; 401 without a valid one.
+    Kept on the request for the audit of a 422, which FastAPI answers before the route runs."""
     try:
-        request.state.caller = service.access.caller(key_from_headers(request.headers, request.cookies))
+        request.state.caller = await _caller_of(request, service)
         return request.state.caller
     except AuthError as error:
         raise HTTPException(error.status, error.message,
                             headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'}) from None
+
+
+async def _caller_of(request: Request, service: LeadScoring) -> Caller:
+    """By the API key in the headers; without one, by the session of the cookie /login set
+    (looked up in a thread: SQLite stays off the event loop)."""
+    key = key_from_headers(request.headers)
+    token = request.cookies.get(COOKIE)
+    if key or not token:
+        return service.access.caller(key)
+    return service.access.caller_of_session(await run_in_threadpool(service.sessions.key_digest, token))
 
 
 def allowed(permission: str):
@@ -98,6 +117,7 @@ def allowed(permission: str):
             raise HTTPException(error.status, error.message) from None
         return who
 
+    check.permission = permission  # type: ignore[attr-defined]  # read by the OpenAPI (403)
     return check
 
 
@@ -112,6 +132,21 @@ async def _metrics_reader(request: Request,
         who.require("metrics")
     except AuthError as error:
         raise HTTPException(error.status, error.message) from None
+
+
+def _openapi() -> dict:
+    """The OpenAPI document (serving/openapi.py), with the segments' typed body."""
+    from leadscore.segments.api import document_segment_body
+
+    return service_openapi(app, {caller, _metrics_reader}, _permission_checked, [document_segment_body])
+
+
+def _permission_checked(call: object) -> str | None:
+    """The permission a dependency checks (`allowed(...)`, /metrics'), if any."""
+    return "metrics" if call is _metrics_reader else getattr(call, "permission", None)
+
+
+app.openapi = _openapi  # type: ignore[method-assign]
 
 
 async def _batch_within_limit(request: Request,
@@ -178,6 +213,7 @@ class LeadScoring:
         self.champion = ChampionWatcher(settings).start()
         self.portraits = PortraitReader(settings)
         self.audit = AuditLog(settings.serving_dir / "audit.jsonl")
+        self.sessions = SessionStore(settings.serving_dir, settings.serving.session_hours * 3600)
         self.segments = SegmentEngine(settings)
         self.clock = open_clock(settings)
         self.ingestor = Ingestor(settings)
@@ -187,6 +223,9 @@ class LeadScoring:
         self.ingests = GroupCommit(self._ingest_group, lambda call: len(call[1]),
                                    settings.live.group_records, name="ingest")
         self._digest_day: date | None = None
+        # /score records its scores here, off the event loop; threads of their own, so that a
+        # locked outbox never takes the thread pool the other routes run in
+        self._recorder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="score-recorder")
         # the CRM's outcomes: one connection of the worker's, one call at a time (sqlite3
         # connections are not for concurrent threads; SQLite serialises the writers anyway)
         self.outcome_log = EventLog(settings.live_dir / EVENT_LOG, settings.live.busy_timeout_s)
@@ -200,6 +239,7 @@ class LeadScoring:
     @bentoml.on_shutdown
     def shutdown(self) -> None:
         self.ingests.close()
+        self._recorder.shutdown()
         self.outcome_log.close()
         self.champion.stop()
         self.pusher.close()
@@ -213,8 +253,15 @@ class LeadScoring:
     def _score_items(self, items: list[ScoreRequest], batch: bool = False, trigger: str = "score",
                      detail: str = "behaviour") -> tuple[list[tuple[int, dict]], list[ItemError]]:
         """(position, score record) of each item that could be scored, in request order, and
-        the errors. PIDs take one online read for all, everything one matrix; only scores
-        from online features count as MQL crossings."""
+        the errors; the scores recorded (`_record_scores`) before they are returned."""
+        results, errors = self._scores(items, batch, detail)
+        self._record_scores(results, trigger)
+        return results, errors
+
+    def _scores(self, items: list[ScoreRequest], batch: bool = False, detail: str = "behaviour"
+                ) -> tuple[list[tuple[int, dict]], list[ItemError]]:
+        """As `_score_items`, recording nothing. PIDs take one online read for all, everything
+        one matrix."""
         scorer = self.scorer
         by_pid = [i for i, item in enumerate(items) if item.features is None]
         online = self.features.read_rows([items[i].pid for i in by_pid]) if by_pid else None
@@ -235,12 +282,24 @@ class LeadScoring:
         columns = {name: [found[i][0].get(name) for i in order] for name in scorer.feature_names}
         results = scorer.score_records([items[i].pid for i in order], columns,
                                        [found[i][1] for i in order], detail) if order else []
+        return list(zip(order, results, strict=True)), errors
+
+    def _record_scores(self, results: list[tuple[int, dict]], trigger: str) -> None:
+        """The MQL crossings among scores served to the webhook's outbox (only scores from online
+        features, with a pid, count), and every score to the score log: SQLite both, whose
+        locks may be held by another process for up to their busy timeouts."""
+        scores = [result for _, result in results]
         try:
-            self.pusher.observe([result for result in results if result["pid"] is not None])
+            self.pusher.observe([result for result in scores if result["pid"] is not None])
         except Exception:  # noqa: BLE001 - a crossing missed now is found at the next scoring
             log.exception("could not queue MQL crossings for the CRM webhook")
-        self.score_log.append(results, self.clock.now(), trigger)
-        return list(zip(order, results, strict=True)), errors
+        self.score_log.append(scores, self.clock.now(), trigger)
+
+    async def record_scores_off_the_loop(self, results: list[tuple[int, dict]], trigger: str) -> None:
+        """`_record_scores` in the recorder's threads: a lock held on the outbox or the score log
+        holds up the calls that wait on it, never the worker's event loop (every other request)."""
+        await asyncio.get_running_loop().run_in_executor(
+            self._recorder, self._record_scores, results, trigger)
 
     # ---- records from the source systems ----------------------------------------------
 
@@ -344,7 +403,10 @@ class LeadScoring:
     # ---- portraits for sales ------------------------------------------------------------
 
     @app.get(PORTRAIT_ROUTE, tags=["portraits"], response_model=Portrait,
-             responses={200: {"content": {"text/html": {}}}})
+             responses={200: {"content": {"text/html": {}}},
+                        403: {"description": "A role that may not read portraits, or may not ask pii=full"},
+                        404: {"description": "No such person, or one of another rep's accounts"}},
+             openapi_extra={"x-permission": "portrait"})  # checked in the route: a 403 is audited
     def portrait(self, pid: Annotated[str, Path(max_length=MAX_PID, description="The person (PID).")],
                  request: Request, who: Annotated[Caller, Depends(caller)],
                  pii: Annotated[str, Query(pattern="^(masked|full)$",
@@ -395,34 +457,43 @@ class LeadScoring:
 
     @app.post("/login", include_in_schema=False)
     def login(self, request: Request, key: Annotated[str, Form()], next: Annotated[str, Form()] = "/"):
+        """A known key opens a server-side session; the cookie gets its token, never the key."""
         target = next if next.startswith("/") and not next.startswith("//") else "/"
         try:
             self.access.caller(key)
         except AuthError:
             return RedirectResponse(f"/login?error=1&next={quote(target)}", status_code=303)
         response = RedirectResponse(target, status_code=303)
-        _set_key_cookie(response, request, key, max_age=12 * 3600)
+        _set_session_cookie(response, request, self.sessions.open(sha256_hex(key)),
+                            max_age=int(self.sessions.ttl_s))
         return response
 
     @app.get("/logout", include_in_schema=False)
     def logout(self, request: Request) -> RedirectResponse:
+        """Revokes the session (a copy of the cookie opens nothing afterwards) and drops the cookie."""
+        token = request.cookies.get(COOKIE)
+        if token:
+            self.sessions.revoke(token)
         response = RedirectResponse("/login", status_code=303)
-        _set_key_cookie(response, request, "", max_age=0)  # same attributes, or it would survive
+        _set_session_cookie(response, request, "", max_age=0)  # same attributes, or it would survive
         return response
 
 
-@app.post("/score", tags=["scores"], response_model=ScoreResponse)
+@app.post("/score", tags=["scores"], response_model=ScoreResponse,
+          responses={404: {"description": "No features online for the PID"}})
 async def score(request: ScoreRequest, who: Annotated[Caller, Depends(allowed("score"))],
                 service: Annotated[LeadScoring, Depends(_current_service)],
                 reasons: ReasonDetail = "behaviour") -> JSONResponse:
     """Probability, score, tier, routing and the reasons, for one PID or one feature row."""
-    # Run in the event loop: well under a millisecond of work (an online read from a local
-    # store, one row through the model) costs less than a hop to the thread pool. Hence a
-    # function given the service, not a method: BentoML hands methods `self` through a
-    # dependency that FastAPI runs in its thread pool.
-    results, errors = service._score_items([request], detail=reasons)
+    # Scored in the event loop: well under a millisecond of work (an online read from a local
+    # store in WAL mode, one row through the model) costs less than a hop to the thread pool.
+    # Hence a function given the service, not a method: BentoML hands methods `self` through a
+    # dependency that FastAPI runs in its thread pool. The score is recorded off the loop: the
+    # outbox's and score log's locks can be held by another process for seconds.
+    results, errors = service._scores([request], detail=reasons)
     if errors:
         raise HTTPException(errors[0].status, errors[0].detail)
+    await service.record_scores_off_the_loop(results, "score")
     return JSONResponse(results[0][1])  # the scorer's own record, in ScoreResponse's shape
 
 
@@ -435,13 +506,15 @@ def metrics() -> PlainTextResponse:
     return PlainTextResponse(exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
-def _set_key_cookie(response: Response, request: Request, key: str, max_age: int) -> None:
-    """The sign-in cookie. A page framed by another site (the segment builder in a CRM) only
-    gets a partitioned, SameSite=None cookie, which must be Secure: https, or loopback, which
-    browsers trust. Written by hand: Starlette's `partitioned` needs Python 3.14."""
-    secure = request.url.scheme == "https" or request.url.hostname in ("127.0.0.1", "localhost")
-    attributes = "Secure; SameSite=None; Partitioned" if secure else "SameSite=Lax"
-    response.headers.append("set-cookie", f"{COOKIE}={quote(key, safe='')}; Path=/; Max-Age={max_age}; "
+def _set_session_cookie(response: Response, request: Request, token: str, max_age: int) -> None:
+    """The session cookie: HttpOnly, and Secure for every host but loopback on plain http (a
+    demo on this machine), whatever the scheme the service sees (TLS ends at a proxy in front
+    of it). A page framed by another site (the segment builder in a CRM) only gets a
+    partitioned, SameSite=None cookie, which must be Secure; loopback's ports are one site, so
+    Lax serves a demo's frames. Written by hand: Starlette's `partitioned` needs Python 3.14."""
+    loopback = request.url.scheme == "http" and request.url.hostname in LOOPBACK
+    attributes = "SameSite=Lax" if loopback else "Secure; SameSite=None; Partitioned"
+    response.headers.append("set-cookie", f"{COOKIE}={token}; Path=/; Max-Age={max_age}; "
                                           f"HttpOnly; {attributes}")
 
 

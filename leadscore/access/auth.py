@@ -1,8 +1,9 @@
 """API keys to callers with roles (config/access.yaml), checked on every request.
 
-A key arrives as `X-API-Key`, as `Authorization: Bearer ...`, or, for the pages a
-browser opens, in the `leadscore_key` cookie set by /login. No key or an unknown key
-is 401; a known key whose role may not use the endpoint is 403.
+A key arrives as `X-API-Key` or as `Authorization: Bearer ...`. The pages a browser opens
+send instead the `leadscore_session` cookie set by /login, which holds a session's token,
+never the key (sessions.py). No key, an unknown key or a session that ended is 401; a known
+key whose role may not use the endpoint is 403.
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadscore.config import load_yaml
 
 PERMISSIONS = ("score", "portrait", "segments", "ingest", "outcomes", "metrics")
-COOKIE = "leadscore_key"
+COOKIE = "leadscore_session"  # a session token (sessions.py), never a key
 
 
 class AuthError(Exception):
@@ -62,7 +62,7 @@ class KeyEntry(BaseModel):
 
     @property
     def digest(self) -> str:
-        return self.sha256.lower() if self.sha256 else _digest(self.key or "")
+        return self.sha256.lower() if self.sha256 else sha256_hex(self.key or "")
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,8 @@ class Caller:
                                               and owner_rep_id == self.employee_id)
 
 
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class AccessList:
@@ -119,22 +119,32 @@ class AccessList:
         if not key:
             raise AuthError(401, "no API key: send the header `X-API-Key: <key>` "
                                  "(keys and roles are in config/access.yaml)")
-        entry = self._by_digest.get(_digest(key))
+        entry = self._by_digest.get(sha256_hex(key))
         if entry is None:
             raise AuthError(401, "unknown API key (keys and roles are in config/access.yaml)")
+        return self._caller(entry)
+
+    def caller_of_session(self, key_sha256: str | None) -> Caller:
+        """The caller of a browser session, by the digest of the key it was opened with
+        (SessionStore.key_digest); AuthError 401 when the session ended or its key is gone."""
+        entry = self._by_digest.get(key_sha256 or "")
+        if entry is None:
+            raise AuthError(401, "your session has ended (signed out or expired): sign in again at /login")
+        return self._caller(entry)
+
+    def _caller(self, entry: KeyEntry) -> Caller:
         role = self.roles[entry.role]
         return Caller(name=entry.name, role=entry.role, employee_id=entry.employee_id,
                       can=frozenset(role.can), own_accounts_only=role.own_accounts_only,
                       reveal_pii=role.reveal_pii)
 
 
-def key_from_headers(headers: dict[str, str] | object, cookies: dict[str, str]) -> str | None:
-    """The API key of a request: X-API-Key, then a Bearer token, then the page cookie."""
+def key_from_headers(headers: dict[str, str] | object) -> str | None:
+    """The API key of a request: X-API-Key, then a Bearer token. A session cookie is no key."""
     key = headers.get("x-api-key")  # type: ignore[union-attr]
     if key:
         return key
     scheme, _, token = (headers.get("authorization") or "").partition(" ")  # type: ignore[union-attr]
     if scheme.lower() == "bearer" and token:
         return token.strip()
-    cookie = cookies.get(COOKIE)
-    return unquote(cookie) if cookie else None
+    return None

@@ -17,19 +17,33 @@ PII_FIELDS = ("email", "phone")
 
 
 def mask_phone(phone: str | None) -> str | None:
-    """Keep the first three and last four digits of the national number: 138****8000.
-
-    A leading country code (+86) is kept as is; separators are dropped.
-    """
+    """One rule whatever the number's format: the national number's first three and last four
+    digits, 138****8000. A country code is dropped, so that one number written as
+    +86 138 0013 8000, 0086-13800138000 or 138-0013-8000 masks alike (and no masked value
+    starts with `+`, which a spreadsheet reads as a formula)."""
     if not phone:
         return phone
-    digits = "".join(_DIGIT.findall(phone))
-    prefix = ""
-    if phone.strip().startswith("+") and len(digits) > 11:
-        prefix, digits = "+" + digits[:len(digits) - 11], digits[len(digits) - 11:]
+    digits = _national_digits(phone)
     if len(digits) <= 7:
-        return prefix + "*" * len(digits)
-    return f"{prefix}{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+        return "*" * len(digits)
+    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+
+
+def _national_digits(phone: str) -> str:
+    """The digits of the national number: a number written with its country code (+86, 0086)
+    loses it (by the `phonenumbers` library's plan of each country); one without keeps all."""
+    digits = "".join(_DIGIT.findall(phone))
+    written = phone.strip()
+    if not (written.startswith("+") or written.startswith("00")):
+        return digits
+    import phonenumbers  # here: the service's supervisor imports this module and needs no phones
+
+    try:
+        number = phonenumbers.parse("+" + digits.removeprefix("00") if written.startswith("00")
+                                    else "+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return digits
+    return phonenumbers.national_significant_number(number) or digits
 
 
 def mask_email(email: str | None) -> str | None:

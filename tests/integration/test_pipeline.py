@@ -135,6 +135,20 @@ def test_live_metrics_count_every_workers_requests_by_route_behind_a_key(service
     assert not_found_so_far() - before == 6
 
 
+def test_a_browser_session_holds_a_token_not_the_key_and_ends_at_logout(service):
+    signed_in = httpx.post(f"{service}/login", data={"key": "demo-marketer-key", "next": "/segments"},
+                           timeout=30)
+    assert signed_in.status_code == 303 and "demo-marketer-key" not in signed_in.headers["set-cookie"]
+    stolen = {"cookie": signed_in.headers["set-cookie"].split(";")[0]}
+    token = stolen["cookie"].partition("=")[2]
+    for _ in range(4):  # over the workers: each sees the session
+        assert httpx.get(f"{service}/segments", headers=stolen, timeout=30).status_code == 200
+    assert httpx.get(f"{service}/segments", headers={"X-API-Key": token}, timeout=30).status_code == 401
+    assert httpx.get(f"{service}/logout", headers=stolen, timeout=30).status_code == 303
+    for _ in range(4):
+        assert httpx.get(f"{service}/segments", headers=stolen, timeout=30).status_code == 401
+
+
 def test_live_service_says_unknown_pid_is_unknown(service):
     response = httpx.post(f"{service}/score", json={"pid": "P-NOT-A-PERSON"}, headers=CRM, timeout=30)
     assert response.status_code == 404

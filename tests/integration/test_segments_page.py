@@ -3,9 +3,9 @@ shows the engine's live count; the page works inside another site's iframe.
 
 The router is served by uvicorn over the tiny hand-made world of the unit tests
 (tests/unit/segments/segments_tiny_world.py), behind a guard that, like the service's,
-reads the key from the `leadscore_key` cookie that /login sets. The stand-in /login here
-sets it the way an embeddable service must (`SameSite=None; Secure; Partitioned`): a
-browser sends a cookie to a frame of another site only then.
+knows the caller by the `leadscore_session` cookie that /login sets. The stand-in /login here
+sets it the way an embeddable service over https must (`SameSite=None; Secure; Partitioned`):
+a browser sends a cookie to a frame of another site only then.
 """
 
 from __future__ import annotations
@@ -50,17 +50,17 @@ def _tiny_world():
 tiny = _tiny_world()
 
 
-def guard(leadscore_key: str | None = Cookie(None)) -> Caller:
-    if leadscore_key != KEY:
+def guard(leadscore_session: str | None = Cookie(None)) -> Caller:
+    if leadscore_session != KEY:
         raise HTTPException(401, "no API key")
     return Caller(name="Marketing", role="marketer", employee_id="E0100", can=frozenset({"segments"}),
                   own_accounts_only=False, reveal_pii=False)
 
 
 def login(next_path: str = Query("/segments/page", alias="next")) -> RedirectResponse:
-    """Stand-in for the service's /login: sets the key cookie, then goes to `next`."""
+    """Stand-in for the service's /login: sets the session cookie, then goes to `next`."""
     response = RedirectResponse(next_path if next_path.startswith("/") else "/", status_code=303)
-    response.headers.append("set-cookie", f"leadscore_key={KEY}; Path=/; HttpOnly; SameSite=None; "
+    response.headers.append("set-cookie", f"leadscore_session={KEY}; Path=/; HttpOnly; SameSite=None; "
                                           "Secure; Partitioned")
     return response
 
@@ -109,7 +109,7 @@ def browser():
 def browser_context(browser):
     """A browser that signed in at the service (its own site, not framed)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    context.add_cookies([{"name": "leadscore_key", "value": KEY, "domain": "127.0.0.1", "path": "/"}])
+    context.add_cookies([{"name": "leadscore_session", "value": KEY, "domain": "127.0.0.1", "path": "/"}])
     yield context
     context.close()
 

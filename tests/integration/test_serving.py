@@ -332,3 +332,132 @@ def test_the_crm_sends_outcomes_back_once_and_the_portrait_shows_them(client, se
     assert [o["description"] for o in portrait.json()["outcomes"]] == [
         "opportunity OPP-IT-1 won ($42,000)", "sales rejected the MQL: no budget"]
     assert len(service.outcome_log.outcomes()) == 2
+
+
+@pytest.fixture
+def one_worker(service):
+    """The service's app served over HTTP by one uvicorn server, one event loop: as a worker of
+    `bentoml serve` serves it."""
+    import uvicorn
+
+    from leadscore.serving.service import app
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), lifespan="off",
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.05)
+    yield f"http://127.0.0.1:{server.config.port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_a_locked_webhook_outbox_holds_up_no_other_request_of_the_worker(service, one_worker, people):
+    import sqlite3
+
+    import httpx
+
+    holder = sqlite3.connect(service.pusher.outbox.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing: the outbox is locked
+    scored: list[httpx.Response] = []
+    waiting = threading.Thread(target=lambda: scored.append(httpx.post(
+        f"{one_worker}/score", json={"pid": people["pid"].iloc[0]}, headers=_headers("crm"), timeout=60)))
+    try:
+        waiting.start()
+        waiting.join(0.5)  # the score waits for the outbox's lock (busy timeout: 10 s)
+        assert waiting.is_alive()
+        started = datetime.now(UTC)
+        assert httpx.get(f"{one_worker}/model", headers=_headers("crm"), timeout=60).status_code == 200
+        assert (datetime.now(UTC) - started).total_seconds() < 2
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    waiting.join(30)
+    assert scored[0].status_code == 200 and scored[0].json()["pid"] == people["pid"].iloc[0]
+
+
+def _a_key_per_role(access_file) -> dict[str, str]:
+    """The first key in plain text of each role of an access file."""
+    keys: dict[str, str] = {}
+    for entry in yaml.safe_load(access_file.read_text())["keys"]:
+        if entry.get("key"):
+            keys.setdefault(entry["role"], entry["key"])
+    return keys
+
+
+def _a_path_to(path: str, pid: str) -> str:
+    """A path of a route's template, its parameters filled with names that exist (a pid, a
+    source) or that are well formed (a segment's id or name)."""
+    return (path.replace("{pid}", pid).replace("{source}", "web_sessions")
+            .replace("{segment_id}", "seg_000000000000").replace("{id_or_name}", "no such segment"))
+
+
+def test_every_role_against_every_route_as_config_access_yaml_says(client, service, people):
+    """Generated from config/access.yaml and the OpenAPI: for each route and role, a key of the
+    role may use the route (any answer but 401 and 403) if the role has the route's
+    `x-permission`, else it is a 403; no key is a 401 everywhere. (Bodies are empty: a role
+    that may gets a 422, and nothing is stored.)"""
+    access_file = service.settings.config_file(service.settings.serving.access_file)
+    declared = yaml.safe_load(access_file.read_text())["roles"]
+    roles = {role: set(spec["can"]) for role, spec in declared.items()}
+    keys = _a_key_per_role(access_file)
+    assert set(keys) == set(roles)  # a key to try for every role
+    pid = people.dropna(subset=["owner"])["pid"].iloc[0]
+    cells = []
+    for path, operations in client.get("/api/openapi.json").json()["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("security") == [{"ApiKey": []}], f"{method} {path} asks no key"
+            permission = operation.get("x-permission")
+
+            def status(headers: dict, method=method, path=path, operation=operation) -> int:
+                body = {} if "requestBody" in operation else None
+                url = _a_path_to(path, pid)
+                return client.request(method.upper(), url, json=body, headers=headers).status_code
+
+            assert status({}) == 401, (method, path)
+            for role, key in keys.items():
+                answer = status({"X-API-Key": key})
+                if permission is None or permission in roles[role]:
+                    assert answer not in (401, 403), (role, method, path, answer)
+                else:
+                    assert answer == 403, (role, method, path, answer)
+                cells.append((role, method, path))
+    assert len(cells) >= len(roles) * 15  # every route of the service: scores, portraits, segments, ingest...
+
+
+FUZZ_EXAMPLES = 25  # per route: about a minute for the whole API
+
+
+@pytest.fixture(scope="module")
+def api_schema(service):
+    """The service's OpenAPI as schemathesis reads it from the app, less the routes that store
+    what they are sent in the world other test modules read (ingest, outcomes)."""
+    import schemathesis
+
+    from leadscore.serving.service import app
+
+    app.openapi_schema = None  # made again, with the routes the service included
+    return schemathesis.openapi.from_asgi("/api/openapi.json", app).exclude(path_regex="^/(ingest|outcomes)")
+
+
+def test_fuzzing_the_openapi_as_an_admin_finds_no_5xx_and_no_answer_it_does_not_document(api_schema):
+    """Property-based: cases built from each route's documented parameters and body (the typed
+    segment included), sent with an admin key; an answer that is a 5xx, has a status the route
+    does not document or a body outside its schema fails, with the smallest case that shows it."""
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+
+    checks = [not_a_server_error, status_code_conformance, response_schema_conformance]
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) >= 12  # scores, portraits, segments, model, metrics
+
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def answers_as_documented(case) -> None:
+            case.call_and_validate(headers=_headers("admin"), checks=checks)
+
+        answers_as_documented()

@@ -68,11 +68,10 @@ def test_a_broken_access_file_names_the_problem(tmp_path, config, message):
         AccessList.load(path)
 
 
-def test_the_key_comes_from_the_header_a_bearer_token_or_the_page_cookie():
-    assert key_from_headers({"x-api-key": "a", "authorization": "Bearer b"}, {"leadscore_key": "c"}) == "a"
-    assert key_from_headers({"authorization": "Bearer b"}, {"leadscore_key": "c"}) == "b"
-    assert key_from_headers({}, {"leadscore_key": "c"}) == "c"
-    assert key_from_headers({"authorization": "Basic xyz"}, {}) is None
+def test_the_key_comes_from_the_header_or_a_bearer_token_never_a_cookie():
+    assert key_from_headers({"x-api-key": "a", "authorization": "Bearer b"}) == "a"
+    assert key_from_headers({"authorization": "Bearer b"}) == "b"
+    assert key_from_headers({"authorization": "Basic xyz", "cookie": "leadscore_session=c"}) is None
 
 
 def test_the_audit_log_appends_one_line_per_read(tmp_path, access):

@@ -7,9 +7,15 @@ from leadscore.access.masking import mask_email, mask_emails_in, mask_phone, mas
 
 def test_phones_keep_the_first_three_and_last_four_digits():
     assert mask_phone("13800138000") == "138****8000"
-    assert mask_phone("+8613800138000") == "+86138****8000"
     assert mask_phone("138-0013-8000") == "138****8000"
     assert mask_phone("12345") == "*****" and mask_phone(None) is None
+
+
+def test_one_number_masks_alike_however_it_is_written():
+    for written in ("+8613800138000", "+86 138 0013 8000", "0086-138-0013-8000", "138 0013 8000"):
+        assert mask_phone(written) == "138****8000"
+    assert mask_phone("+1 415 555 1864") == "415***1864"  # the country code is never kept
+    assert mask_phone("+44 20 7946 0958") == "207***0958"
 
 
 def test_emails_keep_the_first_letter_and_the_domain():

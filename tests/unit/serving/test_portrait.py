@@ -167,7 +167,7 @@ def _score(kind: str = "lightgbm") -> ScoreResponse:
 def test_pii_masked_by_default(reader: PortraitReader) -> None:
     portrait = reader.portrait("P1", None, reveal_pii=False)
     assert portrait.person.email == "j***@acme.com"
-    assert portrait.person.phone == "+86138****8000"
+    assert portrait.person.phone == "138****8000"
     assert portrait.person.pii_masked and portrait.pii == "masked"
     dumped = portrait.model_dump_json()
     assert "jane.doe@acme.com" not in dumped and "13812348000" not in dumped
@@ -375,7 +375,7 @@ def test_html_watermark_and_viewer(reader: PortraitReader) -> None:
 
 def test_html_masked_values_shown_full_values_not(reader: PortraitReader) -> None:
     html = render_portrait_html(reader.portrait("P1", _score(), reveal_pii=False), "E0042", COLOURS)
-    assert "j***@acme.com" in html and "+86138****8000" in html
+    assert "j***@acme.com" in html and "138****8000" in html
     assert "jane.doe@acme.com" not in html and "13812348000" not in html
     assert "Personal data is masked" in html
     revealed = render_portrait_html(reader.portrait("P1", _score(), reveal_pii=True), "E0042", COLOURS)
