@@ -36,7 +36,9 @@ class Breach:
 
 def _beyond(key: str, what: str, value: float | None, threshold: float | None, above: bool
             ) -> list[Breach]:
-    if value is None or threshold is None or (value <= threshold if above else value >= threshold):
+    if value is None or value != value or threshold is None:  # None or NaN: not measured
+        return []
+    if value <= threshold if above else value >= threshold:
         return []
     side = "above the maximum" if above else "below the minimum"
     return [Breach(key, float(value), float(threshold), f"{what}: {value:.3f}, {side} {threshold:g}")]

@@ -9,7 +9,7 @@ import pytest
 from leadscore.benchmarks.live import Receiver
 from leadscore.config import MonitoringThresholds
 from leadscore.local_servers import free_port
-from leadscore.monitoring.alerts import AlertState, Breach, model_breaches, post_new_breaches
+from leadscore.monitoring.alerts import AlertState, Breach, drift_breaches, model_breaches, post_new_breaches
 
 NOW = datetime(2027, 3, 1, tzinfo=UTC)
 LIMITS = MonitoringThresholds(min_roc_auc=0.65, max_ece=0.05)
@@ -58,8 +58,16 @@ def test_without_an_alert_webhook_nothing_is_posted_or_remembered(tmp_path):
 
 
 def test_model_breaches_need_enough_matured_scores_and_name_the_version():
-    metrics = {"3": {"role": "champion", "n": 500, "positives": 40, "roc_auc": 0.6, "pr_auc": 0.2, "ece": 0.01},
-               "4": {"role": "shadow", "n": 20, "positives": 2, "roc_auc": 0.5, "pr_auc": 0.1, "ece": 0.3}}
+    metrics = {
+        "3": {"role": "champion", "n": 500, "positives": 40, "roc_auc": 0.6, "pr_auc": 0.2, "ece": 0.01},
+        "4": {"role": "shadow", "n": 20, "positives": 2, "roc_auc": 0.5, "pr_auc": 0.1, "ece": 0.3}}
     found = model_breaches(metrics, LIMITS, min_matured=100)
     assert [b.key for b in found] == ["roc_auc:champion:3"]  # v4 has too few; v3's ECE is fine
     assert "0.600" in found[0].message and "0.65" in found[0].message
+
+
+def test_drift_breaches_skip_what_was_not_measured():
+    rows = [{"feature": "visits", "psi": 0.4, "unknown_share": float("nan"), "missing_increase": 0.0},
+            {"feature": "industry", "psi": 0.01, "unknown_share": 0.2, "missing_increase": None}]
+    keys = [b.key for b in drift_breaches(rows, None, MonitoringThresholds())]
+    assert keys == ["feature_psi:visits", "unknown_share:industry"]  # NaN and None are no breach

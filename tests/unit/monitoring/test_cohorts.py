@@ -16,14 +16,15 @@ HORIZON = 90
 
 def score(pid: str, day: float, probability: float = 0.1, trigger: str = "ingest",
           version: str = "3") -> dict:
-    return {"at": DAY0 + timedelta(days=day), "pid": pid, "model_version": version, "probability": probability,
-            "score": 50.0, "tier": "to-nurture", "trigger": trigger}
+    return {"at": DAY0 + timedelta(days=day), "pid": pid, "model_version": version,
+            "probability": probability, "score": 50.0, "tier": "to-nurture", "trigger": trigger}
 
 
 def opportunity(pid: str, created_day: float, closed_day: float | None = None) -> dict:
     closed = DAY0 + timedelta(days=closed_day) if closed_day is not None else None
-    return {"opportunity_id": f"O-{pid}", "pid": pid, "opportunity_created_at": DAY0 + timedelta(days=created_day),
-            "stage": "open", "won_at": None, "closed_at": closed, "amount_usd": None}
+    return {"opportunity_id": f"O-{pid}", "pid": pid,
+            "opportunity_created_at": DAY0 + timedelta(days=created_day), "stage": "open",
+            "won_at": None, "closed_at": closed, "amount_usd": None}
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:
