@@ -393,7 +393,11 @@ class LeadScoring:
         from leadscore.serving.monitor_page import monitor_page
 
         settings = self.settings
-        report = build_report(read_inputs(settings, self.clock.now(), self.features.read), settings)
+        try:
+            inputs = read_inputs(settings, self.clock.now(), self.features.read)
+        except (FileNotFoundError, LookupError, ValueError) as error:  # no build or spec to compare with
+            raise HTTPException(503, f"monitoring is unavailable: {error}") from None
+        report = build_report(inputs, settings)
         return HTMLResponse(monitor_page(report, AlertState(settings.monitoring_dir).posted(),
                                          settings.monitoring.thresholds.max_feature_psi,
                                          who.employee_id or who.name))

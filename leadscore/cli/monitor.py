@@ -51,6 +51,7 @@ def monitor(
     drift against the champion's data, operations; breaches of monitoring.thresholds are logged,
     posted once to monitoring.alert_webhook, and everything is logged to MLflow at the clock."""
     from leadscore.clock import open_clock
+    from leadscore.features.build import read_manifest
     from leadscore.features.store import OnlineFeatures, open_store
     from leadscore.monitoring.alerts import AlertState, post_new_breaches
     from leadscore.monitoring.inputs import read_inputs
@@ -59,9 +60,14 @@ def monitor(
 
     settings: Settings = ctx.obj
     now = open_clock(settings).now()
-    with step("reading the score log, outcomes, operations and features"):
-        online = OnlineFeatures(open_store(settings))
-        inputs = read_inputs(settings, now, online.read)
+    try:
+        with step("reading the score log, outcomes, operations and features"):
+            read_manifest(settings.feature_data_dir)  # a feature build to compare with, or say so
+            online = OnlineFeatures(open_store(settings))
+            inputs = read_inputs(settings, now, online.read)
+    except (FileNotFoundError, LookupError, ValueError) as error:  # no build or spec to compare with
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
     with step("computing the report"):
         report = build_report(inputs, settings)
     config = settings.monitoring
