@@ -40,8 +40,8 @@ def _shares(labels: pd.Series, bins: Sequence) -> np.ndarray:
 def numeric_bins(reference: pd.Series, current: pd.Series, bins: int) -> tuple[pd.Series, pd.Series, list]:
     """Both series as bin labels: the reference's quantile intervals, then `MISSING`."""
     values = pd.to_numeric(reference, errors="coerce").dropna()
-    inner = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])) if len(values) else []
-    edges = [-np.inf, *inner, np.inf]
+    inner = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])) if len(values) else np.array([])
+    edges = [-np.inf, *inner.tolist(), np.inf]
 
     def label(series: pd.Series) -> pd.Series:
         numbers = pd.to_numeric(series, errors="coerce")

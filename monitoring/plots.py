@@ -11,6 +11,7 @@ import io
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -21,7 +22,7 @@ GREY, RED = "#888888", "#d73027"
 PSI_FEATURES = 20
 
 
-def _figure(width: float = 6.4, height: float = 4.2) -> tuple[Figure, object]:
+def _figure(width: float = 6.4, height: float = 4.2) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
@@ -54,7 +55,7 @@ def reliability_chart(report: Report) -> Figure | None:
     return fig
 
 
-def _grouped_bars(ax, tables: dict[str, pd.DataFrame], key: str, report: Report) -> None:
+def _grouped_bars(ax: Axes, tables: dict[str, pd.DataFrame], key: str, report: Report) -> None:
     width = 0.8 / max(len(tables), 1)
     for i, (version, table) in enumerate(tables.items()):
         positions = np.arange(len(table)) + i * width
