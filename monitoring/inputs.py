@@ -15,6 +15,8 @@ Drift's two populations:
 from __future__ import annotations
 
 import logging
+import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +27,7 @@ from leadscore.config import Settings
 from leadscore.live.labels import dispositions, opportunity_labels
 from leadscore.live.log import EVENT_LOG, EventLog
 from leadscore.live.score_log import ScoreLog
+from leadscore.monitoring.cohorts import SHADOW
 from leadscore.monitoring.operations import OUTBOX_FILE, outbox_counts
 from leadscore.scoring.prepare import prepare
 from leadscore.scoring.registry import champion_of, read_spec, use_store
@@ -92,7 +95,9 @@ def reference_features(settings: Settings, champion: Champion) -> pd.DataFrame:
     log.info("drift reference of v%s: %d feature rows from Feast", champion.version, len(rows))
     frame = prepare(historical_features(open_store(settings), rows), champion.spec.features)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(cache)
+    staging = cache.with_name(f".{cache.name}.{uuid.uuid4().hex}.tmp")  # two workers may build it at once
+    frame.to_parquet(staging)
+    os.replace(staging, cache)
     return frame
 
 
@@ -110,7 +115,7 @@ def reference_scores(settings: Settings, spec: ScoringSpec) -> pd.Series | None:
 
 def recent_champion_pids(scores: pd.DataFrame, since: datetime) -> list[str]:
     """The people the champion (not a shadow) scored from `since` on."""
-    recent = scores[(scores["at"] >= pd.Timestamp(since)) & (scores["trigger"] != "shadow")]
+    recent = scores[(scores["at"] >= pd.Timestamp(since)) & (scores["trigger"] != SHADOW)]
     return sorted(recent["pid"].unique())
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from leadscore.config import Settings
 from leadscore.monitoring.alerts import Breach, drift_breaches, model_breaches, operations_breaches
-from leadscore.monitoring.cohorts import matured_cohorts
+from leadscore.monitoring.cohorts import SHADOW, matured_cohorts
 from leadscore.monitoring.drift import DRIFT_COLUMNS, feature_drift, psi
 from leadscore.monitoring.inputs import Inputs
 from leadscore.monitoring.metrics import (
@@ -71,7 +71,7 @@ def drift_of(inputs: Inputs, bins: int) -> tuple[pd.DataFrame, float | None]:
         features = feature_drift(inputs.reference, inputs.current, spec.features.numeric,
                                  spec.features.categorical, spec.levels, bins)
     scores = inputs.scores
-    recent = scores[(scores["at"] >= pd.Timestamp(inputs.since)) & (scores["trigger"] != "shadow")]
+    recent = scores[(scores["at"] >= pd.Timestamp(inputs.since)) & (scores["trigger"] != SHADOW)]
     if inputs.reference_scores is None or recent.empty:
         return features, None
     return features, psi(inputs.reference_scores, recent.groupby("pid").tail(1)["score"], bins)
