@@ -124,6 +124,13 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame) -> pd.Data
     return store.get_historical_features(entity_df=entity_df, features=service).to_df()
 
 
+def entity_rows(people: pd.DataFrame, times: list[datetime]) -> pd.DataFrame:
+    """(pid, event_timestamp) for each person at each time they were already known."""
+    rows = people[[ENTITY_KEY, "identified_at"]].merge(pd.DataFrame({"event_timestamp": times}),
+                                                       how="cross")
+    return rows[rows["identified_at"] <= rows["event_timestamp"]][[ENTITY_KEY, "event_timestamp"]]
+
+
 @dataclass
 class OnlineRows:
     """An online read: feature name -> one value per PID, whether each PID is known, and

@@ -157,6 +157,35 @@ class OutcomeSettings(StrictModel):
     max_outcomes: int = Field(1000, gt=0)  # outcomes per POST /outcomes call; more is a 413
 
 
+class MonitoringThresholds(StrictModel):
+    """When a monitored figure is a breach (monitoring/alerts.py); None: never."""
+
+    min_roc_auc: float | None = Field(0.65, ge=0, le=1)  # a matured cohort's ranking power
+    min_pr_auc: float | None = Field(None, ge=0, le=1)
+    max_ece: float | None = Field(0.05, ge=0, le=1)      # a matured cohort's calibration error
+    max_feature_psi: float | None = Field(0.25, ge=0)    # a feature's population stability index
+    max_score_psi: float | None = Field(0.25, ge=0)
+    max_unknown_share: float | None = Field(0.05, ge=0, le=1)  # categories the model never saw
+    max_missing_increase: float | None = Field(0.20, ge=0, le=1)  # missing rate, now minus reference
+    max_quarantine_rate: float | None = Field(0.05, ge=0, le=1)   # ingested records quarantined
+    max_rejection_rate: float | None = Field(0.50, ge=0, le=1)    # MQLs rejected by sales, of those judged
+    max_webhook_failures: int | None = Field(0, ge=0)             # CRM messages given up on
+
+
+class MonitoringSettings(StrictModel):
+    """`leadscore monitor` and the /monitor page (monitoring/)."""
+
+    window_days: int = Field(30, gt=0)      # drift and operations: the last this many days of the clock
+    reference_days: int = Field(180, gt=0)  # drift's reference: up to the champion's test window's end
+    min_matured: int = Field(100, gt=0)     # matured scores a model version needs before it is judged
+    bins: int = Field(10, ge=2)             # reliability bins (equal-count) and score deciles
+    psi_bins: int = Field(10, ge=2)         # PSI: quantile bins of the reference
+    experiment: str = "lead-propensity-monitoring"  # MLflow experiment: one run per `leadscore monitor`
+    alert_webhook: str | None = None        # breaches are POSTed here once each; None: logged and shown only
+    alert_timeout_s: float = Field(5, gt=0)
+    thresholds: MonitoringThresholds = MonitoringThresholds()
+
+
 class Settings(StrictModel):
     """Everything a command needs; `root` anchors the relative paths."""
 
@@ -172,6 +201,7 @@ class Settings(StrictModel):
     clock: ClockSettings = ClockSettings()
     live: LiveSettings = LiveSettings()
     outcomes: OutcomeSettings = OutcomeSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     def _resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.root / path).resolve()
@@ -214,6 +244,11 @@ class Settings(StrictModel):
     def serving_dir(self) -> Path:
         """Service state: the audit log and the webhook outbox."""
         return self.data_dir / "serving"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        """Monitoring's state: which breaches were posted to the alert webhook."""
+        return self.data_dir / "monitoring"
 
     @property
     def live_dir(self) -> Path:

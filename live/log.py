@@ -284,8 +284,11 @@ class EventLog:
             frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
         return frame
 
-    def counts(self) -> dict[str, int]:
-        rows = self.con.execute("SELECT status, count(*) FROM record GROUP BY status").fetchall()
+    def counts(self, since: datetime | None = None) -> dict[str, int]:
+        """Records by status (kept, quarantined), of those received from `since` on if given."""
+        where, params = ("WHERE received_at >= ?", [utc_text(since)]) if since is not None else ("", [])
+        rows = self.con.execute(f"SELECT status, count(*) FROM record {where} GROUP BY status",
+                                params).fetchall()
         return {status: n for status, n in rows}
 
     # --- writes (inside `writing()`) ---------------------------------------------------------

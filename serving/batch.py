@@ -21,7 +21,7 @@ import pandas as pd
 
 from leadscore.config import Settings
 from leadscore.features.build import read_manifest
-from leadscore.features.store import ENTITY_KEY, historical_features, open_store
+from leadscore.features.store import ENTITY_KEY, entity_rows, historical_features, open_store
 from leadscore.serving.scorer import Scorer
 
 HISTORY_FILE = "score_history.parquet"
@@ -46,13 +46,6 @@ def history_path(settings: Settings) -> Path:
 def scoring_times(as_of: datetime, every_days: int, points: int) -> list[datetime]:
     """The feature clock and `points - 1` earlier times, oldest first."""
     return [as_of - timedelta(days=every_days * k) for k in reversed(range(points))]
-
-
-def entity_rows(people: pd.DataFrame, times: list[datetime]) -> pd.DataFrame:
-    """(pid, event_timestamp) for each person at each time they were already known."""
-    rows = people[[ENTITY_KEY, "identified_at"]].merge(pd.DataFrame({"event_timestamp": times}),
-                                                       how="cross")
-    return rows[rows["identified_at"] <= rows["event_timestamp"]][[ENTITY_KEY, "event_timestamp"]]
 
 
 def score_rows(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:

@@ -449,6 +449,28 @@ class LeadScoring:
             return HTMLResponse(render_portrait_html(result, who.employee_id or who.name, colours))
         return result
 
+    # ---- monitoring for the admin --------------------------------------------------------
+
+    @app.get("/monitor", tags=["monitoring"], response_class=HTMLResponse)
+    def monitor(self, who: Annotated[Caller, Depends(allowed("monitor"))]) -> HTMLResponse:
+        """Matured performance of the champion and any shadow model, drift and operations at the
+        clock, and the breaches of monitoring.thresholds, as `leadscore monitor` computes them
+        (that command posts the alerts and logs to MLflow; the page only shows)."""
+        from leadscore.monitoring.alerts import AlertState
+        from leadscore.monitoring.inputs import read_inputs
+        from leadscore.monitoring.report import build_report
+        from leadscore.serving.monitor_page import monitor_page
+
+        settings = self.settings
+        try:
+            inputs = read_inputs(settings, self.clock.now(), self.features.read)
+        except (FileNotFoundError, LookupError, ValueError) as error:  # no build or spec to compare with
+            raise HTTPException(503, f"monitoring is unavailable: {error}") from None
+        report = build_report(inputs, settings)
+        return HTMLResponse(monitor_page(report, AlertState(settings.monitoring_dir).posted(),
+                                         settings.monitoring.thresholds.max_feature_psi,
+                                         who.employee_id or who.name))
+
     # ---- signing in from a browser ------------------------------------------------------
 
     @app.get("/login", include_in_schema=False)

@@ -28,13 +28,13 @@ import mlflow
 from leadscore.config import ScoreSettings, Settings
 from leadscore.scoring.estimators import RuleBaseline
 from leadscore.scoring.explain import contributions
+from leadscore.scoring.metrics import comparison_table, conversion_by_tier, metrics
 from leadscore.scoring.parts import score_parts
 from leadscore.scoring.prepare import prepare
 from leadscore.scoring.registry import MissingSpec, load_champion
 from leadscore.scoring.spec import FeatureSet, RuleSet, ScoringSpec, TierTable
 from leadscore.training import plots, register
 from leadscore.training.dataset import Split
-from leadscore.training.evaluate import comparison_table, conversion_by_tier, metrics
 from leadscore.training.leakage import LeakageReport, leakage_guard
 from leadscore.training.models import make_lightgbm, make_logistic
 from leadscore.training.spec import scoring_spec

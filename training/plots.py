@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from leadscore.training.evaluate import check_labels, quantile_bins
+from leadscore.scoring.metrics import check_labels, quantile_bins
 
 DPI = 110
 GREY = "#888888"
@@ -129,11 +129,11 @@ def cumulative_gains(y, probabilities: dict[str, np.ndarray]) -> Figure:
 
 
 def conversion_by_tier_chart(table: pd.DataFrame) -> Figure:
-    """Bars of each tier's conversion rate (the table of `evaluate.conversion_by_tier`), counts annotated."""
+    """Bars of each tier's conversion rate (the table of `metrics.conversion_by_tier`), counts annotated."""
     missing = {"tier", "leads", "conversions", "rate"} - set(table.columns)
     if missing:
         raise ValueError(f"the tier table lacks columns {sorted(missing)}; "
-                         "pass the table of evaluate.conversion_by_tier")
+                         "pass the table of leadscore.scoring.metrics.conversion_by_tier")
     fig, ax = _figure(7.0, 4.8)
     rates = table["rate"].fillna(0.0).to_numpy(float)
     positions = np.arange(len(table))

@@ -14,11 +14,12 @@
     leadscore serve                 the BentoML service: scores, portraits, segments
     leadscore pipeline              everything from synth to batch scores, in one process
     leadscore replay                the world's next days, sent to the running service's ingest API
+    leadscore monitor               matured performance, drift, operations and alerts at the clock
     leadscore bench AREA --json     benchmark figures against the goals (identity, features,
                                     training, serving, segments)
 
 Each stage's commands are a module of this package (synth, identity, features, train,
-score, serve, pipeline, replay, bench); common.py holds the console and the step spinner, logs.py
+score, serve, pipeline, replay, monitor, bench); common.py holds the console and the step spinner, logs.py
 the quiet terminal. Heavy libraries are imported inside the commands, so `leadscore --help`
 is quick.
 """
@@ -31,7 +32,7 @@ from typing import Annotated
 
 import typer
 
-from leadscore.cli import bench, features, identity, pipeline, replay, score, serve, synth, train
+from leadscore.cli import bench, features, identity, monitor, pipeline, replay, score, serve, synth, train
 from leadscore.cli.common import console
 from leadscore.cli.logs import configure_logging
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, load_settings
@@ -70,6 +71,7 @@ app.command()(score.score)
 app.command()(pipeline.pipeline)
 app.command()(serve.serve)
 app.command()(replay.replay)
+app.command()(monitor.monitor)
 app.add_typer(identity.app, name="identity")
 app.add_typer(features.app, name="features")
 app.add_typer(train.app, name="train")

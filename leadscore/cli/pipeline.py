@@ -23,12 +23,14 @@ def pipeline(
     """Run every stage from the synthetic world to a registered champion and batch scores.
 
     A new world means new people: the Feast registry and online store of the data
-    dir are rebuilt from scratch, so no PID of an earlier world stays online, and the live
-    state (the event log, the score log, the clock) starts again at the world's end.
+    dir are rebuilt from scratch, so no PID of an earlier world stays online, the live
+    state (the event log, the score log, the clock) starts again at the world's end, and so
+    does monitoring's (its drift references and the breaches it posted).
     """
     settings: Settings = ctx.obj
     shutil.rmtree(settings.data_dir / "feast", ignore_errors=True)
     shutil.rmtree(settings.live_dir, ignore_errors=True)
+    shutil.rmtree(settings.monitoring_dir, ignore_errors=True)
     run_synth(settings, seed, scale)
     run_identity(settings)
     run_features_build(settings)

@@ -1,4 +1,4 @@
-"""The scoring contract shared by training and serving.
+"""The scoring contract shared by training and serving (and read by monitoring).
 
 Training fits a model and writes a `ScoringSpec` beside it (features and types, categorical
 levels, calibration, rule points, fitted tiers, routing, score scale, model shape); serving
@@ -12,4 +12,6 @@ reasons whichever side computes them.
 - `estimators`: the scikit-learn parts a served model is made of (so loading needs no training).
 - `explain`: per-feature contributions of any of the three model kinds.
 - `registry`: the champion's version, model and spec from MLflow.
+- `metrics`: ROC-AUC, PR-AUC, ECE and the rest of a model's probabilities against labels
+  (training's test window, monitoring's matured cohorts).
 """

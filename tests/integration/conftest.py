@@ -73,3 +73,28 @@ def redis_server() -> str:
     """A real redis-server on a free port, without persistence; yields host:port."""
     with local_redis_server(_redis_server_binary()) as address:
         yield address
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def _chromium() -> str:
+    """Debian's chromium, installed when missing and we may (as .ci/run does)."""
+    import os
+    import shutil
+
+    found = shutil.which("chromium")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, capture_output=True)
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.fail("chromium is not installed and cannot be installed here: apt-get install chromium")
+    return found

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from leadscore.scoring.metrics import conversion_by_tier, expected_calibration_error
 from leadscore.training import plots
-from leadscore.training.evaluate import conversion_by_tier, expected_calibration_error
 
 RNG = np.random.default_rng(7)
 Y = (RNG.random(400) < 0.2).astype(int)

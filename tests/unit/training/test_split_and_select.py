@@ -4,10 +4,10 @@ import pytest
 
 from leadscore.config import TrainingSettings
 from leadscore.scoring.estimators import RuleBaseline
+from leadscore.scoring.metrics import expected_calibration_error
 from leadscore.scoring.prepare import prepare
 from leadscore.scoring.spec import FeatureSet
 from leadscore.training.dataset import split_by_time
-from leadscore.training.evaluate import expected_calibration_error
 from leadscore.training.experiment import best_candidate, calibrate
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.training.evaluate import (
+from leadscore.scoring.metrics import (
     TABLE_COLUMNS,
     comparison_table,
     conversion_by_tier,

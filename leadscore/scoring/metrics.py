@@ -1,4 +1,6 @@
-"""Metrics on the test window, the same for every model.
+"""Metrics of a model's probabilities against labels, the same for every model: training's test
+window and monitoring's matured cohorts (shared here, as serving may show them and imports
+no training).
 
 Every function takes the labels `y` (1 = converted within the horizon) and the
 calibrated probabilities `p` of one model on the same rows, in the same order.

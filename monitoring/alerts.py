@@ -1,0 +1,125 @@
+"""Breaches of the configured thresholds (`monitoring.thresholds`), and posting each one once.
+
+A breach has a key naming what broke and where (`ece:champion:v3`, `feature_psi:events_30d`),
+so that the same breach found again by the next `leadscore monitor` is recognised. Each is
+logged and shown every time; it is POSTed to `monitoring.alert_webhook` once: the keys posted
+are kept in a small file (`<data_dir>/monitoring/alerts.json`). A breach that clears is
+dropped from it, so if it comes back it is posted again; a post that fails is tried again at
+the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from leadscore.config import MonitoringThresholds
+
+log = logging.getLogger(__name__)
+STATE_FILE = "alerts.json"
+
+
+@dataclass(frozen=True)
+class Breach:
+    key: str
+    value: float
+    threshold: float
+    message: str
+
+
+def _beyond(key: str, what: str, value: float | None, threshold: float | None, above: bool
+            ) -> list[Breach]:
+    if value is None or value != value or threshold is None:  # None or NaN: not measured
+        return []
+    if value <= threshold if above else value >= threshold:
+        return []
+    side = "above the maximum" if above else "below the minimum"
+    return [Breach(key, float(value), float(threshold), f"{what}: {value:.3f}, {side} {threshold:g}")]
+
+
+def model_breaches(metrics: dict[str, dict], limits: MonitoringThresholds, min_matured: int) -> list[Breach]:
+    """Ranking and calibration of each model version with at least `min_matured` matured scores."""
+    found: list[Breach] = []
+    for version, m in metrics.items():
+        if m["n"] < min_matured:
+            continue
+        where = f"{m['role']}:{version}"
+        name = f"{m['role']} v{version}"
+        found += _beyond(f"roc_auc:{where}", f"ROC-AUC of {name}", m["roc_auc"], limits.min_roc_auc, False)
+        found += _beyond(f"pr_auc:{where}", f"PR-AUC of {name}", m["pr_auc"], limits.min_pr_auc, False)
+        found += _beyond(f"ece:{where}", f"ECE of {name}", m["ece"], limits.max_ece, True)
+    return found
+
+
+def drift_breaches(features: Iterable[dict], score_psi: float | None,
+                   limits: MonitoringThresholds) -> list[Breach]:
+    """PSI of the score and of each feature, unknown categories, missing rates that grew."""
+    found = _beyond("score_psi", "PSI of the score", score_psi, limits.max_score_psi, True)
+    for row in features:
+        name = row["feature"]
+        found += _beyond(f"feature_psi:{name}", f"PSI of {name}", row["psi"], limits.max_feature_psi, True)
+        found += _beyond(f"unknown_share:{name}", f"share of unknown categories of {name}",
+                         row["unknown_share"], limits.max_unknown_share, True)
+        found += _beyond(f"missing_increase:{name}", f"missing rate increase of {name}",
+                         row["missing_increase"], limits.max_missing_increase, True)
+    return found
+
+
+def operations_breaches(operations: dict, limits: MonitoringThresholds) -> list[Breach]:
+    """Quarantined records, MQLs rejected by sales, CRM messages given up on."""
+    return [*_beyond("quarantine_rate", "share of ingested records quarantined",
+                     operations["ingest"]["quarantine_rate"], limits.max_quarantine_rate, True),
+            *_beyond("rejection_rate", "share of judged MQLs rejected by sales",
+                     operations["dispositions"]["rejection_rate"], limits.max_rejection_rate, True),
+            *_beyond("webhook_failures", "CRM messages failed after every retry",
+                     operations["webhook"]["mql"]["failed"] + operations["webhook"]["daily_digest"]["failed"],
+                     limits.max_webhook_failures, True)]
+
+
+class AlertState:
+    """The keys of the breaches already posted (a JSON list, replaced whole on each write)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / STATE_FILE
+
+    def posted(self) -> set[str]:
+        return set(json.loads(self.path.read_text())) if self.path.is_file() else set()
+
+    def save(self, keys: set[str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text(json.dumps(sorted(keys)))
+        os.replace(tmp, self.path)
+
+
+def post_new_breaches(breaches: list[Breach], state: AlertState, url: str | None, now: datetime,
+                      timeout_s: float = 5) -> list[str]:
+    """Log every breach; POST those not posted before to `url` (one JSON message), remember
+    them, forget the cleared ones. Returns the keys posted now."""
+    for breach in breaches:
+        log.warning("monitoring breach: %s", breach.message)
+    before = state.posted()
+    current = {breach.key for breach in breaches}
+    new = [breach for breach in breaches if breach.key not in before]
+    posted = new if url and new and _post(url, new, now, timeout_s) else []
+    state.save((before & current) | {breach.key for breach in posted})
+    return [breach.key for breach in posted]
+
+
+def _post(url: str, breaches: list[Breach], now: datetime, timeout_s: float) -> bool:
+    body = {"type": "leadscore_monitoring_alert", "at": now.isoformat(),
+            "breaches": [asdict(breach) for breach in breaches]}
+    try:
+        httpx.post(url, json=body, timeout=timeout_s).raise_for_status()
+    except httpx.HTTPError as error:
+        log.error("could not post %d breach(es) to the alert webhook %s: %s (tried again next run)",
+                  len(breaches), url, error)
+        return False
+    return True

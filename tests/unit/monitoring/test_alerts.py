@@ -1,0 +1,73 @@
+"""Breaches of the thresholds, each posted once to a real local HTTP receiver."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from leadscore.benchmarks.live import Receiver
+from leadscore.config import MonitoringThresholds
+from leadscore.local_servers import free_port
+from leadscore.monitoring.alerts import AlertState, Breach, drift_breaches, model_breaches, post_new_breaches
+
+NOW = datetime(2027, 3, 1, tzinfo=UTC)
+LIMITS = MonitoringThresholds(min_roc_auc=0.65, max_ece=0.05)
+
+
+@pytest.fixture
+def receiver():
+    with Receiver().running() as running:
+        yield running
+
+
+def breach(key: str) -> Breach:
+    return Breach(key, 0.1, 0.05, f"{key} beyond its threshold")
+
+
+def test_a_breach_is_posted_once_however_often_monitoring_runs(receiver, tmp_path):
+    state = AlertState(tmp_path)
+    first = post_new_breaches([breach("ece:champion:3")], state, receiver.url, NOW)
+    again = post_new_breaches([breach("ece:champion:3")], state, receiver.url, NOW)
+    both = post_new_breaches([breach("ece:champion:3"), breach("score_psi")], state, receiver.url, NOW)
+    assert (first, again, both) == (["ece:champion:3"], [], ["score_psi"])
+    bodies = [hit["body"] for hit in receiver.received]
+    assert [[b["key"] for b in body["breaches"]] for body in bodies] == [["ece:champion:3"], ["score_psi"]]
+    assert bodies[0]["type"] == "leadscore_monitoring_alert" and bodies[0]["at"] == NOW.isoformat()
+
+
+def test_a_breach_that_cleared_and_came_back_is_posted_again(receiver, tmp_path):
+    state = AlertState(tmp_path)
+    post_new_breaches([breach("score_psi")], state, receiver.url, NOW)
+    post_new_breaches([], state, receiver.url, NOW)  # cleared
+    assert post_new_breaches([breach("score_psi")], state, receiver.url, NOW) == ["score_psi"]
+    assert len(receiver.received) == 2
+
+
+def test_a_post_that_failed_is_tried_again_at_the_next_run(receiver, tmp_path):
+    state = AlertState(tmp_path)
+    nobody = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+    assert post_new_breaches([breach("score_psi")], state, nobody, NOW, timeout_s=1) == []
+    assert post_new_breaches([breach("score_psi")], state, receiver.url, NOW) == ["score_psi"]
+
+
+def test_without_an_alert_webhook_nothing_is_posted_or_remembered(tmp_path):
+    state = AlertState(tmp_path)
+    assert post_new_breaches([breach("score_psi")], state, None, NOW) == []
+    assert state.posted() == set()
+
+
+def test_model_breaches_need_enough_matured_scores_and_name_the_version():
+    metrics = {
+        "3": {"role": "champion", "n": 500, "positives": 40, "roc_auc": 0.6, "pr_auc": 0.2, "ece": 0.01},
+        "4": {"role": "shadow", "n": 20, "positives": 2, "roc_auc": 0.5, "pr_auc": 0.1, "ece": 0.3}}
+    found = model_breaches(metrics, LIMITS, min_matured=100)
+    assert [b.key for b in found] == ["roc_auc:champion:3"]  # v4 has too few; v3's ECE is fine
+    assert "0.600" in found[0].message and "0.65" in found[0].message
+
+
+def test_drift_breaches_skip_what_was_not_measured():
+    rows = [{"feature": "visits", "psi": 0.4, "unknown_share": float("nan"), "missing_increase": 0.0},
+            {"feature": "industry", "psi": 0.01, "unknown_share": 0.2, "missing_increase": None}]
+    keys = [b.key for b in drift_breaches(rows, None, MonitoringThresholds())]
+    assert keys == ["feature_psi:visits", "unknown_share:industry"]  # NaN and None are no breach

@@ -1,0 +1,65 @@
+"""A report from hand-made inputs: matured cohorts, operations and breaches, and its page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadscore.config import Settings
+from leadscore.monitoring.inputs import Inputs
+from leadscore.monitoring.operations import OUTBOX_STATUSES
+from leadscore.monitoring.report import build_report
+from leadscore.serving.monitor_page import monitor_page
+
+NOW = datetime(2027, 3, 1, tzinfo=UTC)
+SCORED = NOW - timedelta(days=100)
+
+
+@pytest.fixture
+def inputs() -> Inputs:
+    rng = np.random.default_rng(0)
+    pids = [f"P{i:03d}" for i in range(200)]
+    probability = rng.uniform(0.01, 0.5, len(pids))
+    scores = pd.DataFrame({"at": pd.Timestamp(SCORED), "pid": pids, "model_version": "2",
+                           "probability": probability, "score": probability * 100,
+                           "tier": np.where(probability > 0.25, "high-value", "to-nurture"),
+                           "trigger": "ingest"})
+    converted = [pid for pid, p in zip(pids, probability, strict=True) if rng.uniform() < p]
+    labels = pd.DataFrame({"opportunity_id": [f"O{pid}" for pid in converted], "pid": converted,
+                           "opportunity_created_at": pd.Timestamp(SCORED + timedelta(days=20)),
+                           "stage": "open", "won_at": pd.NaT, "closed_at": pd.NaT, "amount_usd": None})
+    judged = pd.DataFrame({"pid": ["P001", "P002", "P003"], "crm_id": ["L1", "L2", "L3"],
+                           "at": pd.Timestamp(NOW),
+                           "disposition": ["accepted", "rejected", "rejected"],
+                           "reason": [None, "no_budget", "no_need"]})
+    outbox = {kind: dict.fromkeys(OUTBOX_STATUSES, 0) for kind in ("mql", "daily_digest")}
+    outbox["mql"].update(delivered=5, failed=1)
+    return Inputs(NOW, NOW - timedelta(days=30), scores, labels, judged, {"kept": 90, "quarantined": 10},
+                  outbox, None, None, None, None)
+
+
+def test_a_report_judges_the_matured_scores_and_counts_operations(inputs):
+    report = build_report(inputs, Settings(root=Path(".")))
+    figures = report.models["2"]
+    assert figures["n"] == 200 and figures["positives"] == inputs.labels["pid"].nunique()
+    assert figures["roc_auc"] > 0.6  # the outcomes were drawn from the probabilities
+    assert sum(report.tiers["2"]["leads"]) == 200
+    ops = report.operations
+    assert ops["dispositions"]["rejection_reasons"] == {"no_budget": 1, "no_need": 1}
+    assert ops["dispositions"]["rejection_rate"] == pytest.approx(2 / 3)
+    assert ops["ingest"]["quarantine_rate"] == pytest.approx(0.1)
+    keys = {b.key for b in report.breaches}
+    assert {"quarantine_rate", "rejection_rate", "webhook_failures"} <= keys
+
+
+def test_the_page_shows_the_versions_the_breaches_and_server_drawn_charts(inputs):
+    report = build_report(inputs, Settings(root=Path(".")))
+    html = monitor_page(report, {"quarantine_rate"}, 0.25, "E0001")
+    assert 'data-version="2"' in html and "E0001" in html
+    assert 'data-key="quarantine_rate"' in html and "· posted" in html
+    assert html.count('src="data:image/png;base64,') == 4  # reliability, deciles, tiers, operations
+    assert "Nothing scored in the last window yet" in html  # no drift without a champion's reference
