@@ -61,6 +61,9 @@ class Reason(BaseModel):
     impact: float = Field(description="Contribution to the score, in the model's units (log-odds "
                                       "for learned models, points for the rule baseline); for a "
                                       "family, the exact sum of its features' contributions.")
+    points: float | None = Field(None, description="The same contribution in points of the 0-100 "
+                                                   "score (before its clip to 0-100), where the score "
+                                                   "is linear in it (LightGBM champions).")
 
 
 class ScoreResponse(BaseModel):
@@ -76,6 +79,9 @@ class ScoreResponse(BaseModel):
     routing: Routing
     reasons_up: list[Reason] = Field(description="What raises the score most, strongest first.")
     reasons_down: list[Reason] = Field(description="What lowers the score most, strongest first.")
+    average_score: float | None = Field(None, description="The score of the average lead (the model's "
+                                                          "expected value), where reasons in points "
+                                                          "start; null where the model does not tell it.")
     model_version: str = Field(description="Registered version of lead-propensity that scored.")
     model_kind: str = Field(description="rule_baseline, logistic_regression or lightgbm.")
     horizon_days: int = Field(description="The probability's horizon in days.")

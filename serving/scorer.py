@@ -21,6 +21,7 @@ Fit and interest points and tiers come from the same functions as in training
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class Evaluation:
     tier: np.ndarray
     contrib: np.ndarray        # (rows, features), in the model's units
     values: dict[str, np.ndarray]  # the model input per feature, for phrasing reasons
+    expected: np.ndarray | None = None  # the model's raw score for the average lead, if known
 
 
 @dataclass
@@ -61,6 +63,7 @@ class PathResult:
     probability: np.ndarray
     contrib: np.ndarray
     values: dict[str, np.ndarray]
+    expected: np.ndarray | None = None  # raw score of the average lead (TreeSHAP's bias)
 
 
 @contextmanager
@@ -144,7 +147,7 @@ class _LightGBMPath:
         matrix, values = self.encode(columns, n)
         phi = self.shap.contributions(matrix)
         raw = phi.sum(axis=1)  # local accuracy: expected value + contributions = raw score
-        return PathResult(expit(-(self.a * raw + self.b)), phi[:, :-1], values)
+        return PathResult(expit(-(self.a * raw + self.b)), phi[:, :-1], values, phi[:, -1])
 
 
 class _GeneralPath:
@@ -188,6 +191,11 @@ class Scorer:
         self._categorical = set(self.features.categorical)
         self._categorical_at = [name in self._categorical for name in self.feature_names]
         self.families = Families.of(self.feature_names, self.specs, family_labels or {})
+        # Score points per unit of contribution, where the score is linear in it: the LightGBM
+        # path's raw score goes through the sigmoid calibration p = 1/(1 + exp(a*raw + b)), and
+        # the score adds points_to_double_odds per doubling of the odds (before its 0-100 clip).
+        self._points_per_unit = (-spec.calibration.a * spec.score.points_to_double_odds / math.log(2)
+                                 if isinstance(self.path, _LightGBMPath) else None)
         self._family_at = [self.families.names[k] for k in np.argmax(self.families.matrix, axis=1)]
 
     @property
@@ -200,7 +208,7 @@ class Scorer:
         path = self.path.evaluate(columns, n)
         parts = score_parts(path.probability, path.values, self.spec.rules, self.spec.score)
         return Evaluation(path.probability, parts["score"], parts["fit_score"], parts["interest_score"],
-                          tier_array(parts, self.spec.tiers), path.contrib, path.values)
+                          tier_array(parts, self.spec.tiers), path.contrib, path.values, path.expected)
 
     def score_records(self, pids: Sequence[str | None], columns: Columns,
                       feature_times: Sequence[str | None] | None = None,
@@ -221,6 +229,11 @@ class Scorer:
         numbers = self._numbers(result, n)
         reasons = (self._family_reasons(result, numbers) if detail == "behaviour"
                    else self._feature_reasons(result, numbers))
+        average = self._average_scores(result, n)
+        if self._points_per_unit is not None:
+            for up, down in reasons:
+                for reason in (*up, *down):
+                    reason["points"] = round(reason["impact"] * self._points_per_unit, 2)
         probability = result.probability.round(6).tolist()
         score, fit = result.score.round(1).tolist(), result.fit_score.round(1).tolist()
         interest, tiers = result.interest_score.round(1).tolist(), result.tier.tolist()
@@ -231,9 +244,23 @@ class Scorer:
                 "pid": pids[i], "probability": probability[i], "score": score[i], "fit_score": fit[i],
                 "interest_score": interest[i], "tier": tier, "routing": self.routing[tier],
                 "reasons_up": reasons[i][0], "reasons_down": reasons[i][1],
+                "average_score": average[i],
                 "model_version": self.version, "model_kind": self.kind, "horizon_days": self.horizon_days,
                 "feature_timestamp": times[i]})
         return records
+
+    def _average_scores(self, result: Evaluation, n: int) -> list[float | None]:
+        """The score of the average lead (the model's expected raw score through the calibration
+        and the score's scale, before the 0-100 clip), where the model tells it: where a
+        waterfall of the reasons in score points starts."""
+        if self._points_per_unit is None or result.expected is None:
+            return [None] * n
+        a, b = self.spec.calibration.a, self.spec.calibration.b
+        scale = self.spec.score
+        reference = np.log(scale.reference_probability / (1 - scale.reference_probability))
+        logit = -(a * result.expected + b)
+        return (scale.reference_score + scale.points_to_double_odds * (logit - reference) / np.log(2)
+                ).round(1).tolist()
 
     def _numbers(self, result: Evaluation, n: int) -> np.ndarray:
         """(rows, features) of the numeric model inputs; NaN for the categoricals."""

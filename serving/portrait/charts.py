@@ -2,10 +2,12 @@
 
 Each chart is plain data (pixel positions, labels, colours) that the page template draws.
 
-**Waterfall**: the response carries the strongest few reasons, so the chart starts at the
+**Waterfall**, in the units on the page where the model tells them (LightGBM champions):
+points of the 0-100 score, from the average lead's score, one bar per reason (a behaviour),
+a bar for the behaviours not listed, to this lead's score. Otherwise in log-odds: from the
 final log-odds minus the shown reasons ("baseline and all other factors", which also holds
-the calibration's shift) and ends at logit(probability): the axis then reads as the
-calibrated chance. Rule models chart points from zero.
+the calibration's shift) to logit(probability), the axis reading as the calibrated chance.
+Rule models chart their rule points from zero.
 """
 
 from __future__ import annotations
@@ -98,6 +100,34 @@ def _truncate(text: str, limit: int) -> str:
 
 def waterfall(score: ScoreResponse, width: int = 860) -> Chart:
     """The reasons as a horizontal waterfall: start, one bar per reason (up green, down red), final."""
+    reasons = [*score.reasons_up, *score.reasons_down]
+    if score.average_score is not None and all(r.points is not None for r in reasons):
+        return _score_points_waterfall(score, reasons, width)
+    return _model_units_waterfall(score, width)
+
+
+def _score_points_waterfall(score: ScoreResponse, reasons: list[Reason], width: int) -> Chart:
+    """From the average lead's score to this lead's, in score points. The behaviours not
+    listed make one bar (the score's 0-100 clip ends there too)."""
+    others = round(score.score - score.average_score - sum(r.points for r in reasons), 1)
+    steps = [(r.label or r.text, r.text, r.points) for r in reasons]
+    if abs(others) >= 0.05:
+        steps.append(("everything else", "all behaviours and traits not listed above", others))
+    running = list(itertools.accumulate((points for *_, points in steps), initial=score.average_score))
+    axis = _Axis.spanning([*running, 0.0], (LABEL_WIDTH + 10, width - VALUE_WIDTH))
+    chart = Chart(width=width, height=0, plot=axis.plot, unit="score points")
+    chart.bars.append(_marker("The average lead", "base", TOP, axis.x(running[0]), f"{running[0]:.0f}"))
+    for row, ((label, title, points), before, after) in enumerate(
+            zip(steps, running, running[1:], strict=False), start=1):
+        y = TOP + row * ROW_HEIGHT
+        chart.bars.append(_step_bar(label, f"{title} ({points:+.1f} score points)", f"{points:+.1f}",
+                                    points, y, axis.x(before), axis.x(after)))
+        chart.connectors.append((axis.x(before), y - ROW_HEIGHT + 4, y + 4))
+    return _finish(chart, axis, len(steps), score.score, f"Score {score.score:.0f} · "
+                   f"{score.probability:.1%} chance", f"{score.score:.0f}", points=True)
+
+
+def _model_units_waterfall(score: ScoreResponse, width: int) -> Chart:
     points = score.model_kind == "rule_baseline"
     reasons = [*score.reasons_up, *score.reasons_down]
     shown = sum(r.impact for r in reasons)
@@ -111,11 +141,17 @@ def waterfall(score: ScoreResponse, width: int = 860) -> Chart:
         y = TOP + row * ROW_HEIGHT
         chart.bars.append(_reason_bar(reason, y, axis.x(before), axis.x(after), points, chart.unit))
         chart.connectors.append((axis.x(before), y - ROW_HEIGHT + 4, y + 4))
-    y = TOP + (len(reasons) + 1) * ROW_HEIGHT
     final = running[-1]
+    return _finish(chart, axis, len(reasons), final, end_label,
+                   f"{final:.0f}" if points else f"{final:.2f}", points)
+
+
+def _finish(chart: Chart, axis: _Axis, rows: int, final: float, label: str, value_text: str,
+            points: bool) -> Chart:
+    """The end of the walk, the axis and the height."""
+    y = TOP + (rows + 1) * ROW_HEIGHT
     chart.connectors.append((axis.x(final), y - ROW_HEIGHT + 4, y + 4))
-    final_text = f"{final:.0f}" if points else f"{final:.2f}"
-    chart.bars.append(_marker(end_label, "total", y, axis.x(final), final_text))
+    chart.bars.append(_marker(label, "total", y, axis.x(final), value_text))
     chart.axis_y = y + ROW_HEIGHT
     chart.ticks = axis.ticks(points)
     chart.height = int(chart.axis_y + 22)
@@ -134,14 +170,19 @@ def _marker(label: str, kind: str, y: float, x: float, value_text: str) -> Bar:
 
 
 def _reason_bar(reason: Reason, y: float, x_from: float, x_to: float, points: bool, unit: str) -> Bar:
-    """One reason's step, from the running total before it to the one after; at least 2 px wide."""
     impact = f"{reason.impact:+.0f}" if points else f"{reason.impact:+.2f}"
-    kind = "up" if reason.impact >= 0 else "down"
+    return _step_bar(reason.label or reason.text, f"{reason.text} ({impact} {unit})", impact, reason.impact,
+                     y, x_from, x_to)
+
+
+def _step_bar(label: str, title: str, value_text: str, change: float, y: float, x_from: float,
+              x_to: float) -> Bar:
+    """One step, from the running total before it to the one after; at least 2 px wide."""
+    kind = "up" if change >= 0 else "down"
     left, right = sorted((x_from, x_to))
     right = max(right, left + 2)
     value_x, anchor = (right + 5, "start") if kind == "up" else (left - 5, "end")
-    return Bar(_truncate(reason.label or reason.text, 58), f"{reason.text} ({impact} {unit})", kind, y, left,
-               right, impact, value_x, anchor)
+    return Bar(_truncate(label, 58), title, kind, y, left, right, value_text, value_x, anchor)
 
 
 @dataclass

@@ -412,6 +412,29 @@ def test_waterfall_walks_from_base_to_final_log_odds() -> None:
     assert bars[3].x1 <= bars[2].x1  # a down bar ends where the previous bar ended (walks left)
 
 
+def test_waterfall_in_score_points_walks_from_the_average_lead_to_the_score() -> None:
+    """Where the model gives points: the axis is the 0-100 score, the walk starts at the
+    average lead, every bar is named in words, and what is not listed closes the gap."""
+    score = _score()
+    points = [10.4, 4.6, 2.3, -3.5, -1.2]
+    reasons = [reason.model_copy(update={"points": p, "label": f"behaviour {i}"})
+               for i, (reason, p) in enumerate(zip([*score.reasons_up, *score.reasons_down], points,
+                                                   strict=True))]
+    score = score.model_copy(update={"average_score": 45.0, "reasons_up": reasons[:3],
+                                     "reasons_down": reasons[3:]})
+    chart = waterfall(score)
+    assert chart.unit == "score points"
+    base = next(b for b in chart.bars if b.kind == "base")
+    total = next(b for b in chart.bars if b.kind == "total")
+    assert (base.label, base.value_text) == ("The average lead", "45") and total.value_text == "62"
+    steps = [b for b in chart.bars if b.kind in ("up", "down")]
+    assert [b.label for b in steps] == [f"behaviour {i}" for i in range(5)] + ["everything else"]
+    # the last bar closes the gap: 62 - 45 - 12.6
+    assert [b.value_text for b in steps] == ["+10.4", "+4.6", "+2.3", "-3.5", "-1.2", "+4.4"]
+    assert steps[-1].x1 == pytest.approx(total.x0, abs=0.2)  # the walk ends at the score
+    assert all(label.replace(".", "").isdigit() for _, label in chart.ticks)  # score points, no log-odds
+
+
 def test_rule_model_waterfall_in_points() -> None:
     chart = waterfall(_score("rule_baseline"))
     assert chart.unit == "points"
