@@ -89,11 +89,19 @@ def service(served):
     return served[0]
 
 
-def test_serve_says_it_is_ready_only_when_it_answers(served):
+def test_serve_says_it_is_ready_only_when_it_answers(world, served):
+    """Ready means served at once: the first /score after it (a whole online read and model
+    pass) takes milliseconds, not the tens of seconds of a worker still importing (issue 15,
+    item 12: 44 s)."""
     url, lines = served
     assert httpx.get(f"{url}/readyz", timeout=2).status_code == 200
     ready = next(line for line in lines if "ready at" in line)
     assert url in ready and "s after start" in ready
+    fit = world["root"] / "data" / "features" / "person_fit.parquet"
+    pid = pd.read_parquet(fit, columns=["pid"])["pid"].iloc[0]
+    started = time.perf_counter()
+    first = httpx.post(f"{url}/score", json={"pid": pid}, headers=CRM, timeout=60)
+    assert first.status_code == 200 and time.perf_counter() - started < 5, first.text
     assert httpx.get(f"{url}/model", headers=CRM, timeout=5).json()["version"]  # served at once
 
 
