@@ -5,11 +5,13 @@ or `leadscore serve`. One `@bentoml.service` class; its HTTP routes are a FastAP
 mounted with `@bentoml.asgi_app`, which gives the statuses clients rely on (422 naming
 the bad field, 413 for an oversized batch, 401/403) and an OpenAPI page at /api/docs.
 
-At start it loads the MLflow `champion` of `lead-propensity` (and swaps in a new one
-without a restart, see serving/champion.py), opens the Feast store, the portrait reader,
+At start it loads the MLflow `champion` of `lead-propensity`, and its `challenger` when there is
+one (each swapped without a restart, see serving/champion.py), opens the Feast store, the portrait reader,
 the segment engine and the webhook outbox; requests then only read online features and
 compute. A worker answers nothing, `/readyz` included, until all of that is loaded, so
-`/readyz` = 200 means the first request is served at once. Settings come from
+`/readyz` = 200 means the first request is served at once. The challenger scores every
+score, batch, ingest and portrait in shadow: logged (score log, trigger `shadow`, its own
+model version), never returned, never routed or pushed. Settings come from
 $LEADSCORE_CONFIG (default config/leadscore.yaml) and $LEADSCORE_DATA_DIR; keys and roles
 from config/access.yaml.
 """
@@ -132,6 +134,8 @@ class ModelInfo(BaseModel):
     fast_path: bool = Field(description="True when scored on the matrix fast path (LightGBM).")
     loaded_at: float = Field(description="When this version was loaded (Unix time).")
     last_reload_error: str | None = Field(description="Why the last new champion failed to load, if it did.")
+    challenger_version: str | None = Field(description="The challenger scoring in shadow (logged, never "
+                                                       "returned), if there is one.")
 
 
 # BentoML's own /metrics is off: it needs no key and labels raw paths, a series per PID read
@@ -153,6 +157,7 @@ class LeadScoring:
         from leadscore.live.log import EVENT_LOG, EventLog
         from leadscore.live.online import OnlineUpdater
         from leadscore.live.score_log import ScoreLog
+        from leadscore.scoring.registry import CHALLENGER
         from leadscore.segments.api import build_router
         from leadscore.segments.engine import SegmentEngine
         from leadscore.serving.champion import ChampionWatcher
@@ -171,6 +176,7 @@ class LeadScoring:
         self.pusher = MqlPusher(settings.serving.webhook, settings.serving_dir)
         self.pusher.start()
         self.champion = ChampionWatcher(settings).start()
+        self.challenger = ChampionWatcher(settings, CHALLENGER).start()
         self.portraits = PortraitReader(settings)
         self.audit = AuditLog(settings.serving_dir / "audit.jsonl")
         self.segments = SegmentEngine(settings)
@@ -197,6 +203,7 @@ class LeadScoring:
         self.ingests.close()
         self.outcome_log.close()
         self.champion.stop()
+        self.challenger.stop()
         self.pusher.close()
 
     @property
@@ -210,14 +217,16 @@ class LeadScoring:
         """(position, score record) of each item that could be scored, in request order, and
         the errors. PIDs take one online read for all, everything one matrix; only scores
         from online features count as MQL crossings."""
-        scorer = self.scorer
+        scorer, shadow = self.scorer, self._shadow_scorer()
+        names = scorer.feature_names if shadow is None else list(dict.fromkeys(
+            scorer.feature_names + shadow.feature_names))
         by_pid = [i for i, item in enumerate(items) if item.features is None]
         online = self.features.read_rows([items[i].pid for i in by_pid]) if by_pid else None
         found: dict[int, tuple[dict, str | None]] = {}
         errors = []
         for position, i in enumerate(by_pid):
             if online.known[position]:
-                found[i] = ({name: online.columns[name][position] for name in scorer.feature_names},
+                found[i] = ({name: online.columns[name][position] for name in names},
                             online.updated_at[position].isoformat())
             else:
                 errors.append(ItemError(index=i, pid=items[i].pid, status=404,
@@ -227,15 +236,33 @@ class LeadScoring:
                 where = ["body", "items", i] if batch else ["body"]
                 found[i] = (_check_feature_row(item.features, scorer, where), None)
         order = sorted(found)
-        columns = {name: [found[i][0].get(name) for i in order] for name in scorer.feature_names}
-        results = scorer.score_records([items[i].pid for i in order], columns,
-                                       [found[i][1] for i in order]) if order else []
+        pids, times = [items[i].pid for i in order], [found[i][1] for i in order]
+        columns = {name: [found[i][0].get(name) for i in order] for name in names}
+        results = scorer.score_records(pids, columns, times) if order else []
         try:
             self.pusher.observe([result for result in results if result["pid"] is not None])
         except Exception:  # noqa: BLE001 - a crossing missed now is found at the next scoring
             log.exception("could not queue MQL crossings for the CRM webhook")
-        self.score_log.append(results, self.clock.now(), trigger)
+        now = self.clock.now()
+        self.score_log.append(results, now, trigger)
+        if shadow is not None and order:
+            self._score_in_shadow(shadow, pids, columns, times, now)
         return list(zip(order, results, strict=True)), errors
+
+    def _shadow_scorer(self) -> Scorer | None:
+        """The challenger, if there is one other than the champion."""
+        challenger = self.challenger.scorer
+        return None if challenger is None or challenger.version == self.scorer.version else challenger
+
+    def _score_in_shadow(self, shadow: Scorer, pids: list, columns: dict, times: list, at: datetime) -> None:
+        """The challenger's scores of the rows just served, to the score log only (trigger
+        `shadow`): what monitoring compares with the champion's once outcomes mature."""
+        from leadscore.live.score_log import SHADOW
+
+        try:
+            self.score_log.append(shadow.shadow_records(pids, columns, times), at, SHADOW)
+        except Exception:  # noqa: BLE001 - a shadow score never fails what was served
+            log.exception("could not score in shadow with challenger version %s", shadow.version)
 
     # ---- records from the source systems ----------------------------------------------
 
@@ -297,7 +324,7 @@ class LeadScoring:
         self._digest_day = today
         start = datetime.combine(today - timedelta(days=1), datetime.min.time(), UTC)
         try:
-            logged = self.score_log.read(since=start - timedelta(days=DIGEST_LOOKBACK_DAYS))
+            logged = self.score_log.read(since=start - timedelta(days=DIGEST_LOOKBACK_DAYS), shadow=False)
             day = logged[(logged["at"] >= start) & (logged["at"] < start + timedelta(days=1))]
             before = logged[logged["at"] < start].groupby("pid").tail(1)
             sent = self.pusher.enqueue(digest_messages(active_leads(day, before, settings),
@@ -327,12 +354,14 @@ class LeadScoring:
 
     @app.get("/model", tags=["scores"])
     async def model(self, who: Annotated[Caller, Depends(caller)]) -> ModelInfo:
-        """The champion being served now (it changes without a restart)."""
+        """The champion being served now, and the challenger scoring in shadow (both change
+        without a restart)."""
         scorer = self.scorer
         return ModelInfo(registered_model=self.settings.training.registered_model,
                          version=scorer.version, model_kind=scorer.kind,
                          fast_path=scorer.fast_path,
-                         loaded_at=self.champion.loaded_at, last_reload_error=self.champion.last_error)
+                         loaded_at=self.champion.loaded_at, last_reload_error=self.champion.last_error,
+                         challenger_version=getattr(self._shadow_scorer(), "version", None))
 
     # ---- portraits for sales ------------------------------------------------------------
 

@@ -96,3 +96,16 @@ def test_rows_as_lists_score_as_the_same_rows_as_arrays_and_a_non_number_as_unkn
     one = {name: values[:1] for name, values in lists.items()}
     assert scorer.score_records(pids[:1], {**one, "employees": ["many"]}) == \
         scorer.score_records(pids[:1], {**one, "employees": [None]})
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "logistic_regression"])
+def test_a_shadow_score_is_the_full_scores_probability_score_and_tier_without_reasons(kind):
+    scorer, leads = make_scorer(kind)
+    leads = pd.concat([leads, leads.head(3).assign(industry="never-seen-industry", seniority=None)])
+    columns = {name: leads[name].to_numpy() for name in scorer.feature_names}
+    pids, times = list(leads["pid"]), [f"2026-11-0{i % 9 + 1}" for i in range(len(leads))]
+    full, shadow = scorer.score_records(pids, columns, times), scorer.shadow_records(pids, columns, times)
+    keys = ["pid", "probability", "score", "tier", "model_version", "feature_timestamp"]
+    assert [{k: r[k] for k in keys} for r in shadow] == [{k: r[k] for k in keys} for r in full]
+    assert all(r["reasons_up"] == r["reasons_down"] == [] for r in shadow)
+    assert len({r["tier"] for r in shadow}) >= 3
