@@ -151,9 +151,11 @@ class _LightGBMPath:
         return PathResult(expit(-(self.a * raw + self.b)), phi[:, :-1], values)
 
     def predict(self, columns: Columns, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The calibrated probability without contributions, and the model input per feature."""
+        """The calibrated probability without contributions, and the model input per feature.
+        One thread: LightGBM's OpenMP team, beside the service's other threads, made one row
+        cost 16 ms instead of 0.02."""
         matrix, values = self.encode(columns, n)
-        raw = self.booster.predict(matrix, raw_score=True)
+        raw = self.booster.predict(matrix, raw_score=True, num_threads=1)
         return expit(-(self.a * raw + self.b)), values
 
 
