@@ -16,28 +16,10 @@ import pytest
 from leadscore.training.lock import LOCK_FILE, AlreadyRunning, exclusive
 
 LEADSCORE = str(Path(sys.executable).parent / "leadscore")
-HOLD = """
-import sys, time
-from pathlib import Path
-from leadscore.training.lock import exclusive
-with exclusive(Path(sys.argv[1])):
-    print("held", flush=True)
-    time.sleep(600)
-"""
 
 
-@pytest.fixture
-def holder(tmp_path):
-    """Another process holding the lock of data dir `tmp_path` (killed at the end)."""
-    process = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / LOCK_FILE)],
-                               stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "held"
-    yield process
-    process.kill()
-    process.wait()
-
-
-def test_a_second_retrain_fails_at_once_naming_the_first(holder, tmp_path):
+def test_a_second_retrain_fails_at_once_naming_the_first(retrain_lock_holder, tmp_path):
+    holder = retrain_lock_holder
     start = time.monotonic()
     result = subprocess.run([LEADSCORE, "--data-dir", str(tmp_path), "retrain"], capture_output=True,
                             text=True, timeout=120)
@@ -48,7 +30,8 @@ def test_a_second_retrain_fails_at_once_naming_the_first(holder, tmp_path):
     assert time.monotonic() - start < 60  # no waiting for the first (a command's start-up only)
 
 
-def test_the_lock_is_free_again_once_its_holder_is_gone(holder, tmp_path):
+def test_the_lock_is_free_again_once_its_holder_is_gone(retrain_lock_holder, tmp_path):
+    holder = retrain_lock_holder
     with pytest.raises(AlreadyRunning, match=f"pid {holder.pid}"), exclusive(tmp_path / LOCK_FILE):
         pass
     holder.send_signal(signal.SIGKILL)  # a crashed retrain leaves no stale lock
