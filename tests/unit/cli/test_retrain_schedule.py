@@ -16,6 +16,8 @@ import typer
 from leadscore.cli.retrain import parse_every
 
 LEADSCORE = str(Path(sys.executable).parent / "leadscore")
+
+
 @pytest.mark.parametrize("text, expected", [
     ("7d", timedelta(days=7)), ("12h", timedelta(hours=12)), ("1d12h", timedelta(days=1, hours=12)),
     ("90s", timedelta(seconds=90)), ("1.5h", timedelta(minutes=90))])
