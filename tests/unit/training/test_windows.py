@@ -52,3 +52,27 @@ def test_the_calibration_window_is_the_latest_snapshots_and_the_refit_ends_a_hor
 def test_a_calibration_window_that_leaves_nothing_to_refit_on_says_what_to_change():
     with pytest.raises(ValueError, match="calibration_snapshots"):
         refit_split(_frame(TIMES[:3]), calibration_snapshots=2, horizon_days=90)
+
+
+@pytest.mark.parametrize("kind", ["logistic_regression", "lightgbm"])
+def test_recency_weights_reach_the_fit_so_the_recent_regime_wins(kind):
+    from leadscore.training.experiment import fit_model
+    from leadscore.training.models import make_lightgbm, make_logistic
+
+    rng = np.random.default_rng(0)
+    old, new = 3000, 1000  # the relation flips at the latest snapshot: x used to convert, now it does not
+    x = rng.random(old + new)
+    times = pd.Series([TIMES[0]] * old + [TIMES[-1]] * new)
+    flips = np.r_[np.zeros(old), np.ones(new)].astype(bool)
+    y = (rng.random(old + new) < np.where(flips, 0.9 - 0.8 * x, 0.1 + 0.8 * x)).astype(int)
+    X = pd.DataFrame({"x": x})
+
+    def slope(weights: np.ndarray) -> float:
+        model = (make_logistic(["x"], []) if kind == "logistic_regression"
+                 else make_lightgbm([], {"n_estimators": 60, "min_child_samples": 20, "subsample": 1.0}))
+        fitted = fit_model(model, X, y, sample_weight=weights)
+        p = fitted.predict_proba(pd.DataFrame({"x": [0.1, 0.9]}))[:, 1]
+        return p[1] - p[0]
+
+    assert slope(recency_weights(times, None)) > 0  # the old, larger regime dominates
+    assert slope(recency_weights(times, 14)) < 0  # 126 days: the old rows weigh 1/512
