@@ -176,7 +176,7 @@ def parts_frame(probability: np.ndarray, X: pd.DataFrame, rules: RuleSet | None,
     return pd.DataFrame(score_parts(probability, X, rules, score), index=X.index)
 
 
-def _window(frame: pd.DataFrame) -> str:
+def window_label(frame: pd.DataFrame) -> str:
     times = frame["event_timestamp"]
     return f"{times.min():%Y-%m-%d}..{times.max():%Y-%m-%d}"
 
@@ -201,7 +201,7 @@ def train_candidate(name: str, model: BaseEstimator, inputs: Inputs, experiment:
     test_tiers = assign_tiers(parts_frame(probability, X["test"], inputs.rules, settings.score), tiers)
     spec = scoring_spec(name, calibrated, inputs.features, inputs.rules, tiers, settings.score,
                         horizon_days=experiment.horizon_days, feature_service=experiment.feature_service,
-                        test_window=_window(experiment.split.test),
+                        test_window=window_label(experiment.split.test),
                         excluded_by_leakage_guard=sorted(inputs.excluded), extra=experiment.about)
     figures = _window_metrics(y["test"], probability, split.test, experiment.entity, settings)
     validation_figures = _window_metrics(y["validation"], validation_probability, split.validation,
@@ -299,7 +299,7 @@ def compare_candidates(experiment: Experiment, settings: Settings) -> Comparison
     """Train, evaluate and log every candidate in one parent run."""
     inputs = guarded_inputs(experiment, settings)
     client = register.setup_tracking(settings, experiment.name)
-    test_window = _window(experiment.split.test)
+    test_window = window_label(experiment.split.test)
     tags = {**experiment.tags, "test_window": test_window}
     trained: dict[str, Candidate] = {}
     uris: dict[str, str] = {}
@@ -334,7 +334,7 @@ def _register_best(experiment: Experiment, settings: Settings, comparison: Compa
     version, alias = register.register_and_promote(
         comparison.client, comparison.uris[best], experiment.registered_model, metric, results[best],
         champion_figures(settings, experiment.registered_model, experiment.split.test, experiment.entity),
-        HIGHER_IS_BETTER[metric], settings.training.ece_tolerance, _window(experiment.split.test))
+        HIGHER_IS_BETTER[metric], settings.training.ece_tolerance, window_label(experiment.split.test))
     table = comparison.table.assign(registered=[f"v{version} ({alias})" if n == best else ""
                                                 for n in comparison.table.index])
     inputs = comparison.inputs

@@ -37,6 +37,7 @@ from leadscore.training.experiment import (
     compare_candidates,
     fit_model,
     parts_frame,
+    window_label,
 )
 from leadscore.training.leakage import LeakageReport
 from leadscore.training.spec import model_shape, scoring_spec
@@ -64,13 +65,6 @@ class Retrained:
     version: str
     fit_window: str
     calibration_window: str
-    rows: int
-    live_opportunities: int
-
-
-def _window(frame: pd.DataFrame) -> str:
-    times = frame["event_timestamp"]
-    return f"{times.min():%Y-%m-%d}..{times.max():%Y-%m-%d}"
 
 
 def same_size(fitted: BaseEstimator) -> dict:
@@ -96,10 +90,10 @@ def refit_chosen(candidate: Candidate, comparison: Comparison, frame: pd.DataFra
                                                     inputs.rules, settings.score))
     spec = scoring_spec(candidate.name, calibrated, inputs.features, inputs.rules, tiers, settings.score,
                         horizon_days=experiment.horizon_days, feature_service=experiment.feature_service,
-                        test_window=_window(experiment.split.test),
+                        test_window=window_label(experiment.split.test),
                         excluded_by_leakage_guard=sorted(inputs.excluded),
-                        extra={**experiment.about, "retrained": "true", "fit_window": _window(split.fit),
-                               "calibration_window": _window(split.calibration)})
+                        extra={**experiment.about, "retrained": "true", "fit_window": window_label(split.fit),
+                               "calibration_window": window_label(split.calibration)})
     return Refit(calibrated, spec, split)
 
 
@@ -120,7 +114,7 @@ def register_challenger(refit: Refit, candidate: Candidate, comparison: Comparis
                                      comparison.inputs.X["test"].head(5), refit.spec,
                                      experiment.config_files, tags)
     version = register.register_version(comparison.client, uri, experiment.registered_model, metric,
-                                        candidate.metrics, _window(experiment.split.test))
+                                        candidate.metrics, window_label(experiment.split.test))
     comparison.client.set_registered_model_alias(experiment.registered_model, CHALLENGER, version)
     log.info("%s version %s (%s, refit) is now %s", experiment.registered_model, version,
              candidate.name, CHALLENGER)
@@ -149,5 +143,4 @@ def retrain(settings: Settings, store, manifest: dict, until: datetime,
     refit = refit_chosen(comparison.trained[chosen], comparison, frame, experiment, settings)
     version = register_challenger(refit, comparison.trained[chosen], comparison, experiment, settings)
     return Retrained(_figures_table(comparison, chosen, version, metric), comparison.inputs.guard, chosen,
-                     version, refit.spec.extra["fit_window"], refit.spec.extra["calibration_window"],
-                     len(frame), 0 if live_outcomes is None else len(live_outcomes))
+                     version, refit.spec.extra["fit_window"], refit.spec.extra["calibration_window"])
