@@ -10,6 +10,7 @@ the data dir (training/lock.py) keeps two retrains from overlapping.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from leadscore.cli.features import run_features_apply, run_features_build, run_f
 from leadscore.cli.identity import run_identity
 from leadscore.config import Settings
 
+log = logging.getLogger(__name__)
 UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 POLL_S = 1.0  # how often a scheduled retrain looks at the clock (the world's may run fast)
 
@@ -124,7 +126,10 @@ def _every(settings: Settings, every: timedelta) -> None:
     due = clock.now()
     while True:
         _sleep_until(clock, due)
-        _one_run(settings)
+        try:
+            _one_run(settings)
+        except Exception:  # noqa: BLE001 - a schedule outlives one failed run; Ctrl-C still stops it
+            log.exception("the retrain failed; the schedule goes on")
         due = max(due + every, clock.now())  # a retrain longer than the interval: the next at once
         console.print(f"next retrain at {due:%Y-%m-%d %H:%M} UTC by the clock (Ctrl-C stops)")
 
