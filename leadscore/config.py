@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "leadscore.yaml"
 SETTINGS_ENV_VAR = "LEADSCORE_CONFIG"
@@ -69,6 +69,27 @@ class FeatureSettings(StrictModel):
     redis: str = "localhost:6379"  # Feast's connection_string: host:port[,db=0,password=...]
 
 
+class RetrainSettings(StrictModel):
+    """`leadscore retrain` (training/retrain.py): which labelled snapshots it learns from, how
+    much each counts, and where the calibration is fitted."""
+
+    # expanding: every matured snapshot; sliding: only those within window_days of the cutoff
+    window: Literal["expanding", "sliding"] = "expanding"
+    window_days: int | None = Field(None, gt=0)
+    # a snapshot's sample weight halves every half_life_days before the latest one fitted
+    # (LightGBM and logistic regression); None: every snapshot counts the same
+    half_life_days: float | None = Field(None, gt=0)
+    # the most recent matured snapshots: the refit model's calibration and tiers are fitted
+    # on them, and it is refit on every labelled snapshot a horizon before them
+    calibration_snapshots: int = Field(3, gt=0)
+
+    @model_validator(mode="after")
+    def _length_with_sliding(self) -> RetrainSettings:
+        if (self.window == "sliding") != (self.window_days is not None):
+            raise ValueError("window_days: give a length with `window: sliding`, and only then")
+        return self
+
+
 class TrainingSettings(StrictModel):
     snapshot_every_days: int = Field(14, gt=0)
     first_snapshot_after_days: int = Field(90, ge=0)
@@ -85,6 +106,7 @@ class TrainingSettings(StrictModel):
     lightgbm: dict = Field(default_factory=dict)
     rules_file: str = "scoring_rules.yaml"
     tiers_file: str = "tiers.yaml"
+    retrain: RetrainSettings = RetrainSettings()
 
 
 class ScoreSettings(StrictModel):

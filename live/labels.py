@@ -6,9 +6,10 @@ training's label SQL (training/dataset.py, TARGETS) reads, so that live outcomes
 beside or instead of the batch's. `dispositions(log, until)` lists what sales did with
 pushed MQLs, for monitoring's accepted/rejected counts and for labels that learn from them.
 
-Not wired into training yet (the rolling retraining of issue 14 will): the import contracts
-keep training from importing the live path, so its caller (the CLI) reads the frames here and
-hands them to training, as it hands the settings.
+`leadscore retrain` uses them: the import contracts keep training from importing the live
+path, so its caller (the CLI, leadscore/cli/retrain.py) reads the frames here and hands them
+to training (training/dataset.py, `labelled_entities(..., live_outcomes)`), as it hands the
+settings.
 """
 
 from __future__ import annotations

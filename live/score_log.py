@@ -1,9 +1,12 @@
 """The score log: every score the service returned or computed on ingest, as it was served.
 
 What sales and the CRM actually saw (not today's model re-scoring the past): the portrait's
-history and the monitoring read it. One SQLite file per day (`<live_dir>/scores/
-<YYYY-MM-DD>.db`, the day of the clock), in WAL mode so that every worker appends to it
-at once and readers never wait; a day is a partition that can be archived or dropped whole.
+history and the monitoring read it. A challenger's scores in shadow are logged beside them
+(trigger `shadow`, the challenger's model version): never served, so the portrait and the
+digest leave them out, while monitoring compares them with the champion's by model version.
+One SQLite file per day (`<live_dir>/scores/<YYYY-MM-DD>.db`, the day of the clock), in WAL
+mode so that every worker appends to it at once and readers never wait; a day is a partition
+that can be archived or dropped whole.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ CREATE TABLE IF NOT EXISTS score (
     trigger TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS score_pid ON score (pid, at);
 """
+SHADOW = "shadow"  # the trigger of a challenger's score, logged and never served
 COLUMNS = ["at", "pid", "model_version", "probability", "score", "tier", "reasons",
            "feature_timestamp", "trigger"]
 
@@ -57,7 +61,7 @@ class ScoreLog:
 
     def append(self, scores: Iterable[dict], at: datetime, trigger: str) -> int:
         """Log scores (the scorer's records) served at `at`; `trigger`: score, score_batch,
-        ingest or portrait."""
+        ingest or portrait, or `shadow` for a challenger's scores of the same rows."""
         rows = [(at.isoformat(), s["pid"], s["model_version"], s["probability"], s["score"], s["tier"],
                  json.dumps({"up": s["reasons_up"], "down": s["reasons_down"]}),
                  s.get("feature_timestamp"), trigger)
@@ -70,8 +74,10 @@ class ScoreLog:
     def days(self) -> list[str]:
         return sorted(path.stem for path in self.folder.glob("*.db"))
 
-    def read(self, pids: list[str] | None = None, since: datetime | None = None) -> pd.DataFrame:
-        """Logged scores (of these people, from this instant on), oldest first."""
+    def read(self, pids: list[str] | None = None, since: datetime | None = None,
+             shadow: bool = True) -> pd.DataFrame:
+        """Logged scores (of these people, from this instant on; without `shadow`, only those
+        served), oldest first."""
         frames = []
         for day in self.days():
             if since is not None and day < since.date().isoformat():
@@ -83,6 +89,9 @@ class ScoreLog:
             if since is not None:
                 where.append("at >= ?")
                 params.append(since.isoformat())
+            if not shadow:
+                where.append("trigger != ?")
+                params.append(SHADOW)
             sql = "SELECT * FROM score" + (f" WHERE {' AND '.join(where)}" if where else "")
             con = self._open(day)
             try:

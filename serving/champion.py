@@ -1,13 +1,15 @@
-"""The model the service scores with: the MLflow `champion`, swapped in without a restart.
+"""The models the service scores with: the MLflow `champion`, and the `challenger` scored in
+shadow beside it, each swapped in without a restart.
 
-A daemon thread asks the registry every `serving.model_check_s` seconds where the
-alias points. When it moved (a new champion was promoted, or `leadscore train
-rollback`), the new version is loaded and its Scorer built off the request path, then
-swapped in with one assignment: requests in flight finish on the model they started
-with. A version that fails to load (one trained before the scoring spec, say), or needs
+A daemon thread per alias asks the registry every `serving.model_check_s` seconds where the
+alias points. When it moved (a new champion was promoted, `leadscore train rollback`, a new
+challenger from `leadscore retrain`), the new version is loaded and its Scorer built off the
+request path, then swapped in with one assignment: requests in flight finish on the model they
+started with. A version that fails to load (one trained before the scoring spec, say), or needs
 features the feature service does not serve, leaves the current one serving (GET /model
-shows why) and is not tried again until the alias moves. At start there is no current
-one: the service does not start, and says why.
+shows why) and is not tried again until the alias moves. At start the champion must load:
+without one the service does not start, and says why. A challenger is optional: none, or one
+that cannot load, only means no shadow scores; its alias removed, it stops scoring.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 
 from leadscore.config import Settings
 from leadscore.features.catalog import family_labels, scoring_specs
-from leadscore.scoring.registry import champion_version, load_champion
+from leadscore.scoring.registry import CHAMPION, champion_version, load_champion
 from leadscore.serving.scorer import Scorer
 
 log = logging.getLogger(__name__)
@@ -27,20 +29,25 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ChampionWatcher:
+    """The model an alias of the registered model points at (the champion unless told)."""
+
     settings: Settings
-    scorer: Scorer = field(init=False)
-    loaded_at: float = field(init=False)
+    alias: str = CHAMPION
+    scorer: Scorer | None = field(init=False, default=None)  # None: no challenger now
+    loaded_at: float = field(init=False, default=0.0)
     last_error: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.scorer = self._load()
-        self.loaded_at = time.time()
         self._refused: str | None = None  # a version that failed to load: not retried
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="champion-watcher", daemon=True)
+        self._thread = threading.Thread(target=self._watch, name=f"{self.alias}-watcher", daemon=True)
+        if self.alias == CHAMPION:
+            self.scorer, self.loaded_at = self._load(), time.time()
+        else:
+            self.check()
 
     def _load(self) -> Scorer:
-        model, spec, version = load_champion(self.settings)
+        model, spec, version = load_champion(self.settings, alias=self.alias)
         specs = scoring_specs(self.settings)
         missing = sorted(set(spec.features.all) - {feature.name for feature in specs})
         if missing:
@@ -48,6 +55,10 @@ class ChampionWatcher:
                              f"{missing}")
         return Scorer(model, spec, version, specs, self.settings.serving.max_reasons,
                       family_labels(self.settings))
+
+    @property
+    def version(self) -> str | None:
+        return None if self.scorer is None else self.scorer.version
 
     def start(self) -> ChampionWatcher:
         self._thread.start()
@@ -57,21 +68,30 @@ class ChampionWatcher:
         self._stop.set()
 
     def check(self) -> bool:
-        """Load the champion if the alias moved; True when the model changed."""
+        """Load the alias's version if it moved; True when the model changed."""
         version = None
         try:
-            version = champion_version(self.settings)
-            if version is None or version in (self.scorer.version, self._refused):
+            version = champion_version(self.settings, alias=self.alias)
+            if version is None:
+                return self._dropped()
+            if version in (self.version, self._refused):
                 return False
             scorer = self._load()
         except Exception as error:  # noqa: BLE001 - keep serving the current model
             self._refused = version
             self.last_error = f"{type(error).__name__}: {error}"
-            log.exception("could not load the new champion; still serving version %s",
-                          self.scorer.version)
+            log.exception("could not load the new %s; still serving version %s", self.alias, self.version)
             return False
-        log.info("champion moved: version %s -> %s (%s)", self.scorer.version, scorer.version, scorer.kind)
+        log.info("%s moved: version %s -> %s (%s)", self.alias, self.version, scorer.version, scorer.kind)
         self.scorer, self.loaded_at, self.last_error, self._refused = scorer, time.time(), None, None
+        return True
+
+    def _dropped(self) -> bool:
+        """The alias points nowhere: the champion keeps serving; a challenger stops."""
+        if self.alias == CHAMPION or self.scorer is None:
+            return False
+        log.info("%s alias removed: version %s no longer scores in shadow", self.alias, self.version)
+        self.scorer, self._refused = None, None
         return True
 
     def _watch(self) -> None:

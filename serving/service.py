@@ -5,11 +5,13 @@ or `leadscore serve`. One `@bentoml.service` class; its HTTP routes are a FastAP
 mounted with `@bentoml.asgi_app`, which gives the statuses clients rely on (422 naming
 the bad field, 413 for an oversized batch, 401/403) and an OpenAPI page at /api/docs.
 
-At start it loads the MLflow `champion` of `lead-propensity` (and swaps in a new one
-without a restart, see serving/champion.py), opens the Feast store, the portrait reader,
+At start it loads the MLflow `champion` of `lead-propensity`, and its `challenger` when there is
+one (each swapped without a restart, see serving/champion.py), opens the Feast store, the portrait reader,
 the segment engine and the webhook outbox; requests then only read online features and
 compute. A worker answers nothing, `/readyz` included, until all of that is loaded, so
-`/readyz` = 200 means the first request is served at once. Settings come from
+`/readyz` = 200 means the first request is served at once. The challenger scores every
+score, batch, ingest and portrait in shadow: logged (score log, trigger `shadow`, its own
+model version), never returned, never routed or pushed. Settings come from
 $LEADSCORE_CONFIG (default config/leadscore.yaml) and $LEADSCORE_DATA_DIR; keys and roles
 from config/access.yaml.
 """
@@ -172,6 +174,8 @@ class ModelInfo(BaseModel):
     fast_path: bool = Field(description="True when scored on the matrix fast path (LightGBM).")
     loaded_at: float = Field(description="When this version was loaded (Unix time).")
     last_reload_error: str | None = Field(description="Why the last new champion failed to load, if it did.")
+    challenger_version: str | None = Field(description="The challenger scoring in shadow (logged, never "
+                                                       "returned), if there is one.")
 
 
 # BentoML's own /metrics is off: it needs no key and labels raw paths, a series per PID read
@@ -193,6 +197,7 @@ class LeadScoring:
         from leadscore.live.log import EVENT_LOG, EventLog
         from leadscore.live.online import OnlineUpdater
         from leadscore.live.score_log import ScoreLog
+        from leadscore.scoring.registry import CHALLENGER
         from leadscore.segments.api import build_router
         from leadscore.segments.engine import SegmentEngine
         from leadscore.serving.champion import ChampionWatcher
@@ -211,6 +216,7 @@ class LeadScoring:
         self.pusher = MqlPusher(settings.serving.webhook, settings.serving_dir)
         self.pusher.start()
         self.champion = ChampionWatcher(settings).start()
+        self.challenger = ChampionWatcher(settings, CHALLENGER).start()
         self.portraits = PortraitReader(settings)
         self.audit = AuditLog(settings.serving_dir / "audit.jsonl")
         self.sessions = SessionStore(settings.serving_dir, settings.serving.session_hours * 3600)
@@ -242,6 +248,7 @@ class LeadScoring:
         self._recorder.shutdown()
         self.outcome_log.close()
         self.champion.stop()
+        self.challenger.stop()
         self.pusher.close()
 
     @property
@@ -254,22 +261,25 @@ class LeadScoring:
                      detail: str = "behaviour") -> tuple[list[tuple[int, dict]], list[ItemError]]:
         """(position, score record) of each item that could be scored, in request order, and
         the errors; the scores recorded (`_record_scores`) before they are returned."""
-        results, errors = self._scores(items, batch, detail)
-        self._record_scores(results, trigger)
+        results, errors, shadow = self._scores(items, batch, detail)
+        self._record_scores(results, trigger, shadow)
         return results, errors
 
     def _scores(self, items: list[ScoreRequest], batch: bool = False, detail: str = "behaviour"
-                ) -> tuple[list[tuple[int, dict]], list[ItemError]]:
-        """As `_score_items`, recording nothing. PIDs take one online read for all, everything
-        one matrix."""
-        scorer = self.scorer
+                ) -> tuple[list[tuple[int, dict]], list[ItemError], list[dict]]:
+        """As `_score_items`, recording nothing, plus the challenger's scores of the same rows
+        (shadow records, empty without a challenger). PIDs take one online read for all,
+        everything one matrix."""
+        scorer, shadow = self.scorer, self._shadow_scorer()
+        names = scorer.feature_names if shadow is None else list(dict.fromkeys(
+            scorer.feature_names + shadow.feature_names))
         by_pid = [i for i, item in enumerate(items) if item.features is None]
         online = self.features.read_rows([items[i].pid for i in by_pid]) if by_pid else None
         found: dict[int, tuple[dict, str | None]] = {}
         errors = []
         for position, i in enumerate(by_pid):
             if online.known[position]:
-                found[i] = ({name: online.columns[name][position] for name in scorer.feature_names},
+                found[i] = ({name: online.columns[name][position] for name in names},
                             online.updated_at[position].isoformat())
             else:
                 errors.append(ItemError(index=i, pid=items[i].pid, status=404,
@@ -279,27 +289,53 @@ class LeadScoring:
                 where = ["body", "items", i] if batch else ["body"]
                 found[i] = (_check_feature_row(item.features, scorer, where), None)
         order = sorted(found)
-        columns = {name: [found[i][0].get(name) for i in order] for name in scorer.feature_names}
-        results = scorer.score_records([items[i].pid for i in order], columns,
-                                       [found[i][1] for i in order], detail) if order else []
-        return list(zip(order, results, strict=True)), errors
+        pids, times = [items[i].pid for i in order], [found[i][1] for i in order]
+        columns = {name: [found[i][0].get(name) for i in order] for name in names}
+        results = scorer.score_records(pids, columns, times, detail) if order else []
+        shadows = self._shadow_records(shadow, pids, columns, times) if shadow is not None and order else []
+        return list(zip(order, results, strict=True)), errors, shadows
 
-    def _record_scores(self, results: list[tuple[int, dict]], trigger: str) -> None:
+    def _record_scores(self, results: list[tuple[int, dict]], trigger: str, shadow: list[dict]) -> None:
         """The MQL crossings among scores served to the webhook's outbox (only scores from online
-        features, with a pid, count), and every score to the score log: SQLite both, whose
-        locks may be held by another process for up to their busy timeouts."""
+        features, with a pid, count), every score to the score log, and the challenger's of the
+        same rows (trigger `shadow`): SQLite all, whose locks may be held by another process for
+        up to their busy timeouts."""
+        from leadscore.live.score_log import SHADOW
+
         scores = [result for _, result in results]
         try:
             self.pusher.observe([result for result in scores if result["pid"] is not None])
         except Exception:  # noqa: BLE001 - a crossing missed now is found at the next scoring
             log.exception("could not queue MQL crossings for the CRM webhook")
-        self.score_log.append(scores, self.clock.now(), trigger)
+        now = self.clock.now()
+        self.score_log.append(scores, now, trigger)
+        if shadow:
+            try:
+                self.score_log.append(shadow, now, SHADOW)
+            except Exception:  # noqa: BLE001 - a shadow score never fails what was served
+                log.exception("could not log the challenger's shadow scores")
 
-    async def record_scores_off_the_loop(self, results: list[tuple[int, dict]], trigger: str) -> None:
+    async def record_scores_off_the_loop(self, results: list[tuple[int, dict]], trigger: str,
+                                         shadow: list[dict]) -> None:
         """`_record_scores` in the recorder's threads: a lock held on the outbox or the score log
         holds up the calls that wait on it, never the worker's event loop (every other request)."""
         await asyncio.get_running_loop().run_in_executor(
-            self._recorder, self._record_scores, results, trigger)
+            self._recorder, self._record_scores, results, trigger, shadow)
+
+    def _shadow_scorer(self) -> Scorer | None:
+        """The challenger, if there is one other than the champion."""
+        challenger = self.challenger.scorer
+        return None if challenger is None or challenger.version == self.scorer.version else challenger
+
+    @staticmethod
+    def _shadow_records(shadow: Scorer, pids: list, columns: dict, times: list) -> list[dict]:
+        """The challenger's scores of the rows just served, for the score log only: what
+        monitoring compares with the champion's once outcomes mature. Never returned."""
+        try:
+            return shadow.shadow_records(pids, columns, times)
+        except Exception:  # noqa: BLE001 - a shadow score never fails what was served
+            log.exception("could not score in shadow with challenger version %s", shadow.version)
+            return []
 
     # ---- records from the source systems ----------------------------------------------
 
@@ -361,7 +397,7 @@ class LeadScoring:
         self._digest_day = today
         start = datetime.combine(today - timedelta(days=1), datetime.min.time(), UTC)
         try:
-            logged = self.score_log.read(since=start - timedelta(days=DIGEST_LOOKBACK_DAYS))
+            logged = self.score_log.read(since=start - timedelta(days=DIGEST_LOOKBACK_DAYS), shadow=False)
             day = logged[(logged["at"] >= start) & (logged["at"] < start + timedelta(days=1))]
             before = logged[logged["at"] < start].groupby("pid").tail(1)
             sent = self.pusher.enqueue(digest_messages(active_leads(day, before, settings),
@@ -393,12 +429,14 @@ class LeadScoring:
 
     @app.get("/model", tags=["scores"])
     async def model(self, who: Annotated[Caller, Depends(caller)]) -> ModelInfo:
-        """The champion being served now (it changes without a restart)."""
+        """The champion being served now, and the challenger scoring in shadow (both change
+        without a restart)."""
         scorer = self.scorer
         return ModelInfo(registered_model=self.settings.training.registered_model,
                          version=scorer.version, model_kind=scorer.kind,
                          fast_path=scorer.fast_path,
-                         loaded_at=self.champion.loaded_at, last_reload_error=self.champion.last_error)
+                         loaded_at=self.champion.loaded_at, last_reload_error=self.champion.last_error,
+                         challenger_version=getattr(self._shadow_scorer(), "version", None))
 
     # ---- portraits for sales ------------------------------------------------------------
 
@@ -512,10 +550,10 @@ async def score(request: ScoreRequest, who: Annotated[Caller, Depends(allowed("s
     # Hence a function given the service, not a method: BentoML hands methods `self` through a
     # dependency that FastAPI runs in its thread pool. The score is recorded off the loop: the
     # outbox's and score log's locks can be held by another process for seconds.
-    results, errors = service._scores([request], detail=reasons)
+    results, errors, shadow = service._scores([request], detail=reasons)
     if errors:
         raise HTTPException(errors[0].status, errors[0].detail)
-    await service.record_scores_off_the_loop(results, "score")
+    await service.record_scores_off_the_loop(results, "score", shadow)
     return JSONResponse(results[0][1])  # the scorer's own record, in ScoreResponse's shape
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,26 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def std_rules(settings: Settings) -> StandardiseRules:
     return StandardiseRules.from_config(load_yaml(settings.config_file("identity.yaml")))
+
+
+HOLD_THE_RETRAIN_LOCK = """
+import sys, time
+from pathlib import Path
+from leadscore.training.lock import exclusive
+with exclusive(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.fixture
+def retrain_lock_holder(tmp_path):
+    """Another process holding the retrain lock of data dir `tmp_path` (killed at the end)."""
+    from leadscore.training.lock import LOCK_FILE
+
+    process = subprocess.Popen([sys.executable, "-c", HOLD_THE_RETRAIN_LOCK, str(tmp_path / LOCK_FILE)],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    yield process
+    process.kill()
+    process.wait()

@@ -9,6 +9,12 @@ has fully passed are used. Between train, validation and test, snapshots whose
 label window reaches into the next part are purged, so that no opportunity
 is a positive on both sides of a split. Features come from Feast's
 `get_historical_features`, so a row sees only what was known at t.
+
+The labels read the middle layer's `outcome` table (the batch's opportunities) and, when
+retraining, the outcomes the CRM sent back live (POST /outcomes): the caller (the CLI; the
+import contracts keep training from reading the live path) folds them into the same shape
+(live/labels.py) and hands them in as `live_outcomes`. They stand beside the batch's, one row
+per opportunity id, the live one winning where both have it: the CRM's latest word.
 """
 
 from __future__ import annotations
@@ -60,25 +66,52 @@ TARGETS = {
 }
 
 
+LIVE_OUTCOME_COLUMNS = ["opportunity_id", "pid", "opportunity_created_at", "won_at", "closed_at"]
+
+
+def _outcomes_sql(live: bool) -> str:
+    """The opportunities the labels read: the middle layer's, and with `live` the CRM's
+    (table `live_outcome`, its company from the person) in place of a batch row of the same id."""
+    if not live:
+        return "SELECT pid, cid, opportunity_created_at, won_at, closed_at FROM outcome"
+    return """
+        SELECT pid, cid, opportunity_created_at, won_at, closed_at FROM outcome
+        WHERE opportunity_id NOT IN (SELECT opportunity_id FROM live_outcome)
+        UNION ALL
+        SELECT l.pid, p.cid, l.opportunity_created_at, l.won_at, l.closed_at
+        FROM live_outcome l LEFT JOIN person p USING (pid)"""
+
+
+def _utc_times(frame: pd.DataFrame) -> pd.DataFrame:
+    times = {c: pd.to_datetime(frame[c], utc=True).astype("datetime64[us, UTC]")
+             for c in LIVE_OUTCOME_COLUMNS if c.endswith("_at")}
+    return frame[LIVE_OUTCOME_COLUMNS].assign(**times)
+
+
 def labelled_entities(middle_db: Path, times: list[datetime], horizon_days: int,
-                      target: str = "opportunity", exclude_customers: bool = False) -> pd.DataFrame:
+                      target: str = "opportunity", exclude_customers: bool = False,
+                      live_outcomes: pd.DataFrame | None = None) -> pd.DataFrame:
     """(pid, cid, event_timestamp, label) for every eligible person at every snapshot time:
     identified before t, no open opportunity at t and, with `exclude_customers`, not at a
-    company that had already won a deal by t (new business, not expansion)."""
+    company that had already won a deal by t (new business, not expansion). `live_outcomes`
+    (live/labels.py's `opportunity_labels`) stand beside the batch's outcomes."""
     if target not in TARGETS:
         raise ValueError(f"training.target {target!r} is not one of {sorted(TARGETS)}")
     snapshots = pd.DataFrame({"t": pd.to_datetime(times, utc=True).astype("datetime64[us, UTC]")})
-    customers = """AND NOT EXISTS (SELECT 1 FROM outcome o WHERE o.cid = p.cid
+    customers = """AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.cid = p.cid
                                    AND o.won_at <= s.t)""" if exclude_customers else ""
     with duckdb.connect(str(middle_db), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register("snapshots", snapshots)
+        if live_outcomes is not None:
+            con.register("live_outcome", _utc_times(live_outcomes))
         return con.execute(f"""
+            WITH outcomes AS ({_outcomes_sql(live_outcomes is not None)})
             SELECT p.pid, p.cid, s.t AS event_timestamp,
-                   EXISTS (SELECT 1 FROM outcome o WHERE o.pid = p.pid
+                   EXISTS (SELECT 1 FROM outcomes o WHERE o.pid = p.pid
                            AND {TARGETS[target].format(h=horizon_days)})::INT AS label
             FROM person p JOIN snapshots s ON p.identified_at < s.t
-            WHERE NOT EXISTS (SELECT 1 FROM outcome o WHERE o.pid = p.pid
+            WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.pid = p.pid
                               AND o.opportunity_created_at <= s.t
                               AND (o.closed_at IS NULL OR o.closed_at > s.t))
             {customers}

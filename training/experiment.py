@@ -1,12 +1,13 @@
 """One training experiment, the same for the Feast training set and for any flat table.
 
 leakage guard on the training window -> fit each candidate (rule baseline, logistic
-regression, LightGBM) -> calibrate on the validation window -> fit the tier
-thresholds on the validation window -> evaluate on the test window (metrics, tiers)
--> the candidate's scoring spec. Those are pure steps (`guarded_inputs`,
-`train_candidate`); `run_experiment` is the driver that logs them (one MLflow parent
-run with a child run per candidate, plots) and registers the best, promoting it if it
-beats the champion re-scored on the same test window.
+regression, LightGBM; with `half_life_days`, recency-weighted) -> calibrate on the
+validation window -> fit the tier thresholds on the validation window -> evaluate on the
+validation and test windows (metrics, tiers) -> the candidate's scoring spec. Those are pure
+steps (`guarded_inputs`, `train_candidate`); `compare_candidates` logs them (one MLflow
+parent run with a child run per candidate, plots), and `run_experiment` then registers the
+best, promoting it if it beats the champion re-scored on the same test window
+(training/retrain.py goes on from the comparison instead).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from leadscore.training.leakage import LeakageReport, leakage_guard
 from leadscore.training.models import make_lightgbm, make_logistic
 from leadscore.training.spec import scoring_spec
 from leadscore.training.tiers import assign_tiers, fit_tiers, tier_thresholds
+from leadscore.training.windows import recency_weights
 from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class Experiment:
     horizon_days: int | None = None  # the label's horizon, for the spec
     feature_service: str | None = None
     about: dict[str, str] = field(default_factory=dict)  # more on the data (target, table), for the spec
+    half_life_days: float | None = None  # recency weights of the training rows (training/windows.py)
     tags: dict[str, str] = field(default_factory=dict)
     config_files: list[Path] = field(default_factory=list)
 
@@ -77,6 +80,7 @@ class Inputs:
     rules: RuleSet | None
     X: dict[str, pd.DataFrame]  # train, validation, test
     y: dict[str, np.ndarray]
+    weights: np.ndarray  # the training rows' sample weights
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,8 @@ class Candidate:
     fitted: BaseEstimator
     calibrated: CalibratedClassifierCV
     probability: np.ndarray  # on the test window
-    metrics: dict[str, float]
+    metrics: dict[str, float]  # on the test window
+    validation_metrics: dict[str, float]
     spec: ScoringSpec
     by_tier: pd.DataFrame  # conversion by tier on the test window
 
@@ -130,7 +135,8 @@ def guarded_inputs(experiment: Experiment, settings: Settings) -> Inputs:
     X = {part: prepare(getattr(split, part), features) for part in PARTS}
     if rules is not None:
         RuleBaseline.from_rules(rules).fit(X["train"].head(1))  # fails early on an unknown feature
-    return Inputs(guard, excluded, features, rules, X, y)
+    weights = recency_weights(split.train["event_timestamp"], experiment.half_life_days)
+    return Inputs(guard, excluded, features, rules, X, y, weights)
 
 
 def candidates(rules: RuleSet | None, features: FeatureSet, lightgbm_params: dict | None = None
@@ -144,13 +150,18 @@ def candidates(rules: RuleSet | None, features: FeatureSet, lightgbm_params: dic
 
 
 def fit_model(model: BaseEstimator, X_train: pd.DataFrame, y_train: np.ndarray,
-              X_val: pd.DataFrame, y_val: np.ndarray) -> BaseEstimator:
-    """Fit; LightGBM stops early on the validation window."""
+              X_val: pd.DataFrame | None = None, y_val: np.ndarray | None = None,
+              sample_weight: np.ndarray | None = None) -> BaseEstimator:
+    """Fit, with the rows' sample weights when given (the rule baseline has none to learn);
+    LightGBM stops early on the validation window when there is one."""
     if isinstance(model, Pipeline) and isinstance(model[-1], LGBMClassifier):
         prep = model[:-1].fit(X_train, y_train)
-        model[-1].fit(prep.transform(X_train), y_train, eval_X=prep.transform(X_val), eval_y=y_val,
-                      callbacks=[early_stopping(100, verbose=False)])
+        stopping = {} if X_val is None else {"eval_X": prep.transform(X_val), "eval_y": y_val,
+                                             "callbacks": [early_stopping(100, verbose=False)]}
+        model[-1].fit(prep.transform(X_train), y_train, sample_weight=sample_weight, **stopping)
         return model
+    if isinstance(model, Pipeline) and sample_weight is not None:
+        return model.fit(X_train, y_train, **{f"{model.steps[-1][0]}__sample_weight": sample_weight})
     return model.fit(X_train, y_train)
 
 
@@ -165,34 +176,37 @@ def parts_frame(probability: np.ndarray, X: pd.DataFrame, rules: RuleSet | None,
     return pd.DataFrame(score_parts(probability, X, rules, score), index=X.index)
 
 
-def _window(frame: pd.DataFrame) -> str:
+def window_label(frame: pd.DataFrame) -> str:
     times = frame["event_timestamp"]
     return f"{times.min():%Y-%m-%d}..{times.max():%Y-%m-%d}"
 
 
-def _test_metrics(y: np.ndarray, p: np.ndarray, test: pd.DataFrame, entity: str,
-                  settings: Settings) -> dict[str, float]:
-    return metrics(y, p, times=test["event_timestamp"],
-                   per_month=settings.training.sales_capacity_per_month, entities=test[entity])
+def _window_metrics(y: np.ndarray, p: np.ndarray, rows: pd.DataFrame, entity: str,
+                    settings: Settings) -> dict[str, float]:
+    return metrics(y, p, times=rows["event_timestamp"],
+                   per_month=settings.training.sales_capacity_per_month, entities=rows[entity])
 
 
 def train_candidate(name: str, model: BaseEstimator, inputs: Inputs, experiment: Experiment,
                     settings: Settings) -> Candidate:
-    """Fit, calibrate, fit the tiers on the validation window, evaluate on the test window."""
-    X, y = inputs.X, inputs.y
-    fitted = fit_model(model, X["train"], y["train"], X["validation"], y["validation"])
+    """Fit, calibrate, fit the tiers on the validation window, evaluate on the validation and
+    test windows."""
+    X, y, split = inputs.X, inputs.y, experiment.split
+    fitted = fit_model(model, X["train"], y["train"], X["validation"], y["validation"], inputs.weights)
     calibrated = calibrate(fitted, X["validation"], y["validation"])
     probability = calibrated.predict_proba(X["test"])[:, 1]
-    validation = parts_frame(calibrated.predict_proba(X["validation"])[:, 1], X["validation"],
-                             inputs.rules, settings.score)
+    validation_probability = calibrated.predict_proba(X["validation"])[:, 1]
+    validation = parts_frame(validation_probability, X["validation"], inputs.rules, settings.score)
     tiers = fit_tiers(experiment.tiers, validation)
     test_tiers = assign_tiers(parts_frame(probability, X["test"], inputs.rules, settings.score), tiers)
     spec = scoring_spec(name, calibrated, inputs.features, inputs.rules, tiers, settings.score,
                         horizon_days=experiment.horizon_days, feature_service=experiment.feature_service,
-                        test_window=_window(experiment.split.test),
+                        test_window=window_label(experiment.split.test),
                         excluded_by_leakage_guard=sorted(inputs.excluded), extra=experiment.about)
-    figures = _test_metrics(y["test"], probability, experiment.split.test, experiment.entity, settings)
-    return Candidate(name, fitted, calibrated, probability, figures, spec,
+    figures = _window_metrics(y["test"], probability, split.test, experiment.entity, settings)
+    validation_figures = _window_metrics(y["validation"], validation_probability, split.validation,
+                                         experiment.entity, settings)
+    return Candidate(name, fitted, calibrated, probability, figures, validation_figures, spec,
                      conversion_by_tier(y["test"], test_tiers, tiers.best_first))
 
 
@@ -220,7 +234,7 @@ def champion_figures(settings: Settings, registered_model: str, test: pd.DataFra
         log.warning("champion v%s reads columns that no longer exist; it will be replaced", version)
         return beaten
     probability = model.predict_proba(prepare(test, spec.features))[:, 1]
-    return _test_metrics(test["label"].to_numpy(), probability, test, entity, settings)
+    return _window_metrics(test["label"].to_numpy(), probability, test, entity, settings)
 
 
 # ---- the driver: MLflow logging and registration ----------------------------------------------
@@ -257,11 +271,35 @@ def _log_candidate(candidate: Candidate, inputs: Inputs, experiment: Experiment,
                                       test.head(5), candidate.spec, experiment.config_files, tags)
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """Every candidate trained, evaluated and logged (each with its model, in its child run)."""
+
+    client: MlflowClient
+    inputs: Inputs
+    trained: dict[str, Candidate]
+    uris: dict[str, str]  # each candidate's logged model
+    table: pd.DataFrame  # test-window figures, one row per candidate
+
+    @property
+    def results(self) -> dict[str, dict[str, float]]:
+        return {name: candidate.metrics for name, candidate in self.trained.items()}
+
+    @property
+    def probabilities(self) -> dict[str, np.ndarray]:
+        return {name: candidate.probability for name, candidate in self.trained.items()}
+
+
 def run_experiment(experiment: Experiment, settings: Settings) -> Outcome:
     """Train, evaluate and log every candidate; register the best; promote or not."""
+    return _register_best(experiment, settings, compare_candidates(experiment, settings))
+
+
+def compare_candidates(experiment: Experiment, settings: Settings) -> Comparison:
+    """Train, evaluate and log every candidate in one parent run."""
     inputs = guarded_inputs(experiment, settings)
     client = register.setup_tracking(settings, experiment.name)
-    test_window = _window(experiment.split.test)
+    test_window = window_label(experiment.split.test)
     tags = {**experiment.tags, "test_window": test_window}
     trained: dict[str, Candidate] = {}
     uris: dict[str, str] = {}
@@ -277,6 +315,8 @@ def run_experiment(experiment: Experiment, settings: Settings) -> Outcome:
             log.info("%s: %s", name, {k: round(v, 4) for k, v in candidate.metrics.items()})
         probabilities = {name: candidate.probability for name, candidate in trained.items()}
         y_test = inputs.y["test"]
+        mlflow.log_metrics({f"{name}.validation_{key}": value for name, candidate in trained.items()
+                            for key, value in candidate.validation_metrics.items()})
         _log_plots({"roc": plots.roc_curves(y_test, probabilities),
                     "precision_recall": plots.pr_curves(y_test, probabilities),
                     "calibration": plots.calibration_curves(y_test, probabilities),
@@ -285,17 +325,18 @@ def run_experiment(experiment: Experiment, settings: Settings) -> Outcome:
         table = comparison_table(results)
         _log_table(table.reset_index(names="model"), "comparison.csv")
         log.info("MLflow parent run %s", parent.info.run_id)
-    return _register_best(client, experiment, settings, inputs, results, uris, table, probabilities)
+    return Comparison(client, inputs, trained, uris, table)
 
 
-def _register_best(client: MlflowClient, experiment: Experiment, settings: Settings, inputs: Inputs,
-                   results: dict[str, dict[str, float]], uris: dict[str, str], table: pd.DataFrame,
-                   probabilities: dict[str, np.ndarray]) -> Outcome:
-    metric = settings.training.primary_metric
+def _register_best(experiment: Experiment, settings: Settings, comparison: Comparison) -> Outcome:
+    metric, results = settings.training.primary_metric, comparison.results
     best = best_candidate(results, metric)
     version, alias = register.register_and_promote(
-        client, uris[best], experiment.registered_model, metric, results[best],
+        comparison.client, comparison.uris[best], experiment.registered_model, metric, results[best],
         champion_figures(settings, experiment.registered_model, experiment.split.test, experiment.entity),
-        HIGHER_IS_BETTER[metric], settings.training.ece_tolerance, _window(experiment.split.test))
-    table = table.assign(registered=[f"v{version} ({alias})" if n == best else "" for n in table.index])
-    return Outcome(table, results, inputs.guard, best, version, alias, inputs.y["test"], probabilities)
+        HIGHER_IS_BETTER[metric], settings.training.ece_tolerance, window_label(experiment.split.test))
+    table = comparison.table.assign(registered=[f"v{version} ({alias})" if n == best else ""
+                                                for n in comparison.table.index])
+    inputs = comparison.inputs
+    return Outcome(table, results, inputs.guard, best, version, alias, inputs.y["test"],
+                   comparison.probabilities)

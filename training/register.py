@@ -6,6 +6,8 @@ the primary metric with a calibration (ECE) no worse, both scored on the new
 version's test window (training re-scores the champion there); otherwise the
 new version becomes the `challenger`. A champion that cannot read today's
 features cannot be scored, and loses. `rollback` puts an earlier version back.
+`leadscore retrain` registers its version as `challenger` whatever its figures: the service
+scores it in shadow until it is promoted on live evidence.
 
 Each version's run holds its scoring spec (`scoring_spec.json`), which is all serving
 reads besides the model (leadscore.scoring.registry reads it back).
@@ -86,16 +88,23 @@ def register_and_promote(client: MlflowClient, model_uri: str, model_name: str, 
                          higher_is_better: bool, ece_tolerance: float, test_window: str) -> tuple[str, str]:
     """Register a version; it becomes champion if it beats the current champion's figures
     on the same test window (`champion`, None when there is none), else challenger."""
-    version = mlflow.register_model(model_uri, model_name)
-    for key in (metric, "ece"):
-        client.set_model_version_tag(model_name, version.version, key, str(candidate[key]))
-    client.set_model_version_tag(model_name, version.version, "test_window", test_window)
+    version = register_version(client, model_uri, model_name, metric, candidate, test_window)
     wins = beats_champion(candidate, champion, metric, higher_is_better, ece_tolerance)
     alias = "champion" if wins else "challenger"
-    client.set_registered_model_alias(model_name, alias, version.version)
+    client.set_registered_model_alias(model_name, alias, version)
     log.info("%s version %s is now %s (%s %.4f, ece %.4f; champion on the same window: %s)",
-             model_name, version.version, alias, metric, candidate[metric], candidate["ece"], champion)
-    return str(version.version), alias
+             model_name, version, alias, metric, candidate[metric], candidate["ece"], champion)
+    return version, alias
+
+
+def register_version(client: MlflowClient, model_uri: str, model_name: str, metric: str,
+                     figures: dict[str, float], test_window: str) -> str:
+    """A new version of `model_name`, tagged with its figures on `test_window`."""
+    version = mlflow.register_model(model_uri, model_name)
+    for key in (metric, "ece"):
+        client.set_model_version_tag(model_name, version.version, key, str(figures[key]))
+    client.set_model_version_tag(model_name, version.version, "test_window", test_window)
+    return str(version.version)
 
 
 def rollback(settings: Settings, version: str) -> str | None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime
 
 import pandas as pd
 
-from leadscore.config import Settings, load_typed
+from leadscore.config import RetrainSettings, Settings, load_typed
 from leadscore.features.catalog import scoring_specs
 from leadscore.features.store import FEATURE_SERVICE, historical_features
 from leadscore.scoring.spec import FeatureSet, RuleSet, TierTable
 from leadscore.training import register
 from leadscore.training.dataset import data_hash, labelled_entities, snapshot_times, split_by_time
 from leadscore.training.experiment import Experiment, Outcome, run_experiment
+from leadscore.training.windows import window_times
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +37,21 @@ def identity_graph_version(settings: Settings) -> str:
     return hashlib.sha256(repr(row).encode()).hexdigest()[:16]
 
 
-def training_frame(settings: Settings, store, manifest: dict) -> pd.DataFrame:
+def training_frame(settings: Settings, store, manifest: dict, until: datetime | None = None,
+                   live_outcomes: pd.DataFrame | None = None, window: RetrainSettings | None = None
+                   ) -> pd.DataFrame:
+    """Snapshots whose horizon has passed by `until` (default: the feature clock), in the
+    training `window` (default: all), labelled by the batch's outcomes and `live_outcomes`
+    (live/labels.py), with their point-in-time features."""
     if settings.training.snapshot_every_days % manifest["step_days"]:
         raise ValueError(f"training.snapshot_every_days ({settings.training.snapshot_every_days}) must "
                          f"be a multiple of the feature step ({manifest['step_days']} days)")
-    times = snapshot_times(manifest["start"], manifest["as_of"], settings.training)
+    times = snapshot_times(manifest["start"], until or manifest["as_of"], settings.training)
+    if window is not None:
+        times = window_times(times, window)
     entities = labelled_entities(settings.middle_db, times, settings.training.horizon_days,
-                                 settings.training.target, settings.training.exclude_customers)
+                                 settings.training.target, settings.training.exclude_customers,
+                                 live_outcomes)
     log.info("%d snapshots, %d rows, positive rate %.3f", len(times), len(entities),
              entities["label"].mean())
     return historical_features(store, entities)
@@ -56,10 +66,10 @@ def scoring_config(settings: Settings) -> ScoringConfig:
             load_typed(settings.config_file(settings.training.tiers_file), TierTable))
 
 
-def lead_experiment(settings: Settings, frame: pd.DataFrame, config: ScoringConfig | None = None
-                    ) -> Experiment:
+def lead_experiment(settings: Settings, frame: pd.DataFrame, config: ScoringConfig | None = None,
+                    half_life_days: float | None = None) -> Experiment:
     """The lead-propensity experiment on a Feast training frame (with the rules and tiers
-    of `config`, else those of the settings' files)."""
+    of `config`, else those of the settings' files; recency-weighted with `half_life_days`)."""
     rules, tiers = config or scoring_config(settings)
     config_files = [settings.config_file(name) for name in (
         "leadscore.yaml", settings.training.rules_file, settings.training.tiers_file, "features.yaml")]
@@ -72,7 +82,7 @@ def lead_experiment(settings: Settings, frame: pd.DataFrame, config: ScoringConf
         tags={"git_commit": register.git_commit(settings.root), "feature_service": FEATURE_SERVICE,
               "training_data_hash": data_hash(frame),
               "identity_graph_version": identity_graph_version(settings)},
-        config_files=config_files)
+        config_files=config_files, half_life_days=half_life_days)
 
 
 def train(settings: Settings, store, manifest: dict, config: ScoringConfig | None = None) -> Outcome:

@@ -10,6 +10,7 @@
     leadscore train                 rule baseline, logistic regression, LightGBM -> MLflow
     leadscore train table SPEC      the same on any flat table described by a YAML
     leadscore train rollback V      make an earlier registered version champion again
+    leadscore retrain [--every 7d]  identity, features and training up to the clock -> challenger
     leadscore score                 batch scores of everyone (and their history) with the champion
     leadscore serve                 the BentoML service: scores, portraits, segments
     leadscore pipeline              everything from synth to batch scores, in one process
@@ -19,8 +20,8 @@
                                     training, serving, segments)
 
 Each stage's commands are a module of this package (synth, identity, features, train,
-score, serve, pipeline, replay, monitor, bench); common.py holds the console and the step spinner, logs.py
-the quiet terminal. Heavy libraries are imported inside the commands, so `leadscore --help`
+score, serve, pipeline, replay, monitor, retrain, bench); common.py holds the console and the
+step spinner, logs.py the quiet terminal. Heavy libraries are imported inside the commands, so `leadscore --help`
 is quick.
 """
 
@@ -32,7 +33,19 @@ from typing import Annotated
 
 import typer
 
-from leadscore.cli import bench, features, identity, monitor, pipeline, replay, score, serve, synth, train
+from leadscore.cli import (
+    bench,
+    features,
+    identity,
+    monitor,
+    pipeline,
+    replay,
+    retrain,
+    score,
+    serve,
+    synth,
+    train,
+)
 from leadscore.cli.common import console
 from leadscore.cli.logs import configure_logging
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, load_settings
@@ -72,6 +85,7 @@ app.command()(pipeline.pipeline)
 app.command()(serve.serve)
 app.command()(replay.replay)
 app.command()(monitor.monitor)
+app.command()(retrain.retrain)
 app.add_typer(identity.app, name="identity")
 app.add_typer(features.app, name="features")
 app.add_typer(train.app, name="train")

@@ -1,9 +1,10 @@
-"""The served side of the model registry: which version is champion, and its model and spec.
+"""The served side of the model registry: which version is champion (or challenger), and its
+model and spec.
 
-Training registers versions and moves the `champion` alias (training/register.py); whatever
-scores reads the champion back here: the fitted model and its scoring spec
-(`scoring_spec.json`, logged beside it). A version without a spec was trained before the
-scoring contract existed and is refused with what to do about it.
+Training registers versions and moves the `champion` and `challenger` aliases
+(training/register.py, training/retrain.py); whatever scores reads them back here: the fitted
+model and its scoring spec (`scoring_spec.json`, logged beside it). A version without a spec
+was trained before the scoring contract existed and is refused with what to do about it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from leadscore.scoring.spec import ScoringSpec
 from mlflow import MlflowClient
 
 SPEC_ARTIFACT = "scoring_spec.json"
+CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 class MissingSpec(LookupError):
@@ -33,18 +35,19 @@ def use_store(settings: Settings) -> MlflowClient:
     return MlflowClient(settings.tracking_uri, settings.tracking_uri)
 
 
-def champion_of(client: MlflowClient, model_name: str):
-    """The model version the `champion` alias points at, or None."""
+def champion_of(client: MlflowClient, model_name: str, alias: str = CHAMPION):
+    """The model version the alias (`champion` unless told) points at, or None."""
     try:
-        return client.get_model_version_by_alias(model_name, "champion")
+        return client.get_model_version_by_alias(model_name, alias)
     except MlflowException:
         return None
 
 
-def champion_version(settings: Settings, registered_model: str | None = None) -> str | None:
-    """The version the `champion` alias points at now (None if none): cheap, for polling."""
+def champion_version(settings: Settings, registered_model: str | None = None,
+                     alias: str = CHAMPION) -> str | None:
+    """The version the alias points at now (None if none): cheap, for polling."""
     client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
-    version = champion_of(client, registered_model or settings.training.registered_model)
+    version = champion_of(client, registered_model or settings.training.registered_model, alias)
     return None if version is None else str(version.version)
 
 
@@ -65,15 +68,16 @@ def read_spec(run_id: str, name: str, version: str) -> ScoringSpec:
                           f"{error.errors()[0]['msg']}); retrain (`leadscore train`)") from None
 
 
-def load_champion(settings: Settings, registered_model: str | None = None
+def load_champion(settings: Settings, registered_model: str | None = None, alias: str = CHAMPION
                   ) -> tuple[BaseEstimator, ScoringSpec, str]:
-    """(model, scoring spec, version) of the current champion of `registered_model` (default:
-    the lead model); LookupError if there is none, MissingSpec if it has no spec."""
+    """(model, scoring spec, version) of the current champion (or the version of another
+    alias) of `registered_model` (default: the lead model); LookupError if there is none,
+    MissingSpec if it has no spec."""
     client = use_store(settings)
     name = registered_model or settings.training.registered_model
-    version = champion_of(client, name)
+    version = champion_of(client, name, alias)
     if version is None:
-        raise LookupError(f"no champion for {name!r} in {settings.tracking_uri} (run `leadscore train`)")
+        raise LookupError(f"no {alias} for {name!r} in {settings.tracking_uri} (run `leadscore train`)")
     spec = read_spec(version.run_id, name, str(version.version))  # before the model: no spec, no load
     model = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")  # not @champion: it may move
     return model, spec, str(version.version)

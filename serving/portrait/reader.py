@@ -295,7 +295,7 @@ class PortraitReader:
             opportunities=[_opportunity(o, pid) for o in _visible(read.opportunities, visible_to)],
             outcomes=self._outcomes(pid),
             score_history=[_score_point(h) for h in self.history.rows(pid) if h.get("scored_at") is not None]
-            + [_served_point(h) for h in self.score_log.read([pid]).to_dict("records")],
+            + [_served_point(h) for h in self.score_log.read([pid], shadow=False).to_dict("records")],
             current_score=score,
             colleagues=same[:self.max_colleagues], colleagues_total=len(same),
             group_colleagues=elsewhere[:self.max_colleagues], group_colleagues_total=len(elsewhere),

@@ -21,7 +21,7 @@ def registry(monkeypatch, toy):
     """A registry whose champion alias the test moves; 'broken' versions fail to load."""
     state = {"alias": "1", "loads": []}
 
-    def load_champion(settings):
+    def load_champion(settings, alias="champion"):
         state["loads"].append(state["alias"])
         if state["alias"].startswith("broken"):
             raise OSError("artifact missing")
@@ -34,7 +34,7 @@ def registry(monkeypatch, toy):
         return toy[0], spec, state["alias"]
 
     monkeypatch.setattr(module, "load_champion", load_champion)
-    monkeypatch.setattr(module, "champion_version", lambda settings: state["alias"])
+    monkeypatch.setattr(module, "champion_version", lambda settings, alias="champion": state["alias"])
     monkeypatch.setattr(module, "scoring_specs", lambda settings: SPECS)
     return state
 
@@ -60,3 +60,39 @@ def test_a_version_that_cannot_serve_leaves_the_current_one_and_is_not_retried(s
     assert registry["loads"].count(bad) == 1  # tried once, not every poll
     registry["alias"] = "4"
     assert watcher.check() and watcher.scorer.version == "4" and watcher.last_error is None
+
+
+@pytest.fixture
+def aliases(monkeypatch, toy):
+    """A registry with a champion and a challenger alias the test moves (None: no alias)."""
+    state: dict[str, str | None] = {"champion": "1", "challenger": None}
+
+    def load_champion(settings, alias="champion"):
+        if state[alias].startswith("broken"):
+            raise OSError("artifact missing")
+        return toy[0], toy[1], state[alias]
+
+    monkeypatch.setattr(module, "load_champion", load_champion)
+    monkeypatch.setattr(module, "champion_version", lambda settings, alias="champion": state[alias])
+    monkeypatch.setattr(module, "scoring_specs", lambda settings: SPECS)
+    return state
+
+
+def test_a_challenger_is_optional_loaded_when_its_alias_appears_and_dropped_when_it_goes(settings, aliases):
+    challenger = ChampionWatcher(settings, "challenger")
+    assert challenger.scorer is None and not challenger.check()  # none: no shadow, no error
+    aliases["challenger"] = "2"
+    assert challenger.check() and challenger.scorer.version == "2"
+    aliases["challenger"] = None
+    assert challenger.check() and challenger.scorer is None
+    champion = ChampionWatcher(settings)
+    aliases["champion"] = None
+    assert not champion.check() and champion.scorer.version == "1"  # the champion stays
+
+
+def test_a_challenger_that_cannot_load_only_means_no_shadow_scores(settings, aliases):
+    aliases["challenger"] = "broken-2"
+    challenger = ChampionWatcher(settings, "challenger")
+    assert challenger.scorer is None and "artifact missing" in challenger.last_error
+    aliases["challenger"] = "3"
+    assert challenger.check() and challenger.scorer.version == "3"

@@ -160,3 +160,16 @@ def test_per_feature_reasons_stay_available_with_their_family(lightgbm):
     assert all(r["family"] == family[r["feature"]] for r in reasons)
     assert any(len([r for r in record["reasons_up"] if r["family"] == "engagement"]) == 2
                for record in by_feature)  # told apart here, which the grouped reasons never do
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "logistic_regression"])
+def test_a_shadow_score_is_the_full_scores_probability_score_and_tier_without_reasons(kind):
+    scorer, leads = make_scorer(kind)
+    leads = pd.concat([leads, leads.head(3).assign(industry="never-seen-industry", seniority=None)])
+    columns = {name: leads[name].to_numpy() for name in scorer.feature_names}
+    pids, times = list(leads["pid"]), [f"2026-11-0{i % 9 + 1}" for i in range(len(leads))]
+    full, shadow = scorer.score_records(pids, columns, times), scorer.shadow_records(pids, columns, times)
+    keys = ["pid", "probability", "score", "tier", "model_version", "feature_timestamp"]
+    assert [{k: r[k] for k in keys} for r in shadow] == [{k: r[k] for k in keys} for r in full]
+    assert all(r["reasons_up"] == r["reasons_down"] == [] for r in shadow)
+    assert len({r["tier"] for r in shadow}) >= 3

@@ -1,0 +1,133 @@
+"""`leadscore retrain` on a copy of the tiny world: with an outcome the CRM posted, it registers
+a refit challenger beside the unchanged champion; the service then scores every request (score,
+batch, ingest) with it in shadow: logged with the challenger's version, never returned."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
+
+from leadscore.clock import open_clock
+from leadscore.config import load_settings
+from leadscore.live.log import EVENT_LOG, EventLog
+from leadscore.live.outcomes import Outcome, append_outcomes
+from leadscore.live.score_log import SHADOW, ScoreLog
+from leadscore.live.sources import SOURCES
+from leadscore.scoring.registry import CHALLENGER, champion_version, read_spec, use_store
+
+pytestmark = pytest.mark.integration
+CRM = {"X-API-Key": "demo-crm-key"}
+
+
+@pytest.fixture(scope="module")
+def retrained(world, config_writer, tmp_path_factory):
+    """A copy of the tiny world (data, MLflow store, Feast registry of its own; no live state:
+    what other tests ingested, posted and scored stays theirs), an opportunity posted by the CRM
+    through the live path, then `leadscore retrain`."""
+    root = tmp_path_factory.mktemp("retrain")
+    config_file = config_writer(root, world={"scale": 0.05}, serving={"workers": 1})
+    data = world["root"] / "data"
+    shutil.copytree(data, root / "data", symlinks=True,
+                    ignore=lambda where, names: ["live"] if Path(where) == data else [])
+    shutil.copytree(world["root"] / "mlflow", root / "mlflow")
+    settings = load_settings(config_file)
+    cli = [world["cli"], "-c", str(config_file)]
+    subprocess.run([*cli, "features", "apply"], check=True, capture_output=True, timeout=300)
+    with duckdb.connect(str(settings.middle_db), read_only=True) as con:
+        pids = [row[0] for row in con.execute("SELECT pid FROM person ORDER BY pid LIMIT 30").fetchall()]
+    log = EventLog(settings.live_dir / EVENT_LOG)
+    at = open_clock(settings).now() - timedelta(days=200)
+    append_outcomes(log, TypeAdapter(list[Outcome]).validate_python(
+        [{"kind": "opportunity_created", "crm_id": "OPP-RT-1", "pid": pids[0], "at": at.isoformat()}]), at)
+    log.close()
+    result = subprocess.run([*cli, "retrain"], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {"settings": settings, "config_file": config_file, "output": " ".join(result.stderr.split()),
+            "pids": pids}
+
+
+def test_retrain_registers_a_refit_challenger_and_leaves_the_champion(retrained):
+    settings, output = retrained["settings"], retrained["output"]
+    assert "(1 opportunities from the CRM's outcomes beside the batch's)" in output
+    assert "alias challenger" in output
+    client = use_store(settings)
+    name = settings.training.registered_model
+    assert champion_version(settings) == "1"
+    version = client.get_model_version_by_alias(name, CHALLENGER)
+    assert str(version.version) == "2"
+    spec = read_spec(version.run_id, name, "2")
+    assert spec.extra["retrained"] == "true"
+    fit_end = pd.Timestamp(spec.extra["fit_window"].split("..")[1])
+    calibration_start = pd.Timestamp(spec.extra["calibration_window"].split("..")[0])
+    assert fit_end + pd.Timedelta(days=settings.training.horizon_days) <= calibration_start  # purged
+    run = client.get_run(version.run_id)
+    assert run.data.tags["kind"] == "retrain" and "validation_pr_auc" in run.data.metrics
+
+
+@pytest.fixture(scope="module")
+def service(retrained):
+    os.environ["LEADSCORE_CONFIG"] = str(retrained["config_file"])
+    from leadscore.serving import service as module
+
+    try:
+        instance = module.LeadScoring()
+    finally:
+        del os.environ["LEADSCORE_CONFIG"]
+    overrides = module.app.dependency_overrides
+    for lookup in (module.get_current_service, module._current_service):
+        overrides[lookup] = lambda: instance  # as BentoML's server sets it
+    yield instance
+    overrides.clear()
+    instance.shutdown()
+
+
+def _answers(client: TestClient, pids: list[str]) -> list:
+    single = [client.post("/score", json={"pid": pid}, headers=CRM).json() for pid in pids]
+    batch = client.post("/score_batch", json={"items": [{"pid": p} for p in pids]}, headers=CRM).json()
+    return [single, batch]
+
+
+def _form_fill_of_a_known_person(settings) -> dict:
+    raw = pd.read_parquet(settings.raw_dir / "form_fills.parquet").dropna(subset=["email"]).iloc[0]
+    fields = ["form_type", "asset", "cookie_id", "first_name", "last_name", "email", "phone",
+              "company_name", "job_title"]
+    at = open_clock(settings).now() - timedelta(hours=1)
+    return {"form_fill_id": "FF-RETRAIN-1", "submitted_at": at.isoformat(),
+            **{f: None if pd.isna(raw[f]) else str(raw[f]) for f in fields}}
+
+
+def test_the_challenger_scores_in_shadow_and_never_changes_an_answer(retrained, service):
+    from leadscore.serving.service import app
+
+    client, pids, settings = TestClient(app), retrained["pids"], retrained["settings"]
+    assert client.get("/model", headers=CRM).json()["challenger_version"] == "2"
+    with_challenger = _answers(client, pids)
+    # through the service's ingest (the route of the first service built in a test session
+    # keeps its place in the shared app: another test module's, already shut down)
+    record = SOURCES["form_fills"].model_validate(_form_fill_of_a_known_person(settings))
+    assert service.ingest_records("form_fills", [record])["accepted"] == 1
+    logged = ScoreLog(settings.live_dir / "scores").read()
+    served, shadow = logged[logged["trigger"] != SHADOW], logged[logged["trigger"] == SHADOW]
+    assert set(served["trigger"]) == {"score", "score_batch", "ingest"}
+    assert set(served["model_version"]) == {"1"} and set(shadow["model_version"]) == {"2"}
+    key = ["at", "pid"]  # one shadow row per person scored, at the same instant
+    assert sorted(map(tuple, shadow[key].to_numpy())) == sorted(map(tuple, served[key].to_numpy()))
+    assert shadow["probability"].to_numpy().tolist() != served["probability"].to_numpy().tolist()
+
+    use_store(settings).delete_registered_model_alias(settings.training.registered_model, CHALLENGER)
+    assert service.challenger.check()
+    assert client.get("/model", headers=CRM).json()["challenger_version"] is None
+    assert _answers(client, pids) == with_challenger  # word for word, as without a challenger
+    again = ScoreLog(settings.live_dir / "scores").read()
+    assert (again["trigger"] == SHADOW).sum() == len(shadow)  # no challenger, no shadow rows
+    portrait_history = service.portraits.portrait(pids[0]).score_history
+    assert all(point.model_version != "2" for point in portrait_history)

@@ -1,0 +1,78 @@
+"""The retraining's windows and weights on a few snapshots: which snapshots a sliding window
+keeps, how recency weights halve, and what the calibration window leaves to refit on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadscore.config import RetrainSettings
+from leadscore.training.windows import recency_weights, refit_split, window_times
+
+START = datetime(2026, 1, 5, tzinfo=UTC)
+TIMES = [START + timedelta(days=14 * i) for i in range(10)]  # 10 snapshots, 126 days
+
+
+def test_an_expanding_window_keeps_every_snapshot_and_a_sliding_one_the_last_days():
+    assert window_times(TIMES, RetrainSettings()) == TIMES
+    sliding = window_times(TIMES, RetrainSettings(window="sliding", window_days=28))
+    assert sliding == TIMES[-3:]  # 28 days before the last snapshot, both ends in
+
+
+@pytest.mark.parametrize("window, days", [("sliding", None), ("expanding", 30)])
+def test_a_window_length_goes_with_a_sliding_window_only(window, days):
+    with pytest.raises(ValueError, match="window_days"):
+        RetrainSettings(window=window, window_days=days)
+
+
+def test_recency_weights_halve_every_half_life_before_the_latest_snapshot():
+    times = pd.Series([TIMES[-1], TIMES[-2], TIMES[-3], TIMES[-1]])
+    assert np.allclose(recency_weights(times, 14), [1, 0.5, 0.25, 1])
+    assert np.allclose(recency_weights(times, 28), [1, 2 ** -0.5, 0.5, 1])
+    assert np.array_equal(recency_weights(times, None), np.ones(4))
+
+
+def _frame(times: list[datetime]) -> pd.DataFrame:
+    return pd.DataFrame({"event_timestamp": [t for t in times for _ in range(2)],
+                         "label": [0, 1] * len(times)})
+
+
+def test_the_calibration_window_is_the_latest_snapshots_and_the_refit_ends_a_horizon_before():
+    split = refit_split(_frame(TIMES), calibration_snapshots=2, horizon_days=30)
+    assert sorted(split.calibration["event_timestamp"].unique()) == TIMES[-2:]
+    fit_times = sorted(split.fit["event_timestamp"].unique())
+    # TIMES[-4] + 30 days reaches past TIMES[-2]: its labels overlap the window's, purged
+    assert fit_times == TIMES[:-4]
+    assert split.fit["event_timestamp"].max() + timedelta(days=30) <= TIMES[-2]
+
+
+def test_a_calibration_window_that_leaves_nothing_to_refit_on_says_what_to_change():
+    with pytest.raises(ValueError, match="calibration_snapshots"):
+        refit_split(_frame(TIMES[:3]), calibration_snapshots=2, horizon_days=90)
+
+
+@pytest.mark.parametrize("kind", ["logistic_regression", "lightgbm"])
+def test_recency_weights_reach_the_fit_so_the_recent_regime_wins(kind):
+    from leadscore.training.experiment import fit_model
+    from leadscore.training.models import make_lightgbm, make_logistic
+
+    rng = np.random.default_rng(0)
+    old, new = 3000, 1000  # the relation flips at the latest snapshot: x used to convert, now it does not
+    x = rng.random(old + new)
+    times = pd.Series([TIMES[0]] * old + [TIMES[-1]] * new)
+    flips = np.r_[np.zeros(old), np.ones(new)].astype(bool)
+    y = (rng.random(old + new) < np.where(flips, 0.9 - 0.8 * x, 0.1 + 0.8 * x)).astype(int)
+    X = pd.DataFrame({"x": x})
+
+    def slope(weights: np.ndarray) -> float:
+        model = (make_logistic(["x"], []) if kind == "logistic_regression"
+                 else make_lightgbm([], {"n_estimators": 60, "min_child_samples": 20, "subsample": 1.0}))
+        fitted = fit_model(model, X, y, sample_weight=weights)
+        p = fitted.predict_proba(pd.DataFrame({"x": [0.1, 0.9]}))[:, 1]
+        return p[1] - p[0]
+
+    assert slope(recency_weights(times, None)) > 0  # the old, larger regime dominates
+    assert slope(recency_weights(times, 14)) < 0  # 126 days: the old rows weigh 1/512
