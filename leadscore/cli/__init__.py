@@ -21,8 +21,8 @@
 
 Each stage's commands are a module of this package (synth, identity, features, train,
 score, serve, pipeline, replay, monitor, retrain, bench); common.py holds the console and the
-step spinner, logs.py the quiet terminal. Heavy libraries are imported inside the commands, so `leadscore --help`
-is quick.
+step spinner, logs.py the quiet terminal. Heavy libraries are imported inside the commands, so
+`leadscore --help` is quick.
 """
 
 from __future__ import annotations
