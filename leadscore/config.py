@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "leadscore.yaml"
 SETTINGS_ENV_VAR = "LEADSCORE_CONFIG"
@@ -117,6 +117,12 @@ class BacktestSettings(StrictModel):
     window_rows: int | None = Field(None, gt=0)  # sliding by rows: this many rows before the origin
     initial_share: float = Field(0.4, gt=0, lt=1)  # the first part, only trained on (train-once fits it)
     validation_share: float = Field(0.2, gt=0, lt=0.5)  # latest part of each fit: early stopping, calibration
+
+    @model_validator(mode="after")
+    def _sliding_has_a_length(self) -> BacktestSettings:
+        if self.window == "sliding" and not (self.window_days or self.window_rows):
+            raise ValueError("a sliding window needs its length: window_days or window_rows")
+        return self
 
 
 class TrainingSettings(StrictModel):

@@ -9,7 +9,9 @@
     leadscore features materialize  offline -> online store (SQLite or Redis)
     leadscore train                 rule baseline, logistic regression, LightGBM -> MLflow
     leadscore train table SPEC      the same on any flat table described by a YAML
+    leadscore train table SPEC --backtest  rolling-origin backtest on a table with a time column
     leadscore train rollback V      make an earlier registered version champion again
+    leadscore backtest              rolling-origin backtest of the lead model, beside train-once
     leadscore score                 batch scores of everyone (and their history) with the champion
     leadscore serve                 the BentoML service: scores, portraits, segments
     leadscore pipeline              everything from synth to batch scores, in one process
@@ -18,7 +20,7 @@
                                     training, serving, segments)
 
 Each stage's commands are a module of this package (synth, identity, features, train,
-score, serve, pipeline, replay, bench); common.py holds the console and the step spinner, logs.py
+backtest, score, serve, pipeline, replay, bench); common.py holds the console and the step spinner, logs.py
 the quiet terminal. Heavy libraries are imported inside the commands, so `leadscore --help`
 is quick.
 """
@@ -31,7 +33,7 @@ from typing import Annotated
 
 import typer
 
-from leadscore.cli import bench, features, identity, pipeline, replay, score, serve, synth, train
+from leadscore.cli import backtest, bench, features, identity, pipeline, replay, score, serve, synth, train
 from leadscore.cli.common import console
 from leadscore.cli.logs import configure_logging
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, load_settings
@@ -70,6 +72,7 @@ app.command()(score.score)
 app.command()(pipeline.pipeline)
 app.command()(serve.serve)
 app.command()(replay.replay)
+app.command()(backtest.backtest)
 app.add_typer(identity.app, name="identity")
 app.add_typer(features.app, name="features")
 app.add_typer(train.app, name="train")
