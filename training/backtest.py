@@ -9,8 +9,7 @@ Beside it, the same model fitted once on the initial part scores every period: t
 
 No period ever trains on its own rows or later ones: a row trains a period only if its time is
 before the period's first time minus `gap` (the label horizon for the lead model: a snapshot's
-label is only known a horizon later; 0 for a flat table unless given). The same gap separates
-the fit part of a window from its validation part.
+label is only known a horizon later; 0 for a flat table unless given).
 
 The steps (`folds`, `fit_calibrated`, `run_backtest`) are pure and reuse the experiment's
 candidates, fitting, calibration and metrics; `log_backtest` writes the MLflow run.
@@ -134,12 +133,14 @@ def folds(times: pd.Series, options: BacktestSettings, gap: pd.Timedelta) -> lis
 
 
 def fit_calibrated(model: BaseEstimator, X: pd.DataFrame, y: np.ndarray, times: pd.Series,
-                   rows: np.ndarray, options: BacktestSettings, gap: pd.Timedelta) -> BaseEstimator:
+                   rows: np.ndarray, options: BacktestSettings) -> BaseEstimator:
     """Fit on the earlier part of `rows`, stop early and calibrate on its latest
-    `validation_share` (by time, a gap apart), as the experiment does with its windows."""
+    `validation_share` (by time), as the experiment does with its windows. (Unlike the
+    experiment's split, no horizon is purged between the two: the labels of both are known
+    before the period, and a window would otherwise be mostly purge.)"""
     cut = times.iloc[rows[int(len(rows) * (1 - options.validation_share))]]
     validation = rows[(times.iloc[rows] >= cut).to_numpy()]
-    fit = rows[(times.iloc[rows] < cut - gap).to_numpy()]
+    fit = rows[(times.iloc[rows] < cut).to_numpy()]
     if len(fit) == 0 or len(np.unique(y[fit])) < 2 or len(np.unique(y[validation])) < 2:
         raise ValueError(f"a training window of {len(rows)} rows up to {times.iloc[rows[-1]]} has too few "
                          "rows or one class only in its fit or validation part: lengthen the initial part "
@@ -178,10 +179,10 @@ def run_backtest(frame: pd.DataFrame, inputs: Inputs, experiment: Experiment, se
         return models[options.model]
 
     initial = np.flatnonzero((times < periods[0].start - gap).to_numpy())
-    once = fit_calibrated(fresh(), X, y, times, initial, options, gap)
+    once = fit_calibrated(fresh(), X, y, times, initial, options)
     results, pooled_rolling, pooled_once = [], [], []
     for done, fold in enumerate(periods, start=1):
-        model = fit_calibrated(fresh(), X, y, times, fold.train, options, gap)
+        model = fit_calibrated(fresh(), X, y, times, fold.train, options)
         rolling = model.predict_proba(X.iloc[fold.test])[:, 1]
         scored_once = once.predict_proba(X.iloc[fold.test])[:, 1]
         pooled_rolling.append(rolling)

@@ -59,8 +59,11 @@ class TableSpec(StrictModel):
     source: Path | None = None  # the spec file, filled in by load_spec
 
     def path(self, value: str, settings: Settings) -> Path:
-        """A table path: `${datasets}` is paths.datasets_dir; relative paths are beside the spec."""
-        path = Path(value.replace("${datasets}", str(settings.datasets_dir)))
+        """A table path: `${datasets}` is paths.datasets_dir, `${data}` the data dir (build output);
+        relative paths are beside the spec."""
+        for name, folder in (("${datasets}", settings.datasets_dir), ("${data}", settings.data_dir)):
+            value = value.replace(name, str(folder))
+        path = Path(value)
         return path if path.is_absolute() else (self.source.parent / path).resolve()
 
 
