@@ -11,8 +11,9 @@ No period ever trains on its own rows or later ones: a row trains a period only 
 before the period's first time minus `gap` (the label horizon for the lead model: a snapshot's
 label is only known a horizon later; 0 for a flat table unless given).
 
-The steps (`folds`, `fit_calibrated`, `run_backtest`) are pure and reuse the experiment's
-candidates, fitting, calibration and metrics; `log_backtest` writes the MLflow run.
+Each fit runs the experiment's own steps on its window alone (leakage guard, candidate,
+early stopping, calibration), so what later rows hold never decides what a period's model uses.
+The steps (`folds`, `fit_window`, `run_backtest`) are pure; `log_backtest` writes the MLflow run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,9 @@ from sklearn.base import BaseEstimator
 import mlflow
 from leadscore.config import BacktestSettings, Settings
 from leadscore.scoring.prepare import prepare
+from leadscore.scoring.spec import FeatureSet
 from leadscore.training import register
+from leadscore.training.dataset import Split
 from leadscore.training.evaluate import metrics
 from leadscore.training.experiment import (
     Experiment,
@@ -39,6 +42,7 @@ from leadscore.training.experiment import (
     candidates,
     fit_model,
     guarded_inputs,
+    usable_rules,
 )
 
 FIGURES = ("roc_auc", "pr_auc", "ece")
@@ -132,21 +136,57 @@ def folds(times: pd.Series, options: BacktestSettings, gap: pd.Timedelta) -> lis
 # ---- fitting and scoring -------------------------------------------------------------------------
 
 
-def fit_calibrated(model: BaseEstimator, X: pd.DataFrame, y: np.ndarray, times: pd.Series,
-                   rows: np.ndarray, options: BacktestSettings) -> BaseEstimator:
-    """Fit on the earlier part of `rows`, stop early and calibrate on its latest
-    `validation_share` (by time), as the experiment does with its windows. (Unlike the
-    experiment's split, no horizon is purged between the two: the labels of both are known
-    before the period, and a window would otherwise be mostly purge.)"""
-    cut = times.iloc[rows[int(len(rows) * (1 - options.validation_share))]]
-    validation = rows[(times.iloc[rows] >= cut).to_numpy()]
-    fit = rows[(times.iloc[rows] < cut).to_numpy()]
-    if len(fit) == 0 or len(np.unique(y[fit])) < 2 or len(np.unique(y[validation])) < 2:
-        raise ValueError(f"a training window of {len(rows)} rows up to {times.iloc[rows[-1]]} has too few "
-                         "rows or one class only in its fit or validation part: lengthen the initial part "
+@dataclass(frozen=True)
+class Fitted:
+    """A calibrated candidate and the features the leakage guard left it."""
+
+    model: BaseEstimator
+    features: FeatureSet
+
+    def score(self, rows: pd.DataFrame) -> np.ndarray:
+        return self.model.predict_proba(prepare(rows, self.features))[:, 1]
+
+
+def new_model(inputs: Inputs, settings: Settings, name: str) -> BaseEstimator:
+    """A fresh, unfitted candidate of the experiment (training.experiment.candidates)."""
+    models = candidates(inputs.rules, inputs.features, settings.training.lightgbm)
+    if name not in models:
+        raise ValueError(f"backtest.model {name!r} is not one of {sorted(models)}")
+    return models[name]
+
+
+def guarded_window(window: pd.DataFrame, fit: pd.DataFrame, validation: pd.DataFrame,
+                   experiment: Experiment, settings: Settings) -> Inputs:
+    """The leakage guard on the whole window (every row known before the period: more evidence
+    than its fit part alone), then the model inputs of the fit and validation parts without the
+    columns it excluded (and without rules on them)."""
+    none = window.iloc[:0]
+    excluded = guarded_inputs(replace(experiment, split=Split(window, none, none)), settings).excluded
+    rules = usable_rules(experiment.rules, excluded) if experiment.rules is not None else None
+    narrowed = replace(experiment, split=Split(fit, validation, none),
+                       features=experiment.features.without(excluded), rules=rules)
+    return guarded_inputs(narrowed, settings)
+
+
+def fit_window(window: pd.DataFrame, experiment: Experiment, settings: Settings,
+               options: BacktestSettings) -> Fitted:
+    """The experiment's steps on one training window (rows in time order), as a retraining then
+    would have run them: the leakage guard, a fresh candidate fitted on the window's earlier
+    part, stopped early and calibrated on its latest `validation_share`. (Unlike the experiment's
+    split, no horizon is purged between the two: both labels are known before the period, and
+    a short window would be mostly purge.)"""
+    times = window["event_timestamp"]
+    cut = times.iloc[int(len(window) * (1 - options.validation_share))]
+    fit, validation = window[(times < cut).to_numpy()], window[(times >= cut).to_numpy()]
+    if len(fit) == 0 or fit["label"].nunique() < 2 or validation["label"].nunique() < 2:
+        raise ValueError(f"a training window of {len(window)} rows up to {times.iloc[-1]} has too few rows "
+                         "or one class only in its fit or validation part: lengthen the initial part "
                          "(backtest.initial_share) or the sliding window")
-    fitted = fit_model(model, X.iloc[fit], y[fit], X.iloc[validation], y[validation])
-    return calibrate(fitted, X.iloc[validation], y[validation])
+    inputs = guarded_window(window, fit, validation, experiment, settings)
+    X, y = inputs.X, inputs.y
+    model = fit_model(new_model(inputs, settings, options.model), X["train"], y["train"], X["validation"],
+                      y["validation"])
+    return Fitted(calibrate(model, X["validation"], y["validation"]), inputs.features)
 
 
 def figures(y: np.ndarray, p: np.ndarray) -> dict[str, float] | None:
@@ -161,42 +201,29 @@ def _stamp(time: pd.Timestamp) -> str:
     return time.isoformat()
 
 
-def run_backtest(frame: pd.DataFrame, inputs: Inputs, experiment: Experiment, settings: Settings,
-                 options: BacktestSettings, gap: pd.Timedelta,
-                 on_period: Callable[[int, int], None] | None = None) -> Backtest:
-    """Rolling-origin evaluation of `options.model` on `frame` (its features, `label` and
-    `event_timestamp`), with the features and rules left by the experiment's leakage guard;
-    `on_period(done, total)` after each period."""
+def run_backtest(frame: pd.DataFrame, experiment: Experiment, settings: Settings, options: BacktestSettings,
+                 gap: pd.Timedelta, on_period: Callable[[int, int], None] | None = None) -> Backtest:
+    """Rolling-origin evaluation of `options.model` on `frame` (the experiment's features,
+    `label` and `event_timestamp`) beside train-once; `on_period(done, total)` after each period."""
     frame = frame.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
     times, y = frame["event_timestamp"], frame["label"].to_numpy().astype(int)
-    X = prepare(frame, inputs.features)
     periods = folds(times, options, gap)
-
-    def fresh() -> BaseEstimator:
-        models = candidates(inputs.rules, inputs.features, settings.training.lightgbm)
-        if options.model not in models:
-            raise ValueError(f"backtest.model {options.model!r} is not one of {sorted(models)}")
-        return models[options.model]
-
     initial = np.flatnonzero((times < periods[0].start - gap).to_numpy())
-    once = fit_calibrated(fresh(), X, y, times, initial, options)
-    results, pooled_rolling, pooled_once = [], [], []
+    once = fit_window(frame.iloc[initial], experiment, settings, options)
+    results, rolling, scored_once = [], [], []
     for done, fold in enumerate(periods, start=1):
-        model = fit_calibrated(fresh(), X, y, times, fold.train, options)
-        rolling = model.predict_proba(X.iloc[fold.test])[:, 1]
-        scored_once = once.predict_proba(X.iloc[fold.test])[:, 1]
-        pooled_rolling.append(rolling)
-        pooled_once.append(scored_once)
+        test = frame.iloc[fold.test]
+        rolling.append(fit_window(frame.iloc[fold.train], experiment, settings, options).score(test))
+        scored_once.append(once.score(test))
         results.append(PeriodResult(
             _stamp(fold.start), _stamp(fold.end), len(fold.train), _stamp(times.iloc[fold.train[-1]]),
-            len(fold.test), int(y[fold.test].sum()), figures(y[fold.test], rolling),
-            figures(y[fold.test], scored_once)))
+            len(fold.test), int(y[fold.test].sum()), figures(y[fold.test], rolling[-1]),
+            figures(y[fold.test], scored_once[-1])))
         if on_period:
             on_period(done, len(periods))
-    scored = np.concatenate([fold.test for fold in periods])
+    scored = y[np.concatenate([fold.test for fold in periods])]
     return Backtest(options.model, options.window, len(initial), results,
-                    _pooled(y[scored], np.concatenate(pooled_rolling)),
-                    _pooled(y[scored], np.concatenate(pooled_once)))
+                    _pooled(scored, np.concatenate(rolling)), _pooled(scored, np.concatenate(scored_once)))
 
 
 def _pooled(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -208,10 +235,8 @@ def _pooled(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 def backtest(frame: pd.DataFrame, experiment: Experiment, settings: Settings, options: BacktestSettings,
              gap: pd.Timedelta, on_period: Callable[[int, int], None] | None = None) -> tuple[Backtest, str]:
-    """The experiment's leakage guard, the backtest on every row of `frame`, its MLflow run:
-    (result, run id)."""
-    inputs = guarded_inputs(experiment, settings)
-    result = run_backtest(frame, inputs, experiment, settings, options, gap, on_period)
+    """The backtest on every row of `frame` and its MLflow run: (result, run id)."""
+    result = run_backtest(frame, experiment, settings, options, gap, on_period)
     return result, log_backtest(result, experiment, settings, options, gap)
 
 
