@@ -8,7 +8,9 @@ import hashlib
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from leadscore.cli import app
 from leadscore.config import DriftSettings, WorldSettings
 from leadscore.synth import World, generate_world, world_end
 
@@ -94,8 +96,24 @@ def test_a_doubled_base_rate_raises_conversion_after_the_moment(base: World):
         (cycles(w)["opportunity_at"] >= at) if later else (cycles(w)["opportunity_at"] < at)).sum()
     assert rate(after, False) == rate(base, False)
     assert rate(after, True) > 1.3 * rate(base, True)
-    # the future (what a replay sends) follows the drifted rules too
-    assert len(after.future["opportunities"]) >= len(base.future["opportunities"])
+
+
+def test_the_future_a_replay_sends_follows_the_drifted_rules():
+    """A drift dated inside the future: the batch world's cycles are decided as without it,
+    the future's opportunities (data/future, sent by `leadscore replay`) are more frequent."""
+    world = WorldSettings(seed=SEED, scale=SCALE, future_days=90)
+    base = generate_world(world)
+    after = generate_world(world.model_copy(update={"drift": [DriftSettings.parse("base_rate*3@end+0d")]}))
+    end = world_end(world)
+    decided = lambda w, later: ((cycles(w)["opportunity_at"] >= end) if later  # noqa: E731
+                                else (cycles(w)["opportunity_at"] < end)).sum()
+    assert decided(after, False) == decided(base, False)
+    assert len(after.future["opportunities"]) > 1.5 * len(base.future["opportunities"])
+
+
+def test_the_command_names_a_bad_drift():
+    result = CliRunner().invoke(app, ["synth", "--scale", "0.01", "--drift", "industry=farming@end-10d"])
+    assert result.exit_code == 2 and "farming" in result.output and "education" in result.output
 
 
 @pytest.mark.parametrize(("text", "message"), [
