@@ -30,15 +30,16 @@ WindowDays = Annotated[int | None, typer.Option(help="Sliding window: train on t
 WindowRows = Annotated[int | None, typer.Option(help="Sliding window: train on this many rows.")]
 # the periods table's columns, short enough for a terminal
 SHORT = {"train_rows": "train", "test_rows": "rows", "positives": "pos",
-         **{f"{model}_{figure}": f"{label} {name}" for model, label in (("rolling", "rolling"),
-                                                                        ("train_once", "once"))
-            for figure, name in (("roc_auc", "ROC"), ("pr_auc", "PR"), ("ece", "ECE"))}}
+         "rolling_roc_auc": "rolling ROC", "rolling_pr_auc": "rolling PR", "rolling_ece": "rolling ECE",
+         "train_once_roc_auc": "once ROC", "train_once_pr_auc": "once PR", "train_once_ece": "once ECE"}
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object: pooled, train_once, periods.")]
 
 
 def backtest_options(settings: Settings, **overrides: object) -> BacktestSettings:
     """training.backtest with the options given on the command line; a bad one is a usage error."""
     given = {key: value for key, value in overrides.items() if value is not None}
+    if "period_days" in given and "period_rows" not in given:
+        given["period_rows"] = None  # days asked for: not the rows of the config
     try:
         return BacktestSettings(**{**settings.training.backtest.model_dump(), **given})
     except ValidationError as error:
