@@ -38,7 +38,7 @@ def drifting_table(path, rows: int = ROWS, seed: int = 0) -> pd.DataFrame:
     visits = rng.poisson(3, rows)
     logit = np.where(segment == "clinics", -0.2, -3.2 + 0.5 * visits)
     frame = pd.DataFrame({"lead": [f"L{i}" for i in range(rows)], "visits": visits, "segment": segment,
-                          "noise": rng.normal(size=rows), "created": times.strftime("%Y-%m-%d %H:%M:%S"),
+                          "noise": rng.normal(size=rows), "created": times.strftime("%Y-%m-%dT%H:%M:%SZ"),
                           "converted": (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)})
     frame.to_csv(path, index=False)
     return frame
