@@ -8,6 +8,7 @@ folder that holds the settings file), so commands work from any directory.
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -38,6 +39,40 @@ class PathSettings(StrictModel):
     datasets_dir: Path = Path("../shared/datasets")
 
 
+DRIFT_TEXT = re.compile(r"^(?P<kind>[a-z_]+)(=(?P<target>[a-z_]+))?(\*(?P<factor>[0-9.]+))?@(?P<at>\S+)$")
+DRIFT_AT = re.compile(r"^((start|end)[+-]\d+d|\d{4}-\d{2}-\d{2})$")
+
+
+class DriftSettings(StrictModel):
+    """A change of the synthetic world's rules from a moment on (synth/drift.py)."""
+
+    kind: Literal["industry", "channel", "base_rate"]
+    # when: a date ("2026-06-01") or days from the world's start or end ("start+300d",
+    # "end-60d", "end+90d": inside the future that `leadscore replay` sends)
+    at: str = Field(pattern=DRIFT_AT.pattern)
+    industry: str | None = None  # kind industry: the industry a new product line makes convert
+    channel: str | None = None   # kind channel: the touch kind that stops working (webinar, ...)
+    factor: float | None = Field(None, ge=0)  # the drift's strength; None: the kind's default
+
+    @classmethod
+    def parse(cls, text: str) -> DriftSettings:
+        """`KIND[=TARGET][*FACTOR]@WHEN` (the CLI's `--drift`): `industry=education@end-120d`,
+        `channel=webinar@2026-06-01`, `base_rate*3@start+300d`."""
+        match = DRIFT_TEXT.match(text.strip())
+        if match is None:
+            raise ValueError(f"drift {text!r} is not KIND[=TARGET][*FACTOR]@WHEN "
+                             "(e.g. industry=education@end-120d, base_rate@2026-06-01)")
+        target = {match["kind"]: match["target"]} if match["target"] else {}  # industry=..., channel=...
+        factor = float(match["factor"]) if match["factor"] else None
+        return cls(kind=match["kind"], at=match["at"], factor=factor, **target)
+
+    def __str__(self) -> str:
+        """The `--drift` form."""
+        target = self.industry or self.channel
+        return (f"{self.kind}{f'={target}' if target else ''}"
+                f"{f'*{self.factor:g}' if self.factor is not None else ''}@{self.at}")
+
+
 class WorldSettings(StrictModel):
     """Size and seed of the synthetic world; `scale` multiplies every count."""
 
@@ -51,6 +86,7 @@ class WorldSettings(StrictModel):
     end_date: date = date(2026, 10, 31)
     future_days: int = Field(0, ge=0)  # drawn past end_date: the world's future, for replays
     sales_reps: int = Field(40, gt=0)
+    drift: list[DriftSettings] = []  # changes of the rules at a moment; none: the same world as ever
 
     def scaled(self, count: int) -> int:
         return max(1, round(count * self.scale))
@@ -90,6 +126,26 @@ class RetrainSettings(StrictModel):
         return self
 
 
+class BacktestSettings(StrictModel):
+    """Rolling-origin evaluation (training/backtest.py): refit before each period on what came
+    before it, score the period, pool the predictions; beside a model fitted once."""
+
+    model: Literal["lightgbm", "logistic_regression", "rule_baseline"] = "lightgbm"
+    period_days: int = Field(28, gt=0)  # a new origin every this many days ...
+    period_rows: int | None = Field(None, gt=0)  # ... or every this many rows (time-ordered)
+    window: Literal["expanding", "sliding"] = "expanding"
+    window_days: int | None = Field(None, gt=0)  # sliding: train on this many days before the origin
+    window_rows: int | None = Field(None, gt=0)  # sliding by rows: this many rows before the origin
+    initial_share: float = Field(0.4, gt=0, lt=1)  # the first part, only trained on (train-once fits it)
+    validation_share: float = Field(0.2, gt=0, lt=0.5)  # latest part of each fit: early stopping, calibration
+
+    @model_validator(mode="after")
+    def _sliding_has_a_length(self) -> BacktestSettings:
+        if self.window == "sliding" and not (self.window_days or self.window_rows):
+            raise ValueError("a sliding window needs its length: window_days or window_rows")
+        return self
+
+
 class TrainingSettings(StrictModel):
     snapshot_every_days: int = Field(14, gt=0)
     first_snapshot_after_days: int = Field(90, ge=0)
@@ -107,6 +163,7 @@ class TrainingSettings(StrictModel):
     rules_file: str = "scoring_rules.yaml"
     tiers_file: str = "tiers.yaml"
     retrain: RetrainSettings = RetrainSettings()
+    backtest: BacktestSettings = BacktestSettings()
 
 
 class ScoreSettings(StrictModel):

@@ -87,6 +87,13 @@ reads them back, ``world_end(settings)`` is where a replay starts. With
 ``future_days: 0`` every future table is empty and the world is the same as
 before futures existed.
 
+Drift (``world.drift``, ``leadscore synth --drift``)
+---------------------------------------------------
+The rules can change at a moment (a date, or days from the start or end): a new product line
+makes an industry convert, a channel stops bringing buyers, the base rate doubles (see
+``drift``). Cycles decided before the moment are decided as without the drift; the future is
+drawn by the same drifted rules. Without drift the world is byte for byte the same.
+
 The dirt (what the identity stage must cope with)
 -------------------------------------------------
 - emails: case variants ("John.Smith@Veltrix.Com", upper case), leading or

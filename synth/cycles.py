@@ -10,6 +10,7 @@ engaged member. Cycles come more often to companies that fit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from .people import company_at, company_fit
 from .sampling import rank_within, sigmoid
 
 LEAD_IN_DAYS = 90  # cycles may start before the window; their tail is observed
+Adjust = Callable[[np.ndarray, pd.DataFrame], np.ndarray]  # (p per cycle, cycles) -> p
 
 
 @dataclass(frozen=True)
@@ -127,13 +129,17 @@ def member_engagement(members: pd.DataFrame, touches: pd.DataFrame,
 
 def decide_cycles(rng: np.random.Generator, cycles: pd.DataFrame, members: pd.DataFrame,
                   touches: pd.DataFrame, people: pd.DataFrame,
-                  model: OpportunityModel) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Opportunity probability and draw per cycle; the most engaged member gets it."""
+                  model: OpportunityModel, adjust: Adjust | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Opportunity probability and draw per cycle; the most engaged member gets it. `adjust`
+    changes the probabilities (a drift, see drift.py) before the same draws decide."""
     engaged = member_engagement(members, touches, cycles)
     members = members.assign(events=engaged, fit=people["fit"].to_numpy()[members["person_idx"]])
     per_cycle = members.groupby("cycle_idx").agg(events=("events", "sum"), fit=("fit", "mean"))
     per_cycle = per_cycle.reindex(np.arange(len(cycles)), fill_value=0)
     p = model.probability(rng, per_cycle["fit"].to_numpy(), per_cycle["events"].to_numpy())
+    if adjust is not None:
+        p = adjust(p, cycles)
     cycles = cycles.assign(events=per_cycle["events"].to_numpy(), p_opportunity=p,
                            opportunity=rng.random(len(cycles)) < p)
     lead = members.sort_values(["cycle_idx", "events", "rank"], ascending=[True, False, True])

@@ -76,11 +76,15 @@ def engagement_rate(people: pd.DataFrame, background: pd.DataFrame, days: float)
 
 def settle_touches(rng: np.random.Generator, touches: pd.DataFrame, people: pd.DataFrame,
                    days: float, weekday0: int) -> pd.DataFrame:
-    """Move touches onto local working hours, keep the window, give each a kind."""
+    """Move touches onto local working hours, keep the window, give each a kind (a kind given
+    before, by a channel drift, is kept; the draw still happens, so later draws stay the same)."""
     offset = people["utc_offset"].to_numpy()[touches["person_idx"].to_numpy()]
     day = business_time(rng, touches["day"].to_numpy(), offset, weekday0)
     touches = touches.assign(day=day)
     touches = touches[(day >= 0) & (day < days)].reset_index(drop=True)
     in_cycle = touches["cycle_idx"].to_numpy() >= 0
     mix = np.where(in_cycle[:, None], CYCLE_MIX, BACKGROUND_MIX)
-    return touches.assign(kind=rows_choice(rng, mix), in_cycle=in_cycle)
+    kind = rows_choice(rng, mix)
+    if "kind" in touches:
+        kind = touches["kind"].to_numpy()
+    return touches.assign(kind=kind, in_cycle=in_cycle)

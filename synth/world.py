@@ -20,7 +20,7 @@ import pandas as pd
 
 from leadscore.config import WorldSettings
 
-from . import commerce, crm, mail, registrations, web
+from . import commerce, crm, drift, mail, registrations, web
 from .calendar import make_campaigns, make_events
 from .clock import Period, world_period
 from .cycles import LEAD_IN_DAYS, OpportunityModel, cycle_touches, decide_cycles, draw_committees
@@ -41,8 +41,9 @@ from .touches import (
 
 logger = logging.getLogger(__name__)
 
+# New streams go last: a child generator depends only on its place in this list.
 STREAMS = ("firms", "people", "cycles", "touches", "outcomes", "calendar", "mail", "web",
-           "events", "crm", "commerce")
+           "events", "crm", "commerce", "drift")
 CYCLES_PER_PERSON_YEAR = 0.3
 
 
@@ -78,7 +79,7 @@ def generate_world(settings: WorldSettings) -> World:
     rng = dict(zip(STREAMS, np.random.default_rng(settings.seed).spawn(len(STREAMS)),
                    strict=True))
     draft = draw_population(rng, settings)
-    draw_behaviour(rng, draft)
+    draw_behaviour(rng, draft, drift.resolve(settings.drift, draft.period))
     draw_sources(rng, settings, draft)
     order_by_time(draft)
     drawn = source_tables(draft)
@@ -106,16 +107,20 @@ def draw_population(rng: dict[str, np.random.Generator], settings: WorldSettings
     return Draft(period, groups, companies, people, cookies, budget)
 
 
-def draw_behaviour(rng: dict[str, np.random.Generator], draft: Draft) -> None:
-    """Buying cycles, touches, opportunities and their consequences."""
+def draw_behaviour(rng: dict[str, np.random.Generator], draft: Draft,
+                   drifts: list[drift.Drift] | None = None) -> None:
+    """Buying cycles, touches, opportunities and their consequences (under `drifts`, if any)."""
     days, weekday0 = draft.days, draft.period.start.weekday()
     budget = draft.budget
     expected = CYCLES_PER_PERSON_YEAR * len(draft.people) * (days + LEAD_IN_DAYS) / 365.25
     cycles = draw_buying_cycles(rng["cycles"], draft.companies, draft.people, days, expected)
     members = draw_committees(rng["cycles"], cycles, draft.people)
     raw = cycle_touches(rng["cycles"], cycles, members, budget.touches * budget.cycle_share)
+    drifts = drifts or []
+    raw = drift.mark_channels(rng["drift"], raw, drifts)
+    adjust = (lambda p, c: drift.adjust_probability(p, c, draft.companies, raw, drifts)) if drifts else None
     cycles, members = decide_cycles(rng["cycles"], cycles, members, raw, draft.people,
-                                    OpportunityModel())
+                                    OpportunityModel(), adjust)
     in_cycle = settle_touches(rng["touches"], raw, draft.people, days, weekday0)
     background = background_touches(rng["touches"], draft.people,
                                     max(budget.touches - len(in_cycle), 0.0), days)

@@ -10,6 +10,7 @@ calibration, tiers, MLflow), registered as `<name>-propensity`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -19,8 +20,9 @@ import pandas as pd
 import yaml
 from pydantic import Field, ValidationError
 
-from leadscore.config import Settings, StrictModel, load_typed, validation_problems
+from leadscore.config import BacktestSettings, Settings, StrictModel, load_typed, validation_problems
 from leadscore.scoring.spec import FeatureSet, RuleSet, TierTable
+from leadscore.training.backtest import Backtest, backtest
 from leadscore.training.dataset import Split, data_hash
 from leadscore.training.experiment import Experiment, Outcome, run_experiment
 from leadscore.training.register import git_commit
@@ -57,8 +59,11 @@ class TableSpec(StrictModel):
     source: Path | None = None  # the spec file, filled in by load_spec
 
     def path(self, value: str, settings: Settings) -> Path:
-        """A table path: `${datasets}` is paths.datasets_dir; relative paths are beside the spec."""
-        path = Path(value.replace("${datasets}", str(settings.datasets_dir)))
+        """A table path: `${datasets}` is paths.datasets_dir, `${data}` the data dir (build output);
+        relative paths are beside the spec."""
+        for name, folder in (("${datasets}", settings.datasets_dir), ("${data}", settings.data_dir)):
+            value = value.replace(name, str(folder))
+        path = Path(value)
         return path if path.is_absolute() else (self.source.parent / path).resolve()
 
 
@@ -164,8 +169,10 @@ def table_frame(spec: TableSpec, settings: Settings) -> tuple[pd.DataFrame, Feat
     return frame, feature_columns(spec, frame)
 
 
-def table_experiment(spec: TableSpec, settings: Settings) -> Experiment:
-    frame, features = table_frame(spec, settings)
+def table_experiment(spec: TableSpec, settings: Settings,
+                     table: tuple[pd.DataFrame, FeatureSet] | None = None) -> Experiment:
+    """The experiment on the table (on `table`, its frame and features, when already read)."""
+    frame, features = table or table_frame(spec, settings)
     rules = load_typed(spec.path(spec.rules, settings), RuleSet) if spec.rules else None
     config_files = [spec.source, *([spec.path(spec.rules, settings)] if spec.rules else [])]
     tiers = load_typed(settings.config_file(settings.training.tiers_file), TierTable)
@@ -181,3 +188,16 @@ def table_experiment(spec: TableSpec, settings: Settings) -> Experiment:
 def train_table(spec: TableSpec, settings: Settings) -> Outcome:
     """Train, evaluate and log the three models on a flat table; register the best."""
     return run_experiment(table_experiment(spec, settings), settings)
+
+
+def backtest_table(spec: TableSpec, settings: Settings, options: BacktestSettings, gap_days: int = 0,
+                   on_period: Callable[[int, int], None] | None = None) -> tuple[Backtest, str]:
+    """Rolling-origin backtest on a table with a time column (training/backtest.py), logged to
+    MLflow in the table's experiment: (result, run id). `gap_days`: how long after a row's time
+    its label is known (rows that recent are kept out of the next period's training)."""
+    if not spec.time:
+        raise ValueError(f"{spec.name}: a backtest needs the rows' times: name the time column "
+                         "(`time:`) in the spec")
+    frame, features = table_frame(spec, settings)
+    experiment = table_experiment(spec, settings, (frame, features))
+    return backtest(frame, experiment, settings, options, pd.Timedelta(days=gap_days), on_period)

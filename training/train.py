@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 import pandas as pd
 
-from leadscore.config import RetrainSettings, Settings, load_typed
+from leadscore.config import BacktestSettings, RetrainSettings, Settings, load_typed
 from leadscore.features.catalog import scoring_specs
 from leadscore.features.store import FEATURE_SERVICE, historical_features
 from leadscore.scoring.spec import FeatureSet, RuleSet, TierTable
 from leadscore.training import register
+from leadscore.training.backtest import Backtest, backtest
 from leadscore.training.dataset import data_hash, labelled_entities, snapshot_times, split_by_time
 from leadscore.training.experiment import Experiment, Outcome, run_experiment
 from leadscore.training.windows import window_times
@@ -91,3 +93,14 @@ def train(settings: Settings, store, manifest: dict, config: ScoringConfig | Non
     config = config or scoring_config(settings)
     frame = training_frame(settings, store, manifest)
     return run_experiment(lead_experiment(settings, frame, config), settings)
+
+
+def backtest_leads(settings: Settings, store, manifest: dict, options: BacktestSettings,
+                   on_period: Callable[[int, int], None] | None = None
+                   ) -> tuple[Backtest, str, pd.DataFrame]:
+    """Rolling-origin backtest of the lead model over the snapshots of the Feast training set
+    (a label horizon apart), logged to MLflow: (result, run id, the training set)."""
+    frame = training_frame(settings, store, manifest)
+    gap = pd.Timedelta(days=settings.training.horizon_days)
+    result, run_id = backtest(frame, lead_experiment(settings, frame), settings, options, gap, on_period)
+    return result, run_id, frame

@@ -9,8 +9,10 @@
     leadscore features materialize  offline -> online store (SQLite or Redis)
     leadscore train                 rule baseline, logistic regression, LightGBM -> MLflow
     leadscore train table SPEC      the same on any flat table described by a YAML
+    leadscore train table SPEC --backtest  rolling-origin backtest on a table with a time column
     leadscore train rollback V      make an earlier registered version champion again
     leadscore retrain [--every 7d]  identity, features and training up to the clock -> challenger
+    leadscore backtest              rolling-origin backtest of the lead model, beside train-once
     leadscore score                 batch scores of everyone (and their history) with the champion
     leadscore serve                 the BentoML service: scores, portraits, segments
     leadscore pipeline              everything from synth to batch scores, in one process
@@ -20,9 +22,9 @@
                                     training, serving, segments)
 
 Each stage's commands are a module of this package (synth, identity, features, train,
-score, serve, pipeline, replay, monitor, retrain, bench); common.py holds the console and the
-step spinner, logs.py the quiet terminal. Heavy libraries are imported inside the commands, so
-`leadscore --help` is quick.
+backtest, score, serve, pipeline, replay, monitor, retrain, bench); common.py holds the console
+and the step spinner, logs.py the quiet terminal. Heavy libraries are imported inside the
+commands, so `leadscore --help` is quick.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Annotated
 import typer
 
 from leadscore.cli import (
+    backtest,
     bench,
     features,
     identity,
@@ -86,6 +89,7 @@ app.command()(serve.serve)
 app.command()(replay.replay)
 app.command()(monitor.monitor)
 app.command()(retrain.retrain)
+app.command()(backtest.backtest)
 app.add_typer(identity.app, name="identity")
 app.add_typer(features.app, name="features")
 app.add_typer(train.app, name="train")

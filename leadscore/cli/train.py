@@ -8,6 +8,18 @@ from typing import Annotated
 
 import typer
 
+from leadscore.cli.backtest import (
+    AsJson,
+    Model,
+    PeriodDays,
+    PeriodRows,
+    Window,
+    WindowDays,
+    WindowRows,
+    backtest_options,
+    period_bar,
+    show_backtest,
+)
 from leadscore.cli.common import console, frame_table, step
 from leadscore.config import Settings
 
@@ -52,20 +64,43 @@ def train(ctx: typer.Context) -> None:
 def train_table(
     ctx: typer.Context,
     spec: Annotated[Path, typer.Argument(help="YAML describing the table (see config/tables/).")],
+    backtest: Annotated[bool, typer.Option(
+        "--backtest", help="Rolling-origin backtest instead (needs the spec's time column): refit "
+                           "every period on the rows before it, beside a model fitted once.")] = False,
+    model: Model = None,
+    period_days: PeriodDays = None,
+    period_rows: PeriodRows = None,
+    window: Window = None,
+    window_days: WindowDays = None,
+    window_rows: WindowRows = None,
+    gap_days: Annotated[int, typer.Option(
+        help="--backtest: a row's label is known this many days after its time; rows that recent "
+             "stay out of the next period's training.", min=0)] = 0,
+    as_json: AsJson = False,
 ) -> None:
-    """Train the same three models on any flat table (one row per lead), logged to MLflow."""
-    from leadscore.training.flat import load_spec
+    """Train the same three models on any flat table (one row per lead), logged to MLflow; or,
+    with --backtest, evaluate one of them period after period."""
+    from leadscore.training.flat import backtest_table, load_spec
     from leadscore.training.flat import train_table as run
 
     settings: Settings = ctx.obj
+    options = backtest_options(settings, model=model, period_days=period_days, period_rows=period_rows,
+                               window=window, window_days=window_days, window_rows=window_rows)
     try:
         table_spec = load_spec(spec, settings)
-        with step(f"training on {table_spec.name}: rule baseline, logistic regression, LightGBM"):
-            outcome = run(table_spec, settings)
+        if backtest:
+            with period_bar(f"backtest on {table_spec.name}") as advance:
+                result, run_id = backtest_table(table_spec, settings, options, gap_days, advance)
+        else:
+            with step(f"training on {table_spec.name}: rule baseline, logistic regression, LightGBM"):
+                outcome = run(table_spec, settings)
     except (ValueError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         raise typer.Exit(2) from error
-    _print_outcome(settings, outcome)
+    if backtest:
+        show_backtest(result, run_id, settings, as_json)
+    else:
+        _print_outcome(settings, outcome)
 
 
 @app.command("rollback")

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
@@ -84,3 +85,30 @@ def test_the_notebook_runs_top_to_bottom(world):
     assert not [o for o in outputs if o.output_type == "error"]
     text = json.dumps(outputs)
     assert "lightgbm" in text and "this run: version" in text
+
+
+def test_the_lead_model_backtest_and_its_training_set_as_a_flat_table(world, client):
+    """`leadscore backtest --json --export`: one JSON object, a backtest run in MLflow, and the
+    training set that config/tables/synthetic_world.yaml backtests as any table."""
+    cli = [world["cli"], "-c", str(world["config_file"])]
+    export = world["root"] / "data" / "backtest" / "training_set.parquet"
+    quick = ["--model", "logistic_regression", "--json"]
+    result = subprocess.run([*cli, "backtest", *quick, "--export", str(export)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert set(figures["pooled"]) == set(figures["train_once"]) == {"roc_auc", "pr_auc", "ece"}
+    horizon = pd.Timedelta(days=world["config"]["training"]["horizon_days"])
+    for period in figures["periods"]:  # a label horizon between what trains and what is scored
+        assert pd.Timestamp(period["train_until"]) < pd.Timestamp(period["start"]) - horizon
+    run = client.get_run(figures["mlflow_run_id"])
+    assert run.data.tags["kind"] == "backtest"
+    assert run.data.metrics["pooled_roc_auc"] == pytest.approx(figures["pooled"]["roc_auc"])
+    frame = pd.read_parquet(export)
+    assert {"pid", "event_timestamp", "label"} <= set(frame.columns)
+    spec = world["root"] / "config" / "tables" / "synthetic_world.yaml"
+    table = subprocess.run([*cli, "train", "table", str(spec), "--backtest", *quick, "--gap-days", "90"],
+                           capture_output=True, text=True, timeout=900)
+    assert table.returncode == 0, table.stderr
+    as_table = json.loads(table.stdout)
+    assert as_table["pooled"]["roc_auc"] > 0.6 and len(as_table["periods"]) == len(figures["periods"])
