@@ -7,7 +7,8 @@ version's test window (training re-scores the champion there); otherwise the
 new version becomes the `challenger`. A champion that cannot read today's
 features cannot be scored, and loses. `rollback` puts an earlier version back.
 `leadscore retrain` registers its version as `challenger` whatever its figures: the service
-scores it in shadow until it is promoted on live evidence.
+scores it in shadow until `promote` makes it champion on live evidence (`leadscore promote`,
+monitoring/promotion.py decides); each promotion is a run of its own with its evidence.
 
 Each version's run holds its scoring spec (`scoring_spec.json`), which is all serving
 reads besides the model (leadscore.scoring.registry reads it back).
@@ -26,13 +27,22 @@ from sklearn.base import BaseEstimator
 
 import mlflow
 from leadscore.config import Settings
-from leadscore.scoring.registry import SPEC_ARTIFACT, MissingSpec, champion_of, read_spec, use_store
+from leadscore.scoring.registry import (
+    CHALLENGER,
+    CHAMPION,
+    SPEC_ARTIFACT,
+    MissingSpec,
+    champion_of,
+    read_spec,
+    use_store,
+)
 from leadscore.scoring.spec import ScoringSpec
 from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "lead-propensity"
+PROMOTIONS = "lead-propensity-promotions"
 
 
 def setup_tracking(settings: Settings, experiment: str = EXPERIMENT) -> MlflowClient:
@@ -124,4 +134,36 @@ def rollback(settings: Settings, version: str) -> str | None:
     client.set_registered_model_alias(name, "champion", version)
     client.set_model_version_tag(name, version, "rolled_back_from", previous or "none")
     log.info("%s: champion is version %s again (was %s)", name, version, previous)
+    return previous
+
+
+def version_tags(settings: Settings, versions: list[str]) -> dict[str, dict[str, str]]:
+    """The registered figures of versions (tags: primary metric, ece, test_window)."""
+    client = use_store(settings)
+    name = settings.training.registered_model
+    return {version: dict(client.get_model_version(name, version).tags) for version in versions}
+
+
+def promote(settings: Settings, version: str, reason: str, evidence: dict | None) -> str | None:
+    """Make the challenger `version` champion, with its evidence: a run in the promotions
+    experiment (figures as metrics, the whole evidence as an artifact) and tags on the
+    version. Returns the version it replaces."""
+    client = setup_tracking(settings, PROMOTIONS)
+    name = settings.training.registered_model
+    current = champion_of(client, name)
+    previous = str(current.version) if current is not None else None
+    with mlflow.start_run(run_name=f"promote v{version}"):
+        mlflow.set_tags({"kind": "promotion", "champion_before": previous or "none", "champion": version,
+                         "basis": (evidence or {}).get("basis", "none"), "reason": reason[:5000]})
+        for who, figures in ((evidence or {}).get("figures") or {}).items():
+            role = "challenger" if who == version else "champion"
+            mlflow.log_metrics({f"{role}_{key}": value for key, value in figures.items()
+                                if value is not None})
+        if evidence:
+            mlflow.log_dict(evidence, "evidence.json")
+    client.set_registered_model_alias(name, CHAMPION, version)
+    client.delete_registered_model_alias(name, CHALLENGER)
+    client.set_model_version_tag(name, version, "promoted_from", previous or "none")
+    client.set_model_version_tag(name, version, "promoted_on", (evidence or {}).get("basis", "none"))
+    log.info("%s: champion is version %s (was %s): %s", name, version, previous, reason)
     return previous

@@ -12,6 +12,7 @@
     leadscore train table SPEC --backtest  rolling-origin backtest on a table with a time column
     leadscore train rollback V      make an earlier registered version champion again
     leadscore retrain [--every 7d]  identity, features and training up to the clock -> challenger
+    leadscore promote               the challenger made champion if it wins on live evidence
     leadscore backtest              rolling-origin backtest of the lead model, beside train-once
     leadscore score                 batch scores of everyone (and their history) with the champion
     leadscore serve                 the BentoML service: scores, portraits, segments
@@ -22,7 +23,7 @@
                                     training, serving, segments)
 
 Each stage's commands are a module of this package (synth, identity, features, train,
-backtest, score, serve, pipeline, replay, monitor, retrain, bench); common.py holds the console
+backtest, score, serve, pipeline, replay, monitor, retrain, promote, bench); common.py holds the console
 and the step spinner, logs.py the quiet terminal. Heavy libraries are imported inside the
 commands, so `leadscore --help` is quick.
 """
@@ -42,6 +43,7 @@ from leadscore.cli import (
     identity,
     monitor,
     pipeline,
+    promote,
     replay,
     retrain,
     score,
@@ -89,6 +91,7 @@ app.command()(serve.serve)
 app.command()(replay.replay)
 app.command()(monitor.monitor)
 app.command()(retrain.retrain)
+app.command()(promote.promote)
 app.command()(backtest.backtest)
 app.add_typer(identity.app, name="identity")
 app.add_typer(features.app, name="features")

@@ -4,6 +4,7 @@ batch, ingest) with it in shadow: logged with the challenger's version, never re
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
+import mlflow
 from leadscore.clock import open_clock
 from leadscore.config import load_settings
 from leadscore.live.log import EVENT_LOG, EventLog
@@ -52,7 +54,7 @@ def retrained(world, config_writer, tmp_path_factory):
     result = subprocess.run([*cli, "retrain"], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     return {"settings": settings, "config_file": config_file, "output": " ".join(result.stderr.split()),
-            "pids": pids}
+            "pids": pids, "cli": world["cli"]}
 
 
 def test_retrain_registers_a_refit_challenger_and_leaves_the_champion(retrained):
@@ -131,3 +133,38 @@ def test_the_challenger_scores_in_shadow_and_never_changes_an_answer(retrained, 
     assert (again["trigger"] == SHADOW).sum() == len(shadow)  # no challenger, no shadow rows
     portrait_history = service.portraits.portrait(pids[0]).score_history
     assert all(point.model_version != "2" for point in portrait_history)
+
+
+def _promote(retrained, *options: str) -> dict:
+    result = subprocess.run([retrained["cli"], "-c", str(retrained["config_file"]), "promote", "--json",
+                             *options], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_promote_needs_the_challenger_to_win_and_records_its_evidence(retrained, service):
+    """No score has matured in the copy (the challenger scored in shadow at the clock), so the
+    two versions' figures on their shared test window decide, as `leadscore train` would. The
+    registry tags are set so that the challenger first ranks better but is calibrated worse
+    (kept), then wins (promoted, with a run of evidence in MLflow)."""
+    settings = retrained["settings"]
+    client, name = use_store(settings), settings.training.registered_model
+    client.set_registered_model_alias(name, CHALLENGER, "2")  # the shadow test took it away
+    window = client.get_model_version(name, "1").tags["test_window"]
+    figures = {"1": (0.20, 0.010), "2": (0.30, 0.050)}
+    for version, (pr_auc, ece) in figures.items():
+        for key, value in (("pr_auc", pr_auc), ("ece", ece), ("test_window", window)):
+            client.set_model_version_tag(name, version, key, str(value))
+    kept = _promote(retrained)
+    assert not kept["promote"] and not kept["promoted"] and kept["live"]["rows"] == 0
+    assert kept["evidence"]["basis"] == "offline" and "calibrated worse" in kept["reason"]
+    assert champion_version(settings) == "1"
+    client.set_model_version_tag(name, "2", "ece", "0.011")
+    dry = _promote(retrained, "--dry-run")
+    assert dry["promote"] and not dry["promoted"] and champion_version(settings) == "1"
+    done = _promote(retrained)
+    assert done["promoted"] and champion_version(settings) == "2"
+    assert champion_version(settings, alias=CHALLENGER) is None
+    runs = mlflow.search_runs(experiment_names=["lead-propensity-promotions"], output_format="list")
+    assert [run.data.tags["champion"] for run in runs] == ["2"]
+    assert runs[0].data.metrics["challenger_pr_auc"] == 0.30 and runs[0].data.tags["basis"] == "offline"

@@ -1,0 +1,101 @@
+"""Champion against challenger on live evidence: should the challenger take over?
+
+A challenger scores every request in shadow beside the champion (serving/service.py), so once
+their horizon has passed both have matured cohorts. They are compared on the same rows (the
+person-days both scored), on PR-AUC (the primary measure of a rare outcome) with calibration
+no worse (ECE within `training.ece_tolerance`), the rule `leadscore train` applies offline on
+its test window. Too few matured rows is no evidence: the decision then falls back to the
+offline figures of both versions, when they were measured on the same test window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from leadscore.monitoring.metrics import cohort_metrics
+
+FIGURES = ("roc_auc", "pr_auc", "ece")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the decision rests on: `basis` live (paired matured cohorts) or offline (the
+    versions' figures on one test window); figures per version."""
+
+    basis: str
+    champion: str
+    challenger: str
+    rows: int
+    positives: int
+    figures: dict[str, dict[str, float | None]]
+    window: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+    evidence: Evidence | None
+
+
+def paired_cohorts(matured: pd.DataFrame, champion: str, challenger: str) -> pd.DataFrame:
+    """The matured rows of both versions on the person-days both of them scored."""
+    both = matured[matured["model_version"].astype(str).isin([champion, challenger])]
+    versions = both.groupby(["pid", "day"])["model_version"].transform("nunique")
+    return both[versions == 2]
+
+
+def live_evidence(matured: pd.DataFrame, champion: str, challenger: str, bins: int) -> Evidence:
+    paired = paired_cohorts(matured, champion, challenger)
+    figures = cohort_metrics(paired, bins)
+    ours = paired[paired["model_version"].astype(str) == champion]
+    return Evidence("live", champion, challenger, len(ours), int(ours["converted"].sum()),
+                    {version: {key: figures.get(version, {}).get(key) for key in FIGURES}
+                     for version in (champion, challenger)})
+
+
+def offline_evidence(champion: str, challenger: str, tags: dict[str, dict[str, str]],
+                     metric: str) -> Evidence | None:
+    """The versions' registered figures (`metric`, ece, test_window tags), when both were
+    measured on the same test window; else None."""
+    a, b = tags.get(champion, {}), tags.get(challenger, {})
+    if not a.get("test_window") or a.get("test_window") != b.get("test_window"):
+        return None
+    if any(key not in tag for tag in (a, b) for key in (metric, "ece")):
+        return None
+    return Evidence("offline", champion, challenger, 0, 0,
+                    {version: {metric: float(tag[metric]), "ece": float(tag["ece"])}
+                     for version, tag in ((champion, a), (challenger, b))}, a["test_window"])
+
+
+def _wins(evidence: Evidence, metric: str, ece_tolerance: float) -> tuple[bool, str]:
+    mine, theirs = evidence.figures[evidence.challenger], evidence.figures[evidence.champion]
+    better = mine[metric] > theirs[metric]
+    calibrated = mine["ece"] <= theirs["ece"] + ece_tolerance
+    told = (f"{metric} {mine[metric]:.4f} against {theirs[metric]:.4f}, ECE {mine['ece']:.4f} against "
+            f"{theirs['ece']:.4f} (tolerance {ece_tolerance})")
+    if better and calibrated:
+        return True, f"the challenger wins on {evidence.basis} evidence: {told}"
+    why = "not better" if not better else "calibrated worse"
+    return False, f"the challenger is {why} on {evidence.basis} evidence: {told}"
+
+
+def decide(live: Evidence, offline: Evidence | None, min_matured: int, ece_tolerance: float,
+           metric: str = "pr_auc") -> Decision:
+    """Promote when the challenger beats the champion on live evidence (at least `min_matured`
+    paired rows of both outcomes), or, without enough of it, on offline evidence of one
+    window; otherwise keep the champion, saying why."""
+    measured = all(live.figures[v].get(key) is not None for v in live.figures for key in (metric, "ece"))
+    if live.rows >= min_matured and measured:
+        return Decision(*_wins(live, metric, ece_tolerance), live)
+    short = (f"not enough live evidence yet: {live.rows} matured scores both versions made, "
+             f"{live.positives} converted (needs monitoring.min_matured = {min_matured}, both outcomes)")
+    if offline is None:
+        return Decision(False, f"{short}; and no offline figures of both on one test window", None)
+    promote, reason = _wins(offline, metric, ece_tolerance)
+    return Decision(promote, f"{short}; {reason} ({offline.window})", offline)

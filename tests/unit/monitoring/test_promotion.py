@@ -1,0 +1,72 @@
+"""Champion against challenger: paired matured cohorts decide; too few of them, one test window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from test_cohorts import frame, opportunity, score
+
+from leadscore.monitoring.cohorts import matured_cohorts
+from leadscore.monitoring.promotion import decide, live_evidence, offline_evidence, paired_cohorts
+
+HORIZON = 90
+
+
+def _shadowed_world(people: int, challenger_sees: float, seed: int = 0) -> pd.DataFrame:
+    """Each person scored once by the champion (v1, noise) and in shadow by the challenger (v2,
+    whose probability follows the outcome with strength `challenger_sees`); a third converts."""
+    rng = np.random.default_rng(seed)
+    converts = rng.random(people) < 0.3
+    scores, labels = [], []
+    for i in range(people):
+        pid = f"P{i}"
+        scores.append(score(pid, 0, float(rng.uniform(0.05, 0.4)), version="1"))
+        signal = challenger_sees * converts[i] + (1 - challenger_sees) * rng.random()
+        scores.append(score(pid, 0, float(0.05 + 0.35 * signal), trigger="shadow", version="2"))
+        if converts[i]:
+            labels.append(opportunity(pid, 30))
+    scores.append(score("ALONE", 0, version="1"))  # the challenger never scored this one
+    now = scores[0]["at"] + pd.Timedelta(days=HORIZON + 1)
+    return matured_cohorts(frame(scores), frame(labels), now, HORIZON)
+
+
+def test_only_the_person_days_both_versions_scored_are_compared():
+    matured = _shadowed_world(40, 0.8)
+    paired = paired_cohorts(matured, "1", "2")
+    assert "ALONE" in set(matured["pid"]) and "ALONE" not in set(paired["pid"])
+    assert paired.groupby("model_version").size().to_dict() == {"1": 40, "2": 40}
+
+
+def test_a_challenger_that_ranks_better_on_live_evidence_is_promoted():
+    live = live_evidence(_shadowed_world(300, 0.8), "1", "2", bins=10)
+    assert live.basis == "live" and live.rows == 300 and 60 < live.positives < 120
+    assert live.figures["2"]["pr_auc"] > live.figures["1"]["pr_auc"]
+    decision = decide(live, None, min_matured=100, ece_tolerance=1.0)
+    assert decision.promote and decision.evidence is live and "live evidence" in decision.reason
+
+
+def test_a_better_ranking_with_a_worse_calibration_keeps_the_champion():
+    live = live_evidence(_shadowed_world(300, 0.8), "1", "2", bins=10)
+    worse = live.figures["2"]["ece"] - live.figures["1"]["ece"]
+    decision = decide(live, None, min_matured=100, ece_tolerance=worse - 0.01 if worse > 0.01 else -1.0)
+    assert not decision.promote and "calibrated worse" in decision.reason
+
+
+def test_a_challenger_no_better_is_not_promoted():
+    live = live_evidence(_shadowed_world(300, 0.0), "1", "2", bins=10)  # noise against noise
+    live.figures["2"]["pr_auc"] = live.figures["1"]["pr_auc"]
+    assert not decide(live, None, min_matured=100, ece_tolerance=1.0).promote
+
+
+def test_without_enough_live_evidence_one_test_window_decides_or_nothing_does():
+    live = live_evidence(_shadowed_world(30, 0.8), "1", "2", bins=10)
+    same = {"1": {"pr_auc": "0.20", "ece": "0.010", "test_window": "2026-05-01..2026-06-01"},
+            "2": {"pr_auc": "0.25", "ece": "0.012", "test_window": "2026-05-01..2026-06-01"}}
+    offline = offline_evidence("1", "2", same, "pr_auc")
+    decision = decide(live, offline, min_matured=100, ece_tolerance=0.005)
+    assert decision.promote and decision.evidence.basis == "offline"
+    assert "not enough live evidence yet: 30 matured scores" in decision.reason
+    other_window = {**same, "2": {**same["2"], "test_window": "2026-06-01..2026-07-01"}}
+    assert offline_evidence("1", "2", other_window, "pr_auc") is None
+    kept = decide(live, None, min_matured=100, ece_tolerance=0.005)
+    assert not kept.promote and "no offline figures of both on one test window" in kept.reason
