@@ -68,6 +68,9 @@ class Experiment:
     half_life_days: float | None = None  # recency weights of the training rows (training/windows.py)
     tags: dict[str, str] = field(default_factory=dict)
     config_files: list[Path] = field(default_factory=list)
+    # feature column -> the column of the time it was recorded at: the leakage guard excludes a
+    # column recorded after the row's time (`event_timestamp`), when the prediction is made
+    recorded_at: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,10 +128,18 @@ def guarded_inputs(experiment: Experiment, settings: Settings) -> Inputs:
     columns it excluded (and without rules on them)."""
     split = experiment.split
     y = {part: getattr(split, part)["label"].to_numpy() for part in PARTS}
+    recorded = {column: split.train[when] for column, when in experiment.recorded_at.items()
+                if column in experiment.features.all}
     guard = leakage_guard(prepare(split.train, experiment.features), y["train"],
-                          max_auc=settings.training.leakage_max_auc)
+                          max_auc=settings.training.leakage_max_auc, recorded_at=recorded or None,
+                          label_time=split.train["event_timestamp"] if recorded else None)
     for flag in guard.excluded:
         log.warning("leakage guard excluded %s: %s", flag.column, flag.reason)
+    near = near_misses(guard)
+    if near:
+        log.info("leakage guard kept, closest to the limit of %s (single-feature AUC, where filled in "
+                 "if higher): %s", settings.training.leakage_max_auc,
+                 ", ".join(f"{column} {auc:.3f}" for column, auc in near))
     excluded = {flag.column for flag in guard.excluded}
     features = experiment.features.without(excluded)
     rules = usable_rules(experiment.rules, excluded) if experiment.rules is not None else None
@@ -137,6 +148,19 @@ def guarded_inputs(experiment: Experiment, settings: Settings) -> Inputs:
         RuleBaseline.from_rules(rules).fit(X["train"].head(1))  # fails early on an unknown feature
     weights = recency_weights(split.train["event_timestamp"], experiment.half_life_days)
     return Inputs(guard, excluded, features, rules, X, y, weights)
+
+
+def near_misses(guard: LeakageReport, top: int = 5) -> list[tuple[str, float]]:
+    """The kept columns that come closest to being the label (their highest single-feature
+    AUC, over all rows or where filled in): what a user checks for a column that leaks but
+    stayed under the limit."""
+    highest = {}
+    for column in guard.kept:
+        measured = [auc for auc in (guard.aucs.get(column), guard.aucs_where_filled.get(column))
+                    if auc is not None and auc == auc]  # not NaN (a constant column)
+        if measured:
+            highest[column] = max(measured)
+    return sorted(highest.items(), key=lambda item: -item[1])[:top]
 
 
 def candidates(rules: RuleSet | None, features: FeatureSet, lightgbm_params: dict | None = None

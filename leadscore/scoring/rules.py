@@ -19,7 +19,7 @@ OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operat
 
 
 def _holds(rule: Rule, values: np.ndarray) -> np.ndarray:
-    if rule.op == "in":
+    if rule.op == "in" or (rule.op == "==" and isinstance(rule.value, str)):  # text: as it is written
         allowed = set(rule.value) if isinstance(rule.value, list) else {rule.value}
         return np.fromiter((value in allowed for value in values), dtype=bool, count=len(values))
     numbers = (values if values.dtype.kind == "f"

@@ -55,6 +55,18 @@ class Rule(StrictModel):
     points: int | float
     reason: str = ""
 
+    @model_validator(mode="after")
+    def _value_fits_the_operator(self) -> Rule:
+        """`==` compares text with text and numbers with numbers; `in` takes a list; an order
+        (`<`, `>=`...) needs a number: a rule that could never hold is refused, not kept."""
+        numeric = isinstance(self.value, int | float) and not isinstance(self.value, bool)
+        if self.op in ("<", "<=", ">", ">=") and not numeric:
+            raise ValueError(f"rule on {self.feature!r}: {self.op} needs a number, not {self.value!r} "
+                             "(text is compared with `==` or `in`)")
+        if self.op == "==" and isinstance(self.value, list):
+            raise ValueError(f"rule on {self.feature!r}: == takes one value; use `in` for a list")
+        return self
+
 
 class RuleSet(StrictModel):
     """Fit and interest points; a lead with at least `mql_threshold` points is an MQL."""
