@@ -79,6 +79,23 @@ app.add_middleware(BodyLimit, max_bytes=lambda: app.state.max_body_bytes)  # set
 app.add_middleware(RouteMetrics)  # outermost: a 413 is counted too
 
 
+_MOUNTED: list = []  # the included routers of the service built last, as entries of app.router.routes
+
+
+def _mount_routers(routers: list) -> None:
+    """Include a service's routers in the shared app, in place of the previous service's. The
+    routers close over their service's own parts (segment engine, ingest, outcomes); a process
+    serves one service, but one that builds another (the tests do) must reach the new one's
+    routes, not the old ones', which would match first."""
+    for route in _MOUNTED:
+        app.router.routes.remove(route)
+    _MOUNTED.clear()
+    for router in routers:
+        app.include_router(router)
+        _MOUNTED.append(app.router.routes[-1])
+    app.openapi_schema = None  # the docs follow the routes
+
+
 async def _current_service() -> LeadScoring:
     """The service, looked up in the event loop. BentoML hands the route methods `self` through
     a plain-function dependency, which FastAPI runs in its thread pool; the dependencies below
@@ -236,11 +253,11 @@ class LeadScoring:
         # connections are not for concurrent threads; SQLite serialises the writers anyway)
         self.outcome_log = EventLog(settings.live_dir / EVENT_LOG, settings.live.busy_timeout_s)
         self._outcome_lock = threading.Lock()
-        app.include_router(build_router(self.segments, allowed("segments"), self.audit))
-        app.include_router(build_ingest_router(self.ingest_records, allowed("ingest"),
-                                               settings.live.max_records))
-        app.include_router(build_outcomes_router(self.store_outcomes, self.unknown_pids, allowed("outcomes"),
-                                                 settings.outcomes))
+        _mount_routers([
+            build_router(self.segments, allowed("segments"), self.audit),
+            build_ingest_router(self.ingest_records, allowed("ingest"), settings.live.max_records),
+            build_outcomes_router(self.store_outcomes, self.unknown_pids, allowed("outcomes"),
+                                  settings.outcomes)])
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:

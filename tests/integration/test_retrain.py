@@ -32,14 +32,16 @@ CRM = {"X-API-Key": "demo-crm-key"}
 
 @pytest.fixture(scope="module")
 def retrained(world, config_writer, tmp_path_factory):
-    """A copy of the tiny world (data, MLflow store, Feast registry of its own; no live state:
+    """A copy of the tiny world (data, MLflow store, a Feast registry of its own; no live state:
     what other tests ingested, posted and scored stays theirs), an opportunity posted by the CRM
     through the live path, then `leadscore retrain`."""
     root = tmp_path_factory.mktemp("retrain")
     config_file = config_writer(root, world={"scale": 0.05}, serving={"workers": 1})
     data = world["root"] / "data"
+    # Not the Feast folder: the registry records its online store's tables with their path, so
+    # a copy's `feast apply` would drop the tables of the world every other module reads.
     shutil.copytree(data, root / "data", symlinks=True,
-                    ignore=lambda where, names: ["live"] if Path(where) == data else [])
+                    ignore=lambda where, names: ["live", "feast"] if Path(where) == data else [])
     shutil.copytree(world["root"] / "mlflow", root / "mlflow")
     settings = load_settings(config_file)
     cli = [world["cli"], "-c", str(config_file)]
