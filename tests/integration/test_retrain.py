@@ -23,7 +23,6 @@ from leadscore.config import load_settings
 from leadscore.live.log import EVENT_LOG, EventLog
 from leadscore.live.outcomes import Outcome, append_outcomes
 from leadscore.live.score_log import SHADOW, ScoreLog
-from leadscore.live.sources import SOURCES
 from leadscore.scoring.registry import CHALLENGER, champion_version, read_spec, use_store
 
 pytestmark = pytest.mark.integration
@@ -53,10 +52,13 @@ def retrained(world, config_writer, tmp_path_factory):
     append_outcomes(log, TypeAdapter(list[Outcome]).validate_python(
         [{"kind": "opportunity_created", "crm_id": "OPP-RT-1", "pid": pids[0], "at": at.isoformat()}]), at)
     log.close()
+    champion = champion_version(settings)  # what other modules registered before decides the numbers
+    latest = max(int(v.version) for v in use_store(settings).search_model_versions(
+        f"name = '{settings.training.registered_model}'"))
     result = subprocess.run([*cli, "retrain"], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     return {"settings": settings, "config_file": config_file, "output": " ".join(result.stderr.split()),
-            "pids": pids, "cli": world["cli"]}
+            "pids": pids, "cli": world["cli"], "champion": champion, "challenger": str(latest + 1)}
 
 
 def test_retrain_registers_a_refit_challenger_and_leaves_the_champion(retrained):
@@ -65,10 +67,10 @@ def test_retrain_registers_a_refit_challenger_and_leaves_the_champion(retrained)
     assert "alias challenger" in output
     client = use_store(settings)
     name = settings.training.registered_model
-    assert champion_version(settings) == "1"
+    assert champion_version(settings) == retrained["champion"]
     version = client.get_model_version_by_alias(name, CHALLENGER)
-    assert str(version.version) == "2"
-    spec = read_spec(version.run_id, name, "2")
+    assert str(version.version) == retrained["challenger"]
+    spec = read_spec(version.run_id, name, retrained["challenger"])
     assert spec.extra["retrained"] == "true"
     fit_end = pd.Timestamp(spec.extra["fit_window"].split("..")[1])
     calibration_start = pd.Timestamp(spec.extra["calibration_window"].split("..")[0])
@@ -113,16 +115,18 @@ def test_the_challenger_scores_in_shadow_and_never_changes_an_answer(retrained, 
     from leadscore.serving.service import app
 
     client, pids, settings = TestClient(app), retrained["pids"], retrained["settings"]
-    assert client.get("/model", headers=CRM).json()["challenger_version"] == "2"
+    champion, challenger = retrained["champion"], retrained["challenger"]
+    assert client.get("/model", headers=CRM).json()["challenger_version"] == challenger
     with_challenger = _answers(client, pids)
-    # through the service's ingest (the route of the first service built in a test session
-    # keeps its place in the shared app: another test module's, already shut down)
-    record = SOURCES["form_fills"].model_validate(_form_fill_of_a_known_person(settings))
-    assert service.ingest_records("form_fills", [record])["accepted"] == 1
+    # through this service's ingest route (the routers of a service built after another's in
+    # one process take their place in the shared app)
+    answer = client.post("/ingest/form_fills", json=[_form_fill_of_a_known_person(settings)],
+                         headers={"X-API-Key": "demo-ingest-key"})
+    assert answer.status_code == 200 and answer.json()["accepted"] == 1, answer.text
     logged = ScoreLog(settings.live_dir / "scores").read()
     served, shadow = logged[logged["trigger"] != SHADOW], logged[logged["trigger"] == SHADOW]
     assert set(served["trigger"]) == {"score", "score_batch", "ingest"}
-    assert set(served["model_version"]) == {"1"} and set(shadow["model_version"]) == {"2"}
+    assert set(served["model_version"]) == {champion} and set(shadow["model_version"]) == {challenger}
     key = ["at", "pid"]  # one shadow row per person scored, at the same instant
     assert sorted(map(tuple, shadow[key].to_numpy())) == sorted(map(tuple, served[key].to_numpy()))
     assert shadow["probability"].to_numpy().tolist() != served["probability"].to_numpy().tolist()
@@ -134,7 +138,7 @@ def test_the_challenger_scores_in_shadow_and_never_changes_an_answer(retrained, 
     again = ScoreLog(settings.live_dir / "scores").read()
     assert (again["trigger"] == SHADOW).sum() == len(shadow)  # no challenger, no shadow rows
     portrait_history = service.portraits.portrait(pids[0]).score_history
-    assert all(point.model_version != "2" for point in portrait_history)
+    assert all(point.model_version != challenger for point in portrait_history)
 
 
 def _promote(retrained, *options: str) -> dict:
@@ -149,24 +153,24 @@ def test_promote_needs_the_challenger_to_win_and_records_its_evidence(retrained,
     two versions' figures on their shared test window decide, as `leadscore train` would. The
     registry tags are set so that the challenger first ranks better but is calibrated worse
     (kept), then wins (promoted, with a run of evidence in MLflow)."""
-    settings = retrained["settings"]
+    settings, champion, challenger = retrained["settings"], retrained["champion"], retrained["challenger"]
     client, name = use_store(settings), settings.training.registered_model
-    client.set_registered_model_alias(name, CHALLENGER, "2")  # the shadow test took it away
-    window = client.get_model_version(name, "1").tags["test_window"]
-    figures = {"1": (0.20, 0.010), "2": (0.30, 0.050)}
+    client.set_registered_model_alias(name, CHALLENGER, challenger)  # the shadow test took it away
+    window = client.get_model_version(name, champion).tags["test_window"]
+    figures = {champion: (0.20, 0.010), challenger: (0.30, 0.050)}
     for version, (pr_auc, ece) in figures.items():
         for key, value in (("pr_auc", pr_auc), ("ece", ece), ("test_window", window)):
             client.set_model_version_tag(name, version, key, str(value))
     kept = _promote(retrained)
     assert not kept["promote"] and not kept["promoted"] and kept["live"]["rows"] == 0
     assert kept["evidence"]["basis"] == "offline" and "calibrated worse" in kept["reason"]
-    assert champion_version(settings) == "1"
-    client.set_model_version_tag(name, "2", "ece", "0.011")
+    assert champion_version(settings) == champion
+    client.set_model_version_tag(name, challenger, "ece", "0.011")
     dry = _promote(retrained, "--dry-run")
-    assert dry["promote"] and not dry["promoted"] and champion_version(settings) == "1"
+    assert dry["promote"] and not dry["promoted"] and champion_version(settings) == champion
     done = _promote(retrained)
-    assert done["promoted"] and champion_version(settings) == "2"
+    assert done["promoted"] and champion_version(settings) == challenger
     assert champion_version(settings, alias=CHALLENGER) is None
     runs = mlflow.search_runs(experiment_names=["lead-propensity-promotions"], output_format="list")
-    assert [run.data.tags["champion"] for run in runs] == ["2"]
+    assert [run.data.tags["champion"] for run in runs] == [challenger]
     assert runs[0].data.metrics["challenger_pr_auc"] == 0.30 and runs[0].data.tags["basis"] == "offline"
