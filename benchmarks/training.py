@@ -18,7 +18,8 @@ from leadscore.features.build import read_manifest
 from leadscore.features.store import open_store
 from leadscore.scoring.prepare import prepare
 from leadscore.training.experiment import Outcome, calibrate, candidates, fit_model, run_experiment
-from leadscore.training.flat import load_spec, train_table
+from leadscore.training.flat import train_table
+from leadscore.training.table import load_spec
 from leadscore.training.train import lead_experiment, training_frame
 
 MODELS = {"rule_baseline": "rule", "logistic_regression": "logreg", "lightgbm": "lightgbm"}

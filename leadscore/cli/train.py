@@ -80,20 +80,24 @@ def train_table(
 ) -> None:
     """Train the same three models on any flat table (one row per lead), logged to MLflow; or,
     with --backtest, evaluate one of them period after period."""
-    from leadscore.training.flat import backtest_table, load_spec
-    from leadscore.training.flat import train_table as run
+    from leadscore.training.table import load_spec, table_frame
 
     settings: Settings = ctx.obj
     options = backtest_options(settings, model=model, period_days=period_days, period_rows=period_rows,
                                window=window, window_days=window_days, window_rows=window_rows)
     try:
         table_spec = load_spec(spec, settings)
+        with step(f"reading {table_spec.name}"):  # every check of the spec and the table, before
+            table = table_frame(table_spec, settings)  # the models' libraries load (seconds)
+        from leadscore.training.flat import backtest_table
+        from leadscore.training.flat import train_table as run
+
         if backtest:
             with period_bar(f"backtest on {table_spec.name}") as advance:
-                result, run_id = backtest_table(table_spec, settings, options, gap_days, advance)
+                result, run_id = backtest_table(table_spec, settings, options, gap_days, advance, table)
         else:
             with step(f"training on {table_spec.name}: rule baseline, logistic regression, LightGBM"):
-                outcome = run(table_spec, settings)
+                outcome = run(table_spec, settings, table)
     except (ValueError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         raise typer.Exit(2) from error

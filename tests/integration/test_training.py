@@ -15,7 +15,8 @@ from nbclient import NotebookClient
 
 import mlflow
 from leadscore.config import load_settings
-from leadscore.training.flat import load_spec, train_table
+from leadscore.training.flat import train_table
+from leadscore.training.table import load_spec
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.integration

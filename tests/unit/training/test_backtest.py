@@ -18,7 +18,8 @@ import mlflow
 from leadscore.cli import app
 from leadscore.config import BacktestSettings, Settings
 from leadscore.training.backtest import Backtest, folds, run_backtest
-from leadscore.training.flat import backtest_table, load_spec, table_experiment, table_frame
+from leadscore.training.flat import backtest_table, table_experiment
+from leadscore.training.table import load_spec, table_frame
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 

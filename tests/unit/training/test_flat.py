@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 import mlflow
-from leadscore.training.flat import load_spec, split_table, table_frame, train_table
+from leadscore.training.flat import split_table, train_table
+from leadscore.training.table import load_spec, table_frame
 
 
 def _table(path, rows: int = 600, seed: int = 0) -> None:

@@ -5,6 +5,8 @@ miss, and when each column becomes known."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,8 @@ import yaml
 from leadscore.scoring.rules import rule_hit_array
 from leadscore.scoring.spec import Rule
 from leadscore.training.experiment import guarded_inputs
-from leadscore.training.flat import ROW_ID, load_spec, split_table, table_experiment, table_frame
+from leadscore.training.flat import split_table, table_experiment
+from leadscore.training.table import ROW_ID, load_spec, table_frame
 
 
 def _bank(path, rows: int = 800, seed: int = 0) -> pd.DataFrame:
@@ -137,3 +140,19 @@ def test_a_rule_on_text_fires_and_an_order_on_text_is_refused():
     assert hits[:, 0].tolist() == [30, 0, 0]
     with pytest.raises(ValueError, match="needs a number"):
         Rule(feature="occupation", op=">=", value="Student", points=1)
+
+
+def test_a_bad_table_is_said_before_the_models_libraries_load(tmp_path, settings):
+    """Item 18: the spec and the table are checked with pandas alone; LightGBM, MLflow and
+    Feast (seconds of imports) load only for a table that can be trained on."""
+    _spec(tmp_path, id="nosuch")
+    probe = ("import sys; from typer.testing import CliRunner; from leadscore.cli import app; "
+             f"r = CliRunner().invoke(app, ['-c', {str(settings.source)!r}, 'train', 'table', "
+             f"{str(tmp_path / 'bank.yaml')!r}]); "
+             "print(r.exit_code, sorted(m for m in ('lightgbm', 'mlflow', 'feast', 'sklearn') "
+             "if m in sys.modules)); "
+             "print(r.output)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    status, output = result.stdout.split("\n", 1)
+    assert status == "2 []", result.stdout + result.stderr
+    assert "id names unknown columns ['nosuch']" in " ".join(output.split())
