@@ -257,6 +257,7 @@ class MonitoringSettings(StrictModel):
     window_days: int = Field(30, gt=0)      # drift and operations: the last this many days of the clock
     reference_days: int = Field(180, gt=0)  # drift's reference: up to the champion's test window's end
     min_matured: int = Field(100, gt=0)     # matured scores a model version needs before it is judged
+    min_converted: int = Field(10, gt=0)    # ... of them converted, before a promotion rests on them
     bins: int = Field(10, ge=2)             # reliability bins (equal-count) and score deciles
     psi_bins: int = Field(10, ge=2)         # PSI: quantile bins of the reference
     experiment: str = "lead-propensity-monitoring"  # MLflow experiment: one run per `leadscore monitor`

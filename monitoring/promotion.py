@@ -46,6 +46,8 @@ class Decision:
 def paired_cohorts(matured: pd.DataFrame, champion: str, challenger: str) -> pd.DataFrame:
     """The matured rows of both versions on the person-days both of them scored."""
     both = matured[matured["model_version"].astype(str).isin([champion, challenger])]
+    # a version scores a person-day once, served or in shadow (the day a challenger is promoted)
+    both = both.drop_duplicates(["pid", "day", "model_version"])
     versions = both.groupby(["pid", "day"])["model_version"].transform("nunique")
     return both[versions == 2]
 
@@ -86,15 +88,16 @@ def _wins(evidence: Evidence, metric: str, ece_tolerance: float) -> tuple[bool, 
 
 
 def decide(live: Evidence, offline: Evidence | None, min_matured: int, ece_tolerance: float,
-           metric: str = "pr_auc") -> Decision:
+           metric: str = "pr_auc", min_converted: int = 1) -> Decision:
     """Promote when the challenger beats the champion on live evidence (at least `min_matured`
-    paired rows of both outcomes), or, without enough of it, on offline evidence of one
-    window; otherwise keep the champion, saying why."""
+    paired rows, `min_converted` of them converted), or, without enough of it, on offline
+    evidence of one window; otherwise keep the champion, saying why."""
     measured = all(live.figures[v].get(key) is not None for v in live.figures for key in (metric, "ece"))
-    if live.rows >= min_matured and measured:
+    if live.rows >= min_matured and live.positives >= min_converted and measured:
         return Decision(*_wins(live, metric, ece_tolerance), live)
     short = (f"not enough live evidence yet: {live.rows} matured scores both versions made, "
-             f"{live.positives} converted (needs monitoring.min_matured = {min_matured}, both outcomes)")
+             f"{live.positives} converted (needs monitoring.min_matured = {min_matured} and "
+             f"monitoring.min_converted = {min_converted})")
     if offline is None:
         return Decision(False, f"{short}; and no offline figures of both on one test window", None)
     promote, reason = _wins(offline, metric, ece_tolerance)

@@ -50,10 +50,12 @@ class Reason(BaseModel):
                                      "the feature that moved the score most).")
     family: str | None = Field(None, description="The behaviour or trait told (reason family of the "
                                                  "feature catalog: website, email, buying committee, "
-                                                 "company, ...). No two reasons of one answer share a "
-                                                 "family (null in scores logged before families).")
-    features: list[str] | None = Field(None, description="The family's features the text tells "
-                                                         "(null for a single feature's reason).")
+                                                 "company, ...). By behaviour (the default), no two "
+                                                 "reasons of one answer share a family; with "
+                                                 "`reasons=feature`, they may (null in scores logged "
+                                                 "before families).")
+    features: list[str] | None = Field(None, description="The family's features the text tells (absent "
+                                                         "with `reasons=feature`).")
     label: str | None = Field(None, description="What the reason is about, in a few words (the "
                                                 "family's name, or the text of a one-feature reason): "
                                                 "for charts.")

@@ -91,8 +91,9 @@ def _mount_routers(routers: list) -> None:
         app.router.routes.remove(route)
     _MOUNTED.clear()
     for router in routers:
+        before = len(app.router.routes)
         app.include_router(router)
-        _MOUNTED.append(app.router.routes[-1])
+        _MOUNTED.extend(app.router.routes[before:])
     app.openapi_schema = None  # the docs follow the routes
 
 

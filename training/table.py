@@ -202,11 +202,16 @@ def _check_columns(spec: TableSpec, frame: pd.DataFrame) -> None:
 
 def labels(spec: TableSpec, frame: pd.DataFrame) -> pd.Series:
     """1/0 from the target column; a clear error when only one class is left."""
-    values = frame[spec.target.column]
-    if spec.target.positive == "present":
+    values, positive = frame[spec.target.column], spec.target.positive
+    if values.empty:
+        raise ValueError(f"{spec.name}: no rows left to train on (after `where:`, if the spec has one)")
+    if positive == "present":
         label = values.notna()
+    elif isinstance(positive, int | float) and not isinstance(positive, bool) and \
+            pd.api.types.is_numeric_dtype(values):  # 1 against 1.0: a column with blanks is read as floats
+        label = values == positive
     else:
-        label = values.astype(str) == str(spec.target.positive)
+        label = values.astype(str) == str(positive)
     label = label.astype(int)
     if label.nunique() < 2:
         hint = ""

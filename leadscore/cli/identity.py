@@ -133,8 +133,9 @@ def identity_match(
                       f"blocking rule, so it is not used as evidence: add one under model.comparisons, "
                       f"e.g. {example}", soft_wrap=True)
     link = len(tables) == 2
+    thresholds = sorted({*match_report.THRESHOLDS, clustering.threshold})
     report = match_report.threshold_report(pairs, prob.record_keys(frames), clustering, link,
-                                           sorted({*match_report.THRESHOLDS, clustering.threshold}))
+                                           [t for t in thresholds if t >= config.threshold])
     pairs_out, report_out = out.with_suffix(".pairs.csv"), out.with_suffix(".thresholds.csv")
     clusters.to_csv(out, index=False)
     pairs.to_csv(pairs_out, index=False)

@@ -70,7 +70,8 @@ def promote(
     matured = matured_cohorts(scores, labels, now, settings.training.horizon_days, settings.training.target)
     live = live_evidence(matured, champion, challenger, settings.monitoring.bins)
     offline = offline_evidence(champion, challenger, version_tags(settings, [champion, challenger]), "pr_auc")
-    decision = decide(live, offline, settings.monitoring.min_matured, settings.training.ece_tolerance)
+    decision = decide(live, offline, settings.monitoring.min_matured, settings.training.ece_tolerance,
+                      min_converted=settings.monitoring.min_converted)
     promoted = decision.promote and not dry_run
     if promoted:
         move_champion(settings, challenger, decision.reason, decision.evidence.to_json())

@@ -55,6 +55,19 @@ class Rule(StrictModel):
     points: int | float
     reason: str = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_yaml_booleans(cls, raw: object) -> object:
+        """YAML reads an unquoted yes/no/on/off/true/false as a boolean, which would compare as 1
+        or 0: a rule on the word must quote it."""
+        if isinstance(raw, dict):
+            values = raw.get("value") if isinstance(raw.get("value"), list) else [raw.get("value")]
+            if any(isinstance(value, bool) for value in values):
+                raise ValueError(f"rule on {raw.get('feature')!r}: value {raw.get('value')!r} was read as a "
+                                 "boolean (YAML reads an unquoted yes, no, on, off, true or false so): "
+                                 "quote the word (value: \"yes\"), or write 1 or 0 for a flag")
+        return raw
+
     @model_validator(mode="after")
     def _value_fits_the_operator(self) -> Rule:
         """`==` compares text with text and numbers with numbers; `in` takes a list; an order

@@ -111,8 +111,11 @@ def _score_points_waterfall(score: ScoreResponse, reasons: list[Reason], width: 
     listed make one bar (the score's 0-100 clip ends there too)."""
     others = round(score.score - score.average_score - sum(r.points for r in reasons), 1)
     steps = [(r.label or r.text, r.text, r.points) for r in reasons]
+    capped = score.score in (0, 100)  # the walk ends at the score shown, which the 0-100 clip holds
     if abs(others) >= 0.05:
-        steps.append(("everything else", "all behaviours and traits not listed above", others))
+        steps.append(("everything else" + (" and the 0-100 cap" if capped else ""),
+                      "all behaviours and traits not listed above"
+                      + (f", and the score's cap at {score.score:.0f}" if capped else ""), others))
     running = list(itertools.accumulate((points for *_, points in steps), initial=score.average_score))
     axis = _Axis.spanning([*running, 0.0], (LABEL_WIDTH + 10, width - VALUE_WIDTH))
     chart = Chart(width=width, height=0, plot=axis.plot, unit="score points")

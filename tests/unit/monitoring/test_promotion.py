@@ -70,3 +70,13 @@ def test_without_enough_live_evidence_one_test_window_decides_or_nothing_does():
     assert offline_evidence("1", "2", other_window, "pr_auc") is None
     kept = decide(live, None, min_matured=100, ece_tolerance=0.005)
     assert not kept.promote and "no offline figures of both on one test window" in kept.reason
+
+
+def test_a_version_scoring_a_person_day_twice_counts_once_and_few_conversions_are_no_evidence():
+    matured = _shadowed_world(200, 0.8)
+    promoted_day = matured[matured["model_version"] == "2"].assign(role="champion")  # served too
+    doubled = pd.concat([matured, promoted_day], ignore_index=True)
+    assert paired_cohorts(doubled, "1", "2").groupby("model_version").size().to_dict() == {"1": 200, "2": 200}
+    live = live_evidence(matured, "1", "2", bins=10)
+    short = decide(live, None, min_matured=100, ece_tolerance=1.0, min_converted=live.positives + 1)
+    assert not short.promote and "monitoring.min_converted" in short.reason

@@ -435,6 +435,15 @@ def test_waterfall_in_score_points_walks_from_the_average_lead_to_the_score() ->
     assert all(label.replace(".", "").isdigit() for _, label in chart.ticks)  # score points, no log-odds
 
 
+def test_a_capped_score_says_the_cap_closes_the_walk() -> None:
+    score = _score()
+    reasons = [r.model_copy(update={"points": 30.0}) for r in score.reasons_up]
+    capped = score.model_copy(update={"score": 100.0, "average_score": 40.0, "reasons_up": reasons,
+                                      "reasons_down": []})
+    last = [b for b in waterfall(capped).bars if b.kind in ("up", "down")][-1]
+    assert last.label == "everything else and the 0-100 cap" and last.value_text == "-30.0"
+
+
 def test_rule_model_waterfall_in_points() -> None:
     chart = waterfall(_score("rule_baseline"))
     assert chart.unit == "points"

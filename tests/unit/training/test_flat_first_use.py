@@ -156,3 +156,22 @@ def test_a_bad_table_is_said_before_the_models_libraries_load(tmp_path, settings
     status, output = result.stdout.split("\n", 1)
     assert status == "2 []", result.stdout + result.stderr
     assert "id names unknown columns ['nosuch']" in " ".join(output.split())
+
+
+def test_a_numeric_target_with_blanks_and_a_filter_that_keeps_nothing(tmp_path, settings):
+    _spec(tmp_path)
+    bank = pd.read_csv(tmp_path / "bank.csv", sep=";", encoding="latin-1", decimal=",")
+    bank["y"] = np.where(bank["y"] == "yes", 1.0, np.where(bank.index % 10 == 0, np.nan, 0.0))
+    bank.to_csv(tmp_path / "bank.csv", sep=";", index=False, encoding="latin-1", decimal=",")
+    spec = yaml.safe_load((tmp_path / "bank.yaml").read_text())
+    (tmp_path / "bank.yaml").write_text(yaml.safe_dump({**spec, "target": {"column": "y", "positive": 1}}))
+    frame, _ = table_frame(load_spec(tmp_path / "bank.yaml", settings), settings)
+    assert frame["label"].sum() == (bank["y"] == 1).sum() > 0  # 1 finds 1.0 in a column with blanks
+    (tmp_path / "bank.yaml").write_text(yaml.safe_dump({**spec, "where": "age > 200"}))
+    with pytest.raises(ValueError, match="no rows left to train on"):
+        table_frame(load_spec(tmp_path / "bank.yaml", settings), settings)
+
+
+def test_a_rule_value_yaml_read_as_a_boolean_is_refused():
+    with pytest.raises(ValueError, match="read as a boolean .* quote the word"):
+        Rule.model_validate(yaml.safe_load("{feature: newsletter, op: '==', value: yes, points: 5}"))
