@@ -64,9 +64,11 @@ def live_evidence(matured: pd.DataFrame, champion: str, challenger: str, bins: i
 def offline_evidence(champion: str, challenger: str, tags: dict[str, dict[str, str]],
                      metric: str) -> Evidence | None:
     """The versions' registered figures (`metric`, ece, test_window tags), when both were
-    measured on the same test window; else None."""
+    measured on the same test window; else None. A retrained challenger (tag `refit`) has
+    none of its own: its figures are its candidate's, before a refit on rows that include
+    the test window."""
     a, b = tags.get(champion, {}), tags.get(challenger, {})
-    if not a.get("test_window") or a.get("test_window") != b.get("test_window"):
+    if not a.get("test_window") or a.get("test_window") != b.get("test_window") or b.get("refit") == "true":
         return None
     if any(key not in tag for tag in (a, b) for key in (metric, "ece")):
         return None
@@ -99,6 +101,7 @@ def decide(live: Evidence, offline: Evidence | None, min_matured: int, ece_toler
              f"{live.positives} converted (needs monitoring.min_matured = {min_matured} and "
              f"monitoring.min_converted = {min_converted})")
     if offline is None:
-        return Decision(False, f"{short}; and no offline figures of both on one test window", None)
+        return Decision(False, f"{short}; and no offline figures of both on one test window (a "
+                               "retrained challenger has none of its own)", None)
     promote, reason = _wins(offline, metric, ece_tolerance)
     return Decision(promote, f"{short}; {reason} ({offline.window})", offline)

@@ -115,6 +115,9 @@ def register_challenger(refit: Refit, candidate: Candidate, comparison: Comparis
                                      experiment.config_files, tags)
     version = register.register_version(comparison.client, uri, experiment.registered_model, metric,
                                         candidate.metrics, window_label(experiment.split.test))
+    # its figures are the candidate's before the refit, whose rows include the test window: not
+    # offline evidence of this version (`leadscore promote` waits for live evidence)
+    comparison.client.set_model_version_tag(experiment.registered_model, version, "refit", "true")
     comparison.client.set_registered_model_alias(experiment.registered_model, CHALLENGER, version)
     log.info("%s version %s (%s, refit) is now %s", experiment.registered_model, version,
              candidate.name, CHALLENGER)

@@ -149,10 +149,11 @@ def _promote(retrained, *options: str) -> dict:
 
 
 def test_promote_needs_the_challenger_to_win_and_records_its_evidence(retrained, service):
-    """No score has matured in the copy (the challenger scored in shadow at the clock), so the
-    two versions' figures on their shared test window decide, as `leadscore train` would. The
-    registry tags are set so that the challenger first ranks better but is calibrated worse
-    (kept), then wins (promoted, with a run of evidence in MLflow)."""
+    """No score has matured in the copy (the challenger scored in shadow at the clock): the
+    retrained challenger is kept (its registered figures are its candidate's). As a challenger
+    `leadscore train` registered, the two versions' figures on their shared test window decide.
+    The registry tags are set so that it first ranks better but is calibrated worse (kept),
+    then wins (promoted, with a run of evidence in MLflow)."""
     settings, champion, challenger = retrained["settings"], retrained["champion"], retrained["challenger"]
     client, name = use_store(settings), settings.training.registered_model
     client.set_registered_model_alias(name, CHALLENGER, challenger)  # the shadow test took it away
@@ -161,6 +162,10 @@ def test_promote_needs_the_challenger_to_win_and_records_its_evidence(retrained,
     for version, (pr_auc, ece) in figures.items():
         for key, value in (("pr_auc", pr_auc), ("ece", ece), ("test_window", window)):
             client.set_model_version_tag(name, version, key, str(value))
+    refit = _promote(retrained)  # a retrained version's registered figures are not its own
+    assert not refit["promote"] and "a retrained challenger has none of its own" in refit["reason"]
+    # as a version `leadscore train` registered as challenger (its figures are its own)
+    client.delete_model_version_tag(name, challenger, "refit")
     kept = _promote(retrained)
     assert not kept["promote"] and not kept["promoted"] and kept["live"]["rows"] == 0
     assert kept["evidence"]["basis"] == "offline" and "calibrated worse" in kept["reason"]

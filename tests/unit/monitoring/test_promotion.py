@@ -68,6 +68,8 @@ def test_without_enough_live_evidence_one_test_window_decides_or_nothing_does():
     assert "not enough live evidence yet: 30 matured scores" in decision.reason
     other_window = {**same, "2": {**same["2"], "test_window": "2026-06-01..2026-07-01"}}
     assert offline_evidence("1", "2", other_window, "pr_auc") is None
+    refit = {**same, "2": {**same["2"], "refit": "true"}}  # its figures are its candidate's
+    assert offline_evidence("1", "2", refit, "pr_auc") is None
     kept = decide(live, None, min_matured=100, ece_tolerance=0.005)
     assert not kept.promote and "no offline figures of both on one test window" in kept.reason
 
