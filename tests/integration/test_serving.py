@@ -432,7 +432,8 @@ FUZZ_EXAMPLES = 25  # per route: about a minute for the whole API
 @pytest.fixture(scope="module")
 def api_schema(service):
     """The service's OpenAPI as schemathesis reads it from the app, less the routes that store
-    what they are sent in the world other test modules read (ingest, outcomes)."""
+    what they are sent in the world other test modules read (ingest, outcomes: fuzzed on a copy
+    of the world in test_retrain.py)."""
     import schemathesis
 
     from leadscore.serving.service import app
