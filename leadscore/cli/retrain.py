@@ -18,9 +18,10 @@ from typing import Annotated
 
 import typer
 
-from leadscore.cli.common import console, frame_table, step
+from leadscore.cli.common import console, step
 from leadscore.cli.features import run_features_apply, run_features_build, run_features_materialize
 from leadscore.cli.identity import run_identity
+from leadscore.cli.train import print_outcome
 from leadscore.config import Settings
 
 log = logging.getLogger(__name__)
@@ -88,13 +89,7 @@ def run_retrain(settings: Settings) -> None:
 
 
 def _print_outcome(settings: Settings, outcome) -> None:
-    for flag in outcome.leakage.excluded:
-        console.print(f"  [yellow]leakage guard excluded {flag.column}[/yellow]: {flag.reason}",
-                      soft_wrap=True)
-    table = outcome.table
-    table.index.name = "model"
-    console.print(frame_table(f"test window metrics (MLflow: {settings.tracking_uri})", table),
-                  soft_wrap=True)
+    print_outcome(settings, outcome)
     console.print(f"{settings.training.registered_model} version {outcome.version}: {outcome.chosen}, "
                   f"chosen on validation, refit on {outcome.fit_window}, calibrated on "
                   f"{outcome.calibration_window}; "

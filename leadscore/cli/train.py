@@ -40,10 +40,11 @@ def run_train(settings: Settings) -> None:
     manifest = read_manifest(settings.feature_data_dir)
     with step("training: rule baseline, logistic regression, LightGBM"):
         outcome = train(settings, open_store(settings), manifest, config)
-    _print_outcome(settings, outcome)
+    print_outcome(settings, outcome)
 
 
-def _print_outcome(settings: Settings, outcome) -> None:
+def print_outcome(settings: Settings, outcome) -> None:
+    """What the guard left out, then the candidates' test-window figures."""
     for flag in outcome.leakage.excluded:
         console.print(f"  [yellow]leakage guard excluded {flag.column}[/yellow]: {flag.reason}",
                       soft_wrap=True)
@@ -104,7 +105,7 @@ def train_table(
     if backtest:
         show_backtest(result, run_id, settings, as_json)
     else:
-        _print_outcome(settings, outcome)
+        print_outcome(settings, outcome)
 
 
 @app.command("rollback")

@@ -5,7 +5,6 @@ batch, ingest) with it in shadow: logged with the challenger's version, never re
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from datetime import timedelta
@@ -15,6 +14,7 @@ import duckdb
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from in_process import service_in_process
 from pydantic import TypeAdapter
 
 import mlflow
@@ -81,19 +81,8 @@ def test_retrain_registers_a_refit_challenger_and_leaves_the_champion(retrained)
 
 @pytest.fixture(scope="module")
 def service(retrained):
-    os.environ["LEADSCORE_CONFIG"] = str(retrained["config_file"])
-    from leadscore.serving import service as module
-
-    try:
-        instance = module.LeadScoring()
-    finally:
-        del os.environ["LEADSCORE_CONFIG"]
-    overrides = module.app.dependency_overrides
-    for lookup in (module.get_current_service, module._current_service):
-        overrides[lookup] = lambda: instance  # as BentoML's server sets it
-    yield instance
-    overrides.clear()
-    instance.shutdown()
+    with service_in_process(retrained["config_file"]) as instance:
+        yield instance
 
 
 def _answers(client: TestClient, pids: list[str]) -> list:

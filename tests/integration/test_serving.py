@@ -5,7 +5,6 @@ and the audit log, and the MQL webhook against a real local receiver."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from in_process import service_in_process
 
 from leadscore.local_servers import free_port
 
@@ -55,19 +55,8 @@ def service(world, receiver):
     config["serving"]["webhook"] = {"url": receiver, "backoff_s": 0.05}
     config_file = world["config_file"].with_name("leadscore-serving.yaml")
     config_file.write_text(yaml.safe_dump(config))
-    os.environ["LEADSCORE_CONFIG"] = str(config_file)
-    from leadscore.serving import service as module
-
-    try:
-        instance = module.LeadScoring()
-    finally:
-        del os.environ["LEADSCORE_CONFIG"]
-    overrides = module.app.dependency_overrides
-    for lookup in (module.get_current_service, module._current_service):
-        overrides[lookup] = lambda: instance  # as BentoML's server sets it
-    yield instance
-    overrides.clear()
-    instance.shutdown()
+    with service_in_process(config_file) as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")
