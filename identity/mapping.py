@@ -117,8 +117,14 @@ def date_of_birth(values: pd.Series, fmt: str) -> pd.Series:
         parsed = pd.to_datetime(cleaned, format=fmt, errors="coerce")
         return parsed.dt.strftime("%Y-%m-%d").astype("string")
     parts = cleaned.str.extract(pattern)
-    iso = parts["y"] + "-" + parts["m"].str.zfill(2) + "-" + parts["d"].str.zfill(2)
-    return iso.astype("string")
+    iso = (parts["y"] + "-" + parts["m"].str.zfill(2) + "-" + parts["d"].str.zfill(2)).astype("string")
+    given, read = int(cleaned.notna().sum()), int(iso.notna().sum())
+    if given and read < given / 2:  # the copied mapping's format, not the table's
+        example = cleaned.dropna().iloc[0]
+        logger.warning("date_of_birth: %d of %d values do not have the mapping's date_of_birth_format %r "
+                       "(e.g. %r) and are left empty: set the format of the table's dates",
+                       given - read, given, fmt, example)
+    return iso
 
 
 def _soundex_one(word: str) -> str | None:

@@ -234,8 +234,20 @@ def feature_columns(spec: TableSpec, frame: pd.DataFrame) -> FeatureSet:
     reserved = {spec.id_column, spec.target.column, *([spec.time] if spec.time else []), *spec.exclude,
                 *after_outcome, *spec.recorded_at.values(), "label", "event_timestamp"}
     columns = [c for c in (spec.use or list(frame.columns)) if c not in reserved]
+    empty = [c for c in columns if frame[c].isna().all()]
+    if empty:
+        log.warning("%s: left out, no row has a value: %s", spec.name, empty)
+    columns = [c for c in columns if c not in empty]
     numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
+    for column in _decimal_comma_columns(frame, [c for c in columns if c not in numeric]):
+        log.warning("%s: %r holds numbers written with a decimal comma, read as text: if so, set "
+                    '`read: {decimal: ","}`', spec.name, column)
     return FeatureSet(numeric=numeric, categorical=[c for c in columns if c not in numeric])
+
+
+def _decimal_comma_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """Text columns whose values are nearly all numbers like 3,14 (a decimal comma misread)."""
+    return [c for c in columns if frame[c].dropna().astype(str).str.fullmatch(r"-?\d+,\d+").mean() > 0.9]
 
 
 def table_frame(spec: TableSpec, settings: Settings) -> tuple[pd.DataFrame, FeatureSet]:

@@ -116,3 +116,14 @@ def test_person_profiles_mapping_standardises_a_profile_table(std_rules):
     assert out["email"].iloc[0] == "wei.zhang@acme.cn" and out["title"].iloc[1] == "cto"
     with pytest.raises(ValueError, match="first_name_std"):
         standardise_table(frame.drop(columns="first_name_std"), mapping, std_rules, "profiles")
+
+
+def test_dates_not_in_the_mappings_format_are_said(caplog):
+    import logging
+
+    from leadscore.identity.mapping import date_of_birth
+
+    with caplog.at_level(logging.WARNING):
+        read = date_of_birth(pd.Series(["1952-03-01", "1963-11-20", None], dtype="string"), "%Y%m%d")
+    assert read.isna().all()
+    assert "2 of 2 values do not have the mapping's date_of_birth_format '%Y%m%d'" in caplog.text

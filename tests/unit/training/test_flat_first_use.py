@@ -175,3 +175,18 @@ def test_a_numeric_target_with_blanks_and_a_filter_that_keeps_nothing(tmp_path, 
 def test_a_rule_value_yaml_read_as_a_boolean_is_refused():
     with pytest.raises(ValueError, match="read as a boolean .* quote the word"):
         Rule.model_validate(yaml.safe_load("{feature: newsletter, op: '==', value: yes, points: 5}"))
+
+
+def test_an_empty_column_is_left_out_and_decimal_commas_read_as_text_are_said(tmp_path, settings, caplog):
+    """A column with no value at all broke the logistic regression's explanation; a number
+    column with decimal commas read without `decimal` trains as text, silently."""
+    _spec(tmp_path)
+    bank = pd.read_csv(tmp_path / "bank.csv", sep=";", encoding="latin-1", decimal=",")
+    bank.assign(never_filled=np.nan).to_csv(tmp_path / "bank.csv", sep=";", index=False,
+                                            encoding="latin-1", decimal=",")
+    spec = yaml.safe_load((tmp_path / "bank.yaml").read_text())
+    (tmp_path / "bank.yaml").write_text(yaml.safe_dump({**spec, "read": {"sep": ";", "encoding": "latin-1"}}))
+    with caplog.at_level(logging.WARNING):
+        _, features = table_frame(load_spec(tmp_path / "bank.yaml", settings), settings)
+    assert "never_filled" not in features.all and "no row has a value: ['never_filled']" in caplog.text
+    assert "'balance' holds numbers written with a decimal comma" in caplog.text
