@@ -208,6 +208,7 @@ class Scorer:
         self.horizon_days = spec.horizon_days
         self.routing = {tier: routing.model_dump() for tier, routing in spec.tiers.routing.items()}
         self._phrases: dict[tuple[str, object], str] = {}  # (feature, value) -> reason text
+        self._told: dict[tuple, dict] = {}  # (family, telling mask, values) -> a reason's words
         self._categorical = set(self.features.categorical)
         self._categorical_at = [name in self._categorical for name in self.feature_names]
         self.families = Families.of(self.feature_names, self.specs, family_labels or {})
@@ -337,24 +338,43 @@ class Scorer:
         return reasons
 
     def _family_reasons(self, result: Evaluation, numbers: np.ndarray) -> list[tuple[list, list]]:
-        """(up, down) reasons of each row, one per reason family (its features' sum)."""
+        """(up, down) reasons of each row, one per reason family (its features' sum). Which
+        features each reason tells is picked for all rows at once; a reason's words are kept per
+        family, telling features and their values, which repeat across leads."""
         sums = self.families.sums(result.contrib)
         up, down = self._strongest(sums)
         impact_up = np.take_along_axis(sums, up, axis=1).round(4).tolist()
         impact_down = np.take_along_axis(sums, down, axis=1).round(4).tolist()
-        up, down = up.tolist(), down.tolist()
-        rows = []
-        for i in range(len(up)):
-            def text(j: int, i: int = i) -> str:
-                name = self.feature_names[j]
-                return self._text(name, result.values[name][i] if self._categorical_at[j] else numbers[i, j])
-            rows.append(tuple(
-                [self.families.reason(k, impact, result.contrib[i], text)
-                 for k, impact in zip(families, impacts, strict=True)
-                 if (impact > 0 if positive else impact < 0)]
-                for families, impacts, positive in ((up[i], impact_up[i], True),
-                                                    (down[i], impact_down[i], False))))
-        return rows
+        masks, strongest = (part.tolist() for part in self.families.telling(result.contrib))
+        up, down, rows = up.tolist(), down.tolist(), self._told_values(result, numbers)
+        return [tuple([self._family_reason(k, impact, masks[i][k], strongest[i][k], rows[i])
+                       for k, impact in zip(families, impacts, strict=True)
+                       if (impact > 0 if positive else impact < 0)]
+                      for families, impacts, positive in ((up[i], impact_up[i], True),
+                                                          (down[i], impact_down[i], False)))
+                for i in range(len(up))]
+
+    def _told_values(self, result: Evaluation, numbers: np.ndarray) -> list[list]:
+        """Each row's feature values as a phrase tells them (model order): numbers, categories,
+        and None for unknown (NaN never equals itself, so it would miss every cache)."""
+        values = numbers.astype(object)
+        values[np.isnan(numbers)] = None
+        for j, name in enumerate(self.feature_names):
+            if self._categorical_at[j]:
+                values[:, j] = [None if value != value else value for value in result.values[name]]
+        return values.tolist()
+
+    def _family_reason(self, family: int, impact: float, mask: int, strongest: int, row: list) -> dict:
+        telling, values_of = self.families.told_features(family, mask)
+        key = (family, mask, values_of(row))
+        told = self._told.get(key)
+        if told is None:
+            told = self.families.told(family, telling, [self._text(self.feature_names[j], row[j])
+                                                        for j in telling])
+            if len(self._told) < PHRASE_CACHE_SIZE:
+                self._told[key] = told
+        return {"feature": self.feature_names[strongest], **told, "features": list(told["features"]),
+                "impact": impact}
 
     def _text(self, feature: str, value: object) -> str:
         if self.kind == "rule_baseline":
