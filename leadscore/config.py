@@ -201,6 +201,7 @@ class ServingSettings(StrictModel):
     max_body_bytes: int = Field(4 * 2**20, gt=0)  # a request body; more is a 413 before it is read
     metrics_open: bool = False  # /metrics without a key (a scraper on a private network); else `metrics` keys
     access_file: str = "access.yaml"         # API keys and roles, in config/
+    personalization_file: str = "personalization.yaml"  # GET /personalize's rules, in config/
     session_hours: float = Field(12, gt=0)   # a browser's sign-in at /login lasts this long (or to /logout)
     model_check_s: float = Field(10, gt=0)   # how often the service looks for a new champion
     history_every_days: int = Field(28, gt=0)  # batch scoring: one history point every ...

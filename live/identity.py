@@ -163,6 +163,32 @@ def record_keys(record: dict) -> list[tuple[str, str]]:
     return [(kind, f"{kind}:{record[kind]}") for kind in IDENTIFIER_KINDS if _given(record.get(kind))]
 
 
+def knowledge(batch: BatchIdentities, log: EventLog, keys: list[str],
+              learnt: dict[str, Known] | None = None) -> dict[str, Known]:
+    """What the batch, the event log since it, and `learnt` (this transaction's, not yet in the
+    log) know of each key, merged: names united, a live pid before the batch's."""
+    learnt = learnt or {}
+    live = log.known([key for key in keys if key not in learnt], batch.held_by(log.id))
+    live.update({key: learnt[key] for key in keys if key in learnt})
+    out = {}
+    for key in keys:
+        old, new = batch.keys.get(key), live.get(key)
+        if old is None and new is None:
+            continue
+        pid = (new.pid if new and new.pid else None) or (old.pid if old else None)
+        out[key] = Known(pid, (old.names if old else frozenset()) | (new.names if new else frozenset()))
+    return out
+
+
+def person_named_by(batch: BatchIdentities, log: EventLog, key: str, max_names: int) -> str | None:
+    """The person an identifier names now, or None: unknown, bound to nobody yet (an anonymous
+    cookie), or no evidence of anyone (a shared inbox or computer, by the guards of `decide`)."""
+    known = knowledge(batch, log, [key]).get(key)
+    if known is None or key in batch.shared or len(known.names) > max_names:
+        return None
+    return known.pid
+
+
 class LiveIdentity:
     """Decides PIDs for standardised records, within one event-log write transaction."""
 
@@ -177,17 +203,7 @@ class LiveIdentity:
 
     def knowledge(self, keys: list[str]) -> dict[str, Known]:
         """Batch and live knowledge of each key merged (names united, a live pid first)."""
-        live = self.log.known([key for key in keys if key not in self._learnt],
-                              self.batch.held_by(self.log.id))
-        live.update({key: self._learnt[key] for key in keys if key in self._learnt})
-        out = {}
-        for key in keys:
-            old, new = self.batch.keys.get(key), live.get(key)
-            if old is None and new is None:
-                continue
-            pid = (new.pid if new and new.pid else None) or (old.pid if old else None)
-            out[key] = Known(pid, (old.names if old else frozenset()) | (new.names if new else frozenset()))
-        return out
+        return knowledge(self.batch, self.log, keys, self._learnt)
 
     def decide(self, record: dict) -> Decision:
         """The record's person; learns its identifiers (not committed until the transaction is)."""

@@ -27,7 +27,7 @@ from leadscore.identity.companies import standardise_accounts
 from leadscore.identity.middle import INTERACTION_SOURCES, interaction_sql
 from leadscore.identity.records import source_records, split_quarantine, standardise_records
 from leadscore.identity.resolve import IdentityRules, rules_from_settings
-from leadscore.live.identity import BatchIdentities, Decision, LiveIdentity
+from leadscore.live.identity import BatchIdentities, Decision, LiveIdentity, person_named_by
 from leadscore.live.log import EVENT_LOG, EventLog
 from leadscore.live.sources import ID_COLUMN, SOURCES, TIME_COLUMN, SourceRecord, frame_of
 
@@ -93,6 +93,11 @@ class Ingestor:
                     self._batch_stamp = stamp
                     self._batch = self._load_batch()
         return self._batch
+
+    def person_of_cookie(self, cookie_id: str) -> str | None:
+        """The person a web cookie names now (a form fill bound it, in the batch or since)."""
+        return person_named_by(self.batch, self.log, f"cookie_id:{cookie_id}",
+                               self.rules.shared_identifier_max_names)
 
     @property
     def log(self) -> EventLog:

@@ -221,6 +221,8 @@ class LeadScoring:
         from leadscore.serving.champion import ChampionWatcher
         from leadscore.serving.ingest import build_router as build_ingest_router
         from leadscore.serving.outcomes import build_router as build_outcomes_router
+        from leadscore.serving.personalize import PersonalizationRules, Personalizer
+        from leadscore.serving.personalize import build_router as build_personalize_router
         from leadscore.serving.portrait.reader import PortraitReader
         from leadscore.serving.webhook import MqlPusher
 
@@ -254,7 +256,12 @@ class LeadScoring:
         # connections are not for concurrent threads; SQLite serialises the writers anyway)
         self.outcome_log = EventLog(settings.live_dir / EVENT_LOG, settings.live.busy_timeout_s)
         self._outcome_lock = threading.Lock()
+        rules = PersonalizationRules.load(settings.config_file(settings.serving.personalization_file))
+        rules.check_tiers(self.scorer.spec.tiers.best_first)
+        self.personalizer = Personalizer(rules, self.segments, self.ingestor.person_of_cookie,
+                                         self.tier_now).start()
         _mount_routers([
+            build_personalize_router(lambda: self.personalizer, allowed("personalize")),
             build_router(self.segments, allowed("segments"), self.audit),
             build_ingest_router(self.ingest_records, allowed("ingest"), settings.live.max_records),
             build_outcomes_router(self.store_outcomes, self.unknown_pids, allowed("outcomes"),
@@ -312,6 +319,15 @@ class LeadScoring:
         results = scorer.score_records(pids, columns, times, detail) if order else []
         shadows = self._shadow_records(shadow, pids, columns, times) if shadow is not None and order else []
         return list(zip(order, results, strict=True)), errors, shadows
+
+    def tier_now(self, pid: str) -> str | None:
+        """The person's tier from their online features now (None: none online), unexplained and
+        unlogged: what a web page may adapt to, not a score served to sales."""
+        online = self.features.read_rows([pid])
+        if not online.known[0]:
+            return None
+        columns = {name: [online.columns[name][0]] for name in self.scorer.feature_names}
+        return self.scorer.shadow_records([pid], columns)[0]["tier"]
 
     def _record_scores(self, results: list[tuple[int, dict]], trigger: str, shadow: list[dict]) -> None:
         """The MQL crossings among scores served to the webhook's outbox (only scores from online

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadscore.config import load_yaml
 
-PERMISSIONS = ("score", "portrait", "segments", "ingest", "outcomes", "metrics", "monitor")
+PERMISSIONS = ("score", "portrait", "segments", "ingest", "outcomes", "metrics", "monitor", "personalize")
 COOKIE = "leadscore_session"  # a session token (sessions.py), never a key
 
 

@@ -1,5 +1,5 @@
 """`leadscore bench AREA --json`: benchmark figures against the goals, one JSON object per
-area (identity, features, training, serving, segments, live)."""
+area (identity, features, training, serving, segments, marketing, live, ...)."""
 
 from __future__ import annotations
 
@@ -123,6 +123,21 @@ def bench_segments(
     settings: Settings = ctx.obj
     with step("segments benchmark: counts at 1x and 10x"):
         figures = run_benchmark(settings)
+    _emit(figures, as_json)
+
+
+@app.command("marketing")
+def bench_marketing(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+) -> None:
+    """Marketing's side of the service: GET /personalize for known and anonymous cookies at
+    concurrency 1 (p50, p99) and 16 (requests/s) against `leadscore serve` on the current world."""
+    from leadscore.benchmarks.marketing import run
+
+    settings: Settings = ctx.obj
+    with step("marketing benchmark: /personalize under load"):
+        figures = run(settings, settings.data_dir / "bench" / "marketing")
     _emit(figures, as_json)
 
 

@@ -342,6 +342,67 @@ def one_worker(service):
     thread.join(10)
 
 
+@pytest.fixture(scope="module")
+def cookies(world, people) -> pd.DataFrame:
+    """Cookies of scored people that name them (no shared computer), with their contacts."""
+    with duckdb.connect(str(world["root"] / "data" / "middle.duckdb"), read_only=True) as con:
+        found = con.execute("""
+            SELECT DISTINCT r.cookie_id, r.pid, p.email, p.phone, p.first_name, p.last_name
+            FROM record r JOIN person p USING (pid)
+            WHERE r.cookie_id IS NOT NULL AND 'cookie_id:' || r.cookie_id NOT IN
+                  (SELECT key FROM shared_identifier)
+            ORDER BY r.cookie_id""").df()
+    return found[found["pid"].isin(people["pid"])].drop_duplicates("cookie_id").head(40)
+
+
+def test_the_website_gets_content_for_a_known_cookie_and_never_who_the_visitor_is(client, service, cookies):
+    web, crm = {"X-API-Key": "demo-web-key"}, _headers("crm")
+    rules, named = service.personalizer.rules, 0
+    for _, row in cookies.iterrows():
+        answer = client.get("/personalize", params={"cookie_id": row["cookie_id"]}, headers=web)
+        assert answer.status_code == 200
+        body = answer.json()
+        text = answer.text.lower()
+        for personal in (row["pid"], row["email"], row["phone"], row["first_name"], row["last_name"]):
+            assert not isinstance(personal, str) or len(personal) < 3 or personal.lower() not in text
+        if service.ingestor.person_of_cookie(row["cookie_id"]) != row["pid"]:
+            continue  # a cookie the batch's guards give to nobody: answered as anonymous
+        named += 1
+        score = client.post("/score", json={"pid": row["pid"]}, headers=crm).json()
+        assert body["known"] and body["tier"] == score["tier"]
+        assert (body["content"], body["rule"]) == rules.choose(body["tier"], tuple(body["segments"]),
+                                                               tuple(body["tags"]))
+    assert named >= 10
+    unknown = client.get("/personalize", params={"cookie_id": "a-cookie-never-seen"}, headers=web).json()
+    assert unknown == {"known": False, "content": rules.anonymous, "rule": None, "tier": None,
+                       "segments": [], "tags": []}
+    assert client.get("/personalize", headers=web).status_code == 422
+
+
+def test_the_website_sees_saved_segments_and_interest_tags_but_not_who_someone_is(client, service, cookies,
+                                                                                     world):
+    """A saved segment that holds the visitor shows once the audience is read again; of the
+    tags, those of behaviour and interest, never the attributes (industry, seniority...)."""
+    row = next(row for _, row in cookies.iterrows()
+               if service.ingestor.person_of_cookie(row["cookie_id"]) == row["pid"])
+    marketer = _headers("marketer")
+    segment = {"name": "personalisation check",
+               "where": {"kind": "attribute", "field": "person.pid", "op": "=", "value": row["pid"]}}
+    saved = client.post("/segments", json=segment, headers=marketer)
+    assert saved.status_code == 201, saved.text
+    try:
+        service.personalizer._read_audience()
+        body = client.get("/personalize", params={"cookie_id": row["cookie_id"]},
+                          headers={"X-API-Key": "demo-web-key"}).json()
+        assert body["segments"] == ["personalisation check"]
+    finally:
+        assert client.delete(f"/segments/{saved.json()['id']}", headers=marketer).status_code == 200
+    tags = pd.read_parquet(world["root"] / "data" / "features" / "person_tags.parquet")
+    theirs = tags[tags["pid"] == row["pid"]]
+    assert set(body["tags"]) == set(theirs.loc[theirs["kind"].isin(["mined", "rule", "statistical"]), "tag"])
+    assert not set(body["tags"]) & set(theirs.loc[theirs["kind"] == "attribute", "tag"])
+
+
 def test_a_locked_webhook_outbox_holds_up_no_other_request_of_the_worker(service, one_worker, people):
     import sqlite3
 

@@ -88,6 +88,20 @@ def test_a_cookie_then_a_form_fill_binds_the_cookies_history(ingestor):
     assert records.loc["LS1", "pid"] == pid  # the session is the person's, as in the batch
 
 
+def test_a_cookie_names_its_person_once_a_form_fill_binds_it_and_nobody_when_shared(ingestor):
+    """What /personalize reads: an anonymous cookie names nobody; bound by a form fill, its
+    person at once; filled in by a second person too (a shared computer), nobody again."""
+    ingestor.ingest("web_sessions", _records("web_sessions", [_session("LS9", "cookie-web-9")]), NOW)
+    assert ingestor.person_of_cookie("cookie-web-9") is None
+    assert ingestor.person_of_cookie("cookie-never-seen") is None
+    form = ingestor.ingest("form_fills", _records("form_fills", [
+        _form("LF9", "web.visitor@example-live.com", "Wendy", "Visitor", cookie="cookie-web-9")]), NOW)
+    assert ingestor.person_of_cookie("cookie-web-9") == form.accepted[0]["pid"] is not None
+    ingestor.ingest("form_fills", _records("form_fills", [
+        _form("LF10", "other.user@example-live.com", "Oscar", "Other", cookie="cookie-web-9")]), NOW)
+    assert ingestor.person_of_cookie("cookie-web-9") is None
+
+
 def test_a_batch_anonymous_cookie_is_bound_by_a_live_form_fill(ingestor, live_settings):
     with duckdb.connect(str(live_settings.middle_db), read_only=True) as con:
         cookie = con.execute("SELECT cookie_id FROM interaction WHERE pid IS NULL AND cookie_id IS NOT NULL "
