@@ -59,6 +59,7 @@ def feast_env(settings: Settings, settings_file: Path | None = None) -> dict[str
 def apply(settings: Settings, settings_file: Path | None = None) -> None:
     """`feast apply` on the feature repo (registers entities, views, the feature service)."""
     (settings.data_dir / "feast").mkdir(parents=True, exist_ok=True)
+    forget_tables_elsewhere(settings.data_dir / "feast")
     env = {**os.environ, **feast_env(settings, settings_file)}
     feast_cli = Path(sys.executable).parent / "feast"
     result = subprocess.run([str(feast_cli), "-f", str(store_yaml(settings)), "apply"],
@@ -66,6 +67,36 @@ def apply(settings: Settings, settings_file: Path | None = None) -> None:
     if result.returncode != 0:
         raise RuntimeError(f"feast apply failed:\n{result.stdout}\n{result.stderr}")
     log.info("feast apply: %s", result.stdout.strip().replace("\n", "; "))
+
+
+def forget_tables_elsewhere(feast_dir: Path) -> int:
+    """Take out of the registry the SQLite online tables it lists in another folder's store.
+
+    Feast's registry lists the online store's tables with the store file's absolute path. In
+    a world copied with its registry (a side-by-side experiment, a benchmark's copy) those are
+    the original's tables, and `feast apply` would drop them there as tables this store no
+    longer has, emptying the original world's online store. Forgotten first, the apply makes
+    this store's own. Returns how many were forgotten."""
+    from feast.protos.feast.core.Registry_pb2 import Registry
+
+    path = feast_dir / "registry.db"
+    if not path.is_file():
+        return 0
+    registry = Registry()
+    registry.ParseFromString(path.read_bytes())
+    own = (feast_dir / "online_store.db").resolve()
+    objects = registry.infra.infra_objects
+    kept = [item for item in objects if item.WhichOneof("infra_object") != "sqlite_table"
+            or Path(item.sqlite_table.path).resolve() == own]
+    forgotten = len(objects) - len(kept)
+    if forgotten:
+        del objects[:]
+        objects.extend(kept)
+        partial = path.with_suffix(".db.partial")
+        partial.write_bytes(registry.SerializeToString())
+        os.replace(partial, path)
+        log.info("feast registry: %d online table(s) of another folder's store forgotten", forgotten)
+    return forgotten
 
 
 @contextmanager

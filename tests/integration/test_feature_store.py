@@ -137,3 +137,25 @@ def test_tags_explain_themselves_and_cover_every_kind(world):
     assert manifest["rows"]["person_tags"] == len(tags)
     assert set(tags["kind"]) == {"attribute", "statistical", "rule", "mined"}
     assert tags["label"].str.len().min() > 0 and tags["evidence"].str.len().min() > 0
+
+
+def _tables(online_store) -> set[str]:
+    import sqlite3
+
+    with sqlite3.connect(online_store) as con:
+        return {name for name, in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def test_a_world_copied_with_its_registry_applies_without_emptying_the_original(world, config_writer,
+                                                                                tmp_path):
+    """Feast's registry lists the online tables by the store file's path: the copy's apply would
+    drop the original world's tables as ones it no longer has. They stay, and the copy gets its own."""
+    original = world["root"] / "data" / "feast" / "online_store.db"
+    tables = _tables(original)
+    assert len(tables) >= 4
+    config_file = config_writer(tmp_path)
+    shutil.copytree(world["root"] / "data" / "feast", tmp_path / "data" / "feast")
+    (tmp_path / "data" / "feast" / "online_store.db").unlink()
+    _run(world, config_file, "features", "apply")
+    assert _tables(original) == tables
+    assert _tables(tmp_path / "data" / "feast" / "online_store.db") == tables
