@@ -193,7 +193,7 @@ def _node_tag(node: Any) -> str | None:
             return node["kind"]
         keys = [key for key in ("all", "any", "not") if key in node]
         return keys[0] if len(keys) == 1 else None
-    return getattr(node, "node_tag", None)
+    return getattr(node, "node_tag", None) or getattr(node, "kind", None)  # a group, or a condition
 
 
 class AllGroup(_Model):

@@ -94,3 +94,16 @@ def test_a_segment_has_a_size_limit():
 def test_as_of_without_zone_is_utc():
     segment = parse_segment({"as_of": "2026-10-01T00:00:00", "where": {"all": []}})
     assert segment.as_of.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.parametrize("where", [
+    {"kind": "attribute", "field": "person.pid", "op": "=", "value": "P1"},
+    {"not": {"kind": "tag", "tags": ["hand_raiser"]}},
+])
+def test_a_condition_alone_or_under_not_is_written_as_read_without_a_serializer_warning(where):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pydantic warns when its union's discriminator finds no tag
+        data = parse_segment({"name": "one condition", "where": where}).to_data()
+    assert parse_segment(data).to_data() == data and data["where"].keys() == where.keys()
