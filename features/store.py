@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
 
 FEATURE_SERVICE = "lead_scoring_v1"
+# The embedded store's files under <data_dir>/feast, as features/feature_store.yaml names them.
+SQLITE_REGISTRY, SQLITE_ONLINE_STORE = "registry.db", "online_store.db"
 ENTITY_KEY = "pid"
 
 
@@ -59,7 +61,8 @@ def feast_env(settings: Settings, settings_file: Path | None = None) -> dict[str
 def apply(settings: Settings, settings_file: Path | None = None) -> None:
     """`feast apply` on the feature repo (registers entities, views, the feature service)."""
     (settings.data_dir / "feast").mkdir(parents=True, exist_ok=True)
-    forget_tables_elsewhere(settings.data_dir / "feast")
+    if settings.features.online_store == "sqlite":
+        forget_tables_elsewhere(settings.data_dir / "feast")
     env = {**os.environ, **feast_env(settings, settings_file)}
     feast_cli = Path(sys.executable).parent / "feast"
     result = subprocess.run([str(feast_cli), "-f", str(store_yaml(settings)), "apply"],
@@ -70,21 +73,22 @@ def apply(settings: Settings, settings_file: Path | None = None) -> None:
 
 
 def forget_tables_elsewhere(feast_dir: Path) -> int:
-    """Take out of the registry the SQLite online tables it lists in another folder's store.
+    """Take out of the SQLite store's registry the online tables it lists in another folder.
 
     Feast's registry lists the online store's tables with the store file's absolute path. In
     a world copied with its registry (a side-by-side experiment, a benchmark's copy) those are
     the original's tables, and `feast apply` would drop them there as tables this store no
     longer has, emptying the original world's online store. Forgotten first, the apply makes
-    this store's own. Returns how many were forgotten."""
+    this store's own; the views' materialised intervals go too (they were the original's), so
+    that the next materialisation loads this store in full. Returns how many were forgotten."""
     from feast.protos.feast.core.Registry_pb2 import Registry
 
-    path = feast_dir / "registry.db"
+    path = feast_dir / SQLITE_REGISTRY
     if not path.is_file():
         return 0
     registry = Registry()
     registry.ParseFromString(path.read_bytes())
-    own = (feast_dir / "online_store.db").resolve()
+    own = (feast_dir / SQLITE_ONLINE_STORE).resolve()
     objects = registry.infra.infra_objects
     kept = [item for item in objects if item.WhichOneof("infra_object") != "sqlite_table"
             or Path(item.sqlite_table.path).resolve() == own]
@@ -92,6 +96,8 @@ def forget_tables_elsewhere(feast_dir: Path) -> int:
     if forgotten:
         del objects[:]
         objects.extend(kept)
+        for view in registry.feature_views:
+            del view.meta.materialization_intervals[:]
         partial = path.with_suffix(".db.partial")
         partial.write_bytes(registry.SerializeToString())
         os.replace(partial, path)

@@ -6,12 +6,15 @@ log's since (a cookie a form fill bound a moment ago counts at once; a shared co
 cookie, seen with several people's names, names nobody), the person's tier scored now from
 their online features (as /score, without reasons), and their saved segments and tags from
 the segment engine's world, kept in memory and read again in the background at most every
-`refresh_seconds`. The first rule of config/personalization.yaml that holds gives the
-content. An answer never carries a name, email, phone or PID: a web page is no place for them.
+`refresh_seconds` (the first call after that starts it). The first rule of
+config/personalization.yaml that holds gives the content; rules may use any saved segment and
+tag, while an answer shows only those the file lists (segment names are marketers' free text,
+and attribute tags say who someone is). An answer never carries a name, email, phone or PID.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -25,6 +28,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, field_validator
 
 from leadscore.config import StrictModel, load_yaml
+from leadscore.live.sources import MAX_TEXT
 from leadscore.segments.compile import PEOPLE, where_sql
 from leadscore.segments.dsl import parse_segment
 from leadscore.segments.engine import SegmentEngine
@@ -63,7 +67,8 @@ class PersonalizationRules(StrictModel):
 
     anonymous: str = Field(min_length=1)
     default: str = Field(min_length=1)
-    tag_kinds: list[TagKind] = ["mined", "rule", "statistical"]
+    show_tag_kinds: list[TagKind] = ["mined"]  # the tags an answer shows (rules may use any)
+    show_segments: list[str] = []  # the saved segments an answer shows, by name (rules may use any)
     refresh_seconds: float = Field(60, gt=0)
     rules: list[Rule] = []
 
@@ -79,12 +84,11 @@ class PersonalizationRules(StrictModel):
                 return rule.content, number
         return self.default, None
 
-    def check_tiers(self, tiers: list[str]) -> None:
-        """Refuse a rule naming a tier the model does not have (a typo would never match)."""
+    def unknown_tiers(self, tiers: list[str]) -> str | None:
+        """What to say of rules naming tiers not among `tiers` (a typo would never match), if any."""
         unknown = sorted({t for rule in self.rules for t in rule.when.tier or [] if t not in tiers})
-        if unknown:
-            raise ValueError(f"config/personalization.yaml names unknown tier(s) {unknown}; "
-                             f"the tiers are {tiers}")
+        return (f"config/personalization.yaml names unknown tier(s) {unknown}: those rules never "
+                f"match; the tiers are {tiers}") if unknown else None
 
 
 class Personalization(BaseModel):
@@ -95,8 +99,10 @@ class Personalization(BaseModel):
     rule: int | None = Field(description="the number of the rule that chose it (from 1); "
                                          "none: the anonymous or the default content")
     tier: str | None = Field(description="the visitor's tier now; none when unknown or not scored")
-    segments: list[str] = Field(description="saved segments the visitor is a member of")
-    tags: list[str] = Field(description="the visitor's behaviour and interest tags")
+    segments: list[str] = Field(description="saved segments the visitor is a member of, of those "
+                                            "personalization.yaml shows")
+    tags: list[str] = Field(description="the visitor's tags of the kinds personalization.yaml shows "
+                                        "(interest topics by default)")
 
 
 @dataclass(frozen=True)
@@ -104,16 +110,20 @@ class Audience:
     """Saved-segment memberships and tags of every person, as of one reading."""
 
     segments: dict[str, tuple[str, ...]]
-    tags: dict[str, tuple[str, ...]]
+    tags: dict[str, tuple[str, ...]]  # every tag, of every kind
+    shown_tags: dict[str, tuple[str, ...]]  # those of the kinds an answer shows
     read_at: float  # time.monotonic()
 
     @classmethod
-    def read(cls, engine: SegmentEngine, tag_kinds: list[str]) -> Audience:
+    def read(cls, engine: SegmentEngine, shown_kinds: list[str]) -> Audience:
         world = engine.world()
         now = engine.now(world)
         members: dict[str, list[str]] = {}
         for summary in engine.store.list():
-            saved = engine.store.get(summary["id"])
+            try:
+                saved = engine.store.get(summary["id"])
+            except KeyError:  # deleted since the listing
+                continue
             try:
                 predicate, params = where_sql(parse_segment(saved["segment"]), world.vocabulary, now)
             except ValueError as error:  # saved against an older vocabulary: left out, said
@@ -123,17 +133,24 @@ class Audience:
                 rows = cursor.execute(f"SELECT p.pid FROM {PEOPLE} WHERE {predicate}", params).fetchall()
                 for (pid,) in rows:
                     members.setdefault(pid, []).append(saved["name"])
-        return cls({pid: tuple(names) for pid, names in members.items()},
-                   _tags(sources(engine.settings)["tags"], tag_kinds), time.monotonic())
+        path = sources(engine.settings)["tags"]
+        return cls({pid: tuple(names) for pid, names in members.items()}, _tags(path),
+                   _tags(path, shown_kinds), time.monotonic())
+
+    @classmethod
+    def empty(cls, read_at: float) -> Audience:
+        return cls({}, {}, {}, read_at)
 
 
-def _tags(path: Path, kinds: list[str]) -> dict[str, tuple[str, ...]]:
-    """pid -> its tags of these kinds, from the tags the feature build wrote."""
+def _tags(path: Path, kinds: list[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """pid -> its tags (of these kinds), from the tags the feature build wrote."""
     if not path.exists():
         return {}
-    rows = duckdb.sql("SELECT pid, list(DISTINCT tag ORDER BY tag) FROM read_parquet($path) "
-                      "WHERE pid IS NOT NULL AND kind IN (SELECT unnest($kinds::VARCHAR[])) GROUP BY pid",
-                      params={"path": str(path), "kinds": kinds}).fetchall()
+    with duckdb.connect() as con:
+        rows = con.execute("SELECT pid, list(DISTINCT tag ORDER BY tag) FROM read_parquet($path) "
+                           "WHERE pid IS NOT NULL AND ($all OR kind IN (SELECT unnest($kinds::VARCHAR[]))) "
+                           "GROUP BY pid", {"path": str(path), "all": kinds is None,
+                                            "kinds": kinds or []}).fetchall()
     return {pid: tuple(tags) for pid, tags in rows}
 
 
@@ -146,7 +163,7 @@ class Personalizer:
         self.engine = engine
         self.person_of_cookie = person_of_cookie
         self.tier_now = tier_now
-        self._audience = Audience({}, {}, float("-inf"))
+        self._audience = Audience.empty(float("-inf"))
         self._reading = threading.Lock()
 
     def start(self) -> Personalizer:
@@ -155,16 +172,28 @@ class Personalizer:
         return self
 
     def answer(self, cookie_id: str) -> Personalization:
-        pid = self.person_of_cookie(cookie_id)
+        """What to show; a failure to read the visitor (a store down) is logged and answered
+        with the anonymous or default content, never an error on a page view."""
+        try:
+            pid = self.person_of_cookie(cookie_id.strip())
+        except Exception:  # noqa: BLE001 - the page still shows something
+            log.exception("personalisation: could not resolve a cookie; answered as anonymous")
+            pid = None
         if pid is None:
             return Personalization(known=False, content=self.rules.anonymous, rule=None, tier=None,
                                    segments=[], tags=[])
+        try:
+            tier = self.tier_now(pid)
+        except Exception:  # noqa: BLE001
+            log.exception("personalisation: could not score a visitor; answered without a tier")
+            tier = None
         audience = self._current_audience()
-        tier = self.tier_now(pid)
         segments, tags = audience.segments.get(pid, ()), audience.tags.get(pid, ())
         content, rule = self.rules.choose(tier, segments, tags)
+        shown = set(self.rules.show_segments)
         return Personalization(known=True, content=content, rule=rule, tier=tier,
-                               segments=list(segments), tags=list(tags))
+                               segments=[name for name in segments if name in shown],
+                               tags=list(audience.shown_tags.get(pid, ())))
 
     def _current_audience(self) -> Audience:
         """The audience in memory; an old one is read again in the background (never on a call)."""
@@ -177,9 +206,11 @@ class Personalizer:
         if not self._reading.acquire(blocking=False):
             return  # another thread is reading it
         try:
-            self._audience = Audience.read(self.engine, self.rules.tag_kinds)
-        except Exception:  # noqa: BLE001 - a failed reading keeps the last one, said in the log
-            log.exception("personalisation: could not read saved segments and tags; keeping the last")
+            self._audience = Audience.read(self.engine, self.rules.show_tag_kinds)
+        except Exception:  # noqa: BLE001 - a failed reading keeps the last one, tried again later
+            log.exception("personalisation: could not read saved segments and tags; keeping the last "
+                          "for %s s", self.rules.refresh_seconds)
+            self._audience = dataclasses.replace(self._audience, read_at=time.monotonic())
         finally:
             self._reading.release()
 
@@ -188,10 +219,12 @@ def build_router(personalizer: Callable[[], Personalizer], guard: Callable) -> A
     """GET /personalize for the website (`guard`: the dependency that checks the caller's role)."""
     router = APIRouter(tags=["website"])
 
+    # A plain function, run in the thread pool: a cookie's lookup may first load a new batch's
+    # identities (about a second), which must not hold up the worker's other requests.
     @router.get("/personalize", response_model=Personalization, dependencies=[Depends(guard)])
-    async def personalize(cookie_id: Annotated[str, Query(min_length=1, max_length=200,
-                                                          description="the visitor's cookie id")]
-                          ) -> Personalization:
+    def personalize(cookie_id: Annotated[str, Query(min_length=1, max_length=MAX_TEXT,
+                                                    description="the visitor's cookie id")]
+                    ) -> Personalization:
         """The content to show the visitor behind this cookie, with their tier, saved segments and
         tags when a form fill named them; the anonymous content otherwise. No personal data."""
         return personalizer().answer(cookie_id)

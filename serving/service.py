@@ -257,7 +257,8 @@ class LeadScoring:
         self.outcome_log = EventLog(settings.live_dir / EVENT_LOG, settings.live.busy_timeout_s)
         self._outcome_lock = threading.Lock()
         rules = PersonalizationRules.load(settings.config_file(settings.serving.personalization_file))
-        rules.check_tiers(self.scorer.spec.tiers.best_first)
+        if (unknown := rules.unknown_tiers(self.scorer.spec.tiers.best_first)) is not None:
+            log.warning(unknown)  # a website's content file does not stop the scoring service
         self.personalizer = Personalizer(rules, self.segments, self.ingestor.person_of_cookie,
                                          self.tier_now).start()
         _mount_routers([
@@ -323,11 +324,12 @@ class LeadScoring:
     def tier_now(self, pid: str) -> str | None:
         """The person's tier from their online features now (None: none online), unexplained and
         unlogged: what a web page may adapt to, not a score served to sales."""
+        scorer = self.scorer  # one model for the read and the score (a new champion may land between)
         online = self.features.read_rows([pid])
         if not online.known[0]:
             return None
-        columns = {name: [online.columns[name][0]] for name in self.scorer.feature_names}
-        return self.scorer.shadow_records([pid], columns)[0]["tier"]
+        columns = {name: [online.columns[name][0]] for name in scorer.feature_names}
+        return scorer.shadow_records([pid], columns)[0]["tier"]
 
     def _record_scores(self, results: list[tuple[int, dict]], trigger: str, shadow: list[dict]) -> None:
         """The MQL crossings among scores served to the webhook's outbox (only scores from online

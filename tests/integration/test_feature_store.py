@@ -149,7 +149,8 @@ def _tables(online_store) -> set[str]:
 def test_a_world_copied_with_its_registry_applies_without_emptying_the_original(world, config_writer,
                                                                                 tmp_path):
     """Feast's registry lists the online tables by the store file's path: the copy's apply would
-    drop the original world's tables as ones it no longer has. They stay, and the copy gets its own."""
+    drop the original world's tables as ones it no longer has. They stay, the copy gets its own,
+    and the copy's first materialisation is a full one (the registry's dates were the original's)."""
     original = world["root"] / "data" / "feast" / "online_store.db"
     tables = _tables(original)
     assert len(tables) >= 4
@@ -159,3 +160,7 @@ def test_a_world_copied_with_its_registry_applies_without_emptying_the_original(
     _run(world, config_file, "features", "apply")
     assert _tables(original) == tables
     assert _tables(tmp_path / "data" / "feast" / "online_store.db") == tables
+    copy = open_store(load_settings(config_file))
+    assert all(view.most_recent_end_time is None for view in copy.list_feature_views())
+    assert all(view.most_recent_end_time is not None
+               for view in open_store(load_settings(world["config_file"])).list_feature_views())

@@ -370,8 +370,9 @@ def test_the_website_gets_content_for_a_known_cookie_and_never_who_the_visitor_i
         named += 1
         score = client.post("/score", json={"pid": row["pid"]}, headers=crm).json()
         assert body["known"] and body["tier"] == score["tier"]
-        assert (body["content"], body["rule"]) == rules.choose(body["tier"], tuple(body["segments"]),
-                                                               tuple(body["tags"]))
+        audience = service.personalizer._audience  # every tag and segment: what the rules read
+        assert (body["content"], body["rule"]) == rules.choose(
+            body["tier"], audience.segments.get(row["pid"], ()), audience.tags.get(row["pid"], ()))
     assert named >= 10
     unknown = client.get("/personalize", params={"cookie_id": "a-cookie-never-seen"}, headers=web).json()
     assert unknown == {"known": False, "content": rules.anonymous, "rule": None, "tier": None,
@@ -379,28 +380,35 @@ def test_the_website_gets_content_for_a_known_cookie_and_never_who_the_visitor_i
     assert client.get("/personalize", headers=web).status_code == 422
 
 
-def test_the_website_sees_saved_segments_and_interest_tags_but_not_who_someone_is(client, service, cookies,
-                                                                                     world):
-    """A saved segment that holds the visitor shows once the audience is read again; of the
-    tags, those of behaviour and interest, never the attributes (industry, seniority...)."""
+def test_the_website_is_shown_only_the_segments_and_tags_the_config_lists(client, service, cookies, world):
+    """Rules may use any saved segment and tag; an answer shows the segments personalization.yaml
+    names and the tags of its kinds (interest topics), never attribute tags (who someone is)."""
     row = next(row for _, row in cookies.iterrows()
                if service.ingestor.person_of_cookie(row["cookie_id"]) == row["pid"])
-    marketer = _headers("marketer")
+    marketer, web = _headers("marketer"), {"X-API-Key": "demo-web-key"}
     segment = {"name": "personalisation check",
                "where": {"kind": "attribute", "field": "person.pid", "op": "=", "value": row["pid"]}}
     saved = client.post("/segments", json=segment, headers=marketer)
     assert saved.status_code == 201, saved.text
+    shipped = service.personalizer.rules
+    by_segment = {"when": {"segment": "personalisation check"}, "content": "for-the-segment"}
     try:
         service.personalizer._read_audience()
-        body = client.get("/personalize", params={"cookie_id": row["cookie_id"]},
-                          headers={"X-API-Key": "demo-web-key"}).json()
-        assert body["segments"] == ["personalisation check"]
+        service.personalizer.rules = shipped.model_copy(update={"rules": [
+            type(shipped.rules[0]).model_validate(by_segment), *shipped.rules]})
+        hidden = client.get("/personalize", params={"cookie_id": row["cookie_id"]}, headers=web).json()
+        service.personalizer.rules = service.personalizer.rules.model_copy(
+            update={"show_segments": ["personalisation check"]})
+        shown = client.get("/personalize", params={"cookie_id": row["cookie_id"]}, headers=web).json()
     finally:
+        service.personalizer.rules = shipped
         assert client.delete(f"/segments/{saved.json()['id']}", headers=marketer).status_code == 200
+    assert (hidden["content"], hidden["rule"], hidden["segments"]) == ("for-the-segment", 1, [])
+    assert (shown["content"], shown["segments"]) == ("for-the-segment", ["personalisation check"])
     tags = pd.read_parquet(world["root"] / "data" / "features" / "person_tags.parquet")
     theirs = tags[tags["pid"] == row["pid"]]
-    assert set(body["tags"]) == set(theirs.loc[theirs["kind"].isin(["mined", "rule", "statistical"]), "tag"])
-    assert not set(body["tags"]) & set(theirs.loc[theirs["kind"] == "attribute", "tag"])
+    assert set(shown["tags"]) == set(theirs.loc[theirs["kind"] == "mined", "tag"])
+    assert not set(shown["tags"]) & set(theirs.loc[theirs["kind"] != "mined", "tag"])
 
 
 def test_a_locked_webhook_outbox_holds_up_no_other_request_of_the_worker(service, one_worker, people):

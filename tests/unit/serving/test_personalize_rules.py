@@ -28,10 +28,10 @@ def test_the_first_rule_that_holds_gives_the_content(tier, segments, tags, chose
     assert RULES.choose(tier, segments, tags) == chosen
 
 
-def test_a_rule_naming_a_tier_the_model_lacks_is_refused_with_the_tiers_there_are():
-    named = r"\['high-potential', 'high-value', 'to-nurture'\]"
-    with pytest.raises(ValueError, match=rf"unknown tier\(s\) {named}.*\['hot', 'cold'\]"):
-        RULES.check_tiers(["hot", "cold"])
+def test_rules_naming_tiers_the_model_lacks_are_said_with_the_tiers_there_are():
+    said = RULES.unknown_tiers(["hot", "cold"])
+    assert "['high-potential', 'high-value', 'to-nurture']" in said and "['hot', 'cold']" in said
+    assert RULES.unknown_tiers(["high-value", "high-potential", "to-nurture", "low-conversion"]) is None
 
 
 def test_an_unknown_condition_or_a_rule_without_content_is_refused():
@@ -47,5 +47,20 @@ def test_the_shipped_rules_load_and_name_only_shipped_tiers(settings: Settings):
     from leadscore.scoring.spec import TierTable
 
     rules = PersonalizationRules.load(settings.config_file(settings.serving.personalization_file))
-    rules.check_tiers(TierTable.model_validate(load_yaml(settings.config_file("tiers.yaml"))).best_first)
-    assert rules.rules and rules.anonymous != rules.default
+    tiers = TierTable.model_validate(load_yaml(settings.config_file("tiers.yaml"))).best_first
+    assert rules.unknown_tiers(tiers) is None
+    assert rules.rules and rules.anonymous != rules.default and rules.show_tag_kinds == ["mined"]
+
+
+def test_a_visitor_who_cannot_be_read_gets_content_not_an_error():
+    from leadscore.serving.personalize import Personalizer
+
+    def broken(_: str) -> None:
+        raise OSError("the event log is locked")
+
+    failing_lookup = Personalizer(RULES, engine=None, person_of_cookie=broken,
+                                  tier_now=lambda pid: "high-value")
+    assert failing_lookup.answer(" ck-1 ").content == "hello"
+    failing_score = Personalizer(RULES, engine=None, person_of_cookie=lambda cookie: "P1", tier_now=broken)
+    answer = failing_score.answer("ck-1")
+    assert (answer.known, answer.tier, answer.content) == (True, None, "welcome-back")
