@@ -394,6 +394,12 @@ class Settings(StrictModel):
         )
         return self.model_copy(update={"paths": paths})
 
+    def with_mlflow(self, tracking_uri: str | None, mlflow_dir: Path | None = None) -> Settings:
+        """A copy on another MLflow store: the server (or database) `tracking_uri`, or with None
+        the embedded store under `mlflow_dir` (default: this one's)."""
+        paths = self.paths.model_copy(update={"mlflow_dir": mlflow_dir or self.paths.mlflow_dir})
+        return self.model_copy(update={"paths": paths, "mlflow": MlflowSettings(tracking_uri=tracking_uri)})
+
 
 def load_settings(path: Path | None = None) -> Settings:
     """Read the settings file (default: $LEADSCORE_CONFIG or config/leadscore.yaml).

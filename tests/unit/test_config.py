@@ -34,6 +34,9 @@ def test_mlflow_is_embedded_unless_a_tracking_uri_is_set(tmp_path, settings):
     server = _with_tracking_uri(tmp_path, "http://mlflow.internal:5000")
     assert server.tracking_uri == "http://mlflow.internal:5000"
     assert server.artifact_location is None  # the server keeps them
+    embedded = server.with_mlflow(None, tmp_path / "bench")  # a benchmark's own store
+    assert embedded.tracking_uri == f"sqlite:///{tmp_path / 'bench' / 'mlflow.db'}"
+    assert settings.with_mlflow("http://other:5000").tracking_uri == "http://other:5000"
 
 
 def test_a_database_uri_without_a_server_keeps_its_artifacts_in_the_mlflow_dir(tmp_path):
