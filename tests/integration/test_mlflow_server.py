@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -30,9 +31,11 @@ MODEL = "lead-propensity"
 @pytest.fixture(scope="module")
 def on_server(world, mlflow_server):
     """The tiny world's settings with `mlflow.tracking_uri` naming the server (a second settings
-    file beside the world's, so that it reads the same config folder), after `leadscore train`."""
+    file beside the world's, so that it reads the same config folder) and a service that looks
+    for a new champion every second, after `leadscore train`."""
     config = yaml.safe_load(world["config_file"].read_text())
     config["mlflow"] = {"tracking_uri": mlflow_server["url"]}
+    config["serving"]["model_check_s"] = 1
     config_file = world["config_file"].with_name("leadscore-on-mlflow-server.yaml")
     config_file.write_text(yaml.safe_dump(config))
     embedded = _versions_in(load_settings(world["config_file"]).mlflow_dir / "mlflow.db")
@@ -84,6 +87,17 @@ def _challenger_better_by(settings, points: float) -> str:
     return version
 
 
+def _serves(client: TestClient, key: str, version: str | None, wait_s: float = 60) -> bool:
+    """Whether GET /model names `version` under `key` within `wait_s`: the service's own watcher
+    threads follow the aliases (hot reload)."""
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        if client.get("/model", headers=CRM).json()[key] == version:
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def _cli(on_server, *arguments: str) -> str:
     result = subprocess.run([on_server["cli"], "-c", str(on_server["config_file"]), *arguments],
                             capture_output=True, text=True, timeout=300)
@@ -93,27 +107,42 @@ def _cli(on_server, *arguments: str) -> str:
 
 def test_promotion_rollback_and_the_services_hot_reload_on_the_server(on_server):
     settings = on_server["settings"]
-    with service_in_process(on_server["config_file"]) as service:
+    with service_in_process(on_server["config_file"]):
         from leadscore.serving.service import app
 
         client = TestClient(app)
         served = client.get("/model", headers=CRM).json()
         assert (served["version"], served["challenger_version"]) == ("1", None)
         challenger = _challenger_better_by(settings, 0.01)
-        assert service.challenger.check()  # the watcher's poll: the shadow model comes from the server
-        assert client.get("/model", headers=CRM).json()["challenger_version"] == challenger
+        assert _serves(client, "challenger_version", challenger)  # scored in shadow, from the server
 
         decision = json.loads(_cli(on_server, "promote", "--json"))  # stdout: the JSON alone
         assert decision["promoted"] and decision["evidence"]["basis"] == "offline", decision
         assert _aliases(on_server["postgres"]) == {"champion": challenger}
+        use_store(settings)
         promotions = mlflow.search_runs(experiment_names=[register.PROMOTIONS], output_format="list")
         assert [run.data.tags["champion"] for run in promotions] == [challenger]
-        assert service.champion.check()
+        assert _serves(client, "version", challenger) and _serves(client, "challenger_version", None)
         answer = client.post("/score", json={"features": {"events_30d": 3}}, headers=CRM)
         assert answer.json()["model_version"] == challenger
 
         _cli(on_server, "train", "rollback", "1")
         assert champion_version(settings) == "1" == _aliases(on_server["postgres"])["champion"]
         assert use_store(settings).get_model_version(MODEL, "1").tags["rolled_back_from"] == challenger
-        assert service.champion.check()
-        assert client.get("/model", headers=CRM).json()["version"] == "1"
+        assert _serves(client, "version", "1")
+
+
+def test_the_benchmarks_round_on_the_server_and_on_sqlite(on_server, tmp_path):
+    """`leadscore bench scale`'s round (benchmarks/mlflow_stores.py) on this server, beside a new
+    embedded store: the champion logged, registered and loaded back by alias on each."""
+    from leadscore.benchmarks.mlflow_stores import MODEL as BENCH_MODEL
+    from leadscore.benchmarks.mlflow_stores import current_champion, store_figures
+
+    settings = on_server["settings"]
+    champion = current_champion(settings)
+    assert list(champion.example.columns) == champion.spec.features.all
+    for store in (settings, settings.with_mlflow(None, tmp_path)):
+        figures = store_figures(store, champion, rounds=1)
+        assert figures["tracking_uri"] == store.tracking_uri
+        assert figures["log_register_s"] > 0 and figures["load_by_alias_s"] > 0
+        assert champion_version(store, BENCH_MODEL) == "2"  # the warm-up's version, then the round's
