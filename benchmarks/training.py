@@ -49,7 +49,7 @@ def speed(settings: Settings, frame, rows: int = 1_000_000) -> dict:
 
 
 def run(settings: Settings, work: Path) -> dict:
-    bench = settings.with_data_dir(settings.data_dir, mlflow_dir=work / "mlflow")
+    bench = settings.with_mlflow(None, work / "mlflow")  # the embedded store, even beside a server
     manifest = read_manifest(settings.feature_data_dir)
     frame = training_frame(settings, open_store(settings), manifest)
     synthetic = run_experiment(lead_experiment(bench, frame), bench)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "leadscore.yaml"
 SETTINGS_ENV_VAR = "LEADSCORE_CONFIG"
@@ -71,6 +71,31 @@ class DriftSettings(StrictModel):
         target = self.industry or self.channel
         return (f"{self.kind}{f'={target}' if target else ''}"
                 f"{f'*{self.factor:g}' if self.factor is not None else ''}@{self.at}")
+
+
+TRACKING_URI = re.compile(r"^[a-z][a-z0-9+]*://\S+$")
+
+
+class MlflowSettings(StrictModel):
+    """Where MLflow keeps runs and the model registry (training, promotion, serving)."""
+
+    # None: the embedded SQLite store under paths.mlflow_dir. Else an MLflow tracking server
+    # (`http://host:5000`, e.g. on PostgreSQL; the server keeps the artifacts) or a database
+    # MLflow reads directly (`postgresql://...`: artifacts under paths.mlflow_dir)
+    tracking_uri: str | None = None
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _a_uri(cls, uri: str | None) -> str | None:
+        if uri and not TRACKING_URI.match(uri):
+            raise ValueError(f"{uri!r} is not a URI: http://host:port for a tracking server, or a "
+                             "database URI (postgresql://user@host/db); empty for the embedded store")
+        return uri or None
+
+    @property
+    def on_server(self) -> bool:
+        """A tracking server: it decides where artifacts go (its --artifacts-destination)."""
+        return (self.tracking_uri or "").startswith(("http://", "https://"))
 
 
 class WorldSettings(StrictModel):
@@ -273,6 +298,7 @@ class Settings(StrictModel):
     root: Path
     source: Path | None = None  # the settings file this came from
     paths: PathSettings = PathSettings()
+    mlflow: MlflowSettings = MlflowSettings()
     world: WorldSettings = WorldSettings()
     identity: IdentitySettings = IdentitySettings()
     features: FeatureSettings = FeatureSettings()
@@ -350,11 +376,14 @@ class Settings(StrictModel):
 
     @property
     def tracking_uri(self) -> str:
-        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+        """`mlflow.tracking_uri`, or the embedded SQLite store under `paths.mlflow_dir`."""
+        return self.mlflow.tracking_uri or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
 
     @property
-    def artifact_location(self) -> str:
-        return (self.mlflow_dir / "artifacts").as_uri()
+    def artifact_location(self) -> str | None:
+        """Where new experiments keep their artifacts: under `paths.mlflow_dir`, or None on a
+        tracking server (its own artifact root, reached through it)."""
+        return None if self.mlflow.on_server else (self.mlflow_dir / "artifacts").as_uri()
 
     def config_file(self, name: str) -> Path:
         return self.config_dir / name
@@ -365,6 +394,12 @@ class Settings(StrictModel):
             update={"data_dir": data_dir, "mlflow_dir": mlflow_dir or data_dir / "mlflow"}
         )
         return self.model_copy(update={"paths": paths})
+
+    def with_mlflow(self, tracking_uri: str | None, mlflow_dir: Path | None = None) -> Settings:
+        """A copy on another MLflow store: the server (or database) `tracking_uri`, or with None
+        the embedded store under `mlflow_dir` (default: this one's)."""
+        paths = self.paths.model_copy(update={"mlflow_dir": mlflow_dir or self.paths.mlflow_dir})
+        return self.model_copy(update={"paths": paths, "mlflow": MlflowSettings(tracking_uri=tracking_uri)})
 
 
 def load_settings(path: Path | None = None) -> Settings:

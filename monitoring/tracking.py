@@ -10,7 +10,7 @@ import math
 import mlflow
 from leadscore.config import Settings
 from leadscore.monitoring.report import Report
-from leadscore.scoring.registry import use_store
+from leadscore.scoring.registry import use_experiment
 
 MODEL_FIGURES = ("n", "positives", "roc_auc", "pr_auc", "ece")
 
@@ -35,11 +35,7 @@ def report_metrics(report: Report) -> dict[str, float]:
 
 def log_report(report: Report, settings: Settings) -> str:
     """Log the report as one run (its JSON as an artifact too); returns the run id."""
-    use_store(settings)
-    name = settings.monitoring.experiment
-    if mlflow.get_experiment_by_name(name) is None:
-        mlflow.create_experiment(name, artifact_location=f"{settings.artifact_location}/{name}")
-    mlflow.set_experiment(name)
+    use_experiment(settings, settings.monitoring.experiment)
     with mlflow.start_run(run_name=f"monitor {report.at:%Y-%m-%d %H:%M}") as run:
         mlflow.set_tags({"clock": report.at.isoformat(), "champion": str(report.champion)})
         mlflow.log_metrics(report_metrics(report), step=int(report.at.timestamp()),

@@ -1,5 +1,5 @@
 """`leadscore bench AREA --json`: benchmark figures against the goals, one JSON object per
-area (identity, features, training, serving, segments, marketing, live, ...)."""
+area (identity, features, training, serving, segments, marketing, live, loop, scale)."""
 
 from __future__ import annotations
 
@@ -154,4 +154,19 @@ def bench_live(
     settings: Settings = ctx.obj
     with step("live benchmark: ingest, event to score, consistency with the batch"):
         figures = run(settings, settings.data_dir / "bench" / "live")
+    _emit(figures, as_json)
+
+
+@app.command("scale")
+def bench_scale(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+) -> None:
+    """The engines to scale out to, beside the embedded defaults in the same run: the MLflow
+    registry on a tracking server with PostgreSQL against SQLite (mlflow_postgres)."""
+    from leadscore.benchmarks.scale import run
+
+    settings: Settings = ctx.obj
+    with step("scale benchmark: MLflow on PostgreSQL beside SQLite"):
+        figures = run(settings, settings.data_dir / "bench" / "scale")
     _emit(figures, as_json)

@@ -7,8 +7,8 @@ Configured once per process, by the root command's callback:
   materialised view, each training-set and batch-scoring query: dozens in a small
   pipeline); Splink logs every EM iteration.
 - MLflow sets up its own logger when it is imported (inside the commands, so after this):
-  it is told through its documented variables, WARNING and no progress bar for each
-  artifact download.
+  it is told through its documented variables, WARNING, no progress bar for each
+  artifact download, and no links to a tracking server's runs printed on stdout.
 - Python warnings raised inside installed libraries are not shown; those that point at our
   own code still are. (A warnings filter set here would not hold: libraries put their own
   in front when they are imported, as Feast's `simplefilter("once", DeprecationWarning)`.)
@@ -34,6 +34,9 @@ from rich.logging import RichHandler
 QUIET_ENV = {
     "MLFLOW_LOGGING_LEVEL": "WARNING",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # on a tracking server MLflow prints two links to stdout at the end of every run, which
+    # would also come before a command's --json
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::FutureWarning",
 }
 _LIBRARY_DIRS = tuple(sorted({sysconfig.get_path(name)

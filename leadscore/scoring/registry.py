@@ -29,10 +29,24 @@ class MissingSpec(LookupError):
 
 
 def use_store(settings: Settings) -> MlflowClient:
-    """Point MLflow's tracking and registry at this project's store."""
+    """Point MLflow's tracking and registry at this project's store (`mlflow.tracking_uri`, or
+    the embedded SQLite store)."""
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     return MlflowClient(settings.tracking_uri, settings.tracking_uri)
+
+
+def use_experiment(settings: Settings, name: str) -> MlflowClient:
+    """`use_store`, and make `name` the active experiment, created if missing: its artifacts
+    under the embedded store's folder, or where a tracking server keeps them."""
+    location = settings.artifact_location
+    if location is not None:  # the folder of the embedded store's file and artifacts
+        settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    client = use_store(settings)
+    if mlflow.get_experiment_by_name(name) is None:
+        mlflow.create_experiment(name, artifact_location=location and f"{location}/{name}")
+    mlflow.set_experiment(name)
+    return client
 
 
 def champion_of(client: MlflowClient, model_name: str, alias: str = CHAMPION):

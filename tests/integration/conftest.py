@@ -1,5 +1,5 @@
 """Integration fixtures: one tiny world built by the real `leadscore pipeline` for the
-whole session, and a real redis-server."""
+whole session, a real redis-server, and a real PostgreSQL with an `mlflow server` on it."""
 
 from __future__ import annotations
 
@@ -7,16 +7,21 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import yaml
 
-from leadscore.local_servers import free_port
+from leadscore.local_servers import free_port, postgres_bin_dir
+from leadscore.local_servers import mlflow_server as local_mlflow_server
+from leadscore.local_servers import postgres_server as local_postgres_server
 from leadscore.local_servers import redis_server as local_redis_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LEADSCORE = str(Path(sys.executable).parent / "leadscore")
+Found = TypeVar("Found")
 
 
 def write_config(root: Path, **overrides: dict) -> Path:
@@ -54,25 +59,42 @@ def world(tmp_path_factory) -> dict:
             "cli": LEADSCORE}
 
 
-def _redis_server_binary() -> str:
-    """redis-server, installed from the distribution's packages if missing and we may."""
-    found = shutil.which("redis-server")
+def _installed(package: str, find: Callable[[], Found | None]) -> Found:
+    """What `find` finds, after installing `package` from the distribution's packages when it is
+    missing and we may (as root with apt-get, as .ci/run does); else the test fails saying how."""
+    found = find()
     if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
         subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "redis-server"], check=True,
-                       capture_output=True)
-        found = shutil.which("redis-server")
+        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, capture_output=True)
+        found = find()
     if found is None:
-        pytest.fail("redis-server is not installed and cannot be installed here: "
-                    "run `apt-get install redis-server` (as root)")
+        pytest.fail(f"{package} is not installed and cannot be installed here: "
+                    f"run `apt-get install {package}` (as root)")
     return found
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> str:
     """A real redis-server on a free port, without persistence; yields host:port."""
-    with local_redis_server(_redis_server_binary()) as address:
+    with local_redis_server(_installed("redis-server", lambda: shutil.which("redis-server"))) as address:
         yield address
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> str:
+    """A real PostgreSQL cluster in a temporary folder on a free port (Debian's `postgresql`);
+    yields its URI. Module-scoped: stopped once the module that asked for it is done."""
+    with local_postgres_server(_installed("postgresql", postgres_bin_dir)) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(postgres_server, tmp_path_factory) -> dict:
+    """A real `mlflow server` on that PostgreSQL, its artifacts in a temporary folder:
+    {"url", "postgres" (the backend store's URI), "artifacts" (the folder)}."""
+    artifacts = tmp_path_factory.mktemp("mlflow-artifacts")
+    with local_mlflow_server(postgres_server, artifacts) as url:
+        yield {"url": url, "postgres": postgres_server, "artifacts": artifacts}
 
 
 @pytest.fixture
@@ -80,21 +102,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        chromium = _installed("chromium", lambda: shutil.which("chromium"))  # Debian's
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         yield browser
         browser.close()
-
-
-def _chromium() -> str:
-    """Debian's chromium, installed when missing and we may (as .ci/run does)."""
-    import os
-    import shutil
-
-    found = shutil.which("chromium")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, capture_output=True)
-        found = shutil.which("chromium")
-    if found is None:
-        pytest.fail("chromium is not installed and cannot be installed here: apt-get install chromium")
-    return found
