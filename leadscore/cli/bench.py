@@ -1,5 +1,5 @@
 """`leadscore bench AREA --json`: benchmark figures against the goals, one JSON object per
-area (identity, features, training, serving, segments, live)."""
+area (identity, features, training, serving, segments, live, scale)."""
 
 from __future__ import annotations
 
@@ -139,4 +139,22 @@ def bench_live(
     settings: Settings = ctx.obj
     with step("live benchmark: ingest, event to score, consistency with the batch"):
         figures = run(settings, settings.data_dir / "bench" / "live")
+    _emit(figures, as_json)
+
+
+@app.command("scale")
+def bench_scale(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+    x10: Annotated[bool, typer.Option(
+        "--x10", help="Also run the pipeline on the world ten times as large (200,000 people, "
+                      "about 10M raw rows; long). Without it, its figures are null.")] = False,
+) -> None:
+    """`leadscore pipeline` as a user runs it, on the default world (and with --x10 on the 10x
+    world): seconds and the peak memory of its whole process tree, in all and per stage."""
+    from leadscore.benchmarks.scale import run
+
+    settings: Settings = ctx.obj
+    with step("scale benchmark: the pipeline's time and peak memory"):
+        figures = run(settings, settings.data_dir / "bench" / "scale", x10)
     _emit(figures, as_json)
