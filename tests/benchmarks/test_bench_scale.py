@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from leadscore.benchmarks.scale import measure_command, memory
 
 # a parent that starts a child holding 300 MB for a second, then waits for it
@@ -19,6 +21,7 @@ def test_the_peak_counts_the_memory_of_child_processes():
     assert measured.seconds >= 1.5
 
 
+@pytest.mark.integration
 def test_memory_of_the_pipeline_on_a_tiny_world(settings, tmp_path):
     tiny = settings.model_copy(update={"world": settings.world.model_copy(update={"scale": 0.02})})
     figures = memory(tiny, tmp_path)
