@@ -545,7 +545,7 @@ def _previous_manifest(out_dir: Path) -> dict | None:
 
 def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit_rules: FitRules,
                    step_days: int, tag_rules: dict | None = None, incremental: bool = False,
-                   since: datetime | None = None) -> dict:
+                   since: datetime | None = None, duckdb_config: dict[str, str] | None = None) -> dict:
     """Write the feature view sources (Parquet folders, one per view), the person tags
     (with `tag_rules`, config/tags.yaml) and manifest.json (clock, row counts).
 
@@ -554,6 +554,8 @@ def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit
     the daily job for a large base. It falls back to a full build when the definitions or
     the people changed in a way it cannot follow (identity merges, late identifications).
     `since` overrides the last build's `as_of` (the benchmark measures a week's increment).
+    `duckdb_config` (Settings.duckdb_config) holds DuckDB to a memory limit: without one, the
+    interest view's joins took 6 GB on the default world (1 GB with it, the same rows).
     Files are staged apart and published at the end: a failed build leaves the last good ones."""
     if not middle_db.is_file():
         raise FileNotFoundError(f"middle layer not found: {middle_db} (run `leadscore identity resolve`)")
@@ -561,7 +563,7 @@ def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit
     shutil.rmtree(out_dir / STAGING, ignore_errors=True)
     fingerprint = _fingerprint(catalog, fit_rules, step_days)
     previous = _previous_manifest(out_dir) if incremental or since is not None else None
-    with duckdb.connect(str(middle_db), read_only=True) as con:
+    with duckdb.connect(str(middle_db), read_only=True, config=duckdb_config or {}) as con:
         con.execute("SET TimeZone = 'UTC'")
         check_middle_layer(con)
         if incremental and since is None:

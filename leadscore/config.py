@@ -292,6 +292,13 @@ class MonitoringSettings(StrictModel):
     thresholds: MonitoringThresholds = MonitoringThresholds()
 
 
+class DuckDBSettings(StrictModel):
+    """What DuckDB may hold in memory where the heavy stages run on it (README, "Memory")."""
+
+    # DuckDB's own default is 80% of the machine's memory, taken before it spills to disk
+    memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+
+
 class Settings(StrictModel):
     """Everything a command needs; `root` anchors the relative paths."""
 
@@ -309,6 +316,7 @@ class Settings(StrictModel):
     live: LiveSettings = LiveSettings()
     outcomes: OutcomeSettings = OutcomeSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    duckdb: DuckDBSettings = DuckDBSettings()
 
     def _resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.root / path).resolve()
@@ -361,6 +369,13 @@ class Settings(StrictModel):
     def live_dir(self) -> Path:
         """The live path's state: the clock, the event log, the score log."""
         return self.data_dir / "live"
+
+    @property
+    def duckdb_config(self) -> dict[str, str]:
+        """DuckDB settings of the heavy stages' connections: the memory limit, and where what
+        does not fit spills (beside the data, cleared by DuckDB when the connection closes)."""
+        return {"memory_limit": self.duckdb.memory_limit,
+                "temp_directory": str(self.data_dir / "duckdb.tmp")}
 
     @property
     def feature_repo(self) -> Path:

@@ -161,12 +161,16 @@ def bench_live(
 def bench_scale(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+    x10: Annotated[bool, typer.Option(
+        "--x10", help="Also run the pipeline on the world ten times as large (200,000 people, "
+                      "about 10M raw rows; long). Without it, its figures are null.")] = False,
 ) -> None:
-    """The engines to scale out to, beside the embedded defaults in the same run: the MLflow
-    registry on a tracking server with PostgreSQL against SQLite (mlflow_postgres)."""
+    """`leadscore pipeline` as a user runs it, on the default world (and with --x10 on the 10x
+    world): seconds and the peak memory of its whole process tree, in all and per stage; and
+    the MLflow registry on a tracking server with PostgreSQL beside SQLite (mlflow_postgres)."""
     from leadscore.benchmarks.scale import run
 
     settings: Settings = ctx.obj
-    with step("scale benchmark: MLflow on PostgreSQL beside SQLite"):
-        figures = run(settings, settings.data_dir / "bench" / "scale")
+    with step("scale benchmark: the pipeline's time and peak memory, MLflow on PostgreSQL"):
+        figures = run(settings, settings.data_dir / "bench" / "scale", x10)
     _emit(figures, as_json)

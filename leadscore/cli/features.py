@@ -23,7 +23,8 @@ def run_features_build(settings: Settings, incremental: bool = False) -> dict:
             settings.middle_db, settings.feature_data_dir,
             settings_catalog(settings),
             FitRules(config["decision_maker_levels"], config["employee_bands"]),
-            settings.features.step_days, load_yaml(settings.config_file("tags.yaml")), incremental)
+            settings.features.step_days, load_yaml(settings.config_file("tags.yaml")), incremental,
+            duckdb_config=settings.duckdb_config)
     console.print(f"  {manifest['mode']} build as of {manifest['as_of']}: {manifest['rows']}")
     return manifest
 
