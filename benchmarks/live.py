@@ -3,7 +3,8 @@
 The service runs as `leadscore serve` runs it (`serving.workers` processes) on a view of the
 world (symlinks to the data directory, with the Feast store and the live state copied or
 fresh, so the user's world is left as it was), with the MQL webhook pointed at a receiver in
-this process. Then:
+this process. Its online store is the world's SQLite store (copied), or with
+`--online-store redis` a redis-server started for the run and loaded in full first. Then:
 
 - ingest: the days after the world's end through its first weekday, every source's records in time order, in
   calls of `CALL_RECORDS` consecutive records of one source, sent at concurrency 16 (the
@@ -58,6 +59,7 @@ from leadscore.config import Settings, load_settings
 from leadscore.live.log import EVENT_LOG, EventLog
 from leadscore.live.replay import due_calls
 from leadscore.live.sources import ID_COLUMN, TIME_COLUMN
+from leadscore.local_servers import redis_server
 from leadscore.synth.future import future_records, read_future
 
 SERVICE_TARGET = "leadscore.serving.service:LeadScoring"
@@ -86,8 +88,10 @@ def world_copy(data_dir: Path, target: Path) -> Path:
     return target
 
 
-def bench_settings(settings: Settings, work_dir: Path, world: Path, webhook_url: str) -> Settings:
-    """A copy of the config whose webhook points at the receiver, the data at `world`."""
+def bench_settings(settings: Settings, work_dir: Path, world: Path, webhook_url: str,
+                   features: dict | None = None) -> Settings:
+    """A copy of the config whose webhook points at the receiver, the data at `world`, and
+    `features` over its features section (the online store)."""
     config_dir = work_dir / "config"
     shutil.rmtree(config_dir, ignore_errors=True)
     shutil.copytree(settings.config_dir, config_dir)
@@ -95,6 +99,7 @@ def bench_settings(settings: Settings, work_dir: Path, world: Path, webhook_url:
     raw["paths"] = {"data_dir": str(world), "mlflow_dir": str(settings.mlflow_dir),
                     "feature_repo": str(settings.feature_repo), "datasets_dir": str(settings.datasets_dir)}
     raw.setdefault("serving", {}).setdefault("webhook", {})["url"] = webhook_url
+    raw["features"] = {**raw.get("features", {}), **(features or {})}
     (config_dir / "leadscore.yaml").write_text(yaml.safe_dump(raw))
     # $LEADSCORE_DATA_DIR (set by the CLI to the user's data) would win over the file: not here
     return load_settings(config_dir / "leadscore.yaml").with_data_dir(world, settings.mlflow_dir)
@@ -325,14 +330,41 @@ def _same(a, b) -> bool:
     return str(a) == str(b)
 
 
-def run(settings: Settings, work_dir: Path) -> dict:
+@contextmanager
+def online_store(kind: str) -> Iterator[dict]:
+    """The features settings of the online store the service uses: the world's SQLite copy, or a
+    redis-server started for the run (stopped after it)."""
+    if kind == "sqlite":
+        yield {"online_store": "sqlite"}
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("`--online-store redis` needs redis-server: apt-get install redis-server")
+    with redis_server(binary) as address:
+        yield {"online_store": "redis", "redis": address}
+
+
+def load_redis(settings: Settings) -> float:
+    """`feast apply` and a full load of the world's features into the (empty) Redis store, as
+    `leadscore features apply` and `materialize` do it; seconds of the load."""
+    from leadscore.features.build import read_manifest
+    from leadscore.features.store import apply, materialize, open_store
+
+    apply(settings, settings.source)
+    started = time.perf_counter()
+    materialize(open_store(settings), read_manifest(settings.feature_data_dir)["as_of"], full=True)
+    return time.perf_counter() - started
+
+
+def run(settings: Settings, work_dir: Path, store: str = "sqlite") -> dict:
     work_dir.mkdir(parents=True, exist_ok=True)
     future = read_future(settings.future_dir)
     end = world_end(settings)
     world = world_copy(settings.data_dir, work_dir / "world")
     receiver = Receiver()
-    with receiver.running():
-        bench = bench_settings(settings, work_dir, world, receiver.url)
+    with receiver.running(), online_store(store) as features:
+        bench = bench_settings(settings, work_dir, world, receiver.url, features)
+        load_s = load_redis(bench) if store == "redis" else None
         clock = WorldClock(bench.live_dir / CLOCK_FILE, end)
         busy = _through_first_weekday(end)
         first, second = _records(future, end, busy), _records(future, end + timedelta(days=busy), 1)
@@ -352,11 +384,12 @@ def run(settings: Settings, work_dir: Path) -> dict:
     event_to_score["webhook"]["pushes"] = len(keys)
     event_to_score["webhook"]["duplicate_keys"] = len(keys) - len(set(keys))
     ingest["batch"] = batch_comparison(ingest, checks)
-    return {"world_end": end.isoformat(), "ingest": ingest, "event_to_score": event_to_score,
-            "consistency": checks,
+    return {"world_end": end.isoformat(), "online_store": store, "ingest": ingest,
+            "event_to_score": event_to_score, "consistency": checks,
             "goals": {"event_to_score_p99_ms": 1000, "event_to_score_p50_ms": 100,
                       "ingest_records_per_s": 1000, "mismatches": 0},
             "method": {"order": f"time order, cut in windows of {WINDOW_RECORDS} records, each window "
                                 f"one call per source, {CONCURRENCY} calls at a time",
                        "time_column": TIME_COLUMN,
-                       "workers": bench.serving.workers}}
+                       "workers": bench.serving.workers,
+                       **({"redis_full_load_s": round(load_s, 2)} if load_s is not None else {})}}

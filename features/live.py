@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from leadscore.config import Settings, load_yaml
 from leadscore.features.build import (
@@ -291,11 +292,16 @@ def _sqlite_path(store: FeatureStore) -> str | None:
 
 
 def _write_view(store: FeatureStore, view: str, frame: pd.DataFrame) -> None:
-    """One view's rows in one transaction. A writer that waited out SQLite's timeout for
-    another's lock tries again (the failed transaction was rolled back whole)."""
+    """One view's rows in one transaction (features/store.py's `write_rows`: the online store's
+    own batch write). A writer that waited out SQLite's timeout for another's lock tries again
+    (the failed transaction was rolled back whole)."""
+    from leadscore.features.store import write_rows
+
+    rows = pa.Table.from_pandas(frame, preserve_index=False)
+    feature_view = store.get_feature_view(view)
     for attempt in range(LOCKED_RETRIES + 1):
         try:
-            store.write_to_online_store(view, frame)
+            write_rows(store, feature_view, rows)
             return
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or attempt == LOCKED_RETRIES:

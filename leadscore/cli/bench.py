@@ -4,13 +4,14 @@ area (identity, features, training, serving, segments, marketing, live, loop, sc
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from leadscore.cli.common import console, step
 from leadscore.config import Settings
 
+OnlineStore = Literal["sqlite", "redis"]
 app = typer.Typer(help="Benchmarks: `leadscore bench AREA --json` prints one JSON object.",
                   no_args_is_help=True)
 
@@ -145,6 +146,9 @@ def bench_marketing(
 def bench_live(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON object.")] = False,
+    online_store: Annotated[OnlineStore, typer.Option(
+        help="The online store the service writes and reads: sqlite (the embedded default) or "
+             "redis (a redis-server started for the run, loaded in full first).")] = "sqlite",
 ) -> None:
     """The live loop on a day of the world's future, against the service with its workers: ingest
     records/s at concurrency 16 (and the batch on the same records), event to fresh score and to
@@ -152,8 +156,8 @@ def bench_live(
     from leadscore.benchmarks.live import run
 
     settings: Settings = ctx.obj
-    with step("live benchmark: ingest, event to score, consistency with the batch"):
-        figures = run(settings, settings.data_dir / "bench" / "live")
+    with step(f"live benchmark ({online_store}): ingest, event to score, consistency with the batch"):
+        figures = run(settings, settings.data_dir / "bench" / "live", online_store)
     _emit(figures, as_json)
 
 

@@ -15,8 +15,14 @@ import pytest
 import yaml
 
 from leadscore.config import load_settings
-from leadscore.features.build import read_manifest
-from leadscore.features.store import feature_refs, historical_features, online_features, open_store
+from leadscore.features.build import GRID_EPOCH, read_manifest
+from leadscore.features.store import (
+    feature_refs,
+    historical_features,
+    online_features,
+    open_store,
+    read_view,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -129,6 +135,48 @@ def test_redis_online_store_serves_the_same_values(world, sqlite_store, engaged_
     from_sqlite = online_features(sqlite_store, pids).set_index("pid").loc[pids]
     _assert_same_values(from_redis, from_sqlite, _feature_names(sqlite_store))
     assert from_redis["known"].tolist() == [True] * len(engaged_pids) + [False]
+
+
+def _every_online_value(store, middle_db) -> dict[str, list]:
+    """Every view's online values of every person and company of the world, and of an unknown
+    id, exactly as read (a missing value is None, never NaN)."""
+    with duckdb.connect(str(middle_db), read_only=True) as con:
+        ids = {"pid": [row[0] for row in con.execute("SELECT pid FROM person ORDER BY pid").fetchall()],
+               "cid": [row[0] for row in con.execute("SELECT cid FROM company ORDER BY cid").fetchall()]}
+    values = {}
+    for view in store.list_feature_views():
+        key = view.join_keys[0]
+        values[view.name] = read_view(store, view.name, key, [*ids[key], "X-UNKNOWN"],
+                                      [feature.name for feature in view.features])
+    return values
+
+
+def _store_of_its_own(world: dict, config_writer, root):
+    """A registry and SQLite online store of their own over the world's feature files."""
+    config_file = config_writer(root)
+    (root / "data").mkdir()
+    (root / "data" / "features").symlink_to(world["root"] / "data" / "features")
+    _run(world, config_file, "features", "apply")
+    return config_file
+
+
+def test_a_full_load_writes_what_feasts_materialize_writes(world, config_writer, tmp_path):
+    """`leadscore features materialize` (a full load: `load_online`) into one store, Feast's own
+    `materialize` into another, over the same feature files: the same value of every feature
+    of every entity, nulls as nulls, and the registry ready for incremental loads."""
+    ours = _store_of_its_own(world, config_writer, tmp_path / "ours")
+    assert "full load" in _run(world, ours, "features", "materialize")
+    feast_store = open_store(load_settings(_store_of_its_own(world, config_writer, tmp_path / "feast")))
+    as_of = read_manifest(world["root"] / "data" / "features")["as_of"]
+    feast_store.materialize(start_date=GRID_EPOCH, end_date=as_of + timedelta(seconds=1))
+
+    our_store = open_store(load_settings(ours))
+    middle_db = world["root"] / "data" / "middle.duckdb"
+    loaded = _every_online_value(our_store, middle_db)
+    assert loaded == _every_online_value(feast_store, middle_db)
+    interest = [row for row in loaded["person_interest"] if row is not None]
+    assert len(interest) > 500 and any(value is None for row in interest for value in row.values())
+    assert all(view.most_recent_end_time is not None for view in our_store.list_feature_views())
 
 
 def test_tags_explain_themselves_and_cover_every_kind(world):
