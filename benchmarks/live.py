@@ -86,18 +86,23 @@ def world_copy(data_dir: Path, target: Path) -> Path:
     return target
 
 
-def bench_settings(settings: Settings, work_dir: Path, world: Path, webhook_url: str) -> Settings:
-    """A copy of the config whose webhook points at the receiver, the data at `world`."""
+def bench_settings(settings: Settings, work_dir: Path, world: Path, webhook_url: str | None,
+                   mlflow_dir: Path | None = None, overrides: dict[str, dict] | None = None) -> Settings:
+    """A copy of the config whose webhook points at the receiver, the data at `world`, MLflow at
+    `mlflow_dir` (default: the user's); `overrides` update its top-level sections."""
     config_dir = work_dir / "config"
     shutil.rmtree(config_dir, ignore_errors=True)
     shutil.copytree(settings.config_dir, config_dir)
     raw = yaml.safe_load(settings.source.read_text())
-    raw["paths"] = {"data_dir": str(world), "mlflow_dir": str(settings.mlflow_dir),
+    mlflow_dir = mlflow_dir or settings.mlflow_dir
+    raw["paths"] = {"data_dir": str(world), "mlflow_dir": str(mlflow_dir),
                     "feature_repo": str(settings.feature_repo), "datasets_dir": str(settings.datasets_dir)}
     raw.setdefault("serving", {}).setdefault("webhook", {})["url"] = webhook_url
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
     (config_dir / "leadscore.yaml").write_text(yaml.safe_dump(raw))
     # $LEADSCORE_DATA_DIR (set by the CLI to the user's data) would win over the file: not here
-    return load_settings(config_dir / "leadscore.yaml").with_data_dir(world, settings.mlflow_dir)
+    return load_settings(config_dir / "leadscore.yaml").with_data_dir(world, mlflow_dir)
 
 
 class Receiver:

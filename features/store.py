@@ -69,7 +69,7 @@ def apply(settings: Settings, settings_file: Path | None = None) -> None:
 
 
 @contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
+def scoped_environment(env: dict[str, str]) -> Iterator[None]:
     """Set variables for the duration of a block, then restore them."""
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
@@ -87,7 +87,7 @@ def open_store(settings: Settings) -> FeatureStore:
     """The SDK handle on this world's store. The yaml's ${...} variables are read while the
     store is built; the process environment is left as it was, so that subprocesses and
     later settings are not pointed at this world."""
-    with _environment(feast_env(settings)):
+    with scoped_environment(feast_env(settings)):
         return FeatureStore(repo_path=str(settings.feature_repo), fs_yaml_file=store_yaml(settings))
 
 
