@@ -23,9 +23,12 @@ an MLflow store of its own, so the user's world and registry are left as they we
    scores served after the drift are judged a horizon after the loop: the world goes on for
    one more horizon in steps of `TAIL_STEP_DAYS` (records and outcomes sent the same way,
    monitoring after each step, no retraining: the loop is over).
-4. **Figures.** `detection_days`: from the drift to the first alert posted at or after it (the
-   alerts posted before it are listed: each breach is posted once, so one already raised is
-   not raised again). `after_drift`: the matured cohorts (monitoring/cohorts.py: daily first
+4. **Figures.** `detection_days`: from the drift to the first alert after it that raises a
+   kind of breach (`ece`, `roc_auc`, `score_psi`, `feature_psi`, ...) not raised before it: a
+   kind already raised before the drift is noise on this world (served traffic leans to
+   engaged people, so feature PSI breaches come and go, and each return is posted again);
+   the first alert of any kind after the drift and the kinds raised before it are beside.
+   `after_drift`: the matured cohorts (monitoring/cohorts.py: daily first
    scores, labelled by the CRM's outcomes) of the scores served from the drift to the loop's
    end, on the person-days both arms scored (monitoring/promotion.py `paired_cohorts`):
    `train_once` is the rows of the first champion, `rolling` those of every later version (the
@@ -36,9 +39,13 @@ an MLflow store of its own, so the user's world and registry are left as they we
    does. `retrain_seconds`: the loop's retrains, and with `--default-world` one retrain of a
    fresh default-scale world timed the same way.
 
-Why on a small world: on this 2-core machine a retrain of the default world is minutes, and
-the loop needs 26 of them plus a service ingesting 270 days; at scale 0.05 the whole bench is
-about 20-30 minutes (`--scale` to change it).
+Why on a small world, and how long it takes: the loop needs 26 retrains, and each runs the
+batch's path and trains, logs and compares three candidates in MLflow, a cost that hardly
+shrinks with the world (at scale 0.05: 83 s on a calm 2-core machine, 130-180 s with the
+machine shared); the default world's are minutes each. With the 270 days of ingest and
+monitoring (3-7 s a day), the world's pipeline and the backtest, the bench takes about 50
+minutes on a calm machine and two hours on a busy one. `--retrain-every 14` halves the
+retrains; `--days`, `--drift-day` and `--scale` shorten it further.
 
 Why promotion cannot happen on live evidence here: a challenger's shadow scores are judged a
 horizon (90 days) after they are served, and a weekly retrain replaces the challenger after 7
@@ -336,22 +343,35 @@ def arms_figures(matured: pd.DataFrame, first_champion: str, start: datetime, en
     return out
 
 
+def breach_kind(key: str) -> str:
+    """What a breach is about, without where: `feature_psi`, `score_psi`, `ece`, `roc_auc`, ..."""
+    return key.split(":", 1)[0]
+
+
 def detection(received: list[dict], drift_at: datetime) -> dict:
-    """Days from the drift to the first alert posted at or after it, and the alerts before it."""
+    """Days from the drift to the first alert after it that raises a kind of breach not raised
+    before it. A kind raised before the drift is the monitoring's noise on this world (the
+    served traffic's feature PSI breaches come and go: each return is posted again), so it
+    detects nothing; the first alert of any kind after the drift is given beside."""
     alerts = sorted(({"at": pd.Timestamp(hit["body"]["at"]),
                       "keys": [breach["key"] for breach in hit["body"]["breaches"]]} for hit in received),
                     key=lambda alert: alert["at"])
-    before = [alert for alert in alerts if alert["at"] < pd.Timestamp(drift_at)]
-    after = [alert for alert in alerts if alert["at"] >= pd.Timestamp(drift_at)]
-    first = after[0] if after else None
+    drift = pd.Timestamp(drift_at)
+    before = [alert for alert in alerts if alert["at"] < drift]
+    after = [alert for alert in alerts if alert["at"] >= drift]
+    noise = {breach_kind(key) for alert in before for key in alert["keys"]}
+    new = [{**alert, "keys": [key for key in alert["keys"] if breach_kind(key) not in noise]}
+           for alert in after]
+    first_new = next((alert for alert in new if alert["keys"]), None)
 
-    def shown(alert: dict) -> dict:
-        return {"day_from_drift": (alert["at"] - pd.Timestamp(drift_at)) / pd.Timedelta(days=1),
-                "at": alert["at"].isoformat(), "keys": alert["keys"]}
+    def shown(alert: dict | None) -> dict | None:
+        return None if alert is None else {"day_from_drift": (alert["at"] - drift) / pd.Timedelta(days=1),
+                                           "at": alert["at"].isoformat(), "keys": alert["keys"]}
 
-    return {"detection_days": shown(first)["day_from_drift"] if first else None,
-            "first_after_drift": shown(first) if first else None,
-            "before_drift": [shown(alert) for alert in before], "posted": len(alerts)}
+    return {"detection_days": None if first_new is None else shown(first_new)["day_from_drift"],
+            "first_new_kind_after_drift": shown(first_new),
+            "first_after_drift": shown(next(iter(after), None)),
+            "kinds_before_drift": sorted(noise), "alerts_before_drift": len(before), "posted": len(alerts)}
 
 
 def backtest_figures(bench: Settings) -> dict:

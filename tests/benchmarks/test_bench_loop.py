@@ -28,20 +28,24 @@ def _alert(at: datetime, *keys: str) -> dict:
                                              "breaches": [{"key": key} for key in keys]}}
 
 
-def test_detection_counts_from_the_drift_to_the_first_alert_after_it():
+def test_detection_is_the_first_alert_after_the_drift_of_a_kind_not_raised_before_it():
     received = [_alert(DRIFT + timedelta(days=20), "ece:champion:v1"),
                 _alert(DRIFT - timedelta(days=3), "feature_psi:events_30d"),
-                _alert(DRIFT + timedelta(days=9), "score_psi")]
+                _alert(DRIFT + timedelta(days=2), "feature_psi:events_7d"),  # that kind's noise
+                _alert(DRIFT + timedelta(days=9), "feature_psi:events_90d", "score_psi")]
     found = detection(received, DRIFT)
     assert found["detection_days"] == 9
-    assert found["first_after_drift"]["keys"] == ["score_psi"]
-    assert [alert["day_from_drift"] for alert in found["before_drift"]] == [-3]
-    assert found["posted"] == 3
+    assert found["first_new_kind_after_drift"]["keys"] == ["score_psi"]
+    assert found["first_after_drift"]["day_from_drift"] == 2
+    assert found["kinds_before_drift"] == ["feature_psi"]
+    assert (found["alerts_before_drift"], found["posted"]) == (1, 4)
 
 
-def test_no_alert_after_the_drift_is_no_detection():
-    found = detection([_alert(DRIFT - timedelta(days=1), "score_psi")], DRIFT)
-    assert found["detection_days"] is None and found["first_after_drift"] is None
+def test_only_noise_after_the_drift_is_no_detection():
+    found = detection([_alert(DRIFT - timedelta(days=1), "score_psi"),
+                       _alert(DRIFT + timedelta(days=1), "score_psi")], DRIFT)
+    assert found["detection_days"] is None and found["first_new_kind_after_drift"] is None
+    assert found["first_after_drift"]["day_from_drift"] == 1
 
 
 def _matured(rows: list[tuple]) -> pd.DataFrame:
@@ -125,8 +129,9 @@ def test_a_short_loop_reports_every_figure(settings: Settings, tmp_path):
                                                   rel=1e-4)
     alerts = figures["alerts"]
     if figures["detection_days"] is not None:
-        assert figures["detection_days"] == alerts["first_after_drift"]["day_from_drift"] >= 0
-    assert all(alert["day_from_drift"] < 0 for alert in alerts["before_drift"])
+        first = alerts["first_new_kind_after_drift"]
+        assert figures["detection_days"] == first["day_from_drift"] >= 0
+        assert not {key.split(":")[0] for key in first["keys"]} & set(alerts["kinds_before_drift"])
     assert figures["met"]["detection_days"] == (figures["detection_days"] is not None
                                                 and figures["detection_days"] <= 14)
     backtest = figures["backtest"]
