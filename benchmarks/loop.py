@@ -44,7 +44,7 @@ batch's path and trains, logs and compares three candidates in MLflow, a cost th
 shrinks with the world (at scale 0.05: 49-244 s, median 112 s, on a 2-core machine shared
 with other work); the default world's are minutes each. With the 270 days of ingest and
 monitoring (3-7 s a day), the world's pipeline and the backtest, the bench took 2-5 minutes
-a simulated week on that machine, about an hour and a half in all. `--retrain-every 14` halves the
+a simulated week on that machine, 80 minutes in all. `--retrain-every 14` halves the
 retrains; `--days`, `--drift-day` and `--scale` shorten it further.
 
 Why promotion cannot happen on live evidence here: a challenger's shadow scores are judged a
