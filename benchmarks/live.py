@@ -88,21 +88,23 @@ def world_copy(data_dir: Path, target: Path) -> Path:
     return target
 
 
-def bench_settings(settings: Settings, work_dir: Path, world: Path, webhook_url: str,
-                   features: dict | None = None) -> Settings:
-    """A copy of the config whose webhook points at the receiver, the data at `world`, and
-    `features` over its features section (the online store)."""
+def bench_settings(settings: Settings, work_dir: Path, world: Path, webhook_url: str | None,
+                   mlflow_dir: Path | None = None, overrides: dict[str, dict] | None = None) -> Settings:
+    """A copy of the config whose webhook points at the receiver, the data at `world`, MLflow at
+    `mlflow_dir` (default: the user's); `overrides` update its top-level sections."""
     config_dir = work_dir / "config"
     shutil.rmtree(config_dir, ignore_errors=True)
     shutil.copytree(settings.config_dir, config_dir)
     raw = yaml.safe_load(settings.source.read_text())
-    raw["paths"] = {"data_dir": str(world), "mlflow_dir": str(settings.mlflow_dir),
+    mlflow_dir = mlflow_dir or settings.mlflow_dir
+    raw["paths"] = {"data_dir": str(world), "mlflow_dir": str(mlflow_dir),
                     "feature_repo": str(settings.feature_repo), "datasets_dir": str(settings.datasets_dir)}
     raw.setdefault("serving", {}).setdefault("webhook", {})["url"] = webhook_url
-    raw["features"] = {**raw.get("features", {}), **(features or {})}
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
     (config_dir / "leadscore.yaml").write_text(yaml.safe_dump(raw))
     # $LEADSCORE_DATA_DIR (set by the CLI to the user's data) would win over the file: not here
-    return load_settings(config_dir / "leadscore.yaml").with_data_dir(world, settings.mlflow_dir)
+    return load_settings(config_dir / "leadscore.yaml").with_data_dir(world, mlflow_dir)
 
 
 class Receiver:
@@ -363,7 +365,7 @@ def run(settings: Settings, work_dir: Path, store: str = "sqlite") -> dict:
     world = world_copy(settings.data_dir, work_dir / "world")
     receiver = Receiver()
     with receiver.running(), online_store(store) as features:
-        bench = bench_settings(settings, work_dir, world, receiver.url, features)
+        bench = bench_settings(settings, work_dir, world, receiver.url, overrides={"features": features})
         load_s = load_redis(bench) if store == "redis" else None
         clock = WorldClock(bench.live_dir / CLOCK_FILE, end)
         busy = _through_first_weekday(end)

@@ -114,7 +114,7 @@ def forget_tables_elsewhere(feast_dir: Path) -> int:
 
 
 @contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
+def scoped_environment(env: dict[str, str]) -> Iterator[None]:
     """Set variables for the duration of a block, then restore them."""
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
@@ -132,7 +132,7 @@ def open_store(settings: Settings) -> FeatureStore:
     """The SDK handle on this world's store. The yaml's ${...} variables are read while the
     store is built; the process environment is left as it was, so that subprocesses and
     later settings are not pointed at this world."""
-    with _environment(feast_env(settings)):
+    with scoped_environment(feast_env(settings)):
         store = FeatureStore(repo_path=str(settings.feature_repo), fs_yaml_file=store_yaml(settings))
     _hold_offline_store(settings)
     return store

@@ -27,7 +27,7 @@ from leadscore.config import Settings
 from leadscore.live.labels import dispositions, opportunity_labels
 from leadscore.live.log import EVENT_LOG, EventLog
 from leadscore.live.score_log import ScoreLog
-from leadscore.monitoring.cohorts import SHADOW
+from leadscore.monitoring.cohorts import SHADOW, matured_cohorts
 from leadscore.monitoring.operations import OUTBOX_FILE, outbox_counts
 from leadscore.scoring.prepare import prepare
 from leadscore.scoring.registry import champion_of, read_spec, use_store
@@ -141,3 +141,15 @@ def read_inputs(settings: Settings, now: datetime, online: OnlineReader | None) 
     return Inputs(now, since, scores, labels, judged[judged["at"] >= pd.Timestamp(since)], records,
                   outbox_counts(settings.serving_dir / OUTBOX_FILE), champion, reference, current,
                   score_reference)
+
+
+def matured_scores_at(settings: Settings, now: datetime) -> pd.DataFrame:
+    """The score log's matured cohorts at `now` (monitoring/cohorts.py), labelled by the CRM's
+    outcomes as known then: what promotion on live evidence and the loop benchmark judge."""
+    scores = ScoreLog(settings.live_dir / "scores", settings.live.busy_timeout_s).read()
+    events = EventLog(settings.live_dir / EVENT_LOG, settings.live.busy_timeout_s)
+    try:
+        labels = opportunity_labels(events, now)
+    finally:
+        events.close()
+    return matured_cohorts(scores, labels, now, settings.training.horizon_days, settings.training.target)

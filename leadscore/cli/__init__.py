@@ -20,7 +20,7 @@
     leadscore replay                the world's next days, sent to the running service's ingest API
     leadscore monitor               matured performance, drift, operations and alerts at the clock
     leadscore bench AREA --json     benchmark figures against the goals (identity, features,
-                                    training, serving, segments)
+                                    training, serving, segments, live, loop)
 
 Each stage's commands are a module of this package (synth, identity, features, train,
 backtest, score, serve, pipeline, replay, monitor, retrain, promote, bench); common.py holds the console

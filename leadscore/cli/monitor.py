@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from leadscore.cli.common import console, step
 from leadscore.config import Settings
+
+if TYPE_CHECKING:
+    from leadscore.features.store import OnlineFeatures
+    from leadscore.monitoring.report import Report
 
 
 def _models_table(models: dict[str, dict]) -> Table:
@@ -43,13 +47,11 @@ def _summary(report) -> None:
         console.print(f"[red]breach[/red] {breach.message}{posted}")
 
 
-def monitor(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
-) -> None:
-    """Matured cohorts (ROC-AUC, PR-AUC, ECE, conversion by decile and tier) per model version,
-    drift against the champion's data, operations; breaches of monitoring.thresholds are logged,
-    posted once to monitoring.alert_webhook, and everything is logged to MLflow at the clock."""
+def run_monitor(settings: Settings, online: OnlineFeatures | None = None) -> Report:
+    """One monitoring report at the clock: read, computed, its breaches posted (once each) to
+    monitoring.alert_webhook and the whole logged to MLflow. `online`: an open
+    `OnlineFeatures` to reuse (else one is opened). FileNotFoundError, LookupError or
+    ValueError when there is no feature build or champion spec to compare with."""
     from leadscore.clock import open_clock
     from leadscore.features.build import read_manifest
     from leadscore.features.store import OnlineFeatures, open_store
@@ -58,16 +60,11 @@ def monitor(
     from leadscore.monitoring.report import build_report
     from leadscore.monitoring.tracking import log_report
 
-    settings: Settings = ctx.obj
     now = open_clock(settings).now()
-    try:
-        with step("reading the score log, outcomes, operations and features"):
-            read_manifest(settings.feature_data_dir)  # a feature build to compare with, or say so
-            online = OnlineFeatures(open_store(settings))
-            inputs = read_inputs(settings, now, online.read)
-    except (FileNotFoundError, LookupError, ValueError) as error:  # no build or spec to compare with
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+    with step("reading the score log, outcomes, operations and features"):
+        read_manifest(settings.feature_data_dir)  # a feature build to compare with, or say so
+        online = online or OnlineFeatures(open_store(settings))
+        inputs = read_inputs(settings, now, online.read)
     with step("computing the report"):
         report = build_report(inputs, settings)
     config = settings.monitoring
@@ -75,6 +72,21 @@ def monitor(
                                       config.alert_webhook, now, config.alert_timeout_s)
     with step(f"logging to MLflow ({config.experiment})"):
         log_report(report, settings)
+    return report
+
+
+def monitor(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+) -> None:
+    """Matured cohorts (ROC-AUC, PR-AUC, ECE, conversion by decile and tier) per model version,
+    drift against the champion's data, operations; breaches of monitoring.thresholds are logged,
+    posted once to monitoring.alert_webhook, and everything is logged to MLflow at the clock."""
+    try:
+        report = run_monitor(ctx.obj)
+    except (FileNotFoundError, LookupError, ValueError) as error:  # no build or spec to compare with
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
     if as_json:
         print(json.dumps(report.to_json(), default=str))
     else:

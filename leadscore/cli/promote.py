@@ -11,13 +11,17 @@ undoes it.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from leadscore.cli.common import console
 from leadscore.config import Settings
+
+if TYPE_CHECKING:
+    from leadscore.monitoring.promotion import Decision, Evidence
 
 
 def _evidence_table(evidence) -> Table:
@@ -36,38 +40,38 @@ def _evidence_table(evidence) -> Table:
     return table
 
 
-def promote(
-    ctx: typer.Context,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide and say why; move no alias.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as one JSON object.")] = False,
-) -> None:
-    """Promote the challenger to champion if it beats the champion on matured live cohorts
-    (PR-AUC, ECE no worse), or, without enough of them, on one test window; say why either way."""
+@dataclass(frozen=True)
+class Promotion:
+    """A decision on the challenger and whether the champion alias moved."""
+
+    champion: str
+    challenger: str
+    decision: Decision
+    live: Evidence
+    promoted: bool
+
+    def to_json(self) -> dict:
+        evidence = self.decision.evidence
+        return {"champion": self.champion, "challenger": self.challenger, "promote": self.decision.promote,
+                "promoted": self.promoted, "reason": self.decision.reason,
+                "evidence": evidence.to_json() if evidence else None, "live": self.live.to_json()}
+
+
+def run_promote(settings: Settings, dry_run: bool = False) -> Promotion:
+    """Decide on the challenger, and promote it unless `dry_run`; LookupError when there is
+    nothing to promote."""
     from leadscore.clock import open_clock
-    from leadscore.live.labels import opportunity_labels
-    from leadscore.live.log import EVENT_LOG, EventLog
-    from leadscore.live.score_log import ScoreLog
-    from leadscore.monitoring.cohorts import matured_cohorts
+    from leadscore.monitoring.inputs import matured_scores_at
     from leadscore.monitoring.promotion import decide, live_evidence, offline_evidence
     from leadscore.scoring.registry import CHALLENGER, champion_version
     from leadscore.training.register import promote as move_champion
     from leadscore.training.register import version_tags
 
-    settings: Settings = ctx.obj
     champion, challenger = champion_version(settings), champion_version(settings, alias=CHALLENGER)
     if champion is None or challenger is None or challenger == champion:
-        console.print("[red]nothing to promote:[/red] " + (
-            "no champion (run `leadscore train`)" if champion is None else
-            "no challenger other than the champion (run `leadscore retrain`)"))
-        raise typer.Exit(2)
-    now = open_clock(settings).now()
-    scores = ScoreLog(settings.live_dir / "scores", settings.live.busy_timeout_s).read()
-    events = EventLog(settings.live_dir / EVENT_LOG, settings.live.busy_timeout_s)
-    try:
-        labels = opportunity_labels(events, now)
-    finally:
-        events.close()
-    matured = matured_cohorts(scores, labels, now, settings.training.horizon_days, settings.training.target)
+        raise LookupError("no champion (run `leadscore train`)" if champion is None else
+                          "no challenger other than the champion (run `leadscore retrain`)")
+    matured = matured_scores_at(settings, open_clock(settings).now())
     live = live_evidence(matured, champion, challenger, settings.monitoring.bins)
     offline = offline_evidence(champion, challenger, version_tags(settings, [champion, challenger]), "pr_auc")
     decision = decide(live, offline, settings.monitoring.min_matured, settings.training.ece_tolerance,
@@ -75,15 +79,29 @@ def promote(
     promoted = decision.promote and not dry_run
     if promoted:
         move_champion(settings, challenger, decision.reason, decision.evidence.to_json())
+    return Promotion(champion, challenger, decision, live, promoted)
+
+
+def promote(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide and say why; move no alias.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as one JSON object.")] = False,
+) -> None:
+    """Promote the challenger to champion if it beats the champion on matured live cohorts
+    (PR-AUC, ECE no worse), or, without enough of them, on one test window; say why either way."""
+    settings: Settings = ctx.obj
+    try:
+        outcome = run_promote(settings, dry_run)
+    except LookupError as error:
+        console.print(f"[red]nothing to promote:[/red] {error.args[0]}")
+        raise typer.Exit(2) from None
     if as_json:
-        print(json.dumps({"champion": champion, "challenger": challenger, "promote": decision.promote,
-                          "promoted": promoted, "reason": decision.reason,
-                          "evidence": decision.evidence.to_json() if decision.evidence else None,
-                          "live": live.to_json()}))
+        print(json.dumps(outcome.to_json()))
         return
-    shown = [live] if decision.evidence in (None, live) else [live, decision.evidence]
-    for evidence in shown:
+    decision, live = outcome.decision, outcome.live
+    for evidence in [live] if decision.evidence in (None, live) else [live, decision.evidence]:
         console.print(_evidence_table(evidence))
+    champion, challenger, promoted = outcome.champion, outcome.challenger, outcome.promoted
     verdict = ("promoted" if promoted else "would be promoted (dry run)") if decision.promote else "kept"
     console.print(f"{settings.training.registered_model}: challenger v{challenger} {verdict}; champion "
                   f"{'is now v' + challenger if promoted else 'stays v' + champion}. {decision.reason}",

@@ -56,7 +56,7 @@ def _live_labels(settings: Settings, until: datetime):
         log.close()
 
 
-def _incremental_batch(settings: Settings) -> dict:
+def run_incremental_batch(settings: Settings) -> dict:
     """Identity (in full, stable IDs), features (incremental), online store; the manifest."""
     run_identity(settings)
     manifest = run_features_build(settings, incremental=True)
@@ -79,7 +79,7 @@ def run_retrain(settings: Settings) -> None:
     with exclusive(settings.data_dir / LOCK_FILE):
         until = open_clock(settings).now()
         console.print(f"retrain up to the clock: {until:%Y-%m-%d %H:%M} UTC")
-        _incremental_batch(settings)
+        run_incremental_batch(settings)
         live = _live_labels(settings, until)
         with step(f"retraining on matured snapshots ({0 if live is None else len(live)} opportunities "
                   "from the CRM's outcomes beside the batch's)"):

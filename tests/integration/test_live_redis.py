@@ -30,7 +30,7 @@ def test_features_written_live_to_redis_equal_a_batch_rebuild(world, redis_serve
     receiver = Receiver()  # the MQL webhook's receiver (pushes are not what this test checks)
     with receiver.running():
         live = bench_settings(settings, tmp_path, copy, receiver.url,
-                              {"online_store": "redis", "redis": redis_server})
+                              overrides={"features": {"online_store": "redis", "redis": redis_server}})
         assert load_redis(live) > 0  # feast apply and a full load into the empty Redis store
         end = world_end(settings)
         # the clock stands still: every write of the day is at one instant, so a person written

@@ -1,0 +1,139 @@
+"""`leadscore bench loop`: the figures computed from what the loop recorded (alerts, matured
+cohorts, outcomes), on tiny hand-made data; and one short loop on a tiny world, end to end
+(a real service, real retrains, a short label horizon so that its scores mature)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import average_precision_score
+
+from leadscore.benchmarks.loop import LoopPlan, arms_figures, detection, opportunity_outcomes
+from leadscore.config import Settings
+
+DRIFT = datetime(2027, 1, 30, tzinfo=UTC)
+LEADSCORE = str(Path(sys.executable).parent / "leadscore")
+
+
+def _alert(at: datetime, *keys: str) -> dict:
+    return {"at": 0.0, "key": None, "body": {"type": "leadscore_monitoring_alert", "at": at.isoformat(),
+                                             "breaches": [{"key": key} for key in keys]}}
+
+
+def test_detection_is_the_first_alert_after_the_drift_of_a_kind_not_raised_before_it():
+    received = [_alert(DRIFT + timedelta(days=20), "ece:champion:v1"),
+                _alert(DRIFT - timedelta(days=3), "feature_psi:events_30d"),
+                _alert(DRIFT + timedelta(days=2), "feature_psi:events_7d"),  # that kind's noise
+                _alert(DRIFT + timedelta(days=9), "feature_psi:events_90d", "score_psi")]
+    found = detection(received, DRIFT)
+    assert found["detection_days"] == 9
+    assert found["first_new_kind_after_drift"]["keys"] == ["score_psi"]
+    assert found["first_after_drift"]["day_from_drift"] == 2
+    assert found["kinds_before_drift"] == ["feature_psi"]
+    assert (found["alerts_before_drift"], found["posted"]) == (1, 4)
+
+
+def test_only_noise_after_the_drift_is_no_detection():
+    found = detection([_alert(DRIFT - timedelta(days=1), "score_psi"),
+                       _alert(DRIFT + timedelta(days=1), "score_psi")], DRIFT)
+    assert found["detection_days"] is None and found["first_new_kind_after_drift"] is None
+    assert found["first_after_drift"]["day_from_drift"] == 1
+
+
+def _matured(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["at", "pid", "model_version", "probability", "converted"])
+    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    return frame.assign(day=frame["at"].dt.floor("D"), role="champion", score=50.0, tier="to-nurture")
+
+
+def test_arms_are_paired_person_days_inside_the_window_and_the_ratio_is_theirs():
+    after = DRIFT + timedelta(hours=2)
+    rows = [(after, "A", "1", 0.2, 1), (after, "A", "7", 0.9, 1),
+            (after, "B", "1", 0.6, 0), (after, "B", "7", 0.1, 0),
+            (after, "C", "1", 0.4, 0), (after, "C", "8", 0.3, 0),
+            (after, "D", "1", 0.5, 1), (after, "D", "8", 0.8, 1),
+            (after, "E", "1", 0.9, 1),                              # the rolling arm did not score it
+            (DRIFT - timedelta(days=1), "F", "1", 0.1, 1), (DRIFT - timedelta(days=1), "F", "7", 0.9, 1)]
+    figures = arms_figures(_matured(rows), "1", DRIFT, DRIFT + timedelta(days=30), bins=2)
+    assert figures["train_once"]["n"] == figures["rolling"]["n"] == 4
+    once = average_precision_score([1, 0, 0, 1], [0.2, 0.6, 0.4, 0.5])
+    rolling = average_precision_score([1, 0, 0, 1], [0.9, 0.1, 0.3, 0.8])
+    assert figures["train_once"]["pr_auc"] == pytest.approx(once)
+    assert figures["rolling"]["pr_auc"] == pytest.approx(rolling) == 1.0
+    assert figures["ratio"] == pytest.approx(rolling / once)
+
+
+def test_an_arm_with_one_outcome_only_has_no_ratio():
+    after = DRIFT + timedelta(hours=2)
+    rows = [(after, "A", "1", 0.2, 0), (after, "A", "7", 0.9, 0)]
+    figures = arms_figures(_matured(rows), "1", DRIFT, DRIFT + timedelta(days=30), bins=2)
+    assert figures["ratio"] is None and figures["rolling"]["pr_auc"] is None
+
+
+def test_the_crm_sends_back_the_opportunities_that_found_their_person():
+    records = [{"opportunity_id": "O1", "created_at": "2027-01-02T10:00:00.000000Z"},
+               {"opportunity_id": "O2", "created_at": "2027-01-02T11:00:00.000000Z"}]
+    answer = {"records": [{"status": "accepted", "pid": "P1"}, {"status": "quarantined", "pid": None}]}
+    assert opportunity_outcomes(records, answer) == [
+        {"kind": "opportunity_created", "crm_id": "O1", "pid": "P1", "at": "2027-01-02T10:00:00.000000Z"}]
+
+
+def test_a_drift_outside_the_loop_is_refused():
+    with pytest.raises(ValueError, match="inside the loop"):
+        LoopPlan(days=30, drift_day=30)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_short_loop_reports_every_figure(settings: Settings, tmp_path):
+    """8 days at scale 0.02 with a 14-day label horizon, a drift at day 4, retraining every 4 days
+    (two retrains, one promotion decision); the backtest with logistic regression, 8-week periods."""
+    config_dir = tmp_path / "config"
+    shutil.copytree(settings.config_dir, config_dir)
+    raw = yaml.safe_load(settings.source.read_text())
+    raw["training"]["horizon_days"] = 14
+    raw["training"]["backtest"].update(model="logistic_regression", period_days=56)
+    raw["paths"] = {"data_dir": str(tmp_path / "data"), "mlflow_dir": str(tmp_path / "mlflow"),
+                    "feature_repo": str(settings.feature_repo), "datasets_dir": str(settings.datasets_dir)}
+    (config_dir / "leadscore.yaml").write_text(yaml.safe_dump(raw))
+    result = subprocess.run([LEADSCORE, "-c", str(config_dir / "leadscore.yaml"), "bench", "loop", "--json",
+                             "--scale", "0.02", "--days", "8", "--drift-day", "4", "--retrain-every", "4"],
+                            capture_output=True, text=True, timeout=1500, cwd=settings.root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout)
+    parameters = figures["parameters"]
+    assert (parameters["days"], parameters["drift_day"], parameters["horizon_days"]) == (8, 4, 14)
+    drift_at = datetime.fromisoformat(parameters["drift_at"])
+    assert drift_at == datetime.fromisoformat(parameters["world_end"]) + timedelta(days=4)
+    # judged once the last day's scores have matured
+    assert datetime.fromisoformat(parameters["judged_at"]) >= (datetime.fromisoformat(parameters["loop_end"])
+                                                               + timedelta(days=14))
+    assert parameters["records_sent"] > 0 and parameters["outcomes_sent"] > 0
+    retrains = figures["retrain_seconds"]
+    assert retrains["retrains"] == 2 and not retrains["failed"] and retrains["loop_median"] > 0
+    assert figures["promotions"]["decisions"] == 1  # day 4 judged day 0's challenger
+    # both arms on the same person-days of the matured cohorts
+    for window in ("before_drift", "after_drift"):
+        arms = figures[window]
+        assert arms["train_once"]["n"] == arms["rolling"]["n"] > 0
+        if arms["ratio"] is not None:
+            assert arms["ratio"] == pytest.approx(arms["rolling"]["pr_auc"] / arms["train_once"]["pr_auc"],
+                                                  rel=1e-4)
+    alerts = figures["alerts"]
+    if figures["detection_days"] is not None:
+        first = alerts["first_new_kind_after_drift"]
+        assert figures["detection_days"] == first["day_from_drift"] >= 0
+        assert not {key.split(":")[0] for key in first["keys"]} & set(alerts["kinds_before_drift"])
+    assert figures["met"]["detection_days"] == (figures["detection_days"] is not None
+                                                and figures["detection_days"] <= 14)
+    backtest = figures["backtest"]
+    assert backtest["periods"] > 0 and set(backtest["pooled"]) == {"roc_auc", "pr_auc", "ece"}
+    assert figures["met"]["backtest"] == (backtest["pooled"]["roc_auc"] > backtest["train_once"]["roc_auc"])
