@@ -61,14 +61,25 @@ class ScoreLog:
 
     def append(self, scores: Iterable[dict], at: datetime, trigger: str) -> int:
         """Log scores (the scorer's records) served at `at`; `trigger`: score, score_batch,
-        ingest or portrait, or `shadow` for a challenger's scores of the same rows."""
+        ingest or portrait, or `shadow` for a challenger's scores of the same rows. One
+        transaction: a statement alone is one; a batch's rows in autocommit would be one each
+        (4x the time of one transaction for 1,000 rows)."""
         rows = [(at.isoformat(), s["pid"], s["model_version"], s["probability"], s["score"], s["tier"],
                  json.dumps({"up": s["reasons_up"], "down": s["reasons_down"]}),
                  s.get("feature_timestamp"), trigger)
                 for s in scores if s.get("pid") is not None]
-        if rows:
+        insert = f"INSERT INTO score VALUES ({','.join('?' * len(COLUMNS))})"
+        if len(rows) == 1:
+            self._writer(at.date().isoformat()).execute(insert, rows[0])
+        elif rows:
             con = self._writer(at.date().isoformat())
-            con.executemany(f"INSERT INTO score VALUES ({','.join('?' * len(COLUMNS))})", rows)
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.executemany(insert, rows)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
         return len(rows)
 
     def days(self) -> list[str]:
@@ -95,9 +106,11 @@ class ScoreLog:
             sql = "SELECT * FROM score" + (f" WHERE {' AND '.join(where)}" if where else "")
             con = self._open(day)
             try:
-                frames.append(pd.read_sql_query(sql, con, params=params))
+                day_rows = pd.read_sql_query(sql, con, params=params)
             finally:
                 con.close()
+            if not day_rows.empty:  # pandas warns of concatenating empty frames
+                frames.append(day_rows)
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
         frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
         return frame.sort_values("at", kind="stable").reset_index(drop=True)
