@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +45,11 @@ from mlflow import MlflowClient
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "lead-propensity"
+# What a logged model's pickle needs to load and score: pinned to the installed versions.
+# Given, MLflow does not infer them (it loads the model in a subprocess: 12-15 s a model, and
+# its guess left LightGBM out and put psutil and rich in).
+MODEL_DISTRIBUTIONS = ("leadscore", "mlflow", "cloudpickle", "numpy", "pandas", "scipy", "scikit-learn",
+                       "lightgbm")
 PROMOTIONS = "lead-propensity-promotions"
 
 
@@ -59,11 +65,10 @@ def git_commit(root: Path) -> str:
 
 def log_candidate(name: str, model: BaseEstimator, params: dict, metrics: dict[str, float],
                   example: pd.DataFrame, spec: ScoringSpec, config_files: list[Path],
-                  tags: dict[str, str], requirements: list[str] | None = None) -> str:
+                  tags: dict[str, str]) -> str:
     """Into the active run: params, metrics, config files, the scoring spec and the model
-    with its signature and an input example. Returns the model URI. Without `requirements`
-    MLflow infers the model's pip requirements by loading it in a subprocess (about 15 s on
-    a busy 2-core machine)."""
+    with its signature, an input example and its pip requirements (`model_requirements`).
+    Returns the model URI."""
     mlflow.set_tags({"model_kind": name, **tags})
     mlflow.log_params(params)
     mlflow.log_metrics(metrics)
@@ -75,10 +80,16 @@ def log_candidate(name: str, model: BaseEstimator, params: dict, metrics: dict[s
         mlflow.log_artifact(str(spec_path))
     signature = infer_signature(example, model.predict_proba(example)[:, 1])
     info = mlflow.sklearn.log_model(
-        model, name="model", signature=signature, input_example=example, pip_requirements=requirements,
+        model, name="model", signature=signature, input_example=example,
+        pip_requirements=model_requirements(),
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
     log.info("logged %s in run %s", name, mlflow.active_run().info.run_id)
     return info.model_uri
+
+
+def model_requirements() -> list[str]:
+    """`MODEL_DISTRIBUTIONS` pinned to the versions installed here."""
+    return [f"{name}=={version(name)}" for name in MODEL_DISTRIBUTIONS]
 
 
 def beats_champion(candidate: dict[str, float], champion: dict[str, float] | None, metric: str,

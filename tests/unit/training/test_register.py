@@ -1,5 +1,8 @@
 """The champion alias moves only to a version that beats the champion (real MLflow, temp store)."""
 
+from importlib.metadata import version
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +10,6 @@ from sklearn.dummy import DummyClassifier
 
 import mlflow
 from leadscore.config import ScoreSettings
-from leadscore.scoring.registry import SPEC_ARTIFACT
 from leadscore.scoring.spec import FeatureSet, ScoringSpec, TierTable
 from leadscore.training import register
 
@@ -36,8 +38,13 @@ def _model_uri() -> str:
     spec = ScoringSpec(model_kind="logistic_regression", features=FeatureSet(["x"], []), tiers=tiers,
                        score=ScoreSettings(), horizon_days=30)
     with mlflow.start_run():
-        mlflow.log_text(spec.model_dump_json(), SPEC_ARTIFACT)
-        return mlflow.sklearn.log_model(model, name="model").model_uri
+        return register.log_candidate("dummy", model, {}, {}, X.head(2), spec, [], {})
+
+
+def test_a_logged_model_pins_what_its_pickle_needs(client):
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(client.model_uri)).read_text().split()
+    assert {requirement.split("==")[0] for requirement in requirements} == set(register.MODEL_DISTRIBUTIONS)
+    assert f"lightgbm=={version('lightgbm')}" in requirements
 
 
 def _promote(client, value: float, champion_value: float | None, ece: float = 0.01,
