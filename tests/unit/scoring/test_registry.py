@@ -34,7 +34,8 @@ def _champion(client, artifact: str | None, text: str) -> str:
     X = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
     with mlflow.start_run():
         model = DummyClassifier().fit(X, np.array([0, 1, 0, 1]))
-        uri = mlflow.sklearn.log_model(model, name="model").model_uri
+        uri = mlflow.sklearn.log_model(model, name="model",
+                                       pip_requirements=register.model_requirements()).model_uri
         if artifact:
             mlflow.log_text(text, artifact)
     version = mlflow.register_model(uri, "lead-propensity").version
