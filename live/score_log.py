@@ -6,7 +6,9 @@ history and the monitoring read it. A challenger's scores in shadow are logged b
 digest leave them out, while monitoring compares them with the champion's by model version.
 One SQLite file per day (`<live_dir>/scores/<YYYY-MM-DD>.db`, the day of the clock), in WAL
 mode so that every worker appends to it at once and readers never wait; a day is a partition
-that can be archived or dropped whole.
+that can be archived or dropped whole. `reasons` is JSON: the reasons up and down, and the
+score's fit and interest axes where the model tells them (so the portrait draws the lead's path
+across the fit x interest chart from what was served).
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ class ScoreLog:
         """Log scores (the scorer's records) served at `at`; `trigger`: score, score_batch,
         ingest or portrait, or `shadow` for a challenger's scores of the same rows."""
         rows = [(at.isoformat(), s["pid"], s["model_version"], s["probability"], s["score"], s["tier"],
-                 json.dumps({"up": s["reasons_up"], "down": s["reasons_down"]}),
+                 json.dumps({"up": s["reasons_up"], "down": s["reasons_down"],
+                             "fit": s.get("fit"), "interest": s.get("interest")}),
                  s.get("feature_timestamp"), trigger)
                 for s in scores if s.get("pid") is not None]
         if rows:
