@@ -69,8 +69,7 @@ class Evaluation:
     tier: np.ndarray
     contrib: np.ndarray        # (rows, features), in the model's units
     values: dict[str, np.ndarray]  # the model input per feature, for phrasing reasons
-    expected: np.ndarray | None = None  # the model's raw score for the average lead, if known
-    axes: Axes | None = None  # the score split into fit and interest, where the model tells it
+    axes: Axes | None = None  # the average lead's score, fit and interest, where the model tells it
 
 
 @dataclass
@@ -270,8 +269,7 @@ class Scorer:
         path = self.path.evaluate(columns, n)
         parts = score_parts(path.probability, path.values, self.spec.rules, self.spec.score)
         return Evaluation(path.probability, parts["score"], parts["fit_score"], parts["interest_score"],
-                          tier_array(parts, self.spec.tiers), path.contrib, path.values, path.expected,
-                          self._axes(path))
+                          tier_array(parts, self.spec.tiers), path.contrib, path.values, self._axes(path))
 
     def _axes(self, path: PathResult) -> Axes | None:
         """The score split into the average lead's, fit points and interest points (LightGBM)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from leadscore.scoring.spec import DEFAULT_TIER_COLOUR, TierTable
@@ -315,8 +315,11 @@ def _score_thresholds(tiers: TierTable | None) -> list[tuple[str, float, str]]:
     return sorted(found, key=lambda t: -t[1])
 
 
+Place = Callable[[float, float], tuple[float, float]]  # (fit, interest) -> the chart's pixels
+
+
 def _tier_regions(thresholds: list[tuple[str, float, str]], average: float, tiers: TierTable | None,
-                  at) -> tuple[list[Region], list[tuple[float, float, float, float, str]]]:
+                  at: Place) -> tuple[list[Region], list[tuple[float, float, float, float, str]]]:
     """Bands of the square between the tiers' score thresholds (fit + interest = threshold +
     average), best first, and the rest below the lowest: the tiers that score alone does not
     decide."""
@@ -351,7 +354,8 @@ def _clip(polygon: list[tuple[float, float]], low: float | None, high: float | N
     return polygon
 
 
-def _half(polygon: list[tuple[float, float]], side) -> list[tuple[float, float]]:
+def _half(polygon: list[tuple[float, float]], side: Callable[[float, float], float]
+          ) -> list[tuple[float, float]]:
     """Sutherland-Hodgman against one line: keep where side(f, i) >= 0."""
     kept = []
     for a, b in zip(polygon, polygon[1:] + polygon[:1], strict=True):
@@ -371,5 +375,5 @@ def _diagonal(level: float) -> tuple[tuple[float, float], tuple[float, float]] |
     return (max(0.0, level - 100), min(100.0, level)), (min(100.0, level), max(0.0, level - 100))
 
 
-def _region(polygon: list[tuple[float, float]], colour: str, label: str, at) -> Region:
+def _region(polygon: list[tuple[float, float]], colour: str, label: str, at: Place) -> Region:
     return Region(" ".join("{},{}".format(*at(f, i)) for f, i in polygon), colour, label)
