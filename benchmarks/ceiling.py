@@ -17,10 +17,13 @@ with q the chance the cycle's opportunity comes after t (a snapshot keeps only p
 open opportunity, hence the conditioning on none having come yet); "cycles to come" the expected
 number of cycles that start after t at the person's company, are led by them and open an
 opportunity within the horizon (the company's cycle rate x the person's chance to lead x the
-mean p x the days left after the mean lag); "inbound" the expected inbound opportunities. It
-knows every cycle begun by the snapshot's time and the world's own rates, never which way a draw
-went, so it is about the limit a model can reach; the distance from each model to it shows what
-is left. (The carrier of a cycle led by someone else, 15% of opportunities, is not counted.)
+cycle's p at the person's fit x the days left after the mean lag); "inbound" the expected
+inbound opportunities. It knows every cycle begun by the snapshot's time and the world's own
+rates, never which way a draw went: what a model that knew every cycle could reach. Measured on
+the default world it is a ceiling for PR-AUC (0.247 against LightGBM's 0.175) but not for
+ROC-AUC (0.851 against 0.86): for the cycles still to come it knows only the world's average
+rates, and the models rank those people a little better from their own behaviour. (A cycle to
+come is counted for its leader only, who carries 85% of them.)
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from leadscore.benchmarks.identity import true_people_of_pids
 from leadscore.synth import vocab
-from leadscore.synth.cycles import OPPORTUNITY_LAG_DAYS
+from leadscore.synth.cycles import OPPORTUNITY_LAG_DAYS, OpportunityModel
 from leadscore.synth.outcomes import INBOUND_SHARE
 from leadscore.synth.people import company_fit
 from leadscore.synth.world import CYCLES_PER_PERSON_YEAR
@@ -71,6 +74,14 @@ def inbound_rate(cycles: pd.DataFrame, people: pd.DataFrame) -> float:
     return inbound / max(days, 1.0) / float((0.3 + people["fit"]).sum())
 
 
+def expected_chance(fit: pd.Series, cycles: pd.DataFrame) -> pd.Series:
+    """A cycle's opportunity probability (OpportunityModel, without its noise) for a committee of
+    this fit and the world's median engagement per cycle."""
+    model, engaged = OpportunityModel(), np.log1p(cycles.drop_duplicates("cycle_id")["events"].median())
+    logit = model.intercept + model.fit * fit + model.engagement * engaged + model.interaction * fit * engaged
+    return 1 / (1 + np.exp(-logit))
+
+
 def cycles_to_come(people: pd.DataFrame, companies: pd.DataFrame, cycles: pd.DataFrame,
                    horizon_days: int) -> pd.Series:
     """Per person: the expected cycles that start after a snapshot at their company, are led by
@@ -86,7 +97,7 @@ def cycles_to_come(people: pd.DataFrame, companies: pd.DataFrame, cycles: pd.Dat
     lead_share = role / role.groupby(people["company_key"]).transform("sum")
     days = max(horizon_days - sum(OPPORTUNITY_LAG_DAYS) / 2, 0.0)
     expected = (people["company_key"].map(rate).fillna(0.0) * lead_share
-                * cycles["p_opportunity"].mean() * days)
+                * expected_chance(people["fit"], cycles) * days)
     return pd.Series(expected.to_numpy(), index=people["person_key"])
 
 
