@@ -35,6 +35,26 @@ from leadscore.synth import generate_world, write_world
 logger = logging.getLogger(__name__)
 
 
+def true_person_of(pids: pd.Series, person_keys: pd.Series) -> pd.Series:
+    """PID -> the true person most of its records belong to (both indexed by `source:record`;
+    a tie goes to the first key in order, as `Series.mode` has it)."""
+    counts = (person_keys.dropna().to_frame().assign(pid=pids).dropna()
+              .groupby(["pid", "person_key"]).size().rename("n").reset_index())
+    first = counts.sort_values(["pid", "n", "person_key"], ascending=[True, False, True])
+    return first.drop_duplicates("pid").set_index("pid")["person_key"]
+
+
+def true_people_of_pids(middle_db: Path, truth_dir: Path) -> pd.Series:
+    """PID -> its true person, over the batch world's records (the future's are not resolved)."""
+    truth = pd.read_parquet(truth_dir / "records.parquet", columns=["source", "source_record_id",
+                                                                    "person_key", "future"])
+    truth = truth[~truth["future"]]
+    truth.index = truth["source"] + ":" + truth["source_record_id"]
+    with duckdb.connect(str(middle_db), read_only=True) as con:
+        mapped = con.execute("SELECT source || ':' || source_record_id AS key, pid FROM id_map").df()
+    return true_person_of(mapped.set_index("key")["pid"], truth["person_key"])
+
+
 def synthetic_quality(middle_db: Path, truth_dir: Path) -> dict[str, float]:
     """Person figures over every raw record with a true person; company F1 over CRM accounts
     and people's current employers. Records of the world's future (sent later, by a replay)
@@ -53,8 +73,7 @@ def synthetic_quality(middle_db: Path, truth_dir: Path) -> dict[str, float]:
     persons["cluster_precision"] = evaluate.cluster_precision(
         labelled[["id", "cluster_id"]], labelled[["id", "entity"]])
     true_people = pd.read_parquet(truth_dir / "people.parquet").set_index("person_key")["company_key"]
-    main_person = (truth.dropna(subset=["person_key"]).assign(pid=mapped["pid"])
-                   .groupby("pid")["person_key"].agg(lambda keys: keys.mode().iloc[0]))
+    main_person = true_person_of(mapped["pid"], truth["person_key"])
     employers = pd.DataFrame({"cid": people.set_index("pid")["cid"],
                               "company": main_person.map(true_people)}).dropna()
     accounts = mapped[mapped.index.str.startswith("crm_accounts:")]

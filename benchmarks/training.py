@@ -1,6 +1,8 @@
 """`leadscore bench training`: model quality on three datasets and training speed.
 
 - synthetic: the lead model on the current world's Feast training set (test window);
+- ceiling: on the same test window, the hidden truth's own propensity (benchmarks/ceiling.py:
+  what a model that knew every buying cycle begun by each snapshot could reach);
 - x_education, olist: the flat-table trainer on the real files in ../shared/datasets,
   with the columns the leakage guard excluded;
 - speed: fitting and calibrating all three models on 1M snapshot rows (the synthetic
@@ -13,6 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from leadscore.benchmarks.ceiling import ceiling
 from leadscore.config import Settings
 from leadscore.features.build import read_manifest
 from leadscore.features.store import open_store
@@ -52,8 +55,11 @@ def run(settings: Settings, work: Path) -> dict:
     bench = settings.with_mlflow(None, work / "mlflow")  # the embedded store, even beside a server
     manifest = read_manifest(settings.feature_data_dir)
     frame = training_frame(settings, open_store(settings), manifest)
-    synthetic = run_experiment(lead_experiment(bench, frame), bench)
-    figures = {"synthetic": per_model(synthetic)}
+    experiment = lead_experiment(bench, frame)
+    synthetic = run_experiment(experiment, bench)
+    figures = {"synthetic": per_model(synthetic),
+               "ceiling": ceiling(experiment.split.test, settings.middle_db, settings.truth_dir,
+                                  settings.training.horizon_days)}
     rule, lgbm = figures["synthetic"]["rule"], figures["synthetic"]["lightgbm"]
     figures["synthetic"]["lightgbm_vs_rule"] = {"pr_auc_gain": lgbm["pr_auc"] - rule["pr_auc"],
                                                 "lift_at_10_ratio": lgbm["lift_at_10"] / rule["lift_at_10"]}

@@ -160,6 +160,12 @@ def family_labels(settings: Settings) -> dict[str, str]:
     return dict(load_yaml(settings.config_file("features.yaml")).get("family_labels", {}))
 
 
+def fit_families(settings: Settings) -> list[str]:
+    """The reason families that tell who a lead is (the fit axis); every other family tells what
+    they do (the interest axis). config/features.yaml's `fit_families`."""
+    return list(load_yaml(settings.config_file("features.yaml")).get("fit_families", []))
+
+
 def scoring_specs(settings: Settings) -> list[FeatureSpec]:
     """Every feature of the `lead_scoring_v1` service, in the service's view order."""
     return [*FIT_FEATURES, *settings_catalog(settings).specs(), *ACCOUNT_FEATURES]

@@ -6,7 +6,9 @@ history and the monitoring read it. A challenger's scores in shadow are logged b
 digest leave them out, while monitoring compares them with the champion's by model version.
 One SQLite file per day (`<live_dir>/scores/<YYYY-MM-DD>.db`, the day of the clock), in WAL
 mode so that every worker appends to it at once and readers never wait; a day is a partition
-that can be archived or dropped whole.
+that can be archived or dropped whole. `reasons` is JSON: the reasons up and down, and the
+score's fit and interest axes where the model tells them (so the portrait draws the lead's path
+across the fit x interest chart from what was served).
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ class ScoreLog:
         transaction: a statement alone is one; a batch's rows in autocommit would be one each
         (4x the time of one transaction for 1,000 rows)."""
         rows = [(at.isoformat(), s["pid"], s["model_version"], s["probability"], s["score"], s["tier"],
-                 json.dumps({"up": s["reasons_up"], "down": s["reasons_down"]}),
+                 json.dumps({"up": s["reasons_up"], "down": s["reasons_down"],
+                             "fit": s.get("fit"), "interest": s.get("interest")}),
                  s.get("feature_timestamp"), trigger)
                 for s in scores if s.get("pid") is not None]
         insert = f"INSERT INTO score VALUES ({','.join('?' * len(COLUMNS))})"

@@ -166,10 +166,17 @@ def where_sql(segment: Segment, vocabulary: Vocabulary, as_of: datetime) -> tupl
     return _predicate(segment.where, query), query.params
 
 
+AXIS_CELL = 10  # the fit x interest breakdown's cells, in score points
+
+
 def count_sql(segment: Segment, vocabulary: Vocabulary, as_of: datetime) -> tuple[str, list]:
-    """Rows (tier or NULL when unscored, members)."""
+    """Rows (tier or NULL when unscored, fit cell, interest cell, members): a cell is the score
+    axis's AXIS_CELL-point band (0 for 0-9.9, ...; 10 for 100, which the engine counts in 9),
+    NULL where unknown."""
     predicate, params = where_sql(segment, vocabulary, as_of)
-    return f"SELECT s.tier, count(*) FROM {PEOPLE} WHERE {predicate} GROUP BY s.tier", params
+    cell = "floor(s.{} / " + str(AXIS_CELL) + ")::INT"
+    return (f"SELECT s.tier, {cell.format('fit')}, {cell.format('interest')}, count(*) FROM {PEOPLE} "
+            f"WHERE {predicate} GROUP BY ALL"), params
 
 
 def members_sql(segment: Segment, vocabulary: Vocabulary, as_of: datetime,

@@ -18,8 +18,9 @@ where:
 - `tag`: the person has any (or all, with `match: all`) of the listed tags;
 - `event`: at least `min_count` interactions of `event_type` in the `window` whose
   properties pass every filter in `where`;
-- `score`: the latest scoring's `tier`, `score`, `probability`, `fit_score` or
-  `interest_score`.
+- `score`: the latest scoring's `tier`, `score`, `probability`, `fit` or `interest` (the
+  score's two axes, 0-100 score points: `fit >= 60`), `fit_score` or `interest_score` (the
+  rule points' shares).
 
 Operators (which apply depends on the field's type; the vocabulary lists them): `=`, `!=`,
 `>`, `>=`, `<`, `<=`, `in` / `not_in` (a list), `contains` (text, ignoring case),
@@ -128,7 +129,7 @@ class AttributeCondition(Comparison):
 
 class ScoreCondition(Comparison):
     kind: Literal["score"]
-    field: str = Field(description="tier, score, probability, fit_score or interest_score")
+    field: str = Field(description="tier, score, probability, fit, interest, fit_score or interest_score")
 
 
 class TagCondition(_Model):

@@ -96,7 +96,9 @@ class SegmentEngine:
                 "as_of": self.now(world).isoformat()}
 
     def count(self, segment: Segment | dict) -> dict:
-        """{count, by_tier (every tier and `unscored`), as_of, sql_ms}."""
+        """{count, by_tier (every tier and `unscored`), by_axes (members per cell of the score's
+        fit x interest plane, 10 points a side: [fit cell, interest cell, members], scored members
+        with both axes only), as_of, sql_ms}."""
         segment, world = parse_segment(segment), self.world()
         sql, params = count_sql(segment, world.vocabulary, self.now(world))
         started = time.perf_counter()
@@ -104,9 +106,14 @@ class SegmentEngine:
             rows = cursor.execute(sql, params).fetchall()
         sql_ms = (time.perf_counter() - started) * 1000
         by_tier = dict.fromkeys([*world.tiers, UNSCORED], 0)
-        for tier, members in rows:
+        by_axes: dict[tuple[int, int], int] = {}
+        for tier, fit, interest, members in rows:
             by_tier[tier or UNSCORED] = by_tier.get(tier or UNSCORED, 0) + members
+            if fit is not None and interest is not None:  # a score of 100 joins the top cell
+                cell = (min(fit, 9), min(interest, 9))
+                by_axes[cell] = by_axes.get(cell, 0) + members
         return {"count": sum(by_tier.values()), "by_tier": by_tier,
+                "by_axes": [[fit, interest, n] for (fit, interest), n in sorted(by_axes.items())],
                 "as_of": (segment.as_of or self.now(world)).isoformat(), "sql_ms": round(sql_ms, 2)}
 
     def preview(self, segment: Segment | dict, limit: int = 20) -> list[dict]:

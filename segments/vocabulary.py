@@ -19,7 +19,8 @@ OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "time": (">", ">=", "<", "<=", "is_set", "is_not_set"),
 }
 SCORE_FIELDS: dict[str, FieldType] = {"tier": "text", "score": "number", "probability": "number",
-                                      "fit_score": "number", "interest_score": "number"}
+                                      "fit_score": "number", "interest_score": "number",
+                                      "fit": "number", "interest": "number"}
 
 
 @dataclass(frozen=True)

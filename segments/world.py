@@ -45,7 +45,7 @@ JSON_TYPES = {"number": "DOUBLE", "text": "VARCHAR"}
 EVENT_COLUMNS = ("pid", "event_type", "event_time")
 Properties = dict[str, FieldType]  # property name -> number or text
 SCORE_COLUMNS = "pid VARCHAR, tier VARCHAR, score DOUBLE, probability DOUBLE, fit_score DOUBLE, " \
-                "interest_score DOUBLE, scored_at TIMESTAMPTZ"
+                "interest_score DOUBLE, scored_at TIMESTAMPTZ, fit DOUBLE, interest DOUBLE"
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,10 @@ def _load_scores(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
     if not path.exists():
         con.execute(f"CREATE TABLE latest_score ({SCORE_COLUMNS})")
         return False
-    columns = ", ".join(column.split()[0] for column in SCORE_COLUMNS.split(", "))
+    described = con.execute("DESCRIBE SELECT * FROM read_parquet($1)", [str(path)]).fetchall()
+    present = {row[0] for row in described}
+    columns = ", ".join(name if name in present else f"CAST(NULL AS {kind}) AS {name}"  # an older file
+                        for name, kind in (column.split() for column in SCORE_COLUMNS.split(", ")))
     con.execute(f"CREATE TABLE latest_score AS SELECT {columns} FROM read_parquet($1) "
                 "QUALIFY row_number() OVER (PARTITION BY pid ORDER BY scored_at DESC) = 1", [str(path)])
     return True

@@ -3,11 +3,11 @@
 `leadscore score` (and `leadscore pipeline`, after training) writes
 `data/scores/score_history.parquet`: one row per person and scoring time, from the
 point-in-time features Feast gives for that time, so the history shows how a lead
-warmed up as the model sees it today. The latest time is the current score that
-segments select on; portraits draw the history. The file is replaced whole (written
-aside, then renamed): a failed run leaves the last good one, and re-running gives the
-same table. Leads whose latest score crosses the MQL threshold are handed to the
-webhook outbox (pushed once).
+warmed up as the model sees it today, on both axes (`fit`, `interest`: serving/scorer.py).
+The latest time is the current score that segments select on; portraits draw the history.
+The file is replaced whole (written aside, then renamed): a failed run leaves the last good
+one, and re-running gives the same table. Leads whose latest score crosses the MQL threshold
+are handed to the webhook outbox (pushed once).
 """
 
 from __future__ import annotations
@@ -17,16 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from leadscore.config import Settings
 from leadscore.features.build import read_manifest
 from leadscore.features.store import ENTITY_KEY, entity_rows, historical_features, open_store
-from leadscore.serving.scorer import Scorer
+from leadscore.serving.scorer import Evaluation, Scorer
 
 HISTORY_FILE = "score_history.parquet"
 COLUMNS = ["pid", "scored_at", "probability", "score", "fit_score", "interest_score", "tier",
-           "model_version"]
+           "model_version", "fit", "interest"]
 
 
 @dataclass
@@ -56,7 +57,13 @@ def score_rows(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
         "pid": frame[ENTITY_KEY].to_numpy(), "scored_at": frame["event_timestamp"].to_numpy(),
         "probability": result.probability, "score": result.score.round(1),
         "fit_score": result.fit_score.round(1), "interest_score": result.interest_score.round(1),
-        "tier": result.tier.astype(str), "model_version": scorer.version})
+        "tier": result.tier.astype(str), "model_version": scorer.version,
+        "fit": _axis(result, "fit", len(frame)), "interest": _axis(result, "interest", len(frame))})
+
+
+def _axis(result: Evaluation, name: str, n: int) -> np.ndarray:
+    """The score's fit or interest axis (1 decimal), NaN where the model does not tell it."""
+    return np.full(n, np.nan) if result.axes is None else getattr(result.axes, name).round(1)
 
 
 def write_atomically(frame: pd.DataFrame, path: Path) -> None:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from leadscore.config import Settings
-from leadscore.features.catalog import family_labels, scoring_specs
+from leadscore.features.catalog import family_labels, fit_families, scoring_specs
 from leadscore.scoring.registry import CHAMPION, champion_version, load_champion
 from leadscore.serving.scorer import Scorer
 
@@ -54,7 +54,7 @@ class ChampionWatcher:
             raise ValueError(f"version {version} needs features the feature service does not serve: "
                              f"{missing}")
         return Scorer(model, spec, version, specs, self.settings.serving.max_reasons,
-                      family_labels(self.settings))
+                      family_labels(self.settings), fit_families(self.settings))
 
     @property
     def version(self) -> str | None:

@@ -73,8 +73,20 @@ class ScoreResponse(BaseModel):
     probability: float = Field(description="Calibrated probability of an opportunity within the horizon.")
     score: float = Field(description="0-100, monotone in the probability: 50 = 5% chance, "
                                      "every 8 points double the odds (config; fixed across model versions).")
-    fit_score: float = Field(description="0-100: share of the fit points of the rule set earned.")
-    interest_score: float = Field(description="0-100: share of the interest points earned.")
+    fit_score: float = Field(description="0-100: share of the fit points of the hand-written rule set "
+                                         "earned (config/scoring_rules.yaml; what the tier table's "
+                                         "fit_score_min reads). Not an axis of the score: see `fit`.")
+    interest_score: float = Field(description="0-100: share of the rule set's interest points earned "
+                                              "(what interest_score_min reads). See `interest`.")
+    fit: float | None = Field(None, description="The score's fit axis, 0-100 in score points: the "
+                                                "average lead's score plus the points of who the lead "
+                                                "is (company, role, profile). fit + interest - "
+                                                "average_score = score, before the 0-100 clips. Null "
+                                                "where the model does not tell it (LightGBM only).")
+    interest: float | None = Field(None, description="The score's interest axis, 0-100 in score points: "
+                                                     "the average lead's score plus the points of what "
+                                                     "the lead does (engagement, recency, buying "
+                                                     "committee).")
     tier: str = Field(description="The lead's tier, from the model version's tier table "
                                    "(config/tiers.yaml; by default high-value, high-potential, to-nurture, "
                                    "to-verify or low-conversion).")

@@ -14,8 +14,18 @@ Two paths give the same numbers:
 - the **general path** (logistic regression, the rule baseline) goes through the
   scikit-learn pipeline on a pandas frame, as in training.
 
-Fit and interest points and tiers come from the same functions as in training
-(`leadscore.scoring.parts.score_parts`, `leadscore.scoring.tiers.tier_array`), on arrays.
+The rule points' fit and interest shares and tiers come from the same functions as in
+training (`leadscore.scoring.parts.score_parts`, `leadscore.scoring.tiers.tier_array`), on arrays.
+
+**The two axes** (`fit`, `interest`; LightGBM champions): the score is linear in the model's
+raw score, and the raw score is the average lead's plus the features' exact TreeSHAP
+contributions, so the score splits exactly into the average lead's score plus the points of
+the fit families (who the lead is: company, role, profile; config/features.yaml `fit_families`)
+plus the points of every other family (what they do: engagement, recency, the buying
+committee). `fit` = average + fit points and `interest` = average + interest points, each the
+score this lead would have if only that side of it differed from the average lead, so
+`fit + interest - average = score` (before the 0-100 clips): the iso-score lines and the tiers'
+score thresholds are diagonals of a fit x interest chart. One matrix-vector product per call.
 
 A challenger scoring in shadow needs no reasons: `shadow_records` gives the probability, score
 and tier alone (LightGBM's own prediction instead of the contributions, no phrasing), so that
@@ -59,7 +69,32 @@ class Evaluation:
     tier: np.ndarray
     contrib: np.ndarray        # (rows, features), in the model's units
     values: dict[str, np.ndarray]  # the model input per feature, for phrasing reasons
-    expected: np.ndarray | None = None  # the model's raw score for the average lead, if known
+    axes: Axes | None = None  # the average lead's score, fit and interest, where the model tells it
+
+
+@dataclass
+class Axes:
+    """The score's two axes, in points of the 0-100 score (module docstring): unclipped, so that
+    average + fit_points + interest_points is the score before its clip."""
+
+    average: np.ndarray  # the average lead's score
+    fit_points: np.ndarray  # what the fit families add to it (negative: take away)
+    interest_points: np.ndarray  # what every other family adds
+
+    @property
+    def fit(self) -> np.ndarray:
+        """0-100: the average lead's score plus the fit points, clipped."""
+        return _within_0_100(self.average + self.fit_points)
+
+    @property
+    def interest(self) -> np.ndarray:
+        """0-100: the average lead's score plus the interest points, clipped."""
+        return _within_0_100(self.average + self.interest_points)
+
+
+def _within_0_100(values: np.ndarray) -> np.ndarray:
+    """np.clip's result at a fraction of its cost on the one row of a /score."""
+    return np.minimum(np.maximum(values, 0.0), 100.0)
 
 
 @dataclass
@@ -190,7 +225,8 @@ class Scorer:
 
     def __init__(self, model: BaseEstimator, spec: ScoringSpec, version: str,
                  specs: list[FeatureSpec], max_reasons: int = 5,
-                 family_labels: Mapping[str, str] | None = None):
+                 family_labels: Mapping[str, str] | None = None,
+                 fit_families: Sequence[str] = ()):
         if spec.horizon_days is None:
             raise ValueError(f"version {version} has no label horizon: it is not a lead model "
                              "(a flat table's model is trained and compared, not served)")
@@ -218,6 +254,10 @@ class Scorer:
         self._points_per_unit = (-spec.calibration.a * spec.score.points_to_double_odds / math.log(2)
                                  if isinstance(self.path, _LightGBMPath) else None)
         self._family_at = [self.families.names[k] for k in np.argmax(self.families.matrix, axis=1)]
+        # (features, 2): which features sum to the fit points, which to the interest points
+        fit_side = set(fit_families)
+        fit = np.array([family in fit_side for family in self._family_at], dtype=float)
+        self._axis_weights = np.column_stack([fit, 1 - fit]) * (self._points_per_unit or 0.0)
 
     @property
     def fast_path(self) -> bool:
@@ -229,7 +269,19 @@ class Scorer:
         path = self.path.evaluate(columns, n)
         parts = score_parts(path.probability, path.values, self.spec.rules, self.spec.score)
         return Evaluation(path.probability, parts["score"], parts["fit_score"], parts["interest_score"],
-                          tier_array(parts, self.spec.tiers), path.contrib, path.values, path.expected)
+                          tier_array(parts, self.spec.tiers), path.contrib, path.values, self._axes(path))
+
+    def _axes(self, path: PathResult) -> Axes | None:
+        """The score split into the average lead's, fit points and interest points (LightGBM)."""
+        if self._points_per_unit is None or path.expected is None:
+            return None
+        a, b = self.spec.calibration.a, self.spec.calibration.b
+        scale = self.spec.score
+        reference = math.log(scale.reference_probability / (1 - scale.reference_probability))
+        average = scale.reference_score + scale.points_to_double_odds * (
+            -(a * path.expected + b) - reference) / math.log(2)
+        points = path.contrib @ self._axis_weights
+        return Axes(average, points[:, 0], points[:, 1])
 
     def score_records(self, pids: Sequence[str | None], columns: Columns,
                       feature_times: Sequence[str | None] | None = None,
@@ -264,7 +316,7 @@ class Scorer:
         numbers = self._numbers(result, n)
         reasons = (self._family_reasons(result, numbers) if detail == "behaviour"
                    else self._feature_reasons(result, numbers))
-        average = self._average_scores(result, n)
+        average, fit_axis, interest_axis = self._axis_lists(result, n)
         if self._points_per_unit is not None:
             for up, down in reasons:
                 for reason in (*up, *down):
@@ -279,23 +331,21 @@ class Scorer:
                 "pid": pids[i], "probability": probability[i], "score": score[i], "fit_score": fit[i],
                 "interest_score": interest[i], "tier": tier, "routing": self.routing[tier],
                 "reasons_up": reasons[i][0], "reasons_down": reasons[i][1],
-                "average_score": average[i],
+                "average_score": average[i], "fit": fit_axis[i], "interest": interest_axis[i],
                 "model_version": self.version, "model_kind": self.kind, "horizon_days": self.horizon_days,
                 "feature_timestamp": times[i]})
         return records
 
-    def _average_scores(self, result: Evaluation, n: int) -> list[float | None]:
-        """The score of the average lead (the model's expected raw score through the calibration
-        and the score's scale, before the 0-100 clip), where the model tells it: where a
-        waterfall of the reasons in score points starts."""
-        if self._points_per_unit is None or result.expected is None:
-            return [None] * n
-        a, b = self.spec.calibration.a, self.spec.calibration.b
-        scale = self.spec.score
-        reference = np.log(scale.reference_probability / (1 - scale.reference_probability))
-        logit = -(a * result.expected + b)
-        return (scale.reference_score + scale.points_to_double_odds * (logit - reference) / np.log(2)
-                ).round(1).tolist()
+    @staticmethod
+    def _axis_lists(result: Evaluation, n: int) -> tuple[list, list, list]:
+        """The average lead's score (where a waterfall of the reasons in score points starts),
+        fit and interest of each row, rounded for an answer; None where the model does not tell
+        them."""
+        if result.axes is None:
+            return [None] * n, [None] * n, [None] * n
+        axes = result.axes
+        return (axes.average.round(1).tolist(), axes.fit.round(1).tolist(),
+                axes.interest.round(1).tolist())
 
     def _numbers(self, result: Evaluation, n: int) -> np.ndarray:
         """(rows, features) of the numeric model inputs; NaN for the categoricals."""

@@ -519,8 +519,9 @@ class LeadScoring:
             raise refuse(503, f"portraits are unavailable for a moment: {error}") from None
         self.audit.record(who, "portrait", pid, 200, result.fields_read())
         if format == "html" or (format is None and _prefers_html(request)):
-            colours = self.scorer.spec.tiers.colours
-            return HTMLResponse(render_portrait_html(result, who.employee_id or who.name, colours))
+            tiers = self.scorer.spec.tiers
+            return HTMLResponse(render_portrait_html(result, who.employee_id or who.name, tiers.colours,
+                                                     tiers=tiers))
         return result
 
     # ---- monitoring for the admin --------------------------------------------------------

@@ -21,6 +21,7 @@ from .people import company_at, company_fit
 from .sampling import rank_within, sigmoid
 
 LEAD_IN_DAYS = 90  # cycles may start before the window; their tail is observed
+OPPORTUNITY_LAG_DAYS = (14, 56)  # a cycle's opportunity comes this many days after its start (uniform)
 Adjust = Callable[[np.ndarray, pd.DataFrame], np.ndarray]  # (p per cycle, cycles) -> p
 
 
@@ -60,7 +61,7 @@ def draw_cycles(rng: np.random.Generator, companies: pd.DataFrame, people: pd.Da
         "start": rng.uniform(-LEAD_IN_DAYS, days - 7, n),
         "duration": rng.uniform(30, 120, n),
         "intensity": rng.gamma(2.0, 0.5, n),
-        "lag": rng.uniform(14, 56, n),
+        "lag": rng.uniform(*OPPORTUNITY_LAG_DAYS, n),
         "size": 1 + rng.binomial(3, 0.3, n),
     })
 

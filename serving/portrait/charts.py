@@ -1,4 +1,5 @@
-"""The portrait's charts as SVG geometry: the reasons' waterfall and the score history.
+"""The portrait's charts as SVG geometry: the reasons' waterfall, the fit x interest chart and
+the score history.
 
 Each chart is plain data (pixel positions, labels, colours) that the page template draws.
 
@@ -7,22 +8,35 @@ points of the 0-100 score, from the average lead's score, one bar per reason (a 
 a bar for the behaviours not listed, to this lead's score. Otherwise in log-odds: from the
 final log-odds minus the shown reasons ("baseline and all other factors", which also holds
 the calibration's shift) to logit(probability), the axis reading as the calibrated chance.
-Rule models chart their rule points from zero.
+Rule models chart their rule points from zero. Labels are wrapped, never cut: a row is as
+tall as its words.
+
+**Fit x interest**: the score's two axes (serving/scorer.py), each 0-100 in score points, with
+score = fit + interest - the average lead's score: the lines of equal score, and so the tiers'
+score thresholds, are diagonals. The tiers' regions are drawn between them, the lead's path
+over its score history leads to its marker at (fit, interest).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from leadscore.scoring.spec import DEFAULT_TIER_COLOUR
+from leadscore.scoring.spec import DEFAULT_TIER_COLOUR, TierTable
 from leadscore.serving.portrait.schemas import ScorePoint
 from leadscore.serving.schemas import Reason, ScoreResponse
 
 UP, DOWN = "#1a9850", "#d73027"
-LABEL_WIDTH, VALUE_WIDTH, ROW_HEIGHT, TOP = 360, 70, 28, 8  # the waterfall's pixels
+LABEL_WIDTH, VALUE_WIDTH, ROW_HEIGHT, TOP = 410, 56, 28, 8  # the waterfall's pixels
+LINE_HEIGHT, CHARS_PER_LINE = 14, 62  # a label's wrapped lines (12.5 px text in LABEL_WIDTH)
+CONDITION_WORDS = {  # a tier's other conditions, as a legend tells them
+    "fit_score_min": "the rule points' fit share is at least {:g}%",
+    "interest_score_min": "the rule points' interest share is at least {:g}%",
+    "completeness_max": "the profile is at most {:.0%} complete",
+}
 
 
 @dataclass
@@ -36,6 +50,8 @@ class Bar:
     value_text: str
     value_x: float
     anchor: str
+    lines: list[str] = field(default_factory=list)  # the label wrapped, every word kept
+    height: float = ROW_HEIGHT
 
 
 @dataclass
@@ -94,11 +110,7 @@ def _nice_step(span: float, target: int = 6) -> float:
     return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
 
 
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
-
-
-def waterfall(score: ScoreResponse, width: int = 860) -> Chart:
+def waterfall(score: ScoreResponse, width: int = 800) -> Chart:
     """The reasons as a horizontal waterfall: start, one bar per reason (up green, down red), final."""
     reasons = [*score.reasons_up, *score.reasons_down]
     if score.average_score is not None and all(r.points is not None for r in reasons):
@@ -107,8 +119,8 @@ def waterfall(score: ScoreResponse, width: int = 860) -> Chart:
 
 
 def _score_points_waterfall(score: ScoreResponse, reasons: list[Reason], width: int) -> Chart:
-    """From the average lead's score to this lead's, in score points. The behaviours not
-    listed make one bar (the score's 0-100 clip ends there too)."""
+    """From the average lead's score to this lead's, in score points; each bar in the reason's
+    words. The behaviours not listed make one bar (the score's 0-100 clip ends there too)."""
     others = round(score.score - score.average_score - sum(r.points for r in reasons), 1)
     steps = [(r.label or r.text, r.text, r.points) for r in reasons]
     capped = score.score in (0, 100)  # the walk ends at the score shown, which the 0-100 clip holds
@@ -120,14 +132,19 @@ def _score_points_waterfall(score: ScoreResponse, reasons: list[Reason], width: 
     axis = _Axis.spanning([*running, 0.0], (LABEL_WIDTH + 10, width - VALUE_WIDTH))
     chart = Chart(width=width, height=0, plot=axis.plot, unit="score points")
     chart.bars.append(_marker("The average lead", "base", TOP, axis.x(running[0]), f"{running[0]:.0f}"))
-    for row, ((label, title, points), before, after) in enumerate(
-            zip(steps, running, running[1:], strict=False), start=1):
-        y = TOP + row * ROW_HEIGHT
-        chart.bars.append(_step_bar(label, f"{title} ({points:+.1f} score points)", f"{points:+.1f}",
-                                    points, y, axis.x(before), axis.x(after)))
-        chart.connectors.append((axis.x(before), y - ROW_HEIGHT + 4, y + 4))
-    return _finish(chart, axis, len(steps), score.score, f"Score {score.score:.0f} · "
+    for (label, text, points), before, after in zip(steps, running, running[1:], strict=False):
+        y = _next_row(chart)
+        chart.bars.append(_step_bar(label, f"{text} ({points:+.1f} score points)", f"{points:+.1f}",
+                                    points, y, axis.x(before), axis.x(after), text))
+        chart.connectors.append((axis.x(before), chart.bars[-2].y + 4, y + 4))
+    return _finish(chart, axis, score.score, f"Score {score.score:.0f} · "
                    f"{score.probability:.1%} chance", f"{score.score:.0f}", points=True)
+
+
+def _next_row(chart: Chart) -> float:
+    """Where the next row starts: below the last one, however many lines its label took."""
+    last = chart.bars[-1]
+    return last.y + last.height
 
 
 def _model_units_waterfall(score: ScoreResponse, width: int) -> Chart:
@@ -140,24 +157,22 @@ def _model_units_waterfall(score: ScoreResponse, width: int) -> Chart:
     chart = Chart(width=width, height=0, plot=axis.plot, unit="points" if points else "log-odds")
     start_label, end_label = _end_labels(score, points, shown)
     chart.bars.append(_marker(start_label, "base", TOP, axis.x(start), "0" if points else f"{start:.2f}"))
-    for row, (reason, before, after) in enumerate(zip(reasons, running, running[1:], strict=False), start=1):
-        y = TOP + row * ROW_HEIGHT
+    for reason, before, after in zip(reasons, running, running[1:], strict=False):
+        y = _next_row(chart)
         chart.bars.append(_reason_bar(reason, y, axis.x(before), axis.x(after), points, chart.unit))
-        chart.connectors.append((axis.x(before), y - ROW_HEIGHT + 4, y + 4))
+        chart.connectors.append((axis.x(before), chart.bars[-2].y + 4, y + 4))
     final = running[-1]
-    return _finish(chart, axis, len(reasons), final, end_label,
-                   f"{final:.0f}" if points else f"{final:.2f}", points)
+    return _finish(chart, axis, final, end_label, f"{final:.0f}" if points else f"{final:.2f}", points)
 
 
-def _finish(chart: Chart, axis: _Axis, rows: int, final: float, label: str, value_text: str,
-            points: bool) -> Chart:
+def _finish(chart: Chart, axis: _Axis, final: float, label: str, value_text: str, points: bool) -> Chart:
     """The end of the walk, the axis and the height."""
-    y = TOP + (rows + 1) * ROW_HEIGHT
-    chart.connectors.append((axis.x(final), y - ROW_HEIGHT + 4, y + 4))
+    y = _next_row(chart)
+    chart.connectors.append((axis.x(final), chart.bars[-1].y + 4, y + 4))
     chart.bars.append(_marker(label, "total", y, axis.x(final), value_text))
-    chart.axis_y = y + ROW_HEIGHT
+    chart.axis_y = _next_row(chart)
     chart.ticks = axis.ticks(points)
-    chart.height = int(chart.axis_y + 22)
+    chart.height = int(chart.axis_y + 34)  # the ticks, then the unit under them
     return chart
 
 
@@ -169,23 +184,26 @@ def _end_labels(score: ScoreResponse, points: bool, shown: float) -> tuple[str, 
 
 def _marker(label: str, kind: str, y: float, x: float, value_text: str) -> Bar:
     """The start or the end of the walk: a mark at one value, its label as its title."""
-    return Bar(label, label, kind, y, x, x, value_text, x + 8, "start")
+    return Bar(label, label, kind, y, x, x, value_text, x + 8, "start", [label])
 
 
 def _reason_bar(reason: Reason, y: float, x_from: float, x_to: float, points: bool, unit: str) -> Bar:
     impact = f"{reason.impact:+.0f}" if points else f"{reason.impact:+.2f}"
     return _step_bar(reason.label or reason.text, f"{reason.text} ({impact} {unit})", impact, reason.impact,
-                     y, x_from, x_to)
+                     y, x_from, x_to, reason.text)
 
 
 def _step_bar(label: str, title: str, value_text: str, change: float, y: float, x_from: float,
-              x_to: float) -> Bar:
-    """One step, from the running total before it to the one after; at least 2 px wide."""
+              x_to: float, words: str) -> Bar:
+    """One step, from the running total before it to the one after; at least 2 px wide. Its
+    row shows `words` (the reason as a rep reads it) on as many lines as they need."""
     kind = "up" if change >= 0 else "down"
     left, right = sorted((x_from, x_to))
     right = max(right, left + 2)
     value_x, anchor = (right + 5, "start") if kind == "up" else (left - 5, "end")
-    return Bar(_truncate(label, 58), title, kind, y, left, right, value_text, value_x, anchor)
+    lines = textwrap.wrap(words, CHARS_PER_LINE, break_long_words=True) or [words]
+    return Bar(label, title, kind, y, left, right, value_text, value_x, anchor, lines,
+               max(ROW_HEIGHT, LINE_HEIGHT * len(lines) + 10))
 
 
 @dataclass
@@ -225,3 +243,137 @@ def history_chart(history: list[ScorePoint], mql: float | None, tier_colours: Ma
         width=width, height=height, points=pts, polyline=" ".join(f"{p['x']},{p['y']}" for p in pts),
         grid=[(py(s), str(s)) for s in (0, 25, 50, 75, 100)], xlabels=xlabels,
         mql_y=py(mql) if mql is not None else None, plot=(x0, x1, y0, y1))
+
+
+@dataclass
+class Region:
+    """A tier's part of the fit x interest square: a polygon, its colour and its words (the
+    chart's legend)."""
+
+    points: str  # SVG polygon points
+    colour: str
+    label: str
+
+
+@dataclass
+class AxesChart:
+    """The fit x interest chart: the square, the tiers' regions and lines of equal score, the
+    lead's path over its score history and its marker now."""
+
+    size: int
+    plot: tuple[float, float, float, float]  # x0, x1, y0 (top), y1 (bottom)
+    average: float
+    regions: list[Region]
+    lines: list[tuple[float, float, float, float, str]]  # x1, y1, x2, y2, label: a score threshold
+    ticks: list[tuple[float, str]]  # positions along either axis (the square is symmetric)
+    path: str  # polyline points, oldest first, ending at the marker
+    past: list[dict]  # each earlier point: x, y, title
+    marker: dict  # x, y, fit, interest, score, title
+
+
+def axes_chart(score: ScoreResponse, history: Sequence[ScorePoint], tiers: TierTable | None,
+               size: int = 330) -> AxesChart | None:
+    """The lead on its two axes (fit across, interest up), where the model tells them."""
+    if score.fit is None or score.interest is None or score.average_score is None:
+        return None
+    x0, x1, y0, y1 = 38.0, size - 10.0, 10.0, size - 34.0
+
+    def at(fit: float, interest: float) -> tuple[float, float]:
+        return (round(x0 + _unit(fit) * (x1 - x0), 1), round(y1 - _unit(interest) * (y1 - y0), 1))
+
+    thresholds = _score_thresholds(tiers)
+    regions, lines = _tier_regions(thresholds, score.average_score, tiers, at)
+    past = [{"x": at(h.fit, h.interest)[0], "y": at(h.fit, h.interest)[1],
+             "title": f"{h.scored_at:%Y-%m-%d}: fit {h.fit:.0f}, interest {h.interest:.0f}, "
+                      f"score {h.score:.0f}"}
+            for h in history if h.fit is not None and h.interest is not None and h.score is not None]
+    x, y = at(score.fit, score.interest)
+    marker = {"x": x, "y": y, "fit": score.fit, "interest": score.interest, "score": score.score,
+              "title": f"now: fit {score.fit:.0f} + interest {score.interest:.0f} - average "
+                       f"{score.average_score:.0f} = score {score.score:.0f}"}
+    path = " ".join(f"{p['x']},{p['y']}" for p in [*past, marker])
+    return AxesChart(size, (x0, x1, y0, y1), score.average_score, regions, lines,
+                     [(round(x0 + v / 100 * (x1 - x0), 1), str(v)) for v in (0, 25, 50, 75, 100)],
+                     path, past, marker)
+
+
+def _unit(value: float) -> float:
+    return max(0.0, min(100.0, value)) / 100
+
+
+def _score_thresholds(tiers: TierTable | None) -> list[tuple[str, float, str]]:
+    """(tier, score threshold, its other conditions in words), highest threshold first."""
+    if tiers is None:
+        return []
+    found = []
+    for tier in tiers.tiers:
+        threshold = tier.when.get("score_min")
+        if isinstance(threshold, int | float):
+            others = [CONDITION_WORDS[name].format(value) for name, value in tier.when.items()
+                      if name != "score_min"]
+            found.append((tier.name, float(threshold), " and ".join(others)))
+    return sorted(found, key=lambda t: -t[1])
+
+
+Place = Callable[[float, float], tuple[float, float]]  # (fit, interest) -> the chart's pixels
+
+
+def _tier_regions(thresholds: list[tuple[str, float, str]], average: float, tiers: TierTable | None,
+                  at: Place) -> tuple[list[Region], list[tuple[float, float, float, float, str]]]:
+    """Bands of the square between the tiers' score thresholds (fit + interest = threshold +
+    average), best first, and the rest below the lowest: the tiers that score alone does not
+    decide."""
+    colours = tiers.colours if tiers else {}
+    square = [(0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (0.0, 100.0)]
+    regions, lines, above = [], [], None
+    for name, threshold, others in thresholds:
+        level = threshold + average  # fit + interest on the line
+        band = _clip(square, level, above)
+        if band:
+            label = name + (f" (if {others}, else the next)" if others else "")
+            regions.append(_region(band, colours.get(name, DEFAULT_TIER_COLOUR), label, at))
+        segment = _diagonal(level)
+        if segment:
+            (fa, ia), (fb, ib) = segment
+            lines.append((*at(fa, ia), *at(fb, ib), f"score {threshold:.0f}"))
+        above = level
+    rest = _clip(square, None, above)
+    if rest:
+        named = [t.name for t in (tiers.tiers if tiers else []) if "score_min" not in t.when]
+        regions.append(_region(rest, "#9ca3af", " / ".join(named) + " (by the profile's rules)", at))
+    return regions, lines
+
+
+def _clip(polygon: list[tuple[float, float]], low: float | None, high: float | None
+          ) -> list[tuple[float, float]]:
+    """The part of a convex polygon where low <= fit + interest < high (None: no bound)."""
+    if low is not None:
+        polygon = _half(polygon, lambda f, i: f + i - low)
+    if high is not None:
+        polygon = _half(polygon, lambda f, i: high - f - i)
+    return polygon
+
+
+def _half(polygon: list[tuple[float, float]], side: Callable[[float, float], float]
+          ) -> list[tuple[float, float]]:
+    """Sutherland-Hodgman against one line: keep where side(f, i) >= 0."""
+    kept = []
+    for a, b in zip(polygon, polygon[1:] + polygon[:1], strict=True):
+        sa, sb = side(*a), side(*b)
+        if sa >= 0:
+            kept.append(a)
+        if (sa >= 0) != (sb >= 0):
+            t = sa / (sa - sb)
+            kept.append((a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])))
+    return kept
+
+
+def _diagonal(level: float) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """Where the line fit + interest = level crosses the 0-100 square."""
+    if not 0 < level < 200:
+        return None
+    return (max(0.0, level - 100), min(100.0, level)), (min(100.0, level), max(0.0, level - 100))
+
+
+def _region(polygon: list[tuple[float, float]], colour: str, label: str, at: Place) -> Region:
+    return Region(" ".join("{},{}".format(*at(f, i)) for f, i in polygon), colour, label)

@@ -435,7 +435,8 @@ def _parse(properties: str | None) -> dict:
 
 
 def _score_point(row: dict) -> ScorePoint:
-    point = {k: v for k, v in row.items() if k in ScorePoint.model_fields}
+    point = {k: None if isinstance(v, float) and v != v else v  # NaN: not told
+             for k, v in row.items() if k in ScorePoint.model_fields}
     if point.get("model_version") is not None:
         point["model_version"] = str(point["model_version"])
     if point["scored_at"].tzinfo is None:  # the contract says UTC; a naive column is read as UTC
@@ -444,9 +445,11 @@ def _score_point(row: dict) -> ScorePoint:
 
 
 def _served_point(row: dict) -> ScorePoint:
-    """A score the service served (the score log)."""
+    """A score the service served (the score log), with its axes where they were logged."""
+    logged = _parse(row["reasons"])
     return ScorePoint(scored_at=row["at"].to_pydatetime(), probability=row["probability"],
-                      score=row["score"], tier=row["tier"], model_version=str(row["model_version"]))
+                      score=row["score"], tier=row["tier"], model_version=str(row["model_version"]),
+                      fit=logged.get("fit"), interest=logged.get("interest"))
 
 
 def _engagement(timeline: list[TimelineEvent], now: datetime | None) -> Engagement:

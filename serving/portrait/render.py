@@ -1,8 +1,14 @@
 """The portrait's HTML page: serving/templates/portrait.html, filled from a `Portrait`.
 
 The page groups the timeline by month, the tags by kind, draws the charts (charts.py) and
-formats values with the filters here (`when`, `number`, `money`, `words`). The JSON has every
-opportunity; the page shows the first `MAX_OPPORTUNITIES_SHOWN`.
+formats values with the filters here (`when`, `ago`, `number`, `money`, `words`). The JSON has
+every opportunity; the page shows the first `MAX_OPPORTUNITIES_SHOWN`.
+
+The page is tabs of plain HTML and CSS (radio buttons, no script): a summary that fits one
+screen (the score on its two axes, the reasons' waterfall, the fit x interest chart, the next
+step), then the profile, the colleagues, the timeline and the history. The summary includes
+`portrait_account.html` where a template of that name exists (the account's score beside the
+lead's), with the same context.
 """
 
 from __future__ import annotations
@@ -13,9 +19,9 @@ from functools import cache
 
 import jinja2
 
-from leadscore.scoring.spec import DEFAULT_TIER_COLOUR
+from leadscore.scoring.spec import DEFAULT_TIER_COLOUR, TierTable
 from leadscore.serving.pages import template_environment
-from leadscore.serving.portrait.charts import DOWN, UP, history_chart, waterfall
+from leadscore.serving.portrait.charts import DOWN, UP, axes_chart, history_chart, waterfall
 from leadscore.serving.portrait.schemas import Opportunity, Portrait, Tag, TimelineEvent
 
 MAX_OPPORTUNITIES_SHOWN = 12
@@ -80,15 +86,17 @@ def _environment() -> jinja2.Environment:
 
 
 def render_portrait_html(portrait: Portrait, viewer_employee_id: str, tier_colours: Mapping[str, str],
-                         viewed_at: datetime | None = None) -> str:
+                         viewed_at: datetime | None = None, tiers: TierTable | None = None) -> str:
     """The portrait as one self-contained HTML page (inline CSS and SVG, no script), watermarked
     with the viewer's employee id. `tier_colours` (best tier first) come from the model
-    version's tier table."""
+    version's tier table; with the table itself (`tiers`), the fit x interest chart draws the
+    tiers' regions."""
     viewed_at = viewed_at or datetime.now(UTC)
     score = portrait.current_score
     return _environment().get_template("portrait.html").render(
         p=portrait, viewer=viewer_employee_id, viewed_at=viewed_at,
         score=score, waterfall=waterfall(score) if score else None,
+        axes=axes_chart(score, portrait.score_history, tiers) if score else None,
         history=history_chart(portrait.score_history, portrait.mql_threshold, tier_colours),
         months=_months(portrait.timeline),
         tier_colour=tier_colours.get(score.tier, DEFAULT_TIER_COLOUR) if score else None,

@@ -101,8 +101,11 @@ class ScorePoint(BaseModel):
                                             "scores everyone as of several times.")
     probability: float | None = Field(None, description="Calibrated probability.")
     score: float | None = Field(None, description="0-100 score.")
-    fit_score: float | None = Field(None, description="0-100 fit.")
-    interest_score: float | None = Field(None, description="0-100 interest.")
+    fit_score: float | None = Field(None, description="0-100: share of the rule set's fit points.")
+    interest_score: float | None = Field(None, description="0-100: share of the rule set's interest points.")
+    fit: float | None = Field(None, description="The score's fit axis then (0-100 score points; null "
+                                                "where the model did not tell it).")
+    interest: float | None = Field(None, description="The score's interest axis then.")
     tier: str | None = Field(None, description="Tier then.")
     model_version: str | None = Field(None, description="Model version that scored.")
 

@@ -150,6 +150,10 @@ def test_seed_example_built_with_the_pickers_shows_the_engine_count(served, brow
     assert expected["count"] == len(tiny.SEED_MEMBERS)
     for tier, members in expected["by_tier"].items():
         expect(page.locator(f'.tier[data-tier="{tier}"]')).to_contain_text(str(members))
+    expect(page.locator("#axes > div")).to_have_count(100)  # the fit x interest plane, 10 x 10
+    for fit, interest, members in expected["by_axes"]:
+        expect(page.locator(f'#axes [data-fit="{fit}"][data-interest="{interest}"]')).to_have_attribute(
+            "data-n", str(members))
     page.locator("#preview-btn").click()
     expect(page.locator("#preview table tbody tr")).to_have_count(len(tiny.SEED_MEMBERS))
     shown = {page.locator("#preview tbody tr").nth(i).locator("td").first.inner_text()

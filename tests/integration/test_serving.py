@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -126,7 +127,9 @@ def test_a_score_by_pid_equals_the_batch_score_at_the_same_feature_time(client, 
 def test_reasons_tell_each_behaviour_once_and_sum_the_features_of_it(client, service, people):
     """Up to 1,000 people of the world (below the MQL threshold: pushing them is another test's
     business): no answer has two reasons of one family, every reason's family and features are
-    the catalog's, and one per feature (`?reasons=feature`) does tell one behaviour twice."""
+    the catalog's, and one per feature (`?reasons=feature`) does tell one behaviour twice; the
+    families' contributions sum to the features' logit (to 1e-9), and fit and interest to the
+    score."""
     crm = _headers("crm")
     items = [{"pid": pid} for pid in people.loc[people["score"] < MQL, "pid"].head(1000)]
     grouped = client.post("/score_batch", json={"items": items}, headers=crm).json()["results"]
@@ -143,6 +146,15 @@ def test_reasons_tell_each_behaviour_once_and_sum_the_features_of_it(client, ser
         assert all(catalog[reason["feature"]] == reason["family"] for reason in features)
         told_apart += len(features) - len({reason["family"] for reason in features})
     assert told_apart > 0  # one behaviour's windows do come apart feature by feature
+    rows = service.features.read_rows([item["pid"] for item in items])
+    result = service.scorer.evaluate(rows.columns, len(items))  # the same rows, in the model's units
+    grouped_sum = service.scorer.families.sums(result.contrib).sum(axis=1)
+    assert np.abs(grouped_sum - result.contrib.sum(axis=1)).max() < 1e-9  # the same logit, grouped
+    if result.axes is not None:  # and split in two: fit + interest + the average lead = the score
+        axes = result.axes
+        unclipped = axes.average + axes.fit_points + axes.interest_points
+        inside = (unclipped > 0) & (unclipped < 100)
+        assert inside.mean() > 0.9 and np.abs(unclipped - result.score)[inside].max() < 1e-6
     assert client.post("/score?reasons=words", json={"pid": items[0]["pid"]}, headers=crm).status_code == 422
 
 
@@ -248,6 +260,43 @@ def test_the_portrait_page_is_html_with_the_viewer_watermark_and_masked_contacts
     assert "<svg" in page.text
     login = client.get(f"/portrait/{person['pid']}", headers={"accept": "text/html"}, follow_redirects=False)
     assert login.status_code == 303 and login.headers["location"].startswith("/login?next=/portrait/")
+
+
+def test_the_portrait_in_a_browser_shows_the_score_in_points_and_the_lead_where_its_axes_say(
+        client, people, browser, world):
+    """Headless Chromium at 1280 x 1000: the summary fits the screen, the waterfall's axis is in
+    score points, the fit x interest marker sits at the /score answer's fit and interest, the
+    timeline is behind its tab, one count of engaged colleagues; a screenshot is saved."""
+    person = people.dropna(subset=["owner"]).iloc[0]  # the best score: a lead sales reads first
+    answer = client.post("/score", json={"pid": person["pid"]}, headers=_headers("crm")).json()
+    fit, interest = answer["fit"], answer["interest"]
+    assert fit + interest - answer["average_score"] == pytest.approx(answer["score"], abs=0.2)
+    rep = {"X-API-Key": f"demo-sales-{person['owner']}"}
+    html = client.get(f"/portrait/{person['pid']}?format=html", headers=rep).text
+    colleagues = client.get(f"/portrait/{person['pid']}", headers=rep).json()["colleagues_total"]
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_content(html)
+    screenshot = world["root"] / "portrait.png"
+    page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+    summary = page.locator("#panel-summary").bounding_box()
+    assert summary["y"] + summary["height"] <= 1000
+    assert page.locator("svg.wf .axis-unit").text_content() == "score points"
+    ticks = [t for t in page.locator("svg.wf text.tick").all_text_contents() if t != "score points"]
+    assert ticks and all(t.lstrip("-").replace(".", "").isdigit() for t in ticks)
+    assert not any("…" in label for label in page.locator("svg.wf text.label").all_text_contents())
+    frame = page.locator("svg.axes > rect").first
+    x, y, width, height = (float(frame.get_attribute(name)) for name in ("x", "y", "width", "height"))
+    marker = page.locator("svg.axes circle.lead-marker")
+    assert float(marker.get_attribute("cx")) == pytest.approx(x + fit / 100 * width, abs=0.5)
+    assert float(marker.get_attribute("cy")) == pytest.approx(y + height - interest / 100 * height, abs=0.5)
+    assert page.locator("svg.axes line.iso-line").count() >= 1  # the tiers' score thresholds
+    assert page.locator("#engaged-colleagues").text_content() == str(colleagues)
+    assert f"{colleagues} colleague" in page.locator("#panel-profile").text_content()
+    assert not page.locator("#panel-timeline").is_visible()
+    page.click("label[for=tab-timeline]")
+    assert page.locator("#panel-timeline").is_visible() and not page.locator("#panel-summary").is_visible()
+    page.close()
 
 
 def test_a_lead_crossing_the_mql_threshold_is_pushed_once(client, service, people):

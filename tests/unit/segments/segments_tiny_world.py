@@ -136,9 +136,14 @@ def write_tags(path: Path) -> None:
     frame.to_parquet(path)
 
 
-def write_scores(path: Path, rows: list[tuple] = SCORES) -> None:
+def write_scores(path: Path, rows: list[tuple] = SCORES, axes: bool = True) -> None:
+    """The score history; with `axes`, fit = 30 + score / 2 and interest the rest (without: a
+    file written before the score's two axes)."""
     frame = pd.DataFrame(rows, columns=["pid", "scored_at", "probability", "score", "tier"])
     frame["fit_score"], frame["interest_score"], frame["model_version"] = 50.0, 50.0, "1"
+    if axes:
+        frame["fit"] = 30 + frame["score"] / 2
+        frame["interest"] = frame["score"] + 40 - frame["fit"]  # the average lead's score: 40
     frame["scored_at"] = pd.to_datetime(frame["scored_at"], utc=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path)

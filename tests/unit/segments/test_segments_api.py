@@ -49,7 +49,10 @@ def test_count(client):
     assert response.status_code == 200
     body = response.json()
     assert body["count"] == len(SEED_MEMBERS) and body["by_tier"]["high-value"] == 1
-    assert set(body) == {"count", "by_tier", "as_of", "sql_ms"}
+    assert set(body) == {"count", "by_tier", "by_axes", "as_of", "sql_ms"}
+    # every scored member on the fit x interest plane, in 10-point cells: P1 at fit 75, interest 55
+    assert sum(n for *_, n in body["by_axes"]) == body["count"] - body["by_tier"]["unscored"]
+    assert [7, 5, 1] in body["by_axes"]
 
 
 def test_preview_is_masked_and_limited(client):

@@ -61,6 +61,22 @@ def test_without_tags_tag_conditions_say_what_to_run(bare_engine):
     assert bare_engine.vocabulary()["tagged"] is False
 
 
+def test_the_score_axes_are_score_fields_and_a_file_without_them_reads_as_unknown(own_engine,
+                                                                              world_settings):
+    fit_60 = {"where": {"kind": "score", "field": "fit", "op": ">=", "value": 60}}
+    def members(segment: dict) -> set[str]:
+        return {row["pid"] for row in own_engine.preview(segment, limit=50)}
+
+    assert members(fit_60) == {"P1", "P3"}  # fit 75 and 67.5; P2's is 50
+    interest = {"where": {"kind": "score", "field": "interest", "op": "<", "value": 30}}
+    assert members(interest) == {"P4", "P6"}  # 15 and 25; P2's is 30
+    path = world_settings.scores_dir / "score_history.parquet"
+    write_scores(path, SCORES, axes=False)
+    os.utime(path, ns=(1, path.stat().st_mtime_ns + 1_000_000_000))
+    assert own_engine.count(fit_60)["count"] == 0
+    assert own_engine.count(EVERYONE_SEGMENT)["count"] == len(EVERYONE)
+
+
 def test_a_new_scoring_is_picked_up_without_a_restart(own_engine, world_settings):
     high_value = {"where": {"kind": "score", "field": "tier", "op": "=", "value": "high-value"}}
     assert own_engine.count(high_value)["count"] == 1

@@ -64,7 +64,7 @@ def test_an_injection_as_a_name_is_an_unknown_name(engine, where, named, valid):
      "valid properties: amount_usd, product"),
     ({"kind": "tag", "tags": ["dormnt"]}, "unknown tag `dormnt`; valid tags: decision_maker, dormant"),
     ({"kind": "score", "field": "rank", "op": ">", "value": 1},
-     "valid score fields: fit_score, interest_score"),
+     "valid score fields: fit, fit_score, interest, interest_score"),
 ])
 def test_unknown_names_are_named_with_the_valid_ones(engine, where, message):
     with pytest.raises(SegmentError, match="unknown") as error:

@@ -14,7 +14,9 @@ from pydantic import TypeAdapter
 
 from leadscore.config import Settings
 from leadscore.live.outcomes import Outcome, append_outcomes
-from leadscore.serving.portrait.charts import waterfall
+from leadscore.live.score_log import ScoreLog
+from leadscore.scoring.spec import TierTable
+from leadscore.serving.portrait.charts import axes_chart, waterfall
 from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
 from leadscore.serving.portrait.reader import PortraitReader
 from leadscore.serving.portrait.render import render_portrait_html
@@ -442,6 +444,63 @@ def test_a_capped_score_says_the_cap_closes_the_walk() -> None:
                                       "reasons_down": []})
     last = [b for b in waterfall(capped).bars if b.kind in ("up", "down")][-1]
     assert last.label == "everything else and the 0-100 cap" and last.value_text == "-30.0"
+
+
+def test_a_long_reason_is_wrapped_on_its_row_never_cut() -> None:
+    long = ("company: works at a company with 36,000 employees; company industry: software; company "
+            "funding stage: series_e_plus; revenue grew 12% against the quarter before")
+    score = _score()
+    score = score.model_copy(update={"average_score": 40.0, "reasons_up": [
+        score.reasons_up[0].model_copy(update={"text": long, "label": "company", "points": 22.0})],
+        "reasons_down": []})
+    chart = waterfall(score)
+    bar = next(b for b in chart.bars if b.kind == "up")
+    assert " ".join(bar.lines) == long and len(bar.lines) >= 2
+    following = chart.bars[chart.bars.index(bar) + 1]
+    assert following.y >= bar.y + len(bar.lines) * 14  # the next row starts below its last line
+
+
+TIERS = TierTable.model_validate({
+    "tiers": [{"name": "high-value", "colour": "#0b7a3e", "when": {"score_min": 70, "fit_score_min": 50}},
+              {"name": "high-potential", "colour": "#2a9d8f", "when": {"score_min": 60}},
+              {"name": "low-conversion", "colour": "#6b7280", "when": {}}],
+    "routing": {name: {"action": "a", "channel": "c", "description": "d"}
+                for name in ("high-value", "high-potential", "low-conversion")}})
+
+
+def _on_axes(fit: float, interest: float, average: float = 40.0) -> ScoreResponse:
+    return _score().model_copy(update={"fit": fit, "interest": interest, "average_score": average,
+                                       "score": fit + interest - average})
+
+
+def test_the_fit_interest_chart_puts_the_lead_at_its_scores_and_the_tiers_on_diagonals() -> None:
+    chart = axes_chart(_on_axes(60.0, 45.0), [], TIERS)
+    x0, x1, y0, y1 = chart.plot
+    assert chart.marker["x"] == pytest.approx(x0 + 0.60 * (x1 - x0), abs=0.1)
+    assert chart.marker["y"] == pytest.approx(y1 - 0.45 * (y1 - y0), abs=0.1)
+    assert [label for *_, label in chart.lines] == ["score 70", "score 60"]
+    for xa, ya, xb, yb, label in chart.lines:  # along a line, fit + interest = threshold + average
+        level = float(label.split()[1]) + 40
+        for x, y in ((xa, ya), (xb, yb)):
+            assert 100 * (x - x0) / (x1 - x0) + 100 * (y1 - y) / (y1 - y0) == pytest.approx(level, abs=0.2)
+    assert [r.label.split(" ")[0] for r in chart.regions] == ["high-value", "high-potential",
+                                                              "low-conversion"]
+    assert "fit share is at least 50%" in chart.regions[0].label
+    assert axes_chart(_score(), [], TIERS) is None  # a model that does not split its score
+
+
+def test_the_path_runs_through_the_history_that_has_axes_to_the_lead_now(reader: PortraitReader,
+                                                                          world: Settings) -> None:
+    log = ScoreLog(world.live_dir / "scores")
+    served = _on_axes(50.0, 42.0).model_dump() | {"pid": "P1"}
+    log.append([served, _score().model_dump() | {"pid": "P1"}], NOW, "score")  # the second: no axes
+    history = reader.portrait("P1").score_history
+    assert [(h.fit, h.interest) for h in history[-2:]] == [(50.0, 42.0), (None, None)]
+    chart = axes_chart(_on_axes(61.0, 47.0), history, TIERS)
+    assert len(chart.past) == 1 and chart.path.endswith(f"{chart.marker['x']},{chart.marker['y']}")
+    html = render_portrait_html(reader.portrait("P1", _on_axes(61.0, 47.0)), "E0042", COLOURS, tiers=TIERS)
+    assert 'class="lead-marker"' in html and 'data-fit="61.0"' in html
+    assert "fit 61 + interest 47 − the average lead's 40 = <b>68</b>" in re.sub(r"\s+", " ", html)
 
 
 def test_rule_model_waterfall_in_points() -> None:

@@ -49,8 +49,9 @@ def test_the_matrix_path_equals_the_pipeline_in_probability_parts_tiers_and_reas
 
 
 def _without_points(response) -> dict:
-    """A response without what only the matrix path tells (score points, the average lead)."""
-    record = response.model_dump(exclude={"average_score"})
+    """A response without what only the matrix path tells (score points, the average lead, the
+    two axes)."""
+    record = response.model_dump(exclude={"average_score", "fit", "interest"})
     for reason in record["reasons_up"] + record["reasons_down"]:
         reason.pop("points")
     return record
@@ -144,6 +145,39 @@ def test_reasons_tell_each_behaviour_once_with_its_features_summed_exactly(light
     visitor = records[int(np.argmax(leads["visits_30d"].fillna(0).to_numpy()))]
     engagement = [r for r in visitor["reasons_up"] if r["family"] == "engagement"]
     assert engagement and "visited the site" in engagement[0]["text"]
+
+
+def test_fit_plus_interest_minus_the_average_lead_is_the_score(lightgbm):
+    """The two axes: fit is the average lead's score plus the company family's points, interest
+    the same plus every other family's; fit + interest - average = score before the clips, and
+    the rounded answers say so to their rounding."""
+    scorer, leads = lightgbm
+    split = Scorer(scorer.model, scorer.spec, "7", FAMILY_SPECS, fit_families=["company"])
+    columns = {name: leads[name].tolist() for name in FEATURES.all}
+    result = split.evaluate(columns, len(leads))
+    axes, ppu = result.axes, split._points_per_unit
+    company = [split.feature_names.index(name) for name in ("employees", "industry")]
+    assert np.allclose(axes.fit_points, result.contrib[:, company].sum(axis=1) * ppu, atol=1e-9)
+    assert np.allclose(axes.fit_points + axes.interest_points, result.contrib.sum(axis=1) * ppu, atol=1e-9)
+    unclipped = axes.average + axes.fit_points + axes.interest_points
+    inside = (unclipped > 0) & (unclipped < 100)
+    assert inside.mean() > 0.9 and axes.fit.std() > 0.5 and axes.interest.std() > 0.5
+    assert np.abs(unclipped[inside] - result.score[inside]).max() < 1e-6
+    records = split.score_records(leads["pid"].tolist(), columns)
+    for record, clipped in zip(records, ~inside, strict=True):
+        assert 0 <= record["fit"] <= 100 and 0 <= record["interest"] <= 100
+        if not clipped and 0 < record["fit"] < 100 and 0 < record["interest"] < 100:
+            assert record["fit"] + record["interest"] - record["average_score"] == pytest.approx(
+                record["score"], abs=0.16)  # three roundings to 0.1
+    tiny = Scorer(scorer.model, scorer.spec, "7", FAMILY_SPECS)  # no fit family: all is interest
+    assert np.allclose(tiny.evaluate(columns, len(leads)).axes.fit_points, 0.0)
+
+
+def test_a_model_without_score_points_has_no_axes():
+    scorer, leads = make_scorer("logistic_regression")
+    columns = {name: leads[name].tolist()[:3] for name in FEATURES.all}
+    record = scorer.score_records(leads["pid"].tolist()[:3], columns)[0]
+    assert record["fit"] is None and record["interest"] is None and record["average_score"] is None
 
 
 def test_per_feature_reasons_stay_available_with_their_family(lightgbm):
