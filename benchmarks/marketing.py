@@ -144,11 +144,13 @@ def measure_funnel(settings: Settings, work_dir: Path) -> dict:
     started = time.perf_counter()
     replicate_middle(settings, x10_db)
     scores, judged = replicated_frames(settings)
+    x10_scores = work_dir / "score_history_x10.parquet"
+    scores.to_parquet(x10_scores, index=False)  # read by DuckDB, as the batch history is
     build_s = time.perf_counter() - started
 
     def open_x10() -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(str(x10_db), read_only=True)
-        register_frames(con, scores, judged)
+        register_frames(con, scores.head(0), judged, x10_scores)
         return con
 
     x10_s, tables_x10 = timed_tables(open_x10, threshold)

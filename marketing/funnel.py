@@ -24,7 +24,7 @@ import pandas as pd
 from leadscore.config import Settings
 from leadscore.marketing.attribution import attribution_by_campaign
 from leadscore.marketing.inputs import connect
-from leadscore.marketing.lifecycle import stage_history
+from leadscore.marketing.lifecycle import HISTORY_SQL
 
 FUNNEL = ("lead", "mql", "sales_accepted", "opportunity", "customer")
 DIMENSIONS = ("campaign", "channel", "campaign_type", "demand_tag", "tier", "month")
@@ -87,9 +87,7 @@ ENGAGEMENT_SQL = """
 
 def prepare(con: duckdb.DuckDBPyConnection, mql_threshold: float) -> None:
     """The temporary tables the analyses share: `lifecycle` and `person_fact`."""
-    con.register("lifecycle_df", stage_history(con, mql_threshold))
-    con.execute("CREATE OR REPLACE TEMP TABLE lifecycle AS SELECT * FROM lifecycle_df")
-    con.unregister("lifecycle_df")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE lifecycle AS {HISTORY_SQL}", {"threshold": mql_threshold})
     con.execute(f"CREATE OR REPLACE TEMP TABLE person_fact AS {FACTS_SQL}")
 
 

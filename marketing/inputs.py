@@ -14,6 +14,7 @@ memory and the benchmark a world ten times larger.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -29,22 +30,31 @@ MIDDLE_TABLES = ("campaign", "campaign_touch", "campaign_invitation", "person_de
                  "interaction", "outcome", "person")
 
 
-def read_scores(settings: Settings) -> pd.DataFrame:
-    """The champion's scores, batch and live, oldest first."""
+def batch_scores_path(settings: Settings) -> Path | None:
+    """The batch score history, if scored yet."""
+    path = settings.scores_dir / "score_history.parquet"
+    return path if path.is_file() else None
+
+
+def read_live_scores(settings: Settings) -> pd.DataFrame:
+    """The champion's scores served live (the score log, shadows left out)."""
     frames = []
-    batch = settings.scores_dir / "score_history.parquet"
-    if batch.is_file():
-        frames.append(pd.read_parquet(batch, columns=SCORE_COLUMNS))
     if (settings.live_dir / "scores").is_dir():
         live = ScoreLog(settings.live_dir / "scores", settings.live.busy_timeout_s).read()
         live = live[live["trigger"] != SHADOW].rename(columns={"at": "scored_at"})
-        frames.append(live[SCORE_COLUMNS])
-    frames = [f.assign(scored_at=pd.to_datetime(f["scored_at"], utc=True)) for f in frames if len(f)]
-    if not frames:
+        frames.append(live[SCORE_COLUMNS].assign(scored_at=pd.to_datetime(live["scored_at"], utc=True)))
+    if not frames or frames[0].empty:
         return pd.DataFrame({"pid": pd.Series(dtype=object),
                              "scored_at": pd.Series(dtype="datetime64[us, UTC]"),
                              "score": pd.Series(dtype=float), "tier": pd.Series(dtype=object)})
-    return pd.concat(frames, ignore_index=True).sort_values(["scored_at", "pid"], ignore_index=True)
+    return frames[0]
+
+
+def read_scores(settings: Settings) -> pd.DataFrame:
+    """The champion's scores, batch and live, in one frame."""
+    path = batch_scores_path(settings)
+    batch = [pd.read_parquet(path, columns=SCORE_COLUMNS)] if path else []
+    return pd.concat([*batch, read_live_scores(settings)], ignore_index=True)
 
 
 def read_dispositions(settings: Settings) -> pd.DataFrame:
@@ -76,15 +86,22 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
         con.close()
         raise ValueError(f"the middle layer {settings.middle_db} has no {', '.join(missing)}: it was built "
                          "before campaigns existed; run `leadscore identity resolve` again")
-    register_frames(con, read_scores(settings), read_dispositions(settings))
+    register_frames(con, read_live_scores(settings), read_dispositions(settings), batch_scores_path(settings))
     return con
 
 
-def register_frames(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame,
-                    judged: pd.DataFrame) -> None:
-    """`scores` and `dispositions` as temporary tables of `con`."""
+def register_frames(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, judged: pd.DataFrame,
+                    batch_scores: Path | None = None) -> None:
+    """`scores` (with the rows of the `batch_scores` Parquet file, read by DuckDB: faster than
+    through pandas) and `dispositions` as temporary tables of `con`."""
     con.register("scores_df", scores[SCORE_COLUMNS])
-    con.execute("CREATE OR REPLACE TEMP TABLE scores AS SELECT * FROM scores_df")
+    batch = ""
+    if batch_scores is not None:
+        path = str(batch_scores).replace("'", "''")
+        batch = (f"SELECT pid, scored_at::TIMESTAMPTZ AS scored_at, score, tier FROM read_parquet('{path}') "
+                 "UNION ALL ")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE scores AS {batch}"
+                "SELECT pid, scored_at::TIMESTAMPTZ AS scored_at, score, tier FROM scores_df")
     con.register("dispositions_df", judged[["pid", "at", "disposition"]].assign(
         at=pd.to_datetime(judged["at"], utc=True)))
     con.execute("CREATE OR REPLACE TEMP TABLE dispositions AS SELECT * FROM dispositions_df")

@@ -38,6 +38,7 @@ HISTORY_COLUMNS = ["pid", "stage", "entered_at", "evidence"]
 HISTORY_FILE = "lifecycle_stage.parquet"
 
 HISTORY_SQL = """
+    SELECT DISTINCT * FROM (
     WITH known AS (SELECT pid, coalesce(identified_at, first_seen) AS since FROM person),
     visits AS (SELECT pid, min(event_time) AS since FROM interaction
                WHERE pid IS NOT NULL AND event_type = 'web_visit' GROUP BY pid),
@@ -72,14 +73,13 @@ HISTORY_SQL = """
     FROM outcome WHERE pid IS NOT NULL
     UNION ALL
     SELECT pid, CASE WHEN n = 1 THEN 'customer' ELSE 'renewal_upsell' END, won_at, 'won ' || opportunity_id
-    FROM won"""
+    FROM won)"""
 
 
 def stage_history(con: duckdb.DuckDBPyConnection, mql_threshold: float) -> pd.DataFrame:
     """Every stage entry of every person (HISTORY_COLUMNS), in time order per person; the
     connection holds `person`, `interaction`, `outcome`, `scores` and `dispositions`."""
-    history = con.execute(f"SELECT DISTINCT * FROM ({HISTORY_SQL})", {"threshold": mql_threshold}).df()
-    return order_history(history)
+    return order_history(con.execute(HISTORY_SQL, {"threshold": mql_threshold}).df())
 
 
 def order_history(history: pd.DataFrame) -> pd.DataFrame:

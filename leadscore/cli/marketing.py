@@ -57,8 +57,9 @@ def marketing_funnel(
             frame = funnel_by(ctx.obj, by)
     except (ValueError, FileNotFoundError) as error:
         _fail(error)
-    frame.insert(0, "group", frame[by].astype(str).agg(" / ".join, axis=1))
-    show(f"funnel by {' / '.join(by)}", frame.drop(columns=by), "group", csv)
+    shown = frame.assign(group=frame[by].astype(str).agg(" / ".join, axis=1)).drop(columns=by)
+    show(f"funnel by {' / '.join(by)}", shown, "group", None)
+    write_csv(frame, csv)  # one column per dimension
 
 
 @app.command("roi")
