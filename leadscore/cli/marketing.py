@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
 from leadscore.cli.common import console, frame_table, step
 from leadscore.config import Settings
+
+if TYPE_CHECKING:  # pandas loads with the command that needs it: `leadscore --help` stays quick
+    import pandas as pd
 
 app = typer.Typer(help="Marketing: lifecycle funnel, campaign ROI, planning, demand tags.",
                   no_args_is_help=True)
