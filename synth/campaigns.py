@@ -270,7 +270,7 @@ def deal_truth(sources: dict[str, pd.DataFrame], campaigns: pd.DataFrame,
     deals = pd.DataFrame({"opportunity_id": won["opportunity_id"].to_numpy(),
                           "person_key": person.reindex(pd.MultiIndex.from_arrays(
                               [["opportunities"] * len(won), won["opportunity_id"]])).to_numpy(),
-                          "created_at": won["created_at"].to_numpy(), "won_at": won["closed_at"].to_numpy(),
+                          "created_at": won["created_at"].array, "won_at": won["closed_at"].array,
                           "amount_usd": won["amount_usd"].to_numpy()})
     pairs = deals.merge(touches.dropna(subset=["person_key"]), on="person_key")
     rank = pairs["source"].map(TOUCH_RANK)
@@ -278,5 +278,8 @@ def deal_truth(sources: dict[str, pd.DataFrame], campaigns: pd.DataFrame,
         ["at", "rank", "source_record_id"])
     first = pairs.groupby("opportunity_id")["campaign_id"].first()
     last = pairs.groupby("opportunity_id")["campaign_id"].last()
-    return deals.assign(first_campaign_id=first.reindex(deals["opportunity_id"]).to_numpy(),
-                        last_campaign_id=last.reindex(deals["opportunity_id"]).to_numpy())
+    def of_deal(campaign: pd.Series) -> np.ndarray:  # None, not NaN, for a deal without touches
+        values = campaign.reindex(deals["opportunity_id"]).to_numpy(dtype=object)
+        return np.where(pd.isna(values), None, values)
+
+    return deals.assign(first_campaign_id=of_deal(first), last_campaign_id=of_deal(last))
