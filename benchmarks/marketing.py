@@ -5,23 +5,37 @@
   visitors (bound to a person by a form fill) and anonymous ones, three known to one
   anonymous; p50 and p99 at concurrency 1, requests/s at concurrency 16. Goal: p99 <= 10 ms.
 
-Not built yet (issue "Marketing's side"): `funnel` (the lifecycle funnel and campaign ROI)
-and `truth` (the planted contact-frequency effect and campaign won deals): null here.
+- funnel: seconds to compute every funnel table (by campaign, channel, campaign type, demand
+  tag, tier x month) and the campaign ROI table (attribution included) from the middle layer,
+  on the default world (`default_s`) and on a world ten times larger (`x10_s`). The 10x world is
+  the middle layer's people, interactions, campaign touches, opportunities and scores copied
+  ten times with new ids (`<id>~<k>`) into a DuckDB file of its own (same campaigns, ten times
+  their reach): what the analyses read, at ten times the rows, without a 10x identity run.
+  Goals: 2 s and 15 s.
+- truth: campaign-level won deals by first touch against the synthetic world's hidden truth
+  (data/truth/campaign_deals.parquet: the first campaign that touched each won deal's true
+  person before the opportunity). `frequency_turning_point` (the contact-frequency effect) is
+  another part's: null here.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import time
 from pathlib import Path
 from urllib.parse import quote
 
 import duckdb
+import pandas as pd
 
 from leadscore.benchmarks.load import json_request, percentile, run_load
 from leadscore.benchmarks.servers import bentoml_server
 from leadscore.benchmarks.serving import SERVICE_TARGET, machine, world_view
 from leadscore.config import Settings
+from leadscore.marketing.attribution import deal_credits
+from leadscore.marketing.funnel import funnel_table, prepare, roi_table
+from leadscore.marketing.inputs import connect, read_dispositions, read_scores, register_frames
 
 WEB_KEY = "demo-web-key"
 GOAL_P99_MS = 10.0
@@ -30,6 +44,14 @@ KNOWN_COOKIES, ANONYMOUS_COOKIES = 600, 200
 CONCURRENCY = 16
 SINGLE_WARMUP, SINGLE_REQUESTS = 200, 2000
 CONCURRENT_WARMUP_S, CONCURRENT_S = 2.0, 8.0
+GOAL_FUNNEL_S, GOAL_FUNNEL_X10_S = 2.0, 15.0
+FUNNEL_VIEWS = ("campaign", "channel", "campaign_type", "demand_tag", ("tier", "month"))
+COPIES = 10
+# the tables the analyses read, copied COPIES times: (table, id columns given a suffix)
+REPLICATED = {"person": ("pid", "cid"), "interaction": ("lid", "pid", "cid", "cookie_id"),
+              "campaign_touch": ("lid", "pid", "cid", "cookie_id"),
+              "outcome": ("opportunity_id", "pid", "cid"),
+              "person_demand_tag": ("pid",), "campaign_invitation": ("pid", "email")}
 
 
 def cookies(settings: Settings) -> tuple[list[str], list[str]]:
@@ -76,11 +98,99 @@ def measure_personalize(settings: Settings, work_dir: Path) -> dict:
             "details": {"single": single.summary(), "concurrent": concurrent.summary()}}
 
 
-def run(settings: Settings, work_dir: Path) -> dict:
+def all_tables(con: duckdb.DuckDBPyConnection, mql_threshold: float) -> dict[str, pd.DataFrame]:
+    """Every funnel view and the ROI table, as the dashboard and `leadscore marketing` compute them."""
+    prepare(con, mql_threshold)
+    tables = {"+".join([view] if isinstance(view, str) else view): funnel_table(con, view)
+              for view in FUNNEL_VIEWS}
+    return {**tables, "roi": roi_table(con)}
+
+
+def timed_tables(open_con, mql_threshold: float) -> tuple[float, dict[str, pd.DataFrame]]:
+    """Seconds from opening the connection to the last table, and the tables."""
+    started = time.perf_counter()
+    with open_con() as con:
+        tables = all_tables(con, mql_threshold)
+    return time.perf_counter() - started, tables
+
+
+def replicate_middle(settings: Settings, target: Path) -> None:
+    """The middle layer's analysed tables COPIES times with new ids (see the docstring)."""
+    target.unlink(missing_ok=True)
+    with duckdb.connect(str(target)) as con:
+        con.execute(f"ATTACH '{settings.middle_db}' AS m (READ_ONLY)")
+        con.execute("CREATE TABLE campaign AS SELECT * FROM m.campaign")
+        for table, ids in REPLICATED.items():
+            columns = [c for c, in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'm' "
+                "AND table_name = $1 ORDER BY ordinal_position", [table]).fetchall()]
+            select = ", ".join(f"{c} || '~' || k AS {c}" if c in ids else c for c in columns)
+            con.execute(f"CREATE TABLE {table} AS SELECT {select} FROM m.{table}, range({COPIES}) r(k)")
+        con.execute("DETACH m")
+
+
+def replicated_frames(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The scores and dispositions, COPIES times with the same new pids."""
+    scores, judged = read_scores(settings), read_dispositions(settings)
+    copy = lambda frame: pd.concat([frame.assign(pid=frame["pid"] + f"~{k}") for k in range(COPIES)],  # noqa: E731
+                                   ignore_index=True)
+    return copy(scores), copy(judged)
+
+
+def measure_funnel(settings: Settings, work_dir: Path) -> dict:
+    threshold = settings.serving.webhook.mql_threshold
+    default_s, tables = timed_tables(lambda: connect(settings), threshold)
+    x10_db = work_dir / "middle_x10.duckdb"
+    started = time.perf_counter()
+    replicate_middle(settings, x10_db)
+    scores, judged = replicated_frames(settings)
+    x10_scores = work_dir / "score_history_x10.parquet"
+    scores.to_parquet(x10_scores, index=False)  # read by DuckDB, as the batch history is
+    build_s = time.perf_counter() - started
+
+    def open_x10() -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(str(x10_db), read_only=True)
+        register_frames(con, scores.head(0), judged, x10_scores)
+        return con
+
+    x10_s, tables_x10 = timed_tables(open_x10, threshold)
+    leads = int(tables["channel"]["lead"].sum())
+    return {"default_s": round(default_s, 3), "x10_s": round(x10_s, 3),
+            "goal_default_s": GOAL_FUNNEL_S, "goal_x10_s": GOAL_FUNNEL_X10_S,
+            "meets_goal": default_s <= GOAL_FUNNEL_S and x10_s <= GOAL_FUNNEL_X10_S,
+            "leads": leads, "leads_x10": int(tables_x10["channel"]["lead"].sum()),
+            "campaigns": len(tables["roi"]), "x10_build_s": round(build_s, 1),
+            "x10_how": "middle layer rows copied 10x with new ids (same campaigns); scores and "
+                       "dispositions likewise"}
+
+
+def measure_truth(settings: Settings) -> dict:
+    """Won deals per campaign by first touch, found against the hidden truth's."""
+    truth = pd.read_parquet(settings.truth_dir / "campaign_deals.parquet")
+    with connect(settings) as con:
+        credits = deal_credits(con)
+    found = credits[(credits["model"] == "first_touch") & credits["won"]]
+    found = found.set_index("opportunity_id")["campaign_id"].replace("(none)", None)
+    expected = truth.set_index("opportunity_id")["first_campaign_id"]
+    per_campaign = pd.DataFrame({"truth": expected.value_counts(), "found": found.value_counts()}).fillna(0)
+    compared = expected.index.intersection(found.index)
+    same = (expected[compared].fillna("-") == found[compared].fillna("-"))
+    return {"won_deals": {"truth": len(expected), "found": len(found), "compared": len(compared)},
+            "deal_agreement": round(float(same.mean()), 4) if len(compared) else None,
+            "campaigns": len(per_campaign),
+            "campaigns_equal": int((per_campaign["truth"] == per_campaign["found"]).sum()),
+            "abs_diff_won_deals": int((per_campaign["truth"] - per_campaign["found"]).abs().sum()),
+            "frequency_turning_point": None}
+
+
+PARTS = ("personalize", "funnel", "truth")
+
+
+def run(settings: Settings, work_dir: Path, parts: tuple[str, ...] = PARTS) -> dict:
     """Every figure of `leadscore bench marketing` (see the module docstring); logs in `work_dir`."""
     work_dir.mkdir(parents=True, exist_ok=True)
     figures_machine = machine()
-    return {"personalize": measure_personalize(settings, work_dir),
-            "funnel": None, "truth": None,
-            "not_built": ["funnel", "truth"],
+    return {"personalize": measure_personalize(settings, work_dir) if "personalize" in parts else None,
+            "funnel": measure_funnel(settings, work_dir) if "funnel" in parts else None,
+            "truth": measure_truth(settings) if "truth" in parts else None,
             "machine": {**figures_machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}}

@@ -8,7 +8,9 @@ The CDP practice of tagging a profile, in four kinds, all declared in
   `rising_engagement`, `dormant`);
 - **rule**: conditions on the latest features (`webinar_fan`, `hand_raiser`);
 - **mined**: topics mined from the text of recent engagement events
-  (`interest:product_a`).
+  (`interest:product_a`);
+- **demand**: the UTM demand tag of the person's first and latest tagged touch
+  (`demand:data_platform`, `demand_first:e-commerce`; identity/demand.py).
 
 Every tag carries a `label` a salesperson reads and an `evidence` string that says
 why ("events_90d = 57, top 2% (90th percentile = 31 among 4,210 people with events_90d > 0)").
@@ -35,7 +37,8 @@ from leadscore.conditions import Query, all_of, any_of, compare, field_type, quo
 
 log = logging.getLogger(__name__)
 
-KINDS = ("attribute", "statistical", "rule", "mined")
+KINDS = ("attribute", "statistical", "rule", "mined", "demand")
+DEMAND_TOUCHES = ("first", "latest")  # person_demand_tag's columns: <touch>_tag, <touch>_tag_at
 # the tag rules' spelling -> the condition compiler's operator
 OPERATORS = {">=": ">=", ">": ">", "<=": "<=", "<": "<", "==": "=", "!=": "!=", "in": "in"}
 _JSON_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -291,6 +294,27 @@ def _mined_sql(spec: dict, query: _Query) -> str:
         HAVING count(DISTINCT event_no) >= any_value(min_events)"""
 
 
+# --- demand tags ------------------------------------------------------------------------------
+
+def _demand_sql(spec: dict, query: _Query) -> str:
+    """The UTM demand of a person's first and latest tagged touch (the middle layer's
+    `person_demand_tag`, identity/demand.py): `{prefix}:{tag}` for each touch declared."""
+    unknown = set(spec) - set(DEMAND_TOUCHES)
+    if unknown:
+        raise ValueError(f"demand tags: unknown touches {sorted(unknown)}; "
+                         f"valid: {', '.join(DEMAND_TOUCHES)}")
+    parts = []
+    for touch, touch_spec in spec.items():
+        tag = f"{query.bind(touch_spec['prefix'] + ':')} || {_slug(touch + '_tag')}"
+        template = query.bind(touch_spec.get("label", touch_spec["prefix"] + ": {value}"))
+        label = f"replace({template}, '{{value}}', {touch}_tag)"
+        evidence = (f"format('{touch} touch with a demand tag on {{}}', "
+                    f"strftime({touch}_tag_at, '%Y-%m-%d'))")
+        parts.append(f"{_select(tag, 'demand', label, evidence)} FROM person_demand_tag "
+                     f"WHERE {touch}_tag IS NOT NULL AND {touch}_tag_at < (SELECT as_of FROM feature_clock)")
+    return " UNION ALL ".join(parts)
+
+
 # --- the whole query --------------------------------------------------------------------------
 
 def _declared_tags(rules: dict) -> Iterator[str]:
@@ -299,6 +323,7 @@ def _declared_tags(rules: dict) -> Iterator[str]:
     yield from rules.get("rule", {})
     prefix = rules.get("mined", {}).get("tag_prefix", "interest")
     yield from (f"{prefix}:{topic}" for topic in rules.get("mined", {}).get("topics", {}))
+    yield from (f"{spec['prefix']}:*" for spec in rules.get("demand", {}).values())
 
 
 def _check_unique(rules: dict) -> None:
@@ -318,6 +343,7 @@ def _kind_queries(rules: dict, query: _Query) -> list[str]:
     parts += [_statistical_sql(tag, spec, query) for tag, spec in rules.get("statistical", {}).items()]
     parts += [_rule_sql(tag, spec, query) for tag, spec in rules.get("rule", {}).items()]
     parts.append(_mined_sql(rules["mined"], query) if rules.get("mined") else "")
+    parts.append(_demand_sql(rules["demand"], query) if rules.get("demand") else "")
     return [part for part in parts if part]
 
 

@@ -9,32 +9,90 @@ cid), so a quarantined raw row never becomes an interaction.
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 # Each raw behaviour row becomes one or more interactions: (source, id column,
 # kind, event type SQL, time column, channel, properties SQL, filter).
 INTERACTION_SELECTS = [
     ("web_sessions", "session_id", "visit", "'web_visit'", "started_at", "web",
-     "{'url': landing_url, 'utm_source': utm_source, 'pageviews': pageviews, 'duration_s': duration_s}",
+     "{'url': landing_url, 'utm_source': utm_source, 'pageviews': pageviews, 'duration_s': duration_s, "
+     "'utm_medium': utm_medium, 'utm_campaign': utm_campaign, 'utm_term': utm_term, "
+     "'utm_content': utm_content}",
      "TRUE"),
     ("email_activity", "activity_id", "activity", "'email_' || activity", "occurred_at", "email",
      "{'campaign_id': campaign_id, 'subject': subject, 'url': url}", "TRUE"),
     ("form_fills", "form_fill_id", "form",
      "CASE WHEN form_type IN ('whitepaper_download', 'contact_sales') THEN form_type ELSE 'form_submit' END",
-     "submitted_at", "web", "{'form_type': form_type, 'asset': asset}", "TRUE"),
+     "submitted_at", "web", "{'form_type': form_type, 'asset': asset, 'utm_source': utm_source, "
+     "'utm_medium': utm_medium, 'utm_campaign': utm_campaign, 'utm_term': utm_term, "
+     "'utm_content': utm_content}",
+     "TRUE"),
     ("event_registrations", "registration_id", "register",
      "CASE WHEN event_kind = 'webinar' THEN 'webinar_register' ELSE 'event_register' END",
      "registered_at", "event", "{'event_id': event_id, 'event_name': event_name}", "TRUE"),
     ("event_registrations", "registration_id", "attend",
      "CASE WHEN event_kind = 'webinar' THEN 'webinar_attend' ELSE 'event_attend' END",
-     "event_date", "event", "{'event_id': event_id, 'event_name': event_name}", "attended"),
+     "event_date", "event", "{'event_id': event_id, 'event_name': event_name, "
+     "'questions_asked': questions_asked, 'demo_requested': demo_requested}", "attended"),
     ("orders", "order_id", "purchase", "'purchase'", "ordered_at", "commerce",
      "{'product': product, 'amount_usd': amount_usd}", "TRUE"),
 ]
 
 
 INTERACTION_SOURCES = frozenset(spec[0] for spec in INTERACTION_SELECTS)
+# Columns a source may lack (written before campaigns existed, or by a system without them):
+# read as missing.
+UTM_COLUMNS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+OPTIONAL_COLUMNS = {
+    "web_sessions": {c: "object" for c in UTM_COLUMNS},
+    "form_fills": {c: "object" for c in UTM_COLUMNS},
+    "event_registrations": {"questions_asked": "Int64", "demo_requested": "boolean"},
+}
+# The marketing team's own records (synth: `World.plans`), read when present.
+PLAN_COLUMNS = {
+    "campaigns": {"campaign_id": "object", "name": "object", "channel": "object",
+                  "campaign_type": "object", "owner": "object", "budget_usd": "float64",
+                  "cost_usd": "float64", "start_at": "datetime64[us, UTC]",
+                  "end_at": "datetime64[us, UTC]", "utm_campaign": "object"},
+    "campaign_invitations": {"campaign_id": "object", "email": "object",
+                             "invited_at": "datetime64[us, UTC]"},
+}
+
+
+def with_optional_columns(source: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every optional column of its source, missing where it had none."""
+    absent = {c: t for c, t in OPTIONAL_COLUMNS.get(source, {}).items() if c not in frame.columns}
+    return frame.assign(**{c: pd.Series(pd.NA, index=frame.index, dtype=t) for c, t in absent.items()})
+
+
+def read_plans(raw_dir: Path | None) -> dict[str, pd.DataFrame]:
+    """campaigns and campaign_invitations from `raw_dir` (empty tables when absent or None)."""
+    return {name: pd.read_parquet(raw_dir / f"{name}.parquet")
+            if raw_dir is not None and (raw_dir / f"{name}.parquet").is_file()
+            else pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+            for name, columns in PLAN_COLUMNS.items()}
+
+
+def build_campaigns(con: duckdb.DuckDBPyConnection, plans: dict[str, pd.DataFrame]) -> None:
+    """campaign(...) as the marketing team lists it, and campaign_invitation(campaign_id, email,
+    invited_at, pid): the invited address resolved to the person who used it, when anyone did."""
+    con.register("campaign_df", plans["campaigns"])
+    con.execute("CREATE OR REPLACE TABLE campaign AS "
+                "SELECT * FROM campaign_df ORDER BY start_at, campaign_id")
+    con.register("invitation_df", plans["campaign_invitations"])
+    con.execute("""
+        CREATE OR REPLACE TABLE campaign_invitation AS
+        SELECT i.campaign_id, i.email, i.invited_at, e.pid
+        FROM invitation_df i
+        LEFT JOIN (SELECT email, any_value(pid ORDER BY pid) AS pid FROM record
+                   WHERE email IS NOT NULL AND pid IS NOT NULL GROUP BY email) e
+          ON e.email = lower(trim(i.email))
+        ORDER BY i.invited_at, i.campaign_id, i.email""")
+    con.unregister("campaign_df")
+    con.unregister("invitation_df")
 
 
 def _interaction_select(source: str, id_col: str, kind: str, event_type: str, time_col: str,

@@ -22,8 +22,16 @@ import pandas as pd
 
 from leadscore.config import Settings, load_yaml
 from leadscore.identity import companies as comp
+from leadscore.identity.demand import DemandTags, build_demand_tables
 from leadscore.identity.link import identifier_edges, resolve_people, shared_identifiers
-from leadscore.identity.middle import build_interaction, build_outcome, check_vocabulary
+from leadscore.identity.middle import (
+    build_campaigns,
+    build_interaction,
+    build_outcome,
+    check_vocabulary,
+    read_plans,
+    with_optional_columns,
+)
 from leadscore.identity.people import person_table
 from leadscore.identity.records import SOURCE_LAYOUT, all_records
 from leadscore.identity.stable import AUDIT_COLUMNS, PreviousIds, inherit_ids, read_previous
@@ -43,6 +51,7 @@ class IdentityRules:
     event_types: set[str]
     shared_identifier_max_names: int
     fuzzy_config: Path | None = None  # the profile model of the probabilistic pass; None: off
+    demand_tags: DemandTags = DemandTags((), ())  # config/demand_tags.yaml
 
 
 def rules_from_settings(settings: Settings) -> IdentityRules:
@@ -54,6 +63,7 @@ def rules_from_settings(settings: Settings) -> IdentityRules:
         shared_identifier_max_names=settings.identity.shared_identifier_max_names,
         fuzzy_config=(settings.config_file("mappings/person_profiles.yaml")
                       if settings.identity.fuzzy_merge else None),
+        demand_tags=DemandTags.load(settings.config_file("demand_tags.yaml")),
     )
 
 
@@ -198,14 +208,17 @@ def check_conservation(sources: dict[str, pd.DataFrame], mapped: pd.DataFrame,
 
 def write_middle_layer(path: Path, sources: dict[str, pd.DataFrame],
                        resolved: dict[str, pd.DataFrame], mapped: pd.DataFrame,
-                       event_types: set[str], watermark: dict | None = None) -> None:
-    """All middle-layer tables into one DuckDB file, replaced atomically."""
+                       event_types: set[str], watermark: dict | None = None,
+                       plans: dict[str, pd.DataFrame] | None = None,
+                       demand_tags: DemandTags | None = None) -> None:
+    """All middle-layer tables into one DuckDB file, replaced atomically (with the campaigns
+    and demand tags of `plans` and `demand_tags`, empty without)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.duckdb")
     tmp.unlink(missing_ok=True)
     with duckdb.connect(str(tmp)) as con:
         for name, frame in sources.items():
-            con.register(f"raw_{name}", frame)
+            con.register(f"raw_{name}", with_optional_columns(name, frame))
         record_map = resolved["records"][["source", "source_record_id", "pid", "cid", "cookie_id"]]
         con.register("record_map_df", record_map)
         con.execute("CREATE TABLE record_map AS SELECT * FROM record_map_df")
@@ -218,6 +231,8 @@ def write_middle_layer(path: Path, sources: dict[str, pd.DataFrame],
         build_interaction(con)
         build_outcome(con)
         check_vocabulary(con, event_types)
+        build_campaigns(con, plans or read_plans(None))
+        build_demand_tables(con, demand_tags or DemandTags((), ()))
         con.execute("DROP TABLE record_map")
         marks = watermark or {"log": "", "record": 0, "interaction": 0}
         con.execute("CREATE TABLE live_watermark AS SELECT $log::VARCHAR AS log, $record::BIGINT AS record, "
@@ -254,7 +269,8 @@ def resolve(raw_dir: Path, middle_db: Path, rules: IdentityRules,
     mapped = id_map(resolved)
     counts = check_conservation(sources, mapped, resolved["quarantine"])
     write_middle_layer(middle_db, sources, resolved, mapped, rules.event_types,
-                       live.watermark if live is not None else None)
+                       live.watermark if live is not None else None,
+                       read_plans(raw_dir), rules.demand_tags)
     log.info("people %d, companies %d, groups %d", len(resolved["person"]),
              len(resolved["company"]), len(resolved["entity"]))
     return counts

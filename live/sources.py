@@ -77,6 +77,10 @@ class WebSession(SourceRecord):
     utm_source: Text = None
     pageviews: Count = 1
     duration_s: Count = 0
+    utm_medium: Text = None
+    utm_campaign: Text = None
+    utm_term: Text = None
+    utm_content: Text = None
 
 
 class FormFill(SourceRecord):
@@ -93,6 +97,11 @@ class FormFill(SourceRecord):
     phone: Text = None
     company_name: Text = None
     job_title: Text = None
+    utm_source: Text = None
+    utm_medium: Text = None
+    utm_campaign: Text = None
+    utm_term: Text = None
+    utm_content: Text = None
 
 
 class EventRegistration(SourceRecord):
@@ -109,6 +118,8 @@ class EventRegistration(SourceRecord):
     email: Text = None
     phone: Text = None
     company_name: Text = None
+    questions_asked: Count | None = Field(None, description="Questions the attendee asked at the event.")
+    demo_requested: bool = Field(False, description="Whether the attendee asked for a demo at the event.")
 
 
 class EmailActivity(SourceRecord):

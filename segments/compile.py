@@ -46,6 +46,7 @@ MEMBER_COLUMNS = {  # preview and export columns; email and phone are masked by 
     "owner_rep_id": "coalesce(c.owner_rep_id, p.owner_rep_id)", "company": "c.name", "industry": "c.industry",
     "employees": "c.employees", "tier": "s.tier", "score": "round(s.score, 1)",
     "probability": "round(s.probability, 4)",
+    "demand_first": "p.demand_first", "demand_latest": "p.demand_latest",  # UTM demand tags
 }
 NO_SCORES = "no scores yet: run `leadscore score`"
 NO_TAGS = "no tags yet: run `leadscore features build`"

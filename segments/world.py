@@ -107,7 +107,7 @@ def _load_middle(con: duckdb.DuckDBPyConnection, middle_db: Path,
     the clause that extracts the properties and the event-log rows the layer holds."""
     con.execute("ATTACH $1 AS mid (READ_ONLY)", [str(middle_db)])
     try:
-        con.execute("CREATE TABLE person AS SELECT * FROM mid.person WHERE pid IS NOT NULL")
+        con.execute(f"CREATE TABLE person AS {_person_sql(con)}")
         con.execute("CREATE TABLE company AS SELECT * FROM mid.company")
         con.execute("CREATE TABLE clock AS SELECT max(event_time) AS as_of FROM mid.interaction")
         try:  # which event log rows it holds (none for a layer from before the live path)
@@ -127,6 +127,19 @@ def _load_middle(con: duckdb.DuckDBPyConnection, middle_db: Path,
         con.execute("DETACH mid")
     return ({event: {key: columns[key] for key in found.get(event, {})} for event in event_types},
             extracted, (str(held[0]), int(held[1])))
+
+
+def _person_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """The people with the demand tags of their first and latest tagged touch (UTM demand
+    tags, identity/demand.py): attributes a segment can name and an export shows; empty for
+    a middle layer from before demand tags."""
+    tagged = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'mid' "
+                         "AND table_name = 'person_demand_tag'").fetchone()[0]
+    demand = ("LEFT JOIN mid.person_demand_tag d ON d.pid = p.pid" if tagged else
+              "LEFT JOIN (SELECT NULL::VARCHAR AS pid, NULL::VARCHAR AS first_tag, "
+              "NULL::VARCHAR AS latest_tag) d ON FALSE")
+    return (f"SELECT p.*, d.first_tag AS demand_first, d.latest_tag AS demand_latest "
+            f"FROM mid.person p {demand} WHERE p.pid IS NOT NULL")
 
 
 def _literal(text: str) -> str:

@@ -36,19 +36,28 @@ crm_contacts
     company with a duplicate account hang on the duplicate.
 web_sessions
     session_id, cookie_id, started_at, landing_url, utm_source, pageviews,
-    duration_s. No personal data. People browse from 1-3 cookies; 20% of
-    sessions come from anonymous cookies of no one. Email clicks open a
-    session with utm_source "email".
+    duration_s, utm_medium, utm_campaign, utm_term, utm_content. No personal
+    data. People browse from 1-3 cookies; 20% of sessions come from anonymous
+    cookies of no one. Email clicks open a session with utm_source "email"
+    and the email campaign's link (utm_campaign "cmp0012", utm_content the
+    landing page); paid sources (google, baidu, bing, linkedin, wechat,
+    partner) carry the link of a paid flight running that day
+    (`dataplat-search-2026q2`, ad group `dataplat-search-lakehouse`,
+    search term); 1% of paid links are mistyped or forgotten campaigns
+    ("spring_promo", "DATAPLAT_SEARCH") that no campaign list knows.
 form_fills
     form_fill_id, submitted_at, form_type (whitepaper_download, contact_sales,
     webinar_signup, newsletter_signup), asset, cookie_id (88%: the cookie of the
     session the form was filled in), first_name, last_name, email, phone,
-    company_name, job_title (all free text).
+    company_name, job_title (all free text), and the UTM parameters of the
+    session it was filled in (utm_source ... utm_content).
 event_registrations
     registration_id, event_id, event_name, event_kind (webinar, summit),
     event_date, registered_at, attended (bool; False for events after the
-    world's end), full_name (one field), email, phone, company_name. Half of the
-    webinar registrations also have a webinar_signup form fill.
+    world's end), full_name (one field), email, phone, company_name,
+    questions_asked (Int64) and demo_requested (bool) by attendees (people in
+    a buying cycle ask and request more; 0 and False when not attended). Half
+    of the webinar registrations also have a webinar_signup form fill.
 email_activity
     activity_id, campaign_id, subject, email_address, activity (send, open,
     click), occurred_at, url (clicks only). Keyed only by the address on the
@@ -66,6 +75,20 @@ orders
 user_accounts
     user_id ("U0000001"), email, full_name, registered_at: trial sign-ups and the
     team seats of new customers; ~3% of users signed up twice (private address).
+
+The marketing team's own records (``world.plans``, written to ``data/raw/``; never replayed)
+----------------------------------------------------------------------------------------------
+campaigns
+    campaign_id, name, channel (paid_search, social, partner, email, webinar,
+    summit), campaign_type (the paid program, ``email:<page>``, webinar,
+    summit), owner, budget_usd, cost_usd, start_at, end_at, utm_campaign:
+    paid programs in quarterly flights (``PC0001``...), the email campaigns
+    (``CMP0001``...) and every event (its ``EV`` id), planned by the end.
+campaign_invitations
+    campaign_id (an event), email, invited_at: most registrants and two to
+    four times as many others from the database, three weeks before.
+See ``campaigns``: programs are weighted differently for people in a buying
+cycle, so campaigns differ in the deals they bring.
 
 Interaction-like rows (web_sessions + form_fills + event_registrations +
 email_activity + orders) total ``settings.scaled(settings.interactions)``
@@ -138,7 +161,10 @@ it falls inside the drawn span); cookies (cookie_id, person_key or None);
 records (source, source_record_id, person_key, company_key, future): every
 raw and future row exactly once, company_key being the company at the time of
 the row, future True for rows of ``world.future`` (identity figures leave them
-out). The truth covers the whole drawn span, future included.
+out); campaign_deals (opportunity_id, person_key, created_at, won_at,
+amount_usd, first_campaign_id, last_campaign_id): each deal won by the end and
+the first and last campaign that touched its true person at or before the
+opportunity. The truth covers the whole drawn span, future included.
 
 The hidden propensity: fit is a latent mix of company size, funding stage,
 industry, seniority, department and noise. Companies open buying cycles at a

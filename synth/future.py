@@ -59,6 +59,9 @@ def as_known_at(name: str, frame: pd.DataFrame, at: pd.Timestamp | pd.Series,
         frame["closed_at"] = frame["closed_at"].mask(undecided)
     if name == "event_registrations":
         frame["attended"] = frame["attended"].to_numpy() & (frame["event_date"] < at).to_numpy()
+        if "questions_asked" in frame:  # what attendees did at the event (synth/campaigns.py)
+            frame["questions_asked"] = frame["questions_asked"].where(frame["attended"], 0)
+            frame["demo_requested"] = frame["demo_requested"].to_numpy() & frame["attended"].to_numpy()
     for column, target in REFERENCES.get(name, {}).items():
         created = sources[target].set_index(SOURCE_IDS[target][0])[SOURCE_TIMES[target]]
         unborn = (frame[column].map(created) >= at).to_numpy()

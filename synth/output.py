@@ -23,8 +23,8 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
 def write_world(world: World, raw_dir: Path, truth_dir: Path, future_dir: Path) -> None:
     """`<name>.parquet` for every source in `raw_dir`, every truth table in `truth_dir` and
     every source's future in `future_dir` (empty tables when the world has no future)."""
-    for folder, tables in ((Path(raw_dir), world.sources), (Path(truth_dir), world.truth),
-                           (Path(future_dir), world.future)):
+    for folder, tables in ((Path(raw_dir), world.sources), (Path(raw_dir), world.plans),
+                           (Path(truth_dir), world.truth), (Path(future_dir), world.future)):
         folder.mkdir(parents=True, exist_ok=True)
         for name, frame in tables.items():
             write_table(frame, folder / f"{name}.parquet")

@@ -58,5 +58,6 @@ def event_registrations(rng: np.random.Generator, touches: pd.DataFrame, events:
         "company_name": present_company_names(rng, company_names, firm, missing=0.1),
         "person_idx": person,
         "company_idx": firm,
+        "hot": t["in_cycle"].to_numpy(),
     })
     return make_unusable(rng, rows, ("full_name", "email", "phone"))

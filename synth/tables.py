@@ -100,7 +100,7 @@ def source_tables(draft: Draft) -> dict[str, pd.DataFrame]:
            "created_at"]],
         "web_sessions": p["sessions"].assign(started_at=ts(p["sessions"]["day"]))[
             ["cookie_id", "started_at", "landing_url", "utm_source", "pageviews",
-             "duration_s"]],
+             "duration_s", "utm_medium", "utm_campaign", "utm_term", "utm_content"]],
         "form_fills": form_table(p["forms"], ts),
         "event_registrations": registration_table(p["registrations"], ts),
         "email_activity": p["email"].assign(occurred_at=ts(p["email"]["day"]))[
@@ -147,13 +147,14 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
 def form_table(forms: pd.DataFrame, ts: Callable) -> pd.DataFrame:
     return forms.assign(submitted_at=ts(forms["day"]))[
         ["submitted_at", "form_type", "asset", "cookie_id", "first_name", "last_name", "email",
-         "phone", "company_name", "job_title"]]
+         "phone", "company_name", "job_title", "utm_source", "utm_medium", "utm_campaign", "utm_term",
+         "utm_content"]]
 
 
 def registration_table(regs: pd.DataFrame, ts: Callable) -> pd.DataFrame:
     return regs.assign(event_date=ts(regs["event_day"]), registered_at=ts(regs["day"]))[
         ["event_id", "event_name", "event_kind", "event_date", "registered_at", "attended",
-         "full_name", "email", "phone", "company_name"]]
+         "full_name", "email", "phone", "company_name", "questions_asked", "demo_requested"]]
 
 
 def opportunity_table(opps: pd.DataFrame, account_ids: np.ndarray, contact_ids: np.ndarray,

@@ -142,6 +142,7 @@ def click_sessions(rng: np.random.Generator, clicks: pd.DataFrame,
         "hot": False,
         "form": False,
         "touch_row": -1,
+        "campaign_id": c["campaign_id"].to_numpy(),
     })
 
 
@@ -211,6 +212,7 @@ def form_fills(rng: np.random.Generator, touches: pd.DataFrame, sessions: pd.Dat
         "job_title": present_titles(rng, people, person, retyped=0.25, missing=0.15),
         "person_idx": person,
         "company_idx": firm,
+        "touch_row": t.index.to_numpy(),
     })
     return make_unusable(rng, forms, ("email", "phone", "cookie_id"))
 

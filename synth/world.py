@@ -20,6 +20,7 @@ import pandas as pd
 
 from leadscore.config import WorldSettings
 
+from . import campaigns as marketing
 from . import commerce, crm, drift, mail, registrations, web
 from .calendar import make_campaigns, make_events
 from .clock import Period, world_period
@@ -43,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 # New streams go last: a child generator depends only on its place in this list.
 STREAMS = ("firms", "people", "cycles", "touches", "outcomes", "calendar", "mail", "web",
-           "events", "crm", "commerce", "drift")
+           "events", "crm", "commerce", "drift", "campaigns")
 CYCLES_PER_PERSON_YEAR = 0.3
 
 
@@ -55,6 +56,9 @@ class World:
     sources: dict[str, pd.DataFrame] = field(default_factory=dict)
     truth: dict[str, pd.DataFrame] = field(default_factory=dict)
     future: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # the marketing team's own records (campaigns, invitation lists): read by marketing/, not
+    # by identity, and never replayed
+    plans: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,8 +88,11 @@ def generate_world(settings: WorldSettings) -> World:
     order_by_time(draft)
     drawn = source_tables(draft)
     sources, future = split_at(drawn, draft.period.world_end)
-    world = World(sources=sources, future=future,
-                  truth={**truth_tables(draft), "records": records_table(draft, drawn)})
+    plans = plan_tables(draft)
+    records = records_table(draft, drawn)
+    world = World(sources=sources, future=future, plans=plans,
+                  truth={**truth_tables(draft), "records": records,
+                         "campaign_deals": marketing.deal_truth(sources, plans["campaigns"], records)})
     logger.info("generated world: %s", {k: len(v) for k, v in world.sources.items()})
     if settings.future_days:
         logger.info("and its next %d days: %s", settings.future_days,
@@ -161,6 +168,27 @@ def draw_sources(rng: dict[str, np.random.Generator], settings: WorldSettings,
     p.update(events=events, campaigns=campaigns, email=email, sessions=sessions, forms=forms,
              registrations=regs, orders=orders, users=users, accounts=accounts,
              contacts=contacts, opportunities=opps)
+    draw_campaigns(rng["campaigns"], draft)
+
+
+def draw_campaigns(rng: np.random.Generator, draft: Draft) -> None:
+    """Every campaign (paid flights, emails, events), the UTM links of sessions and forms,
+    invitation lists and what attendees did at events (see `campaigns`)."""
+    p = draft.parts
+    paid = marketing.paid_campaigns(rng, draft.period)
+    email = marketing.email_campaigns(rng, p["campaigns"])
+    events = marketing.event_campaigns(rng, p["events"])
+    p["sessions"] = p["sessions"].join(marketing.session_utm(rng, p["sessions"], paid, email))
+    p["forms"] = p["forms"].join(marketing.form_utm(p["forms"], p["sessions"]))
+    p["registrations"] = marketing.event_engagement(rng, p["registrations"])
+    p["marketing_campaigns"] = marketing.all_campaigns(paid, email, events)
+    p["invitations"] = marketing.invitations(rng, p["registrations"], p["events"], draft.people)
+
+
+def plan_tables(draft: Draft) -> dict[str, pd.DataFrame]:
+    """`campaigns` and `campaign_invitations` as planned and sent by the world's end."""
+    return {"campaigns": marketing.campaign_table(draft.parts["marketing_campaigns"], draft.period),
+            "campaign_invitations": marketing.invitation_table(draft.parts["invitations"], draft.period)}
 
 
 def draw_email(rng: np.random.Generator, draft: Draft, campaigns: pd.DataFrame) -> pd.DataFrame:

@@ -41,6 +41,7 @@ from leadscore.cli import (
     bench,
     features,
     identity,
+    marketing,
     monitor,
     pipeline,
     promote,
@@ -97,3 +98,4 @@ app.add_typer(identity.app, name="identity")
 app.add_typer(features.app, name="features")
 app.add_typer(train.app, name="train")
 app.add_typer(bench.app, name="bench")
+app.add_typer(marketing.app, name="marketing")

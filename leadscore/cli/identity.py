@@ -28,6 +28,18 @@ def run_identity(settings: Settings) -> None:
         counts = resolve(settings.raw_dir, settings.middle_db, rules_from_settings(settings), live)
     counts.index.name = "source"
     console.print(frame_table(f"records per source -> {settings.middle_db}", counts))
+    print_unknown_demand(settings)
+
+
+def print_unknown_demand(settings: Settings) -> None:
+    """The UTM values no rule of config/demand_tags.yaml maps: reported, left untagged."""
+    from leadscore.identity.demand import unknown_report
+
+    unknown = unknown_report(settings.middle_db)
+    if len(unknown):
+        console.print(frame_table(f"{len(unknown)} UTM values with no demand tag "
+                                  "(add them to config/demand_tags.yaml, or fix the links)",
+                                  unknown.set_index("value")[["field", "touches", "people", "examples"]]))
 
 
 @app.command("resolve")

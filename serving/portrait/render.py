@@ -115,10 +115,10 @@ def _first_opportunities(opportunities: list[Opportunity]) -> list[Opportunity]:
 
 
 def _tag_kinds(tags: list[Tag]) -> list[tuple[str, list[Tag]]]:
-    order = {"rule": 0, "mined": 1, "statistical": 2, "attribute": 3}
+    order = {"rule": 0, "demand": 1, "mined": 2, "statistical": 3, "attribute": 4}
     kinds: dict[str, list[Tag]] = {}
     for tag in tags:
         kinds.setdefault(tag.kind, []).append(tag)
-    names = {"rule": "Signals", "mined": "Interests", "statistical": "Compared with others",
-             "attribute": "Attributes"}
+    names = {"rule": "Signals", "demand": "Demand (UTM)", "mined": "Interests",
+             "statistical": "Compared with others", "attribute": "Attributes"}
     return [(names.get(k, k), v) for k, v in sorted(kinds.items(), key=lambda kv: order.get(kv[0], 9))]

@@ -54,7 +54,7 @@ class GroupProfile(BaseModel):
 
 class Tag(BaseModel):
     tag: str = Field(description="Tag key, e.g. interest:product_a.")
-    kind: str = Field(description="attribute, rule, mined or statistical.")
+    kind: str = Field(description="attribute, rule, mined, statistical or demand (UTM demand tags).")
     label: str = Field(description="The tag in words.")
     evidence: str | None = Field(None, description="Why the person carries it.")
     as_of: datetime | None = Field(None, description="When the tags were built.")

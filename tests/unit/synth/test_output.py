@@ -12,7 +12,8 @@ from leadscore.synth import World, write_world
 def test_write_world_round_trips_through_parquet(world: World, tmp_path: Path):
     raw, truth, future = (tmp_path / "data" / name for name in ("raw", "truth", "future"))
     write_world(world, raw, truth, future)
-    for folder, tables in ((raw, world.sources), (truth, world.truth), (future, world.future)):
+    for folder, tables in ((raw, {**world.sources, **world.plans}), (truth, world.truth),
+                           (future, world.future)):
         assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.parquet" for n in tables)
         for name, frame in tables.items():
             back = pd.read_parquet(folder / f"{name}.parquet")

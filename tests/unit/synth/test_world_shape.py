@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from leadscore.config import WorldSettings
+from leadscore.identity.middle import PLAN_COLUMNS
 from leadscore.synth import World, generate_world
 
 SOURCE_COLUMNS = {
@@ -14,12 +15,13 @@ SOURCE_COLUMNS = {
     "crm_contacts": ["contact_id", "account_id", "first_name", "last_name", "email", "phone",
                      "title", "owner_rep_id", "created_at"],
     "web_sessions": ["session_id", "cookie_id", "started_at", "landing_url", "utm_source",
-                     "pageviews", "duration_s"],
+                     "pageviews", "duration_s", "utm_medium", "utm_campaign", "utm_term", "utm_content"],
     "form_fills": ["form_fill_id", "submitted_at", "form_type", "asset", "cookie_id",
-                   "first_name", "last_name", "email", "phone", "company_name", "job_title"],
+                   "first_name", "last_name", "email", "phone", "company_name", "job_title",
+                   "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"],
     "event_registrations": ["registration_id", "event_id", "event_name", "event_kind",
                             "event_date", "registered_at", "attended", "full_name", "email",
-                            "phone", "company_name"],
+                            "phone", "company_name", "questions_asked", "demo_requested"],
     "email_activity": ["activity_id", "campaign_id", "subject", "email_address", "activity",
                        "occurred_at", "url"],
     "opportunities": ["opportunity_id", "account_id", "contact_id", "created_at", "stage",
@@ -53,7 +55,7 @@ def test_truth_tables_carry_the_agreed_columns(world: World):
 
 
 def test_every_timestamp_is_microseconds_utc(world: World):
-    tables = {**world.sources, **world.truth}
+    tables = {**world.sources, **world.truth, **world.plans}
     stamps = {f"{t}.{c}": str(f[c].dtype) for t, f in tables.items() for c in f.columns
               if pd.api.types.is_datetime64_any_dtype(f[c])}
     assert len(stamps) >= 15
@@ -121,3 +123,8 @@ def test_same_seed_same_world_other_seed_other_world(world: World, small: WorldS
     other = generate_world(small.model_copy(update={"seed": small.seed + 1}))
     assert not other.truth["people"]["first_name"].equals(world.truth["people"]["first_name"])
     assert len(other.sources["web_sessions"]) != len(world.sources["web_sessions"])
+
+
+def test_plans_have_the_columns_identity_reads(world: World):
+    assert {name: list(frame.columns) for name, frame in world.plans.items()} == {
+        name: list(columns) for name, columns in PLAN_COLUMNS.items()}

@@ -1,0 +1,1 @@
+"""Marketing analyses over the middle layer: lifecycle, funnel, ROI, attribution, planning, frequency."""
