@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -37,4 +38,5 @@ def test_reads_filter_by_person_instant_and_shadow(tmp_path):
     assert since["trigger"].tolist() == ["ingest", SHADOW]
     served = log.read(pids=["P1"], shadow=False)
     assert served["trigger"].tolist() == ["score", "ingest"]
-    assert served.iloc[0]["reasons"] == '{"up": ["visited the pricing page"], "down": []}'
+    reasons = json.loads(served.iloc[0]["reasons"])
+    assert (reasons["up"], reasons["down"]) == (["visited the pricing page"], [])
