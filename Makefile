@@ -12,7 +12,7 @@ UV_VERSION := 0.13.9
 # the service's start). So the dependencies are installed with their bytecode, and the
 # project's own folders are compiled before each command that runs them (quick when
 # nothing changed).
-OWN_CODE := leadscore synth identity features training serving segments live monitoring benchmarks
+OWN_CODE := leadscore synth identity features training serving segments live monitoring benchmarks marketing
 
 ## setup: create .venv and install the pinned lock file (compiled), then leadscore itself
 setup: $(STAMP) bytecode
@@ -45,7 +45,7 @@ test: setup lint-imports
 # mapped into `leadscore` (pyproject's package-dir). So it reads a mirror: build/imports/
 # holds a `leadscore` folder of links to leadscore/'s files and to each stage folder.
 IMPORTS_MIRROR := build/imports/leadscore
-STAGES := synth identity features training serving segments live monitoring benchmarks
+STAGES := synth identity features training serving segments live monitoring benchmarks marketing
 lint-imports: setup
 	@rm -rf build/imports && mkdir -p $(IMPORTS_MIRROR)
 	@ln -s $(CURDIR)/leadscore/* $(IMPORTS_MIRROR)/

@@ -1,0 +1,1 @@
+"""Marketing's analyses: contact frequency, the funnel and campaign ROI, and the dashboard's panels."""
