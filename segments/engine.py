@@ -138,19 +138,22 @@ class SegmentEngine:
         with world.con.cursor() as cursor:
             return [pid for pid, in cursor.execute(f"SELECT pid FROM ({sql})", params).fetchall()]
 
-    def frequency_caps(self, segment: Segment | dict) -> dict[str, frequency.TurningPoint]:
+    def frequency_caps(self, segment: Segment | dict,
+                       members: list[str] | None = None) -> dict[str, frequency.TurningPoint]:
         """The segment's turning points and caps per interest group (marketing/frequency.py:
-        from its members' emails, else everyone's where its own are too few)."""
+        from its members' emails, else everyone's where its own are too few). `members`: the
+        segment's, when known already."""
         world, config = self.world(), self.settings.marketing.frequency
         now = self.now(world)
         _, everyone = frequency.analyse(world.con, now, config, campaign=CAMPAIGN)
-        return frequency.segment_caps(world.con, now, config, self.member_pids(segment), everyone, CAMPAIGN)
+        members = self.member_pids(segment) if members is None else members
+        return frequency.segment_caps(world.con, now, config, members, everyone, CAMPAIGN)
 
     def over_frequency_cap(self, segment: Segment | dict) -> set[str]:
         """The members already at or over their cap (marketing/frequency.py `over_cap`)."""
-        world = self.world()
+        world, members = self.world(), self.member_pids(segment)
         return frequency.over_cap(world.con, self.now(world), self.settings.marketing.frequency,
-                                  self.member_pids(segment), self.frequency_caps(segment))
+                                  members, self.frequency_caps(segment, members))
 
     def save(self, segment: Segment | dict, created_by: str | None = None) -> dict:
         """Store a segment after checking it compiles against the current vocabulary."""

@@ -137,7 +137,7 @@ def bench_marketing(
     from leadscore.benchmarks.marketing import run
 
     settings: Settings = ctx.obj
-    with step("marketing benchmark: /personalize under load"):
+    with step("marketing benchmark: /personalize under load, the planted frequency effect"):
         figures = run(settings, settings.data_dir / "bench" / "marketing")
     _emit(figures, as_json)
 
