@@ -303,7 +303,7 @@ class FrequencySettings(StrictModel):
     """Contact frequency (marketing/frequency.py): email open and click rates by sends a month,
     for people who showed interest in a product and people who did not."""
 
-    # "showed interest": one of these events in the interest_days before the month (the events
+    # "showed interest": one of these events in the interest_days before the email (the events
     # behind the interest tags of config/tags.yaml: content_reader, hand_raiser, webinar_fan,
     # event_goer)
     interest_event_types: list[str] = Field(default_factory=lambda: [

@@ -101,7 +101,7 @@ def email_counts(con: duckdb.DuckDBPyConnection, as_of: datetime, settings: Freq
     """Emails sent, opened and clicked (and the people) per group and sends a month, of everyone
     (or of `members`): RATE_COLUMNS without the rates. `campaign`: the SQL of an event's
     campaign id on `con`."""
-    clause = "AND list_contains($members, pid)" if members is not None else ""
+    clause = "AND pid IN (SELECT unnest($members))" if members is not None else ""
     sql = RATES_SQL.format(campaign=campaign, members=clause, recent_days=int(settings.recent_days))
     params = {"as_of": as_of, "judged_before": as_of - timedelta(days=settings.response_days),
               "interest_types": settings.interest_event_types, "interest_days": settings.interest_days}
@@ -190,12 +190,12 @@ OVER_CAP_SQL = """
 WITH recent AS (
     SELECT pid, count(*) AS sends FROM interaction
     WHERE event_type = 'email_send' AND event_time >= $since AND event_time < $as_of
-      AND list_contains($members, pid)
+      AND pid IN (SELECT unnest($members))
     GROUP BY pid),
 interested AS (
     SELECT DISTINCT pid FROM interaction
     WHERE list_contains($interest_types, event_type) AND event_time >= $interest_since
-      AND event_time < $as_of AND list_contains($members, pid))
+      AND event_time < $as_of AND pid IN (SELECT unnest($members)))
 SELECT r.pid FROM recent r LEFT JOIN interested i ON i.pid = r.pid
 WHERE r.sends >= CASE WHEN i.pid IS NULL THEN $cap_not_interested ELSE $cap_interested END
 """
