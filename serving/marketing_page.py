@@ -9,22 +9,24 @@ stage not run) shows why, and its CSV is a 503 saying so.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' `Annotated` parameters.
+# The panels (pandas, DuckDB, matplotlib) are imported by the first request, not by a worker
+# building the service (tests/unit/test_import_weight.py).
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import jinja2
-import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from leadscore.access.auth import Caller
-from leadscore.charts import data_uri
 from leadscore.config import Settings
-from leadscore.marketing.dashboard import PANELS, Panel, panel
 from leadscore.serving.pages import template_environment
+
+if TYPE_CHECKING:
+    from leadscore.marketing.dashboard import Panel
 
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
                 "Cache-Control": "no-store"}
@@ -33,7 +35,7 @@ NOT_YET = (FileNotFoundError, LookupError, ValueError)
 
 @dataclass(frozen=True)
 class RenderedPanel:
-    panel: Panel
+    panel: "Panel"
     chart: str | None  # a PNG data URI, or None with `problem` or an empty table
     rows: int
     problem: str | None
@@ -44,8 +46,10 @@ def _environment() -> jinja2.Environment:
     return template_environment()
 
 
-def render_panel(item: Panel, settings: Settings) -> RenderedPanel:
+def render_panel(item: "Panel", settings: Settings) -> RenderedPanel:
     """One panel's chart, or why it cannot be drawn yet."""
+    from leadscore.charts import data_uri
+
     try:
         table = item.table(settings)
     except NOT_YET as error:
@@ -55,14 +59,17 @@ def render_panel(item: Panel, settings: Settings) -> RenderedPanel:
 
 
 def dashboard_page(settings: Settings, viewer: str) -> str:
+    from leadscore.marketing.dashboard import PANELS
+
     return _environment().get_template("marketing.html").render(
         panels=[render_panel(item, settings) for item in PANELS], viewer=viewer)
 
 
 def panel_csv(slug: str, settings: Settings) -> str:
     """A panel's table as CSV; KeyError for an unknown panel, NOT_YET when it has no data."""
-    table: pd.DataFrame = panel(slug).table(settings)
-    return table.to_csv(index=False)
+    from leadscore.marketing.dashboard import panel
+
+    return panel(slug).table(settings).to_csv(index=False)
 
 
 def build_router(settings: Settings, guard: Callable[..., Any]) -> APIRouter:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numbers
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
 from leadscore.cli.common import console, frame_table, step
 from leadscore.config import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(help="Marketing's analyses: contact frequency.", no_args_is_help=True)
 RATE_SHOWN = ["people", "sends", "open_rate", "click_rate"]
@@ -19,11 +21,13 @@ CAP_SHOWN = ["segment", "interest", "turning_point", "cap_sends_per_month"]
 
 def saved_segment_caps(settings: Settings) -> pd.DataFrame:
     """Each saved segment's turning points and caps (marketing/frequency.py `segment_caps`)."""
+    import pandas as pd
+
     from leadscore.marketing.frequency import caps_table
     from leadscore.segments.engine import SegmentEngine
 
     engine = SegmentEngine(settings)
-    tables = [caps_table(engine.frequency_caps(record["segment"]), record["name"])
+    tables = [caps_table(engine.frequency_caps(record["segment"]), record["name"] or record["id"])
               for record in (engine.saved(summary["id"]) for summary in engine.store.list())]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
@@ -31,6 +35,8 @@ def saved_segment_caps(settings: Settings) -> pd.DataFrame:
 def _shown(frame: pd.DataFrame, index: list[str]) -> pd.DataFrame:
     """`frame` as text for the terminal: counts with separators, other numbers to 3 figures,
     none as -."""
+    import pandas as pd
+
     def text(value: object) -> str:
         if pd.isna(value):
             return "-"
@@ -54,6 +60,8 @@ def frequency(
     """Email open and click rates by sends a month, for people who showed interest in a product
     and people who did not; where more sends lower the rate, and a cap for everyone and each
     saved segment."""
+    import pandas as pd
+
     from leadscore.marketing.frequency import frequency_table
 
     settings: Settings = ctx.obj
