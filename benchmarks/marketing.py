@@ -4,7 +4,6 @@
   runs it (`serving.workers` processes) on a view of the current world: cookies of known
   visitors (bound to a person by a form fill) and anonymous ones, three known to one
   anonymous; p50 and p99 at concurrency 1, requests/s at concurrency 16. Goal: p99 <= 10 ms.
-
 - funnel: seconds to compute every funnel table (by campaign, channel, campaign type, demand
   tag, tier x month) and the campaign ROI table (attribution included) from the middle layer,
   on the default world (`default_s`) and on a world ten times larger (`x10_s`). The 10x world is
@@ -14,8 +13,12 @@
   Goals: 2 s and 15 s.
 - truth: campaign-level won deals by first touch against the synthetic world's hidden truth
   (data/truth/campaign_deals.parquet: the first campaign that touched each won deal's true
-  person before the opportunity). `frequency_turning_point` (the contact-frequency effect) is
-  another part's: null here.
+  person before the opportunity).
+- truth.frequency_turning_point: the synthetic world's planted email frequency effect
+  (data/truth/email_frequency.parquet: people with no product interest open less past two
+  sends a week) against the turning points `leadscore marketing frequency` finds in the
+  middle layer, in sends a month; `ok` when the one of people with no interest is found within
+  one send a month and people interested in a product have none (their rate keeps rising).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ REPLICATED = {"person": ("pid", "cid"), "interaction": ("lid", "pid", "cid", "co
               "campaign_touch": ("lid", "pid", "cid", "cookie_id"),
               "outcome": ("opportunity_id", "pid", "cid"),
               "person_demand_tag": ("pid",), "campaign_invitation": ("pid", "email")}
+FREQUENCY_TOLERANCE = 1.0  # sends a month
 
 
 def cookies(settings: Settings) -> tuple[list[str], list[str]]:
@@ -180,7 +184,30 @@ def measure_truth(settings: Settings) -> dict:
             "campaigns": len(per_campaign),
             "campaigns_equal": int((per_campaign["truth"] == per_campaign["found"]).sum()),
             "abs_diff_won_deals": int((per_campaign["truth"] - per_campaign["found"]).abs().sum()),
-            "frequency_turning_point": None}
+            "frequency_turning_point": measure_frequency_truth(settings)}
+
+
+def measure_frequency_truth(settings: Settings) -> dict:
+    """Planted against recovered turning points, per interest group (sends a month)."""
+    from leadscore.marketing.frequency import NOT_INTERESTED, frequency_table
+
+    path = settings.truth_dir / "email_frequency.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"no planted frequency effect at {path}: run `leadscore synth`")
+    planted = pd.read_parquet(path).set_index("interest")["turning_point_sends_per_month"]
+    found = frequency_table(settings).groupby("interest")["turning_point"].first()
+    groups = {}
+    for group, value in planted.items():
+        recovered = found.get(group)
+        planted_value = None if pd.isna(value) else round(float(value), 2)
+        recovered_value = None if recovered is None or pd.isna(recovered) else float(recovered)
+        if planted_value is None or recovered_value is None:
+            ok = planted_value is None and recovered_value is None
+        else:
+            ok = abs(recovered_value - planted_value) <= FREQUENCY_TOLERANCE
+        groups[group] = {"planted": planted_value, "recovered": recovered_value, "ok": ok}
+    return {**groups[NOT_INTERESTED], "by_interest": groups, "unit": "sends a month",
+            "tolerance": FREQUENCY_TOLERANCE, "ok": all(g["ok"] for g in groups.values())}
 
 
 PARTS = ("personalize", "funnel", "truth")

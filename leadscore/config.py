@@ -299,6 +299,33 @@ class DuckDBSettings(StrictModel):
     memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
 
+class FrequencySettings(StrictModel):
+    """Contact frequency (marketing/frequency.py): email open and click rates by sends a month,
+    for people who showed interest in a product and people who did not."""
+
+    # "showed interest": one of these events in the interest_days before the email (the events
+    # behind the interest tags of config/tags.yaml: content_reader, hand_raiser, webinar_fan,
+    # event_goer)
+    interest_event_types: list[str] = Field(default_factory=lambda: [
+        "whitepaper_download", "contact_sales", "webinar_register", "webinar_attend", "event_register",
+        "event_attend"], min_length=1)
+    interest_days: int = Field(90, gt=0)
+    # "sends a month": the emails of the last recent_days up to an email (or, for an export's cap,
+    # up to now)
+    recent_days: int = Field(30, gt=0)
+    response_days: int = Field(7, ge=0)  # emails this recent are not judged: opens may be to come
+    min_sends: int = Field(200, gt=0)  # a number of sends a month is on the curve with this many emails
+    # a turning point needs the fitted open rate at the most sends to be this much (relative)
+    # below the rate at the point; else the segment has no cap
+    min_relative_drop: float = Field(0.1, gt=0, lt=1)
+
+
+class MarketingSettings(StrictModel):
+    """Marketing's analyses (marketing/)."""
+
+    frequency: FrequencySettings = FrequencySettings()
+
+
 class Settings(StrictModel):
     """Everything a command needs; `root` anchors the relative paths."""
 
@@ -317,6 +344,7 @@ class Settings(StrictModel):
     outcomes: OutcomeSettings = OutcomeSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     duckdb: DuckDBSettings = DuckDBSettings()
+    marketing: MarketingSettings = MarketingSettings()
 
     def _resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.root / path).resolve()

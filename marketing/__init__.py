@@ -1,1 +1,2 @@
-"""Marketing analyses over the middle layer: lifecycle, funnel, ROI, attribution, planning, frequency."""
+"""Marketing's analyses over the middle layer: lifecycle, funnel, ROI, attribution, planning,
+contact frequency, and the dashboard's panels."""

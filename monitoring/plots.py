@@ -1,37 +1,18 @@
 """The report drawn for the /monitor page: each chart a matplotlib figure rendered on the
-server to a PNG data URI (no script, nothing fetched), or None when there is nothing to draw.
-
-Figures are built without pyplot (an Agg canvas), so they are safe in a service's threads.
-"""
+server to a PNG data URI (leadscore/charts.py), or None when there is nothing to draw."""
 
 from __future__ import annotations
-
-import base64
-import io
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from leadscore.charts import new_figure as _figure
 from leadscore.monitoring.report import Report
 
-DPI = 100
 GREY, RED = "#888888", "#d73027"
 PSI_FEATURES = 20
-
-
-def _figure(width: float = 6.4, height: float = 4.2) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
-
-
-def data_uri(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _label(report: Report, version: str) -> str:

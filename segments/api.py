@@ -14,7 +14,9 @@ members a preview showed, as portraits are.
 
 Routes (under /segments): POST /count, POST /preview?limit=N, POST (save), GET (list, newest
 first, ?limit=N&offset=M: at most MAX_LIST a page, with the total), GET /vocabulary, GET /page,
-GET /{id}, DELETE /{id or name} (audited), GET /{id}/export (CSV, audited).
+GET /{id}, DELETE /{id or name} (audited), GET /{id}/export (CSV, audited; with
+`?within_frequency_cap=true` without the members already at their contact frequency cap,
+marketing/frequency.py, how many in the header `X-Left-Out-Over-Cap`).
 
 Embedding the page (`GET /segments/page`) in another system's page:
 
@@ -184,13 +186,21 @@ def build_router(engine: SegmentEngine, guard: Callable[..., Any], audit: AuditL
         return {"deleted": removed}
 
     @router.get("/{segment_id}/export", responses={**NOT_IN_DATA, **NO_SUCH})
-    def export(segment_id: str, caller: Annotated[Caller, Depends(guard)]) -> StreamingResponse:
+    def export(segment_id: str, caller: Annotated[Caller, Depends(guard)],
+               within_frequency_cap: Annotated[bool, Query(description=(
+                   "Leave out the members whose emails of the last days already reach their contact "
+                   "frequency cap (GET /marketing, `leadscore marketing frequency`)"))] = False,
+               ) -> StreamingResponse:
         """Every member of a saved segment as CSV, email and phone masked. Audited."""
-        record = _audited(audit, caller, "segment_export", {"segment_id": segment_id},
+        capped = {"within_frequency_cap": True} if within_frequency_cap else {}
+        record = _audited(audit, caller, "segment_export", {"segment_id": segment_id, **capped},
                           lambda: _saved(engine, segment_id))
-        chunks = _bad_segment(lambda: engine.export_csv(record["segment"]))
+        leave_out = _bad_segment(lambda: engine.over_frequency_cap(record["segment"])) \
+            if within_frequency_cap else set()
+        chunks = _bad_segment(lambda: engine.export_csv(record["segment"], leave_out))
         return StreamingResponse(chunks, media_type="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="{segment_id}.csv"'})
+            "Content-Disposition": f'attachment; filename="{segment_id}.csv"',
+            "X-Left-Out-Over-Cap": str(len(leave_out))})
 
     return router
 

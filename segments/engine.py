@@ -13,7 +13,9 @@ since the batch count at once: each request first appends the event log's new
 interactions to the loaded world (world.LiveTail).
 
 Previews and exports mask email and phone (access.masking) whoever asks; an export's text
-cells that a spreadsheet would read as a formula are made text (a leading quote).
+cells that a spreadsheet would read as a formula are made text (a leading quote). An export
+may leave out the members already at their contact frequency cap (`over_frequency_cap`: the
+segment's own caps, marketing/frequency.py, counted on the same loaded world).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +34,7 @@ import duckdb
 from leadscore.access.masking import mask_record
 from leadscore.clock import open_clock
 from leadscore.config import Settings, load_yaml
+from leadscore.marketing import frequency
 from leadscore.segments.compile import MEMBER_COLUMNS, count_sql, members_sql
 from leadscore.segments.dsl import Segment, parse_segment
 from leadscore.segments.store import SegmentStore
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 UNSCORED = "unscored"
 EXPORT_BATCH = 2000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CAMPAIGN = "campaign_id"  # an email's campaign in the loaded world (a property column)
 
 
 class SegmentEngine:
@@ -125,14 +129,38 @@ class SegmentEngine:
             names = [d[0] for d in cursor.description]
             return [mask_record(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
-    def export_csv(self, segment: Segment | dict) -> Iterator[str]:
-        """Every member as CSV text, in chunks, email and phone masked. The segment is checked
-        before the first chunk, so a bad one fails before anything is sent."""
+    def export_csv(self, segment: Segment | dict, leave_out: Collection[str] = frozenset()) -> Iterator[str]:
+        """Every member as CSV text (but those of `leave_out`), in chunks, email and phone
+        masked. The segment is checked before the first chunk, so a bad one fails before
+        anything is sent."""
         segment, world = parse_segment(segment), self.world()
         sql, params = members_sql(segment, world.vocabulary, self.now(world))
         cursor = world.con.cursor()
         cursor.execute(sql, params)
-        return _csv_chunks(cursor)
+        return _csv_chunks(cursor, frozenset(leave_out))
+
+    def member_pids(self, segment: Segment | dict) -> list[str]:
+        segment, world = parse_segment(segment), self.world()
+        sql, params = members_sql(segment, world.vocabulary, self.now(world))
+        with world.con.cursor() as cursor:
+            return [pid for pid, in cursor.execute(f"SELECT pid FROM ({sql})", params).fetchall()]
+
+    def frequency_caps(self, segment: Segment | dict,
+                       members: list[str] | None = None) -> dict[str, frequency.TurningPoint]:
+        """The segment's turning points and caps per interest group (marketing/frequency.py:
+        from its members' emails, else everyone's where its own are too few). `members`: the
+        segment's, when known already."""
+        world, config = self.world(), self.settings.marketing.frequency
+        now = self.now(world)
+        _, everyone = frequency.analyse(world.con, now, config, campaign=CAMPAIGN)
+        members = self.member_pids(segment) if members is None else members
+        return frequency.segment_caps(world.con, now, config, members, everyone, CAMPAIGN)
+
+    def over_frequency_cap(self, segment: Segment | dict) -> set[str]:
+        """The members already at or over their cap (marketing/frequency.py `over_cap`)."""
+        world, members = self.world(), self.member_pids(segment)
+        return frequency.over_cap(world.con, self.now(world), self.settings.marketing.frequency,
+                                  members, self.frequency_caps(segment, members))
 
     def save(self, segment: Segment | dict, created_by: str | None = None) -> dict:
         """Store a segment after checking it compiles against the current vocabulary."""
@@ -145,13 +173,16 @@ class SegmentEngine:
         return self.store.get(segment_id)
 
 
-def _csv_chunks(cursor: duckdb.DuckDBPyConnection) -> Iterator[str]:
-    """The header, then the rows in batches; the cursor is closed when done or abandoned."""
+def _csv_chunks(cursor: duckdb.DuckDBPyConnection, leave_out: frozenset[str]) -> Iterator[str]:
+    """The header, then the rows (but those of pids in `leave_out`) in batches; the cursor is
+    closed when done or abandoned."""
     try:
         names = list(MEMBER_COLUMNS)
+        pid = names.index("pid")
         yield _csv_text([names])
         while rows := cursor.fetchmany(EXPORT_BATCH):
-            yield _csv_text([list(mask_record(dict(zip(names, row, strict=True))).values()) for row in rows])
+            yield _csv_text([list(mask_record(dict(zip(names, row, strict=True))).values())
+                             for row in rows if row[pid] not in leave_out])
     finally:
         cursor.close()
 

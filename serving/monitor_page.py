@@ -7,6 +7,7 @@ from functools import cache
 
 import jinja2
 
+from leadscore.charts import data_uri
 from leadscore.monitoring import plots
 from leadscore.monitoring.report import Report
 from leadscore.serving.pages import template_environment
@@ -28,5 +29,5 @@ def monitor_page(report: Report, posted: set[str], psi_threshold: float | None, 
               "operations": plots.operations_chart(report)}
     return _environment().get_template("monitor.html").render(
         r=report, posted=posted, viewer=viewer,
-        charts={name: plots.data_uri(fig) for name, fig in charts.items() if fig is not None},
+        charts={name: data_uri(fig) for name, fig in charts.items() if fig is not None},
         drift=report.drift.head(15).to_dict("records"))

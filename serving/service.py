@@ -220,6 +220,7 @@ class LeadScoring:
         from leadscore.segments.engine import SegmentEngine
         from leadscore.serving.champion import ChampionWatcher
         from leadscore.serving.ingest import build_router as build_ingest_router
+        from leadscore.serving.marketing_page import build_router as build_marketing_router
         from leadscore.serving.outcomes import build_router as build_outcomes_router
         from leadscore.serving.personalize import PersonalizationRules, Personalizer
         from leadscore.serving.personalize import build_router as build_personalize_router
@@ -264,6 +265,7 @@ class LeadScoring:
         _mount_routers([
             build_personalize_router(lambda: self.personalizer, allowed("personalize")),
             build_router(self.segments, allowed("segments"), self.audit),
+            build_marketing_router(settings, allowed("dashboard")),
             build_ingest_router(self.ingest_records, allowed("ingest"), settings.live.max_records),
             build_outcomes_router(self.store_outcomes, self.unknown_pids, allowed("outcomes"),
                                   settings.outcomes)])

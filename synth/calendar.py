@@ -16,7 +16,7 @@ from .ids import sequential_ids
 
 WEBINAR_EVERY_DAYS = 9
 SUMMIT_EVERY_DAYS = 95
-CAMPAIGNS_PER_MONTH = 4.2
+CAMPAIGNS_PER_MONTH = 17  # newsletters, announcements and nurture-track emails: about four a week
 
 
 def _weekday_day(period: Period, day: np.ndarray, weekday: int) -> np.ndarray:
@@ -62,9 +62,9 @@ def make_campaigns(rng: np.random.Generator, period: Period, months: float,
     raw = np.arange(n) * spacing + rng.uniform(0, spacing * 0.8, n)
     day = _weekday_day(period, raw, 1) + rng.integers(0, 3, n) + 1.5 / 24
     day = np.where(day < period.days, day, day - 7)
-    # the newsletter goes out every fourth send; the other kinds rotate at random
+    # the newsletter goes out once a month; the other kinds rotate at random
     others = rng.choice(np.arange(1, len(vocab.CAMPAIGN_SUBJECTS)), n)
-    template = np.where(np.arange(n) % 4 == 0, 0, others)
+    template = np.where(np.arange(n) % CAMPAIGNS_PER_MONTH == 0, 0, others)
     subjects = campaign_subjects(rng, period, day, template, events)
     paths = np.array([c[1] for c in vocab.CAMPAIGN_SUBJECTS], dtype=object)[template]
     campaigns = pd.DataFrame({

@@ -92,7 +92,8 @@ def generate_world(settings: WorldSettings) -> World:
     records = records_table(draft, drawn)
     world = World(sources=sources, future=future, plans=plans,
                   truth={**truth_tables(draft), "records": records,
-                         "campaign_deals": marketing.deal_truth(sources, plans["campaigns"], records)})
+                         "campaign_deals": marketing.deal_truth(sources, plans["campaigns"], records),
+                         "email_frequency": mail.frequency_truth()})
     logger.info("generated world: %s", {k: len(v) for k, v in world.sources.items()})
     if settings.future_days:
         logger.info("and its next %d days: %s", settings.future_days,
@@ -195,9 +196,10 @@ def draw_email(rng: np.random.Generator, draft: Draft, campaigns: pd.DataFrame) 
     """The email tool's log: sends to list entries, then opens and clicks."""
     p = draft.parts
     entries = mail.mailing_list(rng, draft.people, draft.companies, draft.days)
-    sends = mail.draw_sends(rng, entries, campaigns, draft.budget.sends)
+    cadence = mail.mailing_cadence(rng, len(draft.people))
+    sends = mail.draw_sends(rng, entries, campaigns, draft.budget.sends, cadence)
     opens, clicks = mail.draw_responses(rng, sends, entries, draft.people, p["cycles"],
-                                        p["members"], draft.days)
+                                        p["members"], p["touches"], draft.days)
     return mail.email_activity(sends, opens, clicks, entries, campaigns)
 
 

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadscore.config import load_yaml
 
-PERMISSIONS = ("score", "portrait", "segments", "ingest", "outcomes", "metrics", "monitor", "personalize")
+PERMISSIONS = ("score", "portrait", "segments", "ingest", "outcomes", "metrics", "monitor", "personalize",
+               "dashboard")
 COOKIE = "leadscore_session"  # a session token (sessions.py), never a key
 
 

@@ -19,13 +19,17 @@
     leadscore pipeline              everything from synth to batch scores, in one process
     leadscore replay                the world's next days, sent to the running service's ingest API
     leadscore monitor               matured performance, drift, operations and alerts at the clock
+    leadscore segments export ID    a saved segment's members as CSV (--within-frequency-cap)
+    leadscore marketing funnel|roi|plan|lifecycle|tags  the funnel, campaign ROI and attribution,
+                                    bottom-up planning, lifecycle stages, UTM demand tags
+    leadscore marketing frequency   email rates by sends a month, turning points, caps per segment
     leadscore bench AREA --json     benchmark figures against the goals (identity, features,
                                     training, serving, segments, live, loop)
 
 Each stage's commands are a module of this package (synth, identity, features, train,
-backtest, score, serve, pipeline, replay, monitor, retrain, promote, bench); common.py holds the console
-and the step spinner, logs.py the quiet terminal. Heavy libraries are imported inside the
-commands, so `leadscore --help` is quick.
+backtest, score, serve, pipeline, replay, monitor, retrain, promote, segments, marketing,
+bench); common.py holds the console and the step spinner, logs.py the quiet terminal. Heavy
+libraries are imported inside the commands, so `leadscore --help` is quick.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from leadscore.cli import (
     replay,
     retrain,
     score,
+    segments,
     serve,
     synth,
     train,
@@ -99,3 +104,4 @@ app.add_typer(features.app, name="features")
 app.add_typer(train.app, name="train")
 app.add_typer(bench.app, name="bench")
 app.add_typer(marketing.app, name="marketing")
+app.add_typer(segments.app, name="segments")

@@ -137,7 +137,8 @@ def bench_marketing(
 ) -> None:
     """Marketing's side: GET /personalize for known and anonymous cookies at concurrency 1 (p50,
     p99) and 16 (requests/s) against `leadscore serve` on the current world; the funnel and ROI
-    tables' time on the default world and at 10x; campaign won deals against the hidden truth."""
+    tables' time on the default world and at 10x; campaign won deals and the planted email
+    frequency turning point against the hidden truth."""
     from leadscore.benchmarks.marketing import PARTS, run
 
     settings: Settings = ctx.obj

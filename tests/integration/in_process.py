@@ -27,3 +27,29 @@ def service_in_process(config_file: Path) -> Iterator:
     finally:
         overrides.clear()
         instance.shutdown()
+
+
+@contextmanager
+def served_app(app, port: int | None = None, start_timeout_s: float = 30) -> Iterator[str]:
+    """`app` (an ASGI app) served by uvicorn in a thread of the test process, on `port` (else a
+    free one): its base URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from leadscore.local_servers import free_port
+
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + start_timeout_s
+    while not server.started:
+        assert time.time() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -13,15 +13,13 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
-import threading
-import time
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import uvicorn
 from fastapi import Cookie, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, RedirectResponse
+from in_process import served_app
 from playwright.sync_api import expect, sync_playwright
 
 from leadscore.access.audit import AuditLog
@@ -85,16 +83,8 @@ def served(tmp_path_factory):
     builder = quote(f"/segments/page?parent_origin=http://localhost:{port}")
     app.get("/login")(login)
     app.get("/host")(lambda: HTMLResponse(_host_page(f"http://127.0.0.1:{port}/login?next={builder}")))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started:
-        assert time.time() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield engine, f"http://127.0.0.1:{port}", port
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_app(app, port) as base:
+        yield engine, base, port
 
 
 @pytest.fixture

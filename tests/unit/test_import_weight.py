@@ -16,7 +16,7 @@ import pytest
 WORKER = ("leadscore.serving.service, leadscore.features.store, leadscore.segments.api, "
           "leadscore.segments.engine, leadscore.serving.champion, leadscore.serving.portrait.reader, "
           "leadscore.serving.webhook, leadscore.live.ingest, leadscore.live.online, "
-          "leadscore.serving.ingest, leadscore.serving.outcomes")
+          "leadscore.serving.ingest, leadscore.serving.outcomes, leadscore.serving.marketing_page")
 
 
 def imported_modules(module: str) -> set[str]:
