@@ -82,7 +82,7 @@ def test_an_incremental_build_gives_exactly_the_rows_of_a_full_build(build, tmp_
     manifest = read_manifest(tmp_path / "daily")
     assert manifest["mode"] == "incremental"
     pd.testing.assert_frame_equal(daily, full, check_dtype=False, check_exact=False, rtol=1e-12)
-    for view in ("person_account", "company_engagement"):
+    for view in ("person_account", "company_engagement", "company_committee"):
         pd.testing.assert_frame_equal(_view(tmp_path / "daily", view), _view(tmp_path / "full", view),
                                       check_dtype=False)
     assert len(full) > 15
