@@ -65,20 +65,29 @@ def people_max(accounts: pd.DataFrame, people: pd.DataFrame, probability) -> np.
     return accounts.join(best, on=["cid", "event_timestamp"])["p"].fillna(0.0).to_numpy()
 
 
+def account_comparison(test: pd.DataFrame, probability: np.ndarray, people: pd.DataFrame,
+                       people_probability: np.ndarray) -> dict:
+    """An account model's figures on its test window (`probability` per row of `test`) beside the
+    baseline "max of its people's scores" (`people_probability` per row of `people`, a lead
+    model's on the same snapshots)."""
+    y = test["label"].to_numpy()
+    model, baseline = metrics(y, probability), metrics(y, people_max(test, people, people_probability))
+    return {"model": {key: model[key] for key in ACCOUNT_KEYS},
+            "baseline": {key: baseline[key] for key in ACCOUNT_KEYS},
+            "test_rows": len(test), "positive_rate": float(y.mean())}
+
+
 def account(settings: Settings, bench: Settings, store, manifest: dict, lead_frame: pd.DataFrame,
             lead_probability: np.ndarray) -> dict:
-    """The account model (the one registered) on its test window, against the baseline "max of
-    its people's scores": `lead_probability`, a lead model's on the test window of `lead_frame`."""
+    """The account model trained and registered as `leadscore train` does (in the bench's store),
+    on its test window, against "max of its people's scores": `lead_probability`, the lead
+    model's of the same run on the test window of `lead_frame`."""
     scoped = account_settings(bench)
     experiment = account_experiment(scoped, account_frame(settings, store, manifest))
     outcome = run_experiment(experiment, scoped)
-    test = experiment.split.test
     people = split_by_time(lead_frame, settings.training).test
-    baseline = metrics(test["label"].to_numpy(), people_max(test, people, lead_probability))
-    model = outcome.results[outcome.best]
-    return {"model": {key: model[key] for key in ACCOUNT_KEYS},
-            "baseline": {key: baseline[key] for key in ACCOUNT_KEYS},
-            "model_kind": outcome.best, "test_rows": len(test), "positive_rate": float(test["label"].mean())}
+    return {**account_comparison(experiment.split.test, outcome.probabilities[outcome.best], people,
+                                 lead_probability), "model_kind": outcome.best}
 
 
 def run(settings: Settings, work: Path) -> dict:
