@@ -26,10 +26,10 @@ def company_committee_sql(catalog: InterestCatalog) -> str:
     `company`: the people seen, the engaged ones, their seniority and departments, the events of
     each kind, the group's engaged people. Needs the interest counts of `COMMITTEE_WINDOW` days."""
     missing = [t for types in COMMITTEE_KINDS.values() for t in types if t not in catalog.event_types]
-    if COMMITTEE_WINDOW not in catalog.windows or missing:
-        raise ValueError(f"the buying committee counts {COMMITTEE_WINDOW}-day windows of "
+    if not {7, 30, COMMITTEE_WINDOW} <= set(catalog.windows) or missing:
+        raise ValueError(f"the buying committee counts 7, 30 and {COMMITTEE_WINDOW}-day windows of "
                          f"{sorted({t for ts in COMMITTEE_KINDS.values() for t in ts})}: add "
-                         f"{COMMITTEE_WINDOW} to features.windows_days and {missing} to "
+                         f"7, 30 and {COMMITTEE_WINDOW} to features.windows_days and {missing} to "
                          "interest_event_types (config/features.yaml)")
     w = COMMITTEE_WINDOW
     engaged = f"x.events_{w}d > 0"
@@ -55,7 +55,16 @@ def company_committee_sql(catalog: InterestCatalog) -> str:
                    sum(x.events_30d)::BIGINT AS committee_events_30d,
                    sum(x.events_{w}d)::BIGINT AS committee_events_{w}d,
                    {sums},
-                   min(x.days_since_last_event)::DOUBLE AS committee_days_since_last_event
+                   min(x.days_since_last_event)::DOUBLE AS committee_days_since_last_event,
+                   -- the strongest single signals, which a sum over the committee dilutes
+                   sum(x.events_7d)::BIGINT AS committee_events_7d,
+                   max(x.events_7d)::BIGINT AS committee_top_person_events_7d,
+                   sum(x.contact_sales_30d)::BIGINT AS committee_contact_sales_30d,
+                   min(x.days_since_last_contact_sales)::DOUBLE AS committee_days_since_last_contact_sales,
+                   min(x.days_since_last_form_submit)::DOUBLE AS committee_days_since_last_form_submit,
+                   max(x.engagement_trend)::DOUBLE AS committee_top_engagement_trend,
+                   count(*) FILTER (WHERE x.events_30d > 0 AND x.is_decision_maker = 1)::BIGINT
+                       AS committee_decision_makers_engaged_30d
             FROM seen x
             GROUP BY x.cid, x.event_timestamp
         )

@@ -96,6 +96,8 @@ def test_the_committee_at_a_snapshot_sees_only_the_past(committee_rows):
     week_later = ("C1", SNAPSHOT + pd.Timedelta(days=7))
     assert after.loc[week_later, "committee_engaged_90d"] == 3
     assert after.loc[week_later, "committee_contact_sales_90d"] == 1
+    assert after.loc[week_later, "committee_contact_sales_30d"] == 1
+    assert pd.isna(before.loc[at, "committee_days_since_last_contact_sales"])  # asked only after the snapshot
     assert after.loc[week_later, "committee_decision_makers_engaged_90d"] == 1
     assert after.loc[week_later, "committee_departments_engaged_90d"] == 3
     assert before.loc[("C2", SNAPSHOT), "committee_engaged_90d"] == 1
