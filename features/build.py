@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from leadscore.features.catalog import InterestCatalog
+from leadscore.features.committee import company_committee_sql
 from leadscore.features.tags import build_tags
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ GRID_EPOCH = datetime(2000, 1, 3, tzinfo=timezone.utc)  # a Monday: weekly rows 
 # Each view's source is a folder `<view>.parquet/` of part files (Feast reads `*.parquet`):
 # a full build replaces them, an incremental build appends one for the new grid times to
 # the grid views and rewrites the others (small: fit and company profiles) whole.
-GRID_VIEWS = {"person_interest", "company_engagement", "person_account"}  # rows on the grid + as_of
+GRID_VIEWS = {"person_interest", "company_engagement", "person_account",
+              "company_committee"}  # rows on the grid + as_of
 ACCOUNT_WINDOWS = (30, 90)  # windows of the company-level engagement counts
 REQUIRED_COLUMNS = {
     "person": ["pid", "cid", "seniority", "department", "identified_at", "email_known_at",
@@ -344,7 +346,7 @@ STAGING = ".staging"  # beside the view folders, so that Feast's `*.parquet` nev
 
 def _fingerprint(catalog: InterestCatalog, fit_rules: FitRules, step_days: int) -> str:
     """What the feature definitions depend on: an incremental build needs it unchanged."""
-    text = json.dumps([repr(catalog), repr(fit_rules), step_days], sort_keys=True)
+    text = json.dumps([repr(catalog), repr(fit_rules), step_days, sorted(GRID_VIEWS)], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -395,7 +397,8 @@ def plan_build(catalog: InterestCatalog, fit_rules: FitRules, step_days: int, cl
                 else interest_slices_sql(catalog, step_days, channel_names))
     sources = {"person_fit": fit_sql(fit_rules), "person_interest": interest,
                "company_profile": company_profile_sql(fit_rules),
-               "company_engagement": company_engagement_sql(), "person_account": person_account_sql()}
+               "company_engagement": company_engagement_sql(), "person_account": person_account_sql(),
+               "company_committee": company_committee_sql(catalog)}
     if since is None or clock["as_of"] > since:
         return BuildPlan(clock, step_days, since, sources)
     rest = {name: sql for name, sql in sources.items() if name not in GRID_VIEWS}

@@ -67,18 +67,112 @@ ACCOUNT_FEATURES = [
 
 # The company entity's own views, for portraits and segments.
 COMPANY_PROFILE_FEATURES = [
-    FeatureSpec("industry", "string", "Industry of the company."),
-    FeatureSpec("employees", "int", "Employees of the company."),
-    FeatureSpec("employees_band", "string", "Employee band of the company."),
-    FeatureSpec("funding_stage", "string", "Funding stage (seed .. public)."),
-    FeatureSpec("revenue_usd", "float", "Annual revenue in USD."),
-    FeatureSpec("group_companies", "int", "Companies in the company's group (EID)."),
+    FeatureSpec("industry", "string", "Industry of the company.", "industry: {value}",
+                family="firmographics"),
+    FeatureSpec("employees", "int", "Employees of the company.", "{value} employees",
+                family="firmographics"),
+    FeatureSpec("employees_band", "string", "Employee band of the company.", "size band {value}",
+                family="firmographics"),
+    FeatureSpec("funding_stage", "string", "Funding stage (seed .. public).", "funding stage: {value}",
+                family="firmographics"),
+    FeatureSpec("revenue_usd", "float", "Annual revenue in USD.", "revenue ${value:,.0f}",
+                family="firmographics"),
+    FeatureSpec("group_companies", "int", "Companies in the company's group (EID).",
+                "part of a group of {value} companies", family="firmographics"),
 ]
 COMPANY_ENGAGEMENT_FEATURES = [
     FeatureSpec("people_engaged_30d", "int", "People at the company who engaged in the last 30 days."),
     FeatureSpec("people_engaged_90d", "int", "People at the company who engaged in the last 90 days."),
     FeatureSpec("events_30d", "int", "Engagement events of the company's people in the last 30 days."),
 ]
+
+
+# The buying committee of a company (features/committee.py), for the account model: what its
+# people did in the last COMMITTEE_WINDOW days and who they are.
+COMMITTEE_WINDOW = 90
+# The committee's events summed per kind: column committee_<kind>_90d -> the event types summed.
+COMMITTEE_KINDS = {
+    "web_visit": ["web_visit"], "email_click": ["email_click"],
+    "content": ["whitepaper_download", "form_submit"], "contact_sales": ["contact_sales"],
+    "webinar_or_event": ["webinar_attend", "event_attend"],
+}
+_KIND_FAMILIES = {"web_visit": "website", "email_click": "email", "content": "content",
+                  "contact_sales": "sales_request", "webinar_or_event": "events_and_webinars"}
+_KIND_PHRASES = {"web_visit": "{value} website visits by its people",
+                 "email_click": "{value} email clicks by its people",
+                 "content": "{value} forms and downloads by its people",
+                 "contact_sales": "{value} requests to talk to sales",
+                 "webinar_or_event": "{value} webinars and events attended by its people"}
+
+
+def _committee(name: str, dtype: str, description: str, phrase: str, family: str = "committee"
+               ) -> FeatureSpec:
+    return FeatureSpec(name, dtype, description, phrase, zero_when_missing=dtype == "int", family=family)
+
+
+_W = COMMITTEE_WINDOW
+COMMITTEE_FEATURES = [
+    _committee("committee_people_seen", "int",
+               "People of the company with any interaction before the time.",
+               "{value} people known at the account"),
+    _committee("committee_engaged_30d", "int", "People of the company who engaged in the last 30 days.",
+               "{value} people engaged in the last 30 days"),
+    _committee(f"committee_engaged_{_W}d", "int", f"People of the company who engaged in the last {_W} days.",
+               f"{{value}} people engaged in the last {_W} days"),
+    _committee(f"committee_decision_makers_engaged_{_W}d", "int",
+               f"Decision makers (director and above) of the company who engaged in the last {_W} days.",
+               f"{{value}} decision makers engaged in the last {_W} days"),
+    _committee(f"committee_departments_engaged_{_W}d", "int",
+               f"Distinct departments of the people who engaged in the last {_W} days.",
+               f"engaged people from {{value}} departments (last {_W} days)"),
+    _committee(f"committee_seniority_levels_engaged_{_W}d", "int",
+               f"Distinct seniority levels of the people who engaged in the last {_W} days.",
+               f"engaged people at {{value}} seniority levels (last {_W} days)"),
+    _committee("committee_top_person_events_30d", "int",
+               "Engagement events of the company's most engaged person in the last 30 days.",
+               "its most engaged person had {value} touches in the last 30 days", family="activity"),
+    _committee("committee_events_30d", "int",
+               "Engagement events of the company's people in the last 30 days.",
+               "{value} touches by its people in the last 30 days", family="activity"),
+    _committee(f"committee_events_{_W}d", "int",
+               f"Engagement events of the company's people in the last {_W} days.",
+               f"{{value}} touches by its people in the last {_W} days", family="activity"),
+    *[_committee(f"committee_{kind}_{_W}d", "int",
+                 f"Events of the company's people in the last {_W} days: {', '.join(types)}.",
+                 f"{_KIND_PHRASES[kind]} in the last {_W} days", family=_KIND_FAMILIES[kind])
+      for kind, types in COMMITTEE_KINDS.items()],
+    _committee("committee_days_since_last_event", "float",
+               "Days since the last engagement of any of the company's people (missing if never).",
+               "last touch by anyone at the account {value:.0f} days ago", family="recency"),
+    _committee("committee_events_7d", "int", "Engagement events of the company's people in the last 7 days.",
+               "{value} touches by its people in the last 7 days", family="activity"),
+    _committee("committee_top_person_events_7d", "int",
+               "Engagement events of the company's most engaged person in the last 7 days.",
+               "its most engaged person had {value} touches in the last 7 days", family="activity"),
+    _committee("committee_contact_sales_30d", "int", "Requests to talk to sales by its people in 30 days.",
+               "{value} requests to talk to sales in the last 30 days", family="sales_request"),
+    _committee("committee_days_since_last_contact_sales", "float",
+               "Days since anyone at the company last asked sales to get in touch (missing if never).",
+               "last asked sales to get in touch {value:.0f} days ago", family="sales_request"),
+    _committee("committee_days_since_last_form_submit", "float",
+               "Days since anyone at the company last filled a web form (missing if never).",
+               "last web form filled {value:.0f} days ago", family="content"),
+    _committee("committee_top_engagement_trend", "float",
+               "The highest engagement trend among the company's people (30 days against the 90 before).",
+               "engagement of its most rising person x{value:.1f} (last month against the quarter before)",
+               family="activity"),
+    _committee("committee_decision_makers_engaged_30d", "int",
+               "Decision makers (director and above) of the company who engaged in the last 30 days.",
+               "{value} decision makers engaged in the last 30 days"),
+    _committee(f"group_people_engaged_{_W}d", "int",
+               f"People across the company's group (EID) who engaged in the last {_W} days.",
+               f"{{value}} people across its group engaged in the last {_W} days"),
+]
+
+
+def account_scoring_specs() -> list[FeatureSpec]:
+    """Every feature of the `account_scoring_v1` service (company profile, buying committee)."""
+    return [*COMPANY_PROFILE_FEATURES, *COMMITTEE_FEATURES]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from feast.types import Float64, Int64, String
 from leadscore.config import load_settings
 from leadscore.features.catalog import (
     ACCOUNT_FEATURES,
+    COMMITTEE_FEATURES,
     COMPANY_ENGAGEMENT_FEATURES,
     COMPANY_PROFILE_FEATURES,
     FIT_FEATURES,
@@ -92,3 +93,15 @@ company_engagement_fv = FeatureView(
 lead_scoring_v1 = FeatureService(
     name="lead_scoring_v1", features=[person_fit_fv, person_interest_fv, person_account_fv],
     description="Fit, interest and buying-committee features for lead propensity, version 1.")
+
+# The buying committee of each company: engaged people, their seniority and departments.
+company_committee_fv = FeatureView(
+    name="company_committee", entities=[company], ttl=_GRID_TTL, schema=_fields(COMMITTEE_FEATURES),
+    source=_source("company_committee", "Grid rows per company with people seen."), online=True,
+    description="The buying committee of a company: who engaged, how senior, how broad.",
+    tags={"domain": "interest"})
+
+# The versioned set of features the account model reads (one online lookup by CID).
+account_scoring_v1 = FeatureService(
+    name="account_scoring_v1", features=[company_profile_fv, company_committee_fv],
+    description="Firmographics and buying-committee features for account propensity, version 1.")

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
 
 FEATURE_SERVICE = "lead_scoring_v1"
+ACCOUNT_FEATURE_SERVICE = "account_scoring_v1"  # keyed by cid (features/definitions.py)
 # The embedded store's files under <data_dir>/feast, as features/feature_store.yaml names them.
 SQLITE_REGISTRY, SQLITE_ONLINE_STORE = "registry.db", "online_store.db"
 ENTITY_KEY = "pid"
@@ -260,7 +261,8 @@ def feature_refs(store: FeatureStore) -> list[str]:
 
 
 def historical_features(store: FeatureStore, entity_df: pd.DataFrame,
-                        chunk_rows: int = HISTORICAL_CHUNK_ROWS) -> pd.DataFrame:
+                        chunk_rows: int = HISTORICAL_CHUNK_ROWS,
+                        service_name: str = FEATURE_SERVICE) -> pd.DataFrame:
     """Point-in-time join: entity_df (pid, event_timestamp, ...) plus every service feature,
     one row per entity row, in entity_df's order.
 
@@ -269,8 +271,9 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame,
     world's training set (467k rows, a year of weekly rows each) some 9 GB held at once for
     a 390 MB answer. Asked `chunk_rows` entity rows at a time, the join holds one chunk's.
     Feast returns rows in the order its threads finish them; they are put back in entity_df's
-    order, so that the same entities give the same frame (and the same model) on every run."""
-    service = store.get_feature_service(FEATURE_SERVICE)
+    order, so that the same entities give the same frame (and the same model) on every run.
+    `service_name`: another feature service (the account model's, keyed by cid)."""
+    service = store.get_feature_service(service_name)
     numbered = entity_df.reset_index(drop=True).assign(**{ROW_NUMBER: range(len(entity_df))})
     parts = []
     for start in range(0, max(len(numbered), 1), chunk_rows):

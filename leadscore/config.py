@@ -171,6 +171,15 @@ class BacktestSettings(StrictModel):
         return self
 
 
+class AccountSettings(StrictModel):
+    """The account model (training/accounts.py): companies' propensity, trained with the lead model."""
+
+    enabled: bool = True
+    registered_model: str = "account-propensity"
+    tiers_file: str = "account_tiers.yaml"
+    lightgbm: dict = Field(default_factory=dict)  # overrides of training/models.py's defaults
+
+
 class TrainingSettings(StrictModel):
     snapshot_every_days: int = Field(14, gt=0)
     first_snapshot_after_days: int = Field(90, ge=0)
@@ -189,6 +198,7 @@ class TrainingSettings(StrictModel):
     tiers_file: str = "tiers.yaml"
     retrain: RetrainSettings = RetrainSettings()
     backtest: BacktestSettings = BacktestSettings()
+    account: AccountSettings = AccountSettings()
 
 
 class ScoreSettings(StrictModel):

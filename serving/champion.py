@@ -17,10 +17,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from leadscore.config import Settings
-from leadscore.features.catalog import family_labels, fit_families, scoring_specs
+from leadscore.features.catalog import FeatureSpec, family_labels, fit_families, scoring_specs
 from leadscore.scoring.registry import CHAMPION, champion_version, load_champion
 from leadscore.serving.scorer import Scorer
 
@@ -29,10 +30,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ChampionWatcher:
-    """The model an alias of the registered model points at (the champion unless told)."""
+    """The model an alias of the registered model points at (the champion unless told).
+    `registered_model` (default: the lead model) and `feature_specs` (the catalog of the
+    features it may read) let the account model be watched the same way; with `required`
+    false a champion that is missing at start only means no scores of that model yet."""
 
     settings: Settings
     alias: str = CHAMPION
+    registered_model: str | None = None
+    feature_specs: Callable[[Settings], list[FeatureSpec]] | None = None  # None: the lead model's
+    required: bool = True
     scorer: Scorer | None = field(init=False, default=None)  # None: no challenger now
     loaded_at: float = field(init=False, default=0.0)
     last_error: str | None = field(init=False, default=None)
@@ -41,14 +48,14 @@ class ChampionWatcher:
         self._refused: str | None = None  # a version that failed to load: not retried
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name=f"{self.alias}-watcher", daemon=True)
-        if self.alias == CHAMPION:
+        if self.alias == CHAMPION and self.required:
             self.scorer, self.loaded_at = self._load(), time.time()
         else:
             self.check()
 
     def _load(self) -> Scorer:
-        model, spec, version = load_champion(self.settings, alias=self.alias)
-        specs = scoring_specs(self.settings)
+        model, spec, version = load_champion(self.settings, self.registered_model, alias=self.alias)
+        specs = (self.feature_specs or scoring_specs)(self.settings)
         missing = sorted(set(spec.features.all) - {feature.name for feature in specs})
         if missing:
             raise ValueError(f"version {version} needs features the feature service does not serve: "
@@ -71,7 +78,7 @@ class ChampionWatcher:
         """Load the alias's version if it moved; True when the model changed."""
         version = None
         try:
-            version = champion_version(self.settings, alias=self.alias)
+            version = champion_version(self.settings, self.registered_model, alias=self.alias)
             if version is None:
                 return self._dropped()
             if version in (self.version, self._refused):

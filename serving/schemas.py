@@ -14,7 +14,8 @@ class ScoreRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"pid": "P0001521A22"},
-                     {"features": {"seniority": "vp", "company_employees": 2500, "events_30d": 12}}]})
+                     {"features": {"seniority": "vp", "company_employees": 2500, "events_30d": 12}},
+                     {"cid": "C00000123"}]})
 
     pid: str | None = Field(None, min_length=1, max_length=64,
                             description="The person to score (One ID PID); features are read online.")
@@ -22,13 +23,25 @@ class ScoreRequest(BaseModel):
         None, description="A feature row to score instead of a PID: feature name to value, as in "
                           "the feature service lead_scoring_v1; a feature left out is unknown. "
                           "Give `pid` or `features`, not both.")
+    cid: str | None = Field(None, min_length=1, max_length=64,
+                            description="A company (One ID CID) to score with the account model instead "
+                                        "of a person: the answer is an AccountScoreResponse. Not in a batch.")
+    eid: str | None = Field(None, min_length=1, max_length=64,
+                            description="A group (One ID EID) to score from its companies' account "
+                                        "scores: the answer is an AccountScoreResponse. Not in a batch.")
 
     @model_validator(mode="after")
     def _pid_or_features(self) -> ScoreRequest:
-        if (self.pid is None) == (self.features is None):
-            raise ValueError("give either `pid` (a person, features read online) or `features` "
-                             "(a feature row), not both")
+        given = [self.pid, self.features, self.cid, self.eid]
+        if sum(value is not None for value in given) != 1:
+            raise ValueError("give one of `pid` (a person, features read online), `features` (a feature "
+                             "row), `cid` (a company) or `eid` (a group)")
         return self
+
+    @property
+    def account(self) -> bool:
+        """A company or a group, scored by the account model."""
+        return self.cid is not None or self.eid is not None
 
 
 class BatchRequest(BaseModel):
@@ -36,6 +49,13 @@ class BatchRequest(BaseModel):
 
     items: list[ScoreRequest] = Field(description="The leads to score, each a pid or a feature row; "
                                                   "at most serving.max_batch (1000 by default) per call.")
+
+    @model_validator(mode="after")
+    def _people_only(self) -> BatchRequest:
+        if any(item.account for item in self.items):
+            raise ValueError("a batch scores people (pid or features); score a company (cid) or a group "
+                             "(eid) with POST /score")
+        return self
 
 
 class ItemError(BaseModel):
@@ -112,3 +132,36 @@ class BatchResponse(BaseModel):
     results: list[BatchItem] = Field(description="Scores of the items that could be scored, in request "
                                                  "order, each with its position.")
     errors: list[ItemError] = Field(description="Items that could not be scored (e.g. unknown pid).")
+
+
+class CompanyScore(BaseModel):
+    cid: str = Field(description="A company of the group (One ID CID).")
+    probability: float = Field(description="Its account probability.")
+    score: float = Field(description="Its 0-100 account score.")
+    tier: str = Field(description="Its account tier.")
+
+
+class AccountScoreResponse(BaseModel):
+    """The answer to POST /score for a `cid` or an `eid`."""
+
+    cid: str | None = Field(description="The company scored (One ID CID); null for a group.")
+    eid: str | None = Field(description="The group scored (One ID EID); null for a company.")
+    probability: float = Field(description="Calibrated probability that the account opens an opportunity "
+                                           "within the horizon (a group: that any of its companies does).")
+    score: float = Field(description="0-100 on the lead score's scale (50 = 5% chance, every 8 points "
+                                     "double the odds).")
+    tier: str = Field(description="The account tier (config/account_tiers.yaml: by default hot-account, "
+                                  "warm-account, cold-account).")
+    tier_colour: str = Field(description="The tier's colour (config/account_tiers.yaml), for pages.")
+    routing: Routing
+    reasons_up: list[Reason] = Field(description="What raises the account's score most, one per family "
+                                                 "(buying committee, website, company...).")
+    reasons_down: list[Reason] = Field(description="What lowers it most.")
+    average_score: float | None = Field(None, description="The average account's score, where reasons in "
+                                                          "points start (null for a group).")
+    reasons_of: str = Field(description="The company whose reasons these are (a group: its strongest).")
+    companies: list[CompanyScore] | None = Field(None, description="A group's companies known online, "
+                                                                   "strongest first; null for a company.")
+    model_version: str = Field(description="Registered version of the account model that scored.")
+    model_kind: str = Field(description="logistic_regression or lightgbm.")
+    horizon_days: int = Field(description="The probability's horizon in days.")

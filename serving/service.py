@@ -50,6 +50,7 @@ from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
 from leadscore.serving.portrait.render import render_portrait_html
 from leadscore.serving.portrait.schemas import Portrait
 from leadscore.serving.schemas import (
+    AccountScoreResponse,
     BatchRequest,
     BatchResponse,
     ItemError,
@@ -218,6 +219,9 @@ class LeadScoring:
         from leadscore.scoring.registry import CHALLENGER
         from leadscore.segments.api import build_router
         from leadscore.segments.engine import SegmentEngine
+        from leadscore.serving.account.api import build_router as build_account_router
+        from leadscore.serving.account.reader import AccountReader
+        from leadscore.serving.account_scorer import AccountScorer
         from leadscore.serving.champion import ChampionWatcher
         from leadscore.serving.ingest import build_router as build_ingest_router
         from leadscore.serving.marketing_page import build_router as build_marketing_router
@@ -239,6 +243,8 @@ class LeadScoring:
         self.champion = ChampionWatcher(settings).start()
         self.challenger = ChampionWatcher(settings, CHALLENGER).start()
         self.portraits = PortraitReader(settings)
+        self.accounts = AccountScorer(settings, self.features.store)
+        self.account_pages = AccountReader(self.portraits)
         self.audit = AuditLog(settings.serving_dir / "audit.jsonl")
         self.sessions = SessionStore(settings.serving_dir, settings.serving.session_hours * 3600)
         self.segments = SegmentEngine(settings)
@@ -268,7 +274,9 @@ class LeadScoring:
             build_marketing_router(settings, allowed("dashboard")),
             build_ingest_router(self.ingest_records, allowed("ingest"), settings.live.max_records),
             build_outcomes_router(self.store_outcomes, self.unknown_pids, allowed("outcomes"),
-                                  settings.outcomes)])
+                                  settings.outcomes),
+            build_account_router(self.account_pages, self.account_score_or_none, caller, self.audit,
+                                 _prefers_html)])
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
@@ -277,6 +285,7 @@ class LeadScoring:
         self.outcome_log.close()
         self.champion.stop()
         self.challenger.stop()
+        self.accounts.stop()
         self.pusher.close()
 
     @property
@@ -322,6 +331,41 @@ class LeadScoring:
         results = scorer.score_records(pids, columns, times, detail) if order else []
         shadows = self._shadow_records(shadow, pids, columns, times) if shadow is not None and order else []
         return list(zip(order, results, strict=True)), errors, shadows
+
+    def score_account(self, request: ScoreRequest, detail: str = "behaviour") -> dict:
+        """The account score of a company (`cid`) or a group (`eid`): 404 for an id the middle
+        layer does not know or without online features, 503 without an account model."""
+        from leadscore.serving.account.reader import UnknownAccount
+        from leadscore.serving.account_scorer import NoAccountModel
+
+        try:
+            if request.cid is not None:
+                self.account_pages.owner(request.cid)  # UnknownAccount
+                record = self.accounts.score_companies([request.cid], detail).get(request.cid)
+            else:
+                record = self.accounts.score_group(request.eid, self.account_pages.companies_of(request.eid),
+                                                   detail)
+        except UnknownAccount as error:
+            raise HTTPException(404, str(error)) from None
+        except NoAccountModel as error:
+            raise HTTPException(503, str(error)) from None
+        except PortraitUnavailable as error:
+            raise HTTPException(503, f"accounts are unavailable for a moment: {error}") from None
+        if record is None:
+            kind, value = ("cid", request.cid) if request.cid is not None else ("eid", request.eid)
+            raise HTTPException(404, f"{kind} {value!r} has no account features online (run `leadscore "
+                                     "features materialize`)")
+        return record
+
+    def account_score_or_none(self, cid: str) -> AccountScoreResponse | None:
+        """A company's account score for a page, or None (no account model, no online features)."""
+        from leadscore.serving.account_scorer import NoAccountModel
+
+        try:
+            record = self.accounts.score_companies([cid]).get(cid)
+        except NoAccountModel:
+            return None
+        return None if record is None else AccountScoreResponse.model_validate(record)
 
     def tier_now(self, pid: str) -> str | None:
         """The person's tier from their online features now (None: none online), unexplained and
@@ -515,6 +559,8 @@ class LeadScoring:
             current = ScoreResponse.model_validate(scored[0][1]) if scored else None
             result = self.portraits.portrait(pid, current, reveal_pii=pii == "full",
                                              visible_to=who.account_scope)
+            if result.company is not None:
+                result.account_score = self.account_score_or_none(result.company.cid)
         except UnknownPerson:
             raise refuse(404, str(UnknownPerson(pid))) from None
         except PortraitUnavailable as error:
@@ -578,12 +624,16 @@ class LeadScoring:
         return response
 
 
-@app.post("/score", tags=["scores"], response_model=ScoreResponse,
-          responses={404: {"description": "No features online for the PID"}})
+@app.post("/score", tags=["scores"], response_model=ScoreResponse | AccountScoreResponse,
+          responses={404: {"description": "No features online for the PID (or the company or group)"},
+                     503: {"description": "A cid or eid, without an account model"}})
 async def score(request: ScoreRequest, who: Annotated[Caller, Depends(allowed("score"))],
                 service: Annotated[LeadScoring, Depends(_current_service)],
                 reasons: ReasonDetail = "behaviour") -> JSONResponse:
-    """Probability, score, tier, routing and the reasons, for one PID or one feature row."""
+    """Probability, score, tier, routing and the reasons, for one PID or one feature row; for a
+    `cid` (a company) or an `eid` (a group), the account's (AccountScoreResponse)."""
+    if request.account:
+        return JSONResponse(await run_in_threadpool(service.score_account, request, reasons))
     # Scored in the event loop: well under a millisecond of work (an online read from a local
     # store in WAL mode, one row through the model) costs less than a hop to the thread pool.
     # Hence a function given the service, not a method: BentoML hands methods `self` through a

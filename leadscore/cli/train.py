@@ -41,6 +41,18 @@ def run_train(settings: Settings) -> None:
     with step("training: rule baseline, logistic regression, LightGBM"):
         outcome = train(settings, open_store(settings), manifest, config)
     print_outcome(settings, outcome)
+    if settings.training.account.enabled:
+        run_train_accounts(settings, manifest)
+
+
+def run_train_accounts(settings: Settings, manifest: dict) -> None:
+    """The account model (companies), after the lead model, on the same snapshots."""
+    from leadscore.features.store import open_store
+    from leadscore.training.accounts import train_accounts
+
+    with step("training the account model: logistic regression, LightGBM"):
+        outcome = train_accounts(settings, open_store(settings), manifest)
+    print_outcome(settings, outcome)
 
 
 def print_outcome(settings: Settings, outcome) -> None:

@@ -251,6 +251,11 @@ class PortraitReader:
             finally:
                 cursor.close()
 
+    def middle(self):
+        """The middle layer for one read, as the portrait's (read-only, detached after): for the
+        account page (serving/account/reader.py)."""
+        return self._middle()
+
     @property
     def live(self) -> EventLog:
         """This thread's connection to the event log."""

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from leadscore.access.masking import PII_FIELDS
-from leadscore.serving.schemas import ScoreResponse
+from leadscore.serving.schemas import AccountScoreResponse, ScoreResponse
 
 
 class PersonProfile(BaseModel):
@@ -165,6 +165,8 @@ class Portrait(BaseModel):
         default_factory=list, description="Engaged people at the group's other companies.")
     group_colleagues_total: int = Field(0, description="Engaged group colleagues before the cap.")
     mql_threshold: float | None = Field(None, description="Score at which a lead goes to the CRM.")
+    account_score: AccountScoreResponse | None = Field(None, description="The score of the person's company "
+                                                       "(the account model), shown beside the lead's own.")
 
     def fields_read(self) -> list[str]:
         """What this portrait shows, for the audit log: the person's fields that carry a value

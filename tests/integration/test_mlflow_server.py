@@ -36,6 +36,7 @@ def on_server(world, mlflow_server):
     config = yaml.safe_load(world["config_file"].read_text())
     config["mlflow"] = {"tracking_uri": mlflow_server["url"]}
     config["serving"]["model_check_s"] = 1
+    config["training"]["account"] = {"enabled": False}  # the lead model is what moves here
     config_file = world["config_file"].with_name("leadscore-on-mlflow-server.yaml")
     config_file.write_text(yaml.safe_dump(config))
     embedded = _versions_in(load_settings(world["config_file"]).mlflow_dir / "mlflow.db")

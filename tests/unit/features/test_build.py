@@ -82,7 +82,7 @@ def test_an_incremental_build_gives_exactly_the_rows_of_a_full_build(build, tmp_
     manifest = read_manifest(tmp_path / "daily")
     assert manifest["mode"] == "incremental"
     pd.testing.assert_frame_equal(daily, full, check_dtype=False, check_exact=False, rtol=1e-12)
-    for view in ("person_account", "company_engagement"):
+    for view in ("person_account", "company_engagement", "company_committee"):
         pd.testing.assert_frame_equal(_view(tmp_path / "daily", view), _view(tmp_path / "full", view),
                                       check_dtype=False)
     assert len(full) > 15
@@ -90,7 +90,7 @@ def test_an_incremental_build_gives_exactly_the_rows_of_a_full_build(build, tmp_
 
 def test_the_plan_of_a_full_build_and_of_an_increment_without_new_interactions(settings):
     config = load_yaml(settings.config_file("features.yaml"))
-    catalog = interest_catalog(config, [7, 30])
+    catalog = interest_catalog(config, [7, 30, 90])  # the buying committee reads 7, 30, 90
     rules = FitRules(config["decision_maker_levels"], config["employee_bands"])
     monday = {"start": datetime(2026, 1, 5, tzinfo=UTC), "as_of": datetime(2026, 3, 2, tzinfo=UTC)}
     full = plan_build(catalog, rules, 7, monday, ["web"], since=None)
@@ -214,7 +214,7 @@ def test_no_interactions_give_an_empty_interest_view_and_a_warning(tmp_path, set
     with duckdb.connect(str(db)) as con:
         con.execute("DELETE FROM interaction")
     config = load_yaml(settings.config_file("features.yaml"))
-    build_features(db, tmp_path / "features", interest_catalog(config, [7, 30]),
+    build_features(db, tmp_path / "features", interest_catalog(config, [7, 30, 90]),
                    FitRules(config["decision_maker_levels"], config["employee_bands"]), 7)
     interest = pd.read_parquet(tmp_path / "features" / "person_interest.parquet")
     assert interest.empty and "web_visit_7d" in interest.columns

@@ -21,7 +21,7 @@ def registry(monkeypatch, toy):
     """A registry whose champion alias the test moves; 'broken' versions fail to load."""
     state = {"alias": "1", "loads": []}
 
-    def load_champion(settings, alias="champion"):
+    def load_champion(settings, registered_model=None, alias="champion"):
         state["loads"].append(state["alias"])
         if state["alias"].startswith("broken"):
             raise OSError("artifact missing")
@@ -34,7 +34,7 @@ def registry(monkeypatch, toy):
         return toy[0], spec, state["alias"]
 
     monkeypatch.setattr(module, "load_champion", load_champion)
-    monkeypatch.setattr(module, "champion_version", lambda settings, alias="champion": state["alias"])
+    monkeypatch.setattr(module, "champion_version", lambda settings, _=None, alias="champion": state["alias"])
     monkeypatch.setattr(module, "scoring_specs", lambda settings: SPECS)
     return state
 
@@ -67,13 +67,13 @@ def aliases(monkeypatch, toy):
     """A registry with a champion and a challenger alias the test moves (None: no alias)."""
     state: dict[str, str | None] = {"champion": "1", "challenger": None}
 
-    def load_champion(settings, alias="champion"):
+    def load_champion(settings, registered_model=None, alias="champion"):
         if state[alias].startswith("broken"):
             raise OSError("artifact missing")
         return toy[0], toy[1], state[alias]
 
     monkeypatch.setattr(module, "load_champion", load_champion)
-    monkeypatch.setattr(module, "champion_version", lambda settings, alias="champion": state[alias])
+    monkeypatch.setattr(module, "champion_version", lambda settings, _=None, alias="champion": state[alias])
     monkeypatch.setattr(module, "scoring_specs", lambda settings: SPECS)
     return state
 

@@ -1,0 +1,124 @@
+"""Account scores: a company's (CID) and a group's (EID) chance of an opportunity, with reasons.
+
+The account model (`training.account.registered_model`, training/accounts.py) is watched like
+the lead model (serving/champion.py: loaded at start, swapped when its `champion` alias moves)
+and scored by the same `Scorer`, so an account's reasons are grouped by family exactly as a
+lead's are (serving/reasons.py). Its features are the company's online rows of the views of
+`account_scoring_v1` (company profile, buying committee), as the batch last materialised
+them: the live path updates people, not the committee counts.
+
+A group (EID) is scored from its companies: the chance that at least one of them opens an
+opportunity, 1 - prod(1 - p_company) (treating the companies as independent, which a group's
+shared buying centre makes optimistic), its tier from the account tiers on that score, and the
+reasons of its strongest company. A group of one company scores as that company.
+
+Without an account champion (a project trained before the account model), account scores are
+a 503 that says to run `leadscore train`; the lead scores are unaffected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from leadscore.config import Settings
+from leadscore.features.catalog import COMMITTEE_FEATURES, COMPANY_PROFILE_FEATURES, account_scoring_specs
+from leadscore.features.store import read_view
+from leadscore.scoring.registry import CHAMPION
+from leadscore.scoring.tiers import probability_to_score, tier_array
+from leadscore.serving.champion import ChampionWatcher
+from leadscore.serving.scorer import Scorer
+
+# The views of account_scoring_v1 and their features (features/definitions.py).
+ACCOUNT_VIEWS = {"company_profile": [f.name for f in COMPANY_PROFILE_FEATURES],
+                 "company_committee": [f.name for f in COMMITTEE_FEATURES]}
+
+
+class NoAccountModel(LookupError):
+    """No account champion is loaded (none registered yet, or it failed to load)."""
+
+
+@dataclass(frozen=True)
+class AccountRows:
+    """Online features of some companies: the ids found, and their columns in the same order."""
+
+    cids: list[str]
+    columns: dict[str, list]
+
+
+def read_accounts(store, cids: list[str]) -> AccountRows:
+    """The companies' online rows of every account view; a company without a profile row is
+    not known online and is left out."""
+    columns: dict[str, list] = {}
+    rows = {view: read_view(store, view, "cid", cids, names) for view, names in ACCOUNT_VIEWS.items()}
+    known = [i for i, row in enumerate(rows["company_profile"]) if row is not None]
+    for view, names in ACCOUNT_VIEWS.items():
+        for name in names:
+            columns[name] = [None if rows[view][i] is None else rows[view][i][name] for i in known]
+    return AccountRows([cids[i] for i in known], columns)
+
+
+def group_probability(probabilities: list[float]) -> float:
+    """The chance that at least one of the companies opens an opportunity (independence)."""
+    return float(1 - np.prod(1 - np.asarray(probabilities, dtype=float)))
+
+
+class AccountScorer:
+    """Scores companies and groups with the account champion, read from the online store."""
+
+    def __init__(self, settings: Settings, store):
+        self.store = store
+        self.watcher = ChampionWatcher(settings, CHAMPION, settings.training.account.registered_model,
+                                       lambda _: account_scoring_specs(), required=False).start()
+
+    @property
+    def scorer(self) -> Scorer:
+        scorer = self.watcher.scorer
+        if scorer is None:
+            error = self.watcher.last_error
+            why = f"; last error: {error}" if error else ""
+            raise NoAccountModel("no account model is being served: run `leadscore train` (it trains the "
+                                 f"account model after the lead model){why}")
+        return scorer
+
+    def stop(self) -> None:
+        self.watcher.stop()
+
+    def score_companies(self, cids: list[str], detail: str = "behaviour") -> dict[str, dict]:
+        """cid -> its explained score record, for the companies known online."""
+        scorer = self.scorer
+        rows = read_accounts(self.store, cids)
+        if not rows.cids:
+            return {}
+        records = scorer.score_records(rows.cids, rows.columns, None, detail)
+        colours = scorer.spec.tiers.colours
+        return {cid: _account_record(record, cid, colours)
+                for cid, record in zip(rows.cids, records, strict=True)}
+
+    def score_group(self, eid: str, cids: list[str], detail: str = "behaviour") -> dict | None:
+        """The group's record from its companies' (None if none of them is known online)."""
+        companies = self.score_companies(cids, detail)
+        if not companies:
+            return None
+        strongest = max(companies.values(), key=lambda record: record["probability"])
+        probability = group_probability([record["probability"] for record in companies.values()])
+        spec = self.scorer.spec
+        score = float(probability_to_score(np.array([probability]), spec.score)[0])
+        tier = str(tier_array({"score": [score], "fit_score": [0.0], "interest_score": [0.0],
+                               "completeness": [1.0]}, spec.tiers)[0])
+        return {**strongest, "cid": None, "eid": eid, "probability": round(probability, 6),
+                "score": round(score, 1), "tier": tier, "tier_colour": spec.tiers.colours[tier],
+                "routing": self.scorer.routing[tier],
+                "average_score": None, "reasons_of": strongest["cid"],
+                "companies": sorted(({"cid": r["cid"], "probability": r["probability"], "score": r["score"],
+                                      "tier": r["tier"]} for r in companies.values()),
+                                    key=lambda c: -c["probability"])}
+
+
+def _account_record(record: dict, cid: str, colours: dict[str, str]) -> dict:
+    """A Scorer record (shaped for a person) as an account's: keyed by cid, without the person's
+    fit and interest points (the account model has none), with its tier's colour."""
+    dropped = {"pid", "fit_score", "interest_score", "feature_timestamp"}
+    return {"cid": cid, "eid": None, **{k: v for k, v in record.items() if k not in dropped},
+            "tier_colour": colours[record["tier"]], "reasons_of": cid, "companies": None}

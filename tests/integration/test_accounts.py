@@ -1,0 +1,176 @@
+"""Accounts on the tiny world the pipeline built (which trains the account model after the lead
+model): POST /score by cid and eid, the account page in a headless browser with the portrait's
+ownership, masking and audit rules, the account score on a lead's portrait, and the training
+benchmark's `account` figures."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from in_process import service_in_process
+
+pytestmark = pytest.mark.integration
+CRM = {"X-API-Key": "demo-crm-key"}
+URL = "http://leadscore.test"  # the browser's requests to it are answered by the app in this process
+
+
+@pytest.fixture(scope="module")
+def service(world):
+    with service_in_process(world["config_file"]) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def client(service) -> TestClient:
+    from leadscore.serving.service import app
+
+    return TestClient(app)
+
+
+@pytest.fixture(scope="module")
+def account(world) -> dict:
+    """The owned company with the most engaged people, one of its people with an email, its group."""
+    with duckdb.connect(str(world["root"] / "data" / "middle.duckdb"), read_only=True) as con:
+        cid, owner, eid = con.execute("""
+            SELECT c.cid, c.owner_rep_id, c.eid FROM company c JOIN person p USING (cid)
+            JOIN interaction i USING (pid)
+            WHERE c.owner_rep_id IS NOT NULL
+              AND c.eid IN (SELECT eid FROM company GROUP BY eid HAVING count(*) > 1)
+            GROUP BY ALL ORDER BY count(DISTINCT p.pid) DESC, c.cid LIMIT 1""").fetchone()
+        pid, email = con.execute("SELECT pid, email FROM person WHERE cid = ? AND email IS NOT NULL "
+                                 "ORDER BY pid LIMIT 1", [cid]).fetchone()
+        group = [row[0] for row in con.execute("SELECT cid FROM company WHERE eid = ?", [eid]).fetchall()]
+    return {"cid": cid, "owner": owner, "eid": eid, "pid": pid, "email": email, "group": group}
+
+
+def test_a_company_is_scored_by_cid_as_the_account_champion_scores_its_online_row(client, service,
+                                                                                  account, world):
+    from leadscore.config import load_settings
+    from leadscore.scoring.prepare import prepare
+    from leadscore.scoring.registry import load_champion
+    from leadscore.serving.account_scorer import read_accounts
+
+    answer = client.post("/score", json={"cid": account["cid"]}, headers=CRM)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    settings = load_settings(world["config_file"])
+    model, spec, version = load_champion(settings, settings.training.account.registered_model)
+    row = read_accounts(service.features.store, [account["cid"]])
+    expected = model.predict_proba(prepare(pd.DataFrame(row.columns), spec.features))[:, 1][0]
+    assert body["cid"] == account["cid"] and body["model_version"] == version
+    assert body["probability"] == pytest.approx(expected, abs=1e-6)
+    assert body["tier"] in spec.tiers.best_first
+    assert body["routing"] == spec.tiers.routing[body["tier"]].model_dump()
+    families = [reason["family"] for reason in body["reasons_up"] + body["reasons_down"]]
+    assert families and len(families) == len(set(families))  # one reason per behaviour or trait
+
+
+def test_a_group_is_scored_from_its_companies(client, account):
+    body = client.post("/score", json={"eid": account["eid"]}, headers=CRM).json()
+    companies = {c["cid"]: c["probability"] for c in body["companies"]}
+    assert set(companies) <= set(account["group"]) and len(companies) >= 2
+    assert body["probability"] == pytest.approx(1 - np.prod([1 - p for p in companies.values()]), abs=1e-5)
+    assert body["reasons_of"] == max(companies, key=companies.get)
+
+
+def test_unknown_accounts_are_404_a_role_without_scores_403_and_a_batch_takes_people_only(client, account):
+    unknown = client.post("/score", json={"cid": "C_NO_SUCH"}, headers=CRM)
+    assert unknown.status_code == 404 and "unknown cid 'C_NO_SUCH'" in unknown.json()["detail"]
+    assert client.post("/score", json={"eid": "E_NO_SUCH"}, headers=CRM).status_code == 404
+    sales = {"X-API-Key": f"demo-sales-{account['owner']}"}
+    assert client.post("/score", json={"cid": account["cid"]}, headers=sales).status_code == 403
+    both = client.post("/score", json={"cid": account["cid"], "pid": account["pid"]}, headers=CRM)
+    assert both.status_code == 422
+    batch = client.post("/score_batch", json={"items": [{"cid": account["cid"]}]}, headers=CRM)
+    assert batch.status_code == 422 and "POST /score" in batch.text
+
+
+def test_a_leads_portrait_shows_its_accounts_score(client, account):
+    owner = {"X-API-Key": f"demo-sales-{account['owner']}"}
+    portrait = client.get(f"/portrait/{account['pid']}", headers=owner).json()
+    score = client.post("/score", json={"cid": account["cid"]}, headers=CRM).json()
+    assert portrait["account_score"]["cid"] == account["cid"]
+    assert portrait["account_score"]["score"] == score["score"]
+    page = client.get(f"/portrait/{account['pid']}?format=html", headers=owner).text
+    assert 'id="account-score"' in page and f'href="/account/{account["cid"]}"' in page
+
+
+def _served_by(client: TestClient):
+    """A browser route handler that sends every request to the app in this process."""
+    def handle(route) -> None:
+        request = route.request
+        answer = client.request(request.method, request.url.removeprefix(URL), headers=request.headers,
+                                content=request.post_data_buffer, follow_redirects=False)
+        headers = {k: v for k, v in answer.headers.items() if k not in ("content-length", "content-encoding")}
+        route.fulfill(status=answer.status_code, headers=headers, body=answer.content)
+    return handle
+
+
+def _open(browser, client: TestClient, key: str, path: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                  extra_http_headers={"X-API-Key": key})
+    page = context.new_page()
+    page.route(f"{URL}/**", _served_by(client))
+    page.goto(f"{URL}{path}")
+    return page
+
+
+def test_the_owning_rep_reads_the_account_page_in_a_browser_masked_and_another_rep_cannot(
+        client, service, account, browser, tmp_path):
+    cid, owner = account["cid"], account["owner"]
+    other = "R001" if owner != "R001" else "R002"
+    page = _open(browser, client, f"demo-sales-{owner}", f"/account/{cid}")
+    assert page.inner_text("#viewer") == owner
+    assert account["email"] not in page.content()  # every contact masked
+    local, domain = account["email"].split("@")
+    assert f"{local[0]}***@{domain}" in page.inner_text("#people")
+    as_json = client.get(f"/account/{cid}", headers={"X-API-Key": f"demo-sales-{owner}"}).json()
+    assert page.inner_text("#engaged-total") == str(as_json["engaged_total"])
+    assert as_json["missing_roles"] == [role["role"] for role in as_json["committee"] if not role["engaged"]]
+    assert ("Missing:" in page.inner_text("#missing")) == bool(as_json["missing_roles"])
+    page.screenshot(path=str(tmp_path / "account.png"), full_page=True)
+    assert (tmp_path / "account.png").stat().st_size > 20_000
+    refused = _open(browser, client, f"demo-sales-{other}", f"/account/{cid}")
+    # another rep's company is answered as an unknown one, word for word
+    assert refused.inner_text("#message") == f"unknown cid '{cid}': no such company"
+    lines = (service.settings.serving_dir / "audit.jsonl").read_text().splitlines()
+    audit = [json.loads(line) for line in lines]
+    reads = [(e["employee_id"], e["status"]) for e in audit if e["action"] == "account" and e["pid"] == cid]
+    assert (owner, 200) in reads and (other, 404) in reads
+
+
+def test_the_training_benchmark_compares_the_account_model_with_its_peoples_best_score(world):
+    """bench training's `account` figures, for the account and lead champions the pipeline
+    registered (the benchmark trains its own in the same way): the model's equal those logged
+    with it on the same test window."""
+    from leadscore.benchmarks.training import account_comparison
+    from leadscore.config import load_settings
+    from leadscore.features.build import read_manifest
+    from leadscore.features.store import open_store
+    from leadscore.scoring.prepare import prepare
+    from leadscore.scoring.registry import CHAMPION, champion_of, load_champion, use_store
+    from leadscore.training.accounts import account_frame
+    from leadscore.training.dataset import split_by_time
+    from leadscore.training.train import training_frame
+
+    settings = load_settings(world["config_file"])
+    store, manifest = open_store(settings), read_manifest(settings.feature_data_dir)
+    accounts = split_by_time(account_frame(settings, store, manifest), settings.training).test
+    people = split_by_time(training_frame(settings, store, manifest), settings.training).test
+    name = settings.training.account.registered_model
+    account_model, account_spec, _ = load_champion(settings, name)
+    lead_model, lead_spec, _ = load_champion(settings)
+    account_probability = account_model.predict_proba(prepare(accounts, account_spec.features))[:, 1]
+    lead_probability = lead_model.predict_proba(prepare(people, lead_spec.features))[:, 1]
+    figures = account_comparison(accounts, account_probability, people, lead_probability)
+    client = use_store(settings)
+    logged = client.get_run(champion_of(client, name, CHAMPION).run_id).data.metrics
+    assert figures["model"] == pytest.approx({key: logged[key] for key in ("roc_auc", "pr_auc", "ece")})
+    assert set(figures["baseline"]) == {"roc_auc", "pr_auc", "ece"}
+    assert figures["baseline"] != figures["model"]
+    assert 0 < figures["baseline"]["pr_auc"] <= 1 and figures["test_rows"] == len(accounts)

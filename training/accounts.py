@@ -1,0 +1,107 @@
+"""The account model: the chance that a company (CID) opens an opportunity within the horizon.
+
+Trained like the lead model (training/experiment.py: leakage guard, logistic regression and
+LightGBM, sigmoid calibration, tiers fitted on the validation window, MLflow, registry), on
+company snapshots at the lead model's snapshot times, with the features of the feature
+service `account_scoring_v1` (the company's profile and its buying committee) read point in
+time from Feast. It is registered under its own name (`training.account.registered_model`)
+with its own `champion`. There is no rule baseline: the hand-written points are a person's.
+
+A snapshot at t holds every company known before t (one of its people identified and linked
+to it before t) with no open opportunity at t (and, with `exclude_customers`, no deal won by
+t); its label is 1 if any opportunity of the company is created in (t, t + horizon] (with
+`target: won`, won in it).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from leadscore.config import Settings, load_typed
+from leadscore.features.catalog import account_scoring_specs
+from leadscore.features.store import ACCOUNT_FEATURE_SERVICE, historical_features
+from leadscore.scoring.spec import FeatureSet, TierTable
+from leadscore.training import register
+from leadscore.training.dataset import TARGETS, data_hash, snapshot_times, split_by_time
+from leadscore.training.experiment import Experiment, Outcome, run_experiment
+
+log = logging.getLogger(__name__)
+EXPERIMENT = "account-propensity"  # the MLflow experiment of the account model's runs
+
+
+def account_feature_set() -> FeatureSet:
+    specs = account_scoring_specs()
+    return FeatureSet(numeric=[s.name for s in specs if s.dtype != "string"],
+                      categorical=[s.name for s in specs if s.dtype == "string"],
+                      zero_when_missing=[s.name for s in specs if s.zero_when_missing])
+
+
+def labelled_accounts(middle_db: Path, times: list[datetime], horizon_days: int,
+                      target: str = "opportunity", exclude_customers: bool = False) -> pd.DataFrame:
+    """(cid, event_timestamp, label) for every eligible company at every snapshot time."""
+    if target not in TARGETS:
+        raise ValueError(f"training.target {target!r} is not one of {sorted(TARGETS)}")
+    snapshots = pd.DataFrame({"t": pd.to_datetime(times, utc=True).astype("datetime64[us, UTC]")})
+    customers = ("AND NOT EXISTS (SELECT 1 FROM outcome o WHERE o.cid = k.cid AND o.won_at <= s.t)"
+                 if exclude_customers else "")
+    with duckdb.connect(str(middle_db), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("snapshots", snapshots)
+        return con.execute(f"""
+            WITH known AS (
+                SELECT cid, min(greatest(identified_at, company_known_at)) AS known_at
+                FROM person WHERE cid IS NOT NULL AND company_known_at IS NOT NULL GROUP BY cid)
+            SELECT k.cid, s.t AS event_timestamp,
+                   EXISTS (SELECT 1 FROM outcome o WHERE o.cid = k.cid
+                           AND {TARGETS[target].format(h=horizon_days)})::INT AS label
+            FROM known k JOIN snapshots s ON k.known_at < s.t
+            WHERE NOT EXISTS (SELECT 1 FROM outcome o WHERE o.cid = k.cid
+                              AND o.opportunity_created_at <= s.t
+                              AND (o.closed_at IS NULL OR o.closed_at > s.t))
+            {customers}
+            ORDER BY s.t, k.cid""").df()
+
+
+def account_frame(settings: Settings, store, manifest: dict) -> pd.DataFrame:
+    """Company snapshots whose horizon has passed by the feature clock, labelled, with their
+    point-in-time features from `account_scoring_v1`."""
+    times = snapshot_times(manifest["start"], manifest["as_of"], settings.training)
+    entities = labelled_accounts(settings.middle_db, times, settings.training.horizon_days,
+                                 settings.training.target, settings.training.exclude_customers)
+    log.info("accounts: %d snapshots, %d rows, positive rate %.3f", len(times), len(entities),
+             entities["label"].mean())
+    return historical_features(store, entities, service_name=ACCOUNT_FEATURE_SERVICE)
+
+
+def account_settings(settings: Settings) -> Settings:
+    """The settings the shared experiment reads, with the account model's name and LightGBM."""
+    account = settings.training.account
+    training = settings.training.model_copy(update={"registered_model": account.registered_model,
+                                                    "lightgbm": account.lightgbm})
+    return settings.model_copy(update={"training": training})
+
+
+def account_experiment(settings: Settings, frame: pd.DataFrame) -> Experiment:
+    """The account-propensity experiment on a company training frame."""
+    account = settings.training.account
+    tiers = load_typed(settings.config_file(account.tiers_file), TierTable)
+    return Experiment(
+        name=EXPERIMENT, registered_model=account.registered_model,
+        split=split_by_time(frame, settings.training), features=account_feature_set(),
+        rules=None, tiers=tiers, entity="cid", horizon_days=settings.training.horizon_days,
+        feature_service=ACCOUNT_FEATURE_SERVICE, about={"target": settings.training.target, "entity": "cid"},
+        tags={"git_commit": register.git_commit(settings.root), "feature_service": ACCOUNT_FEATURE_SERVICE,
+              "training_data_hash": data_hash(frame)},
+        config_files=[settings.config_file(name) for name in ("leadscore.yaml", account.tiers_file)])
+
+
+def train_accounts(settings: Settings, store, manifest: dict) -> Outcome:
+    """Train, evaluate and log the account model's candidates; register the best."""
+    frame = account_frame(settings, store, manifest)
+    scoped = account_settings(settings)
+    return run_experiment(account_experiment(scoped, frame), scoped)
