@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from leadscore.config import load_yaml
 from leadscore.serving.account.schemas import AccountPage, CommitteeRole
-from leadscore.serving.portrait.reader import RECENT_DAYS, PortraitReader, _colleague, _rows
+from leadscore.serving.portrait.reader import RECENT_DAYS, PortraitReader, colleague_of, query_rows
 from leadscore.serving.portrait.schemas import CompanyProfile, GroupProfile
 from leadscore.serving.schemas import AccountScoreResponse
 
@@ -124,12 +124,12 @@ class AccountReader:
         now = self.portraits.clock.now()
         window = {"now": now, "since": now - timedelta(days=RECENT_DAYS), "passive": self.portraits.passive}
         with self.portraits.middle() as con:
-            rows = _rows(con, _COMPANY_SQL, {"cid": cid})
+            rows = query_rows(con, _COMPANY_SQL, {"cid": cid})
             if not rows:
                 raise UnknownAccount("cid", cid)
             company = rows[0]
-            people = _rows(con, _PEOPLE_SQL, {"cid": cid, **window})
-            group = _rows(con, _GROUP_SQL, {"eid": company["eid"], **window}) if company["eid"] else []
+            people = query_rows(con, _PEOPLE_SQL, {"cid": cid, **window})
+            group = query_rows(con, _GROUP_SQL, {"eid": company["eid"], **window}) if company["eid"] else []
         engaged = sum(p["n"] > 0 for p in people)
         roles = committee(self.roles, people)
         profile = {k: v for k, v in company.items() if k in CompanyProfile.model_fields}
@@ -139,5 +139,5 @@ class AccountReader:
             group=GroupProfile(eid=company["eid"], name=company["group_name"],
                                companies=[CompanyProfile(**c) for c in group if c["cid"] != cid])
             if company["eid"] else None,
-            score=score, people=[_colleague(p) for p in people[:MAX_PEOPLE]], people_total=len(people),
+            score=score, people=[colleague_of(p) for p in people[:MAX_PEOPLE]], people_total=len(people),
             engaged_total=engaged, committee=roles, missing_roles=[r.role for r in roles if r.missing])

@@ -181,7 +181,7 @@ ORDER BY o.opportunity_created_at DESC NULLS LAST, o.opportunity_id
 """
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> list[dict]:
+def query_rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> list[dict]:
     cursor = con.execute(sql, params)
     names = [d[0] for d in cursor.description]
     return [{name: _utc(value) for name, value in zip(names, row, strict=True)} for row in cursor.fetchall()]
@@ -308,7 +308,7 @@ class PortraitReader:
         )
 
     def _read(self, con: duckdb.DuckDBPyConnection, pid: str) -> _MiddleRows:
-        rows = _rows(con, _PERSON_SQL, {"pid": pid})
+        rows = query_rows(con, _PERSON_SQL, {"pid": pid})
         if not rows:
             raise UnknownPerson(pid)
         row = rows[0]
@@ -321,11 +321,11 @@ class PortraitReader:
         group: list[dict] = []
         if cid is not None and now is not None:
             since = now - timedelta(days=RECENT_DAYS)
-            engaged = _rows(con, _ENGAGED_SQL, {"cid": cid, "eid": eid, "now": now, "since": since,
+            engaged = query_rows(con, _ENGAGED_SQL, {"cid": cid, "eid": eid, "now": now, "since": since,
                                                 "passive": self.passive})
         if eid is not None:
-            group = _rows(con, _GROUP_SQL, {"eid": eid, "cid": cid})
-        opportunities = _rows(con, _OPPORTUNITY_SQL, {"pid": pid, "cid": row["cid"]})
+            group = query_rows(con, _GROUP_SQL, {"eid": eid, "cid": cid})
+        opportunities = query_rows(con, _OPPORTUNITY_SQL, {"pid": pid, "cid": row["cid"]})
         return _MiddleRows(row, now, events, engaged, group, opportunities)
 
 
@@ -411,7 +411,7 @@ def _opportunity(row: dict, pid: str) -> Opportunity:
 
 def _colleagues(engaged: list[dict], pid: str, cid: str | None) -> tuple[list[Colleague], list[Colleague]]:
     """The engaged people other than `pid`: (at the company `cid`, at the group's other companies)."""
-    mates = [_colleague(e) for e in engaged if e["pid"] != pid]
+    mates = [colleague_of(e) for e in engaged if e["pid"] != pid]
     return [c for c in mates if c.cid == cid], [c for c in mates if c.cid != cid]
 
 
@@ -421,7 +421,7 @@ def _visible(rows: list[dict], rep: str | None) -> list[dict]:
     return rows if rep is None else [r for r in rows if r["pid"] is None or r["owner_rep_id"] == rep]
 
 
-def _colleague(e: dict) -> Colleague:
+def colleague_of(e: dict) -> Colleague:
     masked = mask_record({"email": e["email"], "phone": e["phone"]})
     return Colleague(pid=e["pid"], name=e["name"] or None, title=e["title"], seniority=e["seniority"],
                      department=e["department"], email=masked["email"], phone=masked["phone"],

@@ -81,7 +81,7 @@ def _words(value: str | None) -> str:
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def portrait_environment() -> jinja2.Environment:
     return template_environment(when=_when, ago=_ago, number=_number, money=_money_short, words=_words)
 
 
@@ -93,7 +93,7 @@ def render_portrait_html(portrait: Portrait, viewer_employee_id: str, tier_colou
     tiers' regions."""
     viewed_at = viewed_at or datetime.now(UTC)
     score = portrait.current_score
-    return _environment().get_template("portrait.html").render(
+    return portrait_environment().get_template("portrait.html").render(
         p=portrait, viewer=viewer_employee_id, viewed_at=viewed_at,
         score=score, waterfall=waterfall(score) if score else None,
         axes=axes_chart(score, portrait.score_history, tiers) if score else None,
