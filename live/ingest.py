@@ -180,7 +180,7 @@ class Ingestor:
         """Append new records (`calls`: each record's call, by `raw`'s index); their PIDs by id."""
         received = received_at.isoformat()
         if source == "crm_accounts":
-            cids = ("account:" + raw["account_id"]).map(batch.company_nodes)
+            cids = [batch.company_nodes.get(f"account:{i}") for i in raw["account_id"]]
             log.add_records(_rows(source, raw, received, pids=None, cids=cids, rules=None))
             for i, call in zip(raw["account_id"], calls, strict=True):
                 results[call].accepted.append({"source_record_id": i, "pid": None})
@@ -195,15 +195,14 @@ class Ingestor:
             decisions.append(identity.decide(record))
         people = identity.fold_people(kept, decisions)
         index = [record["_row"] for record in kept]
-        pids = pd.Series([d.pid for d in decisions], index=index, dtype="string")
-        cids = pd.Series([people[d.pid].get("cid") if d.pid else r["cid"]
-                          for d, r in zip(decisions, kept, strict=True)], index=index, dtype="string")
+        pids = [d.pid for d in decisions]
+        cids = [people[d.pid].get("cid") if d.pid else r["cid"] for d, r in zip(decisions, kept, strict=True)]
         kept_raw = raw.loc[index]
         log.add_records(_rows(source, kept_raw, received, pids, cids,
                               [d.rule for d in decisions]))
         bad = raw.loc[[row for row, _ in quarantine]]
         log.add_records(_rows(source, bad, received, None, None, None,
-                              reasons=pd.Series([reason for _, reason in quarantine], dtype="string")))
+                              reasons=[reason for _, reason in quarantine]))
         if source in INTERACTION_SOURCES:
             log.add_interactions(self._interactions(source, kept_raw, kept, pids, cids))
         log.learn(identity.learnt())
@@ -228,13 +227,13 @@ class Ingestor:
             self._local.duckdb = duckdb.connect()
         return self._local.duckdb
 
-    def _interactions(self, source: str, raw: pd.DataFrame, kept: list[dict], pids: pd.Series,
-                      cids: pd.Series) -> pd.DataFrame:
+    def _interactions(self, source: str, raw: pd.DataFrame, kept: list[dict], pids: list[str | None],
+                      cids: list[str | None]) -> pd.DataFrame:
         """The kept records' interactions, by the middle layer's SQL."""
         record_map = pd.DataFrame({
-            "source": source, "pid": pids, "cid": cids,
-            "source_record_id": pd.array([r["source_record_id"] for r in kept], dtype="string"),
-            "cookie_id": pd.array([r["cookie_id"] for r in kept], dtype="string")}, index=pids.index)
+            "source": source, **{name: pd.array(values, dtype="string") for name, values in (
+                ("source_record_id", [r["source_record_id"] for r in kept]), ("pid", pids), ("cid", cids),
+                ("cookie_id", [r["cookie_id"] for r in kept]))}})
         con = self.duckdb
         con.register(f"raw_{source}", raw)
         con.register("record_map", record_map)
@@ -245,21 +244,18 @@ class Ingestor:
             con.unregister("record_map")
 
 
-def _rows(source: str, raw: pd.DataFrame, received: str, pids: pd.Series | None,
-          cids: pd.Series | None, rules: list[str] | None,
-          reasons: pd.Series | None = None) -> list[dict]:
-    """Event-log rows of raw records (kept, or quarantined with their reasons)."""
-    times = raw[TIME_COLUMN[source]]
-    payloads = _json_rows(raw)
-    rows = []
-    for i, (index, source_id) in enumerate(zip(raw.index, raw[ID_COLUMN[source]], strict=True)):
-        seen = times.loc[index]
-        rows.append({
-            "source": source, "source_record_id": str(source_id), "received_at": received,
-            "seen_at": None if pd.isna(seen) else seen.isoformat(),
-            "status": "quarantined" if reasons is not None else "kept",
-            "reason": None if reasons is None else str(reasons.iloc[i]),
-            "pid": None if pids is None or pd.isna(pids.loc[index]) else pids.loc[index],
-            "cid": None if cids is None or pd.isna(cids.loc[index]) else cids.loc[index],
-            "rule": None if rules is None else rules[i], "payload": payloads[i]})
-    return rows
+def _rows(source: str, raw: pd.DataFrame, received: str, pids: list[str | None] | None,
+          cids: list[str | None] | None, rules: list[str] | None,
+          reasons: list[str] | None = None) -> list[dict]:
+    """Event-log rows of raw records (kept, or quarantined with their reasons), the lists in
+    `raw`'s order."""
+    if raw.empty:
+        return []  # (its JSON lines would be one empty line)
+    missing = [None] * len(raw)
+    return [{"source": source, "source_record_id": str(source_id), "received_at": received,
+             "seen_at": None if pd.isna(seen) else seen.isoformat(),
+             "status": "quarantined" if reasons is not None else "kept", "reason": reason,
+             "pid": pid, "cid": cid, "rule": rule, "payload": payload}
+            for source_id, seen, payload, pid, cid, rule, reason in zip(
+                raw[ID_COLUMN[source]], raw[TIME_COLUMN[source]], _json_rows(raw), pids or missing,
+                cids or missing, rules or missing, reasons or missing, strict=True)]
