@@ -257,18 +257,24 @@ def interest_sql(catalog: InterestCatalog, step_days: int, channels: list[str]) 
         ORDER BY pg.pid, pg.t"""
 
 
-def interest_slices_sql(catalog: InterestCatalog, step_days: int, channels: list[str]) -> str:
+def interest_slices_sql(catalog: InterestCatalog, step_days: int, channels: list[str],
+                        account_only: bool = False) -> str:
     """The grid rows after $since only (an incremental build). Events of the longest window
     before each new time are counted per type, channel and age bucket, then pivoted; the
-    last event per type comes from one aggregate. No running totals over the whole history."""
+    last event per type comes from one aggregate. No running totals over the whole history.
+
+    `account_only`: the same rows with only the columns the account views read (`events_30d`,
+    `events_90d`), for people whose own interest is not asked for (the live path's colleagues)."""
     windows = _joined_windows(catalog)
     kinds = sorted({*catalog.event_types, "email_open", "email_click", "email_send"})
     bucket = "CASE " + " ".join(f"WHEN e.event_time >= s.t - INTERVAL {w} DAY THEN {w}"
                                 for w in windows) + " END"
     lasts = [f"max(e.event_time) FILTER (WHERE {_engaged(catalog.passive_event_types)}) AS last_engaged"]
     lasts += [f"max(e.event_time) FILTER (WHERE e.event_type = '{kind}') AS last_{kind}" for kind in kinds]
+    counts = _SliceCounts(catalog.passive_event_types)
     columns = ",\n               ".join(
-        _interest_columns(catalog, channels, _SliceCounts(catalog.passive_event_types)))
+        [f"{counts.count('events', w)}::BIGINT AS events_{w}d" for w in ACCOUNT_WINDOWS] if account_only
+        else _interest_columns(catalog, channels, counts))
     return f"""
         WITH s AS (SELECT t FROM ({_grid_sql(step_days)}) WHERE t > $since),
         events AS (SELECT pid, event_type, channel, event_time FROM interaction WHERE pid IS NOT NULL),
@@ -277,7 +283,7 @@ def interest_slices_sql(catalog: InterestCatalog, step_days: int, channels: list
             FROM events e JOIN s ON e.event_time < s.t AND e.event_time >= s.t - INTERVAL {windows[-1]} DAY
             GROUP BY ALL),
         lasts AS (
-            SELECT e.pid, s.t, {", ".join(lasts)}
+            SELECT e.pid, s.t{"" if account_only else ", " + ", ".join(lasts)}
             FROM events e JOIN s ON e.event_time < s.t GROUP BY ALL)
         SELECT l.pid, l.t AS event_timestamp,
                {columns}

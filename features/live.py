@@ -49,7 +49,7 @@ from leadscore.features.build import (
 from leadscore.features.catalog import InterestCatalog, settings_catalog
 
 if TYPE_CHECKING:  # Feast's import is heavy and changes warning filters: features/store.py does it
-    from feast import FeatureStore
+    from feast import FeatureStore, FeatureView
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ _PEOPLE_SQL = """
 
 
 _INTERACTIONS_SQL = """
-    WITH wanted AS (FROM target UNION SELECT pid FROM person),
+    WITH wanted AS (FROM target UNION SELECT pid FROM scope_person),
     bound AS (FROM bound_cookie WHERE pid IN (FROM wanted)),
     stored AS (
         FROM memory.main.interaction WHERE pid IN (FROM wanted)
@@ -174,13 +174,18 @@ _INTERACTIONS_SQL = """
 
 
 def _load_scope(cur: duckdb.DuckDBPyConnection) -> None:
-    """Temporary `person` and `interaction`, shadowing the worker's copies for the batch SQL:
-    the targets and everyone at their companies' groups (the account views count them), and
-    those people's interactions, stored and live, with bound cookies' anonymous sessions.
-    `interaction` is a view: the interest SQL reads it once, so copying it would be waste
-    (100 PIDs: 420 -> 300 ms CPU)."""
-    cur.execute(f"CREATE TEMP TABLE person AS {_PEOPLE_SQL}")
-    cur.execute(f"CREATE TEMP VIEW interaction AS {_INTERACTIONS_SQL}")
+    """Temporary `scope_person` and `scope_interaction`: the targets and everyone at their
+    companies' groups (the account views count them), and those people's interactions, stored
+    and live, with bound cookies' anonymous sessions. The views' SQL reads them through
+    `_shadow` (two readers: a table, not a view)."""
+    cur.execute(f"CREATE TEMP TABLE scope_person AS {_PEOPLE_SQL}")
+    cur.execute(f"CREATE TEMP TABLE scope_interaction AS {_INTERACTIONS_SQL}")
+
+
+def _shadow(cur: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE") -> None:
+    """A temporary view `table` (person or interaction) of the scope's rows `where`, shadowing
+    the worker's copy of the middle layer's table for the batch SQL that reads it."""
+    cur.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS FROM scope_{table} WHERE {where}")
 
 
 # --- the views, by the batch's SQL ----------------------------------------------------------
@@ -189,10 +194,12 @@ def _view_sql(definitions: FeatureDefinitions) -> dict[str, str]:
     """Each view's batch SQL, in the order they read each other. Interest comes from the
     incremental build's slices (direct counts at given times), asked for the one time `at`;
     they count distinct channels directly, so the channel list of a full build's running
-    totals is not needed."""
-    rules = definitions.fit_rules
+    totals is not needed. `colleague_interest`: the interest rows of the colleagues, with only
+    what the account views read of them."""
+    rules, catalog, step_days = definitions.fit_rules, definitions.catalog, definitions.step_days
     return {"person_fit": fit_sql(rules),
-            "person_interest": interest_slices_sql(definitions.catalog, definitions.step_days, []),
+            "person_interest": interest_slices_sql(catalog, step_days, []),
+            "colleague_interest": interest_slices_sql(catalog, step_days, [], account_only=True),
             "company_profile": company_profile_sql(rules),
             "company_engagement": company_engagement_sql(),
             "person_account": person_account_sql()}
@@ -228,8 +235,18 @@ def _compute_views(cur: duckdb.DuckDBPyConnection, definitions: FeatureDefinitio
                    at: datetime, colleagues: bool) -> dict[str, pd.DataFrame]:
     """Every view over the scope as temporary tables (each read by the next), then the rows
     of the targets and their companies at `at` (and, asked for, the colleagues' accounts)."""
-    for view, sql in _view_sql(definitions).items():
-        cur.execute(f"CREATE TEMP TABLE {view} AS {sql}", _params(sql, at))
+    sql = _view_sql(definitions)
+    targets = "pid IN (FROM target)"
+    _shadow(cur, "person", targets)  # the targets' own views: nobody else's rows are asked for
+    _shadow(cur, "interaction", targets)
+    for view in ("person_fit", "person_interest"):
+        cur.execute(f"CREATE TEMP TABLE {view} AS {sql[view]}", _params(sql[view], at))
+    _shadow(cur, "interaction", f"NOT {targets}")  # the colleagues count in the account views
+    cur.execute(f"INSERT INTO person_interest BY NAME {sql['colleague_interest']}",
+                _params(sql["colleague_interest"], at))
+    _shadow(cur, "person")
+    for view in ("company_profile", "company_engagement", "person_account"):
+        cur.execute(f"CREATE TEMP TABLE {view} AS {sql[view]}", _params(sql[view], at))
     rows = {view: cur.execute(_row_at_sql(view, "pid" if view in PERSON_VIEWS else "cid",
                                           everyone=colleagues and view == "company_engagement"),
                               {"at": at}).df()
@@ -291,30 +308,32 @@ def _sqlite_path(store: FeatureStore) -> str | None:
     return SqliteOnlineStore._get_db_path(store.config)  # Feast's own resolution of the path
 
 
-def _write_view(store: FeatureStore, view: str, frame: pd.DataFrame) -> None:
+def _write_view(store: FeatureStore, view: FeatureView, frame: pd.DataFrame) -> None:
     """One view's rows in one transaction (features/store.py's `write_rows`: the online store's
     own batch write). A writer that waited out SQLite's timeout for another's lock tries again
     (the failed transaction was rolled back whole)."""
     from leadscore.features.store import write_rows
 
     rows = pa.Table.from_pandas(frame, preserve_index=False)
-    feature_view = store.get_feature_view(view)
     for attempt in range(LOCKED_RETRIES + 1):
         try:
-            write_rows(store, feature_view, rows)
+            write_rows(store, view, rows)
             return
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or attempt == LOCKED_RETRIES:
                 raise
-            log.warning("online store locked while writing %s: trying again", view)
+            log.warning("online store locked while writing %s: trying again", view.name)
 
 
-def write_online(store: FeatureStore, rows: Mapping[str, pd.DataFrame]) -> None:
+def write_online(store: FeatureStore, rows: Mapping[str, pd.DataFrame],
+                 views: Mapping[str, FeatureView] | None = None) -> None:
     """Write `features_at`'s rows to the online store through Feast, so that the next online
-    read returns them; one transaction per view. Several processes may write at once."""
+    read returns them; one transaction per view. Several processes may write at once. `views`:
+    the store's feature views by name, looked up once by a caller that writes often (Feast
+    builds a view from the registry's proto on each lookup, ~10 ms)."""
     path = _sqlite_path(store)
     if path is not None:
         _write_ahead_log(path)
     for view, frame in rows.items():
         if not frame.empty:  # Feast warns and writes nothing
-            _write_view(store, view, frame)
+            _write_view(store, views[view] if views else store.get_feature_view(view), frame)

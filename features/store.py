@@ -344,12 +344,13 @@ class OnlineFeatures:
         return self.read_rows(pids).frame()
 
 
-def read_view(store: FeatureStore, view: str, key: str, ids: list[str],
+def read_view(store: FeatureStore, view: str | FeatureView, key: str, ids: list[str],
               names: list[str]) -> list[dict[str, object] | None]:
     """One view's online values for these entities (join key `key`), as OnlineFeatures reads
-    them; None for an entity the store has no row of."""
-    rows = store.provider.online_read(store.config, store.get_feature_view(view), _entity_keys(key, ids),
-                                      list(names))
+    them; None for an entity the store has no row of. (`view`: its name, or the view itself:
+    Feast builds a view from the registry's proto on each lookup, ~10 ms.)"""
+    feature_view = store.get_feature_view(view) if isinstance(view, str) else view
+    rows = store.provider.online_read(store.config, feature_view, _entity_keys(key, ids), list(names))
     return [None if values is None else {name: _python_value(values, name) for name in names}
             for _, values in rows]
 

@@ -25,11 +25,11 @@ import pandas as pd
 from leadscore.config import Settings
 from leadscore.identity.companies import standardise_accounts
 from leadscore.identity.middle import INTERACTION_SOURCES, interaction_sql
-from leadscore.identity.records import source_records, split_quarantine, standardise_records
 from leadscore.identity.resolve import IdentityRules, rules_from_settings
 from leadscore.live.identity import BatchIdentities, Decision, LiveIdentity, person_named_by
 from leadscore.live.log import EVENT_LOG, EventLog
 from leadscore.live.sources import ID_COLUMN, SOURCES, TIME_COLUMN, SourceRecord, frame_of
+from leadscore.live.standardise import quarantine_reason, standardise_record
 
 
 @dataclass
@@ -136,8 +136,8 @@ class Ingestor:
     @staticmethod
     def _frame(source: str, calls: list[tuple[int, list[SourceRecord]]]) -> pd.DataFrame:
         """The records of one source's calls as one raw frame, with `_call` (the call's index)."""
-        return pd.concat([frame_of(source, records).assign(_call=i) for i, records in calls],
-                         ignore_index=True)
+        return frame_of(source, [record for _, records in calls for record in records]).assign(
+            _call=[i for i, records in calls for _ in records])
 
     def _ingest_source(self, log: EventLog, batch: BatchIdentities, source: str, frame: pd.DataFrame,
                        in_batch: dict[str, str | None], received_at: datetime,
@@ -154,55 +154,71 @@ class Ingestor:
             if pid:
                 results[call].resent_people.append(pid)
 
+    def _standardise(self, source: str, raw: pd.DataFrame,
+                     received_at: datetime) -> tuple[list[dict], list[tuple[int, str]]]:
+        """(the standardised records kept, with `_row`: their row of `raw`; (row, reason) of the
+        others): the batch's rules record by record (live/standardise.py), then the live path's
+        own: a record dated after the clock's now plus `live.max_ahead_hours` is a source
+        system's wrong clock or a typo (2150 for 2015), and stored as a fact it would count in
+        every feature once the clock reached it."""
+        latest = received_at + timedelta(hours=self.settings.live.max_ahead_hours)
+        kept, ruled, ahead = [], [], []
+        for row, values in zip(raw.index, raw.to_dict("records"), strict=True):
+            record = standardise_record(source, values, self.rules.standardise) | {"_row": row}
+            reason = quarantine_reason(record)
+            if reason is not None:
+                ruled.append((row, reason))
+            elif record["seen_at"] > latest:
+                ahead.append((row, f"dated {record['seen_at']}, later than the clock allows "
+                                   f"({latest.isoformat()}: live.max_ahead_hours)"))
+            else:
+                kept.append(record)
+        return kept, ruled + ahead
+
     def _append(self, log: EventLog, batch: BatchIdentities, source: str, raw: pd.DataFrame,
                 calls: pd.Series, received_at: datetime, results: list[Ingested]) -> dict[str, str | None]:
         """Append new records (`calls`: each record's call, by `raw`'s index); their PIDs by id."""
         received = received_at.isoformat()
         if source == "crm_accounts":
-            cids = ("account:" + raw["account_id"]).map(batch.company_nodes)
+            cids = [batch.company_nodes.get(f"account:{i}") for i in raw["account_id"]]
             log.add_records(_rows(source, raw, received, pids=None, cids=cids, rules=None))
             for i, call in zip(raw["account_id"], calls, strict=True):
                 results[call].accepted.append({"source_record_id": i, "pid": None})
             return {}
-        records = standardise_records(source_records(source, raw), self.rules.standardise)
-        kept, quarantine = split_quarantine(records, raw)
-        latest = received_at + timedelta(hours=self.settings.live.max_ahead_hours)
-        kept, ahead = _ahead_of_the_clock(kept, latest)
-        quarantine = pd.concat([quarantine, ahead]) if len(ahead) else quarantine
-        kept = kept.sort_values("seen_at", kind="stable")
+        dicts, quarantine = self._standardise(source, raw, received_at)
+        kept = sorted(dicts, key=lambda record: record["seen_at"])  # stable: ties keep their order
         identity = LiveIdentity(batch, log, self.rules.shared_identifier_max_names,
                                 self.rules.titles)
-        dicts = kept.to_dict("records")
         decisions: list[Decision] = []
-        for record in dicts:
+        for record in kept:
             record["cid"] = batch.record_cid(record)
             decisions.append(identity.decide(record))
-        people = identity.fold_people(dicts, decisions)
-        pids = pd.Series([d.pid for d in decisions], index=kept.index, dtype="string")
-        cids = pd.Series([people[d.pid].get("cid") if d.pid else r["cid"]
-                          for d, r in zip(decisions, dicts, strict=True)], index=kept.index, dtype="string")
-        kept_raw = raw.loc[kept.index]
+        people = identity.fold_people(kept, decisions)
+        index = [record["_row"] for record in kept]
+        pids = [d.pid for d in decisions]
+        cids = [people[d.pid].get("cid") if d.pid else r["cid"] for d, r in zip(decisions, kept, strict=True)]
+        kept_raw = raw.loc[index]
         log.add_records(_rows(source, kept_raw, received, pids, cids,
                               [d.rule for d in decisions]))
-        bad = raw.loc[quarantine.index]
-        log.add_records(_rows(source, bad, received, None, None, None, reasons=quarantine["reason"]))
+        bad = raw.loc[[row for row, _ in quarantine]]
+        log.add_records(_rows(source, bad, received, None, None, None,
+                              reasons=[reason for _, reason in quarantine]))
         if source in INTERACTION_SOURCES:
             log.add_interactions(self._interactions(source, kept_raw, kept, pids, cids))
         log.learn(identity.learnt())
         log.save_people(people)
-        for decision, record_id, call in zip(decisions, kept["source_record_id"], calls[kept.index],
-                                             strict=True):
+        for decision, record, call in zip(decisions, kept, calls[index], strict=True):
             result = results[call]
-            result.accepted.append({"source_record_id": record_id, "pid": decision.pid})
+            result.accepted.append({"source_record_id": record["source_record_id"], "pid": decision.pid})
             if decision.pid:
                 result.people[decision.pid] = people[decision.pid]
             for cookie in decision.bound_cookies:
                 log.bind_cookie(cookie, decision.pid, people[decision.pid].get("cid"))
                 result.bound_cookies.setdefault(decision.pid, []).append(cookie)
-        for record_id, reason, call in zip(quarantine["source_record_id"], quarantine["reason"],
-                                           calls[quarantine.index], strict=True):
-            results[call].quarantined.append({"source_record_id": record_id, "reason": reason})
-        return {str(i): d.pid for i, d in zip(kept["source_record_id"], decisions, strict=True)}
+        for row, reason in quarantine:
+            results[calls[row]].quarantined.append(
+                {"source_record_id": str(raw.at[row, ID_COLUMN[source]]), "reason": reason})
+        return {r["source_record_id"]: d.pid for r, d in zip(kept, decisions, strict=True)}
 
     @property
     def duckdb(self) -> duckdb.DuckDBPyConnection:
@@ -211,11 +227,13 @@ class Ingestor:
             self._local.duckdb = duckdb.connect()
         return self._local.duckdb
 
-    def _interactions(self, source: str, raw: pd.DataFrame, kept: pd.DataFrame, pids: pd.Series,
-                      cids: pd.Series) -> pd.DataFrame:
+    def _interactions(self, source: str, raw: pd.DataFrame, kept: list[dict], pids: list[str | None],
+                      cids: list[str | None]) -> pd.DataFrame:
         """The kept records' interactions, by the middle layer's SQL."""
-        record_map = pd.DataFrame({"source": source, "source_record_id": kept["source_record_id"],
-                                   "pid": pids, "cid": cids, "cookie_id": kept["cookie_id"]})
+        record_map = pd.DataFrame({
+            "source": source, **{name: pd.array(values, dtype="string") for name, values in (
+                ("source_record_id", [r["source_record_id"] for r in kept]), ("pid", pids), ("cid", cids),
+                ("cookie_id", [r["cookie_id"] for r in kept]))}})
         con = self.duckdb
         con.register(f"raw_{source}", raw)
         con.register("record_map", record_map)
@@ -226,33 +244,18 @@ class Ingestor:
             con.unregister("record_map")
 
 
-def _ahead_of_the_clock(kept: pd.DataFrame, latest: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the records dated at or before `latest`, quarantine rows for the others): a record
-    from the future is a source system's wrong clock or a typo (2150 for 2015), and stored as
-    a fact it would count in every feature once the clock reached it."""
-    ahead = kept["seen_at"] > pd.Timestamp(latest)
-    reasons = ("dated " + kept.loc[ahead, "seen_at"].astype("string")
-               + f", later than the clock allows ({latest.isoformat()}: live.max_ahead_hours)")
-    return kept[~ahead], pd.DataFrame({"source": kept.loc[ahead, "source"],
-                                        "source_record_id": kept.loc[ahead, "source_record_id"],
-                                        "reason": reasons})
-
-
-def _rows(source: str, raw: pd.DataFrame, received: str, pids: pd.Series | None,
-          cids: pd.Series | None, rules: list[str] | None,
-          reasons: pd.Series | None = None) -> list[dict]:
-    """Event-log rows of raw records (kept, or quarantined with their reasons)."""
-    times = raw[TIME_COLUMN[source]]
-    payloads = _json_rows(raw)
-    rows = []
-    for i, (index, source_id) in enumerate(zip(raw.index, raw[ID_COLUMN[source]], strict=True)):
-        seen = times.loc[index]
-        rows.append({
-            "source": source, "source_record_id": str(source_id), "received_at": received,
-            "seen_at": None if pd.isna(seen) else seen.isoformat(),
-            "status": "quarantined" if reasons is not None else "kept",
-            "reason": None if reasons is None else str(reasons.iloc[i]),
-            "pid": None if pids is None or pd.isna(pids.loc[index]) else pids.loc[index],
-            "cid": None if cids is None or pd.isna(cids.loc[index]) else cids.loc[index],
-            "rule": None if rules is None else rules[i], "payload": payloads[i]})
-    return rows
+def _rows(source: str, raw: pd.DataFrame, received: str, pids: list[str | None] | None,
+          cids: list[str | None] | None, rules: list[str] | None,
+          reasons: list[str] | None = None) -> list[dict]:
+    """Event-log rows of raw records (kept, or quarantined with their reasons), the lists in
+    `raw`'s order."""
+    if raw.empty:
+        return []  # (its JSON lines would be one empty line)
+    missing = [None] * len(raw)
+    return [{"source": source, "source_record_id": str(source_id), "received_at": received,
+             "seen_at": None if pd.isna(seen) else seen.isoformat(),
+             "status": "quarantined" if reasons is not None else "kept", "reason": reason,
+             "pid": pid, "cid": cid, "rule": rule, "payload": payload}
+            for source_id, seen, payload, pid, cid, rule, reason in zip(
+                raw[ID_COLUMN[source]], raw[TIME_COLUMN[source]], _json_rows(raw), pids or missing,
+                cids or missing, rules or missing, reasons or missing, strict=True)]

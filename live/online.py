@@ -11,6 +11,7 @@ Feast. The next online read (a /score, the re-score that follows the ingest) see
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import math
 import threading
@@ -26,6 +27,8 @@ import pandas as pd
 from leadscore.config import Settings
 from leadscore.features.live import (
     COLLEAGUE_ACCOUNTS,
+    COMPANY_VIEWS,
+    PERSON_VIEWS,
     FeatureDefinitions,
     LiveRecords,
     features_at,
@@ -36,7 +39,7 @@ from leadscore.features.store import read_view
 from leadscore.live.log import EventLog, compacted
 
 if TYPE_CHECKING:
-    from feast import FeatureStore
+    from feast import FeatureStore, FeatureView
 
 logger = logging.getLogger(__name__)
 MAX_ROUNDS = 20  # writes of one update when other workers keep changing the same people
@@ -121,7 +124,7 @@ class OnlineUpdater:
             with self._store_lock():  # compared with what is online, written, nobody writing between
                 colleagues = self._colleagues_to_rewrite(con, rows)
                 rows["person_account"] = pd.concat([rows["person_account"], colleagues], ignore_index=True)
-                write_online(self.store, rows)
+                write_online(self.store, rows, self.views)
             for view, frame in rows.items():
                 if "pid" in frame:
                     written.setdefault(view, []).extend(frame["pid"])
@@ -133,6 +136,12 @@ class OnlineUpdater:
                            "record of theirs or the next batch brings them up to date", len(todo), MAX_ROUNDS)
         log.features_written(written, at)
         return {view: len(set(who)) for view, who in written.items()}
+
+    @functools.cached_property
+    def views(self) -> dict[str, FeatureView]:
+        """The store's feature views that live writes, looked up once (as the service's
+        online reads are: a new definition takes a restart)."""
+        return {name: self.store.get_feature_view(name) for name in (*PERSON_VIEWS, *COMPANY_VIEWS)}
 
     @contextmanager
     def _store_lock(self) -> Iterator[None]:
@@ -167,7 +176,7 @@ class OnlineUpdater:
         if engagement.empty or colleagues.empty:
             return colleagues.drop(columns=["cid", "eid"]).iloc[:0]
         cids = list(engagement["cid"])
-        online = read_view(self.store, "company_engagement", "cid", cids, ["people_engaged_30d"])
+        online = read_view(self.store, self.views["company_engagement"], "cid", cids, ["people_engaged_30d"])
         changed = [cid for cid, now, before in zip(cids, engagement["people_engaged_30d"], online,
                                                    strict=True)
                    if _differ(now, None if before is None else before["people_engaged_30d"])]
@@ -184,7 +193,7 @@ class OnlineUpdater:
         if frame.empty:
             return pd.Series(False, index=frame.index)
         names = [c for c in frame.columns if c not in ("pid", "event_timestamp")]
-        online = read_view(self.store, view, "pid", list(frame["pid"]), names)
+        online = read_view(self.store, self.views[view], "pid", list(frame["pid"]), names)
         return pd.Series([before is None or any(_differ(now[name], before[name]) for name in names)
                           for now, before in zip(frame[names].to_dict("records"), online, strict=True)],
                          index=frame.index)
