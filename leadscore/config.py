@@ -299,6 +299,15 @@ class DuckDBSettings(StrictModel):
     memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
 
+class SparkSettings(StrictModel):
+    """The Spark session of the heavy stages with `engine: spark` (leadscore/spark.py)."""
+
+    master: str = "local[2]"       # local[N] in tests, a cluster's URL in production
+    driver_memory: str = Field("1g", pattern=r"^\d+[kmgt]?$")  # the driver's JVM heap (Spark's units)
+    shuffle_partitions: int = Field(4, gt=0)  # spark.sql.shuffle.partitions
+    options: dict[str, str | int | float] = Field(default_factory=dict)  # any other spark.* setting
+
+
 class Settings(StrictModel):
     """Everything a command needs; `root` anchors the relative paths."""
 
@@ -317,6 +326,8 @@ class Settings(StrictModel):
     outcomes: OutcomeSettings = OutcomeSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     duckdb: DuckDBSettings = DuckDBSettings()
+    engine: Literal["duckdb", "spark"] = "duckdb"  # where the heavy stages run
+    spark: SparkSettings = SparkSettings()
 
     def _resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.root / path).resolve()
