@@ -269,6 +269,25 @@ def interest_sql(catalog: InterestCatalog, step_days: int, channels: list[str]) 
         ORDER BY pg.pid, pg.t"""
 
 
+def _lasts_sql(passive: list[str], kinds: list[str]) -> str:
+    """Per person and time of `s` with an event before it: the last event of each kind
+    strictly before that time. A running max over the person's events and times in one order
+    (a time before an event at the same instant): linear in events + times, where joining
+    each event to every later time would take their product (Spark has no ASOF join)."""
+    running = [f"max(CASE WHEN {_engaged(passive)} THEN event_time END) OVER w AS last_engaged"]
+    running += [f"max(CASE WHEN event_type = '{kind}' THEN event_time END) OVER w AS last_{kind}"
+                for kind in kinds]
+    names = ", ".join(["last_engaged", *(f"last_{kind}" for kind in kinds)])
+    return f"""
+        SELECT pid, t, {names} FROM (
+            SELECT pid, t, is_event, max(event_time) OVER w AS last_any, {", ".join(running)}
+            FROM (SELECT pid, event_time AS t, 1 AS is_event, event_type, event_time FROM events
+                  UNION ALL
+                  SELECT p.pid, s.t, 0, NULL, NULL FROM (SELECT DISTINCT pid FROM events) AS p, s) AS timeline
+            WINDOW w AS (PARTITION BY pid ORDER BY t, is_event ROWS UNBOUNDED PRECEDING)) AS running
+        WHERE is_event = 0 AND last_any IS NOT NULL"""
+
+
 def interest_slices_sql(catalog: InterestCatalog, step_days: int, channels: list[str],
                         after: str = "$since") -> str:
     """The grid rows after `after` only (an incremental build: $since). Events of the longest
@@ -279,8 +298,6 @@ def interest_slices_sql(catalog: InterestCatalog, step_days: int, channels: list
     kinds = sorted({*catalog.event_types, "email_open", "email_click", "email_send"})
     bucket = "CASE " + " ".join(f"WHEN e.event_time >= s.t - INTERVAL {w} DAY THEN {w}"
                                 for w in windows) + " END"
-    lasts = [f"max(e.event_time) FILTER (WHERE {_engaged(catalog.passive_event_types)}) AS last_engaged"]
-    lasts += [f"max(e.event_time) FILTER (WHERE e.event_type = '{kind}') AS last_{kind}" for kind in kinds]
     columns = ",\n               ".join(
         _interest_columns(catalog, channels, _SliceCounts(catalog.passive_event_types)))
     return f"""
@@ -290,9 +307,7 @@ def interest_slices_sql(catalog: InterestCatalog, step_days: int, channels: list
             SELECT e.pid, s.t, e.event_type, e.channel, {bucket} AS within, count(*) AS n
             FROM events e JOIN s ON e.event_time < s.t AND e.event_time >= s.t - INTERVAL {windows[-1]} DAY
             GROUP BY ALL),
-        lasts AS (
-            SELECT e.pid, s.t, {", ".join(lasts)}
-            FROM events e JOIN s ON e.event_time < s.t GROUP BY ALL)
+        lasts AS ({_lasts_sql(catalog.passive_event_types, kinds)})
         SELECT l.pid, l.t AS event_timestamp,
                {columns}
         FROM lasts l LEFT JOIN recent r ON r.pid = l.pid AND r.t = l.t

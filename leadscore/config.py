@@ -20,6 +20,7 @@ DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "lea
 SETTINGS_ENV_VAR = "LEADSCORE_CONFIG"
 DATA_DIR_ENV_VAR = "LEADSCORE_DATA_DIR"
 REDIS_ENV_VAR = "LEADSCORE_REDIS"
+OFFLINE_STORE_ENV_VAR = "LEADSCORE_OFFLINE_STORE"  # the feature repo's offline store: the engine
 Model = TypeVar("Model", bound=BaseModel)
 REJECTION_REASONS = ("not_the_decision_maker", "no_budget", "no_need", "bad_timing", "competitor_customer",
                      "wrong_contact_data", "already_in_contact", "student_or_job_seeker")
