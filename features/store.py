@@ -141,10 +141,10 @@ def open_store(settings: Settings) -> FeatureStore:
     later settings are not pointed at this world."""
     with scoped_environment(feast_env(settings)):
         store = FeatureStore(repo_path=str(settings.feature_repo), fs_yaml_file=store_yaml(settings))
-    if settings.engine == "spark":
-        from leadscore.spark import spark_session
+    if settings.engine == "spark":  # Feast starts it on its first offline query (the service never does)
+        from leadscore.spark import session_conf
 
-        spark_session(settings.spark)  # Feast's Spark offline store takes the active session
+        store.config.offline_store.spark_conf = session_conf(settings.spark)
     else:
         _hold_offline_store(settings)
     return store

@@ -3,8 +3,9 @@
 A stage writes its SQL once, in DuckDB's dialect, with `$name` parameters; on Spark the
 same text is transpiled by sqlglot (`spark_sql`), the parameters bound as literals. One
 session serves the whole process: a JVM takes seconds to start, and Splink's matcher
-shares it (its similarity functions are on the classpath from the start). Nothing is
-downloaded: the jar ships with Splink, the JVM is the machine's (JAVA_HOME or `java`).
+shares it (its similarity functions are on the classpath from the start), as does Feast's
+Spark offline store (given `session_conf`, it starts the session itself when none runs).
+Nothing is downloaded: the jar ships with Splink, the JVM is the machine's (`java`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-def session_conf(spark: SparkSettings) -> dict[str, str]:
+def session_conf(spark: SparkSettings, app_name: str = "leadscore") -> dict[str, str]:
     """The session's settings: the configured ones over the ones every stage relies on
     (UTC, Parquet timestamps that DuckDB and Feast read as instants, no UI)."""
     from splink.backends.spark import similarity_jar_location
 
-    return {"spark.jars": similarity_jar_location(), "spark.driver.memory": spark.driver_memory,
+    return {"spark.master": spark.master, "spark.app.name": app_name,
+            "spark.jars": similarity_jar_location(), "spark.driver.memory": spark.driver_memory,
             "spark.sql.shuffle.partitions": str(spark.shuffle_partitions),
             "spark.sql.session.timeZone": "UTC",
             "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -41,8 +43,8 @@ def spark_session(spark: SparkSettings, app_name: str = "leadscore") -> SparkSes
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    builder = SparkSession.builder.master(spark.master).appName(app_name)
-    for key, value in session_conf(spark).items():
+    builder = SparkSession.builder
+    for key, value in session_conf(spark, app_name).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
