@@ -11,6 +11,8 @@ of the figures, so that each part of the scale-out adds its own beside the other
 - mlflow_postgres: the registry's round trip (log and register a model, load it by alias) on
   an MLflow tracking server with PostgreSQL, beside the embedded SQLite store
   (benchmarks/mlflow_stores.py).
+- engines: the current world's heavy stages on DuckDB and on Spark, seconds and whether
+  they give the same rows (benchmarks/engines.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 import psutil
 import yaml
 
+from leadscore.benchmarks.engines import engines
 from leadscore.benchmarks.mlflow_stores import mlflow_postgres
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, Settings
 
@@ -136,4 +139,5 @@ def memory(settings: Settings, work: Path, x10: bool = False) -> dict:
 def run(settings: Settings, work: Path, x10: bool = False) -> dict:
     """Every figure of the area, one key per function."""
     return {"memory": memory(settings, work / "memory", x10),
-            "mlflow_postgres": mlflow_postgres(settings, work / "mlflow_postgres")}
+            "mlflow_postgres": mlflow_postgres(settings, work / "mlflow_postgres"),
+            "engines": engines(settings, work / "engines")}

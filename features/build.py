@@ -11,6 +11,10 @@ join at time t sees only the past:
   person): how many of a company's people engaged lately, on the same grid.
 - company_profile: each company's firmographics.
 The `as_of` rows are what the online store serves.
+
+The SQL is DuckDB's; with `engine: spark` the same text runs on Spark SQL, transpiled by
+sqlglot (features/on_spark.py). So a division or a decimal literal is cast to DOUBLE
+first: on Spark 7.0 is a DECIMAL, and so would be the result.
 """
 
 from __future__ import annotations
@@ -24,12 +28,16 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import duckdb
 
 from leadscore.features.catalog import InterestCatalog
 from leadscore.features.committee import company_committee_sql
 from leadscore.features.tags import build_tags
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +126,7 @@ def fit_sql(rules: FitRules) -> str:
                CASE WHEN {_known("title")} THEN pc.department END AS department,
                CASE WHEN {_known("title")} THEN (pc.seniority IN ({levels}))::BIGINT END
                  AS is_decision_maker,
-               ({completeness}) / 7.0 AS profile_completeness
+               ({completeness})::DOUBLE / 7 AS profile_completeness
         FROM pc
         LEFT JOIN company c USING (cid)
         LEFT JOIN (SELECT eid, count(*) AS companies FROM company GROUP BY eid) g USING (eid)
@@ -160,6 +168,12 @@ def _cumulative_sql(kinds: list[str], channels: list[str], passive: list[str]) -
         WINDOW w AS (PARTITION BY pid ORDER BY event_time ROWS UNBOUNDED PRECEDING)"""
 
 
+def _seconds_between(earlier: str, later: str) -> str:
+    """Whole seconds from `earlier` to `later` (a grid time), as DOUBLE. DuckDB counts the
+    second boundaries crossed, Spark whole seconds elapsed: the same on whole seconds."""
+    return f"date_diff('second', date_trunc('second', {earlier}), {later})::DOUBLE"
+
+
 class _GridCounts:
     """Interest counts on the grid: a count over [t - hi, t - lo) is a difference of running
     totals found by ASOF joins (`now` just before t, `w<d>` just before t - d)."""
@@ -169,7 +183,7 @@ class _GridCounts:
         return f"(coalesce({since}.n_{total}, 0) - coalesce(w{hi}.n_{total}, 0))"
 
     def days_since(self, total: str) -> str:
-        return f"date_diff('second', now.last_{total}, pg.t) / 86400.0"
+        return f"{_seconds_between(f'now.last_{total}', 'pg.t')} / 86400"
 
     def distinct_channels(self, channels: list[str], window: int) -> str:
         active = " + ".join(f"({self.count(f'ch_{i}', window)} > 0)::BIGINT" for i in range(len(channels)))
@@ -196,7 +210,7 @@ class _SliceCounts:
 
     def days_since(self, total: str) -> str:
         column = "last_engaged" if total == "events" else f"last_{total}"
-        return f"date_diff('second', any_value(l.{column}), l.t) / 86400.0"
+        return f"{_seconds_between(f'any_value(l.{column})', 'l.t')} / 86400"
 
     def distinct_channels(self, window: int) -> str:
         return (f"count(DISTINCT r.channel) FILTER (WHERE {_engaged(self.passive)} "
@@ -224,7 +238,7 @@ def _interest_columns(catalog: InterestCatalog, channels: list[str],
         f"({counts.count('email_open', 90)} / {sent})::DOUBLE AS email_open_rate_90d",
         f"({counts.count('email_click', 90)} / {sent})::DOUBLE AS email_click_rate_90d",
         f"(({counts.count('events', recent)} + 1) / "
-        f"({counts.count('events', recent + before, recent)} * {recent / before} + 1))::DOUBLE"
+        f"({counts.count('events', recent + before, recent)}::DOUBLE * {recent / before} + 1))::DOUBLE"
         " AS engagement_trend",
     ]
 
@@ -257,11 +271,31 @@ def interest_sql(catalog: InterestCatalog, step_days: int, channels: list[str]) 
         ORDER BY pg.pid, pg.t"""
 
 
+def _lasts_sql(passive: list[str], kinds: list[str]) -> str:
+    """Per person and time of `s` with an event before it: the last event of each kind
+    strictly before that time. A running max over the person's events and times in one order
+    (a time before an event at the same instant): linear in events + times, where joining
+    each event to every later time would take their product (Spark has no ASOF join)."""
+    running = [f"max(CASE WHEN {_engaged(passive)} THEN event_time END) OVER w AS last_engaged"]
+    running += [f"max(CASE WHEN event_type = '{kind}' THEN event_time END) OVER w AS last_{kind}"
+                for kind in kinds]
+    names = ", ".join(["last_engaged", *(f"last_{kind}" for kind in kinds)])
+    return f"""
+        SELECT pid, t, {names} FROM (
+            SELECT pid, t, is_event, max(event_time) OVER w AS last_any, {", ".join(running)}
+            FROM (SELECT pid, event_time AS t, 1 AS is_event, event_type, event_time FROM events
+                  UNION ALL
+                  SELECT p.pid, s.t, 0, NULL, NULL FROM (SELECT DISTINCT pid FROM events) AS p, s) AS timeline
+            WINDOW w AS (PARTITION BY pid ORDER BY t, is_event ROWS UNBOUNDED PRECEDING)) AS running
+        WHERE is_event = 0 AND last_any IS NOT NULL"""
+
+
 def interest_slices_sql(catalog: InterestCatalog, step_days: int, channels: list[str],
-                        account_only: bool = False) -> str:
-    """The grid rows after $since only (an incremental build). Events of the longest window
-    before each new time are counted per type, channel and age bucket, then pivoted; the
-    last event per type comes from one aggregate. No running totals over the whole history.
+                        after: str = "$since", account_only: bool = False) -> str:
+    """The grid rows after `after` only (an incremental build: $since). Events of the longest
+    window before each new time are counted per type, channel and age bucket, then pivoted;
+    the last event per type comes from a running max. No running totals over the whole
+    history, and no ASOF join: after $epoch, the full build of engines without one (Spark).
 
     `account_only`: the same rows with only the columns the account views read (`events_30d`,
     `events_90d`), for people whose own interest is not asked for (the live path's colleagues)."""
@@ -269,22 +303,18 @@ def interest_slices_sql(catalog: InterestCatalog, step_days: int, channels: list
     kinds = sorted({*catalog.event_types, "email_open", "email_click", "email_send"})
     bucket = "CASE " + " ".join(f"WHEN e.event_time >= s.t - INTERVAL {w} DAY THEN {w}"
                                 for w in windows) + " END"
-    lasts = [f"max(e.event_time) FILTER (WHERE {_engaged(catalog.passive_event_types)}) AS last_engaged"]
-    lasts += [f"max(e.event_time) FILTER (WHERE e.event_type = '{kind}') AS last_{kind}" for kind in kinds]
     counts = _SliceCounts(catalog.passive_event_types)
     columns = ",\n               ".join(
         [f"{counts.count('events', w)}::BIGINT AS events_{w}d" for w in ACCOUNT_WINDOWS] if account_only
         else _interest_columns(catalog, channels, counts))
     return f"""
-        WITH s AS (SELECT t FROM ({_grid_sql(step_days)}) WHERE t > $since),
+        WITH s AS (SELECT t FROM ({_grid_sql(step_days)}) WHERE t > {after}),
         events AS (SELECT pid, event_type, channel, event_time FROM interaction WHERE pid IS NOT NULL),
         recent AS (
             SELECT e.pid, s.t, e.event_type, e.channel, {bucket} AS within, count(*) AS n
             FROM events e JOIN s ON e.event_time < s.t AND e.event_time >= s.t - INTERVAL {windows[-1]} DAY
             GROUP BY ALL),
-        lasts AS (
-            SELECT e.pid, s.t{"" if account_only else ", " + ", ".join(lasts)}
-            FROM events e JOIN s ON e.event_time < s.t GROUP BY ALL)
+        lasts AS ({_lasts_sql(catalog.passive_event_types, [] if account_only else kinds)})
         SELECT l.pid, l.t AS event_timestamp,
                {columns}
         FROM lasts l LEFT JOIN recent r ON r.pid = l.pid AND r.t = l.t
@@ -396,11 +426,17 @@ class BuildPlan:
 
 
 def plan_build(catalog: InterestCatalog, fit_rules: FitRules, step_days: int, clock: dict[str, datetime],
-               channel_names: list[str], since: datetime | None) -> BuildPlan:
+               channel_names: list[str], since: datetime | None, asof_join: bool = True) -> BuildPlan:
     """The views to compute and their SQL. Without interactions after `since`, the grid views
-    keep their published parts: fit, companies (and tags) only."""
-    interest = (interest_sql(catalog, step_days, channel_names) if since is None
-                else interest_slices_sql(catalog, step_days, channel_names))
+    keep their published parts: fit, companies (and tags) only. Without `asof_join` (Spark
+    SQL has none) a full build counts the interest rows as an increment from the epoch does
+    (the same rows: tests/unit/features/test_build.py)."""
+    if since is not None:
+        interest = interest_slices_sql(catalog, step_days, channel_names)
+    elif asof_join:
+        interest = interest_sql(catalog, step_days, channel_names)
+    else:
+        interest = interest_slices_sql(catalog, step_days, channel_names, after="$epoch")
     sources = {"person_fit": fit_sql(fit_rules), "person_interest": interest,
                "company_profile": company_profile_sql(fit_rules),
                "company_engagement": company_engagement_sql(), "person_account": person_account_sql(),
@@ -459,30 +495,60 @@ def _compute(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict) 
     return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
 
 
+def as_of_rows(as_of: datetime | None) -> str:
+    """The condition that picks a view's rows at `as_of` (none without it)."""
+    return f"event_timestamp = '{as_of.isoformat()}'::TIMESTAMPTZ" if as_of else "FALSE"
+
+
 def _write_parts(con: duckdb.DuckDBPyConnection, name: str, folder: Path, part: str,
                  as_of: datetime | None) -> None:
     """Table `name` into `folder`: its rows as `part`, and, given `as_of`, the rows at that
     time apart as `asof.parquet`."""
     folder.mkdir(parents=True)
-    split = f"event_timestamp = '{as_of.isoformat()}'::TIMESTAMPTZ" if as_of else "FALSE"
+    split = as_of_rows(as_of)
     con.execute(f"COPY (SELECT * FROM {name} WHERE NOT ({split})) TO '{folder / part}' (FORMAT parquet)")
     if as_of:
         con.execute(f"COPY (SELECT * FROM {name} WHERE {split}) TO '{folder / 'asof.parquet'}' "
                     "(FORMAT parquet)")
 
 
-def _stage_views(con: duckdb.DuckDBPyConnection, plan: BuildPlan, staging: Path) -> dict[str, int]:
+class ViewEngine(Protocol):
+    """Where the views' SQL runs: DuckDB (below) or Spark (features/on_spark.py). `asof_join`:
+    whether its SQL has ASOF joins (the full build's interest rows use them)."""
+
+    asof_join: bool
+
+    def compute(self, name: str, sql: str, params: dict) -> int: ...
+
+    def write(self, name: str, folder: Path, part: str, as_of: datetime | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class DuckDBViews:
+    """The views as temporary tables of the build's DuckDB connection."""
+
+    con: duckdb.DuckDBPyConnection
+    asof_join: bool = True
+
+    def compute(self, name: str, sql: str, params: dict) -> int:
+        return _compute(self.con, name, sql, params)
+
+    def write(self, name: str, folder: Path, part: str, as_of: datetime | None) -> None:
+        _write_parts(self.con, name, folder, part, as_of)
+
+
+def _stage_views(engine: ViewEngine, plan: BuildPlan, staging: Path) -> dict[str, int]:
     """Compute the plan's views and write each into `staging/<view>/`; their row counts. An
     empty view built whole is worth a warning; an empty increment is not."""
     counts: dict[str, int] = {}
     for name, sql in plan.sources.items():
         started = time.perf_counter()
-        rows = counts[name] = _compute(con, name, sql, plan.params)
+        rows = counts[name] = engine.compute(name, sql, plan.params)
         log.info("%s: %s rows in %.1f s", name, f"{rows:,}", time.perf_counter() - started)
         if rows == 0 and not plan.appends(name):
             log.warning("feature view source %s is empty: its features will be missing for everyone", name)
         as_of = plan.clock["as_of"] if plan.as_of_apart(name) else None
-        _write_parts(con, name, staging / name, plan.part, as_of)
+        engine.write(name, staging / name, plan.part, as_of)
     return counts
 
 
@@ -505,14 +571,18 @@ def _build_tags(con: duckdb.DuckDBPyConnection, tag_rules: dict, out_dir: Path, 
 
 
 def _stage(con: duckdb.DuckDBPyConnection, plan: BuildPlan, out_dir: Path,
-           tag_rules: dict | None) -> dict[str, int]:
+           tag_rules: dict | None, engine: ViewEngine) -> dict[str, int]:
     """Stage the plan's views and the people they are of (the tags, with `tag_rules`, are
-    written in place); the row counts."""
+    written in place, by DuckDB); the row counts."""
     staging = out_dir / STAGING
-    counts = _stage_views(con, plan, staging)
+    counts = _stage_views(engine, plan, staging)
     for name in plan.kept:  # tags read the published rows
         con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM "
                     f"read_parquet('{out_dir / name}.parquet/*.parquet')")
+    if not isinstance(engine, DuckDBViews):  # ... and the staged ones, computed elsewhere
+        for name in plan.sources:
+            con.execute(f"CREATE TEMP VIEW {name} AS "
+                        f"SELECT * FROM read_parquet('{staging / name}/*.parquet')")
     if tag_rules is not None:
         counts["person_tags"] = _build_tags(con, tag_rules, out_dir, plan.clock["as_of"])
     con.execute(f"COPY (SELECT pid, identified_at FROM person) TO '{staging / 'people.parquet'}' "
@@ -527,7 +597,7 @@ def _publish(staged: Path, folder: Path, replace: bool) -> None:
         folder.unlink()
     folder.mkdir(exist_ok=True)
     for old in folder.glob("*.parquet"):
-        if replace or old.name == "asof.parquet":
+        if replace or old.name.startswith("asof"):  # Spark writes asof-<n>.parquet
             old.unlink()
     for new in staged.iterdir():
         os.replace(new, folder / new.name)
@@ -554,7 +624,8 @@ def _previous_manifest(out_dir: Path) -> dict | None:
 
 def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit_rules: FitRules,
                    step_days: int, tag_rules: dict | None = None, incremental: bool = False,
-                   since: datetime | None = None, duckdb_config: dict[str, str] | None = None) -> dict:
+                   since: datetime | None = None, duckdb_config: dict[str, str] | None = None,
+                   spark: SparkSession | None = None) -> dict:
     """Write the feature view sources (Parquet folders, one per view), the person tags
     (with `tag_rules`, config/tags.yaml) and manifest.json (clock, row counts).
 
@@ -565,6 +636,8 @@ def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit
     `since` overrides the last build's `as_of` (the benchmark measures a week's increment).
     `duckdb_config` (Settings.duckdb_config) holds DuckDB to a memory limit: without one, the
     interest view's joins took 6 GB on the default world (1 GB with it, the same rows).
+    With `spark` (`engine: spark`) the views' SQL runs there, transpiled (features/on_spark.py):
+    the same rows in the same folders; the tags and the bookkeeping stay on DuckDB.
     Files are staged apart and published at the end: a failed build leaves the last good ones."""
     if not middle_db.is_file():
         raise FileNotFoundError(f"middle layer not found: {middle_db} (run `leadscore identity resolve`)")
@@ -579,15 +652,24 @@ def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit
             since, why = _incremental_since(con, out_dir, previous, fingerprint)
             if why:
                 log.info("%s: building in full", why)
-        plan = plan_build(catalog, fit_rules, step_days, feature_clock(con, step_days), channels(con), since)
+        engine = DuckDBViews(con) if spark is None else _spark_views(con, spark, middle_db)
+        plan = plan_build(catalog, fit_rules, step_days, feature_clock(con, step_days), channels(con), since,
+                          engine.asof_join)
         if plan.kept:
             log.info("no interactions after the last build (as of %s): fit, companies and tags only", since)
-        counts = _stage(con, plan, out_dir, tag_rules)
+        counts = _stage(con, plan, out_dir, tag_rules, engine)
     _publish_all(plan, out_dir)
     manifest = _manifest(plan, fingerprint, counts, previous)
     write_manifest(out_dir, manifest)
     log.info("features as of %s (%s): %s", plan.clock["as_of"], plan.mode, counts)
     return manifest
+
+
+def _spark_views(con: duckdb.DuckDBPyConnection, spark: SparkSession, middle_db: Path) -> ViewEngine:
+    from leadscore.features.on_spark import SparkViews, middle_to_spark
+
+    middle_to_spark(con, spark, middle_db.parent / "middle")
+    return SparkViews(spark)
 
 
 def write_manifest(out_dir: Path, manifest: dict) -> None:

@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast.data_source import DataSource
 from feast.types import Float64, Int64, String
 
 from leadscore.config import load_settings
@@ -44,9 +45,17 @@ def _fields(specs: list[FeatureSpec]) -> list[Field]:
             for spec in specs]
 
 
-def _source(name: str, description: str) -> FileSource:
-    return FileSource(name=f"{name}_source", path=str(_data_dir / f"{name}.parquet" / "*.parquet"),
-                      timestamp_field="event_timestamp", description=description)
+def _source(name: str, description: str) -> DataSource:
+    """The view's Parquet parts: a FileSource for DuckDB, a SparkSource with `engine: spark`
+    (Feast's Spark offline store reads only those; pyspark is imported only then)."""
+    path = str(_data_dir / f"{name}.parquet" / "*.parquet")
+    if _settings.engine == "spark":
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
+        return SparkSource(name=f"{name}_source", path=path, file_format="parquet",
+                           timestamp_field="event_timestamp", description=description)
+    return FileSource(name=f"{name}_source", path=path, timestamp_field="event_timestamp",
+                      description=description)
 
 
 # A person as marketing scores them: one per real human (One ID's PID).

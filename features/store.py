@@ -22,7 +22,13 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from leadscore.config import DATA_DIR_ENV_VAR, REDIS_ENV_VAR, SETTINGS_ENV_VAR, Settings
+from leadscore.config import (
+    DATA_DIR_ENV_VAR,
+    OFFLINE_STORE_ENV_VAR,
+    REDIS_ENV_VAR,
+    SETTINGS_ENV_VAR,
+    Settings,
+)
 from leadscore.features.build import GRID_EPOCH, GRID_VIEWS
 
 # Feast's modules call warnings.simplefilter("once", DeprecationWarning) when imported: every
@@ -61,7 +67,8 @@ def store_yaml(settings: Settings) -> Path:
 
 def feast_env(settings: Settings, settings_file: Path | None = None) -> dict[str, str]:
     """Environment under which the repo's yaml and definitions find this world's files."""
-    env = {DATA_DIR_ENV_VAR: str(settings.data_dir), REDIS_ENV_VAR: settings.features.redis}
+    env = {DATA_DIR_ENV_VAR: str(settings.data_dir), REDIS_ENV_VAR: settings.features.redis,
+           OFFLINE_STORE_ENV_VAR: settings.engine}
     if settings_file is not None:
         env[SETTINGS_ENV_VAR] = str(settings_file)
     return env
@@ -135,7 +142,12 @@ def open_store(settings: Settings) -> FeatureStore:
     later settings are not pointed at this world."""
     with scoped_environment(feast_env(settings)):
         store = FeatureStore(repo_path=str(settings.feature_repo), fs_yaml_file=store_yaml(settings))
-    _hold_offline_store(settings)
+    if settings.engine == "spark":  # Feast starts it on its first offline query (the service never does)
+        from leadscore.spark import session_conf
+
+        store.config.offline_store.spark_conf = session_conf(settings.spark)
+    else:
+        _hold_offline_store(settings)
     return store
 
 
@@ -272,15 +284,24 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame,
     a 390 MB answer. Asked `chunk_rows` entity rows at a time, the join holds one chunk's.
     Feast returns rows in the order its threads finish them; they are put back in entity_df's
     order, so that the same entities give the same frame (and the same model) on every run.
-    `service_name`: another feature service (the account model's, keyed by cid)."""
+    `service_name`: another feature service (the account model's, keyed by cid). Feast's Spark
+    offline store (`engine: spark`) is asked once: Spark spills what does not fit, and each
+    query is a job of its own. Its timestamps come back naive (in the session's UTC): they are
+    given entity_df's type."""
     service = store.get_feature_service(service_name)
     numbered = entity_df.reset_index(drop=True).assign(**{ROW_NUMBER: range(len(entity_df))})
+    if store.config.offline_store.type == "spark":
+        chunk_rows = max(len(numbered), 1)
     parts = []
     for start in range(0, max(len(numbered), 1), chunk_rows):
         chunk = numbered.iloc[start:start + chunk_rows].copy()  # Feast writes into the frame it gets
         part = store.get_historical_features(entity_df=chunk, features=service).to_df()
         parts.append(part.sort_values(ROW_NUMBER).drop(columns=ROW_NUMBER))
-    return pd.concat(parts, ignore_index=True)
+    frame = pd.concat(parts, ignore_index=True)
+    stamps, wanted = frame["event_timestamp"], entity_df["event_timestamp"].dtype
+    if stamps.dtype != wanted:  # Spark's: naive, in the session's UTC
+        frame["event_timestamp"] = (stamps if stamps.dt.tz else stamps.dt.tz_localize("UTC")).astype(wanted)
+    return frame
 
 
 def entity_rows(people: pd.DataFrame, times: list[datetime]) -> pd.DataFrame:

@@ -22,7 +22,6 @@ section of the same file.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import re
@@ -38,6 +37,7 @@ from splink import comparison_level_library as cll
 from splink import comparison_library as cl
 from splink.blocking_rule_library import CustomRule
 
+from leadscore.config import SparkSettings
 from leadscore.identity.link import label_components
 from leadscore.identity.mapping import DERIVED, RECORD_ID, ROLES
 
@@ -340,21 +340,14 @@ def build_settings(config: ModelConfig, tables: Sequence[pd.DataFrame]) -> Setti
     )
 
 
-@functools.cache
 def spark_session(master: str, shuffle_partitions: int) -> SparkSession:
-    """A Spark session with Splink's similarity functions (jaro_winkler...) on the
-    classpath, created on first use and shared after: starting one takes tens of seconds.
-    Uses the machine's Java (JAVA_HOME or `java` on the PATH)."""
-    from pyspark.sql import SparkSession
-    from splink.backends.spark import similarity_jar_location
+    """The process's Spark session (leadscore/spark.py: Splink's similarity functions such as
+    jaro_winkler on the classpath, created on first use and shared after: starting one takes
+    tens of seconds). Uses the machine's Java (JAVA_HOME or `java` on the PATH)."""
+    from leadscore.spark import spark_session as shared_session
 
-    session = (SparkSession.builder.master(master).appName("leadscore-identity")
-               .config("spark.jars", similarity_jar_location())
-               .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-               .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    return session
+    return shared_session(SparkSettings(master=master, shuffle_partitions=shuffle_partitions),
+                          app_name="leadscore-identity")
 
 
 def database_api(backend: BackendConfig) -> DatabaseAPI:

@@ -20,6 +20,7 @@ DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "lea
 SETTINGS_ENV_VAR = "LEADSCORE_CONFIG"
 DATA_DIR_ENV_VAR = "LEADSCORE_DATA_DIR"
 REDIS_ENV_VAR = "LEADSCORE_REDIS"
+OFFLINE_STORE_ENV_VAR = "LEADSCORE_OFFLINE_STORE"  # the feature repo's offline store: the engine
 Model = TypeVar("Model", bound=BaseModel)
 REJECTION_REASONS = ("not_the_decision_maker", "no_budget", "no_need", "bad_timing", "competitor_customer",
                      "wrong_contact_data", "already_in_contact", "student_or_job_seeker")
@@ -336,6 +337,15 @@ class MarketingSettings(StrictModel):
     frequency: FrequencySettings = FrequencySettings()
 
 
+class SparkSettings(StrictModel):
+    """The Spark session of the heavy stages with `engine: spark` (leadscore/spark.py)."""
+
+    master: str = "local[2]"       # local[N] in tests, a cluster's URL in production
+    driver_memory: str = Field("1g", pattern=r"^\d+[kmgt]?$")  # the driver's JVM heap (Spark's units)
+    shuffle_partitions: int = Field(4, gt=0)  # spark.sql.shuffle.partitions
+    options: dict[str, str | int | float] = Field(default_factory=dict)  # any other spark.* setting
+
+
 class Settings(StrictModel):
     """Everything a command needs; `root` anchors the relative paths."""
 
@@ -355,6 +365,8 @@ class Settings(StrictModel):
     monitoring: MonitoringSettings = MonitoringSettings()
     duckdb: DuckDBSettings = DuckDBSettings()
     marketing: MarketingSettings = MarketingSettings()
+    engine: Literal["duckdb", "spark"] = "duckdb"  # where the heavy stages run
+    spark: SparkSettings = SparkSettings()
 
     def _resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.root / path).resolve()

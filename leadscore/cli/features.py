@@ -16,15 +16,17 @@ app = typer.Typer(help="The Feast feature store: build, apply, materialise.", no
 def run_features_build(settings: Settings, incremental: bool = False) -> dict:
     from leadscore.features.build import FitRules, build_features
     from leadscore.features.catalog import settings_catalog
+    from leadscore.spark import spark_session
 
     config = load_yaml(settings.config_file("features.yaml"))
-    with step("feature tables (DuckDB SQL)"):
+    spark = spark_session(settings.spark) if settings.engine == "spark" else None
+    with step(f"feature tables ({'Spark' if spark else 'DuckDB'} SQL)"):
         manifest = build_features(
             settings.middle_db, settings.feature_data_dir,
             settings_catalog(settings),
             FitRules(config["decision_maker_levels"], config["employee_bands"]),
             settings.features.step_days, load_yaml(settings.config_file("tags.yaml")), incremental,
-            duckdb_config=settings.duckdb_config)
+            duckdb_config=settings.duckdb_config, spark=spark)
     console.print(f"  {manifest['mode']} build as of {manifest['as_of']}: {manifest['rows']}")
     return manifest
 

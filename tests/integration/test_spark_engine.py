@@ -1,0 +1,101 @@
+"""`engine: spark`: the tiny world's feature views built on Spark (local mode, the machine's
+Java) are the DuckDB build's, row for row; the person tags built from them too; and the
+training set that Feast's Spark offline store joins from them is the DuckDB store's."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import yaml
+
+from leadscore.config import load_settings, load_yaml
+from leadscore.features.build import FitRules, build_features, read_manifest
+from leadscore.features.catalog import settings_catalog
+from leadscore.features.store import open_store
+from leadscore.spark import spark_session
+from leadscore.training.train import training_frame
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("java") is None, reason="Java not found: Spark needs a JVM on the PATH"),
+]
+
+VIEWS = ["person_fit", "person_interest", "company_profile", "company_engagement", "person_account"]
+
+
+def _rows(path: Path) -> pd.DataFrame:
+    """Every row of a Parquet file or folder of parts, as Feast and the tags read them, in one order."""
+    files = f"{path}/*.parquet" if path.is_dir() else str(path)
+    return duckdb.sql(f"SELECT * FROM read_parquet('{files}') ORDER BY ALL").df()
+
+
+@pytest.fixture(scope="module")
+def spark_features(world, tmp_path_factory) -> tuple[Path, Path]:
+    """(the DuckDB build's folder, the Spark build's) of the tiny world's middle layer."""
+    settings = load_settings(world["config_file"])
+    config = load_yaml(settings.config_file("features.yaml"))
+    out = tmp_path_factory.mktemp("spark") / "features"
+    build_features(settings.middle_db, out, settings_catalog(settings),
+                   FitRules(config["decision_maker_levels"], config["employee_bands"]),
+                   settings.features.step_days, load_yaml(settings.config_file("tags.yaml")),
+                   spark=spark_session(settings.spark))
+    return settings.feature_data_dir, out
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_every_feature_view_on_spark_is_the_duckdb_one(spark_features, view):
+    duckdb_dir, spark_dir = spark_features
+    expected, built = _rows(duckdb_dir / f"{view}.parquet"), _rows(spark_dir / f"{view}.parquet")
+    assert len(expected) > 0
+    pd.testing.assert_frame_equal(built, expected, check_exact=False, rtol=1e-12)
+
+
+def test_the_tags_read_the_spark_views_alike(spark_features):
+    duckdb_dir, spark_dir = spark_features
+    pd.testing.assert_frame_equal(_rows(spark_dir / "person_tags.parquet"),
+                                  _rows(duckdb_dir / "person_tags.parquet"))
+
+
+def test_the_spark_build_writes_parts_that_feast_reads_and_records_the_same_counts(spark_features):
+    duckdb_dir, spark_dir = spark_features
+    parts = sorted(path.name for path in (spark_dir / "person_interest.parquet").iterdir())
+    assert parts and all(name.endswith(".parquet") for name in parts)
+    duckdb_manifest = load_yaml(duckdb_dir / "manifest.json")  # JSON is YAML
+    spark_manifest = load_yaml(spark_dir / "manifest.json")
+    assert spark_manifest["rows"] == duckdb_manifest["rows"]
+    assert spark_manifest["fingerprint"] == duckdb_manifest["fingerprint"]
+
+
+@pytest.fixture(scope="module")
+def spark_world(world, spark_features, tmp_path_factory) -> Path:
+    """The settings file of a world with `engine: spark`: the Spark-built views, the tiny
+    world's middle layer, its Feast repo applied (sources are SparkSources then)."""
+    root = tmp_path_factory.mktemp("spark_world")
+    shutil.copytree(Path(world["config_file"]).parent, root / "config")
+    config_file = root / "config" / "leadscore.yaml"
+    paths = {**world["config"]["paths"], "data_dir": str(root / "data"), "mlflow_dir": str(root / "mlflow")}
+    config_file.write_text(yaml.safe_dump({**world["config"], "engine": "spark", "paths": paths}))
+    shutil.copytree(spark_features[1], root / "data" / "features")
+    shutil.copy(load_settings(world["config_file"]).middle_db, root / "data")
+    result = subprocess.run([world["cli"], "-c", str(config_file), "features", "apply"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return config_file
+
+
+def _training_set(config_file: Path) -> pd.DataFrame:
+    settings = load_settings(config_file)
+    return training_frame(settings, open_store(settings), read_manifest(settings.feature_data_dir))
+
+
+def test_the_training_set_through_feasts_spark_offline_store_is_duckdbs(world, spark_world):
+    expected, built = _training_set(world["config_file"]), _training_set(spark_world)
+    assert open_store(load_settings(spark_world)).config.offline_store.type == "spark"
+    assert len(expected) > 1000
+    pd.testing.assert_frame_equal(built, expected, check_exact=False, rtol=1e-12)
