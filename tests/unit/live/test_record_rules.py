@@ -41,11 +41,15 @@ DIRTY_PEOPLE = pd.DataFrame({
 def _worlds(tiny_world) -> dict[str, pd.DataFrame]:
     sources, _, _ = tiny_world
     frames = {name: sources[name].reset_index(drop=True) for name in SOURCE_LAYOUT}
-    frames["form_fills"] = pd.concat([frames["form_fills"], DIRTY_FORMS.astype(
-        frames["form_fills"].dtypes.to_dict(), errors="ignore")], ignore_index=True)
-    frames["event_registrations"] = pd.concat([frames["event_registrations"], DIRTY_PEOPLE.astype(
-        frames["event_registrations"].dtypes.to_dict(), errors="ignore")], ignore_index=True)
+    for name, dirty in (("form_fills", DIRTY_FORMS), ("event_registrations", DIRTY_PEOPLE)):
+        frames[name] = pd.concat([frames[name], _typed_like(dirty, frames[name])], ignore_index=True)
     return frames
+
+
+def _typed_like(dirty: pd.DataFrame, clean: pd.DataFrame) -> pd.DataFrame:
+    """`dirty` with the dtypes of `clean`'s columns it has (the rest, e.g. UTM fields, missing)."""
+    types = {column: dtype for column, dtype in clean.dtypes.items() if column in dirty.columns}
+    return dirty.astype(types, errors="ignore")
 
 
 def _plain(value: object) -> object:
