@@ -21,7 +21,6 @@ import shutil
 import statistics
 import time
 from dataclasses import dataclass
-from importlib.metadata import version as installed_version
 from pathlib import Path
 
 import pandas as pd
@@ -37,7 +36,6 @@ from leadscore.scoring.spec import ScoringSpec
 from leadscore.training import register
 
 EXPERIMENT, MODEL = "bench-mlflow-stores", "bench-propensity"
-REQUIREMENTS = [f"{name}=={installed_version(name)}" for name in ("scikit-learn", "lightgbm", "cloudpickle")]
 
 
 @dataclass(frozen=True)
@@ -74,8 +72,7 @@ def timed_round(settings: Settings, champion: Champion) -> tuple[float, float]:
     with mlflow.start_run(run_name="bench round"):
         uri = register.log_candidate(champion.spec.model_kind, champion.model, champion.params,
                                      champion.metrics, champion.example, champion.spec,
-                                     [settings.source] if settings.source else [], {"kind": "bench"},
-                                     requirements=REQUIREMENTS)
+                                     [settings.source] if settings.source else [], {"kind": "bench"})
     client = use_store(settings)
     version = register.register_version(client, uri, MODEL, settings.training.primary_metric,
                                         champion.figures, champion.test_window)

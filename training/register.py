@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import tempfile
+from functools import cache
+from importlib.metadata import version as installed_version
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +44,8 @@ from leadscore.scoring.spec import ScoringSpec
 from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
+# what a logged model needs to load: the packages MLflow's inference finds in it
+MODEL_PACKAGES = ("cloudpickle", "leadscore", "lightgbm", "numpy", "pandas", "scikit-learn", "scipy")
 
 EXPERIMENT = "lead-propensity"
 PROMOTIONS = "lead-propensity-promotions"
@@ -57,13 +61,19 @@ def git_commit(root: Path) -> str:
     return result.stdout.strip() or "unknown"
 
 
+@cache
+def model_requirements() -> list[str]:
+    """`MODEL_PACKAGES` pinned to the installed versions. Left to itself, MLflow infers them by
+    loading each model in a subprocess: 15-45 s a model on a busy 2-core machine, four models a
+    retrain."""
+    return [f"{name}=={installed_version(name)}" for name in MODEL_PACKAGES]
+
+
 def log_candidate(name: str, model: BaseEstimator, params: dict, metrics: dict[str, float],
                   example: pd.DataFrame, spec: ScoringSpec, config_files: list[Path],
-                  tags: dict[str, str], requirements: list[str] | None = None) -> str:
+                  tags: dict[str, str]) -> str:
     """Into the active run: params, metrics, config files, the scoring spec and the model
-    with its signature and an input example. Returns the model URI. Without `requirements`
-    MLflow infers the model's pip requirements by loading it in a subprocess (about 15 s on
-    a busy 2-core machine)."""
+    with its signature, an input example and its pinned requirements. Returns the model URI."""
     mlflow.set_tags({"model_kind": name, **tags})
     mlflow.log_params(params)
     mlflow.log_metrics(metrics)
@@ -74,9 +84,9 @@ def log_candidate(name: str, model: BaseEstimator, params: dict, metrics: dict[s
         spec_path.write_text(spec.model_dump_json(indent=2))
         mlflow.log_artifact(str(spec_path))
     signature = infer_signature(example, model.predict_proba(example)[:, 1])
-    info = mlflow.sklearn.log_model(
-        model, name="model", signature=signature, input_example=example, pip_requirements=requirements,
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
+    info = mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=example,
+                                    pip_requirements=model_requirements(),
+                                    serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
     log.info("logged %s in run %s", name, mlflow.active_run().info.run_id)
     return info.model_uri
 
