@@ -77,8 +77,8 @@ def test_retrain_registers_a_refit_challenger_and_leaves_the_champion(retrained)
     fit_end = pd.Timestamp(spec.extra["fit_window"].split("..")[1])
     assert fit_end == pd.Timestamp(spec.extra["calibration_window"].split("..")[1])
     training = settings.training
-    assert fit_end + pd.Timedelta(days=training.horizon_days + training.snapshot_every_days) > \
-        open_clock(settings).now()
+    now = pd.Timestamp(open_clock(settings).now()).tz_convert(None)  # the windows' dates are UTC
+    assert fit_end + pd.Timedelta(days=training.horizon_days + training.snapshot_every_days) > now
     held_out_end = pd.Timestamp(spec.extra["calibration_fit_window"].split("..")[1])
     calibration_start = pd.Timestamp(spec.extra["calibration_window"].split("..")[0])
     assert held_out_end + pd.Timedelta(days=training.retrain.calibration_purge_days) <= calibration_start
