@@ -47,10 +47,11 @@ monitoring (3-7 s a day), the world's pipeline and the backtest, the bench took 
 a simulated week on that machine, 80 minutes in all. `--retrain-every 14` halves the
 retrains; `--days`, `--drift-day` and `--scale` shorten it further.
 
-Why promotion cannot happen on live evidence here: a challenger's shadow scores are judged a
-horizon (90 days) after they are served, and a weekly retrain replaces the challenger after 7
-days; the promotion rule then waits for evidence it never gets. The bench reports every
-decision and its reason; `rolling` is the weekly challengers' shadow scores.
+Promotion on live evidence: a challenger's shadow scores are judged a horizon (90 days) after
+they are served, and a weekly retrain replaces the challenger after 7 days, so the challenger
+is judged with its lineage (the earlier retrains of the same policy, monitoring/promotion.py):
+their shadow scores mature from day 90 on. The bench reports every decision and its reason;
+`rolling` is the weekly challengers' shadow scores, and a promoted lineage's served ones.
 """
 
 from __future__ import annotations

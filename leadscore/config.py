@@ -142,8 +142,11 @@ class RetrainSettings(StrictModel):
     # (LightGBM and logistic regression); None: every snapshot counts the same
     half_life_days: float | None = Field(None, gt=0)
     # the most recent matured snapshots: the refit model's calibration and tiers are fitted
-    # on them, and it is refit on every labelled snapshot a horizon before them
+    # on them; the chosen model is refit on every labelled snapshot, these included
     calibration_snapshots: int = Field(3, gt=0)
+    # the calibration is fitted out of sample: on the predictions over the calibration window
+    # of the same learner fit on the snapshots at least this many days before it
+    calibration_purge_days: int = Field(14, ge=0)
 
     @model_validator(mode="after")
     def _length_with_sliding(self) -> RetrainSettings:

@@ -6,14 +6,22 @@ person-days both scored), on PR-AUC (the primary measure of a rare outcome) with
 no worse (ECE within `training.ece_tolerance`), the rule `leadscore train` applies offline on
 its test window. Too few matured rows is no evidence: the decision then falls back to the
 offline figures of both versions, when they were measured on the same test window.
+
+A weekly retrain replaces the challenger long before its shadow scores mature (a horizon, 90
+days), so a single version never has live evidence. The challenger is therefore judged with
+its lineage (training/retrain.py `lineage_of`: the earlier retrains of the same policy): the
+shadow scores of every version of it count as the challenger's, and the evidence accumulates
+across the replacements. What is promoted is the policy's latest version.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
+from leadscore.monitoring.cohorts import SHADOW
 from leadscore.monitoring.metrics import cohort_metrics
 
 FIGURES = ("roc_auc", "pr_auc", "ece")
@@ -31,6 +39,7 @@ class Evidence:
     positives: int
     figures: dict[str, dict[str, float | None]]
     window: str = ""
+    lineage: list[str] = field(default_factory=list)  # the versions whose shadow scores were pooled
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -52,13 +61,31 @@ def paired_cohorts(matured: pd.DataFrame, champion: str, challenger: str) -> pd.
     return both[versions == 2]
 
 
-def live_evidence(matured: pd.DataFrame, champion: str, challenger: str, bins: int) -> Evidence:
-    paired = paired_cohorts(matured, champion, challenger)
+def pool_lineage(matured: pd.DataFrame, champion: str, challenger: str,
+                 lineage: Sequence[str]) -> pd.DataFrame:
+    """`matured` with the shadow scores of every version of `lineage` (but the champion) counted
+    as the challenger's. Only shadow scores: a version of the lineage that once served was the
+    champion then, not a challenger."""
+    versions = matured["model_version"].astype(str)
+    pooled = versions.isin(set(lineage) - {champion}) & matured["role"].eq(SHADOW)
+    return matured.assign(model_version=versions.where(~pooled, challenger))
+
+
+def live_evidence(matured: pd.DataFrame, champion: str, challenger: str, bins: int,
+                  lineage: Sequence[str] = ()) -> Evidence:
+    """The paired matured cohorts of the champion and the challenger, with the shadow scores of
+    the challenger's `lineage` pooled into its own."""
+    paired = paired_cohorts(pool_lineage(matured, champion, challenger, lineage), champion, challenger)
     figures = cohort_metrics(paired, bins)
     ours = paired[paired["model_version"].astype(str) == champion]
     return Evidence("live", champion, challenger, len(ours), int(ours["converted"].sum()),
                     {version: {key: figures.get(version, {}).get(key) for key in FIGURES}
-                     for version in (champion, challenger)})
+                     for version in (champion, challenger)},
+                    lineage=sorted(set(lineage) | {challenger}, key=_order))
+
+
+def _order(version: str) -> tuple[int, str]:
+    return (int(version), "") if version.isdigit() else (0, version)
 
 
 def offline_evidence(champion: str, challenger: str, tags: dict[str, dict[str, str]],
@@ -83,10 +110,12 @@ def _wins(evidence: Evidence, metric: str, ece_tolerance: float) -> tuple[bool, 
     calibrated = mine["ece"] <= theirs["ece"] + ece_tolerance
     told = (f"{metric} {mine[metric]:.4f} against {theirs[metric]:.4f}, ECE {mine['ece']:.4f} against "
             f"{theirs['ece']:.4f} (tolerance {ece_tolerance})")
+    basis = evidence.basis + (f" evidence of its lineage (v{', v'.join(evidence.lineage)})"
+                              if len(evidence.lineage) > 1 else " evidence")
     if better and calibrated:
-        return True, f"the challenger wins on {evidence.basis} evidence: {told}"
+        return True, f"the challenger wins on {basis}: {told}"
     why = "not better" if not better else "calibrated worse"
-    return False, f"the challenger is {why} on {evidence.basis} evidence: {told}"
+    return False, f"the challenger is {why} on {basis}: {told}"
 
 
 def decide(live: Evidence, offline: Evidence | None, min_matured: int, ece_tolerance: float,

@@ -194,6 +194,19 @@ def calibrate(model: BaseEstimator, X_val: pd.DataFrame, y_val: np.ndarray) -> C
     return CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid").fit(X_val, y_val)
 
 
+def calibrate_out_of_sample(model: BaseEstimator, held_out: BaseEstimator, X_cal: pd.DataFrame,
+                            y_cal: np.ndarray) -> CalibratedClassifierCV:
+    """`model` with the sigmoid calibration fitted on `held_out`'s predictions over `X_cal`:
+    `held_out` is the same learner fit without those rows, `model` fit with them (whose own
+    predictions there are in sample, too confident to calibrate on). What
+    `CalibratedClassifierCV(ensemble=False)` does with cross-validated predictions, for one
+    time-ordered split it cannot express."""
+    calibrated = calibrate(held_out, X_cal, y_cal)
+    calibrated.estimator = FrozenEstimator(model)
+    calibrated.calibrated_classifiers_[0].estimator = calibrated.estimator
+    return calibrated
+
+
 def parts_frame(probability: np.ndarray, X: pd.DataFrame, rules: RuleSet | None,
                 score: ScoreSettings) -> pd.DataFrame:
     """score, fit_score, interest_score and completeness per row of X (as serving computes them)."""

@@ -154,6 +154,14 @@ def version_tags(settings: Settings, versions: list[str]) -> dict[str, dict[str,
     return {version: dict(client.get_model_version(name, version).tags) for version in versions}
 
 
+def lineage_versions(settings: Settings, lineage: str) -> list[str]:
+    """The versions tagged with `lineage` (the weekly retrains of one policy), oldest first."""
+    client = use_store(settings)
+    name = settings.training.registered_model
+    return sorted((str(v.version) for v in client.search_model_versions(f"name = '{name}'")
+                   if v.tags.get("lineage") == lineage), key=int)
+
+
 def promote(settings: Settings, version: str, reason: str, evidence: dict | None) -> str | None:
     """Make the challenger `version` champion, with its evidence: a run in the promotions
     experiment (figures as metrics, the whole evidence as an artifact) and tags on the
@@ -164,7 +172,8 @@ def promote(settings: Settings, version: str, reason: str, evidence: dict | None
     previous = str(current.version) if current is not None else None
     with mlflow.start_run(run_name=f"promote v{version}"):
         mlflow.set_tags({"kind": "promotion", "champion_before": previous or "none", "champion": version,
-                         "basis": (evidence or {}).get("basis", "none"), "reason": reason[:5000]})
+                         "basis": (evidence or {}).get("basis", "none"), "reason": reason[:5000],
+                         "lineage": ",".join((evidence or {}).get("lineage") or [version])})
         for who, figures in ((evidence or {}).get("figures") or {}).items():
             role = "challenger" if who == version else "champion"
             mlflow.log_metrics({f"{role}_{key}": value for key, value in figures.items()

@@ -7,15 +7,20 @@ not import the live path), recency-weighted (training/windows.py, `training.retr
 candidates are trained, compared and logged as `leadscore train` does them
 (training/experiment.py); the one with the best validation figure is chosen (the test window
 stays the honest comparison in MLflow). It is then refit, with as many trees as early stopping
-found, on every snapshot up to a horizon before the calibration window (the most recent matured
-snapshots), where its calibration and tier thresholds are fitted, and registered with the
-alias `challenger`: the champion serves until the challenger is promoted on live evidence.
+found, on every labelled snapshot up to the cutoff, and calibrated out of sample on the most
+recent matured snapshots (training/windows.py), where its tier thresholds are fitted too; it is
+registered with the alias `challenger` and tagged with its lineage (the retraining policy it
+comes from: every weekly retrain of one policy continues one lineage, whose shadow scores
+promotion pools, monitoring/promotion.py): the champion serves until the challenger is
+promoted on live evidence.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import pandas as pd
@@ -32,7 +37,7 @@ from leadscore.training.experiment import (
     Comparison,
     Experiment,
     best_candidate,
-    calibrate,
+    calibrate_out_of_sample,
     candidates,
     compare_candidates,
     fit_model,
@@ -50,7 +55,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Refit:
-    """The chosen candidate refit on everything before the calibration window."""
+    """The chosen candidate refit on every labelled snapshot, calibrated out of sample."""
 
     model: BaseEstimator  # calibrated
     spec: ScoringSpec
@@ -74,18 +79,27 @@ def same_size(fitted: BaseEstimator) -> dict:
     return {"n_estimators": trees} if trees else {}
 
 
-def refit_chosen(candidate: Candidate, comparison: Comparison, frame: pd.DataFrame,
-                 experiment: Experiment, settings: Settings) -> Refit:
-    """Refit the chosen candidate (recency-weighted) on every snapshot a horizon before the
-    calibration window; calibrate it and fit its tiers on that window."""
-    inputs, retrain = comparison.inputs, settings.training.retrain
-    split = refit_split(frame, retrain.calibration_snapshots, settings.training.horizon_days)
-    X_fit, X_cal = prepare(split.fit, inputs.features), prepare(split.calibration, inputs.features)
+def fit_chosen(candidate: Candidate, comparison: Comparison, rows: pd.DataFrame,
+               settings: Settings) -> BaseEstimator:
+    """The chosen candidate's learner (as many trees as early stopping found) fit on `rows`,
+    recency-weighted."""
+    inputs = comparison.inputs
     params = {**settings.training.lightgbm, **same_size(candidate.fitted)}
     model = candidates(inputs.rules, inputs.features, params)[candidate.name]
-    fitted = fit_model(model, X_fit, split.fit["label"].to_numpy(),
-                       sample_weight=recency_weights(split.fit["event_timestamp"], retrain.half_life_days))
-    calibrated = calibrate(fitted, X_cal, split.calibration["label"].to_numpy())
+    weights = recency_weights(rows["event_timestamp"], settings.training.retrain.half_life_days)
+    return fit_model(model, prepare(rows, inputs.features), rows["label"].to_numpy(), sample_weight=weights)
+
+
+def refit_chosen(candidate: Candidate, comparison: Comparison, frame: pd.DataFrame,
+                 experiment: Experiment, settings: Settings) -> Refit:
+    """Refit the chosen candidate on every labelled snapshot; calibrate it on the calibration
+    window out of sample (a fit on the snapshots before it) and fit its tiers there."""
+    inputs, retrain = comparison.inputs, settings.training.retrain
+    split = refit_split(frame, retrain.calibration_snapshots, retrain.calibration_purge_days)
+    X_cal = prepare(split.calibration, inputs.features)
+    refit = fit_chosen(candidate, comparison, split.fit, settings)
+    held_out = fit_chosen(candidate, comparison, split.before_calibration, settings)
+    calibrated = calibrate_out_of_sample(refit, held_out, X_cal, split.calibration["label"].to_numpy())
     tiers = fit_tiers(experiment.tiers, parts_frame(calibrated.predict_proba(X_cal)[:, 1], X_cal,
                                                     inputs.rules, settings.score))
     spec = scoring_spec(candidate.name, calibrated, inputs.features, inputs.rules, tiers, settings.score,
@@ -93,18 +107,31 @@ def refit_chosen(candidate: Candidate, comparison: Comparison, frame: pd.DataFra
                         test_window=window_label(experiment.split.test),
                         excluded_by_leakage_guard=sorted(inputs.excluded),
                         extra={**experiment.about, "retrained": "true", "fit_window": window_label(split.fit),
-                               "calibration_window": window_label(split.calibration)})
+                               "calibration_window": window_label(split.calibration),
+                               "calibration_fit_window": window_label(split.before_calibration)})
     return Refit(calibrated, spec, split)
+
+
+def lineage_of(settings: Settings, experiment: Experiment) -> str:
+    """The retraining policy a version comes from, as a short fingerprint: what it learns from
+    (features, target, horizon), how (LightGBM's parameters, the windows and weights). Two
+    retrains with one lineage differ only in the data the clock let in."""
+    policy = {"retrain": settings.training.retrain.model_dump(), "lightgbm": settings.training.lightgbm,
+              "target": settings.training.target, "horizon_days": experiment.horizon_days,
+              "feature_service": experiment.feature_service, "features": asdict(experiment.features)}
+    digest = hashlib.sha256(json.dumps(policy, sort_keys=True, default=str).encode()).hexdigest()
+    return f"retrain-{digest[:12]}"
 
 
 def register_challenger(refit: Refit, candidate: Candidate, comparison: Comparison,
                         experiment: Experiment, settings: Settings) -> str:
     """Log the refit model with the chosen candidate's figures (its validation and test windows,
-    before the refit) and register it as `challenger`."""
-    metric = settings.training.primary_metric
+    before the refit) and register it as `challenger`, tagged with its lineage."""
+    metric, lineage = settings.training.primary_metric, lineage_of(settings, experiment)
     figures = {**candidate.metrics, **{f"validation_{k}": v for k, v in candidate.validation_metrics.items()}}
-    tags = {**experiment.tags, "kind": "retrain", "chosen_on": f"validation {metric}",
-            **{key: refit.spec.extra[key] for key in ("fit_window", "calibration_window")}}
+    tags = {**experiment.tags, "kind": "retrain", "chosen_on": f"validation {metric}", "lineage": lineage,
+            **{key: refit.spec.extra[key] for key in ("fit_window", "calibration_window",
+                                                      "calibration_fit_window")}}
     params = {"model": candidate.name, "fit_rows": len(refit.split.fit),
               "calibration_rows": len(refit.split.calibration), "features": len(refit.spec.features.all),
               **settings.training.retrain.model_dump(),
@@ -118,6 +145,7 @@ def register_challenger(refit: Refit, candidate: Candidate, comparison: Comparis
     # its figures are the candidate's before the refit, whose rows include the test window: not
     # offline evidence of this version (`leadscore promote` waits for live evidence)
     comparison.client.set_model_version_tag(experiment.registered_model, version, "refit", "true")
+    comparison.client.set_model_version_tag(experiment.registered_model, version, "lineage", lineage)
     comparison.client.set_registered_model_alias(experiment.registered_model, CHALLENGER, version)
     log.info("%s version %s (%s, refit) is now %s", experiment.registered_model, version,
              candidate.name, CHALLENGER)

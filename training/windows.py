@@ -7,10 +7,19 @@ calibrate it (`training.retrain` in config/leadscore.yaml).
 - **recency weights**: a snapshot's sample weight halves every `half_life_days` before the
   latest snapshot of the rows being fitted, so that recent behaviour counts more without
   dropping the past;
+- the **refit**: the chosen model is refit on every labelled snapshot of the window, up to
+  the latest whose label horizon has passed (the cutoff), so that what the world did most
+  recently is learned as soon as its labels are known;
 - the **calibration window**: the most recent `calibration_snapshots` matured snapshots. The
-  base rate moves first: a calibration fitted there follows it. The model it calibrates is fit
-  on every snapshot a label horizon before the window (purged as between the splits of
-  training/dataset.py), so no opportunity is a positive on both sides.
+  base rate moves first: a calibration fitted there follows it. It is fitted out of sample: on
+  the predictions over the window of the same learner fit on the snapshots before it (a
+  `calibration_purge_days` gap, one snapshot step by default, so the latest months are not
+  thrown away), then applied to the refit on every snapshot
+  (training/experiment.py `calibrate_out_of_sample`, as scikit-learn's
+  `CalibratedClassifierCV(ensemble=False)` does with one time-ordered split). A purge of a whole
+  horizon would keep an opportunity from being a positive on both sides, at the price of
+  calibrating a model 90 days older than the one that serves: before, a retrain learned from
+  snapshots more than 200 days old and never saw a drift within half a year.
 """
 
 from __future__ import annotations
@@ -43,21 +52,23 @@ def recency_weights(times: pd.Series, half_life_days: float | None) -> np.ndarra
 
 @dataclass(frozen=True)
 class RefitSplit:
-    """The rows the chosen model is refit on, and the calibration window after them."""
+    """The rows the chosen model is refit on (all of them), the calibration window (the latest
+    snapshots) and the rows before it (purged) whose fit calibrates out of sample."""
 
     fit: pd.DataFrame
     calibration: pd.DataFrame
+    before_calibration: pd.DataFrame
 
 
-def refit_split(frame: pd.DataFrame, calibration_snapshots: int, horizon_days: int) -> RefitSplit:
-    """The last `calibration_snapshots` snapshots calibrate; every snapshot whose label window
-    ends before the first of them is fitted on."""
+def refit_split(frame: pd.DataFrame, calibration_snapshots: int, purge_days: int) -> RefitSplit:
+    """Every snapshot is refit on; the last `calibration_snapshots` calibrate, out of sample of
+    a fit on the snapshots at least `purge_days` before the first of them."""
     times = pd.Series(sorted(frame["event_timestamp"].unique()))
     calibration_start = times.iloc[-min(calibration_snapshots, len(times))]
-    fit_times = times[times + pd.Timedelta(days=horizon_days) <= calibration_start]
-    if fit_times.empty:
-        raise ValueError(f"{len(times)} snapshots leave none to refit on before a calibration window "
-                         f"of {calibration_snapshots} with a {horizon_days}-day purge: lengthen the "
-                         "training window or shorten training.retrain.calibration_snapshots")
+    before = times[times + pd.Timedelta(days=purge_days) <= calibration_start]
+    if before.empty:
+        raise ValueError(f"{len(times)} snapshots leave none before a calibration window of "
+                         f"{calibration_snapshots} with a {purge_days}-day purge: lengthen the training "
+                         "window or shorten training.retrain.calibration_snapshots")
     at = frame["event_timestamp"]
-    return RefitSplit(frame[at.isin(fit_times)], frame[at >= calibration_start])
+    return RefitSplit(frame, frame[at >= calibration_start], frame[at.isin(before)])

@@ -25,8 +25,11 @@ if TYPE_CHECKING:
 
 
 def _evidence_table(evidence) -> Table:
+    pooled = evidence.lineage if len(evidence.lineage) > 1 else []
+    lineage = f" (the challenger with its lineage, v{', v'.join(pooled)})" if pooled else ""
     table = Table(title=f"{evidence.basis} evidence" + (f": {evidence.rows:,} matured scores of both "
-                                                         f"versions, {evidence.positives:,} converted"
+                                                         f"versions{lineage}, {evidence.positives:,} "
+                                                         "converted"
                                                          if evidence.basis == "live" else
                                                          f" on {evidence.window}"))
     table.add_column("version")
@@ -58,22 +61,25 @@ class Promotion:
 
 
 def run_promote(settings: Settings, dry_run: bool = False) -> Promotion:
-    """Decide on the challenger, and promote it unless `dry_run`; LookupError when there is
-    nothing to promote."""
+    """Decide on the challenger (with the shadow scores of its lineage, the earlier retrains of
+    its policy), and promote it unless `dry_run`; LookupError when there is nothing to promote."""
     from leadscore.clock import open_clock
     from leadscore.monitoring.inputs import matured_scores_at
     from leadscore.monitoring.promotion import decide, live_evidence, offline_evidence
     from leadscore.scoring.registry import CHALLENGER, champion_version
+    from leadscore.training.register import lineage_versions, version_tags
     from leadscore.training.register import promote as move_champion
-    from leadscore.training.register import version_tags
 
     champion, challenger = champion_version(settings), champion_version(settings, alias=CHALLENGER)
     if champion is None or challenger is None or challenger == champion:
         raise LookupError("no champion (run `leadscore train`)" if champion is None else
                           "no challenger other than the champion (run `leadscore retrain`)")
     matured = matured_scores_at(settings, open_clock(settings).now())
-    live = live_evidence(matured, champion, challenger, settings.monitoring.bins)
-    offline = offline_evidence(champion, challenger, version_tags(settings, [champion, challenger]), "pr_auc")
+    tags = version_tags(settings, [champion, challenger])
+    lineage = tags[challenger].get("lineage")
+    live = live_evidence(matured, champion, challenger, settings.monitoring.bins,
+                         lineage_versions(settings, lineage) if lineage else [challenger])
+    offline = offline_evidence(champion, challenger, tags, "pr_auc")
     decision = decide(live, offline, settings.monitoring.min_matured, settings.training.ece_tolerance,
                       min_converted=settings.monitoring.min_converted)
     promoted = decision.promote and not dry_run

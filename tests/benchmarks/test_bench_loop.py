@@ -94,32 +94,36 @@ def test_a_drift_outside_the_loop_is_refused():
 @pytest.mark.slow
 @pytest.mark.integration
 def test_a_short_loop_reports_every_figure(settings: Settings, tmp_path):
-    """8 days at scale 0.02 with a 14-day label horizon, a drift at day 4, retraining every 4 days
-    (two retrains, one promotion decision); the backtest with logistic regression, 8-week periods."""
+    """4 days at scale 0.02 with a 7-day label horizon, a drift at day 2, retraining every 2 days
+    (two retrains, one promotion decision); the backtest with logistic regression, 16-week
+    periods. Kept cheap for CI: LightGBM with 100 trees at a higher rate, one score-history
+    point, so that the run is the loop's steps and not the models' fits."""
     config_dir = tmp_path / "config"
     shutil.copytree(settings.config_dir, config_dir)
     raw = yaml.safe_load(settings.source.read_text())
-    raw["training"]["horizon_days"] = 14
-    raw["training"]["backtest"].update(model="logistic_regression", period_days=56)
+    raw["training"]["horizon_days"] = 7
+    raw["training"]["lightgbm"].update(n_estimators=100, learning_rate=0.1)
+    raw["training"]["backtest"].update(model="logistic_regression", period_days=112)
+    raw["serving"]["history_points"] = 1
     raw["paths"] = {"data_dir": str(tmp_path / "data"), "mlflow_dir": str(tmp_path / "mlflow"),
                     "feature_repo": str(settings.feature_repo), "datasets_dir": str(settings.datasets_dir)}
     (config_dir / "leadscore.yaml").write_text(yaml.safe_dump(raw))
     result = subprocess.run([LEADSCORE, "-c", str(config_dir / "leadscore.yaml"), "bench", "loop", "--json",
-                             "--scale", "0.02", "--days", "8", "--drift-day", "4", "--retrain-every", "4"],
+                             "--scale", "0.02", "--days", "4", "--drift-day", "2", "--retrain-every", "2"],
                             capture_output=True, text=True, timeout=1500, cwd=settings.root)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout)
     parameters = figures["parameters"]
-    assert (parameters["days"], parameters["drift_day"], parameters["horizon_days"]) == (8, 4, 14)
+    assert (parameters["days"], parameters["drift_day"], parameters["horizon_days"]) == (4, 2, 7)
     drift_at = datetime.fromisoformat(parameters["drift_at"])
-    assert drift_at == datetime.fromisoformat(parameters["world_end"]) + timedelta(days=4)
+    assert drift_at == datetime.fromisoformat(parameters["world_end"]) + timedelta(days=2)
     # judged once the last day's scores have matured
     assert datetime.fromisoformat(parameters["judged_at"]) >= (datetime.fromisoformat(parameters["loop_end"])
-                                                               + timedelta(days=14))
+                                                               + timedelta(days=7))
     assert parameters["records_sent"] > 0 and parameters["outcomes_sent"] > 0
     retrains = figures["retrain_seconds"]
     assert retrains["retrains"] == 2 and not retrains["failed"] and retrains["loop_median"] > 0
-    assert figures["promotions"]["decisions"] == 1  # day 4 judged day 0's challenger
+    assert figures["promotions"]["decisions"] == 1  # day 2 judged day 0's challenger
     # both arms on the same person-days of the matured cohorts
     for window in ("before_drift", "after_drift"):
         arms = figures[window]

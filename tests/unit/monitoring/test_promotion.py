@@ -7,14 +7,22 @@ import pandas as pd
 from test_cohorts import frame, opportunity, score
 
 from leadscore.monitoring.cohorts import matured_cohorts
-from leadscore.monitoring.promotion import decide, live_evidence, offline_evidence, paired_cohorts
+from leadscore.monitoring.promotion import (
+    decide,
+    live_evidence,
+    offline_evidence,
+    paired_cohorts,
+    pool_lineage,
+)
 
 HORIZON = 90
 
 
-def _shadowed_world(people: int, challenger_sees: float, seed: int = 0) -> pd.DataFrame:
-    """Each person scored once by the champion (v1, noise) and in shadow by the challenger (v2,
-    whose probability follows the outcome with strength `challenger_sees`); a third converts."""
+def _shadowed_world(people: int, challenger_sees: float, seed: int = 0,
+                    shadows: tuple[str, ...] = ("2",)) -> pd.DataFrame:
+    """Each person scored once by the champion (v1, noise) and in shadow by a challenger (v2, or
+    one of `shadows` in turn, whose probability follows the outcome with strength
+    `challenger_sees`); a third converts."""
     rng = np.random.default_rng(seed)
     converts = rng.random(people) < 0.3
     scores, labels = [], []
@@ -22,7 +30,8 @@ def _shadowed_world(people: int, challenger_sees: float, seed: int = 0) -> pd.Da
         pid = f"P{i}"
         scores.append(score(pid, 0, float(rng.uniform(0.05, 0.4)), version="1"))
         signal = challenger_sees * converts[i] + (1 - challenger_sees) * rng.random()
-        scores.append(score(pid, 0, float(0.05 + 0.35 * signal), trigger="shadow", version="2"))
+        scores.append(score(pid, 0, float(0.05 + 0.35 * signal), trigger="shadow",
+                            version=shadows[i % len(shadows)]))
         if converts[i]:
             labels.append(opportunity(pid, 30))
     scores.append(score("ALONE", 0, version="1"))  # the challenger never scored this one
@@ -82,3 +91,28 @@ def test_a_version_scoring_a_person_day_twice_counts_once_and_few_conversions_ar
     live = live_evidence(matured, "1", "2", bins=10)
     short = decide(live, None, min_matured=100, ece_tolerance=1.0, min_converted=live.positives + 1)
     assert not short.promote and "monitoring.min_converted" in short.reason
+
+
+def test_a_lineage_of_weekly_challengers_pools_its_shadow_scores_into_the_latest_ones_evidence():
+    # v2, v3, v4 each shadowed a third of the people before the next retrain replaced it; v5,
+    # the latest of the same policy, has no matured score of its own yet
+    matured = _shadowed_world(300, 0.8, shadows=("2", "3", "4"))
+    alone = live_evidence(matured, "1", "5", bins=10)
+    assert alone.rows == 0 and not decide(alone, None, min_matured=100, ece_tolerance=1.0).promote
+    pooled = live_evidence(matured, "1", "5", bins=10, lineage=["2", "3", "4", "5"])
+    assert pooled.rows == 300 and pooled.lineage == ["2", "3", "4", "5"]
+    assert pooled.figures["5"]["pr_auc"] > pooled.figures["1"]["pr_auc"]
+    decision = decide(pooled, None, min_matured=100, ece_tolerance=1.0)
+    assert decision.promote and "lineage (v2, v3, v4, v5)" in decision.reason
+    part = live_evidence(matured, "1", "5", bins=10, lineage=["3", "5"])  # another policy's v2, v4
+    assert part.rows == 100
+
+
+def test_only_shadow_scores_of_a_lineage_are_pooled_never_the_champions_own():
+    matured = _shadowed_world(60, 0.8, shadows=("2", "3"))
+    served = matured[matured["model_version"] == "3"].assign(role="champion")  # v3 served once
+    pooled = pool_lineage(pd.concat([matured, served], ignore_index=True), "1", "4", ["2", "3", "4"])
+    assert (pooled[pooled["role"] == "champion"]["model_version"] != "4").all()
+    assert set(pooled[pooled["role"] == "shadow"]["model_version"]) == {"4"}
+    # the champion of the same lineage stays the champion
+    assert set(pool_lineage(matured, "2", "4", ["2", "3", "4"])["model_version"]) == {"1", "2", "4"}

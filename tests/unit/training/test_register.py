@@ -29,16 +29,24 @@ def client(store):
     return store[1]
 
 
-def _model_uri() -> str:
-    """A model with its scoring spec in one run, as training logs them."""
-    X = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
-    model = DummyClassifier(strategy="prior").fit(X, np.array([0, 1, 0, 1]))
+X = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+
+
+def _spec() -> ScoringSpec:
     route = {"action": "a", "channel": "c", "description": "d"}
     tiers = TierTable.model_validate({"tiers": [{"name": "all"}], "routing": {"all": route}})
-    spec = ScoringSpec(model_kind="logistic_regression", features=FeatureSet(["x"], []), tiers=tiers,
+    return ScoringSpec(model_kind="logistic_regression", features=FeatureSet(["x"], []), tiers=tiers,
                        score=ScoreSettings(), horizon_days=30)
+
+
+def _dummy() -> DummyClassifier:
+    return DummyClassifier(strategy="prior").fit(X, np.array([0, 1, 0, 1]))
+
+
+def _model_uri() -> str:
+    """A model with its scoring spec in one run, as training logs them."""
     with mlflow.start_run():
-        return register.log_candidate("dummy", model, {}, {}, X.head(2), spec, [], {})
+        return register.log_candidate("dummy", _dummy(), {}, {}, X.head(2), _spec(), [], {})
 
 
 def test_a_logged_model_pins_what_its_pickle_needs(client):
@@ -78,3 +86,17 @@ def test_rollback_puts_an_earlier_version_back(store):
     assert str(champion.version) == "1" and champion.tags["rolled_back_from"] == "2"
     with pytest.raises(ValueError, match="no version 7; versions: 1, 2"):
         register.rollback(local, "7")
+
+
+def test_a_logged_candidate_carries_its_pinned_requirements_and_loads(store, tmp_path):
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from mlflow.artifacts import download_artifacts
+
+    with mlflow.start_run():
+        uri = register.log_candidate("dummy", _dummy(), {}, {}, X, _spec(), [], {})
+    folder = Path(download_artifacts(uri, dst_path=str(tmp_path)))
+    pinned = set((folder / "requirements.txt").read_text().split())
+    assert {f"{name}=={version(name)}" for name in ("scikit-learn", "lightgbm", "cloudpickle")} <= pinned
+    assert np.allclose(mlflow.sklearn.load_model(uri).predict_proba(X), _dummy().predict_proba(X))

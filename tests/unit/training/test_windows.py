@@ -40,18 +40,39 @@ def _frame(times: list[datetime]) -> pd.DataFrame:
                          "label": [0, 1] * len(times)})
 
 
-def test_the_calibration_window_is_the_latest_snapshots_and_the_refit_ends_a_horizon_before():
-    split = refit_split(_frame(TIMES), calibration_snapshots=2, horizon_days=30)
+def test_the_refit_takes_every_snapshot_and_the_calibration_is_held_out_a_purge_before_the_latest():
+    split = refit_split(_frame(TIMES), calibration_snapshots=2, purge_days=14)
+    assert sorted(split.fit["event_timestamp"].unique()) == TIMES  # up to the cutoff, the window in
     assert sorted(split.calibration["event_timestamp"].unique()) == TIMES[-2:]
-    fit_times = sorted(split.fit["event_timestamp"].unique())
-    # TIMES[-4] + 30 days reaches past TIMES[-2]: its labels overlap the window's, purged
-    assert fit_times == TIMES[:-4]
-    assert split.fit["event_timestamp"].max() + timedelta(days=30) <= TIMES[-2]
+    # one snapshot step purged before the window: TIMES[-3] + 14 days is TIMES[-2]
+    assert sorted(split.before_calibration["event_timestamp"].unique()) == TIMES[:-2]
+    longer = refit_split(_frame(TIMES), calibration_snapshots=2, purge_days=30)
+    assert sorted(longer.before_calibration["event_timestamp"].unique()) == TIMES[:-4]
 
 
-def test_a_calibration_window_that_leaves_nothing_to_refit_on_says_what_to_change():
+def test_a_calibration_window_that_leaves_nothing_before_it_says_what_to_change():
     with pytest.raises(ValueError, match="calibration_snapshots"):
-        refit_split(_frame(TIMES[:3]), calibration_snapshots=2, horizon_days=90)
+        refit_split(_frame(TIMES[:3]), calibration_snapshots=2, purge_days=90)
+
+
+def test_the_held_out_calibration_is_applied_to_the_refit_on_every_row():
+    from scipy.special import expit
+    from sklearn.linear_model import LogisticRegression
+
+    from leadscore.training.experiment import calibrate, calibrate_out_of_sample
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4000, 1))
+    y = (rng.random(4000) < expit(2 * x[:, 0] - 1)).astype(int)
+    X = pd.DataFrame({"x": x[:, 0]})
+    held_out = LogisticRegression().fit(X[:3000], y[:3000])
+    refit = LogisticRegression(C=0.01).fit(X, y)  # another fit: its raw scores differ
+    calibrated = calibrate_out_of_sample(refit, held_out, X[3000:], y[3000:])
+    platt = calibrate(held_out, X[3000:], y[3000:]).calibrated_classifiers_[0].calibrators[0]
+    raw = refit.decision_function(X)  # what sklearn calibrates, when the model has one
+    expected = expit(-(platt.a_ * raw + platt.b_))
+    assert np.allclose(calibrated.predict_proba(X)[:, 1], expected)
+    assert not np.allclose(expected, held_out.predict_proba(X)[:, 1])
 
 
 @pytest.mark.parametrize("kind", ["logistic_regression", "lightgbm"])
