@@ -23,6 +23,7 @@ from leadscore.features.store import (
     open_store,
     read_view,
 )
+from leadscore.features.tags import KINDS
 
 pytestmark = pytest.mark.integration
 
@@ -183,7 +184,7 @@ def test_tags_explain_themselves_and_cover_every_kind(world):
     tags = pd.read_parquet(world["root"] / "data" / "features" / "person_tags.parquet")
     manifest = json.loads((world["root"] / "data" / "features" / "manifest.json").read_text())
     assert manifest["rows"]["person_tags"] == len(tags)
-    assert set(tags["kind"]) == {"attribute", "statistical", "rule", "mined"}
+    assert set(tags["kind"]) == set(KINDS)  # every kind of config/tags.yaml, UTM demand included
     assert tags["label"].str.len().min() > 0 and tags["evidence"].str.len().min() > 0
 
 
