@@ -32,10 +32,14 @@ class ScoreRequest(BaseModel):
 
     @model_validator(mode="after")
     def _pid_or_features(self) -> ScoreRequest:
-        given = [self.pid, self.features, self.cid, self.eid]
-        if sum(value is not None for value in given) != 1:
+        given = [f"`{name}`" for name in ("pid", "features", "cid", "eid") if getattr(self, name) is not None]
+        if not given:
             raise ValueError("give one of `pid` (a person, features read online), `features` (a feature "
                              "row), `cid` (a company) or `eid` (a group)")
+        if len(given) > 1:
+            together = (f"both {given[0]} and {given[1]}" if len(given) == 2
+                        else ", ".join(given) + " together")
+            raise ValueError(f"give only one of `pid`, `features`, `cid` or `eid`, not {together}")
         return self
 
     @property

@@ -202,7 +202,7 @@ def test_bad_requests_get_a_status_and_a_message_that_says_what_to_fix(client, s
     typo = client.post("/score", json={"pdi": "P1"}, headers=crm)
     assert typo.status_code == 422 and {"body", "pdi"} <= set(typo.json()["detail"][0]["loc"])
     empty = client.post("/score", json={}, headers=crm)
-    assert empty.status_code == 422 and "give either `pid`" in empty.text
+    assert empty.status_code == 422 and "give one of `pid`" in empty.text
     both = client.post("/score", json={"pid": "P1", "features": {"events_30d": 1}}, headers=crm)
     assert both.status_code == 422 and "not both" in both.text
     not_json = client.post("/score", content=b"pid=P1", headers={**crm, "content-type": "application/json"})
