@@ -440,7 +440,7 @@ def plan_build(catalog: InterestCatalog, fit_rules: FitRules, step_days: int, cl
     sources = {"person_fit": fit_sql(fit_rules), "person_interest": interest,
                "company_profile": company_profile_sql(fit_rules),
                "company_engagement": company_engagement_sql(), "person_account": person_account_sql(),
-               "company_committee": company_committee_sql(catalog)}
+               "company_committee": company_committee_sql(catalog, asof_join)}
     if since is None or clock["as_of"] > since:
         return BuildPlan(clock, step_days, since, sources)
     rest = {name: sql for name, sql in sources.items() if name not in GRID_VIEWS}

@@ -21,10 +21,28 @@ def _kind_sums() -> list[str]:
             f"AS committee_{name}_{COMMITTEE_WINDOW}d" for name, types in COMMITTEE_KINDS.items()]
 
 
-def company_committee_sql(catalog: InterestCatalog) -> str:
+def _seen_sql(asof_join: bool) -> str:
+    """Each person's interest rows with their `person_fit` row valid then (the latest at or
+    before the row's time). Without `asof_join` (Spark SQL has none) a range join keeps the
+    latest fit row by rank: the same rows (a person has a fit row per change only)."""
+    people = """FROM person_interest i JOIN person p USING (pid)
+            {join} person_fit f ON f.pid = i.pid AND f.event_timestamp <= i.event_timestamp
+            WHERE p.cid IS NOT NULL AND p.company_known_at <= i.event_timestamp"""
+    columns = "i.*, f.seniority, f.department, f.is_decision_maker, p.cid"
+    if asof_join:
+        return f"SELECT {columns}\n            {people.format(join='ASOF LEFT JOIN')}"
+    return f"""SELECT * FROM (
+            SELECT {columns}, row_number() OVER (PARTITION BY i.pid, i.event_timestamp
+                                                 ORDER BY f.event_timestamp DESC) AS fit_rank
+            {people.format(join='LEFT JOIN')}) AS ranked
+            WHERE fit_rank = 1"""
+
+
+def company_committee_sql(catalog: InterestCatalog, asof_join: bool = True) -> str:
     """Per company and grid time, from the tables `person_interest`, `person_fit`, `person` and
     `company`: the people seen, the engaged ones, their seniority and departments, the events of
-    each kind, the group's engaged people. Needs the interest counts of `COMMITTEE_WINDOW` days."""
+    each kind, the group's engaged people. Needs the interest counts of `COMMITTEE_WINDOW` days.
+    `asof_join`: whether the engine has ASOF joins (`_seen_sql`)."""
     missing = [t for types in COMMITTEE_KINDS.values() for t in types if t not in catalog.event_types]
     if not {7, 30, COMMITTEE_WINDOW} <= set(catalog.windows) or missing:
         raise ValueError(f"the buying committee counts 7, 30 and {COMMITTEE_WINDOW}-day windows of "
@@ -36,10 +54,7 @@ def company_committee_sql(catalog: InterestCatalog) -> str:
     sums = ",\n               ".join(_kind_sums())
     return f"""
         WITH seen AS (
-            SELECT i.*, f.seniority, f.department, f.is_decision_maker, p.cid
-            FROM person_interest i JOIN person p USING (pid)
-            ASOF LEFT JOIN person_fit f ON f.pid = i.pid AND f.event_timestamp <= i.event_timestamp
-            WHERE p.cid IS NOT NULL AND p.company_known_at <= i.event_timestamp
+            {_seen_sql(asof_join)}
         ), committee AS (
             SELECT x.cid, x.event_timestamp,
                    count(*)::BIGINT AS committee_people_seen,

@@ -9,6 +9,7 @@ import pytest
 from leadscore.config import load_yaml
 from leadscore.features.build import GRID_VIEWS, FitRules, build_features, plan_build, read_manifest
 from leadscore.features.catalog import interest_catalog, phrase
+from leadscore.features.committee import company_committee_sql
 
 UTC = timezone.utc
 
@@ -243,3 +244,18 @@ def test_phrases_read_like_a_salesperson_wrote_them(settings):
     catalog = interest_catalog(load_yaml(settings.config_file("features.yaml")), [30])
     spec = {s.name: s for s in catalog.specs()}["email_open_30d"]
     assert phrase(spec, 3.0) == "opened 3 marketing emails in the last 30 days"
+
+
+def test_the_committee_without_an_asof_join_has_the_same_rows(build, tmp_path, settings):
+    """Spark SQL has no ASOF join: the committee's range join ranked to the latest fit row gives
+    the rows DuckDB's ASOF join gives."""
+    interest, fit = build()
+    assert fit["pid"].value_counts().max() > 1  # someone's fit changed: the join has a choice to make
+    catalog = interest_catalog(load_yaml(settings.config_file("features.yaml")), [7, 30, 90, 180])
+    with duckdb.connect(str(tmp_path / "middle.duckdb"), read_only=True) as con:
+        con.register("person_interest", interest)
+        con.register("person_fit", fit)
+        asof, ranked = (con.execute(company_committee_sql(catalog, asof_join=flag)).df()
+                        for flag in (True, False))
+    assert len(asof) > 0 and asof["committee_engaged_90d"].sum() > 0
+    pd.testing.assert_frame_equal(asof, ranked)
