@@ -10,11 +10,13 @@ join at time t sees only the past:
 - company_engagement (per company) and person_account (the same seen from each
   person): how many of a company's people engaged lately, on the same grid.
 - company_profile: each company's firmographics.
+- company_committee: each company's buying committee on the same grid (features/committee.py).
 The `as_of` rows are what the online store serves.
 
 The SQL is DuckDB's; with `engine: spark` the same text runs on Spark SQL, transpiled by
 sqlglot (features/on_spark.py). So a division or a decimal literal is cast to DOUBLE
-first: on Spark 7.0 is a DECIMAL, and so would be the result.
+first: on Spark 7.0 is a DECIMAL, and so would be the result. Where DuckDB's SQL uses an
+ASOF join, the Spark text ranks a range join instead (`asof_join` False: the same rows).
 """
 
 from __future__ import annotations

@@ -6,9 +6,8 @@ every opportunity; the page shows the first `MAX_OPPORTUNITIES_SHOWN`.
 
 The page is tabs of plain HTML and CSS (radio buttons, no script): a summary that fits one
 screen (the score on its two axes, the reasons' waterfall, the fit x interest chart, the next
-step), then the profile, the colleagues, the timeline and the history. The summary includes
-`portrait_account.html` where a template of that name exists (the account's score beside the
-lead's), with the same context.
+step), then the profile, the colleagues, the timeline and the history. The score card
+includes `_account_score.html`: the account's score beside the lead's, in one line.
 """
 
 from __future__ import annotations

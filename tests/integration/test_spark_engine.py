@@ -26,7 +26,8 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("java") is None, reason="Java not found: Spark needs a JVM on the PATH"),
 ]
 
-VIEWS = ["person_fit", "person_interest", "company_profile", "company_engagement", "person_account"]
+VIEWS = ["person_fit", "person_interest", "company_profile", "company_engagement", "person_account",
+         "company_committee"]
 
 
 def _rows(path: Path) -> pd.DataFrame:
