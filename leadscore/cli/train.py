@@ -46,12 +46,20 @@ def run_train(settings: Settings) -> None:
 
 
 def run_train_accounts(settings: Settings, manifest: dict) -> None:
-    """The account model (companies), after the lead model, on the same snapshots."""
+    """The account model (companies), after the lead model, on the same snapshots. A world too
+    small for it (one class in a window: companies are fewer than people) leaves the lead
+    model trained and says so."""
     from leadscore.features.store import open_store
+    from leadscore.scoring.metrics import OneClass
     from leadscore.training.accounts import train_accounts
 
-    with step("training the account model: logistic regression, LightGBM"):
-        outcome = train_accounts(settings, open_store(settings), manifest)
+    try:
+        with step("training the account model: logistic regression, LightGBM"):
+            outcome = train_accounts(settings, open_store(settings), manifest)
+    except OneClass as error:
+        console.print(f"[yellow]the account model was not trained[/yellow] (the lead model was): {error} "
+                      "To skip it, set training.account.enabled: false.", soft_wrap=True)
+        return
     print_outcome(settings, outcome)
 
 

@@ -21,6 +21,10 @@ SHARES = (0.05, 0.10, 0.20)
 TABLE_COLUMNS = ["roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10pct", "capture_at_10pct"]
 
 
+class OneClass(ValueError):
+    """Labels of one class only: nothing to rank or calibrate against (too little data)."""
+
+
 def check_labels(y, p=None, what: str = "the test window") -> tuple[np.ndarray, np.ndarray | None]:
     """(y as 0/1 ints, p as floats), or a ValueError that says what is wrong and what to do."""
     y = np.asarray(y)
@@ -34,7 +38,7 @@ def check_labels(y, p=None, what: str = "the test window") -> tuple[np.ndarray, 
     y = y.astype(int)
     if len(values) < 2:
         only = values.pop()
-        raise ValueError(
+        raise OneClass(
             f"{what} has only one class (all {only}): ROC-AUC, PR-AUC, lift and capture need both "
             f"converted and unconverted leads. Widen the test window (more test snapshots), check that "
             f"the outcome horizon ends before the data does, or generate a larger world.")
