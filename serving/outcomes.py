@@ -21,7 +21,7 @@ from leadscore.config import OutcomeSettings
 from leadscore.live.log import utc_text
 from leadscore.live.outcomes import Disposition, OpportunityOutcome, Outcome, reason_problems
 
-EXAMPLE = {"kind": "disposition", "crm_id": "LEAD-2291", "pid": "P4D8A88C4F5",
+EXAMPLE = {"kind": "disposition", "crm_id": "LEAD-2291", "pid": "PC1F501A02A",
            "at": "2026-11-02T09:30:00Z", "disposition": "rejected", "reason": "no_budget"}
 
 
