@@ -21,10 +21,10 @@ from leadscore.clock import open_clock
 from leadscore.config import Settings
 from leadscore.live.labels import LABEL_COLUMNS, opportunity_labels
 from leadscore.live.log import EVENT_LOG, EventLog
+from leadscore.marketing.inputs import batch_scores_path
 from leadscore.monitoring.cohorts import SHADOW, label_scores
 from leadscore.monitoring.inputs import matured_scores_at
 
-SCORE_HISTORY = "score_history.parquet"
 CONVERSION_COLUMNS = ["month", "source", "tier", "scores", "converted", "conversion_rate"]
 
 
@@ -47,8 +47,8 @@ def crm_outcomes(settings: Settings, now: datetime) -> pd.DataFrame:
 
 def matured_batch_scores(settings: Settings, now: datetime) -> pd.DataFrame:
     """(at, pid, tier) of the batch scores whose horizon has passed by `now`."""
-    path = settings.scores_dir / SCORE_HISTORY
-    if not path.is_file():
+    path = batch_scores_path(settings)
+    if path is None:
         return pd.DataFrame(columns=["at", "pid", "tier"])
     history = pd.read_parquet(path, columns=["pid", "tier", "scored_at"])
     at = pd.to_datetime(history["scored_at"], utc=True)

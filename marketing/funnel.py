@@ -22,16 +22,17 @@ import duckdb
 import pandas as pd
 
 from leadscore.config import Settings
-from leadscore.marketing.attribution import attribution_by_campaign
+from leadscore.marketing.attribution import FIGURES, MODELS, TOUCH_ORDER, credit_campaigns
 from leadscore.marketing.inputs import connect
 from leadscore.marketing.lifecycle import HISTORY_SQL
 
 FUNNEL = ("lead", "mql", "sales_accepted", "opportunity", "customer")
 DIMENSIONS = ("campaign", "channel", "campaign_type", "demand_tag", "tier", "month")
+STAGE_COUNTS = ", ".join(f"count(*) FILTER (WHERE {stage}) AS {stage}" for stage in FUNNEL)
 
-FACTS_SQL = """
+FACTS_SQL = f"""
     WITH first_touch AS (
-        SELECT pid, arg_min(campaign_id, (touch_time, touch_rank, lid)) AS campaign_id
+        SELECT pid, arg_min(campaign_id, {TOUCH_ORDER}) AS campaign_id
         FROM campaign_touch WHERE pid IS NOT NULL AND campaign_id IS NOT NULL GROUP BY pid),
     first_opportunity AS (SELECT pid, min(opportunity_created_at) AS at FROM outcome GROUP BY pid),
     tier AS (
@@ -61,7 +62,12 @@ FACTS_SQL = """
     LEFT JOIN tier t USING (pid)
     WHERE s.lead_at IS NOT NULL"""
 
-ENGAGEMENT_SQL = """
+FIGURE_COLUMNS = [f"{figure}_{model}" for figure in FIGURES for model in MODELS]
+COST_PER = ("lead", "mql", "opportunity")
+
+# One row per campaign, all in DuckDB: its plan, reach and engagement, the people it sourced
+# (person_fact), cost per stage, and the credit of every attribution model (campaign_credit).
+ROI_SQL = f"""
     WITH attended AS (
         SELECT properties->>'event_id' AS campaign_id, count(*) AS attended,
                count(*) FILTER (WHERE coalesce(TRY_CAST(properties->>'questions_asked' AS INT), 0) > 0
@@ -73,16 +79,26 @@ ENGAGEMENT_SQL = """
                count(DISTINCT coalesce(pid, 'cookie:' || cookie_id)) AS reach,
                count(*) FILTER (WHERE event_type IN ('webinar_register', 'event_register')) AS registered
         FROM campaign_touch WHERE campaign_id IS NOT NULL GROUP BY 1),
-    invited AS (SELECT campaign_id, count(*) AS invited FROM campaign_invitation GROUP BY 1)
+    invited AS (SELECT campaign_id, count(*) AS invited FROM campaign_invitation GROUP BY 1),
+    sourced AS (
+        SELECT campaign AS campaign_id, {STAGE_COUNTS} FROM person_fact GROUP BY 1)
     SELECT c.campaign_id, c.name, c.channel, c.campaign_type, c.owner, c.start_at, c.end_at,
            c.budget_usd, c.cost_usd, coalesce(t.touches, 0) AS touches, coalesce(t.reach, 0) AS reach,
            coalesce(i.invited, 0) AS invited, coalesce(t.registered, 0) AS registered,
            coalesce(a.attended, 0) AS attended, coalesce(a.engaged, 0) AS engaged,
-           a.engaged / nullif(a.attended, 0) AS engaged_share
+           a.engaged / nullif(a.attended, 0) AS engaged_share,
+           {", ".join(f"coalesce(s.{stage}, 0) AS {stage}" for stage in FUNNEL)},
+           {", ".join(f"coalesce(r.{column}, 0) AS {column}" for column in FIGURE_COLUMNS)},
+           {", ".join(f"c.cost_usd / nullif(s.{stage}, 0) AS cost_per_{stage}" for stage in COST_PER)},
+           c.cost_usd / nullif(r.won_deals_first_touch, 0) AS cost_per_won_deal,
+           (coalesce(r.revenue_usd_linear, 0) - c.cost_usd) / nullif(c.cost_usd, 0) AS roi_linear
     FROM campaign c
     LEFT JOIN touched t USING (campaign_id)
     LEFT JOIN invited i USING (campaign_id)
-    LEFT JOIN attended a USING (campaign_id)"""
+    LEFT JOIN attended a USING (campaign_id)
+    LEFT JOIN sourced s USING (campaign_id)
+    LEFT JOIN campaign_credit r USING (campaign_id)
+    ORDER BY c.start_at, c.campaign_id"""
 
 
 def prepare(con: duckdb.DuckDBPyConnection, mql_threshold: float) -> None:
@@ -105,32 +121,18 @@ def funnel_table(con: duckdb.DuckDBPyConnection, by: str | Sequence[str]) -> pd.
     (`<stage>_to_<next>`, and `lead_to_customer`); needs `prepare`."""
     dims = dimensions_of(by)
     keys = ", ".join(dims)
-    counts = ", ".join(f"count(*) FILTER (WHERE {stage}) AS {stage}" for stage in FUNNEL)
-    frame = con.execute(f"SELECT {keys}, {counts} FROM person_fact GROUP BY {keys} ORDER BY {keys}").df()
-    for stage, after in zip(FUNNEL, FUNNEL[1:], strict=False):
-        frame[f"{stage}_to_{after}"] = frame[after] / frame[stage].where(frame[stage] > 0)
-    frame["lead_to_customer"] = frame["customer"] / frame["lead"].where(frame["lead"] > 0)
-    return frame
+    rates = ", ".join(f"{after} / nullif({stage}, 0) AS {stage}_to_{after}"
+                      for stage, after in [*zip(FUNNEL, FUNNEL[1:], strict=False), ("lead", "customer")])
+    counts = f"SELECT {keys}, {STAGE_COUNTS} FROM person_fact GROUP BY {keys}"
+    return con.execute(f"SELECT *, {rates} FROM ({counts}) ORDER BY {keys}").df()
 
 
 def roi_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """One row per campaign: cost, reach, invitations, registrations, attendance and the
     engaged share, the people it sourced at each stage, cost per stage, and pipeline and
     revenue under each attribution model (attribution.py); needs `prepare`."""
-    sourced = funnel_table(con, "campaign").rename(columns={"campaign": "campaign_id"})
-    frame = con.execute(ENGAGEMENT_SQL).df().merge(sourced[["campaign_id", *FUNNEL]], how="left",
-                                                  on="campaign_id")
-    frame = frame.merge(attribution_by_campaign(con), how="left", on="campaign_id")
-    figures = [c for c in frame.columns
-               if c.startswith(("opportunities_", "won_deals_", "pipeline_", "revenue_"))]
-    frame[[*FUNNEL, *figures]] = frame[[*FUNNEL, *figures]].fillna(0)
-    for stage in ("lead", "mql", "opportunity"):
-        frame[f"cost_per_{stage}"] = frame["cost_usd"] / frame[stage].where(frame[stage] > 0)
-    frame["cost_per_won_deal"] = frame["cost_usd"] / frame["won_deals_first_touch"].where(
-        frame["won_deals_first_touch"] > 0)
-    frame["roi_linear"] = (frame["revenue_usd_linear"] - frame["cost_usd"]) / frame["cost_usd"].where(
-        frame["cost_usd"] > 0)
-    return frame.sort_values(["start_at", "campaign_id"], ignore_index=True)
+    credit_campaigns(con)
+    return con.execute(ROI_SQL).df()
 
 
 def funnel_by(settings: Settings, by: str | Sequence[str] = "campaign") -> pd.DataFrame:

@@ -22,17 +22,17 @@ import pandas as pd
 from leadscore.config import Settings
 from leadscore.live.labels import DISPOSITION_COLUMNS, dispositions
 from leadscore.live.log import EVENT_LOG, EventLog
-from leadscore.live.score_log import ScoreLog
+from leadscore.live.score_log import SHADOW, ScoreLog
 
 SCORE_COLUMNS = ["pid", "scored_at", "score", "tier"]
-SHADOW = "shadow"  # the score log's trigger of a challenger's shadow score
+SCORE_HISTORY = "score_history.parquet"  # serving/batch.py HISTORY_FILE, in settings.scores_dir
 MIDDLE_TABLES = ("campaign", "campaign_touch", "campaign_invitation", "person_demand_tag",
                  "interaction", "outcome", "person")
 
 
 def batch_scores_path(settings: Settings) -> Path | None:
     """The batch score history, if scored yet."""
-    path = settings.scores_dir / "score_history.parquet"
+    path = settings.scores_dir / SCORE_HISTORY
     return path if path.is_file() else None
 
 

@@ -13,6 +13,10 @@ A person enters a stage at a time, with the evidence that put them there:
 | `customer` | their first deal was won |
 | `renewal_upsell` | a later deal was won |
 
+(That first session is the person's `first_seen`: identity/people.py makes it their first
+record and `identified_at` their first that is not an anonymous web session, so a `first_seen`
+before `identified_at` is a web session, and the lifecycle need not scan every interaction.)
+
 The history is every entry, never one overwritten current stage: a lead recycled to nurture
 and promoted again shows `mql`, `nurture`, `mql`, ... in order. `build_lifecycle` writes it
 beside the middle layer (`data/marketing/lifecycle_stage.parquet`) and keeps the entries of
@@ -39,9 +43,7 @@ HISTORY_FILE = "lifecycle_stage.parquet"
 
 HISTORY_SQL = """
     SELECT DISTINCT * FROM (
-    WITH known AS (SELECT pid, coalesce(identified_at, first_seen) AS since FROM person),
-    visits AS (SELECT pid, min(event_time) AS since FROM interaction
-               WHERE pid IS NOT NULL AND event_type = 'web_visit' GROUP BY pid),
+    WITH known AS (SELECT pid, coalesce(identified_at, first_seen) AS since, first_seen FROM person),
     crossings AS (
         SELECT pid, scored_at, score,
                lag(score) OVER (PARTITION BY pid ORDER BY scored_at) AS before
@@ -51,8 +53,8 @@ HISTORY_SQL = """
                row_number() OVER (PARTITION BY pid ORDER BY won_at, opportunity_id) AS n
         FROM outcome WHERE won_at IS NOT NULL AND pid IS NOT NULL),
     accepted AS (SELECT pid, "at" FROM dispositions WHERE disposition = 'accepted')
-    SELECT v.pid, 'anonymous_visitor' AS stage, v.since AS entered_at, 'first web visit' AS evidence
-    FROM visits v JOIN known k USING (pid) WHERE v.since < k.since
+    SELECT pid, 'anonymous_visitor' AS stage, first_seen AS entered_at, 'first web visit' AS evidence
+    FROM known WHERE first_seen < since
     UNION ALL
     SELECT pid, 'known_lead', since, 'identified' FROM known WHERE since IS NOT NULL
     UNION ALL
@@ -78,7 +80,7 @@ HISTORY_SQL = """
 
 def stage_history(con: duckdb.DuckDBPyConnection, mql_threshold: float) -> pd.DataFrame:
     """Every stage entry of every person (HISTORY_COLUMNS), in time order per person; the
-    connection holds `person`, `interaction`, `outcome`, `scores` and `dispositions`."""
+    connection holds `person`, `outcome`, `scores` and `dispositions`."""
     return order_history(con.execute(HISTORY_SQL, {"threshold": mql_threshold}).df())
 
 

@@ -4,8 +4,9 @@ GET /marketing/panels/{slug}.csv, each panel's table as CSV.
 
 Both depend on `guard` (roles that may use `dashboard`: the marketer, the admin). A panel's
 table is computed on each request, from the middle layer, the batch scores and the logs as
-they are now; one that cannot be computed yet (FileNotFoundError, LookupError, ValueError: a
-stage not run) shows why, and its CSV is a 503 saying so.
+they are now (a page's panels from one `PanelInputs`: the lifecycle built once); one that
+cannot be computed yet (FileNotFoundError, LookupError, ValueError: a stage not run) shows
+why, and its CSV is a 503 saying so.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' `Annotated` parameters.
@@ -26,7 +27,7 @@ from leadscore.config import Settings
 from leadscore.serving.pages import template_environment
 
 if TYPE_CHECKING:
-    from leadscore.marketing.dashboard import Panel
+    from leadscore.marketing.dashboard import Panel, PanelInputs
 
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
                 "Cache-Control": "no-store"}
@@ -46,12 +47,12 @@ def _environment() -> jinja2.Environment:
     return template_environment()
 
 
-def render_panel(item: "Panel", settings: Settings) -> RenderedPanel:
+def render_panel(item: "Panel", inputs: "PanelInputs") -> RenderedPanel:
     """One panel's chart, or why it cannot be drawn yet."""
     from leadscore.charts import data_uri
 
     try:
-        table = item.table(settings)
+        table = item.table(inputs)
     except NOT_YET as error:
         return RenderedPanel(item, None, 0, str(error))
     figure = item.chart(table)
@@ -59,17 +60,21 @@ def render_panel(item: "Panel", settings: Settings) -> RenderedPanel:
 
 
 def dashboard_page(settings: Settings, viewer: str) -> str:
-    from leadscore.marketing.dashboard import PANELS
+    """Every panel, from one request's inputs (the lifecycle built once for the page)."""
+    from leadscore.marketing.dashboard import PANELS, PanelInputs
 
-    return _environment().get_template("marketing.html").render(
-        panels=[render_panel(item, settings) for item in PANELS], viewer=viewer)
+    with PanelInputs(settings) as inputs:
+        panels = [render_panel(item, inputs) for item in PANELS]
+    return _environment().get_template("marketing.html").render(panels=panels, viewer=viewer)
 
 
 def panel_csv(slug: str, settings: Settings) -> str:
     """A panel's table as CSV; KeyError for an unknown panel, NOT_YET when it has no data."""
-    from leadscore.marketing.dashboard import panel
+    from leadscore.marketing.dashboard import PanelInputs, panel
 
-    return panel(slug).table(settings).to_csv(index=False)
+    chosen = panel(slug)
+    with PanelInputs(settings) as inputs:
+        return chosen.table(inputs).to_csv(index=False)
 
 
 def build_router(settings: Settings, guard: Callable[..., Any]) -> APIRouter:

@@ -256,11 +256,11 @@ def campaign_touches(sources: dict[str, pd.DataFrame], campaigns: pd.DataFrame) 
     return pd.concat(frames, ignore_index=True).dropna(subset=["campaign_id"])
 
 
-def deal_truth(sources: dict[str, pd.DataFrame], campaigns: pd.DataFrame,
-               records: pd.DataFrame) -> pd.DataFrame:
-    """Where each deal won by the world's end came from: the first and last campaign that
-    touched its contact (the true person) at or before the opportunity was created, touches of
-    one instant in TOUCH_RANK's order (`campaign_deals`)."""
+def deal_touches(sources: dict[str, pd.DataFrame], campaigns: pd.DataFrame,
+                 records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(deals, touches): each deal won by the world's end with its contact (the true person),
+    and every campaign touch of that person at or before the opportunity was created, one row
+    per deal and touch in touch order (time, then TOUCH_RANK at one instant, then record id)."""
     person = records.set_index(["source", "source_record_id"])["person_key"]
     touches = campaign_touches(sources, campaigns)
     touches["person_key"] = person.reindex(pd.MultiIndex.from_frame(
@@ -276,6 +276,15 @@ def deal_truth(sources: dict[str, pd.DataFrame], campaigns: pd.DataFrame,
     rank = pairs["source"].map(TOUCH_RANK)
     pairs = pairs.assign(rank=rank)[pairs["at"] <= pairs["created_at"]].sort_values(
         ["at", "rank", "source_record_id"])
+    return deals, pairs
+
+
+def deal_truth(sources: dict[str, pd.DataFrame], campaigns: pd.DataFrame,
+               records: pd.DataFrame) -> pd.DataFrame:
+    """Where each deal won by the world's end came from: the first and last campaign that
+    touched its contact (the true person) at or before the opportunity was created
+    (`deal_touches`; `campaign_deals`)."""
+    deals, pairs = deal_touches(sources, campaigns, records)
     first = pairs.groupby("opportunity_id")["campaign_id"].first()
     last = pairs.groupby("opportunity_id")["campaign_id"].last()
     def of_deal(campaign: pd.Series) -> np.ndarray:  # None, not NaN, for a deal without touches

@@ -10,7 +10,7 @@ import io
 import pytest
 from in_process import served_app, service_in_process
 
-from leadscore.marketing.dashboard import PANELS
+from leadscore.marketing.dashboard import PANELS, PanelInputs
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,8 @@ def test_the_marketer_sees_every_panel_drawn_and_downloads_each_table(served, br
         answer = page.request.get(f"{base}/marketing/panels/{panel.slug}.csv")
         assert answer.status == 200 and answer.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(answer.text())))
-        table = panel.table(service.settings)
+        with PanelInputs(service.settings) as inputs:
+            table = panel.table(inputs)
         assert len(rows) == len(table) > 0 and list(rows[0]) == list(table.columns)
         assert f"{len(table)} rows" in section.inner_text()
     page.screenshot(path=str(tmp_path / "marketing-dashboard.png"), full_page=True)

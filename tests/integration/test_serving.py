@@ -460,6 +460,35 @@ def test_the_website_is_shown_only_the_segments_and_tags_the_config_lists(client
     assert not set(shown["tags"]) & set(theirs.loc[theirs["kind"] != "mined", "tag"])
 
 
+def test_a_persons_merged_cookies_give_one_answer_and_a_shared_cookie_names_nobody(client, service, world):
+    """Cookies One ID merged into one person (several browsers, each bound by a form fill) all
+    give that person's answer; a cookie several people's forms carried (a shared computer) is
+    answered as anonymous; no answer names anyone."""
+    web = {"X-API-Key": "demo-web-key"}
+    with duckdb.connect(str(world["root"] / "data" / "middle.duckdb"), read_only=True) as con:
+        bound = con.execute("""
+            SELECT DISTINCT r.pid, r.cookie_id, p.email, p.last_name FROM record r JOIN person p USING (pid)
+            WHERE r.cookie_id IS NOT NULL ORDER BY r.pid, r.cookie_id""").df()
+        shared = [key.removeprefix("cookie_id:") for key, in con.execute(
+            "SELECT key FROM shared_identifier WHERE key LIKE 'cookie_id:%' ORDER BY key LIMIT 3").fetchall()]
+    names = bound["cookie_id"].map(service.ingestor.person_of_cookie)
+    named = bound[names == bound["pid"]]
+    merged = named.groupby("pid").filter(lambda rows: len(rows) > 1)
+    assert merged["pid"].nunique() >= 2 and shared  # the tiny world has both
+    for pid, rows in list(merged.groupby("pid"))[:5]:
+        answers = [client.get("/personalize", params={"cookie_id": cookie}, headers=web)
+                   for cookie in rows["cookie_id"]]
+        bodies = [answer.json() for answer in answers]
+        assert bodies[0]["known"] and all(body == bodies[0] for body in bodies), pid
+        personal = [text.lower() for text in (pid, rows["email"].iloc[0], rows["last_name"].iloc[0])
+                    if isinstance(text, str) and len(text) > 2]
+        assert not [text for answer in answers for text in personal if text in answer.text.lower()]
+    anonymous = service.personalizer.rules.anonymous
+    for cookie in shared:
+        body = client.get("/personalize", params={"cookie_id": cookie}, headers=web).json()
+        assert (body["known"], body["tier"], body["content"]) == (False, None, anonymous)
+
+
 def test_a_locked_webhook_outbox_holds_up_no_other_request_of_the_worker(service, one_worker, people):
     import sqlite3
 

@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pandas as pd
 
-from leadscore.marketing.inputs import register_frames
+from leadscore.config import Settings
+from leadscore.marketing.inputs import SCORE_HISTORY, register_frames
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -66,14 +67,30 @@ INVITATION = pd.DataFrame({"campaign_id": ["CA", "CA", "CA"], "email": ["a@x.com
                            "invited_at": [day(0)] * 3, "pid": ["P1", None, None]})
 
 
-def tiny_world() -> duckdb.DuckDBPyConnection:
-    """An in-memory connection holding the tables the analyses read."""
-    con = duckdb.connect()
+def middle_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """The middle layer's tables the analyses read, on `con`."""
     for name, frame in (("person", PERSON), ("interaction", INTERACTION), ("outcome", OUTCOME),
                         ("campaign", CAMPAIGN), ("campaign_touch", CAMPAIGN_TOUCH),
                         ("campaign_invitation", INVITATION)):
         con.register(f"{name}_df", frame)
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_df")
+        con.unregister(f"{name}_df")
     con.execute("CREATE TABLE person_demand_tag AS SELECT 'P1' AS pid, 'data platform' AS first_tag")
+
+
+def tiny_world() -> duckdb.DuckDBPyConnection:
+    """An in-memory connection holding the tables the analyses read."""
+    con = duckdb.connect()
+    middle_tables(con)
     register_frames(con, SCORES, DISPOSITIONS)
     return con
+
+
+def write_tiny_world(settings: Settings) -> None:
+    """The tiny world as files where `settings` looks: the middle layer and the batch scores
+    (no dispositions: there is no live event log)."""
+    settings.middle_db.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(settings.middle_db)) as con:
+        middle_tables(con)
+    settings.scores_dir.mkdir(parents=True, exist_ok=True)
+    SCORES.to_parquet(settings.scores_dir / SCORE_HISTORY, index=False)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pandas as pd
 import pytest
-from marketing_tiny_world import OUTCOME, tiny_world
+from marketing_tiny_world import OUTCOME, day, tiny_world
 
 from leadscore.marketing.attribution import MODELS, NO_CAMPAIGN, attribution_by_campaign, deal_credits
 from leadscore.marketing.funnel import funnel_table, prepare, roi_table
@@ -61,3 +63,25 @@ def test_funnel_roi_and_plan_on_the_tiny_world():
     assert pd.isna(plan.loc["opportunity", "needed"])  # no search lead has won yet: no rate to plan from
     with pytest.raises(ValueError, match="known types: email, search, webinar"):
         plan_table(con, "radio", 1)
+
+
+def test_touches_of_one_instant_go_visit_form_registration_click():
+    """P2's deal O2 (day 9): at one instant an email click (CC), a registration (CA) and the visit
+    (CB) that brought them, inserted in the wrong order: the visit is first, the click last; a
+    microsecond earlier beats any rank."""
+    con = tiny_world()
+    con.execute("DELETE FROM campaign_touch WHERE pid = 'P2'")
+    insert = ("INSERT INTO campaign_touch (lid, pid, event_type, campaign_id, touch_rank, touch_time) "
+              "VALUES (?, 'P2', ?, ?, ?, ?)")
+    at = day(5)
+    for touch in (("Z1", "email_click", "CC", 3, at), ("Z2", "webinar_register", "CA", 2, at),
+                  ("A3", "web_visit", "CB", 0, at)):
+        con.execute(insert, touch)
+
+    def ends() -> tuple[str, str]:
+        credits = deal_credits(con).query("opportunity_id == 'O2'").set_index("model")["campaign_id"]
+        return credits["first_touch"], credits["last_touch"]
+
+    assert ends() == ("CB", "CC")
+    con.execute(insert, ("Z9", "email_click", "CC", 3, at - timedelta(microseconds=1)))
+    assert ends() == ("CC", "CC")

@@ -29,3 +29,34 @@ def test_every_panel_has_its_own_csv_name_and_an_unknown_one_is_named():
     assert dashboard.panel("contact-frequency").title == "Contact frequency"
     with pytest.raises(KeyError, match="contact-frequency"):
         dashboard.panel("funnel-by-moon-phase")
+
+
+def test_the_funnel_and_roi_panels_of_one_request_build_the_lifecycle_once(settings, tmp_path, monkeypatch):
+    """A page's panels share one PanelInputs: one connection, the lifecycle built once, and the
+    same tables as `leadscore marketing funnel` and `roi` compute alone."""
+    from marketing_tiny_world import write_tiny_world
+
+    from leadscore.marketing import funnel
+
+    world = settings.with_data_dir(tmp_path / "data")
+    write_tiny_world(world)
+    built = []
+    real_prepare = funnel.prepare
+    monkeypatch.setattr(funnel, "prepare", lambda con, threshold: built.append(threshold) or real_prepare(
+        con, threshold))
+    with dashboard.PanelInputs(world) as inputs:
+        by_channel = dashboard.panel("funnel").table(inputs)
+        roi = dashboard.panel("campaign-roi").table(inputs)
+        assert built == [world.serving.webhook.mql_threshold]
+        con = inputs.prepared()
+    with pytest.raises(Exception, match="closed"):
+        con.execute("SELECT 1")  # closed with the request: nothing kept between requests
+    pd.testing.assert_frame_equal(by_channel, funnel.funnel_by(world, "channel"))
+    pd.testing.assert_frame_equal(roi, funnel.campaign_roi(world))
+    assert by_channel.set_index("channel").loc["webinar", "customer"] == 1  # P1, sourced by webinar CA
+
+
+def test_a_panel_without_a_middle_layer_says_so(settings, tmp_path):
+    with dashboard.PanelInputs(settings.with_data_dir(tmp_path / "nothing")) as inputs:
+        with pytest.raises(FileNotFoundError, match="identity resolve"):
+            dashboard.panel("funnel").table(inputs)
