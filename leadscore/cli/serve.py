@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -80,6 +81,7 @@ def serve(
         child.wait()
         raise
     threading.Thread(target=_report_ready, args=(url, child, started), daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: child.terminate())  # `kill`, systemd: stop the service too
     try:
         raise typer.Exit(child.wait())
     except KeyboardInterrupt:  # Ctrl-C reached the child too; let it shut down cleanly

@@ -4,6 +4,7 @@ synth to train, then `leadscore serve` (BentoML) answering over HTTP."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -76,11 +77,10 @@ def served(world):
             if time.time() > deadline:
                 pytest.fail("the service did not say it was ready in 180 s:\n" + "".join(lines))
             time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}", lines
+        yield f"http://127.0.0.1:{port}", lines, process
     finally:
-        import os
-
-        os.killpg(process.pid, signal.SIGTERM)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
 
 
@@ -93,7 +93,7 @@ def test_serve_says_it_is_ready_only_when_it_answers(world, served):
     """Ready means served at once: the first /score after it (a whole online read and model
     pass) takes milliseconds, not the tens of seconds of a worker still importing (issue 15,
     item 12: 44 s)."""
-    url, lines = served
+    url, lines, _ = served
     assert httpx.get(f"{url}/readyz", timeout=2).status_code == 200
     ready = next(line for line in lines if "ready at" in line)
     assert url in ready and "s after start" in ready
@@ -274,3 +274,20 @@ def test_identity_explain_gives_match_weights_for_a_probabilistic_link(world):
     assert answer["same_person"] and "probabilistic" in answer["verdict"]
     weights = {row["comparison"]: row["match_weight"] for row in answer["comparisons"]}
     assert weights and weights["name"] > 0 and 0.5 <= answer["probability"] <= 1
+
+
+def test_a_term_signal_to_serve_stops_the_service_it_started(served):
+    """`kill` (or a service manager) signals `leadscore serve` alone: the BentoML server and
+    its workers go with it, so that the port is free for the next start. Last in this file:
+    it ends the module's service."""
+    url, _, process = served
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) is not None
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            httpx.get(f"{url}/readyz", timeout=1)
+        except httpx.TransportError:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{url} still answers 30 s after `leadscore serve` was stopped")
