@@ -320,7 +320,7 @@ class Scorer:
         if self._points_per_unit is not None:
             for up, down in reasons:
                 for reason in (*up, *down):
-                    reason["points"] = round(reason["impact"] * self._points_per_unit, 2)
+                    reason["points"] = round(reason["impact"] * self._points_per_unit, 2) + 0.0  # no -0.0
         probability = result.probability.round(6).tolist()
         score, fit = result.score.round(1).tolist(), result.fit_score.round(1).tolist()
         interest, tiers = result.interest_score.round(1).tolist(), result.tier.tolist()

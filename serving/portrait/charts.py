@@ -39,6 +39,13 @@ CONDITION_WORDS = {  # a tier's other conditions, as a legend tells them
 }
 
 
+def signed(value: float, digits: int = 1) -> str:
+    """A change with its sign, '+1.2' or '-0.3', never '-0.0' or '+0.0': a change that rounds to
+    nothing reads '0.0'."""
+    text = f"{value:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
+
+
 @dataclass
 class Bar:
     label: str
@@ -134,7 +141,7 @@ def _score_points_waterfall(score: ScoreResponse, reasons: list[Reason], width: 
     chart.bars.append(_marker("The average lead", "base", TOP, axis.x(running[0]), f"{running[0]:.0f}"))
     for (label, text, points), before, after in zip(steps, running, running[1:], strict=False):
         y = _next_row(chart)
-        chart.bars.append(_step_bar(label, f"{text} ({points:+.1f} score points)", f"{points:+.1f}",
+        chart.bars.append(_step_bar(label, f"{text} ({signed(points)} score points)", signed(points),
                                     points, y, axis.x(before), axis.x(after), text))
         chart.connectors.append((axis.x(before), chart.bars[-2].y + 4, y + 4))
     return _finish(chart, axis, score.score, f"Score {score.score:.0f} · "
@@ -178,7 +185,7 @@ def _finish(chart: Chart, axis: _Axis, final: float, label: str, value_text: str
 
 def _end_labels(score: ScoreResponse, points: bool, shown: float) -> tuple[str, str]:
     if points:
-        return "No points", f"Points from these reasons: {shown:+.0f}"
+        return "No points", f"Points from these reasons: {signed(shown, 0)}"
     return "Baseline and all other factors", f"Score {score.score:.0f} · {score.probability:.1%} chance"
 
 
@@ -188,7 +195,7 @@ def _marker(label: str, kind: str, y: float, x: float, value_text: str) -> Bar:
 
 
 def _reason_bar(reason: Reason, y: float, x_from: float, x_to: float, points: bool, unit: str) -> Bar:
-    impact = f"{reason.impact:+.0f}" if points else f"{reason.impact:+.2f}"
+    impact = signed(reason.impact, 0 if points else 2)
     return _step_bar(reason.label or reason.text, f"{reason.text} ({impact} {unit})", impact, reason.impact,
                      y, x_from, x_to, reason.text)
 
