@@ -264,6 +264,11 @@ def fit_families(settings: Settings) -> list[str]:
     return list(load_yaml(settings.config_file("features.yaml")).get("fit_families", []))
 
 
+def fit_feature_names(settings: Settings) -> frozenset[str]:
+    """The `lead_scoring_v1` features of the fit families: their points make the fit axis."""
+    return frozenset(spec.name for spec in scoring_specs(settings) if spec.family in fit_families(settings))
+
+
 def scoring_specs(settings: Settings) -> list[FeatureSpec]:
     """Every feature of the `lead_scoring_v1` service, in the service's view order."""
     return [*FIT_FEATURES, *settings_catalog(settings).specs(), *ACCOUNT_FEATURES]
