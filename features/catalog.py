@@ -11,6 +11,7 @@ reasons pulling apart.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from leadscore.config import Settings, load_yaml
@@ -25,6 +26,7 @@ class FeatureSpec:
     labels: tuple[str, str] | None = None  # for 0/1 flags: how 0 and 1 read
     zero_when_missing: bool = False  # a count: no row means nothing happened
     family: str = ""  # the reason family (behaviour or trait) it belongs to; "" for its own
+    absent: str = ""  # how a count of zero reads ("no website visits in the last 7 days")
 
 
 FIT_FEATURES = [
@@ -183,6 +185,7 @@ class InterestCatalog:
     windows: list[int]
     phrases: dict[str, str] = field(default_factory=dict)
     passive_event_types: list[str] = field(default_factory=list)  # not engagement
+    absences: dict[str, str] = field(default_factory=dict)  # kind -> how none in {w} days reads
     # Event kind ("web_visit"; "events" = any touch, "event" = any engagement's recency)
     # -> reason family; a kind not listed is a family of its own.
     families: dict[str, str] = field(default_factory=dict)
@@ -211,7 +214,7 @@ class InterestCatalog:
             FeatureSpec(self.count_name(kind, w), "int", self._count_description(kind, w),
                         self.phrases.get(kind, f"{kind} x{{n}} in {{w}} days").replace(
                             "{n}", "{value}").replace("{w}", str(w)), zero_when_missing=True,
-                        family=self.family(kind))
+                        family=self.family(kind), absent=self.absences.get(kind, "").replace("{w}", str(w)))
             for kind in [*self.event_types, "events"] for w in self.windows
         ]
         recent, before = self.trend_recent_days, self.trend_before_days
@@ -239,6 +242,7 @@ def interest_catalog(features_config: dict, windows: list[int]) -> InterestCatal
         windows=sorted(windows),
         phrases=dict(features_config.get("event_phrases", {})),
         passive_event_types=list(features_config.get("passive_event_types", [])),
+        absences=dict(features_config.get("event_absences", {})),
         families=dict(features_config.get("event_families", {})),
     )
 
@@ -260,22 +264,56 @@ def fit_families(settings: Settings) -> list[str]:
     return list(load_yaml(settings.config_file("features.yaml")).get("fit_families", []))
 
 
+def fit_feature_names(settings: Settings) -> frozenset[str]:
+    """The `lead_scoring_v1` features of the fit families: their points make the fit axis."""
+    return frozenset(spec.name for spec in scoring_specs(settings) if spec.family in fit_families(settings))
+
+
 def scoring_specs(settings: Settings) -> list[FeatureSpec]:
     """Every feature of the `lead_scoring_v1` service, in the service's view order."""
     return [*FIT_FEATURES, *settings_catalog(settings).specs(), *ACCOUNT_FEATURES]
 
 
+# Nouns that follow a count in the catalog's phrases, and how one of each reads.
+SINGULARS = {"times": "time", "days": "day", "people": "person", "touches": "touch", "emails": "email",
+             "links": "link", "whitepapers": "whitepaper", "forms": "form", "webinars": "webinar",
+             "events": "event", "purchases": "purchase", "visits": "visit", "clicks": "click",
+             "requests": "request", "departments": "department", "levels": "level", "makers": "maker",
+             "companies": "company", "employees": "employee", "channels": "channel"}
+_ONE = re.compile(r"(?<![\d.,])1 (\w+)(?: (\w+))?")
+
+
+def _one(match: re.Match) -> str:
+    """'1 times' -> 'once'; the plural noun right after the 1, or one word further, singular."""
+    first, second = match[1], match[2]
+    if first == "times":
+        return "once" + (f" {second}" if second else "")
+    if first in SINGULARS:
+        return f"1 {SINGULARS[first]}" + (f" {second}" if second else "")
+    return f"1 {first}" + (f" {SINGULARS.get(second, second)}" if second else "")
+
+
+def in_good_english(text: str) -> str:
+    """A phrased count made grammatical: '1 days ago' -> '1 day ago', 'visited 1 times' ->
+    'visited once', '0 days ago' (less than a day, rounded) -> 'less than a day ago'."""
+    return _ONE.sub(_one, re.sub(r"(?<![\d.,])0 days ago", "less than a day ago", text))
+
+
 def phrase(spec: FeatureSpec, value: object) -> str:
-    """A feature value in a salesperson's words ('opened 3 marketing emails in the last 30 days')."""
+    """A feature value in a salesperson's words ('opened 3 marketing emails in the last 30 days');
+    a count of none as an absence ('no website visits in the last 7 days', or the phrase with
+    'no' for the count), one of a thing in the singular."""
     if value is None or value != value:  # missing or NaN
         return f"{spec.name.replace('_', ' ')} unknown"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if spec.labels is not None:
         return spec.labels[1] if value else spec.labels[0]
+    if isinstance(value, int) and value == 0 and spec.zero_when_missing:
+        return spec.absent or in_good_english(spec.phrase.replace("{value}", "no"))
     if isinstance(value, int) and "{value}" in spec.phrase:
-        return spec.phrase.replace("{value}", f"{value:,}")
+        return in_good_english(spec.phrase.replace("{value}", f"{value:,}"))
     try:
-        return spec.phrase.format(value=value)
+        return in_good_english(spec.phrase.format(value=value))
     except (ValueError, TypeError):
         return f"{spec.name.replace('_', ' ')}: {value}"

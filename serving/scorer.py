@@ -25,17 +25,17 @@ plus the points of every other family (what they do: engagement, recency, the bu
 committee). `fit` = average + fit points and `interest` = average + interest points, each the
 score this lead would have if only that side of it differed from the average lead, so
 `fit + interest - average = score` (before the 0-100 clips): the iso-score lines and the tiers'
-score thresholds are diagonals of a fit x interest chart. One matrix-vector product per call.
+score thresholds are diagonals of a fit x interest chart, and the tiers read these axes
+(`leadscore.scoring.parts`). One matrix-vector product per call.
 
 A challenger scoring in shadow needs no reasons: `shadow_records` gives the probability, score
 and tier alone (LightGBM's own prediction instead of the contributions, no phrasing), so that
-it adds little to a request.
+it adds little to a request; only a tier table that reads the axes needs the contributions.
 """
 
 from __future__ import annotations
 
 import gc
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,7 +47,7 @@ from sklearn.base import BaseEstimator
 
 from leadscore.features.catalog import FeatureSpec, phrase
 from leadscore.scoring.explain import base_model, contributions
-from leadscore.scoring.parts import score_parts
+from leadscore.scoring.parts import Axes, points_per_unit, score_axes, score_parts
 from leadscore.scoring.prepare import prepare
 from leadscore.scoring.spec import ScoringSpec
 from leadscore.scoring.tiers import tier_array
@@ -70,31 +70,6 @@ class Evaluation:
     contrib: np.ndarray        # (rows, features), in the model's units
     values: dict[str, np.ndarray]  # the model input per feature, for phrasing reasons
     axes: Axes | None = None  # the average lead's score, fit and interest, where the model tells it
-
-
-@dataclass
-class Axes:
-    """The score's two axes, in points of the 0-100 score (module docstring): unclipped, so that
-    average + fit_points + interest_points is the score before its clip."""
-
-    average: np.ndarray  # the average lead's score
-    fit_points: np.ndarray  # what the fit families add to it (negative: take away)
-    interest_points: np.ndarray  # what every other family adds
-
-    @property
-    def fit(self) -> np.ndarray:
-        """0-100: the average lead's score plus the fit points, clipped."""
-        return _within_0_100(self.average + self.fit_points)
-
-    @property
-    def interest(self) -> np.ndarray:
-        """0-100: the average lead's score plus the interest points, clipped."""
-        return _within_0_100(self.average + self.interest_points)
-
-
-def _within_0_100(values: np.ndarray) -> np.ndarray:
-    """np.clip's result at a fraction of its cost on the one row of a /score."""
-    return np.minimum(np.maximum(values, 0.0), 100.0)
 
 
 @dataclass
@@ -251,13 +226,14 @@ class Scorer:
         # Score points per unit of contribution, where the score is linear in it: the LightGBM
         # path's raw score goes through the sigmoid calibration p = 1/(1 + exp(a*raw + b)), and
         # the score adds points_to_double_odds per doubling of the odds (before its 0-100 clip).
-        self._points_per_unit = (-spec.calibration.a * spec.score.points_to_double_odds / math.log(2)
+        self._points_per_unit = (points_per_unit(spec.calibration, spec.score)
                                  if isinstance(self.path, _LightGBMPath) else None)
         self._family_at = [self.families.names[k] for k in np.argmax(self.families.matrix, axis=1)]
-        # (features, 2): which features sum to the fit points, which to the interest points
-        fit_side = set(fit_families)
-        fit = np.array([family in fit_side for family in self._family_at], dtype=float)
-        self._axis_weights = np.column_stack([fit, 1 - fit]) * (self._points_per_unit or 0.0)
+        fit_side = set(fit_families)  # which features sum to the fit points, which to the interest
+        self._is_fit = np.array([family in fit_side for family in self._family_at], dtype=float)
+        # a challenger's shadow score needs the axes (the contributions) when its tiers read them
+        self._tiers_read_axes = any(condition in ("fit_min", "interest_min")
+                                    for tier in spec.tiers.tiers for condition in tier.when)
 
     @property
     def fast_path(self) -> bool:
@@ -267,21 +243,16 @@ class Scorer:
     def evaluate(self, columns: Columns, n: int) -> Evaluation:
         """Scores of `n` rows given as feature name -> values (missing features are unknown)."""
         path = self.path.evaluate(columns, n)
-        parts = score_parts(path.probability, path.values, self.spec.rules, self.spec.score)
+        axes = self._axes(path)
+        parts = score_parts(path.probability, path.values, self.spec.rules, self.spec.score, axes)
         return Evaluation(path.probability, parts["score"], parts["fit_score"], parts["interest_score"],
-                          tier_array(parts, self.spec.tiers), path.contrib, path.values, self._axes(path))
+                          tier_array(parts, self.spec.tiers), path.contrib, path.values, axes)
 
     def _axes(self, path: PathResult) -> Axes | None:
         """The score split into the average lead's, fit points and interest points (LightGBM)."""
-        if self._points_per_unit is None or path.expected is None:
+        if self._points_per_unit is None or path.expected is None or self.spec.calibration is None:
             return None
-        a, b = self.spec.calibration.a, self.spec.calibration.b
-        scale = self.spec.score
-        reference = math.log(scale.reference_probability / (1 - scale.reference_probability))
-        average = scale.reference_score + scale.points_to_double_odds * (
-            -(a * path.expected + b) - reference) / math.log(2)
-        points = path.contrib @ self._axis_weights
-        return Axes(average, points[:, 0], points[:, 1])
+        return score_axes(path.contrib, path.expected, self._is_fit, self.spec.calibration, self.spec.score)
 
     def score_records(self, pids: Sequence[str | None], columns: Columns,
                       feature_times: Sequence[str | None] | None = None,
@@ -301,10 +272,15 @@ class Scorer:
         """Probability, score and tier of each row, without reasons: what the score log keeps of
         a challenger scoring in shadow (the same numbers as `score_records`)."""
         n = len(pids)
-        probability, values = self.path.predict(columns, n)
-        parts = score_parts(probability, values, self.spec.rules, self.spec.score)
-        tiers = tier_array(parts, self.spec.tiers).tolist()
-        probability, score = probability.round(6).tolist(), parts["score"].round(1).tolist()
+        if self._tiers_read_axes and self.fast_path:
+            result = self.evaluate(columns, n)
+            probability, score, tier_values = result.probability, result.score, result.tier
+        else:
+            probability, values = self.path.predict(columns, n)
+            parts = score_parts(probability, values, self.spec.rules, self.spec.score)
+            score, tier_values = parts["score"], tier_array(parts, self.spec.tiers)
+        tiers = tier_values.tolist()
+        probability, score = probability.round(6).tolist(), score.round(1).tolist()
         times = feature_times or [None] * n
         return [{"pid": pids[i], "probability": probability[i], "score": score[i], "tier": str(tiers[i]),
                  "reasons_up": [], "reasons_down": [], "model_version": self.version,
@@ -320,7 +296,7 @@ class Scorer:
         if self._points_per_unit is not None:
             for up, down in reasons:
                 for reason in (*up, *down):
-                    reason["points"] = round(reason["impact"] * self._points_per_unit, 2)
+                    reason["points"] = round(reason["impact"] * self._points_per_unit, 2) + 0.0  # no -0.0
         probability = result.probability.round(6).tolist()
         score, fit = result.score.round(1).tolist(), result.fit_score.round(1).tolist()
         interest, tiers = result.interest_score.round(1).tolist(), result.tier.tolist()

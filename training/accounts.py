@@ -27,7 +27,7 @@ from leadscore.features.catalog import account_scoring_specs
 from leadscore.features.store import ACCOUNT_FEATURE_SERVICE, historical_features
 from leadscore.scoring.spec import FeatureSet, TierTable
 from leadscore.training import register
-from leadscore.training.dataset import TARGETS, data_hash, snapshot_times, split_by_time
+from leadscore.training.dataset import data_hash, label_sql, outcomes_sql, snapshot_times, split_by_time
 from leadscore.training.experiment import Experiment, Outcome, run_experiment
 
 log = logging.getLogger(__name__)
@@ -43,27 +43,20 @@ def account_feature_set() -> FeatureSet:
 
 def labelled_accounts(middle_db: Path, times: list[datetime], horizon_days: int,
                       target: str = "opportunity", exclude_customers: bool = False) -> pd.DataFrame:
-    """(cid, event_timestamp, label) for every eligible company at every snapshot time."""
-    if target not in TARGETS:
-        raise ValueError(f"training.target {target!r} is not one of {sorted(TARGETS)}")
+    """(cid, event_timestamp, label) for every eligible company at every snapshot time: the
+    lead model's label and eligibility (training/dataset.py's `label_sql`) keyed by company."""
+    label, eligible = label_sql("k.cid", "k.cid", target, horizon_days, exclude_customers)
     snapshots = pd.DataFrame({"t": pd.to_datetime(times, utc=True).astype("datetime64[us, UTC]")})
-    customers = ("AND NOT EXISTS (SELECT 1 FROM outcome o WHERE o.cid = k.cid AND o.won_at <= s.t)"
-                 if exclude_customers else "")
     with duckdb.connect(str(middle_db), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register("snapshots", snapshots)
         return con.execute(f"""
-            WITH known AS (
+            WITH outcomes AS ({outcomes_sql(live=False)}), known AS (
                 SELECT cid, min(greatest(identified_at, company_known_at)) AS known_at
                 FROM person WHERE cid IS NOT NULL AND company_known_at IS NOT NULL GROUP BY cid)
-            SELECT k.cid, s.t AS event_timestamp,
-                   EXISTS (SELECT 1 FROM outcome o WHERE o.cid = k.cid
-                           AND {TARGETS[target].format(h=horizon_days)})::INT AS label
+            SELECT k.cid, s.t AS event_timestamp, {label}
             FROM known k JOIN snapshots s ON k.known_at < s.t
-            WHERE NOT EXISTS (SELECT 1 FROM outcome o WHERE o.cid = k.cid
-                              AND o.opportunity_created_at <= s.t
-                              AND (o.closed_at IS NULL OR o.closed_at > s.t))
-            {customers}
+            WHERE {eligible}
             ORDER BY s.t, k.cid""").df()
 
 

@@ -69,7 +69,7 @@ TARGETS = {
 LIVE_OUTCOME_COLUMNS = ["opportunity_id", "pid", "opportunity_created_at", "won_at", "closed_at"]
 
 
-def _outcomes_sql(live: bool) -> str:
+def outcomes_sql(live: bool) -> str:
     """The opportunities the labels read: the middle layer's, and with `live` the CRM's
     (table `live_outcome`, its company from the person) in place of a batch row of the same id."""
     if not live:
@@ -88,6 +88,27 @@ def _utc_times(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[LIVE_OUTCOME_COLUMNS].assign(**times)
 
 
+def label_sql(entity: str, company: str, target: str, horizon_days: int,
+              exclude_customers: bool = False) -> tuple[str, str]:
+    """The label of a snapshot row and its eligibility, as SQL over the snapshot `s` (column t)
+    and a table `outcomes` (pid, cid, opportunity_created_at, won_at, closed_at), for the rows'
+    `entity` column (`p.pid` for people, `k.cid` for companies; matched with the outcome's column
+    of the same name) and their `company` column: (the label expression, the WHERE conditions).
+    The label is 1 if the target happens to the entity in (t, t + horizon]; a row is eligible
+    with no opportunity of the entity open at t and, with `exclude_customers`, no deal won by its
+    company by t (new business, not expansion)."""
+    if target not in TARGETS:
+        raise ValueError(f"training.target {target!r} is not one of {sorted(TARGETS)}")
+    own = f"o.{entity.split('.')[-1]} = {entity}"
+    label = (f"EXISTS (SELECT 1 FROM outcomes o WHERE {own} "
+             f"AND {TARGETS[target].format(h=horizon_days)})::INT AS label")
+    eligible = (f"NOT EXISTS (SELECT 1 FROM outcomes o WHERE {own} AND o.opportunity_created_at <= s.t "
+                "AND (o.closed_at IS NULL OR o.closed_at > s.t))")
+    if exclude_customers:
+        eligible += f" AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.cid = {company} AND o.won_at <= s.t)"
+    return label, eligible
+
+
 def labelled_entities(middle_db: Path, times: list[datetime], horizon_days: int,
                       target: str = "opportunity", exclude_customers: bool = False,
                       live_outcomes: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -95,26 +116,18 @@ def labelled_entities(middle_db: Path, times: list[datetime], horizon_days: int,
     identified before t, no open opportunity at t and, with `exclude_customers`, not at a
     company that had already won a deal by t (new business, not expansion). `live_outcomes`
     (live/labels.py's `opportunity_labels`) stand beside the batch's outcomes."""
-    if target not in TARGETS:
-        raise ValueError(f"training.target {target!r} is not one of {sorted(TARGETS)}")
+    label, eligible = label_sql("p.pid", "p.cid", target, horizon_days, exclude_customers)
     snapshots = pd.DataFrame({"t": pd.to_datetime(times, utc=True).astype("datetime64[us, UTC]")})
-    customers = """AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.cid = p.cid
-                                   AND o.won_at <= s.t)""" if exclude_customers else ""
     with duckdb.connect(str(middle_db), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register("snapshots", snapshots)
         if live_outcomes is not None:
             con.register("live_outcome", _utc_times(live_outcomes))
         return con.execute(f"""
-            WITH outcomes AS ({_outcomes_sql(live_outcomes is not None)})
-            SELECT p.pid, p.cid, s.t AS event_timestamp,
-                   EXISTS (SELECT 1 FROM outcomes o WHERE o.pid = p.pid
-                           AND {TARGETS[target].format(h=horizon_days)})::INT AS label
+            WITH outcomes AS ({outcomes_sql(live_outcomes is not None)})
+            SELECT p.pid, p.cid, s.t AS event_timestamp, {label}
             FROM person p JOIN snapshots s ON p.identified_at < s.t
-            WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.pid = p.pid
-                              AND o.opportunity_created_at <= s.t
-                              AND (o.closed_at IS NULL OR o.closed_at > s.t))
-            {customers}
+            WHERE {eligible}
             ORDER BY s.t, p.pid""").df()
 
 

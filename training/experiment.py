@@ -28,9 +28,9 @@ from sklearn.pipeline import Pipeline
 import mlflow
 from leadscore.config import ScoreSettings, Settings
 from leadscore.scoring.estimators import RuleBaseline
-from leadscore.scoring.explain import contributions
+from leadscore.scoring.explain import contributions, tree_contributions
 from leadscore.scoring.metrics import comparison_table, conversion_by_tier, metrics
-from leadscore.scoring.parts import score_parts
+from leadscore.scoring.parts import Axes, score_axes, score_parts
 from leadscore.scoring.prepare import prepare
 from leadscore.scoring.registry import MissingSpec, load_champion
 from leadscore.scoring.spec import FeatureSet, RuleSet, ScoringSpec, TierTable
@@ -38,7 +38,7 @@ from leadscore.training import plots, register
 from leadscore.training.dataset import Split
 from leadscore.training.leakage import LeakageReport, leakage_guard
 from leadscore.training.models import make_lightgbm, make_logistic
-from leadscore.training.spec import scoring_spec
+from leadscore.training.spec import calibration_of, scoring_spec
 from leadscore.training.tiers import assign_tiers, fit_tiers, tier_thresholds
 from leadscore.training.windows import recency_weights
 from mlflow import MlflowClient
@@ -71,6 +71,9 @@ class Experiment:
     # feature column -> the column of the time it was recorded at: the leakage guard excludes a
     # column recorded after the row's time (`event_timestamp`), when the prediction is made
     recorded_at: dict[str, str] = field(default_factory=dict)
+    # the features whose points make the score's fit axis (the rest make interest), for tiers
+    # on the axes (leadscore.scoring.parts); empty: no axes, tiers read the rule shares
+    fit_features: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -207,10 +210,25 @@ def calibrate_out_of_sample(model: BaseEstimator, held_out: BaseEstimator, X_cal
     return calibrated
 
 
-def parts_frame(probability: np.ndarray, X: pd.DataFrame, rules: RuleSet | None,
-                score: ScoreSettings) -> pd.DataFrame:
-    """score, fit_score, interest_score and completeness per row of X (as serving computes them)."""
-    return pd.DataFrame(score_parts(probability, X, rules, score), index=X.index)
+def axes_of(model: BaseEstimator, X: pd.DataFrame, fit_features: frozenset[str], score: ScoreSettings
+            ) -> Axes | None:
+    """The score's fit and interest axes per row of X, as serving computes them: for a calibrated
+    LightGBM model with fit features named, else None."""
+    calibration = calibration_of(model)
+    contrib = tree_contributions(model, X) if fit_features and calibration is not None else None
+    if contrib is None or calibration is None:
+        return None
+    is_fit = np.array([column in fit_features for column in X.columns], dtype=float)
+    return score_axes(contrib[0], contrib[1], is_fit, calibration, score)
+
+
+def parts_frame(model: BaseEstimator, X: pd.DataFrame, rules: RuleSet | None, score: ScoreSettings,
+                fit_features: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """score, fit, interest, fit_score, interest_score and completeness per row of X from the
+    calibrated `model` (as serving computes them)."""
+    probability = model.predict_proba(X)[:, 1]
+    axes = axes_of(model, X, fit_features, score)
+    return pd.DataFrame(score_parts(probability, X, rules, score, axes), index=X.index)
 
 
 def window_label(frame: pd.DataFrame) -> str:
@@ -233,9 +251,10 @@ def train_candidate(name: str, model: BaseEstimator, inputs: Inputs, experiment:
     calibrated = calibrate(fitted, X["validation"], y["validation"])
     probability = calibrated.predict_proba(X["test"])[:, 1]
     validation_probability = calibrated.predict_proba(X["validation"])[:, 1]
-    validation = parts_frame(validation_probability, X["validation"], inputs.rules, settings.score)
-    tiers = fit_tiers(experiment.tiers, validation)
-    test_tiers = assign_tiers(parts_frame(probability, X["test"], inputs.rules, settings.score), tiers)
+    tiers = fit_tiers(experiment.tiers, parts_frame(calibrated, X["validation"], inputs.rules, settings.score,
+                                                    experiment.fit_features))
+    test_tiers = assign_tiers(parts_frame(calibrated, X["test"], inputs.rules, settings.score,
+                                          experiment.fit_features), tiers)
     spec = scoring_spec(name, calibrated, inputs.features, inputs.rules, tiers, settings.score,
                         horizon_days=experiment.horizon_days, feature_service=experiment.feature_service,
                         test_window=window_label(experiment.split.test),

@@ -100,8 +100,8 @@ def refit_chosen(candidate: Candidate, comparison: Comparison, frame: pd.DataFra
     refit = fit_chosen(candidate, comparison, split.fit, settings)
     held_out = fit_chosen(candidate, comparison, split.before_calibration, settings)
     calibrated = calibrate_out_of_sample(refit, held_out, X_cal, split.calibration["label"].to_numpy())
-    tiers = fit_tiers(experiment.tiers, parts_frame(calibrated.predict_proba(X_cal)[:, 1], X_cal,
-                                                    inputs.rules, settings.score))
+    tiers = fit_tiers(experiment.tiers, parts_frame(calibrated, X_cal, inputs.rules, settings.score,
+                                                    experiment.fit_features))
     spec = scoring_spec(candidate.name, calibrated, inputs.features, inputs.rules, tiers, settings.score,
                         horizon_days=experiment.horizon_days, feature_service=experiment.feature_service,
                         test_window=window_label(experiment.split.test),

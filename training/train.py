@@ -11,7 +11,7 @@ from datetime import datetime
 import pandas as pd
 
 from leadscore.config import BacktestSettings, RetrainSettings, Settings, load_typed
-from leadscore.features.catalog import scoring_specs
+from leadscore.features.catalog import fit_feature_names, scoring_specs
 from leadscore.features.store import FEATURE_SERVICE, historical_features
 from leadscore.scoring.spec import FeatureSet, RuleSet, TierTable
 from leadscore.training import register
@@ -84,7 +84,7 @@ def lead_experiment(settings: Settings, frame: pd.DataFrame, config: ScoringConf
         tags={"git_commit": register.git_commit(settings.root), "feature_service": FEATURE_SERVICE,
               "training_data_hash": data_hash(frame),
               "identity_graph_version": identity_graph_version(settings)},
-        config_files=config_files, half_life_days=half_life_days)
+        config_files=config_files, half_life_days=half_life_days, fit_features=fit_feature_names(settings))
 
 
 def train(settings: Settings, store, manifest: dict, config: ScoringConfig | None = None) -> Outcome:

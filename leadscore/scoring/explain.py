@@ -8,6 +8,7 @@ units (log-odds, or points), one column per original feature.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator
@@ -27,9 +28,18 @@ def base_model(model: BaseEstimator) -> BaseEstimator:
 
 
 def _lightgbm(pipeline: Pipeline, X: pd.DataFrame) -> pd.DataFrame:
-    transformed = pipeline[:-1].transform(X)
-    contrib = pipeline[-1].predict(transformed, pred_contrib=True)
+    contrib = pipeline[-1].predict(pipeline[:-1].transform(X), pred_contrib=True)
     return pd.DataFrame(contrib[:, :-1], columns=list(X.columns), index=X.index)
+
+
+def tree_contributions(model: BaseEstimator, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """A LightGBM model's exact TreeSHAP contributions (rows, features) and each row's expected
+    raw score (the average lead's): they sum to the raw score. None for any other model."""
+    inner = base_model(model)
+    if not (isinstance(inner, Pipeline) and isinstance(inner[-1], LGBMClassifier)):
+        return None
+    contrib = inner[-1].predict(inner[:-1].transform(X), pred_contrib=True)
+    return contrib[:, :-1], contrib[:, -1]
 
 
 def _logistic(pipeline: Pipeline, X: pd.DataFrame) -> pd.DataFrame:

@@ -23,7 +23,8 @@ from leadscore.config import ScoreSettings, StrictModel
 
 SPEC_VERSION = 1
 ModelKind = Literal["rule_baseline", "logistic_regression", "lightgbm"]
-Condition = Literal["score_min", "fit_score_min", "interest_score_min", "completeness_max"]
+Condition = Literal["score_min", "fit_min", "interest_min", "fit_score_min", "interest_score_min",
+                    "completeness_max"]
 Operator = Literal[">", ">=", "<", "<=", "==", "in"]
 DEFAULT_TIER_COLOUR = "#374151"
 

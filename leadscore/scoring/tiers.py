@@ -6,6 +6,10 @@ horizon, 60 about 11%, 70 about 23%, 80 about 42%, 100 about 80%. The scale is c
 not learned, so a score means the same under every model version.
 
 A tier holds when all its conditions hold; the first tier of the table that holds wins.
+`fit_min` and `interest_min` read the score's two axes as a page shows them (`fit`,
+`interest`: leadscore.scoring.parts); `fit_score_min`, `interest_score_min` and
+`completeness_max` read the rule points' shares and the profile, for tier tables of earlier
+model versions.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from leadscore.scoring.spec import TierTable, TopShare
 # condition -> (the value it reads, how it compares)
 CONDITIONS = {
     "score_min": ("score", np.greater_equal),
+    "fit_min": ("fit", np.greater_equal),
+    "interest_min": ("interest", np.greater_equal),
     "fit_score_min": ("fit_score", np.greater_equal),
     "interest_score_min": ("interest_score", np.greater_equal),
     "completeness_max": ("completeness", np.less_equal),
@@ -35,8 +41,8 @@ def probability_to_score(probability: np.ndarray, scale: ScoreSettings) -> np.nd
 
 
 def tier_array(values: Mapping[str, np.ndarray | pd.Series], table: TierTable) -> np.ndarray:
-    """First tier whose conditions all hold, per row; `values` maps score, fit_score,
-    interest_score and completeness to arrays (a DataFrame or plain arrays)."""
+    """First tier whose conditions all hold, per row; `values` maps score, fit, interest,
+    fit_score, interest_score and completeness to arrays (a DataFrame or plain arrays)."""
     n = len(values["score"])
     result = np.full(n, None, dtype=object)
     open_rows = np.ones(n, dtype=bool)  # no tier yet

@@ -1,5 +1,5 @@
 """The account page's HTML: serving/templates/account.html, filled from an `AccountPage` with the
-portrait's environment and filters (`when`, `ago`, `number`, `money`, `words`)."""
+portrait's environment and filters (`when`, `ago`, `number`, `money`, `words`, `signed`)."""
 
 from __future__ import annotations
 

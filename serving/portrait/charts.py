@@ -11,10 +11,12 @@ the calibration's shift) to logit(probability), the axis reading as the calibrat
 Rule models chart their rule points from zero. Labels are wrapped, never cut: a row is as
 tall as its words.
 
-**Fit x interest**: the score's two axes (serving/scorer.py), each 0-100 in score points, with
-score = fit + interest - the average lead's score: the lines of equal score, and so the tiers'
-score thresholds, are diagonals. The tiers' regions are drawn between them, the lead's path
-over its score history leads to its marker at (fit, interest).
+**Fit x interest**: the score's two axes (leadscore/scoring/parts.py), each 0-100 in score
+points, with score = fit + interest - the average lead's score: the lines of equal score, and so
+the tiers' score thresholds, are diagonals; their fit and interest thresholds are verticals and
+horizontals. Each tier's region is where its conditions hold and no earlier tier's do, so the
+lead's marker (at its fit and interest) lies in the region of its tier; the lead's path over its
+score history leads to it.
 """
 
 from __future__ import annotations
@@ -32,11 +34,18 @@ from leadscore.serving.schemas import Reason, ScoreResponse
 UP, DOWN = "#1a9850", "#d73027"
 LABEL_WIDTH, VALUE_WIDTH, ROW_HEIGHT, TOP = 410, 56, 28, 8  # the waterfall's pixels
 LINE_HEIGHT, CHARS_PER_LINE = 14, 62  # a label's wrapped lines (12.5 px text in LABEL_WIDTH)
-CONDITION_WORDS = {  # a tier's other conditions, as a legend tells them
+CONDITION_WORDS = {  # a tier's conditions the chart cannot draw, as a legend tells them
     "fit_score_min": "the rule points' fit share is at least {:g}%",
     "interest_score_min": "the rule points' interest share is at least {:g}%",
     "completeness_max": "the profile is at most {:.0%} complete",
 }
+
+
+def signed(value: float, digits: int = 1) -> str:
+    """A change with its sign, '+1.2' or '-0.3', never '-0.0' or '+0.0': a change that rounds to
+    nothing reads '0.0'."""
+    text = f"{value:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
 
 
 @dataclass
@@ -134,7 +143,7 @@ def _score_points_waterfall(score: ScoreResponse, reasons: list[Reason], width: 
     chart.bars.append(_marker("The average lead", "base", TOP, axis.x(running[0]), f"{running[0]:.0f}"))
     for (label, text, points), before, after in zip(steps, running, running[1:], strict=False):
         y = _next_row(chart)
-        chart.bars.append(_step_bar(label, f"{text} ({points:+.1f} score points)", f"{points:+.1f}",
+        chart.bars.append(_step_bar(label, f"{text} ({signed(points)} score points)", signed(points),
                                     points, y, axis.x(before), axis.x(after), text))
         chart.connectors.append((axis.x(before), chart.bars[-2].y + 4, y + 4))
     return _finish(chart, axis, score.score, f"Score {score.score:.0f} · "
@@ -178,7 +187,7 @@ def _finish(chart: Chart, axis: _Axis, final: float, label: str, value_text: str
 
 def _end_labels(score: ScoreResponse, points: bool, shown: float) -> tuple[str, str]:
     if points:
-        return "No points", f"Points from these reasons: {shown:+.0f}"
+        return "No points", f"Points from these reasons: {signed(shown, 0)}"
     return "Baseline and all other factors", f"Score {score.score:.0f} · {score.probability:.1%} chance"
 
 
@@ -188,7 +197,7 @@ def _marker(label: str, kind: str, y: float, x: float, value_text: str) -> Bar:
 
 
 def _reason_bar(reason: Reason, y: float, x_from: float, x_to: float, points: bool, unit: str) -> Bar:
-    impact = f"{reason.impact:+.0f}" if points else f"{reason.impact:+.2f}"
+    impact = signed(reason.impact, 0 if points else 2)
     return _step_bar(reason.label or reason.text, f"{reason.text} ({impact} {unit})", impact, reason.impact,
                      y, x_from, x_to, reason.text)
 
@@ -247,24 +256,26 @@ def history_chart(history: list[ScorePoint], mql: float | None, tier_colours: Ma
 
 @dataclass
 class Region:
-    """A tier's part of the fit x interest square: a polygon, its colour and its words (the
-    chart's legend)."""
+    """A tier's part of the fit x interest square: convex polygons (a tier checked after others
+    is what is left of its own conditions once theirs are taken out), its colour and its words
+    (the chart's legend)."""
 
-    points: str  # SVG polygon points
+    tier: str
+    polygons: list[str]  # SVG polygon points, one string per piece
     colour: str
     label: str
 
 
 @dataclass
 class AxesChart:
-    """The fit x interest chart: the square, the tiers' regions and lines of equal score, the
-    lead's path over its score history and its marker now."""
+    """The fit x interest chart: the square, the tiers' regions and their boundaries, the lead's
+    path over its score history and its marker now."""
 
     size: int
     plot: tuple[float, float, float, float]  # x0, x1, y0 (top), y1 (bottom)
     average: float
     regions: list[Region]
-    lines: list[tuple[float, float, float, float, str]]  # x1, y1, x2, y2, label: a score threshold
+    lines: list[tuple[float, float, float, float, str]]  # x1, y1, x2, y2, label: a tier's boundary
     ticks: list[tuple[float, str]]  # positions along either axis (the square is symmetric)
     path: str  # polyline points, oldest first, ending at the marker
     past: list[dict]  # each earlier point: x, y, title
@@ -281,8 +292,7 @@ def axes_chart(score: ScoreResponse, history: Sequence[ScorePoint], tiers: TierT
     def at(fit: float, interest: float) -> tuple[float, float]:
         return (round(x0 + _unit(fit) * (x1 - x0), 1), round(y1 - _unit(interest) * (y1 - y0), 1))
 
-    thresholds = _score_thresholds(tiers)
-    regions, lines = _tier_regions(thresholds, score.average_score, tiers, at)
+    regions, lines = _tier_regions(tiers, score.average_score, at)
     past = [{"x": at(h.fit, h.interest)[0], "y": at(h.fit, h.interest)[1],
              "title": f"{h.scored_at:%Y-%m-%d}: fit {h.fit:.0f}, interest {h.interest:.0f}, "
                       f"score {h.score:.0f}"}
@@ -301,57 +311,89 @@ def _unit(value: float) -> float:
     return max(0.0, min(100.0, value)) / 100
 
 
-def _score_thresholds(tiers: TierTable | None) -> list[tuple[str, float, str]]:
-    """(tier, score threshold, its other conditions in words), highest threshold first."""
-    if tiers is None:
-        return []
-    found = []
-    for tier in tiers.tiers:
-        threshold = tier.when.get("score_min")
-        if isinstance(threshold, int | float):
-            others = [CONDITION_WORDS[name].format(value) for name, value in tier.when.items()
-                      if name != "score_min"]
-            found.append((tier.name, float(threshold), " and ".join(others)))
-    return sorted(found, key=lambda t: -t[1])
-
-
 Place = Callable[[float, float], tuple[float, float]]  # (fit, interest) -> the chart's pixels
+Polygon = list[tuple[float, float]]  # (fit, interest) corners
+Side = Callable[[float, float], float]  # >= 0 on the side of a boundary where a condition holds
+SQUARE: Polygon = [(0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (0.0, 100.0)]
 
 
-def _tier_regions(thresholds: list[tuple[str, float, str]], average: float, tiers: TierTable | None,
-                  at: Place) -> tuple[list[Region], list[tuple[float, float, float, float, str]]]:
-    """Bands of the square between the tiers' score thresholds (fit + interest = threshold +
-    average), best first, and the rest below the lowest: the tiers that score alone does not
-    decide."""
-    colours = tiers.colours if tiers else {}
-    square = [(0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (0.0, 100.0)]
-    regions, lines, above = [], [], None
-    for name, threshold, others in thresholds:
-        level = threshold + average  # fit + interest on the line
-        band = _clip(square, level, above)
-        if band:
-            label = name + (f" (if {others}, else the next)" if others else "")
-            regions.append(_region(band, colours.get(name, DEFAULT_TIER_COLOUR), label, at))
-        segment = _diagonal(level)
-        if segment:
-            (fa, ia), (fb, ib) = segment
-            lines.append((*at(fa, ia), *at(fb, ib), f"score {threshold:.0f}"))
-        above = level
-    rest = _clip(square, None, above)
-    if rest:
-        named = [t.name for t in (tiers.tiers if tiers else []) if "score_min" not in t.when]
-        regions.append(_region(rest, "#9ca3af", " / ".join(named) + " (by the profile's rules)", at))
+def _boundary(condition: str, threshold: float, average: float) -> tuple[Side, str] | None:
+    """Where a tier condition holds on the chart, and its line's label: the score's threshold is
+    the diagonal fit + interest = threshold + average, fit's a vertical, interest's a horizontal.
+    None for a condition the chart cannot draw (the rule shares, the profile)."""
+    if condition == "score_min":
+        return (lambda f, i: f + i - threshold - average), f"score {threshold:.0f}"
+    if condition == "fit_min":
+        return (lambda f, i: f - threshold), f"fit {threshold:.0f}"
+    if condition == "interest_min":
+        return (lambda f, i: i - threshold), f"interest {threshold:.0f}"
+    return None
+
+
+def _tier_regions(tiers: TierTable | None, average: float, at: Place
+                  ) -> tuple[list[Region], list[tuple[float, float, float, float, str]]]:
+    """Each tier's region, in the table's order: the part of the square where its conditions
+    hold and no earlier tier's do (a point's region is the tier `tier_array` gives it), and the
+    boundaries of the tiers' conditions."""
+    if tiers is None:
+        return [], []
+    regions, lines, taken, drawn = [], [], [], set()
+    for tier in tiers.tiers:
+        sides, undrawn = [], []
+        for condition, threshold in tier.when.items():
+            found = _boundary(condition, threshold, average) if isinstance(threshold, int | float) else None
+            if found is None:
+                undrawn.append(CONDITION_WORDS.get(condition, condition).format(threshold))
+                continue
+            sides.append(found[0])
+            if found[1] not in drawn:
+                drawn.add(found[1])
+                lines.extend(_line(found[0], found[1], at))
+        pieces = [piece for piece in _minus([_within(SQUARE, sides)], taken) if _area(piece) > 1e-6]
+        if pieces:
+            label = tier.name + (f" (if {' and '.join(undrawn)}, else the next)" if undrawn else "")
+            polygons = [" ".join("{},{}".format(*at(f, i)) for f, i in piece) for piece in pieces]
+            colour = tiers.colours.get(tier.name, DEFAULT_TIER_COLOUR)
+            regions.append(Region(tier.name, polygons, colour, label))
+        if not undrawn:  # a tier the chart decides wholly takes its part from the later ones
+            taken.append(sides)
     return regions, lines
 
 
-def _clip(polygon: list[tuple[float, float]], low: float | None, high: float | None
-          ) -> list[tuple[float, float]]:
-    """The part of a convex polygon where low <= fit + interest < high (None: no bound)."""
-    if low is not None:
-        polygon = _half(polygon, lambda f, i: f + i - low)
-    if high is not None:
-        polygon = _half(polygon, lambda f, i: high - f - i)
+def _within(polygon: Polygon, sides: list[Side]) -> Polygon:
+    for side in sides:
+        polygon = _half(polygon, side)
     return polygon
+
+
+def _minus(pieces: list[Polygon], taken: list[list[Side]]) -> list[Polygon]:
+    """The pieces without each taken convex region (the intersection of its sides): outside a
+    region is outside its first side, or inside it and outside the second, and so on."""
+    for sides in taken:
+        left = []
+        for piece in pieces:
+            for k, side in enumerate(sides):
+                outside = _half(_within(piece, sides[:k]), lambda f, i, side=side: -side(f, i))
+                if _area(outside) > 1e-6:
+                    left.append(outside)
+        pieces = left
+    return pieces
+
+
+def _area(polygon: Polygon) -> float:
+    """The shoelace formula: 0 for a piece that is only a line or a point."""
+    pairs = zip(polygon, polygon[1:] + polygon[:1], strict=True)
+    return abs(sum(a[0] * b[1] - b[0] * a[1] for a, b in pairs)) / 2
+
+
+def _line(side: Side, label: str, at: Place) -> list[tuple[float, float, float, float, str]]:
+    """A boundary across the square: where its side is 0 (the edge of the half-plane)."""
+    ends = _half(_half(SQUARE, side), lambda f, i: -side(f, i))
+    ends = list(dict.fromkeys((round(f, 6), round(i, 6)) for f, i in ends))
+    if len(ends) < 2:
+        return []
+    (fa, ia), (fb, ib) = ends[0], ends[-1]
+    return [(*at(fa, ia), *at(fb, ib), label)]
 
 
 def _half(polygon: list[tuple[float, float]], side: Callable[[float, float], float]
@@ -366,14 +408,3 @@ def _half(polygon: list[tuple[float, float]], side: Callable[[float, float], flo
             t = sa / (sa - sb)
             kept.append((a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])))
     return kept
-
-
-def _diagonal(level: float) -> tuple[tuple[float, float], tuple[float, float]] | None:
-    """Where the line fit + interest = level crosses the 0-100 square."""
-    if not 0 < level < 200:
-        return None
-    return (max(0.0, level - 100), min(100.0, level)), (min(100.0, level), max(0.0, level - 100))
-
-
-def _region(polygon: list[tuple[float, float]], colour: str, label: str, at: Place) -> Region:
-    return Region(" ".join("{},{}".format(*at(f, i)) for f, i in polygon), colour, label)

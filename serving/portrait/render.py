@@ -1,7 +1,7 @@
 """The portrait's HTML page: serving/templates/portrait.html, filled from a `Portrait`.
 
 The page groups the timeline by month, the tags by kind, draws the charts (charts.py) and
-formats values with the filters here (`when`, `ago`, `number`, `money`, `words`). The JSON has
+formats values with the filters here (`when`, `ago`, `number`, `money`, `words`, `signed`). The JSON has
 every opportunity; the page shows the first `MAX_OPPORTUNITIES_SHOWN`.
 
 The page is tabs of plain HTML and CSS (radio buttons, no script): a summary that fits one
@@ -20,7 +20,7 @@ import jinja2
 
 from leadscore.scoring.spec import DEFAULT_TIER_COLOUR, TierTable
 from leadscore.serving.pages import template_environment
-from leadscore.serving.portrait.charts import DOWN, UP, axes_chart, history_chart, waterfall
+from leadscore.serving.portrait.charts import DOWN, UP, axes_chart, history_chart, signed, waterfall
 from leadscore.serving.portrait.schemas import Opportunity, Portrait, Tag, TimelineEvent
 
 MAX_OPPORTUNITIES_SHOWN = 12
@@ -81,7 +81,8 @@ def _words(value: str | None) -> str:
 
 @cache
 def portrait_environment() -> jinja2.Environment:
-    return template_environment(when=_when, ago=_ago, number=_number, money=_money_short, words=_words)
+    return template_environment(when=_when, ago=_ago, number=_number, money=_money_short, words=_words,
+                                signed=signed)
 
 
 def render_portrait_html(portrait: Portrait, viewer_employee_id: str, tier_colours: Mapping[str, str],

@@ -290,7 +290,8 @@ def test_the_portrait_in_a_browser_shows_the_score_in_points_and_the_lead_where_
     marker = page.locator("svg.axes circle.lead-marker")
     assert float(marker.get_attribute("cx")) == pytest.approx(x + fit / 100 * width, abs=0.5)
     assert float(marker.get_attribute("cy")) == pytest.approx(y + height - interest / 100 * height, abs=0.5)
-    assert page.locator("svg.axes line.iso-line").count() >= 1  # the tiers' score thresholds
+    assert page.locator("svg.axes line.iso-line").count() >= 1  # the tiers' thresholds
+    assert page.locator(f"svg.axes polygon.region[data-tier='{answer['tier']}']").count() >= 1
     assert page.locator("#engaged-colleagues").text_content() == str(colleagues)
     assert f"{colleagues} colleague" in page.locator("#panel-profile").text_content()
     assert not page.locator("#panel-timeline").is_visible()

@@ -18,18 +18,29 @@ def test_score_scale_is_fixed_and_monotone():
     assert scores.min() >= 0 and scores.max() <= 100
 
 
-def test_tiers_follow_the_config_order(settings):
-    config = load_typed(settings.config_file("tiers.yaml"), TierTable)
-    config.tiers[0].when["score_min"] = 60  # as if fitted
-    config.tiers[1].when["score_min"] = 50
-    frame = pd.DataFrame({
-        "score": [70, 55, 20, 20, 20],
-        "fit_score": [80, 10, 10, 60, 0],
-        "interest_score": [50, 0, 50, 0, 0],
-        "completeness": [1.0, 1.0, 0.3, 1.0, 1.0],
+def _fitted_by_hand(config: TierTable) -> TierTable:
+    """The shipped table with its shares replaced by numbers, as if fitted."""
+    numbers = {("high-value", "score_min"): 60, ("high-value", "fit_min"): 40,
+               ("high-potential", "score_min"): 50, ("to-nurture", "fit_min"): 40,
+               ("to-verify", "interest_min"): 45}
+    for tier in config.tiers:
+        tier.when.update({c: numbers[tier.name, c] for c in tier.when})
+    return config
+
+
+def test_tiers_follow_the_config_order_and_read_the_score_and_its_two_axes(settings):
+    config = _fitted_by_hand(load_typed(settings.config_file("tiers.yaml"), TierTable))
+    frame = pd.DataFrame({  # fit and interest as shown; the rule shares and the profile are not read
+        "score": [70, 70, 55, 20, 20, 20, 30],
+        "fit": [45, 35, 30, 50, 20, 50, 35],
+        "interest": [50, 60, 50, 10, 50, 50, 40],
+        "fit_score": [0, 100, 0, 0, 100, 0, 100],
+        "interest_score": [0, 100, 0, 0, 100, 0, 100],
+        "completeness": [1.0, 0.1, 1.0, 1.0, 0.1, 1.0, 0.1],
     })
     assert list(assign_tiers(frame, config)) == [
-        "high-value", "high-potential", "to-verify", "to-nurture", "low-conversion"]
+        "high-value", "high-potential", "high-potential", "to-nurture", "to-verify", "to-nurture",
+        "low-conversion"]
     assert set(config.routing) == set(config.best_first) == {tier.name for tier in config.tiers}
 
 
@@ -42,13 +53,13 @@ def test_a_tier_config_without_catch_all_is_rejected(settings):
 
 def test_top_share_thresholds_are_fitted_on_the_validation_window(settings):
     config = load_typed(settings.config_file("tiers.yaml"), TierTable)
-    validation = pd.DataFrame({"score": np.arange(1000) / 10.0, "fit_score": 60.0,
-                               "interest_score": 0.0, "completeness": 1.0})
+    validation = pd.DataFrame({"score": np.arange(1000) / 10.0, "fit": 60.0, "interest": 0.0})
+    config.tiers[0].when["fit_min"] = 50  # plain numbers stay
     fitted = fit_tiers(config, validation)
     thresholds = tier_thresholds(fitted)
     assert thresholds["high-value.score_min"] == pytest.approx(97.0, abs=0.1)  # top 3% of 0..99.9
     assert thresholds["high-potential.score_min"] == pytest.approx(90.0, abs=0.1)
-    assert thresholds["high-value.fit_score_min"] == 50  # plain numbers stay
+    assert thresholds["high-value.fit_min"] == 50
     tiers = assign_tiers(validation, fitted)
     assert (tiers == "high-value").mean() == pytest.approx(0.03, abs=0.002)
     with pytest.raises(ValueError, match="fit the tiers"):
@@ -66,6 +77,6 @@ def test_ties_at_the_cut_never_overfill_a_tier():
 def test_top_share_on_a_maximum_is_rejected(settings):
     config = load_typed(settings.config_file("tiers.yaml"), TierTable)
     config.tiers[2].when["completeness_max"] = TopShare(top_share=0.5)
-    frame = pd.DataFrame({"score": [1.0], "fit_score": [0.0], "interest_score": [0.0], "completeness": [1.0]})
+    frame = pd.DataFrame({"score": [1.0], "fit": [0.0], "interest": [0.0], "completeness": [1.0]})
     with pytest.raises(ValueError, match="only fits a minimum"):
         fit_tiers(config, frame)
