@@ -1,7 +1,8 @@
 """Where identity's set-based steps run: DuckDB in process, or Spark (`engine: spark`).
 
-Exact linking and the connected components of people and companies are written once, in
-DuckDB's dialect (identity/link.py, identity/components.py); on Spark the same text is
+Exact linking, the connected components of people and companies and the stable IDs' matching
+are written once, in DuckDB's dialect (identity/link.py, components.py, stable.py); on Spark
+the same text is
 transpiled by sqlglot (leadscore/spark.py), as the feature views are. A step puts pandas
 frames in as tables, materialises queries as tables, and fetches results as frames.
 """
@@ -81,9 +82,10 @@ class SparkSql:
 
 
 def identity_sql(settings: Settings) -> IdentitySql:
-    """The engine of the settings: Spark's session with `engine: spark`, else DuckDB."""
+    """The engine of the settings: Spark's session with `engine: spark`, else an in-memory
+    DuckDB held to `duckdb.memory_limit` (spilling beyond it, as the feature build does)."""
     if settings.engine == "spark":
         from leadscore.spark import spark_session
 
         return SparkSql(spark_session(settings.spark))
-    return DuckDBSql()
+    return DuckDBSql(duckdb.connect(config=settings.duckdb_config))
