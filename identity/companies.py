@@ -12,15 +12,18 @@ from __future__ import annotations
 import pandas as pd
 
 from leadscore.identity import standardise as std
-from leadscore.identity.link import mint_id, node_components
+from leadscore.identity.components import node_labels
+from leadscore.identity.engine import IdentitySql
+from leadscore.identity.link import mint_id
 from leadscore.identity.standardise import StandardiseRules
 
 ACCOUNT_ATTRIBUTES = ["industry", "employees", "funding_stage", "annual_revenue_usd", "owner_rep_id"]
 
 
-def _components(pairs: pd.DataFrame) -> pd.Series:
-    """Component label of every node in an undirected edge list with columns a, b."""
-    return node_components(pairs["a"], pairs["b"])
+def _components(pairs: pd.DataFrame, sql: IdentitySql) -> pd.Series:
+    """Component label (its smallest node) of every node in an undirected edge list with
+    columns a, b, labelled on `sql`'s engine."""
+    return node_labels(sql, pairs["a"], pairs["b"])
 
 
 def standardise_accounts(accounts: pd.DataFrame, rules: StandardiseRules) -> pd.DataFrame:
@@ -30,8 +33,9 @@ def standardise_accounts(accounts: pd.DataFrame, rules: StandardiseRules) -> pd.
     )
 
 
-def company_nodes(accounts: pd.DataFrame, record_names: pd.Series) -> pd.Series:
-    """CID of every 'account:<id>' and 'name:<standardised name>' node."""
+def company_nodes(accounts: pd.DataFrame, record_names: pd.Series, sql: IdentitySql) -> pd.Series:
+    """CID of every 'account:<id>' and 'name:<standardised name>' node, minted from the
+    smallest node of its component (the component's label)."""
     named = accounts.dropna(subset=["name_std"])
     account_nodes = "account:" + accounts["account_id"]
     pairs = pd.concat([
@@ -40,9 +44,7 @@ def company_nodes(accounts: pd.DataFrame, record_names: pd.Series) -> pd.Series:
     ])
     lone_names = "name:" + record_names.dropna().drop_duplicates()
     pairs = pd.concat([pairs, pd.DataFrame({"a": lone_names, "b": lone_names})], ignore_index=True)
-    labels = _components(pairs)
-    anchors = pd.Series(labels.index, index=labels.index).groupby(labels.to_numpy()).min()
-    return labels.map(mint_id("C", anchors))
+    return mint_id("C", _components(pairs, sql))
 
 
 def domain_to_cid(accounts: pd.DataFrame, nodes: pd.Series) -> pd.Series:
@@ -63,7 +65,7 @@ def record_cids(records: pd.DataFrame, nodes: pd.Series, domains: pd.Series) -> 
 
 def company_table(
     accounts: pd.DataFrame, records: pd.DataFrame, rec_cids: pd.Series, nodes: pd.Series,
-    rules: StandardiseRules,
+    rules: StandardiseRules, sql: IdentitySql,
 ) -> pd.DataFrame:
     """One row per CID with the attributes of its first CRM account, and its EID."""
     account_rows = accounts.assign(cid=("account:" + accounts["account_id"]).map(nodes))
@@ -84,17 +86,17 @@ def company_table(
     for column in ACCOUNT_ATTRIBUTES:
         companies[column] = from_accounts[column].reindex(companies.index)
     companies = companies.reset_index()
-    return companies.assign(**entity_ids(companies, rules))
+    return companies.assign(**entity_ids(companies, rules, sql))
 
 
-def entity_ids(companies: pd.DataFrame, rules: StandardiseRules) -> dict[str, pd.Series]:
+def entity_ids(companies: pd.DataFrame, rules: StandardiseRules, sql: IdentitySql) -> dict[str, pd.Series]:
     """EID and group name per company: same group name, or a shared website, is one group."""
     group = std.group_name(companies["name_std"], rules)
     pairs = pd.DataFrame({"a": "cid:" + companies["cid"], "b": "group:" + group})
     with_domain = companies["domain"].notna()
     pairs = pd.concat([pairs, pd.DataFrame({"a": "cid:" + companies.loc[with_domain, "cid"],
                                             "b": "domain:" + companies.loc[with_domain, "domain"]})])
-    labels = _components(pairs)
+    labels = _components(pairs, sql)
     group_nodes = pd.Series(labels.index, index=labels.index)
     anchors = group_nodes[group_nodes.str.startswith("group:")].groupby(
         labels[group_nodes.str.startswith("group:")].to_numpy()).min()

@@ -23,7 +23,8 @@ import pandas as pd
 from leadscore.config import Settings, load_yaml
 from leadscore.identity import companies as comp
 from leadscore.identity.demand import DemandTags, build_demand_tables
-from leadscore.identity.link import identifier_edges, resolve_people, shared_identifiers
+from leadscore.identity.engine import DuckDBSql, IdentitySql
+from leadscore.identity.link import resolve_people, shared_identifier_table
 from leadscore.identity.middle import (
     build_campaigns,
     build_interaction,
@@ -120,11 +121,12 @@ def apply_fuzzy_merges(records: pd.DataFrame, rules: IdentityRules) -> tuple[pd.
         merge_pids(pd.Series(merges["pid_a"].to_numpy(), index=merges["pid_a"].to_numpy()), merges)))
 
 
-def stable_people(records: pd.DataFrame, previous: PreviousIds) -> tuple[pd.Series, pd.DataFrame]:
+def stable_people(records: pd.DataFrame, previous: PreviousIds,
+                  sql: IdentitySql) -> tuple[pd.Series, pd.DataFrame]:
     """Each record's PID, inherited from the last run where it still stands, and the audit."""
     keys = records["source"] + ":" + records["source_record_id"]
     fresh = pd.Series(records["pid"].to_numpy(), index=keys.to_numpy())
-    final, audit = inherit_ids(fresh, previous.pids, "person", _link_evidence(records))
+    final, audit = inherit_ids(fresh, previous.pids, "person", _link_evidence(records), sql)
     return records["pid"].map(final).astype("string"), audit
 
 
@@ -140,32 +142,35 @@ def previous_ids(resolved: dict[str, pd.DataFrame]) -> PreviousIds:
 
 
 def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules,
-                    previous: PreviousIds | None = None) -> dict[str, pd.DataFrame]:
+                    previous: PreviousIds | None = None,
+                    sql: IdentitySql | None = None) -> dict[str, pd.DataFrame]:
     """Pure resolution: records with pid/cid/eid, the person, company, entity tables, the
-    audit of ID changes against `previous`, and what `identity explain` needs."""
-    previous = previous or PreviousIds.empty()
+    audit of ID changes against `previous`, and what `identity explain` needs. Exact links,
+    components and stable IDs run on `sql`'s engine (DuckDB in memory if none; Spark:
+    engine.py)."""
+    previous, sql = previous or PreviousIds.empty(), sql or DuckDBSql()
     records, quarantine = all_records(sources, rules.standardise)
     log.info("standardised %d records, quarantined %d", len(records), len(quarantine))
-    records = records.join(resolve_people(records, rules.shared_identifier_max_names))
+    records = records.join(resolve_people(records, rules.shared_identifier_max_names, sql))
+    shared = shared_identifier_table(sql)
     fuzzy_links = pd.DataFrame(columns=["pid", "pid_a", "pid_b", "comparison", "level", "match_weight"])
     if rules.fuzzy_config is not None:
         records, fuzzy_links = apply_fuzzy_merges(records, rules)
     fresh_pid = records["pid"]
-    records["pid"], person_audit = stable_people(records, previous)
+    records["pid"], person_audit = stable_people(records, previous, sql)
     stable = pd.Series(records["pid"].to_numpy(), index=fresh_pid.to_numpy())
     fuzzy_links["pid"] = fuzzy_links["pid"].map(stable[~stable.index.duplicated()])
     accounts = comp.standardise_accounts(sources["crm_accounts"], rules.standardise)
-    fresh_nodes = comp.company_nodes(accounts, records["company_name_std"])
-    stable_cids, company_audit = inherit_ids(fresh_nodes, previous.cids, "company")
+    fresh_nodes = comp.company_nodes(accounts, records["company_name_std"], sql)
+    stable_cids, company_audit = inherit_ids(fresh_nodes, previous.cids, "company", sql=sql)
     nodes = fresh_nodes.map(stable_cids)
     records["cid"] = comp.record_cids(records, nodes, comp.domain_to_cid(accounts, nodes))
-    companies = comp.company_table(accounts, records, records["cid"], nodes, rules.standardise)
+    companies = comp.company_table(accounts, records, records["cid"], nodes, rules.standardise, sql)
     people = person_table(records, rules.titles)
     people["owner_rep_id"] = people["owner_rep_id"].fillna(
         people["cid"].map(companies.set_index("cid")["owner_rep_id"]))
     # A person's records all carry the person's current company.
     records["cid"] = records["pid"].map(people.set_index("pid")["cid"]).fillna(records["cid"])
-    edges = identifier_edges(records)
     return {"records": records, "quarantine": quarantine, "person": people,
             "company": companies, "entity": comp.entity_table(companies),
             "accounts": accounts.assign(cid=("account:" + accounts["account_id"]).map(nodes)),
@@ -174,9 +179,7 @@ def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules,
                                   ignore_index=True).reindex(columns=AUDIT_COLUMNS),
             "record": records.reindex(columns=RECORD_TABLE_COLUMNS),
             "fuzzy_link": fuzzy_links,
-            "shared_identifier": shared_identifiers(edges, records["name_key"],
-                                                    rules.shared_identifier_max_names)
-            .rename("names").rename_axis("key").reset_index()}
+            "shared_identifier": shared}
 
 
 def id_map(resolved: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -259,13 +262,13 @@ def _not_in(live: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def resolve(raw_dir: Path, middle_db: Path, rules: IdentityRules,
-            live: LoggedRecords | None = None) -> pd.DataFrame:
-    """Read raw sources (and the live records, if given), resolve, write the middle layer;
-    returns per-source record counts."""
+            live: LoggedRecords | None = None, sql: IdentitySql | None = None) -> pd.DataFrame:
+    """Read raw sources (and the live records, if given), resolve (links and components on
+    `sql`'s engine), write the middle layer; returns per-source record counts."""
     sources, previous = read_sources(raw_dir), read_previous(middle_db)
     if live is not None:
         sources, previous = with_live(sources, previous, live)
-    resolved = resolve_records(sources, rules, previous)
+    resolved = resolve_records(sources, rules, previous, sql)
     mapped = id_map(resolved)
     counts = check_conservation(sources, mapped, resolved["quarantine"])
     write_middle_layer(middle_db, sources, resolved, mapped, rules.event_types,

@@ -16,6 +16,7 @@ app = typer.Typer(help="One ID: resolve raw records to people and companies.", n
 
 def run_identity(settings: Settings) -> None:
     """Resolve the raw sources and the records ingested live (the event log, compacted in)."""
+    from leadscore.identity.engine import identity_sql
     from leadscore.identity.resolve import resolve, rules_from_settings
     from leadscore.live.log import EVENT_LOG, EventLog
 
@@ -24,8 +25,10 @@ def run_identity(settings: Settings) -> None:
         log = EventLog(settings.live_dir / EVENT_LOG)
         live = log.for_batch()
         log.close()
-    with step("identity resolution (One ID)" + (" with the records ingested live" if live else "")):
-        counts = resolve(settings.raw_dir, settings.middle_db, rules_from_settings(settings), live)
+    on = f" on {settings.engine}" if settings.engine != "duckdb" else ""
+    with step("identity resolution (One ID)" + on + (" with the records ingested live" if live else "")):
+        counts = resolve(settings.raw_dir, settings.middle_db, rules_from_settings(settings), live,
+                         identity_sql(settings))
     counts.index.name = "source"
     console.print(frame_table(f"records per source -> {settings.middle_db}", counts))
     print_unknown_demand(settings)

@@ -1,0 +1,91 @@
+"""Where identity's set-based steps run: DuckDB in process, or Spark (`engine: spark`).
+
+Exact linking, the connected components of people and companies and the stable IDs' matching
+are written once, in DuckDB's dialect (identity/link.py, components.py, stable.py); on Spark
+the same text is
+transpiled by sqlglot (leadscore/spark.py), as the feature views are. A step puts pandas
+frames in as tables, materialises queries as tables, and fetches results as frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import duckdb
+import pandas as pd
+
+from leadscore.config import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+class IdentitySql(Protocol):
+    """Tables by name on one engine; `$name` parameters in the SQL."""
+
+    def put(self, name: str, frame: pd.DataFrame) -> None: ...
+
+    def create(self, name: str, sql: str, params: dict | None = None) -> None: ...
+
+    def fetch(self, sql: str, params: dict | None = None) -> pd.DataFrame: ...
+
+
+@dataclass
+class DuckDBSql:
+    """An in-process DuckDB (in memory unless given a connection)."""
+
+    con: duckdb.DuckDBPyConnection = field(default_factory=duckdb.connect)
+
+    def put(self, name: str, frame: pd.DataFrame) -> None:
+        self.con.register(f"{name}_df", frame)
+        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_df")
+        self.con.unregister(f"{name}_df")
+
+    def create(self, name: str, sql: str, params: dict | None = None) -> None:
+        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}", params or {})
+
+    def fetch(self, sql: str, params: dict | None = None) -> pd.DataFrame:
+        return self.con.execute(sql, params or {}).df()
+
+
+def spark_schema(frame: pd.DataFrame) -> str:
+    """A DDL schema for `frame`: integers as BIGINT, everything else as text (identity's
+    inputs are identifiers), so that all-missing columns need no inference."""
+    return ", ".join(f"`{column}` {'BIGINT' if pd.api.types.is_integer_dtype(dtype) else 'STRING'}"
+                     for column, dtype in frame.dtypes.items())
+
+
+@dataclass
+class SparkSql:
+    """A Spark session; each created table is checkpointed, which cuts the lineage that
+    iterative steps (label propagation) would otherwise grow without end."""
+
+    spark: SparkSession
+
+    def __post_init__(self) -> None:
+        # pandas frames cross to the JVM as Arrow batches, not row by row through Python
+        self.spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
+
+    def put(self, name: str, frame: pd.DataFrame) -> None:
+        self.spark.createDataFrame(frame, schema=spark_schema(frame)).createOrReplaceTempView(name)
+
+    def create(self, name: str, sql: str, params: dict | None = None) -> None:
+        from leadscore.spark import spark_sql
+
+        self.spark.sql(spark_sql(sql, params)).localCheckpoint().createOrReplaceTempView(name)
+
+    def fetch(self, sql: str, params: dict | None = None) -> pd.DataFrame:
+        from leadscore.spark import spark_sql
+
+        return self.spark.sql(spark_sql(sql, params)).toPandas()
+
+
+def identity_sql(settings: Settings) -> IdentitySql:
+    """The engine of the settings: Spark's session with `engine: spark`, else an in-memory
+    DuckDB held to `duckdb.memory_limit` (spilling beyond it, as the feature build does)."""
+    if settings.engine == "spark":
+        from leadscore.spark import spark_session
+
+        return SparkSql(spark_session(settings.spark))
+    return DuckDBSql(duckdb.connect(config=settings.duckdb_config))
