@@ -147,6 +147,10 @@ class RetrainSettings(StrictModel):
     # the calibration is fitted out of sample: on the predictions over the calibration window
     # of the same learner fit on the snapshots at least this many days before it
     calibration_purge_days: int = Field(14, ge=0)
+    # labels known so far: the refit also learns from snapshots observed at least this many
+    # days of their horizon, a negative weighing the share observed (training/windows.py);
+    # None: matured snapshots only
+    partial_labels_min_days: int | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _length_with_sliding(self) -> RetrainSettings:

@@ -37,13 +37,16 @@ class Split:
     test: pd.DataFrame
 
 
-def snapshot_times(start: datetime, as_of: datetime, settings: TrainingSettings) -> list[datetime]:
-    """Grid times from `start + first_snapshot_after_days` to `as_of - horizon`, oldest first."""
+def snapshot_times(start: datetime, as_of: datetime, settings: TrainingSettings,
+                   observed_days: int | None = None) -> list[datetime]:
+    """Grid times from `start + first_snapshot_after_days` to `as_of - horizon` (or, given
+    `observed_days`, to `as_of - observed_days`: snapshots whose label is only partly known yet),
+    oldest first."""
     step = timedelta(days=settings.snapshot_every_days)
     # `start` is a grid point and the cadence a whole number of grid steps, so every
     # snapshot lands on a grid row rather than between rows.
     earliest = start + timedelta(days=settings.first_snapshot_after_days)
-    t = as_of - timedelta(days=settings.horizon_days)
+    t = as_of - timedelta(days=min(observed_days or settings.horizon_days, settings.horizon_days))
     t -= timedelta(days=(t - start).days % settings.snapshot_every_days)
     times = []
     while t >= earliest:
@@ -58,6 +61,8 @@ def snapshot_times(start: datetime, as_of: datetime, settings: TrainingSettings)
     return sorted(times)
 
 
+# the moment of an outcome each target counts
+TARGET_TIMES = {"opportunity": "o.opportunity_created_at", "won": "o.won_at"}
 TARGETS = {
     # an opportunity is created in (t, t + horizon]
     "opportunity": "o.opportunity_created_at > s.t AND o.opportunity_created_at <= s.t + INTERVAL {h} DAY",
@@ -89,19 +94,21 @@ def _utc_times(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def label_sql(entity: str, company: str, target: str, horizon_days: int,
-              exclude_customers: bool = False) -> tuple[str, str]:
+              exclude_customers: bool = False, known: bool = False) -> tuple[str, str]:
     """The label of a snapshot row and its eligibility, as SQL over the snapshot `s` (column t)
     and a table `outcomes` (pid, cid, opportunity_created_at, won_at, closed_at), for the rows'
     `entity` column (`p.pid` for people, `k.cid` for companies; matched with the outcome's column
     of the same name) and their `company` column: (the label expression, the WHERE conditions).
     The label is 1 if the target happens to the entity in (t, t + horizon]; a row is eligible
     with no opportunity of the entity open at t and, with `exclude_customers`, no deal won by its
-    company by t (new business, not expansion)."""
+    company by t (new business, not expansion). With `known`, the label counts only the
+    outcomes up to the query's parameter `$known_at` (labels known so far)."""
     if target not in TARGETS:
         raise ValueError(f"training.target {target!r} is not one of {sorted(TARGETS)}")
     own = f"o.{entity.split('.')[-1]} = {entity}"
     label = (f"EXISTS (SELECT 1 FROM outcomes o WHERE {own} "
-             f"AND {TARGETS[target].format(h=horizon_days)})::INT AS label")
+             f"AND {TARGETS[target].format(h=horizon_days)}"
+             f"{f' AND {TARGET_TIMES[target]} <= $known_at' if known else ''})::INT AS label")
     eligible = (f"NOT EXISTS (SELECT 1 FROM outcomes o WHERE {own} AND o.opportunity_created_at <= s.t "
                 "AND (o.closed_at IS NULL OR o.closed_at > s.t))")
     if exclude_customers:
@@ -111,12 +118,16 @@ def label_sql(entity: str, company: str, target: str, horizon_days: int,
 
 def labelled_entities(middle_db: Path, times: list[datetime], horizon_days: int,
                       target: str = "opportunity", exclude_customers: bool = False,
-                      live_outcomes: pd.DataFrame | None = None) -> pd.DataFrame:
+                      live_outcomes: pd.DataFrame | None = None,
+                      known_at: datetime | None = None) -> pd.DataFrame:
     """(pid, cid, event_timestamp, label) for every eligible person at every snapshot time:
     identified before t, no open opportunity at t and, with `exclude_customers`, not at a
     company that had already won a deal by t (new business, not expansion). `live_outcomes`
-    (live/labels.py's `opportunity_labels`) stand beside the batch's outcomes."""
-    label, eligible = label_sql("p.pid", "p.cid", target, horizon_days, exclude_customers)
+    (live/labels.py's `opportunity_labels`) stand beside the batch's outcomes. With
+    `known_at`, a label counts only the outcomes up to that moment: a snapshot whose horizon
+    has not passed by then is labelled by what is known so far (training/windows.py weighs it)."""
+    label, eligible = label_sql("p.pid", "p.cid", target, horizon_days, exclude_customers,
+                                known=known_at is not None)
     snapshots = pd.DataFrame({"t": pd.to_datetime(times, utc=True).astype("datetime64[us, UTC]")})
     with duckdb.connect(str(middle_db), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
@@ -128,7 +139,7 @@ def labelled_entities(middle_db: Path, times: list[datetime], horizon_days: int,
             SELECT p.pid, p.cid, s.t AS event_timestamp, {label}
             FROM person p JOIN snapshots s ON p.identified_at < s.t
             WHERE {eligible}
-            ORDER BY s.t, p.pid""").df()
+            ORDER BY s.t, p.pid""", {"known_at": known_at} if known_at is not None else None).df()
 
 
 def split_by_time(frame: pd.DataFrame, settings: TrainingSettings) -> Split:

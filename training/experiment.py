@@ -192,19 +192,22 @@ def fit_model(model: BaseEstimator, X_train: pd.DataFrame, y_train: np.ndarray,
     return model.fit(X_train, y_train)
 
 
-def calibrate(model: BaseEstimator, X_val: pd.DataFrame, y_val: np.ndarray) -> CalibratedClassifierCV:
+def calibrate(model: BaseEstimator, X_val: pd.DataFrame, y_val: np.ndarray,
+              sample_weight: np.ndarray | None = None) -> CalibratedClassifierCV:
     """Sigmoid calibration on the validation window: monotone, so ranking and reasons stay."""
-    return CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid").fit(X_val, y_val)
+    return CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid").fit(
+        X_val, y_val, sample_weight=sample_weight)
 
 
 def calibrate_out_of_sample(model: BaseEstimator, held_out: BaseEstimator, X_cal: pd.DataFrame,
-                            y_cal: np.ndarray) -> CalibratedClassifierCV:
+                            y_cal: np.ndarray, sample_weight: np.ndarray | None = None
+                            ) -> CalibratedClassifierCV:
     """`model` with the sigmoid calibration fitted on `held_out`'s predictions over `X_cal`:
     `held_out` is the same learner fit without those rows, `model` fit with them (whose own
     predictions there are in sample, too confident to calibrate on). What
     `CalibratedClassifierCV(ensemble=False)` does with cross-validated predictions, for one
     time-ordered split it cannot express."""
-    calibrated = calibrate(held_out, X_cal, y_cal)
+    calibrated = calibrate(held_out, X_cal, y_cal, sample_weight)
     calibrated.estimator = FrozenEstimator(model)
     calibrated.calibrated_classifiers_[0].estimator = calibrated.estimator
     return calibrated

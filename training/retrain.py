@@ -23,6 +23,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
@@ -48,7 +49,7 @@ from leadscore.training.leakage import LeakageReport
 from leadscore.training.spec import model_shape, scoring_spec
 from leadscore.training.tiers import fit_tiers
 from leadscore.training.train import ScoringConfig, lead_experiment, scoring_config, training_frame
-from leadscore.training.windows import RefitSplit, recency_weights, refit_split
+from leadscore.training.windows import RefitSplit, matured, observed_weights, recency_weights, refit_split
 
 log = logging.getLogger(__name__)
 
@@ -79,27 +80,39 @@ def same_size(fitted: BaseEstimator) -> dict:
     return {"n_estimators": trees} if trees else {}
 
 
+def row_weights(rows: pd.DataFrame, known_at: datetime, settings: Settings) -> np.ndarray:
+    """Recency (training.retrain.half_life_days) times the share of a negative's horizon
+    observed by `known_at` (1 for every matured snapshot): training/windows.py."""
+    times = rows["event_timestamp"]
+    return (recency_weights(times, settings.training.retrain.half_life_days)
+            * observed_weights(times, rows["label"], known_at, settings.training.horizon_days))
+
+
 def fit_chosen(candidate: Candidate, comparison: Comparison, rows: pd.DataFrame,
-               settings: Settings) -> BaseEstimator:
+               known_at: datetime, settings: Settings) -> BaseEstimator:
     """The chosen candidate's learner (as many trees as early stopping found) fit on `rows`,
-    recency-weighted."""
+    weighted by `row_weights`."""
     inputs = comparison.inputs
     params = {**settings.training.lightgbm, **same_size(candidate.fitted)}
     model = candidates(inputs.rules, inputs.features, params)[candidate.name]
-    weights = recency_weights(rows["event_timestamp"], settings.training.retrain.half_life_days)
-    return fit_model(model, prepare(rows, inputs.features), rows["label"].to_numpy(), sample_weight=weights)
+    return fit_model(model, prepare(rows, inputs.features), rows["label"].to_numpy(),
+                     sample_weight=row_weights(rows, known_at, settings))
 
 
 def refit_chosen(candidate: Candidate, comparison: Comparison, frame: pd.DataFrame,
-                 experiment: Experiment, settings: Settings) -> Refit:
-    """Refit the chosen candidate on every labelled snapshot; calibrate it on the calibration
-    window out of sample (a fit on the snapshots before it) and fit its tiers there."""
+                 experiment: Experiment, known_at: datetime, settings: Settings) -> Refit:
+    """Refit the chosen candidate on every labelled snapshot (labels as known at `known_at`);
+    calibrate it on the calibration window out of sample (a fit on the snapshots before it)
+    and fit its tiers there."""
     inputs, retrain = comparison.inputs, settings.training.retrain
-    split = refit_split(frame, retrain.calibration_snapshots, retrain.calibration_purge_days)
+    horizon = pd.Timedelta(days=settings.training.horizon_days)
+    split = refit_split(frame, retrain.calibration_snapshots, retrain.calibration_purge_days,
+                        pd.Timestamp(known_at) - horizon)
     X_cal = prepare(split.calibration, inputs.features)
-    refit = fit_chosen(candidate, comparison, split.fit, settings)
-    held_out = fit_chosen(candidate, comparison, split.before_calibration, settings)
-    calibrated = calibrate_out_of_sample(refit, held_out, X_cal, split.calibration["label"].to_numpy())
+    refit = fit_chosen(candidate, comparison, split.fit, known_at, settings)
+    held_out = fit_chosen(candidate, comparison, split.before_calibration, known_at, settings)
+    calibrated = calibrate_out_of_sample(refit, held_out, X_cal, split.calibration["label"].to_numpy(),
+                                         row_weights(split.calibration, known_at, settings))
     tiers = fit_tiers(experiment.tiers, parts_frame(calibrated, X_cal, inputs.rules, settings.score,
                                                     experiment.fit_features))
     spec = scoring_spec(candidate.name, calibrated, inputs.features, inputs.rules, tiers, settings.score,
@@ -167,11 +180,12 @@ def retrain(settings: Settings, store, manifest: dict, until: datetime,
     config = config or scoring_config(settings)
     retrain_settings = settings.training.retrain
     frame = training_frame(settings, store, manifest, until, live_outcomes, retrain_settings)
-    experiment = lead_experiment(settings, frame, config, retrain_settings.half_life_days)
+    experiment = lead_experiment(settings, matured(frame, until, settings.training.horizon_days), config,
+                                 retrain_settings.half_life_days)
     comparison = compare_candidates(experiment, settings)
     metric = settings.training.primary_metric
     chosen = best_candidate({n: c.validation_metrics for n, c in comparison.trained.items()}, metric)
-    refit = refit_chosen(comparison.trained[chosen], comparison, frame, experiment, settings)
+    refit = refit_chosen(comparison.trained[chosen], comparison, frame, experiment, until, settings)
     version = register_challenger(refit, comparison.trained[chosen], comparison, experiment, settings)
     return Retrained(_figures_table(comparison, chosen, version, metric), comparison.inputs.guard, chosen,
                      version, refit.spec.extra["fit_window"], refit.spec.extra["calibration_window"])

@@ -44,16 +44,20 @@ def training_frame(settings: Settings, store, manifest: dict, until: datetime | 
                    ) -> pd.DataFrame:
     """Snapshots whose horizon has passed by `until` (default: the feature clock), in the
     training `window` (default: all), labelled by the batch's outcomes and `live_outcomes`
-    (live/labels.py), with their point-in-time features."""
+    (live/labels.py), with their point-in-time features. A window with
+    `partial_labels_min_days` adds the snapshots observed that long, labelled by what is
+    known at `until` (training/windows.py)."""
     if settings.training.snapshot_every_days % manifest["step_days"]:
         raise ValueError(f"training.snapshot_every_days ({settings.training.snapshot_every_days}) must "
                          f"be a multiple of the feature step ({manifest['step_days']} days)")
-    times = snapshot_times(manifest["start"], until or manifest["as_of"], settings.training)
+    until = until or manifest["as_of"]
+    partial = window.partial_labels_min_days if window is not None else None
+    times = snapshot_times(manifest["start"], until, settings.training, partial)
     if window is not None:
         times = window_times(times, window)
     entities = labelled_entities(settings.middle_db, times, settings.training.horizon_days,
                                  settings.training.target, settings.training.exclude_customers,
-                                 live_outcomes)
+                                 live_outcomes, known_at=until if partial else None)
     log.info("%d snapshots, %d rows, positive rate %.3f", len(times), len(entities),
              entities["label"].mean())
     return historical_features(store, entities)

@@ -10,6 +10,17 @@ calibrate it (`training.retrain` in config/leadscore.yaml).
 - the **refit**: the chosen model is refit on every labelled snapshot of the window, up to
   the latest whose label horizon has passed (the cutoff), so that what the world did most
   recently is learned as soon as its labels are known;
+- **labels known so far** (`partial_labels_min_days`): the refit also learns from the
+  snapshots whose horizon has not passed yet, once `partial_labels_min_days` of it have: a
+  positive there is certain (the opportunity is already open), a negative is not (one may
+  still come), so a negative counts for the part of its horizon observed (half its weight
+  after 45 of 90 days). With a conversion rate p in the horizon and opportunities spread over
+  it, a snapshot observed for a fraction f is positive with probability p*f; weighing its
+  negatives by f gives p / (1 + p(1 - f)), close to p while p is small, so the model and its
+  calibration aim at the full horizon's probability, and a world that moved is learned
+  weeks after it moved instead of a horizon after (the delayed-feedback weighting of
+  conversion models, e.g. Ktena et al., 2019). Without it a retrain after a drift learns
+  only from snapshots taken before the drift;
 - the **calibration window**: the most recent `calibration_snapshots` matured snapshots. The
   base rate moves first: a calibration fitted there follows it. It is fitted out of sample: on
   the predictions over the window of the same learner fit on the snapshots before it (a
@@ -50,6 +61,22 @@ def recency_weights(times: pd.Series, half_life_days: float | None) -> np.ndarra
     return np.power(0.5, age_days.to_numpy(dtype=float) / half_life_days)
 
 
+def matured(frame: pd.DataFrame, known_at: datetime, horizon_days: int) -> pd.DataFrame:
+    """The rows of `frame` whose label horizon has passed by `known_at`: the candidates are
+    compared on these alone, so that validation and test figures judge whole labels."""
+    end = frame["event_timestamp"] + pd.Timedelta(days=horizon_days)
+    return frame[(end <= pd.Timestamp(known_at)).to_numpy()]
+
+
+def observed_weights(times: pd.Series, labels: pd.Series, known_at: datetime,
+                     horizon_days: int) -> np.ndarray:
+    """One sample weight per row: 1 for a positive and for a snapshot whose horizon has
+    passed by `known_at`; a negative whose horizon has not weighs the share of it observed."""
+    observed = (pd.Timestamp(known_at) - times) / pd.Timedelta(days=horizon_days)
+    share = np.clip(observed.to_numpy(dtype=float), 0.0, 1.0)
+    return np.where(labels.to_numpy() == 1, 1.0, share)
+
+
 @dataclass(frozen=True)
 class RefitSplit:
     """The rows the chosen model is refit on (all of them), the calibration window (the latest
@@ -60,15 +87,20 @@ class RefitSplit:
     before_calibration: pd.DataFrame
 
 
-def refit_split(frame: pd.DataFrame, calibration_snapshots: int, purge_days: int) -> RefitSplit:
-    """Every snapshot is refit on; the last `calibration_snapshots` calibrate, out of sample of
-    a fit on the snapshots at least `purge_days` before the first of them."""
+def refit_split(frame: pd.DataFrame, calibration_snapshots: int, purge_days: int,
+                matured_until: datetime | None = None) -> RefitSplit:
+    """Every snapshot is refit on; the last `calibration_snapshots` (of those at or before
+    `matured_until`: whole labels) calibrate, out of sample of a fit on the snapshots at least
+    `purge_days` before the first of them."""
     times = pd.Series(sorted(frame["event_timestamp"].unique()))
-    calibration_start = times.iloc[-min(calibration_snapshots, len(times))]
+    whole = times[times <= pd.Timestamp(matured_until)] if matured_until is not None else times
+    whole = whole if len(whole) else times
+    calibration_start, calibration_end = whole.iloc[-min(calibration_snapshots, len(whole))], whole.iloc[-1]
     before = times[times + pd.Timedelta(days=purge_days) <= calibration_start]
     if before.empty:
         raise ValueError(f"{len(times)} snapshots leave none before a calibration window of "
                          f"{calibration_snapshots} with a {purge_days}-day purge: lengthen the training "
                          "window or shorten training.retrain.calibration_snapshots")
     at = frame["event_timestamp"]
-    return RefitSplit(frame, frame[at >= calibration_start], frame[at.isin(before)])
+    calibration = frame[(at >= calibration_start) & (at <= calibration_end)]
+    return RefitSplit(frame, calibration, frame[at.isin(before)])

@@ -72,13 +72,17 @@ def test_retrain_registers_a_refit_challenger_and_leaves_the_champion(retrained)
     assert str(version.version) == retrained["challenger"]
     spec = read_spec(version.run_id, name, retrained["challenger"])
     assert spec.extra["retrained"] == "true"
-    # refit up to the cutoff (the latest matured snapshot), the calibration window included;
-    # calibrated out of sample of a fit ending a purge before the window
-    fit_end = pd.Timestamp(spec.extra["fit_window"].split("..")[1])
-    assert fit_end == pd.Timestamp(spec.extra["calibration_window"].split("..")[1])
+    # refit up to the latest snapshot observed for partial_labels_min_days (labels known so far),
+    # calibrated on the latest matured ones (whole labels), out of sample of a fit ending a purge
+    # before that window
     training = settings.training
     now = pd.Timestamp(open_clock(settings).now()).tz_convert(None)  # the windows' dates are UTC
-    assert fit_end + pd.Timedelta(days=training.horizon_days + training.snapshot_every_days) > now
+    step, horizon = pd.Timedelta(days=training.snapshot_every_days), pd.Timedelta(days=training.horizon_days)
+    fit_end = pd.Timestamp(spec.extra["fit_window"].split("..")[1])
+    observed = pd.Timedelta(days=training.retrain.partial_labels_min_days)
+    assert fit_end + observed <= now < fit_end + observed + step
+    calibration_end = pd.Timestamp(spec.extra["calibration_window"].split("..")[1])
+    assert calibration_end + horizon <= now < calibration_end + horizon + step
     held_out_end = pd.Timestamp(spec.extra["calibration_fit_window"].split("..")[1])
     calibration_start = pd.Timestamp(spec.extra["calibration_window"].split("..")[0])
     assert held_out_end + pd.Timedelta(days=training.retrain.calibration_purge_days) <= calibration_start

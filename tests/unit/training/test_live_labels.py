@@ -85,3 +85,13 @@ def test_a_live_won_deal_makes_the_company_a_customer(middle_db, log):
     frame = labelled_entities(middle_db, [T], HORIZON, exclude_customers=True, live_outcomes=live)
     assert set(frame["pid"]) == {"P1", "P2"}
     assert "P3" in set(labelled_entities(middle_db, [T], HORIZON, live_outcomes=live)["pid"])
+
+
+def test_labels_known_at_a_moment_count_only_the_outcomes_up_to_it(middle_db):
+    # P2's opportunity comes 5 days after T: unknown 3 days after T, known 6 days after
+    def known(days: int) -> dict[str, int]:
+        frame = labelled_entities(middle_db, [T], HORIZON, known_at=T + timedelta(days=days))
+        return dict(zip(frame["pid"], frame["label"], strict=True))
+
+    assert known(3) == {"P1": 0, "P2": 0, "P3": 0}
+    assert known(6) == {"P1": 0, "P2": 1, "P3": 0}

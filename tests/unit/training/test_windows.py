@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.config import RetrainSettings
-from leadscore.training.windows import recency_weights, refit_split, window_times
+from leadscore.config import RetrainSettings, TrainingSettings
+from leadscore.training.dataset import snapshot_times
+from leadscore.training.windows import matured, observed_weights, recency_weights, refit_split, window_times
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 TIMES = [START + timedelta(days=14 * i) for i in range(10)]  # 10 snapshots, 126 days
@@ -33,6 +34,20 @@ def test_recency_weights_halve_every_half_life_before_the_latest_snapshot():
     assert np.allclose(recency_weights(times, 14), [1, 0.5, 0.25, 1])
     assert np.allclose(recency_weights(times, 28), [1, 2 ** -0.5, 0.5, 1])
     assert np.array_equal(recency_weights(times, None), np.ones(4))
+
+
+def test_a_negative_whose_horizon_has_not_passed_weighs_the_share_observed():
+    known_at = TIMES[-1]
+    times = pd.Series([TIMES[-1] - timedelta(days=d) for d in (45, 45, 90, 200, 0)])
+    labels = pd.Series([0, 1, 0, 0, 0])
+    # half a horizon seen: a negative counts half, a positive is certain; matured: whole
+    assert np.allclose(observed_weights(times, labels, known_at, 90), [0.5, 1, 1, 1, 0])
+
+
+def test_the_candidates_are_compared_on_matured_snapshots_only():
+    frame = _frame(TIMES)
+    kept = matured(frame, TIMES[-1], horizon_days=28)
+    assert sorted(kept["event_timestamp"].unique()) == TIMES[:-2]  # 28 days before the last, both in
 
 
 def _frame(times: list[datetime]) -> pd.DataFrame:
@@ -97,3 +112,18 @@ def test_recency_weights_reach_the_fit_so_the_recent_regime_wins(kind):
 
     assert slope(recency_weights(times, None)) > 0  # the old, larger regime dominates
     assert slope(recency_weights(times, 14)) < 0  # 126 days: the old rows weigh 1/512
+
+
+def test_snapshots_observed_for_part_of_their_horizon_are_added_only_when_asked():
+    settings = TrainingSettings(snapshot_every_days=14, first_snapshot_after_days=0, horizon_days=28,
+                                validation_snapshots=1, test_snapshots=1)
+    as_of = TIMES[-1]
+    assert snapshot_times(START, as_of, settings) == TIMES[:-2]  # the horizon passed
+    assert snapshot_times(START, as_of, settings, observed_days=14) == TIMES[:-1]  # 14 days seen
+
+
+def test_the_calibration_window_keeps_to_snapshots_whose_labels_are_whole():
+    frame = _frame(TIMES)
+    split = refit_split(frame, calibration_snapshots=2, purge_days=14, matured_until=TIMES[-3])
+    assert sorted(split.calibration["event_timestamp"].unique()) == TIMES[-4:-2]
+    assert len(split.fit) == len(frame)  # the partly observed snapshots are still fitted
