@@ -1,7 +1,8 @@
 """Rolling retraining: the candidates trained again up to the clock, the one chosen on the
 validation window refit on every labelled snapshot, and registered as `challenger`.
 
-Up to the clock: snapshots whose label horizon has passed by `until`, inside the training
+Up to the clock: snapshots whose label horizon has passed by `until` (and, for the refit, those
+observed `partial_labels_min_days` of it, labelled by what is known so far), inside the training
 window, labelled by the batch's outcomes and the CRM's (handed in by the caller: training may
 not import the live path), recency-weighted (training/windows.py, `training.retrain`). The
 candidates are trained, compared and logged as `leadscore train` does them

@@ -8,7 +8,8 @@ calibrate it (`training.retrain` in config/leadscore.yaml).
   latest snapshot of the rows being fitted, so that recent behaviour counts more without
   dropping the past;
 - the **refit**: the chosen model is refit on every labelled snapshot of the window, up to
-  the latest whose label horizon has passed (the cutoff), so that what the world did most
+  the latest whose label horizon has passed (the cutoff; with labels known so far, below, up
+  to the latest observed `partial_labels_min_days`), so that what the world did most
   recently is learned as soon as its labels are known;
 - **labels known so far** (`partial_labels_min_days`): the refit also learns from the
   snapshots whose horizon has not passed yet, once `partial_labels_min_days` of it have: a
