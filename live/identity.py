@@ -36,6 +36,32 @@ from leadscore.live.log import EventLog, Known
 PERSON_FIELDS = ["first_name", "last_name", "email", "phone", "owner_rep_id"]
 
 
+# Per person, where the batch's company came from (identity/people.py's rule): whether a record
+# the person authored gave one (cid_active), and the time of the latest such record, else of
+# the latest record of any source that gave one (cid_seen). A record's own company is its
+# account, else its company name, else its email domain (companies.record_cids; the middle
+# layer's `record.cid` is the person's company, not the record's own).
+_COMPANY_EVIDENCE_SQL = f"""
+    WITH own AS (
+        SELECT r.pid, r.seen_at, r.source NOT IN ({", ".join(f"'{s}'" for s in PASSIVE_SOURCES)}) AS active
+        FROM middle.record r
+        LEFT JOIN middle.company_node a ON a.node = 'account:' || r.account_id
+        LEFT JOIN middle.company_node n ON n.node = 'name:' || r.company_name_std
+        LEFT JOIN domain_cid d ON d.work_domain = r.work_domain
+        WHERE r.pid IS NOT NULL AND coalesce(a.cid, n.cid, d.cid) IS NOT NULL)
+    SELECT pid, bool_or(active) AS cid_active,
+           coalesce(max(seen_at) FILTER (WHERE active), max(seen_at)) AS cid_seen
+    FROM own GROUP BY pid"""
+
+
+def _company_evidence(con: duckdb.DuckDBPyConnection, domains: dict[str, str]) -> pd.DataFrame:
+    """pid, cid_active, cid_seen (`_COMPANY_EVIDENCE_SQL`) from the attached middle layer."""
+    with con.cursor() as cur:
+        cur.register("domain_cid", pd.DataFrame({"work_domain": list(domains), "cid": list(domains.values())},
+                                                dtype="string"))
+        return cur.execute(_COMPANY_EVIDENCE_SQL).df()
+
+
 def _read_batch(con: duckdb.DuckDBPyConnection, kinds: str) -> tuple:
     """From the attached middle layer: identifier keys with their person and names, shared
     keys, company nodes, company owners, person rows and the live watermark."""
@@ -90,8 +116,11 @@ class BatchIdentities:
             for kind in IDENTIFIER_KINDS)
         records = duckdb.connect()  # in memory; the file is attached only while reading
         try:
+            records.execute("SET TimeZone = 'UTC'")  # times as UTC text: the fold compares them as text
             records.execute(f"ATTACH '{middle_db}' AS middle (READ_ONLY)")
             rows, shared, nodes, owners, people, held = _read_batch(records, kinds)
+            domains = {} if accounts is None else domain_to_cid(accounts, pd.Series(nodes)).to_dict()
+            people = people.merge(_company_evidence(records, domains), on="pid", how="left")
             records.execute("CREATE TABLE id_map AS SELECT source, source_record_id, pid FROM middle.id_map "
                             "ORDER BY source, source_record_id")
             records.execute("DETACH middle")
@@ -99,7 +128,6 @@ class BatchIdentities:
             records.close()  # the file with it
             raise
         keys = {key: Known(pid, frozenset(names or ())) for key, pid, names in rows}
-        domains = {} if accounts is None else domain_to_cid(accounts, pd.Series(nodes)).to_dict()
         person_rows = {row["pid"]: row for row in people.to_dict("records")}
         return cls(tuple(people.columns), person_rows, keys, frozenset(shared), nodes,
                    domains, owners, records,
@@ -127,6 +155,16 @@ class BatchIdentities:
                 return self.company_nodes[node]
         domain = record.get("work_domain")
         return self.domains.get(domain) if _given(domain) else None
+
+
+def _newer_company(row: dict, active: bool, seen: str) -> bool:
+    """Whether a record's company (from an `active` source, seen at `seen`) replaces the
+    row's, by the batch's rule: the latest company from a record the person authored, else
+    the latest from any record. (A row without `cid_active` has its company from an active
+    source: the usual case, and the safe one: mail kept going to a mover's old address.)"""
+    if not row.get("cid"):
+        return True
+    return (active, seen) >= (row.get("cid_active") is not False, row.get("cid_seen") or "")
 
 
 @dataclass
@@ -253,6 +291,9 @@ class LiveIdentity:
         return {pid: rows[pid] for pid in pids}
 
     def _fold(self, row: dict, record: dict) -> dict:
+        """`row` with `record` folded in. Records reach the log in any order (sources and
+        workers race, and a source may send late), so whatever takes the latest record's
+        value keeps that record's time beside it (`title_seen`, `cid_seen`) and compares."""
         seen = pd.Timestamp(record["seen_at"]).isoformat()
         row = dict(row)
 
@@ -265,8 +306,8 @@ class LiveIdentity:
         if record["source"] != "web_sessions":
             first("identified_at")
         active = record["source"] not in PASSIVE_SOURCES
-        if _given(record.get("cid")) and (active or not row.get("cid")):
-            row["cid"] = record["cid"]
+        if _given(record.get("cid")) and _newer_company(row, active, seen):
+            row["cid"], row["cid_active"], row["cid_seen"] = record["cid"], active, seen
         if _given(record.get("title")) and seen >= (row.get("title_seen") or ""):
             row["title"], row["title_seen"] = record["title"], seen
         for name, column in KNOWN_AT_FIELDS.items():

@@ -256,3 +256,38 @@ def test_a_record_from_the_future_is_quarantined_with_its_reason(ingestor):
     stored = ingestor.log.records().set_index("source_record_id")
     assert stored.loc["FF-2150", "status"] == "quarantined"
     assert ingestor.log.interactions(everyone=True)["source_record_id"].tolist() == ["FF-SOON"]
+
+
+def _pids(records: pd.DataFrame) -> pd.Series:
+    """Records' PIDs by 'source:source_record_id'."""
+    return records.set_index(records["source"] + ":" + records["source_record_id"])["pid"]
+
+
+def test_records_arriving_out_of_time_order_fold_into_the_batchs_person_rows(ingestor, tiny_world,
+                                                                              exact_rules):
+    """Sources and workers race, so a person's older record may arrive after a newer one: the
+    rows folded live still take the company and title of the latest record as the batch does
+    (newest week first here, a source at a time), the features' other person columns too."""
+    sources, earlier, later = tiny_world
+    stream = pd.concat([frame.assign(_source=name, _at=frame[TIME_COLUMN[name]])
+                        for name, frame in later.items() if len(frame)], ignore_index=True)
+    for (_, source), chunk in sorted(stream.groupby([stream["_at"].dt.floor("7D"), "_source"]),
+                                     key=lambda item: item[0], reverse=True):
+        ingestor.ingest(source, _raw_records(source, chunk[list(SOURCES[source].model_fields)]), NOW)
+    first = resolve_records(earlier, exact_rules)
+    rerun = resolve_records(sources, exact_rules, previous_ids(first))
+    live = _pids(ingestor.log.records("kept").dropna(subset=["pid"]))
+    batch, before = _pids(rerun["records"]), _pids(first["records"])
+    differ = live != batch.reindex(live.index).fillna("")
+    now = batch.reindex(before.index)
+    regrouped = before != now.fillna("")  # the rerun moved older records
+    alike = set(live) - set(live[differ]) - set(before[regrouped]) - set(now[regrouped])
+    columns = ["cid", "seniority", "department", "identified_at", "company_known_at", "title_known_at"]
+    folded = pd.DataFrame(ingestor.log.people(alike).values())[["pid", *columns]]
+    for column in columns[3:]:
+        folded[column] = pd.to_datetime(folded[column], utc=True, format="ISO8601")
+    both = folded.merge(rerun["person"][["pid", *columns]], on="pid", suffixes=("", "_batch"))
+    text = both.astype("string").fillna("")
+    differ = {column: int((text[column] != text[f"{column}_batch"]).sum()) for column in columns}
+    assert len(both) == len(folded) > 100
+    assert not any(differ.values()), f"of {len(both)} people, these many differ from the batch: {differ}"
