@@ -125,10 +125,14 @@ def open_middle_layer(middle_db: Path) -> duckdb.DuckDBPyConnection:
 
 # --- what a call needs: the people, their interactions --------------------------------------
 
-def _load_live(cur: duckdb.DuckDBPyConnection, pids: Sequence[str], live: LiveRecords) -> None:
+def _load_live(cur: duckdb.DuckDBPyConnection, pids: Sequence[str], live: LiveRecords,
+               companies: Sequence[str]) -> None:
     """The call's inputs as temporary tables typed like the middle layer's: `target` (the
-    PIDs asked for), `live_person`, `live_interaction` and `bound_cookie` (pid, cookie_id)."""
+    PIDs asked for), `also_company` (companies whose groups are in scope besides the
+    targets'), `live_person`, `live_interaction` and `bound_cookie` (pid, cookie_id)."""
     cur.execute("CREATE TEMP TABLE target AS SELECT unnest($pids::VARCHAR[]) AS pid", {"pids": list(pids)})
+    cur.execute("CREATE TEMP TABLE also_company AS SELECT unnest($cids::VARCHAR[]) AS cid",
+                {"cids": list(companies)})
     cur.execute("CREATE TEMP TABLE live_person AS FROM memory.main.person LIMIT 0")
     cur.execute("CREATE TEMP TABLE live_interaction AS FROM memory.main.interaction LIMIT 0")
     if live.people is not None:
@@ -149,8 +153,9 @@ _PEOPLE_SQL = """
         UNION ALL SELECT pid, cid FROM live_person WHERE pid IN (FROM target)),
     companies AS (
         SELECT cid FROM targets WHERE cid IS NOT NULL
+        UNION FROM also_company
         UNION SELECT c.cid FROM memory.main.company c JOIN memory.main.company mine USING (eid)
-        WHERE mine.cid IN (SELECT cid FROM targets))
+        WHERE mine.cid IN (SELECT cid FROM targets UNION FROM also_company))
     SELECT p.* FROM memory.main.person p ANTI JOIN live_person USING (pid)
     WHERE p.pid IN (FROM target) OR p.cid IN (FROM companies)
     UNION ALL
@@ -258,7 +263,7 @@ def _compute_views(cur: duckdb.DuckDBPyConnection, definitions: FeatureDefinitio
 
 def features_at(con: duckdb.DuckDBPyConnection, definitions: FeatureDefinitions, pids: Sequence[str],
                 at: datetime, live: LiveRecords | None = None,
-                colleagues: bool = False) -> dict[str, pd.DataFrame]:
+                colleagues: bool = False, companies: Sequence[str] = ()) -> dict[str, pd.DataFrame]:
     """Every view's rows for `pids` (and their companies) at the instant `at`, as a batch build
     with `live` in its middle layer would give them at a grid time `at`: events strictly
     before `at`, attributes known at or before it. One frame per view, with the batch
@@ -268,7 +273,8 @@ def features_at(con: duckdb.DuckDBPyConnection, definitions: FeatureDefinitions,
     `colleagues`: also `COLLEAGUE_ACCOUNTS`, the `person_account` rows at `at` of everyone
     else at the targets' companies and their groups, with their `cid` and its group `eid`
     (a person's engagement changes the buying-committee counts of all of them), and the
-    `company_engagement` rows of all those companies.
+    `company_engagement` rows of all those companies. `companies`: more companies whose groups
+    count as the targets' (those a target left: their counts lose them).
 
     `con`: the worker's connection from `open_middle_layer`. Safe from several threads: each
     call works in its own cursor."""
@@ -276,7 +282,7 @@ def features_at(con: duckdb.DuckDBPyConnection, definitions: FeatureDefinitions,
         raise ValueError("`at` must be timezone-aware (the feature clock is UTC)")
     with con.cursor() as cur:
         cur.execute("SET TimeZone = 'UTC'")
-        _load_live(cur, pids, live or LiveRecords())
+        _load_live(cur, pids, live or LiveRecords(), companies)
         _load_scope(cur)
         return _compute_views(cur, definitions, at, colleagues)
 

@@ -198,6 +198,16 @@ class EventLog:
                 out[pid] = json.loads(row)
         return out
 
+    def companies_of(self, pids: Sequence[str], after: int = 0) -> list[tuple[str, str]]:
+        """(pid, cid) of every company these people's records logged after record row `after`
+        carry (a record takes its person's company of the moment: where they have been)."""
+        out: list[tuple[str, str]] = []
+        for chunk in _chunks(list(pids)):
+            out += self.con.execute(
+                f"SELECT DISTINCT pid, cid FROM record WHERE rowid > ? AND cid IS NOT NULL AND pid IN "
+                f"({','.join('?' * len(chunk))})", [after, *chunk]).fetchall()
+        return out
+
     def interactions(self, pids: Iterable[str] = (), cookies: Iterable[str] = (),
                      everyone: bool = False, after: int = 0, cids: Iterable[str] = ()) -> pd.DataFrame:
         """Live interactions of these people and of these cookies (or all of them) not yet in

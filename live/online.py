@@ -116,11 +116,12 @@ class OnlineUpdater:
             if not todo:
                 break
             people = log.people(todo, held[1])
-            groups = _group_companies(con, todo, people)
+            groups = _group_companies(con, todo, people, log.companies_of(todo, held[1]))
             cids = sorted({cid for companies in groups.values() for cid in companies})
             seen = log.changes(todo, cids)  # before reading: a change after it shows
             rows = features_at(con, self.definitions, todo, at,
-                               self.live_records(con, log, todo, held, people, cids), colleagues=True)
+                               self.live_records(con, log, todo, held, people, cids), colleagues=True,
+                               companies=cids)
             with self._store_lock():  # compared with what is online, written, nobody writing between
                 colleagues = self._colleagues_to_rewrite(con, rows)
                 rows["person_account"] = pd.concat([rows["person_account"], colleagues], ignore_index=True)
@@ -199,20 +200,22 @@ class OnlineUpdater:
                          index=frame.index)
 
 
-def _group_companies(con: duckdb.DuckDBPyConnection, pids: Sequence[str],
-                     people: dict[str, dict]) -> dict[str, set[str]]:
-    """pid -> every company in the group of the person's company (`people`: rows folded live,
-    which win over the middle layer's); people without a company are left out."""
-    live = [(pid, row["cid"]) for pid, row in people.items() if row.get("cid")]
-    stored = [pid for pid in pids if pid not in people]
+def _group_companies(con: duckdb.DuckDBPyConnection, pids: Sequence[str], people: dict[str, dict],
+                     logged: Sequence[tuple[str, str]]) -> dict[str, set[str]]:
+    """pid -> every company in the groups of the person's companies: the one now (`people`:
+    rows folded live, which win over the middle layer's) and those they were at since the
+    batch (the middle layer's, and `logged`: (pid, cid) of their records in the log). A
+    person who moves to another group leaves a count behind: that group is rewritten too.
+    People without a company are left out."""
+    live = [(pid, row["cid"]) for pid, row in people.items() if row.get("cid")] + list(logged)
     groups: dict[str, set[str]] = {}
     with con.cursor() as cur:
         for pid, cid in cur.execute("""
                 WITH mine AS (
                     SELECT pid, cid FROM person WHERE pid IN (SELECT unnest($1::VARCHAR[]))
-                    UNION ALL SELECT unnest($2::VARCHAR[]), unnest($3::VARCHAR[]))
+                    UNION SELECT unnest($2::VARCHAR[]), unnest($3::VARCHAR[]))
                 SELECT m.pid, g.cid FROM mine m JOIN company c USING (cid) JOIN company g USING (eid)""",
-                [stored, [pid for pid, _ in live], [cid for _, cid in live]]).fetchall():
+                [list(pids), [pid for pid, _ in live], [cid for _, cid in live]]).fetchall():
             groups.setdefault(pid, set()).add(cid)
     return groups
 

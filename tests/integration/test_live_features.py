@@ -211,3 +211,63 @@ def test_a_writer_locked_out_past_sqlites_timeout_tries_again(online_copy, setti
     online = OnlineFeatures(store).read(marked["person_interest"]["pid"].tolist())
     assert (online["events_7d"] == 77).all()
     blocker.close()
+
+
+def _mover(middle_db, raw_dir, now, passive: list[str]) -> tuple[str, str, str, str, str]:
+    """(pid, their company, a colleague there, their email, a company name as a form gives it
+    that names a company of another group): a person engaged in the 30 days before `now`."""
+    with duckdb.connect(str(middle_db), read_only=True) as con:
+        pid, cid, colleague, email, eid = con.execute("""
+            WITH engaged AS (
+                SELECT DISTINCT pid FROM interaction WHERE event_time >= $now - INTERVAL 30 DAY
+                  AND event_time < $now AND event_type NOT IN (SELECT unnest($passive::VARCHAR[]))),
+            known AS (SELECT cid, count(*) AS people FROM person WHERE company_known_at < $now GROUP BY cid)
+            SELECT p.pid, p.cid, (SELECT min(o.pid) FROM person o WHERE o.cid = p.cid AND o.pid <> p.pid
+                                  AND o.company_known_at < $now), p.email, c.eid
+            FROM person p JOIN company c USING (cid) JOIN known k USING (cid)
+            WHERE p.email IS NOT NULL AND p.company_known_at < $now AND k.people > 1
+              AND p.pid IN (FROM engaged)
+            ORDER BY hash(p.pid) LIMIT 1""", {"now": now, "passive": passive}).fetchone()
+        form = con.execute("""
+            SELECT r.source_record_id FROM record r
+            JOIN company_node n ON n.node = 'name:' || r.company_name_std JOIN company c ON c.cid = n.cid
+            WHERE r.source = 'form_fills' AND c.eid <> $1
+            ORDER BY r.source_record_id LIMIT 1""", [eid]).fetchone()[0]
+    forms = pd.read_parquet(raw_dir / "form_fills.parquet")
+    return pid, cid, colleague, email, forms.loc[forms["form_fill_id"] == form, "company_name"].iloc[0]
+
+
+def test_a_person_who_moves_to_another_group_leaves_their_old_companys_count(settings, definitions,
+                                                                              tmp_path):
+    """An engaged person's form fill names a company of another group: the live update rewrites
+    the old company's engaged count and its people's buying-committee rows without them (the
+    new company's group alone would leave them stale until the next batch)."""
+    from leadscore.benchmarks.live import bench_settings, world_copy
+    from leadscore.features.store import read_view
+    from leadscore.live.ingest import Ingestor
+    from leadscore.live.online import OnlineUpdater
+    from leadscore.live.sources import SOURCES
+
+    live = bench_settings(settings, tmp_path, world_copy(settings.data_dir, tmp_path / "world"), None)
+    store = open_store(live)
+    now = read_manifest(settings.feature_data_dir)["as_of"] + timedelta(days=1)
+    mover, old, colleague, email, company = _mover(live.middle_db, live.raw_dir, now,
+                                                   definitions.catalog.passive_event_types)
+    ingestor, updater = Ingestor(live), OnlineUpdater(live, store)
+
+    def engaged() -> tuple[int, int]:
+        company_row = read_view(store, updater.views["company_engagement"], "cid", [old],
+                                ["people_engaged_30d"])[0]
+        account = OnlineFeatures(store).read([colleague]).iloc[0]
+        return company_row["people_engaged_30d"], account["company_people_engaged_30d"]
+
+    updater.update(ingestor.log, [colleague], now)  # the old company's rows at `now`, the mover counted
+    before = engaged()
+    form = SOURCES["form_fills"].model_validate({
+        "form_fill_id": "MOVE-1", "submitted_at": now - timedelta(hours=1), "form_type": "contact_sales",
+        "email": email, "company_name": company})
+    done = ingestor.ingest("form_fills", [form], now)
+    assert done.accepted[0]["pid"] == mover and done.people[mover]["cid"] != old
+    updater.update(ingestor.log, [mover], now)
+    assert before[0] == before[1] >= 1
+    assert engaged() == (before[0] - 1, before[0] - 1)
