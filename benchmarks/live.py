@@ -24,8 +24,9 @@ this process. Its online store is the world's SQLite store (copied), or with
   buying-committee row rewritten later is checked at its own instant); `feature_mismatches`
   (online after live updates vs that batch, every such PID, every feature),
   `pid_mismatches` (each record's PID live vs in the batch, after the stable-ID mapping:
-  a live PID the batch merged into another, with its audit row, counts as that one; those
-  are counted apart, and their people left out of the feature check: the batch's
+  a live PID the batch merged into another, with its audit row, counts as that one; a record
+  whose live person the batch split, with its audit row, has no one PID to follow to; those
+  are counted apart, and the merged people left out of the feature check: the batch's
   materialisation replaces their online rows). What the batch regrouped is counted apart
   too (`features_the_batch_regrouped`): the people it merged or split (its probabilistic
   pass, which stays in the batch, moved records between them) and, for the buying-committee
@@ -225,19 +226,16 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
         mapped = con.execute("SELECT source, source_record_id, pid FROM id_map").df()
         merged = dict(con.execute("SELECT id, other_id FROM id_audit WHERE kind = 'person' AND "
                                   "event = 'merge' AND \"at\" >= $1", [started_at]).fetchall())
-        split = {person for pair in con.execute(
-            "SELECT id, other_id FROM id_audit WHERE kind = 'person' AND event = 'split' AND \"at\" >= $1",
-            [started_at]).fetchall() for person in pair}
+        splits = con.execute("SELECT id, other_id FROM id_audit WHERE kind = 'person' AND event = 'split' "
+                             "AND \"at\" >= $1", [started_at]).fetchall()
+        split = {person for pair in splits for person in pair}
         regrouped = set(merged.values()) | split  # people whose records the batch took or gave
         committees = _committees(con, regrouped | set(merged), stored)
     batch = mapped.set_index(mapped["source"] + ":" + mapped["source_record_id"])["pid"]
     kept = stored[stored["status"] == "kept"]
     keys = (kept["source"] + ":" + kept["source_record_id"]).to_numpy()
     live = pd.Series(kept["pid"].to_numpy(), index=keys)
-    both = batch.reindex(live.index)
-    raw_mismatches = int(((live.fillna("") != both.fillna(""))).sum())
-    followed = live.map(lambda pid: _survivor(pid, merged), na_action="ignore")
-    pid_mismatches = int(((followed.fillna("") != both.fillna(""))).sum())
+    pids = _pid_figures(live, batch, merged, {person for person, _ in splits})
     writes = log.feature_writes()
     writes = writes[~writes["pid"].isin(merged)]  # merged away: the batch's materialisation follows
     touched = sorted(set(writes["pid"]))
@@ -272,9 +270,7 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
                                              "online": _plain(online.at[row["pid"], name])})
     return {"records_sent": len(sent), "records_stored": len(stored_keys & sent), "lost_records": lost,
             "quarantined": int((stored["status"] == "quarantined").sum()),
-            "pid_mismatches": pid_mismatches, "records_compared": len(live),
-            "records_whose_person_the_batch_merged": raw_mismatches - pid_mismatches,
-            "people_merged_by_the_batch": len(set(merged) & set(live.dropna())),
+            **pids,
             "touched_pids": len(targets),
             "colleague_rows_rewritten": int(((writes["view"] == "person_account")
                                              & ~writes["pid"].isin(targets)).sum()),
@@ -307,6 +303,22 @@ def _committees(middle: duckdb.DuckDBPyConnection, people: set[str], stored: pd.
         SELECT p.pid FROM person p JOIN company c USING (cid)
         WHERE c.eid IN (SELECT eid FROM company JOIN involved USING (cid))""",
         [sorted(people), sorted(set(ingested["cid"]))]).fetchall()}
+
+
+def _pid_figures(live: pd.Series, batch: pd.Series, merged: dict[str, str], split: set[str]) -> dict:
+    """Each record's PID live (`live`) against the batch's (`batch`), both by record key. A PID
+    the batch merged into another (its audit says so) counts as the one it went to. A record
+    whose live person the batch split (`split`; its probabilistic pass, or a later record that
+    made the identifier that linked it shared: a second name on a cookie) has no one PID to
+    follow to. Both are counted apart."""
+    both = batch.reindex(live.index).fillna("")
+    raw = live.fillna("") != both
+    followed = live.map(lambda pid: _survivor(pid, merged), na_action="ignore").fillna("") != both
+    split_away = followed & live.isin(split)
+    return {"pid_mismatches": int((followed & ~split_away).sum()), "records_compared": len(live),
+            "records_whose_person_the_batch_merged": int(raw.sum() - followed.sum()),
+            "records_whose_person_the_batch_split": int(split_away.sum()),
+            "people_merged_by_the_batch": len(set(merged) & set(live.dropna()))}
 
 
 def _survivor(pid: str, merged: dict[str, str]) -> str:
