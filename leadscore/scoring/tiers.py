@@ -14,6 +14,7 @@ model versions.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -40,6 +41,14 @@ def probability_to_score(probability: np.ndarray, scale: ScoreSettings) -> np.nd
     return np.clip(scale.reference_score + scale.points_to_double_odds * log2_odds_ratio, 0, 100)
 
 
+def probability_to_score_one(probability: float, scale: ScoreSettings) -> float:
+    """`probability_to_score` of one probability, in plain Python (a /score's one row)."""
+    p = min(max(float(probability), 1e-6), 1 - 1e-6)
+    ref = scale.reference_probability
+    log2_odds_ratio = math.log2(p / (1 - p)) - math.log2(ref / (1 - ref))
+    return min(max(scale.reference_score + scale.points_to_double_odds * log2_odds_ratio, 0.0), 100.0)
+
+
 def tier_array(values: Mapping[str, np.ndarray | pd.Series], table: TierTable) -> np.ndarray:
     """First tier whose conditions all hold, per row; `values` maps score, fit, interest,
     fit_score, interest_score and completeness to arrays (a DataFrame or plain arrays)."""
@@ -60,3 +69,19 @@ def tier_array(values: Mapping[str, np.ndarray | pd.Series], table: TierTable) -
         result[holds] = tier.name
         open_rows &= ~holds
     return result
+
+
+def tier_of(values: Mapping[str, float], table: TierTable) -> str | None:
+    """`tier_array` of one row (score, fit_score, interest_score, completeness as floats)."""
+    for tier in table.tiers:
+        holds = True
+        for condition, threshold in tier.when.items():
+            if isinstance(threshold, TopShare):
+                raise ValueError(f"tier {tier.name}: {condition} is {threshold.model_dump()}; fit the "
+                                 "tiers on a validation window first (training.tiers.fit_tiers)")
+            column, compare = CONDITIONS[condition]
+            value = float(values[column])
+            holds = holds and bool(compare(0.0 if math.isnan(value) else value, threshold))
+        if holds:
+            return tier.name
+    return None

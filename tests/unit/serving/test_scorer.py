@@ -207,3 +207,24 @@ def test_a_shadow_score_is_the_full_scores_probability_score_and_tier_without_re
     assert [{k: r[k] for k in keys} for r in shadow] == [{k: r[k] for k in keys} for r in full]
     assert all(r["reasons_up"] == r["reasons_down"] == [] for r in shadow)
     assert len({r["tier"] for r in shadow}) >= 3
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "logistic_regression"])
+def test_one_row_alone_scores_as_it_does_among_many(kind):
+    """A /score's one row takes the plain-Python score parts and tier; a batch takes numpy's.
+    Every row of a thousand, scored alone, gives the batch's numbers, tier and record."""
+    scorer, leads = make_scorer(kind)
+    leads = pd.concat([leads, leads.head(5).assign(industry="never-seen-industry", seniority=None,
+                                                   employees=None, opens_90d=np.nan)])
+    columns = {name: leads[name].to_numpy() for name in scorer.feature_names}
+    many, records = scorer.evaluate(columns, len(leads)), scorer.score_records(list(leads["pid"]), columns)
+    shadows = scorer.shadow_records(list(leads["pid"]), columns)
+    for i, pid in enumerate(leads["pid"]):
+        row = {name: column[i:i + 1] for name, column in columns.items()}
+        one = scorer.evaluate(row, 1)
+        for part in ("probability", "score", "fit_score", "interest_score"):
+            assert abs(getattr(one, part)[0] - getattr(many, part)[i]) <= 1e-9, (part, i)
+        assert one.tier[0] == many.tier[i]
+        assert scorer.score_records([pid], row) == [records[i]]
+        assert scorer.shadow_records([pid], row) == [shadows[i]]
+    assert len(set(many.tier)) >= 3 and len(set(many.fit_score)) >= 3  # several tiers and rule outcomes
