@@ -209,11 +209,16 @@ def test_a_shadow_score_is_the_full_scores_probability_score_and_tier_without_re
     assert len({r["tier"] for r in shadow}) >= 3
 
 
+@pytest.fixture(scope="module")
+def logistic_regression() -> tuple[Scorer, pd.DataFrame]:
+    return make_scorer("logistic_regression")
+
+
 @pytest.mark.parametrize("kind", ["lightgbm", "logistic_regression"])
-def test_one_row_alone_scores_as_it_does_among_many(kind):
+def test_one_row_alone_scores_as_it_does_among_many(kind, request):
     """A /score's one row takes the plain-Python score parts and tier; a batch takes numpy's.
     Every row of a thousand, scored alone, gives the batch's numbers, tier and record."""
-    scorer, leads = make_scorer(kind)
+    scorer, leads = request.getfixturevalue(kind)  # the module's models, trained once
     leads = pd.concat([leads, leads.head(5).assign(industry="never-seen-industry", seniority=None,
                                                    employees=None, opens_90d=np.nan)])
     columns = {name: leads[name].to_numpy() for name in scorer.feature_names}
