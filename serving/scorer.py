@@ -15,7 +15,9 @@ Two paths give the same numbers:
   scikit-learn pipeline on a pandas frame, as in training.
 
 The rule points' fit and interest shares and tiers come from the same functions as in
-training (`leadscore.scoring.parts.score_parts`, `leadscore.scoring.tiers.tier_array`), on arrays.
+training (`leadscore.scoring.parts.score_parts`, `leadscore.scoring.tiers.tier_array`), on arrays;
+a single row (a /score) from their plain-Python twins (`score_parts_one`, `tier_of`: the same
+numbers and the same tier conditions, without numpy's fixed cost per call).
 
 **The two axes** (`fit`, `interest`; LightGBM champions): the score is linear in the model's
 raw score, and the raw score is the average lead's plus the features' exact TreeSHAP
