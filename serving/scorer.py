@@ -15,7 +15,9 @@ Two paths give the same numbers:
   scikit-learn pipeline on a pandas frame, as in training.
 
 The rule points' fit and interest shares and tiers come from the same functions as in
-training (`leadscore.scoring.parts.score_parts`, `leadscore.scoring.tiers.tier_array`), on arrays.
+training (`leadscore.scoring.parts.score_parts`, `leadscore.scoring.tiers.tier_array`), on arrays;
+a single row (a /score) from their plain-Python twins (`score_parts_one`, `tier_of`: the same
+numbers and the same tier conditions, without numpy's fixed cost per call).
 
 **The two axes** (`fit`, `interest`; LightGBM champions): the score is linear in the model's
 raw score, and the raw score is the average lead's plus the features' exact TreeSHAP
@@ -47,10 +49,10 @@ from sklearn.base import BaseEstimator
 
 from leadscore.features.catalog import FeatureSpec, phrase
 from leadscore.scoring.explain import base_model, contributions
-from leadscore.scoring.parts import Axes, points_per_unit, score_axes, score_parts
+from leadscore.scoring.parts import Axes, points_per_unit, score_axes, score_parts, score_parts_one
 from leadscore.scoring.prepare import prepare
 from leadscore.scoring.spec import ScoringSpec
-from leadscore.scoring.tiers import tier_array
+from leadscore.scoring.tiers import tier_array, tier_of
 from leadscore.serving.reasons import Families
 from leadscore.serving.treeshap import FastTreeShap
 
@@ -244,9 +246,22 @@ class Scorer:
         """Scores of `n` rows given as feature name -> values (missing features are unknown)."""
         path = self.path.evaluate(columns, n)
         axes = self._axes(path)
-        parts = score_parts(path.probability, path.values, self.spec.rules, self.spec.score, axes)
+        parts, tiers = self._parts_and_tiers(path.probability, path.values, axes)
         return Evaluation(path.probability, parts["score"], parts["fit_score"], parts["interest_score"],
-                          tier_array(parts, self.spec.tiers), path.contrib, path.values, axes)
+                          tiers, path.contrib, path.values, axes)
+
+    def _parts_and_tiers(self, probability: np.ndarray, values: dict[str, np.ndarray],
+                         axes: Axes | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Score parts and tier of each row. One row (a /score) in plain Python: the same numbers
+        (tested), without numpy's fixed cost per call on one-element arrays."""
+        spec = self.spec
+        if len(probability) != 1:
+            parts = score_parts(probability, values, spec.rules, spec.score, axes)
+            return parts, tier_array(parts, spec.tiers)
+        one = score_parts_one(float(probability[0]), {name: column[0] for name, column in values.items()},
+                              spec.rules, spec.score, axes)
+        return ({name: np.array([value]) for name, value in one.items()},
+                np.array([tier_of(one, spec.tiers)], dtype=object))
 
     def _axes(self, path: PathResult) -> Axes | None:
         """The score split into the average lead's, fit points and interest points (LightGBM)."""
@@ -277,8 +292,8 @@ class Scorer:
             probability, score, tier_values = result.probability, result.score, result.tier
         else:
             probability, values = self.path.predict(columns, n)
-            parts = score_parts(probability, values, self.spec.rules, self.spec.score)
-            score, tier_values = parts["score"], tier_array(parts, self.spec.tiers)
+            parts, tier_values = self._parts_and_tiers(probability, values)
+            score = parts["score"]
         tiers = tier_values.tolist()
         probability, score = probability.round(6).tolist(), score.round(1).tolist()
         times = feature_times or [None] * n

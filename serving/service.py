@@ -390,12 +390,15 @@ class LeadScoring:
         except Exception:  # noqa: BLE001 - a crossing missed now is found at the next scoring
             log.exception("could not queue MQL crossings for the CRM webhook")
         now = self.clock.now()
-        self.score_log.append(scores, now, trigger)
-        if shadow:
-            try:
-                self.score_log.append(shadow, now, SHADOW)
-            except Exception:  # noqa: BLE001 - a shadow score never fails what was served
-                log.exception("could not log the challenger's shadow scores")
+        if not shadow:
+            self.score_log.append(scores, now, trigger)
+            return
+        try:  # one transaction for both: one wait on the log's lock and write, not two
+            self.score_log.append_groups([(scores, trigger), (shadow, SHADOW)], now)
+        except Exception:  # noqa: BLE001 - a shadow score never fails what was served
+            log.exception("could not log the scores with the challenger's shadow scores: the served "
+                          "ones alone")
+            self.score_log.append(scores, now, trigger)
 
     async def record_scores_off_the_loop(self, results: list[tuple[int, dict]], trigger: str,
                                          shadow: list[dict]) -> None:

@@ -6,6 +6,7 @@ lead earns; tiers read them.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Mapping
 
@@ -28,6 +29,21 @@ def _holds(rule: Rule, values: np.ndarray) -> np.ndarray:
         return OPERATORS[rule.op](numbers, rule.value)
 
 
+def _holds_for_one(rule: Rule, value: object) -> bool:
+    """`_holds` for one value (a row's), without arrays: what a /score's one row needs."""
+    if rule.op == "in" or (rule.op == "==" and isinstance(rule.value, str)):
+        return value in (set(rule.value) if isinstance(rule.value, list) else {rule.value})
+    return bool(OPERATORS[rule.op](_number(value), rule.value))  # NaN holds no comparison
+
+
+def _number(value: object) -> float:
+    """A value as float, NaN when it is none or no number (pd.to_numeric(errors="coerce"))."""
+    try:
+        return math.nan if value is None else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def rule_hit_array(rules: list[Rule], columns: Mapping[str, np.ndarray | pd.Series]) -> np.ndarray:
     """(rows, rules): the points each rule awards each row (0 where it does not hold or data is
     missing). `columns` maps feature names to value arrays: a DataFrame, or the plain arrays the
@@ -47,6 +63,16 @@ def share_of_points(rules: list[Rule], columns: Mapping[str, np.ndarray | pd.Ser
     """0-100 per row: the points of `rules` earned, out of all they can award."""
     available = sum(rule.points for rule in rules) or 1
     return 100.0 * rule_hit_array(rules, columns).sum(axis=1) / available
+
+
+def share_of_points_one(rules: list[Rule], row: Mapping[str, object]) -> float:
+    """`share_of_points` of one row given as feature name -> value, in plain Python: numpy's
+    fixed cost per array was most of a one-row score's rule points."""
+    for i, rule in enumerate(rules):
+        if rule.feature not in row:
+            raise KeyError(f"scoring rule {i} uses unknown feature {rule.feature!r}")
+    available = sum(rule.points for rule in rules) or 1
+    return 100.0 * sum(rule.points for rule in rules if _holds_for_one(rule, row[rule.feature])) / available
 
 
 def rule_hits(rules: list[Rule], X: pd.DataFrame) -> pd.DataFrame:

@@ -40,3 +40,17 @@ def test_reads_filter_by_person_instant_and_shadow(tmp_path):
     assert served["trigger"].tolist() == ["score", "ingest"]
     reasons = json.loads(served.iloc[0]["reasons"])
     assert (reasons["up"], reasons["down"]) == (["visited the pricing page"], [])
+
+
+def test_a_score_and_its_shadow_are_logged_in_one_transaction(tmp_path):
+    """/score logs the champion's score and the challenger's shadow of it together: both or
+    neither (a bad shadow row takes the served one with it, and the service logs that alone)."""
+    log = ScoreLog(tmp_path)
+    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    with pytest.raises(sqlite3.IntegrityError):
+        log.append_groups([([_score("P1")], "score"), ([_score("P1", probability=None)], SHADOW)], at)
+    assert log.read().empty
+    assert log.append_groups([([_score("P1")], "score"), ([_score("P1", probability=0.5)], SHADOW)], at) == 2
+    logged = log.read()
+    assert logged["trigger"].tolist() == ["score", SHADOW]
+    assert logged["probability"].tolist() == [0.25, 0.5] and set(logged["at"]) == {at}
