@@ -16,7 +16,7 @@ from leadscore.identity import probabilistic as prob
 from leadscore.identity.mapping import load_mapping, standardise_table
 
 FEBRL_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "febrl"
-N_ENTITIES = 1000  # of FEBRL4's 5,000: enough to mean something, small enough for a local Spark
+N_ENTITIES = 500  # of FEBRL4's 5,000: enough to mean something, small enough for a local Spark
 
 pytestmark = [
     pytest.mark.integration,
@@ -45,8 +45,13 @@ def febrl4_subset(settings, std_rules) -> tuple[list[pd.DataFrame], pd.DataFrame
 def model(settings) -> prob.ModelConfig:
     config = prob.load_model_config(settings.config_file("mappings/febrl.yaml"))
     # On this small world every u chunk runs (no level reaches min_count_per_level), so one
-    # chunk estimates the same u from the same sample; on Spark each chunk costs seconds.
-    return replace(config, training=replace(config.training, u_num_chunks=1))
+    # chunk estimates the same u from the same sample; on Spark each chunk costs seconds, as
+    # does each of the 8 shuffle partitions of tables this small (one holds them), and a
+    # u sample of 1e5 pairs is most of the 1000 x 1000 there are. Both backends share it all.
+    spark = {**config.backends["spark"], "spark_session": {**config.backends["spark"]["spark_session"],
+                                                           "shuffle_partitions": 1}}
+    return replace(config, backends={**config.backends, "spark": spark},
+                   training=replace(config.training, u_num_chunks=1, u_max_pairs=1e5))
 
 
 def _partition(clusters: pd.DataFrame) -> set[frozenset]:

@@ -10,6 +10,7 @@ import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
@@ -24,6 +25,9 @@ from leadscore.identity.engine import DuckDBSql, SparkSql
 from leadscore.identity.resolve import resolve, rules_from_settings
 from leadscore.spark import spark_session
 from leadscore.training.train import training_frame
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 pytestmark = [
     pytest.mark.integration,
@@ -52,6 +56,12 @@ def _table(middle_db: Path, table: str) -> pd.DataFrame:
                            f"FROM {table} ORDER BY ALL").df()
 
 
+def _spark(settings) -> SparkSession:
+    """The process's session with one shuffle partition: the tiny world's tables fit in one,
+    and Spark pays a task per partition at every join and group."""
+    return spark_session(settings.spark.model_copy(update={"shuffle_partitions": 1}))
+
+
 def _earlier_raw(raw_dir: Path, folder: Path) -> Path:
     """The raw sources as they were earlier: each table's first four fifths."""
     folder.mkdir()
@@ -74,7 +84,7 @@ def spark_middle(world, tmp_path_factory) -> tuple[Path, Path]:
     resolve(_earlier_raw(settings.raw_dir, out / "earlier"), out / "duckdb.duckdb", rules, sql=DuckDBSql())
     shutil.copy(out / "duckdb.duckdb", out / "spark.duckdb")
     resolve(settings.raw_dir, out / "duckdb.duckdb", rules, sql=DuckDBSql())
-    resolve(settings.raw_dir, out / "spark.duckdb", rules, sql=SparkSql(spark_session(settings.spark)))
+    resolve(settings.raw_dir, out / "spark.duckdb", rules, sql=SparkSql(_spark(settings)))
     return out / "duckdb.duckdb", out / "spark.duckdb"
 
 
@@ -102,7 +112,7 @@ def spark_features(world, tmp_path_factory) -> tuple[Path, Path]:
     build_features(settings.middle_db, out, settings_catalog(settings),
                    FitRules(config["decision_maker_levels"], config["employee_bands"]),
                    settings.features.step_days, load_yaml(settings.config_file("tags.yaml")),
-                   spark=spark_session(settings.spark))
+                   spark=_spark(settings))
     return settings.feature_data_dir, out
 
 
@@ -138,7 +148,9 @@ def spark_world(world, spark_features, tmp_path_factory) -> Path:
     shutil.copytree(Path(world["config_file"]).parent, root / "config")
     config_file = root / "config" / "leadscore.yaml"
     paths = {**world["config"]["paths"], "data_dir": str(root / "data"), "mlflow_dir": str(root / "mlflow")}
-    config_file.write_text(yaml.safe_dump({**world["config"], "engine": "spark", "paths": paths}))
+    spark = {**world["config"]["spark"], "shuffle_partitions": 1}
+    config_file.write_text(yaml.safe_dump({**world["config"], "engine": "spark", "spark": spark,
+                                           "paths": paths}))
     shutil.copytree(spark_features[1], root / "data" / "features")
     shutil.copy(load_settings(world["config_file"]).middle_db, root / "data")
     result = subprocess.run([world["cli"], "-c", str(config_file), "features", "apply"],
