@@ -64,7 +64,7 @@ def standardise_records(records: pd.DataFrame, rules: StandardiseRules) -> pd.Da
         field_issue=field_issues(records, email, phone),
         first_name_std=first,
         last_name_std=last,
-        name_key=std.name_key(first, last),
+        name_key=std.name_key(first, last, rules),
         work_domain=std.work_domain(email, rules),
         company_name_std=company,
         cookie_id=std.blank_to_na(records["cookie_id"]),

@@ -105,8 +105,14 @@ def name_token(values: pd.Series, rules: StandardiseRules | None = None) -> pd.S
     cleaned = blank_to_na(values).dropna().map(_ascii_fold).str.lower()
     cleaned = cleaned.str.replace(r"[^a-z\s'-]", "", regex=True).str.strip()
     if rules is not None:
-        cleaned = cleaned.map(lambda token: rules.nicknames.get(token, token))
+        cleaned = canonical_given(cleaned, rules)
     return cleaned.reindex(values.index).astype("string").mask(lambda s: s == "")
+
+
+def canonical_given(tokens: pd.Series, rules: StandardiseRules) -> pd.Series:
+    """Standardised name tokens with each nickname replaced by its canonical given name
+    ('tim' -> 'timothy'); any other token unchanged."""
+    return tokens.map(rules.nicknames).fillna(tokens).astype(tokens.dtype)
 
 
 def split_full_name(values: pd.Series) -> pd.DataFrame:
@@ -121,8 +127,15 @@ def split_full_name(values: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"first_name": first, "last_name": last}, index=values.index)
 
 
-def name_key(first: pd.Series, last: pd.Series) -> pd.Series:
-    """Order-free key of a standardised name ('zhang wei' == 'Wei Zhang'); missing unless both parts."""
+def name_key(first: pd.Series, last: pd.Series, rules: StandardiseRules | None = None) -> pd.Series:
+    """Order-free key of a standardised name ('zhang wei' == 'Wei Zhang'); missing unless both parts.
+
+    With rules, a nickname is mapped in either part: the key is order-free, and a name written
+    surname first ('Su Dan') puts the given name where the surname goes, so it must give the
+    key of 'Dan Su' (whose given name `name_token` mapped). The shared-identifier guard counts
+    these keys, so a person whose forms say 'Tim' and 'Timothy' stays one name."""
+    if rules is not None:
+        first, last = canonical_given(first, rules), canonical_given(last, rules)
     both = first.notna() & last.notna()
     key = np.where(
         first.fillna("") <= last.fillna(""),

@@ -96,10 +96,14 @@ def split_full_name(value: object) -> tuple[str | None, str | None]:
     return (None if len(parts) == 1 else first), last
 
 
-def name_key(first: str | None, last: str | None) -> str | None:
-    """`std.name_key`: order-free, missing unless both parts."""
+def name_key(first: str | None, last: str | None,
+             nicknames: Mapping[str, str] | None = None) -> str | None:
+    """`std.name_key`: order-free, missing unless both parts; with the rules' nicknames, a
+    nickname is mapped in either part (a name written surname first)."""
     if first is None or last is None:
         return None
+    if nicknames is not None:
+        first, last = nicknames.get(first, first), nicknames.get(last, last)
     return f"{first} {last}" if first <= last else f"{last} {first}"
 
 
@@ -146,7 +150,7 @@ def standardise_record(source: str, raw: Mapping, rules: StandardiseRules) -> di
     kept = {"email": address, "phone": phone(record["phone"], rules)}
     return record | kept | {
         "field_issue": _field_issue(record, kept),
-        "first_name_std": first, "last_name_std": last, "name_key": name_key(first, last),
+        "first_name_std": first, "last_name_std": last, "name_key": name_key(first, last, rules.nicknames),
         "work_domain": work_domain(address, rules),
         "company_name_std": company_name(record["company_name"], rules),
         **{column: blank_to_na(record[column])

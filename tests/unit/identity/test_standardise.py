@@ -31,6 +31,15 @@ def test_name_key_ignores_order_and_needs_both_parts():
     assert pd.isna(key.iloc[2])
 
 
+def test_name_key_maps_a_nickname_in_either_part(std_rules):
+    """'Su Dan' written surname first is 'Dan Su'; 'Tim' is 'Timothy'; other names stay apart."""
+    first = std.name_token(pd.Series(["Dan", "Su", "Tim", "Timothy", "Mark"]), std_rules)
+    last = std.name_token(pd.Series(["Su", "Dan", "Wright", "Wright", "Wright"]))
+    key = std.name_key(first, last, std_rules)
+    assert key.iloc[0] == key.iloc[1] and key.iloc[2] == key.iloc[3] == "timothy wright"
+    assert key.iloc[4] != key.iloc[3]
+
+
 def test_split_full_name_handles_comma_order():
     out = std.split_full_name(pd.Series(["SMITH, John", "John Smith", "Cher"]))
     assert list(out["first_name"].iloc[:2]) == ["John", "John"]

@@ -102,6 +102,19 @@ def test_a_cookie_names_its_person_once_a_form_fill_binds_it_and_nobody_when_sha
     assert ingestor.person_of_cookie("cookie-web-9") is None
 
 
+def test_a_cookie_keeps_naming_its_person_through_a_nickname(ingestor):
+    """"Tim Wright" then "Timothy Wright" on one cookie is one name, as in the batch: the
+    cookie is no shared computer, and a later session joins the person."""
+    form = ingestor.ingest("form_fills", _records("form_fills", [
+        _form("LF11", "tim.wright@example-live.com", "Tim", "Wright", cookie="cookie-tim")]), NOW)
+    pid = form.accepted[0]["pid"]
+    ingestor.ingest("form_fills", _records("form_fills", [
+        _form("LF12", "timothy.wright@example-live.com", "Timothy", "Wright", cookie="cookie-tim")]), NOW)
+    assert ingestor.person_of_cookie("cookie-tim") == pid is not None
+    session = ingestor.ingest("web_sessions", _records("web_sessions", [_session("LS12", "cookie-tim")]), NOW)
+    assert session.accepted[0]["pid"] == pid
+
+
 def test_a_batch_anonymous_cookie_is_bound_by_a_live_form_fill(ingestor, live_settings):
     with duckdb.connect(str(live_settings.middle_db), read_only=True) as con:
         cookie = con.execute("SELECT cookie_id FROM interaction WHERE pid IS NULL AND cookie_id IS NOT NULL "

@@ -30,10 +30,11 @@ DIRTY_FORMS = pd.DataFrame({
     "job_title": ["CTO", None, "", "  VP Sales ", None, None, None, None, None],
 })
 DIRTY_PEOPLE = pd.DataFrame({
-    "registration_id": ["R1", "R2", "R3", "R4", "R5"], "event_id": "E1", "event_name": "x",
+    "registration_id": ["R1", "R2", "R3", "R4", "R5", "R6"], "event_id": "E1", "event_name": "x",
     "event_kind": "webinar", "event_date": AT, "registered_at": AT, "attended": False,
-    "full_name": ["SMITH, John", "Wei Zhang", "Madonna", ",", None],
-    "email": [None, "w@x.com", "m@x.com", None, None], "phone": [None, None, None, "+8613800138000", None],
+    "full_name": ["SMITH, John", "Wei Zhang", "Madonna", ",", None, "Su Dan"],
+    "email": [None, "w@x.com", "m@x.com", None, None, "dan.su@x.com"],
+    "phone": [None, None, None, "+8613800138000", None, None],
     "company_name": None,
 })
 
@@ -83,3 +84,4 @@ def test_the_dirty_rows_exercise_each_rule(std_rules):
               for row in DIRTY_PEOPLE.to_dict("records")]
     assert [(p["first_name"], p["last_name"]) for p in people[:3]] == [
         ("John", "SMITH"), ("Wei", "Zhang"), (None, "Madonna")]
+    assert people[5]["name_key"] == "daniel su"  # a nickname in the surname's place, mapped
