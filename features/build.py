@@ -293,22 +293,17 @@ def _lasts_sql(passive: list[str], kinds: list[str]) -> str:
 
 
 def interest_slices_sql(catalog: InterestCatalog, step_days: int, channels: list[str],
-                        after: str = "$since", account_only: bool = False) -> str:
+                        after: str = "$since") -> str:
     """The grid rows after `after` only (an incremental build: $since). Events of the longest
     window before each new time are counted per type, channel and age bucket, then pivoted;
     the last event per type comes from a running max. No running totals over the whole
-    history, and no ASOF join: after $epoch, the full build of engines without one (Spark).
-
-    `account_only`: the same rows with only the columns the account views read (`events_30d`,
-    `events_90d`), for people whose own interest is not asked for (the live path's colleagues)."""
+    history, and no ASOF join: after $epoch, the full build of engines without one (Spark)."""
     windows = _joined_windows(catalog)
     kinds = sorted({*catalog.event_types, "email_open", "email_click", "email_send"})
     bucket = "CASE " + " ".join(f"WHEN e.event_time >= s.t - INTERVAL {w} DAY THEN {w}"
                                 for w in windows) + " END"
-    counts = _SliceCounts(catalog.passive_event_types)
     columns = ",\n               ".join(
-        [f"{counts.count('events', w)}::BIGINT AS events_{w}d" for w in ACCOUNT_WINDOWS] if account_only
-        else _interest_columns(catalog, channels, counts))
+        _interest_columns(catalog, channels, _SliceCounts(catalog.passive_event_types)))
     return f"""
         WITH s AS (SELECT t FROM ({_grid_sql(step_days)}) WHERE t > {after}),
         events AS (SELECT pid, event_type, channel, event_time FROM interaction WHERE pid IS NOT NULL),
@@ -316,12 +311,35 @@ def interest_slices_sql(catalog: InterestCatalog, step_days: int, channels: list
             SELECT e.pid, s.t, e.event_type, e.channel, {bucket} AS within, count(*) AS n
             FROM events e JOIN s ON e.event_time < s.t AND e.event_time >= s.t - INTERVAL {windows[-1]} DAY
             GROUP BY ALL),
-        lasts AS ({_lasts_sql(catalog.passive_event_types, [] if account_only else kinds)})
+        lasts AS ({_lasts_sql(catalog.passive_event_types, kinds)})
         SELECT l.pid, l.t AS event_timestamp,
                {columns}
         FROM lasts l LEFT JOIN recent r ON r.pid = l.pid AND r.t = l.t
         GROUP BY l.pid, l.t
         ORDER BY l.pid, l.t"""
+
+
+def account_slices_sql(catalog: InterestCatalog, step_days: int, after: str = "$since") -> str:
+    """`interest_slices_sql`'s rows with only the columns the account views read
+    (`events_30d`, `events_90d`), for people whose own interest is not asked for (the live
+    path's colleagues, a whole company group's). The same rows: one per person and time
+    with an event strictly before it, engaged events counted over [t - w, t). Without the
+    last event per type, no running max over each person's whole history is needed: one
+    pass grouping events by person and time. Each window's start is computed once per time,
+    not per event: a time zone's interval arithmetic on every event of a company group's
+    history was most of the CPU (together a sixth of the old query's on the benchmark's
+    groups: 16 against 97 ms a group of about 230 records)."""
+    engaged = _engaged(catalog.passive_event_types)
+    counts = ", ".join(f"count(*) FILTER (WHERE {engaged} AND e.event_time >= s.t_{w})::BIGINT AS events_{w}d"
+                       for w in ACCOUNT_WINDOWS)
+    starts = ", ".join(f"t - INTERVAL {w} DAY AS t_{w}" for w in ACCOUNT_WINDOWS)
+    return f"""
+        WITH s AS (SELECT t, {starts} FROM ({_grid_sql(step_days)}) WHERE t > {after})
+        SELECT e.pid, s.t AS event_timestamp, {counts}
+        FROM interaction e JOIN s ON e.event_time < s.t
+        WHERE e.pid IS NOT NULL
+        GROUP BY e.pid, s.t
+        ORDER BY e.pid, s.t"""
 
 
 def company_engagement_sql() -> str:

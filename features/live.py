@@ -39,6 +39,7 @@ from leadscore.features.build import (
     GRID_EPOCH,
     REQUIRED_COLUMNS,
     FitRules,
+    account_slices_sql,
     check_middle_layer,
     company_engagement_sql,
     company_profile_sql,
@@ -204,7 +205,7 @@ def _view_sql(definitions: FeatureDefinitions) -> dict[str, str]:
     rules, catalog, step_days = definitions.fit_rules, definitions.catalog, definitions.step_days
     return {"person_fit": fit_sql(rules),
             "person_interest": interest_slices_sql(catalog, step_days, []),
-            "colleague_interest": interest_slices_sql(catalog, step_days, [], account_only=True),
+            "colleague_interest": account_slices_sql(catalog, step_days),
             "company_profile": company_profile_sql(rules),
             "company_engagement": company_engagement_sql(),
             "person_account": person_account_sql()}

@@ -259,3 +259,36 @@ def test_the_committee_without_an_asof_join_has_the_same_rows(build, tmp_path, s
                         for flag in (True, False))
     assert len(asof) > 0 and asof["committee_engaged_90d"].sum() > 0
     pd.testing.assert_frame_equal(asof, ranked)
+
+
+ACCOUNT_AT = datetime(2026, 3, 2, tzinfo=UTC)
+ACCOUNT_EVENTS = [  # around ACCOUNT_AT: windows' edges, passive events, old and later ones
+    ("A1", "web_visit", datetime(2026, 1, 31, tzinfo=UTC)),       # exactly 30 days before: counts
+    ("A1", "web_visit", datetime(2026, 1, 30, 23, 59, tzinfo=UTC)),  # just outside 30, inside 90
+    ("A1", "email_send", datetime(2026, 2, 20, tzinfo=UTC)),      # passive: not engagement
+    ("A2", "email_send", datetime(2026, 2, 25, tzinfo=UTC)),      # only passive: a row of zeros
+    ("A3", "webinar_attend", datetime(2025, 6, 1, tzinfo=UTC)),   # only old: a row of zeros
+    ("A4", "web_visit", ACCOUNT_AT),                              # at the instant: no row yet
+    ("A5", "form_submit", datetime(2026, 3, 1, tzinfo=UTC)),
+    ("A5", "web_visit", datetime(2026, 3, 5, tzinfo=UTC)),        # after it: not counted
+    (None, "web_visit", datetime(2026, 3, 1, tzinfo=UTC)),        # anonymous: nobody's
+]
+
+
+def test_the_account_slices_are_the_interest_slices_account_columns(settings):
+    """The colleagues' shortcut gives exactly the rows and counts of the full interest SQL."""
+    from leadscore.features.build import account_slices_sql, interest_slices_sql
+
+    catalog = interest_catalog(load_yaml(settings.config_file("features.yaml")), [7, 30, 90, 180])
+    interaction = pd.DataFrame(ACCOUNT_EVENTS, columns=["pid", "event_type", "event_time"]).assign(
+        channel="web")
+    interaction["event_time"] = interaction["event_time"].astype("datetime64[us, UTC]")
+    params = {"start": ACCOUNT_AT, "as_of": ACCOUNT_AT, "since": datetime(2026, 3, 1, 23, tzinfo=UTC)}
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("interaction", interaction)
+        full = con.execute(interest_slices_sql(catalog, 7, []), params).df()
+        account = con.execute(account_slices_sql(catalog, 7), params).df()
+    pd.testing.assert_frame_equal(account, full[["pid", "event_timestamp", "events_30d", "events_90d"]])
+    assert list(account["pid"]) == ["A1", "A2", "A3", "A5"]
+    assert account.set_index("pid").loc["A1", ["events_30d", "events_90d"]].tolist() == [1, 2]
