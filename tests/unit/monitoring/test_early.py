@@ -16,7 +16,9 @@ from leadscore.monitoring.cohorts import matured_cohorts
 from leadscore.monitoring.early import conversion_delays, delay_share, early_outcomes, observed_expected
 from leadscore.monitoring.inputs import Inputs
 from leadscore.monitoring.operations import outbox_counts
-from leadscore.monitoring.report import build_report
+from leadscore.monitoring.report import Report, build_report
+from leadscore.monitoring.tracking import report_metrics
+from leadscore.serving.monitor_page import monitor_page
 
 DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
 HORIZON = 90
@@ -87,16 +89,19 @@ def moving_world(double_from: float | None, days: int, per_day: int = 300, seed:
                                  if c])
 
 
+def report_at(scores: pd.DataFrame, labels: pd.DataFrame, day: int) -> Report:
+    """The monitoring report (default settings) on the clock's `day` of a simulated log."""
+    now = DAY0 + timedelta(days=day)
+    inputs = Inputs(now, now - timedelta(days=30), scores[scores["at"] <= pd.Timestamp(now)], labels,
+                    pd.DataFrame(columns=["pid", "crm_id", "at", "disposition", "reason"]),
+                    {"kept": 0, "quarantined": 0}, outbox_counts(Path("no-outbox")), None, None, None, None)
+    return build_report(inputs, Settings(root=Path(".")))
+
+
 def first_breach_day(scores: pd.DataFrame, labels: pd.DataFrame, days: range) -> int | None:
-    """The first clock day of `days` whose report breaches an early O/E threshold (defaults)."""
-    settings = Settings(root=Path("."))
+    """The first clock day of `days` whose report breaches an early O/E threshold."""
     for day in days:
-        now = DAY0 + timedelta(days=day)
-        inputs = Inputs(now, now - timedelta(days=30), scores[scores["at"] <= pd.Timestamp(now)], labels,
-                        pd.DataFrame(columns=["pid", "crm_id", "at", "disposition", "reason"]),
-                        {"kept": 0, "quarantined": 0}, outbox_counts(Path("no-outbox")),
-                        None, None, None, None)
-        report = build_report(inputs, settings)
+        report = report_at(scores, labels, day)
         assert report.delay_source == "matured"  # the world's first scores matured on day 90
         if any(b.key.startswith("early_oe:") for b in report.breaches):
             return day
@@ -120,3 +125,12 @@ def test_early_breaches_need_the_whole_interval_beyond_a_threshold():
     assert [b.key for b in early_breaches([narrow], limits)] == ["early_oe:champion:14d:all"]
     few = {**row, "observed": 10, "expected": 100.0, **observed_expected(10, 100.0, 0.99)}
     assert early_breaches([few], limits)[0].message.endswith("below the minimum 0.7")
+
+
+def test_early_outcomes_reach_the_json_mlflow_and_a_chart_on_the_page():
+    report = report_at(*moving_world(None, 100, per_day=50), 99)
+    overall = report.early[(report.early["group"] == "all") & (report.early["window_days"] == 14)].iloc[0]
+    assert report.to_json()["early"]["rows"][0]["observed"] == overall["observed"]
+    assert report_metrics(report)["early_oe.champion.14d.all"] == pytest.approx(overall["oe"])
+    html = monitor_page(report, set(), Settings(root=Path(".")).monitoring.thresholds, "E0001")
+    assert 'id="chart-early"' in html and 'data-early="champion:14:all"' in html
