@@ -24,7 +24,7 @@ interval of O/E at `confidence`; a breach needs the whole interval beyond a thre
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import numpy as np
@@ -36,6 +36,7 @@ from leadscore.monitoring.cohorts import daily_first_scores, label_scores
 EARLY_COLUMNS = ["role", "window_days", "group", "scores", "expected", "observed", "oe", "low", "high",
                  "p_value"]
 ALL = "all"
+DelayShare = Callable[[np.ndarray], np.ndarray]  # F: days since a score -> share of conversions by then
 
 
 def conversion_delays(matured: pd.DataFrame, labels: pd.DataFrame, target: str = "opportunity") -> np.ndarray:
@@ -50,7 +51,7 @@ def conversion_delays(matured: pd.DataFrame, labels: pd.DataFrame, target: str =
     return (first / pd.Timedelta(days=1)).to_numpy(float)
 
 
-def delay_share(delays: np.ndarray, horizon_days: int, min_delays: int):
+def delay_share(delays: np.ndarray, horizon_days: int, min_delays: int) -> tuple[DelayShare, str]:
     """F: days since a score -> the share of a horizon's conversions arrived by then, and where
     it came from (`matured` with at least `min_delays` delays, else `uniform`)."""
     if len(delays) >= min_delays:
@@ -86,7 +87,8 @@ def observed_expected(observed: int, expected: float, confidence: float) -> dict
             "p_value": float(min(1.0, 2 * tail))}
 
 
-def _group_row(rows: pd.DataFrame, share, role: str, window: int, group: str, confidence: float) -> dict:
+def _group_row(rows: pd.DataFrame, share: DelayShare, role: str, window: int, group: str,
+               confidence: float) -> dict:
     expected = float((rows["probability"].to_numpy(float) * share(rows["age"].to_numpy(float))).sum())
     observed = int(rows["converted"].sum())
     return {"role": role, "window_days": window, "group": group, "scores": len(rows),
@@ -94,8 +96,9 @@ def _group_row(rows: pd.DataFrame, share, role: str, window: int, group: str, co
             **observed_expected(observed, expected, confidence)}
 
 
-def early_outcomes(scores: pd.DataFrame, labels: pd.DataFrame, share, now: datetime, horizon_days: int,
-                   windows: Sequence[int], confidence: float, target: str = "opportunity") -> pd.DataFrame:
+def early_outcomes(scores: pd.DataFrame, labels: pd.DataFrame, share: DelayShare, now: datetime,
+                   horizon_days: int, windows: Sequence[int], confidence: float,
+                   target: str = "opportunity") -> pd.DataFrame:
     """One row per role (champion, shadow), window and group (`all`, then each tier by name):
     `EARLY_COLUMNS`. `share` is F (`delay_share`)."""
     rows = []
