@@ -24,7 +24,7 @@ an MLflow store of its own, so the user's world and registry are left as they we
    one more horizon in steps of `TAIL_STEP_DAYS` (records and outcomes sent the same way,
    monitoring after each step, no retraining: the loop is over).
 4. **Figures.** `detection_days`: from the drift to the first alert after it that raises a
-   kind of breach (`ece`, `roc_auc`, `score_psi`, `feature_psi`, ...) not raised before it: a
+   kind of breach (`ece`, `roc_auc`, `early_oe`, `score_psi`, `feature_psi`, ...) not raised before it: a
    kind already raised before the drift is noise on this world (served traffic leans to
    engaged people, so feature PSI breaches come and go, and each return is posted again);
    the first alert of any kind after the drift and the kinds raised before it are beside.

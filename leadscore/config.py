@@ -293,6 +293,10 @@ class MonitoringThresholds(StrictModel):
     max_quarantine_rate: float | None = Field(0.05, ge=0, le=1)   # ingested records quarantined
     max_rejection_rate: float | None = Field(0.50, ge=0, le=1)    # MQLs rejected by sales, of those judged
     max_webhook_failures: int | None = Field(0, ge=0)             # CRM messages given up on
+    # early outcomes (monitoring/early.py): observed / expected opportunities of scores younger
+    # than the horizon; a breach when its whole interval (`early_confidence`) lies beyond
+    max_early_oe_ratio: float | None = Field(1.3, gt=0)
+    min_early_oe_ratio: float | None = Field(0.7, ge=0)
 
 
 class MonitoringSettings(StrictModel):
@@ -308,6 +312,18 @@ class MonitoringSettings(StrictModel):
     alert_webhook: str | None = None        # breaches are POSTed here once each; None: logged and shown only
     alert_timeout_s: float = Field(5, gt=0)
     thresholds: MonitoringThresholds = MonitoringThresholds()
+    # early outcomes (monitoring/early.py): the scores of the clock's last this many days, judged
+    # before their horizon on the opportunities arrived so far against those expected
+    early_windows_days: list[int] = Field(default_factory=lambda: [14, 30], min_length=1)
+    early_confidence: float = Field(0.99, gt=0, lt=1)  # the exact Poisson interval of O/E
+    early_min_delays: int = Field(50, gt=0)  # matured conversions before F is theirs (else k / horizon)
+
+    @field_validator("early_windows_days")
+    @classmethod
+    def _windows_are_days(cls, days: list[int]) -> list[int]:
+        if any(day <= 0 for day in days):
+            raise ValueError(f"each early window is a positive number of days, not {days}")
+        return days
 
 
 class DuckDBSettings(StrictModel):

@@ -72,6 +72,24 @@ def drift_breaches(features: Iterable[dict], score_psi: float | None,
     return found
 
 
+def early_breaches(rows: Iterable[dict], limits: MonitoringThresholds) -> list[Breach]:
+    """Early outcomes (monitoring/early.py) whose whole O/E interval lies beyond a threshold:
+    a small count, whose interval is wide, does not alarm."""
+    found: list[Breach] = []
+    for row in rows:
+        if row["oe"] is None:
+            continue
+        where = f"{row['role']}:{row['window_days']}d:{row['group']}"
+        what = (f"early O/E of the {row['role']}'s scores of the last {row['window_days']} days "
+                f"({row['group']}: {row['observed']} opportunities, {row['expected']:.1f} expected, "
+                f"interval {row['low']:.2f}-{row['high']:.2f})")
+        if limits.max_early_oe_ratio is not None and row["low"] > limits.max_early_oe_ratio:
+            found += _beyond(f"early_oe:{where}", what, row["oe"], limits.max_early_oe_ratio, True)
+        if limits.min_early_oe_ratio is not None and row["high"] < limits.min_early_oe_ratio:
+            found += _beyond(f"early_oe:{where}", what, row["oe"], limits.min_early_oe_ratio, False)
+    return found
+
+
 def operations_breaches(operations: dict, limits: MonitoringThresholds) -> list[Breach]:
     """Quarantined records, MQLs rejected by sales, CRM messages given up on."""
     return [*_beyond("quarantine_rate", "share of ingested records quarantined",

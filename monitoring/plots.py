@@ -87,6 +87,31 @@ def psi_chart(report: Report, threshold: float | None) -> Figure | None:
     return fig
 
 
+def early_chart(report: Report, low: float | None, high: float | None) -> Figure | None:
+    """Observed / expected opportunities of the scores younger than the horizon (each window and
+    role, overall and per tier) with their intervals, 1 (as the model expects) and the alert
+    thresholds: a bar whose whole interval is beyond a threshold is a breach, in red."""
+    rows = report.early.dropna(subset=["oe"]).iloc[::-1]
+    if rows.empty:
+        return None
+    names = [f"{r.role}, last {r.window_days} d, {r.group} ({r.observed}/{r.expected:.1f})"
+             for r in rows.itertuples()]
+    beyond = ((rows["low"] > high) if high is not None else False) | ((rows["high"] < low) if low is not None
+                                                                       else False)
+    fig, ax = _figure(6.4, 0.3 * len(rows) + 1.6)
+    ax.errorbar(rows["oe"], names, xerr=[rows["oe"] - rows["low"], rows["high"] - rows["oe"]], fmt="none",
+                ecolor=GREY, lw=1)
+    ax.scatter(rows["oe"], names, color=[RED if b else "#4C72B0" for b in beyond], zorder=3)
+    ax.axvline(1.0, color=GREY, lw=1, label="as expected")
+    for threshold in (low, high):
+        if threshold is not None:
+            ax.axvline(threshold, ls="--", color=RED, lw=1)
+    ax.set(xlabel=f"observed / expected opportunities so far ({report.delay_source} delays)",
+           title="Early outcomes, before the horizon")
+    ax.grid(alpha=0.3, axis="x")
+    return fig
+
+
 def operations_chart(report: Report) -> Figure:
     """MQLs and their messages, sales' dispositions (rejections by reason), quarantined records."""
     ops = report.operations

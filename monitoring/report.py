@@ -10,9 +10,16 @@ import numpy as np
 import pandas as pd
 
 from leadscore.config import Settings
-from leadscore.monitoring.alerts import Breach, drift_breaches, model_breaches, operations_breaches
+from leadscore.monitoring.alerts import (
+    Breach,
+    drift_breaches,
+    early_breaches,
+    model_breaches,
+    operations_breaches,
+)
 from leadscore.monitoring.cohorts import SHADOW, matured_cohorts
 from leadscore.monitoring.drift import DRIFT_COLUMNS, feature_drift, psi
+from leadscore.monitoring.early import EARLY_COLUMNS, conversion_delays, delay_share, early_outcomes
 from leadscore.monitoring.inputs import Inputs
 from leadscore.monitoring.metrics import (
     cohort_metrics,
@@ -37,6 +44,8 @@ class Report:
     operations: dict
     breaches: list[Breach]
     posted: list[str] = field(default_factory=list)  # breach keys posted to the alert webhook now
+    early: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EARLY_COLUMNS))
+    delay_source: str = "uniform"           # F of the early outcomes: `matured` or `uniform`
 
     def to_json(self) -> dict:
         """The report as one JSON-ready object (`leadscore monitor --json`)."""
@@ -47,7 +56,8 @@ class Report:
                 "tiers": {v: _records(t) for v, t in self.tiers.items()},
                 "drift": {"score_psi": self.score_psi, "features": _records(self.drift)},
                 "operations": self.operations,
-                "breaches": [vars(b) for b in self.breaches], "posted": self.posted}
+                "breaches": [vars(b) for b in self.breaches], "posted": self.posted,
+                "early": {"delay_source": self.delay_source, "rows": _records(self.early)}}
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -88,6 +98,15 @@ def per_version(matured: pd.DataFrame, tier_order: list[str], bins: int
     return deciles, tiers
 
 
+def early_of(inputs: Inputs, matured: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, str]:
+    """The early outcomes (monitoring/early.py) at `inputs.now`, and where F came from."""
+    config, horizon, target = settings.monitoring, settings.training.horizon_days, settings.training.target
+    share, source = delay_share(conversion_delays(matured, inputs.labels, target), horizon,
+                                config.early_min_delays)
+    return early_outcomes(inputs.scores, inputs.labels, share, inputs.now, horizon, config.early_windows_days,
+                          config.early_confidence, target), source
+
+
 def build_report(inputs: Inputs, settings: Settings) -> Report:
     """Every figure at `inputs.now`, and the breaches of `monitoring.thresholds`."""
     config, horizon = settings.monitoring, settings.training.horizon_days
@@ -97,10 +116,12 @@ def build_report(inputs: Inputs, settings: Settings) -> Report:
     deciles, tiers = per_version(matured, order, config.bins)
     drift, score_psi = drift_of(inputs, config.psi_bins)
     operations = operations_of(inputs)
+    early, delay_source = early_of(inputs, matured, settings)
     limits = config.thresholds
     breaches = [*model_breaches(models, limits, config.min_matured),
                 *drift_breaches(drift.to_dict("records"), score_psi, limits),
+                *early_breaches(early.to_dict("records"), limits),
                 *operations_breaches(operations, limits)]
     return Report(inputs.now, horizon, inputs.champion.version if inputs.champion else None, models,
                   reliability_bins(matured, config.bins), deciles, tiers, drift, score_psi, operations,
-                  breaches)
+                  breaches, early=early, delay_source=delay_source)

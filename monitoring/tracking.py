@@ -23,6 +23,8 @@ def report_metrics(report: Report) -> dict[str, float]:
     for row in report.drift.to_dict("records"):
         figures[f"psi.{row['feature']}"] = row["psi"]
         figures[f"missing_increase.{row['feature']}"] = row["missing_increase"]
+    for row in report.early.to_dict("records"):
+        figures[f"early_oe.{row['role']}.{row['window_days']}d.{row['group']}"] = row["oe"]
     operations = report.operations
     figures.update({f"webhook.{kind}.{status}": n for kind, counts in operations["webhook"].items()
                     for status, n in counts.items()})

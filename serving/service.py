@@ -594,7 +594,7 @@ class LeadScoring:
             raise HTTPException(503, f"monitoring is unavailable: {error}") from None
         report = build_report(inputs, settings)
         return HTMLResponse(monitor_page(report, AlertState(settings.monitoring_dir).posted(),
-                                         settings.monitoring.thresholds.max_feature_psi,
+                                         settings.monitoring.thresholds,
                                          who.employee_id or who.name))
 
     # ---- signing in from a browser ------------------------------------------------------

@@ -164,6 +164,14 @@ def test_monitor_json_counts_operations_and_drift(loop):
     assert loop["first"]["drift"] == {"score_psi": None, "features": []}  # nobody scored since
 
 
+def test_early_outcomes_judge_only_the_scores_younger_than_the_horizon(loop):
+    rows = [row for row in loop["early"]["early"]["rows"]
+            if row["role"] == "champion" and row["group"] == "all"]
+    assert [row["window_days"] for row in rows] == loop["settings"].monitoring.early_windows_days
+    assert all(row["scores"] > 1000 and row["observed"] == 0 for row in rows)  # none arrived yet
+    assert loop["first"]["early"]["rows"] == []  # a horizon later, every score has matured
+
+
 def test_each_breach_is_posted_once_and_every_run_is_in_mlflow(loop):
     import mlflow
 
@@ -206,6 +214,7 @@ def test_the_admin_sees_matured_performance_drift_and_breaches_in_a_browser(loop
     for chart in ("reliability", "deciles", "tiers", "psi", "operations"):
         drawn = page.eval_on_selector(f"#chart-{chart}", "img => img.complete && img.naturalWidth")
         assert drawn > 300, chart
+    assert page.query_selector('#early tr[data-early="champion:14:all"]') is not None  # the 500 just scored
     breach = page.inner_text(f'#breaches li[data-key="roc_auc:champion:{version}"]')
     assert "ROC-AUC" in breach and "posted" in breach
     page.goto(f"{server.url}/logout")

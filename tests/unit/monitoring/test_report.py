@@ -58,8 +58,9 @@ def test_a_report_judges_the_matured_scores_and_counts_operations(inputs):
 
 def test_the_page_shows_the_versions_the_breaches_and_server_drawn_charts(inputs):
     report = build_report(inputs, Settings(root=Path(".")))
-    html = monitor_page(report, {"quarantine_rate"}, 0.25, "E0001")
+    html = monitor_page(report, {"quarantine_rate"}, Settings(root=Path(".")).monitoring.thresholds, "E0001")
     assert 'data-version="2"' in html and "E0001" in html
     assert 'data-key="quarantine_rate"' in html and "· posted" in html
     assert html.count('src="data:image/png;base64,') == 4  # reliability, deciles, tiers, operations
     assert "Nothing scored in the last window yet" in html  # no drift without a champion's reference
+    assert "No score younger than the horizon yet" in html  # every score is 100 days old
