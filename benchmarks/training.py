@@ -12,7 +12,8 @@
   largest gap between the families' summed contributions and the features' (the same logit);
 - account: the account model (companies) on its test window against "max of its people's
   scores" (the lead model of the same run), and beside them "any of its people" (1 - prod(1 - p)
-  over the same scores).
+  over the same scores), and `stacked`: an account model boosted from its people's out-of-sample
+  scores (benchmarks/account_people.py), measured, not served.
 Runs log to a separate MLflow store under the benchmark folder, never the project's.
 """
 
@@ -24,18 +25,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from leadscore.benchmarks.account_people import (
+    any_log_odds,
+    cross_fitted_people,
+    figures_of,
+    people_any,
+    people_max,
+    stacked_probabilities,
+)
 from leadscore.benchmarks.ceiling import ceiling
 from leadscore.config import Settings
 from leadscore.features.build import read_manifest
 from leadscore.features.catalog import family_labels, fit_families, scoring_specs
 from leadscore.features.store import open_store
-from leadscore.scoring.metrics import metrics
 from leadscore.scoring.prepare import prepare
 from leadscore.scoring.registry import load_champion
 from leadscore.serving.scorer import Scorer
 from leadscore.training.accounts import account_experiment, account_frame, account_settings
-from leadscore.training.dataset import split_by_time
-from leadscore.training.experiment import Outcome, calibrate, candidates, fit_model, run_experiment
+from leadscore.training.experiment import (
+    Experiment,
+    Outcome,
+    calibrate,
+    candidates,
+    fit_model,
+    guarded_inputs,
+    run_experiment,
+)
 from leadscore.training.flat import train_table
 from leadscore.training.table import load_spec
 from leadscore.training.train import lead_experiment, training_frame
@@ -45,7 +60,6 @@ KEYS = {"roc_auc": "roc_auc", "pr_auc": "pr_auc", "ece": "ece", "lift_at_10pct":
 GOALS = {"synthetic_pr_auc_gain_over_rule": 0.10, "synthetic_lift_at_10_ratio_over_rule": 1.5,
          "ece_max": 0.02, "x_education_roc_auc_min": 0.90, "speed_seconds_max": 180,
          "account_pr_auc_above_people_max": True, "reasons_family_twice": 0, "reasons_grouping_gap_max": 1e-9}
-ACCOUNT_KEYS = ("roc_auc", "pr_auc", "ece")
 
 
 def reason_checks(bench: Settings, test: pd.DataFrame, people: int = 1_000) -> dict:
@@ -86,47 +100,48 @@ def speed(settings: Settings, frame, rows: int = 1_000_000) -> dict:
             "seconds": time.perf_counter() - started}
 
 
-def people_max(accounts: pd.DataFrame, people: pd.DataFrame, probability) -> np.ndarray:
-    """Each account row's baseline: the highest lead probability among its people at the same
-    snapshot (0 where none of them is a lead then)."""
-    best = people.assign(p=probability).groupby(["cid", "event_timestamp"])["p"].max()
-    return accounts.join(best, on=["cid", "event_timestamp"])["p"].fillna(0.0).to_numpy()
-
-
-def people_any(accounts: pd.DataFrame, people: pd.DataFrame, probability) -> np.ndarray:
-    """Each account row's chance that at least one of its people converts, were they
-    independent: 1 - prod(1 - p) over its leads at the same snapshot (0 where none). A second
-    reference beside the baseline: how much of the people's model an account model still misses."""
-    missed = people.assign(q=np.log1p(-np.minimum(probability, 1 - 1e-12)))
-    total = missed.groupby(["cid", "event_timestamp"])["q"].sum()
-    return 1 - np.exp(accounts.join(total, on=["cid", "event_timestamp"])["q"].fillna(0.0).to_numpy())
-
-
 def account_comparison(test: pd.DataFrame, probability: np.ndarray, people: pd.DataFrame,
                        people_probability: np.ndarray) -> dict:
     """An account model's figures on its test window (`probability` per row of `test`) beside the
     baseline "max of its people's scores" (`people_probability` per row of `people`, a lead
     model's on the same snapshots)."""
     y = test["label"].to_numpy()
-    model, baseline = metrics(y, probability), metrics(y, people_max(test, people, people_probability))
-    any_person = metrics(y, people_any(test, people, people_probability))
-    return {"model": {key: model[key] for key in ACCOUNT_KEYS},
-            "baseline": {key: baseline[key] for key in ACCOUNT_KEYS},
-            "people_any": {key: any_person[key] for key in ACCOUNT_KEYS},
+    return {"model": figures_of(y, probability),
+            "baseline": figures_of(y, people_max(test, people, people_probability)),
+            "people_any": figures_of(y, people_any(test, people, people_probability)),
             "test_rows": len(test), "positive_rate": float(y.mean())}
 
 
-def account(settings: Settings, bench: Settings, store, manifest: dict, lead_frame: pd.DataFrame,
+def stacked(bench: Settings, lead: Experiment, companies: Experiment, lead_probability: np.ndarray
+            ) -> dict:
+    """The stacked study (benchmarks/account_people.py) on the account model's windows: its
+    people's scores cross-fitted by company on the training window, the lead champion's on
+    validation and `lead_probability` (the baseline's) on test; figures on both windows."""
+    inputs = guarded_inputs(lead, bench)
+    split = lead.split
+    model, spec, _ = load_champion(bench)
+    people = {"train": cross_fitted_people(inputs, split.train, bench),
+              "validation": model.predict_proba(prepare(split.validation, spec.features))[:, 1],
+              "test": lead_probability}
+    account = guarded_inputs(companies, bench)
+    offsets = {part: any_log_odds(getattr(companies.split, part), getattr(split, part), people[part])
+               for part in people}
+    probability = stacked_probabilities(account, offsets, bench)
+    return {"test": figures_of(account.y["test"], probability["test"]),
+            "validation": figures_of(account.y["validation"], probability["validation"])}
+
+
+def account(settings: Settings, bench: Settings, store, manifest: dict, lead: Experiment,
             lead_probability: np.ndarray) -> dict:
     """The account model trained and registered as `leadscore train` does (in the bench's store),
     on its test window, against "max of its people's scores": `lead_probability`, the lead
-    model's of the same run on the test window of `lead_frame`."""
+    model's of the same run on the test window of `lead`; and the stacked study beside them."""
     scoped = account_settings(bench)
     experiment = account_experiment(scoped, account_frame(settings, store, manifest))
     outcome = run_experiment(experiment, scoped)
-    people = split_by_time(lead_frame, settings.training).test
-    return {**account_comparison(experiment.split.test, outcome.probabilities[outcome.best], people,
-                                 lead_probability), "model_kind": outcome.best}
+    return {**account_comparison(experiment.split.test, outcome.probabilities[outcome.best], lead.split.test,
+                                 lead_probability), "model_kind": outcome.best,
+            "stacked": stacked(bench, lead, experiment, lead_probability)}
 
 
 def run(settings: Settings, work: Path) -> dict:
@@ -152,6 +167,6 @@ def run(settings: Settings, work: Path) -> dict:
         figures[name] = per_model(train_table(spec, bench))
     figures["reasons"] = reason_checks(bench, experiment.split.test)
     figures["speed"] = speed(settings, frame)
-    figures["account"] = account(settings, bench, store, manifest, frame,
+    figures["account"] = account(settings, bench, store, manifest, experiment,
                                  synthetic.probabilities[synthetic.best])
     return {**figures, "goals": GOALS}
