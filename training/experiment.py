@@ -348,6 +348,11 @@ class Comparison:
     def probabilities(self) -> dict[str, np.ndarray]:
         return {name: candidate.probability for name, candidate in self.trained.items()}
 
+    def chosen(self, metric: str) -> str:
+        """The candidate best on the validation window: the test window stays the untouched
+        measure of the one chosen (choosing on it would flatter the figures it reports)."""
+        return best_candidate({name: c.validation_metrics for name, c in self.trained.items()}, metric)
+
 
 def run_experiment(experiment: Experiment, settings: Settings) -> Outcome:
     """Train, evaluate and log every candidate; register the best; promote or not."""
@@ -389,7 +394,7 @@ def compare_candidates(experiment: Experiment, settings: Settings) -> Comparison
 
 def _register_best(experiment: Experiment, settings: Settings, comparison: Comparison) -> Outcome:
     metric, results = settings.training.primary_metric, comparison.results
-    best = best_candidate(results, metric)
+    best = comparison.chosen(metric)
     version, alias = register.register_and_promote(
         comparison.client, comparison.uris[best], experiment.registered_model, metric, results[best],
         champion_figures(settings, experiment.registered_model, experiment.split.test, experiment.entity),

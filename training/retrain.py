@@ -38,7 +38,6 @@ from leadscore.training.experiment import (
     Candidate,
     Comparison,
     Experiment,
-    best_candidate,
     calibrate_out_of_sample,
     candidates,
     compare_candidates,
@@ -185,7 +184,7 @@ def retrain(settings: Settings, store, manifest: dict, until: datetime,
                                  retrain_settings.half_life_days)
     comparison = compare_candidates(experiment, settings)
     metric = settings.training.primary_metric
-    chosen = best_candidate({n: c.validation_metrics for n, c in comparison.trained.items()}, metric)
+    chosen = comparison.chosen(metric)
     refit = refit_chosen(comparison.trained[chosen], comparison, frame, experiment, until, settings)
     version = register_challenger(refit, comparison.trained[chosen], comparison, experiment, settings)
     return Retrained(_figures_table(comparison, chosen, version, metric), comparison.inputs.guard, chosen,

@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,7 +10,7 @@ from leadscore.scoring.metrics import expected_calibration_error
 from leadscore.scoring.prepare import prepare
 from leadscore.scoring.spec import FeatureSet
 from leadscore.training.dataset import split_by_time
-from leadscore.training.experiment import best_candidate, calibrate
+from leadscore.training.experiment import Comparison, best_candidate, calibrate
 
 
 def _snapshots(n: int) -> pd.DataFrame:
@@ -63,3 +65,13 @@ def test_calibration_on_validation_fixes_probabilities_and_keeps_the_ranking():
     assert expected_calibration_error(y[2000:], raw[2000:]) > 0.2
     assert expected_calibration_error(y[2000:], calibrated) < 0.02
     assert (np.argsort(calibrated, kind="stable") == np.argsort(raw[2000:], kind="stable")).all()
+
+
+def test_the_registered_candidate_is_chosen_on_the_validation_window_not_the_test_window():
+    def candidate(test_pr_auc: float, validation_pr_auc: float) -> SimpleNamespace:
+        return SimpleNamespace(metrics={"pr_auc": test_pr_auc},
+                               validation_metrics={"pr_auc": validation_pr_auc})
+
+    trained = {"best_on_test": candidate(0.5, 0.2), "best_on_validation": candidate(0.3, 0.4)}
+    comparison = Comparison(client=None, inputs=None, trained=trained, uris={}, table=None)
+    assert comparison.chosen("pr_auc") == "best_on_validation"
