@@ -10,10 +10,12 @@
 - reasons: for 1,000 people of the test window's latest snapshot scored by the lead champion as
   the service scores them, how many answers tell one reason family twice (none should) and the
   largest gap between the families' summed contributions and the features' (the same logit);
-- account: the account model (companies) on its test window against "max of its people's
-  scores" (the lead model of the same run), and beside them "any of its people" (1 - prod(1 - p)
-  over the same scores), and `stacked`: an account model boosted from its people's out-of-sample
-  scores (benchmarks/account_people.py), measured, not served.
+- account: the account model (companies) trained and registered as `leadscore train` does, the
+  candidate best on the validation window (`model_kind`), on its test window against "max of its
+  people's scores" (the lead model of the same run), and beside them "any of its people"
+  (1 - prod(1 - p) over the same scores); `candidates`: each candidate's test and validation
+  figures, `stacked` among them (boosted from its people's out-of-sample scores,
+  training/account_people.py).
 Runs log to a separate MLflow store under the benchmark folder, never the project's.
 """
 
@@ -25,30 +27,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadscore.benchmarks.account_people import (
-    any_log_odds,
-    cross_fitted_people,
-    figures_of,
-    people_any,
-    people_max,
-    stacked_probabilities,
-)
 from leadscore.benchmarks.ceiling import ceiling
 from leadscore.config import Settings
 from leadscore.features.build import read_manifest
 from leadscore.features.catalog import family_labels, fit_families, scoring_specs
 from leadscore.features.store import open_store
+from leadscore.scoring.metrics import metrics
 from leadscore.scoring.prepare import prepare
 from leadscore.scoring.registry import load_champion
 from leadscore.serving.scorer import Scorer
-from leadscore.training.accounts import account_experiment, account_frame, account_settings
+from leadscore.training.account_people import people_any, people_max
+from leadscore.training.accounts import account_settings, stacked_experiment
 from leadscore.training.experiment import (
     Experiment,
     Outcome,
     calibrate,
     candidates,
     fit_model,
-    guarded_inputs,
     run_experiment,
 )
 from leadscore.training.flat import train_table
@@ -57,6 +52,7 @@ from leadscore.training.train import lead_experiment, training_frame
 
 MODELS = {"rule_baseline": "rule", "logistic_regression": "logreg", "lightgbm": "lightgbm"}
 KEYS = {"roc_auc": "roc_auc", "pr_auc": "pr_auc", "ece": "ece", "lift_at_10pct": "lift_at_10"}
+ACCOUNT_KEYS = ("roc_auc", "pr_auc", "ece")
 GOALS = {"synthetic_pr_auc_gain_over_rule": 0.10, "synthetic_lift_at_10_ratio_over_rule": 1.5,
          "ece_max": 0.02, "x_education_roc_auc_min": 0.90, "speed_seconds_max": 180,
          "account_pr_auc_above_people_max": True, "reasons_family_twice": 0, "reasons_grouping_gap_max": 1e-9}
@@ -100,6 +96,11 @@ def speed(settings: Settings, frame, rows: int = 1_000_000) -> dict:
             "seconds": time.perf_counter() - started}
 
 
+def figures_of(y: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    measured = metrics(y, probability)
+    return {key: measured[key] for key in ACCOUNT_KEYS}
+
+
 def account_comparison(test: pd.DataFrame, probability: np.ndarray, people: pd.DataFrame,
                        people_probability: np.ndarray) -> dict:
     """An account model's figures on its test window (`probability` per row of `test`) beside the
@@ -112,36 +113,21 @@ def account_comparison(test: pd.DataFrame, probability: np.ndarray, people: pd.D
             "test_rows": len(test), "positive_rate": float(y.mean())}
 
 
-def stacked(bench: Settings, lead: Experiment, companies: Experiment, lead_probability: np.ndarray
-            ) -> dict:
-    """The stacked study (benchmarks/account_people.py) on the account model's windows: its
-    people's scores cross-fitted by company on the training window, the lead champion's on
-    validation and `lead_probability` (the baseline's) on test; figures on both windows."""
-    inputs = guarded_inputs(lead, bench)
-    split = lead.split
-    model, spec, _ = load_champion(bench)
-    people = {"train": cross_fitted_people(inputs, split.train, bench),
-              "validation": model.predict_proba(prepare(split.validation, spec.features))[:, 1],
-              "test": lead_probability}
-    account = guarded_inputs(companies, bench)
-    offsets = {part: any_log_odds(getattr(companies.split, part), getattr(split, part), people[part])
-               for part in people}
-    probability = stacked_probabilities(account, offsets, bench)
-    return {"test": figures_of(account.y["test"], probability["test"]),
-            "validation": figures_of(account.y["validation"], probability["validation"])}
-
-
-def account(settings: Settings, bench: Settings, store, manifest: dict, lead: Experiment,
+def account(bench: Settings, store, manifest: dict, frame: pd.DataFrame, lead: Experiment,
             lead_probability: np.ndarray) -> dict:
-    """The account model trained and registered as `leadscore train` does (in the bench's store),
-    on its test window, against "max of its people's scores": `lead_probability`, the lead
-    model's of the same run on the test window of `lead`; and the stacked study beside them."""
-    scoped = account_settings(bench)
-    experiment = account_experiment(scoped, account_frame(settings, store, manifest))
-    outcome = run_experiment(experiment, scoped)
+    """The account model trained and registered as `leadscore train` does (in the bench's store,
+    its stacked candidate reading the bench's lead champion), on its test window, against "max of
+    its people's scores": `lead_probability`, the lead model's of the same run on the test window
+    of `lead` (the experiment on the lead training frame `frame`); and every candidate's figures
+    on both windows, the one registered chosen on the validation window."""
+    experiment = stacked_experiment(bench, store, manifest, frame)
+    outcome = run_experiment(experiment, account_settings(bench))
     return {**account_comparison(experiment.split.test, outcome.probabilities[outcome.best], lead.split.test,
                                  lead_probability), "model_kind": outcome.best,
-            "stacked": stacked(bench, lead, experiment, lead_probability)}
+            "candidates": {name: {"test": {key: outcome.results[name][key] for key in ACCOUNT_KEYS},
+                                  "validation": {key: outcome.validation_results[name][key]
+                                                 for key in ACCOUNT_KEYS}}
+                           for name in outcome.results}}
 
 
 def run(settings: Settings, work: Path) -> dict:
@@ -167,6 +153,6 @@ def run(settings: Settings, work: Path) -> dict:
         figures[name] = per_model(train_table(spec, bench))
     figures["reasons"] = reason_checks(bench, experiment.split.test)
     figures["speed"] = speed(settings, frame)
-    figures["account"] = account(settings, bench, store, manifest, experiment,
+    figures["account"] = account(bench, store, manifest, frame, experiment,
                                  synthetic.probabilities[synthetic.best])
     return {**figures, "goals": GOALS}

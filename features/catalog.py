@@ -177,6 +177,15 @@ def account_scoring_specs() -> list[FeatureSpec]:
     return [*COMPANY_PROFILE_FEATURES, *COMMITTEE_FEATURES]
 
 
+# Not a Feast feature: where a stacked account model starts (training/account_people.py), worked
+# out from the lead scores of the company's people when it is trained and when it scores, and
+# told as one reason.
+PEOPLE_SCORES = FeatureSpec(
+    "people_any", "float", "The chance that at least one of the company's people converts within the "
+    "horizon, 1 - prod(1 - p) over their lead scores (as if they were independent).",
+    "its people's scores: a {value:.0%} chance that one of them converts", family="people_scores")
+
+
 @dataclass(frozen=True)
 class InterestCatalog:
     """Interest features: per event type and window counts, recency per kind, rates, trend."""

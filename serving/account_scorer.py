@@ -7,6 +7,15 @@ lead's are (serving/reasons.py). Its features are the company's online rows of t
 `account_scoring_v1` (company profile, buying committee), as the batch last materialised
 them: the live path updates people, not the committee counts.
 
+A stacked account model (spec `offset`, training/account_people.py) also starts from its
+people's scores, read live: the company's identified people (the middle layer's), their online
+rows (which the live path keeps up to date), scored by the service's lead champion on the fast
+path's plain prediction, and "any of them", 1 - prod(1 - p), told as one reason ("its people's
+scores: ..."). A person who engages more raises their company's score at once. The spec names
+the lead version the model was trained with; after a lead promotion the account model reads the
+new champion's scores (calibrated probabilities alike) until `leadscore train` trains both again,
+and the service logs that they differ.
+
 A group (EID) is scored from its companies: the chance that at least one of them opens an
 opportunity, 1 - prod(1 - p_company) (treating the companies as independent, which a group's
 shared buying centre makes optimistic), its tier from the account tiers on that score, and the
@@ -18,17 +27,27 @@ a 503 that says to run `leadscore train`; the lead scores are unaffected.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from leadscore.config import Settings
-from leadscore.features.catalog import COMMITTEE_FEATURES, COMPANY_PROFILE_FEATURES, account_scoring_specs
-from leadscore.features.store import read_view
+from leadscore.features.catalog import (
+    COMMITTEE_FEATURES,
+    COMPANY_PROFILE_FEATURES,
+    PEOPLE_SCORES,
+    account_scoring_specs,
+)
+from leadscore.features.store import OnlineFeatures, read_view
+from leadscore.scoring.estimators import chance_of_any
 from leadscore.scoring.registry import CHAMPION
 from leadscore.scoring.tiers import probability_to_score, tier_array
 from leadscore.serving.champion import ChampionWatcher
 from leadscore.serving.scorer import Scorer
+
+log = logging.getLogger(__name__)
 
 # The views of account_scoring_v1 and their features (features/definitions.py).
 ACCOUNT_VIEWS = {"company_profile": [f.name for f in COMPANY_PROFILE_FEATURES],
@@ -65,12 +84,17 @@ def group_probability(probabilities: list[float]) -> float:
 
 
 class AccountScorer:
-    """Scores companies and groups with the account champion, read from the online store."""
+    """Scores companies and groups with the account champion, read from the online store; a
+    stacked champion also from the company's people (`people_of`: a cid's identified PIDs),
+    scored by the lead champion (`lead`: the service's) from their online rows (`people`)."""
 
-    def __init__(self, settings: Settings, store):
-        self.store = store
+    def __init__(self, settings: Settings, people: OnlineFeatures, lead: Callable[[], Scorer],
+                 people_of: Callable[[str], list[str]]):
+        self.store, self.people, self.lead, self.people_of = people.store, people, lead, people_of
         self.watcher = ChampionWatcher(settings, CHAMPION, settings.training.account.registered_model,
-                                       lambda _: account_scoring_specs(), required=False).start()
+                                       lambda _: [*account_scoring_specs(), PEOPLE_SCORES],
+                                       required=False).start()
+        self._told_versions: tuple[str, str] | None = None  # (account, lead) versions logged as differing
 
     @property
     def scorer(self) -> Scorer:
@@ -91,10 +115,36 @@ class AccountScorer:
         rows = read_accounts(self.store, cids)
         if not rows.cids:
             return {}
+        if scorer.spec.offset is not None:
+            rows.columns[scorer.spec.offset.column] = self.people_chances(scorer, rows.cids)
         records = scorer.score_records(rows.cids, rows.columns, None, detail)
         colours = scorer.spec.tiers.colours
         return {cid: _account_record(record, cid, colours)
                 for cid, record in zip(rows.cids, records, strict=True)}
+
+    def people_chances(self, scorer: Scorer, cids: list[str]) -> list[float]:
+        """Each company's chance that any of its people converts, by the lead champion's scores of
+        their online rows now (0 for a company without people online)."""
+        lead = self.lead()
+        self._tell_versions(scorer, lead)
+        chances = []
+        for cid in cids:
+            online = self.people.read_rows(self.people_of(cid))
+            known = [i for i, found in enumerate(online.known) if found]
+            columns = {name: [online.columns[name][i] for i in known] for name in lead.feature_names}
+            probability = lead.path.predict(columns, len(known))[0] if known else []
+            chances.append(chance_of_any(probability))
+        return chances
+
+    def _tell_versions(self, scorer: Scorer, lead: Scorer) -> None:
+        """Log once per pair when the account model reads another lead version than it was
+        trained with (after a lead promotion; `leadscore train` trains both again)."""
+        versions = (scorer.version, lead.version)
+        if scorer.spec.offset.lead_version != lead.version and versions != self._told_versions:
+            log.warning("account model v%s was trained on lead model v%s's scores and reads lead "
+                        "champion v%s's now; `leadscore train` trains both again", scorer.version,
+                        scorer.spec.offset.lead_version, lead.version)
+            self._told_versions = versions
 
     def score_group(self, eid: str, cids: list[str], detail: str = "behaviour") -> dict | None:
         """The group's record from its companies' (None if none of them is known online)."""

@@ -243,8 +243,9 @@ class LeadScoring:
         self.champion = ChampionWatcher(settings).start()
         self.challenger = ChampionWatcher(settings, CHALLENGER).start()
         self.portraits = PortraitReader(settings)
-        self.accounts = AccountScorer(settings, self.features.store)
         self.account_pages = AccountReader(self.portraits)
+        self.accounts = AccountScorer(settings, self.features, lambda: self.scorer,
+                                      self.account_pages.people_of)
         self.audit = AuditLog(settings.serving_dir / "audit.jsonl")
         self.sessions = SessionStore(settings.serving_dir, settings.serving.session_hours * 3600)
         self.segments = SegmentEngine(settings)

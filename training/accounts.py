@@ -6,6 +6,10 @@ company snapshots at the lead model's snapshot times, with the features of the f
 service `account_scoring_v1` (the company's profile and its buying committee) read point in
 time from Feast. It is registered under its own name (`training.account.registered_model`)
 with its own `champion`. There is no rule baseline: the hand-written points are a person's.
+Beside logistic regression and LightGBM, a third candidate, `stacked`, starts each company row
+from its people's scores by the lead champion ("any of its people", training/account_people.py)
+and boosts the company's features on top of it; the one best on the validation window is
+registered, as for the lead model. Without a lead champion there is no stacked candidate.
 
 A snapshot at t holds every company known before t (one of its people identified and linked
 to it before t) with no open opportunity at t (and, with `exclude_customers`, no deal won by
@@ -25,10 +29,13 @@ import pandas as pd
 from leadscore.config import Settings, load_typed
 from leadscore.features.catalog import account_scoring_specs
 from leadscore.features.store import ACCOUNT_FEATURE_SERVICE, historical_features
-from leadscore.scoring.spec import FeatureSet, TierTable
+from leadscore.scoring.registry import load_champion
+from leadscore.scoring.spec import FeatureSet, Offset, TierTable
 from leadscore.training import register
+from leadscore.training.account_people import EDGE, PEOPLE_ANY, people_any, people_scores
 from leadscore.training.dataset import data_hash, label_sql, outcomes_sql, snapshot_times, split_by_time
 from leadscore.training.experiment import Experiment, Outcome, run_experiment
+from leadscore.training.train import lead_experiment, training_frame
 
 log = logging.getLogger(__name__)
 EXPERIMENT = "account-propensity"  # the MLflow experiment of the account model's runs
@@ -79,8 +86,25 @@ def account_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"training": training})
 
 
-def account_experiment(settings: Settings, frame: pd.DataFrame) -> Experiment:
-    """The account-propensity experiment on a company training frame."""
+def with_people_scores(settings: Settings, frame: pd.DataFrame, lead_frame: pd.DataFrame
+                       ) -> tuple[pd.DataFrame, Offset | None]:
+    """The company frame with its people's chance (`people_any`, from the lead training frame's
+    people: cross-fitted on the training window, the lead champion's after), and what the stacked
+    candidate's spec tells of it; without a lead champion, the frame as it is and None."""
+    try:
+        model, spec, version = load_champion(settings)
+    except LookupError as error:
+        log.warning("no stacked account candidate: %s", error)
+        return frame, None
+    people, probability = people_scores(lead_experiment(settings, lead_frame), (model, spec), settings)
+    offset = Offset(column=PEOPLE_ANY, lead_model=settings.training.registered_model, lead_version=version,
+                    edge=EDGE, reference=0.0)
+    return frame.assign(**{PEOPLE_ANY: people_any(frame, people, probability)}), offset
+
+
+def account_experiment(settings: Settings, frame: pd.DataFrame, offset: Offset | None = None) -> Experiment:
+    """The account-propensity experiment on a company training frame (with `offset`, its column
+    in the frame: the stacked candidate too)."""
     account = settings.training.account
     tiers = load_typed(settings.config_file(account.tiers_file), TierTable)
     return Experiment(
@@ -90,11 +114,23 @@ def account_experiment(settings: Settings, frame: pd.DataFrame) -> Experiment:
         feature_service=ACCOUNT_FEATURE_SERVICE, about={"target": settings.training.target, "entity": "cid"},
         tags={"git_commit": register.git_commit(settings.root), "feature_service": ACCOUNT_FEATURE_SERVICE,
               "training_data_hash": data_hash(frame)},
-        config_files=[settings.config_file(name) for name in ("leadscore.yaml", account.tiers_file)])
+        config_files=[settings.config_file(name) for name in ("leadscore.yaml", account.tiers_file)],
+        offset=offset)
 
 
-def train_accounts(settings: Settings, store, manifest: dict) -> Outcome:
-    """Train, evaluate and log the account model's candidates; register the best."""
-    frame = account_frame(settings, store, manifest)
-    scoped = account_settings(settings)
-    return run_experiment(account_experiment(scoped, frame), scoped)
+def stacked_experiment(settings: Settings, store, manifest: dict, lead_frame: pd.DataFrame | None = None
+                       ) -> Experiment:
+    """The account experiment with its people's scores (for the stacked candidate), read from
+    `lead_frame` (the lead model's training frame; built when not given)."""
+    if lead_frame is None:
+        lead_frame = training_frame(settings, store, manifest)
+    frame, offset = with_people_scores(settings, account_frame(settings, store, manifest), lead_frame)
+    return account_experiment(account_settings(settings), frame, offset)
+
+
+def train_accounts(settings: Settings, store, manifest: dict, lead_frame: pd.DataFrame | None = None
+                   ) -> Outcome:
+    """Train, evaluate and log the account model's candidates; register the one best on the
+    validation window."""
+    experiment = stacked_experiment(settings, store, manifest, lead_frame)
+    return run_experiment(experiment, account_settings(settings))

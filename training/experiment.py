@@ -1,7 +1,8 @@
 """One training experiment, the same for the Feast training set and for any flat table.
 
 leakage guard on the training window -> fit each candidate (rule baseline, logistic
-regression, LightGBM; with `half_life_days`, recency-weighted) -> calibrate on the
+regression, LightGBM, and with an `offset` the stacked model: LightGBM boosted from each row's
+own start; with `half_life_days`, recency-weighted) -> calibrate on the
 validation window -> fit the tier thresholds on the validation window -> evaluate on the
 validation and test windows (metrics, tiers) -> the candidate's scoring spec. Those are pure
 steps (`guarded_inputs`, `train_candidate`); `compare_candidates` logs them (one MLflow
@@ -27,17 +28,17 @@ from sklearn.pipeline import Pipeline
 
 import mlflow
 from leadscore.config import ScoreSettings, Settings
-from leadscore.scoring.estimators import RuleBaseline
-from leadscore.scoring.explain import contributions, tree_contributions
+from leadscore.scoring.estimators import BoostedFromOffset, RuleBaseline
+from leadscore.scoring.explain import base_model, contributions, tree_contributions
 from leadscore.scoring.metrics import comparison_table, conversion_by_tier, metrics
 from leadscore.scoring.parts import Axes, score_axes, score_parts
-from leadscore.scoring.prepare import prepare
+from leadscore.scoring.prepare import prepare, prepare_for
 from leadscore.scoring.registry import MissingSpec, load_champion
-from leadscore.scoring.spec import FeatureSet, RuleSet, ScoringSpec, TierTable
+from leadscore.scoring.spec import FeatureSet, Offset, RuleSet, ScoringSpec, TierTable
 from leadscore.training import plots, register
 from leadscore.training.dataset import Split
 from leadscore.training.leakage import LeakageReport, leakage_guard
-from leadscore.training.models import make_lightgbm, make_logistic
+from leadscore.training.models import make_lightgbm, make_logistic, make_stacked
 from leadscore.training.spec import calibration_of, scoring_spec
 from leadscore.training.tiers import assign_tiers, fit_tiers, tier_thresholds
 from leadscore.training.windows import recency_weights
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "brier": False, "log_loss": False, "ece": False}
 SHAP_ROWS = 2000  # test rows behind each SHAP summary plot
 PARTS = ("train", "validation", "test")
+STACKED = "stacked"  # the candidate boosted from each row's start (Experiment.offset)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ class Experiment:
     # the features whose points make the score's fit axis (the rest make interest), for tiers
     # on the axes (leadscore.scoring.parts); empty: no axes, tiers read the rule shares
     fit_features: frozenset[str] = frozenset()
+    # the split's column of each row's start (a chance: its people's, for an account) and what
+    # the stacked candidate's spec tells of it (its `reference` is set from the fitted model);
+    # None: no stacked candidate
+    offset: Offset | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class Inputs:
     X: dict[str, pd.DataFrame]  # train, validation, test
     y: dict[str, np.ndarray]
     weights: np.ndarray  # the training rows' sample weights
+    offset: Offset | None = None  # the stacked candidate's start: its column in `starts`
+    starts: dict[str, np.ndarray] = field(default_factory=dict)  # per part, the offset column's values
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,7 @@ class Outcome:
     alias: str
     y_test: np.ndarray  # the test window's labels and each candidate's probabilities, for plots
     probabilities: dict[str, np.ndarray]
+    validation_results: dict[str, dict[str, float]] = field(default_factory=dict)  # what `best` was chosen on
 
 
 # ---- pure steps ------------------------------------------------------------------------------
@@ -150,7 +159,17 @@ def guarded_inputs(experiment: Experiment, settings: Settings) -> Inputs:
     if rules is not None:
         RuleBaseline.from_rules(rules).fit(X["train"].head(1))  # fails early on an unknown feature
     weights = recency_weights(split.train["event_timestamp"], experiment.half_life_days)
-    return Inputs(guard, excluded, features, rules, X, y, weights)
+    offset = experiment.offset
+    starts = {} if offset is None else {part: getattr(split, part)[offset.column].to_numpy(dtype=float)
+                                        for part in PARTS}
+    return Inputs(guard, excluded, features, rules, X, y, weights, offset, starts)
+
+
+def candidate_inputs(name: str, inputs: Inputs) -> dict[str, pd.DataFrame]:
+    """A candidate's model inputs per part: the stacked one's carry the offset column too."""
+    if name != STACKED or inputs.offset is None:
+        return inputs.X
+    return {part: X.assign(**{inputs.offset.column: inputs.starts[part]}) for part, X in inputs.X.items()}
 
 
 def near_misses(guard: LeakageReport, top: int = 5) -> list[tuple[str, float]]:
@@ -166,13 +185,15 @@ def near_misses(guard: LeakageReport, top: int = 5) -> list[tuple[str, float]]:
     return sorted(highest.items(), key=lambda item: -item[1])[:top]
 
 
-def candidates(rules: RuleSet | None, features: FeatureSet, lightgbm_params: dict | None = None
-               ) -> dict[str, BaseEstimator]:
+def candidates(rules: RuleSet | None, features: FeatureSet, lightgbm_params: dict | None = None,
+               offset: Offset | None = None) -> dict[str, BaseEstimator]:
     models: dict[str, BaseEstimator] = {}
     if rules is not None:
         models["rule_baseline"] = RuleBaseline.from_rules(rules)
     models["logistic_regression"] = make_logistic(features.numeric, features.categorical)
     models["lightgbm"] = make_lightgbm(features.categorical, lightgbm_params)
+    if offset is not None:
+        models[STACKED] = make_stacked(features.categorical, offset.column, offset.edge, lightgbm_params)
     return models
 
 
@@ -181,6 +202,10 @@ def fit_model(model: BaseEstimator, X_train: pd.DataFrame, y_train: np.ndarray,
               sample_weight: np.ndarray | None = None) -> BaseEstimator:
     """Fit, with the rows' sample weights when given (the rule baseline has none to learn);
     LightGBM stops early on the validation window when there is one."""
+    if isinstance(model, BoostedFromOffset):
+        stopping = {} if X_val is None else {"eval_set": (X_val, y_val),
+                                             "callbacks": [early_stopping(100, verbose=False)]}
+        return model.fit(X_train, y_train, sample_weight=sample_weight, **stopping)
     if isinstance(model, Pipeline) and isinstance(model[-1], LGBMClassifier):
         prep = model[:-1].fit(X_train, y_train)
         stopping = {} if X_val is None else {"eval_X": prep.transform(X_val), "eval_y": y_val,
@@ -249,7 +274,7 @@ def train_candidate(name: str, model: BaseEstimator, inputs: Inputs, experiment:
                     settings: Settings) -> Candidate:
     """Fit, calibrate, fit the tiers on the validation window, evaluate on the validation and
     test windows."""
-    X, y, split = inputs.X, inputs.y, experiment.split
+    X, y, split = candidate_inputs(name, inputs), inputs.y, experiment.split
     fitted = fit_model(model, X["train"], y["train"], X["validation"], y["validation"], inputs.weights)
     calibrated = calibrate(fitted, X["validation"], y["validation"])
     probability = calibrated.predict_proba(X["test"])[:, 1]
@@ -261,12 +286,22 @@ def train_candidate(name: str, model: BaseEstimator, inputs: Inputs, experiment:
     spec = scoring_spec(name, calibrated, inputs.features, inputs.rules, tiers, settings.score,
                         horizon_days=experiment.horizon_days, feature_service=experiment.feature_service,
                         test_window=window_label(experiment.split.test),
-                        excluded_by_leakage_guard=sorted(inputs.excluded), extra=experiment.about)
+                        excluded_by_leakage_guard=sorted(inputs.excluded), extra=experiment.about,
+                        offset=offset_of(calibrated, inputs.offset))
     figures = _window_metrics(y["test"], probability, split.test, experiment.entity, settings)
     validation_figures = _window_metrics(y["validation"], validation_probability, split.validation,
                                          experiment.entity, settings)
     return Candidate(name, fitted, calibrated, probability, figures, validation_figures, spec,
                      conversion_by_tier(y["test"], test_tiers, tiers.best_first))
+
+
+def offset_of(model: BaseEstimator, offset: Offset | None) -> Offset | None:
+    """What a stacked model's spec tells of its start (with the fitted average row's); None for
+    any other model."""
+    inner = base_model(model)
+    if offset is None or not isinstance(inner, BoostedFromOffset):
+        return None
+    return offset.model_copy(update={"reference": inner.offset_reference_})
 
 
 def best_candidate(results: dict[str, dict[str, float]], metric: str) -> str:
@@ -289,10 +324,11 @@ def champion_figures(settings: Settings, registered_model: str, test: pd.DataFra
         return beaten
     except LookupError:
         return None
-    if not set(spec.features.all) <= set(test.columns):
+    needed = {*spec.features.all, *([spec.offset.column] if spec.offset else [])}
+    if not needed <= set(test.columns):
         log.warning("champion v%s reads columns that no longer exist; it will be replaced", version)
         return beaten
-    probability = model.predict_proba(prepare(test, spec.features))[:, 1]
+    probability = model.predict_proba(prepare_for(test, spec))[:, 1]
     return _window_metrics(test["label"].to_numpy(), probability, test, entity, settings)
 
 
@@ -315,7 +351,7 @@ def _log_table(frame: pd.DataFrame, name: str) -> None:
 def _log_candidate(candidate: Candidate, inputs: Inputs, experiment: Experiment, tags: dict) -> str:
     """The candidate's child run: tier thresholds, conversion by tier, SHAP summary, the model
     and its spec. Returns the model URI."""
-    test = inputs.X["test"]
+    test = candidate_inputs(candidate.name, inputs)["test"]
     with mlflow.start_run(run_name=candidate.name, nested=True):
         thresholds = tier_thresholds(candidate.spec.tiers)
         mlflow.log_params({f"tier.{key}": value for key, value in thresholds.items()})
@@ -373,7 +409,8 @@ def compare_candidates(experiment: Experiment, settings: Settings) -> Comparison
                            "features": len(inputs.features.all),
                            "excluded_by_leakage_guard": ",".join(sorted(inputs.excluded)) or "none"})
         _log_table(inputs.guard.table(), "leakage_guard.csv")
-        for name, model in candidates(inputs.rules, inputs.features, settings.training.lightgbm).items():
+        for name, model in candidates(inputs.rules, inputs.features, settings.training.lightgbm,
+                                      inputs.offset).items():
             trained[name] = candidate = train_candidate(name, model, inputs, experiment, settings)
             uris[name] = _log_candidate(candidate, inputs, experiment, tags)
             log.info("%s: %s", name, {k: round(v, 4) for k, v in candidate.metrics.items()})
@@ -403,4 +440,5 @@ def _register_best(experiment: Experiment, settings: Settings, comparison: Compa
                                                 for n in comparison.table.index])
     inputs = comparison.inputs
     return Outcome(table, results, inputs.guard, best, version, alias, inputs.y["test"],
-                   comparison.probabilities)
+                   comparison.probabilities,
+                   {name: candidate.validation_metrics for name, candidate in comparison.trained.items()})

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from leadscore.scoring.estimators import CategoryColumns
+from leadscore.scoring.estimators import BoostedFromOffset, CategoryColumns
 
 
 def make_logistic(numeric: list[str], categorical: list[str], C: float = 0.5) -> Pipeline:
@@ -38,3 +38,10 @@ def make_lightgbm(categorical: list[str], params: dict | None = None) -> Pipelin
                 "colsample_bytree": 0.8, "reg_lambda": 1.0, "verbose": -1, "n_jobs": 2}
     return Pipeline([("categories", CategoryColumns(categorical)),
                      ("model", LGBMClassifier(**{**defaults, **(params or {})}))])
+
+
+def make_stacked(categorical: list[str], offset: str, edge: float, params: dict | None = None
+                 ) -> BoostedFromOffset:
+    """`make_lightgbm`'s pipeline boosted from each row's start: the chance in column `offset`
+    (its people's scores, for an account), as log-odds of it clipped to [edge, 1 - edge]."""
+    return BoostedFromOffset(make_lightgbm(categorical, params), offset, edge)

@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from leadscore.config import ScoreSettings
 from leadscore.scoring.estimators import CategoryColumns
-from leadscore.scoring.explain import base_model
+from leadscore.scoring.explain import lightgbm_pipeline
 from leadscore.scoring.spec import Calibration, FeatureSet, ModelShape, RuleSet, ScoringSpec, TierTable
 
 
@@ -31,17 +31,15 @@ def calibration_of(model: BaseEstimator) -> Calibration | None:
 
 def levels_of(model: BaseEstimator) -> dict[str, list[str]]:
     """The categorical levels a LightGBM pipeline fixed at fit time, in code order."""
-    inner = base_model(model)
+    inner = lightgbm_pipeline(model)
     if isinstance(inner, Pipeline) and isinstance(inner[0], CategoryColumns):
         return {column: [str(level) for level in levels] for column, levels in inner[0].categories_.items()}
     return {}
 
 
 def _lightgbm(model: BaseEstimator) -> LGBMClassifier | None:
-    inner = base_model(model)
-    if isinstance(inner, Pipeline) and isinstance(inner[-1], LGBMClassifier):
-        return inner[-1]
-    return None
+    inner = lightgbm_pipeline(model)
+    return None if inner is None else inner[-1]
 
 
 def _depth(node: dict) -> int:

@@ -91,11 +91,13 @@ def lead_experiment(settings: Settings, frame: pd.DataFrame, config: ScoringConf
         config_files=config_files, half_life_days=half_life_days, fit_features=fit_feature_names(settings))
 
 
-def train(settings: Settings, store, manifest: dict, config: ScoringConfig | None = None) -> Outcome:
-    """Train, evaluate and log every candidate on the Feast training set; register the best.
-    The rules and tiers are read (and checked) before the training set is built."""
+def train(settings: Settings, store, manifest: dict, config: ScoringConfig | None = None,
+          frame: pd.DataFrame | None = None) -> Outcome:
+    """Train, evaluate and log every candidate on the Feast training set (`frame`, built when not
+    given); register the best. The rules and tiers are read (and checked) before the training set
+    is built."""
     config = config or scoring_config(settings)
-    frame = training_frame(settings, store, manifest)
+    frame = training_frame(settings, store, manifest) if frame is None else frame
     return run_experiment(lead_experiment(settings, frame, config), settings)
 
 

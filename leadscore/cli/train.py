@@ -30,7 +30,7 @@ app = typer.Typer(help="Training: the three models, MLflow registry, rollback. `
 def run_train(settings: Settings) -> None:
     from leadscore.features.build import read_manifest
     from leadscore.features.store import open_store
-    from leadscore.training.train import scoring_config, train
+    from leadscore.training.train import scoring_config, train, training_frame
 
     try:
         config = scoring_config(settings)
@@ -38,24 +38,26 @@ def run_train(settings: Settings) -> None:
         console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         raise typer.Exit(2) from error
     manifest = read_manifest(settings.feature_data_dir)
+    store = open_store(settings)
     with step("training: rule baseline, logistic regression, LightGBM"):
-        outcome = train(settings, open_store(settings), manifest, config)
+        frame = training_frame(settings, store, manifest)
+        outcome = train(settings, store, manifest, config, frame)
     print_outcome(settings, outcome)
     if settings.training.account.enabled:
-        run_train_accounts(settings, manifest)
+        run_train_accounts(settings, manifest, frame)
 
 
-def run_train_accounts(settings: Settings, manifest: dict) -> None:
-    """The account model (companies), after the lead model, on the same snapshots. A world too
-    small for it (one class in a window: companies are fewer than people) leaves the lead
-    model trained and says so."""
+def run_train_accounts(settings: Settings, manifest: dict, lead_frame=None) -> None:
+    """The account model (companies), after the lead model, on the same snapshots (and its
+    people's, `lead_frame`, for the stacked candidate). A world too small for it (one class in a
+    window: companies are fewer than people) leaves the lead model trained and says so."""
     from leadscore.features.store import open_store
     from leadscore.scoring.metrics import OneClass
     from leadscore.training.accounts import train_accounts
 
     try:
-        with step("training the account model: logistic regression, LightGBM"):
-            outcome = train_accounts(settings, open_store(settings), manifest)
+        with step("training the account model: logistic regression, LightGBM, stacked on its people"):
+            outcome = train_accounts(settings, open_store(settings), manifest, lead_frame)
     except OneClass as error:
         console.print(f"[yellow]the account model was not trained[/yellow] (the lead model was): {error} "
                       "To skip it, set training.account.enabled: false.", soft_wrap=True)

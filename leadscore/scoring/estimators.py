@@ -3,14 +3,16 @@
 `CategoryColumns` sits inside the LightGBM pipeline; `RuleBaseline` is the hand-written
 points model (config/scoring_rules.yaml), an estimator like the learned ones:
 `predict_proba` is points / 100 (clipped), which calibration then turns into a
-probability; `predict` is the MQL decision (points >= threshold).
+probability; `predict` is the MQL decision (points >= threshold). `BoostedFromOffset` is the
+stacked account model: LightGBM started from each row's own log-odds (its people's scores).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from leadscore.scoring.rules import rule_hits, share_of_points
@@ -89,3 +91,73 @@ class RuleBaseline(ClassifierMixin, BaseEstimator):
         return pd.DataFrame({"fit_score": share_of_points(self.fit_rules_, X),
                              "interest_score": share_of_points(self.interest_rules_, X)},
                             index=X.index)
+
+
+def log_odds(p: np.ndarray | float, edge: float) -> np.ndarray:
+    """log(p / (1 - p)) of p clipped to [edge, 1 - edge]: a chance of 0 (no people scored) or 1
+    stays a finite starting point."""
+    clipped = np.clip(np.asarray(p, dtype=float), edge, 1 - edge)
+    return np.log(clipped / (1 - clipped))
+
+
+def chance_of_any(probabilities: np.ndarray) -> float:
+    """The chance that at least one of them happens, were they independent: 1 - prod(1 - p)
+    (0 for none)."""
+    return float(-np.expm1(np.log1p(-np.minimum(np.asarray(probabilities, dtype=float), 1 - 1e-12)).sum()))
+
+
+class BoostedFromOffset(ClassifierMixin, BaseEstimator):
+    """A LightGBM pipeline (`pipeline`: CategoryColumns then LGBMClassifier) whose boosting starts
+    each row from a log-odds of its own instead of the training set's average (LightGBM's
+    `init_score`): the chance in column `offset` of X, as `log_odds(chance, edge)`. Its trees
+    learn what the other columns add to that start; the raw score (`decision_function`) is the
+    trees' plus the start, which calibration then turns into a probability.
+
+    `offset_reference_` is the training rows' mean start: the average row's, from which the
+    offset's contribution to a row's score is counted (`scoring.explain`)."""
+
+    def __init__(self, pipeline: Pipeline | None = None, offset: str = "offset", edge: float = 1e-4):
+        self.pipeline = pipeline
+        self.offset = offset
+        self.edge = edge
+
+    def start(self, X: pd.DataFrame) -> np.ndarray:
+        """Each row's starting log-odds."""
+        return log_odds(X[self.offset].to_numpy(dtype=float), self.edge)
+
+    def features(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The trees' inputs: every column but the offset's."""
+        return X.drop(columns=self.offset)
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None,
+            eval_set: tuple[pd.DataFrame, np.ndarray] | None = None, callbacks: list | None = None
+            ) -> BoostedFromOffset:
+        """Fit the trees from the rows' starts; with `eval_set` (its X carrying the offset too)
+        LightGBM stops early on it (`callbacks`)."""
+        self.pipeline_ = clone(self.pipeline)
+        prep = self.pipeline_[:-1].fit(self.features(X), y)
+        stopping = {} if eval_set is None else {
+            "eval_X": prep.transform(self.features(eval_set[0])), "eval_y": eval_set[1],
+            "eval_init_score": [self.start(eval_set[0])], "callbacks": callbacks}
+        start = self.start(X)
+        self.pipeline_[-1].fit(prep.transform(self.features(X)), y, sample_weight=sample_weight,
+                               init_score=start, **stopping)
+        self.offset_reference_ = float(start.mean())
+        self.classes_ = np.array([0, 1])
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def trees_raw(self, X: pd.DataFrame) -> np.ndarray:
+        """The trees' raw score alone (without the start)."""
+        check_is_fitted(self, "pipeline_")
+        return self.pipeline_[-1].predict(self.pipeline_[:-1].transform(self.features(X)), raw_score=True)
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        return self.trees_raw(X) + self.start(X)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = 1 / (1 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.decision_function(X) > 0).astype(int)

@@ -2,8 +2,10 @@
 
 LightGBM: its native TreeSHAP contributions (`pred_contrib`). Logistic
 regression: coefficient x transformed value, summed back onto the original
-feature. Rule baseline: the points each rule awarded. All in the model's own
-units (log-odds, or points), one column per original feature.
+feature. Rule baseline: the points each rule awarded. A stacked model (LightGBM boosted from
+each row's own start, `BoostedFromOffset`): its trees' TreeSHAP contributions, and its offset
+column's contribution, the row's start less the average row's. All in the model's own units
+(log-odds, or points), one column per original feature.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from leadscore.scoring.estimators import RuleBaseline
+from leadscore.scoring.estimators import BoostedFromOffset, RuleBaseline
 
 
 def base_model(model: BaseEstimator) -> BaseEstimator:
@@ -27,19 +29,32 @@ def base_model(model: BaseEstimator) -> BaseEstimator:
     return model
 
 
-def _lightgbm(pipeline: Pipeline, X: pd.DataFrame) -> pd.DataFrame:
-    contrib = pipeline[-1].predict(pipeline[:-1].transform(X), pred_contrib=True)
-    return pd.DataFrame(contrib[:, :-1], columns=list(X.columns), index=X.index)
+def lightgbm_pipeline(model: BaseEstimator) -> Pipeline | None:
+    """The fitted LightGBM pipeline inside a model (calibrated or not, stacked or not); None for
+    any other model."""
+    inner = base_model(model)
+    if isinstance(inner, BoostedFromOffset):
+        inner = inner.pipeline_
+    if isinstance(inner, Pipeline) and isinstance(inner[-1], LGBMClassifier):
+        return inner
+    return None
 
 
 def tree_contributions(model: BaseEstimator, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
-    """A LightGBM model's exact TreeSHAP contributions (rows, features) and each row's expected
-    raw score (the average lead's): they sum to the raw score. None for any other model."""
-    inner = base_model(model)
-    if not (isinstance(inner, Pipeline) and isinstance(inner[-1], LGBMClassifier)):
+    """A LightGBM model's exact TreeSHAP contributions (rows, X's columns) and each row's
+    expected raw score (the average lead's): they sum to the raw score. A stacked model's offset
+    column contributes the row's start less the average row's, which its expected raw score
+    holds. None for any other model."""
+    inner, pipeline = base_model(model), lightgbm_pipeline(model)
+    if pipeline is None:
         return None
-    contrib = inner[-1].predict(inner[:-1].transform(X), pred_contrib=True)
-    return contrib[:, :-1], contrib[:, -1]
+    if not isinstance(inner, BoostedFromOffset):
+        contrib = pipeline[-1].predict(pipeline[:-1].transform(X), pred_contrib=True)
+        return contrib[:, :-1], contrib[:, -1]
+    contrib = pipeline[-1].predict(pipeline[:-1].transform(inner.features(X)), pred_contrib=True)
+    trees = pd.DataFrame(contrib[:, :-1], columns=list(inner.features(X).columns), index=X.index)
+    trees[inner.offset] = inner.start(X) - inner.offset_reference_
+    return trees[list(X.columns)].to_numpy(), contrib[:, -1] + inner.offset_reference_
 
 
 def _logistic(pipeline: Pipeline, X: pd.DataFrame) -> pd.DataFrame:
@@ -72,8 +87,9 @@ def contributions(model: BaseEstimator, X: pd.DataFrame) -> pd.DataFrame:
     inner = base_model(model)
     if isinstance(inner, RuleBaseline):
         return _rules(inner, X).astype(float)
-    if isinstance(inner, Pipeline) and isinstance(inner[-1], LGBMClassifier):
-        return _lightgbm(inner, X)
+    trees = tree_contributions(model, X)
+    if trees is not None:
+        return pd.DataFrame(trees[0], columns=list(X.columns), index=X.index)
     if isinstance(inner, Pipeline) and isinstance(inner[-1], LogisticRegression):
         return _logistic(inner, X)
     raise TypeError(f"no explanation for model type {type(inner).__name__}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from leadscore.scoring.spec import FeatureSet
+from leadscore.scoring.spec import FeatureSet, ScoringSpec
 
 
 def prepare(frame: pd.DataFrame, features: FeatureSet) -> pd.DataFrame:
@@ -18,3 +18,12 @@ def prepare(frame: pd.DataFrame, features: FeatureSet) -> pd.DataFrame:
     for column in features.categorical:
         out[column] = frame[column].astype("object").where(frame[column].notna(), None)
     return out
+
+
+def prepare_for(frame: pd.DataFrame, spec: ScoringSpec) -> pd.DataFrame:
+    """`prepare` for a model version: with a stacked model's offset column (its people's chance)
+    after its features."""
+    X = prepare(frame, spec.features)
+    if spec.offset is not None:
+        X[spec.offset.column] = pd.to_numeric(frame[spec.offset.column], errors="coerce").astype(float)
+    return X

@@ -8,7 +8,8 @@ What it holds: the features in model order with their types, categorical levels 
 counts are zero when missing; the sigmoid calibration that turns the model's raw score into a
 probability; the rule points behind fit and interest; the tier table with its thresholds as
 fitted on the validation window, its order, colours and routing; the fixed score scale; the
-model's kind and shape.
+model's kind and shape; for a stacked account model, its offset (the lead model whose scores of
+the account's people it starts from).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pydantic import Field, model_validator
 from leadscore.config import ScoreSettings, StrictModel
 
 SPEC_VERSION = 1
-ModelKind = Literal["rule_baseline", "logistic_regression", "lightgbm"]
+ModelKind = Literal["rule_baseline", "logistic_regression", "lightgbm", "stacked"]
 Condition = Literal["score_min", "fit_min", "interest_min", "fit_score_min", "interest_score_min",
                     "completeness_max"]
 Operator = Literal[">", ">=", "<", "<=", "==", "in"]
@@ -180,6 +181,21 @@ class ModelShape(StrictModel):
     max_depth_seen: int | None = None
 
 
+class Offset(StrictModel):
+    """What a stacked model (`model_kind: stacked`) starts each row from instead of the average:
+    the chance that any of the account's people converts, 1 - prod(1 - p) over their lead scores
+    (the input column `column`), as log-odds of p clipped to [edge, 1 - edge]. Its scores come
+    from the lead model `lead_model`; `lead_version` is the one it was trained with. `reference`
+    is the training rows' mean log-odds: where the reasons start (the average account's)."""
+
+    column: str
+    lead_model: str
+    lead_version: str
+    aggregate: Literal["any"] = "any"
+    edge: float = Field(gt=0, lt=0.5)
+    reference: float
+
+
 class ScoringSpec(StrictModel):
     spec_version: Literal[1] = SPEC_VERSION
     model_kind: ModelKind
@@ -196,6 +212,7 @@ class ScoringSpec(StrictModel):
     test_window: str | None = None
     excluded_by_leakage_guard: list[str] = []
     extra: dict[str, str] = Field(default_factory=dict, description="More about the data trained on.")
+    offset: Offset | None = None  # a stacked model's starting log-odds: its people's scores
 
     @model_validator(mode="after")
     def _consistent(self) -> ScoringSpec:
@@ -215,7 +232,12 @@ def _disagreements(spec: ScoringSpec) -> Iterator[str]:
         yield f"zero_when_missing names features that are not numeric: {not_numeric}"
     if spec.rules and (unknown := sorted({rule.feature for rule in spec.rules.all} - set(names))):
         yield f"rules read features the model does not have: {unknown}"
-    if spec.model_kind == "lightgbm" and (no_levels := sorted(set(features.categorical) - set(spec.levels))):
+    if spec.model_kind in ("lightgbm", "stacked") and (
+            no_levels := sorted(set(features.categorical) - set(spec.levels))):
         yield f"no levels for the categorical features {no_levels}"
+    if (spec.model_kind == "stacked") != (spec.offset is not None):
+        yield "a stacked model needs its offset, and only a stacked model has one"
+    if spec.offset is not None and spec.offset.column in names:
+        yield f"the offset's column {spec.offset.column!r} is also a feature"
     if unfitted := [tier.name for tier in spec.tiers.tiers if not tier.fitted]:
         yield f"tiers {unfitted} still hold top_share conditions: a spec holds fitted thresholds only"

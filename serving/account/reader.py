@@ -110,6 +110,13 @@ class AccountReader:
             raise UnknownAccount("cid", cid)
         return row[0]
 
+    def people_of(self, cid: str) -> list[str]:
+        """The company's identified people (an anonymous cookie is not a lead), in PID order."""
+        with self.portraits.middle() as con:
+            return [row[0] for row in con.execute(
+                "SELECT pid FROM person WHERE cid = $cid AND identified_at IS NOT NULL ORDER BY pid",
+                {"cid": cid}).fetchall()]
+
     def companies_of(self, eid: str) -> list[str]:
         """The group's companies. UnknownAccount if it has none."""
         with self.portraits.middle() as con:

@@ -1,11 +1,13 @@
 """Accounts on the tiny world the pipeline built (which trains the account model after the lead
 model): POST /score by cid and eid, the account page in a headless browser with the portrait's
-ownership, masking and audit rules, the account score on a lead's portrait, and the training
-benchmark's `account` figures."""
+ownership, masking and audit rules, the account score on a lead's portrait, the training
+benchmark's `account` figures, and (last: it makes the stacked candidate champion) a stacked
+account score that reads its people's online rows live."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import duckdb
 import numpy as np
@@ -51,23 +53,47 @@ def account(world) -> dict:
 def test_a_company_is_scored_by_cid_as_the_account_champion_scores_its_online_row(client, service,
                                                                                   account, world):
     from leadscore.config import load_settings
-    from leadscore.scoring.prepare import prepare
     from leadscore.scoring.registry import load_champion
-    from leadscore.serving.account_scorer import read_accounts
 
     answer = client.post("/score", json={"cid": account["cid"]}, headers=CRM)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     settings = load_settings(world["config_file"])
     model, spec, version = load_champion(settings, settings.training.account.registered_model)
-    row = read_accounts(service.features.store, [account["cid"]])
-    expected = model.predict_proba(prepare(pd.DataFrame(row.columns), spec.features))[:, 1][0]
+    expected = _account_probability(service, settings, account["cid"], model, spec)
     assert body["cid"] == account["cid"] and body["model_version"] == version
     assert body["probability"] == pytest.approx(expected, abs=1e-6)
     assert body["tier"] in spec.tiers.best_first
     assert body["routing"] == spec.tiers.routing[body["tier"]].model_dump()
     families = [reason["family"] for reason in body["reasons_up"] + body["reasons_down"]]
     assert families and len(families) == len(set(families))  # one reason per behaviour or trait
+
+
+def _people_chance(service, settings, cid: str) -> float:
+    """1 - prod(1 - p) over the company's identified people's online rows, scored by the lead
+    champion through scikit-learn (not the service's fast path)."""
+    from leadscore.scoring.prepare import prepare
+    from leadscore.scoring.registry import load_champion
+
+    with duckdb.connect(str(settings.middle_db), read_only=True) as con:
+        pids = [row[0] for row in con.execute(
+            "SELECT pid FROM person WHERE cid = ? AND identified_at IS NOT NULL", [cid]).fetchall()]
+    rows = service.features.read(pids)
+    model, spec, _ = load_champion(settings)
+    p = model.predict_proba(prepare(rows[rows["known"]], spec.features))[:, 1]
+    return float(1 - np.prod(1 - p))
+
+
+def _account_probability(service, settings, cid: str, model, spec) -> float:
+    """The account model's probability of the company's online row (and, for a stacked model,
+    its people's chance now), through scikit-learn."""
+    from leadscore.scoring.prepare import prepare_for
+    from leadscore.serving.account_scorer import read_accounts
+
+    row = pd.DataFrame(read_accounts(service.features.store, [cid]).columns)
+    if spec.offset is not None:
+        row[spec.offset.column] = _people_chance(service, settings, cid)
+    return float(model.predict_proba(prepare_for(row, spec))[:, 1][0])
 
 
 def test_a_group_is_scored_from_its_companies(client, account):
@@ -152,8 +178,9 @@ def test_the_training_benchmark_compares_the_account_model_with_its_peoples_best
     from leadscore.config import load_settings
     from leadscore.features.build import read_manifest
     from leadscore.features.store import open_store
-    from leadscore.scoring.prepare import prepare
+    from leadscore.scoring.prepare import prepare, prepare_for
     from leadscore.scoring.registry import CHAMPION, champion_of, load_champion, use_store
+    from leadscore.training.account_people import PEOPLE_ANY, people_any
     from leadscore.training.accounts import account_frame
     from leadscore.training.dataset import split_by_time
     from leadscore.training.train import training_frame
@@ -165,8 +192,10 @@ def test_the_training_benchmark_compares_the_account_model_with_its_peoples_best
     name = settings.training.account.registered_model
     account_model, account_spec, _ = load_champion(settings, name)
     lead_model, lead_spec, _ = load_champion(settings)
-    account_probability = account_model.predict_proba(prepare(accounts, account_spec.features))[:, 1]
     lead_probability = lead_model.predict_proba(prepare(people, lead_spec.features))[:, 1]
+    # a stacked champion starts from its people's chance by the lead champion, as training gave it
+    accounts[PEOPLE_ANY] = people_any(accounts, people, lead_probability)
+    account_probability = account_model.predict_proba(prepare_for(accounts, account_spec))[:, 1]
     figures = account_comparison(accounts, account_probability, people, lead_probability)
     client = use_store(settings)
     logged = client.get_run(champion_of(client, name, CHAMPION).run_id).data.metrics
@@ -174,3 +203,66 @@ def test_the_training_benchmark_compares_the_account_model_with_its_peoples_best
     assert set(figures["baseline"]) == {"roc_auc", "pr_auc", "ece"}
     assert figures["baseline"] != figures["model"]
     assert 0 < figures["baseline"]["pr_auc"] <= 1 and figures["test_rows"] == len(accounts)
+
+
+def _stacked_champion(settings) -> None:
+    """The account champion made the stacked candidate of the pipeline's account training, where
+    the validation window chose another (as `rollback` moves the alias)."""
+    import mlflow
+    from leadscore.scoring.registry import CHAMPION, champion_of, read_spec, use_store
+
+    client = use_store(settings)
+    name = settings.training.account.registered_model
+    champion = champion_of(client, name)
+    if read_spec(champion.run_id, name, champion.version).model_kind == "stacked":
+        return
+    experiment = client.get_experiment_by_name("account-propensity")
+    run, = client.search_runs([experiment.experiment_id], "tags.model_kind = 'stacked'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+    client.set_registered_model_alias(name, CHAMPION, version.version)
+
+
+def _an_undecided_company(client, settings) -> tuple[str, str, str]:
+    """(cid, pid, email): a company whose account score is far from certain (the chance that any
+    of a large account's people converts is close to 1), and one of its people with an email."""
+    with duckdb.connect(str(settings.middle_db), read_only=True) as con:
+        people = con.execute("""
+            SELECT cid, min(pid), min_by(email, pid) FROM person
+            WHERE cid IS NOT NULL AND email IS NOT NULL AND identified_at IS NOT NULL
+            GROUP BY cid ORDER BY count(*), cid LIMIT 40""").fetchall()
+    for cid, pid, email in people:
+        if client.post("/score", json={"cid": cid}, headers=CRM).json().get("probability", 1) < 0.5:
+            return cid, pid, email
+    raise AssertionError("every small company's account score is 0.5 or more")
+
+
+def test_a_stacked_account_score_reads_its_people_live_and_rises_when_one_of_them_engages(
+        client, service, world):
+    from leadscore.clock import open_clock
+    from leadscore.config import load_settings
+    from leadscore.scoring.registry import load_champion
+
+    settings = load_settings(world["config_file"])
+    _stacked_champion(settings)
+    assert service.accounts.watcher.check() or service.accounts.scorer.kind == "stacked"
+    model, spec, version = load_champion(settings, settings.training.account.registered_model)
+    cid, pid, email = _an_undecided_company(client, settings)
+    before = client.post("/score", json={"cid": cid}, headers=CRM).json()
+    assert before["model_kind"] == "stacked" and before["model_version"] == version
+    assert before["probability"] == pytest.approx(
+        _account_probability(service, settings, cid, model, spec), abs=1e-6)
+    reasons = before["reasons_up"] + before["reasons_down"]
+    told = [r["text"] for r in reasons if r["family"] == "people_scores"]
+    assert len(told) == 1 and told[0].startswith("its people's scores: a ")
+    # one of its people asks sales to get in touch, three times, through the live ingest
+    at = open_clock(settings).now() - timedelta(hours=3)
+    fills = [{"form_fill_id": f"FF-ACCOUNT-{i}", "submitted_at": (at + timedelta(minutes=i)).isoformat(),
+              "form_type": "contact_sales", "email": email} for i in range(3)]
+    answer = client.post("/ingest/form_fills", json=fills, headers={"X-API-Key": "demo-ingest-key"})
+    assert answer.status_code == 200 and answer.json()["accepted"] == 3, answer.text
+    assert {record["pid"] for record in answer.json()["records"]} == {pid}
+    after = client.post("/score", json={"cid": cid}, headers=CRM).json()
+    assert after["probability"] > before["probability"]
+    assert after["probability"] == pytest.approx(
+        _account_probability(service, settings, cid, model, spec), abs=1e-6)

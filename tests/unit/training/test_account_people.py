@@ -1,13 +1,12 @@
-"""The account benchmark's references from the people's scores (the best person's, the chance that
-any of them converts), and the stacked study's guarantee: no person's score in a company's row was
-fit on that company."""
+"""The account model's references from the people's scores (the best person's, the chance that
+any of them converts), and the stacked candidate's guarantee: no person's score in a company's row
+was fit on that company."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.benchmarks.account_people import company_folds
-from leadscore.benchmarks.training import people_any, people_max
+from leadscore.training.account_people import company_folds, people_any, people_max
 from leadscore.training.experiment import calibrate, candidates, fit_model
 
 T = pd.Timestamp("2026-03-02", tz="UTC")
@@ -46,8 +45,8 @@ def _company_memory(companies: int = 12, people: int = 10) -> tuple[pd.DataFrame
 def test_cross_fitted_people_scores_never_learn_the_label_of_their_own_company(settings):
     from sklearn.metrics import roc_auc_score
 
-    from leadscore.benchmarks.account_people import cross_fitted_people
     from leadscore.scoring.spec import FeatureSet
+    from leadscore.training.account_people import cross_fitted_people
     from leadscore.training.experiment import Inputs
     from leadscore.training.leakage import LeakageReport
 
