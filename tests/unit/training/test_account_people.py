@@ -61,3 +61,24 @@ def test_cross_fitted_people_scores_never_learn_the_label_of_their_own_company(s
     in_sample = calibrate(fit_model(candidates(None, features, eager)["lightgbm"], X, y), X, y)
     assert roc_auc_score(y, in_sample.predict_proba(X)[:, 1]) > 0.95  # the label is learnable in sample
     assert roc_auc_score(y, cross_fitted_people(lead, rows, scoped)) < 0.75
+
+
+def test_the_stacked_candidate_is_trained_only_with_its_people_s_start_and_its_spec_must_say_so():
+    from pydantic import ValidationError
+
+    from leadscore.config import ScoreSettings
+    from leadscore.scoring.spec import FeatureSet, Offset, ScoringSpec, TierTable
+    from leadscore.training.experiment import STACKED, candidates
+
+    features = FeatureSet(numeric=["employees"], categorical=[])
+    offset = Offset(column="people_any", lead_model="lead-propensity", lead_version="3", edge=1e-4,
+                    reference=-3.0)
+    assert STACKED not in candidates(None, features)
+    assert list(candidates(None, features, offset=offset)) == ["logistic_regression", "lightgbm", STACKED]
+    tiers = TierTable.model_validate({"tiers": [{"name": "all"}], "routing": {
+        "all": {"action": "a", "channel": "crm", "description": "d"}}})
+    spec = {"features": features, "tiers": tiers, "score": ScoreSettings()}
+    assert ScoringSpec(model_kind=STACKED, offset=offset, **spec).offset == offset
+    for refused in ({"model_kind": STACKED}, {"model_kind": "lightgbm", "offset": offset}):
+        with pytest.raises(ValidationError, match="offset"):
+            ScoringSpec(**refused, **spec)
