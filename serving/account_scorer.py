@@ -9,12 +9,13 @@ them: the live path updates people, not the committee counts.
 
 A stacked account model (spec `offset`, training/account_people.py) also starts from its
 people's scores, read live: the company's identified people (the middle layer's), their online
-rows (which the live path keeps up to date), scored by the service's lead champion on the fast
-path's plain prediction, and "any of them", 1 - prod(1 - p), told as one reason ("its people's
-scores: ..."). A person who engages more raises their company's score at once. The spec names
-the lead version the model was trained with; after a lead promotion the account model reads the
-new champion's scores (calibrated probabilities alike) until `leadscore train` trains both again,
-and the service logs that they differ.
+rows (which the live path keeps up to date), scored by the service's lead champion's scorer
+without reasons (`path.predict`: LightGBM's fast path, or the pipeline), and "any of them",
+1 - prod(1 - p), told as one reason ("its people's scores: ..."). A person who engages more
+raises their company's score at once. The spec names the lead version the model was trained
+with; after a lead promotion the account model reads the new champion's scores (calibrated
+probabilities alike) until `leadscore train` trains both again, and the service logs that they
+differ.
 
 A group (EID) is scored from its companies: the chance that at least one of them opens an
 opportunity, 1 - prod(1 - p_company) (treating the companies as independent, which a group's
