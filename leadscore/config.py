@@ -186,6 +186,7 @@ class AccountSettings(StrictModel):
     registered_model: str = "account-propensity"
     tiers_file: str = "account_tiers.yaml"
     lightgbm: dict = Field(default_factory=dict)  # overrides of training/models.py's defaults
+    stacked_candidate: bool = False  # also train the candidate boosted from its people's scores
 
 
 class TrainingSettings(StrictModel):
@@ -198,6 +199,8 @@ class TrainingSettings(StrictModel):
     test_snapshots: int = Field(3, gt=0)
     registered_model: str = "lead-propensity"
     primary_metric: str = "pr_auc"
+    preferred_model: str = "lightgbm"
+    selection_margin: float = Field(0.005, ge=0)
     ece_tolerance: float = Field(0.005, ge=0)
     leakage_max_auc: float = Field(0.95, gt=0.5, le=1)
     sales_capacity_per_month: int = Field(200, gt=0)

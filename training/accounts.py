@@ -9,7 +9,9 @@ with its own `champion`. There is no rule baseline: the hand-written points are 
 Beside logistic regression and LightGBM, a third candidate, `stacked`, starts each company row
 from its people's scores by the lead champion ("any of its people", training/account_people.py)
 and boosts the company's features on top of it; the one best on the validation window is
-registered, as for the lead model. Without a lead champion there is no stacked candidate.
+registered, as for the lead model. Without a lead champion, or unless
+`training.account.stacked_candidate` is on (it fits three more lead models), there is no
+stacked candidate.
 
 A snapshot at t holds every company known before t (one of its people identified and linked
 to it before t) with no open opportunity at t (and, with `exclude_customers`, no deal won by
@@ -90,7 +92,10 @@ def with_people_scores(settings: Settings, frame: pd.DataFrame, lead_frame: pd.D
                        ) -> tuple[pd.DataFrame, Offset | None]:
     """The company frame with its people's chance (`people_any`, from the lead training frame's
     people: cross-fitted on the training window, the lead champion's after), and what the stacked
-    candidate's spec tells of it; without a lead champion, the frame as it is and None."""
+    candidate's spec tells of it; without a lead champion, or with the candidate off
+    (`training.account.stacked_candidate`), the frame as it is and None."""
+    if not settings.training.account.stacked_candidate:
+        return frame, None
     try:
         model, spec, version = load_champion(settings)
     except LookupError as error:

@@ -27,7 +27,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 import mlflow
-from leadscore.config import ScoreSettings, Settings
+from leadscore.config import ScoreSettings, Settings, TrainingSettings
 from leadscore.scoring.estimators import BoostedFromOffset, RuleBaseline
 from leadscore.scoring.explain import base_model, contributions, tree_contributions
 from leadscore.scoring.metrics import comparison_table, conversion_by_tier, metrics
@@ -311,6 +311,16 @@ def best_candidate(results: dict[str, dict[str, float]], metric: str) -> str:
     return max(results, key=lambda name: sign * results[name][metric])
 
 
+def chosen_candidate(results: dict[str, dict[str, float]], metric: str, preferred: str | None = None,
+                     margin: float = 0.0) -> str:
+    """The best candidate by `metric`, or `preferred` when the best beats it by `margin` or less."""
+    best = best_candidate(results, metric)
+    if preferred not in results:
+        return best
+    sign = 1 if HIGHER_IS_BETTER[metric] else -1
+    return preferred if sign * (results[best][metric] - results[preferred][metric]) <= margin else best
+
+
 def champion_figures(settings: Settings, registered_model: str, test: pd.DataFrame, entity: str
                      ) -> dict[str, float] | None:
     """The current champion's metrics on this test window; None without a champion. A
@@ -384,10 +394,14 @@ class Comparison:
     def probabilities(self) -> dict[str, np.ndarray]:
         return {name: candidate.probability for name, candidate in self.trained.items()}
 
-    def chosen(self, metric: str) -> str:
-        """The candidate best on the validation window: the test window stays the untouched
-        measure of the one chosen (choosing on it would flatter the figures it reports)."""
-        return best_candidate({name: c.validation_metrics for name, c in self.trained.items()}, metric)
+    def chosen(self, training: TrainingSettings) -> str:
+        """The candidate chosen on the validation window (the test window stays the untouched
+        measure of the one chosen: choosing on it would flatter the figures it reports): the
+        best there by the primary metric, unless it beats the preferred model by no more than
+        the selection margin."""
+        validation = {name: c.validation_metrics for name, c in self.trained.items()}
+        return chosen_candidate(validation, training.primary_metric, training.preferred_model,
+                                training.selection_margin)
 
 
 def run_experiment(experiment: Experiment, settings: Settings) -> Outcome:
@@ -431,7 +445,7 @@ def compare_candidates(experiment: Experiment, settings: Settings) -> Comparison
 
 def _register_best(experiment: Experiment, settings: Settings, comparison: Comparison) -> Outcome:
     metric, results = settings.training.primary_metric, comparison.results
-    best = comparison.chosen(metric)
+    best = comparison.chosen(settings.training)
     version, alias = register.register_and_promote(
         comparison.client, comparison.uris[best], experiment.registered_model, metric, results[best],
         champion_figures(settings, experiment.registered_model, experiment.split.test, experiment.entity),

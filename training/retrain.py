@@ -184,7 +184,7 @@ def retrain(settings: Settings, store, manifest: dict, until: datetime,
                                  retrain_settings.half_life_days)
     comparison = compare_candidates(experiment, settings)
     metric = settings.training.primary_metric
-    chosen = comparison.chosen(metric)
+    chosen = comparison.chosen(settings.training)
     refit = refit_chosen(comparison.trained[chosen], comparison, frame, experiment, until, settings)
     version = register_challenger(refit, comparison.trained[chosen], comparison, experiment, settings)
     return Retrained(_figures_table(comparison, chosen, version, metric), comparison.inputs.guard, chosen,

@@ -56,7 +56,8 @@ def run_train_accounts(settings: Settings, manifest: dict, lead_frame=None) -> N
     from leadscore.training.accounts import train_accounts
 
     try:
-        with step("training the account model: logistic regression, LightGBM, stacked on its people"):
+        stacked = ", stacked on its people" if settings.training.account.stacked_candidate else ""
+        with step(f"training the account model: logistic regression, LightGBM{stacked}"):
             outcome = train_accounts(settings, open_store(settings), manifest, lead_frame)
     except OneClass as error:
         console.print(f"[yellow]the account model was not trained[/yellow] (the lead model was): {error} "

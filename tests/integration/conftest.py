@@ -26,7 +26,7 @@ Found = TypeVar("Found")
 
 def write_config(root: Path, **overrides: dict) -> Path:
     """A copy of config/ under `root` whose paths point into `root`; `overrides` update
-    top-level sections (world=..., features=...)."""
+    top-level sections (world=..., features=...), nested sections key by key."""
     shutil.copytree(PROJECT_ROOT / "config", root / "config", dirs_exist_ok=True)
     config_file = root / "config" / "leadscore.yaml"
     config = yaml.safe_load(config_file.read_text())
@@ -34,10 +34,17 @@ def write_config(root: Path, **overrides: dict) -> Path:
     config["paths"] = {"data_dir": str(root / "data"), "mlflow_dir": str(root / "mlflow"),
                        "feature_repo": str(PROJECT_ROOT / "features"),
                        "datasets_dir": str((PROJECT_ROOT / project["datasets_dir"]).resolve())}
-    for section, values in overrides.items():
-        config[section].update(values)
+    _update(config, overrides)
     config_file.write_text(yaml.safe_dump(config))
     return config_file
+
+
+def _update(config: dict, overrides: dict) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _update(config[key], value)
+        else:
+            config[key] = value
 
 
 @pytest.fixture(scope="session")
@@ -48,9 +55,11 @@ def config_writer():
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory) -> dict:
-    """A copied config pointing at a temporary data dir and MLflow store, and a tiny world."""
+    """A copied config pointing at a temporary data dir and MLflow store, and a tiny world (with
+    the account model's stacked candidate, off by default, so that its path is tested too)."""
     root = tmp_path_factory.mktemp("leadscore")
-    config_file = write_config(root, world={"scale": 0.05}, serving={"port": free_port(), "workers": 1})
+    config_file = write_config(root, world={"scale": 0.05}, serving={"port": free_port(), "workers": 1},
+                               training={"account": {"stacked_candidate": True}})
     result = subprocess.run([LEADSCORE, "-c", str(config_file), "pipeline"],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr

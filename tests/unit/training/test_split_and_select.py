@@ -67,11 +67,23 @@ def test_calibration_on_validation_fixes_probabilities_and_keeps_the_ranking():
     assert (np.argsort(calibrated, kind="stable") == np.argsort(raw[2000:], kind="stable")).all()
 
 
-def test_the_registered_candidate_is_chosen_on_the_validation_window_not_the_test_window():
-    def candidate(test_pr_auc: float, validation_pr_auc: float) -> SimpleNamespace:
-        return SimpleNamespace(metrics={"pr_auc": test_pr_auc},
-                               validation_metrics={"pr_auc": validation_pr_auc})
+def _candidate(test_pr_auc: float, validation_pr_auc: float) -> SimpleNamespace:
+    return SimpleNamespace(metrics={"pr_auc": test_pr_auc}, validation_metrics={"pr_auc": validation_pr_auc})
 
-    trained = {"best_on_test": candidate(0.5, 0.2), "best_on_validation": candidate(0.3, 0.4)}
+
+def test_the_registered_candidate_is_chosen_on_the_validation_window_not_the_test_window():
+    trained = {"best_on_test": _candidate(0.5, 0.2), "best_on_validation": _candidate(0.3, 0.4)}
     comparison = Comparison(client=None, inputs=None, trained=trained, uris={}, table=None)
-    assert comparison.chosen("pr_auc") == "best_on_validation"
+    assert comparison.chosen(TrainingSettings(preferred_model="none")) == "best_on_validation"
+
+
+def test_the_preferred_model_is_kept_unless_another_beats_it_on_validation_by_more_than_the_margin():
+    training = TrainingSettings(preferred_model="lightgbm", selection_margin=0.005)
+    within = {"lightgbm": _candidate(0.18, 0.176), "logistic_regression": _candidate(0.17, 0.1775)}
+    beyond = {"lightgbm": _candidate(0.18, 0.170), "logistic_regression": _candidate(0.17, 0.1775)}
+    assert Comparison(None, None, within, {}, None).chosen(training) == "lightgbm"
+    assert Comparison(None, None, beyond, {}, None).chosen(training) == "logistic_regression"
+    lower_is_better = TrainingSettings(primary_metric="brier", selection_margin=0.001)
+    brier = {"lightgbm": SimpleNamespace(validation_metrics={"brier": 0.0250}),
+             "logistic_regression": SimpleNamespace(validation_metrics={"brier": 0.0245})}
+    assert Comparison(None, None, brier, {}, None).chosen(lower_is_better) == "lightgbm"
