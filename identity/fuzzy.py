@@ -128,11 +128,26 @@ class FuzzyMerges:
     comparisons: pd.DataFrame
 
 
-def fuzzy_merges(records: pd.DataFrame, config_path: Path, rules: StandardiseRules) -> FuzzyMerges:
+def with_account_names(records: pd.DataFrame, account_names: pd.Series | None) -> pd.DataFrame:
+    """Records whose company name is missing take their CRM account's (`account_names`:
+    standardised name by account id). A CRM contact names its employer only through its
+    account, so without this a contact with no address or phone is a bare name to the model,
+    and the CRM's duplicate of a web-identified person at the same account is never merged."""
+    if account_names is None or "account_id" not in records:
+        return records
+    names = account_names.dropna()
+    names = names[~names.index.duplicated()]
+    from_account = records["account_id"].map(names)
+    return records.assign(company_name_std=records["company_name_std"].fillna(from_account))
+
+
+def fuzzy_merges(records: pd.DataFrame, config_path: Path, rules: StandardiseRules,
+                 account_names: pd.Series | None = None) -> FuzzyMerges:
     """Pairs of fresh PIDs (records' `pid` column, from resolve_people) to merge, with the
     model's match_probability. Records are standardised records (identity/records.py);
-    `config_path` is a mapping file with `mapping:` and `model:` sections."""
-    profiles = cluster_profiles(records)
+    `config_path` is a mapping file with `mapping:` and `model:` sections; `account_names`
+    the CRM accounts' standardised names by account id (see `with_account_names`)."""
+    profiles = cluster_profiles(with_account_names(records, account_names))
     if len(profiles) < 2:
         return FuzzyMerges(pd.DataFrame(columns=MERGE_COLUMNS), pd.DataFrame(columns=WHY_COLUMNS))
     table = profile_table(profiles, config_path, rules)

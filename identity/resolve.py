@@ -100,13 +100,14 @@ def _link_evidence(records: pd.DataFrame) -> pd.Series:
     return rules.groupby("pid")["rule"].agg(", ".join)
 
 
-def apply_fuzzy_merges(records: pd.DataFrame, rules: IdentityRules) -> tuple[pd.DataFrame, pd.DataFrame]:
+def apply_fuzzy_merges(records: pd.DataFrame, rules: IdentityRules, account_names: pd.Series | None = None
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The probabilistic second pass: merge exact clusters that are one person; the records
     that move carry rule 'fuzzy' and the pair's match probability. Also returns, per merged
     pair of fresh PIDs, each comparison's level and match weight (for `identity explain`)."""
     from leadscore.identity.fuzzy import fuzzy_merges, merge_pids  # Splink: only when it runs
 
-    fuzzy = fuzzy_merges(records, rules.fuzzy_config, rules.standardise)
+    fuzzy = fuzzy_merges(records, rules.fuzzy_config, rules.standardise, account_names)
     merges = fuzzy.pairs
     if merges.empty:
         return records, fuzzy.comparisons
@@ -154,13 +155,14 @@ def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules,
     records = records.join(resolve_people(records, rules.shared_identifier_max_names, sql))
     shared = shared_identifier_table(sql)
     fuzzy_links = pd.DataFrame(columns=["pid", "pid_a", "pid_b", "comparison", "level", "match_weight"])
+    accounts = comp.standardise_accounts(sources["crm_accounts"], rules.standardise)
     if rules.fuzzy_config is not None:
-        records, fuzzy_links = apply_fuzzy_merges(records, rules)
+        records, fuzzy_links = apply_fuzzy_merges(records, rules,
+                                                  accounts.set_index("account_id")["name_std"])
     fresh_pid = records["pid"]
     records["pid"], person_audit = stable_people(records, previous, sql)
     stable = pd.Series(records["pid"].to_numpy(), index=fresh_pid.to_numpy())
     fuzzy_links["pid"] = fuzzy_links["pid"].map(stable[~stable.index.duplicated()])
-    accounts = comp.standardise_accounts(sources["crm_accounts"], rules.standardise)
     fresh_nodes = comp.company_nodes(accounts, records["company_name_std"], sql)
     stable_cids, company_audit = inherit_ids(fresh_nodes, previous.cids, "company", sql=sql)
     nodes = fresh_nodes.map(stable_cids)

@@ -66,3 +66,16 @@ def test_merge_pids_takes_the_smallest_pid_of_each_group():
     pids = pd.Series(["P3", "P1", "P2", "P4", None], dtype="string")
     merges = pd.DataFrame({"pid_a": ["P3", "P2"], "pid_b": ["P2", "P1"], "match_probability": [0.9, 0.9]})
     assert fuzzy.merge_pids(pids, merges).tolist() == ["P1", "P1", "P1", "P4", pd.NA]
+
+
+def test_a_crm_contact_takes_its_account_s_name_so_a_namesake_at_another_firm_is_vetoed():
+    contact = _records([("P8", "wei", "zhang", None, None, None, None, "cfo")]).assign(account_id="A1")
+    records = pd.concat([contact, _records([("P3", "wei", "zhang", "wei.zhang@veltrix.com", None, "veltrix",
+                                             "veltrix.com", None)]).assign(account_id=pd.NA)])
+    names = pd.Series({"A1": "noraium"})
+    with_names = fuzzy.with_account_names(records, names)
+    bare = fuzzy.profile_table(fuzzy.cluster_profiles(records), CONFIG, RULES)
+    named = fuzzy.profile_table(fuzzy.cluster_profiles(with_names), CONFIG, RULES)
+    assert len(fuzzy.guarded(_pairs(("P8", "P3")), bare)) == 1  # a bare name contradicts nothing
+    assert fuzzy.guarded(_pairs(("P8", "P3")), named).empty
+    assert with_names["company_name_std"].tolist() == ["noraium", "veltrix"]
