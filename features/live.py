@@ -13,9 +13,12 @@ a copy of the middle layer's people, companies and interactions (those of known 
 by pid, anonymous sessions by cookie). Finding 1 PID's events in it takes ~1 ms against ~10 ms
 in the file; for 100 PIDs a scan of the pid column costs ~11 ms either way (an ART index on
 pid was no faster there, and DuckDB uses one only for literal IN lists). The copy also frees
-the file: the middle layer is opened read-only only while copying. Each call works in a
-cursor of its own: its temporary `person`, `interaction` and views shadow the copy's tables
-(read as `memory.main.*`) for the batch SQL, and vanish with the cursor.
+the file: the middle layer is opened read-only only while copying. A target's views read its
+whole history, but a colleague's counts only their last 90 days and whether they had an event
+before: the copy keeps those apart (`recent_interaction`, `earlier_interaction`), a fifth of
+the rows a company group's whole history holds. Each call works in a cursor of its own: its
+temporary `person`, `interaction` and views shadow the copy's tables (read as
+`memory.main.*`) for the batch SQL, and vanish with the cursor.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import pyarrow as pa
 
 from leadscore.config import Settings, load_yaml
 from leadscore.features.build import (
+    ACCOUNT_WINDOWS,
     GRID_EPOCH,
     REQUIRED_COLUMNS,
     FitRules,
@@ -59,6 +63,7 @@ COMPANY_VIEWS = ("company_profile", "company_engagement")  # keyed by cid
 COLLEAGUE_ACCOUNTS = "colleague_account"  # features_at(colleagues=True): the others' person_account
 _EVENT_COLUMNS = "lid, pid, cookie_id, event_type, event_time, channel"  # what the SQL reads
 _JUST_BEFORE = timedelta(microseconds=1)  # DuckDB's timestamp resolution
+COLLEAGUE_DAYS = max(ACCOUNT_WINDOWS)  # how far back a colleague's events count
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,29 @@ def open_middle_layer(middle_db: Path) -> duckdb.DuckDBPyConnection:
     con.execute(f"CREATE TABLE anonymous_interaction AS SELECT {_EVENT_COLUMNS} FROM middle.interaction "
                 "WHERE pid IS NULL AND cookie_id IS NOT NULL ORDER BY cookie_id, event_time")
     con.execute("DETACH middle")
+    _split_colleague_history(con)
     return con
+
+
+def _split_colleague_history(con: duckdb.DuckDBPyConnection) -> None:
+    """What a colleague's counts need of the identified interactions, kept apart: a
+    colleague (someone in a target's company group, not a target) has an account row at `at`
+    once they had any event before it, and counts only their engaged events of the last
+    `COLLEAGUE_DAYS` (the longest account window). `recent_interaction`: the events from
+    `colleague_horizon` on (the last event's time less that window); `earlier_interaction`:
+    each person's latest event before it, the one that says they had one (it is older than
+    every window of an `at` after the last event, so it counts in none). A group's colleagues
+    then take a fifth of the rows of their whole history on the default world. (A live row
+    that replaces a stored event by its lid replaces the marker too: then the live row stands
+    for it, which holds while the log files an event it shares with the middle layer under
+    the same person.)"""
+    con.execute(f"CREATE TABLE colleague_horizon AS SELECT max(event_time) - INTERVAL {COLLEAGUE_DAYS} DAY "
+                "AS t FROM interaction")
+    con.execute("CREATE TABLE recent_interaction AS FROM interaction "
+                "WHERE event_time >= (FROM colleague_horizon) ORDER BY pid, event_time")
+    con.execute("CREATE TABLE earlier_interaction AS FROM interaction "
+                "WHERE event_time < (FROM colleague_horizon) "
+                "QUALIFY row_number() OVER (PARTITION BY pid ORDER BY event_time DESC, lid) = 1 ORDER BY pid")
 
 
 # --- what a call needs: the people, their interactions --------------------------------------
@@ -163,11 +190,21 @@ _PEOPLE_SQL = """
     FROM live_person WHERE pid IN (FROM target) OR cid IN (FROM companies)"""
 
 
+# Where the colleagues' stored events come from: their recent events and the one that says
+# they had an earlier one (`_split_colleague_history`), or, for an `at` before the horizon's
+# window ends, their whole history.
+_COLLEAGUE_HISTORY = {
+    True: "(FROM memory.main.recent_interaction UNION ALL FROM memory.main.earlier_interaction)",
+    False: "memory.main.interaction"}
+
 _INTERACTIONS_SQL = """
-    WITH wanted AS (FROM target UNION SELECT pid FROM scope_person),
+    WITH colleague AS (SELECT pid FROM scope_person ANTI JOIN target USING (pid)),
+    wanted AS (FROM target UNION FROM colleague),
     bound AS (FROM bound_cookie WHERE pid IN (FROM wanted)),
     stored AS (
-        FROM memory.main.interaction WHERE pid IN (FROM wanted)
+        FROM memory.main.interaction WHERE pid IN (FROM target)
+        UNION ALL
+        FROM {colleague_history} WHERE pid IN (FROM colleague)
         UNION ALL
         SELECT a.* REPLACE (b.pid AS pid)
         FROM memory.main.anonymous_interaction a JOIN bound b USING (cookie_id)),
@@ -179,13 +216,24 @@ _INTERACTIONS_SQL = """
     SELECT pid, event_type, event_time, channel FROM arrived WHERE pid IN (FROM wanted)"""
 
 
-def _load_scope(cur: duckdb.DuckDBPyConnection) -> None:
+def _load_scope(cur: duckdb.DuckDBPyConnection, at: datetime) -> None:
     """Temporary `scope_person` and `scope_interaction`: the targets and everyone at their
     companies' groups (the account views count them), and those people's interactions, stored
-    and live, with bound cookies' anonymous sessions. The views' SQL reads them through
-    `_shadow` (two readers: a table, not a view)."""
+    and live, with bound cookies' anonymous sessions; of the colleagues' stored events, only
+    what their counts at `at` read when `at` allows it (`_recent_enough`). The views' SQL
+    reads them through `_shadow` (two readers: a table, not a view)."""
     cur.execute(f"CREATE TEMP TABLE scope_person AS {_PEOPLE_SQL}")
-    cur.execute(f"CREATE TEMP TABLE scope_interaction AS {_INTERACTIONS_SQL}")
+    history = _COLLEAGUE_HISTORY[_recent_enough(cur, at)]
+    cur.execute("CREATE TEMP TABLE scope_interaction AS "
+                + _INTERACTIONS_SQL.format(colleague_history=history))
+
+
+def _recent_enough(cur: duckdb.DuckDBPyConnection, at: datetime) -> bool:
+    """Whether every account window at `at` starts at or after the colleague horizon, so that
+    `recent_interaction` holds all the events they count (the clock moves on from the last
+    event: always, live; an earlier `at` reads the whole history)."""
+    return bool(cur.execute(f"SELECT coalesce($at::TIMESTAMPTZ - INTERVAL {COLLEAGUE_DAYS} DAY >= t, TRUE) "
+                            "FROM memory.main.colleague_horizon", {"at": at}).fetchone()[0])
 
 
 def _shadow(cur: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE") -> None:
@@ -284,7 +332,7 @@ def features_at(con: duckdb.DuckDBPyConnection, definitions: FeatureDefinitions,
     with con.cursor() as cur:
         cur.execute("SET TimeZone = 'UTC'")
         _load_live(cur, pids, live or LiveRecords(), companies)
-        _load_scope(cur)
+        _load_scope(cur, at)
         return _compute_views(cur, definitions, at, colleagues)
 
 

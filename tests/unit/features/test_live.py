@@ -15,6 +15,7 @@ from leadscore.features.live import (
     PERSON_VIEWS,
     FeatureDefinitions,
     LiveRecords,
+    _recent_enough,
     features_at,
     open_middle_layer,
 )
@@ -60,11 +61,11 @@ COMPANIES = pd.DataFrame({"cid": ["C1", "C2", "C3"], "eid": ["E1", "E1", "E2"],
                           "annual_revenue_usd": [1e8, 2e6, None]})
 
 
-def _write_middle_layer(path, events, people=PEOPLE):
+def _write_middle_layer(path, events, people=PEOPLE, companies=COMPANIES):
     interaction = pd.DataFrame(events)
     interaction["event_time"] = interaction["event_time"].astype("datetime64[us, UTC]")
     frames = {"interaction": interaction.astype({"pid": "string", "cid": "string", "cookie_id": "string"}),
-              "person": people, "company": COMPANIES}
+              "person": people, "company": companies}
     with duckdb.connect(str(path)) as con:
         for name, frame in frames.items():
             con.register(f"{name}_df", frame)
@@ -81,8 +82,8 @@ def definitions(settings):
 def batch_at(tmp_path, definitions):
     """A batch build of a middle layer; its rows of a view at a time, as Feast's point-in-time
     join reads them (the latest row at or before it), stamped with that time."""
-    def run(events, people=PEOPLE, name="batch"):
-        db = _write_middle_layer(tmp_path / f"{name}.duckdb", events, people)
+    def run(events, people=PEOPLE, name="batch", companies=COMPANIES):
+        db = _write_middle_layer(tmp_path / f"{name}.duckdb", events, people, companies)
         build_features(db, tmp_path / name, definitions.catalog, definitions.fit_rules,
                        definitions.step_days)
         con = duckdb.connect()
@@ -225,3 +226,42 @@ def test_an_event_at_the_instant_counts_only_after_it(middle, definitions):
 def test_a_naive_instant_is_refused(middle, definitions):
     with pytest.raises(ValueError, match="timezone"):
         features_at(middle, definitions, ["P1"], datetime(2026, 2, 16))
+
+
+def _old(lid, pid, event_type, day):
+    return {**_event(lid, pid, event_type, (1, 1)), "event_time": datetime(2025, *day, 10, tzinfo=UTC)}
+
+
+# Colleagues in P1's group (E1) with history before the colleague horizon (the last event, 1
+# March 2026, less 90 days): P2 an old visit besides its recent one; P6 at C4 only visits of
+# September 2025, counted in no window, yet C4's engagement row (and P6's account row) exist
+# only because of them; P7 at C5 only a download of 20 December, in the 90-day counts at
+# 2 March and not in the 30-day ones.
+HISTORY = [*EVENTS, _old("L30", "P2", "web_visit", (6, 2)), _old("L31", "P6", "web_visit", (9, 1)),
+           _old("L32", "P6", "email_open", (9, 3)), _old("L33", "P7", "whitepaper_download", (12, 20))]
+HISTORY_PEOPLE = pd.concat([PEOPLE, *(PEOPLE[PEOPLE["pid"] == "P2"].assign(pid=pid, cid=cid)
+                                      for pid, cid in (("P6", "C4"), ("P7", "C5")))], ignore_index=True)
+HISTORY_COMPANIES = pd.concat([COMPANIES, *(COMPANIES[COMPANIES["cid"] == "C2"].assign(cid=cid)
+                                            for cid in ("C4", "C5"))], ignore_index=True)
+
+
+def test_colleagues_read_from_their_recent_events_count_as_their_whole_history(tmp_path, definitions,
+                                                                              batch_at):
+    """After the last event the colleagues' stored events come from the recent ones and one
+    earlier event each; their account rows and their companies' are the batch's."""
+    at = datetime(2026, 3, 2, tzinfo=UTC)  # the batch's as_of
+    middle = open_middle_layer(_write_middle_layer(tmp_path / "worker.duckdb", HISTORY, HISTORY_PEOPLE,
+                                                   HISTORY_COMPANIES))
+    with middle.cursor() as cur:
+        assert _recent_enough(cur, at)  # the recent events are what this test reads
+    rows = features_at(middle, definitions, ["P1"], at, colleagues=True)
+    batch = batch_at(HISTORY, HISTORY_PEOPLE, name="history", companies=HISTORY_COMPANIES)
+    colleagues = rows[COLLEAGUE_ACCOUNTS]
+    assert list(colleagues["pid"]) == ["P2", "P3", "P6", "P7"]
+    _assert_same_rows(colleagues.drop(columns=["cid", "eid"]),
+                      batch("person_account", ["P2", "P3", "P6", "P7"], at))
+    engagement = rows["company_engagement"].set_index("cid")
+    assert list(engagement.index) == ["C1", "C2", "C4", "C5"]
+    assert list(engagement["people_engaged_90d"]) == [2, 1, 0, 1]
+    assert list(engagement["people_engaged_30d"]) == [2, 1, 0, 0]
+    _assert_same_rows(rows["company_engagement"], batch("company_engagement", ["C1", "C2", "C4", "C5"], at))
