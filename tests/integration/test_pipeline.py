@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 TIERS = {"high-value", "high-potential", "to-nurture", "to-verify", "low-conversion"}
 
@@ -273,7 +274,8 @@ def test_identity_explain_gives_match_weights_for_a_probabilistic_link(world):
     answer = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
     assert answer["same_person"] and "probabilistic" in answer["verdict"]
     weights = {row["comparison"]: row["match_weight"] for row in answer["comparisons"]}
-    assert weights and weights["name"] > 0 and 0.5 <= answer["probability"] <= 1
+    mapping = yaml.safe_load((world["root"] / "config" / "mappings" / "person_profiles.yaml").read_text())
+    assert weights and weights["name"] > 0 and mapping["model"]["threshold"] <= answer["probability"] <= 1
 
 
 def test_a_term_signal_to_serve_stops_the_service_it_started(served):
