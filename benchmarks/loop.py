@@ -349,6 +349,16 @@ def breach_kind(key: str) -> str:
     return key.split(":", 1)[0]
 
 
+def first_days(alerts: list[dict], drift: pd.Timestamp) -> dict[str, float]:
+    """Each kind of breach raised in `alerts` (time-ordered) and the first day from the drift it
+    was: what a drifted run and its control (`--no-drift`) are compared on."""
+    first: dict[str, float] = {}
+    for alert in alerts:
+        for key in alert["keys"]:
+            first.setdefault(breach_kind(key), (alert["at"] - drift) / pd.Timedelta(days=1))
+    return first
+
+
 def detection(received: list[dict], drift_at: datetime) -> dict:
     """Days from the drift to the first alert after it that raises a kind of breach not raised
     before it. A kind raised before the drift is the monitoring's noise on this world (the
@@ -372,6 +382,7 @@ def detection(received: list[dict], drift_at: datetime) -> dict:
     return {"detection_days": None if first_new is None else shown(first_new)["day_from_drift"],
             "first_new_kind_after_drift": shown(first_new),
             "first_after_drift": shown(next(iter(after), None)),
+            "first_day_of_kind": first_days(after, drift),
             "kinds_before_drift": sorted(noise), "alerts_before_drift": len(before), "posted": len(alerts)}
 
 
