@@ -27,7 +27,9 @@ an MLflow store of its own, so the user's world and registry are left as they we
    kind of breach (`ece`, `roc_auc`, `early_oe`, `score_psi`, `feature_psi`, ...) not raised before it: a
    kind already raised before the drift is noise on this world (served traffic leans to
    engaged people, so feature PSI breaches come and go, and each return is posted again);
-   the first alert of any kind after the drift and the kinds raised before it are beside.
+   the first alert of any kind after the drift and the kinds raised before it are beside, and
+   each kind's first day after it: a plan without drifts (`--no-drift`) on the same seed is the
+   control, whose alerts after the drift day say what the loop raises without any drift.
    `after_drift`: the matured cohorts (monitoring/cohorts.py: daily first
    scores, labelled by the CRM's outcomes) of the scores served from the drift to the loop's
    end, on the person-days both arms scored (monitoring/promotion.py `paired_cohorts`):
