@@ -27,7 +27,9 @@ an MLflow store of its own, so the user's world and registry are left as they we
    kind of breach (`ece`, `roc_auc`, `early_oe`, `score_psi`, `feature_psi`, ...) not raised before it: a
    kind already raised before the drift is noise on this world (served traffic leans to
    engaged people, so feature PSI breaches come and go, and each return is posted again);
-   the first alert of any kind after the drift and the kinds raised before it are beside.
+   the first alert of any kind after the drift and the kinds raised before it are beside, and
+   each kind's first day after it: a plan without drifts (`--no-drift`) on the same seed is the
+   control, whose alerts after the drift day say what the loop raises without any drift.
    `after_drift`: the matured cohorts (monitoring/cohorts.py: daily first
    scores, labelled by the CRM's outcomes) of the scores served from the drift to the loop's
    end, on the person-days both arms scored (monitoring/promotion.py `paired_cohorts`):
@@ -349,6 +351,16 @@ def breach_kind(key: str) -> str:
     return key.split(":", 1)[0]
 
 
+def first_days(alerts: list[dict], drift: pd.Timestamp) -> dict[str, float]:
+    """Each kind of breach raised in `alerts` (time-ordered) and the first day from the drift it
+    was: what a drifted run and its control (`--no-drift`) are compared on."""
+    first: dict[str, float] = {}
+    for alert in alerts:
+        for key in alert["keys"]:
+            first.setdefault(breach_kind(key), (alert["at"] - drift) / pd.Timedelta(days=1))
+    return first
+
+
 def detection(received: list[dict], drift_at: datetime) -> dict:
     """Days from the drift to the first alert after it that raises a kind of breach not raised
     before it. A kind raised before the drift is the monitoring's noise on this world (the
@@ -372,6 +384,7 @@ def detection(received: list[dict], drift_at: datetime) -> dict:
     return {"detection_days": None if first_new is None else shown(first_new)["day_from_drift"],
             "first_new_kind_after_drift": shown(first_new),
             "first_after_drift": shown(next(iter(after), None)),
+            "first_day_of_kind": first_days(after, drift),
             "kinds_before_drift": sorted(noise), "alerts_before_drift": len(before), "posted": len(alerts)}
 
 

@@ -151,11 +151,21 @@ class RetrainSettings(StrictModel):
     # days of their horizon, a negative weighing the share observed (training/windows.py);
     # None: matured snapshots only
     partial_labels_min_days: int | None = Field(None, gt=0)
+    # where the calibration and tiers are fitted: the latest `matured` snapshots (whole labels),
+    # or the latest observed partial_labels_min_days (`known_so_far`, weighted as the refit's
+    # rows), so that a moved base rate is followed weeks after it moved, not a horizon after
+    calibration_labels: Literal["matured", "known_so_far"] = "matured"
 
     @model_validator(mode="after")
     def _length_with_sliding(self) -> RetrainSettings:
         if (self.window == "sliding") != (self.window_days is not None):
             raise ValueError("window_days: give a length with `window: sliding`, and only then")
+        return self
+
+    @model_validator(mode="after")
+    def _known_so_far_with_partial_labels(self) -> RetrainSettings:
+        if self.calibration_labels == "known_so_far" and self.partial_labels_min_days is None:
+            raise ValueError("calibration_labels: known_so_far needs partial_labels_min_days")
         return self
 
 

@@ -20,6 +20,13 @@ taken at an even pace before each opportunity; the report names which F it used.
 
 Small counts must not alarm: O is compared with a Poisson of mean E, with the exact (Garwood)
 interval of O/E at `confidence`; a breach needs the whole interval beyond a threshold.
+
+The unit is a person, not a person-day: each person's first score in the window (the one whose
+horizon has run longest, `age`) with whether an opportunity followed it. Ingest re-scores a
+person on every day they engage, and engagement gathers before a purchase, so one opportunity
+was once counted on each of the days its person was scored (six to seven on the loop
+benchmark's world): O and E both multiplied, the interval as narrow as if those days were
+independent people, and a tier's O/E breached on one or two buyers, with or without a drift.
 """
 
 from __future__ import annotations
@@ -63,15 +70,17 @@ def delay_share(delays: np.ndarray, horizon_days: int, min_delays: int) -> tuple
 
 def early_scores(scores: pd.DataFrame, labels: pd.DataFrame, now: datetime, horizon_days: int,
                  window_days: int, target: str = "opportunity") -> pd.DataFrame:
-    """The daily first scores of the last `window_days` whose horizon has not passed, with
-    `converted` (an opportunity so far, reported by `now`) and `age` (days since served)."""
+    """Each person's first score (per role) of the last `window_days` whose horizon has not
+    passed, with `converted` (an opportunity so far, reported by `now`) and `age` (days since
+    served): one row per person, see the module's docstring."""
     at_now = pd.Timestamp(now)
     daily = daily_first_scores(scores)
     since = at_now - pd.Timedelta(days=min(window_days, horizon_days))
     recent = daily[(daily["at"] > since) & (daily["at"] <= at_now)]
     known = labels[pd.to_datetime(labels["opportunity_created_at"], utc=True) <= at_now]
     labelled = label_scores(recent, known, horizon_days, target)
-    return labelled.assign(age=(at_now - labelled["at"]) / pd.Timedelta(days=1))
+    first = labelled.sort_values("at", kind="stable").drop_duplicates(["role", "pid"])
+    return first.assign(age=(at_now - first["at"]) / pd.Timedelta(days=1)).reset_index(drop=True)
 
 
 def observed_expected(observed: int, expected: float, confidence: float) -> dict:

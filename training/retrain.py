@@ -49,7 +49,14 @@ from leadscore.training.leakage import LeakageReport
 from leadscore.training.spec import model_shape, scoring_spec
 from leadscore.training.tiers import fit_tiers
 from leadscore.training.train import ScoringConfig, lead_experiment, scoring_config, training_frame
-from leadscore.training.windows import RefitSplit, matured, observed_weights, recency_weights, refit_split
+from leadscore.training.windows import (
+    RefitSplit,
+    calibration_until,
+    matured,
+    observed_weights,
+    recency_weights,
+    refit_split,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +112,8 @@ def refit_chosen(candidate: Candidate, comparison: Comparison, frame: pd.DataFra
     calibrate it on the calibration window out of sample (a fit on the snapshots before it)
     and fit its tiers there."""
     inputs, retrain = comparison.inputs, settings.training.retrain
-    horizon = pd.Timedelta(days=settings.training.horizon_days)
     split = refit_split(frame, retrain.calibration_snapshots, retrain.calibration_purge_days,
-                        pd.Timestamp(known_at) - horizon)
+                        calibration_until(known_at, retrain, settings.training.horizon_days))
     X_cal = prepare(split.calibration, inputs.features)
     refit = fit_chosen(candidate, comparison, split.fit, known_at, settings)
     held_out = fit_chosen(candidate, comparison, split.before_calibration, known_at, settings)

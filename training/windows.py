@@ -78,6 +78,15 @@ def observed_weights(times: pd.Series, labels: pd.Series, known_at: datetime,
     return np.where(labels.to_numpy() == 1, 1.0, share)
 
 
+def calibration_until(known_at: datetime, settings: RetrainSettings, horizon_days: int) -> pd.Timestamp:
+    """The latest snapshot the calibration window may hold: one whose horizon has passed by
+    `known_at`, or with `calibration_labels: known_so_far` one observed
+    `partial_labels_min_days` (its negatives then weigh the share observed, `observed_weights`)."""
+    days = (settings.partial_labels_min_days if settings.calibration_labels == "known_so_far"
+            else horizon_days)
+    return pd.Timestamp(known_at) - pd.Timedelta(days=days or horizon_days)
+
+
 @dataclass(frozen=True)
 class RefitSplit:
     """The rows the chosen model is refit on (all of them), the calibration window (the latest

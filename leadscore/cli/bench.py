@@ -201,6 +201,9 @@ def bench_loop(
              "industry=education and base_rate).")] = None,
     retrain_every: Annotated[int, typer.Option(help="Retrain (and try to promote) every N days.")] = 7,
     seed: Annotated[int, typer.Option(help="Seed of the loop's world.")] = 42,
+    no_drift: Annotated[bool, typer.Option(
+        "--no-drift", help="A control run: the same world and loop without any drift (the alerts a "
+                           "drifted run's detection is judged against).")] = False,
     backtest: Annotated[bool, typer.Option(help="Backtest the drifted world as a flat table after the "
                                                 "loop.")] = True,
     default_world: Annotated[bool, typer.Option(
@@ -214,8 +217,11 @@ def bench_loop(
 
     settings: Settings = ctx.obj
     try:
+        if no_drift and drift:
+            raise ValueError("--no-drift and --drift exclude each other")
         plan = LoopPlan(scale=scale, seed=seed, days=days, drift_day=drift_day,
-                        retrain_every_days=retrain_every, drifts=tuple(drift) if drift else LoopPlan.drifts,
+                        retrain_every_days=retrain_every,
+                        drifts=() if no_drift else tuple(drift) if drift else LoopPlan.drifts,
                         backtest=backtest, default_world=default_world)
         plan.world_drifts()
     except ValueError as error:

@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn.metrics import average_precision_score
+from typer.testing import CliRunner
 
 from leadscore.benchmarks.loop import LoopPlan, arms_figures, detection, opportunity_outcomes
+from leadscore.cli import app
 from leadscore.config import Settings
 
 DRIFT = datetime(2027, 1, 30, tzinfo=UTC)
@@ -39,6 +41,9 @@ def test_detection_is_the_first_alert_after_the_drift_of_a_kind_not_raised_befor
     assert found["first_after_drift"]["day_from_drift"] == 2
     assert found["kinds_before_drift"] == ["feature_psi"]
     assert (found["alerts_before_drift"], found["posted"]) == (1, 4)
+    # every kind after the drift, noise included, at its first day: a drifted run and its
+    # control (`--no-drift`) are compared on these
+    assert found["first_day_of_kind"] == {"feature_psi": 2, "score_psi": 9, "ece": 20}
 
 
 def test_only_noise_after_the_drift_is_no_detection():
@@ -89,6 +94,12 @@ def test_the_crm_sends_back_the_opportunities_that_found_their_person():
 def test_a_drift_outside_the_loop_is_refused():
     with pytest.raises(ValueError, match="inside the loop"):
         LoopPlan(days=30, drift_day=30)
+
+
+def test_a_control_run_without_drift_takes_no_drift_named_beside_it():
+    assert LoopPlan(drifts=()).world_drifts() == []
+    result = CliRunner().invoke(app, ["bench", "loop", "--no-drift", "--drift", "base_rate"])
+    assert result.exit_code == 2 and "exclude each other" in result.output
 
 
 @pytest.mark.slow

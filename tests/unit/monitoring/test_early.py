@@ -1,5 +1,5 @@
-"""Early outcomes: O/E of the scores younger than the horizon, F from matured delays, and a
-doubled base rate seen within 14 days (and nothing without it)."""
+"""Early outcomes: O/E of the scores younger than the horizon (one per person), F from matured
+delays, and a doubled base rate seen within 14 days (and nothing without it)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,17 @@ def test_observed_against_expected_counts_the_opportunities_so_far_in_the_window
     assert overall["expected"] == pytest.approx(0.4 * 10 / 40 + 0.2 * 20 / 40)
     assert overall["oe"] == pytest.approx(1 / 0.2)
     assert rows["group"].tolist() == ["all", "to-nurture"]
+
+
+def test_a_person_scored_on_many_days_is_one_chance_to_convert():
+    now = DAY0 + timedelta(days=100)
+    buyer = [("A", day, 0.1) for day in range(90, 100)]  # re-scored each day they engaged
+    scores = scores_frame([*buyer, ("B", 95, 0.1)])
+    rows = early_outcomes(scores, labels_frame([("A", 99.5)]), lambda k: np.asarray(k) / 10, now, HORIZON,
+                          [14], 0.95)
+    overall = rows[rows["group"] == "all"].iloc[0]
+    assert (overall["scores"], overall["observed"]) == (2, 1)
+    assert overall["expected"] == pytest.approx(0.1 * 10 / 10 + 0.1 * 5 / 10)  # A from its first score
 
 
 def test_the_poisson_interval_and_p_value_match_hand_computed_ones():

@@ -11,7 +11,14 @@ import pytest
 
 from leadscore.config import RetrainSettings, TrainingSettings
 from leadscore.training.dataset import snapshot_times
-from leadscore.training.windows import matured, observed_weights, recency_weights, refit_split, window_times
+from leadscore.training.windows import (
+    calibration_until,
+    matured,
+    observed_weights,
+    recency_weights,
+    refit_split,
+    window_times,
+)
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 TIMES = [START + timedelta(days=14 * i) for i in range(10)]  # 10 snapshots, 126 days
@@ -127,3 +134,18 @@ def test_the_calibration_window_keeps_to_snapshots_whose_labels_are_whole():
     split = refit_split(frame, calibration_snapshots=2, purge_days=14, matured_until=TIMES[-3])
     assert sorted(split.calibration["event_timestamp"].unique()) == TIMES[-4:-2]
     assert len(split.fit) == len(frame)  # the partly observed snapshots are still fitted
+
+
+def test_calibration_on_labels_known_so_far_reaches_the_latest_snapshot_observed_long_enough():
+    known_at, horizon = TIMES[-1], 90
+    matured_only = RetrainSettings(partial_labels_min_days=14)
+    known_so_far = RetrainSettings(partial_labels_min_days=14, calibration_labels="known_so_far")
+    assert calibration_until(known_at, matured_only, horizon) == pd.Timestamp(known_at - timedelta(days=90))
+    assert calibration_until(known_at, known_so_far, horizon) == pd.Timestamp(TIMES[-2])
+    split = refit_split(_frame(TIMES), 2, 14, calibration_until(known_at, known_so_far, horizon))
+    assert sorted(split.calibration["event_timestamp"].unique()) == TIMES[-3:-1]
+
+
+def test_calibration_on_labels_known_so_far_needs_partial_labels():
+    with pytest.raises(ValueError, match="partial_labels_min_days"):
+        RetrainSettings(calibration_labels="known_so_far")
