@@ -6,8 +6,8 @@ observed `partial_labels_min_days` of it, labelled by what is known so far), ins
 window, labelled by the batch's outcomes and the CRM's (handed in by the caller: training may
 not import the live path), recency-weighted (training/windows.py, `training.retrain`). The
 candidates are trained, compared and logged as `leadscore train` does them
-(training/experiment.py); the one with the best validation figure is chosen (the test window
-stays the honest comparison in MLflow). It is then refit, with as many trees as early stopping
+(training/experiment.py); the one chosen on the validation window as there is kept (the test
+window stays the honest comparison in MLflow). It is then refit, with as many trees as early stopping
 found, on every labelled snapshot up to the cutoff, and calibrated out of sample on the most
 recent matured snapshots (training/windows.py), where its tier thresholds are fitted too; it is
 registered with the alias `challenger` and tagged with its lineage (the retraining policy it
