@@ -49,11 +49,24 @@ class DuckDBSql:
         return self.con.execute(sql, params or {}).df()
 
 
+def spark_type(dtype: object) -> str:
+    """Spark's type for a pandas column: integers, floats, booleans and times as such,
+    everything else as text (identity's inputs are mostly identifiers)."""
+    if pd.api.types.is_bool_dtype(dtype):
+        return "BOOLEAN"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "BIGINT"
+    if pd.api.types.is_float_dtype(dtype):
+        return "DOUBLE"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "TIMESTAMP"
+    return "STRING"
+
+
 def spark_schema(frame: pd.DataFrame) -> str:
-    """A DDL schema for `frame`: integers as BIGINT, everything else as text (identity's
-    inputs are identifiers), so that all-missing columns need no inference."""
-    return ", ".join(f"`{column}` {'BIGINT' if pd.api.types.is_integer_dtype(dtype) else 'STRING'}"
-                     for column, dtype in frame.dtypes.items())
+    """A DDL schema for `frame` (`spark_type` per column), so that all-missing columns need
+    no inference."""
+    return ", ".join(f"`{column}` {spark_type(dtype)}" for column, dtype in frame.dtypes.items())
 
 
 @dataclass

@@ -166,7 +166,7 @@ def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules,
     nodes = fresh_nodes.map(stable_cids)
     records["cid"] = comp.record_cids(records, nodes, comp.domain_to_cid(accounts, nodes))
     companies = comp.company_table(accounts, records, records["cid"], nodes, rules.standardise, sql)
-    people = person_table(records, rules.titles)
+    people = person_table(records, rules.titles, sql)
     people["owner_rep_id"] = people["owner_rep_id"].fillna(
         people["cid"].map(companies.set_index("cid")["owner_rep_id"]))
     # A person's records all carry the person's current company.
