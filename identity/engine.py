@@ -1,9 +1,9 @@
 """Where identity's set-based steps run: DuckDB in process, or Spark (`engine: spark`).
 
-Exact linking, the connected components of people and companies and the stable IDs' matching
-are written once, in DuckDB's dialect (identity/link.py, components.py, stable.py); on Spark
-the same text is
-transpiled by sqlglot (leadscore/spark.py), as the feature views are. A step puts pandas
+Exact linking, the connected components of people and companies, the stable IDs' matching
+and the person and company tables' survivorship are written once, in DuckDB's dialect
+(identity/link.py, components.py, stable.py, people.py, companies.py); on Spark the same text
+is transpiled by sqlglot (leadscore/spark.py), as the feature views are. A step puts pandas
 frames in as tables, materialises queries as tables, and fetches results as frames.
 """
 
