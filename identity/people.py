@@ -102,8 +102,9 @@ def person_table(records: pd.DataFrame, title_rules: dict, sql: IdentitySql) -> 
             .assign(record=records.index.to_numpy().astype("int64")))
     table = sql.fetch(_PERSON_SQL)
     table = table.astype({column: "string" for column in table.columns[:9]})  # pid .. uid
-    table = table.assign(**{column: pd.to_datetime(table[column], utc=True) for column in TIMESTAMP_COLUMNS},
-                         records=table["records"].astype("int64"))
+    # as the records' times (Spark returns them without a zone, in nanoseconds)
+    table = table.assign(**{column: pd.to_datetime(table[column], utc=True).astype("datetime64[us, UTC]")
+                            for column in TIMESTAMP_COLUMNS}, records=table["records"].astype("int64"))
     table["seniority"] = classify_titles(table["title"], title_rules["seniority"], "level")
     table["department"] = classify_titles(table["title"], title_rules["department"], "name")
     table["name"] = (table["first_name"].fillna("") + " " + table["last_name"].fillna("")).str.strip()
