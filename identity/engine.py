@@ -30,20 +30,32 @@ class IdentitySql(Protocol):
 
     def fetch(self, sql: str, params: dict | None = None) -> pd.DataFrame: ...
 
+    def drop_tables(self) -> None: ...
+
 
 @dataclass
 class DuckDBSql:
     """An in-process DuckDB (in memory unless given a connection)."""
 
     con: duckdb.DuckDBPyConnection = field(default_factory=duckdb.connect)
+    tables: set[str] = field(default_factory=set)  # the ones put or created here
 
     def put(self, name: str, frame: pd.DataFrame) -> None:
         self.con.register(f"{name}_df", frame)
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_df")
         self.con.unregister(f"{name}_df")
+        self.tables.add(name)
 
     def create(self, name: str, sql: str, params: dict | None = None) -> None:
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}", params or {})
+        self.tables.add(name)
+
+    def drop_tables(self) -> None:
+        """Drop the tables put or created here: their memory goes back before the middle
+        layer is written (on the 10x world, up to `duckdb.memory_limit`)."""
+        for name in self.tables:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        self.tables.clear()
 
     def fetch(self, sql: str, params: dict | None = None) -> pd.DataFrame:
         return self.con.execute(sql, params or {}).df()
@@ -75,6 +87,7 @@ class SparkSql:
     iterative steps (label propagation) would otherwise grow without end."""
 
     spark: SparkSession
+    tables: set[str] = field(default_factory=set)  # the views put or created here
 
     def __post_init__(self) -> None:
         # pandas frames cross to the JVM as Arrow batches, not row by row through Python
@@ -82,16 +95,24 @@ class SparkSql:
 
     def put(self, name: str, frame: pd.DataFrame) -> None:
         self.spark.createDataFrame(frame, schema=spark_schema(frame)).createOrReplaceTempView(name)
+        self.tables.add(name)
 
     def create(self, name: str, sql: str, params: dict | None = None) -> None:
         from leadscore.spark import spark_sql
 
         self.spark.sql(spark_sql(sql, params)).localCheckpoint().createOrReplaceTempView(name)
+        self.tables.add(name)
 
     def fetch(self, sql: str, params: dict | None = None) -> pd.DataFrame:
         from leadscore.spark import spark_sql
 
         return self.spark.sql(spark_sql(sql, params)).toPandas()
+
+    def drop_tables(self) -> None:
+        """Drop the views put or created here (their checkpoints go with them)."""
+        for name in self.tables:
+            self.spark.catalog.dropTempView(name)
+        self.tables.clear()
 
 
 def identity_sql(settings: Settings) -> IdentitySql:

@@ -171,6 +171,7 @@ def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules,
         people["cid"].map(companies.set_index("cid")["owner_rep_id"]))
     # A person's records all carry the person's current company.
     records["cid"] = records["pid"].map(people.set_index("pid")["cid"]).fillna(records["cid"])
+    sql.drop_tables()  # all fetched: what the engine held is not needed any more
     return {"records": records, "quarantine": quarantine, "person": people,
             "company": companies, "entity": comp.entity_table(companies),
             "accounts": accounts.assign(cid=("account:" + accounts["account_id"]).map(nodes)),
