@@ -63,29 +63,49 @@ def record_cids(records: pd.DataFrame, nodes: pd.Series, domains: pd.Series) -> 
     return by_account.fillna(by_name).fillna(by_domain).astype("string")
 
 
+_ACCOUNT_COLUMNS = ["account_id", "cid", "account_name", "name_std", "domain", *ACCOUNT_ATTRIBUTES]
+
+# Per CID: its first CRM account (by account id); else the name its records give most often
+# (the smallest of equally frequent ones) and the standardised name of its first record.
+_COMPANY_SQL = f"""
+    WITH account AS (
+        SELECT *, row_number() OVER (PARTITION BY cid ORDER BY account_id) AS pick
+        FROM company_account),
+    named AS (
+        SELECT record, cid, name, name_std FROM company_record
+        WHERE cid IS NOT NULL AND name IS NOT NULL AND name_std IS NOT NULL),
+    frequent_name AS (
+        SELECT cid, name, row_number() OVER (PARTITION BY cid ORDER BY count(*) DESC, name) AS pick
+        FROM named GROUP BY cid, name),
+    first_name_std AS (
+        SELECT cid, arg_min(name_std, record) AS name_std FROM named GROUP BY cid)
+    SELECT c.cid, coalesce(a.account_name, f.name) AS name,
+           coalesce(a.name_std, s.name_std, lower(c.cid)) AS name_std, a.domain,
+           {", ".join(f"a.{column}" for column in ACCOUNT_ATTRIBUTES)}
+    FROM company_cid c
+    LEFT JOIN account a ON a.cid = c.cid AND a.pick = 1
+    LEFT JOIN frequent_name f ON f.cid = c.cid AND f.pick = 1
+    LEFT JOIN first_name_std s ON s.cid = c.cid
+    ORDER BY c.cid"""
+
+
 def company_table(
     accounts: pd.DataFrame, records: pd.DataFrame, rec_cids: pd.Series, nodes: pd.Series,
     rules: StandardiseRules, sql: IdentitySql,
 ) -> pd.DataFrame:
-    """One row per CID with the attributes of its first CRM account, and its EID."""
+    """One row per CID with the attributes of its first CRM account, and its EID; chosen on
+    `sql`'s engine."""
     account_rows = accounts.assign(cid=("account:" + accounts["account_id"]).map(nodes))
-    from_accounts = account_rows.sort_values("account_id").drop_duplicates("cid").set_index("cid")
-    named = pd.DataFrame({"cid": rec_cids, "name": records["company_name"],
-                          "name_std": records["company_name_std"]}).dropna()
-    from_records = named.groupby("cid").agg(
-        name=("name", lambda names: names.mode().iloc[0]), name_std=("name_std", "first"))
-    companies = pd.DataFrame(index=pd.Index(nodes.unique(), name="cid"))
-    companies["name"] = from_accounts["account_name"].reindex(companies.index).fillna(
-        from_records["name"].reindex(companies.index))
-    companies["name_std"] = (
-        from_accounts["name_std"].reindex(companies.index)
-        .fillna(from_records["name_std"].reindex(companies.index))
-        .fillna(companies.index.to_series().str.lower())
-    )
-    companies["domain"] = from_accounts["domain"].reindex(companies.index)
-    for column in ACCOUNT_ATTRIBUTES:
-        companies[column] = from_accounts[column].reindex(companies.index)
-    companies = companies.reset_index()
+    sql.put("company_account", account_rows.reindex(columns=_ACCOUNT_COLUMNS))
+    sql.put("company_record", pd.DataFrame({
+        "record": records.index.to_numpy().astype("int64"), "cid": rec_cids.astype("string"),
+        "name": records["company_name"].astype("string"),
+        "name_std": records["company_name_std"].astype("string")}))
+    sql.put("company_cid", pd.DataFrame({"cid": nodes.dropna().unique()}).astype("string"))
+    companies = sql.fetch(_COMPANY_SQL)
+    types = accounts.dtypes.reindex(ACCOUNT_ATTRIBUTES).to_dict()
+    companies = companies.astype({"cid": "string", "name": "string", "name_std": "string",
+                                  "domain": "string"}).astype(types)
     return companies.assign(**entity_ids(companies, rules, sql))
 
 

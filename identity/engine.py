@@ -1,9 +1,9 @@
 """Where identity's set-based steps run: DuckDB in process, or Spark (`engine: spark`).
 
-Exact linking, the connected components of people and companies and the stable IDs' matching
-are written once, in DuckDB's dialect (identity/link.py, components.py, stable.py); on Spark
-the same text is
-transpiled by sqlglot (leadscore/spark.py), as the feature views are. A step puts pandas
+Exact linking, the connected components of people and companies, the stable IDs' matching
+and the person and company tables' survivorship are written once, in DuckDB's dialect
+(identity/link.py, components.py, stable.py, people.py, companies.py); on Spark the same text
+is transpiled by sqlglot (leadscore/spark.py), as the feature views are. A step puts pandas
 frames in as tables, materialises queries as tables, and fetches results as frames.
 """
 
@@ -30,30 +30,55 @@ class IdentitySql(Protocol):
 
     def fetch(self, sql: str, params: dict | None = None) -> pd.DataFrame: ...
 
+    def drop_tables(self) -> None: ...
+
 
 @dataclass
 class DuckDBSql:
     """An in-process DuckDB (in memory unless given a connection)."""
 
     con: duckdb.DuckDBPyConnection = field(default_factory=duckdb.connect)
+    tables: set[str] = field(default_factory=set)  # the ones put or created here
 
     def put(self, name: str, frame: pd.DataFrame) -> None:
         self.con.register(f"{name}_df", frame)
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_df")
         self.con.unregister(f"{name}_df")
+        self.tables.add(name)
 
     def create(self, name: str, sql: str, params: dict | None = None) -> None:
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}", params or {})
+        self.tables.add(name)
+
+    def drop_tables(self) -> None:
+        """Drop the tables put or created here: their memory goes back before the middle
+        layer is written (on the 10x world, up to `duckdb.memory_limit`)."""
+        for name in self.tables:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        self.tables.clear()
 
     def fetch(self, sql: str, params: dict | None = None) -> pd.DataFrame:
         return self.con.execute(sql, params or {}).df()
 
 
+def spark_type(dtype: object) -> str:
+    """Spark's type for a pandas column: integers, floats, booleans and times as such,
+    everything else as text (identity's inputs are mostly identifiers)."""
+    if pd.api.types.is_bool_dtype(dtype):
+        return "BOOLEAN"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "BIGINT"
+    if pd.api.types.is_float_dtype(dtype):
+        return "DOUBLE"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "TIMESTAMP"
+    return "STRING"
+
+
 def spark_schema(frame: pd.DataFrame) -> str:
-    """A DDL schema for `frame`: integers as BIGINT, everything else as text (identity's
-    inputs are identifiers), so that all-missing columns need no inference."""
-    return ", ".join(f"`{column}` {'BIGINT' if pd.api.types.is_integer_dtype(dtype) else 'STRING'}"
-                     for column, dtype in frame.dtypes.items())
+    """A DDL schema for `frame` (`spark_type` per column), so that all-missing columns need
+    no inference."""
+    return ", ".join(f"`{column}` {spark_type(dtype)}" for column, dtype in frame.dtypes.items())
 
 
 @dataclass
@@ -62,6 +87,7 @@ class SparkSql:
     iterative steps (label propagation) would otherwise grow without end."""
 
     spark: SparkSession
+    tables: set[str] = field(default_factory=set)  # the views put or created here
 
     def __post_init__(self) -> None:
         # pandas frames cross to the JVM as Arrow batches, not row by row through Python
@@ -69,16 +95,24 @@ class SparkSql:
 
     def put(self, name: str, frame: pd.DataFrame) -> None:
         self.spark.createDataFrame(frame, schema=spark_schema(frame)).createOrReplaceTempView(name)
+        self.tables.add(name)
 
     def create(self, name: str, sql: str, params: dict | None = None) -> None:
         from leadscore.spark import spark_sql
 
         self.spark.sql(spark_sql(sql, params)).localCheckpoint().createOrReplaceTempView(name)
+        self.tables.add(name)
 
     def fetch(self, sql: str, params: dict | None = None) -> pd.DataFrame:
         from leadscore.spark import spark_sql
 
         return self.spark.sql(spark_sql(sql, params)).toPandas()
+
+    def drop_tables(self) -> None:
+        """Drop the views put or created here (their checkpoints go with them)."""
+        for name in self.tables:
+            self.spark.catalog.dropTempView(name)
+        self.tables.clear()
 
 
 def identity_sql(settings: Settings) -> IdentitySql:

@@ -168,11 +168,12 @@ def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules,
     nodes = fresh_nodes.map(stable_cids)
     records["cid"] = comp.record_cids(records, nodes, comp.domain_to_cid(accounts, nodes))
     companies = comp.company_table(accounts, records, records["cid"], nodes, rules.standardise, sql)
-    people = person_table(records, rules.titles)
+    people = person_table(records, rules.titles, sql)
     people["owner_rep_id"] = people["owner_rep_id"].fillna(
         people["cid"].map(companies.set_index("cid")["owner_rep_id"]))
     # A person's records all carry the person's current company.
     records["cid"] = records["pid"].map(people.set_index("pid")["cid"]).fillna(records["cid"])
+    sql.drop_tables()  # all fetched: what the engine held is not needed any more
     return {"records": records, "quarantine": quarantine, "person": people,
             "company": companies, "entity": comp.entity_table(companies),
             "accounts": accounts.assign(cid=("account:" + accounts["account_id"]).map(nodes)),
@@ -215,13 +216,17 @@ def write_middle_layer(path: Path, sources: dict[str, pd.DataFrame],
                        resolved: dict[str, pd.DataFrame], mapped: pd.DataFrame,
                        event_types: set[str], watermark: dict | None = None,
                        plans: dict[str, pd.DataFrame] | None = None,
-                       demand_tags: DemandTags | None = None) -> None:
+                       demand_tags: DemandTags | None = None,
+                       duckdb_config: dict[str, str] | None = None) -> None:
     """All middle-layer tables into one DuckDB file, replaced atomically (with the campaigns
-    and demand tags of `plans` and `demand_tags`, empty without)."""
+    and demand tags of `plans` and `demand_tags`, empty without). `duckdb_config`
+    (Settings.duckdb_config) holds DuckDB to a memory limit: without one it takes up to 80% of
+    the machine's memory while it builds the interactions (the peak of identity on the default
+    world, README "Memory")."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.duckdb")
     tmp.unlink(missing_ok=True)
-    with duckdb.connect(str(tmp)) as con:
+    with duckdb.connect(str(tmp), config=duckdb_config or {}) as con:
         for name, frame in sources.items():
             con.register(f"raw_{name}", with_optional_columns(name, frame))
         record_map = resolved["records"][["source", "source_record_id", "pid", "cid", "cookie_id"]]
@@ -264,9 +269,11 @@ def _not_in(live: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def resolve(raw_dir: Path, middle_db: Path, rules: IdentityRules,
-            live: LoggedRecords | None = None, sql: IdentitySql | None = None) -> pd.DataFrame:
-    """Read raw sources (and the live records, if given), resolve (links and components on
-    `sql`'s engine), write the middle layer; returns per-source record counts."""
+            live: LoggedRecords | None = None, sql: IdentitySql | None = None,
+            duckdb_config: dict[str, str] | None = None) -> pd.DataFrame:
+    """Read raw sources (and the live records, if given), resolve (links, components and
+    survivorship on `sql`'s engine), write the middle layer (DuckDB held to `duckdb_config`);
+    returns per-source record counts."""
     sources, previous = read_sources(raw_dir), read_previous(middle_db)
     if live is not None:
         sources, previous = with_live(sources, previous, live)
@@ -275,7 +282,7 @@ def resolve(raw_dir: Path, middle_db: Path, rules: IdentityRules,
     counts = check_conservation(sources, mapped, resolved["quarantine"])
     write_middle_layer(middle_db, sources, resolved, mapped, rules.event_types,
                        live.watermark if live is not None else None,
-                       read_plans(raw_dir), rules.demand_tags)
+                       read_plans(raw_dir), rules.demand_tags, duckdb_config)
     log.info("people %d, companies %d, groups %d", len(resolved["person"]),
              len(resolved["company"]), len(resolved["entity"]))
     return counts

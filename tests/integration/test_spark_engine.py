@@ -1,8 +1,8 @@
-"""`engine: spark`: the tiny world's middle layer resolved with identity's links and
-components on Spark (local mode, the machine's Java) is DuckDB's, table by table and row for
-row; its feature views built on Spark are the DuckDB build's; the person tags built from them
-too; and the training set that Feast's Spark offline store joins from them is the DuckDB
-store's."""
+"""`engine: spark`: the tiny world's middle layer resolved with identity's links,
+components, stable IDs and the person and company tables' survivorship on Spark (local mode,
+the machine's Java) is DuckDB's, table by table and row for row; its feature views built on
+Spark are the DuckDB build's; the person tags built from them too; and the training set that
+Feast's Spark offline store joins from them is the DuckDB store's."""
 
 from __future__ import annotations
 
