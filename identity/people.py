@@ -94,6 +94,8 @@ _PERSON_SQL = f"""
            max(seen_at) AS last_seen,
            count(*) AS records
     FROM ranked GROUP BY pid ORDER BY pid"""
+STRING_COLUMNS = ["pid", "first_name", "last_name", "email", "phone", "owner_rep_id", "title", "cid", "uid"]
+
 
 def person_table(records: pd.DataFrame, title_rules: dict, sql: IdentitySql) -> pd.DataFrame:
     """One row per PID from its resolved records (columns pid, cid added by the resolver), by
@@ -101,7 +103,7 @@ def person_table(records: pd.DataFrame, title_rules: dict, sql: IdentitySql) -> 
     sql.put("person_record", records.reindex(columns=PERSON_RECORD_COLUMNS)
             .assign(record=records.index.to_numpy().astype("int64")))
     table = sql.fetch(_PERSON_SQL)
-    table = table.astype({column: "string" for column in table.columns[:9]})  # pid .. uid
+    table = table.astype({column: "string" for column in STRING_COLUMNS})
     # as the records' times (Spark returns them without a zone, in nanoseconds)
     table = table.assign(**{column: pd.to_datetime(table[column], utc=True).astype("datetime64[us, UTC]")
                             for column in TIMESTAMP_COLUMNS}, records=table["records"].astype("int64"))

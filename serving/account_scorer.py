@@ -79,11 +79,6 @@ def read_accounts(store, cids: list[str]) -> AccountRows:
     return AccountRows([cids[i] for i in known], columns)
 
 
-def group_probability(probabilities: list[float]) -> float:
-    """The chance that at least one of the companies opens an opportunity (independence)."""
-    return float(1 - np.prod(1 - np.asarray(probabilities, dtype=float)))
-
-
 class AccountScorer:
     """Scores companies and groups with the account champion, read from the online store; a
     stacked champion also from the company's people (`people_of`: a cid's identified PIDs),
@@ -153,7 +148,8 @@ class AccountScorer:
         if not companies:
             return None
         strongest = max(companies.values(), key=lambda record: record["probability"])
-        probability = group_probability([record["probability"] for record in companies.values()])
+        # the chance that at least one of the companies opens an opportunity (independence)
+        probability = chance_of_any(np.array([record["probability"] for record in companies.values()]))
         spec = self.scorer.spec
         score = float(probability_to_score(np.array([probability]), spec.score)[0])
         tier = str(tier_array({"score": [score], "fit_score": [0.0], "interest_score": [0.0],
