@@ -262,6 +262,10 @@ class ServingSettings(StrictModel):
     model_check_s: float = Field(10, gt=0)   # how often the service looks for a new champion
     history_every_days: int = Field(28, gt=0)  # batch scoring: one history point every ...
     history_points: int = Field(7, gt=0)       # ... this many points back from the latest
+    # a challenger scores the rows served in shadow off the request path, in batches: every
+    # this many seconds, or sooner at this many rows (serving/shadow.py)
+    shadow_flush_s: float = Field(1.0, gt=0)
+    shadow_max_rows: int = Field(5000, gt=0)
     webhook: WebhookSettings = WebhookSettings()
 
 

@@ -10,10 +10,10 @@ one (each swapped without a restart, see serving/champion.py), opens the Feast s
 the segment engine and the webhook outbox; requests then only read online features and
 compute. A worker answers nothing, `/readyz` included, until all of that is loaded, so
 `/readyz` = 200 means the first request is served at once. The challenger scores every
-score, batch, ingest and portrait in shadow: logged (score log, trigger `shadow`, its own
-model version), never returned, never routed or pushed. Settings come from
-$LEADSCORE_CONFIG (default config/leadscore.yaml) and $LEADSCORE_DATA_DIR; keys and roles
-from config/access.yaml.
+score, batch, ingest and portrait in shadow, off the request path (serving/shadow.py): logged
+(score log, trigger `shadow`, its own model version), never returned, never routed or
+pushed. Settings come from $LEADSCORE_CONFIG (default config/leadscore.yaml) and
+$LEADSCORE_DATA_DIR; keys and roles from config/access.yaml.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from leadscore.serving.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
+from leadscore.serving.shadow import ShadowRows, ShadowScoring
 
 if TYPE_CHECKING:
     from leadscore.serving.scorer import Scorer
@@ -254,6 +255,8 @@ class LeadScoring:
         self.online = OnlineUpdater(settings, self.features.store)
         self.online.middle(self.ingestor.log)  # the worker's copy of the middle layer, before an ingest
         self.score_log = ScoreLog(settings.live_dir / "scores", settings.live.busy_timeout_s)
+        self.shadows = ShadowScoring(self.score_log, settings.serving.shadow_flush_s,
+                                     settings.serving.shadow_max_rows)
         self.ingests = GroupCommit(self._ingest_group, lambda call: len(call[1]),
                                    settings.live.group_records, name="ingest")
         self._digest_day: date | None = None
@@ -283,6 +286,7 @@ class LeadScoring:
     def shutdown(self) -> None:
         self.ingests.close()
         self._recorder.shutdown()
+        self.shadows.close()
         self.outcome_log.close()
         self.champion.stop()
         self.challenger.stop()
@@ -304,10 +308,10 @@ class LeadScoring:
         return results, errors
 
     def _scores(self, items: list[ScoreRequest], batch: bool = False, detail: str = "behaviour"
-                ) -> tuple[list[tuple[int, dict]], list[ItemError], list[dict]]:
-        """As `_score_items`, recording nothing, plus the challenger's scores of the same rows
-        (shadow records, empty without a challenger). PIDs take one online read for all,
-        everything one matrix."""
+                ) -> tuple[list[tuple[int, dict]], list[ItemError], ShadowRows | None]:
+        """As `_score_items`, recording nothing, plus the rows for the challenger to score in
+        shadow (None without a challenger). PIDs take one online read for all, everything one
+        matrix."""
         scorer, shadow = self.scorer, self._shadow_scorer()
         names = scorer.feature_names if shadow is None else list(dict.fromkeys(
             scorer.feature_names + shadow.feature_names))
@@ -330,8 +334,8 @@ class LeadScoring:
         pids, times = [items[i].pid for i in order], [found[i][1] for i in order]
         columns = {name: [found[i][0].get(name) for i in order] for name in names}
         results = scorer.score_records(pids, columns, times, detail) if order else []
-        shadows = self._shadow_records(shadow, pids, columns, times) if shadow is not None and order else []
-        return list(zip(order, results, strict=True)), errors, shadows
+        rows = ShadowRows(shadow, pids, columns, times) if shadow is not None and order else None
+        return list(zip(order, results, strict=True)), errors, rows
 
     def score_account(self, request: ScoreRequest, detail: str = "behaviour") -> dict:
         """The account score of a company (`cid`) or a group (`eid`): 404 for an id the middle
@@ -378,31 +382,24 @@ class LeadScoring:
         columns = {name: [online.columns[name][0]] for name in scorer.feature_names}
         return scorer.shadow_records([pid], columns)[0]["tier"]
 
-    def _record_scores(self, results: list[tuple[int, dict]], trigger: str, shadow: list[dict]) -> None:
+    def _record_scores(self, results: list[tuple[int, dict]], trigger: str,
+                       shadow: ShadowRows | None) -> None:
         """The MQL crossings among scores served to the webhook's outbox (only scores from online
-        features, with a pid, count), every score to the score log, and the challenger's of the
-        same rows (trigger `shadow`): SQLite all, whose locks may be held by another process for
-        up to their busy timeouts."""
-        from leadscore.live.score_log import SHADOW
-
+        features, with a pid, count) and every score to the score log: SQLite both, whose locks
+        may be held by another process for up to their busy timeouts. The rows go to the
+        challenger, scored in shadow a little later (serving/shadow.py)."""
         scores = [result for _, result in results]
         try:
             self.pusher.observe([result for result in scores if result["pid"] is not None])
         except Exception:  # noqa: BLE001 - a crossing missed now is found at the next scoring
             log.exception("could not queue MQL crossings for the CRM webhook")
         now = self.clock.now()
-        if not shadow:
-            self.score_log.append(scores, now, trigger)
-            return
-        try:  # one transaction for both: one wait on the log's lock and write, not two
-            self.score_log.append_groups([(scores, trigger), (shadow, SHADOW)], now)
-        except Exception:  # noqa: BLE001 - a shadow score never fails what was served
-            log.exception("could not log the scores with the challenger's shadow scores: the served "
-                          "ones alone")
-            self.score_log.append(scores, now, trigger)
+        self.score_log.append(scores, now, trigger)
+        if shadow is not None:
+            self.shadows.add(shadow, now)
 
     async def record_scores_off_the_loop(self, results: list[tuple[int, dict]], trigger: str,
-                                         shadow: list[dict]) -> None:
+                                         shadow: ShadowRows | None) -> None:
         """`_record_scores` in the recorder's threads: a lock held on the outbox or the score log
         holds up the calls that wait on it, never the worker's event loop (every other request)."""
         await asyncio.get_running_loop().run_in_executor(
@@ -412,16 +409,6 @@ class LeadScoring:
         """The challenger, if there is one other than the champion."""
         challenger = self.challenger.scorer
         return None if challenger is None or challenger.version == self.scorer.version else challenger
-
-    @staticmethod
-    def _shadow_records(shadow: Scorer, pids: list, columns: dict, times: list) -> list[dict]:
-        """The challenger's scores of the rows just served, for the score log only: what
-        monitoring compares with the champion's once outcomes mature. Never returned."""
-        try:
-            return shadow.shadow_records(pids, columns, times)
-        except Exception:  # noqa: BLE001 - a shadow score never fails what was served
-            log.exception("could not score in shadow with challenger version %s", shadow.version)
-            return []
 
     # ---- records from the source systems ----------------------------------------------
 

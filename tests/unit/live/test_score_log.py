@@ -42,15 +42,16 @@ def test_reads_filter_by_person_instant_and_shadow(tmp_path):
     assert (reasons["up"], reasons["down"]) == (["visited the pricing page"], [])
 
 
-def test_a_score_and_its_shadow_are_logged_in_one_transaction(tmp_path):
-    """/score logs the champion's score and the challenger's shadow of it together: both or
-    neither (a bad shadow row takes the served one with it, and the service logs that alone)."""
+def test_scores_served_at_their_own_instants_go_to_their_days_files(tmp_path):
+    """The challenger's shadow scores are logged in batches (serving/shadow.py), each at the
+    instant its row was served, and a batch can straddle midnight."""
     log = ScoreLog(tmp_path)
-    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    late, early = datetime(2026, 12, 1, 23, 59, 59, tzinfo=UTC), datetime(2026, 12, 2, 0, 0, 1, tzinfo=UTC)
     with pytest.raises(sqlite3.IntegrityError):
-        log.append_groups([([_score("P1")], "score"), ([_score("P1", probability=None)], SHADOW)], at)
+        log.append_each([_score("P1"), _score("P2", probability=None)], [early, early], SHADOW)
     assert log.read().empty
-    assert log.append_groups([([_score("P1")], "score"), ([_score("P1", probability=0.5)], SHADOW)], at) == 2
+    assert log.append_each([_score("P1"), _score("P2", probability=0.5)], [late, early], SHADOW) == 2
+    assert log.days() == ["2026-12-01", "2026-12-02"]
     logged = log.read()
-    assert logged["trigger"].tolist() == ["score", SHADOW]
-    assert logged["probability"].tolist() == [0.25, 0.5] and set(logged["at"]) == {at}
+    assert logged["pid"].tolist() == ["P1", "P2"] and logged["at"].tolist() == [late, early]
+    assert logged["probability"].tolist() == [0.25, 0.5] and set(logged["trigger"]) == {SHADOW}
