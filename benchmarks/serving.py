@@ -41,6 +41,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -94,6 +95,8 @@ def world_view(data_dir: Path, target: Path) -> Path:
             entry.unlink()
     for entry in sorted(data_dir.iterdir()):
         if entry.name not in _NOT_IN_WORLD_VIEW:
+            if (target / entry.name).is_dir():  # what an earlier run's service wrote (its live/)
+                shutil.rmtree(target / entry.name)
             (target / entry.name).symlink_to(entry.resolve())
     return target
 

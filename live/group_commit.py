@@ -13,6 +13,9 @@ concurrent transactions this way.
 If processing a group fails with `NothingDone` (nothing of it was committed), each of its
 calls is processed alone, so one bad call cannot fail the others; any other error is the
 answer of every call of the group (what was committed stays, and a call sent again finds it).
+
+A call can also be posted without waiting for it (`post`): the scoring service records what
+/score served this way, after the answer has gone.
 """
 
 from __future__ import annotations
@@ -51,12 +54,19 @@ class GroupCommit(Generic[Call, Answer]):
 
     def submit(self, call: Call) -> Answer:
         """Process `call` (with whatever else is waiting) and return its answer, or raise its error."""
+        return self._queue(call).result()
+
+    def post(self, call: Call) -> None:
+        """Process `call` with the next group, without waiting for it (its error is logged)."""
+        self._queue(call).add_done_callback(_log_failure)
+
+    def _queue(self, call: Call) -> Future[Answer]:
         answer: Future[Answer] = Future()
         with self._closing:
             if self._closed or not self._thread.is_alive():
                 raise RuntimeError("the group-commit thread has stopped")
             self._waiting.put((call, answer))
-        return answer.result()
+        return answer
 
     def close(self) -> None:
         """Stop after the calls already waiting."""
@@ -134,3 +144,8 @@ def _fail(futures: list[Future], error: BaseException) -> None:
     for future in futures:
         if not future.done():
             future.set_exception(error)
+
+
+def _log_failure(answer: Future) -> None:
+    if answer.exception() is not None:
+        log.error("a call posted without waiting failed", exc_info=answer.exception())

@@ -70,11 +70,12 @@ class ScoreLog:
         self._write(at.date().isoformat(), rows)
         return len(rows)
 
-    def append_each(self, scores: Sequence[dict], ats: Sequence[datetime], trigger: str) -> int:
-        """Log scores each served at its own instant (`ats`, one per score): one transaction
-        per day file."""
+    def append_each(self, scores: Sequence[dict], ats: Sequence[datetime], triggers: Sequence[str]) -> int:
+        """Log scores each served at its own instant by its own trigger (`ats` and `triggers`,
+        one per score): what several calls served, or a challenger's shadow scores of them,
+        in one transaction per day file."""
         by_day: dict[str, list[tuple]] = {}
-        for score, at in zip(scores, ats, strict=True):
+        for score, at, trigger in zip(scores, ats, triggers, strict=True):
             by_day.setdefault(at.date().isoformat(), []).extend(_rows([score], at, trigger))
         for day, rows in by_day.items():
             self._write(day, rows)

@@ -18,13 +18,11 @@ $LEADSCORE_DATA_DIR; keys and roles from config/access.yaml.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, NamedTuple
 from urllib.parse import quote
 
 import bentoml
@@ -187,6 +185,16 @@ async def _batch_within_limit(request: Request,
                                  "per call (serving.max_batch): split the batch")
 
 
+class Served(NamedTuple):
+    """Scores served at one instant by one route (the score log's trigger), and the rows for
+    the challenger to score in shadow."""
+
+    scores: list[dict]
+    trigger: str
+    at: datetime
+    shadow: ShadowRows | None
+
+
 class ModelInfo(BaseModel):
     registered_model: str = Field(description="The MLflow registered model served.")
     version: str = Field(description="The champion version being served.")
@@ -260,9 +268,8 @@ class LeadScoring:
         self.ingests = GroupCommit(self._ingest_group, lambda call: len(call[1]),
                                    settings.live.group_records, name="ingest")
         self._digest_day: date | None = None
-        # /score records its scores here, off the event loop; threads of their own, so that a
-        # locked outbox never takes the thread pool the other routes run in
-        self._recorder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="score-recorder")
+        self.recorder = GroupCommit(self._record_served, lambda served: len(served.scores),
+                                    settings.live.group_records, name="score-recorder")
         # the CRM's outcomes: one connection of the worker's, one call at a time (sqlite3
         # connections are not for concurrent threads; SQLite serialises the writers anyway)
         self.outcome_log = EventLog(settings.live_dir / EVENT_LOG, settings.live.busy_timeout_s)
@@ -285,7 +292,7 @@ class LeadScoring:
     @bentoml.on_shutdown
     def shutdown(self) -> None:
         self.ingests.close()
-        self._recorder.shutdown()
+        self.recorder.close()
         self.shadows.close()
         self.outcome_log.close()
         self.champion.stop()
@@ -384,26 +391,38 @@ class LeadScoring:
 
     def _record_scores(self, results: list[tuple[int, dict]], trigger: str,
                        shadow: ShadowRows | None) -> None:
-        """The MQL crossings among scores served to the webhook's outbox (only scores from online
-        features, with a pid, count) and every score to the score log: SQLite both, whose locks
-        may be held by another process for up to their busy timeouts. The rows go to the
-        challenger, scored in shadow a little later (serving/shadow.py)."""
-        scores = [result for _, result in results]
+        """`_record_served` of one call's scores, now."""
+        self._record_served([Served([result for _, result in results], trigger, self.clock.now(), shadow)])
+
+    def record_after_the_answer(self, results: list[tuple[int, dict]], trigger: str,
+                                shadow: ShadowRows | None) -> None:
+        """`_record_served` on the recorder's thread, with the calls that queue beside it (one
+        transaction for all under load, live/group_commit.py): the answer does not wait for
+        the log, and a lock held on the outbox or the score log never holds up the event loop.
+        A crash can lose the records of the answers of its last milliseconds."""
+        self.recorder.post(Served([result for _, result in results], trigger, self.clock.now(), shadow))
+
+    def wait_for_records(self) -> None:
+        """Return once everything served so far is recorded, and scored in shadow."""
+        self.recorder.submit(Served([], "score", self.clock.now(), None))
+        self.shadows.flush()
+
+    def _record_served(self, calls: Sequence[Served]) -> list[None]:
+        """The MQL crossings among the scores served to the webhook's outbox (only scores from
+        online features, with a pid, count) and every score to the score log: SQLite both,
+        whose locks may be held by another process for up to their busy timeouts. The rows go
+        to the challenger, scored in shadow a little later (serving/shadow.py)."""
+        scores = [score for served in calls for score in served.scores]
         try:
-            self.pusher.observe([result for result in scores if result["pid"] is not None])
+            self.pusher.observe([score for score in scores if score["pid"] is not None])
         except Exception:  # noqa: BLE001 - a crossing missed now is found at the next scoring
             log.exception("could not queue MQL crossings for the CRM webhook")
-        now = self.clock.now()
-        self.score_log.append(scores, now, trigger)
-        if shadow is not None:
-            self.shadows.add(shadow, now)
-
-    async def record_scores_off_the_loop(self, results: list[tuple[int, dict]], trigger: str,
-                                         shadow: ShadowRows | None) -> None:
-        """`_record_scores` in the recorder's threads: a lock held on the outbox or the score log
-        holds up the calls that wait on it, never the worker's event loop (every other request)."""
-        await asyncio.get_running_loop().run_in_executor(
-            self._recorder, self._record_scores, results, trigger, shadow)
+        self.score_log.append_each(scores, [served.at for served in calls for _ in served.scores],
+                                   [served.trigger for served in calls for _ in served.scores])
+        for served in calls:
+            if served.shadow is not None:
+                self.shadows.add(served.shadow, served.at)
+        return [None] * len(calls)
 
     def _shadow_scorer(self) -> Scorer | None:
         """The challenger, if there is one other than the champion."""
@@ -628,12 +647,12 @@ async def score(request: ScoreRequest, who: Annotated[Caller, Depends(allowed("s
     # Scored in the event loop: well under a millisecond of work (an online read from a local
     # store in WAL mode, one row through the model) costs less than a hop to the thread pool.
     # Hence a function given the service, not a method: BentoML hands methods `self` through a
-    # dependency that FastAPI runs in its thread pool. The score is recorded off the loop: the
-    # outbox's and score log's locks can be held by another process for seconds.
+    # dependency that FastAPI runs in its thread pool. The score is recorded off the loop, after
+    # the answer: the outbox's and score log's locks can be held by another process for seconds.
     results, errors, shadow = service._scores([request], detail=reasons)
     if errors:
         raise HTTPException(errors[0].status, errors[0].detail)
-    await service.record_scores_off_the_loop(results, "score", shadow)
+    service.record_after_the_answer(results, "score", shadow)
     return JSONResponse(results[0][1])  # the scorer's own record, in ScoreResponse's shape
 
 

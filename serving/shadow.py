@@ -113,7 +113,8 @@ class ShadowScoring:
                     pids, {name: [value for rows, _ in parts for value in rows.columns[name]]
                      for name in scorer.feature_names},
                     [t for rows, _ in parts for t in rows.times])
-                self._score_log.append_each(records, [at for rows, at in parts for _ in rows.pids], SHADOW)
+                self._score_log.append_each(records, [at for rows, at in parts for _ in rows.pids],
+                                            [SHADOW] * len(records))
             except Exception:  # noqa: BLE001 - a shadow score never fails what was served
                 log.exception("could not score or log %d rows in shadow with challenger version %s",
                               len(pids), scorer.version)

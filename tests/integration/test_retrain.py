@@ -124,7 +124,7 @@ def test_the_challenger_scores_in_shadow_and_never_changes_an_answer(retrained, 
     answer = client.post("/ingest/form_fills", json=[_form_fill_of_a_known_person(settings)],
                          headers={"X-API-Key": "demo-ingest-key"})
     assert answer.status_code == 200 and answer.json()["accepted"] == 1, answer.text
-    service.shadows.flush()  # the challenger scores what was served a moment later
+    service.wait_for_records()  # /score's are logged after the answer, shadows a moment later
     logged = ScoreLog(settings.live_dir / "scores").read()
     served, shadow = logged[logged["trigger"] != SHADOW], logged[logged["trigger"] == SHADOW]
     assert set(served["trigger"]) == {"score", "score_batch", "ingest"}
@@ -137,7 +137,7 @@ def test_the_challenger_scores_in_shadow_and_never_changes_an_answer(retrained, 
     assert service.challenger.check()
     assert client.get("/model", headers=CRM).json()["challenger_version"] is None
     assert _answers(client, pids) == with_challenger  # word for word, as without a challenger
-    service.shadows.flush()
+    service.wait_for_records()
     again = ScoreLog(settings.live_dir / "scores").read()
     assert (again["trigger"] == SHADOW).sum() == len(shadow)  # no challenger, no shadow rows
     portrait_history = service.portraits.portrait(pids[0]).score_history

@@ -307,6 +307,7 @@ def test_a_lead_crossing_the_mql_threshold_is_pushed_once(client, service, peopl
     low = people[people["score"] < MQL - 5]["pid"].iloc[0]
     for pid in (high, high, low):
         assert client.post("/score", json={"pid": pid}, headers=_headers("crm")).status_code == 200
+    service.wait_for_records()  # crossings are noted after the answer
     assert service.pusher.flush(timeout_s=20)
     pushed = [message["body"]["pid"] for message in Receiver.received]
     assert pushed.count(high) == 1 and low not in pushed
@@ -514,28 +515,30 @@ def test_a_persons_merged_cookies_give_one_answer_and_a_shared_cookie_names_nobo
         assert (body["known"], body["tier"], body["content"]) == (False, None, anonymous)
 
 
-def test_a_locked_webhook_outbox_holds_up_no_other_request_of_the_worker(service, one_worker, people):
+def test_a_locked_webhook_outbox_holds_up_no_request_of_the_worker(service, one_worker, people):
+    """/score records its score (the outbox, the score log) after the answer, on a thread of its
+    own: another process holding the outbox's lock delays the record, never an answer."""
     import sqlite3
 
     import httpx
 
+    pid = people["pid"].iloc[0]
+    service.wait_for_records()
+    logged = len(service.score_log.read(pids=[pid]))
     holder = sqlite3.connect(service.pusher.outbox.path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process writing: the outbox is locked
-    scored: list[httpx.Response] = []
-    waiting = threading.Thread(target=lambda: scored.append(httpx.post(
-        f"{one_worker}/score", json={"pid": people["pid"].iloc[0]}, headers=_headers("crm"), timeout=60)))
     try:
-        waiting.start()
-        waiting.join(0.5)  # the score waits for the outbox's lock (busy timeout: 10 s)
-        assert waiting.is_alive()
         started = datetime.now(UTC)
+        scored = httpx.post(f"{one_worker}/score", json={"pid": pid}, headers=_headers("crm"), timeout=60)
+        assert scored.status_code == 200 and scored.json()["pid"] == pid
         assert httpx.get(f"{one_worker}/model", headers=_headers("crm"), timeout=60).status_code == 200
-        assert (datetime.now(UTC) - started).total_seconds() < 2
+        assert (datetime.now(UTC) - started).total_seconds() < 2  # the busy timeout is 10 s
+        assert len(service.score_log.read(pids=[pid])) == logged  # its record waits for the lock
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    waiting.join(30)
-    assert scored[0].status_code == 200 and scored[0].json()["pid"] == people["pid"].iloc[0]
+    service.wait_for_records()
+    assert len(service.score_log.read(pids=[pid])) == logged + 1  # recorded once the lock is free
 
 
 def _a_key_per_role(access_file) -> dict[str, str]:

@@ -43,15 +43,17 @@ def test_reads_filter_by_person_instant_and_shadow(tmp_path):
 
 
 def test_scores_served_at_their_own_instants_go_to_their_days_files(tmp_path):
-    """The challenger's shadow scores are logged in batches (serving/shadow.py), each at the
-    instant its row was served, and a batch can straddle midnight."""
+    """What several /score calls served, and the challenger's shadow scores, are logged in
+    batches (serving/shadow.py), each at the instant it was served, and a batch can straddle
+    midnight."""
     log = ScoreLog(tmp_path)
     late, early = datetime(2026, 12, 1, 23, 59, 59, tzinfo=UTC), datetime(2026, 12, 2, 0, 0, 1, tzinfo=UTC)
+    triggers = ["score", SHADOW]
     with pytest.raises(sqlite3.IntegrityError):
-        log.append_each([_score("P1"), _score("P2", probability=None)], [early, early], SHADOW)
+        log.append_each([_score("P1"), _score("P2", probability=None)], [early, early], triggers)
     assert log.read().empty
-    assert log.append_each([_score("P1"), _score("P2", probability=0.5)], [late, early], SHADOW) == 2
+    assert log.append_each([_score("P1"), _score("P2", probability=0.5)], [late, early], triggers) == 2
     assert log.days() == ["2026-12-01", "2026-12-02"]
     logged = log.read()
     assert logged["pid"].tolist() == ["P1", "P2"] and logged["at"].tolist() == [late, early]
-    assert logged["probability"].tolist() == [0.25, 0.5] and set(logged["trigger"]) == {SHADOW}
+    assert logged["probability"].tolist() == [0.25, 0.5] and logged["trigger"].tolist() == ["score", SHADOW]
