@@ -109,3 +109,32 @@ def test_a_closed_group_refuses_calls():
     group.close()
     with pytest.raises(RuntimeError, match="stopped"):
         group.submit("y")
+
+
+def test_posted_calls_return_at_once_go_together_and_a_submit_behind_them_waits_for_them():
+    """/score posts its records (serving/service.py) and a test waits for them by submitting."""
+    recorder = Recorder()
+    group = GroupCommit(recorder, size=len, group_records=100)
+    group.post("a")  # the recorder holds this group until released
+    assert recorder.started.wait(5)
+    started = time.monotonic()
+    for call in ("bb", "cc"):
+        group.post(call)
+    assert time.monotonic() - started < 1  # nobody waited for the held group
+    recorder.release.set()
+    assert group.submit("dd") == "DD"  # processed after everything posted before it
+    group.close()
+    later = sorted(call for calls in recorder.groups[1:] for call in calls)
+    assert recorder.groups[0] == ["a"] and later == ["bb", "cc", "dd"]
+
+
+def test_a_posted_call_that_fails_is_logged(caplog):
+    def process(calls: Sequence[str]) -> list[str]:
+        if "late" in calls:
+            raise OSError("failed after the commit")
+        return list(calls)
+
+    group = GroupCommit(process, size=len, group_records=100)
+    group.post("late")
+    group.close()  # after the calls already waiting
+    assert "a call posted without waiting failed" in caplog.text
