@@ -14,7 +14,7 @@
   candidate best on the validation window (`model_kind`), on its test window against "max of its
   people's scores" (the lead model of the same run), and beside them "any of its people"
   (1 - prod(1 - p) over the same scores); `candidates`: each candidate's test and validation
-  figures, `stacked` among them (boosted from its people's out-of-sample scores,
+  figures, `stacked` among them (its trees plus its people's out-of-sample scores,
   training/account_people.py).
 Runs log to a separate MLflow store under the benchmark folder, never the project's.
 """

@@ -196,7 +196,7 @@ class AccountSettings(StrictModel):
     registered_model: str = "account-propensity"
     tiers_file: str = "account_tiers.yaml"
     lightgbm: dict = Field(default_factory=dict)  # overrides of training/models.py's defaults
-    stacked_candidate: bool = False  # also train the candidate boosted from its people's scores
+    stacked_candidate: bool = True  # also train the candidate that adds its people's scores to its trees
 
 
 class TrainingSettings(StrictModel):

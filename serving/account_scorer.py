@@ -7,8 +7,8 @@ lead's are (serving/reasons.py). Its features are the company's online rows of t
 `account_scoring_v1` (company profile, buying committee), as the batch last materialised
 them: the live path updates people, not the committee counts.
 
-A stacked account model (spec `offset`, training/account_people.py) also starts from its
-people's scores, read live: the company's identified people (the middle layer's), their online
+A stacked account model (spec `offset`, training/account_people.py) also adds its people's
+scores to its trees', read live: the company's identified people (the middle layer's), their online
 rows (which the live path keeps up to date), scored by the service's lead champion's scorer
 without reasons (`path.predict`: LightGBM's fast path, or the pipeline), and "any of them",
 1 - prod(1 - p), told as one reason ("its people's scores: ..."). A person who engages more

@@ -1,21 +1,20 @@
 """An account's people's scores: the references the account model is measured against, and the
-start of the stacked account model (issue 16).
+offset of the stacked account model (issue 16).
 
 From a lead model's probabilities of a company's people at the same snapshot: "max of its
 people's scores" (the account goal's baseline) and "any of its people", 1 - prod(1 - p), the
 chance that at least one of them converts were they independent. The stacked account model
-(training/experiment.py's `stacked` candidate) starts each company row from the log-odds of
-"any of its people" and boosts the company's own features on top of it. Its people's scores are
-out of sample for every row it learns from or is measured on:
-
-- training window: a person's score comes from a lead model fit on the training window's people
-  of the *other* companies (`company_folds`: folds by company), stopped early and calibrated on
-  the validation window as the champion is, so no score in a company's row was fit on that
-  company's labels, or its people's, in any window;
-- validation and test windows: the lead champion, fit on the training window, which ends a label
-  horizon before the validation window starts (dataset.split_by_time). (It was also stopped
-  early and calibrated on the validation window: the stacked candidate's validation figures,
-  on which it is chosen, are slightly flattering; the test window's are not.)
+(training/experiment.py's `stacked` candidate, `TreesPlusOffset`) adds the log-odds of "any of
+its people" to the raw score of LightGBM trees fit on the company's own features; its sigmoid
+calibration on the validation window weighs the sum. The trees never read the people's scores,
+so only the validation and test windows need them: there they are the **lead champion's**, fit on
+the training window, which ends a label horizon before the validation window starts
+(dataset.split_by_time), so they are out of sample for every row they are read on. (The champion
+was stopped early and calibrated on the validation window's people: the stacked candidate's
+validation figures, on which it is chosen, may be slightly flattering; the test window's are
+not.) The training window's rows carry none (NaN). One prediction of the champion per person
+row of the two windows: seconds, where cross-fitting lead models for the training window's rows
+took most of twenty minutes.
 """
 
 from __future__ import annotations
@@ -25,18 +24,15 @@ import logging
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import GroupKFold
 
-from leadscore.config import Settings
 from leadscore.features.catalog import PEOPLE_SCORES
 from leadscore.scoring.prepare import prepare_for
 from leadscore.scoring.spec import ScoringSpec
-from leadscore.training.experiment import Experiment, Inputs, calibrate, candidates, fit_model, guarded_inputs
+from leadscore.training.experiment import Experiment
 
 log = logging.getLogger(__name__)
-FOLDS = 3  # lead models fit for the training window's out-of-fold scores
 EDGE = 1e-4  # the log-odds of "any of its people" are taken of p clipped to [EDGE, 1 - EDGE]
-PEOPLE_ANY = PEOPLE_SCORES.name  # the account row's column of "any of its people" (the stacked model's start)
+PEOPLE_ANY = PEOPLE_SCORES.name  # the account row's "any of its people" (the stacked model's offset)
 KEYS = ["cid", "event_timestamp"]
 
 
@@ -55,40 +51,22 @@ def people_any(accounts: pd.DataFrame, people: pd.DataFrame, probability) -> np.
     return 1 - np.exp(accounts.join(total, on=KEYS)["q"].fillna(0.0).to_numpy())
 
 
-def company_folds(people: pd.DataFrame, folds: int = FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(fit rows, scored rows) by position: every company's people (all their snapshots) fall in
-    one scored part and in no fit part beside it; a person without a company is a group alone."""
-    groups = people["cid"].fillna(people["pid"]).to_numpy()
-    return list(GroupKFold(folds).split(people, groups=groups))
-
-
-def cross_fitted_people(lead: Inputs, train: pd.DataFrame, settings: Settings) -> np.ndarray:
-    """Out-of-fold lead probabilities of the training window's people (rows of `train`, whose
-    model inputs are `lead.X["train"]`): each fold's LightGBM fit on the other companies, stopped
-    early and calibrated on the validation window, as the champion is."""
-    X, y = lead.X, lead.y
-    scores = np.zeros(len(train))
-    for fit_rows, scored_rows in company_folds(train):
-        model = candidates(None, lead.features, settings.training.lightgbm)["lightgbm"]
-        fitted = fit_model(model, X["train"].iloc[fit_rows], y["train"][fit_rows], X["validation"],
-                           y["validation"])
-        scores[scored_rows] = calibrate(fitted, X["validation"], y["validation"]).predict_proba(
-            X["train"].iloc[scored_rows])[:, 1]
-    return scores
-
-
-def people_scores(lead: Experiment, champion: tuple[BaseEstimator, ScoringSpec], settings: Settings
+def people_scores(lead: Experiment, champion: tuple[BaseEstimator, ScoringSpec]
                   ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Every person row of the lead experiment's three windows (pid, cid, event_timestamp) and its
-    out-of-sample lead probability: cross-fitted by company on the training window, the lead
-    champion's (`champion`: its model and spec) on the validation and test windows."""
-    split = lead.split
+    """Every person row of the lead experiment's validation and test windows (pid, cid,
+    event_timestamp) and its lead probability by the lead champion (`champion`: its model and
+    spec), fit on the training window before them."""
     model, spec = champion
-    log.info("the account's people: cross-fitting %d lead models by company on %d training rows",
-             FOLDS, len(split.train))
-    later = (split.validation, split.test)
-    scores = [cross_fitted_people(guarded_inputs(lead, settings), split.train, settings),
-              *(model.predict_proba(prepare_for(part, spec))[:, 1] for part in later)]
-    people = pd.concat([part[["pid", *KEYS]] for part in (split.train, split.validation, split.test)],
-                       ignore_index=True)
-    return people, np.concatenate(scores)
+    later = (lead.split.validation, lead.split.test)
+    log.info("the account's people: the lead champion scores %d person rows", sum(map(len, later)))
+    people = pd.concat([part[["pid", *KEYS]] for part in later], ignore_index=True)
+    return people, np.concatenate([model.predict_proba(prepare_for(part, spec))[:, 1] for part in later])
+
+
+def with_people_any(accounts: pd.DataFrame, people: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
+    """The account rows with "any of its people" (`PEOPLE_ANY`) at the snapshots `people` covers
+    (0 for a company none of whose people is a lead then), NaN before them (the training window,
+    whose trees do not read it)."""
+    chance = people_any(accounts, people, probability)
+    covered = accounts["event_timestamp"] >= people["event_timestamp"].min()
+    return accounts.assign(**{PEOPLE_ANY: np.where(covered, chance, np.nan)})

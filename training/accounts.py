@@ -6,12 +6,11 @@ company snapshots at the lead model's snapshot times, with the features of the f
 service `account_scoring_v1` (the company's profile and its buying committee) read point in
 time from Feast. It is registered under its own name (`training.account.registered_model`)
 with its own `champion`. There is no rule baseline: the hand-written points are a person's.
-Beside logistic regression and LightGBM, a third candidate, `stacked`, starts each company row
-from its people's scores by the lead champion ("any of its people", training/account_people.py)
-and boosts the company's features on top of it; the one best on the validation window is
-registered, as for the lead model. Without a lead champion, or unless
-`training.account.stacked_candidate` is on (it fits three more lead models), there is no
-stacked candidate.
+Beside logistic regression and LightGBM, a third candidate, `stacked`, adds to LightGBM's raw
+score on the company's features the log-odds of its people's scores by the lead champion ("any of
+its people", training/account_people.py); the one best on the validation window is registered,
+as for the lead model. Without a lead champion, or with `training.account.stacked_candidate` off,
+there is no stacked candidate.
 
 A snapshot at t holds every company known before t (one of its people identified and linked
 to it before t) with no open opportunity at t (and, with `exclude_customers`, no deal won by
@@ -34,7 +33,7 @@ from leadscore.features.store import ACCOUNT_FEATURE_SERVICE, historical_feature
 from leadscore.scoring.registry import load_champion
 from leadscore.scoring.spec import FeatureSet, Offset, TierTable
 from leadscore.training import register
-from leadscore.training.account_people import EDGE, PEOPLE_ANY, people_any, people_scores
+from leadscore.training.account_people import EDGE, PEOPLE_ANY, people_scores, with_people_any
 from leadscore.training.dataset import data_hash, label_sql, outcomes_sql, snapshot_times, split_by_time
 from leadscore.training.experiment import Experiment, Outcome, run_experiment
 from leadscore.training.train import lead_experiment, training_frame
@@ -90,8 +89,8 @@ def account_settings(settings: Settings) -> Settings:
 
 def with_people_scores(settings: Settings, frame: pd.DataFrame, lead_frame: pd.DataFrame
                        ) -> tuple[pd.DataFrame, Offset | None]:
-    """The company frame with its people's chance (`people_any`, from the lead training frame's
-    people: cross-fitted on the training window, the lead champion's after), and what the stacked
+    """The company frame with its people's chance (`people_any`: the lead champion's scores of the
+    lead training frame's people, on the validation and test windows), and what the stacked
     candidate's spec tells of it; without a lead champion, or with the candidate off
     (`training.account.stacked_candidate`), the frame as it is and None."""
     if not settings.training.account.stacked_candidate:
@@ -101,10 +100,10 @@ def with_people_scores(settings: Settings, frame: pd.DataFrame, lead_frame: pd.D
     except LookupError as error:
         log.warning("no stacked account candidate: %s", error)
         return frame, None
-    people, probability = people_scores(lead_experiment(settings, lead_frame), (model, spec), settings)
+    people, probability = people_scores(lead_experiment(settings, lead_frame), (model, spec))
     offset = Offset(column=PEOPLE_ANY, lead_model=settings.training.registered_model, lead_version=version,
                     edge=EDGE, reference=0.0)
-    return frame.assign(**{PEOPLE_ANY: people_any(frame, people, probability)}), offset
+    return with_people_any(frame, people, probability), offset
 
 
 def account_experiment(settings: Settings, frame: pd.DataFrame, offset: Offset | None = None) -> Experiment:

@@ -1,8 +1,8 @@
 """One training experiment, the same for the Feast training set and for any flat table.
 
 leakage guard on the training window -> fit each candidate (rule baseline, logistic
-regression, LightGBM, and with an `offset` the stacked model: LightGBM boosted from each row's
-own start; with `half_life_days`, recency-weighted) -> calibrate on the
+regression, LightGBM, and with an `offset` the stacked model: LightGBM's raw score plus each row's
+own log-odds; with `half_life_days`, recency-weighted) -> calibrate on the
 validation window -> fit the tier thresholds on the validation window -> evaluate on the
 validation and test windows (metrics, tiers) -> the candidate's scoring spec. Those are pure
 steps (`guarded_inputs`, `train_candidate`); `compare_candidates` logs them (one MLflow
@@ -28,7 +28,7 @@ from sklearn.pipeline import Pipeline
 
 import mlflow
 from leadscore.config import ScoreSettings, Settings, TrainingSettings
-from leadscore.scoring.estimators import BoostedFromOffset, RuleBaseline
+from leadscore.scoring.estimators import RuleBaseline, TreesPlusOffset
 from leadscore.scoring.explain import base_model, contributions, tree_contributions
 from leadscore.scoring.metrics import comparison_table, conversion_by_tier, metrics
 from leadscore.scoring.parts import Axes, score_axes, score_parts
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "brier": False, "log_loss": False, "ece": False}
 SHAP_ROWS = 2000  # test rows behind each SHAP summary plot
 PARTS = ("train", "validation", "test")
-STACKED = "stacked"  # the candidate boosted from each row's start (Experiment.offset)
+STACKED = "stacked"  # the candidate whose raw score adds each row's own log-odds (Experiment.offset)
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def fit_model(model: BaseEstimator, X_train: pd.DataFrame, y_train: np.ndarray,
               sample_weight: np.ndarray | None = None) -> BaseEstimator:
     """Fit, with the rows' sample weights when given (the rule baseline has none to learn);
     LightGBM stops early on the validation window when there is one."""
-    if isinstance(model, BoostedFromOffset):
+    if isinstance(model, TreesPlusOffset):
         stopping = {} if X_val is None else {"eval_set": (X_val, y_val),
                                              "callbacks": [early_stopping(100, verbose=False)]}
         return model.fit(X_train, y_train, sample_weight=sample_weight, **stopping)
@@ -299,7 +299,7 @@ def offset_of(model: BaseEstimator, offset: Offset | None) -> Offset | None:
     """What a stacked model's spec tells of its start (with the fitted average row's); None for
     any other model."""
     inner = base_model(model)
-    if offset is None or not isinstance(inner, BoostedFromOffset):
+    if offset is None or not isinstance(inner, TreesPlusOffset):
         return None
     return offset.model_copy(update={"reference": inner.offset_reference_})
 

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from leadscore.scoring.estimators import BoostedFromOffset, CategoryColumns
+from leadscore.scoring.estimators import CategoryColumns, TreesPlusOffset
 
 
 def make_logistic(numeric: list[str], categorical: list[str], C: float = 0.5) -> Pipeline:
@@ -41,7 +41,8 @@ def make_lightgbm(categorical: list[str], params: dict | None = None) -> Pipelin
 
 
 def make_stacked(categorical: list[str], offset: str, edge: float, params: dict | None = None
-                 ) -> BoostedFromOffset:
-    """`make_lightgbm`'s pipeline boosted from each row's start: the chance in column `offset`
-    (its people's scores, for an account), as log-odds of it clipped to [edge, 1 - edge]."""
-    return BoostedFromOffset(make_lightgbm(categorical, params), offset, edge)
+                 ) -> TreesPlusOffset:
+    """`make_lightgbm`'s pipeline on every column but `offset`, its raw score plus each row's
+    log-odds of the chance in column `offset` (its people's scores, for an account), that chance
+    clipped to [edge, 1 - edge]."""
+    return TreesPlusOffset(make_lightgbm(categorical, params), offset, edge)

@@ -3,8 +3,8 @@
 `CategoryColumns` sits inside the LightGBM pipeline; `RuleBaseline` is the hand-written
 points model (config/scoring_rules.yaml), an estimator like the learned ones:
 `predict_proba` is points / 100 (clipped), which calibration then turns into a
-probability; `predict` is the MQL decision (points >= threshold). `BoostedFromOffset` is the
-stacked account model: LightGBM started from each row's own log-odds (its people's scores).
+probability; `predict` is the MQL decision (points >= threshold). `TreesPlusOffset` is the
+stacked account model: LightGBM's raw score plus each row's own log-odds (its people's scores).
 """
 
 from __future__ import annotations
@@ -106,15 +106,18 @@ def chance_of_any(probabilities: np.ndarray) -> float:
     return float(-np.expm1(np.log1p(-np.minimum(np.asarray(probabilities, dtype=float), 1 - 1e-12)).sum()))
 
 
-class BoostedFromOffset(ClassifierMixin, BaseEstimator):
-    """A LightGBM pipeline (`pipeline`: CategoryColumns then LGBMClassifier) whose boosting starts
-    each row from a log-odds of its own instead of the training set's average (LightGBM's
-    `init_score`): the chance in column `offset` of X, as `log_odds(chance, edge)`. Its trees
-    learn what the other columns add to that start; the raw score (`decision_function`) is the
-    trees' plus the start, which calibration then turns into a probability.
+class TreesPlusOffset(ClassifierMixin, BaseEstimator):
+    """A LightGBM pipeline (`pipeline`: CategoryColumns then LGBMClassifier) fit on every column
+    but `offset`, whose raw score is then added to a log-odds of each row's own: the chance in
+    column `offset` of X, as `log_odds(chance, edge)`. Two views of one row added in log-odds
+    (for an account: what its own features say, what its people's scores say), each learnt from
+    its own data; the sigmoid calibration that follows weighs the sum, which tempers what the two
+    views share. The trees never read the offset, so the rows they learn from need none (NaN):
+    only the rows they are stopped on, calibrated on and scored do.
 
-    `offset_reference_` is the training rows' mean start: the average row's, from which the
-    offset's contribution to a row's score is counted (`scoring.explain`)."""
+    `offset_reference_` is the mean start of the rows it was stopped on (`eval_set`; else of the
+    training rows): the average row's, from which the offset's contribution to a row's score is
+    counted (`scoring.explain`)."""
 
     def __init__(self, pipeline: Pipeline | None = None, offset: str = "offset", edge: float = 1e-4):
         self.pipeline = pipeline
@@ -122,7 +125,7 @@ class BoostedFromOffset(ClassifierMixin, BaseEstimator):
         self.edge = edge
 
     def start(self, X: pd.DataFrame) -> np.ndarray:
-        """Each row's starting log-odds."""
+        """Each row's log-odds from the offset column."""
         return log_odds(X[self.offset].to_numpy(dtype=float), self.edge)
 
     def features(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -131,24 +134,22 @@ class BoostedFromOffset(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None,
             eval_set: tuple[pd.DataFrame, np.ndarray] | None = None, callbacks: list | None = None
-            ) -> BoostedFromOffset:
-        """Fit the trees from the rows' starts; with `eval_set` (its X carrying the offset too)
-        LightGBM stops early on it (`callbacks`)."""
+            ) -> TreesPlusOffset:
+        """Fit the trees on the columns but the offset; with `eval_set` (its X carrying the offset)
+        LightGBM stops early on it (`callbacks`) and the reference is its mean start."""
         self.pipeline_ = clone(self.pipeline)
         prep = self.pipeline_[:-1].fit(self.features(X), y)
         stopping = {} if eval_set is None else {
             "eval_X": prep.transform(self.features(eval_set[0])), "eval_y": eval_set[1],
-            "eval_init_score": [self.start(eval_set[0])], "callbacks": callbacks}
-        start = self.start(X)
-        self.pipeline_[-1].fit(prep.transform(self.features(X)), y, sample_weight=sample_weight,
-                               init_score=start, **stopping)
-        self.offset_reference_ = float(start.mean())
+            "callbacks": callbacks}
+        self.pipeline_[-1].fit(prep.transform(self.features(X)), y, sample_weight=sample_weight, **stopping)
+        self.offset_reference_ = float(self.start(X if eval_set is None else eval_set[0]).mean())
         self.classes_ = np.array([0, 1])
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         return self
 
     def trees_raw(self, X: pd.DataFrame) -> np.ndarray:
-        """The trees' raw score alone (without the start)."""
+        """The trees' raw score alone (without the offset's log-odds)."""
         check_is_fitted(self, "pipeline_")
         return self.pipeline_[-1].predict(self.pipeline_[:-1].transform(self.features(X)), raw_score=True)
 

@@ -2,8 +2,8 @@
 
 LightGBM: its native TreeSHAP contributions (`pred_contrib`). Logistic
 regression: coefficient x transformed value, summed back onto the original
-feature. Rule baseline: the points each rule awarded. A stacked model (LightGBM boosted from
-each row's own start, `BoostedFromOffset`): its trees' TreeSHAP contributions, and its offset
+feature. Rule baseline: the points each rule awarded. A stacked model (LightGBM's raw score plus
+each row's own log-odds, `TreesPlusOffset`): its trees' TreeSHAP contributions, and its offset
 column's contribution, the row's start less the average row's. All in the model's own units
 (log-odds, or points), one column per original feature.
 """
@@ -18,7 +18,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from leadscore.scoring.estimators import BoostedFromOffset, RuleBaseline
+from leadscore.scoring.estimators import RuleBaseline, TreesPlusOffset
 
 
 def base_model(model: BaseEstimator) -> BaseEstimator:
@@ -33,7 +33,7 @@ def lightgbm_pipeline(model: BaseEstimator) -> Pipeline | None:
     """The fitted LightGBM pipeline inside a model (calibrated or not, stacked or not); None for
     any other model."""
     inner = base_model(model)
-    if isinstance(inner, BoostedFromOffset):
+    if isinstance(inner, TreesPlusOffset):
         inner = inner.pipeline_
     if isinstance(inner, Pipeline) and isinstance(inner[-1], LGBMClassifier):
         return inner
@@ -48,7 +48,7 @@ def tree_contributions(model: BaseEstimator, X: pd.DataFrame) -> tuple[np.ndarra
     inner, pipeline = base_model(model), lightgbm_pipeline(model)
     if pipeline is None:
         return None
-    if not isinstance(inner, BoostedFromOffset):
+    if not isinstance(inner, TreesPlusOffset):
         contrib = pipeline[-1].predict(pipeline[:-1].transform(X), pred_contrib=True)
         return contrib[:, :-1], contrib[:, -1]
     contrib = pipeline[-1].predict(pipeline[:-1].transform(inner.features(X)), pred_contrib=True)

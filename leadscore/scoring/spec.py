@@ -182,11 +182,12 @@ class ModelShape(StrictModel):
 
 
 class Offset(StrictModel):
-    """What a stacked model (`model_kind: stacked`) starts each row from instead of the average:
+    """What a stacked model (`model_kind: stacked`) adds to its trees' raw score: the log-odds of
     the chance that any of the account's people converts, 1 - prod(1 - p) over their lead scores
-    (the input column `column`), as log-odds of p clipped to [edge, 1 - edge]. Its scores come
-    from the lead model `lead_model`; `lead_version` is the one it was trained with. `reference`
-    is the training rows' mean log-odds: where the reasons start (the average account's)."""
+    (the input column `column`), that chance clipped to [edge, 1 - edge]. Its scores come from
+    the lead model `lead_model`; `lead_version` is the one it was trained with. `reference` is
+    the mean log-odds of the rows the model was stopped on (the validation window's): where the
+    reasons start (the average account's)."""
 
     column: str
     lead_model: str

@@ -55,11 +55,9 @@ def config_writer():
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory) -> dict:
-    """A copied config pointing at a temporary data dir and MLflow store, and a tiny world (with
-    the account model's stacked candidate, off by default, so that its path is tested too)."""
+    """A copied config pointing at a temporary data dir and MLflow store, and a tiny world."""
     root = tmp_path_factory.mktemp("leadscore")
-    config_file = write_config(root, world={"scale": 0.05}, serving={"port": free_port(), "workers": 1},
-                               training={"account": {"stacked_candidate": True}})
+    config_file = write_config(root, world={"scale": 0.05}, serving={"port": free_port(), "workers": 1})
     result = subprocess.run([LEADSCORE, "-c", str(config_file), "pipeline"],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr

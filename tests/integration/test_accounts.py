@@ -193,7 +193,7 @@ def test_the_training_benchmark_compares_the_account_model_with_its_peoples_best
     account_model, account_spec, _ = load_champion(settings, name)
     lead_model, lead_spec, _ = load_champion(settings)
     lead_probability = lead_model.predict_proba(prepare(people, lead_spec.features))[:, 1]
-    # a stacked champion starts from its people's chance by the lead champion, as training gave it
+    # a stacked champion adds its people's chance by the lead champion, as training gave it
     accounts[PEOPLE_ANY] = people_any(accounts, people, lead_probability)
     account_probability = account_model.predict_proba(prepare_for(accounts, account_spec))[:, 1]
     figures = account_comparison(accounts, account_probability, people, lead_probability)

@@ -1,4 +1,4 @@
-"""The stacked account model served: the trees' raw score plus its people's start, before the
+"""The stacked account model served: the trees' raw score plus its people's log-odds, before the
 calibration, on the fast path exactly as the scikit-learn model computes it; the start told as one
 reason family whose contribution, with the others', sums to the logit; a live start."""
 

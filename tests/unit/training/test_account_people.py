@@ -1,13 +1,13 @@
 """The account model's references from the people's scores (the best person's, the chance that
-any of them converts), and the stacked candidate's guarantee: no person's score in a company's row
-was fit on that company."""
+any of them converts), and the stacked candidate: trees that never read the people's chance, whose
+raw score the chance's log-odds is added to."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.training.account_people import company_folds, people_any, people_max
-from leadscore.training.experiment import calibrate, candidates, fit_model
+from leadscore.training.account_people import PEOPLE_ANY, people_any, people_max, with_people_any
+from leadscore.training.experiment import calibrate, fit_model
 
 T = pd.Timestamp("2026-03-02", tz="UTC")
 
@@ -21,46 +21,50 @@ def test_each_account_reads_its_own_people_at_the_same_snapshot_and_zero_without
     assert people_any(accounts, people, probability) == pytest.approx([1 - 0.5 * 0.8, 0.3, 0.0])
 
 
-def test_company_folds_never_fit_on_a_company_they_score():
-    people = pd.DataFrame({"pid": [f"P{i}" for i in range(12)],
-                           "cid": ["C1", "C1", "C2", "C2", "C3", "C3", "C4", "C4", None, None, "C5", "C6"]})
-    for fit_rows, scored_rows in company_folds(people):
-        fitted = set(people["cid"].iloc[fit_rows].dropna())
-        assert fitted.isdisjoint(people["cid"].iloc[scored_rows].dropna())
-        assert set(fit_rows).isdisjoint(scored_rows)
-    assert sorted(np.concatenate([scored for _, scored in company_folds(people)])) == list(range(12))
+def test_only_the_windows_the_people_cover_get_their_chance_and_the_training_window_none():
+    later = T + pd.Timedelta(days=14)
+    accounts = pd.DataFrame({"cid": ["C1", "C2", "C1", "C2"], "event_timestamp": [T, T, later, later]})
+    people = pd.DataFrame({"cid": ["C1", "C1"], "event_timestamp": [later, later]})
+    chance = with_people_any(accounts, people, np.array([0.5, 0.2]))[PEOPLE_ANY]
+    assert chance.iloc[:2].isna().all()
+    assert chance.iloc[2:].tolist() == pytest.approx([1 - 0.5 * 0.8, 0.0])
 
 
-def _company_memory(companies: int = 12, people: int = 10) -> tuple[pd.DataFrame, np.ndarray]:
-    """People whose only signal is their company's code, labelled 1 at every other company: a
-    model fit on a company's rows learns its label; one that never saw the company reads it from
-    its neighbours, whose label is the other one."""
-    code = np.repeat(np.arange(companies), people)
-    noise = np.random.default_rng(0).normal(size=len(code))
-    rows = pd.DataFrame({"pid": [f"P{i}" for i in range(len(code))], "cid": [f"C{c}" for c in code],
-                         "code": code.astype(float), "noise": noise})
-    return rows, code % 2
+def _company_rows(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Companies whose label follows their size and their people's chance, each half of it."""
+    rng = np.random.default_rng(seed)
+    employees, chance = rng.normal(size=rows), rng.random(rows)
+    y = (employees + 4 * (chance - 0.5) + rng.normal(scale=0.5, size=rows) > 0).astype(int)
+    return pd.DataFrame({"employees": employees, PEOPLE_ANY: chance}), y
 
 
-def test_cross_fitted_people_scores_never_learn_the_label_of_their_own_company(settings):
+def test_the_stacked_trees_never_read_the_people_s_chance_which_is_added_to_their_raw_score():
+    from leadscore.scoring.estimators import log_odds
+    from leadscore.training.models import make_lightgbm, make_stacked
+
+    (X, y), (X_val, y_val) = _company_rows(2000, 0), _company_rows(500, 1)
+    params = {"n_estimators": 60, "num_leaves": 7}
+    unknown = fit_model(make_stacked([], PEOPLE_ANY, 1e-4, params), X.assign(**{PEOPLE_ANY: np.nan}), y,
+                        X_val, y_val)
+    known = fit_model(make_stacked([], PEOPLE_ANY, 1e-4, params), X, y, X_val, y_val)
+    plain = fit_model(make_lightgbm([], params), X[["employees"]], y, X_val[["employees"]], y_val)
+    trees = plain[-1].predict(X_val[["employees"]], raw_score=True)
+    start = log_odds(X_val[PEOPLE_ANY].to_numpy(), 1e-4)
+    for stacked in (unknown, known):
+        assert np.abs(stacked.decision_function(X_val) - (trees + start)).max() < 1e-9
+        assert stacked.offset_reference_ == pytest.approx(start.mean())  # the rows it stopped on
+
+
+def test_adding_the_people_s_chance_ranks_better_than_either_view_alone():
     from sklearn.metrics import roc_auc_score
 
-    from leadscore.scoring.spec import FeatureSet
-    from leadscore.training.account_people import cross_fitted_people
-    from leadscore.training.experiment import Inputs
-    from leadscore.training.leakage import LeakageReport
+    from leadscore.training.models import make_stacked
 
-    rows, y = _company_memory()
-    features = FeatureSet(numeric=["code", "noise"], categorical=[])
-    X = rows[features.all]
-    lead = Inputs(LeakageReport(features.all, [], {}), set(), features, None,
-                  {"train": X, "validation": X}, {"train": y, "validation": y}, np.ones(len(y)))
-    eager = {"num_leaves": 31, "min_child_samples": 5, "learning_rate": 0.3, "n_estimators": 40}
-    training = settings.training.model_copy(update={"lightgbm": eager})
-    scoped = settings.model_copy(update={"training": training})
-    in_sample = calibrate(fit_model(candidates(None, features, eager)["lightgbm"], X, y), X, y)
-    assert roc_auc_score(y, in_sample.predict_proba(X)[:, 1]) > 0.95  # the label is learnable in sample
-    assert roc_auc_score(y, cross_fitted_people(lead, rows, scoped)) < 0.75
+    (X, y), (X_val, y_val) = _company_rows(2000, 0), _company_rows(2000, 1)
+    stacked = calibrate(fit_model(make_stacked([], PEOPLE_ANY, 1e-4, {"n_estimators": 60, "num_leaves": 7}),
+                                  X.assign(**{PEOPLE_ANY: np.nan}), y, X_val, y_val), X_val, y_val)
+    both = roc_auc_score(y_val, stacked.predict_proba(X_val)[:, 1])
+    assert both > max(roc_auc_score(y_val, X_val[column]) for column in ("employees", PEOPLE_ANY)) + 0.02
 
 
 def test_the_stacked_candidate_is_trained_only_with_its_people_s_start_and_its_spec_must_say_so():
