@@ -30,12 +30,12 @@ import pandas as pd
 from leadscore.config import Settings, load_typed
 from leadscore.features.catalog import account_scoring_specs
 from leadscore.features.store import ACCOUNT_FEATURE_SERVICE, historical_features
-from leadscore.scoring.registry import load_champion
+from leadscore.scoring.registry import load_champion, use_store
 from leadscore.scoring.spec import FeatureSet, Offset, TierTable
 from leadscore.training import register
 from leadscore.training.account_people import EDGE, PEOPLE_ANY, people_scores, with_people_any
 from leadscore.training.dataset import data_hash, label_sql, outcomes_sql, snapshot_times, split_by_time
-from leadscore.training.experiment import Experiment, Outcome, run_experiment
+from leadscore.training.experiment import Experiment, Outcome, run_experiment, window_label
 from leadscore.training.train import lead_experiment, training_frame
 
 log = logging.getLogger(__name__)
@@ -100,10 +100,29 @@ def with_people_scores(settings: Settings, frame: pd.DataFrame, lead_frame: pd.D
     except LookupError as error:
         log.warning("no stacked account candidate: %s", error)
         return frame, None
-    people, probability = people_scores(lead_experiment(settings, lead_frame), (model, spec))
+    lead = lead_experiment(settings, lead_frame)
+    tags = use_store(settings).get_model_version(settings.training.registered_model, version).tags
+    if (reason := maybe_in_sample(version, tags, window_label(lead.split.test))) is not None:
+        log.warning("no stacked account candidate: the lead champion's scores of the validation and "
+                    "test windows could be in sample: %s", reason)
+        return frame, None
+    people, probability = people_scores(lead, (model, spec))
     offset = Offset(column=PEOPLE_ANY, lead_model=settings.training.registered_model, lead_version=version,
                     edge=EDGE, reference=0.0)
     return with_people_any(frame, people, probability), offset
+
+
+def maybe_in_sample(version: str, tags: dict[str, str], test_window: str) -> str | None:
+    """Why the lead champion `version` (its registry `tags`) may have seen the labels of this
+    run's validation or test window (None when it cannot have): refit on every labelled
+    snapshot (`leadscore retrain`), or tested on another window than this run's lead split's
+    `test_window` (trained on another split)."""
+    if tags.get("refit") == "true":
+        return f"version {version} was refit on every labelled snapshot (`leadscore retrain`)"
+    if tags.get("test_window") != test_window:
+        return (f"version {version} was tested on {tags.get('test_window')}, this run's lead split on "
+                f"{test_window}: run `leadscore train` so that its lead model is champion")
+    return None
 
 
 def account_experiment(settings: Settings, frame: pd.DataFrame, offset: Offset | None = None) -> Experiment:

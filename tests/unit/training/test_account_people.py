@@ -86,3 +86,15 @@ def test_the_stacked_candidate_is_trained_only_with_its_people_s_start_and_its_s
     for refused in ({"model_kind": STACKED}, {"model_kind": "lightgbm", "offset": offset}):
         with pytest.raises(ValidationError, match="offset"):
             ScoringSpec(**refused, **spec)
+
+
+def test_a_lead_champion_that_may_have_seen_the_windows_gives_no_people_scores():
+    """The stacked candidate reads the lead champion's scores of the validation and test windows:
+    out of sample only for a champion trained on this run's split, never for a refit one."""
+    from leadscore.training.accounts import maybe_in_sample
+
+    window = "2026-06-29..2026-07-27"
+    assert maybe_in_sample("4", {"test_window": window}, window) is None
+    assert "refit" in maybe_in_sample("5", {"test_window": window, "refit": "true"}, window)
+    assert "2026-05-01..2026-05-29" in maybe_in_sample("3", {"test_window": "2026-05-01..2026-05-29"}, window)
+    assert maybe_in_sample("2", {}, window) is not None
