@@ -332,11 +332,11 @@ class OnlineFeatures:
     every value into a response protobuf and converts that back to Python on each call: two
     thirds of a one-PID read. Here the service's views and features are resolved once, and a
     read is the provider's `online_read` of each view (what `get_online_features` calls
-    underneath, one query per view, values as Feast's protobufs), each value converted by
-    Feast's own `feast_value_type_to_python_type`. The values and timestamps are those
-    `get_online_features(...).to_dict(include_event_timestamps=True)` gives (timestamps to
-    the second, as its response carries them). Each read passes a copy of the feature names:
-    Feast's Redis store appends its timestamp key to the list it is given."""
+    underneath, one query per view, values as Feast's protobufs), each value converted as
+    Feast's own `feast_value_type_to_python_type` converts it (`_python_value`). The values
+    and timestamps are those `get_online_features(...).to_dict(include_event_timestamps=True)`
+    gives (timestamps to the second, as its response carries them). Each read passes a copy of
+    the feature names: Feast's Redis store appends its timestamp key to the list it is given."""
 
     def __init__(self, store: FeatureStore):
         self.store = store
@@ -382,10 +382,20 @@ def _entity_keys(key: str, ids: list[str]) -> list[EntityKey]:
     return [EntityKey(join_keys=[key], entity_values=[ValueProto(string_val=value)]) for value in ids]
 
 
+# Value kinds whose Python value is the proto's field itself: what Feast's
+# `feast_value_type_to_python_type` returns for them, after a dozen checks for the other kinds
+# (~1.3 against ~0.5 µs a value; a /score reads 66 of them, an ingest group thousands).
+_PLAIN_KINDS = frozenset({"int32_val", "int64_val", "float_val", "double_val", "string_val", "bool_val",
+                          "bytes_val"})
+
+
 def _python_value(values: dict | None, name: str) -> object:
     """A feature's value from an `online_read` row (None when the row or the value is missing)."""
     value = values.get(name) if values else None
-    return None if value is None else feast_value_type_to_python_type(value)
+    if value is None:
+        return None
+    kind = value.WhichOneof("val")
+    return getattr(value, kind) if kind in _PLAIN_KINDS else feast_value_type_to_python_type(value)
 
 
 def _to_the_second(stamp: datetime) -> datetime:
