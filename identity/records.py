@@ -100,8 +100,9 @@ def _record_column_sql(column: str, rules: StandardiseRules) -> str:
 
 def standardised_sql(rules: StandardiseRules) -> str:
     """Every laid-out record (`record_layout`) standardised, with why it cannot be resolved
-    (`reason`, missing where it can), the E.164 numbers and folded texts joined from
-    `phone_e164` and `ascii_fold`; `source_rank` and `_row` give the raw rows' order."""
+    (`reason`, missing where it can), the E.164 numbers, folded texts and canonical given names
+    joined from `phone_e164`, `ascii_fold` and `nickname`; `source_rank` and `_row` give the
+    raw rows' order."""
     missing = " AND ".join(f"{column} IS NULL" for column in PERSON_IDENTIFIERS)
     issues = ", ".join(
         f"CASE WHEN {name}_given IS NOT NULL AND {name} IS NULL "
@@ -120,9 +121,12 @@ def standardised_sql(rules: StandardiseRules) -> str:
             LEFT JOIN ascii_fold l ON l.raw = r.last_name_given
             LEFT JOIN ascii_fold c ON c.raw = r.company_name_given),
         keyed AS (
-            SELECT *, {std.canonical_given_sql("first_token", rules)} AS first_name_std,
-                   {std.canonical_given_sql("first_token", rules, times=2)} AS first_key,
-                   {std.canonical_given_sql("last_name_std", rules)} AS last_key FROM standardised)
+            SELECT s.*, {std.canonical_given_sql("s.first_token", "f")} AS first_name_std,
+                   {std.canonical_given_sql("s.first_token", "f", "twice")} AS first_key,
+                   {std.canonical_given_sql("s.last_name_std", "l")} AS last_key
+            FROM standardised s
+            LEFT JOIN nickname f ON f.token = s.first_token
+            LEFT JOIN nickname l ON l.token = s.last_name_std)
         SELECT source_rank, _row, {", ".join(RECORD_COLUMNS)},
                nullif(concat_ws('; ', {issues}), '') AS field_issue,
                first_name_std, last_name_std, {std.name_key_sql("first_key", "last_key")} AS name_key,
@@ -155,9 +159,10 @@ def standardise_on(sql: IdentitySql, sources: dict[str, pd.DataFrame], rules: St
     sql.create("record_layout", f"SELECT *, {_GIVEN_SQL} FROM ({union}) AS laid_out")
     sql.put("phone_e164", std.phone_table(sql.fetch(_DISTINCT_SQL["phones"])["raw"], rules))
     sql.put("ascii_fold", std.fold_table(sql.fetch(_DISTINCT_SQL["texts"])["raw"]))
+    sql.put("nickname", std.nickname_table(rules))
     sql.create("std_record", standardised_sql(rules))
     return [*(f"source_{name}" for name in SOURCE_LAYOUT if name in sources), "record_layout",
-            "phone_e164", "ascii_fold", "std_record"]
+            "phone_e164", "ascii_fold", "nickname", "std_record"]
 
 
 def _arrow_strings(arrow_type: pa.DataType) -> pd.StringDtype | None:
