@@ -147,8 +147,9 @@ _DISTINCT_SQL = {
 
 def standardise_on(sql: IdentitySql, sources: dict[str, pd.DataFrame], rules: StandardiseRules) -> list[str]:
     """Table `std_record` on `sql`'s engine: every row of the person-bearing `sources` given
-    (all of them in the batch, one live) as a standardised record with its `reason`. Returns
-    the tables it made, `std_record` last."""
+    (all of them in the batch, one live) as a standardised record with its `reason`. Each
+    step's input is dropped once the next is made (the engine's memory holds two copies of
+    the rows at most); returns the tables left, `std_record` last."""
     selects = []
     for rank, name in enumerate(SOURCE_LAYOUT):
         if name in sources:
@@ -157,12 +158,14 @@ def standardise_on(sql: IdentitySql, sources: dict[str, pd.DataFrame], rules: St
             selects.append(layout_sql(name, raw.columns, rank))
     union = " UNION ALL ".join(selects)
     sql.create("record_layout", f"SELECT *, {_GIVEN_SQL} FROM ({union}) AS laid_out")
+    for name in sources:
+        sql.drop(f"source_{name}")
     sql.put("phone_e164", std.phone_table(sql.fetch(_DISTINCT_SQL["phones"])["raw"], rules))
     sql.put("ascii_fold", std.fold_table(sql.fetch(_DISTINCT_SQL["texts"])["raw"]))
     sql.put("nickname", std.nickname_table(rules))
     sql.create("std_record", standardised_sql(rules))
-    return [*(f"source_{name}" for name in SOURCE_LAYOUT if name in sources), "record_layout",
-            "phone_e164", "ascii_fold", "nickname", "std_record"]
+    sql.drop("record_layout")
+    return ["phone_e164", "ascii_fold", "nickname", "std_record"]
 
 
 def _arrow_strings(arrow_type: pa.DataType) -> pd.StringDtype | None:
