@@ -158,9 +158,9 @@ class Ingestor:
                      received_at: datetime) -> tuple[list[dict], list[tuple[int, str]]]:
         """(the standardised records kept, with `_row`: their row of `raw`; (row, reason) of the
         others): the batch's rules, by its SQL on this thread's DuckDB (live/standardise.py),
-        then the live path's own: a record dated after the clock's now plus `live.max_ahead_hours` is a source
-        system's wrong clock or a typo (2150 for 2015), and stored as a fact it would count in
-        every feature once the clock reached it."""
+        then the live path's own: a record dated after the clock's now plus
+        `live.max_ahead_hours` is a source system's wrong clock or a typo (2150 for 2015), and
+        stored as a fact it would count in every feature once the clock reached it."""
         latest = received_at + timedelta(hours=self.settings.live.max_ahead_hours)
         kept, ruled, ahead = [], [], []
         for record in standardise_records(self.duckdb, source, raw, self.rules.standardise):
