@@ -12,9 +12,10 @@ and accent folding through Unicode's NFKD ('Ｊｏｈｎ' -> 'John', 'ǅemal' ->
 `strip_accents` misses compatibility forms, Spark has nothing, and Python UDFs on Spark need
 Python workers beside every executor). Those two run in Python once per distinct value
 (`phone_table`, `fold_table`), and the SQL joins their results as tables `phone_e164(raw,
-e164)` and `ascii_fold(raw, folded)`, as it joins the nicknames (`nickname_table`). Whitespace is Python's (`str.isspace`, as `str.strip`
-and `re`'s `\\s` had it before) in every pattern, spelt out as code points so that DuckDB's
-RE2 and Spark's Java regular expressions read the same class.
+e164)` and `ascii_fold(raw, folded)`, as it joins the nicknames (`nickname_table`).
+Whitespace is Python's (`str.isspace`, as `str.strip` and `re`'s `\\s` had it before) in every
+pattern, spelt out as code points so that DuckDB's RE2 and Spark's Java regular expressions
+read the same class.
 """
 
 from __future__ import annotations
