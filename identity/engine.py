@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from leadscore.config import Settings
 
@@ -29,6 +30,10 @@ class IdentitySql(Protocol):
     def create(self, name: str, sql: str, params: dict | None = None) -> None: ...
 
     def fetch(self, sql: str, params: dict | None = None) -> pd.DataFrame: ...
+
+    def fetch_arrow(self, sql: str) -> pa.Table: ...
+
+    def drop(self, name: str) -> None: ...
 
     def drop_tables(self) -> None: ...
 
@@ -50,15 +55,23 @@ class DuckDBSql:
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}", params or {})
         self.tables.add(name)
 
+    def drop(self, name: str) -> None:
+        """Drop a table put or created here (its memory goes back)."""
+        self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        self.tables.discard(name)
+
     def drop_tables(self) -> None:
         """Drop the tables put or created here: their memory goes back before the middle
         layer is written (on the 10x world, up to `duckdb.memory_limit`)."""
-        for name in self.tables:
-            self.con.execute(f"DROP TABLE IF EXISTS {name}")
-        self.tables.clear()
+        for name in list(self.tables):
+            self.drop(name)
 
     def fetch(self, sql: str, params: dict | None = None) -> pd.DataFrame:
         return self.con.execute(sql, params or {}).df()
+
+    def fetch_arrow(self, sql: str) -> pa.Table:
+        """A query's rows as Arrow: text stays in Arrow's buffers, not one Python object per value."""
+        return self.con.sql(sql).to_arrow_table()
 
 
 def spark_type(dtype: object) -> str:
@@ -108,11 +121,20 @@ class SparkSql:
 
         return self.spark.sql(spark_sql(sql, params)).toPandas()
 
+    def fetch_arrow(self, sql: str) -> pa.Table:
+        from leadscore.spark import spark_sql
+
+        return self.spark.sql(spark_sql(sql)).toArrow()
+
+    def drop(self, name: str) -> None:
+        """Drop a view put or created here (its checkpoint goes with it)."""
+        self.spark.catalog.dropTempView(name)
+        self.tables.discard(name)
+
     def drop_tables(self) -> None:
         """Drop the views put or created here (their checkpoints go with them)."""
-        for name in self.tables:
-            self.spark.catalog.dropTempView(name)
-        self.tables.clear()
+        for name in list(self.tables):
+            self.drop(name)
 
 
 def identity_sql(settings: Settings) -> IdentitySql:
@@ -122,4 +144,4 @@ def identity_sql(settings: Settings) -> IdentitySql:
         from leadscore.spark import spark_session
 
         return SparkSql(spark_session(settings.spark))
-    return DuckDBSql(duckdb.connect(config=settings.duckdb_config))
+    return DuckDBSql(duckdb.connect(config=settings.identity_duckdb_config))

@@ -150,7 +150,7 @@ def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules,
     components and stable IDs run on `sql`'s engine (DuckDB in memory if none; Spark:
     engine.py)."""
     previous, sql = previous or PreviousIds.empty(), sql or DuckDBSql()
-    records, quarantine = all_records(sources, rules.standardise)
+    records, quarantine = all_records(sources, rules.standardise, sql)
     log.info("standardised %d records, quarantined %d", len(records), len(quarantine))
     records = records.join(resolve_people(records, rules.shared_identifier_max_names, sql))
     shared = shared_identifier_table(sql)

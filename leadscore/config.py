@@ -118,9 +118,15 @@ class WorldSettings(StrictModel):
         return max(1, round(count * self.scale))
 
 
+DUCKDB_MEMORY = r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"  # DuckDB's units
+
+
 class IdentitySettings(StrictModel):
     shared_identifier_max_names: int = Field(1, ge=1)
     fuzzy_merge: bool = True
+    # what DuckDB may hold in identity (standardisation, links, components, survivorship, the
+    # middle layer's writer); None: `duckdb.memory_limit`. The 10x world's components need ~3GB
+    duckdb_memory_limit: str | None = Field(None, pattern=DUCKDB_MEMORY)
 
 
 class FeatureSettings(StrictModel):
@@ -347,7 +353,7 @@ class DuckDBSettings(StrictModel):
     """What DuckDB may hold in memory where the heavy stages run on it (README, "Memory")."""
 
     # DuckDB's own default is 80% of the machine's memory, taken before it spills to disk
-    memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    memory_limit: str = Field("1GB", pattern=DUCKDB_MEMORY)
 
 
 class FrequencySettings(StrictModel):
@@ -466,6 +472,12 @@ class Settings(StrictModel):
         does not fit spills (beside the data, cleared by DuckDB when the connection closes)."""
         return {"memory_limit": self.duckdb.memory_limit,
                 "temp_directory": str(self.data_dir / "duckdb.tmp")}
+
+    @property
+    def identity_duckdb_config(self) -> dict[str, str]:
+        """`duckdb_config` with identity's own limit (`identity.duckdb_memory_limit`) if it has one."""
+        return self.duckdb_config | {"memory_limit": self.identity.duckdb_memory_limit
+                                     or self.duckdb.memory_limit}
 
     @property
     def feature_repo(self) -> Path:

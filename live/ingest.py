@@ -29,7 +29,7 @@ from leadscore.identity.resolve import IdentityRules, rules_from_settings
 from leadscore.live.identity import BatchIdentities, Decision, LiveIdentity, person_named_by
 from leadscore.live.log import EVENT_LOG, EventLog
 from leadscore.live.sources import ID_COLUMN, SOURCES, TIME_COLUMN, SourceRecord, frame_of
-from leadscore.live.standardise import quarantine_reason, standardise_record
+from leadscore.live.standardise import standardise_records
 
 
 @dataclass
@@ -157,15 +157,15 @@ class Ingestor:
     def _standardise(self, source: str, raw: pd.DataFrame,
                      received_at: datetime) -> tuple[list[dict], list[tuple[int, str]]]:
         """(the standardised records kept, with `_row`: their row of `raw`; (row, reason) of the
-        others): the batch's rules record by record (live/standardise.py), then the live path's
-        own: a record dated after the clock's now plus `live.max_ahead_hours` is a source
-        system's wrong clock or a typo (2150 for 2015), and stored as a fact it would count in
-        every feature once the clock reached it."""
+        others): the batch's rules, by its SQL on this thread's DuckDB (live/standardise.py),
+        then the live path's own: a record dated after the clock's now plus
+        `live.max_ahead_hours` is a source system's wrong clock or a typo (2150 for 2015), and
+        stored as a fact it would count in every feature once the clock reached it."""
         latest = received_at + timedelta(hours=self.settings.live.max_ahead_hours)
         kept, ruled, ahead = [], [], []
-        for row, values in zip(raw.index, raw.to_dict("records"), strict=True):
-            record = standardise_record(source, values, self.rules.standardise) | {"_row": row}
-            reason = quarantine_reason(record)
+        for record in standardise_records(self.duckdb, source, raw, self.rules.standardise):
+            row, reason = raw.index[record.pop("_row")], record.pop("reason")
+            record["_row"] = row
             if reason is not None:
                 ruled.append((row, reason))
             elif record["seen_at"] > latest:

@@ -28,7 +28,7 @@ def run_identity(settings: Settings) -> None:
     on = f" on {settings.engine}" if settings.engine != "duckdb" else ""
     with step("identity resolution (One ID)" + on + (" with the records ingested live" if live else "")):
         counts = resolve(settings.raw_dir, settings.middle_db, rules_from_settings(settings), live,
-                         identity_sql(settings), settings.duckdb_config)
+                         identity_sql(settings), settings.identity_duckdb_config)
     counts.index.name = "source"
     console.print(frame_table(f"records per source -> {settings.middle_db}", counts))
     print_unknown_demand(settings)

@@ -22,6 +22,7 @@ from leadscore.features.build import FitRules, build_features, read_manifest
 from leadscore.features.catalog import settings_catalog
 from leadscore.features.store import open_store
 from leadscore.identity.engine import DuckDBSql, SparkSql
+from leadscore.identity.records import fetch_records, standardise_on
 from leadscore.identity.resolve import resolve, rules_from_settings
 from leadscore.spark import spark_session
 from leadscore.training.train import training_frame
@@ -101,6 +102,44 @@ def test_every_middle_layer_table_resolved_on_spark_is_the_duckdb_one(spark_midd
     expected = _table(duckdb_db, table)
     assert len(expected) > 0
     pd.testing.assert_frame_equal(_table(spark_db, table), expected)
+
+
+AT = pd.Timestamp("2026-10-30 08:00", tz="UTC")
+# The standardisation rules' hard cases (tests/unit/identity/test_standardise.py holds them to
+# the old pandas semantics on DuckDB): Unicode whitespace, case, tags, aliases, full-width
+# letters and ligatures, text that folds to nothing, blanks, malformed addresses and numbers,
+# a missing time.
+TRICKY_FORMS = pd.DataFrame({
+    "form_fill_id": [f"T{i}" for i in range(8)], "submitted_at": [AT] * 7 + [pd.NaT],
+    "cookie_id": [None, "  ", " ck-1 ", None, None, None, None, "ck-2"],
+    "first_name": ["  Bill ", "Ｌｉｚ", "", "ǅemal", "张伟", "Zoë\u00a0Ann", "x1", "Tim"],
+    "last_name": ["Smith", "Núñez", "Wei ", None, "wei", "o'brien", "Y", "Jean\u2028Luc"],
+    "email": [" J.Smith+news@GoogleMail.com ", "bad@", "   ", "a\u00a0b@x.co", "\u3000x@y.cn\u3000",
+              "a@b@c.com", "+tag@gmail.com", "\tTAB@Tab.ORG\n"],
+    "phone": ["+86 138-0013-8000", "12", "0086 10 6552 9988", " ", None, "(021) 5555 0000",
+              "\u00a0+86 138 0013 8000\u00a0", "++86 138"],
+    "company_name": ["Acme China Co., Ltd.", "  ", "Société Générale S.A.", "ＡＣＭＥ\u3000Ｃｏ",
+                     "co. ltd. inc.", "AT&T Inc.", "华为技术有限公司", "L'Oréal"],
+    "job_title": ["CTO", None, "", "  VP Sales ", None, None, None, None],
+})
+TRICKY_PEOPLE = pd.DataFrame({
+    "registration_id": [f"R{i}" for i in range(6)], "registered_at": AT,
+    "full_name": ["SMITH, John", "Jean\u00a0Luc Picard", "Madonna", ",", None, ", Cher"],
+    "email": [None, "w@x.com", "m@x.com", None, None, "c@x.com"], "phone": None, "company_name": None,
+})
+
+
+def _standardised(sql, settings) -> pd.DataFrame:
+    standardise_on(sql, {"form_fills": TRICKY_FORMS, "event_registrations": TRICKY_PEOPLE},
+                   rules_from_settings(settings).standardise)
+    return fetch_records(sql).astype(object).replace({pd.NA: None})
+
+
+def test_standardisation_on_spark_is_duckdbs_on_the_hard_cases(world):
+    settings = load_settings(world["config_file"])
+    expected = _standardised(DuckDBSql(), settings)
+    assert expected["reason"].notna().any() and expected["name_key"].notna().any()
+    pd.testing.assert_frame_equal(_standardised(SparkSql(_spark(settings)), settings), expected)
 
 
 @pytest.fixture(scope="module")

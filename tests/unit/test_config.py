@@ -48,3 +48,20 @@ def test_a_database_uri_without_a_server_keeps_its_artifacts_in_the_mlflow_dir(t
 def test_a_tracking_uri_that_is_no_uri_says_what_to_write(tmp_path):
     with pytest.raises(ValueError, match="mlflow.tracking_uri: 'localhost:5000' is not a URI: http://host:port"):
         _with_tracking_uri(tmp_path, "localhost:5000")
+
+
+def test_identity_holds_duckdb_to_its_own_limit_else_the_shared_one(settings):
+    assert settings.identity_duckdb_config == settings.duckdb_config  # null: duckdb.memory_limit
+    own = settings.model_copy(update={"identity": settings.identity.model_copy(
+        update={"duckdb_memory_limit": "3GB"})})
+    assert own.identity_duckdb_config == own.duckdb_config | {"memory_limit": "3GB"}
+    assert own.duckdb_config["memory_limit"] == settings.duckdb.memory_limit  # the feature build's
+
+
+def test_a_memory_limit_in_other_units_is_refused(tmp_path):
+    config = yaml.safe_load(DEFAULT_SETTINGS_FILE.read_text())
+    config["identity"]["duckdb_memory_limit"] = "3 gigs"
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "leadscore.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match="identity.duckdb_memory_limit"):
+        load_settings(tmp_path / "config" / "leadscore.yaml")

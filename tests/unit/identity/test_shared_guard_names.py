@@ -5,19 +5,21 @@ import pandas as pd
 import pytest
 import yaml
 
+from leadscore.identity.engine import DuckDBSql
 from leadscore.identity.link import resolve_people
-from leadscore.identity.records import standardise_records
+from leadscore.identity.records import fetch_records, standardise_on
 from leadscore.synth import vocab
 
-COLUMNS = ["source", "source_record_id", "first_name", "last_name", "email", "phone", "cookie_id",
-           "contact_id", "user_id", "account_id", "company_name"]
+AT = pd.Timestamp("2026-01-01", tz="UTC")
 
 
 def _forms(rows: list[tuple[str, str, str, str]], std_rules) -> pd.DataFrame:
     """Standardised form fills from (id, first name, last name, cookie)."""
-    raw = pd.DataFrame([{"source": "form_fills", "source_record_id": fid, "first_name": first,
-                         "last_name": last, "cookie_id": cookie} for fid, first, last, cookie in rows])
-    return standardise_records(raw.reindex(columns=COLUMNS).astype("string"), std_rules)
+    raw = pd.DataFrame([{"form_fill_id": fid, "submitted_at": AT, "first_name": first, "last_name": last,
+                         "cookie_id": cookie} for fid, first, last, cookie in rows])
+    sql = DuckDBSql()
+    standardise_on(sql, {"form_fills": raw}, std_rules)
+    return fetch_records(sql).drop(columns=["_row", "reason"])
 
 
 @pytest.mark.parametrize("names", [[("Tim", "Wright"), ("Timothy", "Wright")],

@@ -1,14 +1,16 @@
-"""Live standardisation (one record's plain values) gives what the batch's pandas rules give:
-every standardised column and every quarantine reason, on the tiny world's records of every
-source plus hand-made dirty ones."""
+"""Live standardisation (the batch's SQL on an ingest group's records) gives each record what
+the batch gives it among all the others: every standardised column and every quarantine
+reason, on the tiny world's records of every source plus hand-made dirty ones, each record
+alone and the whole source as one group."""
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 import pytest
 
-from leadscore.identity.records import SOURCE_LAYOUT, quarantine_reasons, source_records, standardise_records
-from leadscore.live.standardise import quarantine_reason, standardise_record
+from leadscore.identity.records import SOURCE_LAYOUT, all_records
+from leadscore.live.standardise import standardise_records
 
 AT = pd.Timestamp("2026-10-30 08:00", tz="UTC")
 
@@ -58,30 +60,49 @@ def _plain(value: object) -> object:
         isinstance(value, float) and value != value) else value
 
 
+@pytest.fixture(scope="module")
+def batch(tiny_world, std_rules) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(kept records, quarantine) of every source at once, as the batch makes them."""
+    return all_records(_worlds(tiny_world), std_rules)
+
+
+def _batch_rows(batch: tuple[pd.DataFrame, pd.DataFrame], source: str) -> dict[str, dict]:
+    """Per record id of `source`: the batch's kept record with reason None, or of a quarantined
+    one its reason (the quarantine keeps the raw row, not the standardised one)."""
+    kept, quarantine = batch
+    rows = {row["source_record_id"]: {name: _plain(value) for name, value in row.items()} | {"reason": None}
+            for row in kept[kept["source"] == source].to_dict("records")}
+    return rows | {row["source_record_id"]: {"reason": row["reason"]}
+                   for row in quarantine[quarantine["source"] == source].to_dict("records")}
+
+
 @pytest.mark.parametrize("source", list(SOURCE_LAYOUT))
-def test_live_standardisation_is_the_batchs(source, tiny_world, std_rules):
+def test_live_standardisation_is_the_batchs(source, tiny_world, std_rules, batch):
     raw = _worlds(tiny_world)[source]
-    batch = standardise_records(source_records(source, raw), std_rules)
-    reasons = quarantine_reasons(batch)
-    live = [standardise_record(source, row, std_rules) for row in raw.to_dict("records")]
-    assert len(live) == len(batch) > 0
-    for column in batch.columns:
-        expected = [_plain(value) for value in batch[column]]
-        got = [_plain(row[column]) for row in live]
-        differ = [(i, e, g) for i, (e, g) in enumerate(zip(expected, got, strict=True)) if e != g]
-        assert not differ, f"{source}.{column}: {differ[:5]}"
-    assert [quarantine_reason(row) for row in live] == [_plain(reason) for reason in reasons]
+    expected = _batch_rows(batch, source)
+    con = duckdb.connect()
+    group = standardise_records(con, source, raw, std_rules)
+    alone = [standardise_records(con, source, raw.iloc[[i]], std_rules)[0]
+             for i in [*range(0, len(raw), max(1, len(raw) // 25)), *range(len(raw) - 15, len(raw))]]
+    assert len(group) == len(raw) == len(expected) > 0
+    assert [record["_row"] for record in group] == list(range(len(raw)))
+    for record in [*group, *alone]:
+        want = expected[record["source_record_id"]]
+        differ = {column: (want[column], _plain(record[column])) for column in want
+                  if want[column] != _plain(record[column])}
+        assert not differ, f"{source}:{record['source_record_id']}: {differ}"
 
 
 def test_the_dirty_rows_exercise_each_rule(std_rules):
     """The hand-made rows reach every branch the comparison relies on (so that it compares)."""
-    rows = [standardise_record("form_fills", row, std_rules) for row in DIRTY_FORMS.to_dict("records")]
+    con = duckdb.connect()
+    rows = standardise_records(con, "form_fills", DIRTY_FORMS, std_rules)
     assert rows[0]["email"] == "jsmith@gmail.com" and rows[0]["first_name_std"] == "william"
     assert rows[0]["phone"] == "+8613800138000" and rows[0]["company_name_std"] == "acme china"
     assert rows[1]["field_issue"] == 'email not an address: bad@; phone not a phone number: 12'
-    assert quarantine_reason(rows[1]) is not None and quarantine_reason(rows[8]) == "missing timestamp"
-    people = [standardise_record("event_registrations", row, std_rules)
-              for row in DIRTY_PEOPLE.to_dict("records")]
+    assert rows[1]["reason"] is not None and rows[8]["reason"] == "missing timestamp"
+    people = standardise_records(con, "event_registrations", DIRTY_PEOPLE, std_rules)
     assert [(p["first_name"], p["last_name"]) for p in people[:3]] == [
         ("John", "SMITH"), ("Wei", "Zhang"), (None, "Madonna")]
     assert people[5]["name_key"] == "daniel su"  # a nickname in the surname's place, mapped
+
