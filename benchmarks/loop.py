@@ -24,12 +24,21 @@ an MLflow store of its own, so the user's world and registry are left as they we
    one more horizon in steps of `TAIL_STEP_DAYS` (records and outcomes sent the same way,
    monitoring after each step, no retraining: the loop is over).
 4. **Figures.** `detection_days`: from the drift to the first alert after it that raises a
-   kind of breach (`ece`, `roc_auc`, `early_oe`, `score_psi`, `feature_psi`, ...) not raised before it: a
+   kind of breach (`ece`, `roc_auc`, `early_oe`, `arrival_cusum`, `score_psi`, `feature_psi`, ...) not
+   raised before it: a
    kind already raised before the drift is noise on this world (served traffic leans to
    engaged people, so feature PSI breaches come and go, and each return is posted again);
    the first alert of any kind after the drift and the kinds raised before it are beside, and
-   each kind's first day after it: a plan without drifts (`--no-drift`) on the same seed is the
-   control, whose alerts after the drift day say what the loop raises without any drift.
+   each kind's first day after it, and how many of each kind were posted before and after it
+   (`posted_by_kind`): a plan without drifts (`--no-drift`) on the same seed is the control,
+   whose alerts after the drift day say what the loop raises without any drift. With
+   `--control` the bench runs that control beside itself, in a child process
+   (`--monitor-only`: the same world without the drift, the loop's days sent and monitored, no
+   retraining and no horizon after, under `bench/loop-control`), and puts its alerts in the
+   JSON's `control`: every breach it posts is a false alarm. Without retraining it has no
+   shadow model, so it tells the false alarms of the champion's and the model-free signals
+   (`arrival_cusum`, `feature_psi`, `score_psi`, the champion's `early_oe` and `ece`), not those
+   of a challenger's.
    `after_drift`: the matured cohorts (monitoring/cohorts.py: daily first
    scores, labelled by the CRM's outcomes) of the scores served from the drift to the loop's
    end, on the person-days both arms scored (monitoring/promotion.py `paired_cohorts`):
@@ -106,6 +115,8 @@ class LoopPlan:
     drifts: tuple[str, ...] = ("industry=education", "base_rate")  # KIND[=TARGET][*FACTOR], at the drift day
     backtest: bool = True
     default_world: bool = False  # also time one retrain of a default-scale world
+    control: bool = False  # run the control (no drift, monitoring only) beside, in a child process
+    monitor_only: bool = False  # this run is such a control: the loop's days, no retraining
 
     def __post_init__(self) -> None:
         if not 0 < self.drift_day < self.days:
@@ -113,6 +124,9 @@ class LoopPlan:
                              f"(1..{self.days - 1})")
         if self.retrain_every_days < 1:
             raise ValueError("retrain_every_days must be at least 1")
+        if self.control and (self.monitor_only or not self.drifts):
+            raise ValueError("a control runs beside a drifted loop, not beside a control or a run "
+                             "without drift")
 
     def world_drifts(self) -> list[dict]:
         """The drifts as `world.drift` entries, each at the world's end + drift_day."""
@@ -310,15 +324,22 @@ def run_days(bench: Settings, client: httpx.Client, clock: WorldClock, future: d
                 f"outcomes sent so far, {len(loop_log.monitor_seconds)} monitoring runs")
 
 
-def run_loop(bench: Settings, work_dir: Path, plan: LoopPlan, loop_log: LoopLog, say: Say) -> datetime:
-    """The loop's days with retraining, then a horizon more to let its scores mature; the clock
-    at the end."""
+@contextmanager
+def served_world(bench: Settings, work_dir: Path) -> Iterator[tuple[httpx.Client, WorldClock, dict]]:
+    """The service up on the bench's world, the clock at the world's end, and its future."""
     future = read_future(bench.future_dir)
     clock = WorldClock(bench.live_dir / CLOCK_FILE, world_end(bench))
     clock.place(world_end(bench), speed=0)
-    tail = bench.training.horizon_days + 1
     service = bentoml_server("loop-service", SERVICE_TARGET, bench, bench.data_dir, work_dir, workers=1)
     with service as server, httpx.Client(base_url=server.url, timeout=300) as client:
+        yield client, clock, future
+
+
+def run_loop(bench: Settings, work_dir: Path, plan: LoopPlan, loop_log: LoopLog, say: Say) -> datetime:
+    """The loop's days with retraining, then a horizon more to let its scores mature; the clock
+    at the end."""
+    tail = bench.training.horizon_days + 1
+    with served_world(bench, work_dir) as (client, clock, future):
         run_days(bench, client, clock, future, 0, plan.days, 1, plan, loop_log, say)
         say(f"loop over; {tail} more days for its scores to mature")
         run_days(bench, client, clock, future, plan.days, plan.days + tail, TAIL_STEP_DAYS, None, loop_log,
@@ -385,7 +406,20 @@ def detection(received: list[dict], drift_at: datetime) -> dict:
             "first_new_kind_after_drift": shown(first_new),
             "first_after_drift": shown(next(iter(after), None)),
             "first_day_of_kind": first_days(after, drift),
-            "kinds_before_drift": sorted(noise), "alerts_before_drift": len(before), "posted": len(alerts)}
+            "kinds_before_drift": sorted(noise), "alerts_before_drift": len(before), "posted": len(alerts),
+            "posted_by_kind": posted_by_kind(alerts, drift)}
+
+
+def posted_by_kind(alerts: list[dict], drift: pd.Timestamp) -> dict[str, dict[str, int]]:
+    """How many breaches of each kind were posted before the drift and after it: in the control
+    (`--no-drift`), every one is a false alarm."""
+    counts: dict[str, dict[str, int]] = {}
+    for alert in alerts:
+        side = "before_drift" if alert["at"] < drift else "after_drift"
+        for key in alert["keys"]:
+            kind = counts.setdefault(breach_kind(key), {"before_drift": 0, "after_drift": 0})
+            kind[side] += 1
+    return counts
 
 
 def backtest_figures(bench: Settings) -> dict:
@@ -441,9 +475,12 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
     """The whole benchmark (see the module's docstring): one JSON-ready object."""
     import shutil
 
+    if plan.monitor_only:
+        return run_control(settings, work_dir, plan, say)
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     started, loop_log, receiver = time.perf_counter(), LoopLog(), Receiver()
+    control = start_control(settings, plan, work_dir) if plan.control else None
     with receiver.running():
         bench = loop_settings(settings, work_dir / "world", plan, receiver.url)
         say(f"building the world (`leadscore pipeline`, scale {plan.scale}, drift "
@@ -472,6 +509,9 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
     alerts = detection(receiver.received, drift_at)
     figures = {"detection_days": alerts["detection_days"], "after_drift": after, "before_drift": before,
                "backtest": backtest, "retrain_seconds": _retrain_summary(loop_log, default)}
+    if control is not None:
+        say("waiting for the control run")
+        figures["control"] = control_figures(control, work_dir)
     seconds["total"] = time.perf_counter() - started
     return {**figures, "goals": GOALS, "met": _met(figures), "alerts": alerts,
             "promotions": {"decisions": len(loop_log.promotions),
@@ -484,6 +524,56 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
                            "records_sent": loop_log.records, "outcomes_sent": loop_log.outcomes},
             "seconds": {**seconds, "monitor_median": statistics.median(loop_log.monitor_seconds)
                         if loop_log.monitor_seconds else None}}
+
+
+# ---- the control beside it ----------------------------------------------------------------
+
+def control_command(settings: Settings, plan: LoopPlan) -> list[str]:
+    """`leadscore bench loop` as the control of `plan`: its world without the drift, the loop's
+    days monitored, no retraining (`--monitor-only`, its own work dir)."""
+    config = ["-c", str(settings.source)] if settings.source is not None else []
+    return [str(LEADSCORE), *config, "--data-dir", str(settings.data_dir), "bench", "loop", "--json",
+            "--no-drift", "--monitor-only", "--no-backtest", "--scale", str(plan.scale),
+            "--seed", str(plan.seed), "--days", str(plan.days), "--drift-day", str(plan.drift_day)]
+
+
+def start_control(settings: Settings, plan: LoopPlan, work_dir: Path) -> subprocess.Popen:
+    """The control in a child process (its own environment, MLflow store and service), so that
+    it runs beside the drifted loop; its JSON goes to `control.json`, its progress to `control.log`."""
+    out, err = open(work_dir / "control.json", "w"), open(work_dir / "control.log", "w")
+    with out, err:
+        return subprocess.Popen(control_command(settings, plan), cwd=settings.root, stdout=out, stderr=err)
+
+
+def control_figures(process: subprocess.Popen, work_dir: Path) -> dict:
+    """The control's alerts once it is done (its error when it failed)."""
+    import json
+
+    if process.wait() != 0:
+        tail = "\n".join((work_dir / "control.log").read_text().splitlines()[-20:])
+        return {"error": f"the control run failed ({process.returncode}): {tail}"}
+    return json.loads((work_dir / "control.json").read_text())
+
+
+def run_control(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info) -> dict:
+    """A monitor-only run (`plan.monitor_only`): the world built, the loop's days sent and
+    monitored, no retraining, no horizon after; its alerts judged as a drifted run's are."""
+    import shutil
+
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
+    started, loop_log, receiver = time.perf_counter(), LoopLog(), Receiver()
+    with receiver.running():
+        bench = loop_settings(settings, work_dir / "world", plan, receiver.url)
+        say(f"building the control's world (scale {plan.scale}, no drift)")
+        build_world(bench, work_dir / "world")
+        with pointed_at(bench), served_world(bench, work_dir / "world") as (client, clock, future):
+            run_days(bench, client, clock, future, 0, plan.days, 1, None, loop_log, say)
+    drift_at = world_end(bench) + timedelta(days=plan.drift_day)
+    return {"alerts": detection(receiver.received, drift_at),
+            "parameters": {**asdict(plan), "drift_at": drift_at.isoformat(), "records_sent": loop_log.records,
+                           "outcomes_sent": loop_log.outcomes},
+            "seconds": {"total": time.perf_counter() - started}}
 
 
 def _champion(bench: Settings) -> str:

@@ -17,7 +17,7 @@ import yaml
 from sklearn.metrics import average_precision_score
 from typer.testing import CliRunner
 
-from leadscore.benchmarks.loop import LoopPlan, arms_figures, detection, opportunity_outcomes
+from leadscore.benchmarks.loop import LoopPlan, arms_figures, control_command, detection, opportunity_outcomes
 from leadscore.cli import app
 from leadscore.config import Settings
 
@@ -44,6 +44,10 @@ def test_detection_is_the_first_alert_after_the_drift_of_a_kind_not_raised_befor
     # every kind after the drift, noise included, at its first day: a drifted run and its
     # control (`--no-drift`) are compared on these
     assert found["first_day_of_kind"] == {"feature_psi": 2, "score_psi": 9, "ece": 20}
+    # in a control every one of these is a false alarm
+    assert found["posted_by_kind"] == {"feature_psi": {"before_drift": 1, "after_drift": 2},
+                                       "score_psi": {"before_drift": 0, "after_drift": 1},
+                                       "ece": {"before_drift": 0, "after_drift": 1}}
 
 
 def test_only_noise_after_the_drift_is_no_detection():
@@ -100,6 +104,18 @@ def test_a_control_run_without_drift_takes_no_drift_named_beside_it():
     assert LoopPlan(drifts=()).world_drifts() == []
     result = CliRunner().invoke(app, ["bench", "loop", "--no-drift", "--drift", "base_rate"])
     assert result.exit_code == 2 and "exclude each other" in result.output
+
+
+def test_the_control_is_the_same_world_and_days_without_drift_or_retraining(settings: Settings):
+    plan = LoopPlan(scale=0.1, seed=7, days=40, drift_day=20, control=True)
+    command = control_command(settings, plan)
+    assert command[command.index("-c") + 1] == str(settings.source)
+    options = command[command.index("loop") + 1:]
+    assert {"--no-drift", "--monitor-only", "--no-backtest"} <= set(options)
+    assert [options[options.index(flag) + 1] for flag in ("--scale", "--seed", "--days", "--drift-day")] == [
+        "0.1", "7", "40", "20"]
+    with pytest.raises(ValueError, match="control runs beside a drifted loop"):
+        LoopPlan(drifts=(), control=True)
 
 
 @pytest.mark.slow
