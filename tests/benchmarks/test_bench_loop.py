@@ -17,7 +17,14 @@ import yaml
 from sklearn.metrics import average_precision_score
 from typer.testing import CliRunner
 
-from leadscore.benchmarks.loop import LoopPlan, arms_figures, control_command, detection, opportunity_outcomes
+from leadscore.benchmarks.loop import (
+    LoopPlan,
+    arms_figures,
+    control_command,
+    control_figures,
+    detection,
+    opportunity_outcomes,
+)
 from leadscore.cli import app
 from leadscore.config import Settings
 
@@ -116,6 +123,18 @@ def test_the_control_is_the_same_world_and_days_without_drift_or_retraining(sett
         "0.1", "7", "40", "20"]
     with pytest.raises(ValueError, match="control runs beside a drifted loop"):
         LoopPlan(drifts=(), control=True)
+
+
+def _child(work_dir: Path, code: str) -> subprocess.Popen:
+    with open(work_dir / "control.json", "w") as out, open(work_dir / "control.log", "w") as err:
+        return subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=err)
+
+
+def test_the_control_figures_are_its_json_or_why_it_failed(tmp_path):
+    done = _child(tmp_path, "import json; print(json.dumps({'alerts': {'posted': 3}}))")
+    assert control_figures(done, tmp_path) == {"alerts": {"posted": 3}}
+    failed = _child(tmp_path, "import sys; sys.exit('the control world would not build')")
+    assert "the control world would not build" in control_figures(failed, tmp_path)["error"]
 
 
 @pytest.mark.slow
