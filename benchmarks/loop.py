@@ -24,7 +24,7 @@ an MLflow store of its own, so the user's world and registry are left as they we
    one more horizon in steps of `TAIL_STEP_DAYS` (records and outcomes sent the same way,
    monitoring after each step, no retraining: the loop is over).
 4. **Figures.** `detection_days`: from the drift to the first alert after it that raises a
-   kind of breach (`ece`, `roc_auc`, `early_oe`, `arrival_cusum`, `score_psi`, `feature_psi`, ...) not
+   kind of breach (`ece`, `roc_auc`, `early_oe`, `arrivals_up`, `score_psi`, `feature_psi`, ...) not
    raised before it: a
    kind already raised before the drift is noise on this world (served traffic leans to
    engaged people, so feature PSI breaches come and go, and each return is posted again);
@@ -37,7 +37,7 @@ an MLflow store of its own, so the user's world and registry are left as they we
    retraining and no horizon after, under `bench/loop-control`), and puts its alerts in the
    JSON's `control`: every breach it posts is a false alarm. Without retraining it has no
    shadow model, so it tells the false alarms of the champion's and the model-free signals
-   (`arrival_cusum`, `feature_psi`, `score_psi`, the champion's `early_oe` and `ece`), not those
+   (`arrivals_up` and `_down`, `feature_psi`, `score_psi`, the champion's `early_oe` and `ece`), not those
    of a challenger's.
    `after_drift`: the matured cohorts (monitoring/cohorts.py: daily first
    scores, labelled by the CRM's outcomes) of the scores served from the drift to the loop's

@@ -46,10 +46,10 @@ def test_a_doubled_rate_breaches_and_a_steady_one_does_not():
     steady = arrival_watch(opportunities(1, 1), NOW, since, CONFIG)
     assert (moved["reference_rate"], moved["observed"], moved["expected"]) == (1.0, 56, 28.0)
     assert moved["up"] == pytest.approx(28 * (2 * math.log(2) - 1))  # every day adds 2 ln 2 - 1
-    assert [b.key for b in arrival_breaches(moved, limits)] == ["arrival_cusum:up"]
+    assert [b.key for b in arrival_breaches(moved, limits)] == ["arrivals_up"]
     assert arrival_breaches(steady, limits) == []
     fewer = arrival_watch(opportunities(2, 0), NOW, since, CONFIG)
-    assert [b.key for b in arrival_breaches(fewer, limits)] == ["arrival_cusum:down"]
+    assert [b.key for b in arrival_breaches(fewer, limits)] == ["arrivals_down"]
 
 
 def test_no_test_before_the_live_history_holds_the_minimum_reference():

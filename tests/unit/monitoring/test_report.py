@@ -64,7 +64,7 @@ def test_a_report_watches_arrivals_from_the_first_score_served(inputs):
     assert (arrivals["reference_days"], arrivals["observed"]) == (72, 0)
     assert arrivals["reference_rate"] == pytest.approx(len(inputs.labels) / 72)
     assert arrivals["down"] > 5 and arrivals["up"] == 0
-    assert "arrival_cusum:down" in {b.key for b in report.breaches}
+    assert "arrivals_down" in {b.key for b in report.breaches}
     assert report.to_json()["arrivals"] == arrivals
 
 
