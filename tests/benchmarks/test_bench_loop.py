@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from leadscore.benchmarks.loop import (
     LoopPlan,
     arms_figures,
+    beyond_control,
     control_command,
     control_figures,
     detection,
@@ -55,6 +56,22 @@ def test_detection_is_the_first_alert_after_the_drift_of_a_kind_not_raised_befor
     assert found["posted_by_kind"] == {"feature_psi": {"before_drift": 1, "after_drift": 2},
                                        "score_psi": {"before_drift": 0, "after_drift": 1},
                                        "ece": {"before_drift": 0, "after_drift": 1}}
+
+
+def test_detection_beyond_the_control_skips_what_the_control_raised_as_soon():
+    drifted = detection([_alert(DRIFT - timedelta(days=8), "arrivals_down"),
+                         _alert(DRIFT + timedelta(days=2), "ece:champion:1"),
+                         _alert(DRIFT + timedelta(days=11), "arrivals_up"),
+                         _alert(DRIFT + timedelta(days=30), "roc_auc:champion:1")], DRIFT)
+    control = detection([_alert(DRIFT + timedelta(days=2), "ece:champion:1"),     # no drift, as soon
+                         _alert(DRIFT + timedelta(days=40), "roc_auc:champion:1"),  # later than the drift's
+                         _alert(DRIFT - timedelta(days=3), "score_psi")], DRIFT)
+    assert drifted["detection_days"] == 2  # the first matured cohort's ECE, which the control raised too
+    judged = beyond_control(drifted, control)
+    assert (judged["detection_days"], judged["kind"]) == (11, "arrivals_up")
+    assert judged["kinds"] == {"arrivals_up": 11, "roc_auc": 30}
+    alike = detection([_alert(DRIFT + timedelta(days=2), "ece:champion:1")], DRIFT)
+    assert beyond_control(alike, control)["detection_days"] is None
 
 
 def test_only_noise_after_the_drift_is_no_detection():
