@@ -92,6 +92,7 @@ from leadscore.clock import CLOCK_FILE, WorldClock, world_end
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, DriftSettings, Settings
 from leadscore.live.replay import due_calls
 from leadscore.live.sources import ID_COLUMN, TIME_COLUMN
+from leadscore.monitoring.cohorts import SHADOW
 from leadscore.monitoring.inputs import matured_scores_at
 from leadscore.synth.future import future_records, read_future
 
@@ -409,6 +410,9 @@ def detection(received: list[dict], drift_at: datetime) -> dict:
             "first_new_kind_after_drift": shown(first_new),
             "first_after_drift": shown(next(iter(after), None)),
             "first_day_of_kind": first_days(after, drift),
+            "first_day_of_kind_without_shadow": first_days(
+                [{**alert, "keys": [key for key in alert["keys"] if f":{SHADOW}:" not in f"{key}:"]}
+                 for alert in after], drift),
             "kinds_before_drift": sorted(noise), "alerts_before_drift": len(before), "posted": len(alerts),
             "posted_by_kind": posted_by_kind(alerts, drift)}
 
@@ -418,10 +422,11 @@ def beyond_control(drifted: dict, control: dict) -> dict:
     day a kind of breach is raised after the drift that neither run raised before it and the
     control had not raised by then. What the control raises as soon without any drift (the
     first matured cohorts' ECE, for one, which judge scores served before the drift day) is
-    this world's, not the drift's."""
+    this world's, not the drift's. A shadow model's breaches do not count: the control
+    (`--monitor-only`) retrains nothing, so it cannot tell how often they come without a drift."""
     noise = set(drifted["kinds_before_drift"]) | set(control["kinds_before_drift"])
     seen_without = control["first_day_of_kind"]
-    days = {kind: day for kind, day in drifted["first_day_of_kind"].items()
+    days = {kind: day for kind, day in drifted["first_day_of_kind_without_shadow"].items()
             if kind not in noise and seen_without.get(kind, float("inf")) > day}
     first = min(days, key=days.get, default=None)
     return {"detection_days": None if first is None else days[first], "kind": first, "kinds": days}

@@ -61,12 +61,16 @@ def test_detection_is_the_first_alert_after_the_drift_of_a_kind_not_raised_befor
 def test_detection_beyond_the_control_skips_what_the_control_raised_as_soon():
     drifted = detection([_alert(DRIFT - timedelta(days=8), "arrivals_down"),
                          _alert(DRIFT + timedelta(days=2), "ece:champion:1"),
+                         # the control retrains nothing: a shadow's breach cannot be judged against it
+                         _alert(DRIFT + timedelta(days=4), "early_oe:shadow:14d:to-nurture"),
                          _alert(DRIFT + timedelta(days=11), "arrivals_up"),
                          _alert(DRIFT + timedelta(days=30), "roc_auc:champion:1")], DRIFT)
     control = detection([_alert(DRIFT + timedelta(days=2), "ece:champion:1"),     # no drift, as soon
                          _alert(DRIFT + timedelta(days=40), "roc_auc:champion:1"),  # later than the drift's
                          _alert(DRIFT - timedelta(days=3), "score_psi")], DRIFT)
     assert drifted["detection_days"] == 2  # the first matured cohort's ECE, which the control raised too
+    assert drifted["first_day_of_kind"]["early_oe"] == 4 and "early_oe" not in drifted[
+        "first_day_of_kind_without_shadow"]
     judged = beyond_control(drifted, control)
     assert (judged["detection_days"], judged["kind"]) == (11, "arrivals_up")
     assert judged["kinds"] == {"arrivals_up": 11, "roc_auc": 30}
