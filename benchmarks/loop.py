@@ -120,6 +120,10 @@ class LoopPlan:
     backtest: bool = True
     default_world: bool = False  # also time one retrain of a default-scale world
     control: bool = False  # run the control (no drift, monitoring only) beside, in a child process
+    # apply the promotions decided on live evidence; off, they are decided and reported only
+    # (`promote --dry-run`), so that the first champion serves the whole loop and train-once is
+    # judged against the weekly challengers on every day after the drift
+    promote: bool = False
     monitor_only: bool = False  # this run is such a control: the loop's days, no retraining
 
     def __post_init__(self) -> None:
@@ -268,15 +272,17 @@ def retrain_once(bench: Settings, day: int) -> dict:
             "version": champion_version(bench, alias=CHALLENGER)}
 
 
-def promote_once(bench: Settings, day: int) -> dict | None:
-    """`leadscore promote`'s own decision (None without a challenger to judge)."""
+def promote_once(bench: Settings, day: int, apply: bool) -> dict | None:
+    """`leadscore promote`'s own decision, applied or not (`--dry-run`); None without a
+    challenger to judge."""
     from leadscore.cli.promote import run_promote
 
     try:
-        promotion = run_promote(bench)
+        promotion = run_promote(bench, dry_run=not apply)
     except LookupError:
         return None
     return {"day": day, "challenger": promotion.challenger, "promoted": promotion.promoted,
+            "would_promote": promotion.decision.promote,
             "basis": promotion.decision.evidence.basis if promotion.decision.evidence else None,
             "reason": promotion.decision.reason}
 
@@ -291,13 +297,15 @@ def monitor_once(bench: Settings, loop_log: LoopLog) -> None:
     loop_log.monitor_seconds.append(time.perf_counter() - started)
 
 
-def weekly(bench: Settings, client: httpx.Client, day: int, loop_log: LoopLog, say: Say) -> None:
+def weekly(bench: Settings, client: httpx.Client, day: int, plan: LoopPlan, loop_log: LoopLog, say: Say
+           ) -> None:
     """Promotion on live evidence, then a retrain whose challenger the service then shadows."""
-    decision = promote_once(bench, day)
+    decision = promote_once(bench, day, plan.promote)
     if decision is not None:
         loop_log.promotions.append(decision)
-        say(f"day {day}: challenger v{decision['challenger']} "
-            f"{'promoted' if decision['promoted'] else 'kept apart'}: {decision['reason']}")
+        fate = ("promoted" if decision["promoted"] else "would be promoted" if decision["would_promote"]
+                else "kept apart")
+        say(f"day {day}: challenger v{decision['challenger']} {fate}: {decision['reason']}")
     retrained = retrain_once(bench, day)
     loop_log.retrains.append(retrained)
     say(f"day {day}: retrained in {retrained['seconds']:.0f} s: "
@@ -316,7 +324,7 @@ def run_days(bench: Settings, client: httpx.Client, clock: WorldClock, future: d
     end = world_end(bench)
     for day in range(first_day, last_day, step_days):
         if plan is not None and day % plan.retrain_every_days == 0:
-            weekly(bench, client, day, loop_log, say)
+            weekly(bench, client, day, plan, loop_log, say)
         start, stop = end + timedelta(days=day), end + timedelta(days=min(day + step_days, last_day))
         clock.place(stop, speed=0)
         records, outcomes = send_period(client, future, start, stop, bench)
@@ -543,6 +551,7 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
     return {**figures, "goals": GOALS, "met": _met(figures), "alerts": alerts,
             "promotions": {"decisions": len(loop_log.promotions),
                            "promoted": sum(p["promoted"] for p in loop_log.promotions),
+                           "would_promote": [p["day"] for p in loop_log.promotions if p["would_promote"]],
                            "last": loop_log.promotions[-1] if loop_log.promotions else None},
             "parameters": {**asdict(plan), "drifts": [str(DriftSettings(**d)) for d in plan.world_drifts()],
                            "world_end": end.isoformat(), "drift_at": drift_at.isoformat(),

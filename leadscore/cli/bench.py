@@ -212,6 +212,10 @@ def bench_loop(
     control: Annotated[bool, typer.Option(
         help="Run the control beside, in a child process: the same world without the drift, its days "
              "monitored without retraining; its alerts (false alarms) go in the JSON's `control`.")] = False,
+    promote: Annotated[bool, typer.Option(
+        help="Apply the promotions decided on live evidence (off: decided and reported only, so the "
+             "first champion serves throughout and train-once is judged on every day after the "
+             "drift).")] = False,
     monitor_only: Annotated[bool, typer.Option(
         "--monitor-only", help="Only the loop's days, monitored, no retraining and no horizon after (what "
                                "--control runs, under data/bench/loop-control).")] = False,
@@ -229,7 +233,7 @@ def bench_loop(
                         retrain_every_days=retrain_every,
                         drifts=() if no_drift else tuple(drift) if drift else LoopPlan.drifts,
                         backtest=backtest, default_world=default_world, control=control,
-                        monitor_only=monitor_only)
+                        monitor_only=monitor_only, promote=promote)
         plan.world_drifts()
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
