@@ -16,7 +16,8 @@ an MLflow store of its own, so the user's world and registry are left as they we
    `leadscore monitor`'s own function (the report at the clock, breaches posted once to the
    alert webhook, a receiver in this process, and the MLflow run). Every `retrain_every_days`
    (from day 0): `leadscore promote`'s function (the challenger against the champion on
-   matured live evidence), then `leadscore retrain`'s (identity, incremental features,
+   matured live evidence; decided, not applied, unless `--promote`: see below), then
+   `leadscore retrain`'s (identity, incremental features,
    materialisation, the candidates, the refit, alias `challenger`); the loop waits until the
    service scores in shadow with the new version.
 3. **The horizon after it.** A score is judged only once its 90-day horizon has passed, so the
@@ -64,8 +65,11 @@ retrains; `--days`, `--drift-day` and `--scale` shorten it further.
 Promotion on live evidence: a challenger's shadow scores are judged a horizon (90 days) after
 they are served, and a weekly retrain replaces the challenger after 7 days, so the challenger
 is judged with its lineage (the earlier retrains of the same policy, monitoring/promotion.py):
-their shadow scores mature from day 90 on. The bench reports every decision and its reason;
-`rolling` is the weekly challengers' shadow scores, and a promoted lineage's served ones.
+their shadow scores mature from day 90 on. The bench reports every decision and its reason,
+and by default applies none (`promote --dry-run`): once a challenger is promoted the first
+champion scores nothing more, and `after_drift` would pair nothing after that day (a run at
+scale 0.1 promoted on day 112 and compared days 90-111 only). `rolling` is the weekly
+challengers' shadow scores, and with `--promote` a promoted lineage's served ones.
 """
 
 from __future__ import annotations
