@@ -16,7 +16,8 @@ an MLflow store of its own, so the user's world and registry are left as they we
    `leadscore monitor`'s own function (the report at the clock, breaches posted once to the
    alert webhook, a receiver in this process, and the MLflow run). Every `retrain_every_days`
    (from day 0): `leadscore promote`'s function (the challenger against the champion on
-   matured live evidence), then `leadscore retrain`'s (identity, incremental features,
+   matured live evidence; decided, not applied, unless `--promote`: see below), then
+   `leadscore retrain`'s (identity, incremental features,
    materialisation, the candidates, the refit, alias `challenger`); the loop waits until the
    service scores in shadow with the new version.
 3. **The horizon after it.** A score is judged only once its 90-day horizon has passed, so the
@@ -24,12 +25,24 @@ an MLflow store of its own, so the user's world and registry are left as they we
    one more horizon in steps of `TAIL_STEP_DAYS` (records and outcomes sent the same way,
    monitoring after each step, no retraining: the loop is over).
 4. **Figures.** `detection_days`: from the drift to the first alert after it that raises a
-   kind of breach (`ece`, `roc_auc`, `early_oe`, `score_psi`, `feature_psi`, ...) not raised before it: a
+   kind of breach (`ece`, `roc_auc`, `early_oe`, `arrivals_up`, `score_psi`, `feature_psi`, ...) not
+   raised before it: a
    kind already raised before the drift is noise on this world (served traffic leans to
    engaged people, so feature PSI breaches come and go, and each return is posted again);
    the first alert of any kind after the drift and the kinds raised before it are beside, and
-   each kind's first day after it: a plan without drifts (`--no-drift`) on the same seed is the
-   control, whose alerts after the drift day say what the loop raises without any drift.
+   each kind's first day after it, and how many of each kind were posted before and after it
+   (`posted_by_kind`): a plan without drifts (`--no-drift`) on the same seed is the control,
+   whose alerts after the drift day say what the loop raises without any drift. With
+   `--control` the bench runs that control beside itself, in a child process
+   (`--monitor-only`: the same world without the drift, the loop's days sent and monitored, no
+   retraining and no horizon after, under `bench/loop-control`), and puts its alerts in the
+   JSON's `control`: every breach it posts is a false alarm; `detection_beyond_control` is then
+   the first day a kind is raised after the drift that neither run raised before it and the
+   control had not raised by then (the first matured cohorts' ECE on the drift's day judges
+   scores served before it, in both runs), and `met.detection_days` judges that. Without retraining it has no
+   shadow model, so it tells the false alarms of the champion's and the model-free signals
+   (`arrivals_up` and `_down`, `feature_psi`, `score_psi`, the champion's `early_oe` and `ece`), not those
+   of a challenger's.
    `after_drift`: the matured cohorts (monitoring/cohorts.py: daily first
    scores, labelled by the CRM's outcomes) of the scores served from the drift to the loop's
    end, on the person-days both arms scored (monitoring/promotion.py `paired_cohorts`):
@@ -52,8 +65,11 @@ retrains; `--days`, `--drift-day` and `--scale` shorten it further.
 Promotion on live evidence: a challenger's shadow scores are judged a horizon (90 days) after
 they are served, and a weekly retrain replaces the challenger after 7 days, so the challenger
 is judged with its lineage (the earlier retrains of the same policy, monitoring/promotion.py):
-their shadow scores mature from day 90 on. The bench reports every decision and its reason;
-`rolling` is the weekly challengers' shadow scores, and a promoted lineage's served ones.
+their shadow scores mature from day 90 on. The bench reports every decision and its reason,
+and by default applies none (`promote --dry-run`): once a challenger is promoted the first
+champion scores nothing more, and `after_drift` would pair nothing after that day (a run at
+scale 0.1 promoted on day 112 and compared days 90-111 only). `rolling` is the weekly
+challengers' shadow scores, and with `--promote` a promoted lineage's served ones.
 """
 
 from __future__ import annotations
@@ -80,6 +96,7 @@ from leadscore.clock import CLOCK_FILE, WorldClock, world_end
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, DriftSettings, Settings
 from leadscore.live.replay import due_calls
 from leadscore.live.sources import ID_COLUMN, TIME_COLUMN
+from leadscore.monitoring.cohorts import SHADOW
 from leadscore.monitoring.inputs import matured_scores_at
 from leadscore.synth.future import future_records, read_future
 
@@ -106,6 +123,12 @@ class LoopPlan:
     drifts: tuple[str, ...] = ("industry=education", "base_rate")  # KIND[=TARGET][*FACTOR], at the drift day
     backtest: bool = True
     default_world: bool = False  # also time one retrain of a default-scale world
+    control: bool = False  # run the control (no drift, monitoring only) beside, in a child process
+    # apply the promotions decided on live evidence; off, they are decided and reported only
+    # (`promote --dry-run`), so that the first champion serves the whole loop and train-once is
+    # judged against the weekly challengers on every day after the drift
+    promote: bool = False
+    monitor_only: bool = False  # this run is such a control: the loop's days, no retraining
 
     def __post_init__(self) -> None:
         if not 0 < self.drift_day < self.days:
@@ -113,6 +136,9 @@ class LoopPlan:
                              f"(1..{self.days - 1})")
         if self.retrain_every_days < 1:
             raise ValueError("retrain_every_days must be at least 1")
+        if self.control and (self.monitor_only or not self.drifts):
+            raise ValueError("a control runs beside a drifted loop, not beside a control or a run "
+                             "without drift")
 
     def world_drifts(self) -> list[dict]:
         """The drifts as `world.drift` entries, each at the world's end + drift_day."""
@@ -250,15 +276,17 @@ def retrain_once(bench: Settings, day: int) -> dict:
             "version": champion_version(bench, alias=CHALLENGER)}
 
 
-def promote_once(bench: Settings, day: int) -> dict | None:
-    """`leadscore promote`'s own decision (None without a challenger to judge)."""
+def promote_once(bench: Settings, day: int, apply: bool) -> dict | None:
+    """`leadscore promote`'s own decision, applied or not (`--dry-run`); None without a
+    challenger to judge."""
     from leadscore.cli.promote import run_promote
 
     try:
-        promotion = run_promote(bench)
+        promotion = run_promote(bench, dry_run=not apply)
     except LookupError:
         return None
     return {"day": day, "challenger": promotion.challenger, "promoted": promotion.promoted,
+            "would_promote": promotion.decision.promote,
             "basis": promotion.decision.evidence.basis if promotion.decision.evidence else None,
             "reason": promotion.decision.reason}
 
@@ -273,13 +301,15 @@ def monitor_once(bench: Settings, loop_log: LoopLog) -> None:
     loop_log.monitor_seconds.append(time.perf_counter() - started)
 
 
-def weekly(bench: Settings, client: httpx.Client, day: int, loop_log: LoopLog, say: Say) -> None:
+def weekly(bench: Settings, client: httpx.Client, day: int, plan: LoopPlan, loop_log: LoopLog, say: Say
+           ) -> None:
     """Promotion on live evidence, then a retrain whose challenger the service then shadows."""
-    decision = promote_once(bench, day)
+    decision = promote_once(bench, day, plan.promote)
     if decision is not None:
         loop_log.promotions.append(decision)
-        say(f"day {day}: challenger v{decision['challenger']} "
-            f"{'promoted' if decision['promoted'] else 'kept apart'}: {decision['reason']}")
+        fate = ("promoted" if decision["promoted"] else "would be promoted" if decision["would_promote"]
+                else "kept apart")
+        say(f"day {day}: challenger v{decision['challenger']} {fate}: {decision['reason']}")
     retrained = retrain_once(bench, day)
     loop_log.retrains.append(retrained)
     say(f"day {day}: retrained in {retrained['seconds']:.0f} s: "
@@ -298,7 +328,7 @@ def run_days(bench: Settings, client: httpx.Client, clock: WorldClock, future: d
     end = world_end(bench)
     for day in range(first_day, last_day, step_days):
         if plan is not None and day % plan.retrain_every_days == 0:
-            weekly(bench, client, day, loop_log, say)
+            weekly(bench, client, day, plan, loop_log, say)
         start, stop = end + timedelta(days=day), end + timedelta(days=min(day + step_days, last_day))
         clock.place(stop, speed=0)
         records, outcomes = send_period(client, future, start, stop, bench)
@@ -310,15 +340,22 @@ def run_days(bench: Settings, client: httpx.Client, clock: WorldClock, future: d
                 f"outcomes sent so far, {len(loop_log.monitor_seconds)} monitoring runs")
 
 
-def run_loop(bench: Settings, work_dir: Path, plan: LoopPlan, loop_log: LoopLog, say: Say) -> datetime:
-    """The loop's days with retraining, then a horizon more to let its scores mature; the clock
-    at the end."""
+@contextmanager
+def served_world(bench: Settings, work_dir: Path) -> Iterator[tuple[httpx.Client, WorldClock, dict]]:
+    """The service up on the bench's world, the clock at the world's end, and its future."""
     future = read_future(bench.future_dir)
     clock = WorldClock(bench.live_dir / CLOCK_FILE, world_end(bench))
     clock.place(world_end(bench), speed=0)
-    tail = bench.training.horizon_days + 1
     service = bentoml_server("loop-service", SERVICE_TARGET, bench, bench.data_dir, work_dir, workers=1)
     with service as server, httpx.Client(base_url=server.url, timeout=300) as client:
+        yield client, clock, future
+
+
+def run_loop(bench: Settings, work_dir: Path, plan: LoopPlan, loop_log: LoopLog, say: Say) -> datetime:
+    """The loop's days with retraining, then a horizon more to let its scores mature; the clock
+    at the end."""
+    tail = bench.training.horizon_days + 1
+    with served_world(bench, work_dir) as (client, clock, future):
         run_days(bench, client, clock, future, 0, plan.days, 1, plan, loop_log, say)
         say(f"loop over; {tail} more days for its scores to mature")
         run_days(bench, client, clock, future, plan.days, plan.days + tail, TAIL_STEP_DAYS, None, loop_log,
@@ -385,7 +422,38 @@ def detection(received: list[dict], drift_at: datetime) -> dict:
             "first_new_kind_after_drift": shown(first_new),
             "first_after_drift": shown(next(iter(after), None)),
             "first_day_of_kind": first_days(after, drift),
-            "kinds_before_drift": sorted(noise), "alerts_before_drift": len(before), "posted": len(alerts)}
+            "first_day_of_kind_without_shadow": first_days(
+                [{**alert, "keys": [key for key in alert["keys"] if f":{SHADOW}:" not in f"{key}:"]}
+                 for alert in after], drift),
+            "kinds_before_drift": sorted(noise), "alerts_before_drift": len(before), "posted": len(alerts),
+            "posted_by_kind": posted_by_kind(alerts, drift)}
+
+
+def beyond_control(drifted: dict, control: dict) -> dict:
+    """Detection judged against the control (both `detection` of the same drift day): the first
+    day a kind of breach is raised after the drift that neither run raised before it and the
+    control had not raised by then. What the control raises as soon without any drift (the
+    first matured cohorts' ECE, for one, which judge scores served before the drift day) is
+    this world's, not the drift's. A shadow model's breaches do not count: the control
+    (`--monitor-only`) retrains nothing, so it cannot tell how often they come without a drift."""
+    noise = set(drifted["kinds_before_drift"]) | set(control["kinds_before_drift"])
+    seen_without = control["first_day_of_kind"]
+    days = {kind: day for kind, day in drifted["first_day_of_kind_without_shadow"].items()
+            if kind not in noise and seen_without.get(kind, float("inf")) > day}
+    first = min(days, key=days.get, default=None)
+    return {"detection_days": None if first is None else days[first], "kind": first, "kinds": days}
+
+
+def posted_by_kind(alerts: list[dict], drift: pd.Timestamp) -> dict[str, dict[str, int]]:
+    """How many breaches of each kind were posted before the drift and after it: in the control
+    (`--no-drift`), every one is a false alarm."""
+    counts: dict[str, dict[str, int]] = {}
+    for alert in alerts:
+        side = "before_drift" if alert["at"] < drift else "after_drift"
+        for key in alert["keys"]:
+            kind = counts.setdefault(breach_kind(key), {"before_drift": 0, "after_drift": 0})
+            kind[side] += 1
+    return counts
 
 
 def backtest_figures(bench: Settings) -> dict:
@@ -420,7 +488,10 @@ def default_world_retrain_seconds(settings: Settings, work_dir: Path, plan: Loop
 
 
 def _met(figures: dict) -> dict:
-    detected, after, backtest = figures["detection_days"], figures["after_drift"], figures["backtest"]
+    """Each goal met or not; detection is judged against the control when one ran beside."""
+    judged = figures.get("detection_beyond_control")
+    detected = figures["detection_days"] if judged is None else judged["detection_days"]
+    after, backtest = figures["after_drift"], figures["backtest"]
     ratio = after["ratio"]
     return {"detection_days": detected is not None and detected <= GOALS["detection_days_max"],
             "after_drift_ratio": ratio is not None and ratio >= GOALS["after_drift_ratio_min"],
@@ -441,9 +512,12 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
     """The whole benchmark (see the module's docstring): one JSON-ready object."""
     import shutil
 
+    if plan.monitor_only:
+        return run_control(settings, work_dir, plan, say)
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     started, loop_log, receiver = time.perf_counter(), LoopLog(), Receiver()
+    control = start_control(settings, plan, work_dir) if plan.control else None
     with receiver.running():
         bench = loop_settings(settings, work_dir / "world", plan, receiver.url)
         say(f"building the world (`leadscore pipeline`, scale {plan.scale}, drift "
@@ -472,10 +546,16 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
     alerts = detection(receiver.received, drift_at)
     figures = {"detection_days": alerts["detection_days"], "after_drift": after, "before_drift": before,
                "backtest": backtest, "retrain_seconds": _retrain_summary(loop_log, default)}
+    if control is not None:
+        say("waiting for the control run")
+        figures["control"] = control_figures(control, work_dir)
+        if "alerts" in figures["control"]:
+            figures["detection_beyond_control"] = beyond_control(alerts, figures["control"]["alerts"])
     seconds["total"] = time.perf_counter() - started
     return {**figures, "goals": GOALS, "met": _met(figures), "alerts": alerts,
             "promotions": {"decisions": len(loop_log.promotions),
                            "promoted": sum(p["promoted"] for p in loop_log.promotions),
+                           "would_promote": [p["day"] for p in loop_log.promotions if p["would_promote"]],
                            "last": loop_log.promotions[-1] if loop_log.promotions else None},
             "parameters": {**asdict(plan), "drifts": [str(DriftSettings(**d)) for d in plan.world_drifts()],
                            "world_end": end.isoformat(), "drift_at": drift_at.isoformat(),
@@ -484,6 +564,56 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
                            "records_sent": loop_log.records, "outcomes_sent": loop_log.outcomes},
             "seconds": {**seconds, "monitor_median": statistics.median(loop_log.monitor_seconds)
                         if loop_log.monitor_seconds else None}}
+
+
+# ---- the control beside it ----------------------------------------------------------------
+
+def control_command(settings: Settings, plan: LoopPlan) -> list[str]:
+    """`leadscore bench loop` as the control of `plan`: its world without the drift, the loop's
+    days monitored, no retraining (`--monitor-only`, its own work dir)."""
+    config = ["-c", str(settings.source)] if settings.source is not None else []
+    return [str(LEADSCORE), *config, "--data-dir", str(settings.data_dir), "bench", "loop", "--json",
+            "--no-drift", "--monitor-only", "--no-backtest", "--scale", str(plan.scale),
+            "--seed", str(plan.seed), "--days", str(plan.days), "--drift-day", str(plan.drift_day)]
+
+
+def start_control(settings: Settings, plan: LoopPlan, work_dir: Path) -> subprocess.Popen:
+    """The control in a child process (its own environment, MLflow store and service), so that
+    it runs beside the drifted loop; its JSON goes to `control.json`, its progress to `control.log`."""
+    out, err = open(work_dir / "control.json", "w"), open(work_dir / "control.log", "w")
+    with out, err:
+        return subprocess.Popen(control_command(settings, plan), cwd=settings.root, stdout=out, stderr=err)
+
+
+def control_figures(process: subprocess.Popen, work_dir: Path) -> dict:
+    """The control's alerts once it is done (its error when it failed)."""
+    import json
+
+    if process.wait() != 0:
+        tail = "\n".join((work_dir / "control.log").read_text().splitlines()[-20:])
+        return {"error": f"the control run failed ({process.returncode}): {tail}"}
+    return json.loads((work_dir / "control.json").read_text())
+
+
+def run_control(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info) -> dict:
+    """A monitor-only run (`plan.monitor_only`): the world built, the loop's days sent and
+    monitored, no retraining, no horizon after; its alerts judged as a drifted run's are."""
+    import shutil
+
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
+    started, loop_log, receiver = time.perf_counter(), LoopLog(), Receiver()
+    with receiver.running():
+        bench = loop_settings(settings, work_dir / "world", plan, receiver.url)
+        say(f"building the control's world (scale {plan.scale}, no drift)")
+        build_world(bench, work_dir / "world")
+        with pointed_at(bench), served_world(bench, work_dir / "world") as (client, clock, future):
+            run_days(bench, client, clock, future, 0, plan.days, 1, None, loop_log, say)
+    drift_at = world_end(bench) + timedelta(days=plan.drift_day)
+    return {"alerts": detection(receiver.received, drift_at),
+            "parameters": {**asdict(plan), "drift_at": drift_at.isoformat(), "records_sent": loop_log.records,
+                           "outcomes_sent": loop_log.outcomes},
+            "seconds": {"total": time.perf_counter() - started}}
 
 
 def _champion(bench: Settings) -> str:

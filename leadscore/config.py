@@ -320,6 +320,26 @@ class MonitoringThresholds(StrictModel):
     # than the horizon; a breach when its whole interval (`early_confidence`) lies beyond
     max_early_oe_ratio: float | None = Field(1.3, gt=0)
     min_early_oe_ratio: float | None = Field(0.7, ge=0)
+    # arrivals (monitoring/arrivals.py): the CUSUM of the daily opportunity counts, in
+    # log-likelihood units (the decision interval h): higher alarms later and less often
+    max_arrival_cusum: float | None = Field(5.0, gt=0)
+
+
+class ArrivalSettings(StrictModel):
+    """The watch on how many opportunities arrive a day (monitoring/arrivals.py): the clock's
+    last `window_days` against the rate of the `reference_days` before them."""
+
+    window_days: int = Field(28, gt=0)
+    reference_days: int = Field(90, gt=0)
+    min_reference_days: int = Field(28, gt=0)  # live history before the window the test needs
+    ratio_up: float = Field(2.0, gt=1)    # the CUSUM is tuned to this many times the reference rate
+    ratio_down: float = Field(0.5, gt=0, lt=1)  # ... and to this share of it
+
+    @model_validator(mode="after")
+    def _reference_holds_its_minimum(self) -> ArrivalSettings:
+        if self.min_reference_days > self.reference_days:
+            raise ValueError("min_reference_days cannot exceed reference_days")
+        return self
 
 
 class MonitoringSettings(StrictModel):
@@ -340,6 +360,7 @@ class MonitoringSettings(StrictModel):
     early_windows_days: list[int] = Field(default_factory=lambda: [14, 30], min_length=1)
     early_confidence: float = Field(0.99, gt=0, lt=1)  # the exact Poisson interval of O/E
     early_min_delays: int = Field(50, gt=0)  # matured conversions before F is theirs (else k / horizon)
+    arrivals: ArrivalSettings = ArrivalSettings()
 
     @field_validator("early_windows_days")
     @classmethod

@@ -90,6 +90,19 @@ def early_breaches(rows: Iterable[dict], limits: MonitoringThresholds) -> list[B
     return found
 
 
+def arrival_breaches(watch: dict, limits: MonitoringThresholds) -> list[Breach]:
+    """The arrivals' CUSUM (monitoring/arrivals.py) beyond its decision interval, for more
+    opportunities a day (`arrivals_up`) or fewer (`arrivals_down`): two kinds of breach,
+    since a rate that fell says nothing of one that rises."""
+    found: list[Breach] = []
+    for side, word in (("up", "more"), ("down", "fewer")):
+        what = (f"CUSUM of {word} opportunities a day ({watch['observed']} in the last "
+                f"{watch['window_days']} days, {watch['expected'] or 0:.1f} at the rate of the "
+                f"{watch['reference_days']} days before)")
+        found += _beyond(f"arrivals_{side}", what, watch[side], limits.max_arrival_cusum, True)
+    return found
+
+
 def operations_breaches(operations: dict, limits: MonitoringThresholds) -> list[Breach]:
     """Quarantined records, MQLs rejected by sales, CRM messages given up on."""
     return [*_beyond("quarantine_rate", "share of ingested records quarantined",

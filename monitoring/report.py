@@ -12,11 +12,13 @@ import pandas as pd
 from leadscore.config import Settings
 from leadscore.monitoring.alerts import (
     Breach,
+    arrival_breaches,
     drift_breaches,
     early_breaches,
     model_breaches,
     operations_breaches,
 )
+from leadscore.monitoring.arrivals import arrival_watch
 from leadscore.monitoring.cohorts import SHADOW, matured_cohorts
 from leadscore.monitoring.drift import DRIFT_COLUMNS, feature_drift, psi
 from leadscore.monitoring.early import EARLY_COLUMNS, conversion_delays, delay_share, early_outcomes
@@ -46,6 +48,7 @@ class Report:
     posted: list[str] = field(default_factory=list)  # breach keys posted to the alert webhook now
     early: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EARLY_COLUMNS))
     delay_source: str = "uniform"           # F of the early outcomes: `matured` or `uniform`
+    arrivals: dict = field(default_factory=dict)  # monitoring/arrivals.py `arrival_watch`
 
     def to_json(self) -> dict:
         """The report as one JSON-ready object (`leadscore monitor --json`)."""
@@ -57,7 +60,8 @@ class Report:
                 "drift": {"score_psi": self.score_psi, "features": _records(self.drift)},
                 "operations": self.operations,
                 "breaches": [vars(b) for b in self.breaches], "posted": self.posted,
-                "early": {"delay_source": self.delay_source, "rows": _records(self.early)}}
+                "early": {"delay_source": self.delay_source, "rows": _records(self.early)},
+                "arrivals": self.arrivals}
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -107,6 +111,14 @@ def early_of(inputs: Inputs, matured: pd.DataFrame, settings: Settings) -> tuple
                           config.early_confidence, target), source
 
 
+def arrivals_of(inputs: Inputs, settings: Settings) -> dict:
+    """The arrivals' watch (monitoring/arrivals.py) at `inputs.now`: the live history starts at
+    the first score served."""
+    since = inputs.scores["at"].min() if len(inputs.scores) else None
+    return arrival_watch(inputs.labels["opportunity_created_at"], inputs.now, since,
+                         settings.monitoring.arrivals)
+
+
 def build_report(inputs: Inputs, settings: Settings) -> Report:
     """Every figure at `inputs.now`, and the breaches of `monitoring.thresholds`."""
     config, horizon = settings.monitoring, settings.training.horizon_days
@@ -117,11 +129,13 @@ def build_report(inputs: Inputs, settings: Settings) -> Report:
     drift, score_psi = drift_of(inputs, config.psi_bins)
     operations = operations_of(inputs)
     early, delay_source = early_of(inputs, matured, settings)
+    arrivals = arrivals_of(inputs, settings)
     limits = config.thresholds
     breaches = [*model_breaches(models, limits, config.min_matured),
                 *drift_breaches(drift.to_dict("records"), score_psi, limits),
                 *early_breaches(early.to_dict("records"), limits),
+                *arrival_breaches(arrivals, limits),
                 *operations_breaches(operations, limits)]
     return Report(inputs.now, horizon, inputs.champion.version if inputs.champion else None, models,
                   reliability_bins(matured, config.bins), deciles, tiers, drift, score_psi, operations,
-                  breaches, early=early, delay_source=delay_source)
+                  breaches, early=early, delay_source=delay_source, arrivals=arrivals)

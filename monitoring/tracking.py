@@ -25,6 +25,7 @@ def report_metrics(report: Report) -> dict[str, float]:
         figures[f"missing_increase.{row['feature']}"] = row["missing_increase"]
     for row in report.early.to_dict("records"):
         figures[f"early_oe.{row['role']}.{row['window_days']}d.{row['group']}"] = row["oe"]
+    figures.update({f"arrivals.{k}": report.arrivals.get(k) for k in ("observed", "expected", "up", "down")})
     operations = report.operations
     figures.update({f"webhook.{kind}.{status}": n for kind, counts in operations["webhook"].items()
                     for status, n in counts.items()})

@@ -209,6 +209,16 @@ def bench_loop(
     default_world: Annotated[bool, typer.Option(
         "--default-world", help="Also time one retrain of a fresh default-scale world (minutes more).")
     ] = False,
+    control: Annotated[bool, typer.Option(
+        help="Run the control beside, in a child process: the same world without the drift, its days "
+             "monitored without retraining; its alerts (false alarms) go in the JSON's `control`.")] = False,
+    promote: Annotated[bool, typer.Option(
+        help="Apply the promotions decided on live evidence (off: decided and reported only, so the "
+             "first champion serves throughout and train-once is judged on every day after the "
+             "drift).")] = False,
+    monitor_only: Annotated[bool, typer.Option(
+        "--monitor-only", help="Only the loop's days, monitored, no retraining and no horizon after (what "
+                               "--control runs, under data/bench/loop-control).")] = False,
 ) -> None:
     """The closed loop over a moving world, a drift half-way, retraining weekly against the real
     service: days from the drift to the first alert, matured PR-AUC and ECE after the drift
@@ -222,11 +232,13 @@ def bench_loop(
         plan = LoopPlan(scale=scale, seed=seed, days=days, drift_day=drift_day,
                         retrain_every_days=retrain_every,
                         drifts=() if no_drift else tuple(drift) if drift else LoopPlan.drifts,
-                        backtest=backtest, default_world=default_world)
+                        backtest=backtest, default_world=default_world, control=control,
+                        monitor_only=monitor_only, promote=promote)
         plan.world_drifts()
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     with step(f"loop benchmark: {days} days at scale {scale}, drift at day {drift_day}, retraining every "
               f"{retrain_every} days, then a label horizon"):
-        figures = run(settings, settings.data_dir / "bench" / "loop", plan, console.print)
+        work_dir = settings.data_dir / "bench" / ("loop-control" if monitor_only else "loop")
+        figures = run(settings, work_dir, plan, console.print)
     _emit(figures, as_json)

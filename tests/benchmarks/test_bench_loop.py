@@ -17,7 +17,15 @@ import yaml
 from sklearn.metrics import average_precision_score
 from typer.testing import CliRunner
 
-from leadscore.benchmarks.loop import LoopPlan, arms_figures, detection, opportunity_outcomes
+from leadscore.benchmarks.loop import (
+    LoopPlan,
+    arms_figures,
+    beyond_control,
+    control_command,
+    control_figures,
+    detection,
+    opportunity_outcomes,
+)
 from leadscore.cli import app
 from leadscore.config import Settings
 
@@ -44,6 +52,30 @@ def test_detection_is_the_first_alert_after_the_drift_of_a_kind_not_raised_befor
     # every kind after the drift, noise included, at its first day: a drifted run and its
     # control (`--no-drift`) are compared on these
     assert found["first_day_of_kind"] == {"feature_psi": 2, "score_psi": 9, "ece": 20}
+    # in a control every one of these is a false alarm
+    assert found["posted_by_kind"] == {"feature_psi": {"before_drift": 1, "after_drift": 2},
+                                       "score_psi": {"before_drift": 0, "after_drift": 1},
+                                       "ece": {"before_drift": 0, "after_drift": 1}}
+
+
+def test_detection_beyond_the_control_skips_what_the_control_raised_as_soon():
+    drifted = detection([_alert(DRIFT - timedelta(days=8), "arrivals_down"),
+                         _alert(DRIFT + timedelta(days=2), "ece:champion:1"),
+                         # the control retrains nothing: a shadow's breach cannot be judged against it
+                         _alert(DRIFT + timedelta(days=4), "early_oe:shadow:14d:to-nurture"),
+                         _alert(DRIFT + timedelta(days=11), "arrivals_up"),
+                         _alert(DRIFT + timedelta(days=30), "roc_auc:champion:1")], DRIFT)
+    control = detection([_alert(DRIFT + timedelta(days=2), "ece:champion:1"),     # no drift, as soon
+                         _alert(DRIFT + timedelta(days=40), "roc_auc:champion:1"),  # later than the drift's
+                         _alert(DRIFT - timedelta(days=3), "score_psi")], DRIFT)
+    assert drifted["detection_days"] == 2  # the first matured cohort's ECE, which the control raised too
+    assert drifted["first_day_of_kind"]["early_oe"] == 4 and "early_oe" not in drifted[
+        "first_day_of_kind_without_shadow"]
+    judged = beyond_control(drifted, control)
+    assert (judged["detection_days"], judged["kind"]) == (11, "arrivals_up")
+    assert judged["kinds"] == {"arrivals_up": 11, "roc_auc": 30}
+    alike = detection([_alert(DRIFT + timedelta(days=2), "ece:champion:1")], DRIFT)
+    assert beyond_control(alike, control)["detection_days"] is None
 
 
 def test_only_noise_after_the_drift_is_no_detection():
@@ -100,6 +132,30 @@ def test_a_control_run_without_drift_takes_no_drift_named_beside_it():
     assert LoopPlan(drifts=()).world_drifts() == []
     result = CliRunner().invoke(app, ["bench", "loop", "--no-drift", "--drift", "base_rate"])
     assert result.exit_code == 2 and "exclude each other" in result.output
+
+
+def test_the_control_is_the_same_world_and_days_without_drift_or_retraining(settings: Settings):
+    plan = LoopPlan(scale=0.1, seed=7, days=40, drift_day=20, control=True)
+    command = control_command(settings, plan)
+    assert command[command.index("-c") + 1] == str(settings.source)
+    options = command[command.index("loop") + 1:]
+    assert {"--no-drift", "--monitor-only", "--no-backtest"} <= set(options)
+    assert [options[options.index(flag) + 1] for flag in ("--scale", "--seed", "--days", "--drift-day")] == [
+        "0.1", "7", "40", "20"]
+    with pytest.raises(ValueError, match="control runs beside a drifted loop"):
+        LoopPlan(drifts=(), control=True)
+
+
+def _child(work_dir: Path, code: str) -> subprocess.Popen:
+    with open(work_dir / "control.json", "w") as out, open(work_dir / "control.log", "w") as err:
+        return subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=err)
+
+
+def test_the_control_figures_are_its_json_or_why_it_failed(tmp_path):
+    done = _child(tmp_path, "import json; print(json.dumps({'alerts': {'posted': 3}}))")
+    assert control_figures(done, tmp_path) == {"alerts": {"posted": 3}}
+    failed = _child(tmp_path, "import sys; sys.exit('the control world would not build')")
+    assert "the control world would not build" in control_figures(failed, tmp_path)["error"]
 
 
 @pytest.mark.slow

@@ -56,6 +56,18 @@ def test_a_report_judges_the_matured_scores_and_counts_operations(inputs):
     assert {"quarantine_rate", "rejection_rate", "webhook_failures"} <= keys
 
 
+def test_a_report_watches_arrivals_from_the_first_score_served(inputs):
+    # served 100 days ago, every opportunity 80 days ago: the 72 days before the 28-day window
+    # hold them all, the window none
+    report = build_report(inputs, Settings(root=Path(".")))
+    arrivals = report.arrivals
+    assert (arrivals["reference_days"], arrivals["observed"]) == (72, 0)
+    assert arrivals["reference_rate"] == pytest.approx(len(inputs.labels) / 72)
+    assert arrivals["down"] > 5 and arrivals["up"] == 0
+    assert "arrivals_down" in {b.key for b in report.breaches}
+    assert report.to_json()["arrivals"] == arrivals
+
+
 def test_the_page_shows_the_versions_the_breaches_and_server_drawn_charts(inputs):
     report = build_report(inputs, Settings(root=Path(".")))
     html = monitor_page(report, {"quarantine_rate"}, Settings(root=Path(".")).monitoring.thresholds, "E0001")
