@@ -30,7 +30,7 @@ import pandas as pd
 from leadscore.config import Settings, load_typed
 from leadscore.features.catalog import account_scoring_specs
 from leadscore.features.store import ACCOUNT_FEATURE_SERVICE, historical_features
-from leadscore.scoring.registry import load_champion, use_store
+from leadscore.scoring.registry import load_champion, load_version, use_store
 from leadscore.scoring.spec import FeatureSet, Offset, TierTable
 from leadscore.training import register
 from leadscore.training.account_people import EDGE, PEOPLE_ANY, people_scores, with_people_any
@@ -87,24 +87,28 @@ def account_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"training": training})
 
 
-def with_people_scores(settings: Settings, frame: pd.DataFrame, lead_frame: pd.DataFrame
-                       ) -> tuple[pd.DataFrame, Offset | None]:
-    """The company frame with its people's chance (`people_any`: the lead champion's scores of the
+def with_people_scores(settings: Settings, frame: pd.DataFrame, lead_frame: pd.DataFrame,
+                       lead_version: str | None = None) -> tuple[pd.DataFrame, Offset | None]:
+    """The company frame with its people's chance (`people_any`: a lead model's scores of the
     lead training frame's people, on the validation and test windows), and what the stacked
-    candidate's spec tells of it; without a lead champion, or with the candidate off
-    (`training.account.stacked_candidate`), the frame as it is and None."""
+    candidate's spec tells of it; with the candidate off (`training.account.stacked_candidate`)
+    or no lead model to read, the frame as it is and None. The lead model is `lead_version`,
+    the one `leadscore train` has just fit on this very split (champion or not); without it,
+    the lead champion, unless it may have seen the windows' labels (`maybe_in_sample`)."""
     if not settings.training.account.stacked_candidate:
         return frame, None
+    lead = lead_experiment(settings, lead_frame)
     try:
-        model, spec, version = load_champion(settings)
+        if lead_version is not None:
+            model, spec, version = load_version(settings, lead_version)
+        else:
+            model, spec, version = load_champion(settings)
+            tags = use_store(settings).get_model_version(settings.training.registered_model, version).tags
+            if (reason := maybe_in_sample(version, tags, window_label(lead.split.test))) is not None:
+                raise LookupError("the lead champion's scores of the validation and test windows "
+                                  f"could be in sample: {reason}")
     except LookupError as error:
         log.warning("no stacked account candidate: %s", error)
-        return frame, None
-    lead = lead_experiment(settings, lead_frame)
-    tags = use_store(settings).get_model_version(settings.training.registered_model, version).tags
-    if (reason := maybe_in_sample(version, tags, window_label(lead.split.test))) is not None:
-        log.warning("no stacked account candidate: the lead champion's scores of the validation and "
-                    "test windows could be in sample: %s", reason)
         return frame, None
     people, probability = people_scores(lead, (model, spec))
     offset = Offset(column=PEOPLE_ANY, lead_model=settings.training.registered_model, lead_version=version,
@@ -130,9 +134,12 @@ def account_experiment(settings: Settings, frame: pd.DataFrame, offset: Offset |
     in the frame: the stacked candidate too)."""
     account = settings.training.account
     tiers = load_typed(settings.config_file(account.tiers_file), TierTable)
+    split = split_by_time(frame, settings.training)
+    if offset is not None:
+        _check_people_cover(split, offset.column)
     return Experiment(
         name=EXPERIMENT, registered_model=account.registered_model,
-        split=split_by_time(frame, settings.training), features=account_feature_set(),
+        split=split, features=account_feature_set(),
         rules=None, tiers=tiers, entity="cid", horizon_days=settings.training.horizon_days,
         feature_service=ACCOUNT_FEATURE_SERVICE, about={"target": settings.training.target, "entity": "cid"},
         tags={"git_commit": register.git_commit(settings.root), "feature_service": ACCOUNT_FEATURE_SERVICE,
@@ -141,19 +148,32 @@ def account_experiment(settings: Settings, frame: pd.DataFrame, offset: Offset |
         offset=offset)
 
 
-def stacked_experiment(settings: Settings, store, manifest: dict, lead_frame: pd.DataFrame | None = None
-                       ) -> Experiment:
-    """The account experiment with its people's scores (for the stacked candidate), read from
-    `lead_frame` (the lead model's training frame; built when not given)."""
+def _check_people_cover(split, column: str) -> None:
+    """The people's chance is known on every validation and test row: a lead split that does not
+    line up with the account split would leave NaN there, which the calibration turns into a
+    constant model without a word."""
+    missing = {name: int(part[column].isna().sum())
+               for name, part in (("validation", split.validation), ("test", split.test))}
+    if any(missing.values()):
+        raise ValueError(f"the people's scores miss account rows ({missing}): the lead and account "
+                         "training frames must share their snapshots")
+
+
+def stacked_experiment(settings: Settings, store, manifest: dict, lead_frame: pd.DataFrame | None = None,
+                       lead_version: str | None = None) -> Experiment:
+    """The account experiment with its people's scores (for the stacked candidate) by the lead
+    model `lead_version` (`with_people_scores`), read from `lead_frame` (the lead model's
+    training frame; built when not given)."""
     if lead_frame is None:
         lead_frame = training_frame(settings, store, manifest)
-    frame, offset = with_people_scores(settings, account_frame(settings, store, manifest), lead_frame)
+    frame, offset = with_people_scores(settings, account_frame(settings, store, manifest), lead_frame,
+                                       lead_version)
     return account_experiment(account_settings(settings), frame, offset)
 
 
-def train_accounts(settings: Settings, store, manifest: dict, lead_frame: pd.DataFrame | None = None
-                   ) -> Outcome:
+def train_accounts(settings: Settings, store, manifest: dict, lead_frame: pd.DataFrame | None = None,
+                   lead_version: str | None = None) -> Outcome:
     """Train, evaluate and log the account model's candidates; register the one best on the
-    validation window."""
-    experiment = stacked_experiment(settings, store, manifest, lead_frame)
+    validation window. `lead_version`: the lead model just trained on `lead_frame`."""
+    experiment = stacked_experiment(settings, store, manifest, lead_frame, lead_version)
     return run_experiment(experiment, account_settings(settings))

@@ -44,13 +44,15 @@ def run_train(settings: Settings) -> None:
         outcome = train(settings, store, manifest, config, frame)
     print_outcome(settings, outcome)
     if settings.training.account.enabled:
-        run_train_accounts(settings, manifest, frame)
+        run_train_accounts(settings, manifest, frame, outcome.version)
 
 
-def run_train_accounts(settings: Settings, manifest: dict, lead_frame=None) -> None:
+def run_train_accounts(settings: Settings, manifest: dict, lead_frame=None, lead_version: str | None = None
+                       ) -> None:
     """The account model (companies), after the lead model, on the same snapshots (and its
-    people's, `lead_frame`, for the stacked candidate). A world too small for it (one class in a
-    window: companies are fewer than people) leaves the lead model trained and says so."""
+    people's, `lead_frame`, scored by the lead model `lead_version` just trained on them, for
+    the stacked candidate). A world too small for it (one class in a window: companies are
+    fewer than people) leaves the lead model trained and says so."""
     from leadscore.features.store import open_store
     from leadscore.scoring.metrics import OneClass
     from leadscore.training.accounts import train_accounts
@@ -58,7 +60,7 @@ def run_train_accounts(settings: Settings, manifest: dict, lead_frame=None) -> N
     try:
         stacked = ", stacked on its people" if settings.training.account.stacked_candidate else ""
         with step(f"training the account model: logistic regression, LightGBM{stacked}"):
-            outcome = train_accounts(settings, open_store(settings), manifest, lead_frame)
+            outcome = train_accounts(settings, open_store(settings), manifest, lead_frame, lead_version)
     except OneClass as error:
         console.print(f"[yellow]the account model was not trained[/yellow] (the lead model was): {error} "
                       "To skip it, set training.account.enabled: false.", soft_wrap=True)

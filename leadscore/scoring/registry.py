@@ -92,6 +92,18 @@ def load_champion(settings: Settings, registered_model: str | None = None, alias
     version = champion_of(client, name, alias)
     if version is None:
         raise LookupError(f"no {alias} for {name!r} in {settings.tracking_uri} (run `leadscore train`)")
+    return _loaded(name, version)  # by its number, not @champion: the alias may move
+
+
+def load_version(settings: Settings, version: str, registered_model: str | None = None
+                 ) -> tuple[BaseEstimator, ScoringSpec, str]:
+    """(model, scoring spec, version) of one version of `registered_model` (default: the lead
+    model), whatever its alias."""
+    name = registered_model or settings.training.registered_model
+    return _loaded(name, use_store(settings).get_model_version(name, version))
+
+
+def _loaded(name: str, version) -> tuple[BaseEstimator, ScoringSpec, str]:
     spec = read_spec(version.run_id, name, str(version.version))  # before the model: no spec, no load
-    model = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")  # not @champion: it may move
+    model = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")
     return model, spec, str(version.version)

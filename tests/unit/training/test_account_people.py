@@ -98,3 +98,15 @@ def test_a_lead_champion_that_may_have_seen_the_windows_gives_no_people_scores()
     assert "refit" in maybe_in_sample("5", {"test_window": window, "refit": "true"}, window)
     assert "2026-05-01..2026-05-29" in maybe_in_sample("3", {"test_window": "2026-05-01..2026-05-29"}, window)
     assert maybe_in_sample("2", {}, window) is not None
+
+
+def test_an_account_split_the_people_do_not_cover_is_an_error_not_a_constant_model():
+    from types import SimpleNamespace
+
+    from leadscore.training.accounts import _check_people_cover
+
+    covered = pd.DataFrame({PEOPLE_ANY: [0.2, 0.0]})
+    _check_people_cover(SimpleNamespace(validation=covered, test=covered), PEOPLE_ANY)
+    gap = pd.DataFrame({PEOPLE_ANY: [0.2, np.nan]})
+    with pytest.raises(ValueError, match="'validation': 1"):
+        _check_people_cover(SimpleNamespace(validation=gap, test=covered), PEOPLE_ANY)
