@@ -20,9 +20,11 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from leadscore.live.score_log import SHADOW, ScoreLog
-from leadscore.serving.scorer import Columns, Scorer
+if TYPE_CHECKING:  # the service imports this module at start: no pandas or LightGBM before it needs them
+    from leadscore.live.score_log import ScoreLog
+    from leadscore.serving.scorer import Columns, Scorer
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,8 @@ class ShadowScoring:
                 return False
 
     def _score_and_log(self, batch: list[tuple[ShadowRows, datetime]]) -> None:
+        from leadscore.live.score_log import SHADOW
+
         by_scorer: dict[int, list[tuple[ShadowRows, datetime]]] = {}
         for rows, served_at in batch:
             by_scorer.setdefault(id(rows.scorer), []).append((rows, served_at))
