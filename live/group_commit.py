@@ -23,9 +23,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,25 @@ class NothingDone(Exception):
     The error that made it fail is its `__cause__`."""
 
 
+class _Queued(NamedTuple, Generic[Call, Answer]):
+    call: Call
+    answer: Future[Answer]
+    waited_for: bool  # submitted (a caller waits for it), not posted
+
+
 class GroupCommit(Generic[Call, Answer]):
-    """`process(calls) -> answers` (same order) run on a thread of its own, over groups of calls."""
+    """`process(calls) -> answers` (same order) run on a thread of its own, over groups of calls.
+    With `linger_s`, a group of posted calls waits that long for company (until it holds
+    `group_records` records or a caller waits): for a `process` whose fixed cost dwarfs all else."""
 
     def __init__(self, process: Callable[[Sequence[Call]], list[Answer]],
-                 size: Callable[[Call], int], group_records: int, name: str = "group-commit") -> None:
+                 size: Callable[[Call], int], group_records: int, name: str = "group-commit",
+                 linger_s: float = 0.0) -> None:
         self._process = process
         self._size = size
         self._group_records = group_records
-        self._waiting: queue.SimpleQueue[tuple[Call, Future[Answer]] | None] = queue.SimpleQueue()
+        self._linger_s = linger_s
+        self._waiting: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._closing = threading.Lock()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -54,18 +65,18 @@ class GroupCommit(Generic[Call, Answer]):
 
     def submit(self, call: Call) -> Answer:
         """Process `call` (with whatever else is waiting) and return its answer, or raise its error."""
-        return self._queue(call).result()
+        return self._queue(call, waited_for=True).result()
 
     def post(self, call: Call) -> None:
         """Process `call` with the next group, without waiting for it (its error is logged)."""
-        self._queue(call).add_done_callback(_log_failure)
+        self._queue(call, waited_for=False).add_done_callback(_log_failure)
 
-    def _queue(self, call: Call) -> Future[Answer]:
+    def _queue(self, call: Call, waited_for: bool) -> Future[Answer]:
         answer: Future[Answer] = Future()
         with self._closing:
             if self._closed or not self._thread.is_alive():
                 raise RuntimeError("the group-commit thread has stopped")
-            self._waiting.put((call, answer))
+            self._waiting.put(_Queued(call, answer, waited_for))
         return answer
 
     def close(self) -> None:
@@ -75,21 +86,24 @@ class GroupCommit(Generic[Call, Answer]):
             self._waiting.put(None)
         self._thread.join()
 
-    def _next_group(self, first: tuple[Call, Future[Answer]]
-                    ) -> tuple[list[tuple[Call, Future[Answer]]], bool]:
-        """`first` and what waits behind it until the group holds `group_records` records (a
-        call is never split: the last one may take the group past the bound); and whether a
-        stop was asked for."""
-        group, records = [first], self._size(first[0])
+    def _next_group(self, first: _Queued) -> tuple[list[_Queued], bool]:
+        """`first` and what waits behind it (or comes within `linger_s`, until a caller waits)
+        until the group holds `group_records` records (a call is never split: the last one may
+        take the group past the bound); and whether a stop was asked for."""
+        group, records = [first], self._size(first.call)
+        deadline = time.monotonic() + (0.0 if first.waited_for else self._linger_s)
         while records < self._group_records:
+            remaining = deadline - time.monotonic()
             try:
-                item = self._waiting.get_nowait()
+                item = self._waiting.get(timeout=remaining) if remaining > 0 else self._waiting.get_nowait()
             except queue.Empty:
                 break
             if item is None:
                 return group, True
             group.append(item)
-            records += self._size(item[0])
+            records += self._size(item.call)
+            if item.waited_for:
+                deadline = 0.0  # a caller waits: what is already queued, and go
         return group, False
 
     def _run(self) -> None:
@@ -103,7 +117,7 @@ class GroupCommit(Generic[Call, Answer]):
                 group, stop = self._next_group(first)
                 self._answer(group)
             except BaseException as error:  # noqa: BLE001 - no caller may wait forever
-                _fail([future for _, future in group], error)
+                _fail([queued.answer for queued in group], error)
                 if not isinstance(error, Exception):
                     raise
         self._fail_waiting()
@@ -116,16 +130,16 @@ class GroupCommit(Generic[Call, Answer]):
             except queue.Empty:
                 return
             if item is not None:
-                _fail([item[1]], RuntimeError("the group-commit thread has stopped"))
+                _fail([item.answer], RuntimeError("the group-commit thread has stopped"))
 
-    def _answer(self, group: list[tuple[Call, Future[Answer]]]) -> None:
+    def _answer(self, group: list[_Queued]) -> None:
         try:
-            answers = self._process([call for call, _ in group])
+            answers = self._process([queued.call for queued in group])
             if len(answers) != len(group):
                 raise RuntimeError(f"{len(answers)} answers to {len(group)} calls")
         except NothingDone as failed:
             if len(group) == 1:
-                _fail([group[0][1]], failed.__cause__ or failed)
+                _fail([group[0].answer], failed.__cause__ or failed)
                 return
             log.warning("a group of %d calls failed before committing: processing each alone",
                         len(group), exc_info=True)
@@ -134,10 +148,10 @@ class GroupCommit(Generic[Call, Answer]):
             return
         except Exception as error:  # noqa: BLE001 - the group's error is each call's answer
             log.exception("a group of %d calls failed", len(group))
-            _fail([future for _, future in group], error)
+            _fail([queued.answer for queued in group], error)
             return
-        for (_, future), answer in zip(group, answers, strict=True):
-            future.set_result(answer)
+        for queued, answer in zip(group, answers, strict=True):
+            queued.answer.set_result(answer)
 
 
 def _fail(futures: list[Future], error: BaseException) -> None:

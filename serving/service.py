@@ -392,7 +392,7 @@ class LeadScoring:
     def _record_scores(self, results: list[tuple[int, dict]], trigger: str,
                        shadow: ShadowRows | None) -> None:
         """`_record_served` of one call's scores, now."""
-        self._record_served([Served([result for _, result in results], trigger, self.clock.now(), shadow)])
+        self._record_served([self._served(results, trigger, shadow)])
 
     def record_after_the_answer(self, results: list[tuple[int, dict]], trigger: str,
                                 shadow: ShadowRows | None) -> None:
@@ -400,7 +400,10 @@ class LeadScoring:
         transaction for all under load, live/group_commit.py): the answer does not wait for
         the log, and a lock held on the outbox or the score log never holds up the event loop.
         A crash can lose the records of the answers of its last milliseconds."""
-        self.recorder.post(Served([result for _, result in results], trigger, self.clock.now(), shadow))
+        self.recorder.post(self._served(results, trigger, shadow))
+
+    def _served(self, results: list[tuple[int, dict]], trigger: str, shadow: ShadowRows | None) -> Served:
+        return Served([result for _, result in results], trigger, self.clock.now(), shadow)
 
     def wait_for_records(self) -> None:
         """Return once everything served so far is recorded, and scored in shadow."""

@@ -138,3 +138,21 @@ def test_a_posted_call_that_fails_is_logged(caplog):
     group.post("late")
     group.close()  # after the calls already waiting
     assert "a call posted without waiting failed" in caplog.text
+
+
+def test_posted_calls_linger_together_until_a_caller_waits():
+    """The challenger's shadow scores (serving/shadow.py): posted calls wait `linger_s` for
+    company, and a submitted one closes the group at once."""
+    groups: list[list[str]] = []
+    group = GroupCommit(lambda calls: groups.append(list(calls)) or list(calls), size=len,
+                        group_records=100, linger_s=60)
+    group.post("a")
+    group.post("b")
+    time.sleep(0.2)
+    assert groups == []  # still lingering
+    started = time.monotonic()
+    assert group.submit("c") == "c"
+    assert time.monotonic() - started < 5 and groups == [["a", "b", "c"]]
+    group.post("d")
+    group.close()  # a stop does not linger either
+    assert groups[-1] == ["d"]
