@@ -272,6 +272,8 @@ class ServingSettings(StrictModel):
     # this many seconds, or sooner at this many rows (serving/shadow.py)
     shadow_flush_s: float = Field(1.0, gt=0)
     shadow_max_rows: int = Field(5000, gt=0)
+    # what /score served is recorded after the answer, in one transaction per this many seconds
+    record_linger_s: float = Field(0.05, ge=0)
     webhook: WebhookSettings = WebhookSettings()
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, NamedTuple, TypeVar
@@ -47,8 +46,9 @@ class _Queued(NamedTuple, Generic[Call, Answer]):
 
 class GroupCommit(Generic[Call, Answer]):
     """`process(calls) -> answers` (same order) run on a thread of its own, over groups of calls.
-    With `linger_s`, a group of posted calls waits that long for company (until it holds
-    `group_records` records or a caller waits): for a `process` whose fixed cost dwarfs all else."""
+    With `linger_s`, a group that begins with a posted call waits that long for company (unless
+    a caller waits): for a `process` whose fixed cost dwarfs all else, and for callers that must
+    not be slowed by the thread waking for each call they post."""
 
     def __init__(self, process: Callable[[Sequence[Call]], list[Answer]],
                  size: Callable[[Call], int], group_records: int, name: str = "group-commit",
@@ -59,6 +59,8 @@ class GroupCommit(Generic[Call, Answer]):
         self._linger_s = linger_s
         self._waiting: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._closing = threading.Lock()
+        self._hurry = threading.Event()  # a caller waits, or a stop: no more lingering
+        self._behind = False  # the last group was full: more may wait
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -77,6 +79,8 @@ class GroupCommit(Generic[Call, Answer]):
             if self._closed or not self._thread.is_alive():
                 raise RuntimeError("the group-commit thread has stopped")
             self._waiting.put(_Queued(call, answer, waited_for))
+        if waited_for:
+            self._hurry.set()
         return answer
 
     def close(self) -> None:
@@ -84,26 +88,33 @@ class GroupCommit(Generic[Call, Answer]):
         with self._closing:
             self._closed = True
             self._waiting.put(None)
+        self._hurry.set()
         self._thread.join()
 
     def _next_group(self, first: _Queued) -> tuple[list[_Queued], bool]:
-        """`first` and what waits behind it (or comes within `linger_s`, until a caller waits)
-        until the group holds `group_records` records (a call is never split: the last one may
-        take the group past the bound); and whether a stop was asked for."""
-        group, records = [first], self._size(first.call)
-        deadline = time.monotonic() + (0.0 if first.waited_for else self._linger_s)
+        """`first` and what waits behind it until the group holds `group_records` records (a
+        call is never split: the last one may take the group past the bound); and whether a
+        stop was asked for. A posted `first` lingers `linger_s` first, for company: the calls
+        posted meanwhile only queue (waking nobody: the thread would otherwise take the GIL
+        from the caller's thread once per call), a call submitted or a stop cuts it short.
+        A group that is full already, or follows a full one (more may wait), does not linger."""
+        records = self._size(first.call)
+        full = self._behind or records >= self._group_records
+        if not first.waited_for and self._linger_s > 0 and not full:
+            self._hurry.wait(self._linger_s)
+        self._hurry.clear()  # what set it is queued by now and goes in this group or the next
+        group = [first]
+        self._behind = False
         while records < self._group_records:
-            remaining = deadline - time.monotonic()
             try:
-                item = self._waiting.get(timeout=remaining) if remaining > 0 else self._waiting.get_nowait()
+                item = self._waiting.get_nowait()
             except queue.Empty:
-                break
+                return group, False
             if item is None:
                 return group, True
             group.append(item)
             records += self._size(item.call)
-            if item.waited_for:
-                deadline = 0.0  # a caller waits: what is already queued, and go
+        self._behind = True
         return group, False
 
     def _run(self) -> None:

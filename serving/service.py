@@ -269,7 +269,8 @@ class LeadScoring:
                                    settings.live.group_records, name="ingest")
         self._digest_day: date | None = None
         self.recorder = GroupCommit(self._record_served, lambda served: len(served.scores),
-                                    settings.live.group_records, name="score-recorder")
+                                    settings.live.group_records, name="score-recorder",
+                                    linger_s=settings.serving.record_linger_s)
         # the CRM's outcomes: one connection of the worker's, one call at a time (sqlite3
         # connections are not for concurrent threads; SQLite serialises the writers anyway)
         self.outcome_log = EventLog(settings.live_dir / EVENT_LOG, settings.live.busy_timeout_s)
