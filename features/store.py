@@ -42,6 +42,8 @@ with warnings.catch_warnings():
     from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
     from feast.value_type import ValueType
 
+    from leadscore.features.online_store import online_reader
+
 log = logging.getLogger(__name__)
 # Feast's DuckDB offline store calls an ibis API that DuckDB deprecated: noise for users,
 # even where deprecation warnings are shown (-W default).
@@ -345,13 +347,14 @@ class OnlineFeatures:
             (store.get_feature_view(projection.name).with_projection(projection),
              [feature.name for feature in projection.features])
             for projection in self.service.feature_view_projections]
+        self._online_read = online_reader(store)
 
     def read_rows(self, pids: list[str]) -> OnlineRows:
         keys = _entity_keys(ENTITY_KEY, pids)
         columns: dict[str, list] = {}
         stamps: list[list[datetime | None]] = []
         for view, names in self.views:
-            rows = self.store.provider.online_read(self.store.config, view, keys, list(names))
+            rows = self._online_read(self.store.config, view, keys, list(names))
             for name in names:
                 columns[name] = [_python_value(values, name) for _, values in rows]
             stamps.append([stamp for stamp, _ in rows])
