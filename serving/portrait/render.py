@@ -18,6 +18,7 @@ from functools import cache
 
 import jinja2
 
+from leadscore.clock import ago
 from leadscore.scoring.spec import DEFAULT_TIER_COLOUR, TierTable
 from leadscore.serving.pages import template_environment
 from leadscore.serving.portrait.charts import DOWN, UP, axes_chart, history_chart, signed, waterfall
@@ -49,15 +50,7 @@ def _ago(value: datetime | None, now: datetime | None) -> str:
     """'just now', '5 minutes ago', '3 hours ago', '2 days ago' (from the clock's now)."""
     if value is None or now is None:
         return ""
-    seconds = (now - value).total_seconds()
-    if seconds < 60:
-        return "just now"
-    for size, unit in ((86_400 * 365, "year"), (86_400 * 30, "month"), (86_400, "day"), (3_600, "hour"),
-                       (60, "minute")):
-        if seconds >= size:
-            n = int(seconds // size)
-            return f"{n} {unit}{'s' if n > 1 else ''} ago"
-    return ""
+    return ago((now - value).total_seconds())
 
 
 def _number(value: float | int | None) -> str:
