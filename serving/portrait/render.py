@@ -4,9 +4,10 @@ The page groups the timeline by month, the tags by kind, draws the charts (chart
 formats values with the filters here (`when`, `ago`, `number`, `money`, `words`, `signed`). The JSON has
 every opportunity; the page shows the first `MAX_OPPORTUNITIES_SHOWN`.
 
-The page is tabs of plain HTML and CSS (radio buttons, no script): a summary that fits one
-screen (the score on its two axes, the reasons' waterfall, the fit x interest chart, the next
-step), then the profile, the colleagues, the timeline and the history. The score card
+The page is tabs of plain HTML and CSS (radio buttons, no script) under a header (the person,
+the activity tiles, the score on its two axes): the header and the summary tab (the reasons'
+waterfall, the fit x interest chart, the next step) fit one screen of 1280 x 1000, then the
+profile, the colleagues, the timeline and the history. The score card
 includes `_account_score.html`: the account's score beside the lead's, in one line.
 """
 
