@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from leadscore.clock import ago
 from leadscore.config import Settings, load_yaml
 
 
@@ -27,30 +28,34 @@ class FeatureSpec:
     zero_when_missing: bool = False  # a count: no row means nothing happened
     family: str = ""  # the reason family (behaviour or trait) it belongs to; "" for its own
     absent: str = ""  # how a count of zero reads ("no website visits in the last 7 days")
+    missing: str = ""  # how an unknown value reads ("never visited the website"); a count reads as none
 
 
 FIT_FEATURES = [
     FeatureSpec("company_employees", "int", "Employees of the person's company (CRM account).",
-                "works at a company with {value} employees", family="firmographics"),
+                "works at a company with {value} employees", family="firmographics",
+                missing="company size not known"),
     FeatureSpec("company_employees_band", "string", "Employee band of the company.",
-                "company size band {value}", family="firmographics"),
+                "company of {value} employees", family="firmographics", missing="company size not known"),
     FeatureSpec("company_industry", "string", "Industry of the company.", "company industry: {value}",
-                family="firmographics"),
+                family="firmographics", missing="company industry not known"),
     FeatureSpec("company_funding_stage", "string", "Funding stage of the company (seed .. public).",
-                "company funding stage: {value}", family="firmographics"),
+                "company funding stage: {value}", family="firmographics",
+                missing="company funding stage not known"),
     FeatureSpec("company_revenue_usd", "float", "Annual revenue of the company in USD.",
-                "company revenue ${value}", family="firmographics"),
+                "company revenue ${value:,.0f}", family="firmographics", missing="company revenue not known"),
     FeatureSpec("group_companies", "int", "Companies in the person's group (EID).",
-                "part of a group of {value} companies", family="firmographics"),
+                "part of a group of {value} companies", family="firmographics", missing="no group known"),
     FeatureSpec("seniority", "string", "Seniority from the job title (c_level .. individual).",
-                "seniority: {value}", family="role"),
+                "seniority: {value}", family="role", missing="seniority not known"),
     FeatureSpec("department", "string", "Department from the job title.", "department: {value}",
-                family="role"),
+                family="role", missing="department not known"),
     FeatureSpec("is_decision_maker", "int", "1 if seniority is director or above.",
-                labels=("is not a decision maker", "is a decision maker (director or above)"), family="role"),
+                labels=("is not a decision maker", "is a decision maker (director or above)"), family="role",
+                missing="seniority not known"),
     FeatureSpec("profile_completeness", "float",
                 "Share of profile fields known (email, phone, title, company, industry, size, funding).",
-                "profile {value:.0%} complete", family="profile"),
+                "profile {value:.0%} complete", family="profile", missing="profile completeness not known"),
 ]
 
 
@@ -70,17 +75,17 @@ ACCOUNT_FEATURES = [
 # The company entity's own views, for portraits and segments.
 COMPANY_PROFILE_FEATURES = [
     FeatureSpec("industry", "string", "Industry of the company.", "industry: {value}",
-                family="firmographics"),
+                family="firmographics", missing="industry not known"),
     FeatureSpec("employees", "int", "Employees of the company.", "{value} employees",
-                family="firmographics"),
-    FeatureSpec("employees_band", "string", "Employee band of the company.", "size band {value}",
-                family="firmographics"),
+                family="firmographics", missing="size not known"),
+    FeatureSpec("employees_band", "string", "Employee band of the company.", "{value} employees",
+                family="firmographics", missing="size not known"),
     FeatureSpec("funding_stage", "string", "Funding stage (seed .. public).", "funding stage: {value}",
-                family="firmographics"),
+                family="firmographics", missing="funding stage not known"),
     FeatureSpec("revenue_usd", "float", "Annual revenue in USD.", "revenue ${value:,.0f}",
-                family="firmographics"),
+                family="firmographics", missing="revenue not known"),
     FeatureSpec("group_companies", "int", "Companies in the company's group (EID).",
-                "part of a group of {value} companies", family="firmographics"),
+                "part of a group of {value} companies", family="firmographics", missing="no group known"),
 ]
 COMPANY_ENGAGEMENT_FEATURES = [
     FeatureSpec("people_engaged_30d", "int", "People at the company who engaged in the last 30 days."),
@@ -102,14 +107,17 @@ _KIND_FAMILIES = {"web_visit": "website", "email_click": "email", "content": "co
                   "contact_sales": "sales_request", "webinar_or_event": "events_and_webinars"}
 _KIND_PHRASES = {"web_visit": "{value} website visits by its people",
                  "email_click": "{value} email clicks by its people",
-                 "content": "{value} forms and downloads by its people",
+                 "content": "its people downloaded or filled a form {value} times",
                  "contact_sales": "{value} requests to talk to sales",
-                 "webinar_or_event": "{value} webinars and events attended by its people"}
+                 "webinar_or_event": "its people attended webinars or events {value} times"}
+_KIND_ABSENCES = {"content": "no downloads or forms filled by its people",
+                  "webinar_or_event": "its people attended no webinars or events"}
 
 
-def _committee(name: str, dtype: str, description: str, phrase: str, family: str = "committee"
-               ) -> FeatureSpec:
-    return FeatureSpec(name, dtype, description, phrase, zero_when_missing=dtype == "int", family=family)
+def _committee(name: str, dtype: str, description: str, phrase: str, family: str = "committee",
+               absent: str = "", missing: str = "") -> FeatureSpec:
+    return FeatureSpec(name, dtype, description, phrase, zero_when_missing=dtype == "int", family=family,
+                       absent=absent, missing=missing)
 
 
 _W = COMMITTEE_WINDOW
@@ -126,10 +134,12 @@ COMMITTEE_FEATURES = [
                f"{{value}} decision makers engaged in the last {_W} days"),
     _committee(f"committee_departments_engaged_{_W}d", "int",
                f"Distinct departments of the people who engaged in the last {_W} days.",
-               f"engaged people from {{value}} departments (last {_W} days)"),
+               f"engaged people from {{value}} departments (last {_W} days)",
+               absent=f"no department engaged in the last {_W} days"),
     _committee(f"committee_seniority_levels_engaged_{_W}d", "int",
                f"Distinct seniority levels of the people who engaged in the last {_W} days.",
-               f"engaged people at {{value}} seniority levels (last {_W} days)"),
+               f"engaged people at {{value}} seniority levels (last {_W} days)",
+               absent=f"no seniority level engaged in the last {_W} days"),
     _committee("committee_top_person_events_30d", "int",
                "Engagement events of the company's most engaged person in the last 30 days.",
                "its most engaged person had {value} touches in the last 30 days", family="activity"),
@@ -141,11 +151,13 @@ COMMITTEE_FEATURES = [
                f"{{value}} touches by its people in the last {_W} days", family="activity"),
     *[_committee(f"committee_{kind}_{_W}d", "int",
                  f"Events of the company's people in the last {_W} days: {', '.join(types)}.",
-                 f"{_KIND_PHRASES[kind]} in the last {_W} days", family=_KIND_FAMILIES[kind])
+                 f"{_KIND_PHRASES[kind]} in the last {_W} days", family=_KIND_FAMILIES[kind],
+                 absent=f"{_KIND_ABSENCES[kind]} in the last {_W} days" if kind in _KIND_ABSENCES else "")
       for kind, types in COMMITTEE_KINDS.items()],
     _committee("committee_days_since_last_event", "float",
                "Days since the last engagement of any of the company's people (missing if never).",
-               "last touch by anyone at the account {value:.0f} days ago", family="recency"),
+               "last touch by anyone at the account {ago}", family="recency",
+               missing="no touch by anyone at the account on record"),
     _committee("committee_events_7d", "int", "Engagement events of the company's people in the last 7 days.",
                "{value} touches by its people in the last 7 days", family="activity"),
     _committee("committee_top_person_events_7d", "int",
@@ -155,14 +167,16 @@ COMMITTEE_FEATURES = [
                "{value} requests to talk to sales in the last 30 days", family="sales_request"),
     _committee("committee_days_since_last_contact_sales", "float",
                "Days since anyone at the company last asked sales to get in touch (missing if never).",
-               "last asked sales to get in touch {value:.0f} days ago", family="sales_request"),
+               "someone at the account last asked sales to get in touch {ago}", family="sales_request",
+               missing="nobody at the account has asked sales to get in touch"),
     _committee("committee_days_since_last_form_submit", "float",
                "Days since anyone at the company last filled a web form (missing if never).",
-               "last web form filled {value:.0f} days ago", family="content"),
+               "someone at the account last filled a web form {ago}", family="content",
+               missing="nobody at the account has filled a web form"),
     _committee("committee_top_engagement_trend", "float",
                "The highest engagement trend among the company's people (30 days against the 90 before).",
                "engagement of its most rising person x{value:.1f} (last month against the quarter before)",
-               family="activity"),
+               family="activity", missing="no engagement trend at the account"),
     _committee("committee_decision_makers_engaged_30d", "int",
                "Decision makers (director and above) of the company who engaged in the last 30 days.",
                "{value} decision makers engaged in the last 30 days"),
@@ -183,7 +197,8 @@ def account_scoring_specs() -> list[FeatureSpec]:
 PEOPLE_SCORES = FeatureSpec(
     "people_any", "float", "The chance that at least one of the company's people converts within the "
     "horizon, 1 - prod(1 - p) over their lead scores (as if they were independent).",
-    "its people's scores: a {value:.0%} chance that one of them converts", family="people_scores")
+    "its people's scores: a {value:.0%} chance that one of them converts", family="people_scores",
+    missing="no scored people at the account")
 
 
 @dataclass(frozen=True)
@@ -195,6 +210,7 @@ class InterestCatalog:
     phrases: dict[str, str] = field(default_factory=dict)
     passive_event_types: list[str] = field(default_factory=list)  # not engagement
     absences: dict[str, str] = field(default_factory=dict)  # kind -> how none in {w} days reads
+    recencies: dict[str, dict] = field(default_factory=dict)  # kind -> {last: "... {ago}", never: ...}
     # Event kind ("web_visit"; "events" = any touch, "event" = any engagement's recency)
     # -> reason family; a kind not listed is a family of its own.
     families: dict[str, str] = field(default_factory=dict)
@@ -214,9 +230,12 @@ class InterestCatalog:
 
     def _recency(self, kind: str) -> FeatureSpec:
         what = "any engagement" if kind == "event" else kind.replace("_", " ")
+        told = "touch" if kind == "event" else what  # how a reason names it, when config does not
+        words = self.recencies.get(kind, {})
         return FeatureSpec(f"days_since_last_{kind}", "float",
                            f"Days since the last {what} before the feature time (missing if never).",
-                           f"last {what} {{value:.0f}} days ago", family=self.family(kind))
+                           words.get("last", f"last {told} {{ago}}"), family=self.family(kind),
+                           missing=words.get("never", f"no {told} on record"))
 
     def specs(self) -> list[FeatureSpec]:
         specs = [
@@ -233,15 +252,17 @@ class InterestCatalog:
                         family=self.family("events")),
             FeatureSpec("email_open_rate_90d", "float",
                         "Opens per email sent in the last 90 days (missing if none sent).",
-                        "opens {value:.0%} of marketing emails", family=self.family("email_open")),
+                        "opens {value:.0%} of marketing emails", family=self.family("email_open"),
+                        missing="no marketing emails sent in the last 90 days"),
             FeatureSpec("email_click_rate_90d", "float",
                         "Clicks per email sent in the last 90 days (missing if none sent).",
-                        "clicks {value:.0%} of marketing emails", family=self.family("email_click")),
+                        "clicks {value:.0%} of marketing emails", family=self.family("email_click"),
+                        missing="no marketing emails sent in the last 90 days"),
             FeatureSpec("engagement_trend", "float",
                         f"Engagement in the last {recent} days against the {before} days before, per "
                         f"{recent} days: (recent + 1) / (before * {recent}/{before} + 1); above 1 rising.",
                         "engagement trend x{value:.1f} (last month against the quarter before)",
-                        family=self.family("events")),
+                        family=self.family("events"), missing="engagement trend not known"),
         ]
 
 
@@ -253,6 +274,7 @@ def interest_catalog(features_config: dict, windows: list[int]) -> InterestCatal
         passive_event_types=list(features_config.get("passive_event_types", [])),
         absences=dict(features_config.get("event_absences", {})),
         families=dict(features_config.get("event_families", {})),
+        recencies=dict(features_config.get("event_recency", {})),
     )
 
 
@@ -288,7 +310,11 @@ SINGULARS = {"times": "time", "days": "day", "people": "person", "touches": "tou
              "links": "link", "whitepapers": "whitepaper", "forms": "form", "webinars": "webinar",
              "events": "event", "purchases": "purchase", "visits": "visit", "clicks": "click",
              "requests": "request", "departments": "department", "levels": "level", "makers": "maker",
-             "companies": "company", "employees": "employee", "channels": "channel"}
+             "companies": "company", "employees": "employee", "channels": "channel", "downloads": "download"}
+# Category values as a salesperson writes them; any other reads with spaces for underscores.
+CATEGORY_WORDS = {"c_level": "C-level", "vp": "VP", "it": "IT", "hr": "HR", "series_a": "series A",
+                  "series_b": "series B", "series_c": "series C", "series_d": "series D",
+                  "series_e_plus": "series E or later"}
 _ONE = re.compile(r"(?<![\d.,])1 (\w+)(?: (\w+))?")
 
 
@@ -303,21 +329,29 @@ def _one(match: re.Match) -> str:
 
 
 def in_good_english(text: str) -> str:
-    """A phrased count made grammatical: '1 days ago' -> '1 day ago', 'visited 1 times' ->
-    'visited once', '0 days ago' (less than a day, rounded) -> 'less than a day ago'."""
-    return _ONE.sub(_one, re.sub(r"(?<![\d.,])0 days ago", "less than a day ago", text))
+    """A phrased count made grammatical: '1 companies' -> '1 company', 'visited 1 times' ->
+    'visited once'."""
+    return _ONE.sub(_one, text)
 
 
 def phrase(spec: FeatureSpec, value: object) -> str:
     """A feature value in a salesperson's words ('opened 3 marketing emails in the last 30 days');
     a count of none as an absence ('no website visits in the last 7 days', or the phrase with
-    'no' for the count), one of a thing in the singular."""
+    'no' for the count), one of a thing in the singular, a recency as the pages say how long
+    ago ('last touch 3 days ago'), an unknown value as the spec's `missing` words ('never
+    visited the website'; a count that is unknown is none)."""
     if value is None or value != value:  # missing or NaN
-        return f"{spec.name.replace('_', ' ')} unknown"
+        if spec.missing or not spec.zero_when_missing:
+            return spec.missing or f"{spec.name.replace('_', ' ')} not known"
+        value = 0
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if spec.labels is not None:
         return spec.labels[1] if value else spec.labels[0]
+    if isinstance(value, str):
+        value = CATEGORY_WORDS.get(value, value.replace("_", " "))
+    if "{ago}" in spec.phrase and isinstance(value, int | float):
+        return spec.phrase.replace("{ago}", ago(value * 86_400))
     if isinstance(value, int) and value == 0 and spec.zero_when_missing:
         return spec.absent or in_good_english(spec.phrase.replace("{value}", "no"))
     if isinstance(value, int) and "{value}" in spec.phrase:

@@ -118,6 +118,18 @@ class WorldClock:
             tmp.unlink()
 
 
+def ago(seconds: float) -> str:
+    """How long ago, as every page and reason says it: 'just now', '5 minutes ago', '3 hours
+    ago', '2 days ago', '1 month ago' (whole units, rounded down), so that the portrait's "last
+    touch" and a reason's "last touch" read the same for the same instant."""
+    for size, unit in ((86_400 * 365, "year"), (86_400 * 30, "month"), (86_400, "day"), (3_600, "hour"),
+                       (60, "minute")):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    return "just now"
+
+
 def world_end(settings: Settings) -> datetime:
     """The end of the synthetic world's observed window: midnight after `world.end_date`."""
     end = settings.world.end_date + timedelta(days=1)

@@ -100,9 +100,10 @@ class Families:
         return self._picked[key]
 
     def told(self, family: int, telling: Sequence[int], phrases: Sequence[str]) -> dict:
-        """A family's reason: its label and its telling features' phrases; a family of one
-        feature is that feature's phrase alone."""
-        text = "; ".join(phrases)
+        """A family's reason: its label and its telling features' phrases, each said once (two
+        features unknown for one cause read the same: "no marketing emails sent"); a family of
+        one feature is that feature's phrase alone."""
+        text = "; ".join(dict.fromkeys(phrases))
         alone = len(self.members[family]) == 1
         return {"family": self.names[family], "features": [self.feature_names[j] for j in telling],
                 "label": text if alone else self.labels[family],

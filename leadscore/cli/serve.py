@@ -24,8 +24,9 @@ from leadscore.cli.common import console
 from leadscore.config import Settings
 
 
-def sample_pids(settings: Settings, n: int = 3) -> list[tuple[str, str | None]]:
-    """(PID, owning rep) worth trying: the most engaged people at the feature clock's 'now'."""
+def sample_pids(settings: Settings, n: int = 3) -> list[tuple[str, str | None, str | None, str | None]]:
+    """(PID, owning rep, CID, the company's rep) worth trying: the most engaged people at the
+    feature clock's 'now', with their company (the account page's, owned by the company's rep)."""
     import duckdb
 
     path = settings.feature_data_dir / "person_interest.parquet" / "*.parquet"
@@ -33,7 +34,7 @@ def sample_pids(settings: Settings, n: int = 3) -> list[tuple[str, str | None]]:
         return con.execute(f"""
             WITH now AS (SELECT pid, events_30d FROM read_parquet('{path}')
                          WHERE event_timestamp = (SELECT max(event_timestamp) FROM read_parquet('{path}')))
-            SELECT now.pid, coalesce(c.owner_rep_id, p.owner_rep_id)
+            SELECT now.pid, coalesce(c.owner_rep_id, p.owner_rep_id), c.cid, c.owner_rep_id
             FROM now JOIN person p USING (pid) LEFT JOIN company c ON c.cid = p.cid
             ORDER BY now.events_30d DESC, now.pid LIMIT {n}""").fetchall()
 
@@ -45,16 +46,27 @@ def _print_banner(settings: Settings, url: str) -> None:
                   f"demo keys and roles in {settings.config_file(settings.serving.access_file)})",
                   soft_wrap=True)
     say("Score the most engaged people right now, as the CRM:")
-    for pid, _ in samples:
-        say(f"  curl -s -X POST {url}/score -H 'X-API-Key: demo-crm-key' "
-            f"-H 'content-type: application/json' -d '{{\"pid\": \"{pid}\"}}'")
-    pid, owner = next((sample for sample in samples if sample[1]), samples[0])
+    for pid, *_ in samples:
+        say(_score_call(url, "pid", pid))
+    pid, owner, *_ = next((sample for sample in samples if sample[1]), samples[0])
     say(f"Open a portrait as its account's sales rep: {url}/login?next=/portrait/{pid} "
         f"with the key demo-sales-{owner} (another rep's key is refused)")
+    account = next((sample for sample in samples if sample[3]), None)  # a company with a rep
+    if account is not None:
+        pid, _, cid, owner = account
+        say(f"Open an account page, the company of {pid}, as its rep: {url}/login?next=/account/{cid} "
+            f"with the key demo-sales-{owner}; the CRM scores the account by its CID:")
+        say(_score_call(url, "cid", cid))
     say(f"Build a segment as a marketer: {url}/login?next=/segments/page with the key demo-marketer-key")
     if settings.future_dir.is_dir():
         say("Move the world: in another terminal, `.venv/bin/leadscore replay --days 1 --speed 3600` "
             f"sends its next day to {url}/ingest/{{source}} (key demo-ingest-key)")
+
+
+def _score_call(url: str, field: str, value: str) -> str:
+    """The curl of a POST /score as the CRM, for a `pid` or a `cid`."""
+    return (f"  curl -s -X POST {url}/score -H 'X-API-Key: demo-crm-key' "
+            f"-H 'content-type: application/json' -d '{{\"{field}\": \"{value}\"}}'")
 
 
 def serve(

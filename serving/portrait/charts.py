@@ -48,6 +48,13 @@ def signed(value: float, digits: int = 1) -> str:
     return text[1:] if float(text) == 0 else text
 
 
+def _telling(reasons: list[Reason], change: Callable[[Reason], float], digits: int) -> list[Reason]:
+    """The reasons worth a bar: those whose change shows at the chart's precision. A reason that
+    rounds to nothing would be a bar labelled '0.0' in its colour; it goes with the rest instead
+    (the 'everything else' bar, or the start that holds every factor not listed)."""
+    return [r for r in reasons if float(f"{change(r):.{digits}f}") != 0]
+
+
 @dataclass
 class Bar:
     label: str
@@ -123,13 +130,14 @@ def waterfall(score: ScoreResponse, width: int = 800) -> Chart:
     """The reasons as a horizontal waterfall: start, one bar per reason (up green, down red), final."""
     reasons = [*score.reasons_up, *score.reasons_down]
     if score.average_score is not None and all(r.points is not None for r in reasons):
-        return _score_points_waterfall(score, reasons, width)
+        return _score_points_waterfall(score, _telling(reasons, lambda r: r.points, 1), width)
     return _model_units_waterfall(score, width)
 
 
 def _score_points_waterfall(score: ScoreResponse, reasons: list[Reason], width: int) -> Chart:
     """From the average lead's score to this lead's, in score points; each bar in the reason's
-    words. The behaviours not listed make one bar (the score's 0-100 clip ends there too)."""
+    words. The behaviours not listed (or too small to show) make one bar (the score's 0-100
+    clip ends there too)."""
     others = round(score.score - score.average_score - sum(r.points for r in reasons), 1)
     steps = [(r.label or r.text, r.text, r.points) for r in reasons]
     capped = score.score in (0, 100)  # the walk ends at the score shown, which the 0-100 clip holds
@@ -158,7 +166,7 @@ def _next_row(chart: Chart) -> float:
 
 def _model_units_waterfall(score: ScoreResponse, width: int) -> Chart:
     points = score.model_kind == "rule_baseline"
-    reasons = [*score.reasons_up, *score.reasons_down]
+    reasons = _telling([*score.reasons_up, *score.reasons_down], lambda r: r.impact, 0 if points else 2)
     shown = sum(r.impact for r in reasons)
     start = 0.0 if points else _logit(score.probability) - shown
     running = list(itertools.accumulate((r.impact for r in reasons), initial=start))

@@ -4,9 +4,10 @@ The page groups the timeline by month, the tags by kind, draws the charts (chart
 formats values with the filters here (`when`, `ago`, `number`, `money`, `words`, `signed`). The JSON has
 every opportunity; the page shows the first `MAX_OPPORTUNITIES_SHOWN`.
 
-The page is tabs of plain HTML and CSS (radio buttons, no script): a summary that fits one
-screen (the score on its two axes, the reasons' waterfall, the fit x interest chart, the next
-step), then the profile, the colleagues, the timeline and the history. The score card
+The page is tabs of plain HTML and CSS (radio buttons, no script) under a header (the person,
+the activity tiles, the score on its two axes): the header and the summary tab (the reasons'
+waterfall, the fit x interest chart, the next step) fit one screen of 1280 x 1000, then the
+profile, the colleagues, the timeline and the history. The score card
 includes `_account_score.html`: the account's score beside the lead's, in one line.
 """
 
@@ -18,6 +19,7 @@ from functools import cache
 
 import jinja2
 
+from leadscore.clock import ago
 from leadscore.scoring.spec import DEFAULT_TIER_COLOUR, TierTable
 from leadscore.serving.pages import template_environment
 from leadscore.serving.portrait.charts import DOWN, UP, axes_chart, history_chart, signed, waterfall
@@ -49,15 +51,7 @@ def _ago(value: datetime | None, now: datetime | None) -> str:
     """'just now', '5 minutes ago', '3 hours ago', '2 days ago' (from the clock's now)."""
     if value is None or now is None:
         return ""
-    seconds = (now - value).total_seconds()
-    if seconds < 60:
-        return "just now"
-    for size, unit in ((86_400 * 365, "year"), (86_400 * 30, "month"), (86_400, "day"), (3_600, "hour"),
-                       (60, "minute")):
-        if seconds >= size:
-            n = int(seconds // size)
-            return f"{n} {unit}{'s' if n > 1 else ''} ago"
-    return ""
+    return ago((now - value).total_seconds())
 
 
 def _number(value: float | int | None) -> str:

@@ -5,6 +5,7 @@ and the audit log, and the MQL webhook against a real local receiver."""
 from __future__ import annotations
 
 import json
+import textwrap
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,7 @@ from in_process import service_in_process
 from leadscore.clock import open_clock
 from leadscore.config import load_settings
 from leadscore.local_servers import free_port
+from leadscore.serving.portrait.charts import CHARS_PER_LINE
 
 pytestmark = pytest.mark.integration
 
@@ -299,6 +301,49 @@ def test_the_portrait_in_a_browser_shows_the_score_in_points_and_the_lead_where_
     assert not page.locator("#panel-timeline").is_visible()
     page.click("label[for=tab-timeline]")
     assert page.locator("#panel-timeline").is_visible() and not page.locator("#panel-summary").is_visible()
+    page.close()
+
+
+def _most_interactions(world, people: pd.DataFrame) -> str:
+    """The lead with the most interactions in the middle layer (the longest timeline)."""
+    with duckdb.connect(str(world["root"] / "data" / "middle.duckdb"), read_only=True) as con:
+        counts = con.execute("SELECT pid, count(*) AS n FROM interaction GROUP BY pid").df()
+    return people.merge(counts, on="pid").sort_values(["n", "pid"], ascending=False)["pid"].iloc[0]
+
+
+def _longest_reasons(service, pids: list[str]) -> str:
+    """The lead whose reasons take the most lines on the waterfall (the tallest summary), scored
+    by the service's scorer without recording (a /score would push MQLs a later test counts)."""
+    answers = service.scorer.score_records(pids, service.features.read_rows(pids).columns)
+    lines = {a["pid"]: sum(len(textwrap.wrap(r["text"], CHARS_PER_LINE)) + 1
+                           for r in a["reasons_up"] + a["reasons_down"]) for a in answers}
+    return max(sorted(lines), key=lines.get)
+
+
+def test_the_first_view_of_every_kind_of_portrait_fits_one_screen(client, service, people, browser, world):
+    """At 1280 x 1000, the header, the score and the summary tab (reasons, fit x interest) end
+    above the screen's bottom for the best score, the most engaged lead (the most interactions),
+    the longest reasons, a lead with its account's score beside its own and the lowest score; no
+    waterfall bar reads '0.0', no reason shows a raw feature name or 'unknown'. A screenshot of
+    each is saved."""
+    owned = people.dropna(subset=["owner"])
+    picks = {"best": owned["pid"].iloc[0], "engaged": _most_interactions(world, owned),
+             "longest": _longest_reasons(service, owned["pid"].tolist()), "lowest": owned["pid"].iloc[-1]}
+    owners = dict(zip(owned["pid"], owned["owner"], strict=True))
+    picks["account"] = next(pid for pid in [*picks.values(), *owned["pid"]] if client.get(
+        f"/portrait/{pid}", headers=_headers("sales-owner", owners[pid])).json()["account_score"])
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    for kind, pid in picks.items():
+        headers = _headers("sales-owner", owners[pid])
+        page.set_content(client.get(f"/portrait/{pid}?format=html", headers=headers).text)
+        page.screenshot(path=str(world["root"] / f"portrait-{kind}.png"), full_page=True)
+        bottom = page.evaluate("document.querySelector('#panel-summary').getBoundingClientRect().bottom")
+        assert bottom <= 1000, f"the {kind} lead's first view is {bottom:.0f} px tall"
+        assert (kind != "account") or page.locator("#account-score").count() == 1
+        values = page.locator("svg.wf g.up text.value, svg.wf g.down text.value").all_text_contents()
+        assert values and not {"0.0", "-0.0", "+0.0"} & set(values), (kind, values)
+        labels = " ".join(page.locator("svg.wf text.label").all_text_contents())
+        assert "unknown" not in labels and "_" not in labels, (kind, labels)
     page.close()
 
 

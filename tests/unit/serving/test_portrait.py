@@ -437,6 +437,24 @@ def test_waterfall_in_score_points_walks_from_the_average_lead_to_the_score() ->
     assert all(label.replace(".", "").isdigit() for _, label in chart.ticks)  # score points, no log-odds
 
 
+def test_a_reason_too_small_to_show_goes_with_everything_else_never_a_red_zero() -> None:
+    """A -0.01 point reason would be a red bar labelled '0.0': it joins the 'everything else'
+    bar, and the walk still ends at the score. So in log-odds: a -0.004 reason joins the start."""
+    score = _score()
+    up, tiny = (r.model_copy(update={"points": p, "label": label})
+                for r, p, label in ((score.reasons_up[0], 12.0, "talking to sales"),
+                                    (score.reasons_down[0], -0.01, "purchases")))
+    small = score.model_copy(update={"average_score": 45.0, "reasons_up": [up], "reasons_down": [tiny]})
+    steps = [b for b in waterfall(small).bars if b.kind in ("up", "down")]
+    assert [(b.label, b.value_text) for b in steps] == [("talking to sales", "+12.0"),
+                                                        ("everything else", "+5.0")]
+    tiny = score.reasons_down[0].model_copy(update={"impact": -0.004})
+    logodds = score.model_copy(update={"reasons_down": [tiny]})
+    chart = waterfall(logodds)
+    assert [b.value_text for b in chart.bars if b.kind in ("up", "down")] == ["+0.90", "+0.40", "+0.20"]
+    assert all(float(b.value_text) != 0 for b in chart.bars if b.kind in ("up", "down"))
+
+
 def test_a_capped_score_says_the_cap_closes_the_walk() -> None:
     score = _score()
     reasons = [r.model_copy(update={"points": 30.0}) for r in score.reasons_up]
