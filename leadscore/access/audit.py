@@ -49,7 +49,9 @@ class AuditLog:
     def entries(self) -> list[dict]:
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        # lines end at "\n" only: an entry holds its text as sent (ensure_ascii=False), and
+        # str.splitlines would also split inside one at \x85 or \u2028
+        return [json.loads(line) for line in self.path.read_text().split("\n") if line.strip()]
 
 
 def _capped(value: object) -> object:

@@ -6,7 +6,6 @@ account score that reads its people's online rows live."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import duckdb
@@ -15,6 +14,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from in_process import service_in_process
+
+from leadscore.access.audit import AuditLog
 
 pytestmark = pytest.mark.integration
 CRM = {"X-API-Key": "demo-crm-key"}
@@ -164,8 +165,7 @@ def test_the_owning_rep_reads_the_account_page_in_a_browser_masked_and_another_r
     refused = _open(browser, client, f"demo-sales-{other}", f"/account/{cid}")
     # another rep's company is answered as an unknown one, word for word
     assert refused.inner_text("#message") == f"unknown cid '{cid}': no such company"
-    lines = (service.settings.serving_dir / "audit.jsonl").read_text().splitlines()
-    audit = [json.loads(line) for line in lines]
+    audit = AuditLog(service.settings.serving_dir / "audit.jsonl").entries()
     reads = [(e["employee_id"], e["status"]) for e in audit if e["action"] == "account" and e["pid"] == cid]
     assert (owner, 200) in reads and (other, 404) in reads
 
