@@ -29,6 +29,7 @@ a 503 that says to run `leadscore train`; the lead scores are unaffected.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -120,7 +121,8 @@ class AccountScorer:
 
     def people_chances(self, scorer: Scorer, cids: list[str]) -> list[float]:
         """Each company's chance that any of its people converts, by the lead champion's scores of
-        their online rows now (0 for a company without people online)."""
+        their online rows now; unknown (NaN) for a company without people online, which the model
+        starts at the average account's (`offset_start`): its people are not known to be cold."""
         lead = self.lead()
         self._tell_versions(scorer, lead)
         chances = []
@@ -128,8 +130,7 @@ class AccountScorer:
             online = self.people.read_rows(self.people_of(cid))
             known = [i for i, found in enumerate(online.known) if found]
             columns = {name: [online.columns[name][i] for i in known] for name in lead.feature_names}
-            probability = lead.path.predict(columns, len(known))[0] if known else []
-            chances.append(chance_of_any(probability))
+            chances.append(chance_of_any(lead.path.predict(columns, len(known))[0]) if known else math.nan)
         return chances
 
     def _tell_versions(self, scorer: Scorer, lead: Scorer) -> None:
