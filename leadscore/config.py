@@ -272,6 +272,9 @@ class ServingSettings(StrictModel):
     # this many seconds, or sooner at this many rows (serving/shadow.py)
     shadow_flush_s: float = Field(1.0, gt=0)
     shadow_max_rows: int = Field(5000, gt=0)
+    # how often a worker reads again who is in an open opportunity (serving/opportunities.py);
+    # the CRM's outcomes a worker stores are read at once
+    opportunities_refresh_s: float = Field(5, gt=0)
     webhook: WebhookSettings = WebhookSettings()
 
 

@@ -47,6 +47,7 @@ from leadscore.scoring.estimators import chance_of_any
 from leadscore.scoring.registry import CHAMPION
 from leadscore.scoring.tiers import probability_to_score, tier_array
 from leadscore.serving.champion import ChampionWatcher
+from leadscore.serving.opportunities import first_opened, marked
 from leadscore.serving.scorer import Scorer
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,15 @@ def read_accounts(store, cids: list[str]) -> AccountRows:
 class AccountScorer:
     """Scores companies and groups with the account champion, read from the online store; a
     stacked champion also from the company's people (`people_of`: a cid's identified PIDs),
-    scored by the lead champion (`lead`: the service's) from their online rows (`people`)."""
+    scored by the lead champion (`lead`: the service's) from their online rows (`people`).
+    `in_opportunity(cid)`: the company's open opportunity (serving/opportunities.py), told in
+    its record (None: none open)."""
 
     def __init__(self, settings: Settings, people: OnlineFeatures, lead: Callable[[], Scorer],
-                 people_of: Callable[[str], list[str]]):
+                 people_of: Callable[[str], list[str]],
+                 in_opportunity: Callable[[str], dict | None] = lambda cid: None):
         self.store, self.people, self.lead, self.people_of = people.store, people, lead, people_of
+        self.in_opportunity = in_opportunity
         self.watcher = ChampionWatcher(settings, CHAMPION, settings.training.account.registered_model,
                                        lambda _: [*account_scoring_specs(), PEOPLE_SCORES],
                                        required=False).start()
@@ -116,7 +121,7 @@ class AccountScorer:
             rows.columns[scorer.spec.offset.column] = self.people_chances(scorer, rows.cids)
         records = scorer.score_records(rows.cids, rows.columns, None, detail)
         colours = scorer.spec.tiers.colours
-        return {cid: _account_record(record, cid, colours)
+        return {cid: marked(_account_record(record, cid, colours), self.in_opportunity(cid))
                 for cid, record in zip(rows.cids, records, strict=True)}
 
     def people_chances(self, scorer: Scorer, cids: list[str]) -> list[float]:
@@ -155,13 +160,15 @@ class AccountScorer:
         score = float(probability_to_score(np.array([probability]), spec.score)[0])
         tier = str(tier_array({"score": [score], "fit_score": [0.0], "interest_score": [0.0],
                                "completeness": [1.0]}, spec.tiers)[0])
-        return {**strongest, "cid": None, "eid": eid, "probability": round(probability, 6),
-                "score": round(score, 1), "tier": tier, "tier_colour": spec.tiers.colours[tier],
-                "routing": self.scorer.routing[tier],
-                "average_score": None, "reasons_of": strongest["cid"],
-                "companies": sorted(({"cid": r["cid"], "probability": r["probability"], "score": r["score"],
-                                      "tier": r["tier"]} for r in companies.values()),
-                                    key=lambda c: -c["probability"])}
+        group = {**strongest, "cid": None, "eid": eid, "probability": round(probability, 6),
+                 "score": round(score, 1), "tier": tier, "tier_colour": spec.tiers.colours[tier],
+                 "routing": self.scorer.routing[tier],
+                 "average_score": None, "reasons_of": strongest["cid"],
+                 "companies": sorted(({"cid": r["cid"], "probability": r["probability"], "score": r["score"],
+                                       "tier": r["tier"], "in_opportunity": r["in_opportunity"]}
+                                      for r in companies.values()),
+                                     key=lambda c: -c["probability"])}
+        return marked(group, first_opened(r["in_opportunity"] for r in companies.values()))
 
 
 def _account_record(record: dict, cid: str, colours: dict[str, str]) -> dict:
