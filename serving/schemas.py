@@ -177,7 +177,8 @@ class AccountScoreResponse(BaseModel):
     probability: float = Field(description="Calibrated probability that the account opens an opportunity "
                                            "within the horizon (a group: that any of its companies does).")
     score: float = Field(description="0-100 on the lead score's scale (50 = 5% chance, every 8 points "
-                                     "double the odds).")
+                                     "double the odds): every account with an 80% chance or more reads "
+                                     "100, the scale's top; `probability` tells those apart.")
     tier: str = Field(description="The account tier (config/account_tiers.yaml: by default hot-account, "
                                   "warm-account, cold-account).")
     tier_colour: str = Field(description="The tier's colour (config/account_tiers.yaml), for pages.")

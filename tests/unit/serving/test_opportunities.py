@@ -192,7 +192,8 @@ def test_the_account_page_says_in_an_opportunity_since_in_place_of_the_chance(re
     busy = render_account_html(pages.page("C1", _account_score(found.of_company("C1"))), "E0042")
     assert "In an opportunity since" in busy and "chance\n      the account opens" not in busy
     assert "opens an opportunity within" not in busy and "not a forecast" in busy
-    quiet = render_account_html(pages.page("C1", _account_score(None)), "E0042")
+    quiet = render_account_html(pages.page("C1", _account_score(None).model_copy(update={"score": 96.0})),
+                                "E0042")
     assert "In an opportunity since" not in quiet and "opens an opportunity within 90 days" in quiet
 
 
