@@ -93,6 +93,25 @@ def open_at(opportunities: pd.DataFrame, now: datetime) -> pd.DataFrame:
             .sort_values(["opportunity_created_at", "opportunity_id"], ignore_index=True))
 
 
+def next_change(opportunities: pd.DataFrame, now: datetime) -> pd.Timestamp | None:
+    """The first instant after `now` at which an opportunity opens or closes (None: none does):
+    until then the open ones stay the same."""
+    import pandas as pd
+
+    times = pd.concat([pd.to_datetime(opportunities[column], utc=True)
+                       for column in ("opportunity_created_at", "closed_at")])
+    later = times[times > pd.Timestamp(now)]
+    return None if later.empty else later.min()
+
+
+def sources_key(middle_db: Path, events: EventLog | None) -> tuple:
+    """What changes when an opportunity may have: the middle layer's file (the pipeline replaces
+    it) and the CRM's outcomes in the event log (appended)."""
+    stat = middle_db.stat()
+    live = events.con.execute("SELECT count(*), max(rowid) FROM outcome").fetchone() if events else None
+    return stat.st_mtime_ns, stat.st_size, live
+
+
 def first_open_by(open_now: pd.DataFrame, key: str) -> dict[str, dict]:
     """Each `key` (pid or cid) with an open opportunity -> its `in_opportunity` record: the one
     opened first, and how many are open."""
@@ -155,11 +174,18 @@ def people_in_opportunity(middle_db: Path, event_log: Path, at: datetime) -> set
 class OpenOpportunities:
     """Who is in an open opportunity at the clock's now, kept in memory (see the module's
     decisions). `middle()` opens the middle layer for one read, `live()` is the event log (None:
-    none yet), `now()` the clock's."""
+    none yet), `now()` the clock's. With `middle_db` (the middle layer's file) a refresh reads the
+    sources again only when they changed (`sources_key`), and works out the open ones again only
+    then or when one opens or closes by the clock (`next_change`): most refreshes cost a stat and
+    a count."""
 
     def __init__(self, middle: Callable[[], AbstractContextManager], live: Callable[[], EventLog | None],
-                 now: Callable[[], datetime], refresh_s: float = 5.0):
+                 now: Callable[[], datetime], refresh_s: float = 5.0, middle_db: Path | None = None):
         self.middle, self.live, self.now, self.refresh_s = middle, live, now, refresh_s
+        self.middle_db = middle_db
+        self._key: tuple | None = None  # the sources' state last read
+        self._all: pd.DataFrame | None = None  # every opportunity, as last read
+        self._until: pd.Timestamp | None = None  # when the open ones next change by the clock
         self._people: dict[str, dict] = {}
         self._companies: dict[str, dict] = {}
         self.refreshed_at: datetime | None = None
@@ -181,16 +207,20 @@ class OpenOpportunities:
             self.refresh_or_keep()
 
     def refresh(self) -> None:
-        """Read every opportunity again and keep those open now."""
+        """Read every opportunity again (if the sources changed) and keep those open now."""
         with self._lock:
-            log_ = self.live()
-            live = log_.outcomes() if log_ is not None else None
-            with self.middle() as con:
-                opportunities = all_opportunities(con, live)
-            now = self.now()
-            open_now = open_at(opportunities, now)
+            events, now = self.live(), self.now()
+            key = None if self.middle_db is None else sources_key(self.middle_db, events)
+            if key is not None and key == self._key and (self._until is None or now < self._until):
+                self.refreshed_at = now
+                return
+            if key is None or key != self._key:
+                live = events.outcomes() if events is not None else None
+                with self.middle() as con:
+                    self._all = all_opportunities(con, live)
+            open_now = open_at(self._all, now)
             self._people, self._companies = first_open_by(open_now, "pid"), first_open_by(open_now, "cid")
-            self.refreshed_at = now
+            self._key, self._until, self.refreshed_at = key, next_change(self._all, now), now
 
     def refresh_or_keep(self) -> None:
         """`refresh`, keeping what was known when the sources cannot be read now (a pipeline

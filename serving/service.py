@@ -256,9 +256,9 @@ class LeadScoring:
         self.portraits = PortraitReader(settings)
         self.account_pages = AccountReader(self.portraits)
         # who is in an open opportunity now: outside the models' population (serving/opportunities.py)
-        self.opportunities = OpenOpportunities(self.portraits.middle, lambda: self.portraits.live,
-                                               self.portraits.clock.now,
-                                               settings.serving.opportunities_refresh_s).start()
+        self.opportunities = OpenOpportunities(
+            self.portraits.middle, lambda: self.portraits.live, self.portraits.clock.now,
+            settings.serving.opportunities_refresh_s, settings.middle_db).start()
         self.accounts = AccountScorer(settings, self.features, lambda: self.scorer,
                                       self.account_pages.people_of, self.opportunities.of_company)
         self.audit = AuditLog(settings.serving_dir / "audit.jsonl")

@@ -202,3 +202,21 @@ def test_a_refresh_that_cannot_read_keeps_what_was_known(reader, world):
     world.middle_db.rename(world.middle_db.with_suffix(".moved"))  # a pipeline rewriting it
     found.refresh_or_keep()
     assert found.of_person("P1")["opportunity_id"] == "OP1" and "middle layer not found" in found.last_error
+
+
+def test_a_refresh_reads_again_only_when_an_outcome_came_or_the_clock_passes_an_opening(reader, world):
+    clock = [NOW]
+    found = OpenOpportunities(reader.middle, lambda: reader.live, lambda: clock[0], middle_db=world.middle_db)
+    reads = []
+    found.middle = lambda: (reads.append(1), reader.middle())[1]
+    found.refresh()
+    found.refresh()
+    assert len(reads) == 1 and found.of_person("P5") is None  # nothing changed: not read again
+    later = NOW + timedelta(hours=1)  # the CRM dates it an hour ahead
+    append_outcomes(reader.live, TypeAdapter(list[Outcome]).validate_python([
+        {"kind": "opportunity_created", "crm_id": "OPP-8", "pid": "P5", "at": later}]), NOW)
+    found.refresh()
+    assert len(reads) == 2 and found.of_person("P5") is None  # read again; not open yet
+    clock[0] = NOW + timedelta(hours=2)
+    found.refresh()
+    assert len(reads) == 2 and found.of_person("P5")["opportunity_id"] == "OPP-8"  # open now, no read
