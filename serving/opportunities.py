@@ -27,10 +27,11 @@ Decisions:
   colleague's opportunity does not take a person out of the lead population). **A company**
   when any opportunity of it is open, its people's or the account's own (the account model's
   rule). **A group** (EID) when one of its companies is.
-- **Fresh enough**: re-read every `serving.opportunities_refresh_s` seconds in a daemon thread,
-  and at once after this worker stored the CRM's outcomes; a look-up is a dictionary read (a
-  /score's budget is well under a millisecond). Another worker sees the CRM's outcome at its
-  next refresh.
+- **Fresh enough**: checked every `serving.opportunities_refresh_s` seconds in a daemon thread,
+  and at once after this worker stored the CRM's outcomes; read again only when the middle layer
+  or the CRM's outcomes changed (most checks are a file's stat and a count), worked out again
+  when one opens or closes by the clock. A look-up is a dictionary read (a /score's budget is
+  well under a millisecond). Another worker sees the CRM's outcome at its next check.
 """
 
 from __future__ import annotations
