@@ -274,6 +274,9 @@ class ServingSettings(StrictModel):
     shadow_max_rows: int = Field(5000, gt=0)
     # what /score served is recorded after the answer, in one transaction per this many seconds
     record_linger_s: float = Field(0.05, ge=0)
+    # how often a worker reads again who is in an open opportunity (serving/opportunities.py);
+    # the CRM's outcomes a worker stores are read at once
+    opportunities_refresh_s: float = Field(5, gt=0)
     webhook: WebhookSettings = WebhookSettings()
 
 

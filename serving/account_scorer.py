@@ -22,6 +22,10 @@ opportunity, 1 - prod(1 - p_company) (treating the companies as independent, whi
 shared buying centre makes optimistic), its tier from the account tiers on that score, and the
 reasons of its strongest company. A group of one company scores as that company.
 
+A company already in an open opportunity (serving/opportunities.py: the account model learns
+from companies without one) says so in its record, `in_opportunity`, and is routed
+`in_opportunity`; a group is when one of its companies is. Its score stays the model's reading.
+
 Without an account champion (a project trained before the account model), account scores are
 a 503 that says to run `leadscore train`; the lead scores are unaffected.
 """
@@ -29,6 +33,7 @@ a 503 that says to run `leadscore train`; the lead scores are unaffected.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +51,7 @@ from leadscore.scoring.estimators import chance_of_any
 from leadscore.scoring.registry import CHAMPION
 from leadscore.scoring.tiers import probability_to_score, tier_array
 from leadscore.serving.champion import ChampionWatcher
+from leadscore.serving.opportunities import first_opened, marked
 from leadscore.serving.scorer import Scorer
 
 log = logging.getLogger(__name__)
@@ -82,11 +88,15 @@ def read_accounts(store, cids: list[str]) -> AccountRows:
 class AccountScorer:
     """Scores companies and groups with the account champion, read from the online store; a
     stacked champion also from the company's people (`people_of`: a cid's identified PIDs),
-    scored by the lead champion (`lead`: the service's) from their online rows (`people`)."""
+    scored by the lead champion (`lead`: the service's) from their online rows (`people`).
+    `in_opportunity(cid)`: the company's open opportunity (serving/opportunities.py), told in
+    its record (None: none open)."""
 
     def __init__(self, settings: Settings, people: OnlineFeatures, lead: Callable[[], Scorer],
-                 people_of: Callable[[str], list[str]]):
+                 people_of: Callable[[str], list[str]],
+                 in_opportunity: Callable[[str], dict | None] = lambda cid: None):
         self.store, self.people, self.lead, self.people_of = people.store, people, lead, people_of
+        self.in_opportunity = in_opportunity
         self.watcher = ChampionWatcher(settings, CHAMPION, settings.training.account.registered_model,
                                        lambda _: [*account_scoring_specs(), PEOPLE_SCORES],
                                        required=False).start()
@@ -115,12 +125,13 @@ class AccountScorer:
             rows.columns[scorer.spec.offset.column] = self.people_chances(scorer, rows.cids)
         records = scorer.score_records(rows.cids, rows.columns, None, detail)
         colours = scorer.spec.tiers.colours
-        return {cid: _account_record(record, cid, colours)
+        return {cid: marked(_account_record(record, cid, colours), self.in_opportunity(cid))
                 for cid, record in zip(rows.cids, records, strict=True)}
 
     def people_chances(self, scorer: Scorer, cids: list[str]) -> list[float]:
         """Each company's chance that any of its people converts, by the lead champion's scores of
-        their online rows now (0 for a company without people online)."""
+        their online rows now; unknown (NaN) for a company without people online, which the model
+        starts at the average account's (`offset_start`): its people are not known to be cold."""
         lead = self.lead()
         self._tell_versions(scorer, lead)
         chances = []
@@ -128,8 +139,7 @@ class AccountScorer:
             online = self.people.read_rows(self.people_of(cid))
             known = [i for i, found in enumerate(online.known) if found]
             columns = {name: [online.columns[name][i] for i in known] for name in lead.feature_names}
-            probability = lead.path.predict(columns, len(known))[0] if known else []
-            chances.append(chance_of_any(probability))
+            chances.append(chance_of_any(lead.path.predict(columns, len(known))[0]) if known else math.nan)
         return chances
 
     def _tell_versions(self, scorer: Scorer, lead: Scorer) -> None:
@@ -154,13 +164,15 @@ class AccountScorer:
         score = float(probability_to_score(np.array([probability]), spec.score)[0])
         tier = str(tier_array({"score": [score], "fit_score": [0.0], "interest_score": [0.0],
                                "completeness": [1.0]}, spec.tiers)[0])
-        return {**strongest, "cid": None, "eid": eid, "probability": round(probability, 6),
-                "score": round(score, 1), "tier": tier, "tier_colour": spec.tiers.colours[tier],
-                "routing": self.scorer.routing[tier],
-                "average_score": None, "reasons_of": strongest["cid"],
-                "companies": sorted(({"cid": r["cid"], "probability": r["probability"], "score": r["score"],
-                                      "tier": r["tier"]} for r in companies.values()),
-                                    key=lambda c: -c["probability"])}
+        group = {**strongest, "cid": None, "eid": eid, "probability": round(probability, 6),
+                 "score": round(score, 1), "tier": tier, "tier_colour": spec.tiers.colours[tier],
+                 "routing": self.scorer.routing[tier],
+                 "average_score": None, "reasons_of": strongest["cid"],
+                 "companies": sorted(({"cid": r["cid"], "probability": r["probability"], "score": r["score"],
+                                       "tier": r["tier"], "in_opportunity": r["in_opportunity"]}
+                                      for r in companies.values()),
+                                     key=lambda c: -c["probability"])}
+        return marked(group, first_opened(r["in_opportunity"] for r in companies.values()))
 
 
 def _account_record(record: dict, cid: str, colours: dict[str, str]) -> dict:

@@ -7,7 +7,8 @@ warmed up as the model sees it today, on both axes (`fit`, `interest`: serving/s
 The latest time is the current score that segments select on; portraits draw the history.
 The file is replaced whole (written aside, then renamed): a failed run leaves the last good
 one, and re-running gives the same table. Leads whose latest score crosses the MQL threshold
-are handed to the webhook outbox (pushed once).
+are handed to the webhook outbox (pushed once), but for those already in an open opportunity
+then (serving/opportunities.py: sales work them already).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import pandas as pd
 from leadscore.config import Settings
 from leadscore.features.build import read_manifest
 from leadscore.features.store import ENTITY_KEY, entity_rows, historical_features, open_store
+from leadscore.live.log import EVENT_LOG
+from leadscore.serving.opportunities import people_in_opportunity
 from leadscore.serving.scorer import Evaluation, Scorer
 
 HISTORY_FILE = "score_history.parquet"
@@ -73,6 +76,14 @@ def write_atomically(frame: pd.DataFrame, path: Path) -> None:
     os.replace(staging, path)
 
 
+def mql_candidates(settings: Settings, latest: pd.DataFrame) -> list[dict]:
+    """The latest scores the MQL webhook may push: those of people not in an open opportunity
+    at the scoring time (serving/opportunities.py: sales already work them)."""
+    at = latest["scored_at"].max()
+    taken = people_in_opportunity(settings.middle_db, settings.live_dir / EVENT_LOG, at)
+    return latest[~latest["pid"].isin(taken)].to_dict("records")
+
+
 def score_everyone(settings: Settings, scorer: Scorer, pusher=None) -> BatchSummary:
     """Score every known person at the scoring times; write the history; queue new MQLs."""
     manifest = read_manifest(settings.feature_data_dir)
@@ -83,7 +94,7 @@ def score_everyone(settings: Settings, scorer: Scorer, pusher=None) -> BatchSumm
     history = score_rows(scorer, features).sort_values(["scored_at", "pid"], ignore_index=True)
     write_atomically(history[COLUMNS], history_path(settings))
     latest = history[history["scored_at"] == history["scored_at"].max()]
-    queued = (pusher.observe(latest.to_dict("records"), routing_table=scorer.routing)
+    queued = (pusher.observe(mql_candidates(settings, latest), routing_table=scorer.routing)
               if pusher is not None else 0)
     return BatchSummary(history_path(settings), len(history), history["pid"].nunique(), times,
                         latest["tier"].value_counts().to_dict(), queued or 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadscore.scoring.spec import Routing
@@ -92,6 +94,26 @@ class Reason(BaseModel):
                                                    "is linear in it (LightGBM champions).")
 
 
+class InOpportunity(BaseModel):
+    """An open opportunity of the person (or the account): the models were trained on leads and
+    accounts without one, so the score beside it is not a forecast."""
+
+    opportunity_id: str = Field(description="The open opportunity opened first (the CRM's id, or the "
+                                            "middle layer's).")
+    opened_at: datetime = Field(description="When it was opened (ISO 8601, UTC).")
+    stage: str = Field(description="Its stage (`open`, or the stage the CRM last sent).")
+    pid: str | None = Field(None, description="Its contact (One ID PID), if it has one.")
+    open_opportunities: int = Field(description="How many opportunities are open (of the person; of the "
+                                                "account: of any of its people, or its own).")
+
+
+IN_OPPORTUNITY_FIELD = ("Null, or the open opportunity the lead (the account) is already in: the "
+                        "models learn from leads and accounts without one, so `probability`, `score` "
+                        "and `tier` are then the model's reading outside its population, kept for data "
+                        "scientists, not a forecast; `routing` is `in_opportunity` (sales work it in "
+                        "the CRM) and no MQL is pushed for it.")
+
+
 class ScoreResponse(BaseModel):
     pid: str | None = Field(description="The person scored (One ID PID); null for a feature row.")
     probability: float = Field(description="Calibrated probability of an opportunity within the horizon.")
@@ -115,6 +137,7 @@ class ScoreResponse(BaseModel):
                                    "(config/tiers.yaml; by default high-value, high-potential, to-nurture, "
                                    "to-verify or low-conversion).")
     routing: Routing
+    in_opportunity: InOpportunity | None = Field(None, description=IN_OPPORTUNITY_FIELD)
     reasons_up: list[Reason] = Field(description="What raises the score most, strongest first.")
     reasons_down: list[Reason] = Field(description="What lowers the score most, strongest first.")
     average_score: float | None = Field(None, description="The score of the average lead (the model's "
@@ -143,6 +166,7 @@ class CompanyScore(BaseModel):
     probability: float = Field(description="Its account probability.")
     score: float = Field(description="Its 0-100 account score.")
     tier: str = Field(description="Its account tier.")
+    in_opportunity: InOpportunity | None = Field(None, description="Its open opportunity, if it is in one.")
 
 
 class AccountScoreResponse(BaseModel):
@@ -153,11 +177,15 @@ class AccountScoreResponse(BaseModel):
     probability: float = Field(description="Calibrated probability that the account opens an opportunity "
                                            "within the horizon (a group: that any of its companies does).")
     score: float = Field(description="0-100 on the lead score's scale (50 = 5% chance, every 8 points "
-                                     "double the odds).")
+                                     "double the odds): every account with an 80% chance or more reads "
+                                     "100, the scale's top; `probability` tells those apart.")
     tier: str = Field(description="The account tier (config/account_tiers.yaml: by default hot-account, "
                                   "warm-account, cold-account).")
     tier_colour: str = Field(description="The tier's colour (config/account_tiers.yaml), for pages.")
     routing: Routing
+    in_opportunity: InOpportunity | None = Field(
+        None, description=IN_OPPORTUNITY_FIELD + " A group is in one when one of its companies is (the one "
+                                                 "opened first).")
     reasons_up: list[Reason] = Field(description="What raises the account's score most, one per family "
                                                  "(buying committee, website, company...).")
     reasons_down: list[Reason] = Field(description="What lowers it most.")

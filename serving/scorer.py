@@ -51,7 +51,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator
 
 from leadscore.features.catalog import FeatureSpec, phrase
-from leadscore.scoring.estimators import log_odds
+from leadscore.scoring.estimators import offset_start
 from leadscore.scoring.explain import contributions, lightgbm_pipeline
 from leadscore.scoring.parts import Axes, points_per_unit, score_axes, score_parts, score_parts_one
 from leadscore.scoring.prepare import prepare
@@ -168,8 +168,11 @@ class _LightGBMPath:
         return matrix, values
 
     def _start(self, values: dict[str, np.ndarray]) -> np.ndarray | float:
-        """Each row's start: a stacked model's log-odds of its people's chance, else 0."""
-        return 0.0 if self.offset is None else log_odds(values[self.offset.column], self.offset.edge)
+        """Each row's start: a stacked model's log-odds of its people's chance (the average
+        account's where it is unknown: `offset_start`), else 0."""
+        if self.offset is None:
+            return 0.0
+        return offset_start(values[self.offset.column], self.offset.edge, self.offset.reference)
 
     def evaluate(self, columns: Columns, n: int) -> PathResult:
         matrix, values = self.encode(columns, n)

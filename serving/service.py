@@ -44,6 +44,7 @@ from leadscore.serving.feature_row import row_problems
 from leadscore.serving.limits import BodyLimit
 from leadscore.serving.metrics import RouteMetrics, exposition
 from leadscore.serving.openapi import service_openapi
+from leadscore.serving.opportunities import marked, not_in_opportunity
 from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
 from leadscore.serving.portrait.render import render_portrait_html
 from leadscore.serving.portrait.schemas import Portrait
@@ -234,6 +235,7 @@ class LeadScoring:
         from leadscore.serving.champion import ChampionWatcher
         from leadscore.serving.ingest import build_router as build_ingest_router
         from leadscore.serving.marketing_page import build_router as build_marketing_router
+        from leadscore.serving.opportunities import OpenOpportunities
         from leadscore.serving.outcomes import build_router as build_outcomes_router
         from leadscore.serving.personalize import PersonalizationRules, Personalizer
         from leadscore.serving.personalize import build_router as build_personalize_router
@@ -253,8 +255,12 @@ class LeadScoring:
         self.challenger = ChampionWatcher(settings, CHALLENGER).start()
         self.portraits = PortraitReader(settings)
         self.account_pages = AccountReader(self.portraits)
+        # who is in an open opportunity now: outside the models' population (serving/opportunities.py)
+        self.opportunities = OpenOpportunities(
+            self.portraits.middle, lambda: self.portraits.live, self.portraits.clock.now,
+            settings.serving.opportunities_refresh_s, settings.middle_db).start()
         self.accounts = AccountScorer(settings, self.features, lambda: self.scorer,
-                                      self.account_pages.people_of)
+                                      self.account_pages.people_of, self.opportunities.of_company)
         self.audit = AuditLog(settings.serving_dir / "audit.jsonl")
         self.sessions = SessionStore(settings.serving_dir, settings.serving.session_hours * 3600)
         self.segments = SegmentEngine(settings)
@@ -299,6 +305,7 @@ class LeadScoring:
         self.champion.stop()
         self.challenger.stop()
         self.accounts.stop()
+        self.opportunities.stop()
         self.pusher.close()
 
     @property
@@ -342,6 +349,7 @@ class LeadScoring:
         pids, times = [items[i].pid for i in order], [found[i][1] for i in order]
         columns = {name: [found[i][0].get(name) for i in order] for name in names}
         results = scorer.score_records(pids, columns, times, detail) if order else []
+        results = [marked(record, self.opportunities.of_person(record["pid"])) for record in results]
         rows = ShadowRows(shadow, pids, columns, times) if shadow is not None and order else None
         return list(zip(order, results, strict=True)), errors, rows
 
@@ -418,7 +426,7 @@ class LeadScoring:
         to the challenger, scored in shadow a little later (serving/shadow.py)."""
         scores = [score for served in calls for score in served.scores]
         try:
-            self.pusher.observe([score for score in scores if score["pid"] is not None])
+            self.pusher.observe(not_in_opportunity(scores))
         except Exception:  # noqa: BLE001 - a crossing missed now is found at the next scoring
             log.exception("could not queue MQL crossings for the CRM webhook")
         self.score_log.append_each(scores, [served.at for served in calls for _ in served.scores],
@@ -472,7 +480,10 @@ class LeadScoring:
         from leadscore.live.outcomes import append_outcomes
 
         with self._outcome_lock:
-            return append_outcomes(self.outcome_log, outcomes, self.clock.now())
+            stored = append_outcomes(self.outcome_log, outcomes, self.clock.now())
+        if any(stored):  # an opportunity opened or closed: this worker's scores say so at once
+            self.opportunities.refresh_or_keep()
+        return stored
 
     def unknown_pids(self, pids: list[str]) -> set[str]:
         """Those of `pids` that are no person known to the middle layer or the event log."""

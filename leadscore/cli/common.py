@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
@@ -14,13 +15,22 @@ from rich.table import Table
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
+@dataclass
+class Step:
+    """What a finished step says it did."""
+
+    title: str
+
+
 @contextmanager
-def step(title: str) -> Iterator[None]:
-    """A spinner while a stage runs, then its duration."""
+def step(title: str) -> Iterator[Step]:
+    """A spinner while a stage runs, then its duration, under the title the stage may have set
+    once it knows what it did (`Step.title`)."""
     start = time.perf_counter()
+    done = Step(title)
     with console.status(f"[bold]{title}[/bold] ..."):
-        yield
-    console.print(f"[green]✓[/green] {title} [dim]({time.perf_counter() - start:.1f} s)[/dim]")
+        yield done
+    console.print(f"[green]✓[/green] {done.title} [dim]({time.perf_counter() - start:.1f} s)[/dim]")
 
 
 def frame_table(title: str, frame) -> Table:

@@ -58,14 +58,29 @@ def run_train_accounts(settings: Settings, manifest: dict, lead_frame=None, lead
     from leadscore.training.accounts import train_accounts
 
     try:
-        stacked = ", stacked on its people" if settings.training.account.stacked_candidate else ""
-        with step(f"training the account model: logistic regression, LightGBM{stacked}"):
+        with step("training the account model") as done:
             outcome = train_accounts(settings, open_store(settings), manifest, lead_frame, lead_version)
+            wanted = settings.training.account.stacked_candidate
+            done.title = account_step_title(list(outcome.results), wanted)
     except OneClass as error:
         console.print(f"[yellow]the account model was not trained[/yellow] (the lead model was): {error} "
                       "To skip it, set training.account.enabled: false.", soft_wrap=True)
         return
     print_outcome(settings, outcome)
+
+
+CANDIDATE_WORDS = {"logistic_regression": "logistic regression", "lightgbm": "LightGBM",
+                   "stacked": "stacked on its people"}
+
+
+def account_step_title(trained: list[str], stacked_wanted: bool) -> str:
+    """What the account step trained, in words: the candidates it did train (the stacked one is
+    dropped without a lead model to read, or with one that may have seen the windows' labels:
+    the warning above says which)."""
+    names = ", ".join(CANDIDATE_WORDS.get(name, name) for name in trained)
+    missing = stacked_wanted and "stacked" not in trained
+    dropped = " (no stacked candidate: see the warning above)" if missing else ""
+    return f"training the account model: {names}{dropped}"
 
 
 def print_outcome(settings: Settings, outcome) -> None:

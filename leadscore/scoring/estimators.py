@@ -100,6 +100,18 @@ def log_odds(p: np.ndarray | float, edge: float) -> np.ndarray:
     return np.log(clipped / (1 - clipped))
 
 
+def offset_start(chance: np.ndarray | float, edge: float, reference: float) -> np.ndarray:
+    """Each row's start from its chance, `log_odds(chance, edge)`; an unknown chance (NaN: none of
+    an account's people online to score) starts at `reference`, the average row's, so that it
+    moves the score neither way, where a chance of 0 would start it at log-odds(edge), next to
+    certain failure."""
+    chance = np.asarray(chance, dtype=float)
+    known = ~np.isnan(chance)
+    start = np.full(chance.shape, float(reference))
+    start[known] = log_odds(chance[known], edge)
+    return start
+
+
 def chance_of_any(probabilities: np.ndarray) -> float:
     """The chance that at least one of them happens, were they independent: 1 - prod(1 - p)
     (0 for none)."""
@@ -116,8 +128,9 @@ class TreesPlusOffset(ClassifierMixin, BaseEstimator):
     only the rows they are stopped on, calibrated on and scored do.
 
     `offset_reference_` is the mean start of the rows it was stopped on (`eval_set`; else of the
-    training rows): the average row's, from which the offset's contribution to a row's score is
-    counted (`scoring.explain`)."""
+    training rows) that carry a chance: the average row's, from which the offset's contribution to
+    a row's score is counted (`scoring.explain`), and where a row whose chance is unknown (NaN)
+    starts (`offset_start`). Fitting with no such row is an error: there would be no average."""
 
     def __init__(self, pipeline: Pipeline | None = None, offset: str = "offset", edge: float = 1e-4):
         self.pipeline = pipeline
@@ -125,8 +138,20 @@ class TreesPlusOffset(ClassifierMixin, BaseEstimator):
         self.edge = edge
 
     def start(self, X: pd.DataFrame) -> np.ndarray:
-        """Each row's log-odds from the offset column."""
-        return log_odds(X[self.offset].to_numpy(dtype=float), self.edge)
+        """Each row's log-odds from the offset column (the average row's where it is unknown)."""
+        check_is_fitted(self, "offset_reference_")
+        return offset_start(X[self.offset].to_numpy(dtype=float), self.edge, self.offset_reference_)
+
+    def reference_of(self, X: pd.DataFrame, where: str) -> float:
+        """The mean log-odds of the rows of X that carry a chance; a ValueError naming `where`
+        (the rows X is) when none does."""
+        chance = X[self.offset].to_numpy(dtype=float)
+        known = chance[~np.isnan(chance)]
+        if not known.size:
+            raise ValueError(f"no row of {where} carries the offset column {self.offset!r}: the stacked "
+                             "model's reference (the average row's start) is their mean log-odds; give an "
+                             "eval_set whose rows carry it")
+        return float(log_odds(known, self.edge).mean())
 
     def features(self, X: pd.DataFrame) -> pd.DataFrame:
         """The trees' inputs: every column but the offset's."""
@@ -136,14 +161,17 @@ class TreesPlusOffset(ClassifierMixin, BaseEstimator):
             eval_set: tuple[pd.DataFrame, np.ndarray] | None = None, callbacks: list | None = None
             ) -> TreesPlusOffset:
         """Fit the trees on the columns but the offset; with `eval_set` (its X carrying the offset)
-        LightGBM stops early on it (`callbacks`) and the reference is its mean start."""
+        LightGBM stops early on it (`callbacks`) and the reference is its mean start (else the
+        training rows')."""
+        reference = (self.reference_of(X, "the training rows") if eval_set is None
+                     else self.reference_of(eval_set[0], "the eval_set"))  # before the trees: fails early
         self.pipeline_ = clone(self.pipeline)
         prep = self.pipeline_[:-1].fit(self.features(X), y)
         stopping = {} if eval_set is None else {
             "eval_X": prep.transform(self.features(eval_set[0])), "eval_y": eval_set[1],
             "callbacks": callbacks}
         self.pipeline_[-1].fit(prep.transform(self.features(X)), y, sample_weight=sample_weight, **stopping)
-        self.offset_reference_ = float(self.start(X if eval_set is None else eval_set[0]).mean())
+        self.offset_reference_ = reference
         self.classes_ = np.array([0, 1])
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         return self

@@ -55,6 +55,7 @@ def test_a_company_is_scored_by_cid_as_the_account_champion_scores_its_online_ro
                                                                                   account, world):
     from leadscore.config import load_settings
     from leadscore.scoring.registry import load_champion
+    from leadscore.serving.opportunities import IN_OPPORTUNITY
 
     answer = client.post("/score", json={"cid": account["cid"]}, headers=CRM)
     assert answer.status_code == 200, answer.text
@@ -65,7 +66,8 @@ def test_a_company_is_scored_by_cid_as_the_account_champion_scores_its_online_ro
     assert body["cid"] == account["cid"] and body["model_version"] == version
     assert body["probability"] == pytest.approx(expected, abs=1e-6)
     assert body["tier"] in spec.tiers.best_first
-    assert body["routing"] == spec.tiers.routing[body["tier"]].model_dump()
+    routing = IN_OPPORTUNITY if body["in_opportunity"] else spec.tiers.routing[body["tier"]].model_dump()
+    assert body["routing"] == routing  # an account already in an opportunity is worked there
     families = [reason["family"] for reason in body["reasons_up"] + body["reasons_down"]]
     assert families and len(families) == len(set(families))  # one reason per behaviour or trait
 
@@ -103,6 +105,36 @@ def test_a_group_is_scored_from_its_companies(client, account):
     assert set(companies) <= set(account["group"]) and len(companies) >= 2
     assert body["probability"] == pytest.approx(1 - np.prod([1 - p for p in companies.values()]), abs=1e-5)
     assert body["reasons_of"] == max(companies, key=companies.get)
+
+
+def test_a_lead_and_an_account_in_an_open_opportunity_say_so_and_are_routed_there(client, world):
+    """Outside the models' population (they learn from those without one): the answer says since
+    when, routes it `in_opportunity`, keeps the model's reading; the pages say it in words."""
+    with duckdb.connect(str(world["root"] / "data" / "middle.duckdb"), read_only=True) as con:
+        opportunity, pid, cid, owner = con.execute("""
+            SELECT o.opportunity_id, o.pid, o.cid, c.owner_rep_id FROM outcome o
+            JOIN company c ON c.cid = o.cid JOIN person p ON p.pid = o.pid
+            WHERE o.closed_at IS NULL AND p.identified_at IS NOT NULL AND c.owner_rep_id IS NOT NULL
+              AND o.pid NOT IN (SELECT pid FROM outcome WHERE closed_at IS NULL AND pid IS NOT NULL
+                                  AND opportunity_id <> o.opportunity_id)
+            ORDER BY o.opportunity_created_at LIMIT 1""").fetchone()
+        free = con.execute("""
+            SELECT p.pid FROM person p WHERE p.identified_at IS NOT NULL AND p.cid IS NOT NULL
+              AND p.cid NOT IN (SELECT cid FROM outcome WHERE closed_at IS NULL AND cid IS NOT NULL)
+            ORDER BY p.pid LIMIT 1""").fetchone()[0]
+    lead = client.post("/score", json={"pid": pid}, headers=CRM).json()
+    assert lead["in_opportunity"]["opportunity_id"] == opportunity
+    assert lead["routing"]["action"] == "in_opportunity"
+    assert 0 < lead["probability"] < 1 and lead["tier"]  # the model's reading, kept for data scientists
+    company = client.post("/score", json={"cid": cid}, headers=CRM).json()
+    assert company["in_opportunity"] is not None and company["routing"]["action"] == "in_opportunity"
+    other = client.post("/score", json={"pid": free}, headers=CRM).json()
+    assert other["in_opportunity"] is None and other["routing"]["action"] != "in_opportunity"
+    owner_key = {"X-API-Key": f"demo-sales-{owner}"}
+    portrait = client.get(f"/portrait/{pid}?format=html", headers=owner_key).text
+    assert "In an opportunity since" in portrait and "chance of an opportunity within" not in portrait
+    page = client.get(f"/account/{cid}?format=html", headers=owner_key).text
+    assert "In an opportunity since" in page and "opens an opportunity within" not in page
 
 
 def test_unknown_accounts_are_404_a_role_without_scores_403_and_a_batch_takes_people_only(client, account):

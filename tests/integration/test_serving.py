@@ -172,8 +172,12 @@ def test_a_score_by_pid_is_field_for_field_the_model_on_feasts_sdk_read(client, 
     stamps = [column for name, column in read.items() if name.endswith("__ts") and name != "pid__ts"]
     feature_times = [datetime.fromtimestamp(max(stamp[i] for stamp in stamps), UTC).isoformat()
                      for i in range(len(pids))]
+    from leadscore.serving.opportunities import marked
+
     scorer = service.scorer
     expected = scorer.score_records(pids, {name: read[name] for name in scorer.feature_names}, feature_times)
+    expected = [marked(record, service.opportunities.of_person(record["pid"])) for record in expected]
+    assert any(record["in_opportunity"] for record in expected)  # some already in an opportunity
     crm = _headers("crm")
     assert [client.post("/score", json={"pid": pid}, headers=crm).json() for pid in pids] == expected
 
@@ -364,15 +368,22 @@ def test_a_lead_crossing_the_mql_threshold_is_pushed_once(client, service, peopl
 
 def test_the_batch_job_and_the_service_push_each_mql_once_between_them(client, service, people):
     """The batch job shares the service's outbox: leads the service already pushed are not pushed
-    again, every other lead at or above the threshold is pushed once, and a rerun adds nothing."""
+    again, every other lead at or above the threshold is pushed once, but those already in an open
+    opportunity (sales work them), and a rerun adds nothing."""
+    from leadscore.live.log import EVENT_LOG
     from leadscore.serving.batch import score_everyone
+    from leadscore.serving.opportunities import people_in_opportunity
 
     assert service.pusher.flush(timeout_s=20)
     before = [message["body"]["pid"] for message in Receiver.received]
     summary = score_everyone(service.settings, service.scorer, service.pusher)
     assert service.pusher.flush(timeout_s=60)
     pushed = [message["body"]["pid"] for message in Receiver.received]
-    above = set(people.loc[people["score"] >= MQL, "pid"])
+    settings = service.settings
+    taken = people_in_opportunity(settings.middle_db, settings.live_dir / EVENT_LOG, summary.times[-1])
+    high = set(people.loc[people["score"] >= MQL, "pid"])
+    assert high & taken and not set(pushed) & taken  # some were above the threshold; none pushed
+    above = high - taken
     assert len(pushed) == len(set(pushed))  # nobody twice
     assert set(pushed) == above | set(before)
     assert summary.queued_for_crm == len(above - set(before)) > 0
@@ -567,7 +578,8 @@ def test_a_locked_webhook_outbox_holds_up_no_request_of_the_worker(service, one_
 
     import httpx
 
-    pid = people["pid"].iloc[0]
+    # a lead not in an opportunity: its score goes to the outbox (one in an opportunity's does not)
+    pid = next(pid for pid in people["pid"] if service.opportunities.of_person(pid) is None)
     service.wait_for_records()
     logged = len(service.score_log.read(pids=[pid]))
     holder = sqlite3.connect(service.pusher.outbox.path, isolation_level=None)

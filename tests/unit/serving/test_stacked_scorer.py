@@ -82,3 +82,19 @@ def test_the_people_s_scores_are_one_reason_and_a_higher_chance_raises_the_score
     assert scores == sorted(scores) and scores[0] < scores[-1]
     assert told[-1] == "its people's scores: a 60% chance that one of them converts"
     assert len(told) == 3  # told once per answer, up or down
+
+
+def test_an_account_without_people_online_starts_at_the_average_account_not_near_zero(stacked):
+    """No people online to score is not "its people will not convert": the start is the average
+    account's (the spec's reference), where a chance of 0 would start at log-odds(1e-4)."""
+    scorer, accounts = stacked
+    one = accounts.head(1)
+    unknown = scorer.score_records(["C1"], _columns(scorer, one.assign(**{COLUMN: np.nan})))[0]
+    average = 1 / (1 + np.exp(-scorer.spec.offset.reference))  # the chance whose log-odds is the reference
+    typical = scorer.score_records(["C1"], _columns(scorer, one.assign(**{COLUMN: average})))[0]
+    cold = scorer.score_records(["C1"], _columns(scorer, one.assign(**{COLUMN: 0.0})))[0]
+    assert unknown["probability"] == pytest.approx(typical["probability"], abs=1e-9)
+    assert unknown["probability"] > 5 * cold["probability"]
+    assert "people_scores" not in [r["family"] for r in unknown["reasons_up"] + unknown["reasons_down"]]
+    expected = scorer.model.predict_proba(prepare_for(one.assign(**{COLUMN: np.nan}), scorer.spec))[:, 1]
+    assert unknown["probability"] == pytest.approx(expected[0], abs=1e-6)  # as scikit-learn (rounded)

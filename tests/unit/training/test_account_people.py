@@ -110,3 +110,18 @@ def test_an_account_split_the_people_do_not_cover_is_an_error_not_a_constant_mod
     gap = pd.DataFrame({PEOPLE_ANY: [0.2, np.nan]})
     with pytest.raises(ValueError, match="'validation': 1"):
         _check_people_cover(SimpleNamespace(validation=gap, test=covered), PEOPLE_ANY)
+
+
+def test_a_stacked_model_without_rows_carrying_the_chance_is_a_clear_error_not_a_nan_reference():
+    from leadscore.training.models import make_stacked
+
+    (X, y), (X_val, y_val) = _company_rows(500, 0), _company_rows(200, 1)
+    unknown = X.assign(**{PEOPLE_ANY: np.nan})
+    params = {"n_estimators": 10, "num_leaves": 7}
+    with pytest.raises(ValueError, match="no row of the training rows carries the offset column"):
+        fit_model(make_stacked([], PEOPLE_ANY, 1e-4, params), unknown, y)  # no eval set
+    with pytest.raises(ValueError, match="no row of the eval_set"):
+        fit_model(make_stacked([], PEOPLE_ANY, 1e-4, params), unknown, y,
+                  X_val.assign(**{PEOPLE_ANY: np.nan}), y_val)
+    alone = fit_model(make_stacked([], PEOPLE_ANY, 1e-4, params), X, y)  # its own rows carry it
+    assert np.isfinite(alone.offset_reference_)
