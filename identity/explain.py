@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from leadscore.identity.link import IDENTIFIER_KINDS
+from leadscore.identity.link import IDENTIFIER_KINDS, NAME_AT_EMPLOYER
 
 SHOWN_FIELDS = ["pid", "cid", "rule", *IDENTIFIER_KINDS, "name_key", "company_name_std"]
 
@@ -85,7 +85,11 @@ def explain(middle_db: Path, a: str, b: str) -> dict:
                                    "WHERE pid = ? ORDER BY pid_a, pid_b, comparison",
                                    [left["pid"]]).df() if same and not chain else pd.DataFrame())
     evidence = [k for k in common if k not in guarded]
-    if same and not chain:
+    if same and not chain and NAME_AT_EMPLOYER in (left["rule"], right["rule"]):
+        verdict = (f"linked: one person {left['pid']}, the one person of this name at this employer "
+                   f"with an address or phone of their own (rule {left['rule']}/{right['rule']}; the "
+                   f"profile model alone: probability {min(left['probability'], right['probability']):.3f})")
+    elif same and not chain:
         verdict = (f"linked: one person {left['pid']} by the probabilistic profile match "
                    f"(rule {left['rule']}/{right['rule']}, probability "
                    f"{min(left['probability'], right['probability']):.3f})")

@@ -26,6 +26,9 @@ from leadscore.identity.engine import DuckDBSql, IdentitySql
 # Identifier kinds in the order used to name the rule that linked a record.
 IDENTIFIER_KINDS = ["contact_id", "user_id", "email", "phone", "cookie_id"]
 ANONYMOUS_SOURCES = frozenset({"web_sessions"})
+# The rule of records joined by the second pass as a bare cluster at an unambiguous name and
+# employer (identity/fuzzy.py), beside 'fuzzy' for the profile model's merges.
+NAME_AT_EMPLOYER = "name_at_employer"
 
 
 _RECORD_COLUMNS = ["source", "source_record_id", "name_key", *IDENTIFIER_KINDS]

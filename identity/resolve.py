@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,26 +101,32 @@ def _link_evidence(records: pd.DataFrame) -> pd.Series:
     return rules.groupby("pid")["rule"].agg(", ".join)
 
 
-def apply_fuzzy_merges(records: pd.DataFrame, rules: IdentityRules, account_names: pd.Series | None = None
-                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def apply_fuzzy_merges(records: pd.DataFrame, rules: IdentityRules, account_names: pd.Series | None = None,
+                       shared_keys: Collection[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The probabilistic second pass: merge exact clusters that are one person; the records
-    that move carry rule 'fuzzy' and the pair's match probability. Also returns, per merged
-    pair of fresh PIDs, each comparison's level and match weight (for `identity explain`)."""
+    that move carry the pair's rule ('fuzzy', or 'name_at_employer' for a bare cluster: see
+    identity/fuzzy.py) and its match probability. Also returns, per merged
+    pair of fresh PIDs, each comparison's level and match weight (for `identity explain`).
+    `shared_keys`: the identifiers the exact pass held back as shared, which contradict no one."""
     from leadscore.identity.fuzzy import fuzzy_merges, merge_pids  # Splink: only when it runs
 
-    fuzzy = fuzzy_merges(records, rules.fuzzy_config, rules.standardise, account_names)
+    fuzzy = fuzzy_merges(records, rules.fuzzy_config, rules.standardise, account_names, shared_keys)
     merges = fuzzy.pairs
     if merges.empty:
         return records, fuzzy.comparisons
     merged = merge_pids(records["pid"], merges)
     moved = (merged != records["pid"]).fillna(False)
-    by_pid = pd.concat([merges.set_index(side)["match_probability"] for side in ("pid_a", "pid_b")])
-    probability = records["pid"].map(by_pid.groupby(level=0).max())
+    by_pid = pd.concat([merges.set_index(side)[["match_probability", "rule"]] for side in ("pid_a", "pid_b")])
+    strongest = by_pid.sort_values("match_probability", ascending=False, kind="stable")
+    strongest = strongest[~strongest.index.duplicated()]  # a PID's most probable pair
     log.info("probabilistic pass: %d merges moved %d records", len(merges), int(moved.sum()))
-    records = records.assign(pid=merged, rule=records["rule"].mask(moved, "fuzzy"),
-                             probability=records["probability"].mask(moved, probability))
+    records = records.assign(
+        pid=merged, rule=records["rule"].mask(moved, records["pid"].map(strongest["rule"])),
+        probability=records["probability"].mask(moved, records["pid"].map(by_pid["match_probability"]
+                                                                          .groupby(level=0).max())))
+    firsts = merges["pid_a"].drop_duplicates()  # one cluster may merge with several bare ones
     return records, fuzzy.comparisons.assign(pid=fuzzy.comparisons["pid_a"].map(
-        merge_pids(pd.Series(merges["pid_a"].to_numpy(), index=merges["pid_a"].to_numpy()), merges)))
+        merge_pids(pd.Series(firsts.to_numpy(), index=firsts.to_numpy()), merges)))
 
 
 def stable_people(records: pd.DataFrame, previous: PreviousIds,
@@ -158,7 +165,8 @@ def resolve_records(sources: dict[str, pd.DataFrame], rules: IdentityRules,
     accounts = comp.standardise_accounts(sources["crm_accounts"], rules.standardise)
     if rules.fuzzy_config is not None:
         records, fuzzy_links = apply_fuzzy_merges(records, rules,
-                                                  accounts.set_index("account_id")["name_std"])
+                                                  accounts.set_index("account_id")["name_std"],
+                                                  frozenset(shared["key"].dropna()))
     fresh_pid = records["pid"]
     records["pid"], person_audit = stable_people(records, previous, sql)
     stable = pd.Series(records["pid"].to_numpy(), index=fresh_pid.to_numpy())

@@ -79,3 +79,77 @@ def test_a_crm_contact_takes_its_account_s_name_so_a_namesake_at_another_firm_is
     assert len(fuzzy.guarded(_pairs(("P8", "P3")), bare)) == 1  # a bare name contradicts nothing
     assert fuzzy.guarded(_pairs(("P8", "P3")), named).empty
     assert with_names["company_name_std"].tolist() == ["noraium", "veltrix"]
+
+
+def _table(rows: list[tuple], shared_keys: frozenset[str] = frozenset()) -> pd.DataFrame:
+    return fuzzy.profile_table(fuzzy.cluster_profiles(_records(rows)), CONFIG, RULES, shared_keys)
+
+
+SUSAN = ("P1", "susan", "mueller", "smueller@poliford.com", "+4915756091134", "poliford", "poliford.com",
+         None)
+SUSAN_FROM_THE_TEAM_INBOX = ("P2", "susan", "mueller", "contact@poliford.com", "+494039640832", "poliford",
+                             "poliford.com", None)
+
+
+def test_a_team_inbox_and_switchboard_held_back_as_shared_contradict_no_one():
+    shared = frozenset({"email:contact@poliford.com", "phone:+494039640832"})
+    assert fuzzy.guarded(_pairs(("P1", "P2")), _table([SUSAN, SUSAN_FROM_THE_TEAM_INBOX])).empty
+    assert len(fuzzy.guarded(_pairs(("P1", "P2")), _table([SUSAN, SUSAN_FROM_THE_TEAM_INBOX], shared))) == 1
+
+
+@pytest.mark.parametrize(("other_phone", "kept"), [("+8615756091134", 1), ("+4915756091135", 0)])
+def test_phones_contradict_only_when_their_digits_differ_beyond_the_country_code(other_phone, kept):
+    # the same mobile written without a country code is read in the default region (+86)
+    crm = ("P2", "susan", "mueller", "smueller@poliford.com", other_phone, "poliford", "poliford.com", None)
+    assert len(fuzzy.guarded(_pairs(("P1", "P2")), _table([SUSAN, crm]))) == kept
+
+
+@pytest.mark.parametrize(("a", "b", "kept"), [
+    ("aweber@poliford.com", "awber@poliford.com", 1),  # a typo: one letter dropped
+    ("phill@flouium.com", "phil2@flouium.com", 0),  # a namesake's numbered address
+    ("matthewwalker22@gmail.com", "matthewwalker26@gmail.com", 0),  # personal, one digit apart
+])
+def test_an_edit_that_changes_the_digits_of_an_address_is_never_a_typo(a, b, kept):
+    domain = a.split("@")[1]
+    work = None if domain == "gmail.com" else domain
+    rows = [("P1", "ann", "lee", a, None, "acme", work, None),
+            ("P2", "ann", "lee", b, None, "acme", work, None)]
+    assert len(fuzzy.guarded(_pairs(("P1", "P2")), _table(rows))) == kept
+
+
+def test_a_bare_crm_contact_joins_the_one_identified_person_of_its_name_at_its_employer():
+    rows = [("P1", "fang", "guo", "fguo@xanaics.cn", None, "xanaics", "xanaics.cn", None),
+            ("P2", "fang", "guo", None, None, "xanaics", None, "strategy lead"),  # name and account only
+            ("P3", "fang", "guo", "contact@xanaics.cn", None, "xanaics", "xanaics.cn", None)]  # team inbox
+    records = _records(rows)
+    shared = frozenset({"email:contact@xanaics.cn"})
+    identified = fuzzy.identified_pids(records, shared)
+    assert list(identified) == ["P1"]
+    pairs = fuzzy.bare_at_employer(_table(rows, shared), identified)
+    assert sorted(map(tuple, pairs[["id_l", "id_r"]].to_numpy().tolist())) == [("P1", "P2"), ("P1", "P3")]
+
+
+def test_a_bare_contact_stays_apart_where_two_people_of_its_name_work_at_its_employer():
+    rows = [("P1", "lei", "ye", "lei.ye@hexa.com", None, "hexa", "hexa.com", None),
+            ("P2", "lei", "ye", "lei.ye2@hexa.com", None, "hexa", "hexa.com", None),
+            ("P3", "lei", "ye", None, None, "hexa", None, None),
+            ("P4", "lei", "ye", None, None, "veltrix", None, None)]  # alone at its employer
+    assert fuzzy.bare_at_employer(_table(rows), fuzzy.identified_pids(_records(rows))).empty
+
+
+def test_one_cluster_merging_several_bare_ones_gives_every_merged_record_its_pid(monkeypatch):
+    from leadscore.identity import resolve
+
+    pairs = pd.DataFrame({"pid_a": ["P1", "P1"], "pid_b": ["P2", "P3"], "match_probability": [0.04, 0.3],
+                          "rule": ["name_at_employer", "fuzzy"]})
+    why = pd.DataFrame({"pid_a": ["P1", "P1"], "pid_b": ["P2", "P3"], "comparison": ["name", "name"],
+                        "level": ["exact", "exact"], "match_weight": [9.5, 9.5]})
+    monkeypatch.setattr(fuzzy, "fuzzy_merges", lambda *args, **kwargs: fuzzy.FuzzyMerges(pairs, why))
+    records = pd.DataFrame({"pid": pd.array(["P1", "P2", "P3", "P4"], dtype="string"),
+                            "rule": ["email", "contact_id", "cookie_id", "email"], "probability": 1.0})
+    rules = resolve.IdentityRules(StandardiseRules(), {}, set(), 1, CONFIG)
+    merged, comparisons = resolve.apply_fuzzy_merges(records, rules)
+    assert merged["pid"].tolist() == ["P1", "P1", "P1", "P4"]
+    assert merged["rule"].tolist() == ["email", "name_at_employer", "fuzzy", "email"]
+    assert merged["probability"].tolist() == [1.0, 0.04, 0.3, 1.0]
+    assert comparisons["pid"].tolist() == ["P1", "P1"]
