@@ -25,6 +25,7 @@ import pandas as pd
 from leadscore.config import Settings
 from leadscore.identity.companies import standardise_accounts
 from leadscore.identity.middle import INTERACTION_SOURCES, interaction_sql
+from leadscore.identity.records import SOURCE_LAYOUT
 from leadscore.identity.resolve import IdentityRules, rules_from_settings
 from leadscore.live.identity import BatchIdentities, Decision, LiveIdentity, person_named_by
 from leadscore.live.log import EVENT_LOG, EventLog
@@ -128,10 +129,32 @@ class Ingestor:
                   for source, indexes in by_source.items()}
         in_batch = {source: batch.stored(source, list(frame[ID_COLUMN[source]].astype("string")))
                     for source, frame in frames.items()}  # sent again after the batch took them in
+        standardised = self._standardise_group(frames, in_batch)
         with self.log.writing() as log:
             for source, frame in frames.items():
-                self._ingest_source(log, batch, source, frame, in_batch[source], received_at, results)
+                self._ingest_source(log, batch, source, frame, in_batch[source], standardised.get(source, {}),
+                                    received_at, results)
         return results
+
+    def _standardise_group(self, frames: dict[str, pd.DataFrame],
+                           in_batch: dict[str, dict[str, str | None]]) -> dict[str, dict[int, dict]]:
+        """Per person-bearing source, per row of its frame that may be new (not sent twice in the
+        group, not held by the batch), the batch's standardised record (live/standardise.py):
+        every source of the group in one pass, before the event log's lock is taken. (A row
+        another worker stores meanwhile is standardised for nothing; the rules are the same
+        for a record alone or among others.)"""
+        candidates = {}
+        for source, frame in frames.items():
+            if source in SOURCE_LAYOUT:
+                ids = frame[ID_COLUMN[source]].astype("string")
+                candidate = frame[~(ids.duplicated() | ids.isin(list(in_batch[source]))).to_numpy()]
+                if len(candidate):
+                    candidates[source] = candidate
+        records = standardise_records(self.duckdb, {source: frame.drop(columns="_call")
+                                                    for source, frame in candidates.items()},
+                                      self.rules.standardise)
+        return {source: dict(zip(frame.index, records[source], strict=True))
+                for source, frame in candidates.items()}
 
     @staticmethod
     def _frame(source: str, calls: list[tuple[int, list[SourceRecord]]]) -> pd.DataFrame:
@@ -140,31 +163,36 @@ class Ingestor:
             _call=[i for i, records in calls for _ in records])
 
     def _ingest_source(self, log: EventLog, batch: BatchIdentities, source: str, frame: pd.DataFrame,
-                       in_batch: dict[str, str | None], received_at: datetime,
+                       in_batch: dict[str, str | None], standardised: dict[int, dict], received_at: datetime,
                        results: list[Ingested]) -> None:
+        """`standardised`: the records of the frame's rows that may be new, by row (a superset
+        of those found new here)."""
         ids = frame[ID_COLUMN[source]].astype("string")
         stored = {**in_batch, **log.already_stored(source, ids.drop_duplicates())}
         repeated = ids.duplicated() | ids.isin(list(stored))
-        fresh = frame[~repeated.to_numpy()].reset_index(drop=True)
+        fresh = frame[~repeated.to_numpy()]
+        records = [standardised[row] for row in fresh.index] if source in SOURCE_LAYOUT else []
+        fresh = fresh.reset_index(drop=True)
         appended = {} if fresh.empty else self._append(
-            log, batch, source, fresh.drop(columns="_call"), fresh["_call"], received_at, results)
+            log, batch, source, fresh.drop(columns="_call"), fresh["_call"], records, received_at, results)
         for i, call in zip(ids[repeated], frame["_call"][repeated], strict=True):
             results[call].duplicates.append(i)
             pid = stored.get(i) or appended.get(i)  # stored before, or by an earlier call of the group
             if pid:
                 results[call].resent_people.append(pid)
 
-    def _standardise(self, source: str, raw: pd.DataFrame,
+    def _standardise(self, raw: pd.DataFrame, standardised: list[dict],
                      received_at: datetime) -> tuple[list[dict], list[tuple[int, str]]]:
         """(the standardised records kept, with `_row`: their row of `raw`; (row, reason) of the
-        others): the batch's rules, by its SQL on this thread's DuckDB (live/standardise.py),
-        then the live path's own: a record dated after the clock's now plus
+        others): `standardised`, the batch's rules on `raw`'s rows (`_standardise_group`), then
+        the live path's own: a record dated after the clock's now plus
         `live.max_ahead_hours` is a source system's wrong clock or a typo (2150 for 2015), and
         stored as a fact it would count in every feature once the clock reached it."""
         latest = received_at + timedelta(hours=self.settings.live.max_ahead_hours)
         kept, ruled, ahead = [], [], []
-        for record in standardise_records(self.duckdb, source, raw, self.rules.standardise):
-            row, reason = raw.index[record.pop("_row")], record.pop("reason")
+        for row, given in zip(raw.index, standardised, strict=True):
+            record = {name: value for name, value in given.items() if name not in ("_row", "reason")}
+            reason = given["reason"]
             record["_row"] = row
             if reason is not None:
                 ruled.append((row, reason))
@@ -176,8 +204,10 @@ class Ingestor:
         return kept, ruled + ahead
 
     def _append(self, log: EventLog, batch: BatchIdentities, source: str, raw: pd.DataFrame,
-                calls: pd.Series, received_at: datetime, results: list[Ingested]) -> dict[str, str | None]:
-        """Append new records (`calls`: each record's call, by `raw`'s index); their PIDs by id."""
+                calls: pd.Series, standardised: list[dict], received_at: datetime,
+                results: list[Ingested]) -> dict[str, str | None]:
+        """Append new records (`calls`: each record's call, by `raw`'s index; `standardised`: the
+        batch's record of each row, none for the CRM accounts); their PIDs by id."""
         received = received_at.isoformat()
         if source == "crm_accounts":
             cids = [batch.company_nodes.get(f"account:{i}") for i in raw["account_id"]]
@@ -185,7 +215,7 @@ class Ingestor:
             for i, call in zip(raw["account_id"], calls, strict=True):
                 results[call].accepted.append({"source_record_id": i, "pid": None})
             return {}
-        dicts, quarantine = self._standardise(source, raw, received_at)
+        dicts, quarantine = self._standardise(raw, standardised, received_at)
         kept = sorted(dicts, key=lambda record: record["seen_at"])  # stable: ties keep their order
         identity = LiveIdentity(batch, log, self.rules.shared_identifier_max_names,
                                 self.rules.titles)

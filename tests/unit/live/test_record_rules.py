@@ -1,7 +1,8 @@
 """Live standardisation (the batch's SQL on an ingest group's records) gives each record what
 the batch gives it among all the others: every standardised column and every quarantine
 reason, on the tiny world's records of every source plus hand-made dirty ones, each record
-alone and the whole source as one group."""
+alone, the whole source as one group and every source together (a group's sources go
+through in one pass)."""
 
 from __future__ import annotations
 
@@ -76,17 +77,29 @@ def _batch_rows(batch: tuple[pd.DataFrame, pd.DataFrame], source: str) -> dict[s
                    for row in quarantine[quarantine["source"] == source].to_dict("records")}
 
 
+@pytest.fixture(scope="module")
+def every_source(tiny_world, std_rules) -> dict[str, list[dict]]:
+    """Every source's records standardised live in one group."""
+    return standardise_records(duckdb.connect(), _worlds(tiny_world), std_rules)
+
+
+def _alone(con: duckdb.DuckDBPyConnection, source: str, raw: pd.DataFrame, std_rules) -> dict:
+    return standardise_records(con, {source: raw}, std_rules)[source][0]
+
+
 @pytest.mark.parametrize("source", list(SOURCE_LAYOUT))
-def test_live_standardisation_is_the_batchs(source, tiny_world, std_rules, batch):
+def test_live_standardisation_is_the_batchs(source, tiny_world, std_rules, batch, every_source):
     raw = _worlds(tiny_world)[source]
     expected = _batch_rows(batch, source)
     con = duckdb.connect()
-    group = standardise_records(con, source, raw, std_rules)
-    alone = [standardise_records(con, source, raw.iloc[[i]], std_rules)[0]
+    group = standardise_records(con, {source: raw}, std_rules)[source]
+    alone = [_alone(con, source, raw.iloc[[i]], std_rules)
              for i in [*range(0, len(raw), max(1, len(raw) // 25)), *range(len(raw) - 15, len(raw))]]
-    assert len(group) == len(raw) == len(expected) > 0
+    assert len(group) == len(every_source[source]) == len(raw) == len(expected) > 0
     assert [record["_row"] for record in group] == list(range(len(raw)))
-    for record in [*group, *alone]:
+    assert [record["_row"] for record in every_source[source]] == list(range(len(raw)))
+    assert {record["source"] for record in every_source[source]} == {source}
+    for record in [*group, *every_source[source], *alone]:
         want = expected[record["source_record_id"]]
         differ = {column: (want[column], _plain(record[column])) for column in want
                   if want[column] != _plain(record[column])}
@@ -96,12 +109,13 @@ def test_live_standardisation_is_the_batchs(source, tiny_world, std_rules, batch
 def test_the_dirty_rows_exercise_each_rule(std_rules):
     """The hand-made rows reach every branch the comparison relies on (so that it compares)."""
     con = duckdb.connect()
-    rows = standardise_records(con, "form_fills", DIRTY_FORMS, std_rules)
+    rows = standardise_records(con, {"form_fills": DIRTY_FORMS}, std_rules)["form_fills"]
     assert rows[0]["email"] == "jsmith@gmail.com" and rows[0]["first_name_std"] == "william"
     assert rows[0]["phone"] == "+8613800138000" and rows[0]["company_name_std"] == "acme china"
     assert rows[1]["field_issue"] == 'email not an address: bad@; phone not a phone number: 12'
     assert rows[1]["reason"] is not None and rows[8]["reason"] == "missing timestamp"
-    people = standardise_records(con, "event_registrations", DIRTY_PEOPLE, std_rules)
+    people = standardise_records(con, {"event_registrations": DIRTY_PEOPLE},
+                                 std_rules)["event_registrations"]
     assert [(p["first_name"], p["last_name"]) for p in people[:3]] == [
         ("John", "SMITH"), ("Wei", "Zhang"), (None, "Madonna")]
     assert people[5]["name_key"] == "daniel su"  # a nickname in the surname's place, mapped
