@@ -130,13 +130,19 @@ class AccountScorer:
 
     def people_chances(self, scorer: Scorer, cids: list[str]) -> list[float]:
         """Each company's chance that any of its people converts, by the lead champion's scores of
-        their online rows now; unknown (NaN) for a company without people online, which the model
-        starts at the average account's (`offset_start`): its people are not known to be cold."""
+        their online rows now: 0 for a company with no people, as training has it (no leads at a
+        snapshot: none of them converts, training/account_people.py); unknown (NaN) for one whose
+        people are not online, which the model starts at the average account's (`offset_start`):
+        its people are not known to be cold."""
         lead = self.lead()
         self._tell_versions(scorer, lead)
         chances = []
         for cid in cids:
-            online = self.people.read_rows(self.people_of(cid))
+            people = self.people_of(cid)
+            if not people:
+                chances.append(0.0)
+                continue
+            online = self.people.read_rows(people)
             known = [i for i, found in enumerate(online.known) if found]
             columns = {name: [online.columns[name][i] for i in known] for name in lead.feature_names}
             chances.append(chance_of_any(lead.path.predict(columns, len(known))[0]) if known else math.nan)
@@ -153,13 +159,18 @@ class AccountScorer:
             self._told_versions = versions
 
     def score_group(self, eid: str, cids: list[str], detail: str = "behaviour") -> dict | None:
-        """The group's record from its companies' (None if none of them is known online)."""
+        """The group's record from its companies' (None if none of them is known online): its
+        chance, tier and reasons from those with no open opportunity (a company in one is
+        outside the model's population and would read near 100), the group in an opportunity
+        only when all of them are; each company's own flag is in `companies`."""
         companies = self.score_companies(cids, detail)
         if not companies:
             return None
-        strongest = max(companies.values(), key=lambda record: record["probability"])
+        free = [record for record in companies.values() if record["in_opportunity"] is None]
+        basis = free or list(companies.values())
+        strongest = max(basis, key=lambda record: record["probability"])
         # the chance that at least one of the companies opens an opportunity (independence)
-        probability = chance_of_any(np.array([record["probability"] for record in companies.values()]))
+        probability = chance_of_any(np.array([record["probability"] for record in basis]))
         spec = self.scorer.spec
         score = float(probability_to_score(np.array([probability]), spec.score)[0])
         tier = str(tier_array({"score": [score], "fit_score": [0.0], "interest_score": [0.0],
@@ -172,7 +183,7 @@ class AccountScorer:
                                        "tier": r["tier"], "in_opportunity": r["in_opportunity"]}
                                       for r in companies.values()),
                                      key=lambda c: -c["probability"])}
-        return marked(group, first_opened(r["in_opportunity"] for r in companies.values()))
+        return marked(group, None if free else first_opened(r["in_opportunity"] for r in companies.values()))
 
 
 def _account_record(record: dict, cid: str, colours: dict[str, str]) -> dict:
