@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from leadscore.clock import CLOCK_FILE, open_clock
 from leadscore.config import Settings
 from leadscore.features.build import read_manifest
 from leadscore.features.store import ENTITY_KEY, entity_rows, historical_features, open_store
@@ -78,8 +79,12 @@ def write_atomically(frame: pd.DataFrame, path: Path) -> None:
 
 def mql_candidates(settings: Settings, latest: pd.DataFrame) -> list[dict]:
     """The latest scores the MQL webhook may push: those of people not in an open opportunity
-    at the scoring time (serving/opportunities.py: sales already work them)."""
+    (serving/opportunities.py: sales already work them) at the clock's now, when the clock has
+    started (a push goes out now: an opportunity the CRM opened since the features' time counts),
+    else at the scoring time."""
     at = latest["scored_at"].max()
+    if settings.clock.mode == "wall" or (settings.live_dir / CLOCK_FILE).is_file():
+        at = max(at, pd.Timestamp(open_clock(settings).now()))
     taken = people_in_opportunity(settings.middle_db, settings.live_dir / EVENT_LOG, at)
     return latest[~latest["pid"].isin(taken)].to_dict("records")
 

@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 from test_portrait import COLOURS, NOW, _ago, _build_world, _score
 from toy_model import make_scorer
 
+from leadscore.clock import CLOCK_FILE, WorldClock
 from leadscore.config import Settings, WebhookSettings
 from leadscore.features.store import OnlineRows
 from leadscore.live.log import EVENT_LOG
@@ -154,7 +155,9 @@ def test_the_batch_pushes_no_mql_for_people_in_an_opportunity_at_the_scoring_tim
     assert (world.live_dir / EVENT_LOG).is_file()
     assert [r["pid"] for r in mql_candidates(world, latest)] == ["P2"]
     earlier = latest.assign(scored_at=pd.Timestamp(_ago(300)))  # before OP1 was opened
-    assert "P1" in [r["pid"] for r in mql_candidates(world, earlier)]
+    assert "P1" in [r["pid"] for r in mql_candidates(world, earlier)]  # no clock yet: at the scoring time
+    WorldClock(world.live_dir / CLOCK_FILE, NOW).place(NOW, speed=0)  # the clock runs: a push goes out now
+    assert "P1" not in [r["pid"] for r in mql_candidates(world, earlier)]
 
 
 def test_the_answers_document_in_opportunity():
