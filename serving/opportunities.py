@@ -11,8 +11,10 @@ population; the service still does it (a data scientist compares), and says so:
   tier's; the probability, score and tier stay the model's reading, not a forecast.
 - No MQL crossing is pushed for a lead in an opportunity (serving/service.py, serving/batch.py):
   it is not a lead for sales to pick up. Its scores are kept out of the webhook's lead states
-  altogether, so once the opportunity closes (lost) a lead still above the threshold is pushed
-  then, as any lead crossing it for the first time (unless it was pushed before: once).
+  altogether, so once the opportunity closes (lost, or won: with `training.exclude_customers`
+  false, the default, a customer's people are leads for the next deal, as the models learn them)
+  a lead still above the threshold is pushed then, as any lead crossing it for the first time
+  (unless it was pushed before: once).
 - The portrait and the account page say "In an opportunity since ..." where they showed the
   chance.
 
@@ -26,7 +28,8 @@ Decisions:
 - **A person** is in an opportunity when one of their own is open (the lead model's rule: a
   colleague's opportunity does not take a person out of the lead population). **A company**
   when any opportunity of it is open, its people's or the account's own (the account model's
-  rule). **A group** (EID) when one of its companies is.
+  rule). **A group** (EID) when all of its companies are; otherwise its chance, tier and
+  reasons come from its companies with none open, each company flagged in its `companies`.
 - **Fresh enough**: checked every `serving.opportunities_refresh_s` seconds in a daemon thread,
   and at once after this worker stored the CRM's outcomes; read again only when the middle layer
   or the CRM's outcomes changed (most checks are a file's stat and a count), worked out again
@@ -109,7 +112,8 @@ def sources_key(middle_db: Path, events: EventLog | None) -> tuple:
     """What changes when an opportunity may have: the middle layer's file (the pipeline replaces
     it) and the CRM's outcomes in the event log (appended)."""
     stat = middle_db.stat()
-    live = events.con.execute("SELECT count(*), max(rowid) FROM outcome").fetchone() if events else None
+    live = events.con.execute("SELECT count(*), max(rowid) FROM outcome WHERE kind <> 'disposition'"
+                              ).fetchone() if events else None
     return stat.st_mtime_ns, stat.st_size, live
 
 

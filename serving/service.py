@@ -481,8 +481,8 @@ class LeadScoring:
 
         with self._outcome_lock:
             stored = append_outcomes(self.outcome_log, outcomes, self.clock.now())
-        if any(stored):  # an opportunity opened or closed: this worker's scores say so at once
-            self.opportunities.refresh_or_keep()
+        if any(new and outcome.kind != "disposition" for new, outcome in zip(stored, outcomes, strict=True)):
+            self.opportunities.refresh_or_keep()  # an opportunity opened or closed: said at once
         return stored
 
     def unknown_pids(self, pids: list[str]) -> set[str]:
