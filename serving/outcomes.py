@@ -21,7 +21,7 @@ from leadscore.config import OutcomeSettings
 from leadscore.live.log import utc_text
 from leadscore.live.outcomes import Disposition, OpportunityOutcome, Outcome, reason_problems
 
-EXAMPLE = {"kind": "disposition", "crm_id": "LEAD-2291", "pid": "PC1F501A02A",
+EXAMPLE = {"kind": "disposition", "crm_id": "LEAD-2291", "pid": "P52E77B6E8D",
            "at": "2026-11-02T09:30:00Z", "disposition": "rejected", "reason": "no_budget"}
 
 

@@ -26,7 +26,9 @@ from leadscore.config import Settings
 
 def sample_pids(settings: Settings, n: int = 3) -> list[tuple[str, str | None, str | None, str | None]]:
     """(PID, owning rep, CID, the company's rep) worth trying: the most engaged people at the
-    feature clock's 'now', with their company (the account page's, owned by the company's rep)."""
+    feature clock's 'now', with their company (the account page's, owned by the company's rep),
+    of those with no open opportunity, nor their company: the pages then show a forecast, not
+    "In an opportunity since ..." (serving/opportunities.py)."""
     import duckdb
 
     path = settings.feature_data_dir / "person_interest.parquet" / "*.parquet"
@@ -36,6 +38,8 @@ def sample_pids(settings: Settings, n: int = 3) -> list[tuple[str, str | None, s
                          WHERE event_timestamp = (SELECT max(event_timestamp) FROM read_parquet('{path}')))
             SELECT now.pid, coalesce(c.owner_rep_id, p.owner_rep_id), c.cid, c.owner_rep_id
             FROM now JOIN person p USING (pid) LEFT JOIN company c ON c.cid = p.cid
+            WHERE NOT EXISTS (SELECT 1 FROM outcome o WHERE (o.pid = p.pid OR o.cid = p.cid)
+                              AND o.closed_at IS NULL AND o.stage NOT IN ('won', 'lost'))
             ORDER BY now.events_30d DESC, now.pid LIMIT {n}""").fetchall()
 
 

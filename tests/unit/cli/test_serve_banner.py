@@ -15,18 +15,24 @@ from leadscore.cli import serve
 
 
 def _world(data_dir: Path) -> None:
-    """P1 (most engaged) has no company; P2 works at C1 (rep R7); P3 at C2, which no rep owns."""
+    """P1 (most engaged) has no company; P2 works at C1 (rep R7); P3 at C2, which no rep owns;
+    P4 and P5 (more engaged still) are in an open opportunity, P4's own and one of P5's company C3."""
     interest = data_dir / "features" / "person_interest.parquet"
     interest.mkdir(parents=True)
     at = pd.Timestamp("2026-11-30", tz="UTC")
-    rows = pd.DataFrame({"pid": ["P1", "P2", "P3", "P1"], "events_30d": [40, 30, 20, 99],
-                         "event_timestamp": [at, at, at, at - pd.Timedelta(days=1)]})
+    rows = pd.DataFrame({"pid": ["P1", "P2", "P3", "P1", "P4", "P5"], "events_30d": [40, 30, 20, 99, 80, 70],
+                         "event_timestamp": [at, at, at, at - pd.Timedelta(days=1), at, at]})
     rows.to_parquet(interest / "0.parquet")
     with duckdb.connect(str(data_dir / "middle.duckdb")) as con:
         con.execute("CREATE TABLE person AS SELECT * FROM (VALUES ('P1', NULL, 'R1'), ('P2', 'C1', NULL), "
-                    "('P3', 'C2', 'R3')) t(pid, cid, owner_rep_id)")
-        con.execute("CREATE TABLE company AS SELECT * FROM (VALUES ('C1', 'R7'), ('C2', NULL)) "
+                    "('P3', 'C2', 'R3'), ('P4', NULL, 'R4'), ('P5', 'C3', 'R5'), ('P6', 'C3', 'R5')) "
+                    "t(pid, cid, owner_rep_id)")
+        con.execute("CREATE TABLE company AS SELECT * FROM (VALUES ('C1', 'R7'), ('C2', NULL), ('C3', 'R5')) "
                     "t(cid, owner_rep_id)")
+        con.execute("CREATE TABLE outcome AS SELECT * FROM (VALUES "
+                    "('O1', 'P4', NULL, 'open', NULL), ('O2', 'P6', 'C3', 'open', NULL), "
+                    "('O3', 'P2', 'C1', 'lost', TIMESTAMP '2026-10-01'), ('O4', 'P3', 'C2', 'won', NULL)) "
+                    "t(opportunity_id, pid, cid, stage, closed_at)")
 
 
 @pytest.fixture
