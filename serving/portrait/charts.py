@@ -154,8 +154,7 @@ def _score_points_waterfall(score: ScoreResponse, reasons: list[Reason], width: 
         chart.bars.append(_step_bar(label, f"{text} ({signed(points)} score points)", signed(points),
                                     points, y, axis.x(before), axis.x(after), text))
         chart.connectors.append((axis.x(before), chart.bars[-2].y + 4, y + 4))
-    return _finish(chart, axis, score.score, f"Score {score.score:.0f} · "
-                   f"{score.probability:.1%} chance", f"{score.score:.0f}", points=True)
+    return _finish(chart, axis, score.score, _score_label(score), f"{score.score:.0f}", points=True)
 
 
 def _next_row(chart: Chart) -> float:
@@ -196,7 +195,15 @@ def _finish(chart: Chart, axis: _Axis, final: float, label: str, value_text: str
 def _end_labels(score: ScoreResponse, points: bool, shown: float) -> tuple[str, str]:
     if points:
         return "No points", f"Points from these reasons: {signed(shown, 0)}"
-    return "Baseline and all other factors", f"Score {score.score:.0f} · {score.probability:.1%} chance"
+    return "Baseline and all other factors", _score_label(score)
+
+
+def _score_label(score: ScoreResponse) -> str:
+    """The walk's end: the score and its chance, or, for a lead already in an opportunity (outside
+    the model's population, serving/opportunities.py), no chance told as if it were a forecast."""
+    if score.in_opportunity is not None:
+        return f"Score {score.score:.0f} · in an opportunity: not a forecast"
+    return f"Score {score.score:.0f} · {score.probability:.1%} chance"
 
 
 def _marker(label: str, kind: str, y: float, x: float, value_text: str) -> Bar:

@@ -19,7 +19,7 @@ from leadscore.scoring.spec import TierTable
 from leadscore.serving.portrait.charts import axes_chart, waterfall
 from leadscore.serving.portrait.errors import PortraitUnavailable, UnknownPerson
 from leadscore.serving.portrait.reader import PortraitReader
-from leadscore.serving.portrait.render import render_portrait_html
+from leadscore.serving.portrait.render import portrait_environment, render_portrait_html
 from leadscore.serving.portrait.schemas import Portrait
 from leadscore.serving.portrait.wording import describe_event
 from leadscore.serving.schemas import Reason, Routing, ScoreResponse
@@ -437,6 +437,18 @@ def test_waterfall_in_score_points_walks_from_the_average_lead_to_the_score() ->
     assert all(label.replace(".", "").isdigit() for _, label in chart.ticks)  # score points, no log-odds
 
 
+def test_the_waterfall_of_a_lead_in_an_opportunity_ends_without_a_chance() -> None:
+    """Outside the model's population, the chance is no forecast: the walk's end does not tell it."""
+    score = _score()
+    total = next(b for b in waterfall(score).bars if b.kind == "total")
+    assert f"{score.probability:.1%} chance" in total.label
+    opened = {"opportunity_id": "O1", "opened_at": "2026-09-18T00:00:00+00:00", "stage": "open",
+              "pid": score.pid, "open_opportunities": 1}
+    total = next(b for b in waterfall(score.model_copy(update={"in_opportunity": opened})).bars
+                 if b.kind == "total")
+    assert "chance" not in total.label and "not a forecast" in total.label
+
+
 def test_a_reason_too_small_to_show_goes_with_everything_else_never_a_red_zero() -> None:
     """A -0.01 point reason would be a red bar labelled '0.0': it joins the 'everything else'
     bar, and the walk still ends at the score. So in log-odds: a -0.004 reason joins the start."""
@@ -573,3 +585,9 @@ def test_html_shows_the_outcomes(reader: PortraitReader) -> None:
     section = page[page.index('id="outcomes"'):page.index('id="timeline"')]
     assert "sales rejected the MQL: no budget" in section and "1 day ago" in section
     assert "Nothing back from the CRM" in render_portrait_html(reader.portrait("P3"), "R1", COLOURS)
+
+
+def test_a_page_writes_a_category_as_the_reasons_do() -> None:
+    words = portrait_environment().filters["words"]
+    assert [words("series_e_plus"), words("it"), words("financial_services"), words(None)] == \
+        ["series E or later", "IT", "financial services", "—"]
