@@ -197,7 +197,7 @@ def account_scoring_specs() -> list[FeatureSpec]:
 PEOPLE_SCORES = FeatureSpec(
     "people_any", "float", "The chance that at least one of the company's people converts within the "
     "horizon, 1 - prod(1 - p) over their lead scores (as if they were independent).",
-    "its people's scores: a {value:.0%} chance that one of them converts", family="people_scores",
+    "its people's scores: {value:.0%} chance that one of them converts", family="people_scores",
     missing="no scored people at the account")
 
 
@@ -356,6 +356,10 @@ def phrase(spec: FeatureSpec, value: object) -> str:
         return spec.absent or in_good_english(spec.phrase.replace("{value}", "no"))
     if isinstance(value, int) and "{value}" in spec.phrase:
         return in_good_english(spec.phrase.replace("{value}", f"{value:,}"))
+    if "{value:.0%}" in spec.phrase and isinstance(value, int | float) and not (value == 0 or
+                                                                              0.005 <= value < 0.995):
+        # a chance that rounds to 0% or 100% is not certain: "under 1%", "over 99%"
+        return spec.phrase.replace("{value:.0%}", "under 1%" if value < 0.005 else "over 99%")
     try:
         return in_good_english(spec.phrase.format(value=value))
     except (ValueError, TypeError):

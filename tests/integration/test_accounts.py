@@ -288,7 +288,7 @@ def test_a_stacked_account_score_reads_its_people_live_and_rises_when_one_of_the
         _account_probability(service, settings, cid, model, spec), abs=1e-6)
     reasons = before["reasons_up"] + before["reasons_down"]
     told = [r["text"] for r in reasons if r["family"] == "people_scores"]
-    assert len(told) == 1 and told[0].startswith("its people's scores: a ")
+    assert len(told) == 1 and told[0].startswith("its people's scores: ")
     # one of its people asks sales to get in touch, three times, through the live ingest
     at = open_clock(settings).now() - timedelta(hours=3)
     fills = [{"form_fill_id": f"FF-ACCOUNT-{i}", "submitted_at": (at + timedelta(minutes=i)).isoformat(),

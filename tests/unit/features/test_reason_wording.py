@@ -58,6 +58,13 @@ def test_counts_read_as_a_rep_would_say_them(specs, feature, value, words):
     assert phrase(specs[feature], value) == words
 
 
+@pytest.mark.parametrize(("chance", "words"), [
+    (0.41, "41% chance"), (0.9997, "over 99% chance"), (1.0, "over 99% chance"), (0.002, "under 1% chance"),
+    (0.0, "0% chance")])
+def test_a_chance_that_rounds_to_certainty_does_not_read_as_one(chance, words):
+    assert phrase(PEOPLE_SCORES, chance) == f"its people's scores: {words} that one of them converts"
+
+
 def test_a_change_that_rounds_to_nothing_has_no_sign():
     assert [signed(-0.04), signed(0.04), signed(-0.3, 0), signed(-0.06), signed(2.25)] == \
         ["0.0", "0.0", "0", "-0.1", "+2.2"]

@@ -21,7 +21,7 @@ def reader(tmp_path, settings: Settings) -> PortraitReader:
     return PortraitReader(settings.with_data_dir(tmp_path))
 
 
-@pytest.mark.parametrize("probability, shown", [(0.9935, "99.4%"), (0.99971, "99.97%"), (0.861, "86.1%")])
+@pytest.mark.parametrize("probability, shown", [(0.9935, "99.4%"), (0.99971, "over 99%"), (0.861, "86.1%")])
 def test_an_account_past_the_scores_top_reads_its_chance_on_its_page_and_the_portrait(reader, probability,
                                                                                       shown):
     top = _account_score(None).model_copy(update={"probability": probability, "score": 100.0})
@@ -31,7 +31,7 @@ def test_an_account_past_the_scores_top_reads_its_chance_on_its_page_and_the_por
     portrait = reader.portrait("P1", _score())
     portrait.account_score = top
     line = render_portrait_html(portrait, "E0042", COLOURS)
-    assert f"<b>{shown}</b>" in line and "score 100, the top" in line
+    assert f"<b>{shown}</b>" in line and "100 / 100" not in line
 
 
 def test_an_account_below_the_top_reads_its_score_and_one_in_an_opportunity_says_so(reader):

@@ -80,7 +80,7 @@ def test_the_people_s_scores_are_one_reason_and_a_higher_chance_raises_the_score
         reasons = record["reasons_up"] + record["reasons_down"]
         told += [reason["text"] for reason in reasons if reason["family"] == "people_scores"]
     assert scores == sorted(scores) and scores[0] < scores[-1]
-    assert told[-1] == "its people's scores: a 60% chance that one of them converts"
+    assert told[-1] == "its people's scores: 60% chance that one of them converts"
     assert len(told) == 3  # told once per answer, up or down
 
 
