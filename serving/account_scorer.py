@@ -24,7 +24,8 @@ reasons of its strongest company. A group of one company scores as that company.
 
 A company already in an open opportunity (serving/opportunities.py: the account model learns
 from companies without one) says so in its record, `in_opportunity`, and is routed
-`in_opportunity`; a group is when one of its companies is. Its score stays the model's reading.
+`in_opportunity`; a group only when all of its companies are (its chance, tier and reasons come
+from those with none open). Its score stays the model's reading.
 
 Without an account champion (a project trained before the account model), account scores are
 a 503 that says to run `leadscore train`; the lead scores are unaffected.
