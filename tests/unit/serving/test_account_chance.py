@@ -38,6 +38,10 @@ def test_an_account_below_the_top_reads_its_score_and_one_in_an_opportunity_says
     below = _account_score(None).model_copy(update={"probability": 0.412, "score": 82.3})
     page = render_account_html(AccountReader(reader).page("C1", below), "E0042")
     assert "82<small> / 100" in page and "41.2% chance" in page and 'id="account-chance"' not in page
+    portrait = reader.portrait("P1", _score())
+    portrait.account_score = below
+    line = render_portrait_html(portrait, "E0042", COLOURS)
+    assert "41.2% in 90 days" in line  # the page's chance, to the same decimal
     busy = _account_score(opportunities_of(reader).of_company("C1"))  # at 100, in an opportunity
     page = render_account_html(AccountReader(reader).page("C1", busy), "E0042")
     assert 'id="account-chance"' not in page and "In an opportunity since" in page
