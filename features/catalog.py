@@ -318,6 +318,11 @@ CATEGORY_WORDS = {"c_level": "C-level", "vp": "VP", "it": "IT", "hr": "HR", "ser
 _ONE = re.compile(r"(?<![\d.,])1 (\w+)(?: (\w+))?")
 
 
+def category_words(value: str) -> str:
+    """A category value as a salesperson writes it ('series E or later', 'IT', 'financial services')."""
+    return CATEGORY_WORDS.get(value, value.replace("_", " "))
+
+
 def _one(match: re.Match) -> str:
     """'1 times' -> 'once'; the plural noun right after the 1, or one word further, singular."""
     first, second = match[1], match[2]
@@ -349,7 +354,7 @@ def phrase(spec: FeatureSpec, value: object) -> str:
     if spec.labels is not None:
         return spec.labels[1] if value else spec.labels[0]
     if isinstance(value, str):
-        value = CATEGORY_WORDS.get(value, value.replace("_", " "))
+        value = category_words(value)
     if "{ago}" in spec.phrase and isinstance(value, int | float):
         return spec.phrase.replace("{ago}", ago(value * 86_400))
     if isinstance(value, int) and value == 0 and spec.zero_when_missing:

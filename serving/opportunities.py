@@ -58,7 +58,6 @@ log = logging.getLogger(__name__)
 IN_OPPORTUNITY = {"action": "in_opportunity", "channel": "crm",
                   "description": "already in an open opportunity: sales work it there; not routed or "
                                  "pushed as a new lead"}
-CLOSED_STAGES = ("won", "lost")
 COLUMNS = ["opportunity_id", "pid", "cid", "opportunity_created_at", "stage", "closed_at"]
 
 _BATCH_SQL = "SELECT opportunity_id, pid, cid, opportunity_created_at, stage, closed_at FROM outcome"
@@ -88,10 +87,12 @@ def open_at(opportunities: pd.DataFrame, now: datetime) -> pd.DataFrame:
     without a closing time is closed), opened first first."""
     import pandas as pd
 
+    from leadscore.live.labels import CLOSED
+
     opened = pd.to_datetime(opportunities["opportunity_created_at"], utc=True)
     closed = pd.to_datetime(opportunities["closed_at"], utc=True)
     at = pd.Timestamp(now)
-    unclosed = closed.isna() & ~opportunities["stage"].isin(CLOSED_STAGES)
+    unclosed = closed.isna() & ~opportunities["stage"].isin(CLOSED)
     still = (opened <= at) & (unclosed | (closed > at))
     return (opportunities[still].assign(opportunity_created_at=opened[still])
             .sort_values(["opportunity_created_at", "opportunity_id"], ignore_index=True))

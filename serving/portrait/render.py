@@ -20,7 +20,7 @@ from functools import cache
 import jinja2
 
 from leadscore.clock import ago
-from leadscore.features.catalog import CATEGORY_WORDS
+from leadscore.features.catalog import category_words
 from leadscore.scoring.spec import DEFAULT_TIER_COLOUR, TierTable
 from leadscore.serving.pages import template_environment
 from leadscore.serving.portrait.charts import DOWN, UP, axes_chart, history_chart, signed, waterfall
@@ -72,7 +72,7 @@ def _money_short(value: float | None) -> str:
 
 def _words(value: str | None) -> str:
     """A category as the reasons write it ('series E or later', 'IT'), '—' when unknown."""
-    return CATEGORY_WORDS.get(value, value.replace("_", " ")) if value else "—"
+    return category_words(value) if value else "—"
 
 
 @cache
