@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from leadscore.benchmarks.scale import measure_command, memory
+from leadscore.benchmarks.scale import X10_SETTINGS, measure_command, memory, world_config
+from leadscore.config import load_settings
 
 # a parent that starts a child holding 300 MB for a second, then waits for it
 CHILD_HOLDS_300_MB = ("import subprocess, sys; subprocess.run([sys.executable, '-c', "
@@ -19,6 +20,17 @@ def test_the_peak_counts_the_memory_of_child_processes():
     assert measured.returncode == 0
     assert measured.peak_bytes > 300 * 2**20  # the parent alone holds some 10 MB
     assert measured.seconds >= 1.5
+
+
+def test_the_10x_world_gets_the_duckdb_limits_it_needs(settings, tmp_path):
+    """The 10x world's identity fails held to the default 1GB (README, "Memory")."""
+    large = load_settings(world_config(settings, tmp_path, settings.world.scale * 10, X10_SETTINGS))
+    assert large.world.scale == settings.world.scale * 10
+    assert large.identity.duckdb_memory_limit == "3GB" and large.duckdb.memory_limit == "6GB"
+    assert large.data_dir == tmp_path / "data"
+    same = load_settings(world_config(settings, tmp_path / "default", settings.world.scale))
+    assert same.identity.duckdb_memory_limit == settings.identity.duckdb_memory_limit
+    assert same.duckdb.memory_limit == settings.duckdb.memory_limit
 
 
 @pytest.mark.integration
