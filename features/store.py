@@ -42,7 +42,7 @@ with warnings.catch_warnings():
     from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
     from feast.value_type import ValueType
 
-    from leadscore.features.online_store import online_reader
+    from leadscore.features.online_store import OnlineRead, OnlineWrite, online_reader, online_writer
 
 log = logging.getLogger(__name__)
 # Feast's DuckDB offline store calls an ibis API that DuckDB deprecated: noise for users,
@@ -194,12 +194,13 @@ def load_online(store: FeatureStore, start: datetime, end: datetime) -> dict[str
     Why not `materialize`: it reads the rows through its offline store's ibis plan into
     pandas and converts every value with its type checks, 470-1,300 entities/s here. Here
     DuckDB reads the latest rows straight from the view's Parquet source, in Arrow batches,
-    and `write_rows` hands each batch to the online store's own batch write."""
-    written = {}
+    and `write_rows` hands each batch to the online store's own batch write (on SQLite, one
+    `executemany`: features/online_store.py)."""
+    written, write = {}, online_writer(store)
     for view in store.list_feature_views():
         written[view.name] = 0
         for batch in _latest_rows(view, start, end):
-            write_rows(store, view, batch)
+            write_rows(store, view, batch, write)
             written[view.name] += batch.num_rows
         store.registry.apply_materialization(view, store.project, start, end)
         log.info("online store: %d rows of %s", written[view.name], view.name)
@@ -230,10 +231,12 @@ _PROTO_FIELDS = {ValueType.INT64: ("int64_val", int), ValueType.DOUBLE: ("double
                  ValueType.STRING: ("string_val", str)}
 
 
-def write_rows(store: FeatureStore, view: FeatureView, rows: pa.Table | pa.RecordBatch) -> None:
+def write_rows(store: FeatureStore, view: FeatureView, rows: pa.Table | pa.RecordBatch,
+               write: OnlineWrite | None = None) -> None:
     """Write a view's rows (its join key, its features, its source's timestamp column) with
     the online store's own batch write (`online_write_batch`: a Redis pipeline, one SQLite
-    transaction), the values as Feast's `write_to_online_store` converts them.
+    transaction; `write`: the store's `online_writer`, made once by a caller that writes
+    often), the values as Feast's `write_to_online_store` converts them.
 
     Feast converts value by value with type checks: about 10 microseconds each here, most of
     a write. A feature column holds few distinct values (counts, bands, rates), so each
@@ -246,7 +249,7 @@ def write_rows(store: FeatureStore, view: FeatureView, rows: pa.Table | pa.Recor
     stamps = rows.column(view.batch_source.timestamp_field).to_pylist()
     data = [(entity, dict(zip(columns, values, strict=True)), stamp, None)
             for entity, stamp, *values in zip(keys, stamps, *columns.values(), strict=True)]
-    store.provider.online_write_batch(store.config, view, data, None)
+    (write or online_writer(store))(store.config, view, data, None)
 
 
 def _proto_column(values: list, value_type: ValueType) -> list[ValueProto]:
@@ -369,12 +372,14 @@ class OnlineFeatures:
 
 
 def read_view(store: FeatureStore, view: str | FeatureView, key: str, ids: list[str],
-              names: list[str]) -> list[dict[str, object] | None]:
+              names: list[str], read: OnlineRead | None = None) -> list[dict[str, object] | None]:
     """One view's online values for these entities (join key `key`), as OnlineFeatures reads
     them; None for an entity the store has no row of. (`view`: its name, or the view itself:
-    Feast builds a view from the registry's proto on each lookup, ~10 ms.)"""
+    Feast builds a view from the registry's proto on each lookup, ~10 ms. `read`: the
+    store's `online_reader`, for a caller that reads often; else the provider's.)"""
     feature_view = store.get_feature_view(view) if isinstance(view, str) else view
-    rows = store.provider.online_read(store.config, feature_view, _entity_keys(key, ids), list(names))
+    read = read or store.provider.online_read
+    rows = read(store.config, feature_view, _entity_keys(key, ids), list(names))
     return [None if values is None else {name: _python_value(values, name) for name in names}
             for _, values in rows]
 

@@ -1,22 +1,26 @@
-"""The service's reads of the embedded SQLite online store are exactly Feast's own."""
+"""The service's reads and batch writes of the embedded SQLite online store are exactly Feast's own."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pyarrow as pa
 from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig
 from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 from feast.types import Float64, Int64, String
 
-from leadscore.features.online_store import OneTimestampSqliteStore, online_reader
+from leadscore.features.online_store import LeanSqliteStore, online_reader, online_writer
+from leadscore.features.store import write_rows
 
 START = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
 
 
 def _store(tmp_path) -> tuple[FeatureStore, FeatureView]:
+    tmp_path.mkdir(exist_ok=True)
     rows = pd.DataFrame({"pid": ["P1", "P2", "P3"], "visits": [3, 0, 7], "share": [0.25, None, 1.0],
                          "title": ["CTO", None, "Analyst"],
                          "event_timestamp": [START, START + timedelta(hours=5), START - timedelta(days=3)]})
@@ -37,7 +41,7 @@ def _store(tmp_path) -> tuple[FeatureStore, FeatureView]:
 
 def test_it_reads_what_feasts_sqlite_store_reads(tmp_path):
     store, view = _store(tmp_path)
-    assert online_reader(store).__self__.__class__ is OneTimestampSqliteStore
+    assert online_reader(store).__self__.__class__ is LeanSqliteStore
     keys = [EntityKey(join_keys=["pid"], entity_values=[Value(string_val=pid)])
             for pid in ("P3", "P9", "P1", "P2")]
     ours = online_reader(store)(store.config, view, keys, ["visits", "share", "title"])
@@ -46,3 +50,29 @@ def test_it_reads_what_feasts_sqlite_store_reads(tmp_path):
     stamps = [START - timedelta(days=3), None, START, START + timedelta(hours=5)]
     assert [stamp for stamp, _ in ours] == stamps
     assert ours[0][1]["visits"].int64_val == 7 and ours[2][1]["title"].string_val == "CTO"
+
+
+def _table(path, view: FeatureView) -> list[tuple]:
+    with sqlite3.connect(path) as con:
+        return con.execute(f"SELECT entity_key, feature_name, value, value_text, event_ts, created_ts "
+                           f"FROM t_{view.name} ORDER BY entity_key, feature_name").fetchall()
+
+
+def test_it_writes_what_feasts_sqlite_store_writes(tmp_path):
+    feasts_store, view = _store(tmp_path / "feast")
+    ours_store, _ = _store(tmp_path / "ours")
+    later = pd.DataFrame({"pid": ["P1", "P4", "P2"], "visits": [4, 1, None],
+                          "share": [0.25, 0.5, float("nan")], "title": ["CTO", "", None],
+                          "event_timestamp": [START + timedelta(days=1), START, START + timedelta(days=2)]})
+    later["event_timestamp"] = later["event_timestamp"].astype("datetime64[us, UTC]")  # as DuckDB's frames
+    rows = pa.Table.from_pandas(later, preserve_index=False)
+    write_rows(feasts_store, view, rows, feasts_store.provider.online_write_batch)
+    assert online_writer(ours_store).__self__.__class__ is LeanSqliteStore
+    write_rows(ours_store, view, rows, online_writer(ours_store))
+    written = _table(tmp_path / "ours" / "online.db", view)
+    assert written == _table(tmp_path / "feast" / "online.db", view)
+    assert len(written) == 4 * 3  # P1 and P2 rewritten, P3 as it was, P4 new
+    keys = [EntityKey(join_keys=["pid"], entity_values=[Value(string_val=pid)]) for pid in ("P1", "P4")]
+    (stamp, values), (_, new) = online_reader(ours_store)(ours_store.config, view, keys, ["visits"])
+    assert stamp == START + timedelta(days=1) and values["visits"].int64_val == 4
+    assert new["title"].string_val == "" and new["share"].double_val == 0.5
