@@ -294,9 +294,13 @@ class LiveSettings(StrictModel):
     # a record dated later than the clock's now plus this is quarantined (a wrong clock, a typo)
     max_ahead_hours: float = Field(24, ge=0)
     # calls that wait while a worker processes one group of ingests form the next group, one
-    # transaction, feature update and scoring (live/group_commit.py); a group stops growing
-    # once it holds this many records
+    # transaction (live/group_commit.py); a group stops growing once it holds this many records
     group_records: int = Field(1000, gt=0)
+    # after a group of several calls, the next waits up to this long for as many callers to
+    # come back (live/group_commit.py): else the first of them is processed alone
+    crowd_wait_s: float = Field(0.02, ge=0)
+    # a feature update behind the answers takes at most this many people due at a time
+    update_people: int = Field(2000, gt=0)
 
 
 class OutcomeSettings(StrictModel):

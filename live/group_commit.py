@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, NamedTuple, TypeVar
@@ -48,26 +49,35 @@ class GroupCommit(Generic[Call, Answer]):
     """`process(calls) -> answers` (same order) run on a thread of its own, over groups of calls.
     With `linger_s`, a group that begins with a posted call waits that long for company (unless
     a caller waits): for a `process` whose fixed cost dwarfs all else, and for callers that must
-    not be slowed by the thread waking for each call they post."""
+    not be slowed by the thread waking for each call they post. With `crowd_wait_s`, a group
+    that follows one of several calls waits up to that long for as many (see above)."""
 
     def __init__(self, process: Callable[[Sequence[Call]], list[Answer]],
                  size: Callable[[Call], int], group_records: int, name: str = "group-commit",
-                 linger_s: float = 0.0) -> None:
+                 linger_s: float = 0.0, crowd_wait_s: float = 0.0) -> None:
         self._process = process
         self._size = size
         self._group_records = group_records
         self._linger_s = linger_s
+        self._crowd_wait_s = crowd_wait_s
+        self._last_calls = 0  # how many calls the last group held
         self._waiting: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._closing = threading.Lock()
         self._hurry = threading.Event()  # a caller waits, or a stop: no more lingering
         self._behind = False  # the last group was full: more may wait
         self._closed = False
+        self._working = False  # a group is being processed
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, call: Call) -> Answer:
         """Process `call` (with whatever else is waiting) and return its answer, or raise its error."""
         return self._queue(call, waited_for=True).result()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing is being processed and nothing waits (as of now: it may change at once)."""
+        return not self._working and self._waiting.empty()
 
     def post(self, call: Call) -> None:
         """Process `call` with the next group, without waiting for it (its error is logged)."""
@@ -102,6 +112,8 @@ class GroupCommit(Generic[Call, Answer]):
         full = self._behind or records >= self._group_records
         if not first.waited_for and self._linger_s > 0 and not full:
             self._hurry.wait(self._linger_s)
+        elif first.waited_for and self._last_calls > 1 and not full:
+            self._wait_for_crowd(self._last_calls - 1)
         self._hurry.clear()  # what set it is queued by now and goes in this group or the next
         group = [first]
         self._behind = False
@@ -117,6 +129,18 @@ class GroupCommit(Generic[Call, Answer]):
         self._behind = True
         return group, False
 
+    def _wait_for_crowd(self, calls: int) -> None:
+        """Until `calls` more calls wait (or a stop), at most `crowd_wait_s`."""
+        deadline = time.monotonic() + self._crowd_wait_s
+        while self._waiting.qsize() < calls and not self._closed:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._hurry.clear()
+            if self._waiting.qsize() >= calls:  # queued between the check and the clear
+                return
+            self._hurry.wait(left)
+
     def _run(self) -> None:
         stop = False
         while not stop:
@@ -124,13 +148,17 @@ class GroupCommit(Generic[Call, Answer]):
             if first is None:
                 break
             group = [first]
+            self._working = True
             try:
                 group, stop = self._next_group(first)
+                self._last_calls = len(group)
                 self._answer(group)
             except BaseException as error:  # noqa: BLE001 - no caller may wait forever
                 _fail([queued.answer for queued in group], error)
                 if not isinstance(error, Exception):
                     raise
+            finally:
+                self._working = False
         self._fail_waiting()
 
     def _fail_waiting(self) -> None:

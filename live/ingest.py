@@ -9,8 +9,10 @@ transaction (see live/log.py for why):
 3. each kept record gets its person by incremental identity (live/identity.py) and its
    company by the batch's rule; the touched people's rows are folded with it;
 4. behaviour records become interactions by the middle layer's own SQL
-   (identity/middle.py), and everything is appended and committed before the answer.
-What follows (features, scores, pushes) reads the committed log.
+   (identity/middle.py), and everything is appended and committed before the answer, with
+   the touched people marked due for a feature update (live/log.py `due_update`).
+What follows (features, scores, pushes: live/online.py) reads the committed log, behind
+the answer.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ class Ingested:
 
     @property
     def touched(self) -> list[str]:
-        """The people whose features and scores follow this call: those its new records touched,
-        and those of re-sent records (a retry after a failed update brings them up to date)."""
+        """The people this call's records name: those its new records touched (marked due for
+        a feature update) and those of re-sent records."""
         return list(dict.fromkeys([*self.people, *self.resent_people]))
 
 
@@ -134,6 +136,7 @@ class Ingestor:
             for source, frame in frames.items():
                 self._ingest_source(log, batch, source, frame, in_batch[source], standardised.get(source, {}),
                                     received_at, results)
+            log.mark_due(pid for result in results for pid in result.people)
         return results
 
     def _standardise_group(self, frames: dict[str, pd.DataFrame],

@@ -26,6 +26,10 @@ Tables
 - `feature_write`: the instant each person's online row of each view was last computed for
   (the online store keeps whole seconds; checks of the live features need the exact instant;
   a colleague's buying-committee row may be newer than the rest of theirs).
+- `due_update`: the people whose online features are behind the log (live/online.py), marked
+  in the transaction that stores their records, with the last `record` row then; a feature
+  update takes them and removes each mark it covered. A worker that dies after an answer
+  leaves its marks for the next update of any worker: nothing acknowledged stays unscored.
 
 The batch compacts the log: `leadscore identity resolve` reads its records beside the raw
 sources and keeps their PIDs (stable IDs), after which they are in the middle layer; its
@@ -72,6 +76,7 @@ CREATE TABLE IF NOT EXISTS identifier (
 CREATE TABLE IF NOT EXISTS person (pid TEXT PRIMARY KEY, row TEXT NOT NULL, seq INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS feature_write (
     pid TEXT NOT NULL, view TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (pid, view));
+CREATE TABLE IF NOT EXISTS due_update (pid TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outcome (
     kind TEXT NOT NULL, crm_id TEXT NOT NULL, at TEXT NOT NULL, pid TEXT NOT NULL, received_at TEXT NOT NULL,
@@ -227,26 +232,24 @@ class EventLog:
         frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601")
         return frame.astype({c: "string" for c in INTERACTION_COLUMNS if c != "event_time"})
 
-    def changes(self, pids: Sequence[str],
-                cids: Sequence[str] = ()) -> dict[tuple[str, str], tuple[int, int, int]]:
-        """A stamp per person and per company that moves with every record and interaction of
-        the person or at the company (a cookie bound to a person moves its interactions to
-        them): features computed for them saw the log as of these stamps.
-        Keyed by ("pid", pid) and ("cid", cid): (last record row, last interaction row,
-        interaction count); absent: nothing yet."""
-        stamps: dict[tuple[str, str], tuple[int, int, int]] = {}
-        for column, keys in (("pid", pids), ("cid", cids)):
-            for chunk in _chunks(list(keys)):
-                marks = ",".join("?" * len(chunk))
-                for key, last, count in self.con.execute(
-                        f"SELECT {column}, max(rowid), count(*) FROM interaction WHERE {column} IN ({marks}) "
-                        "GROUP BY 1", chunk).fetchall():
-                    stamps[(column, key)] = (0, last, count)
-                for key, last in self.con.execute(
-                        f"SELECT {column}, max(rowid) FROM record WHERE {column} IN ({marks}) GROUP BY 1",
-                        chunk).fetchall():
-                    stamps[(column, key)] = (last, *stamps.get((column, key), (0, 0, 0))[1:])
-        return stamps
+    def mark_due(self, pids: Iterable[str]) -> None:
+        """The people's online features are behind the log now (inside `writing`, after their
+        records): a mark made earlier is renewed, so an update that read before this one's
+        records cannot clear it."""
+        seq = self._last_record()
+        self.con.executemany(
+            "INSERT INTO due_update VALUES (?, ?) ON CONFLICT (pid) DO UPDATE SET seq = excluded.seq",
+            [(pid, seq) for pid in dict.fromkeys(pids)])
+
+    def due(self, limit: int) -> list[tuple[str, int]]:
+        """(pid, mark) of up to `limit` people whose features are behind, the longest waiting first."""
+        return [(pid, int(seq)) for pid, seq in self.con.execute(
+            "SELECT pid, seq FROM due_update ORDER BY seq, pid LIMIT ?", [limit]).fetchall()]
+
+    def updated(self, marks: Sequence[tuple[str, int]]) -> None:
+        """Remove the marks an update covered (a mark renewed since stays: its records came later)."""
+        with self.writing():
+            self.con.executemany("DELETE FROM due_update WHERE pid = ? AND seq = ?", list(marks))
 
     def interactions_after(self, seq: int) -> tuple[pd.DataFrame, int]:
         """The interactions appended after row `seq` of the log, and the last row's number."""

@@ -6,17 +6,23 @@ an ingest touched, computes every feature view at the clock's instant from the m
 plus what the event log holds since (their interactions and their colleagues', the person
 rows folded live, the cookies bound live), then writes the rows to the online store through
 Feast. The next online read (a /score, the re-score that follows the ingest) sees them.
+
+Behind the answer: an ingest marks its people due (live/log.py `due_update`) and a worker's
+update takes every person due, whichever worker ingested them, so that one computation
+serves all that arrived meanwhile (the feature SQL costs about as much for one person as
+for a hundred). One update at a time writes the online store, and it reads the log after
+taking the store's lock: a write can then never hide a record committed before its read,
+and the record committed after it is marked due again for the next update.
 """
 
 from __future__ import annotations
 
 import fcntl
 import functools
-import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -35,14 +41,13 @@ from leadscore.features.live import (
     open_middle_layer,
     write_online,
 )
+from leadscore.features.online_store import OnlineRead, OnlineWrite, online_reader, online_writer
 from leadscore.features.store import read_view
 from leadscore.live.log import EventLog, compacted
 
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
 
-logger = logging.getLogger(__name__)
-MAX_ROUNDS = 20  # writes of one update when other workers keep changing the same people
 STORE_LOCK = "online_store.lock"  # in the live directory: one worker writes the online store at a time
 LOCK_POLL_S = 0.005
 
@@ -92,49 +97,48 @@ class OnlineUpdater:
                            cookies=log.bound_cookies(records_after))
 
     def update(self, log: EventLog, pids: Sequence[str], at: datetime) -> dict[str, int]:
-        """Write the features of `pids` at `at` online; returns how many people's rows were
-        written per person view (colleagues' `person_account` rows included).
+        """Write the features of `pids` at `at` online, under the store's lock; returns how many
+        people's rows were written per person view (colleagues' `person_account` rows included)."""
+        if not pids:
+            return {}
+        with self._store_lock():
+            return self._compute_and_write(log, list(dict.fromkeys(pids)), at)
+
+    def update_due(self, log: EventLog, now: Callable[[], datetime], limit: int,
+                   then: Callable[[list[str]], object] = lambda pids: None) -> list[str]:
+        """Write the features of up to `limit` people due (any worker's: the longest waiting
+        first) at the clock's `now()` once they are read (never before their records were
+        received), call `then` with their PIDs (the re-scoring), and clear their marks, all
+        under the store's lock (another update would take them again); returns the PIDs
+        (none: nothing was due). A failure leaves the marks for the next update."""
+        with self._store_lock():
+            due = log.due(limit)
+            if due:
+                pids = [pid for pid, _ in due]
+                self._compute_and_write(log, pids, now())
+                then(pids)
+                log.updated(due)
+        return [pid for pid, _ in due]
+
+    def _compute_and_write(self, log: EventLog, pids: list[str], at: datetime) -> dict[str, int]:
+        """The features of `pids` at `at` from the log as it is now, written online (the
+        caller holds the store's lock).
 
         A person's engagement changes the buying-committee counts (`person_account`) of
         everyone at their company and its group: when the count of engaged people of a company
         in the group differs from the one online, the colleagues' rows that changed are
-        written too, with the group's company rows.
-
-        Two workers touching one person (or company) at once may write in the opposite order
-        to the one they read in, and the online store keeps the last write. So a worker's
-        writes hold the store's lock (one worker writes at a time, all its views together),
-        and after writing it checks whether the log changed since it read for any of these
-        people or the companies of their groups; those people are computed and written
-        again, until nothing moved (at most MAX_ROUNDS, a warning beyond): the last write of
-        each person then holds every record committed before it."""
-        if not pids:
-            return {}
+        written too, with the group's company rows."""
         con, held = self.middle(log)
-        written: dict[str, list[str]] = {}
-        todo = list(dict.fromkeys(pids))
-        for _ in range(MAX_ROUNDS):
-            if not todo:
-                break
-            people = log.people(todo, held[1])
-            groups = _group_companies(con, todo, people, log.companies_of(todo, held[1]))
-            cids = sorted({cid for companies in groups.values() for cid in companies})
-            seen = log.changes(todo, cids)  # before reading: a change after it shows
-            rows = features_at(con, self.definitions, todo, at,
-                               self.live_records(con, log, todo, held, people, cids), colleagues=True,
-                               companies=cids)
-            with self._store_lock():  # compared with what is online, written, nobody writing between
-                colleagues = self._colleagues_to_rewrite(con, rows)
-                rows["person_account"] = pd.concat([rows["person_account"], colleagues], ignore_index=True)
-                write_online(self.store, rows, self.views)
-            for view, frame in rows.items():
-                if "pid" in frame:
-                    written.setdefault(view, []).extend(frame["pid"])
-            moved = {key for key, stamp in log.changes(todo, cids).items() if seen.get(key) != stamp}
-            todo = [pid for pid in todo if ("pid", pid) in moved
-                    or any(("cid", cid) in moved for cid in groups.get(pid, ()))]
-        if todo:
-            logger.warning("online features of %d people still moving after %d rounds: the next "
-                           "record of theirs or the next batch brings them up to date", len(todo), MAX_ROUNDS)
+        people = log.people(pids, held[1])
+        groups = _group_companies(con, pids, people, log.companies_of(pids, held[1]))
+        cids = sorted({cid for companies in groups.values() for cid in companies})
+        rows = features_at(con, self.definitions, pids, at,
+                           self.live_records(con, log, pids, held, people, cids), colleagues=True,
+                           companies=cids)
+        colleagues = self._colleagues_to_rewrite(con, rows)
+        rows["person_account"] = pd.concat([rows["person_account"], colleagues], ignore_index=True)
+        write_online(self.store, rows, self.views, self._write)
+        written = {view: list(frame["pid"]) for view, frame in rows.items() if "pid" in frame}
         log.features_written(written, at)
         return {view: len(set(who)) for view, who in written.items()}
 
@@ -143,6 +147,16 @@ class OnlineUpdater:
         """The store's feature views that live writes, looked up once (as the service's
         online reads are: a new definition takes a restart)."""
         return {name: self.store.get_feature_view(name) for name in (*PERSON_VIEWS, *COMPANY_VIEWS)}
+
+    @functools.cached_property
+    def _read(self) -> OnlineRead:
+        """The store's online read (features/online_store.py), made once."""
+        return online_reader(self.store)
+
+    @functools.cached_property
+    def _write(self) -> OnlineWrite:
+        """The store's batch write (features/online_store.py), made once."""
+        return online_writer(self.store)
 
     @contextmanager
     def _store_lock(self) -> Iterator[None]:
@@ -177,7 +191,8 @@ class OnlineUpdater:
         if engagement.empty or colleagues.empty:
             return colleagues.drop(columns=["cid", "eid"]).iloc[:0]
         cids = list(engagement["cid"])
-        online = read_view(self.store, self.views["company_engagement"], "cid", cids, ["people_engaged_30d"])
+        online = read_view(self.store, self.views["company_engagement"], "cid", cids, ["people_engaged_30d"],
+                           self._read)
         changed = [cid for cid, now, before in zip(cids, engagement["people_engaged_30d"], online,
                                                    strict=True)
                    if _differ(now, None if before is None else before["people_engaged_30d"])]
@@ -194,7 +209,7 @@ class OnlineUpdater:
         if frame.empty:
             return pd.Series(False, index=frame.index)
         names = [c for c in frame.columns if c not in ("pid", "event_timestamp")]
-        online = read_view(self.store, self.views[view], "pid", list(frame["pid"]), names)
+        online = read_view(self.store, self.views[view], "pid", list(frame["pid"]), names, self._read)
         return pd.Series([before is None or any(_differ(now[name], before[name]) for name in names)
                           for now, before in zip(frame[names].to_dict("records"), online, strict=True)],
                          index=frame.index)

@@ -3,8 +3,9 @@
 One route per source system, each documented by its record model (live/sources.py), so
 that the OpenAPI page shows every schema. A call takes one record or a list of them; it
 answers, per record, whether it was accepted (with its PID), a duplicate of one already
-stored (re-sending changes nothing) or quarantined (with the reason), and the new score
-of every person it touched. Everything is in the event log before the answer.
+stored (re-sending changes nothing) or quarantined (with the reason), and the people its
+records name. Everything is in the event log before the answer; the people's features and
+scores follow it (live/online.py: within a second, `/score` shows them).
 
 (No `from __future__ import annotations` here: FastAPI reads the route's annotations, which
 name a model chosen per route at run time.)
@@ -30,26 +31,20 @@ class IngestedRecord(BaseModel):
     reason: str | None = Field(None, description="Why the record was quarantined.")
 
 
-class LiveScore(BaseModel):
-    pid: str
-    score: float
-    probability: float
-    tier: str
-    model_version: str
-
-
 class IngestResponse(BaseModel):
     source: str
-    at: str = Field(description="Now, by the clock: the instant the touched people's features and "
-                                "scores were computed for (ISO 8601, UTC).")
+    at: str = Field(description="Now, by the clock: when the records were received (ISO 8601, UTC). "
+                                "The people's features and scores follow: `/score` shows a "
+                                "`feature_timestamp` at or after this instant once they are fresh.")
     accepted: int
     duplicates: int
     quarantined: int
     records: list[IngestedRecord] = Field(description="Each record's fate, in request order.")
-    scores: list[LiveScore] = Field(description="The new score of every person the records touched.")
+    people: list[str] = Field(description="The PIDs the records name (new records' people are "
+                                          "re-scored at once, behind the answer).")
 
 
-def describe(done: Ingested, scores: list[dict], order: list[str], at: datetime) -> dict:
+def describe(done: Ingested, order: list[str], at: datetime) -> dict:
     """The answer of one call, its records in request order."""
     fate: dict[str, dict] = {}
     for item in done.accepted:
@@ -59,8 +54,7 @@ def describe(done: Ingested, scores: list[dict], order: list[str], at: datetime)
     records = [{"source_record_id": i, **fate.get(i, {"status": "duplicate"})} for i in order]
     return {"source": done.source, "at": at.isoformat(), "accepted": len(done.accepted),
             "duplicates": len(done.duplicates),
-            "quarantined": len(done.quarantined), "records": records,
-            "scores": [{key: s[key] for key in LiveScore.model_fields} for s in scores]}
+            "quarantined": len(done.quarantined), "records": records, "people": done.touched}
 
 
 Ingest = Callable[[str, list[SourceRecord]], dict]

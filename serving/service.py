@@ -272,7 +272,10 @@ class LeadScoring:
         self.shadows = ShadowScoring(self.score_log, settings.serving.shadow_flush_s,
                                      settings.serving.shadow_max_rows)
         self.ingests = GroupCommit(self._ingest_group, lambda call: len(call[1]),
-                                   settings.live.group_records, name="ingest")
+                                   settings.live.group_records, name="ingest",
+                                   crowd_wait_s=settings.live.crowd_wait_s)
+        # behind the answers: every update serves all the wakes that queued while it ran
+        self.updates = GroupCommit(self._update_features, lambda _: 0, 1, name="feature-update")
         self._digest_day: date | None = None
         self.recorder = GroupCommit(self._record_served, lambda served: len(served.scores),
                                     settings.live.group_records, name="score-recorder",
@@ -295,10 +298,12 @@ class LeadScoring:
                                   settings.outcomes),
             build_account_router(self.account_pages, self.account_score_or_none, caller, self.audit,
                                  _prefers_html)])
+        self.updates.post(None)  # what a worker that died after its answers left due
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
         self.ingests.close()
+        self.updates.close()
         self.recorder.close()
         self.shadows.close()
         self.outcome_log.close()
@@ -444,13 +449,21 @@ class LeadScoring:
     # ---- records from the source systems ----------------------------------------------
 
     def ingest_records(self, source: str, records: list) -> dict:
-        """Ingest one call's records, with the calls that wait beside it (live/group_commit.py)."""
-        return self.ingests.submit((source, records))
+        """Ingest one call's records, with the calls that wait beside it (live/group_commit.py).
+        The people's features and scores follow behind the answer; if no feature update was
+        running or waiting when the records were stored, the answer waits for theirs (so that
+        at a quiet time the answer comes with the scores fresh, and under load it does not
+        wait for the updates that the records queue behind)."""
+        answer, quiet = self.ingests.submit((source, records))
+        if quiet:
+            self.updates.submit(None)
+        return answer
 
-    def _ingest_group(self, calls: Sequence[tuple[str, list]]) -> list[dict]:
-        """Append the calls' records to the event log (live/ingest.py), update the touched
-        people's online features (live/online.py), then re-score them (the MQL webhook sees
-        the crossings at once); each call answered with its records and its people's scores.
+    def _ingest_group(self, calls: Sequence[tuple[str, list]]) -> list[tuple[dict, bool]]:
+        """Append the calls' records to the event log (live/ingest.py), their people marked
+        due for a feature update, and wake this worker's feature update (`_update_features`)
+        unless it is idle (the callers ask for it then, and wait); each call answered with its
+        records' fates and people, and whether the update was idle.
         If the append fails, nothing was stored: each call is tried alone (NothingDone)."""
         from leadscore.live.group_commit import NothingDone
         from leadscore.live.sources import ID_COLUMN
@@ -461,17 +474,27 @@ class LeadScoring:
             done = self.ingestor.ingest_calls(list(calls), now)
         except Exception as error:
             raise NothingDone from error
-        touched = list(dict.fromkeys(pid for call in done for pid in call.touched))
-        scores: dict[str, dict] = {}
-        if touched:
-            self.online.update(self.ingestor.log, touched, now)
-            results, _ = self._score_items([ScoreRequest(pid=pid) for pid in touched],
-                                           batch=True, trigger="ingest")
-            scores = {result["pid"]: result for _, result in results}
+        quiet = self.updates.idle
+        if not quiet:  # (re-sent records wake it too: a failed update is tried again)
+            self.updates.post(None)
         self._push_digest(now)
-        return [describe(call, [scores[pid] for pid in call.touched if pid in scores],
-                         [str(getattr(r, ID_COLUMN[source])) for r in records], now)
+        return [(describe(call, [str(getattr(r, ID_COLUMN[source])) for r in records], now), quiet)
                 for call, (source, records) in zip(done, calls, strict=True)]
+
+    def _update_features(self, wakes: Sequence[None]) -> list[None]:
+        """Every person due for a feature update (live/online.py `update_due`), any worker's,
+        `live.update_people` at a time: features computed and written at the clock's now,
+        then each re-scored (logged; a crossing of the MQL threshold pushed at once). The
+        wakes that queued meanwhile are all served by it."""
+        updated = True
+        while updated:  # until nothing is due
+            updated = bool(self.online.update_due(self.ingestor.log, self.clock.now,
+                                                  self.settings.live.update_people, self._score_updated))
+        return [None] * len(wakes)
+
+    def _score_updated(self, pids: list[str]) -> None:
+        """Re-score people whose features were just updated: logged, crossings pushed."""
+        self._score_items([ScoreRequest(pid=pid) for pid in pids], batch=True, trigger="ingest")
 
     # ---- outcomes from the CRM --------------------------------------------------------
 

@@ -268,6 +268,8 @@ def test_a_person_who_moves_to_another_group_leaves_their_old_companys_count(set
         "email": email, "company_name": company})
     done = ingestor.ingest("form_fills", [form], now)
     assert done.accepted[0]["pid"] == mover and done.people[mover]["cid"] != old
-    updater.update(ingestor.log, [mover], now)
+    scored: list[str] = []  # behind the answer: the update of whoever is due (serving/service.py)
+    assert updater.update_due(ingestor.log, lambda: now, 100, scored.extend) == [mover]
+    assert scored == [mover] and ingestor.log.due(10) == []  # re-scored, nothing left due
     assert before[0] == before[1] >= 1
     assert engaged() == (before[0] - 1, before[0] - 1)

@@ -105,7 +105,15 @@ def test_a_worker_killed_mid_ingest_loses_nothing_acknowledged_and_doubles_nothi
                     break
                 time.sleep(1)
             again = [c.post(f"/ingest/{source}", json=batch).json() for source, batch in calls]
-    stored = EventLog(settings.live_dir / EVENT_LOG).records()
+            log = EventLog(settings.live_dir / EVENT_LOG)
+            for _ in range(120):  # the updates behind the answers, the killed worker's included
+                if not log.due(1):
+                    break
+                time.sleep(0.5)
+    assert log.due(1) == []  # every acknowledged record's person has fresh features and a score
+    people = set(log.records("kept")["pid"].dropna())
+    assert people <= set(log.feature_writes()["pid"])
+    stored = log.records()
     keys = list(zip(stored["source"], stored["source_record_id"], strict=True))
     assert len(acknowledged) > 0
     assert acknowledged <= set(keys)  # nothing acknowledged is missing

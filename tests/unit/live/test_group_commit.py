@@ -156,3 +156,42 @@ def test_posted_calls_linger_together_until_a_caller_waits():
     group.post("d")
     group.close()  # a stop does not linger either
     assert groups[-1] == ["d"]
+
+
+def test_after_a_group_of_several_calls_the_next_waits_for_as_many():
+    """Answered together, callers come back together: the first of them is not taken alone."""
+    recorder = Recorder()
+    group = GroupCommit(recorder, size=len, group_records=100, crowd_wait_s=5)
+    assert _submit_all(group, ["a", "b", "c"], recorder) == {"a": "A", "b": "B", "c": "C"}
+    assert recorder.groups == [["a"], ["b", "c"]]
+    answers: dict[str, str] = {}
+    threads = [threading.Thread(target=lambda call=call: answers.update({call: group.submit(call)}))
+               for call in ("d", "e")]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.3)  # the second comes 0.3 s after the first: within the wait
+    for thread in threads:
+        thread.join(5)
+    assert recorder.groups[-1] == ["d", "e"] and answers == {"d": "D", "e": "E"}
+    started = time.monotonic()
+    assert group.submit("f") == "F"  # after a group of two, one more call is waited for...
+    assert recorder.groups[-1] == ["f"] and 4 < time.monotonic() - started < 6  # ...5 s at most
+    assert group.submit("g") == "G" and recorder.groups[-1] == ["g"]  # after one call, no wait
+    group.close()
+
+
+def test_idle_says_whether_a_group_runs_or_waits():
+    recorder = Recorder()
+    group = GroupCommit(recorder, size=len, group_records=100)
+    assert group.idle
+    thread = threading.Thread(target=group.submit, args=("a",))
+    thread.start()
+    assert recorder.started.wait(5)
+    assert not group.idle  # processing "a"
+    recorder.release.set()
+    thread.join(5)
+    deadline = time.monotonic() + 5
+    while not group.idle and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert group.idle
+    group.close()

@@ -304,3 +304,21 @@ def test_records_arriving_out_of_time_order_fold_into_the_batchs_person_rows(ing
     differ = {column: int((text[column] != text[f"{column}_batch"]).sum()) for column in columns}
     assert len(both) == len(folded) > 100
     assert not any(differ.values()), f"of {len(both)} people, these many differ from the batch: {differ}"
+
+
+def test_the_people_of_new_records_are_marked_due_and_a_later_mark_outlives_an_earlier_update(
+        ingestor, known_person):
+    pid, email, first, last = known_person
+    log = ingestor.log
+    ingestor.ingest("form_fills", _records("form_fills", [_form("LD1", email, first, last)]), NOW)
+    newcomer = ingestor.ingest("form_fills", _records("form_fills", [
+        _form("LD2", "due.person@example-live.com", "Dua", "Person")]), NOW).accepted[0]["pid"]
+    due = log.due(10)
+    assert [person for person, _ in due] == [pid, newcomer]  # the longest waiting first
+    assert log.due(1) == due[:1]
+    ingestor.ingest("form_fills", _records("form_fills", [_form("LD3", email, first, last)]), NOW)
+    log.updated(due)  # an update that read before LD3 was stored
+    assert [person for person, _ in log.due(10)] == [pid]  # LD3's person stays due
+    ingestor.ingest("form_fills", _records("form_fills", [_form("LD3", email, first, last)]), NOW)
+    log.updated(log.due(10))
+    assert log.due(10) == []  # a re-sent record marks nobody: its person was marked when it came
