@@ -9,7 +9,8 @@ as Feast keeps it) and so answers exactly what Feast's does.
 Its `online_write_batch` writes the rows Feast's writes, with Feast's statement (an upsert per
 value), in one `executemany` instead of one `execute` per value, each distinct value proto
 serialised once (a column holds few distinct values: features/store.py `write_rows` shares
-them): the live updates and a full load spend most of their writing there. The repo's online
+them), each timestamp converted once per entity, on a connection with a larger page cache:
+the live updates and a full load spend most of their writing there. The repo's online
 store stays `type: sqlite` (Feast applies and plans the infrastructure of that type alone);
 a store with value_num or vector columns is written by Feast's own method.
 """
@@ -17,6 +18,7 @@ a store with value_num or vector columns is written by Feast's own method.
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -32,6 +34,7 @@ from feast.utils import to_naive_utc
 Read = list[tuple[datetime | None, dict[str, ValueProto] | None]]
 OnlineRead = Callable[[RepoConfig, FeatureView, list[EntityKey], list[str]], Read]
 Row = tuple[EntityKey, dict[str, ValueProto], datetime, datetime | None]
+PAGE_CACHE_KIB = 131_072  # 128 MiB at most, as the pages are read
 OnlineWrite = Callable[[RepoConfig, FeatureView, list[Row], Callable[[int], object] | None], None]
 
 
@@ -52,7 +55,7 @@ class LeanSqliteStore(SqliteOnlineStore):
         rows = []
         for entity_key, values, timestamp, created in data:
             key = serialize_entity_key(entity_key, entity_key_serialization_version=version)
-            stamp, created = to_naive_utc(timestamp), None if created is None else to_naive_utc(created)
+            stamp, created = _epoch(timestamp), None if created is None else _epoch(created)
             for feature, value in values.items():
                 value_and_text = encoded.get(id(value))
                 if value_and_text is None:
@@ -81,6 +84,20 @@ class LeanSqliteStore(SqliteOnlineStore):
         by_key = {key: list(group) for key, group in itertools.groupby(rows, key=lambda row: row[0])}
         parsed: dict[bytes, ValueProto] = {}  # a column holds few distinct values: each parsed once
         return [_entity_read(by_key.get(key), parsed) for key in keys]
+
+
+    def _get_conn(self, config: RepoConfig) -> sqlite3.Connection:
+        """Feast's connection, with a page cache of `PAGE_CACHE_KIB`: SQLite's default 2 MiB
+        reads the pages of a batch's upserts again and again (a full view is some 100 MB)."""
+        if not self._conn:
+            super()._get_conn(config).execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
+        return self._conn
+
+
+def _epoch(stamp: datetime) -> int:
+    """A timestamp as Feast's SQLite store keeps it: its sqlite3 adapter's epoch seconds of
+    the naive UTC time (given once per entity here, not adapted once per value)."""
+    return int(to_naive_utc(stamp).timestamp())
 
 
 def online_reader(store: FeatureStore) -> OnlineRead:

@@ -301,6 +301,10 @@ class LiveSettings(StrictModel):
     crowd_wait_s: float = Field(0.02, ge=0)
     # a feature update behind the answers takes at most this many people due at a time
     update_people: int = Field(2000, gt=0)
+    # a worker with nothing to ingest looks for people due this often; one busy ingesting
+    # waits this long before updating, for such a worker to take the update first
+    update_poll_s: float = Field(0.02, gt=0)
+    update_defer_s: float = Field(0.05, ge=0)
 
 
 class OutcomeSettings(StrictModel):

@@ -79,6 +79,11 @@ class GroupCommit(Generic[Call, Answer]):
         """Nothing is being processed and nothing waits (as of now: it may change at once)."""
         return not self._working and self._waiting.empty()
 
+    @property
+    def idle_behind(self) -> bool:
+        """Nothing waits behind the group being processed (`process` may ask; as of now)."""
+        return self._waiting.empty()
+
     def post(self, call: Call) -> None:
         """Process `call` with the next group, without waiting for it (its error is logged)."""
         self._queue(call, waited_for=False).add_done_callback(_log_failure)

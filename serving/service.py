@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Literal, NamedTuple
@@ -276,6 +277,7 @@ class LeadScoring:
                                    crowd_wait_s=settings.live.crowd_wait_s)
         # behind the answers: every update serves all the wakes that queued while it ran
         self.updates = GroupCommit(self._update_features, lambda _: 0, 1, name="feature-update")
+        self._stopping = threading.Event()
         self._digest_day: date | None = None
         self.recorder = GroupCommit(self._record_served, lambda served: len(served.scores),
                                     settings.live.group_records, name="score-recorder",
@@ -299,9 +301,12 @@ class LeadScoring:
             build_account_router(self.account_pages, self.account_score_or_none, caller, self.audit,
                                  _prefers_html)])
         self.updates.post(None)  # what a worker that died after its answers left due
+        self._due_watch = threading.Thread(target=self._watch_due, name="due-watch", daemon=True)
+        self._due_watch.start()
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
+        self._stopping.set()
         self.ingests.close()
         self.updates.close()
         self.recorder.close()
@@ -450,10 +455,10 @@ class LeadScoring:
 
     def ingest_records(self, source: str, records: list) -> dict:
         """Ingest one call's records, with the calls that wait beside it (live/group_commit.py).
-        The people's features and scores follow behind the answer; if no feature update was
-        running or waiting when the records were stored, the answer waits for theirs (so that
-        at a quiet time the answer comes with the scores fresh, and under load it does not
-        wait for the updates that the records queue behind)."""
+        The people's features and scores follow behind the answer; at a quiet time (the call
+        was alone, no other waited, no feature update was running or waiting) the answer
+        waits for theirs, so that it comes with the scores fresh; under load it does not wait
+        for the updates that the records queue behind."""
         answer, quiet = self.ingests.submit((source, records))
         if quiet:
             self.updates.submit(None)
@@ -462,8 +467,8 @@ class LeadScoring:
     def _ingest_group(self, calls: Sequence[tuple[str, list]]) -> list[tuple[dict, bool]]:
         """Append the calls' records to the event log (live/ingest.py), their people marked
         due for a feature update, and wake this worker's feature update (`_update_features`)
-        unless it is idle (the callers ask for it then, and wait); each call answered with its
-        records' fates and people, and whether the update was idle.
+        unless the time is quiet (the caller asks for it then, and waits); each call answered
+        with its records' fates and people, and whether the time was quiet.
         If the append fails, nothing was stored: each call is tried alone (NothingDone)."""
         from leadscore.live.group_commit import NothingDone
         from leadscore.live.sources import ID_COLUMN
@@ -474,7 +479,7 @@ class LeadScoring:
             done = self.ingestor.ingest_calls(list(calls), now)
         except Exception as error:
             raise NothingDone from error
-        quiet = self.updates.idle
+        quiet = len(calls) == 1 and self.ingests.idle_behind and self.updates.idle
         if not quiet:  # (re-sent records wake it too: a failed update is tried again)
             self.updates.post(None)
         self._push_digest(now)
@@ -486,11 +491,22 @@ class LeadScoring:
         `live.update_people` at a time: features computed and written at the clock's now,
         then each re-scored (logged; a crossing of the MQL threshold pushed at once). The
         wakes that queued meanwhile are all served by it."""
+        if not self.ingests.idle:  # let a worker with nothing to ingest take it (`_watch_due`)
+            time.sleep(self.settings.live.update_defer_s)
         updated = True
         while updated:  # until nothing is due
             updated = bool(self.online.update_due(self.ingestor.log, self.clock.now,
                                                   self.settings.live.update_people, self._score_updated))
         return [None] * len(wakes)
+
+    def _watch_due(self) -> None:
+        """While this worker has nothing to ingest, take the people other workers' ingests
+        left due: every `live.update_poll_s`, a look at the queue. Workers share one listening
+        socket, and a client's connections often all land on one of them: that one's process
+        then spends its interpreter ingesting, and the feature updates go faster on another."""
+        while not self._stopping.wait(self.settings.live.update_poll_s):
+            if self.ingests.idle and self.updates.idle and self.ingestor.log.due(1):
+                self.updates.post(None)
 
     def _score_updated(self, pids: list[str]) -> None:
         """Re-score people whose features were just updated: logged, crossings pushed."""

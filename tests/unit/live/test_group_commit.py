@@ -187,7 +187,9 @@ def test_idle_says_whether_a_group_runs_or_waits():
     thread = threading.Thread(target=group.submit, args=("a",))
     thread.start()
     assert recorder.started.wait(5)
-    assert not group.idle  # processing "a"
+    assert not group.idle and group.idle_behind  # processing "a", nothing behind it
+    group.post("b")
+    assert not group.idle_behind
     recorder.release.set()
     thread.join(5)
     deadline = time.monotonic() + 5
