@@ -56,7 +56,8 @@ def replicate_middle_layer(source: Path, target: Path, persons: int) -> int:
     with duckdb.connect(str(target)) as con:
         con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
         copies = math.ceil(persons / con.execute("SELECT count(*) FROM src.person").fetchone()[0])
-        suffixed = {"person": ["pid", "cid"], "company": ["cid", "eid"], "interaction": ["pid", "cid"]}
+        suffixed = {"person": ["pid", "cid"], "company": ["cid", "eid"], "interaction": ["pid", "cid"],
+                    "person_demand_tag": ["pid"]}  # (the tags' demand: identity/demand.py)
         for table, keys in suffixed.items():
             replaced = ", ".join(f"{key} || '-' || copy AS {key}" for key in keys)
             con.execute(f"CREATE TABLE {table} AS SELECT * EXCLUDE (copy) REPLACE ({replaced}) "
