@@ -18,7 +18,9 @@ this process. Its online store is the world's SQLite store (copied), or with
   each call returns to the moment `/score` for each person it names reflects it (features
   of an instant at or after the call's `at`: the online store keeps whole seconds, a
   millisecond of the wall at that speed); `webhook` the same, to the moment the receiver got
-  an MQL crossing of a person the call named.
+  an MQL crossing of a person the call named. One call at a time is a quiet time, when the
+  answer waits for its people's update: `call_p50_ms` is that wait (the ingest phase's
+  `fresh_after_last_answer_s` is how far the scores trailed the answers under load).
 - consistency: the service stopped, a batch rebuild at the same clock (identity resolution
   compacting the event log, then every feature of every PID written live computed from the
   rebuilt middle layer at the instant of its last live write, view by view: a colleague's
@@ -178,6 +180,7 @@ def measure_ingest(url: str, calls: list[tuple[str, list[dict]]], pids: list[int
     return {"records": records, "calls": len(calls), "records_per_call": CALL_RECORDS,
             "concurrency": CONCURRENCY, "records_per_s": round(records / elapsed, 1),
             "answered_records_per_s": round(records / result.elapsed_s, 1),
+            "fresh_after_last_answer_s": round(elapsed - result.elapsed_s, 3),
             "errors": result.errors, "call_p50_ms": round(percentile(result.latencies_ms, 50), 1),
             "call_p99_ms": round(percentile(result.latencies_ms, 99), 1),
             "server_cpu_ms_per_record": round(server_cpu * 1000 / records, 3)}
@@ -198,13 +201,15 @@ def _reflected(client: httpx.Client, pid: str, at: str, timeout_s: float = 5) ->
 
 def measure_event_to_score(url: str, calls: list[tuple[str, list[dict]]], receiver: Receiver) -> dict:
     """Call by call: ingest, then /score until it reflects the call; webhook arrivals after."""
-    to_score, missing, returned = [], 0, {}
+    to_score, missing, returned, calls_ms = [], 0, {}, []
     with httpx.Client(base_url=url, timeout=30) as ingest, \
             httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": CRM_KEY}) as score:
         ingest.headers["X-API-Key"] = INGEST_KEY
         for source, records in calls:
+            sent = time.perf_counter()
             answer = ingest.post(f"/ingest/{source}", json=records).json()
             done = time.time()
+            calls_ms.append((time.perf_counter() - sent) * 1000)
             for pid in answer["people"]:
                 returned.setdefault(pid, done)
                 seconds = _reflected(score, pid, answer["at"])
@@ -216,7 +221,9 @@ def measure_event_to_score(url: str, calls: list[tuple[str, list[dict]]], receiv
     pushes = [max(0.0, hit["at"] - returned[hit["body"].get("pid")]) * 1000
               for hit in receiver.received if hit["body"].get("pid") in returned
               and hit["at"] >= returned[hit["body"].get("pid")] - 1]
-    return {"calls": len(calls), "scored_pids": len(to_score) + missing, "not_reflected": missing,
+    return {"calls": len(calls), "call_p50_ms": round(percentile(calls_ms, 50), 1),
+            "call_p99_ms": round(percentile(calls_ms, 99), 1),
+            "scored_pids": len(to_score) + missing, "not_reflected": missing,
             "p50_ms": round(percentile(to_score, 50), 2), "p99_ms": round(percentile(to_score, 99), 2),
             "webhook": {"crossings": len(pushes), "p50_ms": round(percentile(pushes, 50), 1),
                         "p99_ms": round(percentile(pushes, 99), 1)}}

@@ -305,6 +305,8 @@ class LiveSettings(StrictModel):
     # waits this long before updating, for such a worker to take the update first
     update_poll_s: float = Field(0.02, gt=0)
     update_defer_s: float = Field(0.05, ge=0)
+    # at a quiet time an ingest's answer waits this long at most for its people's update
+    quiet_wait_s: float = Field(1.0, ge=0)
 
 
 class OutcomeSettings(StrictModel):

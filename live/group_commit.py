@@ -1,14 +1,15 @@
 """Group commit: calls that arrive while one group is being processed go together in the next.
 
-An ingest call's fixed costs (one event-log transaction, standardising a frame, a feature
-computation whose SQL costs ~130 ms whether it serves 1 person or 100, one write per feature
-view, one scoring) dwarf its per-record costs. A worker therefore runs ingests on one thread
-of its own: a call waits in a queue, and each round takes every call waiting (a group stops
-growing once it holds `group_records` records) and processes them together; each call gets
-its own answer. A call that arrives alone is processed alone at once (no waiting for
-company), so latency at low load is that of a single call; under load, the calls that
-queued while the last group ran share the next group's fixed costs. Databases commit
-concurrent transactions this way.
+An ingest call's fixed costs (one event-log transaction, standardising a frame, the
+interactions' SQL once per source) outweigh its per-record costs, and so do a feature
+update's (its SQL costs ~160 ms for one person, ~280 ms for two hundred). A worker therefore
+runs ingests on one thread of its own (and its feature updates on another): a call waits in
+a queue, and each round takes every call waiting (a group stops growing once it holds
+`group_records` records) and processes them together; each call gets its own answer. A call
+that arrives alone after a quiet spell is processed alone at once (no waiting for company),
+so latency at low load is that of a single call; under load, the calls that queued while
+the last group ran share the next group's fixed costs. Databases commit concurrent
+transactions this way.
 
 If processing a group fails with `NothingDone` (nothing of it was committed), each of its
 calls is processed alone, so one bad call cannot fail the others; any other error is the
@@ -70,9 +71,10 @@ class GroupCommit(Generic[Call, Answer]):
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, call: Call) -> Answer:
-        """Process `call` (with whatever else is waiting) and return its answer, or raise its error."""
-        return self._queue(call, waited_for=True).result()
+    def submit(self, call: Call, timeout_s: float | None = None) -> Answer:
+        """Process `call` (with whatever else is waiting) and return its answer, or raise its
+        error (TimeoutError after `timeout_s`: the call is still processed)."""
+        return self._queue(call, waited_for=True).result(timeout_s)
 
     @property
     def idle(self) -> bool:

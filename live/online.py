@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import logging
 import math
 import threading
 import time
@@ -48,6 +49,7 @@ from leadscore.live.log import EventLog, compacted
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
 
+logger = logging.getLogger(__name__)
 STORE_LOCK = "online_store.lock"  # in the live directory: one worker writes the online store at a time
 LOCK_POLL_S = 0.005
 
@@ -96,29 +98,51 @@ class OnlineUpdater:
                            # all since the batch (features_at keeps the scope's): a few per form fill
                            cookies=log.bound_cookies(records_after))
 
-    def update(self, log: EventLog, pids: Sequence[str], at: datetime) -> dict[str, int]:
-        """Write the features of `pids` at `at` online, under the store's lock; returns how many
-        people's rows were written per person view (colleagues' `person_account` rows included)."""
-        if not pids:
-            return {}
-        with self._store_lock():
-            return self._compute_and_write(log, list(dict.fromkeys(pids)), at)
-
     def update_due(self, log: EventLog, now: Callable[[], datetime], limit: int,
                    then: Callable[[list[str]], object] = lambda pids: None) -> list[str]:
         """Write the features of up to `limit` people due (any worker's: the longest waiting
         first) at the clock's `now()` once they are read (never before their records were
         received), call `then` with their PIDs (the re-scoring), and clear their marks, all
         under the store's lock (another update would take them again); returns the PIDs
-        (none: nothing was due). A failure leaves the marks for the next update."""
+        (none: nothing was due).
+
+        A failure is tried again on each half of the people: one whose update fails alone
+        while others' went through is set aside (its mark cleared, an error logged: its next
+        record marks it again); if none went through, the error is raised and every mark
+        stays for the next update (the store or the log is down, not a person)."""
         with self._store_lock():
             due = log.due(limit)
-            if due:
-                pids = [pid for pid, _ in due]
-                self._compute_and_write(log, pids, now())
-                then(pids)
-                log.updated(due)
+            failed = self._write_due(log, due, now, then, probe=True) if due else []
+            if failed and len(failed) == len(due):
+                raise RuntimeError(f"no feature update of the {len(due)} people due went through")
+            if failed:
+                logger.error("set aside until their next record: the feature updates of %s failed",
+                             ", ".join(pid for pid, _ in failed))
+                log.updated(failed)
         return [pid for pid, _ in due]
+
+    def _write_due(self, log: EventLog, due: list[tuple[str, int]], now: Callable[[], datetime],
+                   then: Callable[[list[str]], object], probe: bool = False) -> list[tuple[str, int]]:
+        """`update_due` for these marks, each half again on a failure; the marks of the people
+        whose update failed alone (those that went through are cleared). `probe`: after a
+        failure, the newest person alone first; if that fails too, every mark is given back
+        (a store or log that fails everyone costs two tries, not one per person)."""
+        pids = [pid for pid, _ in due]
+        try:
+            self._compute_and_write(log, pids, now())
+            then(pids)
+        except Exception:
+            if len(due) == 1:
+                logger.exception("the feature update of %s failed", pids[0])
+                return due
+            if probe and self._write_due(log, due[-1:], now, then):
+                return due
+            rest = due[:-1] if probe else due
+            half = len(rest) // 2
+            return [*self._write_due(log, rest[:half], now, then),
+                    *self._write_due(log, rest[half:], now, then)]
+        log.updated(due)
+        return []
 
     def _compute_and_write(self, log: EventLog, pids: list[str], at: datetime) -> dict[str, int]:
         """The features of `pids` at `at` from the log as it is now, written online (the
@@ -129,12 +153,12 @@ class OnlineUpdater:
         in the group differs from the one online, the colleagues' rows that changed are
         written too, with the group's company rows."""
         con, held = self.middle(log)
-        people = log.people(pids, held[1])
-        groups = _group_companies(con, pids, people, log.companies_of(pids, held[1]))
-        cids = sorted({cid for companies in groups.values() for cid in companies})
-        rows = features_at(con, self.definitions, pids, at,
-                           self.live_records(con, log, pids, held, people, cids), colleagues=True,
-                           companies=cids)
+        with log.reading():  # one view of the log for every read
+            people = log.people(pids, held[1])
+            groups = _group_companies(con, pids, people, log.companies_of(pids, held[1]))
+            cids = sorted({cid for companies in groups.values() for cid in companies})
+            live = self.live_records(con, log, pids, held, people, cids)
+        rows = features_at(con, self.definitions, pids, at, live, colleagues=True, companies=cids)
         colleagues = self._colleagues_to_rewrite(con, rows)
         rows["person_account"] = pd.concat([rows["person_account"], colleagues], ignore_index=True)
         write_online(self.store, rows, self.views, self._write)

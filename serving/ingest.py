@@ -5,7 +5,8 @@ that the OpenAPI page shows every schema. A call takes one record or a list of t
 answers, per record, whether it was accepted (with its PID), a duplicate of one already
 stored (re-sending changes nothing) or quarantined (with the reason), and the people its
 records name. Everything is in the event log before the answer; the people's features and
-scores follow it (live/online.py: within a second, `/score` shows them).
+scores follow it (live/online.py: at a quiet time before the answer, under load within an
+update or so).
 
 (No `from __future__ import annotations` here: FastAPI reads the route's annotations, which
 name a model chosen per route at run time.)
@@ -35,7 +36,8 @@ class IngestResponse(BaseModel):
     source: str
     at: str = Field(description="Now, by the clock: when the records were received (ISO 8601, UTC). "
                                 "The people's features and scores follow: `/score` shows a "
-                                "`feature_timestamp` at or after this instant once they are fresh.")
+                                "`feature_timestamp` (whole seconds) at or after this instant's "
+                                "second once they are fresh.")
     accepted: int
     duplicates: int
     quarantined: int

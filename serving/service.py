@@ -308,6 +308,7 @@ class LeadScoring:
     def shutdown(self) -> None:
         self._stopping.set()
         self.ingests.close()
+        self._due_watch.join()
         self.updates.close()
         self.recorder.close()
         self.shadows.close()
@@ -461,7 +462,10 @@ class LeadScoring:
         for the updates that the records queue behind."""
         answer, quiet = self.ingests.submit((source, records))
         if quiet:
-            self.updates.submit(None)
+            try:
+                self.updates.submit(None, timeout_s=self.settings.live.quiet_wait_s)
+            except Exception:  # noqa: BLE001 - stored already: the people stay due for the next update
+                log.warning("ingest answered before its people's feature update", exc_info=True)
         return answer
 
     def _ingest_group(self, calls: Sequence[tuple[str, list]]) -> list[tuple[dict, bool]]:
@@ -494,7 +498,7 @@ class LeadScoring:
         if not self.ingests.idle:  # let a worker with nothing to ingest take it (`_watch_due`)
             time.sleep(self.settings.live.update_defer_s)
         updated = True
-        while updated:  # until nothing is due
+        while updated and not self._stopping.is_set():  # until nothing is due
             updated = bool(self.online.update_due(self.ingestor.log, self.clock.now,
                                                   self.settings.live.update_people, self._score_updated))
         return [None] * len(wakes)
@@ -505,8 +509,11 @@ class LeadScoring:
         socket, and a client's connections often all land on one of them: that one's process
         then spends its interpreter ingesting, and the feature updates go faster on another."""
         while not self._stopping.wait(self.settings.live.update_poll_s):
-            if self.ingests.idle and self.updates.idle and self.ingestor.log.due(1):
-                self.updates.post(None)
+            try:
+                if self.ingests.idle and self.updates.idle and self.ingestor.log.due(1):
+                    self.updates.post(None)
+            except Exception:  # noqa: BLE001 - a busy log or a stop: look again later
+                log.warning("looking for people due failed", exc_info=True)
 
     def _score_updated(self, pids: list[str]) -> None:
         """Re-score people whose features were just updated: logged, crossings pushed."""

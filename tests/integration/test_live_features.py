@@ -261,7 +261,9 @@ def test_a_person_who_moves_to_another_group_leaves_their_old_companys_count(set
         account = OnlineFeatures(store).read([colleague]).iloc[0]
         return company_row["people_engaged_30d"], account["company_people_engaged_30d"]
 
-    updater.update(ingestor.log, [colleague], now)  # the old company's rows at `now`, the mover counted
+    with ingestor.log.writing() as log:  # the old company's rows at `now`, the mover counted
+        log.mark_due([colleague])
+    assert updater.update_due(ingestor.log, lambda: now, 100) == [colleague]
     before = engaged()
     form = SOURCES["form_fills"].model_validate({
         "form_fill_id": "MOVE-1", "submitted_at": now - timedelta(hours=1), "form_type": "contact_sales",

@@ -1,0 +1,53 @@
+"""The feature update behind the answers (live/online.py `update_due`): what fails, and what stays due."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from datetime import UTC, datetime
+
+import pytest
+
+from leadscore.live.log import EventLog
+from leadscore.live.online import OnlineUpdater
+
+NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
+
+
+def _updater(monkeypatch, failing: set[str] | None) -> tuple[OnlineUpdater, list[list[str]]]:
+    """An updater whose feature writes fail for the people in `failing` (everyone: None), and
+    the groups of people it was asked to write."""
+    asked: list[list[str]] = []
+
+    def compute_and_write(log, pids, at):
+        asked.append(list(pids))
+        if failing is None or failing & set(pids):
+            raise OSError("the write failed")
+
+    updater = OnlineUpdater.__new__(OnlineUpdater)
+    monkeypatch.setattr(updater, "_store_lock", nullcontext, raising=False)
+    monkeypatch.setattr(updater, "_compute_and_write", compute_and_write, raising=False)
+    return updater, asked
+
+
+@pytest.fixture
+def log(tmp_path) -> EventLog:
+    log = EventLog(tmp_path / "events.db")
+    with log.writing():
+        log.mark_due([f"P{i}" for i in range(8)])
+    return log
+
+
+def test_one_person_who_fails_is_set_aside_and_the_others_go_through(monkeypatch, log, caplog):
+    updater, asked = _updater(monkeypatch, failing={"P2"})
+    scored: list[str] = []
+    assert updater.update_due(log, lambda: NOW, 100, scored.extend) == [f"P{i}" for i in range(8)]
+    assert sorted(scored) == sorted(f"P{i}" for i in range(8) if i != 2)
+    assert log.due(100) == []  # P2 set aside: its next record marks it again
+    assert "P2" in caplog.text and len(asked) <= 12  # halves, not one try per person
+
+
+def test_a_store_that_fails_everyone_keeps_every_mark_and_says_so(monkeypatch, log):
+    updater, asked = _updater(monkeypatch, failing=None)
+    with pytest.raises(RuntimeError, match="no feature update of the 8 people"):
+        updater.update_due(log, lambda: NOW, 100)
+    assert len(log.due(100)) == 8 and len(asked) == 2  # the whole, then the newest alone
