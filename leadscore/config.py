@@ -307,6 +307,8 @@ class LiveSettings(StrictModel):
     update_defer_s: float = Field(0.05, ge=0)
     # at a quiet time an ingest's answer waits this long at most for its people's update
     quiet_wait_s: float = Field(1.0, ge=0)
+    # after an update that failed for everyone, a worker's next one waits this long
+    update_retry_s: float = Field(1.0, ge=0)
 
 
 class OutcomeSettings(StrictModel):

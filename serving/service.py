@@ -498,9 +498,13 @@ class LeadScoring:
         if not self.ingests.idle:  # let a worker with nothing to ingest take it (`_watch_due`)
             time.sleep(self.settings.live.update_defer_s)
         updated = True
-        while updated and not self._stopping.is_set():  # until nothing is due
-            updated = bool(self.online.update_due(self.ingestor.log, self.clock.now,
-                                                  self.settings.live.update_people, self._score_updated))
+        try:
+            while updated and not self._stopping.is_set():  # until nothing is due
+                updated = bool(self.online.update_due(self.ingestor.log, self.clock.now,
+                                                      self.settings.live.update_people, self._score_updated))
+        except Exception:
+            self._stopping.wait(self.settings.live.update_retry_s)  # a failing store, not at once again
+            raise
         return [None] * len(wakes)
 
     def _watch_due(self) -> None:
