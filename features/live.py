@@ -56,7 +56,7 @@ from leadscore.features.catalog import InterestCatalog, settings_catalog
 if TYPE_CHECKING:  # Feast's import is heavy and changes warning filters: features/store.py does it
     from feast import FeatureStore, FeatureView
 
-    from leadscore.features.online_store import OnlineWrite
+    from leadscore.features.online_store import OnlineWrite, Row
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +366,7 @@ def _sqlite_path(store: FeatureStore) -> str | None:
 
 
 def _write_view(store: FeatureStore, view: FeatureView, frame: pd.DataFrame,
-                write: OnlineWrite | None) -> None:
+                write: OnlineWrite | None) -> list[Row]:
     """One view's rows in one transaction (features/store.py's `write_rows`: the online store's
     own batch write). A writer that waited out SQLite's timeout for another's lock tries again
     (the failed transaction was rolled back whole)."""
@@ -375,8 +375,7 @@ def _write_view(store: FeatureStore, view: FeatureView, frame: pd.DataFrame,
     rows = pa.Table.from_pandas(frame, preserve_index=False)
     for attempt in range(LOCKED_RETRIES + 1):
         try:
-            write_rows(store, view, rows, write)
-            return
+            return write_rows(store, view, rows, write)
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or attempt == LOCKED_RETRIES:
                 raise
@@ -384,14 +383,15 @@ def _write_view(store: FeatureStore, view: FeatureView, frame: pd.DataFrame,
 
 
 def write_online(store: FeatureStore, rows: Mapping[str, pd.DataFrame],
-                 views: Mapping[str, FeatureView] | None = None, write: OnlineWrite | None = None) -> None:
+                 views: Mapping[str, FeatureView] | None = None,
+                 write: OnlineWrite | None = None) -> dict[str, list[Row]]:
     """Write `features_at`'s rows to the online store through Feast, so that the next online
     read returns them; one transaction per view. Several processes may write at once. `views`:
     the store's feature views by name, and `write`: its `online_writer`, made once by a caller
-    that writes often (Feast builds a view from the registry's proto on each lookup, ~10 ms)."""
+    that writes often (Feast builds a view from the registry's proto on each lookup, ~10 ms).
+    Returns each view's rows as given to the store."""
     path = _sqlite_path(store)
     if path is not None:
         _write_ahead_log(path)
-    for view, frame in rows.items():
-        if not frame.empty:  # Feast warns and writes nothing
-            _write_view(store, views[view] if views else store.get_feature_view(view), frame, write)
+    return {view: _write_view(store, views[view] if views else store.get_feature_view(view), frame, write)
+            for view, frame in rows.items() if not frame.empty}  # (Feast warns and writes nothing)

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,7 +42,14 @@ with warnings.catch_warnings():
     from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
     from feast.value_type import ValueType
 
-    from leadscore.features.online_store import OnlineRead, OnlineWrite, online_reader, online_writer
+    from leadscore.features.online_store import (
+        OnlineRead,
+        OnlineWrite,
+        Row,
+        online_reader,
+        online_writer,
+        read_back,
+    )
 
 log = logging.getLogger(__name__)
 # Feast's DuckDB offline store calls an ibis API that DuckDB deprecated: noise for users,
@@ -54,6 +61,8 @@ ACCOUNT_FEATURE_SERVICE = "account_scoring_v1"  # keyed by cid (features/definit
 # The embedded store's files under <data_dir>/feast, as features/feature_store.yaml names them.
 SQLITE_REGISTRY, SQLITE_ONLINE_STORE = "registry.db", "online_store.db"
 ENTITY_KEY = "pid"
+# rows just written, as the store reads them back: view -> pid -> (timestamp, values)
+Written = Mapping[str, Mapping[str, tuple[datetime, dict[str, ValueProto]]]]
 # Entity rows per `get_historical_features` query (see historical_features). On the default
 # world the training set's 467k rows then peak at 1.3 GiB in all, where one query took 9.3,
 # and take less time (50,000: 2.0 GiB).
@@ -232,7 +241,7 @@ _PROTO_FIELDS = {ValueType.INT64: ("int64_val", int), ValueType.DOUBLE: ("double
 
 
 def write_rows(store: FeatureStore, view: FeatureView, rows: pa.Table | pa.RecordBatch,
-               write: OnlineWrite | None = None) -> None:
+               write: OnlineWrite | None = None) -> list[Row]:
     """Write a view's rows (its join key, its features, its source's timestamp column) with
     the online store's own batch write (`online_write_batch`: a Redis pipeline, one SQLite
     transaction; `write`: the store's `online_writer`, made once by a caller that writes
@@ -241,7 +250,8 @@ def write_rows(store: FeatureStore, view: FeatureView, rows: pa.Table | pa.Recor
     Feast converts value by value with type checks: about 10 microseconds each here, most of
     a write. A feature column holds few distinct values (counts, bands, rates), so each
     distinct value's proto is built once and shared by the rows that hold it (the store only
-    serialises them); a missing value (null, NaN) is an empty Value, as Feast writes it."""
+    serialises them); a missing value (null, NaN) is an empty Value, as Feast writes it.
+    Returns the rows as given to the store."""
     key = view.join_keys[0]
     keys = _entity_keys(key, [str(value) for value in rows.column(key).to_pylist()])
     columns = {field.name: _proto_column(rows.column(field.name).to_pylist(), field.dtype.to_value_type())
@@ -250,6 +260,7 @@ def write_rows(store: FeatureStore, view: FeatureView, rows: pa.Table | pa.Recor
     data = [(entity, dict(zip(columns, values, strict=True)), stamp, None)
             for entity, stamp, *values in zip(keys, stamps, *columns.values(), strict=True)]
     (write or online_writer(store))(store.config, view, data, None)
+    return data
 
 
 def _proto_column(values: list, value_type: ValueType) -> list[ValueProto]:
@@ -352,12 +363,14 @@ class OnlineFeatures:
             for projection in self.service.feature_view_projections]
         self._online_read = online_reader(store)
 
-    def read_rows(self, pids: list[str]) -> OnlineRows:
+    def read_rows(self, pids: list[str], written: Written | None = None) -> OnlineRows:
+        """`written`: view -> pid -> (timestamp, values) of rows just written, as the store's
+        read gives them (`written_rows`): served as they are, not read again."""
         keys = _entity_keys(ENTITY_KEY, pids)
         columns: dict[str, list] = {}
         stamps: list[list[datetime | None]] = []
         for view, names in self.views:
-            rows = self._online_read(self.store.config, view, keys, list(names))
+            rows = self._view_rows(view, names, pids, keys, (written or {}).get(view.name, {}))
             for name in names:
                 columns[name] = [_python_value(values, name) for _, values in rows]
             stamps.append([stamp for stamp, _ in rows])
@@ -366,9 +379,28 @@ class OnlineFeatures:
                    else None for i in range(len(pids))]
         return OnlineRows(list(pids), columns, known, updated)
 
+    def _view_rows(self, view: FeatureView, names: list[str], pids: list[str], keys: list[EntityKey],
+                   written: Mapping[str, tuple[datetime, dict]]) -> list[tuple]:
+        """One view's rows of these PIDs: those in `written`, the others read."""
+        missing = [key for pid, key in zip(pids, keys, strict=True) if pid not in written]
+        read = iter(self._online_read(self.store.config, view, missing, list(names)) if missing else ())
+        return [written[pid] if pid in written else next(read) for pid in pids]
+
     def read(self, pids: list[str]) -> pd.DataFrame:
         """One row per PID, plus `known` (False when the store has no row for it)."""
         return self.read_rows(pids).frame()
+
+
+def written_rows(store: FeatureStore, data: Mapping[str, list[Row]]) -> Written | None:
+    """What `OnlineFeatures.read_rows` would read of the pid-keyed rows `data` (view -> the
+    rows given to the store's batch write) right after they were written, or None for a
+    store whose read is not known here (features/online_store.py `read_back`)."""
+    as_read = read_back(store)
+    if as_read is None:
+        return None
+    return {view: {key.entity_values[0].string_val: (as_read(stamp), values)
+                   for key, values, stamp, _ in rows if list(key.join_keys) == [ENTITY_KEY]}
+            for view, rows in data.items()}
 
 
 def read_view(store: FeatureStore, view: str | FeatureView, key: str, ids: list[str],

@@ -43,13 +43,14 @@ from leadscore.features.live import (
     write_online,
 )
 from leadscore.features.online_store import OnlineRead, OnlineWrite, online_reader, online_writer
-from leadscore.features.store import read_view
+from leadscore.features.store import Written, read_view, written_rows
 from leadscore.live.log import EventLog, compacted
 
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
 
 logger = logging.getLogger(__name__)
+Then = Callable[[list[str], Written | None], object]  # after an update: its PIDs, their rows as written
 STORE_LOCK = "online_store.lock"  # in the live directory: one worker writes the online store at a time
 LOCK_POLL_S = 0.005
 
@@ -99,12 +100,13 @@ class OnlineUpdater:
                            cookies=log.bound_cookies(records_after))
 
     def update_due(self, log: EventLog, now: Callable[[], datetime], limit: int,
-                   then: Callable[[list[str]], object] = lambda pids: None) -> list[str]:
+                   then: Then = lambda pids, written: None) -> list[str]:
         """Write the features of up to `limit` people due (any worker's: the longest waiting
         first) at the clock's `now()` once they are read (never before their records were
-        received), call `then` with their PIDs (the re-scoring), and clear their marks, all
-        under the store's lock (another update would take them again); returns the PIDs
-        (none: nothing was due).
+        received), call `then` with their PIDs and their rows as written (`written_rows`:
+        the re-scoring reads none of them again), and clear their marks, all under the
+        store's lock (another update would take them again); returns the PIDs (none:
+        nothing was due).
 
         A failure is tried again on each half of the people: one whose update fails alone
         while others' went through is set aside (its mark cleared, an error logged: its next
@@ -122,15 +124,14 @@ class OnlineUpdater:
         return [pid for pid, _ in due]
 
     def _write_due(self, log: EventLog, due: list[tuple[str, int]], now: Callable[[], datetime],
-                   then: Callable[[list[str]], object], probe: bool = False) -> list[tuple[str, int]]:
+                   then: Then, probe: bool = False) -> list[tuple[str, int]]:
         """`update_due` for these marks, each half again on a failure; the marks of the people
         whose update failed alone (those that went through are cleared). `probe`: after a
         failure, the newest person alone first; if that fails too, every mark is given back
         (a store or log that fails everyone costs two tries, not one per person)."""
         pids = [pid for pid, _ in due]
         try:
-            self._compute_and_write(log, pids, now())
-            then(pids)
+            then(pids, self._compute_and_write(log, pids, now()))
         except Exception:
             if len(due) == 1:
                 logger.exception("the feature update of %s failed", pids[0])
@@ -144,9 +145,10 @@ class OnlineUpdater:
         log.updated(due)
         return []
 
-    def _compute_and_write(self, log: EventLog, pids: list[str], at: datetime) -> dict[str, int]:
+    def _compute_and_write(self, log: EventLog, pids: list[str], at: datetime) -> Written | None:
         """The features of `pids` at `at` from the log as it is now, written online (the
-        caller holds the store's lock).
+        caller holds the store's lock); their rows as a read gives them (None: this store's
+        read is not known, read it).
 
         A person's engagement changes the buying-committee counts (`person_account`) of
         everyone at their company and its group: when the count of engaged people of a company
@@ -161,10 +163,9 @@ class OnlineUpdater:
         rows = features_at(con, self.definitions, pids, at, live, colleagues=True, companies=cids)
         colleagues = self._colleagues_to_rewrite(con, rows)
         rows["person_account"] = pd.concat([rows["person_account"], colleagues], ignore_index=True)
-        write_online(self.store, rows, self.views, self._write)
-        written = {view: list(frame["pid"]) for view, frame in rows.items() if "pid" in frame}
-        log.features_written(written, at)
-        return {view: len(set(who)) for view, who in written.items()}
+        data = write_online(self.store, rows, self.views, self._write)
+        log.features_written({view: list(frame["pid"]) for view, frame in rows.items() if "pid" in frame}, at)
+        return written_rows(self.store, {view: data[view] for view in PERSON_VIEWS if view in data})
 
     @functools.cached_property
     def views(self) -> dict[str, FeatureView]:

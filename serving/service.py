@@ -60,6 +60,7 @@ from leadscore.serving.schemas import (
 from leadscore.serving.shadow import ShadowRows, ShadowScoring
 
 if TYPE_CHECKING:
+    from leadscore.features.store import Written
     from leadscore.serving.scorer import Scorer
 
 log = logging.getLogger(__name__)
@@ -326,14 +327,17 @@ class LeadScoring:
     # ---- scores for the CRM -------------------------------------------------------------
 
     def _score_items(self, items: list[ScoreRequest], batch: bool = False, trigger: str = "score",
-                     detail: str = "behaviour") -> tuple[list[tuple[int, dict]], list[ItemError]]:
+                     detail: str = "behaviour", written: Written | None = None
+                     ) -> tuple[list[tuple[int, dict]], list[ItemError]]:
         """(position, score record) of each item that could be scored, in request order, and
-        the errors; the scores recorded (`_record_scores`) before they are returned."""
-        results, errors, shadow = self._scores(items, batch, detail)
+        the errors; the scores recorded (`_record_scores`) before they are returned.
+        `written`: rows just written online, as a read would give them (not read again)."""
+        results, errors, shadow = self._scores(items, batch, detail, written)
         self._record_scores(results, trigger, shadow)
         return results, errors
 
-    def _scores(self, items: list[ScoreRequest], batch: bool = False, detail: str = "behaviour"
+    def _scores(self, items: list[ScoreRequest], batch: bool = False, detail: str = "behaviour",
+                written: Written | None = None
                 ) -> tuple[list[tuple[int, dict]], list[ItemError], ShadowRows | None]:
         """As `_score_items`, recording nothing, plus the rows for the challenger to score in
         shadow (None without a challenger). PIDs take one online read for all, everything one
@@ -342,7 +346,7 @@ class LeadScoring:
         names = scorer.feature_names if shadow is None else list(dict.fromkeys(
             scorer.feature_names + shadow.feature_names))
         by_pid = [i for i, item in enumerate(items) if item.features is None]
-        online = self.features.read_rows([items[i].pid for i in by_pid]) if by_pid else None
+        online = self.features.read_rows([items[i].pid for i in by_pid], written) if by_pid else None
         found: dict[int, tuple[dict, str | None]] = {}
         errors = []
         for position, i in enumerate(by_pid):
@@ -519,9 +523,11 @@ class LeadScoring:
             except Exception:  # noqa: BLE001 - a busy log or a stop: look again later
                 log.warning("looking for people due failed", exc_info=True)
 
-    def _score_updated(self, pids: list[str]) -> None:
-        """Re-score people whose features were just updated: logged, crossings pushed."""
-        self._score_items([ScoreRequest(pid=pid) for pid in pids], batch=True, trigger="ingest")
+    def _score_updated(self, pids: list[str], written: Written | None) -> None:
+        """Re-score people whose features were just updated (`written`: their rows as read
+        back): logged, crossings pushed."""
+        self._score_items([ScoreRequest(pid=pid) for pid in pids], batch=True, trigger="ingest",
+                          written=written)
 
     # ---- outcomes from the CRM --------------------------------------------------------
 

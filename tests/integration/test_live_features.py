@@ -271,7 +271,38 @@ def test_a_person_who_moves_to_another_group_leaves_their_old_companys_count(set
     done = ingestor.ingest("form_fills", [form], now)
     assert done.accepted[0]["pid"] == mover and done.people[mover]["cid"] != old
     scored: list[str] = []  # behind the answer: the update of whoever is due (serving/service.py)
-    assert updater.update_due(ingestor.log, lambda: now, 100, scored.extend) == [mover]
+    assert updater.update_due(ingestor.log, lambda: now, 100, lambda pids, _: scored.extend(pids)) == [mover]
     assert scored == [mover] and ingestor.log.due(10) == []  # re-scored, nothing left due
     assert before[0] == before[1] >= 1
     assert engaged() == (before[0] - 1, before[0] - 1)
+
+
+def test_the_rows_an_update_hands_to_the_scoring_are_what_a_read_gives(settings, sample, tmp_path):
+    """The re-scoring after an update takes the rows as written (features/store.py
+    `written_rows`) instead of reading them: values, knowledge and timestamps equal to a read."""
+    from leadscore.benchmarks.live import bench_settings, world_copy
+    from leadscore.live.ingest import Ingestor
+    from leadscore.live.online import OnlineUpdater
+
+    live = bench_settings(settings, tmp_path, world_copy(settings.data_dir, tmp_path / "world"), None)
+    store = open_store(live)
+    now = read_manifest(settings.feature_data_dir)["as_of"] + timedelta(days=1, seconds=0.7)
+    log, updater = Ingestor(live).log, OnlineUpdater(live, store)
+    with log.writing():
+        log.mark_due(sample)
+    handed = []
+    assert sorted(updater.update_due(log, lambda: now, 100, lambda pids, written: handed.append(
+        (pids, written)))) == sorted(sample)
+    (pids, written), = handed
+    assert written is not None and set(written) == set(PERSON_VIEWS)
+    features, asked = OnlineFeatures(store), []
+    read_online = features._online_read
+    features._online_read = lambda config, view, keys, names: asked.append(len(keys)) or read_online(
+        config, view, keys, names)
+    served, read = features.read_rows(pids, written), OnlineFeatures(store).read_rows(pids)
+    assert written["person_interest"] and sum(asked) <= len(pids) * len(features.views) - len(
+        written["person_interest"])  # the rows written are not read again
+    assert served.known == read.known and served.updated_at == read.updated_at
+    assert read.updated_at[0] == now.replace(microsecond=0)
+    for name, values in read.columns.items():
+        assert served.columns[name] == values, name

@@ -95,7 +95,7 @@ class Features:
     def __init__(self, rows: pd.DataFrame):
         self.rows = rows
 
-    def read_rows(self, pids: list[str]) -> OnlineRows:
+    def read_rows(self, pids: list[str], written=None) -> OnlineRows:
         picked = self.rows.head(len(pids))
         columns = {name: picked[name].astype(object).where(picked[name].notna(), None).tolist()
                    for name in picked.columns}
