@@ -30,6 +30,8 @@ Tables
   in the transaction that stores their records, with the last `record` row then; a feature
   update takes them and removes each mark it covered. A worker that dies after an answer
   leaves its marks for the next update of any worker: nothing acknowledged stays unscored.
+  A batch load of the online store marks the people whose rows it put over newer live ones
+  (`mark_written_after`).
 
 The batch compacts the log: `leadscore identity resolve` reads its records beside the raw
 sources and keeps their PIDs (stable IDs), after which they are in the middle layer; its
@@ -240,6 +242,18 @@ class EventLog:
         self.con.executemany(
             "INSERT INTO due_update VALUES (?, ?) ON CONFLICT (pid) DO UPDATE SET seq = excluded.seq",
             [(pid, seq) for pid in dict.fromkeys(pids)])
+
+    def mark_written_after(self, at: datetime) -> list[str]:
+        """Mark due the people whose online rows were computed live after `at`: a batch load
+        of the online store as of `at` has just put its older rows in their place, and the
+        next live update writes theirs again (any worker's: the service looks for people due
+        while it is idle, and at its start). Returns their PIDs."""
+        writes = self.feature_writes()
+        pids = sorted(set(writes.loc[writes["at"] > pd.Timestamp(at), "pid"]))
+        if pids:
+            with self.writing():
+                self.mark_due(pids)
+        return pids
 
     def due(self, limit: int) -> list[tuple[str, int]]:
         """(pid, mark) of up to `limit` people whose features are behind, the longest waiting first."""

@@ -306,3 +306,36 @@ def test_the_rows_an_update_hands_to_the_scoring_are_what_a_read_gives(settings,
     assert read.updated_at[0] == now.replace(microsecond=0)
     for name, values in read.columns.items():
         assert served.columns[name] == values, name
+
+
+def test_a_batch_load_over_live_rows_leaves_their_people_due_for_the_live_update(settings, sample, tmp_path):
+    """`leadscore features materialize` while the live path runs: the load puts the build's
+    rows (as of its time) over rows the live update had written later; their people are
+    marked due, and the next live update writes theirs again."""
+    from leadscore.benchmarks.live import bench_settings, world_copy
+    from leadscore.cli.features import run_features_materialize
+    from leadscore.live.ingest import Ingestor
+    from leadscore.live.online import OnlineUpdater
+
+    world = world_copy(settings.data_dir, tmp_path / "world")
+    features_dir = world / settings.feature_data_dir.name
+    features_dir.unlink()  # the build's manifest is written by the load: a copy of its own
+    shutil.copytree(settings.feature_data_dir, features_dir)
+    live = bench_settings(settings, tmp_path, world, None)
+    store = open_store(live)
+    as_of = read_manifest(live.feature_data_dir)["as_of"]
+    now = as_of + timedelta(days=1)
+    log, updater = Ingestor(live).log, OnlineUpdater(live, store)
+    with log.writing():
+        log.mark_due(sample[:5])
+    assert sorted(updater.update_due(log, lambda: now, 100)) == sorted(sample[:5])
+
+    def stamps() -> set:
+        return set(OnlineFeatures(store).read_rows(sample[:5]).updated_at)
+
+    assert stamps() == {now}
+    run_features_materialize(live, full=True)
+    written_live = set(log.feature_writes()["pid"])  # theirs, and colleagues' committee rows
+    assert stamps() == {as_of} and {pid for pid, _ in log.due(1000)} == written_live > set(sample[:5])
+    assert set(updater.update_due(log, lambda: now, 1000)) == written_live
+    assert stamps() == {now} and log.due(10) == []
