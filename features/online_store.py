@@ -1,4 +1,5 @@
-"""Reads and batch writes of Feast's SQLite online store, as Feast's own, with less Python.
+"""Reads and batch writes of Feast's SQLite (and batch writes of its Redis) online store, as
+Feast's own, with less Python.
 
 Feast's `SqliteOnlineStore.online_read` converts the event timestamp of every feature value
 it reads (a `datetime` from the column's declared type, then tagged UTC) and keeps only the
@@ -13,6 +14,11 @@ them), each timestamp converted once per entity, on a connection with a larger p
 the live updates and a full load spend most of their writing there. The repo's online
 store stays `type: sqlite` (Feast applies and plans the infrastructure of that type alone);
 a store with value_num or vector columns is written by Feast's own method.
+
+For Feast's Redis store (`features.online_store: redis`), `LeanRedisStore` writes a batch as
+Feast's `online_write_batch` does with `skip_dedup`: the same HSET commands, whose protocol
+bytes are built here (each feature's field hashed once per batch, each value and timestamp
+serialised once) and sent 2,000 at a time on one connection.
 """
 
 from __future__ import annotations
@@ -25,18 +31,21 @@ from datetime import datetime, timezone
 
 from feast import FeatureStore, FeatureView
 from feast.infra.key_encoding_utils import serialize_entity_key
-from feast.infra.online_stores.helpers import extract_text_and_num
+from feast.infra.online_stores.helpers import _mmh3, extract_text_and_num
+from feast.infra.online_stores.redis import RedisOnlineStore, RedisType, _versioned_fv_name
 from feast.infra.online_stores.sqlite import SqliteOnlineStore, _quote_id, _table_id
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
-from feast.utils import to_naive_utc
+from feast.utils import make_tzaware, to_naive_utc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 Read = list[tuple[datetime | None, dict[str, ValueProto] | None]]
 OnlineRead = Callable[[RepoConfig, FeatureView, list[EntityKey], list[str]], Read]
 Row = tuple[EntityKey, dict[str, ValueProto], datetime, datetime | None]
 PAGE_CACHE_KIB = 131_072  # 128 MiB at most, as the pages are read
 KEYS_REMEMBERED = 65_536
+REDIS_COMMANDS = 2_000  # HSETs sent before their replies are read
 OnlineWrite = Callable[[RepoConfig, FeatureView, list[Row], Callable[[int], object] | None], None]
 
 
@@ -96,6 +105,72 @@ class LeanSqliteStore(SqliteOnlineStore):
         return self._conn
 
 
+class LeanRedisStore(RedisOnlineStore):
+    """`RedisOnlineStore` (its own client) whose batch write, with `skip_dedup` and no key
+    TTL (how leadscore configures it), sends the commands Feast's would, as the protocol's
+    bytes built here: a hash per entity (Feast's key), its view's timestamp field and a
+    murmur3 field per feature. Feast's builds each command through redis-py and hashes each
+    feature's name for every value: most of a full load's time went there."""
+
+    def online_write_batch(self, config: RepoConfig, table: FeatureView, data: list[Row],
+                           progress: Callable[[int], object] | None) -> None:
+        store = config.online_store
+        if not store.skip_dedup or store.key_ttl_seconds or store.redis_type != RedisType.redis:
+            super().online_write_batch(config, table, data, progress)
+            return
+        view = _versioned_fv_name(table, config)
+        project = config.project.encode()
+        version = config.entity_key_serialization_version
+        fields = {feature.name: _bulk(_mmh3(f"{view}:{feature.name}")) for feature in table.features}
+        stamp_field = _bulk(f"_ts:{view}".encode())
+        encoded: dict[int, bytes] = {}  # by id: the protos live in `data`
+        stamps: dict[datetime, bytes] = {}
+        connection = self._get_client(store).connection_pool.get_connection("HSET")
+        try:
+            for start in range(0, len(data), REDIS_COMMANDS):
+                chunk = data[start:start + REDIS_COMMANDS]
+                commands = [_hset(_serialized_key(key, version) + project, stamp_field,
+                                  _stamp(timestamp, stamps), values, fields, encoded)
+                            for key, values, timestamp, _ in chunk]
+                connection.send_packed_command([b"".join(commands)])
+                for _ in chunk:  # an error reply is raised
+                    connection.read_response(disable_decoding=True)
+        except BaseException:
+            connection.disconnect()  # replies may be left unread: never hand it back as it is
+            raise
+        finally:
+            self._get_client(store).connection_pool.release(connection)
+        if progress:
+            progress(len(data))
+
+
+def _bulk(value: bytes) -> bytes:
+    """A bulk string of the Redis protocol."""
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def _hset(key: bytes, stamp_field: bytes, stamp: bytes, values: dict[str, ValueProto],
+          fields: dict[str, bytes], encoded: dict[int, bytes]) -> bytes:
+    """HSET key, the view's timestamp, then each feature's field and value (Feast's order)."""
+    parts = [b"*%d\r\n$4\r\nHSET\r\n" % (2 + 2 * (1 + len(values))), _bulk(key), stamp_field, stamp]
+    for feature, value in values.items():
+        bulk = encoded.get(id(value))
+        if bulk is None:
+            bulk = encoded[id(value)] = _bulk(value.SerializeToString())
+        parts += (fields[feature], bulk)
+    return b"".join(parts)
+
+
+def _stamp(timestamp: datetime, stamps: dict[datetime, bytes]) -> bytes:
+    """The view's timestamp field's value as Feast writes it (a Timestamp proto), per instant once."""
+    bulk = stamps.get(timestamp)
+    if bulk is None:
+        proto = Timestamp()
+        proto.FromDatetime(make_tzaware(timestamp))
+        bulk = stamps[timestamp] = _bulk(proto.SerializeToString())
+    return bulk
+
+
 def _serialized_key(entity_key: EntityKey, version: int) -> bytes:
     """Feast's `serialize_entity_key`, remembered for the last `KEYS_REMEMBERED` keys: a live
     update writes and reads the same people's keys in every view (some 25,000 a thousand
@@ -132,10 +207,11 @@ def read_back(store: FeatureStore) -> Callable[[datetime], datetime] | None:
 
 
 def online_writer(store: FeatureStore) -> OnlineWrite:
-    """The provider's `online_write_batch`, or for Feast's own SQLite store, the write above."""
-    if type(store.provider.online_store) is SqliteOnlineStore:
-        return LeanSqliteStore().online_write_batch
-    return store.provider.online_write_batch
+    """The provider's `online_write_batch`, or for Feast's own SQLite or Redis store, the
+    writes above."""
+    lean = {SqliteOnlineStore: LeanSqliteStore, RedisOnlineStore: LeanRedisStore}.get(
+        type(store.provider.online_store))
+    return store.provider.online_write_batch if lean is None else lean().online_write_batch
 
 
 def _entity_read(rows: list[tuple] | None,

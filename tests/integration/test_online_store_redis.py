@@ -1,0 +1,61 @@
+"""The batch writes of Feast's Redis online store by features/online_store.py are Feast's own."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import redis
+from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig
+from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+from feast.types import Float64, Int64, String
+
+from leadscore.features.online_store import LeanRedisStore, online_writer
+from leadscore.features.store import write_rows
+
+pytestmark = pytest.mark.integration
+START = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
+
+
+def _store(tmp_path, project: str, address: str, rows: pd.DataFrame) -> tuple[FeatureStore, FeatureView]:
+    tmp_path.mkdir(exist_ok=True)
+    rows.to_parquet(tmp_path / "rows.parquet")
+    person = Entity(name="person", join_keys=["pid"])
+    source = FileSource(path=str(tmp_path / "rows.parquet"), timestamp_field="event_timestamp")
+    view = FeatureView(name="person_view", entities=[person], ttl=timedelta(days=365), source=source,
+                       schema=[Field(name="visits", dtype=Int64), Field(name="share", dtype=Float64),
+                               Field(name="title", dtype=String)])
+    config = RepoConfig(project=project, provider="local", registry=str(tmp_path / "registry.db"),
+                        online_store=RedisOnlineStoreConfig(connection_string=address, skip_dedup=True),
+                        entity_key_serialization_version=3)
+    store = FeatureStore(config=config)
+    store.apply([person, view])
+    return store, view
+
+
+def _hashes(client: redis.Redis, project: str) -> dict[bytes, dict[bytes, bytes]]:
+    """Every hash of the project, by its key without the project's name."""
+    return {key[:-len(project)]: client.hgetall(key) for key in client.scan_iter(f"*{project}".encode())}
+
+
+def test_it_writes_what_feasts_redis_store_writes(redis_server, tmp_path):
+    rows = pd.DataFrame({"pid": [f"P{i}" for i in range(5000)], "visits": [i % 7 for i in range(5000)],
+                         "share": [None if i % 3 else i / 5000 for i in range(5000)],
+                         "title": [["CTO", None, "", "Analyst"][i % 4] for i in range(5000)],
+                         "event_timestamp": [START + timedelta(seconds=i % 11) for i in range(5000)]})
+    rows["event_timestamp"] = rows["event_timestamp"].astype("datetime64[us, UTC]")  # as DuckDB's frames
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    feasts, view = _store(tmp_path / "feast", "feasts", redis_server, rows)
+    ours, _ = _store(tmp_path / "ours", "ours", redis_server, rows)
+    write_rows(feasts, view, table, feasts.provider.online_write_batch)
+    assert online_writer(ours).__self__.__class__ is LeanRedisStore
+    write_rows(ours, view, table, online_writer(ours))  # in three sends of up to 2,000 commands
+    host, port = redis_server.split(":")
+    client = redis.Redis(host=host, port=int(port))
+    written = _hashes(client, "ours")
+    assert len(written) == 5000 and written == _hashes(client, "feasts")
+    online = ours.get_online_features(features=["person_view:visits", "person_view:title"],
+                                      entity_rows=[{"pid": "P10"}]).to_dict()
+    assert online["visits"] == [3] and online["title"] == [""]
