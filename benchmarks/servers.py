@@ -95,8 +95,8 @@ def _wait_workers(server: Server, workers: int, timeout_s: float) -> None:
     deadline = time.time() + timeout_s
     while len(set(_INITIALISED.findall(server.log.read_text(errors="replace")))) < workers:
         if server.process.poll() is not None or time.time() > deadline:
-            raise RuntimeError(f"{server.name}: not all of its {workers} workers started in "
-                               f"{timeout_s:.0f} s; last log lines:\n{_tail(server.log)}")
+            raise RuntimeError(f"{server.name}: not all of its {workers} workers started in time; "
+                               f"last log lines:\n{_tail(server.log)}")
         time.sleep(0.1)
 
 
@@ -153,9 +153,9 @@ def bentoml_server(name: str, target: str, settings: Settings, data_dir: Path, w
                                    start_new_session=True)
     server = Server(name, f"http://127.0.0.1:{port}", process, log)
     try:
+        deadline = time.time() + startup_s
         _wait_ready(server, startup_s)
-        if workers:
-            _wait_workers(server, workers, startup_s)
+        _wait_workers(server, workers or settings.serving.workers, deadline - time.time())
         server.workers = _children(process.pid)
         yield server
     finally:

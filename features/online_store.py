@@ -18,7 +18,9 @@ a store with value_num or vector columns is written by Feast's own method.
 For Feast's Redis store (`features.online_store: redis`), `LeanRedisStore` writes a batch as
 Feast's `online_write_batch` does with `skip_dedup`: the same HSET commands, whose protocol
 bytes are built here (each feature's field hashed once per batch, each value and timestamp
-serialised once) and sent 2,000 at a time on one connection.
+serialised once) and sent 2,000 at a time on one connection (sent again after a dropped
+connection, as redis-py's pipeline retries). Where Feast would read timestamps first
+(no `skip_dedup`), set key TTLs, or talk to a cluster or sentinel, Feast's own write runs.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 from feast.utils import make_tzaware, to_naive_utc
 from google.protobuf.timestamp_pb2 import Timestamp
+from redis.connection import Connection
 
 Read = list[tuple[datetime | None, dict[str, ValueProto] | None]]
 OnlineRead = Callable[[RepoConfig, FeatureView, list[EntityKey], list[str]], Read]
@@ -121,27 +124,48 @@ class LeanRedisStore(RedisOnlineStore):
         view = _versioned_fv_name(table, config)
         project = config.project.encode()
         version = config.entity_key_serialization_version
-        fields = {feature.name: _bulk(_mmh3(f"{view}:{feature.name}")) for feature in table.features}
+        fields = _Fields(view)
         stamp_field = _bulk(f"_ts:{view}".encode())
         encoded: dict[int, bytes] = {}  # by id: the protos live in `data`
         stamps: dict[datetime, bytes] = {}
-        connection = self._get_client(store).connection_pool.get_connection("HSET")
+        pool = self._get_client(store).connection_pool
+        connection = pool.get_connection()
         try:
             for start in range(0, len(data), REDIS_COMMANDS):
                 chunk = data[start:start + REDIS_COMMANDS]
-                commands = [_hset(_serialized_key(key, version) + project, stamp_field,
-                                  _stamp(timestamp, stamps), values, fields, encoded)
-                            for key, values, timestamp, _ in chunk]
-                connection.send_packed_command([b"".join(commands)])
-                for _ in chunk:  # an error reply is raised
-                    connection.read_response(disable_decoding=True)
+                commands = b"".join(_hset(_serialized_key(key, version) + project, stamp_field,
+                                          _stamp(timestamp, stamps), values, fields, encoded)
+                                    for key, values, timestamp, _ in chunk)
+                # as redis-py's pipeline: sent again after a dropped connection (HSET is idempotent)
+                connection.retry.call_with_retry(functools.partial(_send, connection, commands, len(chunk)),
+                                                 lambda error: connection.disconnect())
         except BaseException:
             connection.disconnect()  # replies may be left unread: never hand it back as it is
             raise
         finally:
-            self._get_client(store).connection_pool.release(connection)
+            pool.release(connection)
         if progress:
             progress(len(data))
+
+
+class _Fields(dict):
+    """A view's hash fields by feature name as Feast names them (murmur3 of `view:feature`,
+    as a bulk string), each computed once."""
+
+    def __init__(self, view: str) -> None:
+        super().__init__()
+        self.view = view
+
+    def __missing__(self, feature: str) -> bytes:
+        field = self[feature] = _bulk(_mmh3(f"{self.view}:{feature}"))
+        return field
+
+
+def _send(connection: Connection, commands: bytes, replies: int) -> None:
+    """Send packed commands and read their replies (an error reply is raised)."""
+    connection.send_packed_command([commands])
+    for _ in range(replies):
+        connection.read_response(disable_decoding=True)
 
 
 def _bulk(value: bytes) -> bytes:
@@ -150,7 +174,7 @@ def _bulk(value: bytes) -> bytes:
 
 
 def _hset(key: bytes, stamp_field: bytes, stamp: bytes, values: dict[str, ValueProto],
-          fields: dict[str, bytes], encoded: dict[int, bytes]) -> bytes:
+          fields: _Fields, encoded: dict[int, bytes]) -> bytes:
     """HSET key, the view's timestamp, then each feature's field and value (Feast's order)."""
     parts = [b"*%d\r\n$4\r\nHSET\r\n" % (2 + 2 * (1 + len(values))), _bulk(key), stamp_field, stamp]
     for feature, value in values.items():
@@ -172,15 +196,20 @@ def _stamp(timestamp: datetime, stamps: dict[datetime, bytes]) -> bytes:
 
 
 def _serialized_key(entity_key: EntityKey, version: int) -> bytes:
-    """Feast's `serialize_entity_key`, remembered for the last `KEYS_REMEMBERED` keys: a live
-    update writes and reads the same people's keys in every view (some 25,000 a thousand
-    people, ~6 microseconds each), and the proto's own bytes are ten times cheaper."""
-    return _serialized(entity_key.SerializeToString(deterministic=True), version)
+    """Feast's `serialize_entity_key`, remembered for up to `KEYS_REMEMBERED` keys (then
+    forgotten all at once): a live update writes and reads the same people's keys in every
+    view (some 25,000 a thousand people, ~6 microseconds each), and the proto's own bytes
+    are ten times cheaper; a full load, whose keys come once, pays them on top."""
+    cache_key = (entity_key.SerializeToString(deterministic=True), version)
+    key = _KEYS.get(cache_key)
+    if key is None:
+        if len(_KEYS) >= KEYS_REMEMBERED:
+            _KEYS.clear()
+        key = _KEYS[cache_key] = serialize_entity_key(entity_key, entity_key_serialization_version=version)
+    return key
 
 
-@functools.lru_cache(maxsize=KEYS_REMEMBERED)
-def _serialized(proto: bytes, version: int) -> bytes:
-    return serialize_entity_key(EntityKey.FromString(proto), entity_key_serialization_version=version)
+_KEYS: dict[tuple[bytes, int], bytes] = {}
 
 
 def _epoch(stamp: datetime) -> int:

@@ -31,7 +31,7 @@ Tables
   update takes them and removes each mark it covered. A worker that dies after an answer
   leaves its marks for the next update of any worker: nothing acknowledged stays unscored.
   A batch load of the online store marks the people whose rows it put over newer live ones
-  (`mark_written_after`).
+  (live/online.py `mark_behind_a_load`).
 
 The batch compacts the log: `leadscore identity resolve` reads its records beside the raw
 sources and keeps their PIDs (stable IDs), after which they are in the middle layer; its
@@ -243,17 +243,23 @@ class EventLog:
             "INSERT INTO due_update VALUES (?, ?) ON CONFLICT (pid) DO UPDATE SET seq = excluded.seq",
             [(pid, seq) for pid in dict.fromkeys(pids)])
 
-    def mark_written_after(self, at: datetime) -> list[str]:
-        """Mark due the people whose online rows were computed live after `at`: a batch load
-        of the online store as of `at` has just put its older rows in their place, and the
-        next live update writes theirs again (any worker's: the service looks for people due
-        while it is idle, and at its start). Returns their PIDs."""
+    def mark_written_after(self, since: datetime | None) -> list[str]:
+        """Mark due the people whose online rows were computed live at or after `since` (all
+        of them: None); returns their PIDs. (`live/online.py` `mark_behind_a_load`: after a
+        batch load put older rows in their place.)"""
         writes = self.feature_writes()
-        pids = sorted(set(writes.loc[writes["at"] > pd.Timestamp(at), "pid"]))
+        if since is not None:
+            writes = writes[writes["at"] >= pd.Timestamp(since).tz_convert(UTC)]
+        pids = sorted(set(writes["pid"]))
         if pids:
             with self.writing():
                 self.mark_due(pids)
         return pids
+
+    def received_at(self, seq: int) -> datetime | None:
+        """When record row `seq` was received (None: no such row, as for 0)."""
+        row = self.con.execute("SELECT received_at FROM record WHERE rowid = ?", [seq]).fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
 
     def due(self, limit: int) -> list[tuple[str, int]]:
         """(pid, mark) of up to `limit` people whose features are behind, the longest waiting first."""

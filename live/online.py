@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -44,7 +45,7 @@ from leadscore.features.live import (
 )
 from leadscore.features.online_store import OnlineRead, OnlineWrite, online_reader, online_writer
 from leadscore.features.store import Written, read_view, written_rows
-from leadscore.live.log import EventLog, compacted
+from leadscore.live.log import EVENT_LOG, EventLog, compacted
 
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
@@ -185,25 +186,9 @@ class OnlineUpdater:
 
     @contextmanager
     def _store_lock(self) -> Iterator[None]:
-        """The online store's write lock, across this worker's threads and every process; a
-        TimeoutError after `live.busy_timeout_s` (another worker stuck while holding it)."""
-        path = self.settings.live_dir / STORE_LOCK
-        timeout = self.settings.live.busy_timeout_s
-        with self._writing, open(path, "a") as handle:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"the online store's lock ({path}) was held by another "
-                                           f"worker for more than {timeout} s") from None
-                    time.sleep(LOCK_POLL_S)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        """`store_lock`, across this worker's threads too."""
+        with self._writing, store_lock(self.settings.live_dir, self.settings.live.busy_timeout_s):
+            yield
 
     def _colleagues_to_rewrite(self, con: duckdb.DuckDBPyConnection,
                                rows: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -238,6 +223,48 @@ class OnlineUpdater:
         return pd.Series([before is None or any(_differ(now[name], before[name]) for name in names)
                           for now, before in zip(frame[names].to_dict("records"), online, strict=True)],
                          index=frame.index)
+
+
+@contextmanager
+def store_lock(live_dir: Path, timeout_s: float) -> Iterator[None]:
+    """The online store's write lock of the live path, across processes (one update at a
+    time); a TimeoutError after `timeout_s` (another worker stuck while holding it)."""
+    path = live_dir / STORE_LOCK
+    with open(path, "a") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the online store's lock ({path}) was held by another "
+                                       f"worker for more than {timeout_s} s") from None
+                time.sleep(LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def mark_behind_a_load(settings: Settings) -> list[str]:
+    """After a batch load of the online store, mark due the people whose online rows the live
+    path had computed from records the build did not hold: written at or after the receipt
+    of the last record of the log that the middle layer compacted (all of them when it holds
+    none of this log). The load put the build's rows over theirs; the next live update (any
+    worker's, while idle) writes them again. Marked under the store's lock: an update running
+    meanwhile could otherwise clear a mark renewed at its own record. Returns their PIDs."""
+    path = settings.live_dir / EVENT_LOG
+    if not path.is_file():
+        return []
+    log = EventLog(path, settings.live.busy_timeout_s)
+    try:
+        with duckdb.connect(str(settings.middle_db), read_only=True) as middle:
+            held = compacted(middle, log.id, "record")
+        with store_lock(settings.live_dir, settings.live.busy_timeout_s):
+            return log.mark_written_after(log.received_at(held))
+    finally:
+        log.close()
 
 
 def _group_companies(con: duckdb.DuckDBPyConnection, pids: Sequence[str], people: dict[str, dict],

@@ -524,8 +524,8 @@ class LeadScoring:
                 log.warning("looking for people due failed", exc_info=True)
 
     def _score_updated(self, pids: list[str], written: Written | None) -> None:
-        """Re-score people whose features were just updated (`written`: their rows as read
-        back): logged, crossings pushed."""
+        """Re-score people whose features were just updated (`written`: their rows as the
+        update wrote them, as a read would give them: not read again): logged, crossings pushed."""
         self._score_items([ScoreRequest(pid=pid) for pid in pids], batch=True, trigger="ingest",
                           written=written)
 

@@ -43,7 +43,7 @@ def run_features_materialize(settings: Settings, full: bool = False) -> None:
     written since (newer than the load's) are marked for the service's live update."""
     from leadscore.features import store
     from leadscore.features.build import read_manifest, write_manifest
-    from leadscore.live.log import EVENT_LOG, EventLog
+    from leadscore.live.online import mark_behind_a_load
 
     manifest = read_manifest(settings.feature_data_dir)
     with step(f"feast materialize up to {manifest['as_of']:%Y-%m-%d}"), library_prints_hidden():
@@ -51,14 +51,9 @@ def run_features_materialize(settings: Settings, full: bool = False) -> None:
                                  full=full or manifest.get("online_reload", False))
     write_manifest(settings.feature_data_dir, {**manifest, "online_reload": False})
     console.print(f"  {mode} load into the online store")
-    if (settings.live_dir / EVENT_LOG).is_file():
-        log = EventLog(settings.live_dir / EVENT_LOG, settings.live.busy_timeout_s)
-        try:
-            behind = log.mark_written_after(manifest["as_of"])
-        finally:
-            log.close()
-        if behind:
-            console.print(f"  {len(behind)} people updated live since then: due for the live update")
+    if behind := mark_behind_a_load(settings):
+        console.print(f"  {len(behind)} people updated live from records the build did not hold: "
+                      "due for the live update")
 
 
 @app.command("build")

@@ -9,7 +9,10 @@ import pyarrow as pa
 import pytest
 import redis
 from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig
+from feast.infra.online_stores.helpers import _redis_key
 from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+from feast.protos.feast.types.Value_pb2 import Value
 from feast.types import Float64, Int64, String
 
 from leadscore.features.online_store import LeanRedisStore, online_writer
@@ -59,3 +62,21 @@ def test_it_writes_what_feasts_redis_store_writes(redis_server, tmp_path):
     online = ours.get_online_features(features=["person_view:visits", "person_view:title"],
                                       entity_rows=[{"pid": "P10"}]).to_dict()
     assert online["visits"] == [3] and online["title"] == [""]
+
+
+def test_an_error_reply_is_raised_and_the_next_write_goes_through(redis_server, tmp_path):
+    rows = pd.DataFrame({"pid": ["P1", "P2"], "visits": [1, 2], "share": [0.5, None], "title": ["CTO", None],
+                         "event_timestamp": [START, START]})
+    store, view = _store(tmp_path, "errors", redis_server, rows)
+    host, port = redis_server.split(":")
+    client = redis.Redis(host=host, port=int(port))
+    wrong = _redis_key("errors", EntityKey(join_keys=["pid"], entity_values=[Value(string_val="P2")]), 3)
+    client.set(wrong, "not a hash")  # HSET on it: a WRONGTYPE error reply
+    write = online_writer(store)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        write_rows(store, view, pa.Table.from_pandas(rows, preserve_index=False), write)
+    client.delete(wrong)
+    client.client_kill_filter(_type="normal", skipme=True)  # the writer's pooled connection dropped
+    write_rows(store, view, pa.Table.from_pandas(rows, preserve_index=False), write)
+    online = store.get_online_features(features=["person_view:visits"], entity_rows=[{"pid": "P2"}])
+    assert online.to_dict()["visits"] == [2]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -52,3 +52,13 @@ def test_a_store_that_fails_everyone_keeps_every_mark_and_says_so(monkeypatch, l
     with pytest.raises(RuntimeError, match="no feature update of the 8 people"):
         updater.update_due(log, lambda: NOW, 100)
     assert len(log.due(100)) == 8 and len(asked) == 2  # the whole, then the newest alone
+
+
+def test_people_written_live_at_or_after_an_instant_are_marked_due_again(log):
+    log.updated(log.due(100))
+    log.features_written({"person_interest": ["P1", "P2"], "person_account": ["P3"]}, NOW)
+    log.features_written({"person_interest": ["P4"]}, NOW - timedelta(hours=1))
+    assert log.mark_written_after(NOW) == ["P1", "P2", "P3"]  # P4's row is older
+    assert sorted(pid for pid, _ in log.due(100)) == ["P1", "P2", "P3"]
+    assert log.mark_written_after(None) == ["P1", "P2", "P3", "P4"]  # no record compacted: all
+    assert log.received_at(0) is None
