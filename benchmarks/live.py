@@ -200,33 +200,45 @@ def _reflected(client: httpx.Client, pid: str, at: str, timeout_s: float = 5) ->
 
 
 def measure_event_to_score(url: str, calls: list[tuple[str, list[dict]]], receiver: Receiver) -> dict:
-    """Call by call: ingest, then /score until it reflects the call; webhook arrivals after."""
-    to_score, missing, returned, calls_ms = [], 0, {}, []
+    """Call by call: ingest, then /score until it reflects the call; webhook arrivals after,
+    each from the start of the last call that named its person (a quiet call's crossing is
+    pushed before its answer: from the answer it would read 0)."""
+    to_score, missing, started, calls_ms = [], 0, {}, []
     with httpx.Client(base_url=url, timeout=30) as ingest, \
             httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": CRM_KEY}) as score:
         ingest.headers["X-API-Key"] = INGEST_KEY
         for source, records in calls:
-            sent = time.perf_counter()
+            sent, sent_at = time.perf_counter(), time.time()
             answer = ingest.post(f"/ingest/{source}", json=records).json()
-            done = time.time()
             calls_ms.append((time.perf_counter() - sent) * 1000)
             for pid in answer["people"]:
-                returned.setdefault(pid, done)
+                started.setdefault(pid, []).append(sent_at)
                 seconds = _reflected(score, pid, answer["at"])
                 if seconds is None:
                     missing += 1
                 else:
                     to_score.append(seconds * 1000)
         time.sleep(2)  # the last crossings' deliveries
-    pushes = [max(0.0, hit["at"] - returned[hit["body"].get("pid")]) * 1000
-              for hit in receiver.received if hit["body"].get("pid") in returned
-              and hit["at"] >= returned[hit["body"].get("pid")] - 1]
+    pushes = push_delays_ms(started, receiver.received)
     return {"calls": len(calls), "call_p50_ms": round(percentile(calls_ms, 50), 1),
             "call_p99_ms": round(percentile(calls_ms, 99), 1),
             "scored_pids": len(to_score) + missing, "not_reflected": missing,
             "p50_ms": round(percentile(to_score, 50), 2), "p99_ms": round(percentile(to_score, 99), 2),
             "webhook": {"crossings": len(pushes), "p50_ms": round(percentile(pushes, 50), 1),
-                        "p99_ms": round(percentile(pushes, 99), 1)}}
+                        "p99_ms": round(percentile(pushes, 99), 1),
+                        "measured": "from the start of the ingest call that named the person"}}
+
+
+def push_delays_ms(started: dict[str, list[float]], received: list[dict]) -> list[float]:
+    """Milliseconds from the start of the last call naming a pushed MQL's person (epoch
+    seconds, per pid) to the push's arrival; pushes of people no call named, or that came
+    before any call did, are not counted."""
+    delays = []
+    for hit in received:
+        before = [at for at in started.get(hit["body"].get("pid"), []) if at <= hit["at"]]
+        if before:
+            delays.append((hit["at"] - max(before)) * 1000)
+    return delays
 
 
 def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
