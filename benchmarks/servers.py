@@ -88,16 +88,17 @@ def _wait_ready(server: Server, timeout_s: float) -> None:
                        f"{_tail(server.log)}")
 
 
-def _wait_workers(server: Server, workers: int, timeout_s: float) -> None:
+def _wait_workers(server: Server, workers: int, timeout_s: float) -> set[str]:
     """Until each of the `workers` worker processes has logged its service initialised: /readyz
     answers once one has, and a benchmark started then ran beside the others' start (the
-    live benchmark measured a quarter fewer records a second)."""
+    live benchmark measured a quarter fewer records a second). Returns the workers' numbers."""
     deadline = time.time() + timeout_s
-    while len(set(_INITIALISED.findall(server.log.read_text(errors="replace")))) < workers:
+    while len(started := set(_INITIALISED.findall(server.log.read_text(errors="replace")))) < workers:
         if server.process.poll() is not None or time.time() > deadline:
             raise RuntimeError(f"{server.name}: not all of its {workers} workers started in time; "
                                f"last log lines:\n{_tail(server.log)}")
         time.sleep(0.1)
+    return started
 
 
 def _tail(path: Path, lines: int = 30) -> str:

@@ -22,7 +22,7 @@ def server(tmp_path):
 
 def test_it_waits_for_each_worker_the_log_says_is_up(server):
     server.log.write_text(LINE.format(1) + "[entry_service:leadscore:1] champion moved\n" + LINE.format(2))
-    _wait_workers(server, 2, timeout_s=1)  # returns: both logged
+    assert _wait_workers(server, 2, timeout_s=1) == {"1", "2"}
 
 
 def test_one_worker_up_of_two_is_not_enough(server):
