@@ -55,3 +55,30 @@ def retrain_lock_holder(tmp_path):
     yield process
     process.kill()
     process.wait()
+
+
+@pytest.fixture
+def small_feature_store():
+    """A function building a Feast store of one small person view (visits, share, title) over
+    `rows` written to a Parquet source in `folder`, with the given online store config and
+    project, applied: (store, view)."""
+    from datetime import timedelta
+
+    from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig
+    from feast.types import Float64, Int64, String
+
+    def build(folder, rows, online_store, project: str = "t"):
+        folder.mkdir(exist_ok=True)
+        rows.to_parquet(folder / "rows.parquet")
+        person = Entity(name="person", join_keys=["pid"])
+        source = FileSource(path=str(folder / "rows.parquet"), timestamp_field="event_timestamp")
+        view = FeatureView(name="person_view", entities=[person], ttl=timedelta(days=365), source=source,
+                           schema=[Field(name="visits", dtype=Int64), Field(name="share", dtype=Float64),
+                                   Field(name="title", dtype=String)])
+        config = RepoConfig(project=project, provider="local", registry=str(folder / "registry.db"),
+                            online_store=online_store, entity_key_serialization_version=3)
+        store = FeatureStore(config=config)
+        store.apply([person, view])
+        return store, view
+
+    return build

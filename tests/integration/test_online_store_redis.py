@@ -8,12 +8,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import redis
-from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig
 from feast.infra.online_stores.helpers import _redis_key
 from feast.infra.online_stores.redis import RedisOnlineStoreConfig
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
-from feast.types import Float64, Int64, String
 
 from leadscore.features.online_store import LeanRedisStore, online_writer
 from leadscore.features.store import write_rows
@@ -22,20 +20,8 @@ pytestmark = pytest.mark.integration
 START = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
 
 
-def _store(tmp_path, project: str, address: str, rows: pd.DataFrame) -> tuple[FeatureStore, FeatureView]:
-    tmp_path.mkdir(exist_ok=True)
-    rows.to_parquet(tmp_path / "rows.parquet")
-    person = Entity(name="person", join_keys=["pid"])
-    source = FileSource(path=str(tmp_path / "rows.parquet"), timestamp_field="event_timestamp")
-    view = FeatureView(name="person_view", entities=[person], ttl=timedelta(days=365), source=source,
-                       schema=[Field(name="visits", dtype=Int64), Field(name="share", dtype=Float64),
-                               Field(name="title", dtype=String)])
-    config = RepoConfig(project=project, provider="local", registry=str(tmp_path / "registry.db"),
-                        online_store=RedisOnlineStoreConfig(connection_string=address, skip_dedup=True),
-                        entity_key_serialization_version=3)
-    store = FeatureStore(config=config)
-    store.apply([person, view])
-    return store, view
+def _redis(address: str) -> RedisOnlineStoreConfig:
+    return RedisOnlineStoreConfig(connection_string=address, skip_dedup=True)
 
 
 def _hashes(client: redis.Redis, project: str) -> dict[bytes, dict[bytes, bytes]]:
@@ -43,15 +29,15 @@ def _hashes(client: redis.Redis, project: str) -> dict[bytes, dict[bytes, bytes]
     return {key[:-len(project)]: client.hgetall(key) for key in client.scan_iter(f"*{project}".encode())}
 
 
-def test_it_writes_what_feasts_redis_store_writes(redis_server, tmp_path):
+def test_it_writes_what_feasts_redis_store_writes(redis_server, tmp_path, small_feature_store):
     rows = pd.DataFrame({"pid": [f"P{i}" for i in range(5000)], "visits": [i % 7 for i in range(5000)],
                          "share": [None if i % 3 else i / 5000 for i in range(5000)],
                          "title": [["CTO", None, "", "Analyst"][i % 4] for i in range(5000)],
                          "event_timestamp": [START + timedelta(seconds=i % 11) for i in range(5000)]})
     rows["event_timestamp"] = rows["event_timestamp"].astype("datetime64[us, UTC]")  # as DuckDB's frames
     table = pa.Table.from_pandas(rows, preserve_index=False)
-    feasts, view = _store(tmp_path / "feast", "feasts", redis_server, rows)
-    ours, _ = _store(tmp_path / "ours", "ours", redis_server, rows)
+    feasts, view = small_feature_store(tmp_path / "feast", rows, _redis(redis_server), "feasts")
+    ours, _ = small_feature_store(tmp_path / "ours", rows, _redis(redis_server), "ours")
     write_rows(feasts, view, table, feasts.provider.online_write_batch)
     assert online_writer(ours).__self__.__class__ is LeanRedisStore
     write_rows(ours, view, table, online_writer(ours))  # in three sends of up to 2,000 commands
@@ -64,10 +50,11 @@ def test_it_writes_what_feasts_redis_store_writes(redis_server, tmp_path):
     assert online["visits"] == [3] and online["title"] == [""]
 
 
-def test_an_error_reply_is_raised_and_the_next_write_goes_through(redis_server, tmp_path):
+def test_an_error_reply_is_raised_and_the_next_write_goes_through(redis_server, tmp_path,
+                                                                    small_feature_store):
     rows = pd.DataFrame({"pid": ["P1", "P2"], "visits": [1, 2], "share": [0.5, None], "title": ["CTO", None],
                          "event_timestamp": [START, START]})
-    store, view = _store(tmp_path, "errors", redis_server, rows)
+    store, view = small_feature_store(tmp_path, rows, _redis(redis_server), "errors")
     host, port = redis_server.split(":")
     client = redis.Redis(host=host, port=int(port))
     wrong = _redis_key("errors", EntityKey(join_keys=["pid"], entity_values=[Value(string_val="P2")]), 3)

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pyarrow as pa
-from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig
+from feast import FeatureStore, FeatureView
 from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
-from feast.types import Float64, Int64, String
 
 from leadscore.features.online_store import LeanSqliteStore, online_reader, online_writer
 from leadscore.features.store import write_rows
@@ -19,28 +18,17 @@ from leadscore.features.store import write_rows
 START = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
 
 
-def _store(tmp_path) -> tuple[FeatureStore, FeatureView]:
-    tmp_path.mkdir(exist_ok=True)
+def _store(tmp_path, build) -> tuple[FeatureStore, FeatureView]:
     rows = pd.DataFrame({"pid": ["P1", "P2", "P3"], "visits": [3, 0, 7], "share": [0.25, None, 1.0],
                          "title": ["CTO", None, "Analyst"],
                          "event_timestamp": [START, START + timedelta(hours=5), START - timedelta(days=3)]})
-    rows.to_parquet(tmp_path / "rows.parquet")
-    person = Entity(name="person", join_keys=["pid"])
-    source = FileSource(path=str(tmp_path / "rows.parquet"), timestamp_field="event_timestamp")
-    view = FeatureView(name="person_view", entities=[person], ttl=timedelta(days=365), source=source,
-                       schema=[Field(name="visits", dtype=Int64), Field(name="share", dtype=Float64),
-                               Field(name="title", dtype=String)])
-    config = RepoConfig(project="t", provider="local", registry=str(tmp_path / "registry.db"),
-                        online_store=SqliteOnlineStoreConfig(path=str(tmp_path / "online.db")),
-                        entity_key_serialization_version=3)
-    store = FeatureStore(config=config)
-    store.apply([person, view])
+    store, view = build(tmp_path, rows, SqliteOnlineStoreConfig(path=str(tmp_path / "online.db")))
     store.write_to_online_store("person_view", rows)
     return store, view
 
 
-def test_it_reads_what_feasts_sqlite_store_reads(tmp_path):
-    store, view = _store(tmp_path)
+def test_it_reads_what_feasts_sqlite_store_reads(tmp_path, small_feature_store):
+    store, view = _store(tmp_path, small_feature_store)
     assert online_reader(store).__self__.__class__ is LeanSqliteStore
     keys = [EntityKey(join_keys=["pid"], entity_values=[Value(string_val=pid)])
             for pid in ("P3", "P9", "P1", "P2")]
@@ -58,9 +46,9 @@ def _table(path, view: FeatureView) -> list[tuple]:
                            f"FROM t_{view.name} ORDER BY entity_key, feature_name").fetchall()
 
 
-def test_it_writes_what_feasts_sqlite_store_writes(tmp_path):
-    feasts_store, view = _store(tmp_path / "feast")
-    ours_store, _ = _store(tmp_path / "ours")
+def test_it_writes_what_feasts_sqlite_store_writes(tmp_path, small_feature_store):
+    feasts_store, view = _store(tmp_path / "feast", small_feature_store)
+    ours_store, _ = _store(tmp_path / "ours", small_feature_store)
     later = pd.DataFrame({"pid": ["P1", "P4", "P2"], "visits": [4, 1, None],
                           "share": [0.25, 0.5, float("nan")], "title": ["CTO", "", None],
                           "event_timestamp": [START + timedelta(days=1), START, START + timedelta(days=2)]})
