@@ -99,7 +99,6 @@ class LeanSqliteStore(SqliteOnlineStore):
         parsed: dict[bytes, ValueProto] = {}  # a column holds few distinct values: each parsed once
         return [_entity_read(by_key.get(key), parsed) for key in keys]
 
-
     def _get_conn(self, config: RepoConfig) -> sqlite3.Connection:
         """Feast's connection, with a page cache of `PAGE_CACHE_KIB`: SQLite's default 2 MiB
         reads the pages of a batch's upserts again and again (a full view is some 100 MB)."""

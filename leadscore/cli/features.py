@@ -40,7 +40,7 @@ def run_features_apply(settings: Settings) -> None:
 
 def run_features_materialize(settings: Settings, full: bool = False) -> None:
     """Load the online store up to the build's time; the people whose rows the live path had
-    written since (newer than the load's) are marked for the service's live update."""
+    written from records the build did not hold are marked for the service's live update."""
     from leadscore.features import store
     from leadscore.features.build import read_manifest, write_manifest
     from leadscore.live.online import mark_behind_a_load
