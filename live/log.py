@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -266,10 +266,16 @@ class EventLog:
         return [(pid, int(seq)) for pid, seq in self.con.execute(
             "SELECT pid, seq FROM due_update ORDER BY seq, pid LIMIT ?", [limit]).fetchall()]
 
-    def updated(self, marks: Sequence[tuple[str, int]]) -> None:
-        """Remove the marks an update covered (a mark renewed since stays: its records came later)."""
+    def updated(self, marks: Sequence[tuple[str, int]], written: Mapping[str, Sequence[str]] | None = None,
+                at: datetime | None = None) -> None:
+        """Remove the marks an update covered (a mark renewed since stays: its records came
+        later) and note the rows it `written` at `at` (`features_written`), in one transaction:
+        the update waits for the log's writers once (their busy handler sleeps up to 100 ms
+        between tries while ingests commit), not twice."""
         with self.writing():
             self.con.executemany("DELETE FROM due_update WHERE pid = ? AND seq = ?", list(marks))
+            if written:
+                self._note_written(written, at)
 
     def interactions_after(self, seq: int) -> tuple[pd.DataFrame, int]:
         """The interactions appended after row `seq` of the log, and the last row's number."""
@@ -369,10 +375,13 @@ class EventLog:
         """Note that the online rows of these people in these views were computed at `at`
         (the latest wins). One transaction: one commit for all."""
         with self.writing():
-            self.con.executemany(
-                "INSERT INTO feature_write (pid, view, at) VALUES (?, ?, ?) ON CONFLICT (pid, view) "
-                "DO UPDATE SET at = max(feature_write.at, excluded.at)",
-                [(pid, view, at.isoformat()) for view, pids in views.items() for pid in pids])
+            self._note_written(views, at)
+
+    def _note_written(self, views: Mapping[str, Sequence[str]], at: datetime) -> None:
+        self.con.executemany(
+            "INSERT INTO feature_write (pid, view, at) VALUES (?, ?, ?) ON CONFLICT (pid, view) "
+            "DO UPDATE SET at = max(feature_write.at, excluded.at)",
+            [(pid, view, at.isoformat()) for view, pids in views.items() for pid in pids])
 
     def feature_writes(self) -> pd.DataFrame:
         """pid, view, at: the instant of each person's latest online row of each view."""

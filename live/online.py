@@ -132,7 +132,9 @@ class OnlineUpdater:
         (a store or log that fails everyone costs two tries, not one per person)."""
         pids = [pid for pid, _ in due]
         try:
-            then(pids, self._compute_and_write(log, pids, now()))
+            at = now()
+            written, noted = self._compute_and_write(log, pids, at)
+            then(pids, written)
         except Exception:
             if len(due) == 1:
                 logger.exception("the feature update of %s failed", pids[0])
@@ -143,13 +145,15 @@ class OnlineUpdater:
             half = len(rest) // 2
             return [*self._write_due(log, rest[:half], now, then),
                     *self._write_due(log, rest[half:], now, then)]
-        log.updated(due)
+        log.updated(due, noted, at)
         return []
 
-    def _compute_and_write(self, log: EventLog, pids: list[str], at: datetime) -> Written | None:
+    def _compute_and_write(self, log: EventLog, pids: list[str],
+                           at: datetime) -> tuple[Written | None, dict[str, list[str]]]:
         """The features of `pids` at `at` from the log as it is now, written online (the
         caller holds the store's lock); their rows as a read gives them (None: this store's
-        read is not known, read it).
+        read is not known, read it), and the PIDs written in each view (for the log's
+        `features_written`, noted with the marks cleared).
 
         A person's engagement changes the buying-committee counts (`person_account`) of
         everyone at their company and its group: when the count of engaged people of a company
@@ -165,8 +169,8 @@ class OnlineUpdater:
         colleagues = self._colleagues_to_rewrite(con, rows)
         rows["person_account"] = pd.concat([rows["person_account"], colleagues], ignore_index=True)
         data = write_online(self.store, rows, self.views, self._write)
-        log.features_written({view: list(frame["pid"]) for view, frame in rows.items() if "pid" in frame}, at)
-        return written_rows(self.store, {view: data[view] for view in PERSON_VIEWS if view in data})
+        return (written_rows(self.store, {view: data[view] for view in PERSON_VIEWS if view in data}),
+                {view: list(frame["pid"]) for view, frame in rows.items() if "pid" in frame})
 
     @functools.cached_property
     def views(self) -> dict[str, FeatureView]:

@@ -22,6 +22,7 @@ def _updater(monkeypatch, failing: set[str] | None) -> tuple[OnlineUpdater, list
         asked.append(list(pids))
         if failing is None or failing & set(pids):
             raise OSError("the write failed")
+        return None, {"person_interest": list(pids)}
 
     updater = OnlineUpdater.__new__(OnlineUpdater)
     monkeypatch.setattr(updater, "_store_lock", nullcontext, raising=False)
@@ -44,6 +45,7 @@ def test_one_person_who_fails_is_set_aside_and_the_others_go_through(monkeypatch
     assert updater.update_due(log, lambda: NOW, 100, lambda pids, written: scored.extend(pids)) == everyone
     assert sorted(scored) == sorted(f"P{i}" for i in range(8) if i != 2)
     assert log.due(100) == []  # P2 set aside: its next record marks it again
+    assert sorted(log.feature_writes()["pid"]) == sorted(scored)  # noted with the marks cleared
     assert "P2" in caplog.text and len(asked) <= 12  # halves, not one try per person
 
 
