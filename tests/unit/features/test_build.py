@@ -275,6 +275,30 @@ ACCOUNT_EVENTS = [  # around ACCOUNT_AT: windows' edges, passive events, old and
 ]
 
 
+def test_the_last_events_grouped_at_a_few_times_are_the_running_max(settings):
+    """An increment finds each person's last event per type by grouping their events before
+    each time; a long one (Spark's full build) by a running max: the same rows at every
+    time, an event at the instant itself not before it, passive events not engagement."""
+    from leadscore.features.build import interest_slices_sql
+
+    catalog = interest_catalog(load_yaml(settings.config_file("features.yaml")), [7, 30, 90, 180])
+    interaction = pd.DataFrame(ACCOUNT_EVENTS, columns=["pid", "event_type", "event_time"]).assign(
+        channel="web")
+    interaction["event_time"] = interaction["event_time"].astype("datetime64[us, UTC]")
+    params = {"start": datetime(2026, 1, 26, tzinfo=UTC), "as_of": datetime(2026, 3, 9, 12, tzinfo=UTC),
+              "since": datetime(2026, 1, 1, tzinfo=UTC)}  # weekly times from 26 January, and as_of
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("interaction", interaction)
+        grouped, running = (con.execute(interest_slices_sql(catalog, 7, [], few_times=few), params).df()
+                            for few in (True, False))
+    pd.testing.assert_frame_equal(grouped, running)
+    a4 = grouped[grouped["pid"] == "A4"]  # its one event at 2 March 00:00: the times after it only
+    assert list(a4["event_timestamp"].dt.day) == [9, 9] and a4["days_since_last_web_visit"].tolist() == [7, 7.5]
+    a2 = grouped[grouped["pid"] == "A2"]  # sent a mail on 25 February, no engagement since
+    assert len(a2) == 3 and a2["days_since_last_event"].isna().all() and a2["email_open_rate_90d"].eq(0).all()
+
+
 def test_the_account_slices_are_the_interest_slices_account_columns(settings):
     """The colleagues' shortcut gives exactly the rows and counts of the full interest SQL."""
     from leadscore.features.build import account_slices_sql, interest_slices_sql
