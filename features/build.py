@@ -51,8 +51,9 @@ GRID_VIEWS = {"person_interest", "company_engagement", "person_account",
               "company_committee"}  # rows on the grid + as_of
 ACCOUNT_WINDOWS = (30, 90)  # windows of the company-level engagement counts
 # An increment of at most this many grid times finds each person's last events by grouping
-# their events before each time; a longer one by a running max (interest_slices_sql): on the
-# default world they cost the same at about 30 times, the grouping half at two.
+# their events before each time; a longer one by a running max (interest_slices_sql). The
+# interest query on the default world (2026-12-05): 0.45 s against 0.9 at two times, 2.0
+# against 2.2 at nine, 7.7 against 7.2 at 29, 15.4 against 14.6 at 105.
 FEW_TIMES = 8
 REQUIRED_COLUMNS = {
     "person": ["pid", "cid", "seniority", "department", "identified_at", "email_known_at",

@@ -131,11 +131,12 @@ class OnlineUpdater:
         failure, the newest person alone first; if that fails too, every mark is given back
         (a store or log that fails everyone costs two tries, not one per person)."""
         pids = [pid for pid, _ in due]
+        at, noted = now(), None
         try:
-            at = now()
             written, noted = self._compute_and_write(log, pids, at)
             then(pids, written)
         except Exception:
+            _note_written_anyway(log, noted, at)
             if len(due) == 1:
                 logger.exception("the feature update of %s failed", pids[0])
                 return due
@@ -227,6 +228,18 @@ class OnlineUpdater:
         return pd.Series([before is None or any(_differ(now[name], before[name]) for name in names)
                           for now, before in zip(frame[names].to_dict("records"), online, strict=True)],
                          index=frame.index)
+
+
+def _note_written_anyway(log: EventLog, noted: dict[str, list[str]] | None, at: datetime) -> None:
+    """Note rows an update wrote online before it failed (its re-scoring, say): a batch load
+    must know them (`mark_behind_a_load`), and a colleague's row written then is not written,
+    so not noted, by the tries that follow (it no longer differs from the one online)."""
+    if not noted:
+        return
+    try:
+        log.features_written(noted, at)
+    except Exception:  # noqa: BLE001 - the update's own failure is the one to report
+        logger.exception("the rows written before the update failed could not be noted")
 
 
 @contextmanager

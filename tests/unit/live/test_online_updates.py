@@ -13,16 +13,18 @@ from leadscore.live.online import OnlineUpdater
 NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
 
-def _updater(monkeypatch, failing: set[str] | None) -> tuple[OnlineUpdater, list[list[str]]]:
+def _updater(monkeypatch, failing: set[str] | None,
+             colleague: str | None = None) -> tuple[OnlineUpdater, list[list[str]]]:
     """An updater whose feature writes fail for the people in `failing` (everyone: None), and
-    the groups of people it was asked to write."""
+    the groups of people it was asked to write; with a `colleague`, each write also rewrites
+    that colleague's account row, and then fails after writing (as a re-scoring would)."""
     asked: list[list[str]] = []
 
     def compute_and_write(log, pids, at):
         asked.append(list(pids))
-        if failing is None or failing & set(pids):
+        if colleague is None and (failing is None or failing & set(pids)):
             raise OSError("the write failed")
-        return None, {"person_interest": list(pids)}
+        return None, {"person_interest": list(pids), "person_account": [colleague] if colleague else []}
 
     updater = OnlineUpdater.__new__(OnlineUpdater)
     monkeypatch.setattr(updater, "_store_lock", nullcontext, raising=False)
@@ -47,6 +49,20 @@ def test_one_person_who_fails_is_set_aside_and_the_others_go_through(monkeypatch
     assert log.due(100) == []  # P2 set aside: its next record marks it again
     assert sorted(log.feature_writes()["pid"]) == sorted(scored)  # noted with the marks cleared
     assert "P2" in caplog.text and len(asked) <= 12  # halves, not one try per person
+
+
+def test_rows_written_before_the_rescoring_failed_are_noted_all_the_same(monkeypatch, log):
+    """The re-scoring fails for P2 after its rows were written online: a batch load must still
+    know those rows, and the colleague's, which the tries after write no more."""
+    updater, _ = _updater(monkeypatch, failing=None, colleague="C9")
+
+    def rescore(pids, written):
+        if "P2" in pids:
+            raise OSError("the re-scoring failed")
+
+    updater.update_due(log, lambda: NOW, 100, rescore)
+    assert log.due(100) == []  # P2 set aside
+    assert sorted(set(log.feature_writes()["pid"])) == ["C9", *(f"P{i}" for i in range(8))]
 
 
 def test_a_store_that_fails_everyone_keeps_every_mark_and_says_so(monkeypatch, log):
