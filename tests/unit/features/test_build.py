@@ -105,6 +105,10 @@ def test_the_plan_of_a_full_build_and_of_an_increment_without_new_interactions(s
     increment = plan_build(catalog, rules, 7, thursday, ["web"], since=monday["as_of"])
     assert set(increment.sources) == set(full.sources) and not increment.kept
     assert increment.as_of_apart("person_interest") and not increment.as_of_apart("person_fit")
+    grouped, running = "GROUP BY e.pid, s.t", "ROWS UNBOUNDED PRECEDING"  # how the last events come
+    assert grouped in increment.sources["person_interest"] and running not in increment.sources["person_interest"]
+    months = plan_build(catalog, rules, 7, thursday, ["web"], since=monday["start"])  # 9 weeks: many times
+    assert running in months.sources["person_interest"] and grouped not in months.sources["person_interest"]
 
 
 def test_an_event_at_a_grid_time_counts_from_the_next_row(build):
