@@ -275,6 +275,8 @@ class EventLog:
         with self.writing():
             self.con.executemany("DELETE FROM due_update WHERE pid = ? AND seq = ?", list(marks))
             if written:
+                if at is None:
+                    raise ValueError("rows written are noted with the instant they were computed for")
                 self._note_written(written, at)
 
     def interactions_after(self, seq: int) -> tuple[pd.DataFrame, int]:
