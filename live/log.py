@@ -269,9 +269,9 @@ class EventLog:
     def updated(self, marks: Sequence[tuple[str, int]], written: Mapping[str, Sequence[str]] | None = None,
                 at: datetime | None = None) -> None:
         """Remove the marks an update covered (a mark renewed since stays: its records came
-        later) and note the rows it `written` at `at` (`features_written`), in one transaction:
-        the update waits for the log's writers once (their busy handler sleeps up to 100 ms
-        between tries while ingests commit), not twice."""
+        later) and note the rows it wrote (`written`: view -> PIDs) as computed at `at`
+        (`features_written`), in one transaction: the update waits for the log's writers once
+        (their busy handler sleeps up to 100 ms between tries while ingests commit), not twice."""
         with self.writing():
             self.con.executemany("DELETE FROM due_update WHERE pid = ? AND seq = ?", list(marks))
             if written:
