@@ -9,8 +9,8 @@ as Feast keeps it) and so answers exactly what Feast's does.
 
 Its `online_write_batch` writes the rows Feast's writes, with Feast's statement (an upsert per
 value), in one `executemany` instead of one `execute` per value, each distinct value proto
-serialised once (a column holds few distinct values: features/store.py `write_rows` shares
-them), each timestamp converted once per entity, on a connection with a larger page cache:
+serialised once (a column holds few distinct values: `proto_values` shares them), each
+timestamp converted once per entity, on a connection with a larger page cache:
 the live updates and a full load spend most of their writing there. The repo's online
 store stays `type: sqlite` (Feast applies and plans the infrastructure of that type alone);
 a store with value_num or vector columns is written by Feast's own method.
@@ -21,25 +21,48 @@ bytes are built here (each feature's field hashed once per batch, each value and
 serialised once) and sent 2,000 at a time on one connection (sent again after a dropped
 connection, as redis-py's pipeline retries). Where Feast would read timestamps first
 (no `skip_dedup`), set key TTLs, or talk to a cluster or sentinel, Feast's own write runs.
+
+A full load into that Redis store (`column_writer`) builds the same commands by column, as
+Redis' mass insertion does: Arrow joins each row's command from its key, its timestamp and
+each feature's field and value, each distinct value encoded once (doubles and keys laid out
+in Arrow, checked against protobuf's and Feast's own encodings), while a thread sends the
+chunks and reads their replies, so that Redis runs one chunk while the next is built. On the
+default world it writes the hashes Feast's `materialize` writes about ten times faster; the
+Redis server's own HSETs are then about half of its time.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import queue
 import sqlite3
-from collections.abc import Callable
+import struct
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from feast import FeatureStore, FeatureView
 from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.infra.online_stores.helpers import _mmh3, extract_text_and_num
-from feast.infra.online_stores.redis import RedisOnlineStore, RedisType, _versioned_fv_name
+from feast.infra.online_stores.redis import (
+    RedisOnlineStore,
+    RedisOnlineStoreConfig,
+    RedisType,
+    _versioned_fv_name,
+)
 from feast.infra.online_stores.sqlite import SqliteOnlineStore, _quote_id, _table_id
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
+from feast.type_map import python_values_to_proto_values
 from feast.utils import make_tzaware, to_naive_utc
+from feast.value_type import ValueType
 from google.protobuf.timestamp_pb2 import Timestamp
 from redis.connection import Connection
 
@@ -49,7 +72,24 @@ Row = tuple[EntityKey, dict[str, ValueProto], datetime, datetime | None]
 PAGE_CACHE_KIB = 131_072  # 128 MiB at most, as the pages are read
 KEYS_REMEMBERED = 65_536
 REDIS_COMMANDS = 2_000  # HSETs sent before their replies are read
+Chunk = tuple[bytes, int]  # packed Redis commands and how many
+QUEUED_CHUNKS = 16  # of a full load, built and waiting to be sent
 OnlineWrite = Callable[[RepoConfig, FeatureView, list[Row], Callable[[int], object] | None], None]
+
+
+@dataclass(frozen=True)
+class ColumnRows:
+    """A view's rows by column, as a full load reads them from its source: the join key and
+    each entity's id (strings), each row's timestamp, and each feature's column with the
+    Feast value type it is written as."""
+
+    join_key: str
+    ids: pa.Array
+    stamps: pa.Array
+    features: dict[str, tuple[pa.Array, ValueType]]
+
+
+ColumnWrite = Callable[[RepoConfig, FeatureView, ColumnRows], None]  # `LeanRedisStore.write_columns`
 
 
 class LeanSqliteStore(SqliteOnlineStore):
@@ -116,8 +156,7 @@ class LeanRedisStore(RedisOnlineStore):
 
     def online_write_batch(self, config: RepoConfig, table: FeatureView, data: list[Row],
                            progress: Callable[[int], object] | None) -> None:
-        store = config.online_store
-        if not store.skip_dedup or store.key_ttl_seconds or store.redis_type != RedisType.redis:
+        if not _written_lean(config.online_store):
             super().online_write_batch(config, table, data, progress)
             return
         view = _versioned_fv_name(table, config)
@@ -127,24 +166,207 @@ class LeanRedisStore(RedisOnlineStore):
         stamp_field = _bulk(f"_ts:{view}".encode())
         encoded: dict[int, bytes] = {}  # by id: the protos live in `data`
         stamps: dict[datetime, bytes] = {}
-        pool = self._get_client(store).connection_pool
+        chunks = (data[start:start + REDIS_COMMANDS] for start in range(0, len(data), REDIS_COMMANDS))
+        self.send(config, ((b"".join(_hset(_serialized_key(key, version) + project, stamp_field,
+                                           _stamp(timestamp, stamps), values, fields, encoded)
+                                     for key, values, timestamp, _ in chunk), len(chunk))
+                           for chunk in chunks))
+        if progress:
+            progress(len(data))
+
+    def write_columns(self, config: RepoConfig, table: FeatureView, rows: ColumnRows,
+                      send: Callable[[bytes, int], None]) -> None:
+        """`send` a full load's rows by column: the HSETs `online_write_batch` sends for the
+        same rows (the values as `proto_values` converts them), built as Redis' mass insertion
+        builds its input (the protocol's bytes, pipelined), each distinct value and timestamp
+        encoded once, doubles and keys in Arrow, every command joined in Arrow (no Python
+        step per value); `column_writer` gives `send`."""
+        view = _versioned_fv_name(table, config)
+        project = config.project.encode()
+        fields = _Fields(view)
+        head = b"*%d\r\n$4\r\nHSET\r\n" % (2 + 2 * (1 + len(rows.features)))
+        stamp_field = _bulk(f"_ts:{view}".encode())
+        keys = _entity_key_bulks(rows.join_key, rows.ids, project, config.entity_key_serialization_version)
+        stamps = _by_distinct(rows.stamps, lambda distinct: [stamp_field + _stamp(stamp, {})
+                                                             for stamp in distinct])
+        columns = [_value_bulks(fields[feature], column, value_type)
+                   for feature, (column, value_type) in rows.features.items()]
+        commands = pc.binary_join_element_wise(head, keys, stamps, *columns, b"")
+        if not len(commands):
+            return
+        _, offsets, data = commands.buffers()  # a new array: offsets from 0, no validity bitmap
+        offsets = np.frombuffer(offsets, np.int32)
+        for start in range(0, len(commands), REDIS_COMMANDS):
+            stop = min(start + REDIS_COMMANDS, len(commands))
+            send(data[offsets[start]:offsets[stop]].to_pybytes(), stop - start)
+
+    def send(self, config: RepoConfig, chunks: Iterable[Chunk]) -> None:
+        """Send each chunk of packed commands (with its number of commands) on one pooled
+        connection and read its replies, an error reply raised. A chunk is sent before the
+        replies of the one before it are read, so that Redis has the next one to run while
+        they are read."""
+        pool = self._get_client(config.online_store).connection_pool
         connection = pool.get_connection()
+        in_flight = _InFlight(connection)
         try:
-            for start in range(0, len(data), REDIS_COMMANDS):
-                chunk = data[start:start + REDIS_COMMANDS]
-                commands = b"".join(_hset(_serialized_key(key, version) + project, stamp_field,
-                                          _stamp(timestamp, stamps), values, fields, encoded)
-                                    for key, values, timestamp, _ in chunk)
-                # as redis-py's pipeline: sent again after a dropped connection (HSET is idempotent)
-                connection.retry.call_with_retry(functools.partial(_send, connection, commands, len(chunk)),
-                                                 lambda error: connection.disconnect())
+            for chunk in chunks:
+                in_flight.unread.append(chunk)
+                in_flight.exchange(unread=1)
+            in_flight.exchange(unread=0)
         except BaseException:
             connection.disconnect()  # replies may be left unread: never hand it back as it is
             raise
         finally:
             pool.release(connection)
-        if progress:
-            progress(len(data))
+
+
+class _InFlight:
+    """Chunks sent on a connection whose replies are not all read yet. As redis-py's pipeline
+    does, they are sent again after a dropped connection (HSET is idempotent)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.unread: list[Chunk] = []
+        self.sent = 0  # how many of `unread` went on the connection as it is now
+
+    def exchange(self, unread: int) -> None:
+        """Send the chunks not sent yet, then read replies until `unread` chunks wait for theirs."""
+        self.connection.retry.call_with_retry(functools.partial(self._exchange, unread), self._reconnect)
+
+    def _exchange(self, unread: int) -> None:
+        for commands, _ in self.unread[self.sent:]:
+            self.connection.send_packed_command([commands])
+            self.sent += 1
+        while len(self.unread) > unread:
+            for _ in range(self.unread[0][1]):
+                self.connection.read_response(disable_decoding=True)
+            self.unread.pop(0)
+            self.sent -= 1
+
+    def _reconnect(self, error: Exception) -> None:
+        self.connection.disconnect()
+        self.sent = 0
+
+
+@contextmanager
+def _sent_behind(send: Callable[[Iterable[Chunk]], None]) -> Iterator[Callable[[bytes, int], None]]:
+    """A function queueing chunks of packed commands for `send`, which takes them on a thread
+    of its own: Redis runs a chunk (and that thread waits for its replies, the GIL released)
+    while the caller builds the next. `QUEUED_CHUNKS` at most wait in the queue; an error of
+    `send` is raised at the caller's next chunk or at the block's end."""
+    chunks: queue.Queue[Chunk | None] = queue.Queue(maxsize=QUEUED_CHUNKS)
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        taken = iter(chunks.get, None)  # ends at the caller's None, and stays ended
+        try:
+            send(taken)
+        except BaseException as error:  # noqa: BLE001 - raised on the caller's thread
+            failed.append(error)
+            for _ in taken:  # the caller never waits on a queue nobody takes from
+                pass
+
+    def put(commands: bytes, count: int) -> None:
+        if failed:
+            raise failed[0]
+        chunks.put((commands, count))
+
+    thread = threading.Thread(target=run, name="online-store-load", daemon=True)
+    thread.start()
+    try:
+        yield put
+    finally:
+        chunks.put(None)
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
+def _entity_key_bulks(join_key: str, ids: pa.Array, project: bytes, version: int) -> pa.Array:
+    """Each entity's Redis key (Feast's `serialize_entity_key` of its string id, then the
+    project's name) as a bulk string, built in Arrow: a Python call per entity was a third
+    of a full load. Feast's key of one string id is the join key's name and type, then the
+    id's length (4 bytes, little-endian) and bytes: the part before the length is taken from
+    Feast's key of one id, and the first id's key is checked against Feast's own."""
+    probe = serialize_entity_key(_string_key(join_key, "x"), entity_key_serialization_version=version)
+    before_length = probe[:-5]  # the length (4 bytes) and "x" end it
+    lengths = pc.binary_length(ids).to_numpy(zero_copy_only=False).astype("<u4").tobytes()
+    keys = pc.binary_join_element_wise(before_length, _fixed_width(lengths, 4), ids.cast(pa.binary()),
+                                       project, b"")
+    first = _string_key(join_key, ids[0].as_py()) if len(ids) else None
+    if first and keys[0].as_py() != serialize_entity_key(first, version) + project:
+        raise ValueError(f"Feast's entity key of {join_key} is not laid out as this module builds it")
+    sizes = pc.binary_length(keys).cast(pa.string()).cast(pa.binary())
+    return pc.binary_join_element_wise(b"$", sizes, b"\r\n", keys, b"\r\n", b"")
+
+
+def _string_key(join_key: str, value: str) -> EntityKey:
+    return EntityKey(join_keys=[join_key], entity_values=[ValueProto(string_val=value)])
+
+
+def _written_lean(config: RedisOnlineStoreConfig) -> bool:
+    """Whether `LeanRedisStore` writes for this store (else Feast's own write runs): no read
+    of the stored timestamps first (`skip_dedup`), no key TTL, one server."""
+    return bool(config.skip_dedup) and not config.key_ttl_seconds and config.redis_type == RedisType.redis
+
+
+def _by_distinct(column: pa.Array, encode: Callable[[list], list[bytes]]) -> pa.Array:
+    """Each row's bytes, `encode` given the column's distinct values once (a null is one
+    more, the last)."""
+    encoded = pc.dictionary_encode(column)
+    distinct = [*encoded.dictionary.to_pylist(), *([None] if column.null_count else [])]
+    return pa.array(encode(distinct), pa.binary()).take(pc.fill_null(encoded.indices, len(distinct) - 1))
+
+
+def _value_bulks(field: bytes, column: pa.Array, value_type: ValueType) -> pa.Array:
+    """Each row's field and value, bulk strings, the value as `proto_values` converts it and
+    protobuf serialises it: a double's laid out in Arrow (a column of them has as many
+    distinct values as rows), another's from its distinct values."""
+    if value_type != ValueType.DOUBLE:
+        return _by_distinct(column, lambda distinct: [field + _bulk(proto.SerializeToString())
+                                                      for proto in proto_values(distinct, value_type)])
+    numbers = pc.fill_null(column, 0.0).to_numpy(zero_copy_only=False).astype("<f8")
+    present = pc.binary_join_element_wise(field + b"$%d\r\n" % (len(_DOUBLE_TAG) + 8) + _DOUBLE_TAG,
+                                          _fixed_width(numbers.tobytes(), 8), b"\r\n", b"")
+    return pc.if_else(pc.fill_null(pc.is_nan(column), True), field + _bulk(b""), present)
+
+
+# A double's Value proto is its field's tag, then the number's 8 bytes, little-endian (a
+# oneof member is written even when 0): checked here, on protobuf's own encoding, once.
+_DOUBLE_TAG = ValueProto(double_val=-1.5).SerializeToString()[:-8]
+if ValueProto(double_val=-1.5).SerializeToString() != _DOUBLE_TAG + struct.pack("<d", -1.5):
+    raise ImportError("protobuf lays out a double's Value proto otherwise than features/online_store.py")
+
+
+def _fixed_width(data: bytes, width: int) -> pa.Array:
+    """Binary values of `width` bytes each, cut from `data`."""
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(data) // width,
+                                                [None, pa.py_buffer(data)]).cast(pa.binary())
+
+
+# Feast's scalar types and the field of its Value proto each is stored in
+_PROTO_FIELDS = {ValueType.INT64: ("int64_val", int), ValueType.DOUBLE: ("double_val", float),
+                 ValueType.STRING: ("string_val", str)}
+
+
+def proto_values(values: list, value_type: ValueType) -> list[ValueProto]:
+    """Feast's Value protos of one column's values, as its `write_to_online_store` converts
+    them (its own converter for a type not listed): a missing value (null, NaN) is an empty
+    Value; each distinct value's proto is built once and shared by the rows that hold it."""
+    if value_type not in _PROTO_FIELDS:
+        return python_values_to_proto_values(values, value_type)
+    name, cast = _PROTO_FIELDS[value_type]
+    empty, built = ValueProto(), {}
+    protos = []
+    for value in values:
+        if value is None or value != value:  # null or NaN
+            protos.append(empty)
+            continue
+        proto = built.get(value)
+        if proto is None:
+            proto = built[value] = ValueProto(**{name: cast(value)})
+        protos.append(proto)
+    return protos
 
 
 class _Fields(dict):
@@ -158,13 +380,6 @@ class _Fields(dict):
     def __missing__(self, feature: str) -> bytes:
         field = self[feature] = _bulk(_mmh3(f"{self.view}:{feature}"))
         return field
-
-
-def _send(connection: Connection, commands: bytes, replies: int) -> None:
-    """Send packed commands and read their replies (an error reply is raised)."""
-    connection.send_packed_command([commands])
-    for _ in range(replies):
-        connection.read_response(disable_decoding=True)
 
 
 def _bulk(value: bytes) -> bytes:
@@ -240,6 +455,21 @@ def online_writer(store: FeatureStore) -> OnlineWrite:
     lean = {SqliteOnlineStore: LeanSqliteStore, RedisOnlineStore: LeanRedisStore}.get(
         type(store.provider.online_store))
     return store.provider.online_write_batch if lean is None else lean().online_write_batch
+
+
+@contextmanager
+def column_writer(store: FeatureStore) -> Iterator[ColumnWrite | None]:
+    """The by-column write of a full load, for a store that has one (Feast's Redis store as
+    leadscore configures it: `skip_dedup`, no key TTL, one server), whose commands are sent
+    and their replies read behind the caller (all of them by the block's end); None for
+    another store, whose load goes through `online_writer`."""
+    redis = type(store.provider.online_store) is RedisOnlineStore
+    if not redis or not _written_lean(store.config.online_store):
+        yield None
+        return
+    lean = LeanRedisStore()
+    with _sent_behind(functools.partial(lean.send, store.config)) as send:
+        yield functools.partial(lean.write_columns, send=send)
 
 
 def _entity_read(rows: list[tuple] | None,

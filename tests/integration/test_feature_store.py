@@ -138,6 +138,38 @@ def test_redis_online_store_serves_the_same_values(world, sqlite_store, engaged_
     assert from_redis["known"].tolist() == [True] * len(engaged_pids) + [False]
 
 
+def test_a_full_load_on_redis_writes_what_feasts_materialize_writes(world, redis_server, config_writer,
+                                                                   tmp_path):
+    """On a real redis-server, Feast's own `materialize`, then (the project's keys deleted)
+    `leadscore features materialize --full` (a full load, written by column): every hash of
+    the project the same, byte for byte."""
+    import redis
+
+    config = yaml.safe_load(world["config_file"].read_text())
+    config_file = config_writer(tmp_path, features={"online_store": "redis", "redis": redis_server})
+    redis_config = yaml.safe_load(config_file.read_text())
+    redis_config["paths"] = config["paths"]  # the tiny world's data and its Redis registry
+    config_file.write_text(yaml.safe_dump(redis_config))
+    _run(world, config_file, "features", "apply")
+    store = open_store(load_settings(config_file))
+    host, port = redis_server.split(":")
+    client = redis.Redis(host=host, port=int(port))
+
+    def hashes() -> dict[bytes, dict[bytes, bytes]]:
+        return {key: client.hgetall(key) for key in client.scan_iter(f"*{store.project}".encode())}
+
+    for key in hashes():
+        client.delete(key)
+    as_of = read_manifest(world["root"] / "data" / "features")["as_of"]
+    store.materialize(start_date=GRID_EPOCH, end_date=as_of + timedelta(seconds=1))
+    feasts = hashes()
+    for key in feasts:
+        client.delete(key)
+    assert "full load" in _run(world, config_file, "features", "materialize", "--full")
+    ours = hashes()
+    assert len(ours) > 1000 and ours == feasts
+
+
 def _every_online_value(store, middle_db) -> dict[str, list]:
     """Every view's online values of every person and company of the world, and of an unknown
     id, exactly as read (a missing value is None, never NaN)."""

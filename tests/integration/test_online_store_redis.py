@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -13,8 +14,8 @@ from feast.infra.online_stores.redis import RedisOnlineStoreConfig
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 
-from leadscore.features.online_store import LeanRedisStore, online_writer
-from leadscore.features.store import write_rows
+from leadscore.features.online_store import LeanRedisStore, _InFlight, column_writer, online_writer
+from leadscore.features.store import column_rows, write_rows
 
 pytestmark = pytest.mark.integration
 START = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
@@ -48,6 +49,79 @@ def test_it_writes_what_feasts_redis_store_writes(redis_server, tmp_path, small_
     online = ours.get_online_features(features=["person_view:visits", "person_view:title"],
                                       entity_rows=[{"pid": "P10"}]).to_dict()
     assert online["visits"] == [3] and online["title"] == [""]
+
+
+def _full_load_rows(count: int) -> pd.DataFrame:
+    """Rows as a full load reads them: ids of one to four bytes a character, nulls and NaNs,
+    negative and tiny doubles, empty strings, instants to the microsecond."""
+    return pd.DataFrame({
+        "pid": [f"P{i}" if i % 5 else f"Pé{i}😀" for i in range(count)],
+        "visits": [None if i % 13 == 0 else i % 7 - 2 for i in range(count)],
+        "share": [[None, math.nan, -0.0, 1e-300, -2.5, i / 7][i % 6] for i in range(count)],
+        "title": [["CTO", None, "", "Analyst", "Directeur général"][i % 5] for i in range(count)],
+        "event_timestamp": pd.to_datetime([START + timedelta(seconds=i % 11, microseconds=i % 3)
+                                           for i in range(count)]).astype("datetime64[us, UTC]")})
+
+
+def _pid(pid: str) -> EntityKey:
+    return EntityKey(join_keys=["pid"], entity_values=[Value(string_val=pid)])
+
+
+def test_a_full_load_by_column_writes_what_feasts_redis_store_writes(redis_server, tmp_path,
+                                                                     small_feature_store):
+    rows = _full_load_rows(45_000)  # more than the chunks queued at once
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    feasts, view = small_feature_store(tmp_path / "feast", rows, _redis(redis_server), "feastcol")
+    ours, _ = small_feature_store(tmp_path / "ours", rows, _redis(redis_server), "ourscol")
+    write_rows(feasts, view, table, feasts.provider.online_write_batch)
+    with column_writer(ours) as write_columns:
+        for batch in table.to_batches(max_chunksize=20_000):
+            write_columns(ours.config, view, column_rows(view, batch))
+    host, port = redis_server.split(":")
+    written = _hashes(redis.Redis(host=host, port=int(port)), "ourscol")
+    assert len(written) == 45_000 and written == _hashes(redis.Redis(host=host, port=int(port)), "feastcol")
+    pids = ["Pé5😀", "P4", "P1", "P2"]
+    online = ours.get_online_features(features=["person_view:share", "person_view:title"],
+                                      entity_rows=[{"pid": pid} for pid in pids]).to_dict()
+    assert online["share"] == [5 / 7, -2.5, None, -0.0]
+    assert online["title"] == ["CTO", "Directeur général", None, ""]
+
+
+def test_a_store_leadscore_does_not_write_by_column_gets_no_column_writer(redis_server, tmp_path,
+                                                                          small_feature_store):
+    rows = _full_load_rows(3)
+    deduplicated = RedisOnlineStoreConfig(connection_string=redis_server, skip_dedup=False)
+    store, _ = small_feature_store(tmp_path, rows, deduplicated, "dedup")
+    with column_writer(store) as write_columns:
+        assert write_columns is None  # its load goes through Feast's own batch write
+
+
+def test_an_error_reply_in_a_full_load_is_raised(redis_server, tmp_path, small_feature_store):
+    rows = _full_load_rows(5000)
+    store, view = small_feature_store(tmp_path, rows, _redis(redis_server), "colerrors")
+    host, port = redis_server.split(":")
+    client = redis.Redis(host=host, port=int(port))
+    client.set(_redis_key("colerrors", _pid("P4999"), 3), "not a hash")
+    batches = pa.Table.from_pandas(rows, preserve_index=False).to_batches(max_chunksize=1000)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"), column_writer(store) as write_columns:
+        for batch in batches:
+            write_columns(store.config, view, column_rows(view, batch))
+    assert client.hget(_redis_key("colerrors", _pid("P4998"), 3), b"_ts:person_view")  # the rows before it
+
+
+def test_commands_whose_replies_were_not_read_are_sent_again_after_a_dropped_connection(redis_server):
+    host, port = redis_server.split(":")
+    client = redis.Redis(host=host, port=int(port))
+    connection = redis.Redis(host=host, port=int(port)).connection_pool.get_connection()
+    in_flight = _InFlight(connection)
+    client.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")  # writes wait, unrun
+    in_flight.unread.append((b"*4\r\n$4\r\nHSET\r\n$2\r\nk1\r\n$1\r\nf\r\n$1\r\nv\r\n", 1))
+    in_flight.exchange(unread=1)  # sent, its reply not read
+    client.client_kill_filter(_type="normal", skipme=True)  # the loader's connection dropped: k1 never ran
+    client.execute_command("CLIENT", "UNPAUSE")
+    in_flight.unread.append((b"*4\r\n$4\r\nHSET\r\n$2\r\nk2\r\n$1\r\nf\r\n$1\r\nw\r\n", 1))
+    in_flight.exchange(unread=0)
+    assert client.hget("k1", "f") == b"v" and client.hget("k2", "f") == b"w" and not in_flight.unread
 
 
 def test_an_error_reply_is_raised_and_the_next_write_goes_through(redis_server, tmp_path,

@@ -106,7 +106,8 @@ def test_the_plan_of_a_full_build_and_of_an_increment_without_new_interactions(s
     assert set(increment.sources) == set(full.sources) and not increment.kept
     assert increment.as_of_apart("person_interest") and not increment.as_of_apart("person_fit")
     grouped, running = "GROUP BY e.pid, s.t", "ROWS UNBOUNDED PRECEDING"  # how the last events come
-    assert grouped in increment.sources["person_interest"] and running not in increment.sources["person_interest"]
+    interest = increment.sources["person_interest"]
+    assert grouped in interest and running not in interest
     months = plan_build(catalog, rules, 7, thursday, ["web"], since=monday["start"])  # 9 weeks: many times
     assert running in months.sources["person_interest"] and grouped not in months.sources["person_interest"]
 
@@ -298,7 +299,8 @@ def test_the_last_events_grouped_at_a_few_times_are_the_running_max(settings):
                             for few in (True, False))
     pd.testing.assert_frame_equal(grouped, running)
     a4 = grouped[grouped["pid"] == "A4"]  # its one event at 2 March 00:00: the times after it only
-    assert list(a4["event_timestamp"].dt.day) == [9, 9] and a4["days_since_last_web_visit"].tolist() == [7, 7.5]
+    assert list(a4["event_timestamp"].dt.day) == [9, 9]
+    assert a4["days_since_last_web_visit"].tolist() == [7, 7.5]
     a2 = grouped[grouped["pid"] == "A2"]  # sent a mail on 25 February, no engagement since
     assert len(a2) == 3 and a2["days_since_last_event"].isna().all() and a2["email_open_rate_90d"].eq(0).all()
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
+from feast.type_map import python_values_to_proto_values as feast_protos
+from feast.value_type import ValueType
 
-from leadscore.features.store import ValueType, _entity_keys, _proto_column
-from leadscore.features.store import python_values_to_proto_values as feast_protos
+from leadscore.features.online_store import proto_values
+from leadscore.features.store import _entity_keys
 
 COLUMNS = {
     ValueType.INT64: [0, None, 3, 3, 12_345_678_901, -1, 0],
@@ -19,7 +21,7 @@ COLUMNS = {
 @pytest.mark.parametrize("value_type", list(COLUMNS))
 def test_each_value_is_the_proto_feast_builds(value_type):
     values = COLUMNS[value_type]
-    ours = _proto_column(values, value_type)
+    ours = proto_values(values, value_type)
     assert [proto.SerializeToString() for proto in ours] == [
         proto.SerializeToString() for proto in feast_protos(values, value_type)]
     assert ours[values.index(None)].WhichOneof("val") is None  # an empty Value, read back as None
@@ -27,7 +29,7 @@ def test_each_value_is_the_proto_feast_builds(value_type):
 
 def test_missing_values_are_empty_whatever_the_type():
     assert all(proto.WhichOneof("val") is None
-               for proto in _proto_column([None, math.nan], ValueType.DOUBLE))
+               for proto in proto_values([None, math.nan], ValueType.DOUBLE))
 
 
 def test_entity_keys_are_the_ones_feast_builds():
