@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import queue
 import sqlite3
 import struct
@@ -181,6 +182,8 @@ class LeanRedisStore(RedisOnlineStore):
         builds its input (the protocol's bytes, pipelined), each distinct value and timestamp
         encoded once, doubles and keys in Arrow, every command joined in Arrow (no Python
         step per value); `column_writer` gives `send`."""
+        if rows.ids.null_count:
+            raise ValueError(f"{table.name}: {rows.ids.null_count} rows without a {rows.join_key}")
         view = _versioned_fv_name(table, config)
         project = config.project.encode()
         fields = _Fields(view)
@@ -194,7 +197,7 @@ class LeanRedisStore(RedisOnlineStore):
         commands = pc.binary_join_element_wise(head, keys, stamps, *columns, b"")
         if not len(commands):
             return
-        _, offsets, data = commands.buffers()  # a new array: offsets from 0, no validity bitmap
+        _, offsets, data = commands.buffers()  # a new array, offsets from 0; no nulls (no id is null)
         offsets = np.frombuffer(offsets, np.int32)
         for start in range(0, len(commands), REDIS_COMMANDS):
             stop = min(start + REDIS_COMMANDS, len(commands))
@@ -235,7 +238,9 @@ class _InFlight:
 
     def _exchange(self, unread: int) -> None:
         for commands, _ in self.unread[self.sent:]:
-            self.connection.send_packed_command([commands])
+            # a health check (a connection's `health_check_interval`) would read a reply due to
+            # an unread chunk as its own: only when none is due
+            self.connection.send_packed_command([commands], check_health=self.sent == 0)
             self.sent += 1
         while len(self.unread) > unread:
             for _ in range(self.unread[0][1]):
@@ -275,11 +280,23 @@ def _sent_behind(send: Callable[[Iterable[Chunk]], None]) -> Iterator[Callable[[
     thread.start()
     try:
         yield put
+    except BaseException:
+        _drop_queued(chunks)  # the caller failed: what it queued is not sent
+        raise
     finally:
         chunks.put(None)
         thread.join()
-    if failed:
-        raise failed[0]
+        if failed:  # (over the caller's own error, if any: it is kept as the context)
+            raise failed[0]
+
+
+def _drop_queued(chunks: queue.Queue) -> None:
+    """Empty a queue that another thread takes from."""
+    while True:
+        try:
+            chunks.get_nowait()
+        except queue.Empty:
+            return
 
 
 def _entity_key_bulks(join_key: str, ids: pa.Array, project: bytes, version: int) -> pa.Array:
@@ -362,9 +379,10 @@ def proto_values(values: list, value_type: ValueType) -> list[ValueProto]:
         if value is None or value != value:  # null or NaN
             protos.append(empty)
             continue
-        proto = built.get(value)
+        key = (value, math.copysign(1.0, value)) if value == 0 and isinstance(value, float) else value  # -0.0
+        proto = built.get(key)
         if proto is None:
-            proto = built[value] = ValueProto(**{name: cast(value)})
+            proto = built[key] = ValueProto(**{name: cast(value)})
         protos.append(proto)
     return protos
 
@@ -468,8 +486,11 @@ def column_writer(store: FeatureStore) -> Iterator[ColumnWrite | None]:
         yield None
         return
     lean = LeanRedisStore()
-    with _sent_behind(functools.partial(lean.send, store.config)) as send:
-        yield functools.partial(lean.write_columns, send=send)
+    try:
+        with _sent_behind(functools.partial(lean.send, store.config)) as send:
+            yield functools.partial(lean.write_columns, send=send)
+    finally:
+        lean._get_client(store.config.online_store).close()  # its own client: nobody else's pool
 
 
 def _entity_read(rows: list[tuple] | None,

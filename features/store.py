@@ -223,9 +223,9 @@ def load_online(store: FeatureStore, start: datetime, end: datetime) -> dict[str
                 else:
                     write_columns(store.config, view, column_rows(view, batch))
                 written[view.name] += batch.num_rows
-            log.info("online store: %d rows of %s", written[view.name], view.name)
     for view in views:  # once every row is written
         store.registry.apply_materialization(view, store.project, start, end)
+        log.info("online store: %d rows of %s", written[view.name], view.name)
     return written
 
 
@@ -277,8 +277,9 @@ def write_rows(store: FeatureStore, view: FeatureView, rows: pa.Table | pa.Recor
 
 
 def column_rows(view: FeatureView, rows: pa.RecordBatch) -> ColumnRows:
-    """A view's rows (as `write_rows` takes them) by column: ids as `write_rows` gives them
-    (strings), each feature with the value type Feast writes it as."""
+    """A batch of a view's rows (its join key, its features, its source's timestamp column)
+    by column: ids as `write_rows` gives them (strings), each feature with the value type
+    Feast writes it as."""
     key = view.join_keys[0]
     return ColumnRows(join_key=key, ids=rows.column(key).cast(pa.string()),
                       stamps=rows.column(view.batch_source.timestamp_field),

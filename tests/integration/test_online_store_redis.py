@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -122,6 +124,39 @@ def test_commands_whose_replies_were_not_read_are_sent_again_after_a_dropped_con
     in_flight.unread.append((b"*4\r\n$4\r\nHSET\r\n$2\r\nk2\r\n$1\r\nf\r\n$1\r\nw\r\n", 1))
     in_flight.exchange(unread=0)
     assert client.hget("k1", "f") == b"v" and client.hget("k2", "f") == b"w" and not in_flight.unread
+
+
+def test_a_health_check_never_reads_a_reply_due_to_a_chunk(redis_server):
+    """A connection string may set `health_check_interval` (Feast passes it to redis-py): its
+    PING before a send must not take the reply of a chunk whose replies are not read yet (the
+    replies would then be read one late, and the last waited for forever)."""
+    host, port = redis_server.split(":")
+    client = redis.Redis(host=host, port=int(port))
+    checked = redis.Redis(host=host, port=int(port), health_check_interval=1)
+    in_flight = _InFlight(checked.connection_pool.get_connection())
+
+    def load() -> None:
+        for key in (b"h1", b"h2"):
+            in_flight.unread.append((b"*4\r\n$4\r\nHSET\r\n$2\r\n%s\r\n$1\r\nf\r\n$1\r\nv\r\n" % key, 1))
+            in_flight.exchange(unread=1)
+            time.sleep(1.2)  # past the interval: the next send checks, unless a reply is due
+        in_flight.exchange(unread=0)
+
+    loader = threading.Thread(target=load, daemon=True)
+    loader.start()
+    loader.join(timeout=15)
+    assert not loader.is_alive(), "the load waits for a reply that never comes"
+    assert client.hget("h1", "f") == b"v" and client.hget("h2", "f") == b"v" and not in_flight.unread
+
+
+def test_a_row_without_an_id_is_refused_before_anything_is_sent(redis_server, tmp_path, small_feature_store):
+    rows = _full_load_rows(4)
+    store, view = small_feature_store(tmp_path, rows, _redis(redis_server), "noid")
+    batch = pa.RecordBatch.from_pandas(rows.assign(pid=["P0", None, "P2", "P3"]), preserve_index=False)
+    with pytest.raises(ValueError, match="1 rows without a pid"), column_writer(store) as write_columns:
+        write_columns(store.config, view, column_rows(view, batch))
+    host, port = redis_server.split(":")
+    assert not _hashes(redis.Redis(host=host, port=int(port)), "noid")
 
 
 def test_an_error_reply_is_raised_and_the_next_write_goes_through(redis_server, tmp_path,

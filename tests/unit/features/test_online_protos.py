@@ -13,7 +13,7 @@ from leadscore.features.store import _entity_keys
 
 COLUMNS = {
     ValueType.INT64: [0, None, 3, 3, 12_345_678_901, -1, 0],
-    ValueType.DOUBLE: [0.5, None, math.nan, 0.5, 2.0, 1e-12, 0.0],
+    ValueType.DOUBLE: [0.5, None, math.nan, 0.5, 2.0, 1e-12, 0.0, -0.0],
     ValueType.STRING: ["software", None, "", "software", "1000-4999", "é", "0"],
 }
 
