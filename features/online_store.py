@@ -373,7 +373,7 @@ def proto_values(values: list, value_type: ValueType) -> list[ValueProto]:
     if value_type not in _PROTO_FIELDS:
         return python_values_to_proto_values(values, value_type)
     name, cast = _PROTO_FIELDS[value_type]
-    empty, built = ValueProto(), {}
+    empty, built = ValueProto(), dict[object, ValueProto]()
     protos = []
     for value in values:
         if value is None or value != value:  # null or NaN

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -70,6 +70,7 @@ Written = Mapping[str, Mapping[str, tuple[datetime, dict[str, ValueProto]]]]
 # world the training set's 467k rows then peak at 1.3 GiB in all, where one query took 9.3,
 # and take less time (50,000: 2.0 GiB).
 HISTORICAL_CHUNK_ROWS = 20_000
+Progress = Callable[[str, int], object]  # a view's name and its rows loaded so far
 ROW_NUMBER = "__entity_row"  # the entity row's position, carried through Feast's join
 
 
@@ -176,7 +177,8 @@ def _hold_offline_store(settings: Settings) -> None:
         connection.raw_sql(f"SET {key} = '{value}'")
 
 
-def materialize(store: FeatureStore, as_of: datetime, full: bool = False) -> str:
+def materialize(store: FeatureStore, as_of: datetime, full: bool = False,
+                progress: Progress | None = None) -> str:
     """Bring the online store up to `as_of` (the feature clock) and say how.
 
     A full load is `load_online` (Feast's `materialize` writes the same rows with about 2x
@@ -188,7 +190,7 @@ def materialize(store: FeatureStore, as_of: datetime, full: bool = False) -> str
     views = store.list_feature_views()
     end = as_of + timedelta(seconds=1)
     if full or any(view.most_recent_end_time is None for view in views):
-        load_online(store, GRID_EPOCH, end)
+        load_online(store, GRID_EPOCH, end, progress)
         return "full"
     store.materialize(start_date=GRID_EPOCH, end_date=end,
                       feature_views=[view.name for view in views if view.name not in GRID_VIEWS])
@@ -197,11 +199,13 @@ def materialize(store: FeatureStore, as_of: datetime, full: bool = False) -> str
     return "incremental"
 
 
-def load_online(store: FeatureStore, start: datetime, end: datetime) -> dict[str, int]:
+def load_online(store: FeatureStore, start: datetime, end: datetime,
+                progress: Progress | None = None) -> dict[str, int]:
     """A full load of the online store: each view's latest row per entity with a timestamp in
     [start, end], as Feast's `materialize(start, end)` writes them, and each view's
     materialisation interval recorded in the registry as it records it (so that
-    `materialize-incremental` follows on). Returns the entities written per view.
+    `materialize-incremental` follows on). Returns the entities written per view;
+    `progress` is told each view's rows so far as they go.
 
     Why not `materialize`: it reads the rows through its offline store's ibis plan into
     pandas and converts every value with its type checks, 470-1,300 entities/s here. Here
@@ -223,6 +227,8 @@ def load_online(store: FeatureStore, start: datetime, end: datetime) -> dict[str
                 else:
                     write_columns(store.config, view, column_rows(view, batch))
                 written[view.name] += batch.num_rows
+                if progress:
+                    progress(view.name, written[view.name])
     for view in views:  # once every row is written
         store.registry.apply_materialization(view, store.project, start, end)
         log.info("online store: %d rows of %s", written[view.name], view.name)
@@ -245,9 +251,10 @@ def _latest_rows(con: duckdb.DuckDBPyConnection, view: FeatureView, start: datet
     keys = ", ".join(view.join_keys)
     stamp = source.timestamp_field
     columns = ", ".join([*view.join_keys, *(f.name for f in view.features), stamp])
+    bounded = f"{stamp}::TIMESTAMPTZ"  # a source written by pandas has nanoseconds, DuckDB's microseconds
     query = con.sql(f"SELECT {columns} FROM read_parquet('{source.path}') "
-                    f"WHERE {stamp} >= '{start.isoformat()}'::TIMESTAMPTZ "
-                    f"AND {stamp} <= '{end.isoformat()}'::TIMESTAMPTZ "
+                    f"WHERE {bounded} >= '{start.isoformat()}'::TIMESTAMPTZ "
+                    f"AND {bounded} <= '{end.isoformat()}'::TIMESTAMPTZ "
                     f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {stamp} DESC) = 1")
     yield from query.to_arrow_reader(rows)
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
@@ -17,9 +18,15 @@ console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 @dataclass
 class Step:
-    """What a finished step says it did."""
+    """What a finished step says it did, and its spinner (`progress` tells how far it is)."""
 
     title: str
+    status: Status | None = None
+
+    def progress(self, text: str) -> None:
+        """Say beside the spinner how far the step is."""
+        if self.status is not None:
+            self.status.update(f"[bold]{self.title}[/bold] {text}")
 
 
 @contextmanager
@@ -27,8 +34,8 @@ def step(title: str) -> Iterator[Step]:
     """A spinner while a stage runs, then its duration, under the title the stage may have set
     once it knows what it did (`Step.title`)."""
     start = time.perf_counter()
-    done = Step(title)
-    with console.status(f"[bold]{title}[/bold] ..."):
+    with console.status(f"[bold]{title}[/bold] ...") as status:
+        done = Step(title, status)
         yield done
     console.print(f"[green]✓[/green] {done.title} [dim]({time.perf_counter() - start:.1f} s)[/dim]")
 

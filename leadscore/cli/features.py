@@ -46,9 +46,10 @@ def run_features_materialize(settings: Settings, full: bool = False) -> None:
     from leadscore.live.online import mark_behind_a_load
 
     manifest = read_manifest(settings.feature_data_dir)
-    with step(f"feast materialize up to {manifest['as_of']:%Y-%m-%d}"), library_prints_hidden():
+    with step(f"feast materialize up to {manifest['as_of']:%Y-%m-%d}") as done, library_prints_hidden():
         mode = store.materialize(store.open_store(settings), manifest["as_of"],
-                                 full=full or manifest.get("online_reload", False))
+                                 full=full or manifest.get("online_reload", False),
+                                 progress=lambda view, rows: done.progress(f"{view}: {rows:,} rows"))
     write_manifest(settings.feature_data_dir, {**manifest, "online_reload": False})
     console.print(f"  {mode} load into the online store")
     if behind := mark_behind_a_load(settings):

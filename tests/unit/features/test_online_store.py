@@ -13,7 +13,7 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 
 from leadscore.features.online_store import LeanSqliteStore, online_reader, online_writer
-from leadscore.features.store import write_rows
+from leadscore.features.store import load_online, write_rows
 
 START = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
 
@@ -64,3 +64,15 @@ def test_it_writes_what_feasts_sqlite_store_writes(tmp_path, small_feature_store
     (stamp, values), (_, new) = online_reader(ours_store)(ours_store.config, view, keys, ["visits"])
     assert stamp == START + timedelta(days=1) and values["visits"].int64_val == 4
     assert new["title"].string_val == "" and new["share"].double_val == 0.5
+
+
+def test_a_full_load_tells_how_far_it_is_and_records_the_interval(tmp_path, small_feature_store, monkeypatch):
+    """`load_online` in batches: each view's rows so far as they go, the last its count, and
+    the registry's interval recorded once the rows are in (incremental loads follow on)."""
+    monkeypatch.setattr("leadscore.features.store.LOAD_CHUNK", 2)
+    store, view = _store(tmp_path, small_feature_store)
+    told: list[tuple[str, int]] = []
+    written = load_online(store, START - timedelta(days=30), START + timedelta(days=1),
+                          lambda name, rows: told.append((name, rows)))
+    assert written == {"person_view": 3} and told == [("person_view", 2), ("person_view", 3)]
+    assert store.get_feature_view("person_view").most_recent_end_time == START + timedelta(days=1)
