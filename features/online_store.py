@@ -187,10 +187,11 @@ class LeanRedisStore(RedisOnlineStore):
         view = _versioned_fv_name(table, config)
         project = config.project.encode()
         fields = _Fields(view)
-        head = b"*%d\r\n$4\r\nHSET\r\n" % (2 + 2 * (1 + len(rows.features)))
+        head = _hset_head(len(rows.features))
         stamp_field = _bulk(f"_ts:{view}".encode())
+        by_instant: dict[datetime, bytes] = {}
         keys = _entity_key_bulks(rows.join_key, rows.ids, project, config.entity_key_serialization_version)
-        stamps = _by_distinct(rows.stamps, lambda distinct: [stamp_field + _stamp(stamp, {})
+        stamps = _by_distinct(rows.stamps, lambda distinct: [stamp_field + _stamp(stamp, by_instant)
                                                              for stamp in distinct])
         columns = [_value_bulks(fields[feature], column, value_type)
                    for feature, (column, value_type) in rows.features.items()]
@@ -405,10 +406,15 @@ def _bulk(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
+def _hset_head(features: int) -> bytes:
+    """The start of an HSET of a hash's key, its view's timestamp and `features` fields."""
+    return b"*%d\r\n$4\r\nHSET\r\n" % (2 + 2 * (1 + features))
+
+
 def _hset(key: bytes, stamp_field: bytes, stamp: bytes, values: dict[str, ValueProto],
           fields: _Fields, encoded: dict[int, bytes]) -> bytes:
     """HSET key, the view's timestamp, then each feature's field and value (Feast's order)."""
-    parts = [b"*%d\r\n$4\r\nHSET\r\n" % (2 + 2 * (1 + len(values))), _bulk(key), stamp_field, stamp]
+    parts = [_hset_head(len(values)), _bulk(key), stamp_field, stamp]
     for feature, value in values.items():
         bulk = encoded.get(id(value))
         if bulk is None:
