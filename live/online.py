@@ -43,7 +43,7 @@ from leadscore.features.live import (
     open_middle_layer,
     write_online,
 )
-from leadscore.features.online_store import OnlineRead, OnlineWrite, online_reader, online_writer
+from leadscore.features.online_store import ColumnWrite, OnlineRead, online_column_writer, online_reader
 from leadscore.features.store import Written, read_view, written_rows
 from leadscore.live.log import EVENT_LOG, EventLog, compacted
 
@@ -170,7 +170,8 @@ class OnlineUpdater:
         colleagues = self._colleagues_to_rewrite(con, rows)
         rows["person_account"] = pd.concat([rows["person_account"], colleagues], ignore_index=True)
         data = write_online(self.store, rows, self.views, self._write)
-        return (written_rows(self.store, {view: data[view] for view in PERSON_VIEWS if view in data}),
+        mine = {view: data[view] for view in PERSON_VIEWS if view in data}
+        return (written_rows(self.store, self.views, mine, pids),
                 {view: list(frame["pid"]) for view, frame in rows.items() if "pid" in frame})
 
     @functools.cached_property
@@ -185,9 +186,9 @@ class OnlineUpdater:
         return online_reader(self.store)
 
     @functools.cached_property
-    def _write(self) -> OnlineWrite:
-        """The store's batch write (features/online_store.py), made once."""
-        return online_writer(self.store)
+    def _write(self) -> ColumnWrite | None:
+        """The store's write by column (features/online_store.py), made once."""
+        return online_column_writer(self.store)
 
     @contextmanager
     def _store_lock(self) -> Iterator[None]:

@@ -82,3 +82,27 @@ def small_feature_store():
         return store, view
 
     return build
+
+
+@pytest.fixture
+def tricky_rows():
+    """A function giving `count` rows of `small_feature_store`'s view as a full load reads
+    them: ids of one to four bytes a character, nulls and NaNs, negative, signed-zero and
+    tiny doubles, empty strings, instants to the microsecond."""
+    import math
+    from datetime import UTC, datetime, timedelta
+
+    import pandas as pd
+
+    start = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
+
+    def rows(count: int) -> pd.DataFrame:
+        return pd.DataFrame({
+            "pid": [f"P{i}" if i % 5 else f"Pé{i}😀" for i in range(count)],
+            "visits": [None if i % 13 == 0 else i % 7 - 2 for i in range(count)],
+            "share": [[None, math.nan, -0.0, 1e-300, -2.5, i / 7][i % 6] for i in range(count)],
+            "title": [["CTO", None, "", "Analyst", "Directeur général"][i % 5] for i in range(count)],
+            "event_timestamp": pd.to_datetime([start + timedelta(seconds=i % 11, microseconds=i % 3)
+                                               for i in range(count)]).astype("datetime64[us, UTC]")})
+
+    return rows

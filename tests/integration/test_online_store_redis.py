@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -53,25 +52,13 @@ def test_it_writes_what_feasts_redis_store_writes(redis_server, tmp_path, small_
     assert online["visits"] == [3] and online["title"] == [""]
 
 
-def _full_load_rows(count: int) -> pd.DataFrame:
-    """Rows as a full load reads them: ids of one to four bytes a character, nulls and NaNs,
-    negative and tiny doubles, empty strings, instants to the microsecond."""
-    return pd.DataFrame({
-        "pid": [f"P{i}" if i % 5 else f"Pé{i}😀" for i in range(count)],
-        "visits": [None if i % 13 == 0 else i % 7 - 2 for i in range(count)],
-        "share": [[None, math.nan, -0.0, 1e-300, -2.5, i / 7][i % 6] for i in range(count)],
-        "title": [["CTO", None, "", "Analyst", "Directeur général"][i % 5] for i in range(count)],
-        "event_timestamp": pd.to_datetime([START + timedelta(seconds=i % 11, microseconds=i % 3)
-                                           for i in range(count)]).astype("datetime64[us, UTC]")})
-
-
 def _pid(pid: str) -> EntityKey:
     return EntityKey(join_keys=["pid"], entity_values=[Value(string_val=pid)])
 
 
 def test_a_full_load_by_column_writes_what_feasts_redis_store_writes(redis_server, tmp_path,
-                                                                     small_feature_store):
-    rows = _full_load_rows(45_000)  # more than the chunks queued at once
+                                                                     small_feature_store, tricky_rows):
+    rows = tricky_rows(45_000)  # more than the chunks queued at once
     table = pa.Table.from_pandas(rows, preserve_index=False)
     feasts, view = small_feature_store(tmp_path / "feast", rows, _redis(redis_server), "feastcol")
     ours, _ = small_feature_store(tmp_path / "ours", rows, _redis(redis_server), "ourscol")
@@ -90,16 +77,16 @@ def test_a_full_load_by_column_writes_what_feasts_redis_store_writes(redis_serve
 
 
 def test_a_store_leadscore_does_not_write_by_column_gets_no_column_writer(redis_server, tmp_path,
-                                                                          small_feature_store):
-    rows = _full_load_rows(3)
+                                                                          small_feature_store, tricky_rows):
+    rows = tricky_rows(3)
     deduplicated = RedisOnlineStoreConfig(connection_string=redis_server, skip_dedup=False)
     store, _ = small_feature_store(tmp_path, rows, deduplicated, "dedup")
     with column_writer(store) as write_columns:
         assert write_columns is None  # its load goes through Feast's own batch write
 
 
-def test_an_error_reply_in_a_full_load_is_raised(redis_server, tmp_path, small_feature_store):
-    rows = _full_load_rows(5000)
+def test_an_error_reply_in_a_full_load_is_raised(redis_server, tmp_path, small_feature_store, tricky_rows):
+    rows = tricky_rows(5000)
     store, view = small_feature_store(tmp_path, rows, _redis(redis_server), "colerrors")
     host, port = redis_server.split(":")
     client = redis.Redis(host=host, port=int(port))
@@ -149,8 +136,9 @@ def test_a_health_check_never_reads_a_reply_due_to_a_chunk(redis_server):
     assert client.hget("h1", "f") == b"v" and client.hget("h2", "f") == b"v" and not in_flight.unread
 
 
-def test_a_row_without_an_id_is_refused_before_anything_is_sent(redis_server, tmp_path, small_feature_store):
-    rows = _full_load_rows(4)
+def test_a_row_without_an_id_is_refused_before_anything_is_sent(redis_server, tmp_path, small_feature_store,
+                                                                tricky_rows):
+    rows = tricky_rows(4)
     store, view = small_feature_store(tmp_path, rows, _redis(redis_server), "noid")
     batch = pa.RecordBatch.from_pandas(rows.assign(pid=["P0", None, "P2", "P3"]), preserve_index=False)
     with pytest.raises(ValueError, match="1 rows without a pid"), column_writer(store) as write_columns:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -12,8 +13,8 @@ from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 
-from leadscore.features.online_store import LeanSqliteStore, online_reader, online_writer
-from leadscore.features.store import load_online, write_rows
+from leadscore.features.online_store import LeanSqliteStore, column_writer, online_reader, online_writer
+from leadscore.features.store import column_rows, load_online, write_rows
 
 START = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
 
@@ -66,10 +67,28 @@ def test_it_writes_what_feasts_sqlite_store_writes(tmp_path, small_feature_store
     assert new["title"].string_val == "" and new["share"].double_val == 0.5
 
 
+def test_a_write_by_column_writes_what_feasts_sqlite_store_writes(tmp_path, small_feature_store, tricky_rows):
+    """`column_writer`'s write (a full load's, a live update's): the rows Feast's own write
+    leaves, byte for byte, over rows already stored (P1 to P3) and new ones, in batches."""
+    feasts_store, view = _store(tmp_path / "feast", small_feature_store)
+    ours_store, _ = _store(tmp_path / "ours", small_feature_store)
+    rows = pa.Table.from_pandas(tricky_rows(3_000), preserve_index=False)
+    write_rows(feasts_store, view, rows, feasts_store.provider.online_write_batch)
+    with column_writer(ours_store) as write_columns:
+        assert write_columns.__self__.__class__ is LeanSqliteStore
+        for batch in rows.to_batches(max_chunksize=1_000):
+            write_columns(ours_store.config, view, column_rows(view, batch))
+    written = _table(tmp_path / "ours" / "online.db", view)
+    assert len(written) == 3 * 3_000 and written == _table(tmp_path / "feast" / "online.db", view)
+    keys = [EntityKey(join_keys=["pid"], entity_values=[Value(string_val=pid)]) for pid in ("P2", "Pé5😀")]
+    (_, signed), (_, accented) = online_reader(ours_store)(ours_store.config, view, keys, ["share"])
+    assert math.copysign(1, signed["share"].double_val) == -1 and accented["share"].double_val == 5 / 7
+
+
 def test_a_full_load_tells_how_far_it_is_and_records_the_interval(tmp_path, small_feature_store, monkeypatch):
     """`load_online` in batches: each view's rows so far as they go, the last its count, and
     the registry's interval recorded once the rows are in (incremental loads follow on)."""
-    monkeypatch.setattr("leadscore.features.store.LOAD_CHUNK", 2)
+    monkeypatch.setattr("leadscore.features.store.COLUMN_CHUNK", 2)  # SQLite: by column
     store, view = _store(tmp_path, small_feature_store)
     told: list[tuple[str, int]] = []
     written = load_online(store, START - timedelta(days=30), START + timedelta(days=1),
