@@ -345,6 +345,15 @@ def features_at(con: duckdb.DuckDBPyConnection, definitions: FeatureDefinitions,
 LOCKED_RETRIES = 5
 
 
+def write_ahead_log(store: FeatureStore) -> None:
+    """Feast's SQLite online store (if it is the store) in WAL mode, once per process; a live
+    writer asks for it as it starts, so that its first update does not wait for the switch
+    (0.1-0.2 s behind the readers of a service just started)."""
+    path = _sqlite_path(store)
+    if path is not None:
+        _write_ahead_log(path)
+
+
 @functools.cache
 def _write_ahead_log(db_path: str) -> None:
     """Put the SQLite online store in WAL mode (once per process; the mode stays with the file).
@@ -397,9 +406,7 @@ def write_online(store: FeatureStore, rows: Mapping[str, pd.DataFrame],
     Returns each view's rows as written."""
     from leadscore.features.online_store import online_column_writer
 
-    path = _sqlite_path(store)
-    if path is not None:
-        _write_ahead_log(path)
+    write_ahead_log(store)
     write = write or online_column_writer(store)
     written = {}
     for name, frame in rows.items():

@@ -41,6 +41,7 @@ from leadscore.features.live import (
     LiveRecords,
     features_at,
     open_middle_layer,
+    write_ahead_log,
     write_online,
 )
 from leadscore.features.online_store import ColumnWrite, OnlineRead, online_column_writer, online_reader
@@ -66,6 +67,7 @@ class OnlineUpdater:
         self._lock = threading.Lock()
         self._writing = threading.Lock()  # the store's one SQLite connection, one writer at a time
         self._middle: tuple[int, duckdb.DuckDBPyConnection, tuple[int, int]] | None = None
+        write_ahead_log(store)
 
     def middle(self, log: EventLog) -> tuple[duckdb.DuckDBPyConnection, tuple[int, int]]:
         """The worker's copy of the middle layer and the event-log rows it holds (interaction,

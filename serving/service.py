@@ -550,31 +550,32 @@ class LeadScoring:
 
     def _push_digest(self, now: datetime) -> None:
         """Once a clock day (per worker; the outbox keeps one per owner and day): yesterday's
-        digest of the leads that became active, to each sales owner (serving/webhook/digest.py)."""
-        from leadscore.serving.webhook.digest import active_leads, digest_messages
-
-        settings = self.settings.serving.webhook.digest
+        digest of the leads that became active, to each sales owner (serving/webhook/digest.py),
+        built on a thread of its own: the ingest that noticed the new day answers without it
+        (reading a day of the score log took up to a second of a busy worker)."""
         today = now.date()
+        settings = self.settings.serving.webhook.digest
         if not settings.enabled or not self.pusher.enabled or self._digest_day == today:
             return
         self._digest_day = today
-        start = datetime.combine(today - timedelta(days=1), datetime.min.time(), UTC)
+        day = datetime.combine(today - timedelta(days=1), datetime.min.time(), UTC)
+        threading.Thread(target=self._queue_digest, args=(day,), name="daily-digest", daemon=True).start()
+
+    def _queue_digest(self, start: datetime) -> None:
+        """Queue the digest of the clock day from `start` (`_push_digest`)."""
+        from leadscore.serving.webhook.digest import active_leads, digest_messages
+
         try:
             logged = self.score_log.read(since=start - timedelta(days=DIGEST_LOOKBACK_DAYS), shadow=False)
             day = logged[(logged["at"] >= start) & (logged["at"] < start + timedelta(days=1))]
             before = logged[logged["at"] < start].groupby("pid").tail(1)
-            sent = self.pusher.enqueue(digest_messages(active_leads(day, before, settings),
-                                                       self._owner_or_none, start.date()))
+            leads = active_leads(day, before, self.settings.serving.webhook.digest)
+            owners = self.portraits.owners(list(leads["pid"])) if len(leads) else {}
+            sent = self.pusher.enqueue(digest_messages(leads, owners, start.date()))
         except Exception:  # noqa: BLE001 - a digest missed today is not a failed ingest
             log.exception("could not build the daily digest of %s", start.date())
             return
         log.info("daily digest of %s: %d owner message(s) queued", start.date(), sent)
-
-    def _owner_or_none(self, pid: str) -> str | None:
-        try:
-            return self.portraits.owner(pid)
-        except UnknownPerson:
-            return None
 
     @app.post("/score_batch", tags=["scores"], response_model=BatchResponse,
               responses={413: {"description": "More items than serving.max_batch"}})

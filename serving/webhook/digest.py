@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import date
 
 import pandas as pd
@@ -42,10 +42,10 @@ def active_leads(day_scores: pd.DataFrame, before: pd.DataFrame, settings: Diges
     return leads.rename_axis("pid").reset_index()
 
 
-def digest_messages(leads: pd.DataFrame, owner_of: Callable[[str], str | None], day: date) -> list[Message]:
+def digest_messages(leads: pd.DataFrame, owners: Mapping[str, str | None], day: date) -> list[Message]:
     """One message per owner with their active leads, best score first; leads without an owner
-    are left out (nobody to tell)."""
-    leads = leads.assign(owner=[owner_of(pid) for pid in leads["pid"]]).dropna(subset=["owner"])
+    (or not in `owners`) are left out (nobody to tell)."""
+    leads = leads.assign(owner=[owners.get(pid) for pid in leads["pid"]]).dropna(subset=["owner"])
     messages = []
     for owner, own in leads.sort_values("score", ascending=False).groupby("owner", sort=True):
         rows = own.drop(columns="owner").astype(object).where(own.drop(columns="owner").notna(), None)

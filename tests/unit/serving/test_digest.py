@@ -36,8 +36,8 @@ def test_one_message_per_owner_and_day_with_a_stable_key():
                           "tier": ["high-value"] * 3, "previous_score": [55.0, None, 40.0],
                           "previous_tier": [None] * 3, "why": ["x"] * 3})
     owners = {"P1": "R001", "P2": "R001", "P3": None}
-    messages = digest_messages(leads, owners.get, DAY)
+    messages = digest_messages(leads, owners, DAY)
     assert len(messages) == 1 and messages[0].key == digest_key("R001", DAY)
     body = json.loads(messages[0].payload)
     assert body["type"] == "daily_digest" and [lead["pid"] for lead in body["leads"]] == ["P2", "P1"]
-    assert digest_messages(leads, owners.get, DAY)[0].key == messages[0].key  # idempotent
+    assert digest_messages(leads, owners, DAY)[0].key == messages[0].key  # idempotent

@@ -196,6 +196,12 @@ def test_owner_falls_back_to_the_person(reader: PortraitReader) -> None:
     assert reader.owner("P9") is None  # neither the company nor the person has an owner
 
 
+def test_owners_of_many_people_in_one_read(reader: PortraitReader) -> None:
+    """The daily digest's owners: each known person's, as `owner` gives it; nobody for an unknown."""
+    assert reader.owners(["P1", "P5", "P9", "NOPE"]) == {"P1": "R1", "P5": "R5", "P9": None}
+    assert reader.owners([]) == {}
+
+
 def test_unknown_pid(reader: PortraitReader) -> None:
     with pytest.raises(UnknownPerson) as error:
         reader.owner("NOPE")
