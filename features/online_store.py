@@ -8,9 +8,10 @@ here reads the same rows with the same query, converts one timestamp per entity 
 as Feast keeps it) and so answers exactly what Feast's does.
 
 Its `online_write_batch` writes the rows Feast's writes, with Feast's statement (an upsert per
-value), in one `executemany` instead of one `execute` per value, each distinct value proto
-serialised once (a column holds few distinct values: `proto_values` shares them), each
-timestamp converted once per entity, on a connection with a larger page cache:
+value), in one transaction of a few multi-row statements (`execute_rows`) instead of one
+`execute` per value, each distinct value proto serialised once (a column holds few distinct
+values: `proto_values` shares them), each timestamp converted once per entity, on a
+connection with a larger page cache:
 the live updates and a full load spend most of their writing there. The repo's online
 store stays `type: sqlite` (Feast applies and plans the infrastructure of that type alone);
 a store with value_num or vector columns is written by Feast's own method.
@@ -74,6 +75,8 @@ from feast.value_type import ValueType
 from google.protobuf.timestamp_pb2 import Timestamp
 from redis.connection import Connection
 
+from leadscore.sqlite_rows import VALUES, execute_rows
+
 Read = list[tuple[datetime | None, dict[str, ValueProto] | None]]
 OnlineRead = Callable[[RepoConfig, FeatureView, list[EntityKey], list[str]], Read]
 Row = tuple[EntityKey, dict[str, ValueProto], datetime, datetime | None]
@@ -103,7 +106,7 @@ ColumnWrite = Callable[[RepoConfig, FeatureView, ColumnRows], None]  # `LeanRedi
 
 class LeanSqliteStore(SqliteOnlineStore):
     """`SqliteOnlineStore` (on its own connection), reading one timestamp per entity instead
-    of one per value, and writing a batch in one `executemany`."""
+    of one per value, and writing a batch in a few multi-row statements (`execute_rows`)."""
 
     def online_write_batch(self, config: RepoConfig, table: FeatureView, data: list[Row],
                            progress: Callable[[int], object] | None) -> None:
@@ -126,7 +129,7 @@ class LeanSqliteStore(SqliteOnlineStore):
                                                            extract_text_and_num(value, False)[0])
                 rows.append((key, feature, *value_and_text, stamp, created))
         with self._get_conn(config) as conn:  # Feast's statement, one transaction
-            conn.executemany(_upsert(name), rows)
+            execute_rows(conn, _upsert(name), rows, width=6)
         if progress:
             progress(len(data))
 
@@ -148,8 +151,9 @@ class LeanSqliteStore(SqliteOnlineStore):
                    for feature, (column, value_type) in rows.features.items()]
         name = _quote_id(_table_id(config.project, table,
                                    config.registry.enable_online_feature_view_versioning))
+        by_entity = itertools.chain.from_iterable(zip(*columns, strict=True))  # Feast's order
         with self._get_conn(config) as conn:  # Feast's statement, one transaction
-            conn.executemany(_upsert(name), itertools.chain.from_iterable(zip(*columns, strict=True)))
+            execute_rows(conn, _upsert(name), by_entity, width=6)
 
     def online_read(self, config: RepoConfig, table: FeatureView, entity_keys: list[EntityKey],
                     requested_features: list[str] | None = None) -> Read:
@@ -174,9 +178,11 @@ class LeanSqliteStore(SqliteOnlineStore):
 
 
 def _upsert(table: str) -> str:
-    """Feast's SQLite statement writing one value (without value_num and vector columns)."""
+    """Feast's SQLite statement writing values (without value_num and vector columns), its rows
+    given by `execute_rows`: Feast's `executemany` would wait for the GIL once per value in a
+    busy service."""
     return (f"INSERT INTO {table} (entity_key, feature_name, value, value_text, event_ts, created_ts) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(entity_key, feature_name) DO UPDATE SET "
+            f"VALUES {VALUES} ON CONFLICT(entity_key, feature_name) DO UPDATE SET "
             "value = excluded.value, value_text = excluded.value_text, event_ts = excluded.event_ts, "
             "created_ts = excluded.created_ts")
 

@@ -55,6 +55,7 @@ import pandas as pd
 
 from leadscore.identity.resolve import LoggedRecords
 from leadscore.live.sources import SOURCES, frame_of
+from leadscore.sqlite_rows import VALUES, execute_rows
 
 EVENT_LOG = "events.db"
 
@@ -86,6 +87,8 @@ CREATE TABLE IF NOT EXISTS outcome (
     PRIMARY KEY (kind, crm_id, at));
 CREATE INDEX IF NOT EXISTS outcome_pid ON outcome (pid);
 """
+RECORD_COLUMNS = ["source", "source_record_id", "received_at", "seen_at", "status", "reason", "pid", "cid",
+                  "rule", "payload"]
 OUTCOME_COLUMNS = ["kind", "crm_id", "at", "pid", "received_at", "stage", "amount_usd", "disposition",
                    "reason"]
 INTERACTION_COLUMNS = ["lid", "pid", "cid", "event_type", "event_time", "channel", "source",
@@ -239,9 +242,8 @@ class EventLog:
         records): a mark made earlier is renewed, so an update that read before this one's
         records cannot clear it."""
         seq = self._last_record()
-        self.con.executemany(
-            "INSERT INTO due_update VALUES (?, ?) ON CONFLICT (pid) DO UPDATE SET seq = excluded.seq",
-            [(pid, seq) for pid in dict.fromkeys(pids)])
+        execute_rows(self.con, f"INSERT INTO due_update VALUES {VALUES} ON CONFLICT (pid) DO UPDATE SET "
+                               "seq = excluded.seq", [(pid, seq) for pid in dict.fromkeys(pids)], width=2)
 
     def mark_written_after(self, since: datetime | None) -> list[str]:
         """Mark due the people whose online rows were computed live at or after `since` (all
@@ -273,7 +275,8 @@ class EventLog:
         (`features_written`), in one transaction: the update waits for the log's writers once
         (their busy handler sleeps up to 100 ms between tries while ingests commit), not twice."""
         with self.writing():
-            self.con.executemany("DELETE FROM due_update WHERE pid = ? AND seq = ?", list(marks))
+            execute_rows(self.con, f"DELETE FROM due_update WHERE (pid, seq) IN (VALUES {VALUES})", marks,
+                         width=2)
             if written:
                 if at is None:
                     raise ValueError("rows written are noted with the instant they were computed for")
@@ -335,18 +338,15 @@ class EventLog:
     # --- writes (inside `writing()`) ---------------------------------------------------------
 
     def add_records(self, rows: Iterable[dict]) -> None:
-        self.con.executemany(
-            "INSERT OR IGNORE INTO record (source, source_record_id, received_at, seen_at, status, "
-            "reason, pid, cid, rule, payload) VALUES (:source, :source_record_id, :received_at, "
-            ":seen_at, :status, :reason, :pid, :cid, :rule, :payload)", list(rows))
+        execute_rows(self.con, f"INSERT OR IGNORE INTO record ({', '.join(RECORD_COLUMNS)}) VALUES {VALUES}",
+                     ([row[column] for column in RECORD_COLUMNS] for row in rows), width=len(RECORD_COLUMNS))
 
     def add_interactions(self, frame: pd.DataFrame) -> None:
         rows = frame.reindex(columns=INTERACTION_COLUMNS).astype(object)
         rows["event_time"] = [_iso(t) for t in frame["event_time"]]
         rows = rows.where(rows.notna(), None)
-        self.con.executemany(
-            f"INSERT OR IGNORE INTO interaction VALUES ({','.join('?' * len(INTERACTION_COLUMNS))})",
-            rows.itertuples(index=False, name=None))
+        execute_rows(self.con, f"INSERT OR IGNORE INTO interaction VALUES {VALUES}",
+                     rows.itertuples(index=False, name=None), width=len(INTERACTION_COLUMNS))
 
     def add_outcomes(self, rows: Sequence[dict]) -> list[bool]:
         """Insert each outcome row unless its (kind, crm_id, at) is stored: True where inserted."""
@@ -359,10 +359,10 @@ class EventLog:
 
     def learn(self, identifiers: dict[str, Known]) -> None:
         seq = self._last_record()
-        self.con.executemany(
-            "INSERT INTO identifier (key, pid, names, seq) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE "
-            "SET pid = coalesce(identifier.pid, excluded.pid), names = excluded.names, seq = excluded.seq",
-            [(key, known.pid, json.dumps(sorted(known.names)), seq) for key, known in identifiers.items()])
+        rows = [(key, known.pid, json.dumps(sorted(known.names)), seq) for key, known in identifiers.items()]
+        execute_rows(self.con, f"INSERT INTO identifier (key, pid, names, seq) VALUES {VALUES} "
+                               "ON CONFLICT (key) DO UPDATE SET names = excluded.names, seq = excluded.seq, "
+                               "pid = coalesce(identifier.pid, excluded.pid)", rows, width=4)
 
     def bind_cookie(self, cookie_id: str, pid: str, cid: str | None) -> None:
         """Give a cookie's anonymous live sessions and their interactions to the person who just
@@ -380,10 +380,9 @@ class EventLog:
             self._note_written(views, at)
 
     def _note_written(self, views: Mapping[str, Sequence[str]], at: datetime) -> None:
-        self.con.executemany(
-            "INSERT INTO feature_write (pid, view, at) VALUES (?, ?, ?) ON CONFLICT (pid, view) "
-            "DO UPDATE SET at = max(feature_write.at, excluded.at)",
-            [(pid, view, at.isoformat()) for view, pids in views.items() for pid in pids])
+        execute_rows(self.con, f"INSERT INTO feature_write (pid, view, at) VALUES {VALUES} ON CONFLICT "
+                               "(pid, view) DO UPDATE SET at = max(feature_write.at, excluded.at)",
+                     [(pid, view, at.isoformat()) for view, pids in views.items() for pid in pids], width=3)
 
     def feature_writes(self) -> pd.DataFrame:
         """pid, view, at: the instant of each person's latest online row of each view."""
@@ -392,8 +391,8 @@ class EventLog:
 
     def save_people(self, rows: dict[str, dict]) -> None:
         seq = self._last_record()
-        self.con.executemany("INSERT OR REPLACE INTO person (pid, row, seq) VALUES (?, ?, ?)",
-                             [(pid, json.dumps(row, default=str), seq) for pid, row in rows.items()])
+        execute_rows(self.con, f"INSERT OR REPLACE INTO person (pid, row, seq) VALUES {VALUES}",
+                     [(pid, json.dumps(row, default=str), seq) for pid, row in rows.items()], width=3)
 
 
 def utc_text(at: datetime) -> str:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from leadscore.sqlite_rows import VALUES, execute_rows
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS score (
     at TEXT NOT NULL, pid TEXT NOT NULL, model_version TEXT NOT NULL, probability REAL NOT NULL,
@@ -82,14 +84,14 @@ class ScoreLog:
         return sum(map(len, by_day.values()))
 
     def _write(self, day: str, rows: list[tuple]) -> None:
-        insert = f"INSERT INTO score VALUES ({','.join('?' * len(COLUMNS))})"
+        insert = f"INSERT INTO score VALUES {VALUES}"
         if len(rows) == 1:
-            self._writer(day).execute(insert, rows[0])
+            execute_rows(self._writer(day), insert, rows, width=len(COLUMNS))
         elif rows:
             con = self._writer(day)
             con.execute("BEGIN IMMEDIATE")
             try:
-                con.executemany(insert, rows)
+                execute_rows(con, insert, rows, width=len(COLUMNS))
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from leadscore.serving.webhook.crossings import LeadState
+from leadscore.sqlite_rows import VALUES, execute_rows
 
 log = logging.getLogger(__name__)
 
@@ -231,18 +232,19 @@ def record(db: sqlite3.Connection, states: Mapping[str, LeadState], messages: li
            now: float) -> int:
     """Store the leads' new states and enqueue the messages, inside a `transaction()`. A message
     whose key is already in the outbox is not enqueued again. Returns how many were enqueued."""
-    db.executemany(
-        "INSERT INTO lead_state (pid, last_score, above, crossings, mql_key, first_seen_at, last_seen_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pid) DO UPDATE SET"
+    execute_rows(
+        db, "INSERT INTO lead_state (pid, last_score, above, crossings, mql_key, first_seen_at, last_seen_at)"
+        f" VALUES {VALUES} ON CONFLICT (pid) DO UPDATE SET"
         " last_score = excluded.last_score, above = excluded.above,"
         " crossings = max(crossings, excluded.crossings),"  # below-only pids were not looked up
         " mql_key = coalesce(excluded.mql_key, mql_key), last_seen_at = excluded.last_seen_at",
-        [(pid, s.score, int(s.above), s.crossings, s.mql_key, now, now) for pid, s in states.items()])
+        [(pid, s.score, int(s.above), s.crossings, s.mql_key, now, now) for pid, s in states.items()],
+        width=7)
     if not messages:
         return 0
     before = db.total_changes
-    db.executemany("INSERT OR IGNORE INTO outbox (idempotency_key, pid, payload, next_attempt_at, "
-                   "created_at) VALUES (?, ?, ?, ?, ?)", [(*m, now, now) for m in messages])
+    execute_rows(db, "INSERT OR IGNORE INTO outbox (idempotency_key, pid, payload, next_attempt_at, "
+                     f"created_at) VALUES {VALUES}", [(*m, now, now) for m in messages], width=5)
     enqueued = db.total_changes - before
     log.info("webhook: %d MQL crossing(s) enqueued", enqueued)
     return enqueued
