@@ -277,6 +277,9 @@ class ServingSettings(StrictModel):
     # how often a worker reads again who is in an open opportunity (serving/opportunities.py);
     # the CRM's outcomes a worker stores are read at once
     opportunities_refresh_s: float = Field(5, gt=0)
+    # how long a worker's thread may hold the interpreter while another waits for it (Python's
+    # switch interval, 5 ms by default): a thread back from SQLite or DuckDB waits that long
+    switch_interval_ms: float = Field(0.5, gt=0)
     webhook: WebhookSettings = WebhookSettings()
 
 

@@ -19,6 +19,7 @@ $LEADSCORE_DATA_DIR; keys and roles from config/access.yaml.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -248,6 +249,7 @@ class LeadScoring:
         # delivered MQL) belong in the service's log.
         logging.getLogger("leadscore").setLevel(logging.INFO)
         self.settings = settings = load_settings()
+        sys.setswitchinterval(settings.serving.switch_interval_ms / 1000)  # this worker's threads
         app.state.max_body_bytes = settings.serving.max_body_bytes
         self.access = AccessList.load(settings.config_file(settings.serving.access_file))
         self.features = OnlineFeatures(open_store(settings))
