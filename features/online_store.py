@@ -192,11 +192,12 @@ def _sqlite_values(column: pa.Array, value_type: ValueType) -> tuple[Sequence[by
     `proto_values` converts: a double's bytes laid out in NumPy (a column of them has about as
     many distinct values as rows), the rest from the column's distinct values."""
     if value_type != ValueType.DOUBLE:
-        pairs = _by_distinct(column, lambda distinct: [
-            (proto.SerializeToString(), extract_text_and_num(proto, False)[0])
-            for proto in proto_values(distinct, value_type)])
-        values, texts = zip(*pairs, strict=True) if pairs else ((), ())
-        return values, texts
+        distinct, indices = _distinct(column)
+        protos = proto_values(distinct, value_type)
+        rows = indices.to_numpy(zero_copy_only=False).tolist()
+        values = [proto.SerializeToString() for proto in protos]
+        texts = [extract_text_and_num(proto, False)[0] for proto in protos]
+        return list(map(values.__getitem__, rows)), list(map(texts.__getitem__, rows))
     column = column.cast(pa.float64())
     numbers = pc.fill_null(column, 0.0).to_numpy(zero_copy_only=False).astype("<f8")
     laid = np.empty((len(numbers), len(_DOUBLE_TAG) + 8), np.uint8)

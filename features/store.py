@@ -239,7 +239,7 @@ def load_online(store: FeatureStore, start: datetime, end: datetime,
 LOAD_CHUNK = 20_000  # rows per online write of a full load through a store's batch write
 # rows per batch of a full load by column: smaller, so that Redis, which runs the HSETs while
 # the next batch is built, gets its first sooner (on the default world 0.56-0.60 s for the
-# load against 0.77-0.87 with LOAD_CHUNK); SQLite's upserts go faster too (5.3 s against 6.2)
+# load against 0.77-0.87 with LOAD_CHUNK); SQLite's load takes as long either way
 COLUMN_CHUNK = 4_000
 
 
