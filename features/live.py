@@ -56,7 +56,7 @@ from leadscore.features.catalog import InterestCatalog, settings_catalog
 if TYPE_CHECKING:  # Feast's import is heavy and changes warning filters: features/store.py does it
     from feast import FeatureStore, FeatureView
 
-    from leadscore.features.online_store import ColumnWrite
+    from leadscore.features.store import ViewWrite
 
 log = logging.getLogger(__name__)
 
@@ -374,20 +374,13 @@ def _sqlite_path(store: FeatureStore) -> str | None:
     return SqliteOnlineStore._get_db_path(store.config)  # Feast's own resolution of the path
 
 
-def _write_view(store: FeatureStore, view: FeatureView, rows: pa.RecordBatch,
-                write: ColumnWrite | None) -> None:
-    """One view's rows in one transaction: by column (`write`, the store's
-    `online_column_writer`), else through the online store's batch write (features/store.py
-    `write_rows`). A writer that waited out SQLite's timeout for another's lock tries again
-    (the failed transaction was rolled back whole)."""
-    from leadscore.features.store import column_rows, write_rows
-
+def _write_view(view: FeatureView, rows: pa.RecordBatch, write: ViewWrite) -> None:
+    """One view's rows in one transaction (`write`: features/store.py `view_writer`). A writer
+    that waited out SQLite's timeout for another's lock tries again (the failed transaction
+    was rolled back whole)."""
     for attempt in range(LOCKED_RETRIES + 1):
         try:
-            if write is None:
-                write_rows(store, view, rows)
-            else:
-                write(store.config, view, column_rows(view, rows))
+            write(view, rows)
             return
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or attempt == LOCKED_RETRIES:
@@ -397,21 +390,21 @@ def _write_view(store: FeatureStore, view: FeatureView, rows: pa.RecordBatch,
 
 def write_online(store: FeatureStore, rows: Mapping[str, pd.DataFrame],
                  views: Mapping[str, FeatureView] | None = None,
-                 write: ColumnWrite | None = None) -> dict[str, pa.RecordBatch]:
+                 write: ViewWrite | None = None) -> dict[str, pa.RecordBatch]:
     """Write `features_at`'s rows to the online store through Feast, so that the next online
     read returns them; one transaction per view. Several processes may write at once. `views`:
-    the store's feature views by name, and `write`: its `online_column_writer`, made once by a
-    caller that writes often (Feast builds a view from the registry's proto on each lookup,
-    ~10 ms; the writer keeps one connection); without it, the store's is made for the call.
-    Returns each view's rows as written."""
-    from leadscore.features.online_store import online_column_writer
+    the store's feature views by name, and `write`: its `view_writer` (by column where the
+    store has a write by column), made once by a caller that writes often (Feast builds a view
+    from the registry's proto on each lookup, ~10 ms; the writer keeps one connection);
+    without it, one is made for the call. Returns each view's rows as written."""
+    from leadscore.features.store import view_writer
 
     write_ahead_log(store)
-    write = write or online_column_writer(store)
+    write = write or view_writer(store)
     written = {}
     for name, frame in rows.items():
         if frame.empty:  # (Feast warns and writes nothing)
             continue
         written[name] = pa.RecordBatch.from_pandas(frame, preserve_index=False)
-        _write_view(store, views[name] if views else store.get_feature_view(name), written[name], write)
+        _write_view(views[name] if views else store.get_feature_view(name), written[name], write)
     return written

@@ -101,7 +101,8 @@ class ColumnRows:
     features: dict[str, tuple[pa.Array, ValueType]]
 
 
-ColumnWrite = Callable[[RepoConfig, FeatureView, ColumnRows], None]  # `LeanRedisStore.write_columns`
+# a store's write of a view's rows by column (`online_column_writer`, `column_writer`)
+ColumnWrite = Callable[[RepoConfig, FeatureView, ColumnRows], None]
 
 
 class LeanSqliteStore(SqliteOnlineStore):
@@ -189,9 +190,11 @@ def _upsert(table: str) -> str:
 
 def _sqlite_values(column: pa.Array, value_type: ValueType) -> tuple[Sequence[bytes], Sequence[str | None]]:
     """Each row's serialised Value and `value_text`, as Feast's SQLite write stores the value
-    `proto_values` converts: a double's bytes laid out in NumPy (a column of them has about as
-    many distinct values as rows), the rest from the column's distinct values."""
-    if value_type != ValueType.DOUBLE:
+    `proto_values` converts: a double's bytes laid out in NumPy from a numeric column (a column
+    of them has about as many distinct values as rows), the rest from the column's distinct
+    values."""
+    numeric = pa.types.is_floating(column.type) or pa.types.is_integer(column.type)
+    if value_type != ValueType.DOUBLE or not numeric:  # (a decimal's cast to double is not Python's)
         distinct, indices = _distinct(column)
         protos = proto_values(distinct, value_type)
         rows = indices.to_numpy(zero_copy_only=False).tolist()
@@ -240,11 +243,13 @@ class LeanRedisStore(RedisOnlineStore):
 
     def write_columns(self, config: RepoConfig, table: FeatureView, rows: ColumnRows,
                       send: Callable[[bytes, int], None]) -> None:
-        """`send` a full load's rows by column: the HSETs `online_write_batch` sends for the
-        same rows (the values as `proto_values` converts them), built as Redis' mass insertion
-        builds its input (the protocol's bytes, pipelined), each distinct value and timestamp
-        encoded once, doubles and keys in Arrow, every command joined in Arrow (no Python
-        step per value); `column_writer` gives `send`."""
+        """`send` rows by column (a full load's, a live update's): the HSETs
+        `online_write_batch` sends for the same rows (the values as `proto_values` converts
+        them), built as Redis' mass insertion builds its input (the protocol's bytes,
+        pipelined), each distinct value and timestamp encoded once, doubles and keys in Arrow,
+        every command joined in Arrow (no Python step per value); `column_writer` (a load's,
+        sent behind it) and `online_column_writer` (each chunk's replies read in turn) give
+        `send`."""
         if rows.ids.null_count:
             raise ValueError(f"{table.name}: {rows.ids.null_count} rows without a {rows.join_key}")
         view = _versioned_fv_name(table, config)

@@ -44,11 +44,13 @@ with warnings.catch_warnings():
 
     from leadscore.features.online_store import (
         ColumnRows,
+        ColumnWrite,
         OnlineRead,
         OnlineWrite,
         Read,
         Row,
         column_writer,
+        online_column_writer,
         online_reader,
         online_writer,
         proto_values,
@@ -214,19 +216,17 @@ def load_online(store: FeatureStore, start: datetime, end: datetime,
     and each batch goes to the online store's write by column (`column_rows`; Feast's SQLite
     and Redis stores, features/online_store.py), or for another store to its own batch write
     (`write_rows`)."""
-    written, write = {}, online_writer(store)
+    written: dict[str, int] = {}
     # the widest first: Redis takes longest over them while the others are read and built
     views = sorted(store.list_feature_views(), key=lambda view: -len(view.features))
     with column_writer(store) as write_columns, duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         chunk = LOAD_CHUNK if write_columns is None else COLUMN_CHUNK
+        write = view_writer(store, write_columns)
         for view in views:
             written[view.name] = 0
             for batch in _latest_rows(con, view, start, end, chunk):
-                if write_columns is None:
-                    write_rows(store, view, batch, write)
-                else:
-                    write_columns(store.config, view, column_rows(view, batch))
+                write(view, batch)
                 written[view.name] += batch.num_rows
                 if progress:
                     progress(view.name, written[view.name])
@@ -258,6 +258,21 @@ def _latest_rows(con: duckdb.DuckDBPyConnection, view: FeatureView, start: datet
                     f"AND {bounded} <= '{end.isoformat()}'::TIMESTAMPTZ "
                     f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {stamp} DESC) = 1")
     yield from query.to_arrow_reader(rows)
+
+
+ViewWrite = Callable[[FeatureView, pa.RecordBatch], None]  # a view's rows, in Arrow, written
+
+
+def view_writer(store: FeatureStore, by_column: ColumnWrite | None = None) -> ViewWrite:
+    """The store's write of a view's rows (its join key, its features, its source's timestamp
+    column), made once for a caller that writes often: by column where the store has a write
+    by column (`by_column`, else `online_column_writer`'s), else through its batch write
+    (`write_rows`, the writer made once)."""
+    by_column = by_column or online_column_writer(store)
+    if by_column is not None:
+        return lambda view, rows: by_column(store.config, view, column_rows(view, rows))
+    by_rows = online_writer(store)
+    return lambda view, rows: write_rows(store, view, rows, by_rows)
 
 
 def write_rows(store: FeatureStore, view: FeatureView, rows: pa.Table | pa.RecordBatch,

@@ -8,10 +8,13 @@ service worker's feature update writes that many rows while its ingests run. `ex
 binds the rows into statements of a multi-row VALUES clause, as many rows as SQLite binds
 parameters for, so the GIL changes hands once per statement: the same upserts took 0.19 s
 beside the busy thread (0.09 s alone). SQLite applies a statement's rows in order, so the
-result is `executemany`'s, a key repeated within a batch included.
+result is `executemany`'s, a key repeated within a batch included; a row that fails fails
+its whole statement (every caller here then rolls its transaction back, as after
+`executemany`'s failure).
 
-The statements have a power of two of rows (4,096, 2,048, ... 1), so that each shape is
-parsed once and then taken from the connection's statement cache.
+The statements have a power of two of rows (512, 256, ... 1), so that each shape is parsed
+once and then taken from the connection's statement cache: ten shapes of a statement, a few
+MiB of prepared statements per connection (4,096 rows a statement held 9-13 MiB for one).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 VALUES = "{values}"  # where a statement's rows go
-MAX_ROWS = 4_096  # rows per statement at most (fewer when SQLite binds fewer parameters)
+MAX_ROWS = 512  # rows per statement at most (fewer when SQLite binds fewer parameters)
 
 
 def execute_rows(con: sqlite3.Connection, statement: str, rows: Iterable[Sequence], width: int) -> None:
@@ -32,6 +35,8 @@ def execute_rows(con: sqlite3.Connection, statement: str, rows: Iterable[Sequenc
     if VALUES not in statement:
         raise ValueError(f"the statement has no {VALUES} for its rows: {statement[:80]}")
     limit = min(MAX_ROWS, con.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    if limit < 1:
+        raise ValueError(f"rows of {width} parameters: more than SQLite binds in one statement")
     rows = iter(rows)
     while batch := list(itertools.islice(rows, _power_of_two(limit))):
         while batch:

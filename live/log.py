@@ -275,8 +275,10 @@ class EventLog:
         (`features_written`), in one transaction: the update waits for the log's writers once
         (their busy handler sleeps up to 100 ms between tries while ingests commit), not twice."""
         with self.writing():
-            execute_rows(self.con, f"DELETE FROM due_update WHERE (pid, seq) IN (VALUES {VALUES})", marks,
-                         width=2)
+            # (a row-value IN would scan the table: the join finds each mark by its pid)
+            execute_rows(self.con, "DELETE FROM due_update WHERE rowid IN (SELECT d.rowid FROM "
+                                   f"(VALUES {VALUES}) AS v JOIN due_update AS d ON d.pid = v.column1 "
+                                   "AND d.seq = v.column2)", marks, width=2)
             if written:
                 if at is None:
                     raise ValueError("rows written are noted with the instant they were computed for")

@@ -21,6 +21,7 @@ import fcntl
 import functools
 import logging
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -44,8 +45,8 @@ from leadscore.features.live import (
     write_ahead_log,
     write_online,
 )
-from leadscore.features.online_store import ColumnWrite, OnlineRead, online_column_writer, online_reader
-from leadscore.features.store import Written, read_view, written_rows
+from leadscore.features.online_store import OnlineRead, online_reader
+from leadscore.features.store import ViewWrite, Written, read_view, view_writer, written_rows
 from leadscore.live.log import EVENT_LOG, EventLog, compacted
 
 if TYPE_CHECKING:
@@ -67,7 +68,10 @@ class OnlineUpdater:
         self._lock = threading.Lock()
         self._writing = threading.Lock()  # the store's one SQLite connection, one writer at a time
         self._middle: tuple[int, duckdb.DuckDBPyConnection, tuple[int, int]] | None = None
-        write_ahead_log(store)
+        try:
+            write_ahead_log(store)
+        except sqlite3.OperationalError as error:  # the first update's write asks again
+            logger.warning("online store not switched to WAL mode yet: %s", error)
 
     def middle(self, log: EventLog) -> tuple[duckdb.DuckDBPyConnection, tuple[int, int]]:
         """The worker's copy of the middle layer and the event-log rows it holds (interaction,
@@ -188,9 +192,9 @@ class OnlineUpdater:
         return online_reader(self.store)
 
     @functools.cached_property
-    def _write(self) -> ColumnWrite | None:
-        """The store's write by column (features/online_store.py), made once."""
-        return online_column_writer(self.store)
+    def _write(self) -> ViewWrite:
+        """The store's write of a view's rows (by column where it has one), made once."""
+        return view_writer(self.store)
 
     @contextmanager
     def _store_lock(self) -> Iterator[None]:

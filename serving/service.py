@@ -282,6 +282,8 @@ class LeadScoring:
         self.updates = GroupCommit(self._update_features, lambda _: 0, 1, name="feature-update")
         self._stopping = threading.Event()
         self._digest_day: date | None = None
+        self._digest_lock = threading.Lock()
+        self._digests: list[threading.Thread] = []  # each day's, built behind the ingests
         self.recorder = GroupCommit(self._record_served, lambda served: len(served.scores),
                                     settings.live.group_records, name="score-recorder",
                                     linger_s=settings.serving.record_linger_s)
@@ -320,6 +322,8 @@ class LeadScoring:
         self.challenger.stop()
         self.accounts.stop()
         self.opportunities.stop()
+        for digest in self._digests:
+            digest.join()
         self.pusher.close()
 
     @property
@@ -557,11 +561,16 @@ class LeadScoring:
         (reading a day of the score log took up to a second of a busy worker)."""
         today = now.date()
         settings = self.settings.serving.webhook.digest
-        if not settings.enabled or not self.pusher.enabled or self._digest_day == today:
+        if not settings.enabled or not self.pusher.enabled:
             return
-        self._digest_day = today
-        day = datetime.combine(today - timedelta(days=1), datetime.min.time(), UTC)
-        threading.Thread(target=self._queue_digest, args=(day,), name="daily-digest", daemon=True).start()
+        with self._digest_lock:
+            if self._digest_day == today:
+                return
+            self._digest_day = today
+            day = datetime.combine(today - timedelta(days=1), datetime.min.time(), UTC)
+            thread = threading.Thread(target=self._queue_digest, args=(day,), name="daily-digest")
+            self._digests = [*(digest for digest in self._digests if digest.is_alive()), thread]
+            thread.start()
 
     def _queue_digest(self, start: datetime) -> None:
         """Queue the digest of the clock day from `start` (`_push_digest`)."""
@@ -573,6 +582,8 @@ class LeadScoring:
             before = logged[logged["at"] < start].groupby("pid").tail(1)
             leads = active_leads(day, before, self.settings.serving.webhook.digest)
             owners = self.portraits.owners(list(leads["pid"])) if len(leads) else {}
+            if self._stopping.is_set():  # the outbox is closing: the next start sends it
+                return
             sent = self.pusher.enqueue(digest_messages(leads, owners, start.date()))
         except Exception:  # noqa: BLE001 - a digest missed today is not a failed ingest
             log.exception("could not build the daily digest of %s", start.date())

@@ -27,7 +27,7 @@ def _rows(count: int) -> list[tuple]:
             for i in range(count)]
 
 
-@pytest.mark.parametrize("count", [0, 1, 5, 4_096, 5_001])
+@pytest.mark.parametrize("count", [0, 1, 5, 512, 1_000])
 def test_it_leaves_what_executemany_leaves(count):
     ours, theirs = _table(), _table()
     statements: list[str] = []
@@ -37,13 +37,20 @@ def test_it_leaves_what_executemany_leaves(count):
     assert ours.execute("SELECT * FROM t ORDER BY k, f").fetchall() == \
         theirs.execute("SELECT * FROM t ORDER BY k, f").fetchall()
     inserts = [statement for statement in statements if statement.startswith("INSERT")]
-    assert len(inserts) == bin(count).count("1")  # 5,001 rows: 4,096 + 512 + 256 + 128 + 8 + 1
+    assert len(inserts) == count // 512 + bin(count % 512).count("1")  # 1,000: 512 + 256 + 128 + 64 + 32 + 8
 
 
 def test_a_delete_of_row_values():
     con = _table()
     execute_rows(con, "DELETE FROM t WHERE (k, f) IN (VALUES {values})", [("k1", "a"), ("k2", "a")], width=2)
     assert con.execute("SELECT k FROM t").fetchall() == [("k9",)]
+
+
+def test_rows_wider_than_sqlite_binds_are_refused():
+    con = _table()
+    con.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 2)
+    with pytest.raises(ValueError, match="more than SQLite binds"):
+        execute_rows(con, UPSERT, [("k", "f", b"")], width=3)
 
 
 def test_a_statement_without_a_place_for_its_rows_is_refused():
@@ -73,4 +80,4 @@ def test_a_busy_thread_of_the_process_does_not_hold_it_up():
         done.set()
         thread.join()
     assert con.execute("SELECT count(*) FROM t").fetchone()[0] > 10_000
-    assert elapsed < 5, f"{elapsed:.1f} s for 20,000 rows beside a busy thread"
+    assert elapsed < 8, f"{elapsed:.1f} s for 20,000 rows beside a busy thread"  # executemany: 21 s

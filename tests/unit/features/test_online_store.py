@@ -69,10 +69,13 @@ def test_it_writes_what_feasts_sqlite_store_writes(tmp_path, small_feature_store
 
 def test_a_write_by_column_writes_what_feasts_sqlite_store_writes(tmp_path, small_feature_store, tricky_rows):
     """`column_writer`'s write (a full load's, a live update's): the rows Feast's own write
-    leaves, byte for byte, over rows already stored (P1 to P3) and new ones, in batches."""
+    leaves, byte for byte, over rows already stored (P1 to P3) and new ones, in batches, an
+    id given twice in one batch included."""
     feasts_store, view = _store(tmp_path / "feast", small_feature_store)
     ours_store, _ = _store(tmp_path / "ours", small_feature_store)
-    rows = pa.Table.from_pandas(tricky_rows(3_000), preserve_index=False)
+    tricky = tricky_rows(3_000)
+    again = tricky.iloc[990:1_010].assign(share=2.5)  # ids written twice in one batch: the later wins
+    rows = pa.Table.from_pandas(pd.concat([tricky, again], ignore_index=True), preserve_index=False)
     write_rows(feasts_store, view, rows, feasts_store.provider.online_write_batch)
     with column_writer(ours_store) as write_columns:
         assert write_columns.__self__.__class__ is LeanSqliteStore
@@ -83,6 +86,9 @@ def test_a_write_by_column_writes_what_feasts_sqlite_store_writes(tmp_path, smal
     keys = [EntityKey(join_keys=["pid"], entity_values=[Value(string_val=pid)]) for pid in ("P2", "Pé5😀")]
     (_, signed), (_, accented) = online_reader(ours_store)(ours_store.config, view, keys, ["share"])
     assert math.copysign(1, signed["share"].double_val) == -1 and accented["share"].double_val == 5 / 7
+    twice = EntityKey(join_keys=["pid"], entity_values=[Value(string_val="P1001")])
+    (_, later), = online_reader(ours_store)(ours_store.config, view, [twice], ["share"])
+    assert later["share"].double_val == 2.5
 
 
 def test_a_full_load_tells_how_far_it_is_and_records_the_interval(tmp_path, small_feature_store, monkeypatch):

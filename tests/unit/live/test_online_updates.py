@@ -80,3 +80,23 @@ def test_people_written_live_at_or_after_an_instant_are_marked_due_again(log):
     assert sorted(pid for pid, _ in log.due(100)) == ["P1", "P2", "P3"]
     assert log.mark_written_after(None) == ["P1", "P2", "P3", "P4"]  # no record compacted: all
     assert log.received_at(0) is None
+
+
+def test_an_update_clears_its_marks_only_each_found_by_its_pid(log):
+    """`updated` removes the marks it was given (a mark renewed since, with a later seq, stays),
+    each looked up by its pid: a long queue of people due is not scanned for every mark."""
+    with log.writing():
+        log.mark_due([f"Q{i}" for i in range(2_000)])
+    marks = log.due(5)
+    with log.writing():  # renewed: a record of theirs came after the update read (a later seq)
+        log.con.execute("UPDATE due_update SET seq = seq + 1 WHERE pid = ?", [marks[0][0]])
+    log.updated(marks)
+    left = dict(log.due(10_000))
+    assert marks[0][0] in left and not any(pid in left for pid, _ in marks[1:])
+    assert len(left) == 8 + 2_000 - 4
+    traced: list[str] = []
+    log.con.set_trace_callback(traced.append)
+    log.updated(log.due(3))
+    deleted = next(statement for statement in traced if statement.startswith("DELETE"))
+    plan = " ".join(str(row[-1]) for row in log.con.execute("EXPLAIN QUERY PLAN " + deleted))
+    assert "SCAN d " not in plan and "SCAN due_update" not in plan, plan
