@@ -197,10 +197,8 @@ def _sqlite_values(column: pa.Array, value_type: ValueType) -> tuple[Sequence[by
     if value_type != ValueType.DOUBLE or not numeric:  # (a decimal's cast to double is not Python's)
         distinct, indices = _distinct(column)
         protos = proto_values(distinct, value_type)
-        rows = indices.to_numpy(zero_copy_only=False).tolist()
-        values = [proto.SerializeToString() for proto in protos]
-        texts = [extract_text_and_num(proto, False)[0] for proto in protos]
-        return list(map(values.__getitem__, rows)), list(map(texts.__getitem__, rows))
+        return (_taken([proto.SerializeToString() for proto in protos], indices),
+                _taken([extract_text_and_num(proto, False)[0] for proto in protos], indices))
     column = column.cast(pa.float64())
     numbers = pc.fill_null(column, 0.0).to_numpy(zero_copy_only=False).astype("<f8")
     laid = np.empty((len(numbers), len(_DOUBLE_TAG) + 8), np.uint8)
@@ -405,7 +403,12 @@ def _by_distinct(column: pa.Array, encode: Callable[[list], list[T]]) -> list[T]
     """Each row's encoding, `encode` given the column's distinct values once (a null is one
     more, the last)."""
     distinct, indices = _distinct(column)
-    return list(map(encode(distinct).__getitem__, indices.to_numpy(zero_copy_only=False).tolist()))
+    return _taken(encode(distinct), indices)
+
+
+def _taken(encoded: list[T], indices: pa.Array) -> list[T]:
+    """Each row's item of `encoded` (one per distinct value), by the row's index."""
+    return list(map(encoded.__getitem__, indices.to_numpy(zero_copy_only=False).tolist()))
 
 
 def _bulks_by_distinct(column: pa.Array, encode: Callable[[list], list[bytes]]) -> pa.Array:
