@@ -124,6 +124,7 @@ class BatchIdentities:
             records.execute("CREATE TABLE id_map AS SELECT source, source_record_id, pid FROM middle.id_map "
                             "ORDER BY source, source_record_id")
             records.execute("DETACH middle")
+            records.execute("SET threads = 1")  # from now on a few ids a call: see `Ingestor.duckdb`
         except BaseException:
             records.close()  # the file with it
             raise

@@ -322,3 +322,11 @@ def test_the_people_of_new_records_are_marked_due_and_a_later_mark_outlives_an_e
     ingestor.ingest("form_fills", _records("form_fills", [_form("LD3", email, first, last)]), NOW)
     log.updated(log.due(10))
     assert log.due(10) == []  # a re-sent record marks nobody: its person was marked when it came
+
+
+def test_an_ingests_small_queries_run_on_one_duckdb_thread(ingestor, known_person):
+    """A worker's DuckDB pool of a thread per core costs CPU on a group's small queries."""
+    _, email, first, last = known_person
+    ingestor.ingest("form_fills", _records("form_fills", [_form("LT1", email, first, last)]), NOW)
+    for con in (ingestor.duckdb, ingestor.batch.records):
+        assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 1
