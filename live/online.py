@@ -58,6 +58,10 @@ STORE_LOCK = "online_store.lock"  # in the live directory: one worker writes the
 LOCK_POLL_S = 0.005
 
 
+class StoreBusy(Exception):
+    """Another update holds the online store's lock (asked not to wait for it)."""
+
+
 class OnlineUpdater:
     """Recomputes and writes online features for touched people (thread-safe)."""
 
@@ -107,7 +111,7 @@ class OnlineUpdater:
                            cookies=log.bound_cookies(records_after))
 
     def update_due(self, log: EventLog, now: Callable[[], datetime], limit: int,
-                   then: Then = lambda pids, written: None) -> list[str]:
+                   then: Then = lambda pids, written: None, wait: bool = True) -> list[str]:
         """Write the features of up to `limit` people due (any worker's: the longest waiting
         first) at the clock's `now()` once they are read (never before their records were
         received), call `then` with their PIDs and their rows as written (`written_rows`:
@@ -118,8 +122,11 @@ class OnlineUpdater:
         A failure is tried again on each half of the people: one whose update fails alone
         while others' went through is set aside (its mark cleared, an error logged: its next
         record marks it again); if none went through, the error is raised and every mark
-        stays for the next update (the store or the log is down, not a person)."""
-        with self._store_lock():
+        stays for the next update (the store or the log is down, not a person).
+
+        `wait`: False raises StoreBusy at once if another update (of any worker) holds the
+        lock: that one takes what is due after its batch, as its caller loops until nothing is."""
+        with self._store_lock(wait):
             due = log.due(limit)
             failed = self._write_due(log, due, now, then, probe=True) if due else []
             if failed and len(failed) == len(due):
@@ -197,10 +204,15 @@ class OnlineUpdater:
         return view_writer(self.store)
 
     @contextmanager
-    def _store_lock(self) -> Iterator[None]:
+    def _store_lock(self, wait: bool = True) -> Iterator[None]:
         """`store_lock`, across this worker's threads too."""
-        with self._writing, store_lock(self.settings.live_dir, self.settings.live.busy_timeout_s):
-            yield
+        if not self._writing.acquire(blocking=wait):
+            raise StoreBusy("another update of this worker is running")
+        try:
+            with store_lock(self.settings.live_dir, self.settings.live.busy_timeout_s, wait):
+                yield
+        finally:
+            self._writing.release()
 
     def _colleagues_to_rewrite(self, con: duckdb.DuckDBPyConnection,
                                rows: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -250,9 +262,10 @@ def _note_written_anyway(log: EventLog, noted: dict[str, list[str]] | None, at: 
 
 
 @contextmanager
-def store_lock(live_dir: Path, timeout_s: float) -> Iterator[None]:
+def store_lock(live_dir: Path, timeout_s: float, wait: bool = True) -> Iterator[None]:
     """The online store's write lock of the live path, across processes (one update at a
-    time); a TimeoutError after `timeout_s` (another worker stuck while holding it)."""
+    time); a TimeoutError after `timeout_s` (another worker stuck while holding it), or
+    without `wait` StoreBusy at once if another holds it."""
     path = live_dir / STORE_LOCK
     with open(path, "a") as handle:
         deadline = time.monotonic() + timeout_s
@@ -261,6 +274,8 @@ def store_lock(live_dir: Path, timeout_s: float) -> Iterator[None]:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if not wait:
+                    raise StoreBusy(f"another worker holds the online store's lock ({path})") from None
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the online store's lock ({path}) was held by another "
                                        f"worker for more than {timeout_s} s") from None

@@ -504,14 +504,26 @@ class LeadScoring:
         """Every person due for a feature update (live/online.py `update_due`), any worker's,
         `live.update_people` at a time: features computed and written at the clock's now,
         then each re-scored (logged; a crossing of the MQL threshold pushed at once). The
-        wakes that queued meanwhile are all served by it."""
-        if not self.ingests.idle:  # let a worker with nothing to ingest take it (`_watch_due`)
-            time.sleep(self.settings.live.update_defer_s)
+        wakes that queued meanwhile are all served by it.
+
+        While this worker ingests, its update shares one interpreter with the ingest: it waits
+        `live.update_defer_s` before each batch and leaves the batch to an update another
+        worker is running (`StoreBusy`: that one loops until nothing is due), so that a worker
+        with nothing to ingest (`_watch_due`) does the updates on its own core."""
+        from leadscore.live.online import StoreBusy
+
         updated = True
         try:
             while updated and not self._stopping.is_set():  # until nothing is due
-                updated = bool(self.online.update_due(self.ingestor.log, self.clock.now,
-                                                      self.settings.live.update_people, self._score_updated))
+                busy = not self.ingests.idle
+                if busy:
+                    time.sleep(self.settings.live.update_defer_s)
+                try:
+                    updated = bool(self.online.update_due(
+                        self.ingestor.log, self.clock.now, self.settings.live.update_people,
+                        self._score_updated, wait=not busy))
+                except StoreBusy:  # another update runs: look again after the next wait
+                    updated = bool(self.ingestor.log.due(1))
         except Exception:
             self._stopping.wait(self.settings.live.update_retry_s)  # a failing store, not at once again
             raise

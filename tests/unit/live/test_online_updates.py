@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from leadscore.live.log import EventLog
-from leadscore.live.online import OnlineUpdater
+from leadscore.live.online import OnlineUpdater, StoreBusy, store_lock
 
 NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
@@ -100,3 +102,26 @@ def test_an_update_clears_its_marks_only_each_found_by_its_pid(log):
     deleted = next(statement for statement in traced if statement.startswith("DELETE"))
     plan = " ".join(str(row[-1]) for row in log.con.execute("EXPLAIN QUERY PLAN " + deleted))
     assert "SCAN d " not in plan and "SCAN due_update" not in plan, plan
+
+
+def test_an_update_asked_not_to_wait_leaves_the_people_due_to_the_one_holding_the_lock(log, tmp_path):
+    asked: list[list[str]] = []
+
+    def compute_and_write(log, pids, at):
+        asked.append(list(pids))
+        return None, {}
+
+    updater = OnlineUpdater.__new__(OnlineUpdater)  # with the real lock, across processes
+    updater.settings = SimpleNamespace(live_dir=tmp_path, live=SimpleNamespace(busy_timeout_s=0.2))
+    updater._writing = threading.Lock()
+    updater._compute_and_write = compute_and_write
+    with store_lock(tmp_path, 1):  # another worker's update (flock: another open file, another holder)
+        with pytest.raises(StoreBusy):
+            updater.update_due(log, lambda: NOW, 100, wait=False)
+        with pytest.raises(TimeoutError):  # waiting, it would take them once the other is done
+            updater.update_due(log, lambda: NOW, 100)
+        assert asked == [] and len(log.due(100)) == 8
+    with updater._writing, pytest.raises(StoreBusy):  # this worker's own update runs
+        updater.update_due(log, lambda: NOW, 100, wait=False)
+    assert len(updater.update_due(log, lambda: NOW, 100, wait=False)) == 8
+    assert asked == [[f"P{i}" for i in range(8)]] and log.due(100) == []
