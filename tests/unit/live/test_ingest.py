@@ -10,6 +10,7 @@ import pytest
 
 from leadscore.identity.link import mint_id
 from leadscore.identity.resolve import previous_ids, resolve, resolve_records
+from leadscore.live.identity import RecordIds
 from leadscore.live.ingest import Ingestor
 from leadscore.live.log import compacted
 from leadscore.live.sources import SOURCES, TIME_COLUMN
@@ -328,5 +329,16 @@ def test_an_ingests_small_queries_run_on_one_duckdb_thread(ingestor, known_perso
     """A worker's DuckDB pool of a thread per core costs CPU on a group's small queries."""
     _, email, first, last = known_person
     ingestor.ingest("form_fills", _records("form_fills", [_form("LT1", email, first, last)]), NOW)
-    for con in (ingestor.duckdb, ingestor.batch.records):
-        assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+    assert ingestor.duckdb.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+
+
+def test_the_batchs_record_ids_are_found_as_its_id_map_holds_them():
+    con = duckdb.connect()
+    con.execute("CREATE TABLE id_map AS SELECT * FROM (VALUES ('web_sessions', 'S2', NULL), "
+                "('web_sessions', 'S10', 'P1'), ('web_sessions', 'Sé', 'P2'), ('form_fills', 'S2', 'P3'), "
+                "('form_fills', NULL, 'P4')) AS t(source, source_record_id, pid)")
+    ids = RecordIds.read(con, "id_map")
+    assert ids.stored("web_sessions", ["S10", "S2", "Sé", "S1", "S100", "Sè", "S0", "T9", "S10"]) == {
+        "S10": "P1", "S2": None, "Sé": "P2"}  # an id longer than any held, or beyond either end: none
+    assert ids.stored("form_fills", ["S2", "S10"]) == {"S2": "P3"}
+    assert ids.stored("orders", ["S2"]) == {} and ids.stored("web_sessions", []) == {}
