@@ -84,7 +84,7 @@ def _read_batch(con: duckdb.DuckDBPyConnection, kinds: str) -> tuple:
     return rows, shared, nodes, owners, people, held
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RecordIds:
     """The batch's id_map as lookups: per source, its record ids sorted, as fixed-width UTF-8
     bytes in NumPy (a few bytes each: the default world's million ids and PIDs take some 20 MB), and
@@ -109,7 +109,8 @@ class RecordIds:
         held = self.ids.get(source)
         if held is None or not ids:
             return {}
-        wanted = [i for i in ids if len(i.encode()) <= held.itemsize]  # (longer: none is held)
+        # (longer than the widest: none is held; NumPy's bytes drop a trailing NUL: "X\0" is not "X")
+        wanted = [i for i in ids if len(i.encode()) <= held.itemsize and not i.endswith("\0")]
         asked = _utf8(wanted).astype(held.dtype)
         at = np.minimum(np.searchsorted(held, asked), len(held) - 1)
         found = held[at] == asked

@@ -310,9 +310,11 @@ class LeadScoring:
         self._due_watch = threading.Thread(target=self._watch_due, name="due-watch", daemon=True)
         self._due_watch.start()
         # What a worker loaded to serve (the batch's identities, the middle layer's copy, the
-        # models: millions of objects) lives as long as it does: out of the collector's reach,
-        # whose every full pass scanned it all (0.4 s of the interpreter, in the middle of a
-        # feature update). The identities a later batch brings are not frozen.
+        # models: millions of objects) mostly lives until the next batch or champion: kept out
+        # of the collector's full passes, each of which scanned it all (0.4 s of the
+        # interpreter, in the middle of a feature update). What a reload brings is not frozen
+        # (those passes come back until the worker restarts), and what it replaces is freed by
+        # reference counts only (none of these objects was found in a cycle).
         gc.collect()
         gc.freeze()
 
@@ -514,26 +516,35 @@ class LeadScoring:
         then each re-scored (logged; a crossing of the MQL threshold pushed at once). The
         wakes that queued meanwhile are all served by it.
 
-        While this worker ingests, its update shares one interpreter with the ingest: it waits
-        `live.update_defer_s` before each batch and leaves the batch to an update another
-        worker is running (`StoreBusy`: that one loops until nothing is due), so that a worker
-        with nothing to ingest (`_watch_due`) does the updates on its own core."""
+        While this worker ingests, its update shares one interpreter with the ingest: before
+        each batch it waits `live.update_defer_s` (if anyone is still due) and leaves the batch
+        to an update another worker is running (`StoreBusy`: that one loops until nothing is
+        due), so that a worker with nothing to ingest (`_watch_due`) does the updates on its own
+        core; after `live.busy_timeout_s` of that it waits for the lock as an idle worker does
+        (a worker stuck while holding it is then reported)."""
         from leadscore.live.online import StoreBusy
 
-        updated = True
+        live = self.settings.live
+        updated, left_since = True, None  # (since when the batches were left to another)
         try:
             while updated and not self._stopping.is_set():  # until nothing is due
                 busy = not self.ingests.idle
                 if busy:
-                    time.sleep(self.settings.live.update_defer_s)
+                    if not self.ingestor.log.due(1):
+                        break
+                    self._stopping.wait(live.update_defer_s)
+                patient = not busy or (left_since is not None
+                                       and time.monotonic() - left_since > live.busy_timeout_s)
                 try:
-                    updated = bool(self.online.update_due(
-                        self.ingestor.log, self.clock.now, self.settings.live.update_people,
-                        self._score_updated, wait=not busy))
-                except StoreBusy:  # another update runs: look again after the next wait
-                    updated = bool(self.ingestor.log.due(1))
+                    updated = bool(self.online.update_due(self.ingestor.log, self.clock.now,
+                                                          live.update_people, self._score_updated,
+                                                          wait=patient))
+                    left_since = None
+                except StoreBusy:  # another update runs: look again in a moment
+                    left_since = left_since or time.monotonic()
+                    self._stopping.wait(live.update_poll_s)
         except Exception:
-            self._stopping.wait(self.settings.live.update_retry_s)  # a failing store, not at once again
+            self._stopping.wait(live.update_retry_s)  # a failing store, not at once again
             raise
         return [None] * len(wakes)
 
