@@ -18,6 +18,7 @@ the answer.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -62,9 +63,13 @@ class Ingestor:
     """The live write path of one worker process (thread-safe: a log connection per thread)."""
 
     def __init__(self, settings: Settings, rules: IdentityRules | None = None,
-                 batch: BatchIdentities | None = None) -> None:
+                 batch: BatchIdentities | None = None,
+                 reloaded: Callable[[], object] | None = None) -> None:
+        """`reloaded`: called once the identities of a new batch are loaded (the service
+        keeps them out of the collector's full passes, as what it loaded at start)."""
         self.settings = settings
         self.rules = rules or rules_from_settings(settings)
+        self._reloaded = reloaded
         self._local = threading.local()
         self._reloading = threading.Lock()
         self._batch_stamp = settings.middle_db.stat().st_mtime_ns  # before: a batch landing meanwhile shows
@@ -95,6 +100,8 @@ class Ingestor:
                 if stamp != self._batch_stamp:
                     self._batch_stamp = stamp
                     self._batch = self._load_batch()
+                    if self._reloaded:
+                        self._reloaded()
         return self._batch
 
     def person_of_cookie(self, cookie_id: str) -> str | None:

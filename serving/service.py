@@ -211,6 +211,17 @@ class ModelInfo(BaseModel):
                                                        "returned), if there is one.")
 
 
+def _freeze_loaded() -> None:
+    """Keep what a worker has loaded to serve (the batch's identities, the middle layer's copy,
+    the models: millions of objects, living until the next batch or champion) out of the
+    collector's full passes, each of which scanned it all: 0.4 s of the interpreter, in the
+    middle of a feature update. Called as the worker starts and when a batch's identities
+    are loaded again. What a reload replaces is freed by reference counts only (none of these
+    objects was found in a cycle); a new champion's objects are not frozen."""
+    gc.collect()
+    gc.freeze()
+
+
 # BentoML's own /metrics is off: it needs no key and labels raw paths, a series per PID read
 # (serving/metrics.py serves the service's instead)
 @bentoml.service(name=SERVICE_NAME, traffic={"timeout": 60}, metrics={"enabled": False})
@@ -270,7 +281,7 @@ class LeadScoring:
         self.sessions = SessionStore(settings.serving_dir, settings.serving.session_hours * 3600)
         self.segments = SegmentEngine(settings)
         self.clock = open_clock(settings)
-        self.ingestor = Ingestor(settings)
+        self.ingestor = Ingestor(settings, reloaded=_freeze_loaded)
         self.online = OnlineUpdater(settings, self.features.store)
         self.online.middle(self.ingestor.log)  # the worker's copy of the middle layer, before an ingest
         self.score_log = ScoreLog(settings.live_dir / "scores", settings.live.busy_timeout_s)
@@ -309,14 +320,7 @@ class LeadScoring:
         self.updates.post(None)  # what a worker that died after its answers left due
         self._due_watch = threading.Thread(target=self._watch_due, name="due-watch", daemon=True)
         self._due_watch.start()
-        # What a worker loaded to serve (the batch's identities, the middle layer's copy, the
-        # models: millions of objects) mostly lives until the next batch or champion: kept out
-        # of the collector's full passes, each of which scanned it all (0.4 s of the
-        # interpreter, in the middle of a feature update). What a reload brings is not frozen
-        # (those passes come back until the worker restarts), and what it replaces is freed by
-        # reference counts only (none of these objects was found in a cycle).
-        gc.collect()
-        gc.freeze()
+        _freeze_loaded()
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:

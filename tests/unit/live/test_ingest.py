@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 import duckdb
@@ -340,3 +341,14 @@ def test_the_batchs_record_ids_are_found_as_its_id_map_holds_them():
         "S10": "P1", "S2": None, "Sé": "P2"}  # an id longer than any held, or beyond either end: none
     assert ids.stored("form_fills", ["S2", "S10"]) == {"S2": "P3"}
     assert ids.stored("orders", ["S2"]) == {} and ids.stored("web_sessions", []) == {}
+
+
+def test_the_service_hears_when_a_new_batchs_identities_are_loaded(live_settings, exact_rules):
+    reloads: list[int] = []
+    ingestor = Ingestor(live_settings, rules=exact_rules, reloaded=lambda: reloads.append(1))
+    first = ingestor.batch
+    assert ingestor.batch is first and reloads == []  # the same batch: not loaded again
+    stamp = live_settings.middle_db.stat().st_mtime_ns + 1_000_000_000
+    os.utime(live_settings.middle_db, ns=(stamp, stamp))  # a batch replaced the middle layer
+    assert ingestor.batch is not first and reloads == [1]
+    assert ingestor.batch is not first and reloads == [1]
