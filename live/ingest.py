@@ -139,6 +139,7 @@ class Ingestor:
         in_batch = {source: batch.stored(source, list(frame[ID_COLUMN[source]].astype("string")))
                     for source, frame in frames.items()}  # sent again after the batch took them in
         standardised = self._standardise_group(frames, in_batch)
+        self.log.release_due(received_at)  # (a worker always ingesting has no idle look at them)
         with self.log.writing() as log:
             for source, frame in frames.items():
                 self._ingest_source(log, batch, source, frame, in_batch[source], standardised.get(source, {}),
@@ -247,6 +248,8 @@ class Ingestor:
             log.add_interactions(self._interactions(source, kept_raw, kept, pids, cids))
         log.learn(identity.learnt())
         log.save_people(people)
+        log.mark_due_later((d.pid, r["seen_at"]) for d, r in zip(decisions, kept, strict=True)
+                           if d.pid and r["seen_at"] > received_at)
         for decision, record, call in zip(decisions, kept, calls[index], strict=True):
             result = results[call]
             result.accepted.append({"source_record_id": record["source_record_id"], "pid": decision.pid})

@@ -32,6 +32,12 @@ Tables
   leaves its marks for the next update of any worker: nothing acknowledged stays unscored.
   A batch load of the online store marks the people whose rows it put over newer live ones
   (live/online.py `mark_behind_a_load`).
+- `due_later`: people with a record dated after the clock's now (within
+  `live.max_ahead_hours`: a source's clock a little ahead, an event booked for later), and
+  that instant. A feature update counts what happened up to its now, so such a record would
+  count only at the person's next update, whenever something else brought one; once the clock
+  passes the instant (`release_due`, at each ingest and each idle worker's look at the queue)
+  the person is marked due.
 
 The batch compacts the log: `leadscore identity resolve` reads its records beside the raw
 sources and keeps their PIDs (stable IDs), after which they are in the middle layer; its
@@ -80,6 +86,8 @@ CREATE TABLE IF NOT EXISTS person (pid TEXT PRIMARY KEY, row TEXT NOT NULL, seq 
 CREATE TABLE IF NOT EXISTS feature_write (
     pid TEXT NOT NULL, view TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (pid, view));
 CREATE TABLE IF NOT EXISTS due_update (pid TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS due_later (pid TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (pid, at));
+CREATE INDEX IF NOT EXISTS due_later_at ON due_later (at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outcome (
     kind TEXT NOT NULL, crm_id TEXT NOT NULL, at TEXT NOT NULL, pid TEXT NOT NULL, received_at TEXT NOT NULL,
@@ -244,6 +252,26 @@ class EventLog:
         seq = self._last_record()
         execute_rows(self.con, f"INSERT INTO due_update VALUES {VALUES} ON CONFLICT (pid) DO UPDATE SET "
                                "seq = excluded.seq", [(pid, seq) for pid in dict.fromkeys(pids)], width=2)
+
+    def mark_due_later(self, dated: Iterable[tuple[str, datetime]]) -> None:
+        """(pid, instant) of records dated after the clock's now (inside `writing`): each person
+        is marked due once the clock passes the instant (`release_due`)."""
+        execute_rows(self.con, f"INSERT OR IGNORE INTO due_later VALUES {VALUES}",
+                     [(pid, utc_text(at)) for pid, at in dict.fromkeys(dated)], width=2)
+
+    def release_due(self, now: datetime) -> int:
+        """Mark due the people whose later record's instant the clock has reached at `now`;
+        how many marks were released. A look without a lock first: this runs on every ingest
+        and every idle worker's poll, and almost always finds nothing."""
+        cutoff = utc_text(now)
+        if self.con.execute("SELECT 1 FROM due_later WHERE at <= ? LIMIT 1", [cutoff]).fetchone() is None:
+            return 0
+        with self.writing():
+            pids = [pid for pid, in self.con.execute(
+                "SELECT DISTINCT pid FROM due_later WHERE at <= ?", [cutoff]).fetchall()]
+            self.mark_due(pids)
+            self.con.execute("DELETE FROM due_later WHERE at <= ?", [cutoff])
+        return len(pids)
 
     def mark_written_after(self, since: datetime | None) -> list[str]:
         """Mark due the people whose online rows were computed live at or after `since` (all

@@ -556,10 +556,15 @@ class LeadScoring:
         """While this worker has nothing to ingest, take the people other workers' ingests
         left due: every `live.update_poll_s`, a look at the queue. Workers share one listening
         socket, and a client's connections often all land on one of them: that one's process
-        then spends its interpreter ingesting, and the feature updates go faster on another."""
+        then spends its interpreter ingesting, and the feature updates go faster on another.
+        The same look marks due the people whose record dated ahead of the clock the clock has
+        now reached (live/log.py `due_later`)."""
         while not self._stopping.wait(self.settings.live.update_poll_s):
             try:
-                if self.ingests.idle and self.updates.idle and self.ingestor.log.due(1):
+                if not (self.ingests.idle and self.updates.idle):
+                    continue
+                self.ingestor.log.release_due(self.clock.now())
+                if self.ingestor.log.due(1):
                     self.updates.post(None)
             except Exception:  # noqa: BLE001 - a busy log or a stop: look again later
                 log.warning("looking for people due failed", exc_info=True)

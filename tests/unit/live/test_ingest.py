@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -271,6 +271,31 @@ def test_a_record_from_the_future_is_quarantined_with_its_reason(ingestor):
     stored = ingestor.log.records().set_index("source_record_id")
     assert stored.loc["FF-2150", "status"] == "quarantined"
     assert ingestor.log.interactions(everyone=True)["source_record_id"].tolist() == ["FF-SOON"]
+
+
+def test_a_record_dated_ahead_of_the_clock_makes_its_person_due_once_the_clock_reaches_it(ingestor):
+    """An update counts what happened up to its now: the person of a record dated 20 hours
+    ahead is due again when the clock gets there, even if nothing else of theirs arrives."""
+    soon = {**_form("FF-LATER", "later@example.org", "Lea", "Later"), "submitted_at": "2026-12-01T20:00:00Z"}
+    at = datetime(2026, 12, 1, 20, tzinfo=UTC)
+    pid = ingestor.ingest("form_fills", _records("form_fills", [soon]), NOW).accepted[0]["pid"]
+    log = ingestor.log
+    assert [p for p, _ in log.due(10)] == [pid]
+    log.updated(log.due(10))  # the update at NOW: the form did not count yet
+    assert log.release_due(at - timedelta(microseconds=1)) == 0 and not log.due(10)
+    assert log.release_due(at) == 1
+    assert [p for p, _ in log.due(10)] == [pid]
+    log.updated(log.due(10))
+    assert log.release_due(at + timedelta(days=1)) == 0 and not log.due(10)  # released once
+    # a busy worker's ingest releases them too
+    later = {**_form("FF-LATER-2", "later2@example.org", "Lou", "Later"),
+             "submitted_at": "2026-12-01T21:00:00Z"}
+    other = ingestor.ingest("form_fills", _records("form_fills", [later]), NOW).accepted[0]["pid"]
+    log.updated(log.due(10))
+    unrelated = {**_form("FF-NOW", "now@example.org", "Noa", "Now"), "submitted_at": "2026-12-01T21:30:00Z"}
+    newcomer = ingestor.ingest("form_fills", _records("form_fills", [unrelated]),
+                               datetime(2026, 12, 1, 21, 30, tzinfo=UTC)).accepted[0]["pid"]
+    assert {p for p, _ in log.due(10)} == {other, newcomer}
 
 
 def _pids(records: pd.DataFrame) -> pd.Series:
