@@ -128,7 +128,7 @@ class LoopPlan:
     # (`promote --dry-run`), so that the first champion serves the whole loop and train-once is
     # judged against the weekly challengers on every day after the drift
     promote: bool = False
-    monitor_only: bool = False  # this run is such a control: the loop's days, no retraining
+    monitor_only: bool = False  # the loop's days monitored, no retraining: a control, or detection alone
 
     def __post_init__(self) -> None:
         if not 0 < self.drift_day < self.days:
@@ -136,9 +136,8 @@ class LoopPlan:
                              f"(1..{self.days - 1})")
         if self.retrain_every_days < 1:
             raise ValueError("retrain_every_days must be at least 1")
-        if self.control and (self.monitor_only or not self.drifts):
-            raise ValueError("a control runs beside a drifted loop, not beside a control or a run "
-                             "without drift")
+        if self.control and not self.drifts:
+            raise ValueError("a control runs beside a drifted loop, not beside a run without drift")
 
     def world_drifts(self) -> list[dict]:
         """The drifts as `world.drift` entries, each at the world's end + drift_day."""
@@ -487,13 +486,18 @@ def default_world_retrain_seconds(settings: Settings, work_dir: Path, plan: Loop
         return retrain_once(bench, 0)["seconds"]
 
 
-def _met(figures: dict) -> dict:
-    """Each goal met or not; detection is judged against the control when one ran beside."""
+def detection_met(figures: dict) -> bool:
+    """Detection's goal; judged against the control when one ran beside."""
     judged = figures.get("detection_beyond_control")
     detected = figures["detection_days"] if judged is None else judged["detection_days"]
+    return detected is not None and detected <= GOALS["detection_days_max"]
+
+
+def _met(figures: dict) -> dict:
+    """Each goal met or not."""
     after, backtest = figures["after_drift"], figures["backtest"]
     ratio = after["ratio"]
-    return {"detection_days": detected is not None and detected <= GOALS["detection_days_max"],
+    return {"detection_days": detection_met(figures),
             "after_drift_ratio": ratio is not None and ratio >= GOALS["after_drift_ratio_min"],
             "rolling_ece": after["rolling"]["ece"] is not None
             and after["rolling"]["ece"] <= GOALS["rolling_ece_max"],
@@ -513,7 +517,7 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
     import shutil
 
     if plan.monitor_only:
-        return run_control(settings, work_dir, plan, say)
+        return run_monitor_only(settings, work_dir, plan, say)
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     started, loop_log, receiver = time.perf_counter(), LoopLog(), Receiver()
@@ -545,12 +549,8 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
             default = default_world_retrain_seconds(settings, work_dir / "default", plan)
     alerts = detection(receiver.received, drift_at)
     figures = {"detection_days": alerts["detection_days"], "after_drift": after, "before_drift": before,
-               "backtest": backtest, "retrain_seconds": _retrain_summary(loop_log, default)}
-    if control is not None:
-        say("waiting for the control run")
-        figures["control"] = control_figures(control, work_dir)
-        if "alerts" in figures["control"]:
-            figures["detection_beyond_control"] = beyond_control(alerts, figures["control"]["alerts"])
+               "backtest": backtest, "retrain_seconds": _retrain_summary(loop_log, default),
+               **with_control(control, alerts, work_dir, say)}
     seconds["total"] = time.perf_counter() - started
     return {**figures, "goals": GOALS, "met": _met(figures), "alerts": alerts,
             "promotions": {"decisions": len(loop_log.promotions),
@@ -567,6 +567,12 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
 
 
 # ---- the control beside it ----------------------------------------------------------------
+
+def work_dir_of(data_dir: Path, plan: LoopPlan) -> Path:
+    """Where a run keeps its world: a control (monitor-only, no drift) apart from the drifted
+    run it may run beside."""
+    return data_dir / "bench" / ("loop-control" if plan.monitor_only and not plan.drifts else "loop")
+
 
 def control_command(settings: Settings, plan: LoopPlan) -> list[str]:
     """`leadscore bench loop` as the control of `plan`: its world without the drift, the loop's
@@ -595,25 +601,48 @@ def control_figures(process: subprocess.Popen, work_dir: Path) -> dict:
     return json.loads((work_dir / "control.json").read_text())
 
 
-def run_control(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info) -> dict:
+def with_control(control: subprocess.Popen | None, alerts: dict, work_dir: Path, say: Say) -> dict:
+    """The control's figures once it is done, and detection judged against it (nothing without
+    a control)."""
+    if control is None:
+        return {}
+    say("waiting for the control run")
+    figures = {"control": control_figures(control, work_dir)}
+    if "alerts" in figures["control"]:
+        figures["detection_beyond_control"] = beyond_control(alerts, figures["control"]["alerts"])
+    return figures
+
+
+def run_monitor_only(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info) -> dict:
     """A monitor-only run (`plan.monitor_only`): the world built, the loop's days sent and
-    monitored, no retraining, no horizon after; its alerts judged as a drifted run's are."""
+    monitored, no retraining, no horizon after; its alerts judged as a drifted run's are. It is
+    what the control runs; on a drifted world (with `plan.control` the control beside) it
+    measures detection alone, on a world too large to retrain weekly in the time at hand."""
     import shutil
 
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     started, loop_log, receiver = time.perf_counter(), LoopLog(), Receiver()
+    control = start_control(settings, plan, work_dir) if plan.control else None
     with receiver.running():
         bench = loop_settings(settings, work_dir / "world", plan, receiver.url)
-        say(f"building the control's world (scale {plan.scale}, no drift)")
+        drifts = f"drift {', '.join(plan.drifts)} at day {plan.drift_day}" if plan.drifts else "no drift"
+        say(f"building the monitor-only world (scale {plan.scale}, {drifts})")
         build_world(bench, work_dir / "world")
         with pointed_at(bench), served_world(bench, work_dir / "world") as (client, clock, future):
             run_days(bench, client, clock, future, 0, plan.days, 1, None, loop_log, say)
     drift_at = world_end(bench) + timedelta(days=plan.drift_day)
-    return {"alerts": detection(receiver.received, drift_at),
+    alerts = detection(receiver.received, drift_at)
+    figures = {"alerts": alerts, **with_control(control, alerts, work_dir, say)}
+    if plan.drifts:
+        figures["met"] = {"detection_days": detection_met({"detection_days": alerts["detection_days"],
+                                                            **figures})}
+    return {**figures,
             "parameters": {**asdict(plan), "drift_at": drift_at.isoformat(), "records_sent": loop_log.records,
                            "outcomes_sent": loop_log.outcomes},
-            "seconds": {"total": time.perf_counter() - started}}
+            "seconds": {"total": time.perf_counter() - started,
+                        "monitor_median": statistics.median(loop_log.monitor_seconds)
+                        if loop_log.monitor_seconds else None}}
 
 
 def _champion(bench: Settings) -> str:

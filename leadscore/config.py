@@ -352,7 +352,7 @@ class ArrivalSettings(StrictModel):
     window_days: int = Field(28, gt=0)
     reference_days: int = Field(90, gt=0)
     min_reference_days: int = Field(28, gt=0)  # live history before the window the test needs
-    ratio_up: float = Field(2.0, gt=1)    # the CUSUM is tuned to this many times the reference rate
+    ratio_up: float = Field(1.5, gt=1)    # the CUSUM is tuned to this many times the reference rate
     ratio_down: float = Field(0.5, gt=0, lt=1)  # ... and to this share of it
 
     @model_validator(mode="after")

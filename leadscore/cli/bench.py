@@ -217,13 +217,14 @@ def bench_loop(
              "first champion serves throughout and train-once is judged on every day after the "
              "drift).")] = False,
     monitor_only: Annotated[bool, typer.Option(
-        "--monitor-only", help="Only the loop's days, monitored, no retraining and no horizon after (what "
-                               "--control runs, under data/bench/loop-control).")] = False,
+        "--monitor-only", help="Only the loop's days, monitored, no retraining and no horizon after: "
+                               "detection alone (with --control, against the control beside); with "
+                               "--no-drift, what --control runs, under data/bench/loop-control.")] = False,
 ) -> None:
     """The closed loop over a moving world, a drift half-way, retraining weekly against the real
     service: days from the drift to the first alert, matured PR-AUC and ECE after the drift
     (rolling against train-once), the drifted world's backtest, and retrain seconds."""
-    from leadscore.benchmarks.loop import LoopPlan, run
+    from leadscore.benchmarks.loop import LoopPlan, run, work_dir_of
 
     settings: Settings = ctx.obj
     try:
@@ -239,6 +240,5 @@ def bench_loop(
         raise typer.BadParameter(str(error)) from None
     with step(f"loop benchmark: {days} days at scale {scale}, drift at day {drift_day}, retraining every "
               f"{retrain_every} days, then a label horizon"):
-        work_dir = settings.data_dir / "bench" / ("loop-control" if monitor_only else "loop")
-        figures = run(settings, work_dir, plan, console.print)
+        figures = run(settings, work_dir_of(settings.data_dir, plan), plan, console.print)
     _emit(figures, as_json)

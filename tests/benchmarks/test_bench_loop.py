@@ -24,7 +24,9 @@ from leadscore.benchmarks.loop import (
     control_command,
     control_figures,
     detection,
+    detection_met,
     opportunity_outcomes,
+    work_dir_of,
 )
 from leadscore.cli import app
 from leadscore.config import Settings
@@ -144,6 +146,26 @@ def test_the_control_is_the_same_world_and_days_without_drift_or_retraining(sett
         "0.1", "7", "40", "20"]
     with pytest.raises(ValueError, match="control runs beside a drifted loop"):
         LoopPlan(drifts=(), control=True)
+
+
+def test_detection_alone_runs_a_drifted_world_monitor_only_with_its_control_apart(tmp_path):
+    """`--monitor-only` on a drifted world (a world too large to retrain weekly) may take the
+    control beside it; each keeps its world in its own folder."""
+    alone = LoopPlan(monitor_only=True, control=True)
+    control = LoopPlan(drifts=(), monitor_only=True)
+    assert work_dir_of(tmp_path, alone) == tmp_path / "bench" / "loop"
+    assert work_dir_of(tmp_path, control) == tmp_path / "bench" / "loop-control"
+    assert work_dir_of(tmp_path, LoopPlan()) == work_dir_of(tmp_path, alone)
+
+
+def test_detection_is_judged_against_the_control_when_one_ran():
+    alone = {"detection_days": 3.0}
+    assert detection_met(alone) and not detection_met({"detection_days": 15.0})
+    assert not detection_met({"detection_days": None})
+    # the control raised that kind as soon: what counts is the first kind beyond it
+    judged = {"detection_days": 3.0, "detection_beyond_control": {"detection_days": 20.0}}
+    assert not detection_met(judged)
+    assert detection_met({"detection_days": 30.0, "detection_beyond_control": {"detection_days": 4.0}})
 
 
 def _child(work_dir: Path, code: str) -> subprocess.Popen:
