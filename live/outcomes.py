@@ -19,7 +19,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from leadscore.live.log import EventLog, utc_text
-from leadscore.live.sources import EARLIEST, LATEST, MAX_TEXT
+from leadscore.live.sources import EARLIEST, LATEST, MAX_TEXT, RecordId
 
 OpportunityKind = Literal["opportunity_created", "stage_changed", "won", "lost"]
 OPPORTUNITY_KINDS: tuple[str, ...] = get_args(OpportunityKind)
@@ -30,8 +30,8 @@ class CrmOutcome(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_max_length=MAX_TEXT)
 
-    crm_id: str = Field(min_length=1, max_length=100,
-                        description="The CRM's id of the opportunity, or of the lead a disposition is about.")
+    crm_id: RecordId = Field(description="The CRM's id of the opportunity, or of the lead a disposition "
+                                         "is about.")
     pid: str = Field(min_length=1, max_length=64,
                      description="The person (One ID PID), as the MQL push and /score gave it.")
     at: AwareDatetime = Field(description="When it happened in the CRM (ISO 8601 with a time zone). "

@@ -9,11 +9,20 @@ so the batch's standardisation and SQL run on them unchanged.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal, get_args, get_origin
 
 import pandas as pd
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from leadscore.identity.records import SOURCE_LAYOUT
 
@@ -36,13 +45,25 @@ class SourceRecord(BaseModel):
 
 
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(value: str) -> str:
+    """A record's own id holds no control character (NUL, tab, newline...): a 422 naming the
+    field, since such an id cannot be told apart from its trimmed twin in every store it reaches."""
+    if CONTROL.search(value):
+        raise ValueError(f"an id may not hold control characters such as NUL, tab or newline: {value!r}")
+    return value
+
+
+RecordId = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_printable)]
 Count = Annotated[int, Field(ge=0, le=2**53)]
 
 
 class CrmAccount(SourceRecord):
     """A CRM account (a company as sales keep it)."""
 
-    account_id: str = Field(min_length=1, max_length=100)
+    account_id: RecordId
     account_name: Text = None
     website: Text = None
     industry: Text = None
@@ -56,7 +77,7 @@ class CrmAccount(SourceRecord):
 class CrmContact(SourceRecord):
     """A CRM contact."""
 
-    contact_id: str = Field(min_length=1, max_length=100)
+    contact_id: RecordId
     account_id: Text = None
     first_name: Text = None
     last_name: Text = None
@@ -70,7 +91,7 @@ class CrmContact(SourceRecord):
 class WebSession(SourceRecord):
     """A web analytics session of a browser cookie (no personal data)."""
 
-    session_id: str = Field(min_length=1, max_length=100)
+    session_id: RecordId
     cookie_id: Text = None
     started_at: AwareDatetime
     landing_url: Text = None
@@ -86,7 +107,7 @@ class WebSession(SourceRecord):
 class FormFill(SourceRecord):
     """A form submitted on the website (free text as typed), with the browser's cookie."""
 
-    form_fill_id: str = Field(min_length=1, max_length=100)
+    form_fill_id: RecordId
     submitted_at: AwareDatetime
     form_type: str
     asset: Text = None
@@ -107,7 +128,7 @@ class FormFill(SourceRecord):
 class EventRegistration(SourceRecord):
     """A registration to a webinar or summit; `attended` once the event took place."""
 
-    registration_id: str = Field(min_length=1, max_length=100)
+    registration_id: RecordId
     event_id: str
     event_name: Text = None
     event_kind: str
@@ -125,7 +146,7 @@ class EventRegistration(SourceRecord):
 class EmailActivity(SourceRecord):
     """One send, open or click of a campaign email to an address."""
 
-    activity_id: str = Field(min_length=1, max_length=100)
+    activity_id: RecordId
     campaign_id: str
     subject: Text = None
     email_address: Text = None
@@ -137,7 +158,7 @@ class EmailActivity(SourceRecord):
 class Opportunity(SourceRecord):
     """A CRM opportunity on an account and contact."""
 
-    opportunity_id: str = Field(min_length=1, max_length=100)
+    opportunity_id: RecordId
     account_id: Text = None
     contact_id: Text = None
     created_at: AwareDatetime
@@ -149,7 +170,7 @@ class Opportunity(SourceRecord):
 class Order(SourceRecord):
     """A web-shop order."""
 
-    order_id: str = Field(min_length=1, max_length=100)
+    order_id: RecordId
     email: Text = None
     product: Text = None
     amount_usd: float | None = None
@@ -159,7 +180,7 @@ class Order(SourceRecord):
 class UserAccount(SourceRecord):
     """A product sign-up (trial or a customer's seat)."""
 
-    user_id: str = Field(min_length=1, max_length=100)
+    user_id: RecordId
     email: Text = None
     full_name: Text = None
     registered_at: AwareDatetime

@@ -402,6 +402,9 @@ def test_bad_ingest_calls_get_a_status_that_says_what_to_fix_and_store_nothing(c
               "occurred_at": "2026-10-01T00:00:00Z"}
     answer = client.post("/ingest/email_activity", json=[bounce], headers=ingest)
     assert answer.status_code == 422 and "activity" in answer.text
+    nul = {**session, "session_id": "S-NUL\x00", "started_at": "2026-10-01T00:00:00Z"}
+    answer = client.post("/ingest/web_sessions", json=[nul], headers=ingest)
+    assert answer.status_code == 422 and "session_id" in answer.text and "control characters" in answer.text
     ok = {**session, "started_at": "2026-10-01T00:00:00Z"}
     assert client.post("/ingest/web_sessions", json=ok, headers={"X-API-Key": KEYS["crm"]}).status_code == 403
     too_many = [{**ok, "session_id": f"S{i}"} for i in range(service.settings.live.max_records + 1)]

@@ -78,6 +78,7 @@ def test_stored_outcomes_outlive_the_connection(tmp_path):
     (_disposition("accepted", "2026-11-02T09:00:00Z", reason="no_budget"), "reason"),
     (_disposition("ignored", "2026-11-02T09:00:00Z"), "disposition"),
     ({**_disposition("accepted", "2026-11-02T09:00:00Z"), "pid": ""}, "pid"),
+    ({**_opportunity("won", "2026-11-02T09:00:00Z"), "crm_id": "OPP-1\x00"}, "crm_id"),  # NUL
 ])
 def test_a_malformed_outcome_is_refused_naming_the_field(outcome, field):
     with pytest.raises(ValidationError, match=field):
