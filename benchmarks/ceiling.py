@@ -44,11 +44,13 @@ from leadscore.synth.world import CYCLES_PER_PERSON_YEAR
 DAY = pd.Timedelta(days=1)
 
 
-def carriers(cycles: pd.DataFrame) -> pd.DataFrame:
-    """One row per cycle: its start, probability and the member who would carry its
-    opportunity (the most engaged before it, then the committee's leader), as synth decides."""
+def carriers(cycles: pd.DataFrame, probability: str = "p_opportunity") -> pd.DataFrame:
+    """One row per cycle: its start, probability (the truth's column `probability`, as
+    `p_opportunity`) and the member who would carry its opportunity (the most engaged before
+    it, then the committee's leader), as synth decides."""
     ranked = cycles.sort_values(["cycle_id", "events", "member_rank"], ascending=[True, False, True])
-    return ranked.drop_duplicates("cycle_id")[["cycle_id", "person_key", "start", "p_opportunity"]]
+    carried = ranked.drop_duplicates("cycle_id")[["cycle_id", "person_key", "start", probability]]
+    return carried.rename(columns={probability: "p_opportunity"})
 
 
 def cycle_propensity(rows: pd.DataFrame, carried: pd.DataFrame) -> np.ndarray:
@@ -101,13 +103,15 @@ def cycles_to_come(people: pd.DataFrame, companies: pd.DataFrame, cycles: pd.Dat
     return pd.Series(expected.to_numpy(), index=people["person_key"])
 
 
-def truth_propensity(rows: pd.DataFrame, truth_dir: Path, horizon_days: int) -> np.ndarray:
-    """The truth's propensity of each row (person_key, t); 0 for a row with no true person."""
+def truth_propensity(rows: pd.DataFrame, truth_dir: Path, horizon_days: int,
+                     probability: str = "p_opportunity") -> np.ndarray:
+    """The truth's propensity of each row (person_key, t); 0 for a row with no true person.
+    `probability`: the cycles' column, `p_without_drift` for the rules before a drift."""
     cycles = pd.read_parquet(truth_dir / "cycles.parquet")
     people = pd.read_parquet(truth_dir / "people.parquet",
                              columns=["person_key", "company_key", "seniority", "department", "fit"])
     companies = pd.read_parquet(truth_dir / "companies.parquet")
-    from_cycles = cycle_propensity(rows, carriers(cycles))
+    from_cycles = cycle_propensity(rows, carriers(cycles, probability))
     fit = rows["person_key"].map(people.set_index("person_key")["fit"]).fillna(0.0).to_numpy()
     inbound = inbound_rate(cycles, people) * (0.3 + fit) * horizon_days
     to_come = rows["person_key"].map(cycles_to_come(people, companies, cycles, horizon_days)).fillna(0.0)
@@ -115,16 +119,45 @@ def truth_propensity(rows: pd.DataFrame, truth_dir: Path, horizon_days: int) -> 
     return np.where(rows["person_key"].isna(), 0.0, 1 - (1 - from_cycles) * later)
 
 
+def _truth_rows(pids: pd.Series, times: pd.Series, middle_db: Path, truth_dir: Path) -> pd.DataFrame:
+    """(person_key, t) of rows given by PID and time: the truth's person of each PID."""
+    person = pids.map(true_people_of_pids(middle_db, truth_dir))
+    return pd.DataFrame({"person_key": person.to_numpy(),
+                         "t": pd.to_datetime(times, utc=True).reset_index(drop=True)})
+
+
+def _ranking(y: np.ndarray, p: np.ndarray) -> dict:
+    return {"roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p))}
+
+
 def ceiling(test: pd.DataFrame, middle_db: Path, truth_dir: Path, horizon_days: int) -> dict:
     """ROC-AUC and PR-AUC of the truth's propensity on a test window (pid, event_timestamp,
     label), and how many rows had a true person; skipped for a world without its truth."""
     if not (truth_dir / "cycles.parquet").is_file():
         return {"skipped": f"no hidden truth in {truth_dir} (a synthetic world writes it)"}
-    person = test["pid"].map(true_people_of_pids(middle_db, truth_dir))
-    rows = pd.DataFrame({"person_key": person.to_numpy(),
-                         "t": pd.to_datetime(test["event_timestamp"], utc=True).reset_index(drop=True)})
-    p = truth_propensity(rows, truth_dir, horizon_days)
+    rows = _truth_rows(test["pid"], test["event_timestamp"], middle_db, truth_dir)
     y = test["label"].to_numpy()
-    return {"roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
-            "rows": len(test), "positives": int(y.sum()),
-            "rows_with_a_true_person": int(person.notna().sum())}
+    return {**_ranking(y, truth_propensity(rows, truth_dir, horizon_days)), "rows": len(test),
+            "positives": int(y.sum()), "rows_with_a_true_person": int(rows["person_key"].notna().sum())}
+
+
+def rules_ceiling(scored: pd.DataFrame, middle_db: Path, truth_dir: Path, horizon_days: int) -> dict:
+    """What a drift's new rules alone change in the ranking of served person-days (pid, at,
+    converted): the truth's propensity under the rules after the drift (`p_opportunity`)
+    against the same under the rules before it (`p_without_drift`), each knowing every cycle
+    begun by then. `ratio` (after / before, PR-AUC) is what a model that learnt the new rules
+    perfectly gains over one that knew the old ones perfectly: a drift that keeps the order of
+    the buyers (a base rate that doubles for everyone) leaves retraining nothing to gain in
+    ranking. (The models know no cycle: a train-once model that leans on a signal the drift
+    broke can lose more than this.) Skipped without the truth or with one class."""
+    cycles = truth_dir / "cycles.parquet"
+    if not cycles.is_file() or "p_without_drift" not in pd.read_parquet(cycles).columns:
+        return {"skipped": f"no hidden truth with p_without_drift in {truth_dir}"}
+    y = scored["converted"].to_numpy().astype(int)
+    if len(np.unique(y)) < 2:
+        return {"skipped": "served person-days of one class only"}
+    rows = _truth_rows(scored["pid"], scored["at"], middle_db, truth_dir)
+    after = _ranking(y, truth_propensity(rows, truth_dir, horizon_days))
+    before = _ranking(y, truth_propensity(rows, truth_dir, horizon_days, "p_without_drift"))
+    return {"rules_after": after, "rules_before": before, "ratio": after["pr_auc"] / before["pr_auc"],
+            "rows": len(rows), "rows_with_a_true_person": int(rows["person_key"].notna().sum())}

@@ -364,22 +364,38 @@ def run_loop(bench: Settings, work_dir: Path, plan: LoopPlan, loop_log: LoopLog,
 
 # ---- the figures ----------------------------------------------------------------------------
 
-def arms_figures(matured: pd.DataFrame, first_champion: str, start: datetime, end: datetime,
-                 bins: int) -> dict:
-    """Train-once (the first champion's rows) against rolling (every later version's) on the
-    person-days both scored in [start, end); `ratio` = rolling PR-AUC / train-once PR-AUC."""
-    from leadscore.monitoring.metrics import cohort_metrics
+def paired_arms(matured: pd.DataFrame, first_champion: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """The matured rows of the person-days both arms scored in [start, end), `model_version`
+    the arm: `train_once` (the first champion's rows) or `rolling` (every later version's)."""
     from leadscore.monitoring.promotion import paired_cohorts
 
     window = matured[(matured["at"] >= pd.Timestamp(start)) & (matured["at"] < pd.Timestamp(end))]
     arm = np.where(window["model_version"].astype(str) == first_champion, ARMS[0], ARMS[1])
-    paired = paired_cohorts(window.assign(model_version=arm), *ARMS)
-    figures = cohort_metrics(paired, bins)
+    return paired_cohorts(window.assign(model_version=arm), *ARMS)
+
+
+def arms_figures(matured: pd.DataFrame, first_champion: str, start: datetime, end: datetime,
+                 bins: int) -> dict:
+    """Train-once against rolling on the person-days both scored in [start, end) (`paired_arms`);
+    `ratio` = rolling PR-AUC / train-once PR-AUC."""
+    from leadscore.monitoring.metrics import cohort_metrics
+
+    figures = cohort_metrics(paired_arms(matured, first_champion, start, end), bins)
     keys = ("n", "positives", "roc_auc", "pr_auc", "ece")
     out = {name: {key: figures.get(name, {}).get(key) for key in keys} for name in ARMS}
     once, rolling = out["train_once"]["pr_auc"], out["rolling"]["pr_auc"]
     out["ratio"] = rolling / once if once and rolling is not None else None
     return out
+
+
+def drift_rules_ceiling(bench: Settings, paired: pd.DataFrame) -> dict:
+    """What the drift's new rules alone change in the ranking of the person-days both arms
+    scored after it (benchmarks/ceiling.py `rules_ceiling`): the ratio that a retrain which
+    learnt them perfectly would reach over a train-once model that knew the old ones."""
+    from leadscore.benchmarks.ceiling import rules_ceiling
+
+    once = paired[paired["model_version"] == ARMS[0]]
+    return rules_ceiling(once, bench.middle_db, bench.truth_dir, bench.training.horizon_days)
 
 
 def breach_kind(key: str) -> str:
@@ -536,6 +552,8 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
             loop_end = end + timedelta(days=plan.days)
             matured = matured_scores_at(bench, now)
             after = arms_figures(matured, first_champion, drift_at, loop_end, bench.monitoring.bins)
+            after["rules_ceiling"] = drift_rules_ceiling(bench, paired_arms(matured, first_champion, drift_at,
+                                                                             loop_end))
             before = arms_figures(matured, first_champion, end, drift_at, bench.monitoring.bins)
             begun = time.perf_counter()
             backtest = None

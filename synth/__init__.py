@@ -158,7 +158,8 @@ seniority, department, owner_rep_id, work_email, previous_work_email,
 personal_email, phone, fit, engagement = background touches per 30 days);
 cycles (one row per cycle member: cycle_id, company_key, person_key,
 member_rank, start, end, intensity, events = the member's touches before the
-opportunity date, p_opportunity, opportunity = the cycle's draw,
+opportunity date, p_opportunity, p_without_drift = the same under the rules
+before any drift (equal without one), opportunity = the cycle's draw,
 opportunity_at, is_opportunity_contact, opportunity_id = the source row when
 it falls inside the drawn span); cookies (cookie_id, person_key or None);
 records (source, source_record_id, person_key, company_key, future): every

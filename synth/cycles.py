@@ -138,10 +138,9 @@ def decide_cycles(rng: np.random.Generator, cycles: pd.DataFrame, members: pd.Da
     members = members.assign(events=engaged, fit=people["fit"].to_numpy()[members["person_idx"]])
     per_cycle = members.groupby("cycle_idx").agg(events=("events", "sum"), fit=("fit", "mean"))
     per_cycle = per_cycle.reindex(np.arange(len(cycles)), fill_value=0)
-    p = model.probability(rng, per_cycle["fit"].to_numpy(), per_cycle["events"].to_numpy())
-    if adjust is not None:
-        p = adjust(p, cycles)
-    cycles = cycles.assign(events=per_cycle["events"].to_numpy(), p_opportunity=p,
+    undrifted = model.probability(rng, per_cycle["fit"].to_numpy(), per_cycle["events"].to_numpy())
+    p = undrifted if adjust is None else adjust(undrifted, cycles)
+    cycles = cycles.assign(events=per_cycle["events"].to_numpy(), p_opportunity=p, p_without_drift=undrifted,
                            opportunity=rng.random(len(cycles)) < p)
     lead = members.sort_values(["cycle_idx", "events", "rank"], ascending=[True, False, True])
     lead = lead.drop_duplicates("cycle_idx")

@@ -258,6 +258,7 @@ def cycles_table(draft: Draft, ts: Callable) -> pd.DataFrame:
         "intensity": cycles["intensity"].to_numpy()[c],
         "events": members["events"].to_numpy(),
         "p_opportunity": cycles["p_opportunity"].to_numpy()[c],
+        "p_without_drift": cycles["p_without_drift"].to_numpy()[c],
         "opportunity": cycles["opportunity"].to_numpy()[c],
         "opportunity_at": ts(np.where(cycles["opportunity"], start + cycles["lag"], np.nan)[c]),
         "is_opportunity_contact": members["opportunity"].to_numpy(),

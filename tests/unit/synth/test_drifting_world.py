@@ -18,12 +18,14 @@ SEED, SCALE = 5, 0.1
 MOMENT = "start+300d"
 
 
-# What campaigns added (synth/campaigns.py, drawn from a stream of their own after the rest):
-# columns of the sources and a truth table; without them the world is the one before.
-CAMPAIGN_ADDITIONS = {
+# What was added since, without a draw of the rest: the campaigns' columns (synth/campaigns.py,
+# drawn from a stream of their own after the rest) of the sources and a truth table, and the
+# cycles' probability without drift (no draw at all); without them the world is the one before.
+ADDED_SINCE = {
     "web_sessions": ["utm_medium", "utm_campaign", "utm_term", "utm_content"],
     "form_fills": ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"],
     "event_registrations": ["questions_asked", "demo_requested"],
+    "cycles": ["p_without_drift"],
 }
 
 
@@ -34,7 +36,7 @@ def fingerprint(world: World) -> str:
         for name, frame in sorted(getattr(world, part).items()):
             if name == "campaign_deals":
                 continue
-            frame = frame.drop(columns=CAMPAIGN_ADDITIONS.get(name, []))
+            frame = frame.drop(columns=ADDED_SINCE.get(name, []))
             digest.update(name.encode())
             digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
             digest.update(repr(list(frame.dtypes.astype(str))).encode())
@@ -85,6 +87,9 @@ def test_a_new_product_line_makes_its_industry_convert_after_the_moment_only(bas
     assert (after.loc[changed, "start"] >= at - pd.Timedelta(days=56)).all()
     odds = lambda c: c.loc[changed, "p_opportunity"] / (1 - c.loc[changed, "p_opportunity"])  # noqa: E731
     assert np.allclose(odds(after) / odds(before), 8)
+    # the truth keeps each cycle's probability under the rules before the drift
+    pd.testing.assert_series_equal(after["p_without_drift"], before["p_opportunity"], check_names=False)
+    assert (before["p_without_drift"] == before["p_opportunity"]).all()
     # the same cycles became opportunities at the same times (the source rows' ids are numbered
     # in time order among all opportunities, inbound ones included, so they may shift)
     early = lambda c: c[c["opportunity"] & (c["opportunity_at"] < at)].drop(columns="opportunity_id")  # noqa: E731
