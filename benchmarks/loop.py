@@ -47,7 +47,10 @@ an MLflow store of its own, so the user's world and registry are left as they we
    scores, labelled by the CRM's outcomes) of the scores served from the drift to the loop's
    end, on the person-days both arms scored (monitoring/promotion.py `paired_cohorts`):
    `train_once` is the rows of the first champion, `rolling` those of every later version (the
-   weekly challenger in shadow, or a promoted champion). `before_drift` the same before it.
+   weekly challenger in shadow, or a promoted champion), and `rules_ceiling`: what the
+   drift's new rules alone change in the ranking of those person-days (the truth's propensity
+   under them against under the rules before, benchmarks/ceiling.py), the ratio a perfect
+   retrain would reach. `before_drift` the same before it.
    `backtest`: the loop's world brought up to the clock by the batch once more, its lead
    training set (matured snapshots, the drift inside) written as a flat table and backtested
    as `leadscore train table config/tables/synthetic_world.yaml --backtest --gap-days 90`
@@ -60,7 +63,10 @@ shrinks with the world (at scale 0.05: 49-244 s, median 112 s, on a 2-core machi
 with other work); the default world's are minutes each. With the 270 days of ingest and
 monitoring (3-7 s a day), the world's pipeline and the backtest, the bench took 2-5 minutes
 a simulated week on that machine, 80 minutes in all. `--retrain-every 14` halves the
-retrains; `--days`, `--drift-day` and `--scale` shorten it further.
+retrains; `--days`, `--drift-day` and `--scale` shorten it further. Detection alone needs no
+retrain but volume (the opportunities a day): `--monitor-only` on a drifted world (with
+`--control` beside) runs the loop's days monitored on a world as large as the default one
+(scale 1.0: 40 minutes for both runs on that machine).
 
 Promotion on live evidence: a challenger's shadow scores are judged a horizon (90 days) after
 they are served, and a weekly retrain replaces the challenger after 7 days, so the challenger
