@@ -34,7 +34,7 @@ an MLflow store of its own, so the user's world and registry are left as they we
    (`posted_by_kind`): a plan without drifts (`--no-drift`) on the same seed is the control,
    whose alerts after the drift day say what the loop raises without any drift. With
    `--control` the bench runs that control beside itself, in a child process
-   (`--monitor-only`: the same world without the drift, the loop's days sent and monitored, no
+   (`--no-drift --monitor-only`: the same world without the drift, the loop's days sent and monitored, no
    retraining and no horizon after, under `bench/loop-control`), and puts its alerts in the
    JSON's `control`: every breach it posts is a false alarm; `detection_beyond_control` is then
    the first day a kind is raised after the drift that neither run raised before it and the

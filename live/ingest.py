@@ -32,7 +32,7 @@ from leadscore.identity.records import SOURCE_LAYOUT
 from leadscore.identity.resolve import IdentityRules, rules_from_settings
 from leadscore.live.identity import BatchIdentities, Decision, LiveIdentity, person_named_by
 from leadscore.live.log import EVENT_LOG, EventLog
-from leadscore.live.sources import ID_COLUMN, SOURCES, TIME_COLUMN, SourceRecord, frame_of
+from leadscore.live.sources import ID_COLUMN, TIME_COLUMN, SourceRecord, frame_of, stored_frame
 from leadscore.live.standardise import standardise_records
 
 
@@ -84,8 +84,7 @@ class Ingestor:
             live = self.log.records("kept")
             live = live[live["source"] == "crm_accounts"]
             if len(live):
-                extra = frame_of("crm_accounts", [SOURCES["crm_accounts"].model_validate_json(p)
-                                                  for p in live["payload"]])
+                extra = stored_frame("crm_accounts", live["payload"])
                 accounts = pd.concat([accounts, extra.astype(accounts.dtypes.to_dict(), errors="ignore")],
                                      ignore_index=True)
             accounts = standardise_accounts(accounts, self.rules.standardise)
@@ -139,12 +138,13 @@ class Ingestor:
         in_batch = {source: batch.stored(source, list(frame[ID_COLUMN[source]].astype("string")))
                     for source, frame in frames.items()}  # sent again after the batch took them in
         standardised = self._standardise_group(frames, in_batch)
-        self.log.release_due(received_at)  # (a worker always ingesting has no idle look at them)
         with self.log.writing() as log:
             for source, frame in frames.items():
                 self._ingest_source(log, batch, source, frame, in_batch[source], standardised.get(source, {}),
                                     received_at, results)
-            log.mark_due(pid for result in results for pid in result.people)
+            # (with the people whose record dated ahead the clock has passed: a worker always
+            # ingesting has no idle look at the queue)
+            log.mark_due([*(pid for result in results for pid in result.people), *log.released(received_at)])
         return results
 
     def _standardise_group(self, frames: dict[str, pd.DataFrame],
@@ -249,7 +249,7 @@ class Ingestor:
         log.learn(identity.learnt())
         log.save_people(people)
         log.mark_due_later((d.pid, r["seen_at"]) for d, r in zip(decisions, kept, strict=True)
-                           if d.pid and r["seen_at"] > received_at)
+                           if d.pid and r["seen_at"] >= received_at)
         for decision, record, call in zip(decisions, kept, calls[index], strict=True):
             result = results[call]
             result.accepted.append({"source_record_id": record["source_record_id"], "pid": decision.pid})

@@ -32,12 +32,12 @@ Tables
   leaves its marks for the next update of any worker: nothing acknowledged stays unscored.
   A batch load of the online store marks the people whose rows it put over newer live ones
   (live/online.py `mark_behind_a_load`).
-- `due_later`: people with a record dated after the clock's now (within
-  `live.max_ahead_hours`: a source's clock a little ahead, an event booked for later), and
-  that instant. A feature update counts what happened up to its now, so such a record would
-  count only at the person's next update, whenever something else brought one; once the clock
-  passes the instant (`release_due`, at each ingest and each idle worker's look at the queue)
-  the person is marked due.
+- `due_later`: people with a record dated at or after the clock's now (within
+  `live.max_ahead_hours`: a source system's clock a little ahead), and that instant. A
+  feature update counts what happened before its now, so such a record would count only at
+  the person's next update, whenever something else brought one; once the clock has passed
+  the instant, the person is marked due (`released`: at each ingest, and at each idle worker's
+  look at the queue), and the row is cleared by the update that counted it.
 
 The batch compacts the log: `leadscore identity resolve` reads its records beside the raw
 sources and keeps their PIDs (stable IDs), after which they are in the middle layer; its
@@ -60,7 +60,7 @@ import duckdb
 import pandas as pd
 
 from leadscore.identity.resolve import LoggedRecords
-from leadscore.live.sources import SOURCES, frame_of
+from leadscore.live.sources import LATEST, stored_frame
 from leadscore.sqlite_rows import VALUES, execute_rows
 
 EVENT_LOG = "events.db"
@@ -254,23 +254,29 @@ class EventLog:
                                "seq = excluded.seq", [(pid, seq) for pid in dict.fromkeys(pids)], width=2)
 
     def mark_due_later(self, dated: Iterable[tuple[str, datetime]]) -> None:
-        """(pid, instant) of records dated after the clock's now (inside `writing`): each person
-        is marked due once the clock passes the instant (`release_due`)."""
+        """(pid, instant) of records dated at or after the clock's now (inside `writing`): an
+        update counts what happened before its instant, so each person is marked due again
+        once the clock has passed it (`released`)."""
         execute_rows(self.con, f"INSERT OR IGNORE INTO due_later VALUES {VALUES}",
                      [(pid, utc_text(at)) for pid, at in dict.fromkeys(dated)], width=2)
 
+    def released(self, now: datetime) -> list[str]:
+        """The people with a record dated before `now` that no update has counted yet (`due_later`)
+        and no mark waiting: to be marked due. Their rows stay until an update computed after
+        the record's instant clears them (`updated`), so a release that races an update in
+        flight is made again at the next look."""
+        return [pid for pid, in self.con.execute(
+            "SELECT DISTINCT pid FROM due_later WHERE at < ? AND pid NOT IN (SELECT pid FROM due_update)",
+            [utc_text(now)]).fetchall()]
+
     def release_due(self, now: datetime) -> int:
-        """Mark due the people whose later record's instant the clock has reached at `now`;
-        how many marks were released. A look without a lock first: this runs on every ingest
-        and every idle worker's poll, and almost always finds nothing."""
-        cutoff = utc_text(now)
-        if self.con.execute("SELECT 1 FROM due_later WHERE at <= ? LIMIT 1", [cutoff]).fetchone() is None:
+        """Mark due the people `released` at `now`; how many. A look without a lock first: an idle
+        worker runs this at every look at the queue, and it almost always finds nobody."""
+        if not self.released(now):
             return 0
         with self.writing():
-            pids = [pid for pid, in self.con.execute(
-                "SELECT DISTINCT pid FROM due_later WHERE at <= ?", [cutoff]).fetchall()]
+            pids = self.released(now)
             self.mark_due(pids)
-            self.con.execute("DELETE FROM due_later WHERE at <= ?", [cutoff])
         return len(pids)
 
     def mark_written_after(self, since: datetime | None) -> list[str]:
@@ -307,6 +313,7 @@ class EventLog:
             execute_rows(self.con, "DELETE FROM due_update WHERE rowid IN (SELECT d.rowid FROM "
                                    f"(VALUES {VALUES}) AS v JOIN due_update AS d ON d.pid = v.column1 "
                                    "AND d.seq = v.column2)", marks, width=2)
+            self._counted_later(marks, at)
             if written:
                 if at is None:
                     raise ValueError("rows written are noted with the instant they were computed for")
@@ -331,10 +338,8 @@ class EventLog:
             records = self.records()
             marks = self.con.execute("SELECT (SELECT coalesce(max(rowid), 0) FROM record), "
                                      "(SELECT coalesce(max(rowid), 0) FROM interaction)").fetchone()
-        sources = {}
-        for source, rows in records.groupby("source", sort=False):
-            model = SOURCES[source]
-            sources[source] = frame_of(source, [model.model_validate_json(p) for p in rows["payload"]])
+        sources = {source: stored_frame(source, rows["payload"])
+                   for source, rows in records.groupby("source", sort=False)}
         kept = records[records["pid"].notna()]
         keys = (kept["source"] + ":" + kept["source_record_id"]).to_numpy()
         pids = pd.Series(kept["pid"].to_numpy(), index=keys, dtype="string")
@@ -408,6 +413,16 @@ class EventLog:
         (the latest wins). One transaction: one commit for all."""
         with self.writing():
             self._note_written(views, at)
+
+    def _counted_later(self, marks: Sequence[tuple[str, int]], at: datetime | None) -> None:
+        """Forget the records dated ahead (`due_later`) that an update of these people computed
+        at `at` counted (those before it); without `at` (people set aside after a failure,
+        until their next record) all of theirs."""
+        before = utc_text(LATEST if at is None else at)  # (every record is dated before LATEST)
+        execute_rows(self.con, "DELETE FROM due_later WHERE rowid IN (SELECT d.rowid FROM "
+                               f"(VALUES {VALUES}) AS v JOIN due_later AS d ON d.pid = v.column1 "
+                               "AND d.at < v.column2)",
+                     [(pid, before) for pid in dict.fromkeys(pid for pid, _ in marks)], width=2)
 
     def _note_written(self, views: Mapping[str, Sequence[str]], at: datetime) -> None:
         execute_rows(self.con, f"INSERT INTO feature_write (pid, view, at) VALUES {VALUES} ON CONFLICT "

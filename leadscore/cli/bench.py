@@ -238,7 +238,8 @@ def bench_loop(
         plan.world_drifts()
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
-    with step(f"loop benchmark: {days} days at scale {scale}, drift at day {drift_day}, retraining every "
-              f"{retrain_every} days, then a label horizon"):
+    then = ("monitored only" if monitor_only else
+            f"retraining every {retrain_every} days, then a label horizon")
+    with step(f"loop benchmark: {days} days at scale {scale}, drift at day {drift_day}, {then}"):
         figures = run(settings, work_dir_of(settings.data_dir, plan), plan, console.print)
     _emit(figures, as_json)

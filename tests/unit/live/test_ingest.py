@@ -274,28 +274,50 @@ def test_a_record_from_the_future_is_quarantined_with_its_reason(ingestor):
 
 
 def test_a_record_dated_ahead_of_the_clock_makes_its_person_due_once_the_clock_reaches_it(ingestor):
-    """An update counts what happened up to its now: the person of a record dated 20 hours
-    ahead is due again when the clock gets there, even if nothing else of theirs arrives."""
+    """An update counts what happened before its instant: the person of a record dated 20 hours
+    ahead is due again once the clock has passed it, even if nothing else of theirs arrives."""
     soon = {**_form("FF-LATER", "later@example.org", "Lea", "Later"), "submitted_at": "2026-12-01T20:00:00Z"}
     at = datetime(2026, 12, 1, 20, tzinfo=UTC)
     pid = ingestor.ingest("form_fills", _records("form_fills", [soon]), NOW).accepted[0]["pid"]
     log = ingestor.log
     assert [p for p, _ in log.due(10)] == [pid]
-    log.updated(log.due(10))  # the update at NOW: the form did not count yet
-    assert log.release_due(at - timedelta(microseconds=1)) == 0 and not log.due(10)
-    assert log.release_due(at) == 1
-    assert [p for p, _ in log.due(10)] == [pid]
-    log.updated(log.due(10))
-    assert log.release_due(at + timedelta(days=1)) == 0 and not log.due(10)  # released once
-    # a busy worker's ingest releases them too
+    log.updated(log.due(10), at=NOW)  # the update at NOW: the form did not count yet
+    assert log.release_due(at) == 0 and not log.due(10)  # an update at `at` would not count it either
+    assert log.release_due(at + timedelta(microseconds=1)) == 1
+    assert log.release_due(at + timedelta(seconds=1)) == 0  # marked already: nothing written again
+    log.updated(log.due(10), at=at + timedelta(seconds=1))  # this one counted it
+    assert log.release_due(at + timedelta(days=1)) == 0 and not log.due(10)
+
+
+def test_a_release_that_races_an_update_in_flight_is_made_again(ingestor):
+    """An update took the person's mark before the clock passed the record; the release meanwhile
+    finds the mark still there, and the update clears it: the record was not counted, so the
+    person is released again at the next look."""
+    soon = {**_form("FF-RACE", "race@example.org", "Rae", "Race"), "submitted_at": "2026-12-01T20:00:00Z"}
+    at = datetime(2026, 12, 1, 20, tzinfo=UTC)
+    pid = ingestor.ingest("form_fills", _records("form_fills", [soon]), NOW).accepted[0]["pid"]
+    log = ingestor.log
+    in_flight = log.due(10)  # an update computing at NOW reads the mark ...
+    assert log.release_due(at + timedelta(minutes=1)) == 0  # ... the clock passes the record ...
+    log.updated(in_flight, at=NOW)  # ... and the update clears the mark it took
+    assert not log.due(10)
+    assert log.release_due(at + timedelta(minutes=1)) == 1 and [p for p, _ in log.due(10)] == [pid]
+
+
+def test_a_busy_worker_s_ingest_releases_and_a_person_set_aside_is_not_released(ingestor):
+    log = ingestor.log
     later = {**_form("FF-LATER-2", "later2@example.org", "Lou", "Later"),
              "submitted_at": "2026-12-01T21:00:00Z"}
     other = ingestor.ingest("form_fills", _records("form_fills", [later]), NOW).accepted[0]["pid"]
-    log.updated(log.due(10))
+    log.updated(log.due(10), at=NOW)
     unrelated = {**_form("FF-NOW", "now@example.org", "Noa", "Now"), "submitted_at": "2026-12-01T21:30:00Z"}
     newcomer = ingestor.ingest("form_fills", _records("form_fills", [unrelated]),
                                datetime(2026, 12, 1, 21, 30, tzinfo=UTC)).accepted[0]["pid"]
     assert {p for p, _ in log.due(10)} == {other, newcomer}
+    # an update that failed for `other` alone sets them aside until their next record
+    log.updated([mark for mark in log.due(10) if mark[0] == other])
+    assert log.release_due(datetime(2026, 12, 2, tzinfo=UTC)) == 0
+    assert [p for p, _ in log.due(10)] == [newcomer]
 
 
 def _pids(records: pd.DataFrame) -> pd.Series:
@@ -377,3 +399,18 @@ def test_the_service_hears_when_a_new_batchs_identities_are_loaded(live_settings
     os.utime(live_settings.middle_db, ns=(stamp, stamp))  # a batch replaced the middle layer
     assert ingestor.batch is not first and reloads == [1]
     assert ingestor.batch is not first and reloads == [1]
+
+
+def test_a_record_stored_before_the_id_rule_stays_readable_by_the_batch(ingestor):
+    """An id with a control character is a 422 now; one the log took in before that rule is
+    still read back (the batch's compaction, the accounts' reload), not refused again."""
+    ingestor.ingest("web_sessions", _records("web_sessions", [_session("WS-OLD", "ck-old")]), NOW)
+    log = ingestor.log
+    with log.writing():
+        log.con.execute("UPDATE record SET source_record_id = 'WS-OLD\tTAB', "
+                        "payload = replace(payload, 'WS-OLD', 'WS-OLD\\tTAB') "
+                        "WHERE source_record_id = 'WS-OLD'")
+    with pytest.raises(ValueError, match="control characters"):
+        _records("web_sessions", [_session("WS-NEW\t", "ck-new")])
+    sessions = log.for_batch().sources["web_sessions"]
+    assert sessions["session_id"].tolist() == ["WS-OLD\tTAB"]
