@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from leadscore.benchmarks.identity import true_people_of_pids
@@ -151,7 +152,7 @@ def rules_ceiling(scored: pd.DataFrame, middle_db: Path, truth_dir: Path, horizo
     ranking. (The models know no cycle: a train-once model that leans on a signal the drift
     broke can lose more than this.) Skipped without the truth or with one class."""
     cycles = truth_dir / "cycles.parquet"
-    if not cycles.is_file() or "p_without_drift" not in pd.read_parquet(cycles).columns:
+    if not cycles.is_file() or "p_without_drift" not in pq.read_schema(cycles).names:
         return {"skipped": f"no hidden truth with p_without_drift in {truth_dir}"}
     y = scored["converted"].to_numpy().astype(int)
     if len(np.unique(y)) < 2:

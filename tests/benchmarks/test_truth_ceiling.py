@@ -42,3 +42,12 @@ def test_two_cycles_of_one_person_combine_as_independent_chances():
     carried = carriers(_cycles([("C1", "A", 0, 1, 10, 0.5), ("C2", "A", 0, 1, 10, 0.2)]))
     rows = pd.DataFrame({"person_key": ["A"], "t": [T]})
     assert cycle_propensity(rows, carried) == pytest.approx(np.array([1 - 0.5 * 0.8]))
+
+
+def test_a_truth_written_before_it_kept_the_rules_before_a_drift_is_skipped(tmp_path):
+    from leadscore.benchmarks.ceiling import rules_ceiling
+
+    _cycles([("C1", "A", 0, 1, 10, 0.5)]).to_parquet(tmp_path / "cycles.parquet")
+    scored = pd.DataFrame({"pid": ["P1", "P2"], "at": [T, T], "converted": [True, False]})
+    assert "p_without_drift" in rules_ceiling(scored, tmp_path / "middle.duckdb", tmp_path, 90)["skipped"]
+    assert "skipped" in rules_ceiling(scored, tmp_path / "middle.duckdb", tmp_path / "none", 90)
