@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.benchmarks.ceiling import carriers, cycle_propensity
+from leadscore.benchmarks.ceiling import carriers, cycle_propensity, rules_ceiling
 
 T = pd.Timestamp("2026-07-01", tz="UTC")
 
@@ -45,8 +45,6 @@ def test_two_cycles_of_one_person_combine_as_independent_chances():
 
 
 def test_a_truth_written_before_it_kept_the_rules_before_a_drift_is_skipped(tmp_path):
-    from leadscore.benchmarks.ceiling import rules_ceiling
-
     _cycles([("C1", "A", 0, 1, 10, 0.5)]).to_parquet(tmp_path / "cycles.parquet")
     scored = pd.DataFrame({"pid": ["P1", "P2"], "at": [T, T], "converted": [True, False]})
     assert "p_without_drift" in rules_ceiling(scored, tmp_path / "middle.duckdb", tmp_path, 90)["skipped"]
