@@ -37,7 +37,9 @@ Tables
   feature update counts what happened before its now, so such a record would count only at
   the person's next update, whenever something else brought one; once the clock has passed
   the instant, the person is marked due (`released`: at each ingest, and at each idle worker's
-  look at the queue), and the row is cleared by the update that counted it.
+  look at the queue), and the row is cleared, with the person's mark, by an update computed
+  after it. (An anonymous visit dated ahead has no person to mark: if a form fill binds its
+  cookie before its time, it counts at that person's next update.)
 
 The batch compacts the log: `leadscore identity resolve` reads its records beside the raw
 sources and keeps their PIDs (stable IDs), after which they are in the middle layer; its
@@ -260,19 +262,19 @@ class EventLog:
         execute_rows(self.con, f"INSERT OR IGNORE INTO due_later VALUES {VALUES}",
                      [(pid, utc_text(at)) for pid, at in dict.fromkeys(dated)], width=2)
 
-    def released(self, now: datetime) -> list[str]:
+    def released(self, now: datetime, limit: int = -1) -> list[str]:
         """The people with a record dated before `now` that no update has counted yet (`due_later`)
-        and no mark waiting: to be marked due. Their rows stay until an update computed after
-        the record's instant clears them (`updated`), so a release that races an update in
-        flight is made again at the next look."""
+        and no mark waiting: to be marked due (at most `limit`; -1: all). Their rows stay until
+        an update after the record's instant clears them with the person's mark (`updated`),
+        so a release that races an update in flight is made again at the next look."""
         return [pid for pid, in self.con.execute(
-            "SELECT DISTINCT pid FROM due_later WHERE at < ? AND pid NOT IN (SELECT pid FROM due_update)",
-            [utc_text(now)]).fetchall()]
+            "SELECT DISTINCT d.pid FROM due_later AS d WHERE d.at < ? AND NOT EXISTS "
+            "(SELECT 1 FROM due_update AS u WHERE u.pid = d.pid) LIMIT ?", [utc_text(now), limit]).fetchall()]
 
     def release_due(self, now: datetime) -> int:
         """Mark due the people `released` at `now`; how many. A look without a lock first: an idle
         worker runs this at every look at the queue, and it almost always finds nobody."""
-        if not self.released(now):
+        if not self.released(now, limit=1):
             return 0
         with self.writing():
             pids = self.released(now)
@@ -415,13 +417,16 @@ class EventLog:
             self._note_written(views, at)
 
     def _counted_later(self, marks: Sequence[tuple[str, int]], at: datetime | None) -> None:
-        """Forget the records dated ahead (`due_later`) that an update of these people computed
-        at `at` counted (those before it); without `at` (people set aside after a failure,
-        until their next record) all of theirs."""
+        """After the marks were removed: forget the records dated ahead (`due_later`) of these
+        people that an update computed at `at` counted (those before it); without `at` (people
+        set aside after a failure, until their next record) all of theirs. A person whose mark
+        was renewed meanwhile (a record stored during the update) keeps them: their next update
+        comes anyway, and clears them once it counts them."""
         before = utc_text(LATEST if at is None else at)  # (every record is dated before LATEST)
         execute_rows(self.con, "DELETE FROM due_later WHERE rowid IN (SELECT d.rowid FROM "
                                f"(VALUES {VALUES}) AS v JOIN due_later AS d ON d.pid = v.column1 "
-                               "AND d.at < v.column2)",
+                               "AND d.at < v.column2 WHERE NOT EXISTS (SELECT 1 FROM due_update AS u "
+                               "WHERE u.pid = d.pid))",
                      [(pid, before) for pid in dict.fromkeys(pid for pid, _ in marks)], width=2)
 
     def _note_written(self, views: Mapping[str, Sequence[str]], at: datetime) -> None:

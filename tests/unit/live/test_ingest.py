@@ -414,3 +414,19 @@ def test_a_record_stored_before_the_id_rule_stays_readable_by_the_batch(ingestor
         _records("web_sessions", [_session("WS-NEW\t", "ck-new")])
     sessions = log.for_batch().sources["web_sessions"]
     assert sessions["session_id"].tolist() == ["WS-OLD\tTAB"]
+
+
+def test_a_record_dated_ahead_stored_during_a_failing_update_survives_the_set_aside(ingestor):
+    """An update of the person fails (set aside) while a record of theirs dated ahead is stored:
+    its mark was renewed, so its row stays, and the person is released once its time passes."""
+    first = {**_form("FF-SA-1", "aside@example.org", "Ada", "Aside"), "submitted_at": "2026-11-30T10:00:00Z"}
+    pid = ingestor.ingest("form_fills", _records("form_fills", [first]), NOW).accepted[0]["pid"]
+    log = ingestor.log
+    failing = log.due(10)  # the update that will fail takes the mark ...
+    ahead = {**_form("FF-SA-2", "aside@example.org", "Ada", "Aside"), "submitted_at": "2026-12-01T02:00:00Z"}
+    ingestor.ingest("form_fills", _records("form_fills", [ahead]), NOW)  # ... a record dated ahead ...
+    log.updated(failing)  # ... and the person is set aside: the renewed mark stays
+    assert [p for p, _ in log.due(10)] == [pid]
+    log.updated(log.due(10), at=NOW + timedelta(minutes=1))  # the next update, before the record
+    later = datetime(2026, 12, 1, 3, tzinfo=UTC)
+    assert log.release_due(later) == 1 and [p for p, _ in log.due(10)] == [pid]
