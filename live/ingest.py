@@ -256,7 +256,7 @@ class Ingestor:
             if decision.pid:
                 result.people[decision.pid] = people[decision.pid]
             for cookie in decision.bound_cookies:
-                log.bind_cookie(cookie, decision.pid, people[decision.pid].get("cid"))
+                log.bind_cookie(cookie, decision.pid, people[decision.pid].get("cid"), received_at)
                 result.bound_cookies.setdefault(decision.pid, []).append(cookie)
         for row, reason in quarantine:
             results[calls[row]].quarantined.append(

@@ -38,8 +38,8 @@ Tables
   the person's next update, whenever something else brought one; once the clock has passed
   the instant, the person is marked due (`released`: at each ingest, and at each idle worker's
   look at the queue), and the row is cleared, with the person's mark, by an update computed
-  after it. (An anonymous visit dated ahead has no person to mark: if a form fill binds its
-  cookie before its time, it counts at that person's next update.)
+  after it. An anonymous visit dated ahead has no person yet: a form fill that binds its
+  cookie (`bind_cookie`) writes the row for the person then.
 
 The batch compacts the log: `leadscore identity resolve` reads its records beside the raw
 sources and keeps their PIDs (stable IDs), after which they are in the middle layer; its
@@ -401,9 +401,14 @@ class EventLog:
                                "ON CONFLICT (key) DO UPDATE SET names = excluded.names, seq = excluded.seq, "
                                "pid = coalesce(identifier.pid, excluded.pid)", rows, width=4)
 
-    def bind_cookie(self, cookie_id: str, pid: str, cid: str | None) -> None:
+    def bind_cookie(self, cookie_id: str, pid: str, cid: str | None, now: datetime) -> None:
         """Give a cookie's anonymous live sessions and their interactions to the person who just
-        revealed it, at their company `cid` (as the batch's connected components do)."""
+        revealed it, at their company `cid` (as the batch's connected components do); those
+        dated at or after the clock's `now` make the person due later (`mark_due_later`)."""
+        times = pd.to_datetime(pd.Series([at for at, in self.con.execute(
+            "SELECT event_time FROM interaction WHERE cookie_id = ? AND pid IS NULL", [cookie_id])],
+            dtype=object), utc=True, format="ISO8601")
+        self.mark_due_later((pid, at) for at in times[times >= pd.Timestamp(now)])
         self.con.execute("UPDATE interaction SET pid = ?, cid = ? WHERE cookie_id = ? AND pid IS NULL",
                          [pid, cid, cookie_id])
         self.con.execute("UPDATE record SET pid = ?, cid = ?, rule = 'cookie_id' WHERE pid IS NULL "

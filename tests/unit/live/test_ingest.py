@@ -430,3 +430,20 @@ def test_a_record_dated_ahead_stored_during_a_failing_update_survives_the_set_as
     log.updated(log.due(10), at=NOW + timedelta(minutes=1))  # the next update, before the record
     later = datetime(2026, 12, 1, 3, tzinfo=UTC)
     assert log.release_due(later) == 1 and [p for p, _ in log.due(10)] == [pid]
+
+
+def test_an_anonymous_visit_dated_ahead_becomes_due_later_for_the_person_who_binds_its_cookie(ingestor):
+    """The visit is dated an hour ahead and nobody's yet; a form fill binds its cookie before
+    that hour: once the clock passes the visit, its new owner is due."""
+    session = {"session_id": "LS-AHEAD", "cookie_id": "cookie-ahead", "started_at": "2026-12-01T01:00:00Z",
+               "landing_url": "https://vendor.example/pricing", "pageviews": 2, "duration_s": 30}
+    ingestor.ingest("web_sessions", _records("web_sessions", [session]), NOW)
+    form = ingestor.ingest("form_fills", _records("form_fills", [
+        _form("LF-AHEAD", "ahead.owner@example-live.com", "Abe", "Owner", cookie="cookie-ahead")]),
+        NOW + timedelta(minutes=5))
+    pid = form.accepted[0]["pid"]
+    log = ingestor.log
+    log.updated(log.due(10), at=NOW + timedelta(minutes=5))  # before the visit: not counted
+    assert log.release_due(datetime(2026, 12, 1, 0, 59, tzinfo=UTC)) == 0
+    assert log.release_due(datetime(2026, 12, 1, 1, 1, tzinfo=UTC)) == 1
+    assert [p for p, _ in log.due(10)] == [pid]
