@@ -369,6 +369,8 @@ class MonitoringSettings(StrictModel):
     reference_days: int = Field(180, gt=0)  # drift's reference: up to the champion's test window's end
     min_matured: int = Field(100, gt=0)     # matured scores a model version needs before it is judged
     min_converted: int = Field(10, gt=0)    # ... of them converted, before a promotion rests on them
+    promotion_confidence: float = Field(0.9, ge=0, le=1)  # ... and the challenger ahead in this share
+    promotion_resamples: int = Field(200, ge=0)           # ... of people resamples (0: no resampling)
     bins: int = Field(10, ge=2)             # reliability bins (equal-count) and score deciles
     psi_bins: int = Field(10, ge=2)         # PSI: quantile bins of the reference
     experiment: str = "lead-propensity-monitoring"  # MLflow experiment: one run per `leadscore monitor`

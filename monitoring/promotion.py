@@ -12,6 +12,13 @@ days), so a single version never has live evidence. The challenger is therefore 
 its lineage (training/retrain.py `lineage_of`: the earlier retrains of the same policy): the
 shadow scores of every version of it count as the challenger's, and the evidence accumulates
 across the replacements. What is promoted is the policy's latest version.
+
+Beating the champion on the rows at hand is not enough: a busy person counts once a day, so a
+handful of people can fill the top of a ranking for weeks (at scale 0.1, one person who never
+converted was 8 of a challenger's top 20 person-days), and PR-AUC follows them. The challenger
+must win in at least `monitoring.promotion_confidence` of `monitoring.promotion_resamples`
+resamples that draw the people with replacement, each with all of their days (a cluster
+bootstrap): how often it would still win had other people of the same kind come.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score
 
 from leadscore.monitoring.cohorts import SHADOW
 from leadscore.monitoring.metrics import cohort_metrics
@@ -40,6 +49,9 @@ class Evidence:
     figures: dict[str, dict[str, float | None]]
     window: str = ""
     lineage: list[str] = field(default_factory=list)  # the versions whose shadow scores were pooled
+    # live: the share of people resamples in which the challenger's PR-AUC beats the champion's
+    confidence: float | None = None
+    resamples: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -61,6 +73,28 @@ def paired_cohorts(matured: pd.DataFrame, champion: str, challenger: str) -> pd.
     return both[versions == 2]
 
 
+def resampled_pr_auc(paired: pd.DataFrame, champion: str, challenger: str, resamples: int,
+                     seed: int = 0) -> np.ndarray:
+    """PR-AUC of the champion and of the challenger (columns) on `resamples` resamples of their
+    paired person-days (`paired_cohorts`) that draw people with replacement, each with all of
+    their days; resamples holding one outcome only are left out."""
+    versions = paired["model_version"].astype(str)
+    ours = paired[versions == champion].set_index(["pid", "day"])[["converted", "probability"]]
+    theirs = paired[versions == challenger].set_index(["pid", "day"])["probability"].rename("challenger")
+    wide = ours.join(theirs, how="inner").reset_index()
+    codes, people = pd.factorize(wide["pid"])
+    ends = np.cumsum(np.bincount(codes, minlength=len(people)))[:-1]
+    rows_of = np.split(np.argsort(codes, kind="stable"), ends)
+    y = wide["converted"].to_numpy(int)
+    p = wide[["probability", "challenger"]].to_numpy(float)
+    rng, out = np.random.default_rng(seed), []
+    for _ in range(resamples if len(people) else 0):
+        rows = np.concatenate([rows_of[i] for i in rng.integers(0, len(people), len(people))])
+        if 0 < y[rows].sum() < len(rows):
+            out.append([average_precision_score(y[rows], p[rows, k]) for k in (0, 1)])
+    return np.asarray(out, dtype=float).reshape(-1, 2)
+
+
 def pool_lineage(matured: pd.DataFrame, champion: str, challenger: str,
                  lineage: Sequence[str]) -> pd.DataFrame:
     """`matured` with the shadow scores of every version of `lineage` (but the champion) counted
@@ -72,16 +106,20 @@ def pool_lineage(matured: pd.DataFrame, champion: str, challenger: str,
 
 
 def live_evidence(matured: pd.DataFrame, champion: str, challenger: str, bins: int,
-                  lineage: Sequence[str] = ()) -> Evidence:
+                  lineage: Sequence[str] = (), resamples: int = 0) -> Evidence:
     """The paired matured cohorts of the champion and the challenger, with the shadow scores of
-    the challenger's `lineage` pooled into its own."""
+    the challenger's `lineage` pooled into its own; with `resamples`, the share of people
+    resamples (`resampled_pr_auc`) in which the challenger's PR-AUC beats the champion's."""
     paired = paired_cohorts(pool_lineage(matured, champion, challenger, lineage), champion, challenger)
     figures = cohort_metrics(paired, bins)
     ours = paired[paired["model_version"].astype(str) == champion]
+    drawn = resampled_pr_auc(paired, champion, challenger, resamples)
     return Evidence("live", champion, challenger, len(ours), int(ours["converted"].sum()),
                     {version: {key: figures.get(version, {}).get(key) for key in FIGURES}
                      for version in (champion, challenger)},
-                    lineage=sorted(set(lineage) | {challenger}, key=_order))
+                    lineage=sorted(set(lineage) | {challenger}, key=_order),
+                    confidence=float(np.mean(drawn[:, 1] > drawn[:, 0])) if len(drawn) else None,
+                    resamples=len(drawn))
 
 
 def _order(version: str) -> tuple[int, str]:
@@ -104,28 +142,34 @@ def offline_evidence(champion: str, challenger: str, tags: dict[str, dict[str, s
                      for version, tag in ((champion, a), (challenger, b))}, a["test_window"])
 
 
-def _wins(evidence: Evidence, metric: str, ece_tolerance: float) -> tuple[bool, str]:
+def _wins(evidence: Evidence, metric: str, ece_tolerance: float, min_confidence: float = 0.0
+          ) -> tuple[bool, str]:
     mine, theirs = evidence.figures[evidence.challenger], evidence.figures[evidence.champion]
     better = mine[metric] > theirs[metric]
     calibrated = mine["ece"] <= theirs["ece"] + ece_tolerance
+    sure = evidence.confidence is None or evidence.confidence >= min_confidence
     told = (f"{metric} {mine[metric]:.4f} against {theirs[metric]:.4f}, ECE {mine['ece']:.4f} against "
             f"{theirs['ece']:.4f} (tolerance {ece_tolerance})")
+    if evidence.confidence is not None:
+        told += (f", ahead in {evidence.confidence:.0%} of {evidence.resamples} resamples of the people "
+                 f"(needs {min_confidence:.0%})")
     basis = evidence.basis + (f" evidence of its lineage (v{', v'.join(evidence.lineage)})"
                               if len(evidence.lineage) > 1 else " evidence")
-    if better and calibrated:
+    if better and calibrated and sure:
         return True, f"the challenger wins on {basis}: {told}"
-    why = "not better" if not better else "calibrated worse"
+    why = "not better" if not better else "calibrated worse" if not calibrated else "not surely better"
     return False, f"the challenger is {why} on {basis}: {told}"
 
 
 def decide(live: Evidence, offline: Evidence | None, min_matured: int, ece_tolerance: float,
-           metric: str = "pr_auc", min_converted: int = 1) -> Decision:
+           metric: str = "pr_auc", min_converted: int = 1, min_confidence: float = 0.0) -> Decision:
     """Promote when the challenger beats the champion on live evidence (at least `min_matured`
-    paired rows, `min_converted` of them converted), or, without enough of it, on offline
-    evidence of one window; otherwise keep the champion, saying why."""
+    paired rows, `min_converted` of them converted, ahead in at least `min_confidence` of the
+    people resamples), or, without enough of it, on offline evidence of one window; otherwise
+    keep the champion, saying why."""
     measured = all(live.figures[v].get(key) is not None for v in live.figures for key in (metric, "ece"))
     if live.rows >= min_matured and live.positives >= min_converted and measured:
-        return Decision(*_wins(live, metric, ece_tolerance), live)
+        return Decision(*_wins(live, metric, ece_tolerance, min_confidence), live)
     short = (f"not enough live evidence yet: {live.rows} matured scores both versions made, "
              f"{live.positives} converted (needs monitoring.min_matured = {min_matured} and "
              f"monitoring.min_converted = {min_converted})")

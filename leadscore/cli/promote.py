@@ -77,11 +77,13 @@ def run_promote(settings: Settings, dry_run: bool = False) -> Promotion:
     matured = matured_scores_at(settings, open_clock(settings).now())
     tags = version_tags(settings, [champion, challenger])
     lineage = tags[challenger].get("lineage")
-    live = live_evidence(matured, champion, challenger, settings.monitoring.bins,
-                         lineage_versions(settings, lineage) if lineage else [challenger])
+    monitoring = settings.monitoring
+    live = live_evidence(matured, champion, challenger, monitoring.bins,
+                         lineage_versions(settings, lineage) if lineage else [challenger],
+                         monitoring.promotion_resamples)
     offline = offline_evidence(champion, challenger, tags, "pr_auc")
-    decision = decide(live, offline, settings.monitoring.min_matured, settings.training.ece_tolerance,
-                      min_converted=settings.monitoring.min_converted)
+    decision = decide(live, offline, monitoring.min_matured, settings.training.ece_tolerance,
+                      min_converted=monitoring.min_converted, min_confidence=monitoring.promotion_confidence)
     promoted = decision.promote and not dry_run
     if promoted:
         move_champion(settings, challenger, decision.reason, decision.evidence.to_json())

@@ -108,6 +108,9 @@ def test_arms_are_paired_person_days_inside_the_window_and_the_ratio_is_theirs()
     assert figures["train_once"]["pr_auc"] == pytest.approx(once)
     assert figures["rolling"]["pr_auc"] == pytest.approx(rolling) == 1.0
     assert figures["ratio"] == pytest.approx(rolling / once)
+    # people resampled: rolling ranks every resample perfectly, so it is never behind
+    assert figures["people"] == 4 and figures["ratio_interval"][0] >= 1.0
+    assert figures["ratio_interval"][1] > 1.0 and 0.5 < figures["rolling_ahead_share"] <= 1.0
 
 
 def test_an_arm_with_one_outcome_only_has_no_ratio():
@@ -115,6 +118,7 @@ def test_an_arm_with_one_outcome_only_has_no_ratio():
     rows = [(after, "A", "1", 0.2, 0), (after, "A", "7", 0.9, 0)]
     figures = arms_figures(_matured(rows), "1", DRIFT, DRIFT + timedelta(days=30), bins=2)
     assert figures["ratio"] is None and figures["rolling"]["pr_auc"] is None
+    assert figures["ratio_interval"] is None and figures["rolling_ahead_share"] is None
 
 
 def test_the_crm_sends_back_the_opportunities_that_found_their_person():

@@ -116,3 +116,38 @@ def test_only_shadow_scores_of_a_lineage_are_pooled_never_the_champions_own():
     assert set(pooled[pooled["role"] == "shadow"]["model_version"]) == {"4"}
     # the champion of the same lineage stays the champion
     assert set(pool_lineage(matured, "2", "4", ["2", "3", "4"])["model_version"]) == {"1", "2", "4"}
+
+
+def test_a_clearly_better_challenger_is_ahead_in_nearly_every_resample_of_the_people():
+    live = live_evidence(_shadowed_world(300, 0.8), "1", "2", bins=10, resamples=100)
+    assert live.resamples == 100 and live.confidence >= 0.95
+    decision = decide(live, None, min_matured=100, ece_tolerance=1.0, min_confidence=0.9)
+    assert decision.promote and "of 100 resamples of the people" in decision.reason
+
+
+def _one_busy_person_decides(people: int = 200, busy_days: int = 40) -> pd.DataFrame:
+    """Both versions score everyone alike, but one busy person, scored on `busy_days` days and
+    converted, the challenger ranks first and the champion low."""
+    rng = np.random.default_rng(1)
+    scores, labels = [], []
+    for i in range(people):
+        p = float(rng.uniform(0.05, 0.4))
+        scores += [score(f"P{i}", 0, p, version="1"), score(f"P{i}", 0, p, trigger="shadow", version="2")]
+        if rng.random() < 0.3:
+            labels.append(opportunity(f"P{i}", 30))
+    for day in range(busy_days):
+        scores += [score("BUSY", day, 0.1, version="1"),
+                   score("BUSY", day, 0.9, trigger="shadow", version="2")]
+    labels.append(opportunity("BUSY", busy_days + 5))
+    now = scores[0]["at"] + pd.Timedelta(days=busy_days + HORIZON + 1)
+    return matured_cohorts(frame(scores), frame(labels), now, HORIZON)
+
+
+def test_one_busy_person_is_one_persons_evidence_not_forty_days_worth():
+    live = live_evidence(_one_busy_person_decides(), "1", "2", bins=10, resamples=200)
+    assert live.figures["2"]["pr_auc"] > live.figures["1"]["pr_auc"] + 0.05  # the rows alone say better
+    # the busy person is drawn in about 1 - 1/e of the resamples; without them the two tie
+    assert 0.5 < live.confidence < 0.75
+    assert decide(live, None, min_matured=100, ece_tolerance=1.0).promote  # no confidence asked
+    kept = decide(live, None, min_matured=100, ece_tolerance=1.0, min_confidence=0.9)
+    assert not kept.promote and "not surely better" in kept.reason
