@@ -558,8 +558,7 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     started, loop_log, receiver = time.perf_counter(), LoopLog(), Receiver()
-    control = start_control(settings, plan, work_dir) if plan.control else None
-    with receiver.running():
+    with control_beside(settings, plan, work_dir) as control, receiver.running():
         bench = loop_settings(settings, work_dir / "world", plan, receiver.url)
         say(f"building the world (`leadscore pipeline`, scale {plan.scale}, drift "
             f"{', '.join(plan.drifts)} at day {plan.drift_day})")
@@ -630,6 +629,20 @@ def start_control(settings: Settings, plan: LoopPlan, work_dir: Path) -> subproc
         return subprocess.Popen(control_command(settings, plan), cwd=settings.root, stdout=out, stderr=err)
 
 
+@contextmanager
+def control_beside(settings: Settings, plan: LoopPlan, work_dir: Path) -> Iterator[subprocess.Popen | None]:
+    """The control started beside the run (None without `plan.control`); stopped when the run
+    fails in the block, else left to finish (`with_control` waits for it)."""
+    control = start_control(settings, plan, work_dir) if plan.control else None
+    try:
+        yield control
+    except BaseException:
+        if control is not None and control.poll() is None:
+            control.kill()
+            control.wait()
+        raise
+
+
 def control_figures(process: subprocess.Popen, work_dir: Path) -> dict:
     """The control's alerts once it is done (its error when it failed)."""
     import json
@@ -662,8 +675,7 @@ def run_monitor_only(settings: Settings, work_dir: Path, plan: LoopPlan, say: Sa
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     started, loop_log, receiver = time.perf_counter(), LoopLog(), Receiver()
-    control = start_control(settings, plan, work_dir) if plan.control else None
-    with receiver.running():
+    with control_beside(settings, plan, work_dir) as control, receiver.running():
         bench = loop_settings(settings, work_dir / "world", plan, receiver.url)
         drifts = f"drift {', '.join(plan.drifts)} at day {plan.drift_day}" if plan.drifts else "no drift"
         say(f"building the monitor-only world (scale {plan.scale}, {drifts})")

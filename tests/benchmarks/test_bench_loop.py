@@ -21,6 +21,7 @@ from leadscore.benchmarks.loop import (
     LoopPlan,
     arms_figures,
     beyond_control,
+    control_beside,
     control_command,
     control_figures,
     detection,
@@ -78,6 +79,25 @@ def test_detection_beyond_the_control_skips_what_the_control_raised_as_soon():
     assert judged["kinds"] == {"arrivals_up": 11, "roc_auc": 30}
     alike = detection([_alert(DRIFT + timedelta(days=2), "ece:champion:1")], DRIFT)
     assert beyond_control(alike, control)["detection_days"] is None
+
+
+def test_a_run_that_fails_stops_the_control_beside_it(monkeypatch, tmp_path):
+    started: list[subprocess.Popen] = []
+
+    def start(settings, plan, work_dir):
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+        return started[-1]
+
+    monkeypatch.setattr("leadscore.benchmarks.loop.start_control", start)
+    with pytest.raises(RuntimeError), control_beside(None, LoopPlan(control=True), tmp_path) as control:
+        assert control.poll() is None  # running beside
+        raise RuntimeError("the world failed to build")
+    assert started[0].poll() is not None  # stopped, not left behind
+    with control_beside(None, LoopPlan(control=True), tmp_path) as control:
+        pass
+    assert control.poll() is None  # a run that went well leaves it to finish
+    control.kill()
+    control.wait()
 
 
 def test_only_noise_after_the_drift_is_no_detection():
