@@ -28,6 +28,7 @@ come is counted for its leader only, who carries 85% of them.)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +163,45 @@ def rules_ceiling(scored: pd.DataFrame, middle_db: Path, truth_dir: Path, horizo
     before = _ranking(y, truth_propensity(rows, truth_dir, horizon_days, "p_without_drift"))
     return {"rules_after": after, "rules_before": before, "ratio": after["pr_auc"] / before["pr_auc"],
             "rows": len(rows), "rows_with_a_true_person": int(rows["person_key"].notna().sum())}
+
+
+def soft_ranking(propensity: np.ndarray, p: np.ndarray) -> dict:
+    """ROC-AUC and PR-AUC of `p` with the truth's `propensity` as soft labels: each row a
+    positive weighing its propensity and a negative weighing the rest, so that the counts the
+    figures are made of (pairs put in order, hits above each score) are those expected over
+    every way the world's draws could have gone (each row also meets itself as a tie, which
+    pulls ROC-AUC towards 0.5 by a share that shrinks with the rows). Free of which few
+    person-days happened to convert, they tell two models apart where realised outcomes leave
+    it to chance."""
+    labels = np.r_[np.ones(len(p)), np.zeros(len(p))]
+    weights, scores = np.r_[propensity, 1 - propensity], np.r_[p, p]
+    return {"roc_auc": float(roc_auc_score(labels, scores, sample_weight=weights)),
+            "pr_auc": float(average_precision_score(labels, scores, sample_weight=weights))}
+
+
+def person_day_propensity(scored: pd.DataFrame, middle_db: Path, truth_dir: Path,
+                          horizon_days: int) -> np.ndarray:
+    """The truth's propensity of each row's person-day (pid, at), taken at the day's first row:
+    the arms that scored a person-day are judged against one label."""
+    keys = pd.MultiIndex.from_arrays([scored["pid"], pd.to_datetime(scored["at"], utc=True).dt.floor("D")])
+    first = ~keys.duplicated()
+    rows = _truth_rows(scored["pid"][first], scored["at"][first], middle_db, truth_dir)
+    by_day = pd.Series(truth_propensity(rows, truth_dir, horizon_days), index=keys[first])
+    return by_day.reindex(keys).to_numpy(float)
+
+
+def against_truth(scored: pd.DataFrame, arms: Sequence[str], middle_db: Path, truth_dir: Path,
+                  horizon_days: int) -> dict:
+    """Each arm's probabilities on its rows (pid, at, probability; `model_version` the arm)
+    ranked against the truth's propensity of those rows (`soft_ranking`); `ratio` = the last
+    arm's PR-AUC / the first's. Skipped without the truth or without rows of an arm."""
+    if not (truth_dir / "cycles.parquet").is_file():
+        return {"skipped": f"no hidden truth in {truth_dir} (a synthetic world writes it)"}
+    arm = scored["model_version"].astype(str).to_numpy()
+    if any(not (arm == name).any() for name in arms):
+        return {"skipped": "an arm scored none of the rows"}
+    propensity = person_day_propensity(scored, middle_db, truth_dir, horizon_days)
+    p = scored["probability"].to_numpy(float)
+    out: dict = {name: soft_ranking(propensity[arm == name], p[arm == name]) for name in arms}
+    out["ratio"] = out[arms[-1]]["pr_auc"] / out[arms[0]]["pr_auc"]
+    return out

@@ -54,7 +54,10 @@ an MLflow store of its own, so the user's world and registry are left as they we
    people (each with all of their days, `people` of them), `rolling_ahead_share` the share of
    resamples in which rolling is ahead: a busy person counts once a day, so a few people can
    fill the top of a ranking, and a ratio off 1 by 0.2 on a small world can be noise (at scale
-   0.1, 35 days: 0.81, interval 0.66-1.08). `before_drift` the same before it.
+   0.1, 35 days: 0.81, interval 0.65-1.04). `against_truth`: both arms ranked against the
+   truth's propensity of the same person-days as soft labels (benchmarks/ceiling.py
+   `soft_ranking`), the comparison without the luck of which person-days converted (there
+   0.93). `before_drift` the same before it.
    `backtest`: the loop's world brought up to the clock by the batch once more, its lead
    training set (matured snapshots, the drift inside) written as a flat table and backtested
    as `leadscore train table config/tables/synthetic_world.yaml --backtest --gap-days 90`
@@ -85,6 +88,7 @@ challengers' shadow scores, and with `--promote` a promoted lineage's served one
 from __future__ import annotations
 
 import logging
+import signal
 import statistics
 import subprocess
 import sys
@@ -95,6 +99,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -392,20 +397,19 @@ def arms_figures(matured: pd.DataFrame, first_champion: str, start: datetime, en
     ratio over `resamples` resamples of the people (each with all of their days: promotion's
     cluster bootstrap, monitoring/promotion.py) and the share of them in which rolling is ahead."""
     from leadscore.monitoring.metrics import cohort_metrics
-    from leadscore.monitoring.promotion import resampled_pr_auc
+    from leadscore.monitoring.promotion import ahead_share, resampled_pr_auc
 
     paired = paired_arms(matured, first_champion, start, end)
     figures = cohort_metrics(paired, bins)
     keys = ("n", "positives", "roc_auc", "pr_auc", "ece")
-    out = {name: {key: figures.get(name, {}).get(key) for key in keys} for name in ARMS}
+    out: dict[str, Any] = {name: {key: figures.get(name, {}).get(key) for key in keys} for name in ARMS}
     out["people"] = int(paired["pid"].nunique())
     once, rolling = out["train_once"]["pr_auc"], out["rolling"]["pr_auc"]
     out["ratio"] = rolling / once if once and rolling is not None else None
     drawn = resampled_pr_auc(paired, *ARMS, resamples)
-    drawn = drawn[drawn[:, 0] > 0]
-    ratios = drawn[:, 1] / drawn[:, 0]
+    ratios = (drawn[:, 1] / drawn[:, 0])[np.isfinite(drawn).all(axis=1)]
     out["ratio_interval"] = np.percentile(ratios, [2.5, 97.5]).round(3).tolist() if len(ratios) else None
-    out["rolling_ahead_share"] = float(np.mean(ratios > 1)) if len(ratios) else None
+    out["rolling_ahead_share"] = ahead_share(drawn) if len(ratios) else None
     return out
 
 
@@ -417,6 +421,14 @@ def drift_rules_ceiling(bench: Settings, paired: pd.DataFrame) -> dict:
 
     once = paired[paired["model_version"] == ARMS[0]]
     return rules_ceiling(once, bench.middle_db, bench.truth_dir, bench.training.horizon_days)
+
+
+def arms_against_truth(bench: Settings, paired: pd.DataFrame) -> dict:
+    """Both arms ranked against the truth's propensity of the person-days they scored
+    (benchmarks/ceiling.py `against_truth`): the comparison without the luck of the outcomes."""
+    from leadscore.benchmarks.ceiling import against_truth
+
+    return against_truth(paired, ARMS, bench.middle_db, bench.truth_dir, bench.training.horizon_days)
 
 
 def breach_kind(key: str) -> str:
@@ -572,9 +584,12 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
             loop_end = end + timedelta(days=plan.days)
             matured = matured_scores_at(bench, now)
             after = arms_figures(matured, first_champion, drift_at, loop_end, bench.monitoring.bins)
-            after["rules_ceiling"] = drift_rules_ceiling(bench, paired_arms(matured, first_champion, drift_at,
-                                                                             loop_end))
+            paired_after = paired_arms(matured, first_champion, drift_at, loop_end)
+            after["rules_ceiling"] = drift_rules_ceiling(bench, paired_after)
+            after["against_truth"] = arms_against_truth(bench, paired_after)
             before = arms_figures(matured, first_champion, end, drift_at, bench.monitoring.bins)
+            before["against_truth"] = arms_against_truth(bench, paired_arms(matured, first_champion, end,
+                                                                            drift_at))
             begun = time.perf_counter()
             backtest = None
             if plan.backtest:
@@ -632,15 +647,27 @@ def start_control(settings: Settings, plan: LoopPlan, work_dir: Path) -> subproc
 @contextmanager
 def control_beside(settings: Settings, plan: LoopPlan, work_dir: Path) -> Iterator[subprocess.Popen | None]:
     """The control started beside the run (None without `plan.control`); stopped when the run
-    fails in the block, else left to finish (`with_control` waits for it)."""
+    fails inside the block (`stop_control`), else left to finish (`with_control` waits for it)."""
     control = start_control(settings, plan, work_dir) if plan.control else None
     try:
         yield control
-    except BaseException:
+    except BaseException as error:
         if control is not None and control.poll() is None:
-            control.kill()
-            control.wait()
+            stop_control(control, interrupted=isinstance(error, KeyboardInterrupt))
         raise
+
+
+def stop_control(control: subprocess.Popen, interrupted: bool, grace_s: float = 60.0) -> None:
+    """Stop the control as Ctrl-C does, so that it stops its own service (a session of its own,
+    which a kill would leave running); killed if it has not stopped within `grace_s`. After a
+    Ctrl-C in the terminal it has had its SIGINT already, and is only waited for."""
+    if not interrupted:
+        control.send_signal(signal.SIGINT)
+    try:
+        control.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        control.kill()
+        control.wait()
 
 
 def control_figures(process: subprocess.Popen, work_dir: Path) -> dict:

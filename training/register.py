@@ -178,9 +178,9 @@ def promote(settings: Settings, version: str, reason: str, evidence: dict | None
             role = "challenger" if who == version else "champion"
             mlflow.log_metrics({f"{role}_{key}": value for key, value in figures.items()
                                 if value is not None})
-        if (evidence or {}).get("confidence") is not None:
-            mlflow.log_metric("confidence", evidence["confidence"])
         if evidence:
+            if evidence.get("confidence") is not None:
+                mlflow.log_metric("confidence", evidence["confidence"])
             mlflow.log_dict(evidence, "evidence.json")
     client.set_registered_model_alias(name, CHAMPION, version)
     client.delete_registered_model_alias(name, CHALLENGER)

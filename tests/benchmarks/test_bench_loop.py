@@ -89,15 +89,18 @@ def test_a_run_that_fails_stops_the_control_beside_it(monkeypatch, tmp_path):
         return started[-1]
 
     monkeypatch.setattr("leadscore.benchmarks.loop.start_control", start)
-    with pytest.raises(RuntimeError), control_beside(None, LoopPlan(control=True), tmp_path) as control:
-        assert control.poll() is None  # running beside
-        raise RuntimeError("the world failed to build")
-    assert started[0].poll() is not None  # stopped, not left behind
-    with control_beside(None, LoopPlan(control=True), tmp_path) as control:
-        pass
-    assert control.poll() is None  # a run that went well leaves it to finish
-    control.kill()
-    control.wait()
+    try:
+        with pytest.raises(RuntimeError), control_beside(None, LoopPlan(control=True), tmp_path) as control:
+            assert control.poll() is None  # running beside
+            raise RuntimeError("the world failed to build")
+        assert started[0].poll() is not None  # stopped (as Ctrl-C stops it), not left behind
+        with control_beside(None, LoopPlan(control=True), tmp_path) as control:
+            pass
+        assert control.poll() is None  # a run that went well leaves it to finish
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()
 
 
 def test_only_noise_after_the_drift_is_no_detection():
@@ -244,6 +247,10 @@ def test_a_short_loop_reports_every_figure(settings: Settings, tmp_path):
         if arms["ratio"] is not None:
             assert arms["ratio"] == pytest.approx(arms["rolling"]["pr_auc"] / arms["train_once"]["pr_auc"],
                                                   rel=1e-4)
+        truth = arms["against_truth"]  # the same person-days against the world's hidden truth
+        assert 0 < truth["rolling"]["pr_auc"] <= 1 and 0 < truth["train_once"]["roc_auc"] <= 1
+        assert truth["ratio"] == pytest.approx(truth["rolling"]["pr_auc"] / truth["train_once"]["pr_auc"],
+                                               rel=1e-4)
     alerts = figures["alerts"]
     if figures["detection_days"] is not None:
         first = alerts["first_new_kind_after_drift"]

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score
 from test_cohorts import frame, opportunity, score
 
 from leadscore.monitoring.cohorts import matured_cohorts
 from leadscore.monitoring.promotion import (
+    _ranked,
     decide,
     live_evidence,
     offline_evidence,
     paired_cohorts,
     pool_lineage,
+    weighted_average_precision,
 )
 
 HORIZON = 90
@@ -151,3 +155,23 @@ def test_one_busy_person_is_one_persons_evidence_not_forty_days_worth():
     assert decide(live, None, min_matured=100, ece_tolerance=1.0).promote  # no confidence asked
     kept = decide(live, None, min_matured=100, ece_tolerance=1.0, min_confidence=0.9)
     assert not kept.promote and "not surely better" in kept.reason
+
+
+def test_one_converted_busy_person_alone_is_no_evidence_however_many_days_they_fill():
+    # nobody else converts: a resample without them holds one outcome only and is no win
+    matured = _one_busy_person_decides()
+    alone = matured[(matured["pid"] == "BUSY") | (matured["converted"] == 0)]
+    live = live_evidence(alone, "1", "2", bins=10, resamples=200)
+    assert live.positives == 40 and live.figures["2"]["pr_auc"] == 1.0
+    assert live.confidence < 0.75 and live.resamples == 200
+    assert not decide(live, None, min_matured=100, ece_tolerance=1.0, min_confidence=0.9).promote
+
+
+def test_the_weighted_average_precision_of_a_ranked_resample_is_scikit_learns():
+    rng = np.random.default_rng(3)
+    for rows in (5, 40, 500):
+        p = np.round(rng.random(rows), 1)  # ties
+        y = np.r_[1.0, 0.0, (rng.random(rows - 2) < 0.3)]
+        weights = np.r_[1.0, 1.0, rng.integers(0, 3, rows - 2)].astype(float)  # a person drawn 0, 1, 2 times
+        assert weighted_average_precision(y, weights, *_ranked(p)) == pytest.approx(
+            average_precision_score(y, p, sample_weight=weights), abs=1e-12)
