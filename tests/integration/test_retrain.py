@@ -171,6 +171,9 @@ def test_promote_needs_the_challenger_to_win_and_records_its_evidence(retrained,
     client.delete_model_version_tag(name, challenger, "refit")
     kept = _promote(retrained)
     assert not kept["promote"] and not kept["promoted"] and kept["live"]["rows"] == 0
+    # the live evidence was resampled as configured (none of it matured: ahead in no resample)
+    live = kept["live"]
+    assert live["resamples"] == settings.monitoring.promotion_resamples and live["confidence"] == 0
     assert kept["evidence"]["basis"] == "offline" and "calibrated worse" in kept["reason"]
     assert champion_version(settings) == champion
     client.set_model_version_tag(name, challenger, "ece", "0.011")
