@@ -390,16 +390,14 @@ def paired_arms(matured: pd.DataFrame, first_champion: str, start: datetime, end
     return paired_cohorts(window.assign(model_version=arm), *ARMS)
 
 
-def arms_figures(matured: pd.DataFrame, first_champion: str, start: datetime, end: datetime,
-                 bins: int, resamples: int = RESAMPLES) -> dict:
-    """Train-once against rolling on the person-days both scored in [start, end) (`paired_arms`);
-    `ratio` = rolling PR-AUC / train-once PR-AUC, with the 2.5th and 97.5th percentiles of the
-    ratio over `resamples` resamples of the people (each with all of their days: promotion's
-    cluster bootstrap, monitoring/promotion.py) and the share of them in which rolling is ahead."""
+def arms_figures(paired: pd.DataFrame, bins: int, resamples: int = RESAMPLES) -> dict:
+    """Train-once against rolling on the person-days both scored (`paired_arms`); `ratio` =
+    rolling PR-AUC / train-once PR-AUC, with the 2.5th and 97.5th percentiles of the ratio over
+    `resamples` resamples of the people (each with all of their days: promotion's cluster
+    bootstrap, monitoring/promotion.py) and the share of them in which rolling is ahead."""
     from leadscore.monitoring.metrics import cohort_metrics
     from leadscore.monitoring.promotion import ahead_share, resampled_pr_auc
 
-    paired = paired_arms(matured, first_champion, start, end)
     figures = cohort_metrics(paired, bins)
     keys = ("n", "positives", "roc_auc", "pr_auc", "ece")
     out: dict[str, Any] = {name: {key: figures.get(name, {}).get(key) for key in keys} for name in ARMS}
@@ -583,13 +581,13 @@ def run(settings: Settings, work_dir: Path, plan: LoopPlan, say: Say = log.info)
             end, drift_at = world_end(bench), world_end(bench) + timedelta(days=plan.drift_day)
             loop_end = end + timedelta(days=plan.days)
             matured = matured_scores_at(bench, now)
-            after = arms_figures(matured, first_champion, drift_at, loop_end, bench.monitoring.bins)
             paired_after = paired_arms(matured, first_champion, drift_at, loop_end)
-            after["rules_ceiling"] = drift_rules_ceiling(bench, paired_after)
-            after["against_truth"] = arms_against_truth(bench, paired_after)
-            before = arms_figures(matured, first_champion, end, drift_at, bench.monitoring.bins)
-            before["against_truth"] = arms_against_truth(bench, paired_arms(matured, first_champion, end,
-                                                                            drift_at))
+            paired_before = paired_arms(matured, first_champion, end, drift_at)
+            after = {**arms_figures(paired_after, bench.monitoring.bins),
+                     "rules_ceiling": drift_rules_ceiling(bench, paired_after),
+                     "against_truth": arms_against_truth(bench, paired_after)}
+            before = {**arms_figures(paired_before, bench.monitoring.bins),
+                      "against_truth": arms_against_truth(bench, paired_before)}
             begun = time.perf_counter()
             backtest = None
             if plan.backtest:

@@ -27,6 +27,7 @@ from leadscore.benchmarks.loop import (
     detection,
     detection_met,
     opportunity_outcomes,
+    paired_arms,
     work_dir_of,
 )
 from leadscore.cli import app
@@ -124,7 +125,7 @@ def test_arms_are_paired_person_days_inside_the_window_and_the_ratio_is_theirs()
             (after, "D", "1", 0.5, 1), (after, "D", "8", 0.8, 1),
             (after, "E", "1", 0.9, 1),                              # the rolling arm did not score it
             (DRIFT - timedelta(days=1), "F", "1", 0.1, 1), (DRIFT - timedelta(days=1), "F", "7", 0.9, 1)]
-    figures = arms_figures(_matured(rows), "1", DRIFT, DRIFT + timedelta(days=30), bins=2)
+    figures = arms_figures(paired_arms(_matured(rows), "1", DRIFT, DRIFT + timedelta(days=30)), bins=2)
     assert figures["train_once"]["n"] == figures["rolling"]["n"] == 4
     once = average_precision_score([1, 0, 0, 1], [0.2, 0.6, 0.4, 0.5])
     rolling = average_precision_score([1, 0, 0, 1], [0.9, 0.1, 0.3, 0.8])
@@ -139,7 +140,7 @@ def test_arms_are_paired_person_days_inside_the_window_and_the_ratio_is_theirs()
 def test_an_arm_with_one_outcome_only_has_no_ratio():
     after = DRIFT + timedelta(hours=2)
     rows = [(after, "A", "1", 0.2, 0), (after, "A", "7", 0.9, 0)]
-    figures = arms_figures(_matured(rows), "1", DRIFT, DRIFT + timedelta(days=30), bins=2)
+    figures = arms_figures(paired_arms(_matured(rows), "1", DRIFT, DRIFT + timedelta(days=30)), bins=2)
     assert figures["ratio"] is None and figures["rolling"]["pr_auc"] is None
     assert figures["ratio_interval"] is None and figures["rolling_ahead_share"] is None
 
