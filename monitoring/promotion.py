@@ -51,6 +51,9 @@ class Evidence:
     # live: the share of people resamples in which the challenger's PR-AUC beats the champion's
     confidence: float | None = None
     resamples: int = 0
+    # live: the people behind `rows`, and those of them who converted (a busy converter is one)
+    people: int = 0
+    converted_people: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -137,11 +140,14 @@ def live_evidence(matured: pd.DataFrame, champion: str, challenger: str, bins: i
     figures = cohort_metrics(paired, bins)
     ours = paired[paired["model_version"].astype(str) == champion]
     drawn = resampled_pr_auc(paired, champion, challenger, resamples)
-    return Evidence("live", champion, challenger, len(ours), int(ours["converted"].sum()),
+    converted = ours["converted"].astype(bool)
+    return Evidence("live", champion, challenger, len(ours), int(converted.sum()),
                     {version: {key: figures.get(version, {}).get(key) for key in FIGURES}
                      for version in (champion, challenger)},
                     lineage=sorted(set(lineage) | {challenger}, key=_order),
-                    confidence=ahead_share(drawn), resamples=len(drawn))
+                    confidence=ahead_share(drawn), resamples=len(drawn),
+                    people=int(ours["pid"].nunique()),
+                    converted_people=int(ours.loc[converted, "pid"].nunique()))
 
 
 def _order(version: str) -> tuple[int, str]:
@@ -186,15 +192,15 @@ def _wins(evidence: Evidence, metric: str, ece_tolerance: float, min_confidence:
 def decide(live: Evidence, offline: Evidence | None, min_matured: int, ece_tolerance: float,
            metric: str = "pr_auc", min_converted: int = 1, min_confidence: float = 0.0) -> Decision:
     """Promote when the challenger beats the champion on live evidence (at least `min_matured`
-    paired rows, `min_converted` of them converted, ahead in at least `min_confidence` of the
-    people resamples), or, without enough of it, on offline evidence of one window; otherwise
-    keep the champion, saying why."""
+    paired rows, of at least `min_converted` people who converted: a converter scored on forty
+    days is one, ahead in at least `min_confidence` of the people resamples), or, without
+    enough of it, on offline evidence of one window; otherwise keep the champion, saying why."""
     measured = all(live.figures[v].get(key) is not None for v in live.figures for key in (metric, "ece"))
-    if live.rows >= min_matured and live.positives >= min_converted and measured:
+    if live.rows >= min_matured and live.converted_people >= min_converted and measured:
         return Decision(*_wins(live, metric, ece_tolerance, min_confidence), live)
-    short = (f"not enough live evidence yet: {live.rows} matured scores both versions made, "
-             f"{live.positives} converted (needs monitoring.min_matured = {min_matured} and "
-             f"monitoring.min_converted = {min_converted})")
+    short = (f"not enough live evidence yet: {live.rows} matured scores both versions made, of "
+             f"{live.people} people, {live.converted_people} of whom converted (needs "
+             f"monitoring.min_matured = {min_matured} and monitoring.min_converted = {min_converted})")
     if offline is None:
         return Decision(False, f"{short}; and no offline figures of both on one test window (a "
                                "retrained challenger has none of its own)", None)

@@ -29,7 +29,7 @@ def _evidence_table(evidence) -> Table:
     lineage = f" (the challenger with its lineage, v{', v'.join(pooled)})" if pooled else ""
     table = Table(title=f"{evidence.basis} evidence" + (f": {evidence.rows:,} matured scores of both "
                                                          f"versions{lineage}, {evidence.positives:,} "
-                                                         "converted"
+                                                         f"converted ({evidence.converted_people:,} people)"
                                                          if evidence.basis == "live" else
                                                          f" on {evidence.window}"))
     table.add_column("version")

@@ -93,7 +93,7 @@ def test_a_version_scoring_a_person_day_twice_counts_once_and_few_conversions_ar
     doubled = pd.concat([matured, promoted_day], ignore_index=True)
     assert paired_cohorts(doubled, "1", "2").groupby("model_version").size().to_dict() == {"1": 200, "2": 200}
     live = live_evidence(matured, "1", "2", bins=10)
-    short = decide(live, None, min_matured=100, ece_tolerance=1.0, min_converted=live.positives + 1)
+    short = decide(live, None, min_matured=100, ece_tolerance=1.0, min_converted=live.converted_people + 1)
     assert not short.promote and "monitoring.min_converted" in short.reason
 
 
@@ -165,6 +165,10 @@ def test_one_converted_busy_person_alone_is_no_evidence_however_many_days_they_f
     assert live.positives == 40 and live.figures["2"]["pr_auc"] == 1.0
     assert live.confidence < 0.75 and live.resamples == 200
     assert not decide(live, None, min_matured=100, ece_tolerance=1.0, min_confidence=0.9).promote
+    # forty converted person-days are one converted person: short of two, whatever the rows say
+    assert (live.people, live.converted_people) == (alone["pid"].nunique(), 1)
+    short = decide(live, None, min_matured=100, ece_tolerance=1.0, min_converted=2)
+    assert not short.promote and "1 of whom converted" in short.reason
 
 
 def test_the_weighted_average_precision_of_a_ranked_resample_is_scikit_learns():
