@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import Counter
 
 import duckdb
 import httpx
@@ -131,17 +132,21 @@ def test_live_service_scores_a_pid_with_reasons(world, service):
 
 def test_live_metrics_count_every_workers_requests_by_route_behind_a_key(service):
     assert httpx.get(f"{service}/metrics", timeout=10).status_code == 401
-    served = 'leadscore_http_requests_total{endpoint="/portrait/{pid}",method="GET",status="404"}'
+    route = 'leadscore_http_requests_total{endpoint="/portrait/{pid}",method="GET",status="'
 
-    def not_found_so_far() -> float:  # other tests of this service may have asked for unknown PIDs
+    def portraits_so_far() -> Counter[str]:  # other tests of this service asked for portraits too
         text = httpx.get(f"{service}/metrics", headers={"X-API-Key": "demo-metrics-key"}, timeout=10).text
         assert "P-METRICS" not in text
-        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(served))
+        return Counter({line[len(route):].split('"')[0]: float(line.split()[-1])
+                        for line in text.splitlines() if line.startswith(route)})
 
-    before = not_found_so_far()
-    for pid in [f"P-METRICS-{i}" for i in range(6)]:  # unknown: 404s, spread over the workers
-        httpx.get(f"{service}/portrait/{pid}", headers={"X-API-Key": "demo-admin-key"}, timeout=30)
-    assert not_found_so_far() - before == 6
+    before = portraits_so_far()
+    # unknown PIDs, spread over the workers: 404s (a 503 while the middle layer is busy on a
+    # loaded machine), each counted under its own status whichever worker answered it
+    answered = Counter(str(httpx.get(f"{service}/portrait/{pid}", headers={"X-API-Key": "demo-admin-key"},
+                                     timeout=30).status_code) for pid in [f"P-METRICS-{i}" for i in range(6)])
+    assert set(answered) <= {"404", "503"}, answered
+    assert portraits_so_far() - before == answered
 
 
 def test_a_browser_session_holds_a_token_not_the_key_and_ends_at_logout(service):
