@@ -24,7 +24,7 @@ from pathlib import Path
 
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, Settings
 from leadscore.local_servers import free_port
-from leadscore.serving import OVERRIDES_ENV_VAR, bentoml_overrides
+from leadscore.serving import HOME_ENV_VAR, OVERRIDES_ENV_VAR, bentoml_home, bentoml_overrides
 
 STARTUP_S = 300.0
 
@@ -133,11 +133,12 @@ def _stop(server: Server) -> None:
                 pass
 
 
-def _environment(settings: Settings, data_dir: Path, workers: int | None) -> dict[str, str]:
-    """This process's environment, with the settings, the data and BentoML's overrides."""
+def _environment(settings: Settings, data_dir: Path, workers: int | None, port: int) -> dict[str, str]:
+    """This process's environment, with the settings, the data, BentoML's overrides and a
+    BentoML home of the service's own (`bentoml_home`)."""
     return {**os.environ, SETTINGS_ENV_VAR: str(settings.source), DATA_DIR_ENV_VAR: str(data_dir),
             OVERRIDES_ENV_VAR: bentoml_overrides(workers=workers, access_log=False),
-            "PYTHONUNBUFFERED": "1"}
+            HOME_ENV_VAR: bentoml_home(data_dir, port), "PYTHONUNBUFFERED": "1"}
 
 
 @contextmanager
@@ -149,8 +150,9 @@ def bentoml_server(name: str, target: str, settings: Settings, data_dir: Path, w
     log = work_dir / f"{name}.log"
     command = [str(bentoml), "serve", target, "--host", "127.0.0.1", "--port", str(port)]
     with open(log, "w") as out:
-        process = subprocess.Popen(command, cwd=settings.root, env=_environment(settings, data_dir, workers),
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        process = subprocess.Popen(command, cwd=settings.root,
+                                   env=_environment(settings, data_dir, workers, port), stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
     server = Server(name, f"http://127.0.0.1:{port}", process, log)
     try:

@@ -191,10 +191,11 @@ def _wins(evidence: Evidence, metric: str, ece_tolerance: float, min_confidence:
 
 def decide(live: Evidence, offline: Evidence | None, min_matured: int, ece_tolerance: float,
            metric: str = "pr_auc", min_converted: int = 1, min_confidence: float = 0.0) -> Decision:
-    """Promote when the challenger beats the champion on live evidence (at least `min_matured`
-    paired rows, of at least `min_converted` people who converted: a converter scored on forty
-    days is one, ahead in at least `min_confidence` of the people resamples), or, without
-    enough of it, on offline evidence of one window; otherwise keep the champion, saying why."""
+    """Promote when the challenger beats the champion on live evidence, or, without enough of
+    it, on offline evidence of one window; otherwise keep the champion, saying why. Enough live
+    evidence is `min_matured` paired rows in which at least `min_converted` people converted (a
+    converter scored on forty days is one person); beating the champion there also asks the
+    challenger to be ahead in at least `min_confidence` of the people resamples."""
     measured = all(live.figures[v].get(key) is not None for v in live.figures for key in (metric, "ece"))
     if live.rows >= min_matured and live.converted_people >= min_converted and measured:
         return Decision(*_wins(live, metric, ece_tolerance, min_confidence), live)

@@ -82,13 +82,14 @@ def serve(
     started = time.perf_counter()
     port = port or settings.serving.port
     url = f"http://{settings.serving.host}:{port}"
-    from leadscore.serving import OVERRIDES_ENV_VAR, bentoml_overrides
+    from leadscore.serving import HOME_ENV_VAR, OVERRIDES_ENV_VAR, bentoml_home, bentoml_overrides
 
     bentoml = Path(sys.executable).parent / "bentoml"
     command = [str(bentoml), "serve", "leadscore.serving.service:LeadScoring",
                "--host", settings.serving.host, "--port", str(port)]
     # The child inherits the quiet terminal's settings through os.environ (cli/logs.py).
-    env = {**os.environ, OVERRIDES_ENV_VAR: bentoml_overrides(workers=settings.serving.workers)}
+    env = {**os.environ, OVERRIDES_ENV_VAR: bentoml_overrides(workers=settings.serving.workers),
+           HOME_ENV_VAR: bentoml_home(settings.data_dir, port)}
     child = subprocess.Popen(command, cwd=settings.root, env=env)
     try:
         _print_banner(settings, url)  # while the service starts

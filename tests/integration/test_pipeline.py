@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import duckdb
 import httpx
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from bentoml.serving import ensure_prometheus_dir
 
 TIERS = {"high-value", "high-potential", "to-nurture", "to-verify", "low-conversion"}
 
@@ -141,11 +143,13 @@ def test_live_metrics_count_every_workers_requests_by_route_behind_a_key(service
                         for line in text.splitlines() if line.startswith(route)})
 
     before = portraits_so_far()
-    # unknown PIDs, spread over the workers: 404s (a 503 while the middle layer is busy on a
-    # loaded machine), each counted under its own status whichever worker answered it
+    # another BentoML service starting on this machine with the default home empties that
+    # home's metrics folder (it did while benchmarks ran beside the tests): this one's stay
+    ensure_prometheus_dir(directory=str(Path.home() / "bentoml" / "prometheus_multiproc_dir"))
+    # unknown PIDs: 404s, counted under their route template and status by the worker answering
     answered = Counter(str(httpx.get(f"{service}/portrait/{pid}", headers={"X-API-Key": "demo-admin-key"},
                                      timeout=30).status_code) for pid in [f"P-METRICS-{i}" for i in range(6)])
-    assert set(answered) <= {"404", "503"}, answered
+    assert answered == Counter({"404": 6})
     assert portraits_so_far() - before == answered
 
 
