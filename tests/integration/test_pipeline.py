@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -19,6 +22,11 @@ import pandas as pd
 import pytest
 import yaml
 from bentoml.serving import ensure_prometheus_dir
+from prometheus_client import CollectorRegistry, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+
+from leadscore.serving import bentoml_home
 
 TIERS = {"high-value", "high-potential", "to-nurture", "to-verify", "low-conversion"}
 
@@ -66,10 +74,14 @@ def test_mlflow_has_a_champion_with_three_logged_candidates(world):
 
 @pytest.fixture(scope="module")
 def served(world):
-    """`leadscore serve` as a user starts it: (URL, the lines it printed so far), once it says
-    it is ready."""
+    """`leadscore serve` as a user starts it, with two workers as the default configuration has
+    (the session's world serves one elsewhere): (URL, the lines it printed so far), once it
+    says it is ready."""
     port = world["config"]["serving"]["port"]
-    process = subprocess.Popen([world["cli"], "-c", str(world["config_file"]), "serve"],
+    config = {**world["config"], "serving": {**world["config"]["serving"], "workers": 2}}
+    config_file = world["config_file"].with_name("leadscore.two-workers.yaml")
+    config_file.write_text(yaml.safe_dump(config))
+    process = subprocess.Popen([world["cli"], "-c", str(config_file), "serve"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     lines: list[str] = []
@@ -132,25 +144,57 @@ def test_live_service_scores_a_pid_with_reasons(world, service):
     assert body["interest_score"] >= max(answer["interest_score"] for answer in quiet)
 
 
-def test_live_metrics_count_every_workers_requests_by_route_behind_a_key(service):
+PORTRAIT_ROUTE = {"method": "GET", "endpoint": "/portrait/{pid}"}
+
+
+def portraits_by_status(families: Iterable[Metric]) -> Counter[str]:
+    """The portrait requests counted in metric families (a registry's, or a scrape's), by status."""
+    return Counter({sample.labels["status"]: sample.value
+                    for metric in families if metric.name == "leadscore_http_requests"
+                    for sample in metric.samples if sample.name.endswith("_total")
+                    and PORTRAIT_ROUTE.items() <= sample.labels.items()})
+
+
+def portraits_by_worker(metrics_dir: Path, scratch: Path) -> dict[str, Counter[str]]:
+    """Each worker's own count of portrait requests, read from its file in the service's
+    Prometheus folder (prometheus_client writes one per process, named by its PID)."""
+    counted = {}
+    for file in metrics_dir.glob("counter_*.db"):
+        alone = scratch / file.stem
+        alone.mkdir(parents=True)
+        shutil.copy(file, alone / file.name)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(alone))
+        counted[file.stem] = portraits_by_status(registry.collect())
+    return counted
+
+
+def test_live_metrics_count_every_workers_requests_by_route_behind_a_key(world, service, tmp_path):
     assert httpx.get(f"{service}/metrics", timeout=10).status_code == 401
-    route = 'leadscore_http_requests_total{endpoint="/portrait/{pid}",method="GET",status="'
+    metrics_dir = Path(bentoml_home(world["root"] / "data", world["config"]["serving"]["port"]),
+                       "prometheus_multiproc_dir")
 
     def portraits_so_far() -> Counter[str]:  # other tests of this service asked for portraits too
         text = httpx.get(f"{service}/metrics", headers={"X-API-Key": "demo-metrics-key"}, timeout=10).text
         assert "P-METRICS" not in text
-        return Counter({line[len(route):].split('"')[0]: float(line.split()[-1])
-                        for line in text.splitlines() if line.startswith(route)})
+        return portraits_by_status(text_string_to_metric_families(text))
 
-    before = portraits_so_far()
+    before, workers_before = portraits_so_far(), portraits_by_worker(metrics_dir, tmp_path / "before")
     # another BentoML service starting on this machine with the default home empties that
     # home's metrics folder (it did while benchmarks ran beside the tests): this one's stay
     ensure_prometheus_dir(directory=str(Path.home() / "bentoml" / "prometheus_multiproc_dir"))
-    # unknown PIDs: 404s, counted under their route template and status by the worker answering
-    answered = Counter(str(httpx.get(f"{service}/portrait/{pid}", headers={"X-API-Key": "demo-admin-key"},
-                                     timeout=30).status_code) for pid in [f"P-METRICS-{i}" for i in range(6)])
-    assert answered == Counter({"404": 6})
-    assert portraits_so_far() - before == answered
+    # unknown PIDs: 404s, counted under their route template and status by the worker answering,
+    # asked four at a time on connections of their own, so that both workers answer some
+    with ThreadPoolExecutor(4) as pool:
+        answered = Counter(pool.map(lambda pid: str(httpx.get(
+            f"{service}/portrait/{pid}", headers={"X-API-Key": "demo-admin-key"}, timeout=30).status_code),
+            [f"P-METRICS-{i}" for i in range(40)]))
+    assert answered == Counter({"404": 40})
+    workers_after = portraits_by_worker(metrics_dir, tmp_path / "after")
+    answering = {worker for worker, counted in workers_after.items()
+                 if counted - workers_before.get(worker, Counter())}
+    assert len(answering) == 2, workers_after  # the test means something only if both answered
+    assert portraits_so_far() - before == answered  # one scrape holds both workers' counts
 
 
 def test_a_browser_session_holds_a_token_not_the_key_and_ends_at_logout(service):
