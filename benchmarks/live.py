@@ -95,12 +95,15 @@ def world_copy(data_dir: Path, target: Path) -> Path:
 
 def bench_settings(settings: Settings, work_dir: Path, world: Path, webhook_url: str | None,
                    mlflow_dir: Path | None = None, overrides: dict[str, dict] | None = None) -> Settings:
-    """A copy of the config whose webhook points at the receiver, the data at `world`, MLflow at
-    `mlflow_dir` (default: the user's); `overrides` update its top-level sections."""
+    """A copy of the config whose webhook points at the receiver, the data at `world`, and MLflow
+    the user's, or with `mlflow_dir` an embedded store there (for a bench that trains or moves
+    aliases: never the user's tracking server); `overrides` update its top-level sections."""
     config_dir = work_dir / "config"
     shutil.rmtree(config_dir, ignore_errors=True)
     shutil.copytree(settings.config_dir, config_dir)
     raw = yaml.safe_load(settings.source.read_text())
+    if mlflow_dir is not None:
+        raw["mlflow"] = {"tracking_uri": None}
     mlflow_dir = mlflow_dir or settings.mlflow_dir
     raw["paths"] = {"data_dir": str(world), "mlflow_dir": str(mlflow_dir),
                     "feature_repo": str(settings.feature_repo), "datasets_dir": str(settings.datasets_dir)}

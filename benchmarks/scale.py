@@ -101,14 +101,16 @@ def measure_command(argv: list[str], env: dict[str, str] | None = None,
 
 def world_config(settings: Settings, root: Path, scale: float, overrides: dict | None = None) -> Path:
     """A copy of the config folder under `root`: the world `scale` times the base counts,
-    data and MLflow store under `root` (the project's registry stays untouched), and
-    `overrides` ({section: {key: value}}) set over the user's settings."""
+    data and an embedded MLflow store under `root` (the project's registry stays untouched,
+    even when the user's config names a tracking server), and `overrides` ({section: {key:
+    value}}) set over the user's settings."""
     config_dir = root / "config"
     shutil.rmtree(config_dir, ignore_errors=True)
     shutil.copytree(settings.config_dir, config_dir)
     raw = yaml.safe_load(settings.source.read_text())
     raw["paths"] = {"data_dir": str(root / "data"), "mlflow_dir": str(root / "mlflow"),
                     "feature_repo": str(settings.feature_repo), "datasets_dir": str(settings.datasets_dir)}
+    raw["mlflow"] = {"tracking_uri": None}
     raw.setdefault("world", {})["scale"] = scale
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update(values)
