@@ -37,7 +37,7 @@ from leadscore.features.build import GRID_EPOCH, GRID_VIEWS
 # CLI, the service's workers: SQLAlchemy's under MLflow, tornado's under BentoML), whatever
 # -W or PYTHONWARNINGS said. Imported inside catch_warnings, it leaves the filters as they were.
 with warnings.catch_warnings():
-    from feast import FeatureStore, FeatureView
+    from feast import FeatureService, FeatureStore, FeatureView, FileSource
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.protos.feast.types.Value_pb2 import Value as ValueProto
     from feast.type_map import feast_value_type_to_python_type
@@ -340,6 +340,7 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame,
     query is a job of its own. Its timestamps come back naive (in the session's UTC): they are
     given entity_df's type."""
     service = store.get_feature_service(service_name)
+    _check_sources_fit_engine(store, service)
     numbered = entity_df.reset_index(drop=True).assign(**{ROW_NUMBER: range(len(entity_df))})
     if store.config.offline_store.type == "spark":
         chunk_rows = max(len(numbered), 1)
@@ -353,6 +354,19 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame,
     if stamps.dtype != wanted:  # Spark's: naive, in the session's UTC
         frame["event_timestamp"] = (stamps if stamps.dt.tz else stamps.dt.tz_localize("UTC")).astype(wanted)
     return frame
+
+
+def _check_sources_fit_engine(store: FeatureStore, service: FeatureService) -> None:
+    """The registry's sources are those `features apply` wrote for the engine of its day (a
+    FileSource for DuckDB, a SparkSource for Spark): after `engine` changed, Feast's offline
+    store would refuse them with its own words, not say what to run."""
+    spark = store.config.offline_store.type == "spark"
+    other = [projection.name for projection in service.feature_view_projections
+             if isinstance(store.get_feature_view(projection.name).batch_source, FileSource) == spark]
+    if other:
+        engine = "spark" if spark else "duckdb"
+        raise ValueError(f"the feature registry's sources of {', '.join(other)} were applied for another "
+                         f"engine than `engine: {engine}`: run `leadscore features apply` after changing it")
 
 
 def entity_rows(people: pd.DataFrame, times: list[datetime]) -> pd.DataFrame:

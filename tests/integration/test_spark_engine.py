@@ -228,3 +228,13 @@ def test_the_training_set_through_feasts_spark_offline_store_is_duckdbs(world, s
     assert open_store(load_settings(spark_world)).config.offline_store.type == "spark"
     assert len(expected) > 1000
     pd.testing.assert_frame_equal(built, expected, check_exact=False, rtol=1e-12)
+
+
+def test_a_registry_applied_for_duckdb_says_to_apply_again_on_spark(world, tmp_path):
+    """`engine: spark` set on a world whose Feast repo was applied for DuckDB: the training set
+    asks for `features apply`, not Feast's "SparkOfflineStore requires SparkSource"."""
+    shutil.copytree(Path(world["config_file"]).parent, tmp_path / "config")
+    config_file = tmp_path / "config" / "leadscore.yaml"
+    config_file.write_text(yaml.safe_dump({**world["config"], "engine": "spark"}))
+    with pytest.raises(ValueError, match=r"person_\w+.* run `leadscore features apply` after changing it"):
+        _training_set(config_file)
