@@ -109,15 +109,13 @@ from leadscore.benchmarks.live import CRM_KEY, INGEST_KEY, SERVICE_TARGET, Recei
 from leadscore.benchmarks.servers import bentoml_server
 from leadscore.clock import CLOCK_FILE, WorldClock, world_end
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, DriftSettings, Settings
-from leadscore.live.replay import due_calls
-from leadscore.live.sources import ID_COLUMN, TIME_COLUMN
+from leadscore.live.replay import OPPORTUNITIES, due_calls, opportunity_outcomes, post_outcomes
 from leadscore.monitoring.cohorts import SHADOW
 from leadscore.monitoring.inputs import matured_scores_at
 from leadscore.synth.future import future_records, read_future
 
 log = logging.getLogger(__name__)
 LEADSCORE = Path(sys.executable).parent / "leadscore"
-OPPORTUNITIES = "opportunities"
 TAIL_STEP_DAYS = 7
 SHADOW_WAIT_S = 120.0
 GOALS = {"detection_days_max": 14, "after_drift_ratio_min": 1.3, "rolling_ece_max": 0.03,
@@ -229,21 +227,6 @@ def _ingest(client: httpx.Client, source: str, records: list[dict]) -> dict:
     return response.json()
 
 
-def opportunity_outcomes(records: list[dict], answer: dict) -> list[dict]:
-    """The CRM's `opportunity_created` outcome of each ingested opportunity that found its person."""
-    return [{"kind": "opportunity_created", "crm_id": str(record[ID_COLUMN[OPPORTUNITIES]]),
-             "pid": fate["pid"], "at": record[TIME_COLUMN[OPPORTUNITIES]]}
-            for record, fate in zip(records, answer["records"], strict=True) if fate.get("pid")]
-
-
-def _post_outcomes(client: httpx.Client, outcomes: list[dict], max_outcomes: int) -> None:
-    for start in range(0, len(outcomes), max_outcomes):
-        response = client.post("/outcomes", json=outcomes[start:start + max_outcomes],
-                               headers={"X-API-Key": CRM_KEY})
-        if response.status_code != 200:
-            raise RuntimeError(f"POST /outcomes answered {response.status_code}: {response.text[:300]}")
-
-
 def send_period(client: httpx.Client, future: dict[str, pd.DataFrame], start: datetime, end: datetime,
                 bench: Settings) -> tuple[int, int]:
     """The records of [start, end), one call per source sent together, then the opportunities'
@@ -257,7 +240,7 @@ def send_period(client: httpx.Client, future: dict[str, pd.DataFrame], start: da
         answers = list(pool.map(lambda call: _ingest(client, *call), calls))
     outcomes = [outcome for (source, records), answer in zip(calls, answers, strict=True)
                 if source == OPPORTUNITIES for outcome in opportunity_outcomes(records, answer)]
-    _post_outcomes(client, outcomes, bench.outcomes.max_outcomes)
+    post_outcomes(client, outcomes, CRM_KEY, bench.outcomes.max_outcomes)
     return len(pending), len(outcomes)
 
 

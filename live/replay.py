@@ -3,7 +3,10 @@
 `leadscore synth` draws the world `world.future_days` past its end (data/future). A replay
 moves the world's clock forward at `speed` (world seconds per wall second) and, as the
 clock passes each record's time, posts it to `POST /ingest/{source}` with the `ingest`
-role's key, the records of one source due together in one call. It starts where the last
+role's key, the records of one source due together in one call. The world's opportunities
+come back as the CRM would report them: each one ingest bound to a person is posted to
+`POST /outcomes` as `opportunity_created` (with the `crm` role's key), the labels that
+monitoring and promotion judge matured scores by. It starts where the last
 replay stopped (`since`, kept by the CLI in `<live_dir>/replay.json`; else the clock's now),
 sending at once what fell due in between, and a record sent twice changes nothing (ingest
 is idempotent). The clock stands still while a tick's records are sent, so it never runs
@@ -22,10 +25,11 @@ import httpx
 import pandas as pd
 
 from leadscore.clock import WorldClock
-from leadscore.live.sources import TIME_COLUMN
+from leadscore.live.sources import ID_COLUMN, TIME_COLUMN
 from leadscore.synth.future import future_records
 
 Send = Callable[[str, list[dict]], dict]
+OPPORTUNITIES = "opportunities"
 
 
 @dataclass
@@ -34,6 +38,7 @@ class ReplayStats:
     accepted: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    outcomes: int = 0  # opportunity_created outcomes posted back
     calls: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
     world_from: datetime | None = None
@@ -46,6 +51,7 @@ class ReplayStats:
         self.accepted += answer.get("accepted", 0)
         self.duplicates += answer.get("duplicates", 0)
         self.quarantined += answer.get("quarantined", 0)
+        self.outcomes += answer.get("outcomes", 0)
 
 
 def _timed(future: dict[str, pd.DataFrame], since: datetime,
@@ -100,8 +106,27 @@ def replay(future: dict[str, pd.DataFrame], clock: WorldClock, days: float, spee
     return stats
 
 
-def http_sender(base_url: str, key: str, timeout_s: float = 60) -> tuple[Send, httpx.Client]:
-    """A sender posting to the service's ingest API (one kept-alive connection)."""
+def opportunity_outcomes(records: list[dict], answer: dict) -> list[dict]:
+    """The CRM's `opportunity_created` outcome of each ingested opportunity that found its person."""
+    return [{"kind": "opportunity_created", "crm_id": str(record[ID_COLUMN[OPPORTUNITIES]]),
+             "pid": fate["pid"], "at": record[TIME_COLUMN[OPPORTUNITIES]]}
+            for record, fate in zip(records, answer["records"], strict=True) if fate.get("pid")]
+
+
+def post_outcomes(client: httpx.Client, outcomes: list[dict], crm_key: str, max_outcomes: int) -> int:
+    """`outcomes` posted to `POST /outcomes`, at most `max_outcomes` a call: how many."""
+    for start in range(0, len(outcomes), max_outcomes):
+        response = client.post("/outcomes", json=outcomes[start:start + max_outcomes],
+                               headers={"X-API-Key": crm_key})
+        if response.status_code != 200:
+            raise RuntimeError(f"POST /outcomes answered {response.status_code}: {response.text[:500]}")
+    return len(outcomes)
+
+
+def http_sender(base_url: str, key: str, timeout_s: float = 60, crm_key: str | None = None,
+                max_outcomes: int = 1000) -> tuple[Send, httpx.Client]:
+    """A sender posting to the service's ingest API (one kept-alive connection), and with
+    `crm_key` the outcomes of the opportunities it sent (counted in the answer's `outcomes`)."""
     client = httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=timeout_s)
 
     def send(source: str, records: list[dict]) -> dict:
@@ -109,6 +134,10 @@ def http_sender(base_url: str, key: str, timeout_s: float = 60) -> tuple[Send, h
         if response.status_code != 200:
             raise RuntimeError(f"POST /ingest/{source} answered {response.status_code}: "
                                f"{response.text[:500]}")
-        return response.json()
+        answer = response.json()
+        if crm_key is not None and source == OPPORTUNITIES:
+            answer["outcomes"] = post_outcomes(client, opportunity_outcomes(records, answer), crm_key,
+                                               max_outcomes)
+        return answer
 
     return send, client

@@ -20,9 +20,15 @@ def replay(
     url: Annotated[str | None, typer.Option(help="The service (default: serving.host and port).")] = None,
     key: Annotated[str, typer.Option(help="An API key of the ingest role.", envvar="LEADSCORE_INGEST_KEY")
                    ] = "demo-ingest-key",
+    outcomes: Annotated[bool, typer.Option(
+        help="Post each replayed opportunity back to POST /outcomes, as the CRM would report it "
+             "(the labels monitoring and promotion judge scores by).")] = True,
+    crm_key: Annotated[str, typer.Option(help="An API key of the crm role, for the outcomes.",
+                                         envvar="LEADSCORE_CRM_KEY")] = "demo-crm-key",
 ) -> None:
     """Send the next DAYS of the synthetic world to `POST /ingest/{source}` of a running
-    service (`leadscore serve` in another terminal), moving the world's clock at SPEED."""
+    service (`leadscore serve` in another terminal), moving the world's clock at SPEED, and
+    its opportunities back to `POST /outcomes` as the CRM's."""
     from rich.progress import BarColumn, Progress, TextColumn
 
     from leadscore.clock import WorldClock, open_clock
@@ -41,7 +47,8 @@ def replay(
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     base = url or f"http://{settings.serving.host}:{settings.serving.port}"
-    send, client = http_sender(base, key)
+    send, client = http_sender(base, key, crm_key=crm_key if outcomes else None,
+                               max_outcomes=settings.outcomes.max_outcomes)
     try:
         client.get("/readyz").raise_for_status()
     except Exception as error:  # noqa: BLE001 - any failure to reach it says the same
@@ -74,4 +81,5 @@ def replay(
                   f"{stats.world_to:%Y-%m-%d %H:%M} UTC: {stats.sent:,} records in {stats.calls:,} calls: "
                   f"{stats.accepted:,} accepted, "
                   f"{stats.duplicates:,} duplicates, {stats.quarantined:,} quarantined; "
-                  + ", ".join(f"{name} {n:,}" for name, n in sorted(stats.by_source.items())))
+                  + ", ".join(f"{name} {n:,}" for name, n in sorted(stats.by_source.items()))
+                  + (f"; {stats.outcomes:,} opportunities posted back as CRM outcomes" if outcomes else ""))

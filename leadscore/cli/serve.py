@@ -63,8 +63,10 @@ def _print_banner(settings: Settings, url: str) -> None:
         say(_score_call(url, "cid", cid))
     say(f"Build a segment as a marketer: {url}/login?next=/segments/page with the key demo-marketer-key")
     if settings.future_dir.is_dir():
-        say("Move the world: in another terminal, `.venv/bin/leadscore replay --days 1 --speed 3600` "
-            f"sends its next day to {url}/ingest/{{source}} (key demo-ingest-key)")
+        say("Move the world: in another terminal, "
+            f"`.venv/bin/leadscore replay --days 1 --speed 3600 --url {url}` sends its next day to "
+            f"{url}/ingest/{{source}} (key demo-ingest-key) and its opportunities back to /outcomes "
+            "as the CRM's (key demo-crm-key)")
 
 
 def _score_call(url: str, field: str, value: str) -> str:

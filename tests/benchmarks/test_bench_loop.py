@@ -26,7 +26,6 @@ from leadscore.benchmarks.loop import (
     control_figures,
     detection,
     detection_met,
-    opportunity_outcomes,
     paired_arms,
     work_dir_of,
 )
@@ -143,14 +142,6 @@ def test_an_arm_with_one_outcome_only_has_no_ratio():
     figures = arms_figures(paired_arms(_matured(rows), "1", DRIFT, DRIFT + timedelta(days=30)), bins=2)
     assert figures["ratio"] is None and figures["rolling"]["pr_auc"] is None
     assert figures["ratio_interval"] is None and figures["rolling_ahead_share"] is None
-
-
-def test_the_crm_sends_back_the_opportunities_that_found_their_person():
-    records = [{"opportunity_id": "O1", "created_at": "2027-01-02T10:00:00.000000Z"},
-               {"opportunity_id": "O2", "created_at": "2027-01-02T11:00:00.000000Z"}]
-    answer = {"records": [{"status": "accepted", "pid": "P1"}, {"status": "quarantined", "pid": None}]}
-    assert opportunity_outcomes(records, answer) == [
-        {"kind": "opportunity_created", "crm_id": "O1", "pid": "P1", "at": "2027-01-02T10:00:00.000000Z"}]
 
 
 def test_a_drift_outside_the_loop_is_refused():

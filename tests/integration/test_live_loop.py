@@ -48,7 +48,7 @@ def test_a_replay_into_two_workers_matches_a_batch_rebuild(live_world):
     with bentoml_server("live", SERVICE, settings, settings.data_dir, live_world["work"],
                         workers=2) as server:
         assert len(server.workers) == 2
-        send, client = http_sender(server.url, "demo-ingest-key")
+        send, client = http_sender(server.url, "demo-ingest-key", crm_key="demo-crm-key")
         with client:
             stats = replay(live_world["future"], clock, days=3, speed=86_400 * 2, send=send, max_records=100,
                            tick_s=0.05)
@@ -56,6 +56,15 @@ def test_a_replay_into_two_workers_matches_a_batch_rebuild(live_world):
     sent = {(source, str(record[ID_COLUMN[source]])) for source, record in future_records(
         live_world["future"], pd.Timestamp(stats.world_from), pd.Timestamp(stats.world_to))}
     assert stats.sent == len(sent) > 100
+    # the replayed opportunities came back as the CRM's outcomes, each on the PID ingest gave it
+    log = EventLog(settings.live_dir / EVENT_LOG)
+    stored = log.records()
+    bound = stored[(stored["source"] == "opportunities") & stored["pid"].notna()]
+    outcomes = log.outcomes()
+    assert stats.outcomes == len(outcomes) == len(bound) > 0
+    assert set(outcomes["kind"]) == {"opportunity_created"}
+    assert dict(zip(outcomes["crm_id"], outcomes["pid"], strict=True)) == dict(
+        zip(bound["source_record_id"], bound["pid"], strict=True))
     checks = consistency(settings, sent)
     assert checks["lost_records"] == 0
     assert checks["records_stored"] == len(sent)

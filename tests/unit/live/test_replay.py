@@ -9,7 +9,7 @@ import pandas as pd
 
 from leadscore.clock import WorldClock, world_end
 from leadscore.config import WorldSettings
-from leadscore.live.replay import due_calls, replay
+from leadscore.live.replay import due_calls, opportunity_outcomes, replay
 from leadscore.live.sources import ID_COLUMN, SOURCES, TIME_COLUMN
 from leadscore.synth import generate_world
 
@@ -57,3 +57,11 @@ def test_the_next_days_are_sent_once_in_time_order_and_the_clock_moves_on(settin
     expected_ids = {(name, row) for name, frame in world.future.items() for row in frame.loc[
         frame[TIME_COLUMN[name]].between(end, again.world_to, inclusive="left"), ID_COLUMN[name]]}
     assert len(ids) == len(set(ids)) and set(ids) == expected_ids  # carried on: no gap, nothing twice
+
+
+def test_the_crm_sends_back_the_opportunities_that_found_their_person():
+    records = [{"opportunity_id": "O1", "created_at": "2027-01-02T10:00:00.000000Z"},
+               {"opportunity_id": "O2", "created_at": "2027-01-02T11:00:00.000000Z"}]
+    answer = {"records": [{"status": "accepted", "pid": "P1"}, {"status": "quarantined", "pid": None}]}
+    assert opportunity_outcomes(records, answer) == [
+        {"kind": "opportunity_created", "crm_id": "O1", "pid": "P1", "at": "2027-01-02T10:00:00.000000Z"}]
