@@ -50,6 +50,8 @@ class ChampionWatcher:
         self._thread = threading.Thread(target=self._watch, name=f"{self.alias}-watcher", daemon=True)
         if self.alias == CHAMPION and self.required:
             self.scorer, self.loaded_at = self._load(), time.time()
+            log.info("%s of %s: version %s (%s)", self.alias, self.model_name, self.scorer.version,
+                     self.scorer.kind)
         else:
             self.check()
 
@@ -62,6 +64,11 @@ class ChampionWatcher:
                              f"{missing}")
         return Scorer(model, spec, version, specs, self.settings.serving.max_reasons,
                       family_labels(self.settings), fit_families(self.settings))
+
+    @property
+    def model_name(self) -> str:
+        """The registered model watched (the lead model's unless told)."""
+        return self.registered_model or self.settings.training.registered_model
 
     @property
     def version(self) -> str | None:
@@ -87,9 +94,11 @@ class ChampionWatcher:
         except Exception as error:  # noqa: BLE001 - keep serving the current model
             self._refused = version
             self.last_error = f"{type(error).__name__}: {error}"
-            log.exception("could not load the new %s; still serving version %s", self.alias, self.version)
+            log.exception("could not load the new %s of %s; still serving version %s", self.alias,
+                          self.model_name, self.version)
             return False
-        log.info("%s moved: version %s -> %s (%s)", self.alias, self.version, scorer.version, scorer.kind)
+        log.info("%s of %s moved: version %s -> %s (%s)", self.alias, self.model_name, self.version,
+                 scorer.version, scorer.kind)
         self.scorer, self.loaded_at, self.last_error, self._refused = scorer, time.time(), None, None
         return True
 
@@ -97,7 +106,8 @@ class ChampionWatcher:
         """The alias points nowhere: the champion keeps serving; a challenger stops."""
         if self.alias == CHAMPION or self.scorer is None:
             return False
-        log.info("%s alias removed: version %s no longer scores in shadow", self.alias, self.version)
+        log.info("%s alias of %s removed: version %s no longer scores in shadow", self.alias,
+                 self.model_name, self.version)
         self.scorer, self._refused = None, None
         return True
 
