@@ -145,8 +145,12 @@ def memory(settings: Settings, work: Path, x10: bool = False) -> dict:
             "default_stages": default.stages(), "x10_stages": large.stages() if large else None}
 
 
-def run(settings: Settings, work: Path, x10: bool = False) -> dict:
-    """Every figure of the area, one key per function."""
-    return {"memory": memory(settings, work / "memory", x10),
-            "mlflow_postgres": mlflow_postgres(settings, work / "mlflow_postgres"),
-            "engines": engines(settings, work / "engines")}
+PARTS = ("memory", "mlflow_postgres", "engines")
+
+
+def run(settings: Settings, work: Path, x10: bool = False, parts: tuple[str, ...] = PARTS) -> dict:
+    """The figures of the area's `parts`, one key per function (null for a part not run)."""
+    return {"memory": memory(settings, work / "memory", x10) if "memory" in parts else None,
+            "mlflow_postgres": mlflow_postgres(settings, work / "mlflow_postgres")
+            if "mlflow_postgres" in parts else None,
+            "engines": engines(settings, work / "engines") if "engines" in parts else None}

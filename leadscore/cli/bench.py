@@ -142,13 +142,19 @@ def bench_marketing(
     from leadscore.benchmarks.marketing import PARTS, run
 
     settings: Settings = ctx.obj
-    unknown = set(part or ()) - set(PARTS)
-    if unknown:
-        raise typer.BadParameter(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}",
-                                 param_hint="--part")
-    with step(f"marketing benchmark: {', '.join(part or PARTS)}"):
-        figures = run(settings, settings.data_dir / "bench" / "marketing", tuple(part or PARTS))
+    parts = _chosen_parts(part, PARTS)
+    with step(f"marketing benchmark: {', '.join(parts)}"):
+        figures = run(settings, settings.data_dir / "bench" / "marketing", parts)
     _emit(figures, as_json)
+
+
+def _chosen_parts(chosen: list[str] | None, parts: tuple[str, ...]) -> tuple[str, ...]:
+    """The `--part`s asked for (default: all), or a usage error naming the valid ones."""
+    unknown = set(chosen or ()) - set(parts)
+    if unknown:
+        raise typer.BadParameter(f"unknown parts {sorted(unknown)}; choose from {', '.join(parts)}",
+                                 param_hint="--part")
+    return tuple(chosen or parts)
 
 
 @app.command("live")
@@ -177,15 +183,21 @@ def bench_scale(
     x10: Annotated[bool, typer.Option(
         "--x10", help="Also run the pipeline on the world ten times as large (200,000 people, "
                       "about 10M raw rows; long). Without it, its figures are null.")] = False,
+    part: Annotated[list[str] | None, typer.Option(
+        "--part", help="memory, mlflow_postgres or engines (repeat for several; default: all).")] = None,
 ) -> None:
-    """`leadscore pipeline` as a user runs it, on the default world (and with --x10 on the 10x
-    world): seconds and the peak memory of its whole process tree, in all and per stage; and
-    the MLflow registry on a tracking server with PostgreSQL beside SQLite (mlflow_postgres)."""
-    from leadscore.benchmarks.scale import run
+    """memory: `leadscore pipeline` as a user runs it, on the settings' world (world.scale: the
+    default world unless changed) and with --x10 on ten times that: seconds and the peak memory
+    of its whole process tree, in all and per stage. mlflow_postgres: the MLflow registry on a
+    tracking server with PostgreSQL beside SQLite. engines: every heavy stage on DuckDB and on
+    Spark local[2], seconds and whether they give the same rows (long: on the default world the
+    Spark feature build alone takes about half an hour on two cores)."""
+    from leadscore.benchmarks.scale import PARTS, run
 
     settings: Settings = ctx.obj
-    with step("scale benchmark: the pipeline's time and peak memory, MLflow on PostgreSQL"):
-        figures = run(settings, settings.data_dir / "bench" / "scale", x10)
+    parts = _chosen_parts(part, PARTS)
+    with step(f"scale benchmark: {', '.join(parts)}"):
+        figures = run(settings, settings.data_dir / "bench" / "scale", x10, parts)
     _emit(figures, as_json)
 
 

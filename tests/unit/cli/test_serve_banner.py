@@ -50,3 +50,12 @@ def test_the_banner_names_an_account_page_and_an_account_score_by_cid(printed):
     assert """-d '{"cid": "C1"}'""" in printed and "/account/C2" not in printed
     scored = [line.split('"pid": "')[1][:2] for line in printed.splitlines() if '"pid"' in line]
     assert scored == ["P1", "P2", "P3"]  # the most engaged at the latest feature time first
+
+
+def test_the_replay_it_suggests_goes_to_the_port_served(tmp_path, settings, monkeypatch):
+    _world(tmp_path)
+    (tmp_path / "future").mkdir()  # the world has a future to replay
+    out = io.StringIO()
+    monkeypatch.setattr(serve, "console", Console(file=out, width=400))
+    serve._print_banner(settings.with_data_dir(tmp_path), "http://127.0.0.1:3101")
+    assert "leadscore replay --days 1 --speed 3600 --url http://127.0.0.1:3101`" in out.getvalue()
