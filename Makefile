@@ -33,8 +33,9 @@ demo: pipeline serve
 pipeline: setup
 	$(BIN)/leadscore pipeline
 
+# PORT=3101 serves on another port than serving.port (config/leadscore.yaml)
 serve: setup
-	$(BIN)/leadscore serve
+	$(BIN)/leadscore serve $(if $(PORT),--port $(PORT))
 
 ## test: the layers between the stages, then every test suite, integration included (what CI runs)
 test: setup lint-imports

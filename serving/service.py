@@ -488,6 +488,9 @@ class LeadScoring:
         if quiet:
             try:
                 self.updates.submit(None, timeout_s=self.settings.live.quiet_wait_s)
+            except TimeoutError:  # a busy moment: the update goes on behind the answer
+                log.info("ingest answered before its people's feature update (over live.quiet_wait_s, %s s)",
+                         self.settings.live.quiet_wait_s)
             except Exception:  # noqa: BLE001 - stored already: the people stay due for the next update
                 log.warning("ingest answered before its people's feature update", exc_info=True)
         return answer

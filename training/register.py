@@ -143,7 +143,7 @@ def rollback(settings: Settings, version: str) -> str | None:
     previous = str(current.version) if current is not None else None
     client.set_registered_model_alias(name, "champion", version)
     client.set_model_version_tag(name, version, "rolled_back_from", previous or "none")
-    log.info("%s: champion is version %s again (was %s)", name, version, previous)
+    log.info("%s: champion is now version %s (was %s)", name, version, previous)
     return previous
 
 
