@@ -16,6 +16,7 @@ An anonymous visitor (pid NULL) visited /pricing yesterday and belongs to no seg
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ AS_OF = datetime(2026, 10, 31, 12, 0, tzinfo=UTC)
 SEED_MEMBERS = {"P1", "P2", "P4", "P6", "P7"}
 EVERYONE = {"P1", "P2", "P3", "P4", "P5", "P6", "P7"}
 SITE = "https://www.ourproduct.com"
+HISTORY_FILE = Path(__file__).resolve().parents[1] / "marketing" / "frequency_history.py"
 
 PERSONS = pd.DataFrame({
     "pid": ["P1", "P2", "P3", "P4", "P5", "P6", "P7"],
@@ -160,3 +162,25 @@ def build(data_dir: Path, tags: bool = True, scores: bool = True) -> Path:
     if scores:
         write_scores(data_dir / "scores" / "score_history.parquet")
     return data_dir
+
+
+def frequency_history():
+    """tests/unit/marketing/frequency_history.py, loaded by path (test folders are not packages)."""
+    spec = importlib.util.spec_from_file_location("frequency_history", HISTORY_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def add_frequency_history(middle_db: Path) -> None:
+    """Add frequency_history.py's emails up to AS_OF, its recent people as P1 (over the cap),
+    P4 (under it) and P6 (interested): with `marketing.frequency.min_sends` 20, P1 is the one
+    member of a segment an export within the frequency cap leaves out."""
+    hist = frequency_history()
+    as_people = {hist.OVER: "P1", hist.UNDER: "P4", hist.KEEN: "P6"}
+    frame = hist.history(AS_OF).replace({"pid": as_people})
+    with duckdb.connect(str(middle_db)) as con:
+        con.register("frame", frame)
+        con.execute("INSERT INTO interaction (lid, pid, event_type, event_time, channel, source, properties) "
+                    "SELECT 'H' || row_number() OVER (), pid, event_type, event_time, 'email', 'test', "
+                    "properties FROM frame")

@@ -5,11 +5,8 @@ the tiny world with the hand-built email history of tests/unit/marketing/frequen
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
-from pathlib import Path
 
-import duckdb
 import pytest
 import segments_tiny_world as tiny
 from fastapi import FastAPI
@@ -21,35 +18,14 @@ from leadscore.config import FrequencySettings, MarketingSettings, Settings
 from leadscore.segments.api import build_router
 from leadscore.segments.engine import SegmentEngine
 
-HISTORY_FILE = Path(__file__).resolve().parents[1] / "marketing" / "frequency_history.py"
 MAILED = {"name": "mailed lately", "where": {"kind": "event", "event_type": "email_send",
                                               "window": {"last_days": 30}}}
-
-
-def _history():
-    """frequency_history.py, loaded by path (test folders are not packages)."""
-    spec = importlib.util.spec_from_file_location("frequency_history", HISTORY_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-hist = _history()
-AS_PEOPLE = {hist.OVER: "P1", hist.UNDER: "P4", hist.KEEN: "P6"}
-
-
-def _add_history(middle_db: Path) -> None:
-    frame = hist.history(tiny.AS_OF).replace({"pid": AS_PEOPLE})
-    with duckdb.connect(str(middle_db)) as con:
-        con.register("frame", frame)
-        con.execute("INSERT INTO interaction (lid, pid, event_type, event_time, channel, source, properties) "
-                    "SELECT 'H' || row_number() OVER (), pid, event_type, event_time, 'email', 'test', "
-                    "properties FROM frame")
+hist = tiny.frequency_history()
 
 
 @pytest.fixture
 def engine(world_settings: Settings) -> SegmentEngine:
-    _add_history(world_settings.middle_db)
+    tiny.add_frequency_history(world_settings.middle_db)
     marketing = MarketingSettings(frequency=FrequencySettings(min_sends=20))
     return SegmentEngine(world_settings.model_copy(update={"marketing": marketing}))
 
