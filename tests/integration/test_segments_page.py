@@ -1,8 +1,10 @@
 """The segment builder page in headless Chromium: the seed example built with the pickers
-shows the engine's live count; the page works inside another site's iframe.
+shows the engine's live count; a saved segment, just saved or opened from the list, offers its
+export, whole or within the contact frequency cap; the page works inside another site's iframe.
 
 The router is served by uvicorn over the tiny hand-made world of the unit tests
-(tests/unit/segments/segments_tiny_world.py), behind a guard that, like the service's,
+(tests/unit/segments/segments_tiny_world.py), with its email history whose P1 is over the
+frequency cap, behind a guard that, like the service's,
 knows the caller by the `leadscore_session` cookie that /login sets. The stand-in /login here
 sets it the way an embeddable service over https must (`SameSite=None; Secure; Partitioned`):
 a browser sends a cookie to a frame of another site only then.
@@ -24,7 +26,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from leadscore.access.audit import AuditLog
 from leadscore.access.auth import Caller
-from leadscore.config import load_settings
+from leadscore.config import FrequencySettings, MarketingSettings, load_settings
 from leadscore.local_servers import free_port
 from leadscore.segments.api import build_router
 from leadscore.segments.dsl import examples
@@ -76,7 +78,10 @@ def _host_page(frame_src: str) -> str:
 def served(tmp_path_factory):
     """(engine, base URL) of uvicorn serving the router and a host page at /host."""
     data_dir = tiny.build(tmp_path_factory.mktemp("segments-page") / "data")
-    engine = SegmentEngine(load_settings(PROJECT_ROOT / "config" / "leadscore.yaml").with_data_dir(data_dir))
+    tiny.add_frequency_history(data_dir / "middle.duckdb")
+    settings = load_settings(PROJECT_ROOT / "config" / "leadscore.yaml").with_data_dir(data_dir)
+    marketing = MarketingSettings(frequency=FrequencySettings(min_sends=20))
+    engine = SegmentEngine(settings.model_copy(update={"marketing": marketing}))
     port = free_port()
     app = FastAPI()
     app.include_router(build_router(engine, guard, AuditLog(data_dir.parent / "audit.jsonl")))
@@ -121,6 +126,13 @@ def _count(page):
     return page.locator("#count")
 
 
+def _downloaded_pids(page, link) -> list[str]:
+    """The pids of the CSV that following `link` (on `page` or in its frame) downloads."""
+    with page.expect_download() as download:
+        link.click()
+    return [row["pid"] for row in csv.DictReader(io.StringIO(Path(download.value.path()).read_text()))]
+
+
 def test_seed_example_built_with_the_pickers_shows_the_engine_count(served, browser_context, tmp_path):
     engine, base, _ = served
     expected = engine.count(examples()["seed"])
@@ -161,10 +173,38 @@ def test_seed_example_built_with_the_pickers_shows_the_engine_count(served, brow
     page.locator("#name").fill("seed by pickers")
     page.locator("#save").click()
     expect(page.locator("#saved-info")).to_contain_text("saved as seg_")
-    with page.expect_download() as download:
-        page.locator("#export").click()
-    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
-    assert {row["pid"] for row in rows} == tiny.SEED_MEMBERS
+    expect(page.locator("#export-capped")).to_be_visible()
+    assert set(_downloaded_pids(page, page.locator("#export"))) == tiny.SEED_MEMBERS
+    assert errors == []
+
+
+def test_a_segment_saved_before_opened_from_the_list_offers_both_exports(served, browser_context):
+    """Saving it again is a 409, so the page offers the exports of any saved segment it opens:
+    the whole segment, and within the frequency cap (without P1, over its cap), as the API."""
+    engine, base, _ = served
+    saved = engine.save({**examples()["seed"].to_data(), "name": "seed saved before"}, "E0100")
+    page = browser_context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(error))
+    page.goto(f"{base}/segments/page")
+    expect(page.locator("#exports")).to_be_hidden()
+    page.locator("#saved").select_option(saved["id"])
+    expect(_count(page)).to_have_attribute("data-count", str(len(tiny.SEED_MEMBERS)))
+    whole, capped = page.locator("#export"), page.locator("#export-capped")
+    expect(whole).to_be_visible()
+    expect(capped).to_be_visible()
+    expect(capped).to_have_text("within the frequency cap")
+
+    everyone, within_cap = _downloaded_pids(page, whole), _downloaded_pids(page, capped)
+    assert set(everyone) == tiny.SEED_MEMBERS
+    assert len(within_cap) <= len(everyone) and set(within_cap) == tiny.SEED_MEMBERS - {"P1"}
+    assert engine.over_frequency_cap(saved["segment"]) == {"P1"}
+
+    page.locator("#save").click()
+    expect(page.locator("#saved-info")).to_contain_text("is saved already")
+    expect(capped).to_be_visible()  # still the saved segment
+    page.locator("#name").fill("seed, renamed")  # no longer the saved one: its exports would mislead
+    expect(page.locator("#exports")).to_be_hidden()
     assert errors == []
 
 
@@ -197,4 +237,6 @@ def test_the_page_works_inside_another_sites_iframe(served, browser):
     expect(frame.locator("#saved-info")).to_contain_text("saved as seg_")
     expect(page.locator("#got")).to_contain_text("leadscore:segment-saved seg_")
     expect(page.locator("#got")).to_contain_text(f" {expected}")
+    # the partitioned cookie goes with the export link followed inside the frame
+    assert set(_downloaded_pids(page, frame.locator("#export-capped"))) == tiny.SEED_MEMBERS - {"P1"}
     context.close()
