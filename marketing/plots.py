@@ -13,6 +13,7 @@ from leadscore.marketing.funnel import FUNNEL
 
 GROUP_LABELS = {"interested": "showed interest in a product", "not_interested": "no product interest"}
 GROUP_COLOURS = {"interested": "#1a9850", "not_interested": "#4C72B0"}
+ROI_MARGIN = 1.5  # the ROI chart's log axes reach this factor past the data; its edge holds the zeros
 
 
 def frequency_chart(table: pd.DataFrame) -> Figure | None:
@@ -74,17 +75,49 @@ def funnel_chart(table: pd.DataFrame) -> Figure | None:
 
 def roi_chart(table: pd.DataFrame) -> Figure | None:
     """Each campaign's cost against the revenue attributed to it (linear multi-touch), by
-    channel; above the diagonal a campaign returned more than it cost."""
-    paid = table[table["cost_usd"] > 0]
-    if paid.empty:
+    channel, on log-log axes: costs run to a few hundred thousands, revenues to millions, and on
+    linear axes every campaign sat at x≈0. Each axis spans its own data; the break-even line is
+    drawn only where it crosses that range (above it a campaign returned more than it cost). A
+    log axis has no 0: a campaign without cost or revenue sits on the left or bottom edge."""
+    known = table[table["cost_usd"].notna()]
+    cost, revenue = known["cost_usd"], known["revenue_usd_linear"]
+    x_span, y_span = _positive_span(cost, revenue), _positive_span(revenue, cost)
+    if x_span is None or y_span is None:
         return None
     fig, ax = new_figure()
-    for channel, rows in paid.groupby("channel"):
-        ax.scatter(rows["cost_usd"], rows["revenue_usd_linear"], label=str(channel), alpha=0.8)
-    top = max(paid["cost_usd"].max(), paid["revenue_usd_linear"].max())
-    ax.plot([0, top], [0, top], ls="--", color="grey", lw=1, label="revenue = cost")
-    ax.set(xlabel="cost (USD)", ylabel="revenue attributed, linear multi-touch (USD)",
-           title="Campaign ROI")
-    ax.legend(fontsize=8)
+    x_edge, y_edge = x_span[0] / ROI_MARGIN, y_span[0] / ROI_MARGIN
+    for channel, rows in known.groupby("channel"):
+        ax.scatter(_on_log_axis(rows["cost_usd"], x_edge), _on_log_axis(rows["revenue_usd_linear"], y_edge),
+                   label=str(channel), alpha=0.8, clip_on=False)
+    low, high = max(x_span[0], y_span[0]), min(x_span[1], y_span[1])
+    if low < high:
+        ax.plot([low, high], [low, high], ls="--", color="grey", lw=1, label="revenue = cost")
+    ax.set(xscale="log", yscale="log", xlim=(x_edge, x_span[1] * ROI_MARGIN),
+           ylim=(y_edge, y_span[1] * ROI_MARGIN), xlabel="cost (USD)",
+           ylabel="revenue attributed, linear multi-touch (USD)", title="Campaign ROI")
+    ax.legend(fontsize=8, title=_edge_note(cost, revenue), title_fontsize=8)
     ax.grid(alpha=0.3)
     return fig
+
+
+def _positive_span(values: pd.Series, otherwise: pd.Series) -> tuple[float, float] | None:
+    """The smallest and largest of `values` above 0 (what a log axis can place); those of
+    `otherwise` when none is (every campaign on that axis' edge); None when neither has any."""
+    for series in (values, otherwise):
+        positive = series[series > 0]
+        if not positive.empty:
+            return float(positive.min()), float(positive.max())
+    return None
+
+
+def _on_log_axis(values: pd.Series, edge: float) -> pd.Series:
+    """The values, with 0 (which a log axis cannot place) moved to the axis' `edge`."""
+    return values.where(values > 0, edge)
+
+
+def _edge_note(cost: pd.Series, revenue: pd.Series) -> str | None:
+    """What the campaigns on an edge are (the legend's title), or None when there are none."""
+    no_cost, no_revenue = int((cost <= 0).sum()), int((revenue <= 0).sum())
+    if not (no_cost or no_revenue):
+        return None
+    return f"on the left edge: {no_cost} without cost\non the bottom edge: {no_revenue} without revenue"
