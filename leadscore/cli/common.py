@@ -3,6 +3,7 @@ free for JSON), a spinner and duration for each step, data frames shown as table
 
 from __future__ import annotations
 
+import numbers
 import sys
 import time
 from collections.abc import Iterator
@@ -46,6 +47,18 @@ def frame_table(title: str, frame) -> Table:
     table.add_column(frame.index.name or "")
     for column in frame.columns:
         table.add_column(str(column), justify="right")
-    for index, row in frame.iterrows():
-        table.add_row(str(index), *[str(value) for value in row])
+    for index, *values in frame.itertuples(name=None):  # each column's own type (iterrows: one per row)
+        table.add_row(str(index), *[table_cell(value) for value in values])
     return table
+
+
+def table_cell(value: object) -> str:
+    """A value as a table shows it: counts with thousands separators (6,441, not 6441.0), other
+    numbers to three decimals at most, a missing one as a dash (not nan)."""
+    if value is None or str(value) in ("nan", "<NA>", "NaT"):  # pandas' and NumPy's missing values
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return str(value)
+    if isinstance(value, numbers.Integral) or float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{float(value):,.3f}".rstrip("0").rstrip(".")
