@@ -17,6 +17,7 @@ the answer.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from leadscore.live.identity import BatchIdentities, Decision, LiveIdentity, per
 from leadscore.live.log import EVENT_LOG, EventLog
 from leadscore.live.sources import ID_COLUMN, TIME_COLUMN, SourceRecord, frame_of, stored_frame
 from leadscore.live.standardise import standardise_records
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,9 +74,10 @@ class Ingestor:
         self.rules = rules or rules_from_settings(settings)
         self._reloaded = reloaded
         self._local = threading.local()
-        self._reloading = threading.Lock()
-        self._batch_stamp = settings.middle_db.stat().st_mtime_ns  # before: a batch landing meanwhile shows
-        self._batch = batch or self._load_batch()
+        self._reloading = threading.Lock()  # guards the two below
+        self._loader: threading.Thread | None = None  # the reload running, if one is
+        self._wanted = self._stamp()  # the stamp the last load read (read first: a later batch shows)
+        self._batch = batch or self._load_batch()  # the first load blocks: there is nothing to serve yet
 
     def _load_batch(self) -> BatchIdentities:
         """The batch's identities, with its CRM accounts (raw, and those ingested since) for the
@@ -92,16 +96,50 @@ class Ingestor:
 
     @property
     def batch(self) -> BatchIdentities:
-        """What the last batch resolved; loaded again when the batch has replaced the middle layer."""
-        stamp = self.settings.middle_db.stat().st_mtime_ns
-        if stamp != self._batch_stamp:
-            with self._reloading:
-                if stamp != self._batch_stamp:
-                    self._batch_stamp = stamp
-                    self._batch = self._load_batch()
-                    if self._reloaded:
-                        self._reloaded()
+        """What the last batch resolved. When the batch has replaced the middle layer, the
+        identities loaded before are still given while a thread loads the new ones and swaps
+        them in: a load takes seconds, and neither a page view's cookie lookup (promised in
+        10 ms) nor an ingest (under a second) may wait for it. The old snapshot is a consistent
+        view: the event log keeps every row after its mark, so it is the state just before
+        the file changed."""
+        if self._stamp() != self._wanted:
+            self._start_reload()
         return self._batch
+
+    def _stamp(self) -> int:
+        return self.settings.middle_db.stat().st_mtime_ns
+
+    def _start_reload(self) -> None:
+        """Start loading the new batch on a thread, unless one is loading already (one at a
+        time: each holds the whole batch in memory); a file changed again meanwhile is loaded
+        after it, at the next lookup."""
+        with self._reloading:
+            stamp = self._stamp()
+            if stamp == self._wanted or (self._loader is not None and self._loader.is_alive()):
+                return
+            self._wanted = stamp
+            self._loader = threading.Thread(target=self._reload, name="batch-reload", daemon=True)
+            self._loader.start()
+
+    def _reload(self) -> None:
+        """Load the batch and swap it in (one assignment: a reader holds one snapshot or the
+        other). A failed load keeps the old one, and is tried again once the file changes."""
+        try:
+            batch = self._load_batch()
+        except Exception:  # noqa: BLE001 - a background thread: said in the log, the old batch served
+            logger.exception("the new batch's identities failed to load; still serving the previous ones")
+            return
+        self._batch = batch
+        if self._reloaded:
+            self._reloaded()
+
+    def wait_for_reload(self, timeout_s: float | None = None) -> None:
+        """Wait until the reload a lookup started has swapped the new batch in (or failed): for
+        a caller that must see the new batch before it goes on, as the tests do."""
+        with self._reloading:
+            loader = self._loader
+        if loader is not None:
+            loader.join(timeout_s)
 
     def person_of_cookie(self, cookie_id: str) -> str | None:
         """The person a web cookie names now (a form fill bound it, in the batch or since)."""
@@ -132,7 +170,7 @@ class Ingestor:
         by_source: dict[str, list[int]] = {}
         for i, (source, _) in enumerate(calls):
             by_source.setdefault(source, []).append(i)
-        batch = self.batch  # (re)loaded before the lock: a reload takes a second
+        batch = self.batch  # one snapshot for the whole group
         frames = {source: self._frame(source, [(i, calls[i][1]) for i in indexes])
                   for source, indexes in by_source.items()}
         in_batch = {source: batch.stored(source, list(frame[ID_COLUMN[source]].astype("string")))

@@ -3,7 +3,9 @@
 One pydantic model per kind of outcome, so that the OpenAPI page documents each and a
 malformed outcome gets a 422 naming its field. The rejection reasons are config
 (`outcomes.rejection_reasons`), not a type: `reason_problems` checks them, naming the
-allowed ones, so that monitoring can count rejections by a reason it knows.
+allowed ones, so that monitoring can count rejections by a reason it knows. An outcome dated
+more than `live.max_ahead_hours` after the clock's now is refused (`ahead_problems`), by the
+rule the ingest quarantines a record with.
 
 An outcome is stored once per (kind, CRM id, time): the CRM may send it again (a retry, a
 replay of its own log) and nothing changes. The kind is part of the key because a CRM often
@@ -13,7 +15,7 @@ opens an opportunity and gives it its first stage in the same instant.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -88,6 +90,17 @@ def reason_problems(outcomes: Sequence[OpportunityOutcome | Disposition],
                 f"{', '.join(allowed)}")
             for i, o in enumerate(outcomes)
             if isinstance(o, Disposition) and o.reason is not None and o.reason not in allowed]
+
+
+def ahead_problems(outcomes: Sequence[OpportunityOutcome | Disposition], now: datetime,
+                   max_ahead_hours: float) -> list[tuple[int, str]]:
+    """(position, message) of each outcome dated more than `live.max_ahead_hours` after the
+    clock's `now`: a CRM's wrong clock or a typo (2150 for 2015), which stored as a label would
+    count as a conversion once the clock reached it. The ingest's own rule for a record."""
+    latest = now + timedelta(hours=max_ahead_hours)
+    return [(i, f"{o.at.isoformat()} is later than the clock allows: at most live.max_ahead_hours "
+                f"({max_ahead_hours:g} h) after its now, {latest.isoformat()}")
+            for i, o in enumerate(outcomes) if o.at > latest]
 
 
 def outcome_row(outcome: OpportunityOutcome | Disposition, received_at: datetime) -> dict:

@@ -11,6 +11,7 @@ name the permission dependency given to `build_router`.)
 """
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException
@@ -19,7 +20,7 @@ from pydantic import BaseModel, Field
 from leadscore.access.auth import Caller
 from leadscore.config import OutcomeSettings
 from leadscore.live.log import utc_text
-from leadscore.live.outcomes import Disposition, OpportunityOutcome, Outcome, reason_problems
+from leadscore.live.outcomes import Disposition, OpportunityOutcome, Outcome, ahead_problems, reason_problems
 
 EXAMPLE = {"kind": "disposition", "crm_id": "LEAD-2291", "pid": "P52E77B6E8D",
            "at": "2026-11-02T09:30:00Z", "disposition": "rejected", "reason": "no_budget"}
@@ -45,9 +46,10 @@ UnknownPids = Callable[[list[str]], set[str]]
 
 
 def build_router(store: Store, unknown_pids: UnknownPids, permission: Callable,
-                 settings: OutcomeSettings) -> APIRouter:
+                 settings: OutcomeSettings, now: Callable[[], datetime], max_ahead_hours: float) -> APIRouter:
     """The /outcomes route: `store(outcomes)` appends them (True: new), `unknown_pids(pids)`
-    names those of no known person."""
+    names those of no known person; an outcome dated more than `max_ahead_hours`
+    (`live.max_ahead_hours`) after the clock's `now()` is refused."""
     router = APIRouter(tags=["outcomes"])
 
     def outcomes(body: Annotated[list[Outcome] | Outcome, Body(openapi_examples={  # type: ignore[valid-type]
@@ -57,7 +59,8 @@ def build_router(store: Store, unknown_pids: UnknownPids, permission: Callable,
         if len(batch) > settings.max_outcomes:
             raise HTTPException(413, f"{len(batch)} outcomes is more than the maximum of "
                                      f"{settings.max_outcomes} per call (outcomes.max_outcomes): split them")
-        problems = _problems(batch, settings.rejection_reasons, unknown_pids)
+        problems = _problems(batch, settings.rejection_reasons, unknown_pids) + [
+            (i, "at", message) for i, message in ahead_problems(batch, now(), max_ahead_hours)]
         if problems:
             raise HTTPException(422, [_error(i if isinstance(body, list) else None, field, message)
                                       for i, field, message in problems])

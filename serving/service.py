@@ -314,7 +314,7 @@ class LeadScoring:
             build_marketing_router(settings, allowed("dashboard")),
             build_ingest_router(self.ingest_records, allowed("ingest"), settings.live.max_records),
             build_outcomes_router(self.store_outcomes, self.unknown_pids, allowed("outcomes"),
-                                  settings.outcomes),
+                                  settings.outcomes, self.clock.now, settings.live.max_ahead_hours),
             build_account_router(self.account_pages, self.account_score_or_none, caller, self.audit,
                                  _prefers_html)])
         self.updates.post(None)  # what a worker that died after its answers left due

@@ -1,8 +1,9 @@
 """Monitoring on the tiny world, with matured scores made honestly: the real service scores the
 world's people (a replayed day of ingests, then the CRM asking for everyone), the CRM posts
-the world's next opportunities and its dispositions of the pushed MQLs through POST /outcomes,
-and the clock moves past the label horizon. Then `leadscore monitor --json` (twice: an alert is
-posted once) and the /monitor page in headless Chromium."""
+its dispositions of the pushed MQLs through POST /outcomes, the clock moves past the label
+horizon, and the CRM posts the world's next opportunities (none may be dated ahead of the
+clock). Then `leadscore monitor --json` (twice: an alert is posted once) and the /monitor page
+in headless Chromium."""
 
 from __future__ import annotations
 
@@ -114,12 +115,14 @@ def loop(world, tmp_path_factory):
                     crm.post("/score_batch", json={"items": [{"pid": p} for p in people[i:i + 1000]]}
                              ).raise_for_status()
                 mqls = delivered_mqls(receiver)
+                crm.post("/outcomes", json=dispositions_of(mqls, pd.Timestamp(asked))).raise_for_status()
+                early = monitor_json(settings)  # just after: operations counted, no score matured
+                kept = EventLog(settings.live_dir / EVENT_LOG).counts().get("kept", 0)
+                clock.place(asked + timedelta(days=settings.training.horizon_days, minutes=1), speed=0)
+                # the opportunities once they happened (the world's next 30 days, within the
+                # horizon): one dated ahead of the clock is refused (live.max_ahead_hours)
                 opportunities = opportunities_after(settings, future, pd.Timestamp(asked))
-                outcomes = opportunities + dispositions_of(mqls, pd.Timestamp(asked))
-                crm.post("/outcomes", json=outcomes).raise_for_status()
-            early = monitor_json(settings)  # just after: operations counted, no score matured
-            kept = EventLog(settings.live_dir / EVENT_LOG).counts().get("kept", 0)
-            clock.place(asked + timedelta(days=settings.training.horizon_days, minutes=1), speed=0)
+                crm.post("/outcomes", json=opportunities).raise_for_status()
             first, second = monitor_json(settings), monitor_json(settings)
             yield {"settings": settings, "server": server, "receiver": receiver, "mqls": mqls,
                    "opportunities": opportunities, "early": early, "kept": kept, "first": first,

@@ -428,6 +428,11 @@ def test_the_crm_sends_outcomes_back_once_and_the_portrait_shows_them(client, se
     assert client.post("/outcomes", json=won, headers=crm).json()["duplicates"] == 1
     bad = client.post("/outcomes", json=rejected | {"reason": "too_small"}, headers=crm)
     assert bad.status_code == 422 and "no_budget" in bad.json()["detail"][0]["msg"]
+    allowance = timedelta(hours=service.settings.live.max_ahead_hours, minutes=1)
+    for at in ["2150-11-01T12:00:00Z", (service.clock.now() + allowance).isoformat()]:  # typo, wrong clock
+        ahead = client.post("/outcomes", json=won | {"crm_id": "OPP-IT-AHEAD", "at": at}, headers=crm)
+        assert ahead.status_code == 422 and ahead.json()["detail"][0]["loc"] == ["body", "at"]
+        assert "live.max_ahead_hours" in ahead.json()["detail"][0]["msg"]
     assert client.post("/outcomes", json=won, headers={"X-API-Key": "demo-ingest-key"}).status_code == 403
     rep = {"X-API-Key": f"demo-sales-{person['owner']}"}
     portrait = client.get(f"/portrait/{person['pid']}", headers=rep)

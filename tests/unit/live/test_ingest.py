@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -11,7 +14,7 @@ import pytest
 
 from leadscore.identity.link import mint_id
 from leadscore.identity.resolve import previous_ids, resolve, resolve_records
-from leadscore.live.identity import RecordIds
+from leadscore.live.identity import BatchIdentities, Known, RecordIds
 from leadscore.live.ingest import Ingestor
 from leadscore.live.log import compacted
 from leadscore.live.sources import SOURCES, TIME_COLUMN
@@ -223,6 +226,8 @@ def test_after_the_batch_took_the_log_in_its_own_knowledge_wins(ingestor, live_s
     log = ingestor.log
     assert log.known(["email:later.merged@example-live.com"])
     resolve(live_settings.raw_dir, live_settings.middle_db, exact_rules, log.for_batch())
+    assert ingestor.batch.held_by(log.id) == 0  # the old batch's, while the new one loads behind
+    ingestor.wait_for_reload()
     held = ingestor.batch.held_by(log.id)  # reloaded: the middle layer was replaced
     assert held > 0
     assert log.known(["email:later.merged@example-live.com"], held) == {}
@@ -397,8 +402,106 @@ def test_the_service_hears_when_a_new_batchs_identities_are_loaded(live_settings
     assert ingestor.batch is first and reloads == []  # the same batch: not loaded again
     stamp = live_settings.middle_db.stat().st_mtime_ns + 1_000_000_000
     os.utime(live_settings.middle_db, ns=(stamp, stamp))  # a batch replaced the middle layer
+    ingestor.batch  # noqa: B018 - the lookup that starts the reload
+    ingestor.wait_for_reload()
     assert ingestor.batch is not first and reloads == [1]
     assert ingestor.batch is not first and reloads == [1]
+
+
+def _replace_middle_layer(settings, seconds: int = 1) -> None:
+    """What a batch's rewrite of the middle layer looks like to a worker: a new stamp."""
+    stamp = settings.middle_db.stat().st_mtime_ns + seconds * 1_000_000_000
+    os.utime(settings.middle_db, ns=(stamp, stamp))
+
+
+class SlowLoads:
+    """A stand-in for loading a batch (seconds on the default world): each load waits for
+    `release`, then gives the next of `batches`; counts the loads and how many ran at once."""
+
+    def __init__(self, batches: list[BatchIdentities]) -> None:
+        self.batches, self.release = batches, threading.Event()
+        self.started, self.running, self.most_at_once = 0, 0, 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> BatchIdentities:
+        with self._lock:
+            self.started += 1
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        self.release.wait(10)
+        with self._lock:
+            self.running -= 1
+        return self.batches.pop(0)
+
+
+def _moved(batch: BatchIdentities, cookie: str, pid: str) -> BatchIdentities:
+    """The batch as a later run would have it: `cookie` bound to `pid`."""
+    return dataclasses.replace(batch, keys={**batch.keys, f"cookie_id:{cookie}": Known(pid, frozenset())})
+
+
+def test_a_lookup_while_a_new_batch_loads_answers_at_once_from_the_old_one(ingestor, live_settings,
+                                                                           monkeypatch):
+    """A page view's cookie lookup (promised in 10 ms) never waits for the seconds a batch's
+    identities take to load: the old ones answer until the new ones are swapped in, and one
+    load runs at a time, however many lookups come meanwhile."""
+    old = ingestor.batch
+    loads = SlowLoads([_moved(old, "ck-moved", "P-NEW")])
+    monkeypatch.setattr(ingestor, "_load_batch", loads)
+    _replace_middle_layer(live_settings)
+    started = time.monotonic()
+    first = ingestor.person_of_cookie("ck-moved")  # the lookup that sees the new file first
+    assert first is None and time.monotonic() - started < 1  # the old batch's, at once
+    answers: list[str | None] = []
+    lookups = [threading.Thread(target=lambda: answers.append(ingestor.person_of_cookie("ck-moved")))
+               for _ in range(4)]
+    for lookup in lookups:
+        lookup.start()
+    for lookup in lookups:
+        lookup.join(5)
+    assert answers == [None] * 4 and ingestor.batch is old and loads.started == 1  # still loading
+    loads.release.set()
+    ingestor.wait_for_reload(10)
+    assert ingestor.person_of_cookie("ck-moved") == "P-NEW"  # the new batch's, once loaded
+    assert loads.started == 1 and loads.most_at_once == 1
+
+
+def test_a_batch_landing_during_a_load_is_loaded_after_it(ingestor, live_settings, monkeypatch):
+    old = ingestor.batch
+    loads = SlowLoads([_moved(old, "ck-moved", "P-FIRST"), _moved(old, "ck-moved", "P-SECOND")])
+    monkeypatch.setattr(ingestor, "_load_batch", loads)
+    _replace_middle_layer(live_settings)
+    assert ingestor.person_of_cookie("ck-moved") is None
+    _replace_middle_layer(live_settings, seconds=2)  # another batch, while the first loads
+    assert ingestor.person_of_cookie("ck-moved") is None and loads.started == 1
+    loads.release.set()
+    ingestor.wait_for_reload(10)
+    loads.release = threading.Event()
+    assert ingestor.person_of_cookie("ck-moved") == "P-FIRST"  # and the next load starts
+    loads.release.set()
+    ingestor.wait_for_reload(10)
+    assert ingestor.person_of_cookie("ck-moved") == "P-SECOND" and loads.started == 2
+
+
+def test_a_failed_load_keeps_the_old_batch_until_the_file_changes_again(ingestor, live_settings,
+                                                                       monkeypatch, caplog):
+    old = ingestor.batch
+    tries = []
+
+    def broken() -> BatchIdentities:
+        tries.append(1)
+        raise duckdb.IOException("the file is not a DuckDB file")
+
+    monkeypatch.setattr(ingestor, "_load_batch", broken)
+    _replace_middle_layer(live_settings)
+    for _ in range(3):
+        assert ingestor.batch is old
+        ingestor.wait_for_reload(10)
+    assert tries == [1] and "still serving the previous ones" in caplog.text
+    monkeypatch.setattr(ingestor, "_load_batch", lambda: _moved(old, "ck-moved", "P-NEW"))
+    _replace_middle_layer(live_settings, seconds=2)
+    ingestor.batch  # noqa: B018 - the lookup that starts the reload
+    ingestor.wait_for_reload(10)
+    assert ingestor.person_of_cookie("ck-moved") == "P-NEW"
 
 
 def test_a_record_stored_before_the_id_rule_stays_readable_by_the_batch(ingestor):

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from leadscore.live.labels import dispositions, fold_opportunities, opportunity_labels
 from leadscore.live.log import EventLog
-from leadscore.live.outcomes import Outcome, append_outcomes, reason_problems
+from leadscore.live.outcomes import Outcome, ahead_problems, append_outcomes, reason_problems
 
 RECEIVED = datetime(2026, 11, 5, tzinfo=UTC)
 REASONS = ["no_budget", "no_need"]
@@ -42,6 +42,15 @@ HISTORY = [
     _disposition("accepted", "2026-11-01T10:00:00Z"),
     _disposition("rejected", "2026-11-02T10:00:00Z", reason="no_budget"),
 ]
+
+
+def test_only_outcomes_dated_more_than_the_allowance_after_the_clock_are_named():
+    """A day after the clock's now (RECEIVED) is still taken: a CRM's clock a little ahead."""
+    outcomes = parse([HISTORY[0], _opportunity("won", "2026-11-06T00:00:00Z"),
+                      _opportunity("won", "2026-11-06T00:00:00.000001Z")])
+    [(position, message)] = ahead_problems(outcomes, RECEIVED, 24)
+    assert position == 2 and "live.max_ahead_hours (24 h)" in message
+    assert [i for i, _ in ahead_problems(outcomes, RECEIVED, 0)] == [1, 2]  # none allowed ahead
 
 
 def test_a_resent_outcome_changes_nothing(log):

@@ -18,6 +18,7 @@ CRM = Caller(name="CRM", role="crm", employee_id="SYS-CRM", can=frozenset({"scor
              own_accounts_only=False, reveal_pii=False)
 KNOWN = {"P1", "P2"}
 SETTINGS = OutcomeSettings(rejection_reasons=["no_budget", "no_need"], max_outcomes=3)
+NOW = datetime(2026, 11, 2, 12, tzinfo=UTC)  # the service's clock
 WON = {"kind": "won", "crm_id": "OPP-1", "pid": "P1", "at": "2026-11-03T09:00:00+08:00", "amount_usd": 12000}
 REJECTED = {"kind": "disposition", "crm_id": "LEAD-9", "pid": "P2", "at": "2026-11-02T10:00:00Z",
             "disposition": "rejected", "reason": "no_budget"}
@@ -42,8 +43,8 @@ def log(tmp_path):
 @pytest.fixture
 def client(log) -> TestClient:
     app = FastAPI()
-    app.include_router(build_router(lambda batch: append_outcomes(log, batch, datetime.now(UTC)),
-                                    lambda pids: set(pids) - KNOWN, guard, SETTINGS))
+    app.include_router(build_router(lambda batch: append_outcomes(log, batch, NOW),
+                                    lambda pids: set(pids) - KNOWN, guard, SETTINGS, lambda: NOW, 24))
     return TestClient(app, headers={"X-API-Key": "crm-key"})
 
 
@@ -73,6 +74,24 @@ def test_an_unknown_pid_is_a_422_naming_it(client):
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "pid"]
     assert "'P404'" in response.json()["detail"][0]["msg"]
+
+
+def test_an_outcome_dated_beyond_the_clocks_allowance_is_a_422_naming_at_and_the_limit(client, log):
+    """As an ingested record dated ahead (live.max_ahead_hours): a CRM's wrong clock or 2150 for
+    2015, stored as a label it would count as a conversion once the clock got there."""
+    typo = WON | {"crm_id": "OPP-2150", "at": "2150-11-01T12:00:00Z"}
+    late = WON | {"crm_id": "OPP-LATE", "at": "2026-11-03T12:00:01Z"}  # a second past the allowance
+    response = client.post("/outcomes", json=[WON, typo, late])
+    assert response.status_code == 422
+    problems = response.json()["detail"]
+    assert [problem["loc"] for problem in problems] == [["body", 1, "at"], ["body", 2, "at"]]
+    assert "2150-11-01" in problems[0]["msg"] and "live.max_ahead_hours (24 h)" in problems[0]["msg"]
+    assert "2026-11-03T12:00:00+00:00" in problems[0]["msg"]  # the latest time allowed
+    assert log.outcomes().empty
+    alone = client.post("/outcomes", json=typo)
+    assert alone.status_code == 422 and alone.json()["detail"][0]["loc"] == ["body", "at"]
+    soon = WON | {"at": "2026-11-03T12:00:00Z"}  # a CRM's clock a day ahead: still taken
+    assert client.post("/outcomes", json=soon).status_code == 200
 
 
 @pytest.mark.parametrize("body, field", [
