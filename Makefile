@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
 UV_VERSION := 0.13.9
 
-.PHONY: setup bytecode demo pipeline serve test test-fast lint lint-imports lock clean
+.PHONY: setup bytecode demo pipeline serve test test-fast lint lint-imports typecheck imports-mirror lock clean
 
 # Where PYTHONDONTWRITEBYTECODE=1 is set (many container images, these machines), Python
 # never caches compiled modules and every process compiles all it imports (about half of
@@ -37,21 +37,28 @@ pipeline: setup
 serve: setup
 	$(BIN)/leadscore serve $(if $(PORT),--port $(PORT))
 
-## test: the layers between the stages, then every test suite, integration included (what CI runs)
-test: setup lint-imports
+## test: the layers between the stages and the types, then every test suite, integration included (what CI runs)
+test: setup lint-imports typecheck
 	$(BIN)/pytest
 
 ## lint-imports: the import contracts in pyproject.toml (which stage may import which)
-# import-linter reads a package from one folder, while the stages are top-level folders
-# mapped into `leadscore` (pyproject's package-dir). So it reads a mirror: build/imports/
-# holds a `leadscore` folder of links to leadscore/'s files and to each stage folder.
+# import-linter (and mypy) read a package from one folder, while the stages are top-level
+# folders mapped into `leadscore` (pyproject's package-dir). So they read a mirror:
+# build/imports/ holds a `leadscore` folder of links to leadscore/'s files and to each stage
+# folder (mypy keeps its cache beside it, in build/imports/.mypy_cache).
 IMPORTS_MIRROR := build/imports/leadscore
 STAGES := synth identity features training serving segments live monitoring benchmarks marketing
-lint-imports: setup
-	@rm -rf build/imports && mkdir -p $(IMPORTS_MIRROR)
+imports-mirror: setup
+	@rm -rf $(IMPORTS_MIRROR) && mkdir -p $(IMPORTS_MIRROR)
 	@ln -s $(CURDIR)/leadscore/* $(IMPORTS_MIRROR)/
 	@for stage in $(wildcard $(STAGES)); do ln -s $(CURDIR)/$$stage $(IMPORTS_MIRROR)/$$stage; done
+
+lint-imports: imports-mirror
 	cd build/imports && $(CURDIR)/$(BIN)/lint-imports --no-cache $(CURDIR)/pyproject.toml
+
+## typecheck: mypy on the mirror, as pyproject.toml's [tool.mypy] says
+typecheck: imports-mirror
+	cd build/imports && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p leadscore
 
 ## test-fast: unit tests only
 test-fast: setup

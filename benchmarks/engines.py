@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, Settings, load_settings, load_yaml
+from leadscore.duckdb_rows import one_row
 from leadscore.features.build import FitRules, build_features, read_manifest
 from leadscore.features.catalog import settings_catalog
 from leadscore.features.store import open_store
@@ -41,7 +42,7 @@ FEATURE_OUTPUTS = ["person_fit", "person_interest", "company_profile", "company_
 def parquet_rows(path: Path) -> pd.DataFrame:
     """Every row of a Parquet file or folder of parts (as Feast reads them), in one order."""
     files = f"{path}/*.parquet" if path.is_dir() else str(path)
-    return duckdb.sql(f"SELECT * FROM read_parquet('{files}') ORDER BY ALL").df()
+    return duckdb.execute(f"SELECT * FROM read_parquet('{files}') ORDER BY ALL").df()
 
 
 def middle_rows(middle_db: Path) -> dict[str, pd.DataFrame]:
@@ -70,7 +71,7 @@ def same_middle_layer(left: Path, right: Path) -> bool:
 def engine_world(settings: Settings, root: Path, engine: str) -> Settings:
     """A world under `root` on `engine`: the config copied, the raw sources linked."""
     shutil.copytree(settings.config_dir, root / "config")
-    raw = yaml.safe_load(settings.source.read_text())
+    raw = yaml.safe_load(settings.source_file.read_text())
     raw["engine"] = engine
     raw["paths"] = {"data_dir": str(root / "data"), "mlflow_dir": str(root / "mlflow"),
                     "feature_repo": str(settings.feature_repo), "datasets_dir": str(settings.datasets_dir)}
@@ -128,7 +129,7 @@ def run_engine(settings: Settings, root: Path, engine: str) -> tuple[Settings, d
 
 def _interactions(middle_db: Path) -> int:
     with duckdb.connect(str(middle_db), read_only=True) as con:
-        return con.execute("SELECT count(*) FROM interaction").fetchone()[0]
+        return one_row(con, "SELECT count(*) FROM interaction")[0]
 
 
 PER_RECORD_STAGES = ("identity_s", "features_s", "training_set_s")  # the others: a fixed cost

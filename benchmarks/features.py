@@ -25,6 +25,7 @@ import duckdb
 import numpy as np
 
 from leadscore.config import Settings, load_yaml
+from leadscore.duckdb_rows import one_row
 from leadscore.features import store as feature_store
 from leadscore.features.build import GRID_EPOCH, FitRules, build_features, read_manifest
 from leadscore.features.catalog import scoring_specs, settings_catalog
@@ -43,7 +44,7 @@ def _build(settings: Settings, middle_db: Path, out_dir: Path, since=None) -> di
         incremental=since is not None, since=since)
     seconds = time.perf_counter() - started
     with duckdb.connect(str(middle_db), read_only=True) as con:
-        persons = con.execute("SELECT count(*) FROM person").fetchone()[0]
+        persons = one_row(con, "SELECT count(*) FROM person")[0]
     rows = sum(manifest["rows"].values())
     return {"persons": persons, "features": len(scoring_specs(settings)), "mode": manifest["mode"],
             "rows": rows, "seconds": seconds, "rows_per_s": rows / seconds}
@@ -55,7 +56,7 @@ def replicate_middle_layer(source: Path, target: Path, persons: int) -> int:
     target.unlink(missing_ok=True)
     with duckdb.connect(str(target)) as con:
         con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
-        copies = math.ceil(persons / con.execute("SELECT count(*) FROM src.person").fetchone()[0])
+        copies = math.ceil(persons / one_row(con, "SELECT count(*) FROM src.person")[0])
         suffixed = {"person": ["pid", "cid"], "company": ["cid", "eid"], "interaction": ["pid", "cid"],
                     "person_demand_tag": ["pid"]}  # (the tags' demand: identity/demand.py)
         for table, keys in suffixed.items():
@@ -145,8 +146,8 @@ def materialize_and_read(settings: Settings, work: Path, calls: int = 1000) -> d
     with duckdb.connect(str(settings.middle_db), read_only=True) as con:
         pids = [row[0] for row in con.execute(
             f"SELECT pid FROM person ORDER BY hash(pid) LIMIT {calls}").fetchall()]
-        entities = con.execute("SELECT count(*) FROM person").fetchone()[0]
-        entities += con.execute("SELECT count(*) FROM company").fetchone()[0]
+        entities = one_row(con, "SELECT count(*) FROM person")[0]
+        entities += one_row(con, "SELECT count(*) FROM company")[0]
     sqlite = _fresh_store(settings, work, "sqlite", "sqlite")
     figures = {"materialize": {"sqlite": _full_loads(
                    _fresh_store(settings, work, "sqlite_feast", "sqlite"), sqlite, as_of, entities)},

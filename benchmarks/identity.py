@@ -142,7 +142,7 @@ def speed(settings: Settings, work_dir: Path, scales: dict[str, float]) -> dict[
     """Records, seconds, records/s and peak memory of resolving worlds of each size."""
     figures = {}
     for label, scale in scales.items():
-        run = resolve_world(settings.source, work_dir / label, scale)
+        run = resolve_world(settings.source_file, work_dir / label, scale)
         figures[label] = {"records": run["records"], "seconds": round(run["seconds"], 2),
                           "records_per_s": round(run["records"] / run["seconds"]),
                           "peak_rss_gib": round(run["peak_rss_gib"], 2)}

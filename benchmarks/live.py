@@ -101,7 +101,7 @@ def bench_settings(settings: Settings, work_dir: Path, world: Path, webhook_url:
     config_dir = work_dir / "config"
     shutil.rmtree(config_dir, ignore_errors=True)
     shutil.copytree(settings.config_dir, config_dir)
-    raw = yaml.safe_load(settings.source.read_text())
+    raw = yaml.safe_load(settings.source_file.read_text())
     if mlflow_dir is not None:
         raw["mlflow"] = {"tracking_uri": None}
     mlflow_dir = mlflow_dir or settings.mlflow_dir
@@ -206,7 +206,10 @@ def measure_event_to_score(url: str, calls: list[tuple[str, list[dict]]], receiv
     """Call by call: ingest, then /score until it reflects the call; webhook arrivals after,
     each from the start of the last call that named its person (a quiet call's crossing is
     pushed before its answer: from the answer it would read 0)."""
-    to_score, missing, started, calls_ms = [], 0, {}, []
+    to_score: list[float] = []
+    calls_ms: list[float] = []
+    started: dict[str, list[float]] = {}  # pid -> when the calls that named it started
+    missing = 0
     with httpx.Client(base_url=url, timeout=30) as ingest, \
             httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": CRM_KEY}) as score:
         ingest.headers["X-API-Key"] = INGEST_KEY
@@ -281,7 +284,10 @@ def consistency(settings: Settings, sent: set[tuple[str, str]]) -> dict:
     online = OnlineFeatures(open_store(settings)).read(touched).set_index("pid")
     con = open_middle_layer(middle)
     definitions = FeatureDefinitions.from_settings(settings)
-    mismatches, compared, examples, by_feature, regrouping = 0, 0, [], Counter(), Counter()
+    mismatches, compared = 0, 0
+    examples: list[dict] = []
+    by_feature: Counter[str] = Counter()
+    regrouping: Counter[str] = Counter()
     for at, written in writes.groupby("at"):
         views = set(zip(written["pid"], written["view"], strict=True))
         rows = features_at(con, definitions, sorted(set(written["pid"])), at.to_pydatetime())

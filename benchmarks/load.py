@@ -143,6 +143,7 @@ class Window:
         """True when request `i`, about to start at `began`, should not be sent."""
         if self.requests is not None:
             return i >= self.warmup_requests + self.requests
+        assert self.duration_s is not None, "a window has `requests` or `duration_s` (run_load checks)"
         return began >= self.measure_from + self.duration_s
 
     def measured(self, i: int, began: float) -> bool:

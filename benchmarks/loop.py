@@ -447,8 +447,9 @@ def detection(received: list[dict], drift_at: datetime) -> dict:
         return None if alert is None else {"day_from_drift": (alert["at"] - drift) / pd.Timedelta(days=1),
                                            "at": alert["at"].isoformat(), "keys": alert["keys"]}
 
-    return {"detection_days": None if first_new is None else shown(first_new)["day_from_drift"],
-            "first_new_kind_after_drift": shown(first_new),
+    first_new_shown = shown(first_new)
+    return {"detection_days": None if first_new_shown is None else first_new_shown["day_from_drift"],
+            "first_new_kind_after_drift": first_new_shown,
             "first_after_drift": shown(next(iter(after), None)),
             "first_day_of_kind": first_days(after, drift),
             "first_day_of_kind_without_shadow": first_days(
@@ -469,7 +470,7 @@ def beyond_control(drifted: dict, control: dict) -> dict:
     seen_without = control["first_day_of_kind"]
     days = {kind: day for kind, day in drifted["first_day_of_kind_without_shadow"].items()
             if kind not in noise and seen_without.get(kind, float("inf")) > day}
-    first = min(days, key=days.get, default=None)
+    first = min(days, key=lambda kind: days[kind], default=None)
     return {"detection_days": None if first is None else days[first], "kind": first, "kinds": days}
 
 

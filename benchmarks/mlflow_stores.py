@@ -59,6 +59,8 @@ def current_champion(settings: Settings) -> Champion:
     registered = use_store(settings).get_model_version(name, version)
     local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}")
     example = prepare(Model.load(local).load_input_example(local), spec.features)
+    if registered.run_id is None:
+        raise ValueError(f"version {version} of {name} was registered without a run: no figures to compare")
     run = use_store(settings).get_run(registered.run_id)
     figures = {key: float(registered.tags[key]) for key in (settings.training.primary_metric, "ece")}
     return Champion(model, spec, example, run.data.params, run.data.metrics, figures,
@@ -108,7 +110,8 @@ def mlflow_postgres(settings: Settings, work: Path, rounds: int = 5) -> dict:
         start_s = time.perf_counter() - started
         figures["postgres"] = {**store_figures(settings.with_mlflow(url), champion, rounds),
                                "backend_store": "postgresql", "server_start_s": start_s}
-    mlflow.set_tracking_uri(None)  # the server is gone
+    # the server is gone: back to unset (mlflow's annotation leaves out None, its initial value)
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
     figures["postgres_over_sqlite"] = {
         key: figures["postgres"][f"{key}_s"] / figures["sqlite"][f"{key}_s"]
         for key in ("log_register", "load_by_alias")}

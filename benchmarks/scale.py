@@ -83,8 +83,10 @@ def measure_command(argv: list[str], env: dict[str, str] | None = None,
     started = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[tuple[float, str]] = []
+    output = child.stdout
+    assert output is not None  # stdout=PIPE
     reader = threading.Thread(target=lambda: lines.extend(
-        (time.perf_counter() - started, line) for line in child.stdout), daemon=True)
+        (time.perf_counter() - started, line) for line in output), daemon=True)
     reader.start()
     process, samples = psutil.Process(child.pid), []
     while child.poll() is None:
@@ -107,7 +109,7 @@ def world_config(settings: Settings, root: Path, scale: float, overrides: dict |
     config_dir = root / "config"
     shutil.rmtree(config_dir, ignore_errors=True)
     shutil.copytree(settings.config_dir, config_dir)
-    raw = yaml.safe_load(settings.source.read_text())
+    raw = yaml.safe_load(settings.source_file.read_text())
     raw["paths"] = {"data_dir": str(root / "data"), "mlflow_dir": str(root / "mlflow"),
                     "feature_repo": str(settings.feature_repo), "datasets_dir": str(settings.datasets_dir)}
     raw["mlflow"] = {"tracking_uri": None}

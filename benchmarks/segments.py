@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from leadscore.config import Settings
+from leadscore.duckdb_rows import one_row
 from leadscore.segments.dsl import Segment, examples
 from leadscore.segments.engine import SegmentEngine
 from leadscore.segments.world import World, load_world
@@ -65,8 +66,8 @@ def _timed(engine: SegmentEngine, segment: Segment) -> dict:
 
 
 def _size(world: World) -> dict:
-    persons, = world.con.execute("SELECT count(*) FROM person").fetchone()
-    events, = world.con.execute("SELECT count(*) FROM interaction").fetchone()
+    persons, = one_row(world.con, "SELECT count(*) FROM person")
+    events, = one_row(world.con, "SELECT count(*) FROM interaction")
     return {"persons": persons, "identified_events": events}
 
 

@@ -46,6 +46,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -216,13 +217,15 @@ def _feature_columns(settings: Settings, names: Sequence[str], pids: Sequence[st
 def measure_batch(settings: Settings, pids: Sequence[str], rows: int = BATCH_ROWS) -> dict:
     """Scoring with reasons in process against LightGBM's pred_contrib on the same rows."""
     from leadscore.serving.champion import ChampionWatcher
+    from leadscore.serving.scorer import _LightGBMPath
 
-    scorer = ChampionWatcher(settings).scorer
-    if not scorer.fast_path:
+    scorer = ChampionWatcher(settings).current
+    path = scorer.path  # the fast path's (`scorer.fast_path`)
+    if not isinstance(path, _LightGBMPath):
         raise RuntimeError(f"the champion is a {scorer.kind}, not LightGBM: no TreeSHAP to compare")
     batch_pids, columns, distinct = _feature_columns(settings, scorer.feature_names, pids, rows)
-    shap = scorer.path.shap
-    matrix, _ = scorer.path.encode(columns, rows)
+    shap = path.shap
+    matrix, _ = path.encode(columns, rows)
     scorer.score_records(batch_pids[:1000], {name: values[:1000] for name, values in columns.items()})
     shap.booster.predict(matrix[:1000], pred_contrib=True)  # both warmed up (the numba kernel compiled)
 
@@ -270,10 +273,11 @@ def _under_load(settings: Settings, world: Path, work_dir: Path, sample: Sequenc
                                                          work_dir))
         service = servers.enter_context(bentoml_server("service", SERVICE_TARGET, settings, world, work_dir,
                                                        workers=settings.serving.workers))
-        measured = {"scoring": _measure_scoring({"reference": reference, "service": service}, sample),
-                    "portrait": _measure_portrait(service, sample),
-                    "http_batch": _measure_http_batch(service, everyone),
-                    "workers": {"reference": len(reference.workers), "service": len(service.workers)}}
+        measured: dict[str, Any] = {
+            "scoring": _measure_scoring({"reference": reference, "service": service}, sample),
+            "portrait": _measure_portrait(service, sample),
+            "http_batch": _measure_http_batch(service, everyone),
+            "workers": {"reference": len(reference.workers), "service": len(service.workers)}}
     more = measured["workers"]["service"] > 1
     measured["one_worker"] = _measure_one_worker(settings, world, work_dir, sample) if more else None
     return measured
@@ -298,9 +302,11 @@ def _single_figures(single: LoadResult, reference: LoadResult) -> dict:
 
 
 def _one_worker_figures(one_worker: LoadResult | None, reference: LoadResult) -> dict | None:
-    return one_worker and {"rps": round(one_worker.rps, 1), "ratio": round(one_worker.rps / reference.rps, 3),
-                           "server_cpu_ms_per_request": one_worker.server_cpu_ms,
-                           "errors": one_worker.errors + one_worker.warmup_errors}
+    if one_worker is None:
+        return None
+    return {"rps": round(one_worker.rps, 1), "ratio": round(one_worker.rps / reference.rps, 3),
+            "server_cpu_ms_per_request": one_worker.server_cpu_ms,
+            "errors": one_worker.errors + one_worker.warmup_errors}
 
 
 def _concurrent_figures(concurrent: LoadResult, reference: LoadResult, one_worker: LoadResult | None,

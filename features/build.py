@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import duckdb
 
+from leadscore.duckdb_rows import one_row
 from leadscore.features.catalog import InterestCatalog
 from leadscore.features.committee import company_committee_sql
 from leadscore.features.tags import build_tags
@@ -399,10 +400,10 @@ def feature_clock(con: duckdb.DuckDBPyConnection, step_days: int) -> dict[str, d
     """`as_of`: midnight after the last interaction. `start`: the first grid point after the
     first interaction (identifications stand in when there are none). Grid points are whole
     steps from a fixed epoch, so they stay put when data grows; only `as_of` moves."""
-    first, last = con.execute(
-        "SELECT min(event_time), max(event_time) FROM interaction WHERE pid IS NOT NULL").fetchone()
+    first, last = one_row(con, "SELECT min(event_time), max(event_time) FROM interaction "
+                               "WHERE pid IS NOT NULL")
     if first is None:
-        first, last = con.execute("SELECT min(identified_at), max(identified_at) FROM person").fetchone()
+        first, last = one_row(con, "SELECT min(identified_at), max(identified_at) FROM person")
     if first is None:
         raise ValueError("middle layer has no people and no interactions: nothing to build features from")
     as_of = datetime.combine(last.astimezone(timezone.utc).date() + timedelta(days=1),
@@ -496,10 +497,10 @@ def _identity_changes(con: duckdb.DuckDBPyConnection, out_dir: Path, since: date
     people = out_dir / "people.parquet"
     if not people.is_file():
         return "no record of the last build's people"
-    vanished, late = con.execute(f"""
+    vanished, late = one_row(con, f"""
         SELECT (SELECT count(*) FROM read_parquet('{people}') o ANTI JOIN person p USING (pid)),
                (SELECT count(*) FROM person p ANTI JOIN read_parquet('{people}') o USING (pid)
-                WHERE p.identified_at <= $since)""", {"since": since}).fetchone()
+                WHERE p.identified_at <= $since)""", {"since": since})
     if vanished or late:
         return (f"identity changed since the last build ({vanished} PIDs merged or split away, "
                 f"{late} new PIDs identified before it)")
@@ -534,7 +535,7 @@ def _compute(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict) 
     """Table `name` (kept on the connection for the views and tags that read it); its rows."""
     used = {key: value for key, value in params.items() if f"${key}" in sql}
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}", used)
-    return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+    return one_row(con, f"SELECT count(*) FROM {name}")[0]
 
 
 def as_of_rows(as_of: datetime | None) -> str:
@@ -558,7 +559,8 @@ class ViewEngine(Protocol):
     """Where the views' SQL runs: DuckDB (below) or Spark (features/on_spark.py). `asof_join`:
     whether its SQL has ASOF joins (the full build's interest rows use them)."""
 
-    asof_join: bool
+    @property
+    def asof_join(self) -> bool: ...
 
     def compute(self, name: str, sql: str, params: dict) -> int: ...
 
@@ -687,7 +689,8 @@ def build_features(middle_db: Path, out_dir: Path, catalog: InterestCatalog, fit
     shutil.rmtree(out_dir / STAGING, ignore_errors=True)
     fingerprint = _fingerprint(catalog, fit_rules, step_days)
     previous = _previous_manifest(out_dir) if incremental or since is not None else None
-    with duckdb.connect(str(middle_db), read_only=True, config=duckdb_config or {}) as con:
+    # duckdb's stub takes only a dict of its value union (dict is invariant), not our dict[str, str]
+    with duckdb.connect(str(middle_db), read_only=True, config=duckdb_config or {}) as con:  # type: ignore[arg-type]
         con.execute("SET TimeZone = 'UTC'")
         check_middle_layer(con)
         if incremental and since is None:

@@ -38,6 +38,7 @@ import pandas as pd
 import pyarrow as pa
 
 from leadscore.config import Settings, load_yaml
+from leadscore.duckdb_rows import one_row
 from leadscore.features.build import (
     ACCOUNT_WINDOWS,
     GRID_EPOCH,
@@ -234,8 +235,8 @@ def _recent_enough(cur: duckdb.DuckDBPyConnection, at: datetime) -> bool:
     """Whether every account window at `at` starts at or after the colleague horizon, so that
     `recent_interaction` holds all the events they count (the clock moves on from the last
     event: always, live; an earlier `at` reads the whole history)."""
-    return bool(cur.execute(f"SELECT coalesce($at::TIMESTAMPTZ - INTERVAL {COLLEAGUE_DAYS} DAY >= t, TRUE) "
-                            "FROM memory.main.colleague_horizon", {"at": at}).fetchone()[0])
+    return bool(one_row(cur, f"SELECT coalesce($at::TIMESTAMPTZ - INTERVAL {COLLEAGUE_DAYS} DAY >= t, TRUE) "
+                             "FROM memory.main.colleague_horizon", {"at": at})[0])
 
 
 def _shadow(cur: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE") -> None:

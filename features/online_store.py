@@ -122,13 +122,13 @@ class LeanSqliteStore(SqliteOnlineStore):
         rows = []
         for entity_key, values, timestamp, created in data:
             key = _serialized_key(entity_key, version)
-            stamp, created = _epoch(timestamp), None if created is None else _epoch(created)
+            stamp, created_at = _epoch(timestamp), None if created is None else _epoch(created)
             for feature, value in values.items():
                 value_and_text = encoded.get(id(value))
                 if value_and_text is None:
                     value_and_text = encoded[id(value)] = (value.SerializeToString(),
                                                            extract_text_and_num(value, False)[0])
-                rows.append((key, feature, *value_and_text, stamp, created))
+                rows.append((key, feature, *value_and_text, stamp, created_at))
         with self._get_conn(config) as conn:  # Feast's statement, one transaction
             execute_rows(conn, _upsert(name), rows, width=6)
         if progress:
@@ -173,9 +173,11 @@ class LeanSqliteStore(SqliteOnlineStore):
     def _get_conn(self, config: RepoConfig) -> sqlite3.Connection:
         """Feast's connection, with a page cache of `PAGE_CACHE_KIB`: SQLite's default 2 MiB
         reads the pages of a batch's upserts again and again (a full view is some 100 MB)."""
-        if not self._conn:
-            super()._get_conn(config).execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
-        return self._conn
+        if self._conn:
+            return self._conn
+        conn: sqlite3.Connection = super()._get_conn(config)
+        conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
+        return conn
 
 
 def _upsert(table: str) -> str:

@@ -38,6 +38,7 @@ from leadscore.features.build import GRID_EPOCH, GRID_VIEWS
 # -W or PYTHONWARNINGS said. Imported inside catch_warnings, it leaves the filters as they were.
 with warnings.catch_warnings():
     from feast import FeatureService, FeatureStore, FeatureView, FileSource
+    from feast.data_source import DataSource
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.protos.feast.types.Value_pb2 import Value as ValueProto
     from feast.type_map import feast_value_type_to_python_type
@@ -248,16 +249,26 @@ def _latest_rows(con: duckdb.DuckDBPyConnection, view: FeatureView, start: datet
     """The view's latest source row per entity with a timestamp in [start, end] (the bounds
     and the tie-break of Feast's `pull_latest_from_table_or_query`), `rows` at a time, read
     on `con` (a connection in UTC)."""
-    source = view.batch_source
+    source = _batch_source(view)
+    path = getattr(source, "path", None)  # a FileSource's or a SparkSource's (features/definitions.py)
+    if not isinstance(path, str):
+        raise ValueError(f"feature view {view.name}: its source {source.name} has no Parquet path to read")
     keys = ", ".join(view.join_keys)
     stamp = source.timestamp_field
     columns = ", ".join([*view.join_keys, *(f.name for f in view.features), stamp])
     bounded = f"{stamp}::TIMESTAMPTZ"  # a source written by pandas has nanoseconds, DuckDB's microseconds
-    query = con.sql(f"SELECT {columns} FROM read_parquet('{source.path}') "
+    query = con.sql(f"SELECT {columns} FROM read_parquet('{path}') "
                     f"WHERE {bounded} >= '{start.isoformat()}'::TIMESTAMPTZ "
                     f"AND {bounded} <= '{end.isoformat()}'::TIMESTAMPTZ "
                     f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {stamp} DESC) = 1")
     yield from query.to_arrow_reader(rows)
+
+
+def _batch_source(view: FeatureView) -> DataSource:
+    """The view's batch source, which every view of features/definitions.py has."""
+    if view.batch_source is None:
+        raise ValueError(f"feature view {view.name} has no batch source")
+    return view.batch_source
 
 
 ViewWrite = Callable[[FeatureView, pa.RecordBatch], None]  # a view's rows, in Arrow, written
@@ -272,7 +283,10 @@ def view_writer(store: FeatureStore, by_column: ColumnWrite | None = None) -> Vi
     if by_column is not None:
         return lambda view, rows: by_column(store.config, view, column_rows(view, rows))
     by_rows = online_writer(store)
-    return lambda view, rows: write_rows(store, view, rows, by_rows)
+
+    def write(view: FeatureView, rows: pa.RecordBatch) -> None:
+        write_rows(store, view, rows, by_rows)
+    return write
 
 
 def write_rows(store: FeatureStore, view: FeatureView, rows: pa.Table | pa.RecordBatch,
@@ -300,7 +314,7 @@ def feast_rows(view: FeatureView, rows: pa.Table | pa.RecordBatch) -> list[Row]:
     keys = _entity_keys(key, [str(value) for value in rows.column(key).to_pylist()])
     columns = {field.name: proto_values(rows.column(field.name).to_pylist(), field.dtype.to_value_type())
                for field in view.features}
-    stamps = rows.column(view.batch_source.timestamp_field).to_pylist()
+    stamps = rows.column(_batch_source(view).timestamp_field).to_pylist()
     return [(entity, dict(zip(columns, values, strict=True)), stamp, None)
             for entity, stamp, *values in zip(keys, stamps, *columns.values(), strict=True)]
 
@@ -311,7 +325,7 @@ def column_rows(view: FeatureView, rows: pa.RecordBatch) -> ColumnRows:
     Feast writes it as."""
     key = view.join_keys[0]
     return ColumnRows(join_key=key, ids=rows.column(key).cast(pa.string()),
-                      stamps=rows.column(view.batch_source.timestamp_field),
+                      stamps=rows.column(_batch_source(view).timestamp_field),
                       features={field.name: (rows.column(field.name), field.dtype.to_value_type())
                                 for field in view.features})
 
@@ -424,8 +438,7 @@ class OnlineFeatures:
                 columns[name] = [_python_value(values, name) for _, values in rows]
             stamps.append([stamp for stamp, _ in rows])
         known = [any(column[i] is not None for column in columns.values()) for i in range(len(pids))]
-        updated = [_to_the_second(max(row[i] for row in stamps if row[i] is not None)) if known[i]
-                   else None for i in range(len(pids))]
+        updated = [_freshest([row[i] for row in stamps]) if known[i] else None for i in range(len(pids))]
         return OnlineRows(list(pids), columns, known, updated)
 
     def _view_rows(self, view: FeatureView, names: list[str], pids: list[str], keys: list[EntityKey],
@@ -488,6 +501,11 @@ def _python_value(values: dict | None, name: str) -> object:
         return None
     kind = value.WhichOneof("val")
     return getattr(value, kind) if kind in _PLAIN_KINDS else feast_value_type_to_python_type(value)
+
+
+def _freshest(stamps: list[datetime | None]) -> datetime:
+    """The latest of a PID's feature rows' timestamps (None: no row in that view), to the second."""
+    return _to_the_second(max(stamp for stamp in stamps if stamp is not None))
 
 
 def _to_the_second(stamp: datetime) -> datetime:

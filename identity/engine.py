@@ -144,4 +144,5 @@ def identity_sql(settings: Settings) -> IdentitySql:
         from leadscore.spark import spark_session
 
         return SparkSql(spark_session(settings.spark))
-    return DuckDBSql(duckdb.connect(config=settings.identity_duckdb_config))
+    # duckdb's stub takes only a dict of its value union (dict is invariant), not our dict[str, str]
+    return DuckDBSql(duckdb.connect(config=settings.identity_duckdb_config))  # type: ignore[arg-type]

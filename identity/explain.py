@@ -65,10 +65,11 @@ def _chain(con: duckdb.DuckDBPyConnection, pid: str, start: str, goal: str,
             if nxt not in previous:
                 previous[nxt] = node
                 queue.append(nxt)
-    path, node = [], goal if goal in previous else None
-    while node is not None:
-        path.append(node)
-        node = previous[node]
+    path: list[str] = []
+    step = goal if goal in previous else None
+    while step is not None:
+        path.append(step)
+        step = previous[step]
     return path[::-1]
 
 

@@ -483,19 +483,19 @@ def _nodes(pairs: pd.DataFrame, link: bool) -> tuple[pd.Series, pd.Series]:
             pd.Series([(SOURCES[1], rid) for rid in pairs["id_r"]], index=pairs.index, dtype=object))
 
 
-def _split_oversized(labels: np.ndarray, edges: pd.DataFrame, config: ClusterConfig) -> np.ndarray:
-    """Re-cluster components above max_cluster_size with ever stricter edges, saying so:
+def _split_oversized(labels: np.ndarray, edges: pd.DataFrame, config: ClusterConfig, cap: int) -> np.ndarray:
+    """Re-cluster components above `cap` (max_cluster_size) with ever stricter edges, saying so:
     a true group larger than the cap (a family, a shared office) is cut too."""
     sizes = np.bincount(labels)
-    oversized = sizes[sizes > config.max_cluster_size]
+    oversized = sizes[sizes > cap]
     if len(oversized):
         logger.warning("%d group(s) of more than max_cluster_size (%d) records were split with stricter "
                        "thresholds %s (the largest had %d records); if such groups are real in your data, "
-                       "raise model.clustering.max_cluster_size", len(oversized), config.max_cluster_size,
+                       "raise model.clustering.max_cluster_size", len(oversized), cap,
                        list(config.stricter_thresholds), oversized.max())
     for stricter in config.stricter_thresholds:
         sizes = np.bincount(labels)
-        big = sizes[labels] > config.max_cluster_size
+        big = sizes[labels] > cap
         if not big.any():
             break
         strong = edges[(edges["probability"] >= stricter) & big[edges["left"].to_numpy()]]
@@ -523,7 +523,7 @@ def cluster(
                           "probability": kept["match_probability"].to_numpy()})
     labels = label_components(edges["left"].to_numpy(), edges["right"].to_numpy(), len(uniques))
     if config.max_cluster_size is not None:
-        labels = _split_oversized(labels, edges, config)
+        labels = _split_oversized(labels, edges, config, config.max_cluster_size)
     return _cluster_frame(pd.Series(uniques, dtype=object), labels, link)
 
 

@@ -110,6 +110,8 @@ def apply_fuzzy_merges(records: pd.DataFrame, rules: IdentityRules, account_name
     `shared_keys`: the identifiers the exact pass held back as shared, which contradict no one."""
     from leadscore.identity.fuzzy import fuzzy_merges, merge_pids  # Splink: only when it runs
 
+    if rules.fuzzy_config is None:
+        raise ValueError("the probabilistic pass is off (identity.fuzzy_merge: false): no profile model")
     fuzzy = fuzzy_merges(records, rules.fuzzy_config, rules.standardise, account_names, shared_keys)
     merges = fuzzy.pairs
     if merges.empty:
@@ -234,7 +236,8 @@ def write_middle_layer(path: Path, sources: dict[str, pd.DataFrame],
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.duckdb")
     tmp.unlink(missing_ok=True)
-    with duckdb.connect(str(tmp), config=duckdb_config or {}) as con:
+    # duckdb's stub takes only a dict of its value union (dict is invariant), not our dict[str, str]
+    with duckdb.connect(str(tmp), config=duckdb_config or {}) as con:  # type: ignore[arg-type]
         for name, frame in sources.items():
             con.register(f"raw_{name}", with_optional_columns(name, frame))
         record_map = resolved["records"][["source", "source_record_id", "pid", "cid", "cookie_id"]]

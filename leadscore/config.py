@@ -15,6 +15,7 @@ from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "leadscore.yaml"
 SETTINGS_ENV_VAR = "LEADSCORE_CONFIG"
@@ -548,6 +549,13 @@ class Settings(StrictModel):
     def config_file(self, name: str) -> Path:
         return self.config_dir / name
 
+    @property
+    def source_file(self) -> Path:
+        """The settings file these settings came from (a world copies or points at it)."""
+        if self.source is None:
+            raise ValueError("these settings were not read from a file (load_settings): no settings file")
+        return self.source
+
     def with_data_dir(self, data_dir: Path, mlflow_dir: Path | None = None) -> Settings:
         """A copy whose build output lives elsewhere (tests, side-by-side worlds)."""
         paths = self.paths.model_copy(
@@ -594,7 +602,7 @@ def validation_problems(error: ValidationError) -> str:
     return "; ".join(_problem(e) for e in error.errors())
 
 
-def _problem(error: dict) -> str:
+def _problem(error: ErrorDetails) -> str:
     message = error["msg"].removeprefix("Value error, ")
     return f"{'.'.join(map(str, error['loc']))}: {message}" if error["loc"] else message
 

@@ -182,7 +182,7 @@ class BatchIdentities:
             if node is not None and node in self.company_nodes:
                 return self.company_nodes[node]
         domain = record.get("work_domain")
-        return self.domains.get(domain) if _given(domain) else None
+        return self.domains.get(domain) if domain is not None and _given(domain) else None
 
 
 def _newer_company(row: dict, active: bool, seen: str) -> bool:
@@ -211,7 +211,7 @@ def _given(value) -> bool:
 
 def _plain(row: dict) -> dict:
     """A person row with JSON-ready values (timestamps as ISO text, missing as None)."""
-    out = {}
+    out: dict[str, object] = {}
     for key, value in row.items():
         if not _given(value) or value is pd.NaT:
             out[key] = None

@@ -291,11 +291,11 @@ class Ingestor:
         for decision, record, call in zip(decisions, kept, calls[index], strict=True):
             result = results[call]
             result.accepted.append({"source_record_id": record["source_record_id"], "pid": decision.pid})
-            if decision.pid:
+            if decision.pid:  # cookies are bound to a person only (identity.Decision)
                 result.people[decision.pid] = people[decision.pid]
-            for cookie in decision.bound_cookies:
-                log.bind_cookie(cookie, decision.pid, people[decision.pid].get("cid"), received_at)
-                result.bound_cookies.setdefault(decision.pid, []).append(cookie)
+                for cookie in decision.bound_cookies:
+                    log.bind_cookie(cookie, decision.pid, people[decision.pid].get("cid"), received_at)
+                    result.bound_cookies.setdefault(decision.pid, []).append(cookie)
         for row, reason in quarantine:
             results[calls[row]].quarantined.append(
                 {"source_record_id": str(raw.at[row, ID_COLUMN[source]]), "reason": reason})

@@ -415,7 +415,7 @@ class EventLog:
                          "AND status = 'kept' AND source = 'web_sessions' "
                          "AND trim(json_extract(payload, '$.cookie_id')) = ?", [pid, cid, cookie_id])
 
-    def features_written(self, views: dict[str, Sequence[str]], at: datetime) -> None:
+    def features_written(self, views: Mapping[str, Sequence[str]], at: datetime) -> None:
         """Note that the online rows of these people in these views were computed at `at`
         (the latest wins). One transaction: one commit for all."""
         with self.writing():

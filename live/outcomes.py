@@ -105,13 +105,14 @@ def ahead_problems(outcomes: Sequence[OpportunityOutcome | Disposition], now: da
 
 def outcome_row(outcome: OpportunityOutcome | Disposition, received_at: datetime) -> dict:
     """The event log's `outcome` row of an outcome."""
-    opportunity = isinstance(outcome, OpportunityOutcome)
+    opportunity = outcome if isinstance(outcome, OpportunityOutcome) else None
+    disposition = None if isinstance(outcome, OpportunityOutcome) else outcome
     return {"kind": outcome.kind, "crm_id": outcome.crm_id, "at": utc_text(outcome.at), "pid": outcome.pid,
             "received_at": utc_text(received_at),
-            "stage": outcome.stage if opportunity else None,
-            "amount_usd": outcome.amount_usd if opportunity else None,
-            "disposition": None if opportunity else outcome.disposition,
-            "reason": None if opportunity else outcome.reason,
+            "stage": None if opportunity is None else opportunity.stage,
+            "amount_usd": None if opportunity is None else opportunity.amount_usd,
+            "disposition": None if disposition is None else disposition.disposition,
+            "reason": None if disposition is None else disposition.reason,
             "payload": outcome.model_dump_json()}
 
 

@@ -17,7 +17,7 @@ at normal speed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -60,7 +60,8 @@ def _timed(future: dict[str, pd.DataFrame], since: datetime,
         yield datetime.fromisoformat(record[TIME_COLUMN[source]].replace("Z", "+00:00")), source, record
 
 
-def due_calls(pending: list[tuple[datetime, str, dict]], max_records: int) -> list[tuple[str, list[dict]]]:
+def due_calls(pending: Sequence[tuple[datetime | None, str, dict]], max_records: int
+              ) -> list[tuple[str, list[dict]]]:
     """The records due together, one call per source (at most `max_records` each), in the
     order each source's first record is due, each call's records in time order. (A source
     system sends what it has in one call: a call costs more than a record.)"""

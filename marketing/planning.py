@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from leadscore.config import Settings
+from leadscore.duckdb_rows import one_row
 from leadscore.marketing.funnel import prepare
 from leadscore.marketing.inputs import connect
 
@@ -47,9 +48,10 @@ def plan_table(con: duckdb.DuckDBPyConnection, campaign_type: str, won_target: f
     known = campaign_types(con)
     if campaign_type not in known:
         raise ValueError(f"no campaigns of type {campaign_type!r}; known types: {', '.join(known)}")
-    history = con.execute(HISTORY_SQL, {"type": campaign_type}).fetchone()
+    history = one_row(con, HISTORY_SQL, {"type": campaign_type})
     counts = dict(zip(PLAN_STAGES, history[:len(PLAN_STAGES)], strict=True))
-    rows, needed = [], float(won_target)
+    rows: list[dict] = []
+    needed: float | None = float(won_target)
     for stage, after in reversed(list(zip(PLAN_STAGES, [*PLAN_STAGES[1:], None], strict=True))):
         rate = counts[after] / counts[stage] if after and counts[stage] else None
         if after:

@@ -87,6 +87,16 @@ def psi_chart(report: Report, threshold: float | None) -> Figure | None:
     return fig
 
 
+def _breaching(rows: pd.DataFrame, low: float | None, high: float | None) -> pd.Series:
+    """Whether each row's whole interval is beyond a threshold (none is without thresholds)."""
+    beyond = pd.Series(False, index=rows.index)
+    if high is not None:
+        beyond |= rows["low"] > high
+    if low is not None:
+        beyond |= rows["high"] < low
+    return beyond
+
+
 def early_chart(report: Report, low: float | None, high: float | None) -> Figure | None:
     """Observed / expected opportunities of the scores younger than the horizon (each window and
     role, overall and per tier) with their intervals, 1 (as the model expects) and the alert
@@ -96,8 +106,7 @@ def early_chart(report: Report, low: float | None, high: float | None) -> Figure
         return None
     names = [f"{r.role}, last {r.window_days} d, {r.group} ({r.observed}/{r.expected:.1f})"
              for r in rows.itertuples()]
-    beyond = ((rows["low"] > high) if high is not None else False) | ((rows["high"] < low) if low is not None
-                                                                       else False)
+    beyond = _breaching(rows, low, high)
     fig, ax = _figure(6.4, 0.3 * len(rows) + 1.6)
     ax.errorbar(rows["oe"], names, xerr=[rows["oe"] - rows["low"], rows["high"] - rows["oe"]], fmt="none",
                 ecolor=GREY, lw=1)

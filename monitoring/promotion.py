@@ -170,14 +170,24 @@ def offline_evidence(champion: str, challenger: str, tags: dict[str, dict[str, s
                      for version, tag in ((champion, a), (challenger, b))}, a["test_window"])
 
 
+def _measured(evidence: Evidence, version: str, metric: str) -> tuple[float, float]:
+    """(`metric`, ece) of one version: `decide` weighs only evidence that has both."""
+    figures = evidence.figures[version]
+    value, ece = figures[metric], figures["ece"]
+    if value is None or ece is None:
+        raise ValueError(f"v{version} has no {metric} or no ECE in the {evidence.basis} evidence")
+    return value, ece
+
+
 def _wins(evidence: Evidence, metric: str, ece_tolerance: float, min_confidence: float = 0.0
           ) -> tuple[bool, str]:
-    mine, theirs = evidence.figures[evidence.challenger], evidence.figures[evidence.champion]
-    better = mine[metric] > theirs[metric]
-    calibrated = mine["ece"] <= theirs["ece"] + ece_tolerance
+    mine, my_ece = _measured(evidence, evidence.challenger, metric)
+    theirs, their_ece = _measured(evidence, evidence.champion, metric)
+    better = mine > theirs
+    calibrated = my_ece <= their_ece + ece_tolerance
     sure = evidence.confidence is None or evidence.confidence >= min_confidence
-    told = (f"{metric} {mine[metric]:.4f} against {theirs[metric]:.4f}, ECE {mine['ece']:.4f} against "
-            f"{theirs['ece']:.4f} (tolerance {ece_tolerance})")
+    told = (f"{metric} {mine:.4f} against {theirs:.4f}, ECE {my_ece:.4f} against "
+            f"{their_ece:.4f} (tolerance {ece_tolerance})")
     if evidence.confidence is not None:
         told += (f", ahead in {evidence.confidence:.0%} of {evidence.resamples} resamples of the people "
                  f"(needs {min_confidence:.0%})")

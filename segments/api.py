@@ -63,9 +63,10 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; script-src 'unsa
 # what a preview or an export shows of each member, for the audit log (as a portrait's fields)
 MEMBER_FIELDS = [f"{name}:masked" if name in ("email", "phone") else name for name in MEMBER_COLUMNS]
 SEGMENT_ROUTES = ("/segments/count", "/segments/preview", "/segments")  # POST: a Segment in the body
-NOT_IN_DATA = {400: {"description": "A field, event type, property or tag the data does not hold (named, "
-                                    "with the valid ones)"}}
-NO_SUCH = {404: {"description": "No saved segment of that id (or name)"}}
+Answers = dict[int | str, dict[str, Any]]  # a route's documented answers, as FastAPI takes them
+NOT_IN_DATA: Answers = {400: {"description": "A field, event type, property or tag the data does not hold "
+                                             "(named, with the valid ones)"}}
+NO_SUCH: Answers = {404: {"description": "No saved segment of that id (or name)"}}
 BODY_HELP = ("A segment: `{name, where: {all|any: [...]} | {not: ...} | condition}` "
              "(see GET /segments/vocabulary and segments/dsl.py)")
 

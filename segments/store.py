@@ -60,7 +60,8 @@ class SegmentStore:
     def save(self, segment: Segment, created_by: str | None = None) -> dict:
         """Store a new segment; returns its record (id, name, ..., segment). NameTaken when a
         segment of its name is saved already."""
-        record = {"id": f"seg_{uuid.uuid4().hex[:12]}", "name": segment.name,
+        segment_id = f"seg_{uuid.uuid4().hex[:12]}"
+        record = {"id": segment_id, "name": segment.name,
                   "description": segment.description,
                   "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                   "created_by": created_by, "segment": segment.to_data()}
@@ -68,7 +69,7 @@ class SegmentStore:
             existing = self.named(segment.name)
             if existing is not None:
                 raise NameTaken(existing)
-            path = self._path(record["id"])
+            path = self._path(segment_id)
             tmp = path.with_suffix(".json.tmp")
             tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False))
             os.replace(tmp, path)
@@ -84,8 +85,8 @@ class SegmentStore:
         """Remove a saved segment, named by its id or its name; returns its summary. KeyError
         when there is none."""
         with self._locked():
-            found = (self.named(id_or_name) if not _ID.match(id_or_name)
-                     else {key: self.get(id_or_name).get(key) for key in SUMMARY_KEYS})
+            found: dict | None = (self.named(id_or_name) if not _ID.match(id_or_name)
+                                  else {key: self.get(id_or_name).get(key) for key in SUMMARY_KEYS})
             if found is None:
                 raise KeyError(id_or_name)
             self._path(found["id"]).unlink()

@@ -27,14 +27,19 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from leadscore.access.masking import PII_FIELDS
 from leadscore.conditions import FieldType, field_type, quote
 from leadscore.config import Settings, load_typed, load_yaml
+from leadscore.duckdb_rows import one_row
 from leadscore.scoring.spec import TierTable
 from leadscore.segments.vocabulary import SCORE_FIELDS, EventSpec, FieldSpec, Vocabulary
+
+if TYPE_CHECKING:
+    from leadscore.live.log import EventLog
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +138,8 @@ def _person_sql(con: duckdb.DuckDBPyConnection) -> str:
     """The people with the demand tags of their first and latest tagged touch (UTM demand
     tags, identity/demand.py): attributes a segment can name and an export shows; empty for
     a middle layer from before demand tags."""
-    tagged = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'mid' "
-                         "AND table_name = 'person_demand_tag'").fetchone()[0]
+    tagged = one_row(con, "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'mid' "
+                          "AND table_name = 'person_demand_tag'")[0]
     demand = ("LEFT JOIN mid.person_demand_tag d ON d.pid = p.pid" if tagged else
               "LEFT JOIN (SELECT NULL::VARCHAR AS pid, NULL::VARCHAR AS first_tag, "
               "NULL::VARCHAR AS latest_tag) d ON FALSE")
@@ -241,7 +246,7 @@ class LiveTail:
     def __init__(self, log_path: Path, event_types: list[str]) -> None:
         self.log_path = log_path
         self.event_types = event_types
-        self._log = None  # one connection to the event log, opened when it exists
+        self._log: EventLog | None = None  # one connection to the event log, opened when it exists
         self._con: duckdb.DuckDBPyConnection | None = None  # the world's tables appended to ...
         self._seen = 0  # ... and the last log row appended to them
 

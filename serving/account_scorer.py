@@ -82,7 +82,7 @@ def read_accounts(store, cids: list[str]) -> AccountRows:
     known = [i for i, row in enumerate(rows["company_profile"]) if row is not None]
     for view, names in ACCOUNT_VIEWS.items():
         for name in names:
-            columns[name] = [None if rows[view][i] is None else rows[view][i][name] for i in known]
+            columns[name] = [None if (row := rows[view][i]) is None else row[name] for i in known]
     return AccountRows([cids[i] for i in known], columns)
 
 
@@ -152,11 +152,13 @@ class AccountScorer:
     def _tell_versions(self, scorer: Scorer, lead: Scorer) -> None:
         """Log once per pair when the account model reads another lead version than it was
         trained with (after a lead promotion; `leadscore train` trains both again)."""
-        versions = (scorer.version, lead.version)
-        if scorer.spec.offset.lead_version != lead.version and versions != self._told_versions:
+        versions, offset = (scorer.version, lead.version), scorer.spec.offset
+        if offset is None:  # only a stacked model reads the lead champion's scores
+            return
+        if offset.lead_version != lead.version and versions != self._told_versions:
             log.warning("account model v%s was trained on lead model v%s's scores and reads lead "
                         "champion v%s's now; `leadscore train` trains both again", scorer.version,
-                        scorer.spec.offset.lead_version, lead.version)
+                        offset.lead_version, lead.version)
             self._told_versions = versions
 
     def score_group(self, eid: str, cids: list[str], detail: str = "behaviour") -> dict | None:

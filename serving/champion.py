@@ -71,6 +71,13 @@ class ChampionWatcher:
         return self.registered_model or self.settings.training.registered_model
 
     @property
+    def current(self) -> Scorer:
+        """The scorer, where one must be (a required champion is loaded at start, or the start fails)."""
+        if self.scorer is None:
+            raise RuntimeError(f"no {self.alias} model is loaded (last error: {self.last_error})")
+        return self.scorer
+
+    @property
     def version(self) -> str | None:
         return None if self.scorer is None else self.scorer.version
 

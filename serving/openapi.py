@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import _get_api_route_for_openapi, get_openapi
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import _APIRouteLike, iter_route_contexts
 
 SECURITY = {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
                        "description": "A key of config/access.yaml; its role decides what it may use."}}
@@ -55,7 +55,7 @@ def service_openapi(app: FastAPI, identifies: set[Callable], permission_of: Call
     return app.openapi_schema
 
 
-def _document(operation: dict, route: APIRoute, identifies: set[Callable],
+def _document(operation: dict, route: _APIRouteLike, identifies: set[Callable],
               permission_of: Callable[[Callable], str | None]) -> None:
     calls = set(_calls(route.dependant))
     answers = operation.setdefault("responses", {})
@@ -78,7 +78,7 @@ def _document(operation: dict, route: APIRoute, identifies: set[Callable],
             answer["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
-def _api_routes(app: FastAPI) -> Iterator[APIRoute]:
+def _api_routes(app: FastAPI) -> Iterator[_APIRouteLike]:
     """The routes in the document, those of included routers too (FastAPI keeps those apart and
     resolves each as get_openapi does)."""
     for context in iter_route_contexts(app.routes):

@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -115,7 +115,7 @@ class Audience:
     read_at: float  # time.monotonic()
 
     @classmethod
-    def read(cls, engine: SegmentEngine, shown_kinds: list[str]) -> Audience:
+    def read(cls, engine: SegmentEngine, shown_kinds: Sequence[str]) -> Audience:
         world = engine.world()
         now = engine.now(world)
         members: dict[str, list[str]] = {}
@@ -142,7 +142,7 @@ class Audience:
         return cls({}, {}, {}, read_at)
 
 
-def _tags(path: Path, kinds: list[str] | None = None) -> dict[str, tuple[str, ...]]:
+def _tags(path: Path, kinds: Sequence[str] | None = None) -> dict[str, tuple[str, ...]]:
     """pid -> its tags (of these kinds), from the tags the feature build wrote."""
     if not path.exists():
         return {}
@@ -150,7 +150,7 @@ def _tags(path: Path, kinds: list[str] | None = None) -> dict[str, tuple[str, ..
         rows = con.execute("SELECT pid, list(DISTINCT tag ORDER BY tag) FROM read_parquet($path) "
                            "WHERE pid IS NOT NULL AND ($all OR kind IN (SELECT unnest($kinds::VARCHAR[]))) "
                            "GROUP BY pid", {"path": str(path), "all": kinds is None,
-                                            "kinds": kinds or []}).fetchall()
+                                            "kinds": list(kinds or [])}).fetchall()
     return {pid: tuple(tags) for pid, tags in rows}
 
 

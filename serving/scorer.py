@@ -124,7 +124,10 @@ class _LightGBMPath:
     levels and sigmoid calibration."""
 
     def __init__(self, model: BaseEstimator, spec: ScoringSpec):
-        booster = lightgbm_pipeline(model)[-1].booster_
+        pipeline, calibration = lightgbm_pipeline(model), spec.calibration
+        if pipeline is None or calibration is None:
+            raise ValueError("the fast path needs a LightGBM model and its sigmoid calibration in the spec")
+        booster = pipeline[-1].booster_
         features = spec.features
         self.names: list[str] = booster.feature_name()
         if self.names != features.all:
@@ -137,7 +140,8 @@ class _LightGBMPath:
         self.zero_columns = [j for j, name in enumerate(self.names) if name in features.zero_when_missing]
         self.numeric_columns = [j for j, name in enumerate(self.names) if name not in self.codes]
         self.categorical_columns = [j for j, name in enumerate(self.names) if name in self.codes]
-        self.a, self.b = spec.calibration.a, spec.calibration.b
+        self.calibration = calibration
+        self.a, self.b = calibration.a, calibration.b
         self.offset = spec.offset  # a stacked model's start (None: the trees alone)
         self.booster = booster
         self.shap = FastTreeShap(booster)
@@ -248,7 +252,7 @@ class Scorer:
         # Score points per unit of contribution, where the score is linear in it: the LightGBM
         # path's raw score goes through the sigmoid calibration p = 1/(1 + exp(a*raw + b)), and
         # the score adds points_to_double_odds per doubling of the odds (before its 0-100 clip).
-        self._points_per_unit = (points_per_unit(spec.calibration, spec.score)
+        self._points_per_unit = (points_per_unit(self.path.calibration, spec.score)
                                  if isinstance(self.path, _LightGBMPath) else None)
         self._family_at = [self.families.names[k] for k in np.argmax(self.families.matrix, axis=1)]
         fit_side = set(fit_families)  # which features sum to the fit points, which to the interest
@@ -408,12 +412,16 @@ class Scorer:
         impact_down = np.take_along_axis(sums, down, axis=1).round(4).tolist()
         masks, strongest = (part.tolist() for part in self.families.telling(result.contrib))
         up, down, rows = up.tolist(), down.tolist(), self._told_values(result, numbers)
-        return [tuple([self._family_reason(k, impact, masks[i][k], strongest[i][k], rows[i])
-                       for k, impact in zip(families, impacts, strict=True)
-                       if (impact > 0 if positive else impact < 0)]
-                      for families, impacts, positive in ((up[i], impact_up[i], True),
-                                                          (down[i], impact_down[i], False)))
+        return [(self._side_reasons(up[i], impact_up[i], True, masks[i], strongest[i], rows[i]),
+                 self._side_reasons(down[i], impact_down[i], False, masks[i], strongest[i], rows[i]))
                 for i in range(len(up))]
+
+    def _side_reasons(self, families: list[int], impacts: list[float], positive: bool, mask: list[int],
+                      strongest: list[int], row: list) -> list[dict]:
+        """One row's reasons on one side (up: `positive`), strongest first."""
+        return [self._family_reason(k, impact, mask[k], strongest[k], row)
+                for k, impact in zip(families, impacts, strict=True)
+                if (impact > 0 if positive else impact < 0)]
 
     def _told_values(self, result: Evaluation, numbers: np.ndarray) -> list[list]:
         """Each row's feature values as a phrase tells them (model order): numbers, categories,

@@ -342,7 +342,7 @@ class LeadScoring:
 
     @property
     def scorer(self) -> Scorer:
-        return self.champion.scorer
+        return self.champion.current
 
     # ---- scores for the CRM -------------------------------------------------------------
 
@@ -365,17 +365,8 @@ class LeadScoring:
         scorer, shadow = self.scorer, self._shadow_scorer()
         names = scorer.feature_names if shadow is None else list(dict.fromkeys(
             scorer.feature_names + shadow.feature_names))
-        by_pid = [i for i, item in enumerate(items) if item.features is None]
-        online = self.features.read_rows([items[i].pid for i in by_pid], written) if by_pid else None
-        found: dict[int, tuple[dict, str | None]] = {}
-        errors = []
-        for position, i in enumerate(by_pid):
-            if online.known[position]:
-                found[i] = ({name: online.columns[name][position] for name in names},
-                            online.updated_at[position].isoformat())
-            else:
-                errors.append(ItemError(index=i, pid=items[i].pid, status=404,
-                                        detail=_unknown_pid(items[i].pid)))
+        by_pid = [(i, item.pid) for i, item in enumerate(items) if item.pid is not None]
+        found, errors = self._read_online(by_pid, names, written) if by_pid else ({}, [])
         for i, item in enumerate(items):
             if item.features is not None:
                 where = ["body", "items", i] if batch else ["body"]
@@ -388,6 +379,21 @@ class LeadScoring:
         rows = ShadowRows(shadow, pids, columns, times) if shadow is not None and order else None
         return list(zip(order, results, strict=True)), errors, rows
 
+    def _read_online(self, by_pid: list[tuple[int, str]], names: list[str], written: Written | None
+                     ) -> tuple[dict[int, tuple[dict, str | None]], list[ItemError]]:
+        """`by_pid`: (index, PID) of the items scored from their online rows. Returns index -> (the
+        row, when it was computed) of those known online, and a 404 for each of the others."""
+        online = self.features.read_rows([pid for _, pid in by_pid], written)
+        found: dict[int, tuple[dict, str | None]] = {}
+        errors = []
+        for position, (i, pid) in enumerate(by_pid):
+            updated_at = online.updated_at[position]  # None for a PID not known online
+            if online.known[position] and updated_at is not None:
+                found[i] = ({name: online.columns[name][position] for name in names}, updated_at.isoformat())
+            else:
+                errors.append(ItemError(index=i, pid=pid, status=404, detail=_unknown_pid(pid)))
+        return found, errors
+
     def score_account(self, request: ScoreRequest, detail: str = "behaviour") -> dict:
         """The account score of a company (`cid`) or a group (`eid`): 404 for an id the middle
         layer does not know or without online features, 503 without an account model."""
@@ -398,9 +404,11 @@ class LeadScoring:
             if request.cid is not None:
                 self.account_pages.owner(request.cid)  # UnknownAccount
                 record = self.accounts.score_companies([request.cid], detail).get(request.cid)
-            else:
+            elif request.eid is not None:
                 record = self.accounts.score_group(request.eid, self.account_pages.companies_of(request.eid),
                                                    detail)
+            else:
+                raise HTTPException(422, "an account score needs `cid` or `eid`")
         except UnknownAccount as error:
             raise HTTPException(404, str(error)) from None
         except NoAccountModel as error:

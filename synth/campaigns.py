@@ -24,6 +24,7 @@ import pandas as pd
 
 from .clock import Period, to_timestamps
 from .ids import sequential_ids
+from .sampling import or_none
 
 # (code, name, channel, utm sources, ad groups, search terms, weight cold, weight hot,
 #  budget per quarter in USD, owner)
@@ -156,7 +157,7 @@ def session_utm(rng: np.random.Generator, sessions: pd.DataFrame, paid: pd.DataF
     source = np.where(pd.isna(source), "", source).astype(str)
     program = pick_program(rng, source, sessions["hot"].to_numpy(dtype=bool))
     flight = flight_of(paid, program, sessions["day"].to_numpy())
-    campaign = np.where(flight >= 0, paid["utm_campaign"].to_numpy()[np.maximum(flight, 0)], None)
+    campaign = or_none(flight >= 0, paid["utm_campaign"].to_numpy()[np.maximum(flight, 0)])
     unknown = (flight >= 0) & (rng.random(flight.size) < UNKNOWN_SHARE)
     campaign = np.where(unknown, rng.choice(np.asarray(UNKNOWN_LINKS, dtype=object), flight.size), campaign)
     content, term = ad_groups(rng, program)
@@ -177,8 +178,8 @@ def ad_groups(rng: np.random.Generator, program: np.ndarray) -> tuple[np.ndarray
     groups = np.array([[f"{p[0]}-{g}" for g in p[4]] for p in PROGRAMS], dtype=object)
     terms = np.array([list(p[5]) or [None, None] for p in PROGRAMS], dtype=object)
     valid = program >= 0
-    content = np.where(valid, groups[np.maximum(program, 0), pick], None)
-    term = np.where(valid, terms[np.maximum(program, 0), pick], None)
+    content = or_none(valid, groups[np.maximum(program, 0), pick])
+    term = or_none(valid, terms[np.maximum(program, 0), pick])
     return content, term
 
 
@@ -289,6 +290,6 @@ def deal_truth(sources: dict[str, pd.DataFrame], campaigns: pd.DataFrame,
     last = pairs.groupby("opportunity_id")["campaign_id"].last()
     def of_deal(campaign: pd.Series) -> np.ndarray:  # None, not NaN, for a deal without touches
         values = campaign.reindex(deals["opportunity_id"]).to_numpy(dtype=object)
-        return np.where(pd.isna(values), None, values)
+        return or_none(pd.notna(values), values)
 
     return deals.assign(first_campaign_id=of_deal(first), last_campaign_id=of_deal(last))

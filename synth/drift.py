@@ -83,6 +83,7 @@ def mark_channels(rng: np.random.Generator, touches: pd.DataFrame, drifts: list[
 def used_channel(cycles: pd.DataFrame, touches: pd.DataFrame, drift: Drift) -> np.ndarray:
     """Whether each cycle's committee touched the drift's channel between its moment and the
     cycle's decision."""
+    assert drift.channel is not None, "resolve() checks that a channel drift names a touch kind"
     decided = (cycles["start"] + cycles["lag"]).to_numpy()
     cycle, day = touches["cycle_idx"].to_numpy(), touches["day"].to_numpy()
     on_channel = ((touches["kind"].to_numpy() == KIND[drift.channel]) & (day >= drift.day)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .sampling import or_none
 from .tables import SOURCE_IDS, SOURCE_TIMES
 
 # source -> {column: the source whose id it holds}
@@ -65,7 +66,7 @@ def as_known_at(name: str, frame: pd.DataFrame, at: pd.Timestamp | pd.Series,
     for column, target in REFERENCES.get(name, {}).items():
         created = sources[target].set_index(SOURCE_IDS[target][0])[SOURCE_TIMES[target]]
         unborn = (frame[column].map(created) >= at).to_numpy()
-        frame[column] = np.where(unborn, None, frame[column].to_numpy()).astype(object)
+        frame[column] = or_none(~unborn, frame[column].to_numpy()).astype(object)
     return frame
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 from . import vocab
 from .ids import random_hex, sequential_ids
 from .phones import KIND_INDEX, draw_unique_nationals, e164
-from .sampling import choice, pick_index, rows_choice, sigmoid
+from .sampling import choice, or_none, pick_index, rows_choice, sigmoid
 
 # Mobile phone kind per region: (kinds, weights).
 _MOBILE_KINDS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
@@ -134,7 +134,7 @@ def personal_addresses(rng: np.random.Generator, names: pd.DataFrame) -> np.ndar
                      np.where(style == 1, f + lname + year, lname + f + digits))
     local = pd.Series(np.where(domain == "qq.com", numbers, named))
     addresses = dedupe_addresses(local, pd.Series(domain))
-    return np.where(rng.random(n) < 0.5, addresses, None)
+    return or_none(rng.random(n) < 0.5, addresses)
 
 
 def mobile_kinds(rng: np.random.Generator, region: np.ndarray) -> np.ndarray:

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def choice(rng: np.random.Generator, values: Sequence, weights: Sequence[float], n: int):
+def choice(rng: np.random.Generator, values: Sequence[Any] | np.ndarray, weights: Sequence[float],
+           n: int) -> np.ndarray:
     """`n` draws of `values` with relative `weights` (an object array for strings)."""
     p = np.asarray(weights, dtype=float)
     picked = rng.choice(len(values), size=n, p=p / p.sum())
     return np.asarray(values, dtype=object)[picked]
+
+
+
+def or_none(keep: ArrayLike, values: ArrayLike) -> np.ndarray:
+    """`values` where `keep` holds, None elsewhere (an object array). `np.where(keep, values, None)`,
+    which numpy's stubs do not accept."""
+    return np.where(keep, values, np.array(None, dtype=object))
 
 
 def pick_index(rng: np.random.Generator, weights: Sequence[float], n: int) -> np.ndarray:

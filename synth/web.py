@@ -26,7 +26,7 @@ from .dirt import (
 )
 from .ids import random_hex
 from .people import company_at
-from .sampling import choice
+from .sampling import choice, or_none
 from .touches import KIND
 
 FORM_TYPES = {
@@ -54,9 +54,9 @@ def touch_details(rng: np.random.Generator, touches: pd.DataFrame,
                          np.where(kind == KIND["summit"], summit, -1))
     asset = np.where(kind == KIND["whitepaper"],
                      choice(rng, vocab.ASSETS, [1] * len(vocab.ASSETS), n),
-                     np.where(kind == KIND["contact_sales"],
-                              choice(rng, vocab.CONTACT_ASSETS, (5, 3, 2), n), None))
-    asset = np.where((kind == KIND["contact_sales"]) & (rng.random(n) < 0.3), None, asset)
+                     or_none(kind == KIND["contact_sales"], choice(rng, vocab.CONTACT_ASSETS, (5, 3, 2), n)))
+    unnamed = (kind == KIND["contact_sales"]) & (rng.random(n) < 0.3)
+    asset = or_none(~unnamed, asset)
     event_name = events["event_name"].to_numpy()[np.maximum(event_row, 0)]
     asset = np.where(kind == KIND["webinar"], event_name, asset)
     with_form = np.isin(kind, list(FORM_TYPES)) & (
@@ -105,7 +105,7 @@ def session_shape(rng: np.random.Generator, hot: np.ndarray,
 
 def _utm(rng: np.random.Generator, n: int, direct: float) -> np.ndarray:
     source = choice(rng, vocab.UTM_SOURCES, vocab.UTM_WEIGHTS, n)
-    return np.where(rng.random(n) < direct, None, source)
+    return or_none(rng.random(n) >= direct, source)
 
 
 def known_sessions(rng: np.random.Generator, touches: pd.DataFrame,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -93,6 +93,7 @@ def _starts(times: pd.Series, options: BacktestSettings) -> list[int]:
     """Positions where each period begins (every period_rows rows, else every period_days); rows
     at a period's first time belong to it, whichever row the cut fell on."""
     n = len(times)
+    cuts: Sequence[int]
     if options.period_rows:
         cuts = range(int(n * options.initial_share), n, options.period_rows)
     else:

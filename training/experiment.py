@@ -17,6 +17,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -203,8 +204,8 @@ def fit_model(model: BaseEstimator, X_train: pd.DataFrame, y_train: np.ndarray,
     """Fit, with the rows' sample weights when given (the rule baseline has none to learn);
     LightGBM stops early on the validation window when there is one."""
     if isinstance(model, TreesPlusOffset):
-        stopping = {} if X_val is None else {"eval_set": (X_val, y_val),
-                                             "callbacks": [early_stopping(100, verbose=False)]}
+        stopping: dict[str, Any] = {} if X_val is None else {
+            "eval_set": (X_val, y_val), "callbacks": [early_stopping(100, verbose=False)]}
         return model.fit(X_train, y_train, sample_weight=sample_weight, **stopping)
     if isinstance(model, Pipeline) and isinstance(model[-1], LGBMClassifier):
         prep = model[:-1].fit(X_train, y_train)

@@ -83,7 +83,7 @@ def log_candidate(name: str, model: BaseEstimator, params: dict, metrics: dict[s
         model, name="model", signature=signature, input_example=example,
         pip_requirements=model_requirements(),
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
-    log.info("logged %s in run %s", name, mlflow.active_run().info.run_id)
+    log.info("logged %s in run %s", name, info.run_id)
     return info.model_uri
 
 

@@ -76,7 +76,7 @@ class TableSpec(StrictModel):
     missing_values: list[str] = []
     split: SplitShares = SplitShares()
     rules: str | None = None  # a rule baseline file beside the spec (scoring_rules.yaml format)
-    source: Path | None = None  # the spec file, filled in by load_spec
+    source: Path  # the spec file, given by load_spec
 
     @model_validator(mode="after")
     def _recorded_times_need_a_time(self) -> TableSpec:

@@ -50,8 +50,14 @@ def fit_tiers(table: TierTable, validation: pd.DataFrame) -> TierTable:
 
 def tier_thresholds(table: TierTable) -> dict[str, float]:
     """The numeric thresholds of a fitted tier table, flat (`high-value.score_min`)."""
-    return {f"{tier.name}.{condition}": value for tier in table.tiers
+    return {f"{tier.name}.{condition}": _fitted(tier.name, condition, value) for tier in table.tiers
             for condition, value in tier.when.items()}
+
+
+def _fitted(tier: str, condition: str, value: float | TopShare) -> float:
+    if isinstance(value, TopShare):
+        raise ValueError(f"tier {tier}: {condition} is still a top_share: fit the tier table first")
+    return value
 
 
 def assign_tiers(frame: pd.DataFrame, table: TierTable) -> pd.Series:

@@ -8,6 +8,7 @@ see the full values, and every read is audited.
 from __future__ import annotations
 
 import re
+from typing import overload
 
 _DIGIT = re.compile(r"\d")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-]+)(@|%40)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")  # also URL-encoded
@@ -66,6 +67,10 @@ def mask_record(record: dict, full: bool = False) -> dict:
     return {key: MASKS[key](value) if key in MASKS else value for key, value in record.items()}
 
 
+@overload
+def mask_emails_in(value: dict) -> dict: ...
+@overload
+def mask_emails_in(value: object) -> object: ...
 def mask_emails_in(value: object) -> object:
     """`value` (text, or lists and dicts of it) with every email address in it masked."""
     if isinstance(value, str):

@@ -4,7 +4,7 @@ area (identity, features, training, serving, segments, marketing, live, loop, sc
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -23,11 +23,11 @@ def _rounded(value: object) -> object:
 
 
 def _emit(figures: dict, as_json: bool) -> None:
-    figures = _rounded(figures)
+    rounded = _rounded(figures)
     if as_json:
-        print(json.dumps(figures, indent=2))
+        print(json.dumps(rounded, indent=2))
     else:
-        console.print_json(json.dumps(figures))
+        console.print_json(json.dumps(rounded))
 
 
 @app.command("identity")
@@ -49,10 +49,10 @@ def bench_identity(
     work = settings.data_dir / "bench" / "identity"
     scales = {"20k": 0.02, "100k": 0.1} if quick else {"100k": 0.1, "1m": 1.0}
     with step("identity benchmark: generate and resolve worlds"):
-        figures = {"speed": speed(settings, work, scales)}
+        figures: dict[str, Any] = {"speed": speed(settings, work, scales)}
         largest = work / list(scales)[-1]
         quality = synthetic_quality(largest / "middle.duckdb", largest / "truth")
-        exact = synthetic_quality(resolve_exact_only(settings.source, largest), largest / "truth")
+        exact = synthetic_quality(resolve_exact_only(settings.source_file, largest), largest / "truth")
     figures["synthetic"] = {**quality, "exact_only_f1": exact["f1"],
                             "exact_only_precision": exact["precision"],
                             "exact_only_recall": exact["recall"], "world_scale": scales[largest.name]}

@@ -59,6 +59,7 @@ def table_cell(value: object) -> str:
         return "-"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return str(value)
-    if isinstance(value, numbers.Integral) or float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{float(value):,.3f}".rstrip("0").rstrip(".")
+    number = float(value)
+    if number.is_integer():
+        return f"{int(number):,}"
+    return f"{number:,.3f}".rstrip("0").rstrip(".")

@@ -86,7 +86,8 @@ def run_promote(settings: Settings, dry_run: bool = False) -> Promotion:
                       min_converted=monitoring.min_converted, min_confidence=monitoring.promotion_confidence)
     promoted = decision.promote and not dry_run
     if promoted:
-        move_champion(settings, challenger, decision.reason, decision.evidence.to_json())
+        evidence = decision.evidence.to_json() if decision.evidence is not None else None
+        move_champion(settings, challenger, decision.reason, evidence)
     return Promotion(champion, challenger, decision, live, promoted)
 
 

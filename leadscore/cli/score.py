@@ -14,7 +14,7 @@ def run_score(settings: Settings) -> None:
     from leadscore.serving.webhook import MqlPusher
 
     with step("batch scoring: everyone, with score history"):
-        scorer = ChampionWatcher(settings).scorer
+        scorer = ChampionWatcher(settings).current
         with MqlPusher(settings.serving.webhook, settings.serving_dir) as pusher:
             summary = score_everyone(settings, scorer, pusher)
     console.print(f"  {summary.people:,} people at {len(summary.times)} times "

@@ -55,9 +55,10 @@ def _print_banner(settings: Settings, url: str) -> None:
     pid, owner, *_ = next((sample for sample in samples if sample[1]), samples[0])
     say(f"Open a portrait as its account's sales rep: {url}/login?next=/portrait/{pid} "
         f"with the key demo-sales-{owner} (another rep's key is refused)")
-    account = next((sample for sample in samples if sample[3]), None)  # a company with a rep
+    # a company with a rep
+    account = next(((pid, cid, rep) for pid, _, cid, rep in samples if cid and rep), None)
     if account is not None:
-        pid, _, cid, owner = account
+        pid, cid, owner = account
         say(f"Open an account page, the company of {pid}, as its rep: {url}/login?next=/account/{cid} "
             f"with the key demo-sales-{owner}; the CRM scores the account by its CID:")
         say(_score_call(url, "cid", cid))

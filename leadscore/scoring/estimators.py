@@ -9,6 +9,8 @@ stacked account model: LightGBM's raw score plus each row's own log-odds (its pe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
@@ -49,8 +51,8 @@ class RuleBaseline(ClassifierMixin, BaseEstimator):
     """Points model: fit rules + interest rules (Rule objects or their dicts), MQL at
     `mql_threshold` points."""
 
-    def __init__(self, fit_rules: list[Rule | dict] | None = None,
-                 interest_rules: list[Rule | dict] | None = None, mql_threshold: float = 60):
+    def __init__(self, fit_rules: Sequence[Rule | dict] | None = None,
+                 interest_rules: Sequence[Rule | dict] | None = None, mql_threshold: float = 60):
         self.fit_rules = fit_rules
         self.interest_rules = interest_rules
         self.mql_threshold = mql_threshold

@@ -12,9 +12,11 @@ leads, so a metric never depends on the order the rows happen to come in.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import overload
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 SHARES = (0.05, 0.10, 0.20)
@@ -25,6 +27,10 @@ class OneClass(ValueError):
     """Labels of one class only: nothing to rank or calibrate against (too little data)."""
 
 
+@overload
+def check_labels(y, p: None = None, what: str = ...) -> tuple[np.ndarray, None]: ...
+@overload
+def check_labels(y, p: ArrayLike, what: str = ...) -> tuple[np.ndarray, np.ndarray]: ...
 def check_labels(y, p=None, what: str = "the test window") -> tuple[np.ndarray, np.ndarray | None]:
     """(y as 0/1 ints, p as floats), or a ValueError that says what is wrong and what to do."""
     y = np.asarray(y)

@@ -65,9 +65,11 @@ def champion_version(settings: Settings, registered_model: str | None = None,
     return None if version is None else str(version.version)
 
 
-def read_spec(run_id: str, name: str, version: str) -> ScoringSpec:
-    """The scoring spec logged in a version's run; MissingSpec if there is none or it is of
-    a kind this code does not read."""
+def read_spec(run_id: str | None, name: str, version: str) -> ScoringSpec:
+    """The scoring spec logged in a version's run; MissingSpec if there is none (or no run) or
+    it is of a kind this code does not read."""
+    if run_id is None:
+        raise MissingSpec(f"version {version} of {name} was registered without a run: no {SPEC_ARTIFACT}")
     try:
         path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=SPEC_ARTIFACT)
     except (MlflowException, OSError):

@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 
 from leadscore.config import ScoreSettings, StrictModel
 
-SPEC_VERSION = 1
+SPEC_VERSION: Literal[1] = 1
 ModelKind = Literal["rule_baseline", "logistic_regression", "lightgbm", "stacked"]
 Condition = Literal["score_min", "fit_min", "interest_min", "fit_score_min", "interest_score_min",
                     "completeness_max"]
@@ -63,7 +63,8 @@ class Rule(StrictModel):
         """YAML reads an unquoted yes/no/on/off/true/false as a boolean, which would compare as 1
         or 0: a rule on the word must quote it."""
         if isinstance(raw, dict):
-            values = raw.get("value") if isinstance(raw.get("value"), list) else [raw.get("value")]
+            given = raw.get("value")
+            values = given if isinstance(given, list) else [given]
             if any(isinstance(value, bool) for value in values):
                 raise ValueError(f"rule on {raw.get('feature')!r}: value {raw.get('value')!r} was read as a "
                                  "boolean (YAML reads an unquoted yes, no, on, off, true or false so): "

@@ -26,11 +26,13 @@ import math
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from leadscore.scoring.spec import DEFAULT_TIER_COLOUR, TierTable
 from leadscore.serving.portrait.schemas import ScorePoint
 from leadscore.serving.schemas import Reason, ScoreResponse
 
+R = TypeVar("R")  # a reason, or a reason with its points
 UP, DOWN = "#1a9850", "#d73027"
 LABEL_WIDTH, VALUE_WIDTH, ROW_HEIGHT, TOP = 410, 56, 28, 8  # the waterfall's pixels
 LINE_HEIGHT, CHARS_PER_LINE = 14, 62  # a label's wrapped lines (12.5 px text in LABEL_WIDTH)
@@ -48,7 +50,7 @@ def signed(value: float, digits: int = 1) -> str:
     return text[1:] if float(text) == 0 else text
 
 
-def _telling(reasons: list[Reason], change: Callable[[Reason], float], digits: int) -> list[Reason]:
+def _telling(reasons: list[R], change: Callable[[R], float], digits: int) -> list[R]:
     """The reasons worth a bar: those whose change shows at the chart's precision. A reason that
     rounds to nothing would be a bar labelled '0.0' in its colour; it goes with the rest instead
     (the 'everything else' bar, or the start that holds every factor not listed)."""
@@ -129,23 +131,26 @@ def _nice_step(span: float, target: int = 6) -> float:
 def waterfall(score: ScoreResponse, width: int = 800) -> Chart:
     """The reasons as a horizontal waterfall: start, one bar per reason (up green, down red), final."""
     reasons = [*score.reasons_up, *score.reasons_down]
-    if score.average_score is not None and all(r.points is not None for r in reasons):
-        return _score_points_waterfall(score, _telling(reasons, lambda r: r.points, 1), width)
+    in_points = [(r, r.points) for r in reasons if r.points is not None]
+    if score.average_score is not None and len(in_points) == len(reasons):
+        return _score_points_waterfall(score, score.average_score, _telling(in_points, lambda r: r[1], 1),
+                                       width)
     return _model_units_waterfall(score, width)
 
 
-def _score_points_waterfall(score: ScoreResponse, reasons: list[Reason], width: int) -> Chart:
+def _score_points_waterfall(score: ScoreResponse, average: float, reasons: list[tuple[Reason, float]],
+                            width: int) -> Chart:
     """From the average lead's score to this lead's, in score points; each bar in the reason's
-    words. The behaviours not listed (or too small to show) make one bar (the score's 0-100
-    clip ends there too)."""
-    others = round(score.score - score.average_score - sum(r.points for r in reasons), 1)
-    steps = [(r.label or r.text, r.text, r.points) for r in reasons]
+    words (`reasons`: each with its points). The behaviours not listed (or too small to show)
+    make one bar (the score's 0-100 clip ends there too)."""
+    others = round(score.score - average - sum(points for _, points in reasons), 1)
+    steps = [(r.label or r.text, r.text, points) for r, points in reasons]
     capped = score.score in (0, 100)  # the walk ends at the score shown, which the 0-100 clip holds
     if abs(others) >= 0.05:
         steps.append(("everything else" + (" and the 0-100 cap" if capped else ""),
                       "all behaviours and traits not listed above"
                       + (f", and the score's cap at {score.score:.0f}" if capped else ""), others))
-    running = list(itertools.accumulate((points for *_, points in steps), initial=score.average_score))
+    running = list(itertools.accumulate((points for *_, points in steps), initial=average))
     axis = _Axis.spanning([*running, 0.0], (LABEL_WIDTH + 10, width - VALUE_WIDTH))
     chart = Chart(width=width, height=0, plot=axis.plot, unit="score points")
     chart.bars.append(_marker("The average lead", "base", TOP, axis.x(running[0]), f"{running[0]:.0f}"))
@@ -257,12 +262,14 @@ def history_chart(history: list[ScorePoint], mql: float | None, tier_colours: Ma
     def py(s: float) -> float:
         return round(y1 - max(0.0, min(100.0, s)) / 100 * (y1 - y0), 1)
 
-    pts = [{"x": px(h.scored_at.timestamp()), "y": py(h.score or 0), "score": h.score, "tier": h.tier,
+    xs = [px(h.scored_at.timestamp()) for h in scored]
+    pts = [{"x": x, "y": py(h.score or 0), "score": h.score, "tier": h.tier,
             "colour": tier_colours.get(h.tier or "", DEFAULT_TIER_COLOUR),
-            "title": f"{h.scored_at:%Y-%m-%d}: score {h.score:.0f}, {h.tier or '-'}"} for h in scored]
+            "title": f"{h.scored_at:%Y-%m-%d}: score {h.score:.0f}, {h.tier or '-'}"}
+           for x, h in zip(xs, scored, strict=True)]
     picks = sorted({0, len(scored) - 1, len(scored) // 2})
     anchors = {0: "start", len(scored) - 1: "end"} if len(scored) > 1 else {}
-    xlabels = [(pts[i]["x"], f"{scored[i].scored_at:%d %b %Y}", anchors.get(i, "middle")) for i in picks]
+    xlabels = [(xs[i], f"{scored[i].scored_at:%d %b %Y}", anchors.get(i, "middle")) for i in picks]
     return HistoryChart(
         width=width, height=height, points=pts, polyline=" ".join(f"{p['x']},{p['y']}" for p in pts),
         grid=[(py(s), str(s)) for s in (0, 25, 50, 75, 100)], xlabels=xlabels,
@@ -352,7 +359,8 @@ def _tier_regions(tiers: TierTable | None, average: float, at: Place
     boundaries of the tiers' conditions."""
     if tiers is None:
         return [], []
-    regions, lines, taken, drawn = [], [], [], set()
+    regions, lines, drawn = [], [], set()
+    taken: list[list[Side]] = []
     for tier in tiers.tiers:
         sides, undrawn = [], []
         for condition, threshold in tier.when.items():
@@ -388,11 +396,15 @@ def _minus(pieces: list[Polygon], taken: list[list[Side]]) -> list[Polygon]:
         left = []
         for piece in pieces:
             for k, side in enumerate(sides):
-                outside = _half(_within(piece, sides[:k]), lambda f, i, side=side: -side(f, i))
+                outside = _half(_within(piece, sides[:k]), _opposite(side))
                 if _area(outside) > 1e-6:
                     left.append(outside)
         pieces = left
     return pieces
+
+
+def _opposite(side: Side) -> Side:
+    return lambda f, i: -side(f, i)
 
 
 def _area(polygon: Polygon) -> float:

@@ -445,7 +445,7 @@ def _parse(properties: str | None) -> dict:
 
 
 def _score_point(row: dict) -> ScorePoint:
-    point = {k: None if isinstance(v, float) and v != v else v  # NaN: not told
+    point: dict[str, Any] = {k: None if isinstance(v, float) and v != v else v  # NaN: not told
              for k, v in row.items() if k in ScorePoint.model_fields}
     if point.get("model_version") is not None:
         point["model_version"] = str(point["model_version"])

@@ -145,3 +145,10 @@ def test_early_outcomes_reach_the_json_mlflow_and_a_chart_on_the_page():
     assert report_metrics(report)["early_oe.champion.14d.all"] == pytest.approx(overall["oe"])
     html = monitor_page(report, set(), Settings(root=Path(".")).monitoring.thresholds, "E0001")
     assert 'id="chart-early"' in html and 'data-early="champion:14:all"' in html
+
+
+def test_the_early_chart_draws_without_thresholds():
+    report = report_at(*moving_world(None, 100, per_day=50), 99)
+    unset = Settings(root=Path(".")).monitoring.thresholds.model_copy(
+        update={"min_early_oe_ratio": None, "max_early_oe_ratio": None})
+    assert 'id="chart-early"' in monitor_page(report, set(), unset, "E0001")
