@@ -4,6 +4,7 @@ webhook does not push (served or batch), on the portrait's hand-made world (test
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -110,11 +111,13 @@ def toy():
 def stand_in(reader: PortraitReader, toy, tmp_path, url: str | None = "http://crm.test/mql"):
     scorer, rows = toy
     logged: list[dict] = []
-    return SimpleNamespace(scorer=scorer, _shadow_scorer=lambda: None, features=Features(rows),
-                           opportunities=opportunities_of(reader),
-                           pusher=MqlPusher(WebhookSettings(url=url, mql_threshold=0), tmp_path / "hook"),
-                           score_log=SimpleNamespace(append_each=lambda scores, *_: logged.extend(scores)),
-                           shadows=None, logged=logged)
+    service = SimpleNamespace(scorer=scorer, _shadow_scorer=lambda: None, features=Features(rows),
+                              opportunities=opportunities_of(reader),
+                              pusher=MqlPusher(WebhookSettings(url=url, mql_threshold=0), tmp_path / "hook"),
+                              score_log=SimpleNamespace(append_each=lambda scores, *_: logged.extend(scores)),
+                              shadows=None, logged=logged)
+    service._read_online = functools.partial(module.LeadScoring.inner._read_online, service)
+    return service
 
 
 def test_score_says_a_lead_is_in_an_opportunity_routes_it_there_and_keeps_the_models_reading(
