@@ -33,9 +33,10 @@ demo: pipeline serve
 pipeline: setup
 	$(BIN)/leadscore pipeline
 
-# PORT=3101 serves on another port than serving.port (config/leadscore.yaml)
+# `make demo PORT=3101` serves on another port than serving.port (config/leadscore.yaml); only
+# a PORT given on make's command line counts (many environments export one of their own)
 serve: setup
-	$(BIN)/leadscore serve $(if $(PORT),--port $(PORT))
+	$(BIN)/leadscore serve $(if $(filter command line,$(origin PORT)),--port $(PORT))
 
 ## test: the layers between the stages and the types, then every test suite, integration included (what CI runs)
 test: setup lint-imports typecheck

@@ -49,13 +49,13 @@ class Ingested:
     quarantined: list[dict] = field(default_factory=list)  # {source_record_id, reason}
     people: dict[str, dict] = field(default_factory=dict)  # touched pid -> person row
     bound_cookies: dict[str, list[str]] = field(default_factory=dict)  # pid -> cookies bound now
-    resent_people: list[str] = field(default_factory=list)  # the people of duplicate records
+    duplicate_pids: dict[str, str] = field(default_factory=dict)  # a duplicate's id -> its person, if any
 
     @property
     def touched(self) -> list[str]:
         """The people this call's records name: those its new records touched (marked due for
         a feature update) and those of re-sent records."""
-        return list(dict.fromkeys([*self.people, *self.resent_people]))
+        return list(dict.fromkeys([*self.people, *self.duplicate_pids.values()]))
 
 
 def _json_rows(frame: pd.DataFrame) -> list[str]:
@@ -98,12 +98,19 @@ class Ingestor:
     def batch(self) -> BatchIdentities:
         """What the last batch resolved. When the batch has replaced the middle layer, the
         identities loaded before are still given while a thread loads the new ones and swaps
-        them in: a load takes seconds, and neither a page view's cookie lookup (promised in
-        10 ms) nor an ingest (under a second) may wait for it. The old snapshot is a consistent
-        view: the event log keeps every row after its mark, so it is the state just before
-        the file changed."""
+        them in: a load takes seconds, and a page view's cookie lookup (promised in 10 ms) may
+        not wait for it. The old snapshot is a consistent view of identities: the event log
+        keeps every row after its mark, so it is the state just before the file changed."""
         if self._stamp() != self._wanted:
             self._start_reload()
+        return self._batch
+
+    def current_batch(self) -> BatchIdentities:
+        """What the last batch resolved, waiting for a reload in flight: an ingest binds records
+        to PIDs and the feature update behind it reads the new middle layer at once, so it
+        must not give a PID the new batch merged away (it waited for the reload before)."""
+        self.batch  # noqa: B018 - starts the reload when the file changed
+        self.wait_for_reload()
         return self._batch
 
     def _stamp(self) -> int:
@@ -170,7 +177,7 @@ class Ingestor:
         by_source: dict[str, list[int]] = {}
         for i, (source, _) in enumerate(calls):
             by_source.setdefault(source, []).append(i)
-        batch = self.batch  # one snapshot for the whole group
+        batch = self.current_batch()  # one snapshot for the whole group
         frames = {source: self._frame(source, [(i, calls[i][1]) for i in indexes])
                   for source, indexes in by_source.items()}
         in_batch = {source: batch.stored(source, list(frame[ID_COLUMN[source]].astype("string")))
@@ -228,7 +235,7 @@ class Ingestor:
             results[call].duplicates.append(i)
             pid = stored.get(i) or appended.get(i)  # stored before, or by an earlier call of the group
             if pid:
-                results[call].resent_people.append(pid)
+                results[call].duplicate_pids[i] = pid
 
     def _standardise(self, raw: pd.DataFrame, standardised: list[dict],
                      received_at: datetime) -> tuple[list[dict], list[tuple[int, str]]]:

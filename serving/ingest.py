@@ -27,8 +27,9 @@ from leadscore.live.sources import SOURCES, SourceRecord
 class IngestedRecord(BaseModel):
     source_record_id: str
     status: Literal["accepted", "duplicate", "quarantined"]
-    pid: str | None = Field(None, description="The person the record was resolved to (accepted; "
-                                              "null for an anonymous web session).")
+    pid: str | None = Field(None, description="The person the record was resolved to (accepted, or a "
+                                              "duplicate: when first stored; null for an anonymous web "
+                                              "session).")
     reason: str | None = Field(None, description="Why the record was quarantined.")
 
 
@@ -53,7 +54,9 @@ def describe(done: Ingested, order: list[str], at: datetime) -> dict:
         fate[item["source_record_id"]] = {"status": "accepted", "pid": item["pid"]}
     for item in done.quarantined:
         fate[item["source_record_id"]] = {"status": "quarantined", "reason": item["reason"]}
-    records = [{"source_record_id": i, **fate.get(i, {"status": "duplicate"})} for i in order]
+    for i in done.duplicates:
+        fate.setdefault(i, {"status": "duplicate", "pid": done.duplicate_pids.get(i)})
+    records = [{"source_record_id": i, **fate.get(i, {"status": "duplicate", "pid": None})} for i in order]
     return {"source": done.source, "at": at.isoformat(), "accepted": len(done.accepted),
             "duplicates": len(done.duplicates),
             "quarantined": len(done.quarantined), "records": records, "people": done.touched}

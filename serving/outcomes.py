@@ -23,7 +23,7 @@ from leadscore.live.log import utc_text
 from leadscore.live.outcomes import Disposition, OpportunityOutcome, Outcome, ahead_problems, reason_problems
 
 EXAMPLE = {"kind": "disposition", "crm_id": "LEAD-2291", "pid": "P52E77B6E8D",
-           "at": "2026-11-02T09:30:00Z", "disposition": "rejected", "reason": "no_budget"}
+           "at": "2026-10-31T09:30:00Z", "disposition": "rejected", "reason": "no_budget"}
 
 
 class OutcomeFate(BaseModel):

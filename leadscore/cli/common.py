@@ -54,7 +54,8 @@ def frame_table(title: str, frame) -> Table:
 
 def table_cell(value: object) -> str:
     """A value as a table shows it: counts with thousands separators (6,441, not 6441.0), other
-    numbers to three decimals at most, a missing one as a dash (not nan)."""
+    numbers to three decimals at most (below 1, three significant digits), a missing one as a
+    dash (not nan)."""
     if value is None or str(value) in ("nan", "<NA>", "NaT"):  # pandas' and NumPy's missing values
         return "-"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -62,4 +63,6 @@ def table_cell(value: object) -> str:
     number = float(value)
     if number.is_integer():
         return f"{int(number):,}"
+    if abs(number) < 1:  # a rate or a difference: three significant digits (0.0004, not 0)
+        return f"{number:.3g}"
     return f"{number:,.3f}".rstrip("0").rstrip(".")

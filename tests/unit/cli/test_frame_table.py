@@ -12,9 +12,9 @@ from leadscore.cli.common import frame_table, table_cell
 
 
 def test_cells_read_as_a_person_writes_them():
-    assert [table_cell(v) for v in (np.int64(6441), 6441.0, 0.125, np.float64(0.5), 2.0004, float("nan"),
-                                    None, pd.NA, True, "email")] == [
-        "6,441", "6,441", "0.125", "0.5", "2", "-", "-", "-", "True", "email"]
+    assert [table_cell(v) for v in (np.int64(6441), 6441.0, 0.125, np.float64(0.5), 2.0004, 1234.5678,
+                                    -0.0004, float("nan"), None, pd.NA, True, "email")] == [
+        "6,441", "6,441", "0.125", "0.5", "2", "1,234.568", "-0.0004", "-", "-", "-", "True", "email"]
 
 
 def test_a_row_mixing_counts_and_rates_keeps_its_counts_whole():

@@ -15,7 +15,7 @@ import pytest
 from leadscore.identity.link import mint_id
 from leadscore.identity.resolve import previous_ids, resolve, resolve_records
 from leadscore.live.identity import BatchIdentities, Known, RecordIds
-from leadscore.live.ingest import Ingestor
+from leadscore.live.ingest import Ingested, Ingestor
 from leadscore.live.log import compacted
 from leadscore.live.sources import SOURCES, TIME_COLUMN
 
@@ -145,6 +145,9 @@ def test_resending_changes_nothing(ingestor, known_person):
     second = ingestor.ingest("form_fills", records + records[:1], NOW)
     assert sorted(second.duplicates) == ["LF7", "LF7", "LF8"]
     assert second.accepted == [] and second.quarantined == []
+    # a re-sent record names the person it was stored with (a replay that stopped mid-tick
+    # posts the CRM's outcome of a re-sent opportunity by it); a quarantined one names nobody
+    assert second.duplicate_pids == {"LF7": first_call.accepted[0]["pid"]}
     assert ingestor.log.counts() == before_counts == {"kept": 1, "quarantined": 1}
     assert first_call.quarantined[0]["source_record_id"] == "LF8"
     assert "no usable identifier" in first_call.quarantined[0]["reason"]
@@ -215,6 +218,7 @@ def test_a_record_the_batch_holds_is_a_duplicate_and_its_person_is_brought_up_to
     again = ingestor.ingest("form_fills", records, NOW)
     assert sorted(again.duplicates) == sorted(forms["form_fill_id"]) and again.accepted == []
     assert again.touched and not again.people  # re-scored, nothing new stored
+    assert set(again.duplicate_pids) == set(forms["form_fill_id"])  # each with the batch's person
     assert ingestor.log.counts() == {}
 
 
@@ -463,6 +467,27 @@ def test_a_lookup_while_a_new_batch_loads_answers_at_once_from_the_old_one(inges
     ingestor.wait_for_reload(10)
     assert ingestor.person_of_cookie("ck-moved") == "P-NEW"  # the new batch's, once loaded
     assert loads.started == 1 and loads.most_at_once == 1
+
+
+def test_an_ingest_waits_for_a_new_batch_loading_instead_of_binding_by_the_old_one(
+        ingestor, live_settings, monkeypatch, known_person):
+    """The feature update behind an ingest reads the new middle layer at once: the ingest must
+    not give a PID the new batch merged away, so it waits where a cookie lookup does not."""
+    old = ingestor.batch
+    loads = SlowLoads([_moved(old, "ck-moved", "P-NEW")])
+    monkeypatch.setattr(ingestor, "_load_batch", loads)
+    _replace_middle_layer(live_settings)
+    assert ingestor.person_of_cookie("ck-moved") is None  # the lookup that starts the load
+    _, email, first, last = known_person
+    done: list[Ingested] = []
+    call = threading.Thread(target=lambda: done.append(ingestor.ingest(
+        "form_fills", _records("form_fills", [_form("LF-WAIT", email, first, last)]), NOW)))
+    call.start()
+    call.join(0.5)
+    assert not done and loads.started == 1  # waiting for the load, not binding by the old batch
+    loads.release.set()
+    call.join(10)
+    assert done and done[0].accepted and ingestor.batch is not old
 
 
 def test_a_batch_landing_during_a_load_is_loaded_after_it(ingestor, live_settings, monkeypatch):
