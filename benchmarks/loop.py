@@ -109,7 +109,7 @@ from leadscore.benchmarks.live import CRM_KEY, INGEST_KEY, SERVICE_TARGET, Recei
 from leadscore.benchmarks.servers import bentoml_server
 from leadscore.clock import CLOCK_FILE, WorldClock, world_end
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, DriftSettings, Settings
-from leadscore.live.replay import OPPORTUNITIES, due_calls, opportunity_outcomes, post_outcomes
+from leadscore.live.replay import due_calls, sender
 from leadscore.monitoring.cohorts import SHADOW
 from leadscore.monitoring.inputs import matured_scores_at
 from leadscore.synth.future import future_records, read_future
@@ -220,28 +220,19 @@ def quiet_console() -> Iterator[None]:
 
 # ---- one step of the world: records in, outcomes back ---------------------------------------
 
-def _ingest(client: httpx.Client, source: str, records: list[dict]) -> dict:
-    response = client.post(f"/ingest/{source}", json=records, headers={"X-API-Key": INGEST_KEY})
-    if response.status_code != 200:
-        raise RuntimeError(f"POST /ingest/{source} answered {response.status_code}: {response.text[:300]}")
-    return response.json()
-
-
 def send_period(client: httpx.Client, future: dict[str, pd.DataFrame], start: datetime, end: datetime,
                 bench: Settings) -> tuple[int, int]:
-    """The records of [start, end), one call per source sent together, then the opportunities'
-    outcomes: (records, outcomes) sent."""
+    """The records of [start, end), one call per source sent together, each opportunities call
+    followed by its outcomes (`live.replay.sender`): (records, outcomes) sent."""
     pending = [(None, source, record) for source, record in
                future_records(future, pd.Timestamp(start), pd.Timestamp(end))]
     calls = due_calls(pending, bench.live.max_records)
     if not calls:
         return 0, 0
+    send = sender(client, INGEST_KEY, CRM_KEY, bench.outcomes.max_outcomes)
     with ThreadPoolExecutor(len(calls)) as pool:
-        answers = list(pool.map(lambda call: _ingest(client, *call), calls))
-    outcomes = [outcome for (source, records), answer in zip(calls, answers, strict=True)
-                if source == OPPORTUNITIES for outcome in opportunity_outcomes(records, answer)]
-    post_outcomes(client, outcomes, CRM_KEY, bench.outcomes.max_outcomes)
-    return len(pending), len(outcomes)
+        answers = list(pool.map(lambda call: send(*call), calls))
+    return len(pending), sum(answer.get("outcomes", 0) for answer in answers)
 
 
 # ---- retraining, promotion, monitoring -------------------------------------------------------

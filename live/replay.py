@@ -124,14 +124,13 @@ def post_outcomes(client: httpx.Client, outcomes: list[dict], crm_key: str, max_
     return len(outcomes)
 
 
-def http_sender(base_url: str, key: str, timeout_s: float = 60, crm_key: str | None = None,
-                max_outcomes: int = 1000) -> tuple[Send, httpx.Client]:
-    """A sender posting to the service's ingest API (one kept-alive connection), and with
-    `crm_key` the outcomes of the opportunities it sent (counted in the answer's `outcomes`)."""
-    client = httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=timeout_s)
+def sender(client: httpx.Client, key: str, crm_key: str | None = None, max_outcomes: int = 1000) -> Send:
+    """A sender posting each call's records to the service's ingest API with the ingest `key`,
+    and with `crm_key` the outcomes of the opportunities it sent (counted in the answer's
+    `outcomes`)."""
 
     def send(source: str, records: list[dict]) -> dict:
-        response = client.post(f"/ingest/{source}", json=records)
+        response = client.post(f"/ingest/{source}", json=records, headers={"X-API-Key": key})
         if response.status_code != 200:
             raise RuntimeError(f"POST /ingest/{source} answered {response.status_code}: "
                                f"{response.text[:500]}")
@@ -141,4 +140,11 @@ def http_sender(base_url: str, key: str, timeout_s: float = 60, crm_key: str | N
                                                max_outcomes)
         return answer
 
-    return send, client
+    return send
+
+
+def http_sender(base_url: str, key: str, timeout_s: float = 60, crm_key: str | None = None,
+                max_outcomes: int = 1000) -> tuple[Send, httpx.Client]:
+    """`sender` on a kept-alive connection of its own to `base_url` (close the client after)."""
+    client = httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=timeout_s)
+    return sender(client, key, crm_key, max_outcomes), client
