@@ -54,9 +54,10 @@ def describe(done: Ingested, order: list[str], at: datetime) -> dict:
         fate[item["source_record_id"]] = {"status": "accepted", "pid": item["pid"]}
     for item in done.quarantined:
         fate[item["source_record_id"]] = {"status": "quarantined", "reason": item["reason"]}
-    for i in done.duplicates:
-        fate.setdefault(i, {"status": "duplicate", "pid": done.duplicate_pids.get(i)})
-    records = [{"source_record_id": i, **fate.get(i, {"status": "duplicate", "pid": None})} for i in order]
+    def duplicate(i: str) -> dict:  # stored before: with its person, when it has one
+        return {"status": "duplicate", "pid": done.duplicate_pids.get(i)}
+
+    records = [{"source_record_id": i, **(fate.get(i) or duplicate(i))} for i in order]
     return {"source": done.source, "at": at.isoformat(), "accepted": len(done.accepted),
             "duplicates": len(done.duplicates),
             "quarantined": len(done.quarantined), "records": records, "people": done.touched}
