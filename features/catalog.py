@@ -237,6 +237,13 @@ class InterestCatalog:
                            words.get("last", f"last {told} {{ago}}"), family=self.family(kind),
                            missing=words.get("never", f"no {told} on record"))
 
+    def recency_names(self) -> list[str]:
+        """The days-since features: days from a person's last event (of a kind) to the row's time."""
+        return [spec.name for spec in self._recencies()]
+
+    def _recencies(self) -> list[FeatureSpec]:
+        return [self._recency(kind) for kind in ["event", *self.event_types]]
+
     def specs(self) -> list[FeatureSpec]:
         specs = [
             FeatureSpec(self.count_name(kind, w), "int", self._count_description(kind, w),
@@ -246,7 +253,7 @@ class InterestCatalog:
             for kind in [*self.event_types, "events"] for w in self.windows
         ]
         recent, before = self.trend_recent_days, self.trend_before_days
-        return specs + [self._recency(kind) for kind in ["event", *self.event_types]] + [
+        return specs + self._recencies() + [
             FeatureSpec("distinct_channels_90d", "int", "Distinct channels used in the last 90 days.",
                         "engaged on {value} channels in the last 90 days", zero_when_missing=True,
                         family=self.family("events")),

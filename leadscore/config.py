@@ -368,6 +368,7 @@ class MonitoringSettings(StrictModel):
 
     window_days: int = Field(30, gt=0)      # drift and operations: the last this many days of the clock
     reference_days: int = Field(180, gt=0)  # drift's reference: up to the champion's test window's end
+    min_drift_days: int = Field(7, gt=0)    # drift waits for this many days of served traffic
     min_matured: int = Field(100, gt=0)     # matured scores a model version needs before it is judged
     min_converted: int = Field(10, gt=0)    # ... of this many converted people, for promotion to rest on them
     promotion_confidence: float = Field(0.9, ge=0, le=1)  # ... and the challenger ahead in this share

@@ -1,15 +1,22 @@
 """What monitoring reads, at the edges: the score log, the CRM's outcomes, the event log's
 records, the webhook outbox, the champion's scoring spec, and the feature rows drift compares.
 
-Drift's two populations:
-- the reference: the people the champion learnt from, at snapshot times over the
-  `monitoring.reference_days` up to the end of its test window (its spec's `test_window`), with
-  their point-in-time features from Feast (as training reads them; at most `REFERENCE_ROWS`
-  rows, sampled with a fixed seed), and the batch scores of `leadscore score` in that window.
-  Built once per champion version and kept as `<data_dir>/monitoring/reference-v<N>.parquet`.
-- now: the people the champion scored in the clock's last `monitoring.window_days` (the leads it
-  actually judged), their features as the online store holds them, and their latest score.
-  Served traffic leans to engaged people, so a feature of engagement drifts a little by design.
+Drift's two populations are drawn alike, so that a population that did not move reads as
+stable (README, "Drift"):
+- now: the people the champion scored in the clock's last `monitoring.window_days` (the leads
+  it judged: scores follow a person's records), their features as of now (the online store's
+  rows, each days-since feature counted on to now from the row's update: a later event would
+  have updated it), and their latest score;
+- the reference: the same question asked of the champion's data. At each weekly feature time
+  of the `monitoring.reference_days` up to the end of its test window, the people who had an
+  interaction in the `window_days` before it, with their point-in-time features from Feast
+  (at most `REFERENCE_ROWS` rows, sampled with a fixed seed), the champion's score of each,
+  and how many days before the time they last acted (`ACTED_DAYS`). A report keeps the rows
+  who acted within the span of served traffic it looks at (a replay begun 3 days ago serves
+  only people who acted in those 3 days). Built once per champion version and kept as
+  `<data_dir>/monitoring/served-reference-v<N>.parquet`.
+Drift waits for `monitoring.min_drift_days` of served traffic: the traffic has a weekly rhythm
+(emails go out mid-week, few people act at weekends), and a few days of it are no population.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
+import duckdb
 import pandas as pd
 
 from leadscore.config import Settings
@@ -29,14 +38,19 @@ from leadscore.live.log import EVENT_LOG, EventLog
 from leadscore.live.score_log import ScoreLog
 from leadscore.monitoring.cohorts import SHADOW, matured_cohorts
 from leadscore.monitoring.operations import OUTBOX_FILE, outbox_counts
-from leadscore.scoring.prepare import prepare
-from leadscore.scoring.registry import champion_of, read_spec, use_store
+from leadscore.scoring.prepare import prepare, prepare_for
+from leadscore.scoring.registry import champion_of, load_version, read_spec, use_store
 from leadscore.scoring.spec import ScoringSpec
+from leadscore.scoring.tiers import probability_to_score
+
+if TYPE_CHECKING:  # Feast's import is heavy: features/store.py is imported where it is used
+    from leadscore.features.store import OnlineRows
 
 log = logging.getLogger(__name__)
 REFERENCE_ROWS = 20_000
-SCORE_HISTORY = "score_history.parquet"  # serving/batch.py HISTORY_FILE, in settings.scores_dir
-OnlineReader = Callable[[list[str]], pd.DataFrame]  # pids -> one row of online features each
+ACTED_DAYS = "acted_days"    # a reference row's days from the person's last interaction to its time
+REFERENCE_SCORE = "score"    # the champion's score of a reference row
+OnlineReader = Callable[[list[str]], "OnlineRows"]  # pids -> their online rows (features/store.py)
 
 
 @dataclass
@@ -78,22 +92,57 @@ def reference_window(spec: ScoringSpec, reference_days: int) -> tuple[pd.Timesta
     return end - pd.Timedelta(days=reference_days), end
 
 
-def reference_features(settings: Settings, champion: Champion) -> pd.DataFrame:
-    """The champion's reference feature rows (see the module's docstring), cached per version."""
-    from leadscore.features.store import entity_rows, historical_features, open_store
+def feature_times(start: pd.Timestamp, end: pd.Timestamp, step_days: int) -> list[pd.Timestamp]:
+    """The feature grid's times in [start, end) (features/build.py: every `step_days` from
+    its Monday epoch), where a batch feature row holds every event before it."""
+    from leadscore.features.build import GRID_EPOCH
 
-    cache = settings.monitoring_dir / f"reference-v{champion.version}.parquet"
+    step = pd.Timedelta(days=step_days)
+    first = pd.Timestamp(GRID_EPOCH) + -(-(start - pd.Timestamp(GRID_EPOCH)) // step) * step
+    return list(pd.date_range(first, end - pd.Timedelta(seconds=1), freq=step))
+
+
+def served_like_rows(con: duckdb.DuckDBPyConnection, times: list[pd.Timestamp], window_days: int
+                     ) -> pd.DataFrame:
+    """(pid, event_timestamp, `ACTED_DAYS`): at each of `times`, every person known then who
+    had an interaction in the `window_days` before it, and the days since their last one."""
+    con.register("reference_times", pd.DataFrame({"t": times}))
+    try:
+        return con.execute(f"""
+            SELECT i.pid, r.t AS event_timestamp,
+                   date_diff('second', max(i.event_time), r.t) / 86400.0 AS {ACTED_DAYS}
+            FROM interaction i JOIN person p USING (pid)
+            JOIN reference_times r ON i.event_time < r.t AND i.event_time >= r.t - to_days(?::INTEGER)
+                                  AND p.identified_at <= r.t
+            GROUP BY i.pid, r.t ORDER BY r.t, i.pid""", [window_days]).df()
+    finally:
+        con.unregister("reference_times")
+
+
+def champion_scores(settings: Settings, champion: Champion, features: pd.DataFrame) -> pd.Series:
+    """The champion's scores (0-100) of point-in-time feature rows."""
+    model, spec, _ = load_version(settings, champion.version)
+    probability = model.predict_proba(prepare_for(features, spec))[:, 1]
+    return pd.Series(probability_to_score(probability, spec.score), index=features.index)
+
+
+def reference_features(settings: Settings, champion: Champion) -> pd.DataFrame:
+    """The champion's reference rows (see the module's docstring): its prepared features,
+    `REFERENCE_SCORE` and `ACTED_DAYS`; cached per version."""
+    from leadscore.features.store import historical_features, open_store
+
+    cache = settings.monitoring_dir / f"served-reference-v{champion.version}.parquet"
     if cache.is_file():
         return pd.read_parquet(cache)
     start, end = reference_window(champion.spec, settings.monitoring.reference_days)
-    every = pd.Timedelta(days=settings.training.snapshot_every_days)
-    times = list(pd.date_range(end=end - pd.Timedelta(seconds=1), periods=max(1, (end - start) // every),
-                               freq=every))
-    people = pd.read_parquet(settings.feature_data_dir / "people.parquet")
-    rows = entity_rows(people, times)
+    times = feature_times(start, end, settings.features.step_days)
+    with duckdb.connect(str(settings.middle_db), read_only=True) as con:
+        rows = served_like_rows(con, times, settings.monitoring.window_days)
     rows = rows.sample(min(len(rows), REFERENCE_ROWS), random_state=0) if len(rows) else rows
     log.info("drift reference of v%s: %d feature rows from Feast", champion.version, len(rows))
-    frame = prepare(historical_features(open_store(settings), rows), champion.spec.features)
+    features = historical_features(open_store(settings), rows)  # rows' order, ACTED_DAYS kept
+    frame = prepare(features, champion.spec.features).assign(
+        **{REFERENCE_SCORE: champion_scores(settings, champion, features), ACTED_DAYS: features[ACTED_DAYS]})
     cache.parent.mkdir(parents=True, exist_ok=True)
     staging = cache.with_name(f".{cache.name}.{uuid.uuid4().hex}.tmp")  # two workers may build it at once
     frame.to_parquet(staging)
@@ -101,16 +150,30 @@ def reference_features(settings: Settings, champion: Champion) -> pd.DataFrame:
     return frame
 
 
-def reference_scores(settings: Settings, spec: ScoringSpec) -> pd.Series | None:
-    """The batch scores of `leadscore score` in the reference window (None without any)."""
-    path = settings.scores_dir / SCORE_HISTORY
-    if not path.is_file():
-        return None
-    history = pd.read_parquet(path, columns=["scored_at", "score"])
-    start, end = reference_window(spec, settings.monitoring.reference_days)
-    at = pd.to_datetime(history["scored_at"], utc=True)
-    scores = history.loc[(at >= start) & (at < end), "score"]
-    return scores.reset_index(drop=True) if len(scores) else None
+def served_span_days(scores: pd.DataFrame, since: datetime, now: datetime) -> float:
+    """Days of served traffic in the window: from its start, or from the first score served
+    if that came later (a live history younger than the window)."""
+    served = scores.loc[scores["trigger"] != SHADOW, "at"]
+    first = max(pd.Timestamp(since), served.min()) if len(served) else pd.Timestamp(since)
+    return max((pd.Timestamp(now) - first) / pd.Timedelta(days=1), 0.0)
+
+
+def acted_within(reference: pd.DataFrame, days: float) -> pd.DataFrame:
+    """The reference rows of people who acted within `days` before their time."""
+    return reference[reference[ACTED_DAYS] < days]
+
+
+def features_now(rows: OnlineRows, now: datetime, recency: list[str]) -> pd.DataFrame:
+    """Online rows as of `now`: each `recency` feature (days since a person's last X, as of
+    the row's update) counted on to `now`. Exact while no event came since the update (one
+    would have updated the row); counts over windows stay as of the update."""
+    frame = rows.frame()
+    updated = pd.to_datetime(pd.Series(rows.updated_at, index=frame.index, dtype=object), utc=True)
+    elapsed = ((pd.Timestamp(now) - updated) / pd.Timedelta(days=1)).clip(lower=0).fillna(0.0)
+    for name in recency:
+        if name in frame:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce") + elapsed
+    return frame
 
 
 def recent_champion_pids(scores: pd.DataFrame, since: datetime) -> list[str]:
@@ -133,11 +196,15 @@ def read_inputs(settings: Settings, now: datetime, online: OnlineReader | None) 
         events.close()
     champion = read_champion(settings)
     reference = current = score_reference = None
-    if champion is not None and online is not None:
-        reference = reference_features(settings, champion)
-        pids = recent_champion_pids(scores, since)
-        current = prepare(online(pids), champion.spec.features) if pids else None
-        score_reference = reference_scores(settings, champion.spec)
+    pids = recent_champion_pids(scores, since)
+    span = served_span_days(scores, since, now)
+    if champion is not None and online is not None and pids and span >= settings.monitoring.min_drift_days:
+        from leadscore.features.catalog import settings_catalog
+
+        reference = acted_within(reference_features(settings, champion), span)
+        score_reference = reference[REFERENCE_SCORE].reset_index(drop=True) if len(reference) else None
+        current = prepare(features_now(online(pids), now, settings_catalog(settings).recency_names()),
+                          champion.spec.features)
     return Inputs(now, since, scores, labels, judged[judged["at"] >= pd.Timestamp(since)], records,
                   outbox_counts(settings.serving_dir / OUTBOX_FILE), champion, reference, current,
                   score_reference)

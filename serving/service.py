@@ -732,7 +732,7 @@ class LeadScoring:
 
         settings = self.settings
         try:
-            inputs = read_inputs(settings, self.clock.now(), self.features.read)
+            inputs = read_inputs(settings, self.clock.now(), self.features.read_rows)
         except (FileNotFoundError, LookupError, ValueError) as error:  # no build or spec to compare with
             raise HTTPException(503, f"monitoring is unavailable: {error}") from None
         report = build_report(inputs, settings)

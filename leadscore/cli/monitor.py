@@ -64,7 +64,7 @@ def run_monitor(settings: Settings, online: OnlineFeatures | None = None) -> Rep
     with step("reading the score log, outcomes, operations and features"):
         read_manifest(settings.feature_data_dir)  # a feature build to compare with, or say so
         online = online or OnlineFeatures(open_store(settings))
-        inputs = read_inputs(settings, now, online.read)
+        inputs = read_inputs(settings, now, online.read_rows)
     with step("computing the report"):
         report = build_report(inputs, settings)
     config = settings.monitoring

@@ -24,9 +24,11 @@ from leadscore.benchmarks.live import Receiver, bench_settings, world_copy
 from leadscore.benchmarks.servers import bentoml_server
 from leadscore.clock import CLOCK_FILE, WorldClock, world_end
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, Settings, load_settings
+from leadscore.features.store import OnlineFeatures, open_store
 from leadscore.live.log import EVENT_LOG, EventLog
 from leadscore.live.replay import http_sender, replay
 from leadscore.live.score_log import ScoreLog
+from leadscore.monitoring.inputs import ACTED_DAYS, read_inputs
 from leadscore.synth.future import read_future
 
 pytestmark = pytest.mark.integration
@@ -40,7 +42,9 @@ def monitored_settings(settings: Settings, work, receiver_url: str) -> Settings:
     """A copy of the world whose MQL webhook and alert webhook both post to the receiver."""
     bench = bench_settings(settings, work, world_copy(settings.data_dir, work / "world"), receiver_url)
     raw = yaml.safe_load(bench.source.read_text())
-    raw["monitoring"] = {"alert_webhook": receiver_url, "min_matured": 10, "thresholds": ALWAYS}
+    # drift judged after the replayed day and a half of served traffic (7 days by default)
+    raw["monitoring"] = {"alert_webhook": receiver_url, "min_matured": 10, "min_drift_days": 1,
+                         "thresholds": ALWAYS}
     raw["serving"]["workers"] = 1
     bench.source.write_text(yaml.safe_dump(raw))
     return load_settings(bench.source).with_data_dir(bench.data_dir, bench.mlflow_dir)
@@ -126,7 +130,7 @@ def loop(world, tmp_path_factory):
             first, second = monitor_json(settings), monitor_json(settings)
             yield {"settings": settings, "server": server, "receiver": receiver, "mqls": mqls,
                    "opportunities": opportunities, "early": early, "kept": kept, "first": first,
-                   "second": second}
+                   "second": second, "asked": asked}
 
 
 def test_no_cohort_is_evaluated_before_its_horizon(loop):
@@ -147,6 +151,20 @@ def test_monitor_json_judges_the_champion_on_every_matured_score(loop):
     deciles = report["deciles"][report["champion"]]
     assert sum(d["leads"] for d in deciles) == champion["n"]
     assert sum(d["conversions"] for d in deciles) == champion["positives"]
+
+
+def test_drift_compares_people_who_acted_as_long_ago_and_waits_for_enough_traffic(loop):
+    """The reference keeps the people who acted within the day and a half served when the early
+    report ran, scored by the champion; with the default week of traffic, no drift yet."""
+    settings, asked = loop["settings"], loop["asked"]
+    online = OnlineFeatures(open_store(settings))
+    inputs = read_inputs(settings, asked, online.read_rows)
+    assert inputs.reference is not None and len(inputs.reference) > 0
+    assert inputs.reference[ACTED_DAYS].max() < 1.5 + 1e-9
+    assert inputs.reference_scores is not None and inputs.reference_scores.between(0, 100).all()
+    week = settings.monitoring.model_copy(update={"min_drift_days": 7})
+    waiting = read_inputs(settings.model_copy(update={"monitoring": week}), asked, online.read_rows)
+    assert waiting.reference is None and waiting.current is None and waiting.reference_scores is None
 
 
 def test_monitor_json_counts_operations_and_drift(loop):

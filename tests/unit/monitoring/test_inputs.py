@@ -1,0 +1,87 @@
+"""Drift's two populations drawn alike (monitoring/inputs.py), on tiny hand-built data: the
+reference's people who acted before each feature time, the span of served traffic, and the
+current rows' days-since features counted on to now."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import duckdb
+import pandas as pd
+import pytest
+
+from leadscore.features.store import OnlineRows
+from leadscore.monitoring.inputs import (
+    ACTED_DAYS,
+    acted_within,
+    feature_times,
+    features_now,
+    served_like_rows,
+    served_span_days,
+)
+
+UTC = timezone.utc
+
+
+def test_feature_times_are_the_grids_mondays_inside_the_window():
+    times = feature_times(pd.Timestamp("2026-03-04", tz="UTC"), pd.Timestamp("2026-03-23", tz="UTC"), 7)
+    assert times == [pd.Timestamp("2026-03-09", tz="UTC"), pd.Timestamp("2026-03-16", tz="UTC")]
+    assert all(t.dayofweek == 0 for t in times)  # the feature grid's epoch is a Monday
+    # a window starting on a grid time keeps it; one ending on it does not (the end is open)
+    assert feature_times(pd.Timestamp("2026-03-09", tz="UTC"), pd.Timestamp("2026-03-16", tz="UTC"), 7) == [
+        pd.Timestamp("2026-03-09", tz="UTC")]
+
+
+@pytest.fixture
+def middle():
+    con = duckdb.connect()
+    con.execute("CREATE TABLE person (pid TEXT, identified_at TIMESTAMPTZ)")
+    con.execute("INSERT INTO person VALUES ('P1', '2026-01-01'), ('P2', '2026-01-01'), ('P3', '2026-03-14')")
+    con.execute("CREATE TABLE interaction (pid TEXT, event_time TIMESTAMPTZ)")
+    con.execute("""INSERT INTO interaction VALUES
+        ('P1', '2026-03-13 12:00'), ('P1', '2026-03-15 00:00'),  -- last: 1 day before the 16th
+        ('P2', '2026-03-01 00:00'),                              -- 15 days before: outside 10 days
+        ('P3', '2026-03-12 00:00'),                              -- known only on the 14th: counted
+        (NULL, '2026-03-15 00:00'),                              -- an anonymous visit: nobody
+        ('P1', '2026-03-16 00:00')                               -- at the time itself: not before it""")
+    yield con
+    con.close()
+
+
+def test_served_like_rows_are_the_people_known_who_acted_in_the_window_before_each_time(middle):
+    times = [pd.Timestamp("2026-03-16", tz="UTC")]
+    rows = served_like_rows(middle, times, window_days=10)
+    assert rows["pid"].tolist() == ["P1", "P3"]
+    assert rows[ACTED_DAYS].tolist() == pytest.approx([1.0, 4.0])
+    assert (rows["event_timestamp"] == times[0]).all()
+    # before P3 was known, P3 acted but is nobody's row yet
+    earlier = served_like_rows(middle, [pd.Timestamp("2026-03-13 18:00", tz="UTC")], 10)
+    assert earlier["pid"].tolist() == ["P1"] and earlier[ACTED_DAYS].tolist() == pytest.approx([0.25])
+
+
+def test_acted_within_keeps_the_rows_of_the_served_span():
+    reference = pd.DataFrame({ACTED_DAYS: [0.5, 2.9, 3.0, 20.0]})
+    assert acted_within(reference, 3.0)[ACTED_DAYS].tolist() == [0.5, 2.9]
+
+
+def test_the_served_span_starts_at_the_first_score_when_the_live_history_is_younger():
+    now = datetime(2026, 3, 31, tzinfo=UTC)
+    since = datetime(2026, 3, 1, tzinfo=UTC)
+    scores = pd.DataFrame({"at": pd.to_datetime(["2026-02-20", "2026-03-28", "2026-03-29"], utc=True),
+                           "trigger": ["shadow", "ingest", "score"]})
+    assert served_span_days(scores, since, now) == pytest.approx(3.0)  # a shadow score serves nobody
+    assert served_span_days(scores.assign(trigger="ingest"), since, now) == pytest.approx(30.0)
+    assert served_span_days(scores.iloc[:0], since, now) == pytest.approx(30.0)
+
+
+def test_features_now_counts_days_since_on_to_now_and_leaves_counts_as_updated():
+    now = datetime(2026, 3, 31, tzinfo=UTC)
+    rows = OnlineRows(["P1", "P2", "P3"],
+                      {"days_since_last_event": [0.5, None, 2.0], "events_7d": [3, 0, 1]},
+                      [True, True, False],
+                      [datetime(2026, 3, 29, tzinfo=UTC), datetime(2026, 3, 30, tzinfo=UTC), None])
+    frame = features_now(rows, now, ["days_since_last_event", "days_since_last_web_visit"])
+    assert frame["days_since_last_event"].tolist()[0] == pytest.approx(2.5)  # 0.5 then, 2 days ago
+    assert pd.isna(frame["days_since_last_event"].iloc[1])  # never: still never
+    assert frame["days_since_last_event"].iloc[2] == pytest.approx(2.0)  # no row online: as read
+    assert frame["events_7d"].tolist() == [3, 0, 1]
