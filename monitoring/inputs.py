@@ -72,6 +72,7 @@ class Inputs:
     reference: pd.DataFrame | None  # reference feature rows, prepared for the champion's spec
     current: pd.DataFrame | None    # current feature rows of the people scored in the window
     reference_scores: pd.Series | None
+    drift_wait_days: float | None = None  # people were scored, but drift waits this many more days
 
 
 def read_champion(settings: Settings) -> Champion | None:
@@ -198,7 +199,9 @@ def read_inputs(settings: Settings, now: datetime, online: OnlineReader | None) 
     reference = current = score_reference = None
     pids = recent_champion_pids(scores, since)
     span = served_span_days(scores, since, now)
-    if champion is not None and online is not None and pids and span >= settings.monitoring.min_drift_days:
+    waits = bool(pids) and span < settings.monitoring.min_drift_days
+    wait = settings.monitoring.min_drift_days - span if waits else None
+    if champion is not None and online is not None and pids and wait is None:
         from leadscore.features.catalog import settings_catalog
 
         reference = acted_within(reference_features(settings, champion), span)
@@ -207,7 +210,7 @@ def read_inputs(settings: Settings, now: datetime, online: OnlineReader | None) 
                           champion.spec.features)
     return Inputs(now, since, scores, labels, judged[judged["at"] >= pd.Timestamp(since)], records,
                   outbox_counts(settings.serving_dir / OUTBOX_FILE), champion, reference, current,
-                  score_reference)
+                  score_reference, wait)
 
 
 def matured_scores_at(settings: Settings, now: datetime) -> pd.DataFrame:

@@ -49,6 +49,7 @@ class Report:
     early: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EARLY_COLUMNS))
     delay_source: str = "uniform"           # F of the early outcomes: `matured` or `uniform`
     arrivals: dict = field(default_factory=dict)  # monitoring/arrivals.py `arrival_watch`
+    drift_wait_days: float | None = None    # drift not judged yet: days of served traffic to wait
 
     def to_json(self) -> dict:
         """The report as one JSON-ready object (`leadscore monitor --json`)."""
@@ -57,7 +58,8 @@ class Report:
                 "reliability": {v: _records(t) for v, t in self.reliability.items()},
                 "deciles": {v: _records(t) for v, t in self.deciles.items()},
                 "tiers": {v: _records(t) for v, t in self.tiers.items()},
-                "drift": {"score_psi": self.score_psi, "features": _records(self.drift)},
+                "drift": {"score_psi": self.score_psi, "features": _records(self.drift),
+                          "wait_days": self.drift_wait_days},
                 "operations": self.operations,
                 "breaches": [vars(b) for b in self.breaches], "posted": self.posted,
                 "early": {"delay_source": self.delay_source, "rows": _records(self.early)},
@@ -138,4 +140,5 @@ def build_report(inputs: Inputs, settings: Settings) -> Report:
                 *operations_breaches(operations, limits)]
     return Report(inputs.now, horizon, inputs.champion.version if inputs.champion else None, models,
                   reliability_bins(matured, config.bins), deciles, tiers, drift, score_psi, operations,
-                  breaches, early=early, delay_source=delay_source, arrivals=arrivals)
+                  breaches, early=early, delay_source=delay_source, arrivals=arrivals,
+                  drift_wait_days=inputs.drift_wait_days)

@@ -35,8 +35,12 @@ def _summary(report) -> None:
         console.print("no matured scores yet: a score is judged once its horizon has passed")
     drift = report.drift.head(5)
     psi = "-" if report.score_psi is None else f"{report.score_psi:.3f}"
-    console.print(f"drift: PSI of the score {psi}; most drifted features: "
-                  + (", ".join(f"{r.feature} {r.psi:.3f}" for r in drift.itertuples()) or "-"))
+    if report.drift_wait_days is not None:
+        console.print(f"drift: judged once the window holds monitoring.min_drift_days of served traffic, "
+                      f"{report.drift_wait_days:.1f} more days")
+    else:
+        console.print(f"drift: PSI of the score {psi}; most drifted features: "
+                      + (", ".join(f"{r.feature} {r.psi:.3f}" for r in drift.itertuples()) or "-"))
     mqls, sales, ingest = (report.operations[k] for k in ("webhook", "dispositions", "ingest"))
     console.print(f"MQLs pushed: {mqls['mql']['delivered']:,} delivered, {mqls['mql']['failed']:,} failed; "
                   f"sales: {sales['accepted']:,} accepted, {sales['rejected']:,} rejected; ingest: "

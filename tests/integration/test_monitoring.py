@@ -165,6 +165,8 @@ def test_drift_compares_people_who_acted_as_long_ago_and_waits_for_enough_traffi
     week = settings.monitoring.model_copy(update={"min_drift_days": 7})
     waiting = read_inputs(settings.model_copy(update={"monitoring": week}), asked, online.read_rows)
     assert waiting.reference is None and waiting.current is None and waiting.reference_scores is None
+    # the served span: from the first score (the replayed day's first record) to the day and a half
+    assert 7 - 1.5 <= waiting.drift_wait_days < 7 and inputs.drift_wait_days is None
 
 
 def test_monitor_json_counts_operations_and_drift(loop):
@@ -182,7 +184,8 @@ def test_monitor_json_counts_operations_and_drift(loop):
     assert drift["score_psi"] is not None and drift["score_psi"] >= 0
     features = {row["feature"] for row in drift["features"]}
     assert "events_30d" in features and all(row["psi"] >= 0 for row in drift["features"])
-    assert loop["first"]["drift"] == {"score_psi": None, "features": []}  # nobody scored since
+    # nobody scored since
+    assert loop["first"]["drift"] == {"score_psi": None, "features": [], "wait_days": None}
 
 
 def test_early_outcomes_judge_only_the_scores_younger_than_the_horizon(loop):

@@ -76,3 +76,12 @@ def test_the_page_shows_the_versions_the_breaches_and_server_drawn_charts(inputs
     assert html.count('src="data:image/png;base64,') == 4  # reliability, deciles, tiers, operations
     assert "Nothing scored in the last window yet" in html  # no drift without a champion's reference
     assert "No score younger than the horizon yet" in html  # every score is 100 days old
+
+
+def test_the_page_and_the_json_say_how_long_drift_still_waits_for_served_traffic(inputs):
+    inputs.drift_wait_days = 4.5
+    report = build_report(inputs, Settings(root=Path(".")))
+    html = monitor_page(report, set(), Settings(root=Path(".")).monitoring.thresholds, "E0001")
+    assert 'id="drift-waits"' in html and "4.5 more days" in html
+    assert "Nothing scored in the last window yet" not in html
+    assert report.to_json()["drift"]["wait_days"] == 4.5
