@@ -14,7 +14,7 @@ import sys
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -393,12 +393,15 @@ def entity_rows(people: pd.DataFrame, times: list[datetime]) -> pd.DataFrame:
 @dataclass
 class OnlineRows:
     """An online read: feature name -> one value per PID, whether each PID is known, and
-    when its freshest feature row was computed (None when unknown)."""
+    when its freshest feature row was computed (None when unknown); `stamps`: feature name ->
+    when the row it came from was computed, per PID (a view's rows are written apart: a
+    colleague's engagement rewrites a person's account row, not their interest row)."""
 
     pids: list[str]
     columns: dict[str, list]
     known: list[bool]
     updated_at: list[datetime | None]
+    stamps: dict[str, list[datetime | None]] = field(default_factory=dict)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame({ENTITY_KEY: self.pids, **self.columns}).assign(known=self.known)
@@ -432,14 +435,16 @@ class OnlineFeatures:
         keys = _entity_keys(ENTITY_KEY, pids)
         columns: dict[str, list] = {}
         stamps: list[list[datetime | None]] = []
+        by_feature: dict[str, list[datetime | None]] = {}
         for view, names in self.views:
             rows = self._view_rows(view, names, pids, keys, (written or {}).get(view.name, {}))
             for name in names:
                 columns[name] = [_python_value(values, name) for _, values in rows]
             stamps.append([stamp for stamp, _ in rows])
+            by_feature.update(dict.fromkeys(names, stamps[-1]))
         known = [any(column[i] is not None for column in columns.values()) for i in range(len(pids))]
         updated = [_freshest([row[i] for row in stamps]) if known[i] else None for i in range(len(pids))]
-        return OnlineRows(list(pids), columns, known, updated)
+        return OnlineRows(list(pids), columns, known, updated, by_feature)
 
     def _view_rows(self, view: FeatureView, names: list[str], pids: list[str], keys: list[EntityKey],
                    written: Mapping[str, tuple[datetime, dict[str, ValueProto]]]) -> Read:

@@ -393,6 +393,13 @@ class MonitoringSettings(StrictModel):
             raise ValueError(f"each early window is a positive number of days, not {days}")
         return days
 
+    @model_validator(mode="after")
+    def _drift_waits_within_the_window(self) -> MonitoringSettings:
+        if self.min_drift_days > self.window_days:
+            raise ValueError(f"min_drift_days ({self.min_drift_days}) cannot exceed window_days "
+                             f"({self.window_days}): drift would never be judged")
+        return self
+
 
 class DuckDBSettings(StrictModel):
     """What DuckDB may hold in memory where the heavy stages run on it (README, "Memory")."""

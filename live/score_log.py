@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS score (
 CREATE INDEX IF NOT EXISTS score_pid ON score (pid, at);
 """
 SHADOW = "shadow"  # the trigger of a challenger's score, logged and never served
+INGEST = "ingest"  # the trigger of a score served because a record of the person arrived
 COLUMNS = ["at", "pid", "model_version", "probability", "score", "tier", "reasons",
            "feature_timestamp", "trigger"]
 

@@ -3,10 +3,10 @@ records, the webhook outbox, the champion's scoring spec, and the feature rows d
 
 Drift's two populations are drawn alike, so that a population that did not move reads as
 stable (README, "Drift"):
-- now: the people the champion scored in the clock's last `monitoring.window_days` (the leads
-  it judged: scores follow a person's records), their features as of now (the online store's
-  rows, each days-since feature counted on to now from the row's update: a later event would
-  have updated it), and their latest score;
+- now: the people the champion scored in the clock's last `monitoring.window_days` because a
+  record of theirs arrived (trigger `ingest`: the people who acted), their features as of now
+  (the online store's rows, each days-since feature counted on to now from its row's update: a
+  later event would have updated it), and their latest score;
 - the reference: the same question asked of the champion's data. At each weekly feature time
   of the `monitoring.reference_days` up to the end of its test window, the people who had an
   interaction in the `window_days` before it, with their point-in-time features from Feast
@@ -14,7 +14,7 @@ stable (README, "Drift"):
   and how many days before the time they last acted (`ACTED_DAYS`). A report keeps the rows
   who acted within the span of served traffic it looks at (a replay begun 3 days ago serves
   only people who acted in those 3 days). Built once per champion version and kept as
-  `<data_dir>/monitoring/served-reference-v<N>.parquet`.
+  `<data_dir>/monitoring/served-reference-v<N>-<reference_days>d-<window_days>d-<step_days>d.parquet`.
 Drift waits for `monitoring.min_drift_days` of served traffic: the traffic has a weekly rhythm
 (emails go out mid-week, few people act at weekends), and a few days of it are no population.
 """
@@ -35,8 +35,8 @@ import pandas as pd
 from leadscore.config import Settings
 from leadscore.live.labels import dispositions, opportunity_labels
 from leadscore.live.log import EVENT_LOG, EventLog
-from leadscore.live.score_log import ScoreLog
-from leadscore.monitoring.cohorts import SHADOW, matured_cohorts
+from leadscore.live.score_log import INGEST, ScoreLog
+from leadscore.monitoring.cohorts import matured_cohorts
 from leadscore.monitoring.operations import OUTBOX_FILE, outbox_counts
 from leadscore.scoring.prepare import prepare, prepare_for
 from leadscore.scoring.registry import champion_of, load_version, read_spec, use_store
@@ -107,6 +107,11 @@ def served_like_rows(con: duckdb.DuckDBPyConnection, times: list[pd.Timestamp], 
                      ) -> pd.DataFrame:
     """(pid, event_timestamp, `ACTED_DAYS`): at each of `times`, every person known then who
     had an interaction in the `window_days` before it, and the days since their last one."""
+    if not times:
+        return pd.DataFrame({"pid": pd.Series(dtype=object),
+                             "event_timestamp": pd.Series(dtype="datetime64[ns, UTC]"),
+                             ACTED_DAYS: pd.Series(dtype=float)})
+    con.execute("SET TimeZone = 'UTC'")
     con.register("reference_times", pd.DataFrame({"t": times}))
     try:
         return con.execute(f"""
@@ -132,14 +137,19 @@ def reference_features(settings: Settings, champion: Champion) -> pd.DataFrame:
     `REFERENCE_SCORE` and `ACTED_DAYS`; cached per version."""
     from leadscore.features.store import historical_features, open_store
 
-    cache = settings.monitoring_dir / f"served-reference-v{champion.version}.parquet"
+    config = settings.monitoring
+    cache = settings.monitoring_dir / (f"served-reference-v{champion.version}-{config.reference_days}d"
+                                       f"-{config.window_days}d-{settings.features.step_days}d.parquet")
     if cache.is_file():
         return pd.read_parquet(cache)
     start, end = reference_window(champion.spec, settings.monitoring.reference_days)
     times = feature_times(start, end, settings.features.step_days)
     with duckdb.connect(str(settings.middle_db), read_only=True) as con:
         rows = served_like_rows(con, times, settings.monitoring.window_days)
-    rows = rows.sample(min(len(rows), REFERENCE_ROWS), random_state=0) if len(rows) else rows
+    if rows.empty:
+        raise ValueError(f"no interaction in the drift reference's window {start:%Y-%m-%d}..{end:%Y-%m-%d} "
+                         "(monitoring.reference_days before the end of the champion's test window)")
+    rows = rows.sample(min(len(rows), REFERENCE_ROWS), random_state=0)
     log.info("drift reference of v%s: %d feature rows from Feast", champion.version, len(rows))
     features = historical_features(open_store(settings), rows)  # rows' order, ACTED_DAYS kept
     frame = prepare(features, champion.spec.features).assign(
@@ -152,10 +162,12 @@ def reference_features(settings: Settings, champion: Champion) -> pd.DataFrame:
 
 
 def served_span_days(scores: pd.DataFrame, since: datetime, now: datetime) -> float:
-    """Days of served traffic in the window: from its start, or from the first score served
-    if that came later (a live history younger than the window)."""
-    served = scores.loc[scores["trigger"] != SHADOW, "at"]
-    first = max(pd.Timestamp(since), served.min()) if len(served) else pd.Timestamp(since)
+    """Days of served traffic in the window: from its start, or from the first score an
+    ingest served in it if that came later (a live history younger than the window, or one
+    that resumed after a pause; a pause inside the window is not seen)."""
+    at = scores.loc[scores["trigger"] == INGEST, "at"]
+    at = at[at >= pd.Timestamp(since)]
+    first = max(pd.Timestamp(since), at.min()) if len(at) else pd.Timestamp(since)
     return max((pd.Timestamp(now) - first) / pd.Timedelta(days=1), 0.0)
 
 
@@ -166,20 +178,20 @@ def acted_within(reference: pd.DataFrame, days: float) -> pd.DataFrame:
 
 def features_now(rows: OnlineRows, now: datetime, recency: list[str]) -> pd.DataFrame:
     """Online rows as of `now`: each `recency` feature (days since a person's last X, as of
-    the row's update) counted on to `now`. Exact while no event came since the update (one
-    would have updated the row); counts over windows stay as of the update."""
+    the update of the row it came from) counted on to `now`. Exact while no event came since
+    that update (one would have updated the row); counts over windows stay as of the update."""
     frame = rows.frame()
-    updated = pd.to_datetime(pd.Series(rows.updated_at, index=frame.index, dtype=object), utc=True)
-    elapsed = ((pd.Timestamp(now) - updated) / pd.Timedelta(days=1)).clip(lower=0).fillna(0.0)
-    for name in recency:
-        if name in frame:
-            frame[name] = pd.to_numeric(frame[name], errors="coerce") + elapsed
+    for name in (name for name in recency if name in frame):
+        stamps = pd.Series(rows.stamps.get(name, rows.updated_at), index=frame.index, dtype=object)
+        elapsed = ((pd.Timestamp(now) - pd.to_datetime(stamps, utc=True)) / pd.Timedelta(days=1))
+        frame[name] = pd.to_numeric(frame[name], errors="coerce") + elapsed.clip(lower=0).fillna(0.0)
     return frame
 
 
-def recent_champion_pids(scores: pd.DataFrame, since: datetime) -> list[str]:
-    """The people the champion (not a shadow) scored from `since` on."""
-    recent = scores[(scores["at"] >= pd.Timestamp(since)) & (scores["trigger"] != SHADOW)]
+def recent_acting_pids(scores: pd.DataFrame, since: datetime) -> list[str]:
+    """The people the champion scored from `since` on because a record of theirs arrived
+    (trigger `ingest`: not a CRM's /score nor a rep's portrait, which anyone may get)."""
+    recent = scores[(scores["at"] >= pd.Timestamp(since)) & (scores["trigger"] == INGEST)]
     return sorted(recent["pid"].unique())
 
 
@@ -197,17 +209,20 @@ def read_inputs(settings: Settings, now: datetime, online: OnlineReader | None) 
         events.close()
     champion = read_champion(settings)
     reference = current = score_reference = None
-    pids = recent_champion_pids(scores, since)
+    pids = recent_acting_pids(scores, since)
     span = served_span_days(scores, since, now)
-    waits = bool(pids) and span < settings.monitoring.min_drift_days
-    wait = settings.monitoring.min_drift_days - span if waits else None
-    if champion is not None and online is not None and pids and wait is None:
+    wait = None
+    if champion is not None and online is not None and pids:
         from leadscore.features.catalog import settings_catalog
 
-        reference = acted_within(reference_features(settings, champion), span)
-        score_reference = reference[REFERENCE_SCORE].reset_index(drop=True) if len(reference) else None
-        current = prepare(features_now(online(pids), now, settings_catalog(settings).recency_names()),
-                          champion.spec.features)
+        if span < settings.monitoring.min_drift_days:
+            wait = settings.monitoring.min_drift_days - span
+        else:
+            kept = acted_within(reference_features(settings, champion), span)
+            reference = kept if len(kept) else None
+            score_reference = kept[REFERENCE_SCORE].reset_index(drop=True) if len(kept) else None
+            current = prepare(features_now(online(pids), now, settings_catalog(settings).recency_names()),
+                              champion.spec.features)
     return Inputs(now, since, scores, labels, judged[judged["at"] >= pd.Timestamp(since)], records,
                   outbox_counts(settings.serving_dir / OUTBOX_FILE), champion, reference, current,
                   score_reference, wait)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.config import Settings
+from leadscore.live.score_log import INGEST
 from leadscore.monitoring.alerts import (
     Breach,
     arrival_breaches,
@@ -19,7 +20,7 @@ from leadscore.monitoring.alerts import (
     operations_breaches,
 )
 from leadscore.monitoring.arrivals import arrival_watch
-from leadscore.monitoring.cohorts import SHADOW, matured_cohorts
+from leadscore.monitoring.cohorts import matured_cohorts
 from leadscore.monitoring.drift import DRIFT_COLUMNS, feature_drift, psi
 from leadscore.monitoring.early import EARLY_COLUMNS, conversion_delays, delay_share, early_outcomes
 from leadscore.monitoring.inputs import Inputs
@@ -78,8 +79,8 @@ def operations_of(inputs: Inputs) -> dict:
 
 
 def drift_of(inputs: Inputs, bins: int) -> tuple[pd.DataFrame, float | None]:
-    """Per-feature drift and the score's PSI (the champion's latest score of each person scored
-    in the window); empty and None without both populations."""
+    """Per-feature drift and the score's PSI (the champion's latest score of each person an
+    ingest scored in the window); empty and None without both populations."""
     features = pd.DataFrame(columns=DRIFT_COLUMNS)
     champion = inputs.champion
     if champion is not None and inputs.reference is not None and inputs.current is not None:
@@ -87,7 +88,7 @@ def drift_of(inputs: Inputs, bins: int) -> tuple[pd.DataFrame, float | None]:
         features = feature_drift(inputs.reference, inputs.current, spec.features.numeric,
                                  spec.features.categorical, spec.levels, bins)
     scores = inputs.scores
-    recent = scores[(scores["at"] >= pd.Timestamp(inputs.since)) & (scores["trigger"] != SHADOW)]
+    recent = scores[(scores["at"] >= pd.Timestamp(inputs.since)) & (scores["trigger"] == INGEST)]
     if inputs.reference_scores is None or recent.empty:
         return features, None
     return features, psi(inputs.reference_scores, recent.groupby("pid").tail(1)["score"], bins)

@@ -10,6 +10,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from leadscore.config import MonitoringSettings
 from leadscore.features.store import OnlineRows
 from leadscore.monitoring.inputs import (
     ACTED_DAYS,
@@ -64,14 +65,25 @@ def test_acted_within_keeps_the_rows_of_the_served_span():
     assert acted_within(reference, 3.0)[ACTED_DAYS].tolist() == [0.5, 2.9]
 
 
-def test_the_served_span_starts_at_the_first_score_when_the_live_history_is_younger():
+def test_the_served_span_starts_at_the_first_ingest_score_in_the_window():
     now = datetime(2026, 3, 31, tzinfo=UTC)
     since = datetime(2026, 3, 1, tzinfo=UTC)
-    scores = pd.DataFrame({"at": pd.to_datetime(["2026-02-20", "2026-03-28", "2026-03-29"], utc=True),
-                           "trigger": ["shadow", "ingest", "score"]})
-    assert served_span_days(scores, since, now) == pytest.approx(3.0)  # a shadow score serves nobody
-    assert served_span_days(scores.assign(trigger="ingest"), since, now) == pytest.approx(30.0)
+    at = pd.to_datetime(["2026-02-20", "2026-03-20", "2026-03-28", "2026-03-29"], utc=True)
+    scores = pd.DataFrame({"at": at, "trigger": ["ingest", "shadow", "ingest", "score"]})
+    # served before the window, paused, resumed 3 days ago: 3 days (a shadow or a CRM's score is no act)
+    assert served_span_days(scores, since, now) == pytest.approx(3.0)
+    assert served_span_days(scores.assign(trigger="ingest"), since, now) == pytest.approx(11.0)
     assert served_span_days(scores.iloc[:0], since, now) == pytest.approx(30.0)
+
+
+def test_no_feature_time_gives_no_reference_row(middle):
+    rows = served_like_rows(middle, [], window_days=10)
+    assert rows.empty and list(rows.columns) == ["pid", "event_timestamp", ACTED_DAYS]
+
+
+def test_drift_cannot_wait_longer_than_its_window():
+    with pytest.raises(ValueError, match="min_drift_days"):
+        MonitoringSettings(window_days=5, min_drift_days=7)
 
 
 def test_features_now_counts_days_since_on_to_now_and_leaves_counts_as_updated():
@@ -85,3 +97,14 @@ def test_features_now_counts_days_since_on_to_now_and_leaves_counts_as_updated()
     assert pd.isna(frame["days_since_last_event"].iloc[1])  # never: still never
     assert frame["days_since_last_event"].iloc[2] == pytest.approx(2.0)  # no row online: as read
     assert frame["events_7d"].tolist() == [3, 0, 1]
+
+
+def test_days_since_count_from_their_own_rows_update_not_a_colleagues():
+    """A colleague's engagement rewrote P1's account row yesterday; P1's interest row is from
+    20 days ago: P1 last acted 20 days ago, not yesterday."""
+    now = datetime(2026, 3, 31, tzinfo=UTC)
+    interest, account = [datetime(2026, 3, 11, tzinfo=UTC)], [datetime(2026, 3, 30, tzinfo=UTC)]
+    rows = OnlineRows(["P1"], {"days_since_last_event": [0.0], "committee_people_30d": [2]}, [True], account,
+                      {"days_since_last_event": interest, "committee_people_30d": account})
+    frame = features_now(rows, now, ["days_since_last_event"])
+    assert frame["days_since_last_event"].iloc[0] == pytest.approx(20.0)

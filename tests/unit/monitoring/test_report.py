@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from leadscore.config import Settings
+from leadscore.monitoring.drift import feature_drift
 from leadscore.monitoring.inputs import Inputs
 from leadscore.monitoring.operations import OUTBOX_STATUSES
 from leadscore.monitoring.report import build_report
@@ -76,6 +77,16 @@ def test_the_page_shows_the_versions_the_breaches_and_server_drawn_charts(inputs
     assert html.count('src="data:image/png;base64,') == 4  # reliability, deciles, tiers, operations
     assert "Nothing scored in the last window yet" in html  # no drift without a champion's reference
     assert "No score younger than the horizon yet" in html  # every score is 100 days old
+
+
+def test_the_page_draws_the_drift_of_the_features_and_the_score(inputs):
+    report = build_report(inputs, Settings(root=Path(".")))
+    before, now = pd.DataFrame({"visits": [1.0, 2, 3, 4]}), pd.DataFrame({"visits": [1.0, 1, 1, 4]})
+    report.drift = feature_drift(before, now, ["visits"], [], {}, bins=2)
+    report.score_psi = 0.3
+    html = monitor_page(report, set(), Settings(root=Path(".")).monitoring.thresholds, "E0001")
+    assert html.count('src="data:image/png;base64,') == 5 and 'id="chart-psi"' in html
+    assert "<td>visits</td>" in html
 
 
 def test_the_page_and_the_json_say_how_long_drift_still_waits_for_served_traffic(inputs):
