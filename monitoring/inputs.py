@@ -7,16 +7,18 @@ stable (README, "Drift"):
   record of theirs arrived (trigger `ingest`: the people who acted), their features as of now
   (the online store's rows, each days-since feature counted on to now from its row's update: a
   later event would have updated it), and their latest score;
-- the reference: the same question asked of the champion's data. At each weekly feature time
-  of the `monitoring.reference_days` up to the end of its test window, the people who had an
-  interaction in the `window_days` before it, with their point-in-time features from Feast
-  (at most `REFERENCE_ROWS` rows, sampled with a fixed seed), the champion's score of each,
-  and how many days before the time they last acted (`ACTED_DAYS`). A report keeps the rows
-  who acted within the span of served traffic it looks at (a replay begun 3 days ago serves
-  only people who acted in those 3 days). Built once per champion version and kept as
-  `<data_dir>/monitoring/served-reference-v<N>-<reference_days>d-<window_days>d-<step_days>d.parquet`.
-Drift waits for `monitoring.min_drift_days` of served traffic: the traffic has a weekly rhythm
-(emails go out mid-week, few people act at weekends), and a few days of it are no population.
+- the reference: the same question asked of the champion's data. Once a week over the
+  `monitoring.reference_days` up to the end of its test window, at the same weekday and hour
+  as now (traffic has a weekly rhythm: emails go out mid-week, few act at weekends), the
+  people who had an interaction in the `window_days` before, with their features at that
+  instant by the live path's SQL (features/live.py: what a record served then would have
+  read), the champion's score of each, and how many days before the instant they last acted
+  (`ACTED_DAYS`); at most `REFERENCE_ROWS` rows, sampled with a fixed seed. A report keeps the
+  rows who acted within the span of served traffic it looks at (a replay begun 3 days ago
+  serves only people who acted in those 3 days). Built once per champion version, settings
+  and hour of the week (20-50 s on the default world), kept as
+  `<data_dir>/monitoring/served-reference-v<N>-<reference_days>d-<window_days>d-<Day-HH>h.parquet`.
+Drift waits for `monitoring.min_drift_days` of served traffic: a few days are no population.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ if TYPE_CHECKING:  # Feast's import is heavy: features/store.py is imported wher
 
 log = logging.getLogger(__name__)
 REFERENCE_ROWS = 20_000
+WEEK = pd.Timedelta(days=7)
 ACTED_DAYS = "acted_days"    # a reference row's days from the person's last interaction to its time
 REFERENCE_SCORE = "score"    # the champion's score of a reference row
 OnlineReader = Callable[[list[str]], "OnlineRows"]  # pids -> their online rows (features/store.py)
@@ -93,24 +96,23 @@ def reference_window(spec: ScoringSpec, reference_days: int) -> tuple[pd.Timesta
     return end - pd.Timedelta(days=reference_days), end
 
 
-def feature_times(start: pd.Timestamp, end: pd.Timestamp, step_days: int) -> list[pd.Timestamp]:
-    """The feature grid's times in [start, end) (features/build.py: every `step_days` from
-    its Monday epoch), where a batch feature row holds every event before it."""
+def reference_times(start: pd.Timestamp, end: pd.Timestamp, now: datetime) -> list[pd.Timestamp]:
+    """The instants in [start, end) at `now`'s hour of the week: a week apart, at the same
+    weekday and hour as `now` (floored to the hour). Traffic has a weekly rhythm (emails go out
+    mid-week, few act at weekends), so a reference read at another point of it drifts from
+    any `now` in its days-since features."""
     from leadscore.features.build import GRID_EPOCH
 
-    step = pd.Timedelta(days=step_days)
-    first = pd.Timestamp(GRID_EPOCH) + -(-(start - pd.Timestamp(GRID_EPOCH)) // step) * step
-    return list(pd.date_range(first, end - pd.Timedelta(seconds=1), freq=step))
+    epoch = pd.Timestamp(GRID_EPOCH)  # a Monday at midnight
+    offset = (pd.Timestamp(now).floor("h") - epoch) % WEEK
+    first = epoch + offset + -(-(start - epoch - offset) // WEEK) * WEEK
+    return list(pd.date_range(first, end - pd.Timedelta(seconds=1), freq=WEEK))
 
 
 def served_like_rows(con: duckdb.DuckDBPyConnection, times: list[pd.Timestamp], window_days: int
                      ) -> pd.DataFrame:
     """(pid, event_timestamp, `ACTED_DAYS`): at each of `times`, every person known then who
     had an interaction in the `window_days` before it, and the days since their last one."""
-    if not times:
-        return pd.DataFrame({"pid": pd.Series(dtype=object),
-                             "event_timestamp": pd.Series(dtype="datetime64[ns, UTC]"),
-                             ACTED_DAYS: pd.Series(dtype=float)})
     con.execute("SET TimeZone = 'UTC'")
     con.register("reference_times", pd.DataFrame({"t": times}))
     try:
@@ -132,26 +134,51 @@ def champion_scores(settings: Settings, champion: Champion, features: pd.DataFra
     return pd.Series(probability_to_score(probability, spec.score), index=features.index)
 
 
-def reference_features(settings: Settings, champion: Champion) -> pd.DataFrame:
-    """The champion's reference rows (see the module's docstring): its prepared features,
-    `REFERENCE_SCORE` and `ACTED_DAYS`; cached per version."""
-    from leadscore.features.store import historical_features, open_store
+def features_at_times(settings: Settings, rows: pd.DataFrame) -> pd.DataFrame:
+    """The lead model's features of each (pid, event_timestamp) row at its instant, by the
+    live path's own SQL (features/live.py `features_at`: what a record served then would
+    have read; Feast's point-in-time rows are on the weekly grid only), in `rows`' order,
+    with `rows`' other columns."""
+    from leadscore.features.live import PERSON_VIEWS, FeatureDefinitions, features_at, open_middle_layer
 
+    definitions, parts = FeatureDefinitions.from_settings(settings), []
+    con = open_middle_layer(settings.middle_db)
+    try:
+        for at, group in rows.groupby("event_timestamp", sort=True):
+            views = features_at(con, definitions, group["pid"].tolist(), pd.Timestamp(at).to_pydatetime())
+            part = group
+            for view in PERSON_VIEWS:
+                part = part.merge(views[view].drop(columns=["event_timestamp"]), on="pid", how="left",
+                                  suffixes=("", f"__{view}"))
+            parts.append(part.set_axis(group.index))  # one row per pid in each view: the left's order
+    finally:
+        con.close()
+    return pd.concat(parts).loc[rows.index]
+
+
+def reference_features(settings: Settings, champion: Champion, now: datetime) -> pd.DataFrame:
+    """The champion's reference rows at `now`'s hour of the week (see the module's docstring):
+    its prepared features, `REFERENCE_SCORE` and `ACTED_DAYS`; cached per version, settings
+    and hour of the week."""
     config = settings.monitoring
+    start, end = reference_window(champion.spec, config.reference_days)
+    times = reference_times(start, end, now)
+    if not times:
+        raise ValueError(f"the drift reference's window {start:%Y-%m-%d}..{end:%Y-%m-%d} holds no "
+                         f"{pd.Timestamp(now):%A %H}:00: monitoring.reference_days must be a week or more")
     cache = settings.monitoring_dir / (f"served-reference-v{champion.version}-{config.reference_days}d"
-                                       f"-{config.window_days}d-{settings.features.step_days}d.parquet")
+                                       f"-{config.window_days}d-{times[0]:%a-%H}h.parquet")
     if cache.is_file():
         return pd.read_parquet(cache)
-    start, end = reference_window(champion.spec, settings.monitoring.reference_days)
-    times = feature_times(start, end, settings.features.step_days)
     with duckdb.connect(str(settings.middle_db), read_only=True) as con:
-        rows = served_like_rows(con, times, settings.monitoring.window_days)
+        rows = served_like_rows(con, times, config.window_days)
     if rows.empty:
         raise ValueError(f"no interaction in the drift reference's window {start:%Y-%m-%d}..{end:%Y-%m-%d} "
                          "(monitoring.reference_days before the end of the champion's test window)")
     rows = rows.sample(min(len(rows), REFERENCE_ROWS), random_state=0)
-    log.info("drift reference of v%s: %d feature rows from Feast", champion.version, len(rows))
-    features = historical_features(open_store(settings), rows)  # rows' order, ACTED_DAYS kept
+    log.info("drift reference of v%s at %s: %d people's features at %d instants", champion.version,
+             f"{times[0]:%A %H:00}", len(rows), len(times))
+    features = features_at_times(settings, rows)
     frame = prepare(features, champion.spec.features).assign(
         **{REFERENCE_SCORE: champion_scores(settings, champion, features), ACTED_DAYS: features[ACTED_DAYS]})
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -218,7 +245,7 @@ def read_inputs(settings: Settings, now: datetime, online: OnlineReader | None) 
         if span < settings.monitoring.min_drift_days:
             wait = settings.monitoring.min_drift_days - span
         else:
-            kept = acted_within(reference_features(settings, champion), span)
+            kept = acted_within(reference_features(settings, champion, now), span)
             reference = kept if len(kept) else None
             score_reference = kept[REFERENCE_SCORE].reset_index(drop=True) if len(kept) else None
             current = prepare(features_now(online(pids), now, settings_catalog(settings).recency_names()),

@@ -162,6 +162,8 @@ def test_drift_compares_people_who_acted_as_long_ago_and_waits_for_enough_traffi
     assert inputs.reference is not None and len(inputs.reference) > 0
     assert inputs.reference[ACTED_DAYS].max() < 1.5 + 1e-9
     assert inputs.reference_scores is not None and inputs.reference_scores.between(0, 100).all()
+    # read at the weekday and hour of the report's now (the traffic's weekly rhythm)
+    assert list(settings.monitoring_dir.glob(f"served-reference-v*-{asked:%a-%H}h.parquet"))
     week = settings.monitoring.model_copy(update={"min_drift_days": 7})
     waiting = read_inputs(settings.model_copy(update={"monitoring": week}), asked, online.read_rows)
     assert waiting.reference is None and waiting.current is None and waiting.reference_scores is None

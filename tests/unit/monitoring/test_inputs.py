@@ -15,8 +15,8 @@ from leadscore.features.store import OnlineRows
 from leadscore.monitoring.inputs import (
     ACTED_DAYS,
     acted_within,
-    feature_times,
     features_now,
+    reference_times,
     served_like_rows,
     served_span_days,
 )
@@ -24,13 +24,15 @@ from leadscore.monitoring.inputs import (
 UTC = timezone.utc
 
 
-def test_feature_times_are_the_grids_mondays_inside_the_window():
-    times = feature_times(pd.Timestamp("2026-03-04", tz="UTC"), pd.Timestamp("2026-03-23", tz="UTC"), 7)
-    assert times == [pd.Timestamp("2026-03-09", tz="UTC"), pd.Timestamp("2026-03-16", tz="UTC")]
-    assert all(t.dayofweek == 0 for t in times)  # the feature grid's epoch is a Monday
-    # a window starting on a grid time keeps it; one ending on it does not (the end is open)
-    assert feature_times(pd.Timestamp("2026-03-09", tz="UTC"), pd.Timestamp("2026-03-16", tz="UTC"), 7) == [
-        pd.Timestamp("2026-03-09", tz="UTC")]
+def test_reference_times_are_a_week_apart_at_the_hour_of_the_week_of_now():
+    now = datetime(2026, 11, 11, 14, 37, tzinfo=UTC)  # a Wednesday
+    times = reference_times(pd.Timestamp("2026-03-01", tz="UTC"), pd.Timestamp("2026-03-26", tz="UTC"), now)
+    assert times == [pd.Timestamp(f"2026-03-{day:02d} 14:00", tz="UTC") for day in (4, 11, 18, 25)]
+    assert all(t.dayofweek == 2 for t in times)
+    # the end is open: a window ending at 14:00 on the 25th stops a week earlier
+    start, end = pd.Timestamp("2026-03-04 14:00", tz="UTC"), pd.Timestamp("2026-03-25 14:00", tz="UTC")
+    ends = reference_times(start, end, now)
+    assert ends == times[:3]
 
 
 @pytest.fixture
@@ -74,11 +76,6 @@ def test_the_served_span_starts_at_the_first_ingest_score_in_the_window():
     assert served_span_days(scores, since, now) == pytest.approx(3.0)
     assert served_span_days(scores.assign(trigger="ingest"), since, now) == pytest.approx(11.0)
     assert served_span_days(scores.iloc[:0], since, now) == pytest.approx(30.0)
-
-
-def test_no_feature_time_gives_no_reference_row(middle):
-    rows = served_like_rows(middle, [], window_days=10)
-    assert rows.empty and list(rows.columns) == ["pid", "event_timestamp", ACTED_DAYS]
 
 
 def test_drift_cannot_wait_longer_than_its_window():
