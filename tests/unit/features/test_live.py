@@ -265,3 +265,24 @@ def test_colleagues_read_from_their_recent_events_count_as_their_whole_history(t
     assert list(engagement["people_engaged_90d"]) == [2, 1, 0, 1]
     assert list(engagement["people_engaged_30d"]) == [2, 1, 0, 0]
     _assert_same_rows(rows["company_engagement"], batch("company_engagement", ["C1", "C2", "C4", "C5"], at))
+
+
+def test_monitorings_reference_reads_each_row_at_its_own_instant_in_the_rows_order(tmp_path, settings,
+                                                                                     middle, definitions):
+    """monitoring/inputs.py `features_at_times`: the live SQL per instant, rows kept in order
+    with their other columns (drift's reference: people at the weekday and hour of now)."""
+    from leadscore.monitoring.inputs import ACTED_DAYS, features_at_times
+
+    # `middle` wrote tmp_path/middle.duckdb, which a data dir at tmp_path holds
+    later = datetime(2026, 3, 2, 9, tzinfo=UTC)  # after P5's visit of 1 March
+    rows = pd.DataFrame({"pid": ["P5", "P1", "P5"], "event_timestamp": [later, MONDAY, MONDAY],
+                         ACTED_DAYS: [0.9, 6.0, 7.0]}, index=[7, 3, 5])
+    got = features_at_times(settings.with_data_dir(tmp_path), rows)
+    assert got.index.tolist() == [7, 3, 5] and got[ACTED_DAYS].tolist() == [0.9, 6.0, 7.0]
+    for index, pid, at in [(7, "P5", later), (3, "P1", MONDAY), (5, "P5", MONDAY)]:
+        alone = features_at(middle, definitions, [pid], at)
+        for view in PERSON_VIEWS:
+            for column in alone[view].columns.drop(["pid", "event_timestamp"]):
+                assert got.loc[index, column] == alone[view][column].iloc[0] or (
+                    pd.isna(got.loc[index, column]) and pd.isna(alone[view][column].iloc[0])), (index, column)
+    assert got.loc[7, "web_visit_7d"] == 1 and got.loc[5, "web_visit_7d"] == 0  # the instant counts
