@@ -87,6 +87,19 @@ def redis_server() -> str:
         yield address
 
 
+@pytest.fixture(scope="session")
+def tiny_tables_spark(settings):
+    """The process's one Spark session (leadscore/spark.py: every later `spark_session` call,
+    Splink's and Feast's included, gets this one), started for the tiny tables of these tests:
+    one shuffle partition, and no whole-stage code generation, which compiles a class for every
+    query (seconds each on two cores, for milliseconds of work on a few thousand rows; the
+    results are the same, interpreted)."""
+    from leadscore.spark import spark_session
+
+    options = {**settings.spark.options, "spark.sql.codegen.wholeStage": "false"}
+    return spark_session(settings.spark.model_copy(update={"shuffle_partitions": 1, "options": options}))
+
+
 @pytest.fixture(scope="module")
 def postgres_server() -> str:
     """A real PostgreSQL cluster in a temporary folder on a free port (Debian's `postgresql`);

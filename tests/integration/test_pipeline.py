@@ -75,10 +75,11 @@ def test_mlflow_has_a_champion_with_three_logged_candidates(world):
 @pytest.fixture(scope="module")
 def served(world):
     """`leadscore serve` as a user starts it, with two workers as the default configuration has
-    (the session's world serves one elsewhere): (URL, the lines it printed so far), once it
-    says it is ready."""
+    (the session's world serves one elsewhere), looking for a new champion every second (the
+    default's 10 s would be most of the hot-reload test's time): (URL, the lines it printed so
+    far), once it says it is ready."""
     port = world["config"]["serving"]["port"]
-    config = {**world["config"], "serving": {**world["config"]["serving"], "workers": 2}}
+    config = {**world["config"], "serving": {**world["config"]["serving"], "workers": 2, "model_check_s": 1}}
     config_file = world["config_file"].with_name("leadscore.two-workers.yaml")
     config_file.write_text(yaml.safe_dump(config))
     process = subprocess.Popen([world["cli"], "-c", str(config_file), "serve"],

@@ -23,6 +23,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not FEBRL_DIR.is_dir(), reason=f"FEBRL data not found at {FEBRL_DIR}"),
     pytest.mark.skipif(shutil.which("java") is None, reason="Java not found: Spark needs a JVM on the PATH"),
+    pytest.mark.usefixtures("tiny_tables_spark"),
 ]
 
 

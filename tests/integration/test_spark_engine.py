@@ -35,6 +35,7 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("java") is None, reason="Java not found: Spark needs a JVM on the PATH"),
+    pytest.mark.usefixtures("tiny_tables_spark"),
 ]
 
 MIDDLE_TABLES = ["person", "company", "entity", "interaction", "outcome", "id_map", "quarantine",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -37,14 +39,24 @@ def tiny_world():
     return sources, before(sources, cutoff), after(sources, cutoff)
 
 
-@pytest.fixture
-def live_settings(settings, tmp_path, tiny_world, exact_rules):
-    """Settings whose raw sources and middle layer hold the tiny world before the cutoff."""
+@pytest.fixture(scope="package")
+def batch_data_dir(settings, tmp_path_factory, tiny_world, exact_rules) -> Path:
+    """A data dir whose raw sources and middle layer hold the tiny world before the cutoff:
+    resolved once (a second or two), copied by each test that asks for it."""
     _, batch, _ = tiny_world
     resolved = resolve_records(batch, exact_rules)
-    local = settings.with_data_dir(tmp_path / "data")
+    local = settings.with_data_dir(tmp_path_factory.mktemp("live-batch") / "data")
     local.raw_dir.mkdir(parents=True)
     for name, frame in batch.items():
         frame.to_parquet(local.raw_dir / f"{name}.parquet")
     write_middle_layer(local.middle_db, batch, resolved, id_map(resolved), exact_rules.event_types)
-    return local
+    return local.data_dir
+
+
+@pytest.fixture
+def live_settings(settings, tmp_path, batch_data_dir):
+    """Settings whose raw sources and middle layer hold the tiny world before the cutoff: a
+    copy of its own (tests ingest into it and rerun the batch on it), its files new, as if
+    just written (the ingestor watches the middle layer's modification time)."""
+    shutil.copytree(batch_data_dir, tmp_path / "data", copy_function=shutil.copy)
+    return settings.with_data_dir(tmp_path / "data")
