@@ -161,7 +161,7 @@ def _records(future: dict[str, pd.DataFrame], start, days: float = 1.0) -> list[
             future_records(future, pd.Timestamp(start), pd.Timestamp(start + timedelta(days=days)))]
 
 
-def _scored(log: EventLog, timeout_s: float = 300) -> None:
+def wait_until_scored(log: EventLog, timeout_s: float = 300) -> None:
     """Wait until no person is due for a feature update (the re-scoring included)."""
     deadline = time.monotonic() + timeout_s
     while log.due(1):
@@ -177,7 +177,7 @@ def measure_ingest(url: str, calls: list[tuple[str, list[dict]]], pids: list[int
     started = time.perf_counter()
     before = cpu_seconds(pids)
     result = run_load(url, lambda i: requests[i], CONCURRENCY, requests=len(requests), timeout_s=300)
-    _scored(log)
+    wait_until_scored(log)
     elapsed, server_cpu = time.perf_counter() - started, cpu_seconds(pids) - before
     records = sum(len(records) for _, records in calls)
     return {"records": records, "calls": len(calls), "records_per_call": CALL_RECORDS,

@@ -246,12 +246,17 @@ def test_live_service_serves_a_new_champion_without_a_restart(world, service):
     assert _served_version(service, str(first.version))
 
 
-def _served_version(url: str, version: str, wait_s: float = 60) -> bool:
-    deadline = time.time() + wait_s
+def _served_version(url: str, version: str, wait_s: float = 60, in_a_row: int = 8) -> bool:
+    """True once `in_a_row` answers in a row name `version`: each asked on a connection of its
+    own, so that both workers answer (each reloads on its own; one that has while the other has
+    not yet would pass a single look, and the next request could land on the other)."""
+    deadline, row = time.time() + wait_s, 0
     while time.time() < deadline:
-        if httpx.get(f"{url}/model", headers=CRM, timeout=10).json()["version"] == version:
+        served = httpx.get(f"{url}/model", headers=CRM, timeout=10).json()["version"]
+        row = row + 1 if served == version else 0
+        if row >= in_a_row:
             return True
-        time.sleep(1)
+        time.sleep(0.2 if row else 1)
     return False
 
 
