@@ -28,7 +28,8 @@ an MLflow store of its own, so the user's world and registry are left as they we
    kind of breach (`ece`, `roc_auc`, `early_oe`, `arrivals_up`, `score_psi`, `feature_psi`, ...) not
    raised before it: a
    kind already raised before the drift is noise on this world (served traffic leans to
-   engaged people, so feature PSI breaches come and go, and each return is posted again);
+   engaged people, so feature PSI breaches come and go, and a return after
+   `monitoring.alert_keep_days` clear is posted again);
    the first alert of any kind after the drift and the kinds raised before it are beside, and
    each kind's first day after it, and how many of each kind were posted before and after it
    (`posted_by_kind`): a plan without drifts (`--no-drift`) on the same seed is the control,
@@ -443,8 +444,9 @@ def first_days(alerts: list[dict], drift: pd.Timestamp) -> dict[str, float]:
 def detection(received: list[dict], drift_at: datetime) -> dict:
     """Days from the drift to the first alert after it that raises a kind of breach not raised
     before it. A kind raised before the drift is the monitoring's noise on this world (the
-    served traffic's feature PSI breaches come and go: each return is posted again), so it
-    detects nothing; the first alert of any kind after the drift is given beside."""
+    served traffic's feature PSI breaches come and go: a return after `alert_keep_days` clear is
+    posted again), so it detects nothing; the first alert of any kind after the drift is given
+    beside."""
     alerts = sorted(({"at": pd.Timestamp(hit["body"]["at"]),
                       "keys": [breach["key"] for breach in hit["body"]["breaches"]]} for hit in received),
                     key=lambda alert: alert["at"])

@@ -378,6 +378,7 @@ class MonitoringSettings(StrictModel):
     experiment: str = "lead-propensity-monitoring"  # MLflow experiment: one run per `leadscore monitor`
     alert_webhook: str | None = None        # breaches are POSTed here once each; None: logged and shown only
     alert_timeout_s: float = Field(5, gt=0)
+    alert_keep_days: float = Field(14, ge=0)  # a posted breach is posted again only after this long clear
     thresholds: MonitoringThresholds = MonitoringThresholds()
     # early outcomes (monitoring/early.py): the scores of the clock's last this many days, judged
     # before their horizon on the opportunities arrived so far against those expected

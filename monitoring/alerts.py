@@ -3,9 +3,11 @@
 A breach has a key naming what broke and where (`ece:champion:v3`, `feature_psi:events_30d`),
 so that the same breach found again by the next `leadscore monitor` is recognised. Each is
 logged and shown every time; it is POSTed to `monitoring.alert_webhook` once: the keys posted
-are kept in a small file (`<data_dir>/monitoring/alerts.json`). A breach that clears is
-dropped from it, so if it comes back it is posted again; a post that fails is tried again at
-the next run.
+are kept in a small file (`<data_dir>/monitoring/alerts.json`) with the clock's time each was
+last seen. A breach is forgotten once it has been clear for `monitoring.alert_keep_days`, so
+if it comes back later it is posted again; one that comes back sooner is the same trouble (a
+figure wavering around its threshold, as Prometheus' `keep_firing_for` holds an alert), not
+a new message. A post that fails is tried again at the next run.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -115,32 +117,47 @@ def operations_breaches(operations: dict, limits: MonitoringThresholds) -> list[
 
 
 class AlertState:
-    """The keys of the breaches already posted (a JSON list, replaced whole on each write)."""
+    """The breaches posted and not yet forgotten, each with the clock's time it was last seen (a
+    JSON object, replaced whole on each write; a list of keys, the format before, reads as
+    seen at the next run's time)."""
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / STATE_FILE
 
-    def posted(self) -> set[str]:
-        return set(json.loads(self.path.read_text())) if self.path.is_file() else set()
+    def _saved(self) -> dict[str, str] | list[str]:
+        return json.loads(self.path.read_text()) if self.path.is_file() else {}
 
-    def save(self, keys: set[str]) -> None:
+    def last_seen(self, now: datetime) -> dict[str, datetime]:
+        saved = self._saved()
+        if isinstance(saved, list):
+            return dict.fromkeys(saved, now)
+        return {key: datetime.fromisoformat(at) for key, at in saved.items()}
+
+    def posted(self) -> set[str]:
+        return set(self._saved())
+
+    def save(self, last_seen: dict[str, datetime]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(sorted(keys)))
+        tmp.write_text(json.dumps({key: last_seen[key].isoformat() for key in sorted(last_seen)}))
         os.replace(tmp, self.path)
 
 
 def post_new_breaches(breaches: list[Breach], state: AlertState, url: str | None, now: datetime,
-                      timeout_s: float = 5) -> list[str]:
+                      timeout_s: float = 5, keep_days: float = 0) -> list[str]:
     """Log every breach; POST those not posted before to `url` (one JSON message), remember
-    them, forget the cleared ones. Returns the keys posted now."""
+    them, forget those clear for `keep_days` (0: as soon as they clear). Returns the keys
+    posted now."""
     for breach in breaches:
         log.warning("monitoring breach: %s", breach.message)
-    before = state.posted()
+    before = state.last_seen(now)
     current = {breach.key for breach in breaches}
     new = [breach for breach in breaches if breach.key not in before]
     posted = new if url and new and _post(url, new, now, timeout_s) else []
-    state.save((before & current) | {breach.key for breach in posted})
+    keep = timedelta(days=keep_days)
+    remembered = {key: seen for key, seen in before.items() if key not in current and now - seen < keep}
+    seen_now = (current & set(before)) | {breach.key for breach in posted}
+    state.save(remembered | dict.fromkeys(seen_now, now))
     return [breach.key for breach in posted]
 
 

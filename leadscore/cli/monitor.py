@@ -73,7 +73,8 @@ def run_monitor(settings: Settings, online: OnlineFeatures | None = None) -> Rep
         report = build_report(inputs, settings)
     config = settings.monitoring
     report.posted = post_new_breaches(report.breaches, AlertState(settings.monitoring_dir),
-                                      config.alert_webhook, now, config.alert_timeout_s)
+                                      config.alert_webhook, now, config.alert_timeout_s,
+                                      config.alert_keep_days)
     with step(f"logging to MLflow ({config.experiment})"):
         log_report(report, settings)
     return report

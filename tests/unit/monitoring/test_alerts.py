@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -42,6 +42,29 @@ def test_a_breach_that_cleared_and_came_back_is_posted_again(receiver, tmp_path)
     post_new_breaches([], state, receiver.url, NOW)  # cleared
     assert post_new_breaches([breach("score_psi")], state, receiver.url, NOW) == ["score_psi"]
     assert len(receiver.received) == 2
+
+
+def test_a_breach_back_within_the_keep_days_is_not_posted_again(receiver, tmp_path):
+    state = AlertState(tmp_path)
+    days = [NOW + timedelta(days=d) for d in range(30)]
+    wavering = [d for d in range(30) if d % 3 == 0 or d == 29]  # breached every third day, then day 29
+    posted = [day for day, at in enumerate(days)
+              if post_new_breaches([breach("score_psi")] if day in wavering else [], state, receiver.url,
+                                   at, keep_days=7)]
+    assert posted == [0]  # never clear for 7 days: one trouble, one message
+    for day in range(30, 38):  # clear from day 30 ...
+        post_new_breaches([], state, receiver.url, NOW + timedelta(days=day), keep_days=7)
+    day_38 = NOW + timedelta(days=38)
+    back = post_new_breaches([breach("score_psi")], state, receiver.url, day_38, keep_days=7)
+    assert back == ["score_psi"] and len(receiver.received) == 2  # ... 9 days clear: posted again
+
+
+def test_the_state_written_before_the_keep_days_still_reads(receiver, tmp_path):
+    (tmp_path / "alerts.json").write_text('["score_psi"]')  # the list of keys, the old format
+    state = AlertState(tmp_path)
+    assert state.posted() == {"score_psi"}
+    assert post_new_breaches([breach("score_psi")], state, receiver.url, NOW, keep_days=7) == []
+    assert state.last_seen(NOW + timedelta(days=1)) == {"score_psi": NOW}
 
 
 def test_a_post_that_failed_is_tried_again_at_the_next_run(receiver, tmp_path):
