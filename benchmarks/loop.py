@@ -638,7 +638,16 @@ def start_control(settings: Settings, plan: LoopPlan, work_dir: Path) -> subproc
     it runs beside the drifted loop; its JSON goes to `control.json`, its progress to `control.log`."""
     out, err = open(work_dir / "control.json", "w"), open(work_dir / "control.log", "w")
     with out, err:
-        return subprocess.Popen(control_command(settings, plan), cwd=settings.root, stdout=out, stderr=err)
+        return subprocess.Popen(control_command(settings, plan), cwd=settings.root, stdout=out, stderr=err,
+                                preexec_fn=_interruptible)
+
+
+def _interruptible() -> None:
+    """Ctrl-C's signal back to its default in the child: a shell starts a command sent to the
+    background (`&`, nohup, CI) with SIGINT ignored, which its children inherit, and Python
+    turns SIGINT into KeyboardInterrupt only when it was not ignored at start. Without this,
+    `stop_control` waited its whole grace and killed the control, whose service was left running."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @contextmanager

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -81,23 +84,31 @@ def test_detection_beyond_the_control_skips_what_the_control_raised_as_soon():
     assert beyond_control(alike, control)["detection_days"] is None
 
 
-def test_a_run_that_fails_stops_the_control_beside_it(monkeypatch, tmp_path):
-    started: list[subprocess.Popen] = []
-
-    def start(settings, plan, work_dir):
-        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
-        return started[-1]
-
-    monkeypatch.setattr("leadscore.benchmarks.loop.start_control", start)
+def test_a_run_that_fails_stops_the_control_beside_it_as_ctrl_c_does(monkeypatch, tmp_path):
+    """Even from a shell that started the bench in the background (SIGINT ignored, inherited)."""
+    up, stopped = tmp_path / "up", tmp_path / "stopped"
+    code = (f"import sys, time\nopen({str(up)!r}, 'w').close()\n"
+            "try:\n    time.sleep(60)\n"
+            f"except KeyboardInterrupt:\n    open({str(stopped)!r}, 'w').close()\n    sys.exit(1)\n")
+    monkeypatch.setattr("leadscore.benchmarks.loop.control_command",
+                        lambda settings, plan: [sys.executable, "-c", code])
+    settings, plan, started = SimpleNamespace(root=tmp_path), LoopPlan(control=True), []
+    ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as `make test &` starts it
     try:
-        with pytest.raises(RuntimeError), control_beside(None, LoopPlan(control=True), tmp_path) as control:
+        begun = time.monotonic()
+        with pytest.raises(RuntimeError), control_beside(settings, plan, tmp_path) as control:
+            started.append(control)
+            while not up.is_file() and control.poll() is None:  # its Python up, its handler set
+                time.sleep(0.05)
             assert control.poll() is None  # running beside
             raise RuntimeError("the world failed to build")
-        assert started[0].poll() is not None  # stopped (as Ctrl-C stops it), not left behind
-        with control_beside(None, LoopPlan(control=True), tmp_path) as control:
-            pass
+        assert control.poll() is not None and stopped.is_file()  # stopped by Ctrl-C's signal, not killed
+        assert time.monotonic() - begun < 30
+        with control_beside(settings, plan, tmp_path) as control:
+            started.append(control)
         assert control.poll() is None  # a run that went well leaves it to finish
     finally:
+        signal.signal(signal.SIGINT, ignored)
         for process in started:
             process.kill()
             process.wait()
