@@ -19,16 +19,20 @@ stable (README, "Drift"):
   and hour of the week (20-50 s on the default world), kept as
   `<data_dir>/monitoring/served-reference-v<N>-<reference_days>d-<window_days>d-<Day-HH>h.parquet`.
 Drift waits for `monitoring.min_drift_days` of served traffic: a few days are no population.
+The /monitor page never waits for a reference: it asks `ReferenceBuilds` to build a missing
+one in the background and says so meanwhile (`leadscore monitor` builds it in line).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -76,6 +80,7 @@ class Inputs:
     current: pd.DataFrame | None    # current feature rows of the people scored in the window
     reference_scores: pd.Series | None
     drift_wait_days: float | None = None  # people were scored, but drift waits this many more days
+    drift_building: str | None = None     # the hour of the week whose reference is built ("Wednesday 00:00")
 
 
 def read_champion(settings: Settings) -> Champion | None:
@@ -156,10 +161,8 @@ def features_at_times(settings: Settings, rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts).loc[rows.index]
 
 
-def reference_features(settings: Settings, champion: Champion, now: datetime) -> pd.DataFrame:
-    """The champion's reference rows at `now`'s hour of the week (see the module's docstring):
-    its prepared features, `REFERENCE_SCORE` and `ACTED_DAYS`; cached per version, settings
-    and hour of the week."""
+def reference_plan(settings: Settings, champion: Champion, now: datetime) -> tuple[list[pd.Timestamp], Path]:
+    """The reference's instants at `now`'s hour of the week and the file that caches its rows."""
     config = settings.monitoring
     start, end = reference_window(champion.spec, config.reference_days)
     times = reference_times(start, end, now)
@@ -168,11 +171,20 @@ def reference_features(settings: Settings, champion: Champion, now: datetime) ->
                          f"{pd.Timestamp(now):%A %H}:00: monitoring.reference_days must be a week or more")
     cache = settings.monitoring_dir / (f"served-reference-v{champion.version}-{config.reference_days}d"
                                        f"-{config.window_days}d-{times[0]:%a-%H}h.parquet")
+    return times, cache
+
+
+def reference_features(settings: Settings, champion: Champion, now: datetime) -> pd.DataFrame:
+    """The champion's reference rows at `now`'s hour of the week (see the module's docstring):
+    its prepared features, `REFERENCE_SCORE` and `ACTED_DAYS`; cached per version, settings
+    and hour of the week."""
+    times, cache = reference_plan(settings, champion, now)
     if cache.is_file():
         return pd.read_parquet(cache)
     with duckdb.connect(str(settings.middle_db), read_only=True) as con:
-        rows = served_like_rows(con, times, config.window_days)
+        rows = served_like_rows(con, times, settings.monitoring.window_days)
     if rows.empty:
+        start, end = reference_window(champion.spec, settings.monitoring.reference_days)
         raise ValueError(f"no interaction in the drift reference's window {start:%Y-%m-%d}..{end:%Y-%m-%d} "
                          "(monitoring.reference_days before the end of the champion's test window)")
     rows = rows.sample(min(len(rows), REFERENCE_ROWS), random_state=0)
@@ -186,6 +198,33 @@ def reference_features(settings: Settings, champion: Champion, now: datetime) ->
     frame.to_parquet(staging)
     os.replace(staging, cache)
     return frame
+
+
+class ReferenceBuilds:
+    """References built in the background, one thread per missing file at a time: a page that
+    asks again while one is built starts nothing more."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._building: set[Path] = set()
+
+    def start(self, settings: Settings, champion: Champion, now: datetime) -> None:
+        _, cache = reference_plan(settings, champion, now)
+        with self._lock:
+            if cache in self._building:
+                return
+            self._building.add(cache)
+        threading.Thread(target=self._build, args=(settings, champion, now, cache), daemon=True,
+                         name=f"drift-reference-{cache.stem}").start()
+
+    def _build(self, settings: Settings, champion: Champion, now: datetime, cache: Path) -> None:
+        try:
+            reference_features(settings, champion, now)
+        except Exception:  # a page asking again starts it again; the report says why meanwhile
+            log.exception("building the drift reference %s failed", cache.name)
+        finally:
+            with self._lock:
+                self._building.discard(cache)
 
 
 def served_span_days(scores: pd.DataFrame, since: datetime, now: datetime) -> float:
@@ -222,8 +261,11 @@ def recent_acting_pids(scores: pd.DataFrame, since: datetime) -> list[str]:
     return sorted(recent["pid"].unique())
 
 
-def read_inputs(settings: Settings, now: datetime, online: OnlineReader | None) -> Inputs:
-    """Everything a report needs at `now`; drift's feature rows only with an `online` reader."""
+def read_inputs(settings: Settings, now: datetime, online: OnlineReader | None,
+                builds: ReferenceBuilds | None = None) -> Inputs:
+    """Everything a report needs at `now`; drift's feature rows only with an `online` reader.
+    With `builds`, a missing drift reference is left to them (`drift_building` says which)
+    instead of built here (20-50 s on the default world)."""
     since = now - timedelta(days=settings.monitoring.window_days)
     scores = ScoreLog(settings.live_dir / "scores", settings.live.busy_timeout_s).read()
     scores = scores[scores["at"] <= pd.Timestamp(now)]
@@ -238,12 +280,15 @@ def read_inputs(settings: Settings, now: datetime, online: OnlineReader | None) 
     reference = current = score_reference = None
     pids = recent_acting_pids(scores, since)
     span = served_span_days(scores, since, now)
-    wait = None
+    wait = building = None
     if champion is not None and online is not None and pids:
         from leadscore.features.catalog import settings_catalog
 
         if span < settings.monitoring.min_drift_days:
             wait = settings.monitoring.min_drift_days - span
+        elif builds is not None and not reference_plan(settings, champion, now)[1].is_file():
+            builds.start(settings, champion, now)
+            building = f"{pd.Timestamp(now):%A %H}:00"
         else:
             kept = acted_within(reference_features(settings, champion, now), span)
             reference = kept if len(kept) else None
@@ -252,7 +297,7 @@ def read_inputs(settings: Settings, now: datetime, online: OnlineReader | None) 
                               champion.spec.features)
     return Inputs(now, since, scores, labels, judged[judged["at"] >= pd.Timestamp(since)], records,
                   outbox_counts(settings.serving_dir / OUTBOX_FILE), champion, reference, current,
-                  score_reference, wait)
+                  score_reference, wait, building)
 
 
 def matured_scores_at(settings: Settings, now: datetime) -> pd.DataFrame:

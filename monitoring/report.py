@@ -51,6 +51,7 @@ class Report:
     delay_source: str = "uniform"           # F of the early outcomes: `matured` or `uniform`
     arrivals: dict = field(default_factory=dict)  # monitoring/arrivals.py `arrival_watch`
     drift_wait_days: float | None = None    # drift not judged yet: days of served traffic to wait
+    drift_building: str | None = None       # drift not judged yet: this hour of the week's reference is built
 
     def to_json(self) -> dict:
         """The report as one JSON-ready object (`leadscore monitor --json`)."""
@@ -60,7 +61,7 @@ class Report:
                 "deciles": {v: _records(t) for v, t in self.deciles.items()},
                 "tiers": {v: _records(t) for v, t in self.tiers.items()},
                 "drift": {"score_psi": self.score_psi, "features": _records(self.drift),
-                          "wait_days": self.drift_wait_days},
+                          "wait_days": self.drift_wait_days, "building": self.drift_building},
                 "operations": self.operations,
                 "breaches": [vars(b) for b in self.breaches], "posted": self.posted,
                 "early": {"delay_source": self.delay_source, "rows": _records(self.early)},
@@ -142,4 +143,4 @@ def build_report(inputs: Inputs, settings: Settings) -> Report:
     return Report(inputs.now, horizon, inputs.champion.version if inputs.champion else None, models,
                   reliability_bins(matured, config.bins), deciles, tiers, drift, score_psi, operations,
                   breaches, early=early, delay_source=delay_source, arrivals=arrivals,
-                  drift_wait_days=inputs.drift_wait_days)
+                  drift_wait_days=inputs.drift_wait_days, drift_building=inputs.drift_building)

@@ -241,6 +241,7 @@ class LeadScoring:
         from leadscore.live.log import EVENT_LOG, EventLog
         from leadscore.live.online import OnlineUpdater
         from leadscore.live.score_log import ScoreLog
+        from leadscore.monitoring.inputs import ReferenceBuilds
         from leadscore.scoring.registry import CHALLENGER
         from leadscore.segments.api import build_router
         from leadscore.segments.engine import SegmentEngine
@@ -281,6 +282,7 @@ class LeadScoring:
         self.sessions = SessionStore(settings.serving_dir, settings.serving.session_hours * 3600)
         self.segments = SegmentEngine(settings)
         self.clock = open_clock(settings)
+        self.drift_references = ReferenceBuilds()  # /monitor's, built behind the page
         self.ingestor = Ingestor(settings, reloaded=_freeze_loaded)
         self.online = OnlineUpdater(settings, self.features.store)
         self.online.middle(self.ingestor.log)  # the worker's copy of the middle layer, before an ingest
@@ -732,7 +734,7 @@ class LeadScoring:
 
         settings = self.settings
         try:
-            inputs = read_inputs(settings, self.clock.now(), self.features.read_rows)
+            inputs = read_inputs(settings, self.clock.now(), self.features.read_rows, self.drift_references)
         except (FileNotFoundError, LookupError, ValueError) as error:  # no build or spec to compare with
             raise HTTPException(503, f"monitoring is unavailable: {error}") from None
         report = build_report(inputs, settings)

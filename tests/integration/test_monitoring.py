@@ -187,7 +187,7 @@ def test_monitor_json_counts_operations_and_drift(loop):
     features = {row["feature"] for row in drift["features"]}
     assert "events_30d" in features and all(row["psi"] >= 0 for row in drift["features"])
     # nobody scored since
-    assert loop["first"]["drift"] == {"score_psi": None, "features": [], "wait_days": None}
+    assert loop["first"]["drift"] == {"score_psi": None, "features": [], "wait_days": None, "building": None}
 
 
 def test_early_outcomes_judge_only_the_scores_younger_than_the_horizon(loop):
@@ -250,3 +250,28 @@ def test_the_admin_sees_matured_performance_drift_and_breaches_in_a_browser(loop
     page.fill("#key", "demo-sales-R001")
     page.click("button[type=submit]")
     assert "may not" in page.inner_text("#message")  # a sales rep's role has no `monitor`
+
+
+def test_the_page_builds_a_missing_reference_behind_it_and_shows_drift_once_built(loop):
+    """At an hour of the week whose drift reference is not built yet, /monitor answers at once
+    that it is being built, builds it in the background, and shows drift once it is there."""
+    settings, server, asked = loop["settings"], loop["server"], loop["asked"]
+    clock = WorldClock(settings.live_dir / CLOCK_FILE, world_end(settings))
+    later = clock.now()
+    hour = asked + timedelta(hours=3)  # the replayed day's people still in the window
+    cache = list(settings.monitoring_dir.glob(f"served-reference-v*-{hour:%a-%H}h.parquet"))
+    assert cache == []  # only `asked`'s hour was built
+    clock.place(hour, speed=0)
+    try:
+        with httpx.Client(base_url=server.url, headers={"X-API-Key": "demo-admin-key"}, timeout=60) as admin:
+            first = admin.get("/monitor")
+            assert first.status_code == 200 and 'id="drift-building"' in first.text
+            assert f"({hour:%A %H}:00) is being built" in first.text
+            deadline, page = time.time() + 300, first.text
+            while 'id="drift-building"' in page and time.time() < deadline:
+                time.sleep(2)
+                page = admin.get("/monitor").text
+        assert "<td>events_30d</td>" in page  # drift shown, from the reference built behind the page
+        assert list(settings.monitoring_dir.glob(f"served-reference-v*-{hour:%a-%H}h.parquet"))
+    finally:
+        clock.place(later, speed=0)

@@ -96,3 +96,12 @@ def test_the_page_and_the_json_say_how_long_drift_still_waits_for_served_traffic
     assert 'id="drift-waits"' in html and "4.5 more days" in html
     assert "Nothing scored in the last window yet" not in html
     assert report.to_json()["drift"]["wait_days"] == 4.5
+
+
+def test_the_page_and_the_json_say_the_reference_of_this_hour_is_being_built(inputs):
+    inputs.drift_building = "Wednesday 00:00"
+    report = build_report(inputs, Settings(root=Path(".")))
+    html = monitor_page(report, set(), Settings(root=Path(".")).monitoring.thresholds, "E0001")
+    assert 'id="drift-building"' in html and "(Wednesday 00:00) is being built" in html
+    assert "Nothing scored in the last window yet" not in html
+    assert report.to_json()["drift"]["building"] == "Wednesday 00:00"
