@@ -39,8 +39,13 @@ serve: setup
 	$(BIN)/leadscore serve $(if $(filter command line,$(origin PORT)),--port $(PORT))
 
 ## test: the layers between the stages and the types, then every test suite, integration included (what CI runs)
+# Two workers (pytest-xdist), a test file to each at a time (its module fixtures built once):
+# half the suite's time waits on servers, browsers and subprocesses, so two cores keep busy.
+# Each worker builds its own session world, Spark session and Redis; more workers cost that
+# much more memory. `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= 2
 test: setup lint-imports typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## lint-imports: the import contracts in pyproject.toml (which stage may import which)
 # import-linter (and mypy) read a package from one folder, while the stages are top-level
