@@ -97,7 +97,15 @@ def spark_schema(frame: pd.DataFrame) -> str:
 @dataclass
 class SparkSql:
     """A Spark session; each created table is checkpointed, which cuts the lineage that
-    iterative steps (label propagation) would otherwise grow without end."""
+    iterative steps (label propagation) would otherwise grow without end.
+
+    Each is repartitioned (round robin) before its checkpoint, so that it claims no hash
+    partitioning: a checkpoint keeps its plan's claim in the expression ids of the day, and
+    where a query reads it twice (label propagation's round joins `component_label` to itself)
+    Spark renews one side's ids but not its claim, which then names the other side's column.
+    With adaptive execution off, an aggregation believed its input already partitioned by the
+    wrong column, skipped its exchange, and gave nodes two labels (tests/integration/
+    test_spark_engine.py); adaptive execution happened to plan around it."""
 
     spark: SparkSession
     tables: set[str] = field(default_factory=set)  # the views put or created here
@@ -113,8 +121,12 @@ class SparkSql:
     def create(self, name: str, sql: str, params: dict | None = None) -> None:
         from leadscore.spark import spark_sql
 
-        self.spark.sql(spark_sql(sql, params)).localCheckpoint().createOrReplaceTempView(name)
+        self.spark.sql(spark_sql(sql, params)).repartition(self._partitions()).localCheckpoint() \
+            .createOrReplaceTempView(name)
         self.tables.add(name)
+
+    def _partitions(self) -> int:
+        return int(self.spark.conf.get("spark.sql.shuffle.partitions") or 1)
 
     def fetch(self, sql: str, params: dict | None = None) -> pd.DataFrame:
         from leadscore.spark import spark_sql

@@ -144,6 +144,28 @@ def test_standardisation_on_spark_is_duckdbs_on_the_hard_cases(world):
     pd.testing.assert_frame_equal(_standardised(SparkSql(_spark(settings)), settings), expected)
 
 
+def test_components_on_spark_without_adaptive_execution_are_duckdbs(tiny_tables_spark):
+    """Label propagation joins a checkpointed table to itself: with several shuffle partitions
+    and adaptive execution off, Spark once skipped an exchange there and gave nodes two labels."""
+    from leadscore.identity.components import node_labels
+
+    left = pd.Series([f"n{i:03d}" for i in range(0, 60, 2)] + ["x1", "x2"])
+    right = pd.Series([f"n{i + 1:03d}" for i in range(0, 60, 2)] + ["x2", "x3"])
+    expected = node_labels(DuckDBSql(), left, right)
+    conf = tiny_tables_spark.conf
+    before = {key: conf.get(key) for key in ("spark.sql.adaptive.enabled", "spark.sql.shuffle.partitions")}
+    conf.set("spark.sql.adaptive.enabled", "false")
+    conf.set("spark.sql.shuffle.partitions", "4")
+    try:
+        sql = SparkSql(tiny_tables_spark)
+        labels = node_labels(sql, left, right)
+        sql.drop_tables()
+    finally:
+        for key, value in before.items():
+            conf.set(key, value)
+    pd.testing.assert_series_equal(labels, expected)
+
+
 @pytest.fixture(scope="module")
 def spark_features(world, tmp_path_factory) -> tuple[Path, Path]:
     """(the DuckDB build's folder, the Spark build's) of the tiny world's middle layer."""
