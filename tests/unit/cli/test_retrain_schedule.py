@@ -33,13 +33,21 @@ def test_anything_else_is_refused_naming_the_option(text):
 
 def test_a_schedule_reports_a_run_that_cannot_start_goes_on_and_stops_on_ctrl_c(retrain_lock_holder,
                                                                                  tmp_path):
+    # Ctrl-C's signal at its default in the schedule, as in a terminal: a suite started in the
+    # background of a shell without job control (`make test &` in a script) has SIGINT ignored,
+    # and its children would inherit that
     schedule = subprocess.Popen([LEADSCORE, "--data-dir", str(tmp_path), "retrain", "--every", "1s"],
-                                stderr=subprocess.PIPE, text=True)
-    seen: list[str] = []
-    deadline = time.monotonic() + 120
-    while sum("another retrain is running" in line for line in seen) < 2 and time.monotonic() < deadline:
-        seen.append(schedule.stderr.readline())
-    schedule.send_signal(signal.SIGINT)
-    rest = schedule.communicate(timeout=60)[1]
+                                stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        seen: list[str] = []
+        deadline = time.monotonic() + 120
+        while sum("another retrain is running" in line for line in seen) < 2 and time.monotonic() < deadline:
+            seen.append(schedule.stderr.readline())
+        schedule.send_signal(signal.SIGINT)
+        rest = schedule.communicate(timeout=60)[1]
+    finally:
+        schedule.kill()
+        schedule.wait()
     assert sum("another retrain is running" in line for line in seen) == 2
     assert schedule.returncode == 0 and "retrain schedule stopped" in rest
