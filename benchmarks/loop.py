@@ -119,6 +119,7 @@ from leadscore.clock import CLOCK_FILE, WorldClock, world_end
 from leadscore.config import DATA_DIR_ENV_VAR, SETTINGS_ENV_VAR, DriftSettings, Settings
 from leadscore.live.log import EVENT_LOG, EventLog
 from leadscore.live.replay import due_calls, sender
+from leadscore.local_servers import ctrl_c_at_default
 from leadscore.monitoring.cohorts import SHADOW
 from leadscore.monitoring.inputs import matured_scores_at
 from leadscore.synth.future import future_records, read_future
@@ -639,15 +640,7 @@ def start_control(settings: Settings, plan: LoopPlan, work_dir: Path) -> subproc
     out, err = open(work_dir / "control.json", "w"), open(work_dir / "control.log", "w")
     with out, err:
         return subprocess.Popen(control_command(settings, plan), cwd=settings.root, stdout=out, stderr=err,
-                                preexec_fn=_interruptible)
-
-
-def _interruptible() -> None:
-    """Ctrl-C's signal back to its default in the child: a shell starts a command sent to the
-    background (`&`, nohup, CI) with SIGINT ignored, which its children inherit, and Python
-    turns SIGINT into KeyboardInterrupt only when it was not ignored at start. Without this,
-    `stop_control` waited its whole grace and killed the control, whose service was left running."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                                preexec_fn=ctrl_c_at_default)  # else stop_control's SIGINT may go unheard
 
 
 @contextmanager

@@ -22,6 +22,15 @@ from pathlib import Path
 POSTGRES_USER = "leadscore"  # the cluster's superuser (trust authentication on 127.0.0.1 only)
 
 
+def ctrl_c_at_default() -> None:
+    """Ctrl-C's signal back to its default, in a child before it runs (`preexec_fn`), for a
+    child that is stopped as a terminal's Ctrl-C stops it: a shell without job control starts
+    a command sent to the background (`cmd &` in a script, some CI runners) with SIGINT
+    ignored, its children inherit that, and Python turns SIGINT into KeyboardInterrupt only
+    when it was not ignored at its start."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -17,7 +17,7 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -131,7 +131,7 @@ class AlertState:
         saved = self._saved()
         if isinstance(saved, list):
             return dict.fromkeys(saved, now)
-        return {key: datetime.fromisoformat(at) for key, at in saved.items()}
+        return {key: _seen_before(datetime.fromisoformat(at), now) for key, at in saved.items()}
 
     def posted(self) -> set[str]:
         return set(self._saved())
@@ -141,6 +141,16 @@ class AlertState:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_text(json.dumps({key: last_seen[key].isoformat() for key in sorted(last_seen)}))
         os.replace(tmp, self.path)
+
+
+def _seen_before(seen: datetime, now: datetime) -> datetime:
+    """A saved time read against `now`: in UTC where one of the two has no zone, and no later
+    than `now` (a clock placed back would otherwise keep a cleared breach quiet that much longer)."""
+    if seen.tzinfo is None and now.tzinfo is not None:
+        seen = seen.replace(tzinfo=UTC)
+    elif seen.tzinfo is not None and now.tzinfo is None:
+        seen = seen.astimezone(UTC).replace(tzinfo=None)
+    return min(seen, now)
 
 
 def post_new_breaches(breaches: list[Breach], state: AlertState, url: str | None, now: datetime,

@@ -16,7 +16,7 @@ stable (README, "Drift"):
   (`ACTED_DAYS`); at most `REFERENCE_ROWS` rows, sampled with a fixed seed. A report keeps the
   rows who acted within the span of served traffic it looks at (a replay begun 3 days ago
   serves only people who acted in those 3 days). Built once per champion version, settings
-  and hour of the week (20-50 s on the default world), kept as
+  and hour of the week (10-50 s on the default world), kept as
   `<data_dir>/monitoring/served-reference-v<N>-<reference_days>d-<window_days>d-<Day-HH>h.parquet`.
 Drift waits for `monitoring.min_drift_days` of served traffic: a few days are no population.
 The /monitor page never waits for a reference: it asks `ReferenceBuilds` to build a missing
@@ -25,9 +25,11 @@ one in the background and says so meanwhile (`leadscore monitor` builds it in li
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,7 +82,7 @@ class Inputs:
     current: pd.DataFrame | None    # current feature rows of the people scored in the window
     reference_scores: pd.Series | None
     drift_wait_days: float | None = None  # people were scored, but drift waits this many more days
-    drift_building: str | None = None     # the hour of the week whose reference is built ("Wednesday 00:00")
+    drift_building: str | None = None     # the hour of the week whose reference is being built
 
 
 def read_champion(settings: Settings) -> Champion | None:
@@ -194,37 +196,62 @@ def reference_features(settings: Settings, champion: Champion, now: datetime) ->
     frame = prepare(features, champion.spec.features).assign(
         **{REFERENCE_SCORE: champion_scores(settings, champion, features), ACTED_DAYS: features[ACTED_DAYS]})
     cache.parent.mkdir(parents=True, exist_ok=True)
-    staging = cache.with_name(f".{cache.name}.{uuid.uuid4().hex}.tmp")  # two workers may build it at once
-    frame.to_parquet(staging)
-    os.replace(staging, cache)
+    staging = cache.with_name(f".{cache.name}.{uuid.uuid4().hex}.tmp")  # two processes may build it at once
+    try:
+        frame.to_parquet(staging)
+        os.replace(staging, cache)
+    finally:
+        staging.unlink(missing_ok=True)
     return frame
 
 
 class ReferenceBuilds:
-    """References built in the background, one thread per missing file at a time: a page that
-    asks again while one is built starts nothing more."""
+    """Drift references built behind the /monitor page, one at a time in the process: a page
+    asking while one is built starts nothing more (a world clock run fast would otherwise start
+    one per hour of the week it passes), and a worker finding another worker building the same
+    file leaves it to that one. A build that failed is not tried again for `retry_after_s`;
+    meanwhile asking for it raises its error (the page's 503 says why)."""
 
-    def __init__(self) -> None:
+    def __init__(self, retry_after_s: float = 300) -> None:
+        self.retry_after_s = retry_after_s
         self._lock = threading.Lock()
-        self._building: set[Path] = set()
+        self._running: str | None = None  # the hour of the week being built ("Wednesday 00:00")
+        self._failed: dict[Path, tuple[float, str]] = {}  # cache -> (time.monotonic(), error)
 
-    def start(self, settings: Settings, champion: Champion, now: datetime) -> None:
+    def start(self, settings: Settings, champion: Champion, now: datetime) -> str:
+        """Build `now`'s reference in the background unless one is being built; the hour of
+        the week of the one being built. ValueError: its last build failed a moment ago."""
         _, cache = reference_plan(settings, champion, now)
         with self._lock:
-            if cache in self._building:
-                return
-            self._building.add(cache)
-        threading.Thread(target=self._build, args=(settings, champion, now, cache), daemon=True,
-                         name=f"drift-reference-{cache.stem}").start()
+            failed = self._failed.get(cache)
+            if failed is not None and time.monotonic() - failed[0] < self.retry_after_s:
+                raise ValueError(f"the drift reference could not be built: {failed[1]}")
+            if self._running is None:
+                self._running = f"{pd.Timestamp(now):%A %H}:00"
+                threading.Thread(target=self._build, args=(settings, champion, now, cache), daemon=True,
+                                 name=f"drift-reference-{cache.stem}").start()
+            return self._running
 
     def _build(self, settings: Settings, champion: Champion, now: datetime, cache: Path) -> None:
+        error: Exception | None = None
         try:
-            reference_features(settings, champion, now)
-        except Exception:  # a page asking again starts it again; the report says why meanwhile
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            with open(cache.with_name(f".{cache.name}.lock"), "w") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # another worker builds it
+                    return
+                reference_features(settings, champion, now)
+        except Exception as failed:
             log.exception("building the drift reference %s failed", cache.name)
+            error = failed
         finally:
             with self._lock:
-                self._building.discard(cache)
+                self._running = None
+                if error is None:
+                    self._failed.pop(cache, None)
+                else:
+                    self._failed[cache] = (time.monotonic(), str(error))
 
 
 def served_span_days(scores: pd.DataFrame, since: datetime, now: datetime) -> float:
@@ -264,8 +291,8 @@ def recent_acting_pids(scores: pd.DataFrame, since: datetime) -> list[str]:
 def read_inputs(settings: Settings, now: datetime, online: OnlineReader | None,
                 builds: ReferenceBuilds | None = None) -> Inputs:
     """Everything a report needs at `now`; drift's feature rows only with an `online` reader.
-    With `builds`, a missing drift reference is left to them (`drift_building` says which)
-    instead of built here (20-50 s on the default world)."""
+    With `builds`, a missing drift reference is left to them (`drift_building` says which is
+    being built) instead of built here (10-50 s on the default world)."""
     since = now - timedelta(days=settings.monitoring.window_days)
     scores = ScoreLog(settings.live_dir / "scores", settings.live.busy_timeout_s).read()
     scores = scores[scores["at"] <= pd.Timestamp(now)]
@@ -287,8 +314,7 @@ def read_inputs(settings: Settings, now: datetime, online: OnlineReader | None,
         if span < settings.monitoring.min_drift_days:
             wait = settings.monitoring.min_drift_days - span
         elif builds is not None and not reference_plan(settings, champion, now)[1].is_file():
-            builds.start(settings, champion, now)
-            building = f"{pd.Timestamp(now):%A %H}:00"
+            building = builds.start(settings, champion, now)
         else:
             kept = acted_within(reference_features(settings, champion, now), span)
             reference = kept if len(kept) else None

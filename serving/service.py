@@ -726,7 +726,8 @@ class LeadScoring:
     def monitor(self, who: Annotated[Caller, Depends(allowed("monitor"))]) -> HTMLResponse:
         """Matured performance of the champion and any shadow model, drift and operations at the
         clock, and the breaches of monitoring.thresholds, as `leadscore monitor` computes them
-        (that command posts the alerts and logs to MLflow; the page only shows)."""
+        (that command posts the alerts and logs to MLflow; the page only shows them, and has a
+        missing drift reference built in the background)."""
         from leadscore.monitoring.alerts import AlertState
         from leadscore.monitoring.inputs import read_inputs
         from leadscore.monitoring.report import build_report

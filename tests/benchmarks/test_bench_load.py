@@ -113,7 +113,7 @@ def test_fixed_duration_keeps_concurrency_and_discards_the_warm_up(server):
     result = run_load(url, lambda i: Request("GET", "/ok"), 8, duration_s=0.5, warmup_s=0.2)
     assert result.errors == 0 and result.requests > 0
     assert result.requests < result.requests_total == len(recorder.paths)
-    assert 0.45 < result.elapsed_s < 2.0
+    assert 0.45 < result.elapsed_s < 5.0  # the duration bounds the run (a busy machine finishes late)
     assert result.rps == pytest.approx(result.requests / result.elapsed_s)
 
 

@@ -266,7 +266,7 @@ def test_the_page_builds_a_missing_reference_behind_it_and_shows_drift_once_buil
         with httpx.Client(base_url=server.url, headers={"X-API-Key": "demo-admin-key"}, timeout=60) as admin:
             first = admin.get("/monitor")
             assert first.status_code == 200 and 'id="drift-building"' in first.text
-            assert f"({hour:%A %H}:00) is being built" in first.text
+            assert f"for {hour:%A %H}:00 (an hour of the week) is being built" in first.text
             deadline, page = time.time() + 300, first.text
             while 'id="drift-building"' in page and time.time() < deadline:
                 time.sleep(2)

@@ -14,6 +14,7 @@ import pytest
 import typer
 
 from leadscore.cli.retrain import parse_every
+from leadscore.local_servers import ctrl_c_at_default
 
 LEADSCORE = str(Path(sys.executable).parent / "leadscore")
 
@@ -33,12 +34,9 @@ def test_anything_else_is_refused_naming_the_option(text):
 
 def test_a_schedule_reports_a_run_that_cannot_start_goes_on_and_stops_on_ctrl_c(retrain_lock_holder,
                                                                                  tmp_path):
-    # Ctrl-C's signal at its default in the schedule, as in a terminal: a suite started in the
-    # background of a shell without job control (`make test &` in a script) has SIGINT ignored,
-    # and its children would inherit that
+    # Ctrl-C heard as in a terminal, even where the suite itself was started with SIGINT ignored
     schedule = subprocess.Popen([LEADSCORE, "--data-dir", str(tmp_path), "retrain", "--every", "1s"],
-                                stderr=subprocess.PIPE, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_at_default)
     try:
         seen: list[str] = []
         deadline = time.monotonic() + 120

@@ -59,6 +59,18 @@ def test_a_breach_back_within_the_keep_days_is_not_posted_again(receiver, tmp_pa
     assert back == ["score_psi"] and len(receiver.received) == 2  # ... 9 days clear: posted again
 
 
+def test_saved_times_without_a_zone_or_ahead_of_the_clock_read_against_it(tmp_path):
+    (tmp_path / "alerts.json").write_text(
+        '{"score_psi": "2027-02-27T00:00:00", "ece:champion:3": "2027-06-01T00:00:00+00:00"}')
+    seen = AlertState(tmp_path).last_seen(NOW)  # NOW is 2027-03-01, in UTC
+    assert seen == {"score_psi": datetime(2027, 2, 27, tzinfo=UTC), "ece:champion:3": NOW}  # back: as of now
+    post_new_breaches([], AlertState(tmp_path), None, NOW, keep_days=7)
+    post_new_breaches([], AlertState(tmp_path), None, NOW + timedelta(days=5), keep_days=7)
+    assert AlertState(tmp_path).posted() == {"ece:champion:3"}  # clear 5 days; score_psi 7 and more
+    post_new_breaches([], AlertState(tmp_path), None, NOW + timedelta(days=8), keep_days=7)
+    assert AlertState(tmp_path).posted() == set()  # not 3 months more
+
+
 def test_the_state_written_before_the_keep_days_still_reads(receiver, tmp_path):
     (tmp_path / "alerts.json").write_text('["score_psi"]')  # the list of keys, the old format
     state = AlertState(tmp_path)

@@ -105,3 +105,83 @@ def test_days_since_count_from_their_own_rows_update_not_a_colleagues():
                       {"days_since_last_event": interest, "committee_people_30d": account})
     frame = features_now(rows, now, ["days_since_last_event"])
     assert frame["days_since_last_event"].iloc[0] == pytest.approx(20.0)
+
+
+@pytest.fixture
+def builds_of(monkeypatch, tmp_path):
+    """ReferenceBuilds whose plan names a file per hour of the week under tmp_path and whose
+    build is `build(now)` (a test's stand-in for the 10-50 s of reading the middle layer)."""
+    from leadscore.monitoring import inputs
+
+    def plan(settings, champion, now):
+        return [], tmp_path / f"served-reference-{now:%a-%H}h.parquet"
+
+    def make(build, retry_after_s: float = 300) -> inputs.ReferenceBuilds:
+        monkeypatch.setattr(inputs, "reference_plan", plan)
+        monkeypatch.setattr(inputs, "reference_features", lambda settings, champion, now: build(now))
+        return inputs.ReferenceBuilds(retry_after_s)
+
+    return make
+
+
+def _settled() -> None:
+    """Once the background builds are done."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(thread.name.startswith("drift-reference-")
+                                               for thread in threading.enumerate()):
+        time.sleep(0.01)
+
+
+def test_one_reference_is_built_at_a_time_whichever_hour_a_page_asks_for(builds_of):
+    import threading
+
+    release, built = threading.Event(), []
+    builds = builds_of(lambda now: (release.wait(10), built.append(now)))
+    wednesday, thursday = datetime(2026, 11, 11, 9, tzinfo=UTC), datetime(2026, 11, 12, 17, tzinfo=UTC)
+    assert builds.start(None, None, wednesday) == "Wednesday 09:00"
+    assert builds.start(None, None, thursday) == "Wednesday 09:00"  # the one being built
+    release.set()
+    _settled()
+    assert built == [wednesday]
+    assert builds.start(None, None, thursday) == "Thursday 17:00"  # then the next one asked for
+    _settled()
+    assert built == [wednesday, thursday]
+
+
+def test_a_build_that_failed_says_why_and_is_tried_again_only_later(builds_of):
+    calls = []
+
+    def failing(now):
+        calls.append(now)
+        raise ValueError("no interaction in the drift reference's window")
+
+    now = datetime(2026, 11, 11, 9, tzinfo=UTC)
+    builds = builds_of(failing)
+    builds.start(None, None, now)
+    _settled()
+    with pytest.raises(ValueError, match="could not be built: no interaction"):
+        builds.start(None, None, now)
+    assert len(calls) == 1
+    builds.retry_after_s = 0  # the back-off has passed
+    builds.start(None, None, now)
+    _settled()
+    assert len(calls) == 2
+
+
+def test_a_reference_another_worker_builds_is_left_to_it(builds_of, tmp_path):
+    import fcntl
+
+    built = []
+    builds = builds_of(built.append)
+    now = datetime(2026, 11, 11, 9, tzinfo=UTC)
+    with open(tmp_path / f".served-reference-{now:%a-%H}h.parquet.lock", "w") as other_worker:
+        fcntl.flock(other_worker, fcntl.LOCK_EX)
+        builds.start(None, None, now)
+        _settled()
+    assert built == []
+    builds.start(None, None, now)
+    _settled()
+    assert built == [now]

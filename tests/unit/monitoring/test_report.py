@@ -102,6 +102,7 @@ def test_the_page_and_the_json_say_the_reference_of_this_hour_is_being_built(inp
     inputs.drift_building = "Wednesday 00:00"
     report = build_report(inputs, Settings(root=Path(".")))
     html = monitor_page(report, set(), Settings(root=Path(".")).monitoring.thresholds, "E0001")
-    assert 'id="drift-building"' in html and "(Wednesday 00:00) is being built" in html
+    assert 'id="drift-building"' in html
+    assert "for Wednesday 00:00 (an hour of the week) is being built" in html
     assert "Nothing scored in the last window yet" not in html
     assert report.to_json()["drift"]["building"] == "Wednesday 00:00"
