@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from leadscore.local_servers import free_port
 from leadscore.serving import bentoml_home
 
 TIERS = {"high-value", "high-potential", "to-nurture", "to-verify", "low-conversion"}
@@ -78,8 +79,9 @@ def served(world):
     (the session's world serves one elsewhere), looking for a new champion every second (the
     default's 10 s would be most of the hot-reload test's time): (URL, the lines it printed so
     far), once it says it is ready."""
-    port = world["config"]["serving"]["port"]
-    config = {**world["config"], "serving": {**world["config"]["serving"], "workers": 2, "model_check_s": 1}}
+    port = free_port()  # now, not the world's: a port picked minutes before may be taken since
+    config = {**world["config"], "serving": {**world["config"]["serving"], "port": port, "workers": 2,
+                                             "model_check_s": 1}}
     config_file = world["config_file"].with_name("leadscore.two-workers.yaml")
     config_file.write_text(yaml.safe_dump(config))
     process = subprocess.Popen([world["cli"], "-c", str(config_file), "serve"],
@@ -172,7 +174,7 @@ def portraits_by_worker(metrics_dir: Path, scratch: Path) -> dict[str, Counter[s
 
 def test_live_metrics_count_every_workers_requests_by_route_behind_a_key(world, service, tmp_path):
     assert httpx.get(f"{service}/metrics", timeout=10).status_code == 401
-    metrics_dir = Path(bentoml_home(world["root"] / "data", world["config"]["serving"]["port"]),
+    metrics_dir = Path(bentoml_home(world["root"] / "data", int(service.rsplit(":", 1)[1])),
                        "prometheus_multiproc_dir")
 
     def portraits_so_far() -> Counter[str]:  # other tests of this service asked for portraits too
