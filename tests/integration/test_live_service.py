@@ -72,9 +72,12 @@ def test_a_record_dated_ahead_of_the_clock_counts_once_the_clock_gets_there(worl
         answered = _score(client, pid)
         assert answered["feature_timestamp"] < ahead.isoformat()
         clock.place(ahead + timedelta(seconds=1), speed=0)
-        deadline, later = time.monotonic() + 30, answered
-        while later["feature_timestamp"] < ahead.isoformat() and time.monotonic() < deadline:
+        # until the update is done: its views' rows are written one after the other, and a read
+        # between two of them already shows the first one's newer time
+        deadline, later, log = time.monotonic() + 30, answered, EventLog(live.live_dir / EVENT_LOG)
+        while (later["feature_timestamp"] < ahead.isoformat() or log.due(1)) and time.monotonic() < deadline:
             time.sleep(0.2)
             later = _score(client, pid)
+        later = _score(client, pid)
     assert later["feature_timestamp"] >= ahead.isoformat()
     assert later["probability"] > answered["probability"]  # the request to sales counts now
