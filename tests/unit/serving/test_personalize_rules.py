@@ -52,7 +52,9 @@ def test_the_shipped_rules_load_and_name_only_shipped_tiers(settings: Settings):
     assert rules.rules and rules.anonymous != rules.default and rules.show_tag_kinds == ["mined"]
 
 
-def test_a_visitor_who_cannot_be_read_gets_content_not_an_error():
+def test_a_visitor_who_cannot_be_read_gets_content_not_an_error(caplog):
+    import threading
+
     from leadscore.serving.personalize import Personalizer
 
     def broken(_: str) -> None:
@@ -64,3 +66,6 @@ def test_a_visitor_who_cannot_be_read_gets_content_not_an_error():
     failing_score = Personalizer(RULES, engine=None, person_of_cookie=lambda cookie: "P1", tier_now=broken)
     answer = failing_score.answer("ck-1")
     assert (answer.known, answer.tier, answer.content) == (True, None, "welcome-back")
+    for reading in [t for t in threading.enumerate() if t.name == "personalize-audience"]:
+        reading.join(10)  # its audience, read behind the answer, failed too (no segment engine)
+    assert "could not read saved segments and tags" in caplog.text
