@@ -1,6 +1,7 @@
 """Throwaway local servers for benchmarks and integration tests: a free port, a redis-server
 without persistence, a PostgreSQL cluster in a temporary folder and an `mlflow server` on a
-backend store, each stopped (and its files removed) when the block ends."""
+backend store, each stopped (and its files removed) when the block ends; and a child's Ctrl-C
+restored for those stopped as a terminal stops them (`ctrl_c_at_default`)."""
 
 from __future__ import annotations
 
